@@ -1,0 +1,259 @@
+//! Stored record formats: postcard inside a version envelope.
+//!
+//! Every value the store writes is `postcard(Envelope::V1(record))`. The record structs here
+//! are frozen: they mirror the public model but do not share its types, so a change to the
+//! public API cannot silently change the bytes on disk. A new stored format adds an arm
+//! (`V2`) and a migration step in `store::migrate`; old arms stay readable. Decoding rejects
+//! leftover bytes after a record.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::spec::{DependencySpec, DependencyType, NodeType, OutputSpec, StepSpecification};
+
+/// The version envelope around every stored record.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Envelope<T> {
+    /// Schema version 1.
+    V1(T),
+}
+
+/// A catalog entry: one per context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CatalogRecordV1 {
+    /// Unique, never reused; names the context's tables and gives creation order.
+    pub id: u64,
+    /// Number of registered steps.
+    pub step_count: u64,
+    /// Number of distinct step types among them.
+    pub step_type_count: u64,
+    /// Next registration sequence number (registration order).
+    pub next_seq: u64,
+    /// Bumped by every committed write to the context.
+    pub revision: u64,
+}
+
+/// A stored step: its registration sequence number and its specification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct StepRecordV1 {
+    pub seq: u64,
+    pub step_type: String,
+    pub node_type: u8,
+    pub dependencies: Vec<DependencyRecordV1>,
+    pub outputs: Vec<OutputRecordV1>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct DependencyRecordV1 {
+    pub logical_name: String,
+    pub dependency_type: u8,
+    pub required: bool,
+    pub compatible_sources: Vec<String>,
+    pub semantic_keywords: Vec<String>,
+    pub data_type: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct OutputRecordV1 {
+    pub logical_name: String,
+    pub output_type: u8,
+    pub property_path: String,
+    pub aliases: Vec<String>,
+    pub semantic_keywords: Vec<String>,
+    pub data_type: String,
+    pub description: String,
+}
+
+/// Why a stored value could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DecodeError {
+    #[error("the record is not valid postcard for its format")]
+    Postcard(#[from] postcard::Error),
+    #[error("{0} bytes are left over after the record")]
+    Leftover(usize),
+    #[error("unknown {what} code {code}")]
+    UnknownCode { what: &'static str, code: u8 },
+}
+
+pub(crate) fn encode<T: Serialize>(record: T) -> Vec<u8> {
+    // Serialising plain structs of strings, integers and vectors into a Vec cannot fail;
+    // an empty vector (which no decoder accepts) is the fallback that keeps this total.
+    postcard::to_stdvec(&Envelope::V1(record)).unwrap_or_default()
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    let (envelope, rest) = postcard::take_from_bytes::<Envelope<T>>(bytes)?;
+    if !rest.is_empty() {
+        return Err(DecodeError::Leftover(rest.len()));
+    }
+    match envelope {
+        Envelope::V1(record) => Ok(record),
+    }
+}
+
+// The code tables below are part of the stored format: never renumber.
+fn dependency_type_code(t: DependencyType) -> u8 {
+    match t {
+        DependencyType::ModelArtifacts => 0,
+        DependencyType::ProcessingOutput => 1,
+        DependencyType::TrainingData => 2,
+        DependencyType::Hyperparameters => 3,
+        DependencyType::PayloadSamples => 4,
+        DependencyType::CustomProperty => 5,
+    }
+}
+
+fn dependency_type_from_code(code: u8) -> Result<DependencyType, DecodeError> {
+    Ok(match code {
+        0 => DependencyType::ModelArtifacts,
+        1 => DependencyType::ProcessingOutput,
+        2 => DependencyType::TrainingData,
+        3 => DependencyType::Hyperparameters,
+        4 => DependencyType::PayloadSamples,
+        5 => DependencyType::CustomProperty,
+        code => {
+            return Err(DecodeError::UnknownCode {
+                what: "dependency type",
+                code,
+            });
+        }
+    })
+}
+
+fn node_type_code(t: NodeType) -> u8 {
+    match t {
+        NodeType::Source => 0,
+        NodeType::Internal => 1,
+        NodeType::Sink => 2,
+        NodeType::Singular => 3,
+    }
+}
+
+fn node_type_from_code(code: u8) -> Result<NodeType, DecodeError> {
+    Ok(match code {
+        0 => NodeType::Source,
+        1 => NodeType::Internal,
+        2 => NodeType::Sink,
+        3 => NodeType::Singular,
+        code => {
+            return Err(DecodeError::UnknownCode {
+                what: "node type",
+                code,
+            });
+        }
+    })
+}
+
+impl StepRecordV1 {
+    pub(crate) fn from_spec(seq: u64, spec: &StepSpecification) -> Self {
+        StepRecordV1 {
+            seq,
+            step_type: spec.step_type.clone(),
+            node_type: node_type_code(spec.node_type),
+            dependencies: spec
+                .dependencies
+                .values()
+                .map(|d| DependencyRecordV1 {
+                    logical_name: d.logical_name.clone(),
+                    dependency_type: dependency_type_code(d.dependency_type),
+                    required: d.required,
+                    compatible_sources: d.compatible_sources.clone(),
+                    semantic_keywords: d.semantic_keywords.clone(),
+                    data_type: d.data_type.clone(),
+                    description: d.description.clone(),
+                })
+                .collect(),
+            outputs: spec
+                .outputs
+                .values()
+                .map(|o| OutputRecordV1 {
+                    logical_name: o.logical_name.clone(),
+                    output_type: dependency_type_code(o.output_type),
+                    property_path: o.property_path.clone(),
+                    aliases: o.aliases.clone(),
+                    semantic_keywords: o.semantic_keywords.clone(),
+                    data_type: o.data_type.clone(),
+                    description: o.description.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    pub(crate) fn into_spec(self) -> Result<StepSpecification, DecodeError> {
+        let mut dependencies = IndexMap::with_capacity(self.dependencies.len());
+        for d in self.dependencies {
+            dependencies.insert(
+                d.logical_name.clone(),
+                DependencySpec {
+                    dependency_type: dependency_type_from_code(d.dependency_type)?,
+                    logical_name: d.logical_name,
+                    required: d.required,
+                    compatible_sources: d.compatible_sources,
+                    semantic_keywords: d.semantic_keywords,
+                    data_type: d.data_type,
+                    description: d.description,
+                },
+            );
+        }
+        let mut outputs = IndexMap::with_capacity(self.outputs.len());
+        for o in self.outputs {
+            outputs.insert(
+                o.logical_name.clone(),
+                OutputSpec {
+                    output_type: dependency_type_from_code(o.output_type)?,
+                    logical_name: o.logical_name,
+                    property_path: o.property_path,
+                    aliases: o.aliases,
+                    semantic_keywords: o.semantic_keywords,
+                    data_type: o.data_type,
+                    description: o.description,
+                },
+            );
+        }
+        Ok(StepSpecification {
+            step_type: self.step_type,
+            node_type: node_type_from_code(self.node_type)?,
+            dependencies,
+            outputs,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_leftover_bytes_are_refused() -> Result<(), DecodeError> {
+        let spec = StepSpecification::new("T", NodeType::Source).with_output(
+            OutputSpec::new("out", DependencyType::ModelArtifacts, "properties.X")
+                .with_aliases(["a", "b"]),
+        );
+        let bytes = encode(StepRecordV1::from_spec(7, &spec));
+        let record: StepRecordV1 = decode(&bytes)?;
+        assert_eq!(record.seq, 7);
+        assert_eq!(record.into_spec()?, spec);
+
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(matches!(
+            decode::<StepRecordV1>(&longer),
+            Err(DecodeError::Leftover(1))
+        ));
+        assert!(decode::<StepRecordV1>(&bytes[..bytes.len() - 1]).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_type_codes_are_decode_errors() {
+        let mut record = StepRecordV1::from_spec(0, &StepSpecification::new("T", NodeType::Singular));
+        record.node_type = 9;
+        let bytes = encode(record);
+        let decoded: Result<StepRecordV1, _> = decode(&bytes);
+        assert!(matches!(
+            decoded.map(StepRecordV1::into_spec),
+            Ok(Err(DecodeError::UnknownCode { code: 9, .. }))
+        ));
+    }
+}

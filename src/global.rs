@@ -1,0 +1,165 @@
+//! The process-wide default manager and the design's free functions.
+//!
+//! [`registry_manager`] opens, on first use, the file named by the `PIPELINE_DEPS_DB`
+//! environment variable, or else [`default_database_path`]. Call
+//! [`set_default_database_path`] before first use to choose another file.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use indexmap::IndexMap;
+
+use crate::error::{Error, Result};
+use crate::manager::{ContextStats, RegistryManager};
+use crate::registry::SpecificationRegistry;
+
+/// The environment variable naming the default database file.
+pub const DB_ENV_VAR: &str = "PIPELINE_DEPS_DB";
+
+static MANAGER: OnceLock<RegistryManager> = OnceLock::new();
+static CHOSEN_PATH: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// The per-user default database file, used when `PIPELINE_DEPS_DB` is not set:
+/// `$XDG_DATA_HOME/pipeline-deps/registry.redb`, else
+/// `$HOME/.local/share/pipeline-deps/registry.redb` (Linux and other Unixes),
+/// `$HOME/Library/Application Support/pipeline-deps/registry.redb` (macOS),
+/// `%LOCALAPPDATA%\pipeline-deps\registry.redb` (Windows).
+/// `None` when none of those variables is set.
+pub fn default_database_path() -> Option<PathBuf> {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let base = if cfg!(windows) {
+        var("LOCALAPPDATA")
+    } else if cfg!(target_os = "macos") {
+        var("HOME").map(|h| h.join("Library").join("Application Support"))
+    } else {
+        var("XDG_DATA_HOME").or_else(|| var("HOME").map(|h| h.join(".local").join("share")))
+    };
+    base.map(|b| b.join("pipeline-deps").join("registry.redb"))
+}
+
+/// The file the default manager opens (or opened): the path set with
+/// [`set_default_database_path`], else `PIPELINE_DEPS_DB`, else [`default_database_path`].
+pub fn resolve_default_path() -> Option<PathBuf> {
+    let chosen = CHOSEN_PATH
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    chosen
+        .or_else(|| std::env::var_os(DB_ENV_VAR).filter(|v| !v.is_empty()).map(PathBuf::from))
+        .or_else(default_database_path)
+}
+
+/// Points the default manager at `path`. Must be called before its first use.
+///
+/// # Errors
+/// [`Error::InvalidInput`] when the default manager is already open.
+pub fn set_default_database_path(path: impl AsRef<Path>) -> Result<()> {
+    let mut chosen = CHOSEN_PATH
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(manager) = MANAGER.get() {
+        return Err(Error::InvalidInput {
+            what: "set_default_database_path".into(),
+            detail: format!(
+                "the default manager is already open on {}",
+                manager.path().display()
+            ),
+            source: None,
+        });
+    }
+    *chosen = Some(path.as_ref().to_path_buf());
+    Ok(())
+}
+
+/// The process-wide manager, opened on first use (creating the file and its directory).
+///
+/// # Errors
+/// [`Error::InvalidInput`] when no path can be determined (no `PIPELINE_DEPS_DB`, no home
+/// directory); the errors of [`RegistryManager::open`].
+pub fn registry_manager() -> Result<&'static RegistryManager> {
+    if let Some(manager) = MANAGER.get() {
+        return Ok(manager);
+    }
+    // Serialise first opens: the path lock is held while opening.
+    let _guard = CHOSEN_PATH
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(manager) = MANAGER.get() {
+        return Ok(manager);
+    }
+    let path = _guard
+        .clone()
+        .or_else(|| std::env::var_os(DB_ENV_VAR).filter(|v| !v.is_empty()).map(PathBuf::from))
+        .or_else(default_database_path)
+        .ok_or_else(|| Error::InvalidInput {
+            what: "the default database path".into(),
+            detail: format!(
+                "neither {DB_ENV_VAR} nor a home/data directory variable is set; set {DB_ENV_VAR} to a file path"
+            ),
+            source: None,
+        })?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|source| Error::Io {
+            action: format!("creating the directory {}", parent.display()),
+            source,
+        })?;
+    }
+    let manager = RegistryManager::open(&path)?;
+    Ok(MANAGER.get_or_init(|| manager))
+}
+
+/// `registry_manager()?.get_registry(context)`.
+///
+/// # Errors
+/// See [`registry_manager`] and [`RegistryManager::get_registry`].
+pub fn get_registry(context: &str) -> Result<SpecificationRegistry> {
+    registry_manager()?.get_registry(context)
+}
+
+/// The same as [`get_registry`] (the design's backward-compatible name).
+///
+/// # Errors
+/// See [`get_registry`].
+pub fn get_pipeline_registry(pipeline_name: &str) -> Result<SpecificationRegistry> {
+    get_registry(pipeline_name)
+}
+
+/// The registry of context `"default"`.
+///
+/// # Errors
+/// See [`get_registry`].
+pub fn get_default_registry() -> Result<SpecificationRegistry> {
+    get_registry("default")
+}
+
+/// `registry_manager()?.list_contexts()`.
+///
+/// # Errors
+/// See [`RegistryManager::list_contexts`].
+pub fn list_contexts() -> Result<Vec<String>> {
+    registry_manager()?.list_contexts()
+}
+
+/// `registry_manager()?.clear_context(context)`.
+///
+/// # Errors
+/// See [`RegistryManager::clear_context`].
+pub fn clear_context(context: &str) -> Result<bool> {
+    registry_manager()?.clear_context(context)
+}
+
+/// `registry_manager()?.clear_all_contexts()`.
+///
+/// # Errors
+/// See [`RegistryManager::clear_all_contexts`].
+pub fn clear_all_contexts() -> Result<usize> {
+    registry_manager()?.clear_all_contexts()
+}
+
+/// `registry_manager()?.get_context_stats()`.
+///
+/// # Errors
+/// See [`RegistryManager::get_context_stats`].
+pub fn get_context_stats() -> Result<IndexMap<String, ContextStats>> {
+    registry_manager()?.get_context_stats()
+}

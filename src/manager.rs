@@ -1,0 +1,493 @@
+//! The registry manager: opens the database and creates, lists, clears and monitors contexts.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+
+use indexmap::IndexMap;
+
+use crate::error::{Error, Result, shorten};
+use crate::registry::{ContextState, SpecificationRegistry};
+use crate::spec::check_name;
+use crate::store::{OpenOptions, StorageBackend, Store};
+
+/// The default page cache: 32 MiB (redb's own default is 1 GiB, far more than a registry
+/// needs).
+pub const DEFAULT_CACHE_SIZE: usize = 32 * 1024 * 1024;
+
+/// How other processes may share the database file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Concurrency {
+    /// This process is the only one with the file open; any other open (even read-only) is
+    /// refused with [`Error::InUse`]. The default.
+    #[default]
+    Exclusive,
+    /// This process is the only writer, and any number of processes may open the file
+    /// read-only (e.g. `pipeline-deps stats`) and follow its commits.
+    SingleWriter,
+}
+
+/// Per-context statistics, read from the catalog without scanning specifications.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ContextStats {
+    /// Registered steps.
+    pub step_count: usize,
+    /// Distinct step types among them.
+    pub step_type_count: usize,
+    /// Always `"SpecificationRegistry"`, as in the design's monitoring output.
+    pub registry_type: &'static str,
+}
+
+pub(crate) struct Shared {
+    // Field order matters: the database closes before the temporary file is removed.
+    store: RwLock<Store>,
+    /// Contexts this process has handles to, by full name (writable managers only).
+    live: Mutex<HashMap<String, Arc<ContextState>>>,
+    _temp: Option<tempfile::TempPath>,
+}
+
+impl Shared {
+    pub(crate) fn store(&self) -> Result<RwLockReadGuard<'_, Store>> {
+        self.store.read().map_err(|_| Error::Poisoned {
+            action: "using the database after a panic in another thread".into(),
+        })
+    }
+
+    fn live(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Arc<ContextState>>>> {
+        self.live.lock().map_err(|_| Error::Poisoned {
+            action: "using the context table after a panic in another thread".into(),
+        })
+    }
+}
+
+/// Opens a [`RegistryManager`] with explicit settings.
+///
+/// Defaults: cache [`DEFAULT_CACHE_SIZE`], [`Concurrency::Exclusive`], no integrity check on
+/// open, read-write.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ManagerBuilder {
+    options: OpenOptions,
+}
+
+impl Default for ManagerBuilder {
+    fn default() -> Self {
+        ManagerBuilder {
+            options: OpenOptions {
+                cache_size: DEFAULT_CACHE_SIZE,
+                single_writer: false,
+                check_integrity: false,
+                read_only: false,
+            },
+        }
+    }
+}
+
+impl ManagerBuilder {
+    /// Bytes of page cache (default [`DEFAULT_CACHE_SIZE`]).
+    pub fn cache_size(mut self, bytes: usize) -> Self {
+        self.options.cache_size = bytes;
+        self
+    }
+
+    /// How other processes may share the file (default [`Concurrency::Exclusive`]).
+    pub fn concurrency(mut self, mode: Concurrency) -> Self {
+        self.options.single_writer = mode == Concurrency::SingleWriter;
+        self
+    }
+
+    /// Verify the checksum of every page on open and repair the allocator state (default
+    /// off). Costs one full read of the file per open (measured: see RELIABILITY.md); without
+    /// it redb still checks and repairs after an unclean shutdown. Ignored for read-only
+    /// opens, which never write.
+    pub fn check_integrity_on_open(mut self, enabled: bool) -> Self {
+        self.options.check_integrity = enabled;
+        self
+    }
+
+    /// Open without write access (default off). Every write returns [`Error::ReadOnly`]. A
+    /// read-only manager can read a file whose owner runs in [`Concurrency::SingleWriter`]
+    /// mode; it caches nothing, so it always sees the owner's latest commit.
+    pub fn read_only(mut self, enabled: bool) -> Self {
+        self.options.read_only = enabled;
+        self
+    }
+
+    /// Opens the database at `path`, creating it (and not its parent directory) if missing
+    /// unless read-only.
+    ///
+    /// # Errors
+    /// [`Error::InUse`] when another process holds the file; [`Error::NotARegistry`] for a
+    /// file that is not a registry; [`Error::SchemaTooNew`] for a file from a newer version;
+    /// [`Error::Io`] / [`Error::Corrupted`] for unreadable files.
+    pub fn open(self, path: impl AsRef<Path>) -> Result<RegistryManager> {
+        let store = Store::open(path.as_ref(), &self.options)?;
+        Ok(RegistryManager::from_store(store, None))
+    }
+
+    /// A database in a new temporary file, removed when the last handle is dropped: for test
+    /// suites.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when no temporary file can be created.
+    pub fn temporary(self) -> Result<RegistryManager> {
+        let temp = tempfile::Builder::new()
+            .prefix("pipeline-deps-")
+            .suffix(".redb")
+            .tempfile()
+            .map_err(|source| Error::Io {
+                action: "creating a temporary database file".into(),
+                source,
+            })?
+            .into_temp_path();
+        let mut options = self.options;
+        options.read_only = false;
+        let store = Store::open(&temp, &options)?;
+        Ok(RegistryManager::from_store(store, Some(temp)))
+    }
+
+    /// A database kept in memory only.
+    ///
+    /// # Errors
+    /// Only if the storage engine fails to initialise.
+    pub fn in_memory(self) -> Result<RegistryManager> {
+        self.with_backend(crate::store::MemoryBackend::default(), "<in-memory>")
+    }
+
+    /// A database on a custom [`StorageBackend`] (e.g. a fault-injecting one in tests), which
+    /// runs in exclusive mode. `label` names it in messages.
+    ///
+    /// # Errors
+    /// As for [`ManagerBuilder::open`].
+    pub fn with_backend(
+        self,
+        backend: impl StorageBackend,
+        label: &str,
+    ) -> Result<RegistryManager> {
+        let mut options = self.options;
+        options.single_writer = false;
+        let store = Store::open_backend(backend, label, &options)?;
+        Ok(RegistryManager::from_store(store, None))
+    }
+}
+
+/// Many isolated registries (contexts) in one redb database file.
+///
+/// Cloning is cheap and gives another handle to the same database. A manager from
+/// [`RegistryManager::workspace`] is a view that prefixes every context name with
+/// `"<workspace>::"` and sees only its own workspace's contexts.
+///
+/// Every write commits durably before returning: see [`SpecificationRegistry`] for the
+/// guarantees.
+///
+/// ```
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let manager = pipeline_deps::RegistryManager::temporary()?;
+/// let training = manager.get_registry("training_pipeline")?;
+/// assert_eq!(manager.list_contexts()?, vec!["training_pipeline"]);
+/// assert!(manager.clear_context("training_pipeline")?);
+/// assert!(training.len().is_err()); // the handle outlived its context
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RegistryManager {
+    shared: Arc<Shared>,
+    /// `"ws::"` for a workspace view, empty otherwise.
+    prefix: String,
+}
+
+impl std::fmt::Debug for RegistryManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let path = self
+            .shared
+            .store()
+            .map(|s| s.path().to_path_buf())
+            .unwrap_or_default();
+        f.debug_struct("RegistryManager")
+            .field("path", &path)
+            .field("workspace_prefix", &self.prefix)
+            .finish()
+    }
+}
+
+impl RegistryManager {
+    fn from_store(store: Store, temp: Option<tempfile::TempPath>) -> Self {
+        RegistryManager {
+            shared: Arc::new(Shared {
+                store: RwLock::new(store),
+                live: Mutex::new(HashMap::new()),
+                _temp: temp,
+            }),
+            prefix: String::new(),
+        }
+    }
+
+    /// A builder for cache size, concurrency mode, integrity checking and read-only opens.
+    pub fn builder() -> ManagerBuilder {
+        ManagerBuilder::default()
+    }
+
+    /// Opens (creating if missing) the database file at `path` with default settings.
+    ///
+    /// # Errors
+    /// See [`ManagerBuilder::open`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::builder().open(path)
+    }
+
+    /// Opens an existing database read-only, e.g. to inspect it while its owner runs in
+    /// [`Concurrency::SingleWriter`] mode.
+    ///
+    /// # Errors
+    /// See [`ManagerBuilder::open`].
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self> {
+        Self::builder().read_only(true).open(path)
+    }
+
+    /// A database in a temporary file that is removed on drop: for test suites.
+    ///
+    /// # Errors
+    /// See [`ManagerBuilder::temporary`].
+    pub fn temporary() -> Result<Self> {
+        Self::builder().temporary()
+    }
+
+    /// A database in memory only.
+    ///
+    /// # Errors
+    /// See [`ManagerBuilder::in_memory`].
+    pub fn in_memory() -> Result<Self> {
+        Self::builder().in_memory()
+    }
+
+    /// The database file (or a label such as `<in-memory>`).
+    pub fn path(&self) -> PathBuf {
+        self.shared
+            .store()
+            .map(|s| s.path().to_path_buf())
+            .unwrap_or_default()
+    }
+
+    /// Whether this manager was opened read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.shared.store().map(|s| s.is_read_only()).unwrap_or(true)
+    }
+
+    /// A view of this database in which every context name is prefixed with
+    /// `"<workspace>::"`: `get_registry`, `list_contexts`, `clear_context`,
+    /// `clear_all_contexts` and `get_context_stats` all take and return names *within* the
+    /// workspace and see only its contexts. Registries from it report their full name
+    /// (`"ws::ctx"`) from `context_name()`. An empty workspace name gives an unprefixed view.
+    /// Views nest: `workspace("a").workspace("b")` uses `"a::b::"`.
+    pub fn workspace(&self, workspace: &str) -> RegistryManager {
+        let prefix = if workspace.is_empty() {
+            self.prefix.clone()
+        } else {
+            format!("{}{workspace}::", self.prefix)
+        };
+        RegistryManager {
+            shared: Arc::clone(&self.shared),
+            prefix,
+        }
+    }
+
+    fn full_name(&self, context: &str) -> Result<String> {
+        let full = format!("{}{context}", self.prefix);
+        check_name(&full).map_err(|reason| Error::InvalidContextName {
+            name: full.clone(),
+            reason,
+        })?;
+        Ok(full)
+    }
+
+    /// The registry of `context`, creating the context durably if it does not exist.
+    /// Calls with the same name return handles that compare equal.
+    ///
+    /// # Errors
+    /// [`Error::InvalidContextName`] for an empty name, one over 1,024 bytes or one with
+    /// control characters (`::`, `/`, spaces and unicode are fine); [`Error::ReadOnly`] when
+    /// the context is missing and the manager is read-only; storage errors.
+    pub fn get_registry(&self, context: &str) -> Result<SpecificationRegistry> {
+        let full = self.full_name(context)?;
+        self.registry(full, true)?
+            .ok_or_else(|| Error::ReadOnly { path: self.path() })
+    }
+
+    /// The registry of `context` if it exists (the design's `create_if_missing=False`).
+    ///
+    /// # Errors
+    /// As [`RegistryManager::get_registry`], without creating anything.
+    pub fn get_registry_if_exists(&self, context: &str) -> Result<Option<SpecificationRegistry>> {
+        let full = self.full_name(context)?;
+        self.registry(full, false)
+    }
+
+    fn registry(&self, full: String, create: bool) -> Result<Option<SpecificationRegistry>> {
+        let store = self.shared.store()?;
+        if store.is_read_only() {
+            let entry = store
+                .begin_read("looking up a context")?
+                .catalog_entry(&full)?;
+            return Ok(entry.map(|entry| {
+                SpecificationRegistry::new(
+                    Arc::clone(&self.shared),
+                    Arc::new(ContextState::new(full, entry.id, false)),
+                )
+            }));
+        }
+        let mut live = self.shared.live()?;
+        if let Some(state) = live.get(&full) {
+            return Ok(Some(SpecificationRegistry::new(
+                Arc::clone(&self.shared),
+                Arc::clone(state),
+            )));
+        }
+        let existing = store
+            .begin_read("looking up a context")?
+            .catalog_entry(&full)?;
+        let id = match existing {
+            Some(entry) => entry.id,
+            None if !create => return Ok(None),
+            None => {
+                let writer = store.begin_write()?;
+                let (entry, created) = writer.create_context(&full)?;
+                writer.commit(|| format!("creating context {}", shorten(&full)))?;
+                if created {
+                    tracing::info!(context = %full, id = entry.id, "created context");
+                }
+                entry.id
+            }
+        };
+        let state = Arc::new(ContextState::new(full.clone(), id, true));
+        live.insert(full, Arc::clone(&state));
+        Ok(Some(SpecificationRegistry::new(
+            Arc::clone(&self.shared),
+            state,
+        )))
+    }
+
+    /// Context names (within this view) in creation order.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn list_contexts(&self) -> Result<Vec<String>> {
+        Ok(self.catalog()?.into_iter().map(|(name, _)| name).collect())
+    }
+
+    fn catalog(&self) -> Result<Vec<(String, crate::codec::CatalogRecordV1)>> {
+        let store = self.shared.store()?;
+        let catalog = store.begin_read("listing contexts")?.catalog()?;
+        Ok(catalog
+            .into_iter()
+            .filter_map(|(name, entry)| {
+                name.strip_prefix(&self.prefix)
+                    .map(|short| (short.to_owned(), entry))
+            })
+            .collect())
+    }
+
+    /// Deletes `context` and everything in it, durably. Handles taken earlier return
+    /// [`Error::ContextCleared`] from then on; `get_registry` afterwards creates a fresh,
+    /// empty context. Returns whether the context existed.
+    ///
+    /// # Errors
+    /// [`Error::InvalidContextName`], [`Error::ReadOnly`], storage errors.
+    pub fn clear_context(&self, context: &str) -> Result<bool> {
+        let full = self.full_name(context)?;
+        Ok(self.clear_where(|_| Ok(vec![full]))? == 1)
+    }
+
+    /// Deletes every context (of this view), durably and in one transaction. Returns how
+    /// many were deleted.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`], storage errors.
+    pub fn clear_all_contexts(&self) -> Result<usize> {
+        self.clear_where(|writer| {
+            Ok(writer
+                .context_names()?
+                .into_iter()
+                .filter(|name| name.starts_with(&self.prefix))
+                .collect())
+        })
+    }
+
+    /// Deletes, in one write transaction, the contexts that `select` names (it runs inside
+    /// that transaction, so nothing created concurrently is missed or half-deleted).
+    fn clear_where(
+        &self,
+        select: impl FnOnce(&crate::store::Writer) -> Result<Vec<String>>,
+    ) -> Result<usize> {
+        let store = self.shared.store()?;
+        let mut live = self.shared.live()?;
+        let writer = store.begin_write()?;
+        let names = select(&writer)?;
+        let mut cleared = Vec::new();
+        for name in names {
+            if writer.drop_context(&name)?.is_some() {
+                cleared.push(name);
+            }
+        }
+        writer.commit(|| format!("clearing {} context(s)", cleared.len()))?;
+        for name in &cleared {
+            if let Some(state) = live.remove(name) {
+                state.mark_cleared();
+            }
+            tracing::info!(context = %name, "cleared context");
+        }
+        Ok(cleared.len())
+    }
+
+    /// Statistics of every context (of this view) in creation order, read from the catalog
+    /// in one read transaction, without scanning specifications.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn get_context_stats(&self) -> Result<IndexMap<String, ContextStats>> {
+        Ok(self
+            .catalog()?
+            .into_iter()
+            .map(|(name, entry)| {
+                (
+                    name,
+                    ContextStats {
+                        step_count: usize::try_from(entry.step_count).unwrap_or(usize::MAX),
+                        step_type_count: usize::try_from(entry.step_type_count)
+                            .unwrap_or(usize::MAX),
+                        registry_type: "SpecificationRegistry",
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// Runs the storage engine's full integrity check (checksums of every page). Needs every
+    /// other handle's transactions to be finished. `Ok(true)` when the file is consistent.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`] on a read-only manager; [`Error::Corrupted`] when the file is
+    /// damaged beyond repair; storage errors.
+    pub fn check_integrity(&self) -> Result<bool> {
+        let mut store = self.shared.store.write().map_err(|_| Error::Poisoned {
+            action: "checking integrity after a panic in another thread".into(),
+        })?;
+        store.check_integrity()
+    }
+
+    /// Compacts the file, returning the bytes reclaimed.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`] on a read-only manager; storage errors (for instance while a read
+    /// transaction is open).
+    pub fn compact(&self) -> Result<u64> {
+        let mut store = self.shared.store.write().map_err(|_| Error::Poisoned {
+            action: "compacting after a panic in another thread".into(),
+        })?;
+        let path = store.path().to_path_buf();
+        let before = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        store.compact()?;
+        let after = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        Ok(before.saturating_sub(after))
+    }
+}

@@ -1,0 +1,460 @@
+//! The handle to one context's specifications.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use crate::error::{Error, Result, shorten};
+use crate::manager::Shared;
+use crate::spec::{DependencySpec, OutputSpec, StepSpecification};
+use crate::store::{ContextReader, ContextWriter};
+
+/// In-process state of one context: the cleared flag and a cache of decoded specs.
+pub(crate) struct ContextState {
+    name: String,
+    id: u64,
+    cleared: AtomicBool,
+    /// `None` for read-only managers, whose file another process may change.
+    cache: Option<RwLock<SpecCache>>,
+}
+
+#[derive(Default)]
+struct SpecCache {
+    /// Bumped by every committed write, so a read that raced a write does not fill the cache
+    /// with what it read before the write.
+    generation: u64,
+    specs: HashMap<String, Arc<StepSpecification>>,
+}
+
+impl ContextState {
+    pub(crate) fn new(name: String, id: u64, cached: bool) -> Self {
+        ContextState {
+            name,
+            id,
+            cleared: AtomicBool::new(false),
+            cache: cached.then(|| RwLock::new(SpecCache::default())),
+        }
+    }
+
+    pub(crate) fn mark_cleared(&self) {
+        self.cleared.store(true, Ordering::SeqCst);
+        self.invalidate();
+    }
+
+    fn invalidate(&self) {
+        if let Some(cache) = &self.cache {
+            let mut cache = cache.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            cache.generation += 1;
+            cache.specs.clear();
+        }
+    }
+}
+
+/// A step found by [`SpecificationRegistry::find_compatible_outputs`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompatibleOutput {
+    /// The providing step's name.
+    pub step_name: String,
+    /// The output's logical name.
+    pub output_name: String,
+    /// The output.
+    pub output: OutputSpec,
+    /// The registry's compatibility score, in `[0.5, 1.0]`.
+    pub score: f64,
+}
+
+/// How [`SpecificationRegistry::import_json_with`] treats its input.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ImportOptions {
+    /// Replace steps that are already registered (as [`SpecificationRegistry::upsert`])
+    /// instead of failing with [`Error::AlreadyRegistered`].
+    pub replace: bool,
+    /// Take each step's `variants[<job type>]` entry where it has one (fixture format).
+    pub variant: Option<String>,
+}
+
+impl ImportOptions {
+    /// Default options: register (fail on taken names), base specs.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`ImportOptions::replace`].
+    #[must_use]
+    pub fn replace(mut self, replace: bool) -> Self {
+        self.replace = replace;
+        self
+    }
+
+    /// Sets [`ImportOptions::variant`].
+    #[must_use]
+    pub fn variant(mut self, job_type: impl Into<String>) -> Self {
+        self.variant = Some(job_type.into());
+        self
+    }
+}
+
+/// One context's specification registry, stored in the manager's database.
+///
+/// Cheap to clone, `Send + Sync`; two handles to the same context compare equal.
+///
+/// # Durability
+/// Every write (`register`, `upsert`, `register_many`, `unregister`, `clear`, imports) is one
+/// redb write transaction that commits with immediate durability before the call returns:
+/// after `Ok`, the change survives a process crash or power loss; after `Err` or a crash
+/// during the call, none of it is visible. The context's step and type counts change in the
+/// same transaction, so statistics always equal a recount.
+///
+/// # Handles and clears
+/// After [`RegistryManager::clear_context`](crate::RegistryManager::clear_context) every call
+/// on a handle taken before returns [`Error::ContextCleared`]; it can never write into a
+/// context created later under the same name.
+#[derive(Clone)]
+pub struct SpecificationRegistry {
+    shared: Arc<Shared>,
+    state: Arc<ContextState>,
+}
+
+impl PartialEq for SpecificationRegistry {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+            && self.state.id == other.state.id
+            && self.state.name == other.state.name
+    }
+}
+
+impl Eq for SpecificationRegistry {}
+
+impl std::fmt::Debug for SpecificationRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpecificationRegistry")
+            .field("context", &self.state.name)
+            .finish()
+    }
+}
+
+impl SpecificationRegistry {
+    pub(crate) fn new(shared: Arc<Shared>, state: Arc<ContextState>) -> Self {
+        SpecificationRegistry { shared, state }
+    }
+
+    /// The context's full name (with any workspace prefix, e.g. `"ws::ctx"`).
+    pub fn context_name(&self) -> &str {
+        &self.state.name
+    }
+
+    fn check_live(&self) -> Result<()> {
+        if self.state.cleared.load(Ordering::SeqCst) {
+            Err(Error::ContextCleared {
+                context: self.state.name.clone(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&ContextReader) -> Result<T>) -> Result<T> {
+        self.check_live()?;
+        let store = self.shared.store()?;
+        let reader = store.begin_read("reading a context")?;
+        let context = reader.context(&self.state.name, self.state.id)?;
+        f(&context)
+    }
+
+    fn write<T>(
+        &self,
+        what: impl Fn() -> String,
+        f: impl FnOnce(&mut ContextWriter<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.check_live()?;
+        let store = self.shared.store()?;
+        let writer = store.begin_write()?;
+        let out = {
+            let mut context = writer.context(&self.state.name, self.state.id)?;
+            let out = f(&mut context)?;
+            context.finish()?;
+            out
+        };
+        writer.commit(&what)?;
+        self.state.invalidate();
+        Ok(out)
+    }
+
+    fn validate<'a>(&self, items: impl IntoIterator<Item = (&'a str, &'a StepSpecification)>) -> Result<()> {
+        let problems: Vec<_> = items
+            .into_iter()
+            .filter_map(|(name, spec)| spec.validate(name).err())
+            .flatten()
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::InvalidSpec {
+                context: self.state.name.clone(),
+                problems,
+            })
+        }
+    }
+
+    /// Registers `spec` under `step_name`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSpec`] listing every problem ([`StepSpecification::validate`]);
+    /// [`Error::AlreadyRegistered`] when the name is taken (use [`Self::upsert`] to replace:
+    /// the reference silently overwrote and left a stale type index, see its §13.1);
+    /// [`Error::ContextCleared`]; storage errors. Nothing is written on error.
+    pub fn register(&self, step_name: &str, spec: &StepSpecification) -> Result<()> {
+        self.register_many([(step_name, spec)]).map(|_| ())
+    }
+
+    /// Registers or replaces `spec` under `step_name`. A replaced step keeps its
+    /// registration position; the step-type index and counts stay exact (no duplicate
+    /// names, no stale types).
+    ///
+    /// # Errors
+    /// As [`Self::register`], except that a taken name is not an error.
+    pub fn upsert(&self, step_name: &str, spec: &StepSpecification) -> Result<()> {
+        self.put_all([(step_name, spec)], true).map(|_| ())
+    }
+
+    /// Registers many specifications in one transaction: all or nothing.
+    /// Returns how many were registered.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSpec`] with the problems of every invalid spec;
+    /// [`Error::AlreadyRegistered`] for a taken name (also one repeated in `items`);
+    /// [`Error::ContextCleared`]; storage errors. Nothing is written on error.
+    pub fn register_many<'a, I>(&self, items: I) -> Result<usize>
+    where
+        I: IntoIterator<Item = (&'a str, &'a StepSpecification)>,
+    {
+        self.put_all(items, false)
+    }
+
+    /// Registers or replaces many specifications in one transaction: all or nothing.
+    ///
+    /// # Errors
+    /// As [`Self::register_many`], except that taken names are replaced.
+    pub fn upsert_many<'a, I>(&self, items: I) -> Result<usize>
+    where
+        I: IntoIterator<Item = (&'a str, &'a StepSpecification)>,
+    {
+        self.put_all(items, true)
+    }
+
+    fn put_all<'a, I>(&self, items: I, replace: bool) -> Result<usize>
+    where
+        I: IntoIterator<Item = (&'a str, &'a StepSpecification)>,
+    {
+        let items: Vec<(&str, &StepSpecification)> = items.into_iter().collect();
+        self.validate(items.iter().copied())?;
+        let count = items.len();
+        self.write(
+            || {
+                format!(
+                    "registering {count} step(s) in context {}",
+                    shorten(&self.state.name)
+                )
+            },
+            |context| {
+                for (name, spec) in &items {
+                    context.put(name, spec, replace)?;
+                }
+                Ok(())
+            },
+        )?;
+        for (name, spec) in &items {
+            tracing::debug!(context = %self.state.name, step = %name, step_type = %spec.step_type, "registered step");
+        }
+        Ok(count)
+    }
+
+    /// Removes `step_name`; returns whether it was registered.
+    ///
+    /// # Errors
+    /// [`Error::ContextCleared`]; storage errors.
+    pub fn unregister(&self, step_name: &str) -> Result<bool> {
+        let removed = self.write(
+            || {
+                format!(
+                    "unregistering step {} from context {}",
+                    shorten(step_name),
+                    shorten(&self.state.name)
+                )
+            },
+            |context| context.remove(step_name),
+        )?;
+        if removed {
+            tracing::debug!(context = %self.state.name, step = %step_name, "unregistered step");
+        }
+        Ok(removed)
+    }
+
+    /// Removes every step but keeps the context (and this handle) alive.
+    ///
+    /// # Errors
+    /// [`Error::ContextCleared`]; storage errors.
+    pub fn clear(&self) -> Result<()> {
+        self.check_live()?;
+        let store = self.shared.store()?;
+        let writer = store.begin_write()?;
+        writer.reset_context(&self.state.name, self.state.id)?;
+        writer.commit(|| format!("clearing context {}", shorten(&self.state.name)))?;
+        self.state.invalidate();
+        tracing::info!(context = %self.state.name, "cleared all steps of context");
+        Ok(())
+    }
+
+    /// The specification registered under `step_name`. Served from an in-process cache that
+    /// every write through this database invalidates.
+    ///
+    /// # Errors
+    /// [`Error::ContextCleared`]; [`Error::Corrupted`] naming the context and step when the
+    /// stored record cannot be decoded; storage errors.
+    pub fn get_specification(&self, step_name: &str) -> Result<Option<Arc<StepSpecification>>> {
+        self.check_live()?;
+        let Some(cache) = &self.state.cache else {
+            return Ok(self.read(|c| c.get(step_name))?.map(Arc::new));
+        };
+        let generation = {
+            let cache = cache.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(spec) = cache.specs.get(step_name) {
+                return Ok(Some(Arc::clone(spec)));
+            }
+            cache.generation
+        };
+        let Some(spec) = self.read(|c| c.get(step_name))?.map(Arc::new) else {
+            return Ok(None);
+        };
+        let mut cache = cache.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.generation == generation {
+            cache
+                .specs
+                .insert(step_name.to_owned(), Arc::clone(&spec));
+        }
+        Ok(Some(spec))
+    }
+
+    /// The specifications whose `step_type` is `step_type`, in registration order.
+    ///
+    /// # Errors
+    /// As [`Self::get_specification`].
+    pub fn get_specifications_by_type(
+        &self,
+        step_type: &str,
+    ) -> Result<Vec<Arc<StepSpecification>>> {
+        self.read(|c| c.by_type(step_type))
+            .map(|steps| steps.into_iter().map(|(_, s)| Arc::new(s)).collect())
+    }
+
+    /// Step names in registration order (a replaced step keeps its place).
+    ///
+    /// # Errors
+    /// [`Error::ContextCleared`]; storage errors.
+    pub fn list_step_names(&self) -> Result<Vec<String>> {
+        self.read(ContextReader::names)
+    }
+
+    /// Distinct step types in first-seen order (exact: a type disappears with its last step).
+    ///
+    /// # Errors
+    /// [`Error::ContextCleared`]; storage errors.
+    pub fn list_step_types(&self) -> Result<Vec<String>> {
+        self.read(ContextReader::step_types)
+    }
+
+    /// Number of registered steps (from the catalog, no scan).
+    ///
+    /// # Errors
+    /// [`Error::ContextCleared`]; storage errors.
+    pub fn len(&self) -> Result<usize> {
+        self.read(|c| Ok(usize::try_from(c.entry().step_count).unwrap_or(usize::MAX)))
+    }
+
+    /// Whether no step is registered.
+    ///
+    /// # Errors
+    /// As [`Self::len`].
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Whether `step_name` is registered.
+    ///
+    /// # Errors
+    /// As [`Self::len`].
+    pub fn contains(&self, step_name: &str) -> Result<bool> {
+        self.read(|c| c.contains(step_name))
+    }
+
+    /// A number that changes with every committed write to this context: caches built from
+    /// the registry (such as the resolver's) compare it to know they are stale.
+    ///
+    /// # Errors
+    /// As [`Self::len`].
+    pub fn revision(&self) -> Result<u64> {
+        self.read(|c| Ok(c.entry().revision))
+    }
+
+    /// Every step and its specification in registration order, read in one transaction (a
+    /// consistent snapshot).
+    ///
+    /// # Errors
+    /// As [`Self::get_specification`].
+    pub fn iter(&self) -> Result<std::vec::IntoIter<(String, Arc<StepSpecification>)>> {
+        Ok(self
+            .read(ContextReader::all)?
+            .into_iter()
+            .map(|(name, spec)| (name, Arc::new(spec)))
+            .collect::<Vec<_>>()
+            .into_iter())
+    }
+
+    /// Outputs of registered steps that could feed `dependency`, scored as the reference
+    /// registry does (its §2): same dependency type and same data type required; score
+    /// `0.5`, `+0.3` when the provider's step type is in `compatible_sources` (exact),
+    /// `+0.2 × (keywords contained in the output's lowercased name) / keywords`, capped at
+    /// 1.0. Sorted by score descending; ties keep registration then declaration order. The
+    /// consumer itself is not skipped.
+    ///
+    /// # Errors
+    /// As [`Self::iter`].
+    pub fn find_compatible_outputs(
+        &self,
+        dependency: &DependencySpec,
+    ) -> Result<Vec<CompatibleOutput>> {
+        let mut found = Vec::new();
+        for (step_name, spec) in self.iter()? {
+            for (output_name, output) in &spec.outputs {
+                if output.output_type != dependency.dependency_type
+                    || output.data_type != dependency.data_type
+                {
+                    continue;
+                }
+                let mut score = 0.5;
+                if dependency.compatible_sources.contains(&spec.step_type) {
+                    score += 0.3;
+                }
+                if !dependency.semantic_keywords.is_empty() {
+                    let name = output.logical_name.to_lowercase();
+                    let hits = dependency
+                        .semantic_keywords
+                        .iter()
+                        .filter(|k| name.contains(&k.to_lowercase()))
+                        .count();
+                    score += 0.2 * hits as f64 / dependency.semantic_keywords.len() as f64;
+                }
+                found.push(CompatibleOutput {
+                    step_name: step_name.clone(),
+                    output_name: output_name.clone(),
+                    output: output.clone(),
+                    score: score.min(1.0),
+                });
+            }
+        }
+        found.sort_by(|a, b| b.score.total_cmp(&a.score));
+        Ok(found)
+    }
+
+}

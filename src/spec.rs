@@ -1,0 +1,559 @@
+//! The specification model: what a pipeline step declares it consumes and produces.
+//!
+//! The serde shape is the one of the `steps` entries in the cursus fixture
+//! (`cursus-step-specs.json`): dependency and output types are under the key `type`, missing
+//! fields take their defaults, a missing `logical_name` is filled from its map key and unknown
+//! keys are ignored. Dependencies and outputs are [`IndexMap`]s, so declaration order (which
+//! decides resolver ties) is kept through JSON and through storage.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// What kind of artifact a dependency needs or an output produces.
+///
+/// The serialised names are the reference's enum values (`"model_artifacts"`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DependencyType {
+    /// Trained model artifacts.
+    ModelArtifacts,
+    /// Output of a processing job (the default).
+    ProcessingOutput,
+    /// Training data.
+    TrainingData,
+    /// Hyperparameter files.
+    Hyperparameters,
+    /// Payload samples used for inference tests.
+    PayloadSamples,
+    /// A scalar property of a step (a model name, a path string...).
+    CustomProperty,
+}
+
+impl DependencyType {
+    /// Every variant, in the reference's declaration order.
+    pub const ALL: [DependencyType; 6] = [
+        DependencyType::ModelArtifacts,
+        DependencyType::ProcessingOutput,
+        DependencyType::TrainingData,
+        DependencyType::Hyperparameters,
+        DependencyType::PayloadSamples,
+        DependencyType::CustomProperty,
+    ];
+
+    /// The serialised name, e.g. `"model_artifacts"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DependencyType::ModelArtifacts => "model_artifacts",
+            DependencyType::ProcessingOutput => "processing_output",
+            DependencyType::TrainingData => "training_data",
+            DependencyType::Hyperparameters => "hyperparameters",
+            DependencyType::PayloadSamples => "payload_samples",
+            DependencyType::CustomProperty => "custom_property",
+        }
+    }
+}
+
+impl std::fmt::Display for DependencyType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a step sits in a pipeline graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeType {
+    /// No dependencies, at least one output.
+    Source,
+    /// Dependencies and outputs (the default, as in the reference).
+    #[default]
+    Internal,
+    /// Dependencies, no outputs.
+    Sink,
+    /// Neither dependencies nor outputs.
+    Singular,
+}
+
+impl NodeType {
+    /// The serialised name, e.g. `"internal"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeType::Source => "source",
+            NodeType::Internal => "internal",
+            NodeType::Sink => "sink",
+            NodeType::Singular => "singular",
+        }
+    }
+}
+
+impl std::fmt::Display for NodeType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_data_type() -> String {
+    "S3Uri".to_owned()
+}
+
+/// One input a step depends on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DependencySpec {
+    /// The dependency's name; filled from its map key when missing in JSON.
+    #[serde(default)]
+    pub logical_name: String,
+    /// The artifact kind needed (JSON key `type`; `dependency_type` is accepted too).
+    #[serde(rename = "type", alias = "dependency_type", default = "default_dep_type")]
+    pub dependency_type: DependencyType,
+    /// Whether resolution fails without it (default `true`).
+    #[serde(default = "default_true")]
+    pub required: bool,
+    /// Step types expected to provide it, kept verbatim.
+    #[serde(default)]
+    pub compatible_sources: Vec<String>,
+    /// Words that should appear in a matching output's name, kept verbatim.
+    #[serde(default)]
+    pub semantic_keywords: Vec<String>,
+    /// Data type (default `"S3Uri"`).
+    #[serde(default = "default_data_type")]
+    pub data_type: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+}
+
+fn default_dep_type() -> DependencyType {
+    DependencyType::ProcessingOutput
+}
+
+impl DependencySpec {
+    /// A required dependency with the given name and type and every other field at its
+    /// default.
+    pub fn new(logical_name: impl Into<String>, dependency_type: DependencyType) -> Self {
+        DependencySpec {
+            logical_name: logical_name.into(),
+            dependency_type,
+            required: true,
+            compatible_sources: Vec::new(),
+            semantic_keywords: Vec::new(),
+            data_type: default_data_type(),
+            description: String::new(),
+        }
+    }
+
+    /// Marks the dependency optional.
+    #[must_use]
+    pub fn optional(mut self) -> Self {
+        self.required = false;
+        self
+    }
+
+    /// Sets the step types expected to provide this dependency.
+    #[must_use]
+    pub fn with_compatible_sources<I, S>(mut self, sources: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.compatible_sources = sources.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the semantic keywords.
+    #[must_use]
+    pub fn with_keywords<I, S>(mut self, keywords: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.semantic_keywords = keywords.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the data type.
+    #[must_use]
+    pub fn with_data_type(mut self, data_type: impl Into<String>) -> Self {
+        self.data_type = data_type.into();
+        self
+    }
+}
+
+/// One artifact a step produces.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputSpec {
+    /// The output's name; filled from its map key when missing in JSON.
+    #[serde(default)]
+    pub logical_name: String,
+    /// The artifact kind produced (JSON key `type`; `output_type` is accepted too).
+    #[serde(rename = "type", alias = "output_type", default = "default_dep_type")]
+    pub output_type: DependencyType,
+    /// SageMaker property path, e.g. `properties.ModelArtifacts.S3ModelArtifacts`.
+    #[serde(default)]
+    pub property_path: String,
+    /// Other names this output answers to, kept verbatim.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// Keywords (stored, not used by scoring, as in the reference).
+    #[serde(default)]
+    pub semantic_keywords: Vec<String>,
+    /// Data type (default `"S3Uri"`).
+    #[serde(default = "default_data_type")]
+    pub data_type: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+}
+
+impl OutputSpec {
+    /// An output with the given name, type and property path, every other field at its
+    /// default.
+    pub fn new(
+        logical_name: impl Into<String>,
+        output_type: DependencyType,
+        property_path: impl Into<String>,
+    ) -> Self {
+        OutputSpec {
+            logical_name: logical_name.into(),
+            output_type,
+            property_path: property_path.into(),
+            aliases: Vec::new(),
+            semantic_keywords: Vec::new(),
+            data_type: default_data_type(),
+            description: String::new(),
+        }
+    }
+
+    /// Sets the aliases.
+    #[must_use]
+    pub fn with_aliases<I, S>(mut self, aliases: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.aliases = aliases.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the data type.
+    #[must_use]
+    pub fn with_data_type(mut self, data_type: impl Into<String>) -> Self {
+        self.data_type = data_type.into();
+        self
+    }
+
+    /// Exact match on the logical name, or case-insensitive match on an alias (reference
+    /// `matches_name_or_alias`).
+    pub fn matches_name_or_alias(&self, name: &str) -> bool {
+        self.logical_name == name
+            || self
+                .aliases
+                .iter()
+                .any(|alias| alias.to_lowercase() == name.to_lowercase())
+    }
+}
+
+/// What one pipeline step consumes and produces.
+///
+/// ```
+/// use pipeline_deps::{DependencySpec, DependencyType, NodeType, OutputSpec, StepSpecification};
+///
+/// let spec = StepSpecification::new("XGBoostTraining", NodeType::Internal)
+///     .with_dependency(DependencySpec::new("input_path", DependencyType::TrainingData))
+///     .with_output(OutputSpec::new(
+///         "model_output",
+///         DependencyType::ModelArtifacts,
+///         "properties.ModelArtifacts.S3ModelArtifacts",
+///     ));
+/// assert!(spec.validate("training").is_ok());
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepSpecification {
+    /// The step's type, e.g. `XGBoostTraining`.
+    pub step_type: String,
+    /// Where the step sits in a graph (default `internal`).
+    #[serde(default)]
+    pub node_type: NodeType,
+    /// Inputs, keyed by logical name, in declaration order.
+    #[serde(default, deserialize_with = "deserialize_dependencies")]
+    pub dependencies: IndexMap<String, DependencySpec>,
+    /// Outputs, keyed by logical name, in declaration order.
+    #[serde(default, deserialize_with = "deserialize_outputs")]
+    pub outputs: IndexMap<String, OutputSpec>,
+}
+
+fn deserialize_dependencies<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<IndexMap<String, DependencySpec>, D::Error> {
+    let mut map = Option::<IndexMap<String, DependencySpec>>::deserialize(deserializer)?
+        .unwrap_or_default();
+    for (key, dep) in &mut map {
+        if dep.logical_name.is_empty() {
+            dep.logical_name.clone_from(key);
+        }
+    }
+    Ok(map)
+}
+
+fn deserialize_outputs<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<IndexMap<String, OutputSpec>, D::Error> {
+    let mut map =
+        Option::<IndexMap<String, OutputSpec>>::deserialize(deserializer)?.unwrap_or_default();
+    for (key, out) in &mut map {
+        if out.logical_name.is_empty() {
+            out.logical_name.clone_from(key);
+        }
+    }
+    Ok(map)
+}
+
+impl StepSpecification {
+    /// An empty specification of the given type.
+    pub fn new(step_type: impl Into<String>, node_type: NodeType) -> Self {
+        StepSpecification {
+            step_type: step_type.into(),
+            node_type,
+            dependencies: IndexMap::new(),
+            outputs: IndexMap::new(),
+        }
+    }
+
+    /// Adds a dependency under its logical name (replacing one of the same name in place).
+    #[must_use]
+    pub fn with_dependency(mut self, dependency: DependencySpec) -> Self {
+        self.dependencies
+            .insert(dependency.logical_name.clone(), dependency);
+        self
+    }
+
+    /// Adds an output under its logical name (replacing one of the same name in place).
+    #[must_use]
+    pub fn with_output(mut self, output: OutputSpec) -> Self {
+        self.outputs.insert(output.logical_name.clone(), output);
+        self
+    }
+
+    /// Parses one specification from JSON in the fixture / export shape.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) when the text is not valid JSON or
+    /// does not have the specification's shape (the message gives line and column).
+    pub fn from_json(json: &str) -> crate::Result<Self> {
+        serde_json::from_str(json).map_err(|e| crate::Error::invalid_json("a step specification", e))
+    }
+
+    /// The output named `name`: exact key first, then a case-insensitive alias scan in
+    /// declaration order (reference `get_output_by_name_or_alias`).
+    pub fn get_output_by_name_or_alias(&self, name: &str) -> Option<&OutputSpec> {
+        self.outputs.get(name).or_else(|| {
+            self.outputs.values().find(|out| {
+                out.aliases
+                    .iter()
+                    .any(|alias| alias.to_lowercase() == name.to_lowercase())
+            })
+        })
+    }
+
+    /// Every output name followed by its aliases, in declaration order.
+    pub fn list_all_output_names(&self) -> Vec<&str> {
+        self.outputs
+            .values()
+            .flat_map(|out| {
+                std::iter::once(out.logical_name.as_str())
+                    .chain(out.aliases.iter().map(String::as_str))
+            })
+            .collect()
+    }
+
+    /// Dependencies with `required == true`, in declaration order.
+    pub fn list_required_dependencies(&self) -> Vec<&DependencySpec> {
+        self.dependencies.values().filter(|d| d.required).collect()
+    }
+
+    /// Dependencies with `required == false`, in declaration order.
+    pub fn list_optional_dependencies(&self) -> Vec<&DependencySpec> {
+        self.dependencies.values().filter(|d| !d.required).collect()
+    }
+
+    /// Checks the rules enforced on registration and returns every problem at once.
+    ///
+    /// The rules: the step name is valid (see [`validate_step_name`]); `step_type` is not
+    /// blank; every dependency and output has a non-blank logical name equal to its map key;
+    /// a step that is not `singular` has at least one dependency or output.
+    /// Node-type shape rules and alias conflicts are not errors: see [`Self::lint`].
+    ///
+    /// # Errors
+    /// Every [`SpecProblem`] found, in field order.
+    pub fn validate(&self, step_name: &str) -> Result<(), Vec<SpecProblem>> {
+        let mut problems = Vec::new();
+        if let Err(reason) = check_name(step_name) {
+            problems.push(SpecProblem::new(step_name, "step name", reason));
+        }
+        if self.step_type.trim().is_empty() {
+            problems.push(SpecProblem::new(step_name, "step_type", "is blank"));
+        }
+        for (key, dep) in &self.dependencies {
+            check_logical_name(
+                &mut problems,
+                step_name,
+                "dependencies",
+                key,
+                &dep.logical_name,
+            );
+        }
+        for (key, out) in &self.outputs {
+            check_logical_name(&mut problems, step_name, "outputs", key, &out.logical_name);
+        }
+        if self.dependencies.is_empty()
+            && self.outputs.is_empty()
+            && self.node_type != NodeType::Singular
+        {
+            problems.push(SpecProblem::new(
+                step_name,
+                "dependencies/outputs",
+                format!(
+                    "step type '{}' has no dependencies or outputs but its node type is '{}' (only 'singular' steps may have neither)",
+                    self.step_type, self.node_type
+                ),
+            ));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Style warnings that do not stop registration: the node-type shape rules of the legacy
+    /// model (source: no deps and ≥ 1 output; internal: both; sink: deps and no outputs;
+    /// singular: neither) and output name/alias conflicts (an alias equal to a logical name or
+    /// to another alias, case-insensitively). Three real specs break these rules, which is
+    /// why they are warnings.
+    pub fn lint(&self, step_name: &str) -> Vec<SpecProblem> {
+        let mut warnings = Vec::new();
+        let (deps, outs) = (!self.dependencies.is_empty(), !self.outputs.is_empty());
+        let shape_ok = match self.node_type {
+            NodeType::Source => !deps && outs,
+            NodeType::Internal => deps && outs,
+            NodeType::Sink => deps && !outs,
+            NodeType::Singular => !deps && !outs,
+        };
+        if !shape_ok {
+            warnings.push(SpecProblem::new(
+                step_name,
+                "node_type",
+                format!(
+                    "a '{}' step is expected to have {}, but this one has {} dependencies and {} outputs",
+                    self.node_type,
+                    match self.node_type {
+                        NodeType::Source => "no dependencies and at least one output",
+                        NodeType::Internal => "at least one dependency and one output",
+                        NodeType::Sink => "dependencies and no outputs",
+                        NodeType::Singular => "neither dependencies nor outputs",
+                    },
+                    self.dependencies.len(),
+                    self.outputs.len()
+                ),
+            ));
+        }
+        let mut seen: IndexMap<String, String> = IndexMap::new();
+        for out in self.outputs.values() {
+            for name in std::iter::once(&out.logical_name).chain(&out.aliases) {
+                let lower = name.to_lowercase();
+                if let Some(owner) = seen.get(&lower) {
+                    warnings.push(SpecProblem::new(
+                        step_name,
+                        format!("outputs.{}.aliases", out.logical_name),
+                        format!("name '{name}' is already used by output '{owner}'"),
+                    ));
+                } else {
+                    seen.insert(lower, out.logical_name.clone());
+                }
+            }
+        }
+        warnings
+    }
+}
+
+fn check_logical_name(
+    problems: &mut Vec<SpecProblem>,
+    step: &str,
+    section: &str,
+    key: &str,
+    logical_name: &str,
+) {
+    if key.trim().is_empty() {
+        problems.push(SpecProblem::new(step, section, "has an entry with a blank key"));
+    } else if logical_name.trim().is_empty() {
+        problems.push(SpecProblem::new(
+            step,
+            format!("{section}.{key}.logical_name"),
+            "is blank",
+        ));
+    } else if logical_name != key {
+        problems.push(SpecProblem::new(
+            step,
+            format!("{section}.{key}.logical_name"),
+            format!("is '{logical_name}' but the entry's key is '{key}'; they must be equal"),
+        ));
+    }
+}
+
+/// The longest context or step name accepted, in bytes.
+pub const MAX_NAME_BYTES: usize = 1024;
+
+/// Checks a context or step name: not empty, at most [`MAX_NAME_BYTES`] bytes, no control
+/// characters. Everything else (`::`, `/`, spaces, unicode) is valid.
+pub(crate) fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        Err("is empty".to_owned())
+    } else if name.len() > MAX_NAME_BYTES {
+        Err(format!(
+            "is {} bytes long; the limit is {MAX_NAME_BYTES} bytes",
+            name.len()
+        ))
+    } else if let Some(c) = name.chars().find(|c| c.is_control()) {
+        Err(format!("contains the control character {c:?}"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks a step name with the rules of [`StepSpecification::validate`].
+///
+/// # Errors
+/// A sentence saying why the name is refused.
+pub fn validate_step_name(name: &str) -> Result<(), String> {
+    check_name(name)
+}
+
+/// One problem found in a specification: which step, which field, what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecProblem {
+    /// The step name the specification was registered under.
+    pub step: String,
+    /// The field concerned, e.g. `outputs.model.logical_name`.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl SpecProblem {
+    fn new(step: &str, field: impl Into<String>, message: impl Into<String>) -> Self {
+        SpecProblem {
+            step: step.to_owned(),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for SpecProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "step '{}': {} {}", self.step, self.field, self.message)
+    }
+}

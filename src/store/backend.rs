@@ -1,0 +1,125 @@
+//! A storage seam of our own, so that fault-injecting and in-memory storage can be plugged in
+//! without redb types in the public API.
+
+use std::io;
+
+/// Byte storage under a registry database: a file, memory, or a test double that injects
+/// faults.
+///
+/// The contract is the one of a file: `write` may be buffered until `sync_data`, after which
+/// everything written before must survive power loss. Positions past the end read as an
+/// error; `set_len` zero-fills new space. Implementations do not need to support locking:
+/// a database on a custom backend runs in exclusive mode.
+pub trait StorageBackend: std::fmt::Debug + Send + Sync + 'static {
+    /// The current length in bytes.
+    ///
+    /// # Errors
+    /// Any I/O failure.
+    fn len(&self) -> io::Result<u64>;
+
+    /// Whether the storage is empty.
+    ///
+    /// # Errors
+    /// Any I/O failure.
+    fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Fills `out` with the bytes at `offset`.
+    ///
+    /// # Errors
+    /// Any I/O failure, or a range past the end.
+    fn read(&self, offset: u64, out: &mut [u8]) -> io::Result<()>;
+
+    /// Grows (zero-filling) or truncates the storage.
+    ///
+    /// # Errors
+    /// Any I/O failure.
+    fn set_len(&self, len: u64) -> io::Result<()>;
+
+    /// Makes every earlier write durable.
+    ///
+    /// # Errors
+    /// Any I/O failure; the database handle is unusable afterwards.
+    fn sync_data(&self) -> io::Result<()>;
+
+    /// Writes `data` at `offset`.
+    ///
+    /// # Errors
+    /// Any I/O failure.
+    fn write(&self, offset: u64, data: &[u8]) -> io::Result<()>;
+}
+
+/// Storage in memory, lost on drop: what `RegistryManager::in_memory` uses.
+#[derive(Debug, Default)]
+pub(crate) struct MemoryBackend(std::sync::RwLock<Vec<u8>>);
+
+impl MemoryBackend {
+    fn poisoned() -> io::Error {
+        io::Error::other("the in-memory storage lock was poisoned by a panic")
+    }
+}
+
+impl StorageBackend for MemoryBackend {
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.0.read().map_err(|_| Self::poisoned())?.len() as u64)
+    }
+
+    fn read(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
+        let data = self.0.read().map_err(|_| Self::poisoned())?;
+        let start = usize::try_from(offset).map_err(io::Error::other)?;
+        let src = start
+            .checked_add(out.len())
+            .and_then(|end| data.get(start..end))
+            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "read past the end"))?;
+        out.copy_from_slice(src);
+        Ok(())
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        let len = usize::try_from(len).map_err(io::Error::other)?;
+        self.0.write().map_err(|_| Self::poisoned())?.resize(len, 0);
+        Ok(())
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        let mut buf = self.0.write().map_err(|_| Self::poisoned())?;
+        let start = usize::try_from(offset).map_err(io::Error::other)?;
+        let dst = start
+            .checked_add(data.len())
+            .and_then(|end| buf.get_mut(start..end))
+            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "write past the end"))?;
+        dst.copy_from_slice(data);
+        Ok(())
+    }
+}
+
+/// Presents a [`StorageBackend`] to redb.
+#[derive(Debug)]
+pub(super) struct Adapter<B>(pub B);
+
+impl<B: StorageBackend> redb::StorageBackend for Adapter<B> {
+    fn len(&self) -> Result<u64, io::Error> {
+        self.0.len()
+    }
+
+    fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), io::Error> {
+        self.0.read(offset, out)
+    }
+
+    fn set_len(&self, len: u64) -> Result<(), io::Error> {
+        self.0.set_len(len)
+    }
+
+    fn sync_data(&self) -> Result<(), io::Error> {
+        self.0.sync_data()
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), io::Error> {
+        self.0.write(offset, data)
+    }
+}

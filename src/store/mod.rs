@@ -1,0 +1,499 @@
+//! Everything that knows redb: opening the file, the schema, transactions and the mapping of
+//! redb's errors onto [`Error`]. Nothing outside this module names a redb type.
+//!
+//! Durability: every write transaction commits with redb's default `Durability::Immediate`,
+//! so a commit that returned `Ok` is on stable storage (fsync'd) and survives a crash or
+//! power loss; a crash before that leaves the previous committed state, never a mix. redb's
+//! copy-on-write commit makes each transaction atomic, and the catalog counts are written in
+//! the same transaction as the data they count.
+
+mod backend;
+mod context;
+mod migrate;
+mod schema;
+
+use std::path::{Path, PathBuf};
+
+use redb::{Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+
+use crate::codec::{self, CatalogRecordV1};
+use crate::error::{Error, Result, shorten};
+
+pub use backend::StorageBackend;
+pub(crate) use backend::MemoryBackend;
+pub(crate) use context::{ContextReader, ContextWriter};
+pub use schema::SCHEMA_VERSION;
+use schema::{CATALOG, META, META_NEXT_CONTEXT_ID, META_SCHEMA_VERSION, TABLE_PREFIX};
+
+/// How a database is opened (the manager's builder fills this in).
+#[derive(Debug, Clone)]
+pub(crate) struct OpenOptions {
+    pub cache_size: usize,
+    pub single_writer: bool,
+    pub check_integrity: bool,
+    pub read_only: bool,
+}
+
+enum Db {
+    ReadWrite(Database),
+    ReadOnly(ReadOnlyDatabase),
+}
+
+/// An open registry database.
+pub(crate) struct Store {
+    db: Db,
+    /// The file, or a label such as `<in-memory>` for other backends.
+    path: PathBuf,
+}
+
+/// Turns any redb error into the crate's error, saying what was being done.
+pub(crate) fn storage_error(action: String, err: impl Into<redb::Error>) -> Error {
+    match err.into() {
+        redb::Error::Io(source) => Error::Io { action, source },
+        redb::Error::Backend(source) => Error::Io {
+            action,
+            source: std::io::Error::other(source),
+        },
+        redb::Error::Corrupted(detail) => Error::corrupted(action, detail, None),
+        redb::Error::PreviousIo | redb::Error::TransactionPoisoned | redb::Error::LockPoisoned(_) => {
+            Error::Poisoned { action }
+        }
+        redb::Error::TableTypeMismatch { .. } | redb::Error::TableIsMultimap(_) => Error::corrupted(
+            action,
+            "a table has a key or value type this library did not write",
+            None,
+        ),
+        other => Error::Storage {
+            action,
+            detail: other.to_string(),
+        },
+    }
+}
+
+impl Store {
+    /// Opens (or, unless read-only, creates) the database file at `path`.
+    pub(crate) fn open(path: &Path, options: &OpenOptions) -> Result<Store> {
+        let builder = builder(options);
+        let db = if options.read_only {
+            builder
+                .open_read_only(path)
+                .map(Db::ReadOnly)
+                .map_err(|e| open_error(path, e))?
+        } else {
+            builder
+                .create(path)
+                .map(Db::ReadWrite)
+                .map_err(|e| open_error(path, e))?
+        };
+        Store::initialize(db, path.to_path_buf())
+    }
+
+    /// Opens a database kept by a custom backend (in memory, or fault-injecting in tests).
+    pub(crate) fn open_backend(
+        backend: impl StorageBackend,
+        label: &str,
+        options: &OpenOptions,
+    ) -> Result<Store> {
+        let path = PathBuf::from(label);
+        let adapter = backend::Adapter(backend);
+        let builder = builder(options);
+        let db = if options.read_only {
+            builder
+                .open_read_only_with_backend(adapter)
+                .map(Db::ReadOnly)
+                .map_err(|e| open_error(&path, e))?
+        } else {
+            builder
+                .create_with_backend(adapter)
+                .map(Db::ReadWrite)
+                .map_err(|e| open_error(&path, e))?
+        };
+        Store::initialize(db, path)
+    }
+
+    fn initialize(db: Db, path: PathBuf) -> Result<Store> {
+        let store = Store { db, path };
+        match &store.db {
+            Db::ReadWrite(_) => store.initialize_writable()?,
+            Db::ReadOnly(_) => {
+                let txn = store.begin_read("reading the schema version")?;
+                let version = txn.schema_version()?;
+                store.check_version(version, false)?;
+            }
+        }
+        Ok(store)
+    }
+
+    fn initialize_writable(&self) -> Result<()> {
+        let action = || format!("initialising {}", self.path.display());
+        let txn = self.begin_write_raw()?;
+        let version = {
+            let meta = txn.open_table(META).map_err(|e| storage_error(action(), e))?;
+            let version = meta
+                .get(META_SCHEMA_VERSION)
+                .map_err(|e| storage_error(action(), e))?
+                .map(|v| v.value());
+            version
+        };
+        match version {
+            Some(version) => {
+                self.check_version(Some(version), true)?;
+                migrate::upgrade(&txn, version, &self.path)?;
+            }
+            None => {
+                let foreign = txn
+                    .list_tables()
+                    .map_err(|e| storage_error(action(), e))?
+                    .any(|t| !redb::TableHandle::name(&t).starts_with(TABLE_PREFIX));
+                let catalog_rows = txn
+                    .open_table(CATALOG)
+                    .map_err(|e| storage_error(action(), e))?
+                    .len()
+                    .map_err(|e| storage_error(action(), e))?;
+                if foreign || catalog_rows > 0 {
+                    return Err(Error::NotARegistry {
+                        path: self.path.clone(),
+                        detail: "it is a redb database holding tables that pipeline-deps did not create".into(),
+                        source: None,
+                    });
+                }
+                let mut meta = txn.open_table(META).map_err(|e| storage_error(action(), e))?;
+                meta.insert(META_SCHEMA_VERSION, SCHEMA_VERSION)
+                    .map_err(|e| storage_error(action(), e))?;
+                meta.insert(META_NEXT_CONTEXT_ID, 1)
+                    .map_err(|e| storage_error(action(), e))?;
+            }
+        }
+        txn.commit().map_err(|e| storage_error(action(), e))
+    }
+
+    fn check_version(&self, version: Option<u64>, writable: bool) -> Result<()> {
+        match version {
+            Some(found) if found > SCHEMA_VERSION => Err(Error::SchemaTooNew {
+                path: self.path.clone(),
+                found,
+                supported: SCHEMA_VERSION,
+            }),
+            Some(0) => Err(Error::corrupted(
+                format!("{} (meta table)", self.path.display()),
+                "schema version 0 does not exist",
+                None,
+            )),
+            Some(_) => Ok(()),
+            None if writable => Ok(()),
+            None => Err(Error::NotARegistry {
+                path: self.path.clone(),
+                detail: "it has no pipeline-deps schema version".into(),
+                source: None,
+            }),
+        }
+    }
+
+    /// The file (or backend label).
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn is_read_only(&self) -> bool {
+        matches!(self.db, Db::ReadOnly(_))
+    }
+
+    /// Starts a read transaction: a consistent snapshot of the last commit.
+    pub(crate) fn begin_read(&self, action: &str) -> Result<Reader> {
+        let txn = match &self.db {
+            Db::ReadWrite(db) => db.begin_read(),
+            Db::ReadOnly(db) => db.begin_read(),
+        }
+        .map_err(|e| storage_error(action.to_owned(), e))?;
+        Ok(Reader { txn })
+    }
+
+    fn begin_write_raw(&self) -> Result<redb::WriteTransaction> {
+        match &self.db {
+            Db::ReadWrite(db) => db
+                .begin_write()
+                .map_err(|e| storage_error("starting a write transaction".into(), e)),
+            Db::ReadOnly(_) => Err(Error::ReadOnly {
+                path: self.path.clone(),
+            }),
+        }
+    }
+
+    /// Starts the (only) write transaction; blocks while another is open in this process.
+    pub(crate) fn begin_write(&self) -> Result<Writer> {
+        Ok(Writer {
+            txn: self.begin_write_raw()?,
+        })
+    }
+
+    /// Runs redb's full integrity check (checksums of every page); repairs the allocator
+    /// state if needed. `Ok(true)` when the file was consistent.
+    pub(crate) fn check_integrity(&mut self) -> Result<bool> {
+        match &mut self.db {
+            Db::ReadWrite(db) => db
+                .check_integrity()
+                .map_err(|e| storage_error("checking the database's integrity".into(), e)),
+            Db::ReadOnly(_) => Err(Error::ReadOnly {
+                path: self.path.clone(),
+            }),
+        }
+    }
+
+    /// Compacts the file; `Ok(true)` when pages were reclaimed.
+    pub(crate) fn compact(&mut self) -> Result<bool> {
+        match &mut self.db {
+            Db::ReadWrite(db) => db
+                .compact()
+                .map_err(|e| storage_error("compacting the database".into(), e)),
+            Db::ReadOnly(_) => Err(Error::ReadOnly {
+                path: self.path.clone(),
+            }),
+        }
+    }
+}
+
+fn builder(options: &OpenOptions) -> redb::Builder {
+    let mut builder = redb::Builder::new();
+    builder
+        .set_cache_size(options.cache_size)
+        .set_check_integrity_on_open(options.check_integrity && !options.read_only)
+        .set_concurrency_mode(if options.single_writer || options.read_only {
+            redb::ConcurrencyMode::SingleWriter
+        } else {
+            redb::ConcurrencyMode::ExclusiveWriter
+        });
+    builder
+}
+
+fn open_error(path: &Path, err: redb::DatabaseError) -> Error {
+    match err {
+        redb::DatabaseError::DatabaseAlreadyOpen | redb::DatabaseError::LockProtocolMismatch => {
+            Error::InUse {
+                path: path.to_path_buf(),
+            }
+        }
+        redb::DatabaseError::Storage(redb::StorageError::Corrupted(detail))
+            if detail.contains("magic number") =>
+        {
+            Error::NotARegistry {
+                path: path.to_path_buf(),
+                detail: "it is not a redb database".into(),
+                source: None,
+            }
+        }
+        redb::DatabaseError::Storage(redb::StorageError::Io(source))
+            if source.kind() == std::io::ErrorKind::UnexpectedEof =>
+        {
+            Error::NotARegistry {
+                path: path.to_path_buf(),
+                detail: "it is too short to be a redb database".into(),
+                source: Some(Box::new(source)),
+            }
+        }
+        redb::DatabaseError::UpgradeRequired(version) => Error::NotARegistry {
+            path: path.to_path_buf(),
+            detail: format!("it uses redb file format {version}, which this build cannot read"),
+            source: None,
+        },
+        other => storage_error(format!("opening {}", path.display()), other),
+    }
+}
+
+/// A read transaction.
+pub(crate) struct Reader {
+    txn: redb::ReadTransaction,
+}
+
+impl Reader {
+    fn schema_version(&self) -> Result<Option<u64>> {
+        let action = || "reading the schema version".to_owned();
+        let meta = match self.txn.open_table(META) {
+            Ok(meta) => meta,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(storage_error(action(), e)),
+        };
+        Ok(meta
+            .get(META_SCHEMA_VERSION)
+            .map_err(|e| storage_error(action(), e))?
+            .map(|v| v.value()))
+    }
+
+    /// Every context in creation order with its catalog record.
+    pub(crate) fn catalog(&self) -> Result<Vec<(String, CatalogRecordV1)>> {
+        let action = || "reading the context catalog".to_owned();
+        let table = match self.txn.open_table(CATALOG) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(storage_error(action(), e)),
+        };
+        let mut out = Vec::new();
+        for row in table.iter().map_err(|e| storage_error(action(), e))? {
+            let (name, value) = row.map_err(|e| storage_error(action(), e))?;
+            let name = name.value().to_owned();
+            let record = decode_catalog(&name, value.value())?;
+            out.push((name, record));
+        }
+        out.sort_by_key(|(_, record)| record.id);
+        Ok(out)
+    }
+
+    /// The catalog record of one context.
+    pub(crate) fn catalog_entry(&self, name: &str) -> Result<Option<CatalogRecordV1>> {
+        let action = || format!("reading the catalog entry of context {}", shorten(name));
+        let table = match self.txn.open_table(CATALOG) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(storage_error(action(), e)),
+        };
+        let value = table.get(name).map_err(|e| storage_error(action(), e))?;
+        value
+            .map(|v| decode_catalog(name, v.value()))
+            .transpose()
+    }
+
+    /// Opens the tables of context `name`, checking that it still has catalog id `id`.
+    pub(crate) fn context(&self, name: &str, id: u64) -> Result<ContextReader> {
+        let entry = match self.catalog_entry(name)? {
+            Some(entry) if entry.id == id => entry,
+            _ => {
+                return Err(Error::ContextCleared {
+                    context: name.to_owned(),
+                });
+            }
+        };
+        ContextReader::open(&self.txn, name, entry)
+    }
+}
+
+pub(crate) fn decode_catalog(name: &str, bytes: &[u8]) -> Result<CatalogRecordV1> {
+    codec::decode(bytes).map_err(|e| {
+        Error::corrupted(
+            format!("the catalog entry of context {}", shorten(name)),
+            e.to_string(),
+            Some(Box::new(e)),
+        )
+    })
+}
+
+/// The write transaction. Dropping it without [`Writer::commit`] rolls everything back.
+pub(crate) struct Writer {
+    txn: redb::WriteTransaction,
+}
+
+impl Writer {
+    /// The catalog record of `name`, if the context exists.
+    pub(crate) fn catalog_entry(&self, name: &str) -> Result<Option<CatalogRecordV1>> {
+        let action = || format!("reading the catalog entry of context {}", shorten(name));
+        let table = self
+            .txn
+            .open_table(CATALOG)
+            .map_err(|e| storage_error(action(), e))?;
+        let value = table.get(name).map_err(|e| storage_error(action(), e))?;
+        value
+            .map(|v| decode_catalog(name, v.value()))
+            .transpose()
+    }
+
+    /// Every context name in the catalog (any order).
+    pub(crate) fn context_names(&self) -> Result<Vec<String>> {
+        let action = || "reading the context catalog".to_owned();
+        let table = self
+            .txn
+            .open_table(CATALOG)
+            .map_err(|e| storage_error(action(), e))?;
+        let mut names = Vec::new();
+        for row in table.iter().map_err(|e| storage_error(action(), e))? {
+            let (name, _) = row.map_err(|e| storage_error(action(), e))?;
+            names.push(name.value().to_owned());
+        }
+        Ok(names)
+    }
+
+    /// Returns the context's record, creating the context if it does not exist.
+    /// The flag is true when it was created by this call.
+    pub(crate) fn create_context(&self, name: &str) -> Result<(CatalogRecordV1, bool)> {
+        if let Some(entry) = self.catalog_entry(name)? {
+            return Ok((entry, false));
+        }
+        let action = || format!("creating context {}", shorten(name));
+        let mut meta = self
+            .txn
+            .open_table(META)
+            .map_err(|e| storage_error(action(), e))?;
+        let id = meta
+            .get(META_NEXT_CONTEXT_ID)
+            .map_err(|e| storage_error(action(), e))?
+            .map_or(1, |v| v.value());
+        meta.insert(META_NEXT_CONTEXT_ID, id + 1)
+            .map_err(|e| storage_error(action(), e))?;
+        let entry = CatalogRecordV1 {
+            id,
+            step_count: 0,
+            step_type_count: 0,
+            next_seq: 0,
+            revision: 0,
+        };
+        self.put_catalog(name, &entry)?;
+        Ok((entry, true))
+    }
+
+    pub(crate) fn put_catalog(&self, name: &str, entry: &CatalogRecordV1) -> Result<()> {
+        let action = || format!("updating the catalog entry of context {}", shorten(name));
+        let mut table = self
+            .txn
+            .open_table(CATALOG)
+            .map_err(|e| storage_error(action(), e))?;
+        table
+            .insert(name, codec::encode(*entry).as_slice())
+            .map_err(|e| storage_error(action(), e))?;
+        Ok(())
+    }
+
+    /// Deletes a context: its tables and its catalog row. Returns its id if it existed.
+    pub(crate) fn drop_context(&self, name: &str) -> Result<Option<u64>> {
+        let Some(entry) = self.catalog_entry(name)? else {
+            return Ok(None);
+        };
+        context::delete_tables(&self.txn, name, entry.id)?;
+        let action = || format!("removing context {} from the catalog", shorten(name));
+        let mut table = self
+            .txn
+            .open_table(CATALOG)
+            .map_err(|e| storage_error(action(), e))?;
+        table.remove(name).map_err(|e| storage_error(action(), e))?;
+        Ok(Some(entry.id))
+    }
+
+    /// Opens the tables of context `name` for writing, checking that it still has id `id`.
+    pub(crate) fn context(&self, name: &str, id: u64) -> Result<ContextWriter<'_>> {
+        match self.catalog_entry(name)? {
+            Some(entry) if entry.id == id => ContextWriter::open(&self.txn, name, entry),
+            _ => Err(Error::ContextCleared {
+                context: name.to_owned(),
+            }),
+        }
+    }
+
+    /// Empties context `name` (id `id`) but keeps it: its tables are deleted and its counts
+    /// reset in the catalog.
+    pub(crate) fn reset_context(&self, name: &str, id: u64) -> Result<()> {
+        let mut entry = match self.catalog_entry(name)? {
+            Some(entry) if entry.id == id => entry,
+            _ => {
+                return Err(Error::ContextCleared {
+                    context: name.to_owned(),
+                });
+            }
+        };
+        context::delete_tables(&self.txn, name, id)?;
+        entry.step_count = 0;
+        entry.step_type_count = 0;
+        entry.revision += 1;
+        self.put_catalog(name, &entry)
+    }
+
+    /// Makes every change durable (fsync) and visible.
+    pub(crate) fn commit(self, action: impl FnOnce() -> String) -> Result<()> {
+        self.txn.commit().map_err(|e| storage_error(action(), e))
+    }
+}
