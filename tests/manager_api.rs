@@ -1,0 +1,363 @@
+//! The manager contract: contexts are isolated, created once, listed in creation order,
+//! cleared for good (old handles never write into a new context of the same name), and
+//! workspace views see only their own contexts.
+
+mod common;
+
+use std::sync::{Arc, Barrier};
+
+use common::{TestResult, spec};
+use pipeline_deps::{
+    Concurrency, ContextStats, Error, MAX_NAME_BYTES, PipelineConfig, RegistryManager,
+    WithRegistry,
+};
+
+#[test]
+fn contexts_are_isolated_and_listed_in_creation_order() -> TestResult {
+    let manager = RegistryManager::temporary()?;
+    let training = manager.get_registry("training_pipeline")?;
+    let inference = manager.get_registry("inference_pipeline")?;
+    let testing = manager.get_registry("unit_tests")?;
+    training.register("data_loading", &spec("TrainingData"))?;
+    inference.register("data_loading", &spec("InferenceData"))?;
+    testing.register("data_loading", &spec("TestData"))?;
+    assert_eq!(
+        manager.list_contexts()?,
+        ["training_pipeline", "inference_pipeline", "unit_tests"]
+    );
+    assert_eq!(
+        training.get_specification("data_loading")?.ok_or("missing")?.step_type,
+        "TrainingData"
+    );
+    assert_eq!(
+        inference.get_specification("data_loading")?.ok_or("missing")?.step_type,
+        "InferenceData"
+    );
+    assert_eq!(testing.list_step_types()?, ["TestData"]);
+    Ok(())
+}
+
+#[test]
+fn get_registry_returns_equal_handles_and_if_exists_does_not_create() -> TestResult {
+    let manager = RegistryManager::temporary()?;
+    assert_eq!(manager.get_registry_if_exists("nonexistent")?, None);
+    assert!(manager.list_contexts()?.is_empty());
+    let first = manager.get_registry("new_pipeline")?;
+    let second = manager.get_registry("new_pipeline")?;
+    assert_eq!(first, second);
+    assert_eq!(manager.get_registry_if_exists("new_pipeline")?, Some(first.clone()));
+    assert_ne!(first, manager.get_registry("other")?);
+    let other_db = RegistryManager::temporary()?;
+    assert_ne!(first, other_db.get_registry("new_pipeline")?);
+    Ok(())
+}
+
+#[test]
+fn a_handle_taken_before_clear_context_never_writes_again() -> TestResult {
+    let manager = RegistryManager::temporary()?;
+    let old = manager.get_registry("ctx")?;
+    old.register("a", &spec("A"))?;
+    assert!(manager.clear_context("ctx")?);
+    assert!(!manager.clear_context("ctx")?);
+    assert!(!manager.list_contexts()?.contains(&"ctx".to_owned()));
+
+    let fresh = manager.get_registry("ctx")?;
+    assert!(fresh.is_empty()?, "a context created after a clear starts empty");
+    assert_ne!(old, fresh);
+    for result in [
+        old.register("b", &spec("B")).map(|_| ()),
+        old.upsert("b", &spec("B")),
+        old.unregister("a").map(|_| ()),
+        old.clear(),
+        old.len().map(|_| ()),
+        old.get_specification("a").map(|_| ()),
+        old.list_step_names().map(|_| ()),
+        old.iter().map(|_| ()),
+    ] {
+        let Err(error) = result else {
+            panic!("a call through a cleared handle succeeded");
+        };
+        assert!(matches!(&error, Error::ContextCleared { context } if context == "ctx"));
+        assert!(error.to_string().contains("get_registry"), "{error}");
+    }
+    assert!(fresh.is_empty()?, "nothing leaked into the new context");
+    Ok(())
+}
+
+#[test]
+fn clear_all_contexts_removes_everything_and_reports_the_count() -> TestResult {
+    let manager = RegistryManager::temporary()?;
+    for name in ["a", "b", "c"] {
+        manager.get_registry(name)?.register("s", &spec("T"))?;
+    }
+    assert_eq!(manager.clear_all_contexts()?, 3);
+    assert!(manager.list_contexts()?.is_empty());
+    assert!(manager.get_context_stats()?.is_empty());
+    assert_eq!(manager.clear_all_contexts()?, 0);
+    Ok(())
+}
+
+#[test]
+fn stats_come_from_the_catalog_in_creation_order() -> TestResult {
+    let manager = RegistryManager::temporary()?;
+    let training = manager.get_registry("fraud_detection_training")?;
+    training.register("data_loading", &spec("CradleDataLoading"))?;
+    training.register("feature_engineering", &spec("TabularPreprocessing"))?;
+    training.register("model_training", &spec("XGBoostTraining"))?;
+    let inference = manager.get_registry("fraud_detection_inference")?;
+    inference.register("model_loading", &spec("XGBoostModel"))?;
+    inference.register("batch_transform", &spec("BatchTransform"))?;
+    manager.get_registry("empty")?;
+    let stats = manager.get_context_stats()?;
+    let expected = [
+        ("fraud_detection_training", 3, 3),
+        ("fraud_detection_inference", 2, 2),
+        ("empty", 0, 0),
+    ];
+    assert_eq!(stats.len(), expected.len());
+    for ((name, stat), (want_name, steps, types)) in stats.iter().zip(expected) {
+        assert_eq!(name, want_name);
+        assert_eq!(
+            stat,
+            &ContextStats {
+                step_count: steps,
+                step_type_count: types,
+                registry_type: "SpecificationRegistry"
+            }
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn workspace_views_prefix_every_operation_and_see_only_their_contexts() -> TestResult {
+    // Deliberate difference 13.2: the reference did not prefix clear_context.
+    let manager = RegistryManager::temporary()?;
+    manager.get_registry("plain")?;
+    let ws = manager.workspace("ws");
+    let other = manager.workspace("other");
+    let registry = ws.get_registry("ctx")?;
+    assert_eq!(registry.context_name(), "ws::ctx");
+    registry.register("s", &spec("T"))?;
+    other.get_registry("ctx")?;
+
+    assert_eq!(ws.list_contexts()?, ["ctx"]);
+    assert_eq!(other.list_contexts()?, ["ctx"]);
+    assert_eq!(manager.list_contexts()?, ["plain", "ws::ctx", "other::ctx"]);
+    assert_eq!(ws.get_context_stats()?["ctx"].step_count, 1);
+    assert_eq!(other.get_context_stats()?["ctx"].step_count, 0);
+    assert_eq!(manager.get_registry("ws::ctx")?, registry);
+    assert!(other.get_registry("ctx")?.get_specification("s")?.is_none());
+
+    let nested = ws.workspace("inner");
+    assert_eq!(nested.get_registry("x")?.context_name(), "ws::inner::x");
+    assert_eq!(ws.list_contexts()?, ["ctx", "inner::x"]);
+
+    assert!(ws.clear_context("ctx")?);
+    assert_eq!(other.list_contexts()?, ["ctx"], "the other workspace is untouched");
+    assert_eq!(ws.clear_all_contexts()?, 1);
+    assert_eq!(manager.list_contexts()?, ["plain", "other::ctx"]);
+    assert_eq!(manager.workspace("").list_contexts()?, ["plain", "other::ctx"]);
+    Ok(())
+}
+
+#[test]
+fn context_names_are_validated() -> TestResult {
+    let manager = RegistryManager::temporary()?;
+    let long = "x".repeat(MAX_NAME_BYTES + 1);
+    for bad in ["", long.as_str(), "tab\there", "nul\0", "line\nbreak"] {
+        let Err(error) = manager.get_registry(bad) else {
+            panic!("{bad:?} was accepted");
+        };
+        assert!(matches!(error, Error::InvalidContextName { .. }), "{error}");
+        assert!(error.is_invalid_input());
+        assert!(error.to_string().len() < 400, "the message stays short");
+        assert!(manager.get_registry_if_exists(bad).is_err());
+        assert!(manager.clear_context(bad).is_err());
+    }
+    let at_limit = "y".repeat(MAX_NAME_BYTES);
+    for good in ["a::b", "dir/name", "with spaces", "ünïcødé ✓", at_limit.as_str()] {
+        assert_eq!(manager.get_registry(good)?.context_name(), good);
+    }
+    assert_eq!(manager.list_contexts()?.len(), 5);
+    Ok(())
+}
+
+#[test]
+fn sixteen_threads_create_exactly_one_context() -> TestResult {
+    let manager = RegistryManager::temporary()?;
+    let barrier = Arc::new(Barrier::new(16));
+    let handles: Vec<_> = (0..16)
+        .map(|_| {
+            let manager = manager.clone();
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                manager.get_registry("shared")
+            })
+        })
+        .collect();
+    let mut registries = Vec::new();
+    for handle in handles {
+        registries.push(handle.join().map_err(|_| "thread panicked")??);
+    }
+    assert!(registries.windows(2).all(|w| w[0] == w[1]));
+    assert_eq!(manager.list_contexts()?, ["shared"]);
+    Ok(())
+}
+
+#[test]
+fn concurrent_registrations_into_different_contexts_all_land() -> TestResult {
+    let manager = RegistryManager::temporary()?;
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let manager = manager.clone();
+            std::thread::spawn(move || -> pipeline_deps::Result<()> {
+                let registry = manager.get_registry(&format!("ctx{t}"))?;
+                for i in 0..20 {
+                    registry.register(&format!("step{i}"), &spec(&format!("T{}", i % 3)))?;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().map_err(|_| "thread panicked")??;
+    }
+    let stats = manager.get_context_stats()?;
+    assert_eq!(stats.len(), 8);
+    for t in 0..8 {
+        assert_eq!(stats[&format!("ctx{t}")].step_count, 20);
+        assert_eq!(stats[&format!("ctx{t}")].step_type_count, 3);
+        assert_eq!(manager.get_registry(&format!("ctx{t}"))?.len()?, 20);
+    }
+    Ok(())
+}
+
+#[test]
+fn a_scoped_context_is_cleared_on_drop_even_when_the_test_panics() -> TestResult {
+    let manager = RegistryManager::temporary()?;
+    {
+        let scoped = manager.scoped_context("test_main")?;
+        scoped.register("step1", &spec("T"))?;
+        assert_eq!(manager.list_contexts()?, ["test_main"]);
+    }
+    assert!(manager.list_contexts()?.is_empty());
+
+    let inner = manager.clone();
+    let outcome = std::panic::catch_unwind(move || {
+        let scoped = inner.scoped_context("test_panics").ok();
+        assert!(scoped.is_some());
+        panic!("simulated test failure");
+    });
+    assert!(outcome.is_err());
+    assert!(manager.list_contexts()?.is_empty(), "cleared during unwinding");
+    Ok(())
+}
+
+struct Config {
+    pipeline_name: Option<String>,
+    environment: Option<String>,
+}
+
+impl PipelineConfig for Config {
+    fn pipeline_name(&self) -> Option<&str> {
+        self.pipeline_name.as_deref()
+    }
+    fn environment(&self) -> Option<&str> {
+        self.environment.as_deref()
+    }
+}
+
+#[test]
+fn pipeline_builders_get_the_registry_of_their_pipeline_context() -> TestResult {
+    let manager = RegistryManager::temporary()?;
+    let config = |name: Option<&str>, env: Option<&str>| Config {
+        pipeline_name: name.map(str::to_owned),
+        environment: env.map(str::to_owned),
+    };
+    let dev = WithRegistry::new(&manager, &config(Some("fraud_detection"), Some("dev")), 1)?;
+    let prod = WithRegistry::new(&manager, &config(Some("fraud_detection"), Some("prod")), 2)?;
+    let unnamed = WithRegistry::new(&manager, &config(None, None), 3)?;
+    let plain = WithRegistry::new(&manager, &config(Some("plain"), None), 4)?;
+    assert_eq!(dev.registry().context_name(), "fraud_detection_dev");
+    assert_eq!(prod.registry().context_name(), "fraud_detection_prod");
+    assert_eq!(unnamed.registry().context_name(), "default_pipeline");
+    assert_eq!(plain.registry().context_name(), "plain");
+    assert_eq!(*dev + *prod, 3, "the wrapper derefs to the builder");
+    dev.registry().register("data_loading", &spec("Dev"))?;
+    assert!(prod.registry().is_empty()?);
+    Ok(())
+}
+
+#[test]
+fn in_memory_and_temporary_databases_leave_nothing_behind() -> TestResult {
+    let memory = RegistryManager::in_memory()?;
+    memory.get_registry("a")?.register("s", &spec("T"))?;
+    assert_eq!(memory.get_context_stats()?["a"].step_count, 1);
+
+    let temporary = RegistryManager::temporary()?;
+    let path = temporary.path();
+    assert!(path.exists());
+    let clone = temporary.clone();
+    drop(temporary);
+    assert!(path.exists(), "a clone keeps the database open");
+    drop(clone);
+    assert!(!path.exists(), "the temporary file is removed with the last handle");
+    Ok(())
+}
+
+#[test]
+fn a_read_only_manager_reads_but_never_writes() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("registry.redb");
+    {
+        let manager = RegistryManager::open(&path)?;
+        manager.get_registry("ctx")?.register("s", &spec("T"))?;
+    }
+    let reader = RegistryManager::open_read_only(&path)?;
+    assert!(reader.is_read_only());
+    let registry = reader.get_registry("ctx")?;
+    assert_eq!(registry.list_step_names()?, ["s"]);
+    assert!(matches!(
+        registry.register("t", &spec("T")),
+        Err(Error::ReadOnly { .. })
+    ));
+    assert!(matches!(reader.get_registry("missing"), Err(Error::ReadOnly { .. })));
+    assert_eq!(reader.get_registry_if_exists("missing")?, None);
+    assert!(matches!(reader.clear_context("ctx"), Err(Error::ReadOnly { .. })));
+    assert_eq!(registry.len()?, 1);
+    Ok(())
+}
+
+#[test]
+fn builder_settings_open_a_working_database() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("tuned.redb");
+    let manager = RegistryManager::builder()
+        .cache_size(4 * 1024 * 1024)
+        .concurrency(Concurrency::SingleWriter)
+        .check_integrity_on_open(true)
+        .open(&path)?;
+    manager.get_registry("ctx")?.register("s", &spec("T"))?;
+    assert!(manager.check_integrity()?);
+    drop(manager);
+    let reopened = RegistryManager::builder()
+        .check_integrity_on_open(true)
+        .open(&path)?;
+    assert_eq!(reopened.get_registry("ctx")?.len()?, 1);
+    Ok(())
+}
+
+#[test]
+fn a_second_open_of_the_same_file_is_in_use() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("registry.redb");
+    let _owner = RegistryManager::open(&path)?;
+    let Err(error) = RegistryManager::open(&path) else {
+        panic!("a second open succeeded");
+    };
+    assert!(matches!(error, Error::InUse { .. }), "{error}");
+    assert!(error.to_string().contains("read-only"), "{error}");
+    Ok(())
+}
