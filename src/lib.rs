@@ -58,6 +58,7 @@
 #![deny(missing_docs)]
 
 mod codec;
+mod demo;
 mod error;
 mod global;
 mod manager;
@@ -68,6 +69,10 @@ mod spec;
 mod store;
 mod transfer;
 
+pub use demo::{
+    DEMO_CONTEXTS, DEMO_STEPS, DemoContext, DemoSource, DemoStep, DemoSummary, EMBEDDED_DEMO_SPECS,
+    build_demo, demo_specs,
+};
 pub use error::{Error, Result};
 pub use global::{
     DB_ENV_VAR, clear_all_contexts, clear_context, default_database_path, get_context_stats,
