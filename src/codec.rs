@@ -247,7 +247,8 @@ mod tests {
 
     #[test]
     fn unknown_type_codes_are_decode_errors() {
-        let mut record = StepRecordV1::from_spec(0, &StepSpecification::new("T", NodeType::Singular));
+        let mut record =
+            StepRecordV1::from_spec(0, &StepSpecification::new("T", NodeType::Singular));
         record.node_type = 9;
         let bytes = encode(record);
         let decoded: Result<StepRecordV1, _> = decode(&bytes);

@@ -174,7 +174,9 @@ impl Error {
     pub fn is_invalid_input(&self) -> bool {
         matches!(
             self,
-            Error::InvalidContextName { .. } | Error::InvalidSpec { .. } | Error::InvalidInput { .. }
+            Error::InvalidContextName { .. }
+                | Error::InvalidSpec { .. }
+                | Error::InvalidInput { .. }
         )
     }
 

@@ -26,7 +26,11 @@ static CHOSEN_PATH: Mutex<Option<PathBuf>> = Mutex::new(None);
 /// `%LOCALAPPDATA%\pipeline-deps\registry.redb` (Windows).
 /// `None` when none of those variables is set.
 pub fn default_database_path() -> Option<PathBuf> {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     let base = if cfg!(windows) {
         var("LOCALAPPDATA")
     } else if cfg!(target_os = "macos") {
@@ -45,7 +49,11 @@ pub fn resolve_default_path() -> Option<PathBuf> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
     chosen
-        .or_else(|| std::env::var_os(DB_ENV_VAR).filter(|v| !v.is_empty()).map(PathBuf::from))
+        .or_else(|| {
+            std::env::var_os(DB_ENV_VAR)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
         .or_else(default_database_path)
 }
 

@@ -271,7 +271,10 @@ impl RegistryManager {
 
     /// Whether this manager was opened read-only.
     pub fn is_read_only(&self) -> bool {
-        self.shared.store().map(|s| s.is_read_only()).unwrap_or(true)
+        self.shared
+            .store()
+            .map(|s| s.is_read_only())
+            .unwrap_or(true)
     }
 
     /// A view of this database in which every context name is prefixed with

@@ -43,7 +43,9 @@ impl ContextState {
 
     fn invalidate(&self) {
         if let Some(cache) = &self.cache {
-            let mut cache = cache.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut cache = cache
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             cache.generation += 1;
             cache.specs.clear();
         }
@@ -154,7 +156,7 @@ impl SpecificationRegistry {
         }
     }
 
-    fn read<T>(&self, f: impl FnOnce(&ContextReader) -> Result<T>) -> Result<T> {
+    fn read<T>(&self, f: impl FnOnce(&ContextReader<'_>) -> Result<T>) -> Result<T> {
         self.check_live()?;
         let store = self.shared.store()?;
         let reader = store.begin_read("reading a context")?;
@@ -181,7 +183,10 @@ impl SpecificationRegistry {
         Ok(out)
     }
 
-    fn validate<'a>(&self, items: impl IntoIterator<Item = (&'a str, &'a StepSpecification)>) -> Result<()> {
+    fn validate<'a>(
+        &self,
+        items: impl IntoIterator<Item = (&'a str, &'a StepSpecification)>,
+    ) -> Result<()> {
         let problems: Vec<_> = items
             .into_iter()
             .filter_map(|(name, spec)| spec.validate(name).err())
@@ -318,7 +323,9 @@ impl SpecificationRegistry {
             return Ok(self.read(|c| c.get(step_name))?.map(Arc::new));
         };
         let generation = {
-            let cache = cache.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let cache = cache
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(spec) = cache.specs.get(step_name) {
                 return Ok(Some(Arc::clone(spec)));
             }
@@ -327,11 +334,11 @@ impl SpecificationRegistry {
         let Some(spec) = self.read(|c| c.get(step_name))?.map(Arc::new) else {
             return Ok(None);
         };
-        let mut cache = cache.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut cache = cache
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if cache.generation == generation {
-            cache
-                .specs
-                .insert(step_name.to_owned(), Arc::clone(&spec));
+            cache.specs.insert(step_name.to_owned(), Arc::clone(&spec));
         }
         Ok(Some(spec))
     }
@@ -353,7 +360,7 @@ impl SpecificationRegistry {
     /// # Errors
     /// [`Error::ContextCleared`]; storage errors.
     pub fn list_step_names(&self) -> Result<Vec<String>> {
-        self.read(ContextReader::names)
+        self.read(|c| c.names())
     }
 
     /// Distinct step types in first-seen order (exact: a type disappears with its last step).
@@ -361,7 +368,7 @@ impl SpecificationRegistry {
     /// # Errors
     /// [`Error::ContextCleared`]; storage errors.
     pub fn list_step_types(&self) -> Result<Vec<String>> {
-        self.read(ContextReader::step_types)
+        self.read(|c| c.step_types())
     }
 
     /// Number of registered steps (from the catalog, no scan).
@@ -369,7 +376,15 @@ impl SpecificationRegistry {
     /// # Errors
     /// [`Error::ContextCleared`]; storage errors.
     pub fn len(&self) -> Result<usize> {
-        self.read(|c| Ok(usize::try_from(c.entry().step_count).unwrap_or(usize::MAX)))
+        let entry = self.entry()?;
+        Ok(usize::try_from(entry.step_count).unwrap_or(usize::MAX))
+    }
+
+    fn entry(&self) -> Result<crate::codec::CatalogRecordV1> {
+        self.check_live()?;
+        let store = self.shared.store()?;
+        let reader = store.begin_read("reading a context's catalog entry")?;
+        reader.context_entry(&self.state.name, self.state.id)
     }
 
     /// Whether no step is registered.
@@ -394,7 +409,7 @@ impl SpecificationRegistry {
     /// # Errors
     /// As [`Self::len`].
     pub fn revision(&self) -> Result<u64> {
-        self.read(|c| Ok(c.entry().revision))
+        Ok(self.entry()?.revision)
     }
 
     /// Every step and its specification in registration order, read in one transaction (a
@@ -404,7 +419,7 @@ impl SpecificationRegistry {
     /// As [`Self::get_specification`].
     pub fn iter(&self) -> Result<std::vec::IntoIter<(String, Arc<StepSpecification>)>> {
         Ok(self
-            .read(ContextReader::all)?
+            .read(|c| c.all())?
             .into_iter()
             .map(|(name, spec)| (name, Arc::new(spec)))
             .collect::<Vec<_>>()
@@ -456,5 +471,4 @@ impl SpecificationRegistry {
         found.sort_by(|a, b| b.score.total_cmp(&a.score));
         Ok(found)
     }
-
 }

@@ -107,7 +107,11 @@ pub struct DependencySpec {
     #[serde(default)]
     pub logical_name: String,
     /// The artifact kind needed (JSON key `type`; `dependency_type` is accepted too).
-    #[serde(rename = "type", alias = "dependency_type", default = "default_dep_type")]
+    #[serde(
+        rename = "type",
+        alias = "dependency_type",
+        default = "default_dep_type"
+    )]
     pub dependency_type: DependencyType,
     /// Whether resolution fails without it (default `true`).
     #[serde(default = "default_true")]
@@ -288,8 +292,8 @@ pub struct StepSpecification {
 fn deserialize_dependencies<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<IndexMap<String, DependencySpec>, D::Error> {
-    let mut map = Option::<IndexMap<String, DependencySpec>>::deserialize(deserializer)?
-        .unwrap_or_default();
+    let mut map =
+        Option::<IndexMap<String, DependencySpec>>::deserialize(deserializer)?.unwrap_or_default();
     for (key, dep) in &mut map {
         if dep.logical_name.is_empty() {
             dep.logical_name.clone_from(key);
@@ -343,7 +347,8 @@ impl StepSpecification {
     /// [`Error::InvalidInput`](crate::Error::InvalidInput) when the text is not valid JSON or
     /// does not have the specification's shape (the message gives line and column).
     pub fn from_json(json: &str) -> crate::Result<Self> {
-        serde_json::from_str(json).map_err(|e| crate::Error::invalid_json("a step specification", e))
+        serde_json::from_str(json)
+            .map_err(|e| crate::Error::invalid_json("a step specification", e))
     }
 
     /// The output named `name`: exact key first, then a case-insensitive alias scan in
@@ -487,7 +492,11 @@ fn check_logical_name(
     logical_name: &str,
 ) {
     if key.trim().is_empty() {
-        problems.push(SpecProblem::new(step, section, "has an entry with a blank key"));
+        problems.push(SpecProblem::new(
+            step,
+            section,
+            "has an entry with a blank key",
+        ));
     } else if logical_name.trim().is_empty() {
         problems.push(SpecProblem::new(
             step,

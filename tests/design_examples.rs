@@ -17,7 +17,9 @@ use pipeline_deps::{
 fn default_manager() -> TestResult<MutexGuard<'static, ()>> {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     static TURN: Mutex<()> = Mutex::new(());
-    let guard = TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let guard = TURN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if DIR.get().is_none() {
         let dir = tempfile::tempdir()?;
         pipeline_deps::set_default_database_path(dir.path().join("default.redb"))?;
@@ -50,7 +52,11 @@ fn intelligent_registry_lifecycle() -> TestResult {
     let pipeline = get_registry("new_pipeline")?;
     let existing = get_registry("new_pipeline")?;
     assert_eq!(pipeline, existing);
-    assert!(registry_manager()?.get_registry_if_exists("nonexistent")?.is_none());
+    assert!(
+        registry_manager()?
+            .get_registry_if_exists("nonexistent")?
+            .is_none()
+    );
     assert!(!registry_manager()?.clear_context("old_pipeline")?);
     get_registry("old_pipeline")?;
     assert!(registry_manager()?.clear_context("old_pipeline")?);
@@ -198,7 +204,9 @@ fn production_monitoring_and_cleanup() -> TestResult {
 
     let mut cleaned = 0;
     for context in list_contexts()? {
-        if (context.starts_with("test_") || context.starts_with("temp_")) && clear_context(&context)? {
+        if (context.starts_with("test_") || context.starts_with("temp_"))
+            && clear_context(&context)?
+        {
             cleaned += 1;
         }
     }

@@ -8,8 +8,7 @@ use std::sync::{Arc, Barrier};
 
 use common::{TestResult, spec};
 use pipeline_deps::{
-    Concurrency, ContextStats, Error, MAX_NAME_BYTES, PipelineConfig, RegistryManager,
-    WithRegistry,
+    Concurrency, ContextStats, Error, MAX_NAME_BYTES, PipelineConfig, RegistryManager, WithRegistry,
 };
 
 #[test]
@@ -26,11 +25,17 @@ fn contexts_are_isolated_and_listed_in_creation_order() -> TestResult {
         ["training_pipeline", "inference_pipeline", "unit_tests"]
     );
     assert_eq!(
-        training.get_specification("data_loading")?.ok_or("missing")?.step_type,
+        training
+            .get_specification("data_loading")?
+            .ok_or("missing")?
+            .step_type,
         "TrainingData"
     );
     assert_eq!(
-        inference.get_specification("data_loading")?.ok_or("missing")?.step_type,
+        inference
+            .get_specification("data_loading")?
+            .ok_or("missing")?
+            .step_type,
         "InferenceData"
     );
     assert_eq!(testing.list_step_types()?, ["TestData"]);
@@ -45,7 +50,10 @@ fn get_registry_returns_equal_handles_and_if_exists_does_not_create() -> TestRes
     let first = manager.get_registry("new_pipeline")?;
     let second = manager.get_registry("new_pipeline")?;
     assert_eq!(first, second);
-    assert_eq!(manager.get_registry_if_exists("new_pipeline")?, Some(first.clone()));
+    assert_eq!(
+        manager.get_registry_if_exists("new_pipeline")?,
+        Some(first.clone())
+    );
     assert_ne!(first, manager.get_registry("other")?);
     let other_db = RegistryManager::temporary()?;
     assert_ne!(first, other_db.get_registry("new_pipeline")?);
@@ -62,7 +70,10 @@ fn a_handle_taken_before_clear_context_never_writes_again() -> TestResult {
     assert!(!manager.list_contexts()?.contains(&"ctx".to_owned()));
 
     let fresh = manager.get_registry("ctx")?;
-    assert!(fresh.is_empty()?, "a context created after a clear starts empty");
+    assert!(
+        fresh.is_empty()?,
+        "a context created after a clear starts empty"
+    );
     assert_ne!(old, fresh);
     for result in [
         old.register("b", &spec("B")).map(|_| ()),
@@ -154,10 +165,17 @@ fn workspace_views_prefix_every_operation_and_see_only_their_contexts() -> TestR
     assert_eq!(ws.list_contexts()?, ["ctx", "inner::x"]);
 
     assert!(ws.clear_context("ctx")?);
-    assert_eq!(other.list_contexts()?, ["ctx"], "the other workspace is untouched");
+    assert_eq!(
+        other.list_contexts()?,
+        ["ctx"],
+        "the other workspace is untouched"
+    );
     assert_eq!(ws.clear_all_contexts()?, 1);
     assert_eq!(manager.list_contexts()?, ["plain", "other::ctx"]);
-    assert_eq!(manager.workspace("").list_contexts()?, ["plain", "other::ctx"]);
+    assert_eq!(
+        manager.workspace("").list_contexts()?,
+        ["plain", "other::ctx"]
+    );
     Ok(())
 }
 
@@ -176,7 +194,13 @@ fn context_names_are_validated() -> TestResult {
         assert!(manager.clear_context(bad).is_err());
     }
     let at_limit = "y".repeat(MAX_NAME_BYTES);
-    for good in ["a::b", "dir/name", "with spaces", "ünïcødé ✓", at_limit.as_str()] {
+    for good in [
+        "a::b",
+        "dir/name",
+        "with spaces",
+        "ünïcødé ✓",
+        at_limit.as_str(),
+    ] {
         assert_eq!(manager.get_registry(good)?.context_name(), good);
     }
     assert_eq!(manager.list_contexts()?.len(), 5);
@@ -251,7 +275,10 @@ fn a_scoped_context_is_cleared_on_drop_even_when_the_test_panics() -> TestResult
         panic!("simulated test failure");
     });
     assert!(outcome.is_err());
-    assert!(manager.list_contexts()?.is_empty(), "cleared during unwinding");
+    assert!(
+        manager.list_contexts()?.is_empty(),
+        "cleared during unwinding"
+    );
     Ok(())
 }
 
@@ -303,7 +330,10 @@ fn in_memory_and_temporary_databases_leave_nothing_behind() -> TestResult {
     drop(temporary);
     assert!(path.exists(), "a clone keeps the database open");
     drop(clone);
-    assert!(!path.exists(), "the temporary file is removed with the last handle");
+    assert!(
+        !path.exists(),
+        "the temporary file is removed with the last handle"
+    );
     Ok(())
 }
 
@@ -323,9 +353,15 @@ fn a_read_only_manager_reads_but_never_writes() -> TestResult {
         registry.register("t", &spec("T")),
         Err(Error::ReadOnly { .. })
     ));
-    assert!(matches!(reader.get_registry("missing"), Err(Error::ReadOnly { .. })));
+    assert!(matches!(
+        reader.get_registry("missing"),
+        Err(Error::ReadOnly { .. })
+    ));
     assert_eq!(reader.get_registry_if_exists("missing")?, None);
-    assert!(matches!(reader.clear_context("ctx"), Err(Error::ReadOnly { .. })));
+    assert!(matches!(
+        reader.clear_context("ctx"),
+        Err(Error::ReadOnly { .. })
+    ));
     assert_eq!(registry.len()?, 1);
     Ok(())
 }

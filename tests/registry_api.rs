@@ -45,9 +45,14 @@ fn register_of_a_taken_name_is_refused_and_changes_nothing() -> TestResult {
     let Err(error) = registry.register("s", &spec("T2")) else {
         panic!("re-registering a taken name succeeded");
     };
-    assert!(matches!(&error, Error::AlreadyRegistered { context, step } if context == "ctx" && step == "s"));
+    assert!(
+        matches!(&error, Error::AlreadyRegistered { context, step } if context == "ctx" && step == "s")
+    );
     assert!(error.to_string().contains("upsert"), "{error}");
-    assert_eq!(registry.get_specification("s")?.as_deref(), Some(&spec("T1")));
+    assert_eq!(
+        registry.get_specification("s")?.as_deref(),
+        Some(&spec("T1"))
+    );
     assert_eq!(registry.list_step_types()?, ["T1"]);
     assert_eq!(registry.revision()?, revision);
     Ok(())
@@ -63,12 +68,22 @@ fn upsert_replaces_in_place_and_keeps_the_type_index_exact() -> TestResult {
     registry.upsert("s", &spec("T1"))?;
     assert_eq!(registry.get_specifications_by_type("T1")?.len(), 1);
     registry.upsert("s", &spec("T2"))?;
-    assert_eq!(registry.list_step_names()?, ["s", "t"], "upsert keeps the position");
+    assert_eq!(
+        registry.list_step_names()?,
+        ["s", "t"],
+        "upsert keeps the position"
+    );
     assert_eq!(registry.list_step_types()?, ["T0", "T2"], "T1 is gone");
     assert!(registry.get_specifications_by_type("T1")?.is_empty());
-    assert_eq!(registry.get_specifications_by_type("T2")?[0].step_type, "T2");
+    assert_eq!(
+        registry.get_specifications_by_type("T2")?[0].step_type,
+        "T2"
+    );
     let stats = manager.get_context_stats()?;
-    assert_eq!((stats["ctx"].step_count, stats["ctx"].step_type_count), (2, 2));
+    assert_eq!(
+        (stats["ctx"].step_count, stats["ctx"].step_type_count),
+        (2, 2)
+    );
     registry.upsert("new", &spec("T3"))?;
     assert_eq!(registry.list_step_names()?, ["s", "t", "new"]);
     Ok(())
@@ -82,7 +97,10 @@ fn the_same_spec_under_five_names_counts_one_type() -> TestResult {
         registry.register(&format!("step{i}"), &spec("Shared"))?;
     }
     let stats = manager.get_context_stats()?;
-    assert_eq!((stats["ctx"].step_count, stats["ctx"].step_type_count), (5, 1));
+    assert_eq!(
+        (stats["ctx"].step_count, stats["ctx"].step_type_count),
+        (5, 1)
+    );
     Ok(())
 }
 
@@ -94,14 +112,19 @@ fn register_many_is_all_or_nothing() -> TestResult {
     let (a, b) = (spec("A"), spec("B"));
     let invalid = StepSpecification::new("", NodeType::Internal);
 
-    let Err(error) = registry.register_many([("a", &a), ("bad1", &invalid), ("bad2", &invalid)]) else {
+    let Err(error) = registry.register_many([("a", &a), ("bad1", &invalid), ("bad2", &invalid)])
+    else {
         panic!("a batch with invalid specs succeeded");
     };
     let Error::InvalidSpec { problems, .. } = &error else {
         panic!("unexpected error {error}");
     };
     let steps: Vec<&str> = problems.iter().map(|p| p.step.as_str()).collect();
-    assert_eq!(steps, ["bad1", "bad1", "bad2", "bad2"], "every problem of every spec");
+    assert_eq!(
+        steps,
+        ["bad1", "bad1", "bad2", "bad2"],
+        "every problem of every spec"
+    );
 
     assert!(matches!(
         registry.register_many([("a", &a), ("existing", &b)]),
@@ -111,7 +134,11 @@ fn register_many_is_all_or_nothing() -> TestResult {
         registry.register_many([("a", &a), ("a", &b)]),
         Err(Error::AlreadyRegistered { .. })
     ));
-    assert_eq!(registry.list_step_names()?, ["existing"], "nothing was applied");
+    assert_eq!(
+        registry.list_step_names()?,
+        ["existing"],
+        "nothing was applied"
+    );
     assert_eq!(manager.get_context_stats()?["ctx"].step_count, 1);
 
     assert_eq!(registry.register_many([("a", &a), ("b", &b)])?, 2);
@@ -136,9 +163,16 @@ fn unregister_removes_the_step_and_its_type_when_last() -> TestResult {
     assert_eq!(registry.list_step_types()?, ["B"]);
     assert_eq!(registry.get_specification("a")?, None);
     registry.register("a", &spec("A"))?;
-    assert_eq!(registry.list_step_names()?, ["b2", "a"], "re-registered goes last");
+    assert_eq!(
+        registry.list_step_names()?,
+        ["b2", "a"],
+        "re-registered goes last"
+    );
     let stats = manager.get_context_stats()?;
-    assert_eq!((stats["ctx"].step_count, stats["ctx"].step_type_count), (2, 2));
+    assert_eq!(
+        (stats["ctx"].step_count, stats["ctx"].step_type_count),
+        (2, 2)
+    );
     Ok(())
 }
 
@@ -150,7 +184,11 @@ fn clear_empties_the_context_but_keeps_the_handle() -> TestResult {
     registry.get_specification("a")?; // warm the cache
     registry.clear()?;
     assert!(registry.is_empty()?);
-    assert_eq!(registry.get_specification("a")?, None, "the cache was invalidated");
+    assert_eq!(
+        registry.get_specification("a")?,
+        None,
+        "the cache was invalidated"
+    );
     assert!(registry.list_step_types()?.is_empty());
     assert_eq!(manager.list_contexts()?, ["ctx"]);
     registry.register("a", &spec("A"))?;
@@ -210,7 +248,10 @@ fn find_compatible_outputs_scores_as_the_reference_registry() -> TestResult {
     let score = |d: &DependencySpec| -> TestResult<f64> {
         Ok(registry.find_compatible_outputs(d)?[0].score)
     };
-    assert_eq!(score(&dep(&["processed", "data"], &["PreprocessingStep"]))?, 1.0);
+    assert_eq!(
+        score(&dep(&["processed", "data"], &["PreprocessingStep"]))?,
+        1.0
+    );
     assert!((score(&dep(&["processed", "data"], &[]))? - 0.7).abs() < 1e-12);
     assert!((score(&dep(&[], &["PreprocessingStep"]))? - 0.8).abs() < 1e-12);
 
@@ -224,7 +265,11 @@ fn find_compatible_outputs_scores_as_the_reference_registry() -> TestResult {
     let other_type = DependencySpec::new("m", DependencyType::ModelArtifacts);
     assert!(registry.find_compatible_outputs(&other_type)?.is_empty());
     let other_data_type = dep(&[], &[]).with_data_type("String");
-    assert!(registry.find_compatible_outputs(&other_data_type)?.is_empty());
+    assert!(
+        registry
+            .find_compatible_outputs(&other_data_type)?
+            .is_empty()
+    );
     Ok(())
 }
 
@@ -279,7 +324,10 @@ fn import_is_all_or_nothing_and_replace_is_explicit() -> TestResult {
         registry.import_json(&text),
         Err(Error::AlreadyRegistered { .. })
     ));
-    assert_eq!(registry.import_json_with(&text, &ImportOptions::new().replace(true))?, 61);
+    assert_eq!(
+        registry.import_json_with(&text, &ImportOptions::new().replace(true))?,
+        61
+    );
     assert_eq!(registry.len()?, 61);
 
     let bad = r#"{"steps": [
@@ -291,7 +339,13 @@ fn import_is_all_or_nothing_and_replace_is_explicit() -> TestResult {
     };
     assert!(matches!(error, Error::InvalidSpec { .. }), "{error}");
     assert!(fresh.is_empty()?);
-    for garbage in ["", "{", "[]", r#"{"steps": {}}"#, r#"{"steps": [{"step_type": "A"}]}"#] {
+    for garbage in [
+        "",
+        "{",
+        "[]",
+        r#"{"steps": {}}"#,
+        r#"{"steps": [{"step_type": "A"}]}"#,
+    ] {
         let Err(error) = fresh.import_json(garbage) else {
             panic!("{garbage:?} was accepted");
         };

@@ -23,7 +23,10 @@ fn everything_survives_drop_and_reopen() -> TestResult {
         training.unregister(&specs[1].0)?;
         manager.get_registry("cleared")?.register("x", &spec("X"))?;
         manager.clear_context("cleared")?;
-        manager.workspace("ws").get_registry("inner")?.register("y", &spec("Y"))?;
+        manager
+            .workspace("ws")
+            .get_registry("inner")?
+            .register("y", &spec("Y"))?;
         manager.get_registry("empty")?;
     }
     let manager = RegistryManager::open(&path)?;
@@ -41,7 +44,10 @@ fn everything_survives_drop_and_reopen() -> TestResult {
     }
     let stats = manager.get_context_stats()?;
     assert_eq!(stats["training"].step_count, 9);
-    assert_eq!(stats["training"].step_type_count, training.list_step_types()?.len());
+    assert_eq!(
+        stats["training"].step_type_count,
+        training.list_step_types()?.len()
+    );
     assert_eq!(stats["ws::inner"].step_count, 1);
     assert_eq!(stats["empty"].step_count, 0);
     assert!(manager.get_registry_if_exists("cleared")?.is_none());
@@ -70,8 +76,21 @@ fn a_file_from_a_newer_schema_is_refused() -> TestResult {
         let Err(error) = result else {
             panic!("a newer schema was opened");
         };
-        assert!(matches!(error, Error::SchemaTooNew { found: 2, supported: 1, .. }), "{error}");
-        assert!(error.to_string().contains("upgrade pipeline-deps"), "{error}");
+        assert!(
+            matches!(
+                error,
+                Error::SchemaTooNew {
+                    found: 2,
+                    supported: 1,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert!(
+            error.to_string().contains("upgrade pipeline-deps"),
+            "{error}"
+        );
     }
     Ok(())
 }
@@ -143,10 +162,18 @@ fn check(manager: &RegistryManager, model: &Model) -> TestResult {
         types.sort();
         assert_eq!(listed, types, "types of {name}");
         assert_eq!(stats[name].step_count, steps.len(), "recount of {name}");
-        assert_eq!(stats[name].step_type_count, types.len(), "type recount of {name}");
+        assert_eq!(
+            stats[name].step_type_count,
+            types.len(),
+            "type recount of {name}"
+        );
         // Isolation: every stored spec is one this context registered.
         for (step, spec) in registry.iter()? {
-            assert!(steps.iter().any(|(s, t)| *s == step && *t == spec.step_type));
+            assert!(
+                steps
+                    .iter()
+                    .any(|(s, t)| *s == step && *t == spec.step_type)
+            );
         }
     }
     Ok(())
@@ -171,7 +198,9 @@ fn run(ops: Vec<Op>) -> TestResult {
                 }
             }
             Op::Upsert(c, s, t) => {
-                manager.get_registry(CONTEXTS[c])?.upsert(STEPS[s], &spec(TYPES[t]))?;
+                manager
+                    .get_registry(CONTEXTS[c])?
+                    .upsert(STEPS[s], &spec(TYPES[t]))?;
                 let steps = model.context(CONTEXTS[c]);
                 match steps.iter_mut().find(|(n, _)| n == STEPS[s]) {
                     Some(entry) => entry.1 = TYPES[t].to_owned(),

@@ -14,7 +14,10 @@ fn every_fixture_step_deserialises_directly_into_a_specification() -> TestResult
     assert_eq!(steps.len(), 61);
     for step in steps {
         let spec: StepSpecification = serde_json::from_value(step.clone())?;
-        assert_eq!(spec.step_type, step["step_type"].as_str().ok_or("step_type")?);
+        assert_eq!(
+            spec.step_type,
+            step["step_type"].as_str().ok_or("step_type")?
+        );
         // Declaration order is the fixture's dependency_order / output_order.
         let dep_order: Vec<&str> = step["dependency_order"]
             .as_array()

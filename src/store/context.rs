@@ -46,56 +46,80 @@ fn open_optional<K: redb::Key + 'static, V: redb::Value + 'static>(
     }
 }
 
-/// A snapshot of one context, read inside one read transaction.
-pub(crate) struct ContextReader {
+/// One context as seen by one read transaction (a consistent snapshot). Each method opens
+/// only the tables it needs, once.
+pub(crate) struct ContextReader<'txn> {
+    txn: &'txn redb::ReadTransaction,
     name: String,
-    entry: CatalogRecordV1,
-    specs: Option<ReadOnlyTable<&'static str, &'static [u8]>>,
-    order: Option<ReadOnlyTable<u64, &'static str>>,
-    types: Option<ReadOnlyTable<(&'static str, u64), &'static str>>,
-    type_order: Option<ReadOnlyTable<&'static str, u64>>,
+    tables: ContextTables,
 }
 
-impl ContextReader {
-    pub(super) fn open(
-        txn: &redb::ReadTransaction,
-        name: &str,
-        entry: CatalogRecordV1,
-    ) -> Result<Self> {
-        let tables = ContextTables::new(entry.id);
-        Ok(ContextReader {
+impl<'txn> ContextReader<'txn> {
+    pub(super) fn new(txn: &'txn redb::ReadTransaction, name: &str, id: u64) -> Self {
+        ContextReader {
+            txn,
             name: name.to_owned(),
-            entry,
-            specs: open_optional(txn, tables.specs(), name)?,
-            order: open_optional(txn, tables.order(), name)?,
-            types: open_optional(txn, tables.types(), name)?,
-            type_order: open_optional(txn, tables.type_order(), name)?,
-        })
+            tables: ContextTables::new(id),
+        }
     }
 
     fn action(&self) -> String {
         format!("reading context {}", shorten(&self.name))
     }
 
-    /// The context's catalog record (counts, revision).
-    pub(crate) fn entry(&self) -> CatalogRecordV1 {
-        self.entry
+    fn specs(&self) -> Result<Option<ReadOnlyTable<&'static str, &'static [u8]>>> {
+        open_optional(self.txn, self.tables.specs(), &self.name)
     }
 
-    /// One specification by step name.
-    pub(crate) fn get(&self, step: &str) -> Result<Option<StepSpecification>> {
-        let Some(specs) = &self.specs else {
-            return Ok(None);
-        };
-        let value = specs.get(step).map_err(|e| storage_error(self.action(), e))?;
+    fn lookup(
+        &self,
+        specs: &ReadOnlyTable<&'static str, &'static [u8]>,
+        step: &str,
+    ) -> Result<Option<StepSpecification>> {
+        let value = specs
+            .get(step)
+            .map_err(|e| storage_error(self.action(), e))?;
         value
             .map(|v| decode_spec(&self.name, step, v.value()))
             .transpose()
     }
 
+    /// Looks up every name in `names` (which come from an index) in the spec table.
+    fn lookup_all(&self, names: Vec<String>) -> Result<Vec<(String, StepSpecification)>> {
+        let Some(specs) = self.specs()? else {
+            return match names.first() {
+                None => Ok(Vec::new()),
+                Some(name) => Err(self.dangling(name)),
+            };
+        };
+        names
+            .into_iter()
+            .map(|name| match self.lookup(&specs, &name)? {
+                Some(spec) => Ok((name, spec)),
+                None => Err(self.dangling(&name)),
+            })
+            .collect()
+    }
+
+    fn dangling(&self, step: &str) -> Error {
+        Error::corrupted(
+            format!("context {}", shorten(&self.name)),
+            format!("step {} is in an index but has no record", shorten(step)),
+            None,
+        )
+    }
+
+    /// One specification by step name.
+    pub(crate) fn get(&self, step: &str) -> Result<Option<StepSpecification>> {
+        match self.specs()? {
+            Some(specs) => self.lookup(&specs, step),
+            None => Ok(None),
+        }
+    }
+
     /// Whether a step of that name is registered (no decoding).
     pub(crate) fn contains(&self, step: &str) -> Result<bool> {
-        let Some(specs) = &self.specs else {
+        let Some(specs) = self.specs()? else {
             return Ok(false);
         };
         Ok(specs
@@ -106,7 +130,7 @@ impl ContextReader {
 
     /// Step names in registration order.
     pub(crate) fn names(&self) -> Result<Vec<String>> {
-        let Some(order) = &self.order else {
+        let Some(order) = open_optional(self.txn, self.tables.order(), &self.name)? else {
             return Ok(Vec::new());
         };
         let mut names = Vec::new();
@@ -119,33 +143,20 @@ impl ContextReader {
 
     /// Every step with its specification, in registration order.
     pub(crate) fn all(&self) -> Result<Vec<(String, StepSpecification)>> {
-        self.names()?
-            .into_iter()
-            .map(|name| self.expect_spec(name))
-            .collect()
-    }
-
-    fn expect_spec(&self, name: String) -> Result<(String, StepSpecification)> {
-        match self.get(&name)? {
-            Some(spec) => Ok((name, spec)),
-            None => Err(Error::corrupted(
-                format!("context {}", shorten(&self.name)),
-                format!(
-                    "step {} is in the order index but has no record",
-                    shorten(&name)
-                ),
-                None,
-            )),
-        }
+        self.lookup_all(self.names()?)
     }
 
     /// Step types in first-seen order.
     pub(crate) fn step_types(&self) -> Result<Vec<String>> {
-        let Some(type_order) = &self.type_order else {
+        let Some(type_order) = open_optional(self.txn, self.tables.type_order(), &self.name)?
+        else {
             return Ok(Vec::new());
         };
         let mut types = Vec::new();
-        for row in type_order.iter().map_err(|e| storage_error(self.action(), e))? {
+        for row in type_order
+            .iter()
+            .map_err(|e| storage_error(self.action(), e))?
+        {
             let (step_type, first_seen) = row.map_err(|e| storage_error(self.action(), e))?;
             types.push((first_seen.value(), step_type.value().to_owned()));
         }
@@ -155,7 +166,7 @@ impl ContextReader {
 
     /// The steps of one type with their specifications, in registration order.
     pub(crate) fn by_type(&self, step_type: &str) -> Result<Vec<(String, StepSpecification)>> {
-        let Some(types) = &self.types else {
+        let Some(types) = open_optional(self.txn, self.tables.types(), &self.name)? else {
             return Ok(Vec::new());
         };
         let mut names = Vec::new();
@@ -166,7 +177,7 @@ impl ContextReader {
             let (_, name) = row.map_err(|e| storage_error(self.action(), e))?;
             names.push(name.value().to_owned());
         }
-        names.into_iter().map(|n| self.expect_spec(n)).collect()
+        self.lookup_all(names)
     }
 }
 
@@ -222,7 +233,6 @@ impl<'txn> ContextWriter<'txn> {
                 .map_err(|e| storage_error(action(), e))?,
         })
     }
-
 
     /// Stores `spec` under `step`. With `replace == false` a taken name is
     /// [`Error::AlreadyRegistered`]; with `replace == true` the step keeps its registration
@@ -337,7 +347,12 @@ impl<'txn> ContextWriter<'txn> {
     /// Writes the updated counts and a new revision to the catalog, in this transaction.
     pub(crate) fn finish(mut self) -> Result<CatalogRecordV1> {
         self.entry.revision += 1;
-        let action = || format!("updating the catalog entry of context {}", shorten(&self.name));
+        let action = || {
+            format!(
+                "updating the catalog entry of context {}",
+                shorten(&self.name)
+            )
+        };
         let mut catalog = self
             .txn
             .open_table(CATALOG)

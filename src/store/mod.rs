@@ -10,6 +10,7 @@
 mod backend;
 mod context;
 mod migrate;
+mod recover;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -19,8 +20,8 @@ use redb::{Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable, Readable
 use crate::codec::{self, CatalogRecordV1};
 use crate::error::{Error, Result, shorten};
 
-pub use backend::StorageBackend;
 pub(crate) use backend::MemoryBackend;
+pub use backend::StorageBackend;
 pub(crate) use context::{ContextReader, ContextWriter};
 pub use schema::SCHEMA_VERSION;
 use schema::{CATALOG, META, META_NEXT_CONTEXT_ID, META_SCHEMA_VERSION, TABLE_PREFIX};
@@ -55,14 +56,16 @@ pub(crate) fn storage_error(action: String, err: impl Into<redb::Error>) -> Erro
             source: std::io::Error::other(source),
         },
         redb::Error::Corrupted(detail) => Error::corrupted(action, detail, None),
-        redb::Error::PreviousIo | redb::Error::TransactionPoisoned | redb::Error::LockPoisoned(_) => {
-            Error::Poisoned { action }
+        redb::Error::PreviousIo
+        | redb::Error::TransactionPoisoned
+        | redb::Error::LockPoisoned(_) => Error::Poisoned { action },
+        redb::Error::TableTypeMismatch { .. } | redb::Error::TableIsMultimap(_) => {
+            Error::corrupted(
+                action,
+                "a table has a key or value type this library did not write",
+                None,
+            )
         }
-        redb::Error::TableTypeMismatch { .. } | redb::Error::TableIsMultimap(_) => Error::corrupted(
-            action,
-            "a table has a key or value type this library did not write",
-            None,
-        ),
         other => Error::Storage {
             action,
             detail: other.to_string(),
@@ -80,10 +83,19 @@ impl Store {
                 .map(Db::ReadOnly)
                 .map_err(|e| open_error(path, e))?
         } else {
-            builder
-                .create(path)
-                .map(Db::ReadWrite)
-                .map_err(|e| open_error(path, e))?
+            match builder.create(path) {
+                Ok(db) => Db::ReadWrite(db),
+                // A crash while the file was being created: start it afresh.
+                Err(redb::DatabaseError::Storage(redb::StorageError::Io(e)))
+                    if recover::is_not_a_database(&e) && recover::reset_interrupted_file(path)? =>
+                {
+                    builder
+                        .create(path)
+                        .map(Db::ReadWrite)
+                        .map_err(|e| open_error(path, e))?
+                }
+                Err(e) => return Err(open_error(path, e)),
+            }
         };
         Store::initialize(db, path.to_path_buf())
     }
@@ -95,6 +107,12 @@ impl Store {
         options: &OpenOptions,
     ) -> Result<Store> {
         let path = PathBuf::from(label);
+        if !options.read_only {
+            recover::reset_interrupted_backend(&backend).map_err(|source| Error::Io {
+                action: format!("opening {label}"),
+                source,
+            })?;
+        }
         let adapter = backend::Adapter(backend);
         let builder = builder(options);
         let db = if options.read_only {
@@ -128,12 +146,12 @@ impl Store {
         let action = || format!("initialising {}", self.path.display());
         let txn = self.begin_write_raw()?;
         let version = {
-            let meta = txn.open_table(META).map_err(|e| storage_error(action(), e))?;
-            let version = meta
-                .get(META_SCHEMA_VERSION)
+            let meta = txn
+                .open_table(META)
+                .map_err(|e| storage_error(action(), e))?;
+            meta.get(META_SCHEMA_VERSION)
                 .map_err(|e| storage_error(action(), e))?
-                .map(|v| v.value());
-            version
+                .map(|v| v.value())
         };
         match version {
             Some(version) => {
@@ -153,11 +171,15 @@ impl Store {
                 if foreign || catalog_rows > 0 {
                     return Err(Error::NotARegistry {
                         path: self.path.clone(),
-                        detail: "it is a redb database holding tables that pipeline-deps did not create".into(),
+                        detail:
+                            "it is a redb database holding tables that pipeline-deps did not create"
+                                .into(),
                         source: None,
                     });
                 }
-                let mut meta = txn.open_table(META).map_err(|e| storage_error(action(), e))?;
+                let mut meta = txn
+                    .open_table(META)
+                    .map_err(|e| storage_error(action(), e))?;
                 meta.insert(META_SCHEMA_VERSION, SCHEMA_VERSION)
                     .map_err(|e| storage_error(action(), e))?;
                 meta.insert(META_NEXT_CONTEXT_ID, 1)
@@ -282,6 +304,15 @@ fn open_error(path: &Path, err: redb::DatabaseError) -> Error {
             }
         }
         redb::DatabaseError::Storage(redb::StorageError::Io(source))
+            if recover::is_not_a_database(&source) =>
+        {
+            Error::NotARegistry {
+                path: path.to_path_buf(),
+                detail: "it is not a redb database".into(),
+                source: Some(Box::new(source)),
+            }
+        }
+        redb::DatabaseError::Storage(redb::StorageError::Io(source))
             if source.kind() == std::io::ErrorKind::UnexpectedEof =>
         {
             Error::NotARegistry {
@@ -346,22 +377,23 @@ impl Reader {
             Err(e) => return Err(storage_error(action(), e)),
         };
         let value = table.get(name).map_err(|e| storage_error(action(), e))?;
-        value
-            .map(|v| decode_catalog(name, v.value()))
-            .transpose()
+        value.map(|v| decode_catalog(name, v.value())).transpose()
     }
 
-    /// Opens the tables of context `name`, checking that it still has catalog id `id`.
-    pub(crate) fn context(&self, name: &str, id: u64) -> Result<ContextReader> {
-        let entry = match self.catalog_entry(name)? {
-            Some(entry) if entry.id == id => entry,
-            _ => {
-                return Err(Error::ContextCleared {
-                    context: name.to_owned(),
-                });
-            }
-        };
-        ContextReader::open(&self.txn, name, entry)
+    /// The catalog record of context `name`, checking that it still has catalog id `id`.
+    pub(crate) fn context_entry(&self, name: &str, id: u64) -> Result<CatalogRecordV1> {
+        match self.catalog_entry(name)? {
+            Some(entry) if entry.id == id => Ok(entry),
+            _ => Err(Error::ContextCleared {
+                context: name.to_owned(),
+            }),
+        }
+    }
+
+    /// Context `name` in this snapshot, checking that it still has catalog id `id`.
+    pub(crate) fn context(&self, name: &str, id: u64) -> Result<ContextReader<'_>> {
+        self.context_entry(name, id)?;
+        Ok(ContextReader::new(&self.txn, name, id))
     }
 }
 
@@ -389,9 +421,7 @@ impl Writer {
             .open_table(CATALOG)
             .map_err(|e| storage_error(action(), e))?;
         let value = table.get(name).map_err(|e| storage_error(action(), e))?;
-        value
-            .map(|v| decode_catalog(name, v.value()))
-            .transpose()
+        value.map(|v| decode_catalog(name, v.value())).transpose()
     }
 
     /// Every context name in the catalog (any order).

@@ -1,0 +1,66 @@
+//! The process-wide default manager opens the file named by `PIPELINE_DEPS_DB`, else a
+//! per-user data path, creating its directory; checked in child processes so that the
+//! environment is set before first use.
+
+use std::process::Command;
+
+type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+/// Runs `child_entry` of this test binary in a new process with `envs`.
+fn run_child(envs: &[(&str, &std::path::Path)]) -> TestResult {
+    let mut command = Command::new(std::env::current_exe()?);
+    command
+        .args(["--ignored", "--exact", "child_entry", "--nocapture"])
+        .env_remove("PIPELINE_DEPS_DB")
+        .env_remove("XDG_DATA_HOME");
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    let output = command.output()?;
+    assert!(
+        output.status.success(),
+        "child failed: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    Ok(())
+}
+
+#[test]
+#[ignore = "runs only as the child process of the tests below"]
+fn child_entry() -> TestResult {
+    let registry = pipeline_deps::get_default_registry()?;
+    registry.register(
+        "written_by_child",
+        &pipeline_deps::StepSpecification::new("Marker", pipeline_deps::NodeType::Singular),
+    )?;
+    Ok(())
+}
+
+fn assert_written(path: &std::path::Path) -> TestResult {
+    let manager = pipeline_deps::RegistryManager::open(path)?;
+    assert_eq!(
+        manager.get_registry("default")?.list_step_names()?,
+        ["written_by_child"]
+    );
+    Ok(())
+}
+
+#[test]
+fn pipeline_deps_db_names_the_default_file() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("nested").join("chosen.redb");
+    run_child(&[("PIPELINE_DEPS_DB", &path)])?;
+    assert_written(&path)
+}
+
+#[cfg(all(unix, not(target_os = "macos")))]
+#[test]
+fn without_the_variable_the_per_user_data_path_is_used() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    run_child(&[("XDG_DATA_HOME", dir.path())])?;
+    assert_written(&dir.path().join("pipeline-deps").join("registry.redb"))?;
+
+    let home = tempfile::tempdir()?;
+    run_child(&[("HOME", home.path())])?;
+    assert_written(&home.path().join(".local/share/pipeline-deps/registry.redb"))
+}
