@@ -349,21 +349,23 @@ impl RegistryManager {
         let existing = store
             .begin_read("looking up a context")?
             .catalog_entry(&full)?;
-        let id = match existing {
-            Some(entry) => entry.id,
+        let (id, created) = match existing {
+            Some(entry) => (entry.id, false),
             None if !create => return Ok(None),
             None => {
                 let writer = store.begin_write()?;
                 let (entry, created) = writer.create_context(&full)?;
                 writer.commit(|| format!("creating context {}", shorten(&full)))?;
-                if created {
-                    tracing::info!(context = %full, id = entry.id, "created context");
-                }
-                entry.id
+                (entry.id, created)
             }
         };
         let state = Arc::new(ContextState::new(full.clone(), id, true));
-        live.insert(full, Arc::clone(&state));
+        live.insert(full.clone(), Arc::clone(&state));
+        // Logged after the lock is released: a panicking log subscriber must not poison it.
+        drop(live);
+        if created {
+            tracing::info!(context = %full, id, "created context");
+        }
         Ok(Some(SpecificationRegistry::new(
             Arc::clone(&self.shared),
             state,
@@ -437,6 +439,11 @@ impl RegistryManager {
             if let Some(state) = live.remove(name) {
                 state.mark_cleared();
             }
+        }
+        // Logged once every handle is marked and the lock released: a panicking log
+        // subscriber must leave no cleared context's handle serving its cache.
+        drop(live);
+        for name in &cleared {
             tracing::info!(context = %name, "cleared context");
         }
         Ok(cleared.len())

@@ -99,27 +99,40 @@ impl StorageBackend for MemoryBackend {
 }
 
 /// Presents a [`StorageBackend`] to redb.
+///
+/// A panic in the backend is turned into an I/O error: unwinding through the storage engine
+/// while it holds its locks would poison them, and its cleanup would then panic again and
+/// abort the process. As an I/O error it leaves the handle failed (later calls return
+/// [`Error::Poisoned`](crate::Error::Poisoned)) and the last commit intact.
 #[derive(Debug)]
 pub(super) struct Adapter<B>(pub B);
 
+fn contained<T>(call: &str, f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(io::Error::other(format!(
+            "the storage backend panicked in {call}"
+        )))
+    })
+}
+
 impl<B: StorageBackend> redb::StorageBackend for Adapter<B> {
     fn len(&self) -> Result<u64, io::Error> {
-        self.0.len()
+        contained("len", || self.0.len())
     }
 
     fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), io::Error> {
-        self.0.read(offset, out)
+        contained("read", || self.0.read(offset, out))
     }
 
     fn set_len(&self, len: u64) -> Result<(), io::Error> {
-        self.0.set_len(len)
+        contained("set_len", || self.0.set_len(len))
     }
 
     fn sync_data(&self) -> Result<(), io::Error> {
-        self.0.sync_data()
+        contained("sync_data", || self.0.sync_data())
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), io::Error> {
-        self.0.write(offset, data)
+        contained("write", || self.0.write(offset, data))
     }
 }

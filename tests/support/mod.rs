@@ -1,0 +1,102 @@
+//! Shared helpers of the reliability tests: the fault-injecting disk, the reference model and
+//! the fault-case harness, plus small utilities (env-var scaling, figures, child processes).
+#![allow(dead_code)]
+
+pub mod fault_backend;
+pub mod harness;
+pub mod model;
+
+use std::time::{Duration, Instant};
+
+/// Test result with a boxed error.
+pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// A number from the environment variable `name`, or `default`.
+pub fn env_count(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+/// A seed from `PIPELINE_DEPS_SEED`, or one derived from the clock (printed, so a failure
+/// can be replayed).
+pub fn seed(test: &str) -> u64 {
+    let seed = std::env::var("PIPELINE_DEPS_SEED")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+        });
+    eprintln!("{test}: seed {seed} (replay with PIPELINE_DEPS_SEED={seed})");
+    seed
+}
+
+/// Prints one measured figure in a fixed format that RELIABILITY.md quotes.
+pub fn figure(test: &str, text: &str) {
+    eprintln!("FIGURE {test}: {text}");
+}
+
+/// A deadline: fails a test that runs over its bound instead of letting it hang.
+pub struct Deadline {
+    end: Instant,
+    what: &'static str,
+}
+
+impl Deadline {
+    pub fn new(what: &'static str, limit: Duration) -> Self {
+        Deadline {
+            end: Instant::now() + limit,
+            what,
+        }
+    }
+
+    pub fn expired(&self) -> bool {
+        Instant::now() > self.end
+    }
+
+    pub fn check(&self) -> TestResult {
+        if self.expired() {
+            Err(format!("{} ran over its time bound", self.what).into())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Environment variable that puts a re-executed test binary in child mode.
+pub const CHILD_ENV: &str = "PIPELINE_DEPS_TEST_CHILD";
+
+/// Starts this test binary again, running only test `test_name`, with `vars` set and
+/// stdout piped.
+pub fn spawn_child(
+    test_name: &str,
+    vars: &[(&str, String)],
+) -> std::io::Result<std::process::Child> {
+    let exe = std::env::current_exe()?;
+    let mut command = std::process::Command::new(exe);
+    command
+        .args([
+            test_name,
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+            "--ignored",
+        ])
+        .env(CHILD_ENV, "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit());
+    for (key, value) in vars {
+        command.env(key, value);
+    }
+    command.spawn()
+}
+
+/// Whether this process is a re-executed child.
+pub fn is_child() -> bool {
+    std::env::var_os(CHILD_ENV).is_some()
+}
