@@ -65,6 +65,7 @@ mod manager;
 mod pipeline;
 mod registry;
 mod scoped;
+mod snapshot;
 mod spec;
 mod store;
 mod transfer;
@@ -85,6 +86,10 @@ pub use pipeline::{
 };
 pub use registry::{CompatibleOutput, ImportOptions, SpecificationRegistry};
 pub use scoped::ScopedContext;
+pub use snapshot::{
+    EDGE_SNAPSHOT_SCHEMA, EdgeDiff, EdgeSnapshot, RescoredEdge, ResolvedEdge, RewiredEdge,
+    UnresolvedStep,
+};
 pub use spec::{
     DependencySpec, DependencyType, MAX_NAME_BYTES, NodeType, OutputSpec, SpecProblem,
     StepSpecification, validate_step_name,

@@ -1,0 +1,208 @@
+//! Dispatch and what every command shares: opening the database, reading and writing
+//! files. The commands themselves are in `inspect.rs`, `transfer.rs`, `maintain.rs` and
+//! `gate.rs`.
+
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use pipeline_deps::{Concurrency, RegistryManager, SpecificationRegistry};
+
+use crate::args::{Cli, Command};
+use crate::{Failure, Status, gate, inspect, maintain, transfer};
+
+/// What every command gets: the database file, the output mode and standard output.
+pub struct Session<'a> {
+    /// The database file.
+    pub db: PathBuf,
+    /// `--json`.
+    pub json: bool,
+    /// Standard output (buffered).
+    pub out: &'a mut dyn Write,
+}
+
+/// Runs the command line.
+///
+/// # Errors
+/// Whatever stopped the command (see [`Failure::exit_code`]).
+pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Failure> {
+    let db = match cli.db.or_else(pipeline_deps::resolve_default_path) {
+        Some(db) => db,
+        None => {
+            return Err(Failure::Usage(
+                "no database file given and no default location (HOME is not set); pass --db FILE or set PIPELINE_DEPS_DB".into(),
+            ));
+        }
+    };
+    let mut s = Session {
+        db,
+        json: cli.json,
+        out,
+    };
+    match cli.command {
+        Command::Contexts => inspect::contexts(&mut s),
+        Command::Stats => {
+            let manager = open_read(&s.db)?;
+            inspect::stats(&mut s, &manager)
+        }
+        Command::Show { context, step } => inspect::show(&mut s, &context, step.as_deref()),
+        Command::Types { context, step_type } => {
+            inspect::types(&mut s, &context, step_type.as_deref())
+        }
+        Command::Export { context, output } => {
+            transfer::export(&mut s, &context, output.as_deref())
+        }
+        Command::Import {
+            context,
+            file,
+            replace,
+            variant,
+        } => transfer::import(&mut s, &context, &file, replace, variant),
+        Command::Resolve {
+            context,
+            steps,
+            explain,
+            top,
+        } => gate::resolve(&mut s, &context, &steps, explain, top),
+        Command::Snapshot {
+            context,
+            steps,
+            output,
+        } => gate::snapshot(&mut s, &context, &steps, &output),
+        Command::CheckSnapshot {
+            context,
+            file,
+            strict_scores,
+        } => gate::check_snapshot(&mut s, &context, &file, strict_scores),
+        Command::Clear { context } => maintain::clear(&mut s, &context),
+        Command::ClearAll { yes } => maintain::clear_all(&mut s, yes),
+        Command::Check => maintain::check(&mut s),
+        Command::Compact => maintain::compact(&mut s),
+        Command::Demo { specs } => transfer::demo(&mut s, specs.as_deref()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Opening
+
+/// Opens an existing database read-only (works while an owner runs in single-writer mode).
+///
+/// # Errors
+/// [`Failure::NoDatabase`] when the file does not exist; the library's open errors.
+pub fn open_read(db: &Path) -> Result<RegistryManager, Failure> {
+    if !db.exists() {
+        return Err(Failure::NoDatabase(db.to_path_buf()));
+    }
+    Ok(RegistryManager::open_read_only(db)?)
+}
+
+/// Opens the database for writing in single-writer mode, so that read commands keep
+/// working meanwhile. With `create`, a missing file (and its directory) is created.
+pub fn open_write(db: &Path, create: bool) -> Result<RegistryManager, Failure> {
+    if !db.exists() {
+        if !create {
+            return Err(Failure::NoDatabase(db.to_path_buf()));
+        }
+        if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| Failure::Io {
+                action: format!("creating the directory {}", dir.display()),
+                source,
+            })?;
+        }
+    }
+    Ok(RegistryManager::builder()
+        .concurrency(Concurrency::SingleWriter)
+        .open(db)?)
+}
+
+/// Opens the database alone (no other process may have it open): for the integrity check
+/// and compaction.
+pub fn open_exclusive(db: &Path) -> Result<RegistryManager, Failure> {
+    if !db.exists() {
+        return Err(Failure::NoDatabase(db.to_path_buf()));
+    }
+    Ok(RegistryManager::open(db)?)
+}
+
+/// The registry of an existing context.
+///
+/// # Errors
+/// [`Failure::Invalid`] naming the existing contexts when it does not exist.
+pub fn existing_context(
+    manager: &RegistryManager,
+    context: &str,
+) -> Result<SpecificationRegistry, Failure> {
+    match manager.get_registry_if_exists(context)? {
+        Some(registry) => Ok(registry),
+        None => Err(Failure::Invalid(unknown_context(manager, context)?)),
+    }
+}
+
+pub fn unknown_context(manager: &RegistryManager, context: &str) -> Result<String, Failure> {
+    let names = manager.list_contexts()?;
+    let known = if names.is_empty() {
+        "it has no contexts".to_owned()
+    } else {
+        format!("its contexts are: {}", list_preview(&names, 10))
+    };
+    Ok(format!(
+        "context '{context}' does not exist in {}; {known}",
+        manager.path().display()
+    ))
+}
+
+/// `a, b, c` — at most `max` items, then `… (N more)`.
+pub fn list_preview(items: &[String], max: usize) -> String {
+    let mut text = items
+        .iter()
+        .take(max)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > max {
+        text.push_str(&format!(", … ({} more)", items.len() - max));
+    }
+    text
+}
+
+pub fn file_size(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory, so that readers
+/// see the old file or the new one, never half of it.
+pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), Failure> {
+    let io_error = |source| Failure::Io {
+        action: format!("writing {}", path.display()),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(io_error)?;
+    file.write_all(contents).map_err(io_error)?;
+    file.as_file().sync_all().map_err(io_error)?;
+    file.persist(path).map_err(|e| io_error(e.error))?;
+    Ok(())
+}
+
+/// Reads a named input file, or standard input for `-`.
+pub fn read_input(path: &Path) -> Result<String, Failure> {
+    let mut text = String::new();
+    let result = if path == Path::new("-") {
+        io::stdin().read_to_string(&mut text).map(|_| ())
+    } else {
+        std::fs::File::open(path).and_then(|mut f| f.read_to_string(&mut text).map(|_| ()))
+    };
+    result.map_err(|source| {
+        if source.kind() == io::ErrorKind::InvalidData {
+            Failure::Invalid(format!("{} is not UTF-8 text", path.display()))
+        } else {
+            Failure::Io {
+                action: format!("reading {}", path.display()),
+                source,
+            }
+        }
+    })?;
+    Ok(text)
+}

@@ -1,0 +1,523 @@
+//! Resolution and the edge-drift gate: `resolve`, `snapshot` and `check-snapshot`.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use pipeline_deps::{
+    EdgeSnapshot, ScoreBreakdown, ScoringResolution, SemanticMatcher, StepSpecification,
+    UnifiedDependencyResolver,
+};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::commands::{Session, existing_context, open_read, read_input, write_atomically};
+use crate::output::{self, Table, score};
+use crate::{Failure, Status};
+
+/// A resolver over an existing context of a read-only database.
+fn resolver_for(s: &Session<'_>, context: &str) -> Result<UnifiedDependencyResolver, Failure> {
+    let manager = open_read(&s.db)?;
+    let registry = existing_context(&manager, context)?;
+    Ok(UnifiedDependencyResolver::new(
+        registry,
+        SemanticMatcher::default(),
+    ))
+}
+
+/// `None` (every step) for an empty list.
+fn selection(steps: &[String]) -> Option<&[String]> {
+    (!steps.is_empty()).then_some(steps)
+}
+
+/// A candidate as the reports show it.
+#[derive(Serialize)]
+struct Candidate {
+    producer: String,
+    output: String,
+    score: f64,
+    score_breakdown: ScoreBreakdown,
+}
+
+/// A dependency that no output feeds, with the best candidate there was.
+#[derive(Serialize)]
+struct Unwired {
+    consumer: String,
+    dependency: String,
+    required: bool,
+    best_candidate: Option<Candidate>,
+}
+
+/// Scoring resolutions, computed once per consumer.
+struct Scorer<'r> {
+    resolver: &'r UnifiedDependencyResolver,
+    steps: &'r [String],
+    cache: HashMap<String, ScoringResolution>,
+}
+
+impl Scorer<'_> {
+    fn of(&mut self, consumer: &str) -> Result<&ScoringResolution, Failure> {
+        if !self.cache.contains_key(consumer) {
+            let scoring = self.resolver.resolve_with_scoring(consumer, self.steps)?;
+            self.cache.insert(consumer.to_owned(), scoring);
+        }
+        self.cache
+            .get(consumer)
+            .ok_or_else(|| Failure::Invalid(format!("step '{consumer}' could not be scored")))
+    }
+
+    /// Every candidate of `consumer.dependency`, best first.
+    fn candidates(&mut self, consumer: &str, dependency: &str) -> Result<Vec<Candidate>, Failure> {
+        Ok(self
+            .of(consumer)?
+            .candidates
+            .get(dependency)
+            .map(|list| {
+                list.iter()
+                    .map(|c| Candidate {
+                        producer: c.provider_step.clone(),
+                        output: c.property_reference.output_name().to_owned(),
+                        score: c.score,
+                        score_breakdown: c.score_breakdown,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+}
+
+/// Dependencies that are not wired: every required one of an unresolved step, and the
+/// optional ones of the other steps that found no output scoring above 0.5.
+fn unwired(
+    snapshot: &EdgeSnapshot,
+    specs: &HashMap<String, Arc<StepSpecification>>,
+    scorer: &mut Scorer<'_>,
+) -> Result<Vec<Unwired>, Failure> {
+    let wired: HashSet<(&str, &str)> = snapshot
+        .edges
+        .iter()
+        .map(|e| (e.consumer.as_str(), e.dependency.as_str()))
+        .collect();
+    let failed: HashMap<&str, &Vec<String>> = snapshot
+        .unresolved
+        .iter()
+        .map(|u| (u.step.as_str(), &u.dependencies))
+        .collect();
+    let mut list = Vec::new();
+    for step in &snapshot.steps {
+        let Some(spec) = specs.get(step) else {
+            continue;
+        };
+        for (key, dep) in &spec.dependencies {
+            let missing = match failed.get(step.as_str()) {
+                Some(required) => required.contains(key),
+                None => !dep.required && !wired.contains(&(step.as_str(), key.as_str())),
+            };
+            if missing {
+                list.push(Unwired {
+                    consumer: step.clone(),
+                    dependency: key.clone(),
+                    required: dep.required,
+                    best_candidate: scorer.candidates(step, key)?.into_iter().next(),
+                });
+            }
+        }
+    }
+    Ok(list)
+}
+
+fn best_text(best: Option<&Candidate>) -> (String, String) {
+    match best {
+        Some(c) => (format!("{}.{}", c.producer, c.output), score(c.score)),
+        None => ("no type-compatible output".to_owned(), String::new()),
+    }
+}
+
+/// `resolve CONTEXT [STEP...] [--explain] [--top N]`.
+pub fn resolve(
+    s: &mut Session<'_>,
+    context: &str,
+    steps: &[String],
+    explain: bool,
+    top: Option<usize>,
+) -> Result<Status, Failure> {
+    let resolver = resolver_for(s, context)?;
+    let snapshot = EdgeSnapshot::capture(&resolver, selection(steps))?;
+    let specs: HashMap<String, Arc<StepSpecification>> = resolver.registry().iter()?.collect();
+    let mut scorer = Scorer {
+        resolver: &resolver,
+        steps: &snapshot.steps,
+        cache: HashMap::new(),
+    };
+    let unwired = unwired(&snapshot, &specs, &mut scorer)?;
+    let explained = if explain {
+        Some(explanation(&snapshot, &specs, &mut scorer, top)?)
+    } else {
+        None
+    };
+    if s.json {
+        let mut value = json!({
+            "context": context,
+            "steps": snapshot.steps,
+            "edges": snapshot.edges,
+            "unresolved_steps": snapshot.unresolved,
+            "unwired": unwired,
+        });
+        if let (Some(explained), Some(map)) = (&explained, value.as_object_mut()) {
+            map.insert(
+                "explain".into(),
+                serde_json::to_value(explained).map_err(std::io::Error::other)?,
+            );
+        }
+        output::json(s.out, &value)?;
+        return Ok(Status::Ok);
+    }
+    writeln!(
+        s.out,
+        "context '{context}': {} step(s), {} edge(s), {} unresolved step(s)",
+        snapshot.steps.len(),
+        snapshot.edges.len(),
+        snapshot.unresolved.len()
+    )?;
+    if !snapshot.edges.is_empty() {
+        writeln!(s.out)?;
+        let mut table =
+            Table::new(&["CONSUMER.DEPENDENCY", "", "PRODUCER.OUTPUT", "SCORE"]).right(&[3]);
+        for e in &snapshot.edges {
+            table.row(vec![e.target(), "←".into(), e.source(), score(e.score)]);
+        }
+        table.write(s.out)?;
+    }
+    let (required, optional): (Vec<&Unwired>, Vec<&Unwired>) =
+        unwired.iter().partition(|u| u.required);
+    if !required.is_empty() {
+        writeln!(s.out)?;
+        writeln!(
+            s.out,
+            "unresolved steps: no output scores above 0.5 for a required dependency,\n\
+             so none of the step's dependencies is wired:"
+        )?;
+        unwired_table(&required).write(s.out)?;
+    }
+    if !optional.is_empty() {
+        writeln!(s.out)?;
+        writeln!(
+            s.out,
+            "optional dependencies left unwired (no output scores above 0.5):"
+        )?;
+        unwired_table(&optional).write(s.out)?;
+    }
+    if let Some(explained) = explained {
+        write_explanation(s.out, &explained)?;
+    } else if !unwired.is_empty() {
+        writeln!(s.out)?;
+        writeln!(
+            s.out,
+            "add --explain to see every candidate and its score breakdown"
+        )?;
+    }
+    Ok(Status::Ok)
+}
+
+fn unwired_table(list: &[&Unwired]) -> Table {
+    let mut table = Table::new(&["STEP.DEPENDENCY", "BEST CANDIDATE", "SCORE"])
+        .right(&[2])
+        .indent(2);
+    for u in list {
+        let (best, best_score) = best_text(u.best_candidate.as_ref());
+        table.row(vec![
+            format!("{}.{}", u.consumer, u.dependency),
+            best,
+            best_score,
+        ]);
+    }
+    table
+}
+
+/// Every candidate of one dependency.
+#[derive(Serialize)]
+struct ExplainedDependency {
+    consumer: String,
+    dependency: String,
+    dependency_type: String,
+    required: bool,
+    /// `producer.output` it is wired to, if any.
+    wired_to: Option<String>,
+    /// Candidates scoring above 0, best first (at most `--top`).
+    candidates: Vec<Candidate>,
+    /// Candidates left out by `--top`.
+    more: usize,
+}
+
+fn explanation(
+    snapshot: &EdgeSnapshot,
+    specs: &HashMap<String, Arc<StepSpecification>>,
+    scorer: &mut Scorer<'_>,
+    top: Option<usize>,
+) -> Result<Vec<ExplainedDependency>, Failure> {
+    let mut list = Vec::new();
+    for step in &snapshot.steps {
+        let Some(spec) = specs.get(step) else {
+            continue;
+        };
+        for (key, dep) in &spec.dependencies {
+            let mut candidates = scorer.candidates(step, key)?;
+            let keep = top.unwrap_or(usize::MAX).min(candidates.len());
+            let more = candidates.len() - keep;
+            candidates.truncate(keep);
+            list.push(ExplainedDependency {
+                consumer: step.clone(),
+                dependency: key.clone(),
+                dependency_type: dep.dependency_type.to_string(),
+                required: dep.required,
+                wired_to: snapshot.edge(step, key).map(|e| e.source()),
+                candidates,
+                more,
+            });
+        }
+    }
+    Ok(list)
+}
+
+fn part(value: f64) -> String {
+    format!("{value:.3}")
+}
+
+fn write_explanation(
+    out: &mut dyn Write,
+    explained: &[ExplainedDependency],
+) -> std::io::Result<()> {
+    writeln!(out)?;
+    writeln!(
+        out,
+        "candidates (* = wired; a dependency takes the best score above 0.5, ties going to the earlier step):"
+    )?;
+    for d in explained {
+        writeln!(out)?;
+        let required = if d.required { "required" } else { "optional" };
+        writeln!(
+            out,
+            "{}.{}  ({}, {required})",
+            d.consumer, d.dependency, d.dependency_type
+        )?;
+        match &d.wired_to {
+            Some(source) => writeln!(out, "  wired to {source}")?,
+            None => writeln!(out, "  not wired")?,
+        }
+        if d.candidates.is_empty() {
+            writeln!(out, "  no type-compatible output")?;
+            continue;
+        }
+        let mut table = Table::new(&[
+            " ",
+            "PRODUCER.OUTPUT",
+            "SCORE",
+            "TYPE",
+            "DATA",
+            "NAME",
+            "EXACT",
+            "SOURCE",
+            "KEYWORD",
+        ])
+        .right(&[2, 3, 4, 5, 6, 7, 8])
+        .indent(1);
+        for c in &d.candidates {
+            let source = format!("{}.{}", c.producer, c.output);
+            let b = &c.score_breakdown;
+            table.row(vec![
+                if d.wired_to.as_deref() == Some(source.as_str()) {
+                    "*".into()
+                } else {
+                    String::new()
+                },
+                source,
+                score(c.score),
+                part(b.type_compatibility),
+                part(b.data_type_compatibility),
+                part(b.semantic_similarity),
+                part(b.exact_match_bonus),
+                format!("{:+.3}", b.source_compatibility),
+                part(b.keyword_matching),
+            ]);
+        }
+        table.write(out)?;
+        if d.more > 0 {
+            writeln!(
+                out,
+                "   … {} more candidate(s) (raise --top to see them)",
+                d.more
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Quotes a word for a POSIX shell when it needs it (for the commands suggested in hints).
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// The command line that writes `snapshot` again.
+fn snapshot_command(db: &Path, snapshot: &EdgeSnapshot, context: &str, file: &Path) -> String {
+    let mut words = vec![
+        "pipeline-deps".to_owned(),
+        "--db".to_owned(),
+        shell_word(&db.display().to_string()),
+        "snapshot".to_owned(),
+        shell_word(context),
+    ];
+    if !snapshot.all_steps {
+        words.extend(snapshot.steps.iter().map(|s| shell_word(s)));
+    }
+    words.push("-o".to_owned());
+    words.push(shell_word(&file.display().to_string()));
+    words.join(" ")
+}
+
+/// `snapshot CONTEXT [STEP...] -o FILE`.
+pub fn snapshot(
+    s: &mut Session<'_>,
+    context: &str,
+    steps: &[String],
+    file: &Path,
+) -> Result<Status, Failure> {
+    let resolver = resolver_for(s, context)?;
+    let snapshot = EdgeSnapshot::capture(&resolver, selection(steps))?;
+    write_atomically(file, snapshot.to_json().as_bytes())?;
+    if s.json {
+        output::json(
+            s.out,
+            &json!({
+                "context": context,
+                "file": file,
+                "all_steps": snapshot.all_steps,
+                "step_count": snapshot.steps.len(),
+                "edge_count": snapshot.edges.len(),
+                "unresolved_steps": snapshot.unresolved,
+            }),
+        )?;
+    } else {
+        writeln!(
+            s.out,
+            "wrote {} edge(s) of {} step(s) of context '{context}' to {}",
+            snapshot.edges.len(),
+            snapshot.steps.len(),
+            file.display()
+        )?;
+        if !snapshot.unresolved.is_empty() {
+            let names: Vec<String> = snapshot.unresolved.iter().map(|u| u.step.clone()).collect();
+            writeln!(
+                s.out,
+                "frozen as unresolved: {} (see `pipeline-deps resolve {context}`)",
+                names.join(", ")
+            )?;
+        }
+        if snapshot.all_steps {
+            writeln!(
+                s.out,
+                "taken over every step: a check resolves the context's steps as they are then"
+            )?;
+        }
+    }
+    Ok(Status::Ok)
+}
+
+/// `check-snapshot CONTEXT FILE [--strict-scores]`: exit 1 when the wiring changed.
+pub fn check_snapshot(
+    s: &mut Session<'_>,
+    context: &str,
+    file: &Path,
+    strict_scores: bool,
+) -> Result<Status, Failure> {
+    let text = read_input(file)?;
+    let frozen = EdgeSnapshot::from_json(&text)?;
+    let resolver = resolver_for(s, context)?;
+    let current = EdgeSnapshot::recapture(&resolver, &frozen)?;
+    let diff = frozen.diff(&current);
+    let failed = diff.changes_wiring() || (strict_scores && !diff.rescored.is_empty());
+    if s.json {
+        output::json(
+            s.out,
+            &json!({
+                "ok": !failed,
+                "context": context,
+                "file": file,
+                "snapshot_context": frozen.context,
+                "frozen_edge_count": frozen.edges.len(),
+                "current_edge_count": current.edges.len(),
+                "diff": diff,
+            }),
+        )?;
+        return Ok(if failed {
+            Status::CheckFailed
+        } else {
+            Status::Ok
+        });
+    }
+    let mut header = format!(
+        "context '{context}' against {}: {} edge(s) frozen, {} now",
+        file.display(),
+        frozen.edges.len(),
+        current.edges.len()
+    );
+    if frozen.context != context {
+        header.push_str(&format!(
+            " (the snapshot was taken from context '{}')",
+            frozen.context
+        ));
+    }
+    writeln!(s.out, "{header}")?;
+    if diff.is_empty() {
+        writeln!(s.out, "ok: the edge graph matches the snapshot")?;
+        return Ok(Status::Ok);
+    }
+    write!(s.out, "{}", if failed { "FAILED: " } else { "ok: " })?;
+    write!(s.out, "{diff}")?;
+    if !failed && !diff.rescored.is_empty() {
+        writeln!(
+            s.out,
+            "scores moved but the wiring did not (--strict-scores makes this a failure)"
+        )?;
+    }
+    if failed {
+        let steps = if frozen.all_steps {
+            String::new()
+        } else {
+            format!(
+                " {}",
+                current
+                    .steps
+                    .iter()
+                    .map(|s| shell_word(s))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+        };
+        writeln!(s.out)?;
+        writeln!(
+            s.out,
+            "why:         pipeline-deps --db {} resolve {}{steps} --explain",
+            shell_word(&s.db.display().to_string()),
+            shell_word(context)
+        )?;
+        writeln!(
+            s.out,
+            "if intended: {}",
+            snapshot_command(&s.db, &current, context, file)
+        )?;
+    }
+    Ok(if failed {
+        Status::CheckFailed
+    } else {
+        Status::Ok
+    })
+}

@@ -1,0 +1,192 @@
+//! `pipeline-deps`: inspect, import, export and check pipeline-deps registry databases.
+//!
+//! The library does the work; this binary parses arguments, opens the database (read-only
+//! for every read command), prints tables or JSON and maps failures to the exit codes
+//! documented in `--help` (see [`Failure::exit_code`]).
+
+mod args;
+mod commands;
+mod gate;
+mod inspect;
+mod maintain;
+mod output;
+mod transfer;
+
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Exit code: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: a check failed (snapshot drift, integrity problems).
+pub const EXIT_CHECK_FAILED: u8 = 1;
+/// Exit code: usage error (clap's own code for bad arguments).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code: the database or another file could not be used.
+pub const EXIT_DATABASE: u8 = 3;
+/// Exit code: the input (JSON, specifications, names) was invalid.
+pub const EXIT_INVALID_INPUT: u8 = 4;
+
+/// How a command that ran to the end went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Everything is fine.
+    Ok,
+    /// The command checked something and the check failed (its report is printed).
+    CheckFailed,
+}
+
+/// Why a command stopped.
+#[derive(Debug)]
+pub enum Failure {
+    /// The library refused or failed.
+    Library(pipeline_deps::Error),
+    /// Reading or writing a file other than the database, or standard output.
+    Io {
+        /// What was being done.
+        action: String,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// The database file does not exist (and the command does not create it).
+    NoDatabase(PathBuf),
+    /// A context, step or type named on the command line does not exist, or the input is
+    /// otherwise invalid; the message says which.
+    Invalid(String),
+    /// The command line cannot be acted on.
+    Usage(String),
+}
+
+impl Failure {
+    /// The documented exit code (see `--help`).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            _ if is_broken_pipe(self) => EXIT_OK,
+            Failure::Library(e)
+                if e.is_invalid_input()
+                    || matches!(e, pipeline_deps::Error::AlreadyRegistered { .. }) =>
+            {
+                EXIT_INVALID_INPUT
+            }
+            Failure::Library(_) | Failure::Io { .. } | Failure::NoDatabase(_) => EXIT_DATABASE,
+            Failure::Invalid(_) => EXIT_INVALID_INPUT,
+            Failure::Usage(_) => EXIT_USAGE,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Library(pipeline_deps::Error::InvalidSpec { context, problems }) => {
+                write!(
+                    f,
+                    "context '{context}' refused {} invalid specification field(s); nothing was written. Fix these and import again:",
+                    problems.len()
+                )?;
+                for p in problems {
+                    write!(f, "\n  - step '{}': {} {}", p.step, p.field, p.message)?;
+                }
+                Ok(())
+            }
+            Failure::Library(e) => write!(f, "{e}"),
+            Failure::Io { action, .. } => write!(f, "I/O error while {action}"),
+            Failure::NoDatabase(path) => write!(
+                f,
+                "there is no registry database at {}; pass --db FILE or set PIPELINE_DEPS_DB to use another file, or create this one with `pipeline-deps import` or `pipeline-deps demo`",
+                path.display()
+            ),
+            Failure::Invalid(message) | Failure::Usage(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for Failure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Failure::Library(e) => e.source(),
+            Failure::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<pipeline_deps::Error> for Failure {
+    fn from(e: pipeline_deps::Error) -> Self {
+        Failure::Library(e)
+    }
+}
+
+impl From<io::Error> for Failure {
+    /// An error writing the report to standard output.
+    fn from(source: io::Error) -> Self {
+        Failure::Io {
+            action: "writing to standard output".into(),
+            source,
+        }
+    }
+}
+
+/// Whether the error, or anything in its source chain, is a closed pipe: the reader (such as
+/// `head`) has what it wanted, which is not a failure.
+fn is_broken_pipe(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if e.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+        {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+/// Prints the error and its causes on standard error.
+fn report(failure: &Failure) {
+    let mut stderr = io::stderr().lock();
+    let mut text = format!("pipeline-deps: error: {failure}\n");
+    let mut cause = std::error::Error::source(failure);
+    while let Some(e) = cause {
+        text.push_str(&format!("  caused by: {e}\n"));
+        cause = e.source();
+    }
+    // Nothing sensible is left to do if standard error is gone too.
+    let _ = stderr.write_all(text.as_bytes());
+}
+
+fn main() -> ExitCode {
+    let cli = match args::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // `--help` and `--version` land here too, with exit code 0; a closed pipe while
+            // printing them is not an error either.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(EXIT_USAGE));
+        }
+    };
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let result = commands::run(cli, &mut out).and_then(|status| {
+        out.flush()?;
+        Ok(status)
+    });
+    match result {
+        Ok(Status::Ok) => ExitCode::from(EXIT_OK),
+        Ok(Status::CheckFailed) => ExitCode::from(EXIT_CHECK_FAILED),
+        Err(failure) if is_broken_pipe(&failure) => ExitCode::from(EXIT_OK),
+        Err(failure) => {
+            // Whatever was printed before the failure goes out first, then the error.
+            let _ = out.flush();
+            report(&failure);
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}
+
+/// Whether people are watching: progress and prompts go to a terminal only.
+pub fn stderr_is_terminal() -> bool {
+    io::stderr().is_terminal()
+}

@@ -1,0 +1,673 @@
+//! Frozen resolved-edge graphs and their differences: the gate that catches silent re-wiring.
+//!
+//! A pipeline's wiring is computed: every consumer dependency is fed by the best-scoring
+//! producer output. When a specification edit drops an alias or a keyword, or the resolver
+//! changes, a dependency can quietly switch producer, or stop resolving, without any error.
+//! An [`EdgeSnapshot`] freezes the resolved edges of a context (consumer.dependency ←
+//! producer.output, with the score) in a small JSON file; [`EdgeSnapshot::diff`] compares it
+//! with a fresh resolution and lists the added, removed and re-wired edges.
+//!
+//! # File format
+//! ```json
+//! {
+//!   "schema": "pipeline-deps-edges/v1",
+//!   "context": "training_pipeline",
+//!   "all_steps": false,
+//!   "steps": ["prep", "train"],
+//!   "edges": [
+//!     {"consumer": "train", "dependency": "training_data",
+//!      "producer": "prep", "output": "processed_data", "score": 0.9072916666666667}
+//!   ],
+//!   "unresolved": []
+//! }
+//! ```
+//! `steps` is the step list in the order it was resolved (order breaks score ties);
+//! `all_steps` says that it was every step of the context, so a check resolves the context's
+//! steps as they are then (a step added since is part of the check). Edges are sorted by
+//! consumer then dependency name and unresolved steps by name, so a file written twice from
+//! the same registry is byte-identical and version-control diffs stay small.
+//!
+//! ```
+//! use pipeline_deps::{
+//!     DependencySpec, DependencyType, EdgeSnapshot, NodeType, OutputSpec, RegistryManager,
+//!     SemanticMatcher, StepSpecification, UnifiedDependencyResolver,
+//! };
+//!
+//! # fn main() -> pipeline_deps::Result<()> {
+//! let manager = RegistryManager::in_memory()?;
+//! let registry = manager.get_registry("pipeline")?;
+//! registry.register("prep", &StepSpecification::new("Prep", NodeType::Source).with_output(
+//!     OutputSpec::new("processed_data", DependencyType::ProcessingOutput, "properties.Data")
+//!         .with_aliases(["training_data"]),
+//! ))?;
+//! registry.register("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+//!     DependencySpec::new("training_data", DependencyType::TrainingData),
+//! ))?;
+//! let resolver = UnifiedDependencyResolver::new(registry.clone(), SemanticMatcher::default());
+//!
+//! let frozen = EdgeSnapshot::capture(&resolver, None)?;
+//! assert_eq!(frozen.edges[0].to_string(), "train.training_data ← prep.processed_data");
+//! let frozen = EdgeSnapshot::from_json(&frozen.to_json())?; // as if read back from a file
+//!
+//! // The alias that made the match is dropped: the edge disappears.
+//! registry.upsert("prep", &StepSpecification::new("Prep", NodeType::Source).with_output(
+//!     OutputSpec::new("other", DependencyType::ModelArtifacts, "properties.Other"),
+//! ))?;
+//! let diff = frozen.diff(&EdgeSnapshot::recapture(&resolver, &frozen)?);
+//! assert!(diff.changes_wiring());
+//! assert_eq!(diff.removed.len(), 1);
+//! # Ok(()) }
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result, shorten};
+use crate::resolve::{PipelineResolution, UnifiedDependencyResolver};
+use crate::spec::StepSpecification;
+
+/// The `schema` value of an [`EdgeSnapshot`] file.
+pub const EDGE_SNAPSHOT_SCHEMA: &str = "pipeline-deps-edges/v1";
+
+/// Two scores closer than this are equal (scores are computed deterministically, so this only
+/// absorbs the last bit of a decimal round trip).
+const SCORE_TOLERANCE: f64 = 1e-12;
+
+/// How many times [`EdgeSnapshot::capture`] retries when the registry changes under it.
+const CAPTURE_ATTEMPTS: usize = 5;
+
+/// One resolved edge: `consumer.dependency ← producer.output`, with its compatibility score.
+///
+/// `Display` renders `consumer.dependency ← producer.output`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResolvedEdge {
+    /// The consumer step's name.
+    pub consumer: String,
+    /// The consumer's dependency (its key in the consumer's specification).
+    pub dependency: String,
+    /// The producer step's name.
+    pub producer: String,
+    /// The producer's output (its logical name).
+    pub output: String,
+    /// The compatibility score that made this output win (in `(0.5, 1.0]`).
+    pub score: f64,
+}
+
+impl ResolvedEdge {
+    /// `consumer.dependency`: the edge's key in a diff.
+    pub fn target(&self) -> String {
+        format!("{}.{}", self.consumer, self.dependency)
+    }
+
+    /// `producer.output`.
+    pub fn source(&self) -> String {
+        format!("{}.{}", self.producer, self.output)
+    }
+
+    fn key(&self) -> (&str, &str) {
+        (&self.consumer, &self.dependency)
+    }
+
+    fn same_wiring(&self, other: &ResolvedEdge) -> bool {
+        self.producer == other.producer && self.output == other.output
+    }
+}
+
+impl fmt::Display for ResolvedEdge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}.{} ← {}.{}",
+            self.consumer, self.dependency, self.producer, self.output
+        )
+    }
+}
+
+/// A step left out of the resolution because required dependencies found no output scoring
+/// above 0.5 (so none of its dependencies is wired, as in the reference resolver).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnresolvedStep {
+    /// The consumer step.
+    pub step: String,
+    /// Its unresolved required dependencies, in declaration order.
+    pub dependencies: Vec<String>,
+}
+
+/// The resolved edge graph of a context's steps, frozen (see the module docs for the file
+/// format).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EdgeSnapshot {
+    /// Always [`EDGE_SNAPSHOT_SCHEMA`] for snapshots this version writes.
+    pub schema: String,
+    /// The context resolved.
+    pub context: String,
+    /// Whether `steps` was every step of the context (a re-check then takes the context's
+    /// steps as they are at that time).
+    pub all_steps: bool,
+    /// The steps resolved, in the order given to the resolver (order breaks ties).
+    pub steps: Vec<String>,
+    /// Every resolved edge, sorted by consumer then dependency.
+    pub edges: Vec<ResolvedEdge>,
+    /// The steps whose required dependencies stayed unresolved, sorted by step name.
+    #[serde(default)]
+    pub unresolved: Vec<UnresolvedStep>,
+}
+
+impl EdgeSnapshot {
+    /// A snapshot of the given edges (sorted here) and unresolved steps.
+    pub fn new(
+        context: impl Into<String>,
+        steps: Vec<String>,
+        all_steps: bool,
+        mut edges: Vec<ResolvedEdge>,
+        mut unresolved: Vec<UnresolvedStep>,
+    ) -> Self {
+        edges.sort_by(|a, b| a.key().cmp(&b.key()));
+        unresolved.sort_by(|a, b| a.step.cmp(&b.step));
+        EdgeSnapshot {
+            schema: EDGE_SNAPSHOT_SCHEMA.to_owned(),
+            context: context.into(),
+            all_steps,
+            steps,
+            edges,
+            unresolved,
+        }
+    }
+
+    /// Resolves `steps` (in that order; `None` = every step of the resolver's registry in
+    /// registration order) and freezes the result with each edge's score.
+    ///
+    /// The resolution and the scores are read from the same registry revision: if another
+    /// process writes to the context meanwhile, the capture is repeated.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming a step in `steps` that is not registered; storage
+    /// errors from the registry.
+    pub fn capture(resolver: &UnifiedDependencyResolver, steps: Option<&[String]>) -> Result<Self> {
+        let registry = resolver.registry();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let revision = registry.revision()?;
+            let specs: HashMap<String, Arc<StepSpecification>> = registry.iter()?.collect();
+            let (names, all_steps) = match steps {
+                Some(steps) => (steps.to_vec(), false),
+                None => (registry.list_step_names()?, true),
+            };
+            if let Some(missing) = names.iter().find(|n| !specs.contains_key(n.as_str())) {
+                return Err(Error::InvalidInput {
+                    what: format!(
+                        "the step list of context {}",
+                        shorten(registry.context_name())
+                    ),
+                    detail: format!(
+                        "step {} is not registered in it (run `pipeline-deps show {}` to list its steps)",
+                        shorten(missing),
+                        registry.context_name()
+                    ),
+                    source: None,
+                });
+            }
+            let resolution = resolver.resolve_all_dependencies(&names)?;
+            if registry.revision()? != revision && attempt < CAPTURE_ATTEMPTS {
+                continue;
+            }
+            return Ok(Self::from_resolution(
+                registry.context_name(),
+                names,
+                all_steps,
+                resolver,
+                &resolution,
+                &specs,
+            ));
+        }
+    }
+
+    /// Captures again what `frozen` captured: the same step list in the same order, or every
+    /// current step of the context when `frozen` was taken over all of them. Steps of the
+    /// frozen list that are no longer registered are left out (the diff reports them in
+    /// [`EdgeDiff::steps_removed`], and their edges as removed).
+    ///
+    /// # Errors
+    /// Storage errors from the registry.
+    pub fn recapture(resolver: &UnifiedDependencyResolver, frozen: &EdgeSnapshot) -> Result<Self> {
+        if frozen.all_steps {
+            return Self::capture(resolver, None);
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let revision = resolver.registry().revision()?;
+            let registered: std::collections::HashSet<String> =
+                resolver.registry().list_step_names()?.into_iter().collect();
+            let steps: Vec<String> = frozen
+                .steps
+                .iter()
+                .filter(|s| registered.contains(*s))
+                .cloned()
+                .collect();
+            match Self::capture(resolver, Some(&steps)) {
+                // A step was removed between the listing and the capture: list again.
+                Err(Error::InvalidInput { .. })
+                    if attempt < CAPTURE_ATTEMPTS
+                        && resolver.registry().revision()? != revision => {}
+                other => return other,
+            }
+        }
+    }
+
+    /// Builds a snapshot from a resolution of `steps`, scoring each edge with `resolver`
+    /// against the specifications in `specs` (step name → spec). Edges whose consumer or
+    /// producer is missing from `specs` get a score of 0.
+    pub fn from_resolution(
+        context: &str,
+        steps: Vec<String>,
+        all_steps: bool,
+        resolver: &UnifiedDependencyResolver,
+        resolution: &PipelineResolution,
+        specs: &HashMap<String, Arc<StepSpecification>>,
+    ) -> Self {
+        let edges = resolution
+            .edges()
+            .map(|(consumer, dependency, reference)| {
+                let score = specs
+                    .get(consumer)
+                    .and_then(|c| c.dependencies.get(dependency))
+                    .zip(specs.get(reference.step_name()))
+                    .map_or(0.0, |(dep, producer)| {
+                        resolver.calculate_compatibility(dep, reference.output_spec(), producer)
+                    });
+                ResolvedEdge {
+                    consumer: consumer.to_owned(),
+                    dependency: dependency.to_owned(),
+                    producer: reference.step_name().to_owned(),
+                    output: reference.output_name().to_owned(),
+                    score,
+                }
+            })
+            .collect();
+        let unresolved = resolution
+            .unresolved
+            .iter()
+            .map(|e| UnresolvedStep {
+                step: e.step.clone(),
+                dependencies: e.dependencies.clone(),
+            })
+            .collect();
+        Self::new(context, steps, all_steps, edges, unresolved)
+    }
+
+    /// Reads a snapshot file's text.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when the text is not JSON of this shape (with line and column)
+    /// or its `schema` is not [`EDGE_SNAPSHOT_SCHEMA`].
+    pub fn from_json(json: &str) -> Result<Self> {
+        let what = "the edge snapshot";
+        let value: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| Error::invalid_json(what, e))?;
+        match value.get("schema").and_then(serde_json::Value::as_str) {
+            Some(EDGE_SNAPSHOT_SCHEMA) => {}
+            other => {
+                return Err(Error::InvalidInput {
+                    what: what.into(),
+                    detail: format!(
+                        "its schema is {}, expected \"{EDGE_SNAPSHOT_SCHEMA}\" (write one with `pipeline-deps snapshot`)",
+                        other.map_or_else(|| "missing".to_owned(), |s| format!("{s:?}"))
+                    ),
+                    source: None,
+                });
+            }
+        }
+        let snapshot: EdgeSnapshot =
+            serde_json::from_value(value).map_err(|e| Error::invalid_json(what, e))?;
+        // Normalise the order, so a hand-edited file diffs like a generated one.
+        Ok(Self::new(
+            snapshot.context,
+            snapshot.steps,
+            snapshot.all_steps,
+            snapshot.edges,
+            snapshot.unresolved,
+        ))
+    }
+
+    /// The snapshot as pretty-printed JSON with a final newline (deterministic: the same
+    /// snapshot always gives the same bytes).
+    pub fn to_json(&self) -> String {
+        // Serialising plain strings, numbers and vectors cannot fail; a non-finite score
+        // (never produced by the resolver) would be written as `null`.
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+
+    /// The edge of `consumer.dependency`, if it resolved.
+    pub fn edge(&self, consumer: &str, dependency: &str) -> Option<&ResolvedEdge> {
+        self.edges
+            .iter()
+            .find(|e| e.consumer == consumer && e.dependency == dependency)
+    }
+
+    /// What changed from `self` (the frozen snapshot) to `current`.
+    pub fn diff(&self, current: &EdgeSnapshot) -> EdgeDiff {
+        let old: BTreeMap<_, _> = self.edges.iter().map(|e| (e.key(), e)).collect();
+        let new: BTreeMap<_, _> = current.edges.iter().map(|e| (e.key(), e)).collect();
+        let mut diff = EdgeDiff::default();
+        for (key, before) in &old {
+            match new.get(key) {
+                None => diff.removed.push((*before).clone()),
+                Some(after) if !before.same_wiring(after) => diff.rewired.push(RewiredEdge {
+                    consumer: before.consumer.clone(),
+                    dependency: before.dependency.clone(),
+                    old_producer: before.producer.clone(),
+                    old_output: before.output.clone(),
+                    old_score: before.score,
+                    new_producer: after.producer.clone(),
+                    new_output: after.output.clone(),
+                    new_score: after.score,
+                }),
+                Some(after) if (before.score - after.score).abs() > SCORE_TOLERANCE => {
+                    diff.rescored.push(RescoredEdge {
+                        edge: (*after).clone(),
+                        old_score: before.score,
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        diff.added = new
+            .iter()
+            .filter(|(key, _)| !old.contains_key(*key))
+            .map(|(_, e)| (*e).clone())
+            .collect();
+        let old_unresolved: BTreeMap<_, _> = self
+            .unresolved
+            .iter()
+            .map(|u| (u.step.as_str(), u))
+            .collect();
+        let new_unresolved: BTreeMap<_, _> = current
+            .unresolved
+            .iter()
+            .map(|u| (u.step.as_str(), u))
+            .collect();
+        diff.newly_unresolved = new_unresolved
+            .iter()
+            .filter(|(step, u)| old_unresolved.get(*step) != Some(*u))
+            .map(|(_, u)| (*u).clone())
+            .collect();
+        diff.newly_resolved = old_unresolved
+            .keys()
+            .filter(|step| !new_unresolved.contains_key(*step))
+            .map(|step| (*step).to_owned())
+            .collect();
+        let old_steps: BTreeSet<_> = self.steps.iter().collect();
+        let new_steps: BTreeSet<_> = current.steps.iter().collect();
+        diff.steps_added = new_steps
+            .difference(&old_steps)
+            .map(|s| (*s).clone())
+            .collect();
+        diff.steps_removed = old_steps
+            .difference(&new_steps)
+            .map(|s| (*s).clone())
+            .collect();
+        diff
+    }
+}
+
+/// A dependency that is now fed by a different producer output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RewiredEdge {
+    /// The consumer step.
+    pub consumer: String,
+    /// The consumer's dependency.
+    pub dependency: String,
+    /// The producer step in the snapshot.
+    pub old_producer: String,
+    /// The producer output in the snapshot.
+    pub old_output: String,
+    /// The score in the snapshot.
+    pub old_score: f64,
+    /// The producer step now.
+    pub new_producer: String,
+    /// The producer output now.
+    pub new_output: String,
+    /// The score now.
+    pub new_score: f64,
+}
+
+/// An edge wired as in the snapshot whose score changed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RescoredEdge {
+    /// The edge as it is now (with the new score).
+    pub edge: ResolvedEdge,
+    /// The score in the snapshot.
+    pub old_score: f64,
+}
+
+/// The difference between a frozen [`EdgeSnapshot`] and a fresh one, from
+/// [`EdgeSnapshot::diff`].
+///
+/// The wiring changed when an edge was added, removed or re-wired
+/// ([`EdgeDiff::changes_wiring`]); a score that moved on an unchanged edge, steps that
+/// became (un)resolvable and steps added to or removed from the list are reported alongside.
+/// `Display` renders a readable report, one change per line.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct EdgeDiff {
+    /// Edges that resolve now but did not in the snapshot.
+    pub added: Vec<ResolvedEdge>,
+    /// Edges of the snapshot that no longer resolve (with their old score).
+    pub removed: Vec<ResolvedEdge>,
+    /// Dependencies that switched producer output.
+    pub rewired: Vec<RewiredEdge>,
+    /// Edges wired as before whose score changed.
+    pub rescored: Vec<RescoredEdge>,
+    /// Steps that are unresolved now (or with different unresolved dependencies).
+    pub newly_unresolved: Vec<UnresolvedStep>,
+    /// Steps unresolved in the snapshot that resolve now.
+    pub newly_resolved: Vec<String>,
+    /// Steps resolved now that were not in the snapshot's step list.
+    pub steps_added: Vec<String>,
+    /// Steps of the snapshot's list that are no longer resolved.
+    pub steps_removed: Vec<String>,
+}
+
+impl EdgeDiff {
+    /// Whether an edge was added, removed or re-wired: the gate's failure condition.
+    pub fn changes_wiring(&self) -> bool {
+        !(self.added.is_empty() && self.removed.is_empty() && self.rewired.is_empty())
+    }
+
+    /// Whether nothing at all differs (not even a score).
+    pub fn is_empty(&self) -> bool {
+        !self.changes_wiring()
+            && self.rescored.is_empty()
+            && self.newly_unresolved.is_empty()
+            && self.newly_resolved.is_empty()
+            && self.steps_added.is_empty()
+            && self.steps_removed.is_empty()
+    }
+}
+
+/// Scores as the reports print them: four decimals, or all of them when four would hide a
+/// difference.
+fn score(value: f64) -> String {
+    format!("{value:.4}")
+}
+
+fn score_pair(old: f64, new: f64) -> (String, String) {
+    let (a, b) = (score(old), score(new));
+    if a == b && (old - new).abs() > SCORE_TOLERANCE {
+        (old.to_string(), new.to_string())
+    } else {
+        (a, b)
+    }
+}
+
+impl fmt::Display for EdgeDiff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            return writeln!(f, "no changes: the edge graph matches the snapshot");
+        }
+        let wiring = self.added.len() + self.removed.len() + self.rewired.len();
+        if wiring > 0 {
+            writeln!(
+                f,
+                "{wiring} edge change(s): {} re-wired, {} removed, {} added",
+                self.rewired.len(),
+                self.removed.len(),
+                self.added.len()
+            )?;
+        } else {
+            writeln!(f, "the wiring matches the snapshot")?;
+        }
+        for e in &self.rewired {
+            let (old, new) = score_pair(e.old_score, e.new_score);
+            let was = format!("{}.{}", e.old_producer, e.old_output);
+            let now = format!("{}.{}", e.new_producer, e.new_output);
+            let width = was.chars().count().max(now.chars().count());
+            writeln!(f, "  re-wired  {}.{}", e.consumer, e.dependency)?;
+            writeln!(f, "              was ← {was:<width$}  ({old})")?;
+            writeln!(f, "              now ← {now:<width$}  ({new})")?;
+        }
+        for e in &self.removed {
+            writeln!(f, "  removed   {e}  (was {})", score(e.score))?;
+        }
+        for e in &self.added {
+            writeln!(f, "  added     {e}  ({})", score(e.score))?;
+        }
+        for u in &self.newly_unresolved {
+            writeln!(
+                f,
+                "  unresolved step {} (nothing wired; no output above 0.5 for required {})",
+                u.step,
+                u.dependencies.join(", ")
+            )?;
+        }
+        for step in &self.newly_resolved {
+            writeln!(f, "  resolved  step {step} (unresolved in the snapshot)")?;
+        }
+        if !self.steps_added.is_empty() {
+            writeln!(f, "  steps added:   {}", self.steps_added.join(", "))?;
+        }
+        if !self.steps_removed.is_empty() {
+            writeln!(f, "  steps removed: {}", self.steps_removed.join(", "))?;
+        }
+        for r in &self.rescored {
+            let (old, new) = score_pair(r.old_score, r.edge.score);
+            writeln!(f, "  rescored  {}  {old} → {new}", r.edge)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edge(consumer: &str, dep: &str, producer: &str, output: &str, score: f64) -> ResolvedEdge {
+        ResolvedEdge {
+            consumer: consumer.into(),
+            dependency: dep.into(),
+            producer: producer.into(),
+            output: output.into(),
+            score,
+        }
+    }
+
+    fn snap(edges: Vec<ResolvedEdge>) -> EdgeSnapshot {
+        EdgeSnapshot::new(
+            "ctx",
+            vec!["a".into(), "b".into()],
+            false,
+            edges,
+            Vec::new(),
+        )
+    }
+
+    #[test]
+    fn edges_are_sorted_and_json_round_trips_byte_identically() -> Result<()> {
+        let s = snap(vec![
+            edge("b", "y", "a", "o", 0.75),
+            edge("a", "z", "b", "o", 1.0),
+            edge("a", "x", "b", "p", 0.6093750000000001),
+        ]);
+        let keys: Vec<_> = s.edges.iter().map(ResolvedEdge::target).collect();
+        assert_eq!(keys, ["a.x", "a.z", "b.y"]);
+        let text = s.to_json();
+        let back = EdgeSnapshot::from_json(&text)?;
+        assert_eq!(back, s);
+        assert_eq!(back.to_json(), text);
+        Ok(())
+    }
+
+    #[test]
+    fn diff_classifies_every_change() {
+        let old = snap(vec![
+            edge("a", "x", "b", "o", 0.8),
+            edge("a", "y", "b", "o", 0.7),
+            edge("b", "z", "a", "p", 0.9),
+        ]);
+        let mut new = snap(vec![
+            edge("a", "x", "c", "q", 0.6),
+            edge("a", "y", "b", "o", 0.65),
+            edge("c", "w", "a", "p", 1.0),
+        ]);
+        new.unresolved.push(UnresolvedStep {
+            step: "b".into(),
+            dependencies: vec!["z".into()],
+        });
+        new.steps.push("c".into());
+        let diff = old.diff(&new);
+        assert!(diff.changes_wiring());
+        assert_eq!(diff.rewired.len(), 1);
+        assert_eq!(diff.rewired[0].old_producer, "b");
+        assert_eq!(diff.rewired[0].new_producer, "c");
+        assert_eq!(diff.removed, vec![edge("b", "z", "a", "p", 0.9)]);
+        assert_eq!(diff.added, vec![edge("c", "w", "a", "p", 1.0)]);
+        assert_eq!(diff.rescored.len(), 1);
+        assert_eq!(diff.newly_unresolved.len(), 1);
+        assert_eq!(diff.steps_added, ["c"]);
+        let text = diff.to_string();
+        assert!(
+            text.contains("3 edge change(s): 1 re-wired, 1 removed, 1 added"),
+            "{text}"
+        );
+        assert!(text.contains("was ← b.o  (0.8000)"), "{text}");
+        assert!(text.contains("now ← c.q  (0.6000)"), "{text}");
+        assert!(text.contains("removed   b.z ← a.p  (was 0.9000)"), "{text}");
+        assert!(
+            text.contains("rescored  a.y ← b.o  0.7000 → 0.6500"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn identical_snapshots_do_not_differ_and_tiny_score_changes_show_full_digits() {
+        let s = snap(vec![edge("a", "x", "b", "o", 0.8)]);
+        assert!(s.diff(&s).is_empty());
+        assert!(s.diff(&s).to_string().starts_with("no changes"));
+        let moved = snap(vec![edge("a", "x", "b", "o", 0.80000001)]);
+        let diff = s.diff(&moved);
+        assert!(!diff.changes_wiring());
+        assert!(diff.to_string().contains("0.8 → 0.80000001"), "{diff}");
+    }
+
+    #[test]
+    fn foreign_or_malformed_files_are_invalid_input() {
+        for text in [
+            "not json",
+            "{}",
+            r#"{"schema": "pipeline-deps-export/v1", "steps": []}"#,
+            r#"{"schema": "pipeline-deps-edges/v1", "context": "c"}"#,
+        ] {
+            let err = EdgeSnapshot::from_json(text).err();
+            assert!(
+                err.as_ref().is_some_and(Error::is_invalid_input),
+                "{text}: {err:?}"
+            );
+        }
+    }
+}
