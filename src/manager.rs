@@ -346,9 +346,14 @@ impl RegistryManager {
                 Arc::clone(state),
             )));
         }
-        let existing = store
-            .begin_read("looking up a context")?
-            .catalog_entry(&full)?;
+        let existing = crate::store::contain(
+            || format!("looking up context {}", shorten(&full)),
+            || {
+                store
+                    .begin_read("looking up a context")?
+                    .catalog_entry(&full)
+            },
+        )?;
         let (id, created) = match existing {
             Some(entry) => (entry.id, false),
             None if !create => return Ok(None),
@@ -382,7 +387,10 @@ impl RegistryManager {
 
     fn catalog(&self) -> Result<Vec<(String, crate::codec::CatalogRecordV1)>> {
         let store = self.shared.store()?;
-        let catalog = store.begin_read("listing contexts")?.catalog()?;
+        let catalog = crate::store::contain(
+            || "reading the context catalog".into(),
+            || store.begin_read("listing contexts")?.catalog(),
+        )?;
         Ok(catalog
             .into_iter()
             .filter_map(|(name, entry)| {

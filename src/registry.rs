@@ -159,9 +159,14 @@ impl SpecificationRegistry {
     fn read<T>(&self, f: impl FnOnce(&ContextReader<'_>) -> Result<T>) -> Result<T> {
         self.check_live()?;
         let store = self.shared.store()?;
-        let reader = store.begin_read("reading a context")?;
-        let context = reader.context(&self.state.name, self.state.id)?;
-        f(&context)
+        crate::store::contain(
+            || format!("reading context {}", shorten(&self.state.name)),
+            || {
+                let reader = store.begin_read("reading a context")?;
+                let context = reader.context(&self.state.name, self.state.id)?;
+                f(&context)
+            },
+        )
     }
 
     fn write<T>(
@@ -383,8 +388,19 @@ impl SpecificationRegistry {
     fn entry(&self) -> Result<crate::codec::CatalogRecordV1> {
         self.check_live()?;
         let store = self.shared.store()?;
-        let reader = store.begin_read("reading a context's catalog entry")?;
-        reader.context_entry(&self.state.name, self.state.id)
+        crate::store::contain(
+            || {
+                format!(
+                    "reading the catalog entry of context {}",
+                    shorten(&self.state.name)
+                )
+            },
+            || {
+                store
+                    .begin_read("reading a context's catalog entry")?
+                    .context_entry(&self.state.name, self.state.id)
+            },
+        )
     }
 
     /// Whether no step is registered.

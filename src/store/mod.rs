@@ -76,6 +76,10 @@ pub(crate) fn storage_error(action: String, err: impl Into<redb::Error>) -> Erro
 impl Store {
     /// Opens (or, unless read-only, creates) the database file at `path`.
     pub(crate) fn open(path: &Path, options: &OpenOptions) -> Result<Store> {
+        contain_open_panic(path, || Store::open_inner(path, options))
+    }
+
+    fn open_inner(path: &Path, options: &OpenOptions) -> Result<Store> {
         let builder = builder(options);
         let db = if options.read_only {
             builder
@@ -102,6 +106,16 @@ impl Store {
 
     /// Opens a database kept by a custom backend (in memory, or fault-injecting in tests).
     pub(crate) fn open_backend(
+        backend: impl StorageBackend,
+        label: &str,
+        options: &OpenOptions,
+    ) -> Result<Store> {
+        contain_open_panic(Path::new(label), || {
+            Store::open_backend_inner(backend, label, options)
+        })
+    }
+
+    fn open_backend_inner(
         backend: impl StorageBackend,
         label: &str,
         options: &OpenOptions,
@@ -272,6 +286,34 @@ impl Store {
             }),
         }
     }
+}
+
+/// redb's plain open trusts a file it shut down cleanly and may panic on one damaged since;
+/// such a panic is reported as corruption instead of unwinding into the caller.
+fn contain_open_panic(path: &Path, open: impl FnOnce() -> Result<Store>) -> Result<Store> {
+    contain(|| format!("opening {}", path.display()), open)
+}
+
+/// Runs `f`, reporting a panic of the storage engine on damaged data (possible after a plain
+/// open of a file altered outside this library) as [`Error::Corrupted`].
+pub(crate) fn contain<T>(
+    action: impl FnOnce() -> String,
+    f: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(Error::corrupted(
+            action(),
+            format!(
+                "the storage engine failed on damaged data ({message}); open the file with `check_integrity_on_open(true)` for a full check"
+            ),
+            None,
+        ))
+    })
 }
 
 fn builder(options: &OpenOptions) -> redb::Builder {

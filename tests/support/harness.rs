@@ -248,7 +248,10 @@ fn run_ops(
     if let Err(p) = dropped
         && !(panics_expected && is_injected(&*p))
     {
-        return fail(format!("closing the manager panicked: {}", panic_message(&*p)));
+        return fail(format!(
+            "closing the manager panicked: {}",
+            panic_message(&*p)
+        ));
     }
     Ok(())
 }

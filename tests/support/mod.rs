@@ -70,8 +70,8 @@ impl Deadline {
 /// Environment variable that puts a re-executed test binary in child mode.
 pub const CHILD_ENV: &str = "PIPELINE_DEPS_TEST_CHILD";
 
-/// Starts this test binary again, running only test `test_name`, with `vars` set and
-/// stdout piped.
+/// Starts this test binary again, running only the (ignored) test `test_name`, with `vars`
+/// set and stdin and stdout piped.
 pub fn spawn_child(
     test_name: &str,
     vars: &[(&str, String)],
@@ -87,7 +87,7 @@ pub fn spawn_child(
             "--ignored",
         ])
         .env(CHILD_ENV, "1")
-        .stdin(std::process::Stdio::null())
+        .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit());
     for (key, value) in vars {
@@ -99,4 +99,21 @@ pub fn spawn_child(
 /// Whether this process is a re-executed child.
 pub fn is_child() -> bool {
     std::env::var_os(CHILD_ENV).is_some()
+}
+
+/// Prefix of the protocol lines a child writes on stdout (libtest may print on the same
+/// line before them, so readers search for it).
+pub const MARK: &str = "@@";
+
+/// Writes one protocol line to stdout and flushes it.
+pub fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "\n{MARK}{line}");
+    let _ = out.flush();
+}
+
+/// The protocol payload of a line read from a child, if it has one.
+pub fn heard(line: &str) -> Option<&str> {
+    line.find(MARK).map(|at| line[at + MARK.len()..].trim_end())
 }

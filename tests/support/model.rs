@@ -393,6 +393,15 @@ impl Model {
             .collect()
     }
 
+    /// As [`Executor::normalize`], from the model's record of this process's handles (the
+    /// same thing when no fault happened).
+    pub fn normalize(&self, op: &Op) -> Op {
+        match op.handle_ctx() {
+            Some(ctx) if !self.handles.contains_key(&ctx.full()) => Op::GetRegistry(ctx),
+            _ => op.clone(),
+        }
+    }
+
     /// Forgets this process's handles (a reopen).
     pub fn reopened(&self) -> Model {
         Model {
