@@ -388,6 +388,8 @@ impl StepSpecification {
     ///
     /// The rules: the step name is valid (see [`validate_step_name`]); `step_type` is not
     /// blank; every dependency and output has a non-blank logical name equal to its map key;
+    /// `step_type` and the dependency and output names are at most [`MAX_NAME_BYTES`] bytes
+    /// without control characters (hostile input);
     /// a step that is not `singular` has at least one dependency or output.
     /// Node-type shape rules and alias conflicts are not errors: see [`Self::lint`].
     ///
@@ -400,6 +402,8 @@ impl StepSpecification {
         }
         if self.step_type.trim().is_empty() {
             problems.push(SpecProblem::new(step_name, "step_type", "is blank"));
+        } else if let Err(reason) = check_name(&self.step_type) {
+            problems.push(SpecProblem::new(step_name, "step_type", reason));
         }
         for (key, dep) in &self.dependencies {
             check_logical_name(
@@ -496,6 +500,12 @@ fn check_logical_name(
             step,
             section,
             "has an entry with a blank key",
+        ));
+    } else if let Err(reason) = check_name(key) {
+        problems.push(SpecProblem::new(
+            step,
+            section,
+            format!("has an entry whose name {reason}"),
         ));
     } else if logical_name.trim().is_empty() {
         problems.push(SpecProblem::new(
