@@ -32,6 +32,19 @@ const FIXTURE: &str = concat!(
 const CACHE: usize = pipeline_deps::DEFAULT_CACHE_SIZE;
 const ROWS: TableDefinition<&str, &[u8]> = TableDefinition::new("rows");
 
+/// `n` under `cargo bench`; a hundredth of it under `cargo test --benches`, where criterion
+/// runs each routine once as a smoke test and only the setup would cost (same rule as
+/// criterion's own: benchmarking needs `--bench` without `--test` or `--list`).
+fn size(n: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    let has = |flag: &str| args.iter().any(|a| a == flag);
+    if has("--bench") && !has("--test") && !has("--list") {
+        n
+    } else {
+        (n / 100).max(1)
+    }
+}
+
 fn real_specs() -> Vec<StepSpecification> {
     let text = std::fs::read_to_string(FIXTURE)
         .unwrap_or_else(|_| pipeline_deps::EMBEDDED_DEMO_SPECS.to_owned());
@@ -141,7 +154,7 @@ fn register_many(c: &mut Criterion, specs: &[StepSpecification]) {
     let dir = bench_dir();
     let mut group = c.benchmark_group("register_many");
     group.sampling_mode(SamplingMode::Flat).sample_size(20);
-    let batch = items(specs, 1_000);
+    let batch = items(specs, size(1_000));
 
     let manager = RegistryManager::open(dir.path().join("registry.redb")).expect("open");
     group.bench_function("pipeline_deps_register_many_1000", |b| {
@@ -189,7 +202,7 @@ fn register_many(c: &mut Criterion, specs: &[StepSpecification]) {
 
 fn get_specification(c: &mut Criterion, specs: &[StepSpecification]) {
     let mut group = c.benchmark_group("get_specification");
-    let batch = items(specs, 1_000);
+    let batch = items(specs, size(1_000));
     let names: Vec<&str> = batch.iter().map(|(n, _)| n.as_str()).collect();
 
     let manager = RegistryManager::temporary().expect("temporary");
@@ -228,7 +241,7 @@ fn get_context_stats(c: &mut Criterion) {
     let dir = bench_dir();
     let mut group = c.benchmark_group("get_context_stats");
     let manager = RegistryManager::open(dir.path().join("registry.redb")).expect("open");
-    for i in 0..1_000 {
+    for i in 0..size(1_000) {
         manager
             .get_registry(&format!("context_{i:04}"))
             .expect("context");
@@ -241,7 +254,7 @@ fn get_context_stats(c: &mut Criterion) {
     let txn = db.begin_write().expect("write");
     {
         let mut table = txn.open_table(ROWS).expect("table");
-        for i in 0..1_000u64 {
+        for i in 0..size(1_000) as u64 {
             let value = postcard::to_stdvec(&(i, 0u64, 0u64, 0u64, 0u64)).expect("encode");
             table
                 .insert(format!("context_{i:04}").as_str(), value.as_slice())
@@ -270,7 +283,7 @@ fn clear_context(c: &mut Criterion, specs: &[StepSpecification]) {
     let dir = bench_dir();
     let mut group = c.benchmark_group("clear_context");
     group.sampling_mode(SamplingMode::Flat).sample_size(10);
-    let batch = items(specs, 10_000);
+    let batch = items(specs, size(10_000));
 
     let manager = RegistryManager::open(dir.path().join("registry.redb")).expect("open");
     group.bench_function("pipeline_deps_clear_10000_specs", |b| {
@@ -323,7 +336,7 @@ fn open(c: &mut Criterion, specs: &[StepSpecification]) {
     let full = dir.path().join("100k.redb");
     {
         let manager = RegistryManager::open(&full).expect("open");
-        let batch = items(specs, 10_000);
+        let batch = items(specs, size(10_000));
         for context in 0..10 {
             manager
                 .get_registry(&format!("context_{context}"))
@@ -337,8 +350,9 @@ fn open(c: &mut Criterion, specs: &[StepSpecification]) {
         std::fs::metadata(&full).map_or(0, |m| m.len()),
     );
     eprintln!(
-        "bytes on disk: empty database {empty_len}; 100,000 specs in 10 contexts {full_len} ({:.0} bytes per spec as written)",
-        (full_len - empty_len) as f64 / 100_000.0
+        "bytes on disk: empty database {empty_len}; {} specs in 10 contexts {full_len} ({:.0} bytes per spec as written)",
+        10 * size(10_000),
+        (full_len - empty_len) as f64 / (10 * size(10_000)) as f64
     );
 
     // Paired, so that fsync latency (each writable open commits once) hits both alike.
