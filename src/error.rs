@@ -213,10 +213,18 @@ pub(crate) fn shorten(name: &str) -> String {
     }
 }
 
+/// The first few problems (all of them stay in [`Error::InvalidSpec::problems`]), so that an
+/// import of many bad steps cannot make the message megabytes long.
 fn join_problems(problems: &[SpecProblem]) -> String {
-    problems
+    const SHOWN: usize = 10;
+    let mut text = problems
         .iter()
+        .take(SHOWN)
         .map(|p| format!("step {}: {} {}", shorten(&p.step), p.field, p.message))
         .collect::<Vec<_>>()
-        .join("; ")
+        .join("; ");
+    if problems.len() > SHOWN {
+        text.push_str(&format!("; and {} more", problems.len() - SHOWN));
+    }
+    text
 }

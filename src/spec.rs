@@ -517,7 +517,11 @@ fn check_logical_name(
         problems.push(SpecProblem::new(
             step,
             format!("{section}.{key}.logical_name"),
-            format!("is '{logical_name}' but the entry's key is '{key}'; they must be equal"),
+            format!(
+                "is {} but the entry's key is {}; they must be equal",
+                crate::error::shorten(logical_name),
+                crate::error::shorten(key)
+            ),
         ));
     }
 }

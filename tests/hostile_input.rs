@@ -304,6 +304,22 @@ fn hostile_json() -> Vec<(String, String)> {
             ),
         ),
         (
+            "10000 invalid steps".into(),
+            format!(
+                r#"{{"steps": [{}{{"step_name": "last", "step_type": " "}}]}}"#,
+                (0..10_000)
+                    .map(|i| format!(r#"{{"step_name": "s{i}", "step_type": " "}},"#))
+                    .collect::<String>()
+            ),
+        ),
+        (
+            "1 MiB logical name under a short key".into(),
+            format!(
+                r#"{{"steps": [{{"step_name": "s", "step_type": "T", "outputs": {{"o": {{"logical_name": "{}"}}}}}}]}}"#,
+                "l".repeat(MIB)
+            ),
+        ),
+        (
             "a step name already registered".into(),
             format!(r#"{{"steps": [{{"step_name": "train", {ok_fields}}}]}}"#),
         ),
