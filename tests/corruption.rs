@@ -475,3 +475,44 @@ fn files_that_are_not_registries_are_refused() -> TestResult {
     );
     Ok(())
 }
+
+/// Measures what `check_integrity_on_open(true)` costs (run with `--release --ignored`;
+/// quoted in RELIABILITY.md). Not a timing assertion: it only prints.
+#[test]
+#[ignore = "measurement; run with --release -- --ignored --nocapture"]
+fn integrity_check_on_open_cost() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    for steps in [1_000usize, 10_000] {
+        let path = dir.path().join(format!("cost{steps}.redb"));
+        {
+            let manager = RegistryManager::open(&path)?;
+            for c in 0..10 {
+                let registry = manager.get_registry(&format!("ctx{c}"))?;
+                let batch: Vec<(String, StepSpecification)> = (0..steps / 10)
+                    .map(|i| (format!("step{i}"), spec("ctx", "step", i)))
+                    .collect();
+                registry.register_many(batch.iter().map(|(n, s)| (n.as_str(), s)))?;
+            }
+        }
+        let size = std::fs::metadata(&path)?.len();
+        let mut line = format!("{steps} steps, {} KiB file:", size / 1024);
+        for check in [false, true] {
+            let mut times = Vec::new();
+            for _ in 0..7 {
+                let start = std::time::Instant::now();
+                let manager = RegistryManager::builder()
+                    .check_integrity_on_open(check)
+                    .open(&path)?;
+                times.push(start.elapsed());
+                drop(manager);
+            }
+            times.sort();
+            line.push_str(&format!(
+                " open with check_integrity_on_open({check}) median {:?};",
+                times[times.len() / 2]
+            ));
+        }
+        figure("corruption/integrity_check_cost", &line);
+    }
+    Ok(())
+}

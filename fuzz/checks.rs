@@ -1,0 +1,286 @@
+//! The check functions of the fuzz targets, shared by `fuzz_targets/*.rs` and by
+//! `tests/fuzz_corpora.rs` (which replays the committed seeds and any local corpus through
+//! them). Each panics on a violated invariant, which is how libFuzzer reports a finding.
+//!
+//! Both includers declare, at their crate root, the modules `fault_backend`, `model` and
+//! `harness` (from `tests/support/`) next to this one.
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+use pipeline_deps::{
+    DependencySpec, DependencyType, Error, ImportOptions, MAX_NAME_BYTES, NodeType, OutputSpec,
+    RegistryManager, StepSpecification, parse_steps_json, validate_step_name,
+};
+
+use crate::fault_backend::{Disk, FaultBackend, Rng};
+use crate::harness::{dry_run, random_plan, run_case};
+use crate::model::{decode_ops, snapshot};
+
+/// No error message may be longer than this, whatever the input.
+const MAX_MESSAGE: usize = 8192;
+/// Operations per `ops_model` input (keeps one execution in the milliseconds).
+const MAX_OPS: usize = 40;
+
+/// Operation sequences against the model, with an injected I/O error or power loss at a
+/// call chosen by the first 8 bytes (1 input in 8 runs without a fault).
+pub fn ops_model(data: &[u8]) {
+    let mut head = [0u8; 8];
+    let split = data.len().min(8);
+    head[..split].copy_from_slice(&data[..split]);
+    let seed = u64::from_le_bytes(head);
+    let ops: Vec<_> = decode_ops(&data[split..])
+        .into_iter()
+        .take(MAX_OPS)
+        .collect();
+    let counts = dry_run(&ops).unwrap_or_else(|f| panic!("fault-free run of {ops:?}: {f}"));
+    let mut rng = Rng::new(seed);
+    let plan = (seed % 8 != 0)
+        .then(|| random_plan(&mut rng, counts.writes, counts.syncs, counts.mutations()));
+    if let Err(failure) = run_case(&ops, plan, rng.next_u64()) {
+        panic!("{plan:?} on {ops:?}: {failure}");
+    }
+}
+
+/// Presents the fault disk to redb itself, to write raw records.
+#[derive(Debug)]
+struct RawDisk(FaultBackend);
+
+impl redb::StorageBackend for RawDisk {
+    fn len(&self) -> Result<u64, std::io::Error> {
+        pipeline_deps::StorageBackend::len(&self.0)
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
+        pipeline_deps::StorageBackend::read(&self.0, offset, out)
+    }
+    fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
+        pipeline_deps::StorageBackend::set_len(&self.0, len)
+    }
+    fn sync_data(&self) -> Result<(), std::io::Error> {
+        pipeline_deps::StorageBackend::sync_data(&self.0)
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
+        pipeline_deps::StorageBackend::write(&self.0, offset, data)
+    }
+}
+
+fn sample_spec(n: usize) -> StepSpecification {
+    StepSpecification::new(format!("Type{n}"), NodeType::Internal)
+        .with_dependency(
+            DependencySpec::new("input", DependencyType::TrainingData).with_keywords(["data"]),
+        )
+        .with_output(
+            OutputSpec::new("model", DependencyType::ModelArtifacts, "properties.Model")
+                .with_aliases(["artifact"]),
+        )
+}
+
+/// A database image holding context `ctx` (catalog id 1) with step `step`.
+fn template() -> &'static Vec<u8> {
+    static TEMPLATE: OnceLock<Vec<u8>> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let disk = Disk::new();
+        let manager = RegistryManager::builder()
+            .with_backend(disk.backend(), "template")
+            .expect("an empty disk opens");
+        manager
+            .get_registry("ctx")
+            .and_then(|r| r.register("step", &sample_spec(1)))
+            .expect("the template is written");
+        drop(manager);
+        disk.current_image()
+    })
+}
+
+/// The stored bytes of the template's record (a valid seed for `record_decode`).
+pub fn template_record() -> Vec<u8> {
+    let disk = Disk::from_image(template().clone());
+    let db = redb::Builder::new()
+        .create_with_backend(RawDisk(disk.backend()))
+        .expect("the template opens in redb");
+    let txn = redb::ReadableDatabase::begin_read(&db).expect("read");
+    let table = txn
+        .open_table(SPECS)
+        .expect("the template has a specs table");
+    let value = table.get("step").expect("get").expect("the record exists");
+    value.value().to_vec()
+}
+
+const SPECS: redb::TableDefinition<&str, &[u8]> =
+    redb::TableDefinition::new("pipeline_deps.ctx.1.specs");
+const CATALOG: redb::TableDefinition<&str, &[u8]> =
+    redb::TableDefinition::new("pipeline_deps.catalog");
+
+fn is_corruption_naming(error: &Error, names: &[&str]) -> bool {
+    let message = error.to_string();
+    matches!(error, Error::Corrupted { .. })
+        && names.iter().all(|n| message.contains(n))
+        && message.len() <= MAX_MESSAGE
+}
+
+/// Stored-record decoding through the public API: the input (after a selector byte) is
+/// written by redb itself as the record of step `step` (even selector) or as the catalog
+/// entry of context `ctx` (odd). Reading it must give the spec, which then round-trips, or
+/// a corruption error naming the context (and step); never a panic.
+pub fn record_decode(data: &[u8]) {
+    let (selector, bytes) = data.split_first().map_or((0, &[][..]), |(s, r)| (*s, r));
+    let disk = Disk::from_image(template().clone());
+    {
+        let db = redb::Builder::new()
+            .create_with_backend(RawDisk(disk.backend()))
+            .expect("the template opens in redb");
+        let txn = db.begin_write().expect("begin_write");
+        {
+            let table = if selector % 2 == 0 { SPECS } else { CATALOG };
+            let key = if selector % 2 == 0 { "step" } else { "ctx" };
+            let mut table = txn.open_table(table).expect("open_table");
+            table.insert(key, bytes).expect("insert");
+        }
+        txn.commit().expect("commit");
+    }
+    let manager = RegistryManager::builder()
+        .with_backend(disk.backend(), "fuzz")
+        .expect("a database with a damaged record still opens");
+    if selector % 2 == 1 {
+        // A catalog entry: listing either works or names the context.
+        match manager.list_contexts() {
+            Ok(names) => assert_eq!(names, vec!["ctx".to_owned()]),
+            Err(e) => assert!(is_corruption_naming(&e, &["ctx"]), "{e:?}"),
+        }
+        if let Err(e) = manager.get_registry_if_exists("ctx") {
+            assert!(is_corruption_naming(&e, &["ctx"]), "{e:?}");
+        }
+        return;
+    }
+    let registry = manager.get_registry("ctx").expect("the catalog is intact");
+    match registry.get_specification("step") {
+        Ok(Some(spec)) => {
+            // Decoded: it must be a spec this library can store and read back unchanged.
+            let other = manager.get_registry("roundtrip").expect("get_registry");
+            if spec.validate("step").is_ok() {
+                other
+                    .register("step", &spec)
+                    .expect("a decoded spec registers");
+                assert_eq!(
+                    other.get_specification("step").expect("read").as_deref(),
+                    Some(&*spec)
+                );
+            }
+            let listed: Vec<_> = registry.iter().expect("iter").collect();
+            assert_eq!(listed.len(), 1);
+            assert_eq!(*listed[0].1, *spec);
+        }
+        Ok(None) => panic!("a stored record read as missing"),
+        Err(e) => {
+            assert!(is_corruption_naming(&e, &["ctx", "step"]), "{e:?}");
+            let iterated = registry.iter().map(|i| i.count());
+            assert!(
+                matches!(&iterated, Err(e) if is_corruption_naming(e, &["ctx", "step"])),
+                "{iterated:?}"
+            );
+        }
+    }
+}
+
+/// JSON spec import: the input, as text, is imported into a context that already holds a
+/// step. Success imports exactly what `parse_steps_json` parses; failure is a clear error
+/// of the input family (or a conflict) and changes nothing; never a panic.
+pub fn json_import(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let manager = RegistryManager::in_memory().expect("in-memory database");
+    let registry = manager.get_registry("ctx").expect("get_registry");
+    registry
+        .register("existing", &sample_spec(0))
+        .expect("register");
+    let before = snapshot(&manager).expect("snapshot");
+    let replace = data.first().is_some_and(|b| b & 1 == 1);
+    let options = ImportOptions::new().replace(replace);
+    let parsed = parse_steps_json(&text, &options);
+    match registry.import_json_with(&text, &options) {
+        Ok(n) => {
+            let parsed = parsed.expect("import succeeded where parsing failed");
+            assert_eq!(n, parsed.len());
+            for (name, spec) in &parsed {
+                // The last occurrence of a name wins (replace mode); each is stored as parsed.
+                let last = parsed.iter().rev().find(|(n, _)| n == name).map(|(_, s)| s);
+                assert_eq!(
+                    registry.get_specification(name).expect("read").as_deref(),
+                    last.or(Some(spec))
+                );
+            }
+            let stats = manager.get_context_stats().expect("stats");
+            assert_eq!(
+                stats["ctx"].step_count,
+                registry.iter().expect("iter").count()
+            );
+        }
+        Err(e) => {
+            assert!(
+                e.is_invalid_input() || matches!(e, Error::AlreadyRegistered { .. }),
+                "unexpected error kind: {e:?}"
+            );
+            assert!(
+                e.to_string().len() <= MAX_MESSAGE,
+                "a {}-byte message",
+                e.to_string().len()
+            );
+            assert_eq!(
+                snapshot(&manager).expect("snapshot"),
+                before,
+                "a failed import wrote"
+            );
+        }
+    }
+    if let Ok(spec) = StepSpecification::from_json(&text) {
+        let json = serde_json::to_string(&spec).expect("a parsed spec serialises");
+        assert_eq!(
+            StepSpecification::from_json(&json).expect("its JSON parses"),
+            spec
+        );
+    }
+}
+
+/// Context-name validation: the input (split at the first `|` into workspace and name when
+/// its first byte is odd) either names a context, which is then created, listed exactly
+/// once, written and cleared, or is refused with `InvalidContextName` exactly when the full
+/// name is empty, over 1024 bytes or holds a control character; never a panic.
+pub fn context_name(data: &[u8]) {
+    let text = String::from_utf8_lossy(data).into_owned();
+    let (workspace, name) = match data.first() {
+        Some(b) if b & 1 == 1 => text.split_once('|').unwrap_or(("", text.as_str())),
+        _ => ("", text.as_str()),
+    };
+    let full = if workspace.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{workspace}::{name}")
+    };
+    let valid =
+        !full.is_empty() && full.len() <= MAX_NAME_BYTES && !full.chars().any(char::is_control);
+    assert_eq!(validate_step_name(&full).is_ok(), valid, "{full:?}");
+    let root = RegistryManager::in_memory().expect("in-memory database");
+    let view = root.workspace(workspace);
+    match view.get_registry(name) {
+        Ok(registry) => {
+            assert!(valid, "accepted the invalid name {full:?}");
+            assert_eq!(registry.context_name(), full);
+            assert_eq!(root.list_contexts().expect("list"), vec![full.clone()]);
+            assert_eq!(view.list_contexts().expect("list"), vec![name.to_owned()]);
+            registry
+                .register("step", &sample_spec(2))
+                .expect("register");
+            assert_eq!(
+                root.get_context_stats().expect("stats")[&full].step_count,
+                1
+            );
+            assert!(view.clear_context(name).expect("clear"));
+            assert!(root.list_contexts().expect("list").is_empty());
+        }
+        Err(e) => {
+            assert!(!valid, "refused the valid name {full:?}: {e}");
+            assert!(matches!(e, Error::InvalidContextName { .. }), "{e:?}");
+            assert!(e.to_string().len() <= MAX_MESSAGE);
+            assert!(root.list_contexts().expect("list").is_empty());
+        }
+    }
+}
