@@ -1,0 +1,198 @@
+//! What the resolver returns: resolutions, errors, scored candidates and reports.
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use super::property::PropertyReference;
+use super::scoring::ScoreBreakdown;
+use crate::error::shorten;
+
+/// A consumer step has required dependencies that no available output matches with a
+/// score above 0.5.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error(
+    "step {} has unresolved required dependencies: [{}]; make a step whose output matches each of them (compatibility score above 0.5) available, or mark them optional",
+    shorten(step),
+    dependencies.iter().map(|d| shorten(d)).collect::<Vec<_>>().join(", ")
+)]
+pub struct DependencyResolutionError {
+    /// The consumer step.
+    pub step: String,
+    /// Every unresolved required dependency, in declaration order.
+    pub dependencies: Vec<String>,
+}
+
+/// Why [`resolve_step_dependencies`](super::UnifiedDependencyResolver::resolve_step_dependencies)
+/// failed: the registry could not be read, or required dependencies stayed unresolved.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResolveError {
+    /// Reading the registry failed.
+    #[error(transparent)]
+    Storage(#[from] crate::Error),
+    /// Required dependencies of the consumer could not be resolved.
+    #[error(transparent)]
+    Unresolved(#[from] DependencyResolutionError),
+}
+
+impl ResolveError {
+    /// The resolution failure, if that is what this is.
+    pub fn unresolved(&self) -> Option<&DependencyResolutionError> {
+        match self {
+            ResolveError::Unresolved(e) => Some(e),
+            ResolveError::Storage(_) => None,
+        }
+    }
+}
+
+/// One consumer's resolution: dependency name → producer output, in declaration order.
+pub type StepResolution = IndexMap<String, PropertyReference>;
+
+/// The result of [`resolve_all_dependencies`](super::UnifiedDependencyResolver::resolve_all_dependencies).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PipelineResolution {
+    /// Per consumer step (in the order given) its resolved dependencies. Steps with nothing
+    /// resolved, steps with unresolved required dependencies and unregistered steps are
+    /// left out, as in the reference.
+    pub resolved: IndexMap<String, StepResolution>,
+    /// The steps left out because required dependencies stayed unresolved.
+    pub unresolved: Vec<DependencyResolutionError>,
+    /// Names given that have no specification in the registry (skipped).
+    pub unregistered: Vec<String>,
+}
+
+impl PipelineResolution {
+    /// The resolved dependencies of `step`, if it is in [`Self::resolved`].
+    pub fn get(&self, step: &str) -> Option<&StepResolution> {
+        self.resolved.get(step)
+    }
+
+    /// Every resolved edge as `(consumer, dependency, producer output)`.
+    pub fn edges(&self) -> impl Iterator<Item = (&str, &str, &PropertyReference)> {
+        self.resolved.iter().flat_map(|(consumer, deps)| {
+            deps.iter()
+                .map(move |(dep, r)| (consumer.as_str(), dep.as_str(), r))
+        })
+    }
+
+    /// Whether every given step was registered and had its required dependencies resolved.
+    pub fn is_complete(&self) -> bool {
+        self.unresolved.is_empty() && self.unregistered.is_empty()
+    }
+}
+
+/// One (provider output, score) candidate of [`resolve_with_scoring`](super::UnifiedDependencyResolver::resolve_with_scoring).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScoredCandidate {
+    /// The providing step's name, as given.
+    pub provider_step: String,
+    /// The output's key in the provider's specification.
+    pub output_name: String,
+    /// The compatibility score (capped at 1.0).
+    pub score: f64,
+    /// The parts of the score; they add up to it before the cap.
+    pub score_breakdown: ScoreBreakdown,
+    /// The reference this candidate would resolve to.
+    pub property_reference: PropertyReference,
+}
+
+/// A dependency that [`resolve_with_scoring`](super::UnifiedDependencyResolver::resolve_with_scoring)
+/// could not resolve, with the best candidates found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FailedDependency {
+    /// The best candidate (below the threshold), `None` when nothing was type-compatible.
+    pub best_candidate: Option<ScoredCandidate>,
+    /// The top three candidates, best first.
+    pub all_candidates: Vec<ScoredCandidate>,
+    /// Whether the dependency is required.
+    pub required: bool,
+}
+
+/// Context of a scoring resolution.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResolutionDetails {
+    /// The consumer step.
+    pub consumer_step: String,
+    /// Its step type (`None` when it is not registered).
+    pub consumer_step_type: Option<String>,
+    /// Number of its dependencies.
+    pub total_dependencies: usize,
+    /// Number of its required dependencies.
+    pub required_dependencies: usize,
+    /// The available steps, as given.
+    pub available_steps: Vec<String>,
+    /// Their number.
+    pub available_step_count: usize,
+    /// How many of them are registered.
+    pub registered_steps: usize,
+    /// The inclusive threshold of scoring resolution (0.5).
+    pub resolution_threshold: f64,
+    /// `Some("No specification found")` when the consumer is not registered.
+    pub error: Option<String>,
+}
+
+/// The result of [`resolve_with_scoring`](super::UnifiedDependencyResolver::resolve_with_scoring).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScoringResolution {
+    /// Dependencies whose best candidate scores at least 0.5.
+    pub resolved: StepResolution,
+    /// The other dependencies with their best candidates.
+    pub failed_with_scores: IndexMap<String, FailedDependency>,
+    /// Every candidate with a non-zero score per dependency, best first (stable).
+    pub candidates: IndexMap<String, Vec<ScoredCandidate>>,
+    /// Context of the resolution.
+    pub resolution_details: ResolutionDetails,
+}
+
+/// Per-step part of a [`ResolutionReport`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepReport {
+    /// The step's type.
+    pub step_type: String,
+    /// Number of dependencies.
+    pub total_dependencies: usize,
+    /// Number of required dependencies.
+    pub required_dependencies: usize,
+    /// Number of optional dependencies.
+    pub optional_dependencies: usize,
+    /// Number of outputs.
+    pub outputs: usize,
+    /// Dependency → `"provider.output"`.
+    pub resolved_dependencies: IndexMap<String, String>,
+    /// Unresolved required dependencies.
+    pub unresolved_dependencies: Vec<String>,
+    /// The resolution error message, when resolution failed.
+    pub error: Option<String>,
+}
+
+/// Totals of a [`ResolutionReport`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResolutionSummary {
+    /// Dependencies of **every** step registered in the context (not only the available
+    /// ones), as in the reference.
+    pub total_dependencies: usize,
+    /// Dependencies of the registered available steps (the meaningful denominator).
+    pub available_dependencies: usize,
+    /// Resolved dependencies of the reported steps (failed steps count 0).
+    pub resolved_dependencies: usize,
+    /// `resolved_dependencies / total_dependencies` (0 when there are none), as in the
+    /// reference.
+    pub resolution_rate: f64,
+    /// Number of steps whose resolution failed.
+    pub steps_with_errors: usize,
+}
+
+/// A debugging report of the resolution of a set of steps.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResolutionReport {
+    /// Number of step names given.
+    pub total_steps: usize,
+    /// How many of them are registered.
+    pub registered_steps: usize,
+    /// Per registered step, in the order given.
+    pub step_details: IndexMap<String, StepReport>,
+    /// Steps whose resolution failed.
+    pub unresolved_dependencies: Vec<String>,
+    /// Totals.
+    pub resolution_summary: ResolutionSummary,
+}

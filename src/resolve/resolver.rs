@@ -1,0 +1,601 @@
+//! The dependency resolver over a [`SpecificationRegistry`].
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use indexmap::IndexMap;
+
+use super::engine::{Engine, FxMap, FxSet, ScoreMemo};
+use super::matcher::SemanticMatcher;
+use super::outcome::{
+    DependencyResolutionError, FailedDependency, PipelineResolution, ResolutionDetails,
+    ResolutionReport, ResolutionSummary, ResolveError, ScoredCandidate, ScoringResolution,
+    StepReport, StepResolution,
+};
+use super::property::PropertyReference;
+use super::scoring::{ScoreBreakdown, StepTypeCatalog, compatibility_score, partial_breakdown};
+use crate::registry::SpecificationRegistry;
+use crate::spec::{DependencySpec, OutputSpec, StepSpecification};
+
+/// The strict threshold of normal resolution (a candidate needs a score above it) and the
+/// inclusive one of [`UnifiedDependencyResolver::resolve_with_scoring`].
+pub const RESOLUTION_THRESHOLD: f64 = 0.5;
+
+/// Distinct step lists whose resolutions are cached; the cache is emptied beyond this.
+const MAX_CACHED_LISTS: usize = 64;
+
+type Outcome = Result<StepResolution, DependencyResolutionError>;
+
+#[derive(Default)]
+struct ListCache {
+    steps: HashMap<String, Outcome>,
+    all: Option<PipelineResolution>,
+}
+
+#[derive(Default)]
+struct ResolutionCache {
+    revision: Option<u64>,
+    lists: HashMap<Vec<String>, ListCache>,
+}
+
+/// Resolves which producer output feeds each dependency of a pipeline's steps, with the
+/// reference resolver's scores, threshold and tie-breaking.
+///
+/// Every available step other than the consumer is a candidate provider (no DAG
+/// restriction, so cycles are possible, and one output may feed several dependencies, as
+/// in the reference). For each dependency the candidate outputs are scored
+/// ([`compatibility_score`](super::compatibility_score)); the best score **above** 0.5
+/// wins, ties going to the earlier step in the list given, then to the earlier output.
+///
+/// # Caching
+/// Resolutions are cached per **ordered** step list (order decides ties) and the cache is
+/// dropped whenever [`SpecificationRegistry::revision`] changes, so writes made directly on
+/// the registry, by another handle or before a restart are seen (deliberate difference 13.4:
+/// the reference keys its cache by the sorted list and only clears it on
+/// `register_specification`). Name similarities are memoised for the resolver's lifetime.
+///
+/// # Differences from the reference
+/// A provider whose name is blank after trimming cannot be referenced and is skipped (the
+/// reference fails building its `PropertyReference`). A step listed twice is resolved once.
+///
+/// ```
+/// use pipeline_deps::{
+///     DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+///     StepSpecification, UnifiedDependencyResolver,
+/// };
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let manager = RegistryManager::in_memory()?;
+/// let registry = manager.get_registry("pipeline")?;
+/// registry.register("prep", &StepSpecification::new("Prep", NodeType::Source).with_output(
+///     OutputSpec::new("processed_data", DependencyType::ProcessingOutput, "properties.Data"),
+/// ))?;
+/// registry.register("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+///     DependencySpec::new("training_data", DependencyType::TrainingData),
+/// ))?;
+/// let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+/// let resolution = resolver.resolve_all_dependencies(&["prep", "train"])?;
+/// assert_eq!(resolution.resolved["train"]["training_data"].to_string(), "prep.processed_data");
+/// # Ok(()) }
+/// ```
+pub struct UnifiedDependencyResolver {
+    registry: SpecificationRegistry,
+    matcher: SemanticMatcher,
+    catalog: StepTypeCatalog,
+    cache: Mutex<ResolutionCache>,
+    memo: Mutex<ScoreMemo>,
+}
+
+impl std::fmt::Debug for UnifiedDependencyResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnifiedDependencyResolver")
+            .field("registry", &self.registry)
+            .field("matcher", &self.matcher)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn owned_names<S: AsRef<str>>(names: &[S]) -> Vec<String> {
+    names.iter().map(|s| s.as_ref().to_owned()).collect()
+}
+
+impl UnifiedDependencyResolver {
+    /// A resolver over `registry` using `matcher` and the reference's step-type catalog.
+    pub fn new(registry: SpecificationRegistry, matcher: SemanticMatcher) -> Self {
+        UnifiedDependencyResolver {
+            registry,
+            matcher,
+            catalog: StepTypeCatalog::default(),
+            cache: Mutex::new(ResolutionCache::default()),
+            memo: Mutex::new(ScoreMemo::default()),
+        }
+    }
+
+    /// Replaces the known step names and legacy aliases used by the compatible-sources rule.
+    #[must_use]
+    pub fn with_step_catalog(mut self, catalog: StepTypeCatalog) -> Self {
+        self.catalog = catalog;
+        self.clear_cache();
+        *lock(&self.memo) = ScoreMemo::default();
+        self
+    }
+
+    /// The registry resolved over.
+    pub fn registry(&self) -> &SpecificationRegistry {
+        &self.registry
+    }
+
+    /// The name matcher.
+    pub fn matcher(&self) -> &SemanticMatcher {
+        &self.matcher
+    }
+
+    /// The step-type catalog of the compatible-sources rule.
+    pub fn step_catalog(&self) -> &StepTypeCatalog {
+        &self.catalog
+    }
+
+    /// Registers a specification in the registry (the cache follows the registry revision).
+    ///
+    /// # Errors
+    /// As [`SpecificationRegistry::register`].
+    pub fn register_specification(
+        &self,
+        step_name: &str,
+        spec: &StepSpecification,
+    ) -> crate::Result<()> {
+        self.registry.register(step_name, spec)
+    }
+
+    /// Empties the resolution cache (the similarity memo is kept: it cannot go stale).
+    pub fn clear_cache(&self) {
+        let mut cache = lock(&self.cache);
+        cache.revision = None;
+        cache.lists.clear();
+    }
+
+    /// The compatibility score of `dep` against `out` of a provider with `provider_spec`.
+    pub fn calculate_compatibility(
+        &self,
+        dep: &DependencySpec,
+        out: &OutputSpec,
+        provider_spec: &StepSpecification,
+    ) -> f64 {
+        compatibility_score(
+            &self.matcher,
+            &self.catalog,
+            dep,
+            out,
+            &provider_spec.step_type,
+        )
+    }
+
+    /// The parts of [`Self::calculate_compatibility`] (`None` for incompatible types).
+    pub fn score_breakdown(
+        &self,
+        dep: &DependencySpec,
+        out: &OutputSpec,
+        provider_spec: &StepSpecification,
+    ) -> Option<ScoreBreakdown> {
+        super::scoring::score_breakdown(
+            &self.matcher,
+            &self.catalog,
+            dep,
+            out,
+            &provider_spec.step_type,
+        )
+    }
+
+    /// Runs `f` on the cache entry of `names` (if any) after syncing the cache with
+    /// `revision`.
+    fn cached<R>(
+        &self,
+        names: &[String],
+        revision: u64,
+        f: impl FnOnce(&ListCache) -> Option<R>,
+    ) -> Option<R> {
+        let mut cache = lock(&self.cache);
+        if cache.revision != Some(revision) {
+            cache.lists.clear();
+            cache.revision = Some(revision);
+        }
+        cache.lists.get(names).and_then(f)
+    }
+
+    /// Stores into the cache entry of `names`, unless the registry moved on meanwhile.
+    fn store(&self, names: Vec<String>, revision: u64, f: impl FnOnce(&mut ListCache)) {
+        let mut cache = lock(&self.cache);
+        if cache.revision != Some(revision) {
+            return;
+        }
+        if !cache.lists.contains_key(names.as_slice()) && cache.lists.len() >= MAX_CACHED_LISTS {
+            cache.lists.clear();
+        }
+        f(cache.lists.entry(names).or_default());
+    }
+
+    /// The specifications of `names` (aligned; `None` = unregistered), each read once. The
+    /// registry serves them from its in-process cache of decoded specifications, which every
+    /// write invalidates.
+    fn load_specs(&self, names: &[String]) -> crate::Result<Vec<Option<Arc<StepSpecification>>>> {
+        let mut seen: FxMap<&str, Option<Arc<StepSpecification>>> = FxMap::default();
+        names
+            .iter()
+            .map(|name| match seen.get(name.as_str()) {
+                Some(spec) => Ok(spec.clone()),
+                None => {
+                    let spec = self.registry.get_specification(name)?;
+                    seen.insert(name, spec.clone());
+                    Ok(spec)
+                }
+            })
+            .collect()
+    }
+
+    /// Resolves the dependencies of `consumer` against the outputs of `available_steps`.
+    ///
+    /// Returns dependency name → producer output for every resolved dependency, in
+    /// declaration order; unresolved optional dependencies are left out. An unregistered
+    /// consumer resolves to an empty map.
+    ///
+    /// # Errors
+    /// [`ResolveError::Unresolved`] naming every unresolved required dependency;
+    /// [`ResolveError::Storage`] when the registry cannot be read.
+    pub fn resolve_step_dependencies<S: AsRef<str>>(
+        &self,
+        consumer: &str,
+        available_steps: &[S],
+    ) -> Result<StepResolution, ResolveError> {
+        let names = owned_names(available_steps);
+        let revision = self.registry.revision()?;
+        let hit = self.cached(&names, revision, |entry| {
+            entry.steps.get(consumer).cloned().or_else(|| {
+                entry
+                    .all
+                    .as_ref()
+                    .filter(|_| names.iter().any(|n| n == consumer))
+                    .map(|all| outcome_in(all, consumer))
+            })
+        });
+        if let Some(hit) = hit {
+            return Ok(hit?);
+        }
+        let outcome = match self.registry.get_specification(consumer)? {
+            None => Ok(IndexMap::new()),
+            Some(spec) => {
+                let specs = self.load_specs(&names)?;
+                let mut memo = lock(&self.memo);
+                let mut engine = Engine::new(&self.catalog, &mut memo, &names, &specs);
+                engine.resolve_consumer(consumer, &spec)
+            }
+        };
+        self.store(names, revision, |entry| {
+            entry.steps.insert(consumer.to_owned(), outcome.clone());
+        });
+        Ok(outcome?)
+    }
+
+    /// Resolves every step of `available_steps` against the others.
+    ///
+    /// Never fails for resolution reasons: steps with unresolved required dependencies are
+    /// left out of [`PipelineResolution::resolved`] and listed in
+    /// [`PipelineResolution::unresolved`].
+    ///
+    /// # Errors
+    /// Storage errors only.
+    pub fn resolve_all_dependencies<S: AsRef<str>>(
+        &self,
+        available_steps: &[S],
+    ) -> crate::Result<PipelineResolution> {
+        let names = owned_names(available_steps);
+        let revision = self.registry.revision()?;
+        if let Some(hit) = self.cached(&names, revision, |entry| entry.all.clone()) {
+            return Ok(hit);
+        }
+        let specs = self.load_specs(&names)?;
+        let mut outcomes: Vec<(String, Option<Outcome>)> = Vec::with_capacity(names.len());
+        {
+            let mut memo = lock(&self.memo);
+            let mut engine = Engine::new(&self.catalog, &mut memo, &names, &specs);
+            let mut seen = FxSet::default();
+            for (name, spec) in names.iter().zip(&specs) {
+                if seen.insert(name.as_str()) {
+                    let outcome = spec.as_ref().map(|s| engine.resolve_consumer(name, s));
+                    outcomes.push((name.clone(), outcome));
+                }
+            }
+        }
+        let resolution = assemble(outcomes);
+        self.store(names, revision, |entry| {
+            entry.all = Some(resolution.clone())
+        });
+        Ok(resolution)
+    }
+
+    /// The straightforward resolution of one step, without caches, indexes or memos: every
+    /// provider output is scored with [`compatibility_score`](super::compatibility_score)
+    /// and the candidates above 0.5 are stably sorted, as the reference does. Kept to
+    /// check that the optimised path returns the same results.
+    ///
+    /// # Errors
+    /// As [`Self::resolve_step_dependencies`].
+    pub fn resolve_step_dependencies_unoptimized<S: AsRef<str>>(
+        &self,
+        consumer: &str,
+        available_steps: &[S],
+    ) -> Result<StepResolution, ResolveError> {
+        let Some(consumer_spec) = self.registry.get_specification(consumer)? else {
+            return Ok(IndexMap::new());
+        };
+        let mut resolved = IndexMap::new();
+        let mut unresolved = Vec::new();
+        for (key, dep) in &consumer_spec.dependencies {
+            let mut candidates: Vec<(f64, PropertyReference)> = Vec::new();
+            for provider in available_steps.iter().map(AsRef::as_ref) {
+                if provider == consumer || provider.trim().is_empty() {
+                    continue;
+                }
+                let Some(provider_spec) = self.registry.get_specification(provider)? else {
+                    continue;
+                };
+                for out in provider_spec.outputs.values() {
+                    let score = self.calculate_compatibility(dep, out, &provider_spec);
+                    if score > RESOLUTION_THRESHOLD {
+                        candidates.push((score, PropertyReference::new(provider, out.clone())?));
+                    }
+                }
+            }
+            candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
+            match candidates.into_iter().next() {
+                Some((_, reference)) => {
+                    resolved.insert(key.clone(), reference);
+                }
+                None if dep.required => unresolved.push(key.clone()),
+                None => {}
+            }
+        }
+        if unresolved.is_empty() {
+            Ok(resolved)
+        } else {
+            Err(DependencyResolutionError {
+                step: consumer.to_owned(),
+                dependencies: unresolved,
+            }
+            .into())
+        }
+    }
+
+    /// [`Self::resolve_all_dependencies`] through
+    /// [`Self::resolve_step_dependencies_unoptimized`] (no cache).
+    ///
+    /// # Errors
+    /// Storage errors only.
+    pub fn resolve_all_dependencies_unoptimized<S: AsRef<str>>(
+        &self,
+        available_steps: &[S],
+    ) -> crate::Result<PipelineResolution> {
+        let mut outcomes = Vec::new();
+        let mut seen = HashSet::new();
+        for name in available_steps.iter().map(AsRef::as_ref) {
+            if !seen.insert(name) {
+                continue;
+            }
+            let outcome = if self.registry.get_specification(name)?.is_none() {
+                None
+            } else {
+                match self.resolve_step_dependencies_unoptimized(name, available_steps) {
+                    Ok(r) => Some(Ok(r)),
+                    Err(ResolveError::Unresolved(e)) => Some(Err(e)),
+                    Err(ResolveError::Storage(e)) => return Err(e),
+                }
+            };
+            outcomes.push((name.to_owned(), outcome));
+        }
+        Ok(assemble(outcomes))
+    }
+
+    /// Every candidate of every dependency of `consumer` with its score breakdown (not
+    /// cached, never fails for resolution reasons).
+    ///
+    /// Candidates are every (provider ≠ consumer) output with a score above 0, best first
+    /// (stable). A dependency resolves when its best score is **at least** 0.5 (inclusive,
+    /// unlike normal resolution, as in the reference); otherwise it is reported with its
+    /// top three candidates. Each breakdown's parts add up to the score before the 1.0 cap
+    /// (deliberate difference 13.5).
+    ///
+    /// # Errors
+    /// Storage errors only.
+    pub fn resolve_with_scoring<S: AsRef<str>>(
+        &self,
+        consumer: &str,
+        available_steps: &[S],
+    ) -> crate::Result<ScoringResolution> {
+        let names = owned_names(available_steps);
+        let specs = self.load_specs(&names)?;
+        let registered_steps = specs.iter().filter(|s| s.is_some()).count();
+        let consumer_spec = self.registry.get_specification(consumer)?;
+        let details = ResolutionDetails {
+            consumer_step: consumer.to_owned(),
+            consumer_step_type: consumer_spec.as_ref().map(|s| s.step_type.clone()),
+            total_dependencies: consumer_spec.as_ref().map_or(0, |s| s.dependencies.len()),
+            required_dependencies: consumer_spec
+                .as_ref()
+                .map_or(0, |s| s.list_required_dependencies().len()),
+            available_step_count: names.len(),
+            available_steps: names.clone(),
+            registered_steps,
+            resolution_threshold: RESOLUTION_THRESHOLD,
+            error: consumer_spec
+                .is_none()
+                .then(|| "No specification found".to_owned()),
+        };
+        let mut result = ScoringResolution {
+            resolved: IndexMap::new(),
+            failed_with_scores: IndexMap::new(),
+            candidates: IndexMap::new(),
+            resolution_details: details,
+        };
+        let Some(consumer_spec) = consumer_spec else {
+            return Ok(result);
+        };
+        let mut memo = lock(&self.memo);
+        for (key, dep) in &consumer_spec.dependencies {
+            let mut candidates = Vec::new();
+            for (name, spec) in names.iter().zip(&specs) {
+                let Some(spec) = spec.as_ref().filter(|_| name != consumer) else {
+                    continue;
+                };
+                for (output_name, out) in &spec.outputs {
+                    let Some(partial) = partial_breakdown(&self.catalog, dep, out, &spec.step_type)
+                    else {
+                        continue;
+                    };
+                    let breakdown =
+                        partial.with_similarity(memo.with_aliases(&dep.logical_name, out));
+                    let score = breakdown.score();
+                    let Ok(reference) = PropertyReference::new(name, out.clone()) else {
+                        continue;
+                    };
+                    if score > 0.0 {
+                        candidates.push(ScoredCandidate {
+                            provider_step: name.clone(),
+                            output_name: output_name.clone(),
+                            score,
+                            score_breakdown: breakdown,
+                            property_reference: reference,
+                        });
+                    }
+                }
+            }
+            candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+            match candidates.first() {
+                Some(best) if best.score >= RESOLUTION_THRESHOLD => {
+                    result
+                        .resolved
+                        .insert(key.clone(), best.property_reference.clone());
+                }
+                best => {
+                    result.failed_with_scores.insert(
+                        key.clone(),
+                        FailedDependency {
+                            best_candidate: best.cloned(),
+                            all_candidates: candidates.iter().take(3).cloned().collect(),
+                            required: dep.required,
+                        },
+                    );
+                }
+            }
+            result.candidates.insert(key.clone(), candidates);
+        }
+        Ok(result)
+    }
+
+    /// A debugging report of the resolution of `available_steps` (unregistered names are
+    /// skipped). As in the reference, the summary's `total_dependencies` counts the
+    /// dependencies of every step in the context; `available_dependencies` counts those of
+    /// the reported steps.
+    ///
+    /// # Errors
+    /// Storage errors only.
+    pub fn resolution_report<S: AsRef<str>>(
+        &self,
+        available_steps: &[S],
+    ) -> crate::Result<ResolutionReport> {
+        let names = owned_names(available_steps);
+        let resolution = self.resolve_all_dependencies(&names)?;
+        let specs = self.load_specs(&names)?;
+        let failures: HashMap<&str, &DependencyResolutionError> = resolution
+            .unresolved
+            .iter()
+            .map(|e| (e.step.as_str(), e))
+            .collect();
+        let mut step_details = IndexMap::new();
+        let mut unresolved_steps = Vec::new();
+        let mut available_dependencies = 0;
+        for (name, spec) in names.iter().zip(&specs) {
+            let Some(spec) = spec else { continue };
+            if step_details.contains_key(name) {
+                continue;
+            }
+            available_dependencies += spec.dependencies.len();
+            let error = failures.get(name.as_str());
+            if error.is_some() {
+                unresolved_steps.push(name.clone());
+            }
+            step_details.insert(
+                name.clone(),
+                StepReport {
+                    step_type: spec.step_type.clone(),
+                    total_dependencies: spec.dependencies.len(),
+                    required_dependencies: spec.list_required_dependencies().len(),
+                    optional_dependencies: spec.list_optional_dependencies().len(),
+                    outputs: spec.outputs.len(),
+                    resolved_dependencies: resolution
+                        .get(name)
+                        .map(|deps| {
+                            deps.iter()
+                                .map(|(d, r)| (d.clone(), r.to_string()))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    unresolved_dependencies: Vec::new(),
+                    error: error.map(ToString::to_string),
+                },
+            );
+        }
+        let total_dependencies: usize = self
+            .registry
+            .iter()?
+            .map(|(_, spec)| spec.dependencies.len())
+            .sum();
+        let resolved_dependencies: usize = step_details
+            .values()
+            .map(|s| s.resolved_dependencies.len())
+            .sum();
+        Ok(ResolutionReport {
+            total_steps: names.len(),
+            registered_steps: specs.iter().filter(|s| s.is_some()).count(),
+            step_details,
+            resolution_summary: ResolutionSummary {
+                total_dependencies,
+                available_dependencies,
+                resolved_dependencies,
+                resolution_rate: if total_dependencies > 0 {
+                    resolved_dependencies as f64 / total_dependencies as f64
+                } else {
+                    0.0
+                },
+                steps_with_errors: unresolved_steps.len(),
+            },
+            unresolved_dependencies: unresolved_steps,
+        })
+    }
+}
+
+/// Builds the public result from per-step outcomes (`None` = unregistered).
+fn assemble(outcomes: Vec<(String, Option<Outcome>)>) -> PipelineResolution {
+    let mut resolution = PipelineResolution::default();
+    for (name, outcome) in outcomes {
+        match outcome {
+            None => resolution.unregistered.push(name),
+            Some(Ok(deps)) if !deps.is_empty() => {
+                resolution.resolved.insert(name, deps);
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => resolution.unresolved.push(e),
+        }
+    }
+    resolution
+}
+
+/// The outcome of `consumer` (a name of the resolved list) read back from a resolution.
+fn outcome_in(resolution: &PipelineResolution, consumer: &str) -> Outcome {
+    if let Some(failure) = resolution.unresolved.iter().find(|e| e.step == consumer) {
+        return Err(failure.clone());
+    }
+    Ok(resolution.get(consumer).cloned().unwrap_or_default())
+}

@@ -1,0 +1,494 @@
+//! The compatibility score of a (dependency, output) pair and its breakdown.
+
+use std::collections::HashSet;
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use super::matcher::SemanticMatcher;
+use crate::spec::{DependencySpec, DependencyType, OutputSpec};
+
+/// The 64 step names known to the reference's step-name registry: the 61 real interface
+/// step types plus `Base`, `Processing` and `HyperparameterPrep` (fixture
+/// `known_step_names`). They drive provider step-type normalisation.
+pub const REFERENCE_KNOWN_STEP_NAMES: [&str; 64] = [
+    "ActiveSampleSelection",
+    "Base",
+    "BatchTransform",
+    "BedrockBatchProcessing",
+    "BedrockProcessing",
+    "BedrockPromptTemplateGeneration",
+    "CradleDataLoading",
+    "CurrencyConversion",
+    "DataUploading",
+    "DummyDataLoading",
+    "DummyTraining",
+    "EdxUploading",
+    "FeatureSelection",
+    "GraphConstruction",
+    "GraphFeatureProcessing",
+    "GraphStormGNNInferenceEval",
+    "GraphStormGNNTraining",
+    "GraphStormGNNTuning",
+    "GraphSubgraphExtraction",
+    "HyperparameterPrep",
+    "LabelRulesetExecution",
+    "LabelRulesetGeneration",
+    "LightGBMMTModelEval",
+    "LightGBMMTModelInference",
+    "LightGBMMTTraining",
+    "LightGBMModelEval",
+    "LightGBMModelInference",
+    "LightGBMTraining",
+    "MissingValueImputation",
+    "ModelCalibration",
+    "ModelMetricsComputation",
+    "ModelWikiGenerator",
+    "Package",
+    "Payload",
+    "PercentileModelCalibration",
+    "PiperMetricGeneration",
+    "Processing",
+    "PseudoLabelMerge",
+    "PyTorchModel",
+    "PyTorchModelEval",
+    "PyTorchModelInference",
+    "PyTorchTraining",
+    "RedshiftDataLoading",
+    "Registration",
+    "RiskTableMapping",
+    "SOPAInstructionTuning",
+    "SlipboxKnowledgeRouting",
+    "StratifiedSampling",
+    "TSAModelCalibration",
+    "TSAModelEval",
+    "TSAPreprocessing",
+    "TSATabularPreprocessing",
+    "TSATraining",
+    "TabularPreprocessing",
+    "TemporalFeatureEngineering",
+    "TemporalSequenceNormalization",
+    "TemporalSplitPreprocessing",
+    "TokenizerTraining",
+    "XGBoostModel",
+    "XGBoostModelEval",
+    "XGBoostModelInference",
+    "XGBoostTraining",
+    "XgboostMtModelEval",
+    "XgboostMtTraining",
+];
+
+/// The reference's legacy step-name aliases, `(legacy, canonical)` (fixture
+/// `legacy_aliases`): a dependency listing the legacy name accepts the canonical provider.
+pub const REFERENCE_LEGACY_ALIASES: [(&str, &str); 5] = [
+    ("MIMSPackaging", "Package"),
+    ("MIMSPayload", "Payload"),
+    ("ModelRegistration", "Registration"),
+    ("PytorchTraining", "PyTorchTraining"),
+    ("PytorchModel", "PyTorchModel"),
+];
+
+/// Job-type suffixes stripped by the fallback of provider step-type normalisation.
+const JOB_TYPE_SUFFIXES: [&str; 4] = ["_Training", "_Testing", "_Validation", "_Calibration"];
+
+/// Whether an output of type `output` can satisfy a dependency of type `dependency` (the
+/// reference's type-compatibility matrix; equal types are always compatible).
+pub fn types_compatible(dependency: DependencyType, output: DependencyType) -> bool {
+    use DependencyType as T;
+    dependency == output
+        || matches!(
+            (dependency, output),
+            (T::TrainingData, T::ProcessingOutput)
+                | (T::ProcessingOutput, T::TrainingData)
+                | (T::Hyperparameters, T::CustomProperty)
+                | (T::PayloadSamples, T::ProcessingOutput)
+        )
+}
+
+/// Whether an output data type can satisfy a dependency data type (case-sensitive):
+/// `S3Uri`↔`String`, `Integer`↔`Float`, and any type with itself.
+pub fn data_types_compatible(dependency: &str, output: &str) -> bool {
+    dependency == output
+        || matches!(
+            (dependency, output),
+            ("S3Uri", "String") | ("String", "S3Uri") | ("Integer", "Float") | ("Float", "Integer")
+        )
+}
+
+/// The fraction of `keywords` whose lowercase form occurs in the lowercase output name
+/// (duplicates count separately; 0.0 without keywords).
+pub fn keyword_match(keywords: &[String], output_name: &str) -> f64 {
+    let lower: Vec<String> = keywords.iter().map(|k| k.to_lowercase()).collect();
+    keyword_fraction(&lower, &output_name.to_lowercase())
+}
+
+/// [`keyword_match`] over already lowercased keywords and name.
+pub(crate) fn keyword_fraction(lower_keywords: &[String], lower_name: &str) -> f64 {
+    if lower_keywords.is_empty() {
+        return 0.0;
+    }
+    let name = lower_name.as_bytes();
+    let matches = lower_keywords
+        .iter()
+        .filter(|k| contains_bytes(name, k.as_bytes()))
+        .count();
+    matches as f64 / lower_keywords.len() as f64
+}
+
+/// `needle` occurs in `haystack` (same as `str::contains` on the UTF-8 bytes; a naive scan,
+/// fastest for the short names compared here).
+pub(crate) fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    if needle.len() > haystack.len() {
+        return false;
+    }
+    (0..=haystack.len() - needle.len()).any(|start| {
+        haystack[start] == first
+            && haystack[start + 1..start + needle.len()]
+                .iter()
+                .zip(rest)
+                .all(|(a, b)| a == b)
+    })
+}
+
+/// The data-type part of the score: 0.2 equal, 0.1 compatible, else 0.
+pub(crate) fn data_type_part(dependency: &str, output: &str) -> f64 {
+    if dependency == output {
+        0.2
+    } else if data_types_compatible(dependency, output) {
+        0.1
+    } else {
+        0.0
+    }
+}
+
+/// The exact-name part of the score: 0.05 when the dependency name is the output's name
+/// or one of its aliases (exact, case-sensitive).
+pub(crate) fn exact_part(dep_name: &str, out_name: &str, aliases: &[String]) -> f64 {
+    if dep_name == out_name || aliases.iter().any(|a| a == dep_name) {
+        0.05
+    } else {
+        0.0
+    }
+}
+
+/// The step names and legacy aliases used to decide whether a provider is one of a
+/// dependency's `compatible_sources`. [`Default`] gives the reference's
+/// ([`REFERENCE_KNOWN_STEP_NAMES`], [`REFERENCE_LEGACY_ALIASES`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepTypeCatalog {
+    known: Vec<String>,
+    known_set: HashSet<String>,
+    legacy_aliases: IndexMap<String, String>,
+}
+
+impl Default for StepTypeCatalog {
+    fn default() -> Self {
+        StepTypeCatalog::new(REFERENCE_KNOWN_STEP_NAMES, REFERENCE_LEGACY_ALIASES)
+    }
+}
+
+impl StepTypeCatalog {
+    /// A catalog with the given known step names and `(legacy, canonical)` aliases.
+    pub fn new<N, S, A, L, C>(known_step_names: N, legacy_aliases: A) -> Self
+    where
+        N: IntoIterator<Item = S>,
+        S: Into<String>,
+        A: IntoIterator<Item = (L, C)>,
+        L: Into<String>,
+        C: Into<String>,
+    {
+        let known: Vec<String> = known_step_names.into_iter().map(Into::into).collect();
+        StepTypeCatalog {
+            known_set: known.iter().cloned().collect(),
+            known,
+            legacy_aliases: legacy_aliases
+                .into_iter()
+                .map(|(l, c)| (l.into(), c.into()))
+                .collect(),
+        }
+    }
+
+    /// The known step names, in the order given.
+    pub fn known_step_names(&self) -> &[String] {
+        &self.known
+    }
+
+    /// The legacy aliases, legacy name → canonical name.
+    pub fn legacy_aliases(&self) -> &IndexMap<String, String> {
+        &self.legacy_aliases
+    }
+
+    /// Provider step-type normalisation (reference `_normalize_step_type_for_compatibility`):
+    /// the text before the first `_` if it is a known name; else the type itself if known;
+    /// else the type without one trailing `_Training`, `_Testing`, `_Validation` or
+    /// `_Calibration`.
+    ///
+    /// ```
+    /// use pipeline_deps::StepTypeCatalog;
+    ///
+    /// let c = StepTypeCatalog::default();
+    /// assert_eq!(c.normalize_step_type("TabularPreprocessing_Foo"), "TabularPreprocessing");
+    /// assert_eq!(c.normalize_step_type("Foo_Training"), "Foo");
+    /// assert_eq!(c.normalize_step_type("Foo_Bar"), "Foo_Bar");
+    /// ```
+    pub fn normalize_step_type<'t>(&self, step_type: &'t str) -> &'t str {
+        let base = step_type.split('_').next().unwrap_or(step_type);
+        if self.known_set.contains(base) {
+            return base;
+        }
+        if self.known_set.contains(step_type) {
+            return step_type;
+        }
+        JOB_TYPE_SUFFIXES
+            .iter()
+            .find_map(|suffix| step_type.strip_suffix(suffix))
+            .unwrap_or(step_type)
+    }
+
+    /// Whether a normalised provider step type is one of `sources` (reference
+    /// `_provider_in_compatible_sources`): listed as is, or as `<type>Step`, or under a
+    /// legacy alias of it, or equal once one trailing `Step` is removed from both.
+    pub fn provider_in_sources(&self, provider: &str, sources: &[String]) -> bool {
+        if sources.iter().any(|s| s == provider) {
+            return true;
+        }
+        let provider_stripped = strip_step(provider);
+        let legacy_names: Vec<&str> = self
+            .legacy_aliases
+            .iter()
+            .filter(|(_, canonical)| *canonical == provider)
+            .map(|(legacy, _)| legacy.as_str())
+            .collect();
+        sources.iter().any(|source| {
+            source.strip_suffix("Step") == Some(provider)
+                || legacy_names.contains(&source.as_str())
+                || strip_step(source) == provider_stripped
+        })
+    }
+
+    /// The source component of the score: 0.0 without sources, +0.1 when the provider's
+    /// normalised step type is a compatible source, −0.1 otherwise.
+    pub fn source_compatibility(&self, provider_step_type: &str, sources: &[String]) -> f64 {
+        self.source_part(self.normalize_step_type(provider_step_type), sources)
+    }
+
+    /// [`Self::source_compatibility`] of an already normalised provider step type.
+    pub(crate) fn source_part(&self, normalized_provider: &str, sources: &[String]) -> f64 {
+        if sources.is_empty() {
+            0.0
+        } else if self.provider_in_sources(normalized_provider, sources) {
+            0.1
+        } else {
+            -0.1
+        }
+    }
+}
+
+fn strip_step(name: &str) -> &str {
+    name.strip_suffix("Step").unwrap_or(name)
+}
+
+/// The six components of a compatibility score.
+///
+/// Deliberate difference from the reference (13.5): the reference's breakdown uses older
+/// source rules (no −0.1 penalty, no `Step`/legacy-alias equivalence, +0.05 for an empty
+/// list), so its parts need not add up to the score. Here every part is the one the score
+/// uses, and [`ScoreBreakdown::total`] adds them in the score's order, so
+/// `score == min(total, 1.0)` exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ScoreBreakdown {
+    /// 0.4 for equal types, 0.2 for compatible ones.
+    pub type_compatibility: f64,
+    /// 0.2 for equal data types, 0.1 for compatible ones, else 0.
+    pub data_type_compatibility: f64,
+    /// 0.25 × the alias-aware name similarity.
+    pub semantic_similarity: f64,
+    /// 0.05 when the dependency name equals the output name or one of its aliases
+    /// (exact, case-sensitive).
+    pub exact_match_bonus: f64,
+    /// +0.1 / −0.1 for a provider in / not in the compatible sources; 0 without sources.
+    pub source_compatibility: f64,
+    /// 0.05 × the fraction of keywords found in the output's logical name.
+    pub keyword_matching: f64,
+}
+
+impl ScoreBreakdown {
+    /// The parts added in the reference's order (the score before the 1.0 cap).
+    pub fn total(&self) -> f64 {
+        let mut score = 0.0;
+        score += self.type_compatibility;
+        score += self.data_type_compatibility;
+        score += self.semantic_similarity;
+        score += self.exact_match_bonus;
+        score += self.source_compatibility;
+        score += self.keyword_matching;
+        score
+    }
+
+    /// The compatibility score: [`Self::total`] capped at 1.0.
+    pub fn score(&self) -> f64 {
+        self.total().min(1.0)
+    }
+}
+
+/// The breakdown of everything but the name similarity, which is filled in by
+/// [`ScoreBreakdown::with_similarity`]; `None` when the types are incompatible.
+pub(crate) fn partial_breakdown(
+    catalog: &StepTypeCatalog,
+    dep: &DependencySpec,
+    out: &OutputSpec,
+    provider_step_type: &str,
+) -> Option<ScoreBreakdown> {
+    let type_compatibility = if dep.dependency_type == out.output_type {
+        0.4
+    } else if types_compatible(dep.dependency_type, out.output_type) {
+        0.2
+    } else {
+        return None;
+    };
+    Some(ScoreBreakdown {
+        type_compatibility,
+        data_type_compatibility: data_type_part(&dep.data_type, &out.data_type),
+        semantic_similarity: 0.0,
+        exact_match_bonus: exact_part(&dep.logical_name, &out.logical_name, &out.aliases),
+        source_compatibility: catalog
+            .source_compatibility(provider_step_type, &dep.compatible_sources),
+        keyword_matching: keyword_match(&dep.semantic_keywords, &out.logical_name) * 0.05,
+    })
+}
+
+impl ScoreBreakdown {
+    /// Sets the semantic part from a raw similarity (multiplied by 0.25).
+    pub(crate) fn with_similarity(mut self, similarity: f64) -> Self {
+        self.semantic_similarity = similarity * 0.25;
+        self
+    }
+}
+
+/// The full breakdown of a (dependency, output) pair whose provider has step type
+/// `provider_step_type`; `None` when the types are incompatible (score 0).
+pub fn score_breakdown(
+    matcher: &SemanticMatcher,
+    catalog: &StepTypeCatalog,
+    dep: &DependencySpec,
+    out: &OutputSpec,
+    provider_step_type: &str,
+) -> Option<ScoreBreakdown> {
+    partial_breakdown(catalog, dep, out, provider_step_type).map(|b| {
+        b.with_similarity(matcher.calculate_similarity_with_aliases(&dep.logical_name, out))
+    })
+}
+
+/// The compatibility score of a (dependency, output) pair (reference
+/// `_calculate_compatibility`): 0.0 for incompatible types, otherwise the sum of the
+/// [`ScoreBreakdown`] parts capped at 1.0 (no lower clamp).
+///
+/// ```
+/// use pipeline_deps::{
+///     compatibility_score, DependencySpec, DependencyType, OutputSpec, SemanticMatcher,
+///     StepTypeCatalog,
+/// };
+///
+/// let dep = DependencySpec::new("training_data", DependencyType::ProcessingOutput)
+///     .with_compatible_sources(["PreprocessingStep"])
+///     .with_keywords(["data"]);
+/// let out = OutputSpec::new("processed_data", DependencyType::ProcessingOutput, "properties.X");
+/// let score = compatibility_score(
+///     &SemanticMatcher::default(), &StepTypeCatalog::default(), &dep, &out, "PreprocessingStep");
+/// assert!((score - 0.9072916666666667).abs() < 1e-12);
+/// ```
+pub fn compatibility_score(
+    matcher: &SemanticMatcher,
+    catalog: &StepTypeCatalog,
+    dep: &DependencySpec,
+    out: &OutputSpec,
+    provider_step_type: &str,
+) -> f64 {
+    score_breakdown(matcher, catalog, dep, out, provider_step_type).map_or(0.0, |b| b.score())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn step_type_normalisation_examples() {
+        let c = StepTypeCatalog::default();
+        let cases = [
+            ("TabularPreprocessing_Training", "TabularPreprocessing"),
+            ("TabularPreprocessing_Foo", "TabularPreprocessing"),
+            ("RiskTableMapping_Calibration_Training", "RiskTableMapping"),
+            ("Processing_X", "Processing"),
+            ("Foo_Training", "Foo"),
+            ("Foo_Bar", "Foo_Bar"),
+            ("PreprocessingStep", "PreprocessingStep"),
+            ("", ""),
+        ];
+        for (input, want) in cases {
+            assert_eq!(c.normalize_step_type(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn provider_in_sources_examples() {
+        let c = StepTypeCatalog::default();
+        assert!(c.provider_in_sources("Payload", &sources(&["PayloadStep"])));
+        assert!(c.provider_in_sources("ProcessingStep", &sources(&["Processing"])));
+        assert!(c.provider_in_sources("XGBoostTraining", &sources(&["XGBoostTrainingStep"])));
+        assert!(c.provider_in_sources("Package", &sources(&["MIMSPackaging"])));
+        assert!(!c.provider_in_sources("Package", &sources(&["PackagingStep"])));
+        assert!(!c.provider_in_sources("MIMSPackaging", &sources(&["Package"])));
+    }
+
+    #[test]
+    fn matrices() {
+        use DependencyType as T;
+        let mut pairs = Vec::new();
+        for d in T::ALL {
+            for o in T::ALL {
+                if d != o && types_compatible(d, o) {
+                    pairs.push((d, o));
+                }
+            }
+        }
+        assert_eq!(pairs.len(), 4);
+        assert!(data_types_compatible("Integer", "Float"));
+        assert!(!data_types_compatible("Boolean", "Integer"));
+        assert!(!data_types_compatible("s3uri", "S3Uri"));
+        assert!(data_types_compatible("Custom", "Custom"));
+    }
+
+    #[test]
+    fn byte_containment_equals_str_contains() {
+        for (h, n) in [
+            ("abc", ""),
+            ("", ""),
+            ("", "a"),
+            ("abc", "abc"),
+            ("abc", "bc"),
+            ("abc", "abcd"),
+            ("aab", "ab"),
+            ("é_x", "_x"),
+        ] {
+            assert_eq!(
+                contains_bytes(h.as_bytes(), n.as_bytes()),
+                h.contains(n),
+                "{h} / {n}"
+            );
+        }
+    }
+
+    #[test]
+    fn keyword_match_counts_duplicates_and_ignores_case() {
+        let kw = sources(&["Data", "data", "model"]);
+        assert_eq!(keyword_match(&kw, "processed_DATA"), 2.0 / 3.0);
+        assert_eq!(keyword_match(&[], "x"), 0.0);
+    }
+}

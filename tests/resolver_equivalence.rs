@@ -1,0 +1,167 @@
+//! Invariant: for arbitrary specifications and step lists (duplicates, unregistered and
+//! blank names, identical outputs under several names, ties everywhere), the optimised
+//! resolver returns exactly what the straightforward reference-style path returns, cached or
+//! not.
+
+use pipeline_deps::{
+    DependencySpec, DependencyType, NodeType, OutputSpec, PipelineResolution, RegistryManager,
+    SemanticMatcher, StepResolution, StepSpecification, UnifiedDependencyResolver,
+};
+use proptest::prelude::*;
+
+const NAMES: [&str; 10] = [
+    "data",
+    "training_data",
+    "model",
+    "model_output",
+    "processed_data",
+    "input_path",
+    "config",
+    "payload_samples",
+    "eval_output",
+    "x",
+];
+const DATA_TYPES: [&str; 4] = ["S3Uri", "String", "Integer", "Float"];
+const STEP_TYPES: [&str; 6] = [
+    "TabularPreprocessing",
+    "XGBoostTraining",
+    "Package",
+    "Processing_X",
+    "FooStep",
+    "TabularPreprocessing_Training",
+];
+const SOURCES: [&str; 6] = [
+    "TabularPreprocessing",
+    "XGBoostTrainingStep",
+    "MIMSPackaging",
+    "Processing",
+    "Foo",
+    "Other",
+];
+const KEYWORDS: [&str; 4] = ["data", "model", "OUT", "train"];
+
+fn pick(list: &'static [&'static str]) -> impl Strategy<Value = &'static str> {
+    proptest::sample::select(list)
+}
+
+fn subset(list: &'static [&'static str], max: usize) -> impl Strategy<Value = Vec<&'static str>> {
+    proptest::collection::vec(pick(list), 0..=max)
+}
+
+fn dep_type() -> impl Strategy<Value = DependencyType> {
+    proptest::sample::select(DependencyType::ALL.to_vec())
+}
+
+fn dependency() -> impl Strategy<Value = DependencySpec> {
+    (
+        pick(&NAMES),
+        dep_type(),
+        any::<bool>(),
+        pick(&DATA_TYPES),
+        subset(&SOURCES, 3),
+        subset(&KEYWORDS, 3),
+    )
+        .prop_map(|(name, ty, required, data_type, sources, keywords)| {
+            let dep = DependencySpec::new(name, ty)
+                .with_data_type(data_type)
+                .with_compatible_sources(sources)
+                .with_keywords(keywords);
+            if required { dep } else { dep.optional() }
+        })
+}
+
+fn output() -> impl Strategy<Value = OutputSpec> {
+    (
+        pick(&NAMES),
+        dep_type(),
+        pick(&DATA_TYPES),
+        subset(&NAMES, 3),
+    )
+        .prop_map(|(name, ty, data_type, aliases)| {
+            OutputSpec::new(name, ty, format!("properties.{name}"))
+                .with_data_type(data_type)
+                .with_aliases(aliases)
+        })
+}
+
+fn spec() -> impl Strategy<Value = StepSpecification> {
+    (
+        pick(&STEP_TYPES),
+        proptest::collection::vec(dependency(), 0..3),
+        proptest::collection::vec(output(), 0..3),
+    )
+        .prop_map(|(step_type, deps, outs)| {
+            let node = if deps.is_empty() && outs.is_empty() {
+                NodeType::Singular
+            } else {
+                NodeType::Internal
+            };
+            let spec = deps
+                .into_iter()
+                .fold(StepSpecification::new(step_type, node), |s, d| {
+                    s.with_dependency(d)
+                });
+            outs.into_iter().fold(spec, |s, o| s.with_output(o))
+        })
+}
+
+/// Registered step names: a blank one is allowed by the registry but cannot be referenced.
+const STEP_NAMES: [&str; 8] = ["a", "b", "c", "d", "e", "f", " ", "g"];
+
+fn case() -> impl Strategy<Value = (Vec<StepSpecification>, Vec<usize>, Vec<usize>)> {
+    (
+        proptest::collection::vec(spec(), 1..7),
+        // Which registered spec each step name gets (the same spec under several names).
+        proptest::collection::vec(0usize..7, STEP_NAMES.len()),
+        // The step list: indexes into STEP_NAMES plus one unregistered name (8).
+        proptest::collection::vec(0usize..9, 1..10),
+    )
+}
+
+fn outcome_of(resolution: &PipelineResolution, consumer: &str) -> Result<StepResolution, String> {
+    if let Some(failure) = resolution.unresolved.iter().find(|e| e.step == consumer) {
+        return Err(failure.to_string());
+    }
+    Ok(resolution.get(consumer).cloned().unwrap_or_default())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn optimised_and_plain_paths_agree((specs, assignment, list) in case()) {
+        let manager = RegistryManager::in_memory().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let registry = manager.get_registry("prop").map_err(|e| TestCaseError::fail(e.to_string()))?;
+        for (name, &which) in STEP_NAMES.iter().zip(&assignment) {
+            if let Some(spec) = specs.get(which) {
+                registry.register(name, spec).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            }
+        }
+        let steps: Vec<&str> = list
+            .iter()
+            .map(|&i| STEP_NAMES.get(i).copied().unwrap_or("unregistered"))
+            .collect();
+        let resolver = UnifiedDependencyResolver::new(registry.clone(), SemanticMatcher::default());
+        let fast = resolver.resolve_all_dependencies(&steps).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let plain = resolver.resolve_all_dependencies_unoptimized(&steps).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(&fast, &plain);
+        // Cached results equal fresh ones.
+        let again = resolver.resolve_all_dependencies(&steps).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(&fast, &again);
+        // Single-step resolution, cold (fresh resolver) and warm, agrees too; also for a
+        // consumer that is not in the list.
+        let cold = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+        for consumer in steps.iter().copied().chain(["g", "a"]) {
+            let plain_one = cold
+                .resolve_step_dependencies_unoptimized(consumer, &steps)
+                .map_err(|e| e.to_string());
+            let fast_one = cold.resolve_step_dependencies(consumer, &steps).map_err(|e| e.to_string());
+            let warm_one = resolver.resolve_step_dependencies(consumer, &steps).map_err(|e| e.to_string());
+            prop_assert_eq!(&fast_one, &plain_one);
+            prop_assert_eq!(&warm_one, &plain_one);
+            if steps.contains(&consumer) {
+                prop_assert_eq!(outcome_of(&fast, consumer), plain_one);
+            }
+        }
+    }
+}
