@@ -465,3 +465,25 @@ fn sagemaker_rendering_of_a_resolved_edge() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn resolver_and_results_can_cross_threads() -> TestResult {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<UnifiedDependencyResolver>();
+    assert_send_sync::<pipeline_deps::PipelineResolution>();
+    let (_manager, registry) = snapshot_registry()?;
+    let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+    let expected = resolver.resolve_all_dependencies_unoptimized(&SNAPSHOT_STEPS)?;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| resolver.resolve_all_dependencies(&SNAPSHOT_STEPS)))
+            .collect();
+        for handle in handles {
+            match handle.join() {
+                Ok(result) => assert_eq!(result.ok().as_ref(), Some(&expected)),
+                Err(_) => panic!("resolver thread panicked"),
+            }
+        }
+    });
+    Ok(())
+}

@@ -28,7 +28,8 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 
 use super::matcher::{
-    PreparedName, SEMANTIC_WEIGHT, STRING_WEIGHT, SUBSTRING_WEIGHT, TOKEN_WEIGHT, similarity_of,
+    PreparedName, SEMANTIC_WEIGHT, STRING_WEIGHT, SUBSTRING_WEIGHT, TOKEN_WEIGHT, combine,
+    other_components, short_circuit, string_component, string_upper_bound,
 };
 use super::outcome::{DependencyResolutionError, StepResolution};
 use super::property::PropertyReference;
@@ -103,9 +104,13 @@ pub(crate) struct ScoreMemo {
     name_ids: FxMap<Box<str>, u32>,
     names: Vec<PreparedName>,
     pairs: FxMap<(u32, u32), f64>,
+    /// Token, semantic and substring components per name pair.
+    components: FxMap<(u32, u32), [f64; 3]>,
     list_ids: FxMap<Box<[u32]>, u32>,
     lists: Vec<Box<[u32]>>,
     best: FxMap<(u32, u32), f64>,
+    /// Upper bounds of `best` not yet computed exactly.
+    bounds: FxMap<(u32, u32), f64>,
     /// Content hash → ids of the dependencies with that hash (compared field by field).
     dep_ids: FxMap<u64, Vec<u32>>,
     deps: Vec<DepInfo>,
@@ -135,6 +140,8 @@ impl ScoreMemo {
             + self.names.len()
             + self.partials.len()
             + self.keywords.len()
+            + self.bounds.len()
+            + self.components.len()
     }
 
     fn name_id(&mut self, raw: &str) -> u32 {
@@ -168,45 +175,101 @@ impl ScoreMemo {
         self.best(dep, list)
     }
 
+    /// The token, semantic and substring components of a name pair (shared by its bound
+    /// and its exact similarity).
+    fn others(&mut self, dep: u32, out: u32) -> [f64; 3] {
+        if let Some(c) = self.components.get(&(dep, out)) {
+            return *c;
+        }
+        let c = match (self.names.get(dep as usize), self.names.get(out as usize)) {
+            (Some(a), Some(b)) => other_components(a, b),
+            _ => [0.0; 3],
+        };
+        self.components.insert((dep, out), c);
+        c
+    }
+
+    /// The exact similarity of a name pair ([`similarity_of`](super::matcher::similarity_of)).
     fn pair(&mut self, dep: u32, out: u32) -> f64 {
         if let Some(&s) = self.pairs.get(&(dep, out)) {
             return s;
         }
         let s = match (self.names.get(dep as usize), self.names.get(out as usize)) {
-            (Some(a), Some(b)) => similarity_of(a, b),
+            (Some(a), Some(b)) => match short_circuit(a, b) {
+                Some(s) => s,
+                None => {
+                    let string = string_component(a, b);
+                    combine(string, self.others(dep, out))
+                }
+            },
             _ => 0.0,
         };
         self.pairs.insert((dep, out), s);
         s
     }
 
+    /// An upper bound of [`Self::pair`] without sequence matching.
+    fn pair_bound(&mut self, dep: u32, out: u32) -> f64 {
+        if let Some(&s) = self.pairs.get(&(dep, out)) {
+            return s;
+        }
+        match (self.names.get(dep as usize), self.names.get(out as usize)) {
+            (Some(a), Some(b)) => match short_circuit(a, b) {
+                Some(s) => s,
+                None => {
+                    let string = string_upper_bound(a, b);
+                    combine(string, self.others(dep, out))
+                }
+            },
+            _ => 0.0,
+        }
+    }
+
     /// `calculate_similarity_with_aliases`: the logical name first, an alias replaces the
-    /// best only when strictly better. A name equal after normalisation scores 1.0, the
-    /// maximum, so the result is 1.0 without computing the others.
+    /// best only when strictly better — so the result is the maximum over the names. It is
+    /// computed by decreasing upper bound, stopping when no remaining bound exceeds the
+    /// maximum found (a name equal after normalisation gives 1.0, the largest value).
     fn best(&mut self, dep: u32, list: u32) -> f64 {
         if let Some(&s) = self.best.get(&(dep, list)) {
             return s;
         }
         let names = self.lists.get(list as usize).cloned().unwrap_or_default();
-        let equal = self.names.get(dep as usize).is_some_and(|d| {
-            names
-                .iter()
-                .filter_map(|&n| self.names.get(n as usize))
-                .any(|n| n.same_as(d))
-        });
-        let mut best = 0.0;
-        if equal {
-            best = 1.0;
-        } else {
-            for (i, &name) in names.iter().enumerate() {
-                let s = self.pair(dep, name);
-                if i == 0 || s > best {
-                    best = s;
-                }
+        let mut bounds: Vec<(f64, u32)> = names
+            .iter()
+            .map(|&n| (self.pair_bound(dep, n), n))
+            .collect();
+        bounds.sort_by(|x, y| y.0.total_cmp(&x.0));
+        let mut best: Option<f64> = None;
+        for (bound, name) in bounds {
+            if best.is_some_and(|b| bound <= b) {
+                break;
+            }
+            let s = self.pair(dep, name);
+            if best.is_none_or(|b| s > b) {
+                best = Some(s);
             }
         }
+        let best = best.unwrap_or(0.0);
         self.best.insert((dep, list), best);
         best
+    }
+
+    /// An upper bound of [`Self::best`] without sequence matching (the exact value when
+    /// already known).
+    fn bound(&mut self, dep: u32, list: u32) -> f64 {
+        if let Some(&s) = self.best.get(&(dep, list)) {
+            return s;
+        }
+        if let Some(&b) = self.bounds.get(&(dep, list)) {
+            return b;
+        }
+        let names = self.lists.get(list as usize).cloned().unwrap_or_default();
+        let b = names
+            .iter()
+            .map(|&n| self.pair_bound(dep, n))
+            .fold(0.0, f64::max);
+        self.bounds.insert((dep, list), b);
+        b
     }
 
     fn dep_id(&mut self, dep: &DependencySpec) -> u32 {
@@ -340,7 +403,7 @@ impl ScoreMemo {
     }
 }
 
-/// The largest value [`similarity_of`] can return, computed with its float operations.
+/// The largest value [`similarity_of`](super::matcher::similarity_of) can return, computed with its float operations.
 fn max_similarity() -> f64 {
     let mut total = STRING_WEIGHT;
     total += TOKEN_WEIGHT;
@@ -546,6 +609,11 @@ impl<'a> Engine<'a> {
                 continue;
             }
             let list = self.memo.classes.get(global as usize).map_or(0, |c| c.list);
+            // A cheap bound of the similarity before computing it.
+            let bound = self.memo.bound(dep_name, list);
+            if hopeless(partial.with_similarity(bound).score(), occurrence, best) {
+                continue;
+            }
             let score = partial
                 .with_similarity(self.memo.best(dep_name, list))
                 .score();

@@ -4,7 +4,7 @@ use std::ops::Range;
 
 use serde::Serialize;
 
-use super::normalize::{is_py_whitespace, normalize_name, sequence_ratio};
+use super::normalize::{ALPHABET_INDEX, is_py_whitespace, normalize_name, sequence_ratio};
 use super::scoring::contains_bytes;
 use crate::spec::OutputSpec;
 
@@ -76,6 +76,9 @@ pub(crate) struct PreparedName {
     norm: String,
     /// Length of `norm` in characters.
     norm_chars: usize,
+    /// Occurrences of each symbol of the normalised alphabet (`None` when `norm` has other
+    /// characters), for a cheap upper bound of the string component.
+    counts: Option<[u16; 37]>,
     /// Every word in order (duplicates kept), with its length in characters.
     words: Vec<(Range<usize>, usize)>,
     /// Distinct words in first-occurrence order, with their synonym-group masks.
@@ -115,15 +118,11 @@ impl PreparedName {
         PreparedName {
             raw_empty: false,
             norm_chars: norm.chars().count(),
+            counts: symbol_counts(&norm),
             norm,
             words,
             tokens,
         }
-    }
-
-    /// Whether [`similarity_of`] of the two is 1.0 through the equal-normalisation rule.
-    pub(crate) fn same_as(&self, other: &PreparedName) -> bool {
-        !self.raw_empty && !other.raw_empty && self.norm == other.norm
     }
 
     fn token(&self, range: &Range<usize>) -> &str {
@@ -131,8 +130,37 @@ impl PreparedName {
     }
 }
 
+fn symbol_counts(norm: &str) -> Option<[u16; 37]> {
+    let mut counts = [0u16; 37];
+    for c in norm.bytes() {
+        let slot = counts.get_mut(usize::from(ALPHABET_INDEX[usize::from(c)]))?;
+        *slot = slot.checked_add(1)?;
+    }
+    Some(counts)
+}
+
+/// An upper bound of the string component (the sequence ratio) without sequence
+/// matching: the matching blocks cannot match more symbols than the two names have in
+/// common counted with multiplicity, and the ratio is computed with the same float
+/// operations, so the bound holds exactly. Combined with the exact other components by
+/// [`combine`] (monotone), it bounds [`similarity_of`].
+pub(crate) fn string_upper_bound(a: &PreparedName, b: &PreparedName) -> f64 {
+    match (&a.counts, &b.counts) {
+        (Some(ca), Some(cb)) => {
+            let common: usize = ca.iter().zip(cb).map(|(x, y)| usize::from(*x.min(y))).sum();
+            let length = a.norm.len() + b.norm.len();
+            if length == 0 {
+                1.0
+            } else {
+                2.0 * common as f64 / length as f64
+            }
+        }
+        _ => 1.0,
+    }
+}
+
 /// String component: the sequence ratio, `a` first.
-fn string_component(a: &PreparedName, b: &PreparedName) -> f64 {
+pub(crate) fn string_component(a: &PreparedName, b: &PreparedName) -> f64 {
     sequence_ratio(&a.norm, &b.norm)
 }
 
@@ -206,17 +234,40 @@ fn substring_component(a: &PreparedName, b: &PreparedName) -> f64 {
 
 /// The similarity of two prepared names (reference `calculate_similarity`).
 pub(crate) fn similarity_of(a: &PreparedName, b: &PreparedName) -> f64 {
+    match short_circuit(a, b) {
+        Some(score) => score,
+        None => combine(string_component(a, b), other_components(a, b)),
+    }
+}
+
+/// The similarity when a rule decides it without components: 0.0 for an empty raw name,
+/// 1.0 for names equal after normalisation.
+pub(crate) fn short_circuit(a: &PreparedName, b: &PreparedName) -> Option<f64> {
     if a.raw_empty || b.raw_empty {
-        return 0.0;
+        Some(0.0)
+    } else if a.norm == b.norm {
+        Some(1.0)
+    } else {
+        None
     }
-    if a.norm == b.norm {
-        return 1.0;
-    }
-    // Python `sum(score * weight ...)`: left to right, starting from the integer 0.
-    let mut total = string_component(a, b) * STRING_WEIGHT;
-    total += token_component(a, b) * TOKEN_WEIGHT;
-    total += semantic_component(a, b) * SEMANTIC_WEIGHT;
-    total += substring_component(a, b) * SUBSTRING_WEIGHT;
+}
+
+/// The token, semantic and substring components.
+pub(crate) fn other_components(a: &PreparedName, b: &PreparedName) -> [f64; 3] {
+    [
+        token_component(a, b),
+        semantic_component(a, b),
+        substring_component(a, b),
+    ]
+}
+
+/// The weighted sum of the components, accumulated as the reference does (Python
+/// `sum(score * weight ...)`: left to right, starting from the integer 0).
+pub(crate) fn combine(string: f64, [token, semantic, substring]: [f64; 3]) -> f64 {
+    let mut total = string * STRING_WEIGHT;
+    total += token * TOKEN_WEIGHT;
+    total += semantic * SEMANTIC_WEIGHT;
+    total += substring * SUBSTRING_WEIGHT;
     total
 }
 
@@ -377,6 +428,20 @@ mod tests {
         let tokens: Vec<&str> = p.tokens.iter().map(|(r, _)| p.token(r)).collect();
         assert_eq!(tokens, ["data", "model"]);
         assert_eq!(p.words.len(), 3);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn upper_bound_is_an_upper_bound(
+            a in "[a-dA-D_ .-]{0,14}(data|model|input|train|config)?",
+            b in "[a-dA-D_ .-]{0,14}(output|dataset|training|params)?",
+        ) {
+            let (pa, pb) = (PreparedName::new(&a), PreparedName::new(&b));
+            let bound = short_circuit(&pa, &pb)
+                .unwrap_or_else(|| combine(string_upper_bound(&pa, &pb), other_components(&pa, &pb)));
+            proptest::prop_assert!(bound >= similarity_of(&pa, &pb));
+            proptest::prop_assert!(string_upper_bound(&pa, &pb) >= string_component(&pa, &pb));
+        }
     }
 
     #[test]

@@ -115,10 +115,10 @@ pub(crate) fn ratio_of<T: Ord + Copy>(a: &[T], b: &[T]) -> f64 {
     2.0 * matches as f64 / length as f64
 }
 
-const NOT_IN_ALPHABET: u8 = u8::MAX;
+pub(crate) const NOT_IN_ALPHABET: u8 = u8::MAX;
 
 /// Index of each byte in the alphabet of normalised names (`a-z`, `0-9`, space).
-const ALPHABET_INDEX: [u8; 256] = {
+pub(crate) const ALPHABET_INDEX: [u8; 256] = {
     let mut table = [NOT_IN_ALPHABET; 256];
     let mut i = 0;
     while i < 26 {
