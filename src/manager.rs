@@ -357,12 +357,15 @@ impl RegistryManager {
         let (id, created) = match existing {
             Some(entry) => (entry.id, false),
             None if !create => return Ok(None),
-            None => {
-                let writer = store.begin_write()?;
-                let (entry, created) = writer.create_context(&full)?;
-                writer.commit(|| format!("creating context {}", shorten(&full)))?;
-                (entry.id, created)
-            }
+            None => crate::store::contain(
+                || format!("creating context {}", shorten(&full)),
+                || {
+                    let writer = store.begin_write()?;
+                    let (entry, created) = writer.create_context(&full)?;
+                    writer.commit(|| format!("creating context {}", shorten(&full)))?;
+                    Ok((entry.id, created))
+                },
+            )?,
         };
         let state = Arc::new(ContextState::new(full.clone(), id, true));
         live.insert(full.clone(), Arc::clone(&state));
@@ -434,15 +437,21 @@ impl RegistryManager {
     ) -> Result<usize> {
         let store = self.shared.store()?;
         let mut live = self.shared.live()?;
-        let writer = store.begin_write()?;
-        let names = select(&writer)?;
-        let mut cleared = Vec::new();
-        for name in names {
-            if writer.drop_context(&name)?.is_some() {
-                cleared.push(name);
-            }
-        }
-        writer.commit(|| format!("clearing {} context(s)", cleared.len()))?;
+        let cleared = crate::store::contain(
+            || "clearing contexts".into(),
+            || {
+                let writer = store.begin_write()?;
+                let names = select(&writer)?;
+                let mut cleared = Vec::new();
+                for name in names {
+                    if writer.drop_context(&name)?.is_some() {
+                        cleared.push(name);
+                    }
+                }
+                writer.commit(|| format!("clearing {} context(s)", cleared.len()))?;
+                Ok(cleared)
+            },
+        )?;
         for name in &cleared {
             if let Some(state) = live.remove(name) {
                 state.mark_cleared();

@@ -176,16 +176,23 @@ impl SpecificationRegistry {
     ) -> Result<T> {
         self.check_live()?;
         let store = self.shared.store()?;
-        let writer = store.begin_write()?;
-        let out = {
-            let mut context = writer.context(&self.state.name, self.state.id)?;
-            let out = f(&mut context)?;
-            context.finish()?;
-            out
-        };
-        writer.commit(&what)?;
+        let result = crate::store::contain(
+            || format!("writing context {}", shorten(&self.state.name)),
+            || {
+                let writer = store.begin_write()?;
+                let out = {
+                    let mut context = writer.context(&self.state.name, self.state.id)?;
+                    let out = f(&mut context)?;
+                    context.finish()?;
+                    out
+                };
+                writer.commit(&what)?;
+                Ok(out)
+            },
+        );
+        // Also after a failure: the commit may have reached the disk before it failed.
         self.state.invalidate();
-        Ok(out)
+        result
     }
 
     fn validate<'a>(
@@ -308,10 +315,16 @@ impl SpecificationRegistry {
     pub fn clear(&self) -> Result<()> {
         self.check_live()?;
         let store = self.shared.store()?;
-        let writer = store.begin_write()?;
-        writer.reset_context(&self.state.name, self.state.id)?;
-        writer.commit(|| format!("clearing context {}", shorten(&self.state.name)))?;
+        let result = crate::store::contain(
+            || format!("clearing context {}", shorten(&self.state.name)),
+            || {
+                let writer = store.begin_write()?;
+                writer.reset_context(&self.state.name, self.state.id)?;
+                writer.commit(|| format!("clearing context {}", shorten(&self.state.name)))
+            },
+        );
         self.state.invalidate();
+        result?;
         tracing::info!(context = %self.state.name, "cleared all steps of context");
         Ok(())
     }

@@ -106,6 +106,16 @@ fn try_image(image: Vec<u8>, history: &[Snapshot], integrity: bool, tally: &mut 
             }
             return Err(format!("inconsistent state returned as valid: {f}"));
         }
+        // Writes on the damaged file: any result but a panic.
+        phase.set("write");
+        let _ = manager
+            .get_registry("alpha")
+            .and_then(|r| r.upsert("train", &spec("alpha", "train", 7)));
+        let _ = manager
+            .get_registry("beta")
+            .and_then(|r| r.unregister("train"));
+        let _ = manager.get_registry("delta");
+        let _ = manager.clear_context("ws::gamma");
         Ok("state".into())
     }));
     match outcome {
