@@ -57,13 +57,42 @@ pub const SEMANTIC_WEIGHT: f64 = 0.25;
 /// Weight of the substring component.
 pub const SUBSTRING_WEIGHT: f64 = 0.2;
 
-/// Bit `g` is set when `word` belongs to synonym group `g`.
+/// Bit `g` is set when `word` belongs to synonym group `g` of [`SYNONYM_GROUPS`] (a
+/// `match` compiled from the table; a test checks they agree).
 fn synonym_mask(word: &str) -> u8 {
-    SYNONYM_GROUPS
-        .iter()
-        .enumerate()
-        .filter(|(_, (_, members))| members.contains(&word))
-        .fold(0, |mask, (g, _)| mask | (1 << g))
+    match word {
+        "artifact" => 0b0010001,
+        "clean" => 0b1000000,
+        "config" => 0b0000100,
+        "configuration" => 0b0000100,
+        "data" => 0b0000010,
+        "dataset" => 0b0000010,
+        "example" => 0b0001000,
+        "fit" => 0b0100000,
+        "generated" => 0b0010000,
+        "hyperparameters" => 0b0000100,
+        "inference" => 0b0001000,
+        "input" => 0b0000010,
+        "learn" => 0b0100000,
+        "model" => 0b0000001,
+        "output" => 0b0010001,
+        "parameters" => 0b0000100,
+        "params" => 0b0000100,
+        "payload" => 0b0001000,
+        "preprocess" => 0b1000000,
+        "preprocessing" => 0b1000000,
+        "processed" => 0b1000010,
+        "produced" => 0b0010000,
+        "result" => 0b0010000,
+        "sample" => 0b0001000,
+        "settings" => 0b0000100,
+        "test" => 0b0001000,
+        "train" => 0b0100000,
+        "trained" => 0b0000001,
+        "training" => 0b0100010,
+        "transform" => 0b1000000,
+        _ => 0,
+    }
 }
 
 /// A name prepared once for any number of comparisons: normalised, split into words and
@@ -412,6 +441,23 @@ fn prepared(normalized: &str) -> PreparedName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn synonym_masks_follow_the_table() {
+        let mut words: Vec<&str> = SYNONYM_GROUPS
+            .iter()
+            .flat_map(|(_, m)| m.iter().copied())
+            .collect();
+        words.extend(["", "Model", "models", "x"]);
+        for word in words {
+            let from_table = SYNONYM_GROUPS
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, members))| members.contains(&word))
+                .fold(0u8, |mask, (g, _)| mask | (1 << g));
+            assert_eq!(synonym_mask(word), from_table, "{word}");
+        }
+    }
 
     #[test]
     fn synonyms_are_not_transitive() {

@@ -51,7 +51,9 @@ pub(crate) fn is_py_whitespace(c: char) -> bool {
 /// ```
 pub fn normalize_name(name: &str) -> String {
     let mut cleaned = String::with_capacity(name.len());
-    for c in name.to_lowercase().chars() {
+    // Per-character lowercasing equals `str::to_lowercase` here: they differ only for a
+    // final sigma, which is deleted anyway.
+    for c in name.chars().flat_map(char::to_lowercase) {
         let c = if matches!(c, '_' | '-' | '.') { ' ' } else { c };
         if c.is_ascii_lowercase() || c.is_ascii_digit() || is_py_whitespace(c) {
             cleaned.push(c);
