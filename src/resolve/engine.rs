@@ -493,8 +493,10 @@ impl<'a> Engine<'a> {
                 };
                 let global = engine.memo.class_id(catalog, &spec.step_type, out);
                 if let Some(&c) = local.get(&global) {
-                    let class = &mut engine.classes[c as usize];
-                    if class.second.is_none() && class.first_name != name_position {
+                    if let Some(class) = engine.classes.get_mut(c as usize)
+                        && class.second.is_none()
+                        && class.first_name != name_position
+                    {
                         class.second = Some(occurrence);
                     }
                     continue;
@@ -570,7 +572,9 @@ impl<'a> Engine<'a> {
                 continue;
             }
             for &c in &self.by_type[type_index(t)] {
-                let class = &self.classes[c as usize];
+                let Some(class) = self.classes.get(c as usize) else {
+                    continue;
+                };
                 debug_assert_eq!(class.output_type, t);
                 let occurrence = if Some(class.first_name) == owner {
                     match class.second {
