@@ -64,6 +64,7 @@ mod global;
 mod manager;
 mod pipeline;
 mod registry;
+mod resolve;
 mod scoped;
 mod snapshot;
 mod spec;
@@ -85,6 +86,17 @@ pub use pipeline::{
     DEFAULT_PIPELINE_CONTEXT, PipelineConfig, WithRegistry, integrate_with_pipeline_builder,
 };
 pub use registry::{CompatibleOutput, ImportOptions, SpecificationRegistry};
+pub use resolve::{
+    ABBREVIATIONS, DEFAULT_CONTEXT, DependencyResolutionError, FailedDependency, InterfaceCatalog,
+    InterfaceEntry, PipelineComponents, PipelineResolution, PropertyKey, PropertyPathPart,
+    PropertyReference, REFERENCE_KNOWN_STEP_NAMES, REFERENCE_LEGACY_ALIASES, RESOLUTION_THRESHOLD,
+    ResolutionDetails, ResolutionReport, ResolutionSummary, ResolveError, SEMANTIC_WEIGHT,
+    STOP_WORDS, STRING_WEIGHT, SUBSTRING_WEIGHT, SYNONYM_GROUPS, ScopedPipelineComponents,
+    ScoreBreakdown, ScoredCandidate, ScoringResolution, SemanticMatcher, SimilarityExplanation,
+    StepReport, StepResolution, StepTypeCatalog, TOKEN_WEIGHT, UnifiedDependencyResolver,
+    compatibility_score, data_types_compatible, keyword_match, merge_variant, normalize_name,
+    parse_property_path, score_breakdown, sequence_ratio, types_compatible,
+};
 pub use scoped::ScopedContext;
 pub use snapshot::{
     EDGE_SNAPSHOT_SCHEMA, EdgeDiff, EdgeSnapshot, RescoredEdge, ResolvedEdge, RewiredEdge,

@@ -168,6 +168,10 @@ impl Store {
                 .map(|v| v.value())
         };
         match version {
+            Some(SCHEMA_VERSION) => {
+                // Up to date: nothing to write, so opening costs no commit (and no fsync).
+                return txn.abort().map_err(|e| storage_error(action(), e));
+            }
             Some(version) => {
                 self.check_version(Some(version), true)?;
                 migrate::upgrade(&txn, version, &self.path)?;
