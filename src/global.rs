@@ -48,6 +48,12 @@ pub fn resolve_default_path() -> Option<PathBuf> {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
+    path_after(chosen)
+}
+
+/// The lookup order after an explicitly chosen path: `PIPELINE_DEPS_DB`, then the per-user
+/// default.
+fn path_after(chosen: Option<PathBuf>) -> Option<PathBuf> {
     chosen
         .or_else(|| {
             std::env::var_os(DB_ENV_VAR)
@@ -95,11 +101,7 @@ pub fn registry_manager() -> Result<&'static RegistryManager> {
     if let Some(manager) = MANAGER.get() {
         return Ok(manager);
     }
-    let path = _guard
-        .clone()
-        .or_else(|| std::env::var_os(DB_ENV_VAR).filter(|v| !v.is_empty()).map(PathBuf::from))
-        .or_else(default_database_path)
-        .ok_or_else(|| Error::InvalidInput {
+    let path = path_after(_guard.clone()).ok_or_else(|| Error::InvalidInput {
             what: "the default database path".into(),
             detail: format!(
                 "neither {DB_ENV_VAR} nor a home/data directory variable is set; set {DB_ENV_VAR} to a file path"

@@ -169,30 +169,38 @@ impl SpecificationRegistry {
         )
     }
 
+    /// Runs `f` in one write transaction on this context and commits it. The spec cache is
+    /// invalidated whatever the outcome: a failed commit may still have reached the disk.
+    fn transact<T>(
+        &self,
+        what: impl Fn() -> String,
+        f: impl FnOnce(&crate::store::Writer) -> Result<T>,
+    ) -> Result<T> {
+        self.check_live()?;
+        let store = self.shared.store()?;
+        let result = crate::store::contain(&what, || {
+            let writer = store.begin_write()?;
+            let out = f(&writer)?;
+            writer.commit(&what)?;
+            Ok(out)
+        });
+        self.state.invalidate();
+        result
+    }
+
+    /// Runs `f` on this context's tables in one write transaction, updating its catalog
+    /// entry (counts, revision) in the same transaction.
     fn write<T>(
         &self,
         what: impl Fn() -> String,
         f: impl FnOnce(&mut ContextWriter<'_>) -> Result<T>,
     ) -> Result<T> {
-        self.check_live()?;
-        let store = self.shared.store()?;
-        let result = crate::store::contain(
-            || format!("writing context {}", shorten(&self.state.name)),
-            || {
-                let writer = store.begin_write()?;
-                let out = {
-                    let mut context = writer.context(&self.state.name, self.state.id)?;
-                    let out = f(&mut context)?;
-                    context.finish()?;
-                    out
-                };
-                writer.commit(&what)?;
-                Ok(out)
-            },
-        );
-        // Also after a failure: the commit may have reached the disk before it failed.
-        self.state.invalidate();
-        result
+        self.transact(what, |writer| {
+            let mut context = writer.context(&self.state.name, self.state.id)?;
+            let out = f(&mut context)?;
+            context.finish()?;
+            Ok(out)
+        })
     }
 
     fn validate<'a>(
@@ -313,18 +321,10 @@ impl SpecificationRegistry {
     /// # Errors
     /// [`Error::ContextCleared`]; storage errors.
     pub fn clear(&self) -> Result<()> {
-        self.check_live()?;
-        let store = self.shared.store()?;
-        let result = crate::store::contain(
+        self.transact(
             || format!("clearing context {}", shorten(&self.state.name)),
-            || {
-                let writer = store.begin_write()?;
-                writer.reset_context(&self.state.name, self.state.id)?;
-                writer.commit(|| format!("clearing context {}", shorten(&self.state.name)))
-            },
-        );
-        self.state.invalidate();
-        result?;
+            |writer| writer.reset_context(&self.state.name, self.state.id),
+        )?;
         tracing::info!(context = %self.state.name, "cleared all steps of context");
         Ok(())
     }

@@ -10,7 +10,7 @@
 //! names follow [`MAX_NAME_BYTES`](crate::MAX_NAME_BYTES); the whole import is validated
 //! before anything is written and then applied in one transaction.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result, shorten};
@@ -68,18 +68,12 @@ pub fn parse_steps_json(
                 .unwrap_or(entry),
             None => entry,
         };
-        let spec = StepSpecification::deserialize_value(source).map_err(|e| {
+        let spec = StepSpecification::deserialize(source).map_err(|e| {
             Error::invalid_json(format!("steps[{index}] (step {})", shorten(name)), e)
         })?;
         out.push((name.to_owned(), spec));
     }
     Ok(out)
-}
-
-impl StepSpecification {
-    fn deserialize_value(value: &Value) -> std::result::Result<Self, serde_json::Error> {
-        serde::Deserialize::deserialize(value)
-    }
 }
 
 impl SpecificationRegistry {

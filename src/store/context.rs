@@ -3,7 +3,7 @@
 
 use redb::{ReadOnlyTable, ReadableTable, Table, TableError, WriteTransaction};
 
-use super::schema::{CATALOG, ContextTables};
+use super::schema::ContextTables;
 use super::storage_error;
 use crate::codec::{self, CatalogRecordV1, StepRecordV1};
 use crate::error::{Error, Result, shorten};
@@ -347,19 +347,7 @@ impl<'txn> ContextWriter<'txn> {
     /// Writes the updated counts and a new revision to the catalog, in this transaction.
     pub(crate) fn finish(mut self) -> Result<CatalogRecordV1> {
         self.entry.revision += 1;
-        let action = || {
-            format!(
-                "updating the catalog entry of context {}",
-                shorten(&self.name)
-            )
-        };
-        let mut catalog = self
-            .txn
-            .open_table(CATALOG)
-            .map_err(|e| storage_error(action(), e))?;
-        catalog
-            .insert(self.name.as_str(), codec::encode(self.entry).as_slice())
-            .map_err(|e| storage_error(action(), e))?;
+        super::put_catalog(self.txn, &self.name, &self.entry)?;
         Ok(self.entry)
     }
 }

@@ -416,24 +416,16 @@ impl Reader {
 
     /// The catalog record of one context.
     pub(crate) fn catalog_entry(&self, name: &str) -> Result<Option<CatalogRecordV1>> {
-        let action = || format!("reading the catalog entry of context {}", shorten(name));
-        let table = match self.txn.open_table(CATALOG) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(storage_error(action(), e)),
-        };
-        let value = table.get(name).map_err(|e| storage_error(action(), e))?;
-        value.map(|v| decode_catalog(name, v.value())).transpose()
+        match self.txn.open_table(CATALOG) {
+            Ok(table) => entry_in(&table, name),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(storage_error(catalog_action(name), e)),
+        }
     }
 
     /// The catalog record of context `name`, checking that it still has catalog id `id`.
     pub(crate) fn context_entry(&self, name: &str, id: u64) -> Result<CatalogRecordV1> {
-        match self.catalog_entry(name)? {
-            Some(entry) if entry.id == id => Ok(entry),
-            _ => Err(Error::ContextCleared {
-                context: name.to_owned(),
-            }),
-        }
+        live_entry(name, id, self.catalog_entry(name)?)
     }
 
     /// Context `name` in this snapshot, checking that it still has catalog id `id`.
@@ -441,6 +433,48 @@ impl Reader {
         self.context_entry(name, id)?;
         Ok(ContextReader::new(&self.txn, name, id))
     }
+}
+
+fn catalog_action(name: &str) -> String {
+    format!("reading the catalog entry of context {}", shorten(name))
+}
+
+/// Looks up and decodes one catalog row, in a read or a write transaction.
+fn entry_in(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    name: &str,
+) -> Result<Option<CatalogRecordV1>> {
+    let value = table
+        .get(name)
+        .map_err(|e| storage_error(catalog_action(name), e))?;
+    value.map(|v| decode_catalog(name, v.value())).transpose()
+}
+
+/// The catalog record of a handle's context if it still has the handle's id; otherwise the
+/// context was cleared (and perhaps created again) since the handle was taken.
+fn live_entry(name: &str, id: u64, entry: Option<CatalogRecordV1>) -> Result<CatalogRecordV1> {
+    match entry {
+        Some(entry) if entry.id == id => Ok(entry),
+        _ => Err(Error::ContextCleared {
+            context: name.to_owned(),
+        }),
+    }
+}
+
+/// Writes one catalog row in the write transaction `txn`.
+pub(crate) fn put_catalog(
+    txn: &redb::WriteTransaction,
+    name: &str,
+    entry: &CatalogRecordV1,
+) -> Result<()> {
+    let action = || format!("updating the catalog entry of context {}", shorten(name));
+    let mut table = txn
+        .open_table(CATALOG)
+        .map_err(|e| storage_error(action(), e))?;
+    table
+        .insert(name, codec::encode(*entry).as_slice())
+        .map_err(|e| storage_error(action(), e))?;
+    Ok(())
 }
 
 pub(crate) fn decode_catalog(name: &str, bytes: &[u8]) -> Result<CatalogRecordV1> {
@@ -461,13 +495,11 @@ pub(crate) struct Writer {
 impl Writer {
     /// The catalog record of `name`, if the context exists.
     pub(crate) fn catalog_entry(&self, name: &str) -> Result<Option<CatalogRecordV1>> {
-        let action = || format!("reading the catalog entry of context {}", shorten(name));
         let table = self
             .txn
             .open_table(CATALOG)
-            .map_err(|e| storage_error(action(), e))?;
-        let value = table.get(name).map_err(|e| storage_error(action(), e))?;
-        value.map(|v| decode_catalog(name, v.value())).transpose()
+            .map_err(|e| storage_error(catalog_action(name), e))?;
+        entry_in(&table, name)
     }
 
     /// Every context name in the catalog (any order).
@@ -509,20 +541,8 @@ impl Writer {
             next_seq: 0,
             revision: 0,
         };
-        self.put_catalog(name, &entry)?;
+        put_catalog(&self.txn, name, &entry)?;
         Ok((entry, true))
-    }
-
-    pub(crate) fn put_catalog(&self, name: &str, entry: &CatalogRecordV1) -> Result<()> {
-        let action = || format!("updating the catalog entry of context {}", shorten(name));
-        let mut table = self
-            .txn
-            .open_table(CATALOG)
-            .map_err(|e| storage_error(action(), e))?;
-        table
-            .insert(name, codec::encode(*entry).as_slice())
-            .map_err(|e| storage_error(action(), e))?;
-        Ok(())
     }
 
     /// Deletes a context: its tables and its catalog row. Returns its id if it existed.
@@ -542,30 +562,19 @@ impl Writer {
 
     /// Opens the tables of context `name` for writing, checking that it still has id `id`.
     pub(crate) fn context(&self, name: &str, id: u64) -> Result<ContextWriter<'_>> {
-        match self.catalog_entry(name)? {
-            Some(entry) if entry.id == id => ContextWriter::open(&self.txn, name, entry),
-            _ => Err(Error::ContextCleared {
-                context: name.to_owned(),
-            }),
-        }
+        let entry = live_entry(name, id, self.catalog_entry(name)?)?;
+        ContextWriter::open(&self.txn, name, entry)
     }
 
     /// Empties context `name` (id `id`) but keeps it: its tables are deleted and its counts
     /// reset in the catalog.
     pub(crate) fn reset_context(&self, name: &str, id: u64) -> Result<()> {
-        let mut entry = match self.catalog_entry(name)? {
-            Some(entry) if entry.id == id => entry,
-            _ => {
-                return Err(Error::ContextCleared {
-                    context: name.to_owned(),
-                });
-            }
-        };
+        let mut entry = live_entry(name, id, self.catalog_entry(name)?)?;
         context::delete_tables(&self.txn, name, id)?;
         entry.step_count = 0;
         entry.step_type_count = 0;
         entry.revision += 1;
-        self.put_catalog(name, &entry)
+        put_catalog(&self.txn, name, &entry)
     }
 
     /// Makes every change durable (fsync) and visible.
