@@ -14,6 +14,9 @@ use pipeline_deps::{
 };
 
 use crate::fault_backend::{Disk, FaultBackend, Rng};
+
+#[path = "../tests/support/sealed.rs"]
+mod sealed;
 use crate::harness::{dry_run, random_plan, run_case};
 use crate::model::{decode_ops, snapshot};
 
@@ -92,7 +95,8 @@ fn template() -> &'static Vec<u8> {
     })
 }
 
-/// The stored bytes of the template's record (a valid seed for `record_decode`).
+/// The stored record of the template without its checksum (a valid seed for
+/// `record_decode`, which seals it again).
 pub fn template_record() -> Vec<u8> {
     let disk = Disk::from_image(template().clone());
     let db = redb::Builder::new()
@@ -103,7 +107,7 @@ pub fn template_record() -> Vec<u8> {
         .open_table(SPECS)
         .expect("the template has a specs table");
     let value = table.get("step").expect("get").expect("the record exists");
-    value.value().to_vec()
+    sealed::payload(value.value()).to_vec()
 }
 
 const SPECS: redb::TableDefinition<&str, &[u8]> =
@@ -120,10 +124,18 @@ fn is_corruption_naming(error: &Error, names: &[&str]) -> bool {
 
 /// Stored-record decoding through the public API: the input (after a selector byte) is
 /// written by redb itself as the record of step `step` (even selector) or as the catalog
-/// entry of context `ctx` (odd). Reading it must give the spec, which then round-trips, or
-/// a corruption error naming the context (and step); never a panic.
+/// entry of context `ctx` (odd), sealed with a valid checksum (selector bit 1 clear, so it
+/// reaches the decoder) or as it is (bit 1 set, so it meets the checksum). Reading it must
+/// give the spec, which then round-trips, or a corruption error naming the context (and
+/// step); never a panic.
 pub fn record_decode(data: &[u8]) {
-    let (selector, bytes) = data.split_first().map_or((0, &[][..]), |(s, r)| (*s, r));
+    let (selector, input) = data.split_first().map_or((0, &[][..]), |(s, r)| (*s, r));
+    let sealed_input = match (selector % 2, selector & 2) {
+        (0, 0) => sealed::seal(sealed::SPEC, 1, b"step", input),
+        (_, 0) => sealed::seal(sealed::CATALOG, 0, b"ctx", input),
+        _ => input.to_vec(),
+    };
+    let bytes = sealed_input.as_slice();
     let disk = Disk::from_image(template().clone());
     {
         let db = redb::Builder::new()
@@ -166,9 +178,16 @@ pub fn record_decode(data: &[u8]) {
                     Some(&*spec)
                 );
             }
-            let listed: Vec<_> = registry.iter().expect("iter").collect();
-            assert_eq!(listed.len(), 1);
-            assert_eq!(*listed[0].1, *spec);
+            // Listing cross-checks the record against the step-type index: a record whose
+            // position or type the index does not confirm is corruption, named.
+            match registry.iter() {
+                Ok(listed) => {
+                    let listed: Vec<_> = listed.collect();
+                    assert_eq!(listed.len(), 1);
+                    assert_eq!(*listed[0].1, *spec);
+                }
+                Err(e) => assert!(is_corruption_naming(&e, &["ctx", "step"]), "{e:?}"),
+            }
         }
         Ok(None) => panic!("a stored record read as missing"),
         Err(e) => {

@@ -1,30 +1,64 @@
-//! A database written by schema version 1 (the frozen file `migrations/v1/registry.redb`)
-//! still opens with this build, read-write and read-only, and reads back every detail that
-//! was written: contexts in creation order (a workspace context, a cleared-and-recreated
-//! one, a `clear()`ed one, one never written), step names in registration order, step types
-//! in first-seen order after an upsert that changed a type and an unregister, every spec
-//! equal to the real cursus spec it came from, the catalog statistics and revisions.
+//! A database written by every released schema version (the frozen files
+//! `migrations/v<N>/registry.redb`, made by the same operations) still opens with this build,
+//! read-write (which upgrades it in place to the current layout) and read-only (which leaves
+//! the file byte-for-byte unchanged), and reads back every detail that was written: contexts
+//! in creation order (a workspace context, a cleared-and-recreated one, a `clear()`ed one,
+//! one never written), step names in registration order, step types in first-seen order
+//! after an upsert that changed a type and an unregister, every spec equal to the real
+//! cursus spec it came from, the catalog statistics and revisions.
 //!
-//! The tests work on copies and never write the frozen file; one checks that its bytes are
-//! still the committed ones. Any change to the stored format must come with a migration step
-//! in `src/store/migrate.rs` that keeps these tests green (see `migrations/README.md`).
-//! `regenerate_v1_fixture` (ignored) is how the file was made.
+//! The tests work on copies and never write the frozen files; one checks that their bytes
+//! are still the committed ones. Any change to the stored format must come with a migration
+//! step in `src/store/migrate.rs` that keeps these tests green (see `migrations/README.md`).
+//! `regenerate_v<N>_fixture` (ignored) is how each file was made.
+
+mod support;
 
 use std::path::{Path, PathBuf};
+
+use support::fault_backend::{Disk, Fault, FaultPlan, Keep, Target};
+use support::model::snapshot;
 
 use pipeline_deps::{Error, ImportOptions, RegistryManager, SCHEMA_VERSION, StepSpecification};
 
 type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
-const FIXTURE_DB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/v1/registry.redb");
 const SPECS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../shared/fixtures/cursus-step-specs.json"
 );
 
-/// Size and FNV-1a 64 hash of the committed `migrations/v1/registry.redb`.
-const FROZEN_LEN: u64 = 212_992;
-const FROZEN_FNV1A: u64 = 0x7258_77cf_4300_b8d4;
+/// One committed frozen database.
+struct Frozen {
+    version: u64,
+    path: &'static str,
+    /// Size and FNV-1a 64 hash of the committed file.
+    len: u64,
+    fnv1a: u64,
+    /// The tables of each context that holds data, in that version's layout.
+    context_tables: &'static [&'static str],
+}
+
+const V1: Frozen = Frozen {
+    version: 1,
+    path: concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/v1/registry.redb"),
+    len: 212_992,
+    fnv1a: 0x7258_77cf_4300_b8d4,
+    context_tables: &["order", "specs", "type_order", "types"],
+};
+
+const V2: Frozen = Frozen {
+    version: 2,
+    path: concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/v2/registry.redb"),
+    len: 315_392,
+    fnv1a: 0x028c_ff52_93d3_ac07,
+    context_tables: &["index", "specs"],
+};
+
+/// Every released version, oldest first; the last one is the current layout.
+const FROZEN: [Frozen; 2] = [V1, V2];
+/// Ids of the contexts that hold data in every frozen file.
+const CONTEXTS_WITH_TABLES: [u64; 5] = [1, 2, 3, 8, 9];
 
 /// Where a stored step's spec comes from: a fixture step, optionally a job-type variant.
 type Source = (&'static str, Option<&'static str>);
@@ -160,15 +194,15 @@ impl Specs {
     }
 }
 
-/// A copy of the frozen fixture in a new temporary directory.
-fn copy_fixture() -> TestResult<(tempfile::TempDir, PathBuf)> {
+/// A copy of a frozen file in a new temporary directory.
+fn copy_fixture(frozen: &Frozen) -> TestResult<(tempfile::TempDir, PathBuf)> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("registry.redb");
-    std::fs::copy(FIXTURE_DB, &path)?;
+    std::fs::copy(frozen.path, &path)?;
     Ok((dir, path))
 }
 
-/// Checks every detail of the v1 content through `manager`.
+/// Checks every detail of the fixture content through `manager`.
 fn check_content(manager: &RegistryManager, specs: &Specs) -> TestResult {
     let names: Vec<&str> = EXPECTED.iter().map(|e| e.name).collect();
     assert_eq!(
@@ -288,120 +322,252 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-#[test]
-fn the_frozen_file_is_the_committed_one() -> TestResult {
-    let bytes = std::fs::read(FIXTURE_DB)?;
-    assert_eq!(
-        (bytes.len() as u64, fnv1a(&bytes)),
-        (FROZEN_LEN, FROZEN_FNV1A),
-        "migrations/v1/registry.redb changed; it is frozen: restore it with `git checkout migrations/v1/registry.redb`"
-    );
-    Ok(())
-}
-
-#[test]
-fn the_v1_file_has_schema_version_1_and_the_v1_table_layout() -> TestResult {
-    let (_dir, path) = copy_fixture()?;
-    let (version, next_id, tables) = raw_meta(&path)?;
-    assert_eq!(version, Some(1));
-    assert_eq!(next_id, Some(NEXT_CONTEXT_ID));
-    // Only the contexts that hold data have tables; deleted and cleared ones left none.
+/// The sorted table names of a file holding the fixture content in `frozen`'s layout.
+fn layout(frozen: &Frozen) -> Vec<String> {
     let mut expected = vec![
         "pipeline_deps.catalog".to_owned(),
         "pipeline_deps.meta".to_owned(),
     ];
-    for id in [1, 2, 3, 8, 9] {
-        for table in ["order", "specs", "type_order", "types"] {
+    for id in CONTEXTS_WITH_TABLES {
+        for table in frozen.context_tables {
             expected.push(format!("pipeline_deps.ctx.{id}.{table}"));
         }
     }
     expected.sort();
-    assert_eq!(tables, expected);
-    Ok(())
+    expected
 }
 
 #[test]
-fn the_v1_file_reads_back_every_detail() -> TestResult {
-    let specs = Specs::load()?;
-    let (_dir, path) = copy_fixture()?;
-    let manager = RegistryManager::open(&path)?;
-    check_content(&manager, &specs)?;
-    drop(manager);
-    let (version, _, _) = raw_meta(&path)?;
-    assert_eq!(
-        version,
-        Some(SCHEMA_VERSION),
-        "opening upgrades to the current schema"
-    );
-    // And again after the upgrade (if any) was committed.
-    check_content(&RegistryManager::open(&path)?, &specs)
-}
-
-#[test]
-fn the_v1_file_reads_back_every_detail_read_only() -> TestResult {
-    let specs = Specs::load()?;
-    let (_dir, path) = copy_fixture()?;
-    let manager = RegistryManager::open_read_only(&path)?;
-    assert!(manager.is_read_only());
-    check_content(&manager, &specs)?;
-    let err = manager.get_registry("new_context");
-    assert!(matches!(err, Err(Error::ReadOnly { .. })), "{err:?}");
-    drop(manager);
-    let (version, _, _) = raw_meta(&path)?;
-    assert_eq!(version, Some(1), "a read-only open changes nothing");
-    Ok(())
-}
-
-#[test]
-fn the_v1_file_accepts_writes_without_disturbing_old_data() -> TestResult {
-    let specs = Specs::load()?;
-    let (_dir, path) = copy_fixture()?;
-    let extra = specs.get(("XGBoostModelEval", None))?;
-    {
-        let manager = RegistryManager::open(&path)?;
-        // A new context gets a fresh id: it is last and empty, although ids of deleted
-        // contexts once had tables.
-        let fresh = manager.get_registry("after_upgrade")?;
-        assert!(fresh.is_empty()?);
-        fresh.register("model_eval", &extra)?;
-        let mut names: Vec<&str> = EXPECTED.iter().map(|e| e.name).collect();
-        names.push("after_upgrade");
-        assert_eq!(manager.list_contexts()?, names);
-        // A context that was cleared takes new steps from the start of the order.
-        let cleared = manager.get_registry("registry_cleared")?;
-        cleared.register("model_eval", &extra)?;
-        assert_eq!(cleared.list_step_names()?, ["model_eval"]);
-        assert_eq!(cleared.list_step_types()?, ["XGBoostModelEval"]);
-        cleared.unregister("model_eval")?;
-        cleared.clear()?;
-        manager.clear_context("after_upgrade")?;
+fn the_frozen_files_are_the_committed_ones() -> TestResult {
+    for frozen in &FROZEN {
+        let bytes = std::fs::read(frozen.path)?;
+        assert_eq!(
+            (bytes.len() as u64, fnv1a(&bytes)),
+            (frozen.len, frozen.fnv1a),
+            "{} changed; it is frozen: restore it with `git checkout migrations/`",
+            frozen.path
+        );
     }
-    let manager = RegistryManager::open(&path)?;
-    let (names, stats) = (manager.list_contexts()?, manager.get_context_stats()?);
-    assert_eq!(names, EXPECTED.iter().map(|e| e.name).collect::<Vec<_>>());
-    assert_eq!(stats["registry_cleared"].step_count, 0);
-    assert_eq!(stats["all_cursus_specs"].step_count, specs.base.len());
+    assert_eq!(
+        FROZEN.last().map(|f| f.version),
+        Some(SCHEMA_VERSION),
+        "the current schema version has a frozen file"
+    );
     Ok(())
 }
 
-/// Writes `migrations/v1/registry.redb`. It was run once, with schema version 1, and the
-/// file committed; it refuses to overwrite the frozen file unless
-/// `PIPELINE_DEPS_REGENERATE_V1=1` is set, and refuses to run at all once the schema is
-/// past version 1 (it would write the new format under the old name).
-///
-/// `cargo test --test migrations -- --ignored regenerate_v1_fixture`
 #[test]
-#[ignore = "writes the frozen schema-v1 fixture; run by hand only"]
-fn regenerate_v1_fixture() -> TestResult {
-    assert_eq!(
-        SCHEMA_VERSION, 1,
-        "this generator writes schema version 1 only"
+fn each_frozen_file_has_its_schema_version_and_table_layout() -> TestResult {
+    for frozen in &FROZEN {
+        let (_dir, path) = copy_fixture(frozen)?;
+        let (version, next_id, tables) = raw_meta(&path)?;
+        assert_eq!(version, Some(frozen.version));
+        assert_eq!(next_id, Some(NEXT_CONTEXT_ID));
+        // Only the contexts that hold data have tables; deleted and cleared ones left none.
+        assert_eq!(tables, layout(frozen), "v{}", frozen.version);
+    }
+    Ok(())
+}
+
+#[test]
+fn every_frozen_file_reads_back_every_detail_and_is_upgraded() -> TestResult {
+    let specs = Specs::load()?;
+    let current = FROZEN.last().ok_or("no frozen files")?;
+    for frozen in &FROZEN {
+        let (_dir, path) = copy_fixture(frozen)?;
+        let manager = RegistryManager::open(&path)?;
+        check_content(&manager, &specs)?;
+        drop(manager);
+        let (version, next_id, tables) = raw_meta(&path)?;
+        assert_eq!(
+            version,
+            Some(SCHEMA_VERSION),
+            "opening v{} upgrades it to the current schema",
+            frozen.version
+        );
+        assert_eq!(next_id, Some(NEXT_CONTEXT_ID));
+        assert_eq!(tables, layout(current), "v{} upgraded", frozen.version);
+        // And again after the upgrade (if any) was committed.
+        check_content(&RegistryManager::open(&path)?, &specs)?;
+        check_content(&RegistryManager::open_read_only(&path)?, &specs)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn every_frozen_file_reads_back_every_detail_read_only_without_changing() -> TestResult {
+    let specs = Specs::load()?;
+    for frozen in &FROZEN {
+        let (_dir, path) = copy_fixture(frozen)?;
+        let before = std::fs::read(&path)?;
+        let manager = RegistryManager::open_read_only(&path)?;
+        assert!(manager.is_read_only());
+        check_content(&manager, &specs)?;
+        let err = manager.get_registry("new_context");
+        assert!(matches!(err, Err(Error::ReadOnly { .. })), "{err:?}");
+        let err = manager.compact();
+        assert!(matches!(err, Err(Error::ReadOnly { .. })), "{err:?}");
+        drop(manager);
+        assert!(
+            std::fs::read(&path)? == before,
+            "a read-only open of v{} changed the file",
+            frozen.version
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn every_frozen_file_accepts_writes_without_disturbing_old_data() -> TestResult {
+    let specs = Specs::load()?;
+    let extra = specs.get(("XGBoostModelEval", None))?;
+    for frozen in &FROZEN {
+        let (_dir, path) = copy_fixture(frozen)?;
+        {
+            let manager = RegistryManager::open(&path)?;
+            // A new context gets a fresh id: it is last and empty, although ids of deleted
+            // contexts once had tables.
+            let fresh = manager.get_registry("after_upgrade")?;
+            assert!(fresh.is_empty()?);
+            fresh.register("model_eval", &extra)?;
+            let mut names: Vec<&str> = EXPECTED.iter().map(|e| e.name).collect();
+            names.push("after_upgrade");
+            assert_eq!(manager.list_contexts()?, names);
+            // A context that was cleared takes new steps from the start of the order.
+            let cleared = manager.get_registry("registry_cleared")?;
+            cleared.register("model_eval", &extra)?;
+            assert_eq!(cleared.list_step_names()?, ["model_eval"]);
+            assert_eq!(cleared.list_step_types()?, ["XGBoostModelEval"]);
+            cleared.unregister("model_eval")?;
+            cleared.clear()?;
+            // An old step changes type and position rules hold across the upgrade.
+            let training = manager.get_registry("fraud_detection_training")?;
+            training.upsert("data_loading", &extra)?;
+            assert_eq!(
+                training.list_step_names()?,
+                [
+                    "data_loading",
+                    "feature_engineering",
+                    "model_training",
+                    "packaging"
+                ]
+            );
+            assert_eq!(
+                training.list_step_types()?,
+                [
+                    "XGBoostTraining",
+                    "TabularPreprocessing",
+                    "Package",
+                    "XGBoostModelEval"
+                ]
+            );
+            training.upsert(
+                "data_loading",
+                &specs.get(("CradleDataLoading", Some("training")))?,
+            )?;
+            manager.clear_context("after_upgrade")?;
+        }
+        let manager = RegistryManager::open(&path)?;
+        let (names, stats) = (manager.list_contexts()?, manager.get_context_stats()?);
+        assert_eq!(names, EXPECTED.iter().map(|e| e.name).collect::<Vec<_>>());
+        assert_eq!(stats["registry_cleared"].step_count, 0);
+        assert_eq!(stats["all_cursus_specs"].step_count, specs.base.len());
+        assert!(manager.check_integrity()?, "v{}", frozen.version);
+    }
+    Ok(())
+}
+
+/// An upgrade interrupted at any write, sync or resize, by an I/O error or a power loss
+/// (keeping none, all, an in-order torn prefix, or random sectors of the unsynced writes),
+/// leaves a file that reopens to the whole fixture content, as the old version or the new
+/// one: the upgrade runs in the one write transaction that opens the file.
+#[test]
+fn an_interrupted_upgrade_leaves_the_old_version_or_the_new_one_whole() -> TestResult {
+    let specs = Specs::load()?;
+    let image = std::fs::read(V1.path)?;
+    let (_copy, path) = copy_fixture(&V1)?;
+    let whole = {
+        let manager = RegistryManager::open(&path)?;
+        check_content(&manager, &specs)?;
+        (snapshot(&manager)?, manager.get_context_stats()?)
+    };
+    let dry = Disk::from_image(image.clone());
+    drop(RegistryManager::builder().with_backend(dry.backend(), "dry run")?);
+    let points = dry.counts().mutations();
+    assert!(points > 0, "the upgrade writes");
+    let dir = tempfile::tempdir()?;
+    let (mut tried, mut upgraded) = (0, 0);
+    for nth in 0..points {
+        let faults = [
+            Fault::IoError { sticky: true },
+            Fault::PowerLoss {
+                keep: Keep::Nothing,
+            },
+            Fault::PowerLoss {
+                keep: Keep::Everything,
+            },
+            Fault::PowerLoss {
+                keep: Keep::Prefix { seed: nth },
+            },
+            Fault::PowerLoss {
+                keep: Keep::RandomSectors { seed: nth },
+            },
+        ];
+        for fault in faults {
+            let disk = Disk::from_image(image.clone());
+            disk.arm(FaultPlan {
+                target: Target::AnyMutation,
+                nth,
+                fault,
+            });
+            // The open fails, or succeeds if the fault hit after the commit point.
+            drop(RegistryManager::builder().with_backend(disk.backend(), "faulty"));
+            let after = if disk.powered_off() {
+                vec![disk.image_after_power_loss(Keep::Nothing)]
+            } else {
+                vec![disk.current_image(), disk.durable_image()]
+            };
+            for bytes in after {
+                let path = dir.path().join(format!("case{tried}.redb"));
+                std::fs::write(&path, bytes)?;
+                // A crash leaves a file that needs redb's repair, which a read-only open
+                // cannot do: a plain redb open repairs it before its version is read.
+                drop(redb::Database::create(&path)?);
+                let (version, _, _) = raw_meta(&path)?;
+                assert!(
+                    matches!(version, Some(1) | Some(SCHEMA_VERSION)),
+                    "{fault:?} at mutation {nth}: version {version:?}"
+                );
+                upgraded += u64::from(version == Some(SCHEMA_VERSION));
+                let manager = RegistryManager::open(&path)?;
+                let reopened = (snapshot(&manager)?, manager.get_context_stats()?);
+                assert!(reopened == whole, "{fault:?} at mutation {nth}: content differs");
+                tried += 1;
+            }
+        }
+    }
+    println!(
+        "FIGURE migrations/interrupted_upgrade: {tried} interrupted v1 -> v{SCHEMA_VERSION} upgrades ({points} fault points x 5 faults): {upgraded} reopened upgraded, the rest as v1; every one read back whole"
     );
-    let target = Path::new(FIXTURE_DB);
-    let overwrite = std::env::var_os("PIPELINE_DEPS_REGENERATE_V1").is_some_and(|v| v == "1");
+    Ok(())
+}
+
+/// Writes the frozen file of `frozen.version` if that is the current schema version. It
+/// was run once per version and the file committed; it refuses to overwrite a frozen file
+/// unless `PIPELINE_DEPS_REGENERATE_V<N>=1` is set, and refuses to run at all once the
+/// schema is past that version (it would write the new format under the old name).
+fn regenerate(frozen: &Frozen) -> TestResult {
+    assert_eq!(
+        SCHEMA_VERSION, frozen.version,
+        "this generator writes schema version {} only",
+        frozen.version
+    );
+    let target = Path::new(frozen.path);
+    let variable = format!("PIPELINE_DEPS_REGENERATE_V{}", frozen.version);
+    let overwrite = std::env::var_os(&variable).is_some_and(|v| v == "1");
     let dir = tempfile::tempdir()?;
     let fresh = dir.path().join("registry.redb");
-    write_v1_content(&fresh)?;
+    write_fixture_content(&fresh)?;
     check_content(&RegistryManager::open_read_only(&fresh)?, &Specs::load()?)?;
     let bytes = std::fs::read(&fresh)?;
     println!(
@@ -412,7 +578,7 @@ fn regenerate_v1_fixture() -> TestResult {
     if target.exists() && !overwrite {
         let same = std::fs::read(target)? == bytes;
         println!(
-            "{} exists and is frozen (byte-identical to this run: {same}); set PIPELINE_DEPS_REGENERATE_V1=1 to replace it",
+            "{} exists and is frozen (byte-identical to this run: {same}); set {variable}=1 to replace it",
             target.display()
         );
         return Ok(());
@@ -422,16 +588,30 @@ fn regenerate_v1_fixture() -> TestResult {
     }
     std::fs::write(target, &bytes)?;
     println!(
-        "wrote {}; update FROZEN_LEN and FROZEN_FNV1A",
+        "wrote {}; update its length and hash in FROZEN",
         target.display()
     );
     Ok(())
 }
 
-/// The operations that made the v1 fixture, in order. Context ids: 1 training,
+/// `cargo test --test migrations -- --ignored regenerate_v1_fixture` (refuses since v2).
+#[test]
+#[ignore = "writes the frozen schema-v1 fixture; run by hand only"]
+fn regenerate_v1_fixture() -> TestResult {
+    regenerate(&V1)
+}
+
+/// `cargo test --test migrations -- --ignored regenerate_v2_fixture`
+#[test]
+#[ignore = "writes the frozen schema-v2 fixture; run by hand only"]
+fn regenerate_v2_fixture() -> TestResult {
+    regenerate(&V2)
+}
+
+/// The operations that made every frozen fixture, in order. Context ids: 1 training,
 /// 2 inference, 3 ws::experiments, 4 temp_deleted, 5 recreated (deleted), 6
 /// registry_cleared, 7 recreated, 8 all_cursus_specs, 9 unicode, 10 never_written.
-fn write_v1_content(path: &Path) -> TestResult {
+fn write_fixture_content(path: &Path) -> TestResult {
     let specs = Specs::load()?;
     let spec = |step: &'static str| specs.get((step, None));
     let manager = RegistryManager::open(path)?;

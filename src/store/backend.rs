@@ -55,6 +55,11 @@ pub trait StorageBackend: std::fmt::Debug + Send + Sync + 'static {
 pub(crate) struct MemoryBackend(std::sync::RwLock<Vec<u8>>);
 
 impl MemoryBackend {
+    /// Memory storage starting with a copy of some database's bytes.
+    pub(crate) fn from_bytes(bytes: Vec<u8>) -> Self {
+        MemoryBackend(std::sync::RwLock::new(bytes))
+    }
+
     fn poisoned() -> io::Error {
         io::Error::other("the in-memory storage lock was poisoned by a panic")
     }
@@ -96,6 +101,41 @@ impl StorageBackend for MemoryBackend {
         dst.copy_from_slice(data);
         Ok(())
     }
+}
+
+/// A backend shared between redb and the store, so the store can still copy its bytes (to
+/// upgrade an older file in memory on a read-only open).
+#[derive(Debug)]
+pub(super) struct Shared<B>(pub std::sync::Arc<B>);
+
+impl<B: StorageBackend> StorageBackend for Shared<B> {
+    fn len(&self) -> io::Result<u64> {
+        self.0.len()
+    }
+
+    fn read(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
+        self.0.read(offset, out)
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.0.set_len(len)
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.0.write(offset, data)
+    }
+}
+
+/// Every byte of `backend`.
+pub(super) fn read_all(backend: &impl StorageBackend) -> io::Result<Vec<u8>> {
+    let len = usize::try_from(backend.len()?).map_err(io::Error::other)?;
+    let mut bytes = vec![0; len];
+    backend.read(0, &mut bytes)?;
+    Ok(bytes)
 }
 
 /// Presents a [`StorageBackend`] to redb.

@@ -1,34 +1,90 @@
 //! Reading and writing one context's tables, keeping the step-type index and the catalog
-//! counts exact in the same transaction as the specs.
+//! counts exact in the same transaction as the specs, and checking every row's seal on the
+//! way out.
 
 use redb::{ReadOnlyTable, ReadableTable, Table, TableError, WriteTransaction};
 
-use super::schema::ContextTables;
-use super::storage_error;
+use super::schema::{ContextTables, INDEX_FIRST_SEEN_ROW, INDEX_TYPE_ROW, SEAL_INDEX, SEAL_SPEC};
+use super::{seal, storage_error};
 use crate::codec::{self, CatalogRecordV1, StepRecordV1};
 use crate::error::{Error, Result, shorten};
 use crate::spec::StepSpecification;
 
-fn decode_step(context: &str, step: &str, bytes: &[u8]) -> Result<StepRecordV1> {
-    codec::decode::<StepRecordV1>(bytes).map_err(|e| corrupt_step(context, step, e))
-}
-
-fn corrupt_step(context: &str, step: &str, e: codec::DecodeError) -> Error {
+fn corrupt_step(
+    context: &str,
+    step: &str,
+    detail: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+) -> Error {
     Error::corrupted(
         format!(
             "the record of step {} in context {}",
             shorten(step),
             shorten(context)
         ),
-        e.to_string(),
-        Some(Box::new(e)),
+        detail,
+        source,
     )
 }
 
-fn decode_spec(context: &str, step: &str, bytes: &[u8]) -> Result<StepSpecification> {
-    decode_step(context, step, bytes)?
-        .into_spec()
-        .map_err(|e| corrupt_step(context, step, e))
+fn corrupt_index(context: &str, detail: impl Into<String>) -> Error {
+    Error::corrupted(
+        format!("the step-type index of context {}", shorten(context)),
+        detail,
+        None,
+    )
+}
+
+/// Checks the seal of a spec row and decodes it.
+fn decode_step(context: &str, id: u64, step: &str, value: &[u8]) -> Result<StepRecordV1> {
+    let payload = seal::unseal(SEAL_SPEC, id, step.as_bytes(), value)
+        .map_err(|e| corrupt_step(context, step, e.to_string(), Some(Box::new(e))))?;
+    codec::decode::<StepRecordV1>(payload)
+        .map_err(|e| corrupt_step(context, step, e.to_string(), Some(Box::new(e))))
+}
+
+/// The key of the index row saying that step `seq` has type `step_type`.
+pub(super) fn type_row_key(step_type: &str, seq: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + 4 + step_type.len() + 8);
+    key.push(INDEX_TYPE_ROW);
+    // Step types are validated to a few KiB; saturating keeps this total.
+    key.extend_from_slice(
+        &u32::try_from(step_type.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
+    key.extend_from_slice(step_type.as_bytes());
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// The key of the index row holding the first-seen position of `step_type`.
+pub(super) fn first_seen_key(step_type: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + step_type.len());
+    key.push(INDEX_FIRST_SEEN_ROW);
+    key.extend_from_slice(step_type.as_bytes());
+    key
+}
+
+/// Splits a type-row key into its type and seq.
+fn parse_type_row(key: &[u8]) -> Option<(&str, u64)> {
+    let rest = key.strip_prefix(&[INDEX_TYPE_ROW])?;
+    let (len, rest) = rest.split_first_chunk::<4>()?;
+    let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
+    let (step_type, seq) = rest.split_at_checked(len)?;
+    let seq: [u8; 8] = seq.try_into().ok()?;
+    Some((
+        std::str::from_utf8(step_type).ok()?,
+        u64::from_be_bytes(seq),
+    ))
+}
+
+/// One row of the type index: a step, its type and its registration position.
+#[derive(Debug)]
+struct TypeRow {
+    step_type: String,
+    seq: u64,
+    step: String,
 }
 
 fn open_optional<K: redb::Key + 'static, V: redb::Value + 'static>(
@@ -47,19 +103,26 @@ fn open_optional<K: redb::Key + 'static, V: redb::Value + 'static>(
 }
 
 /// One context as seen by one read transaction (a consistent snapshot). Each method opens
-/// only the tables it needs, once.
+/// only the tables it needs, once, and cross-checks what it reads: index rows against spec
+/// records, row counts against the catalog.
 pub(crate) struct ContextReader<'txn> {
     txn: &'txn redb::ReadTransaction,
     name: String,
+    entry: CatalogRecordV1,
     tables: ContextTables,
 }
 
 impl<'txn> ContextReader<'txn> {
-    pub(super) fn new(txn: &'txn redb::ReadTransaction, name: &str, id: u64) -> Self {
+    pub(super) fn new(
+        txn: &'txn redb::ReadTransaction,
+        name: &str,
+        entry: CatalogRecordV1,
+    ) -> Self {
         ContextReader {
             txn,
             name: name.to_owned(),
-            tables: ContextTables::new(id),
+            entry,
+            tables: ContextTables::new(entry.id),
         }
     }
 
@@ -71,94 +134,178 @@ impl<'txn> ContextReader<'txn> {
         open_optional(self.txn, self.tables.specs(), &self.name)
     }
 
-    fn lookup(
+    fn record(
         &self,
         specs: &ReadOnlyTable<&'static str, &'static [u8]>,
         step: &str,
-    ) -> Result<Option<StepSpecification>> {
+    ) -> Result<Option<StepRecordV1>> {
         let value = specs
             .get(step)
             .map_err(|e| storage_error(self.action(), e))?;
         value
-            .map(|v| decode_spec(&self.name, step, v.value()))
+            .map(|v| decode_step(&self.name, self.entry.id, step, v.value()))
             .transpose()
     }
 
-    /// Looks up every name in `names` (which come from an index) in the spec table.
-    fn lookup_all(&self, names: Vec<String>) -> Result<Vec<(String, StepSpecification)>> {
-        let Some(specs) = self.specs()? else {
-            return match names.first() {
-                None => Ok(Vec::new()),
-                Some(name) => Err(self.dangling(name)),
-            };
+    fn spec_of(&self, step: &str, record: StepRecordV1) -> Result<StepSpecification> {
+        record
+            .into_spec()
+            .map_err(|e| corrupt_step(&self.name, step, e.to_string(), Some(Box::new(e))))
+    }
+
+    /// The type rows in `range` (a key range of the index), checked, in key order.
+    fn type_rows(&self, start: &[u8], end: &[u8]) -> Result<Vec<TypeRow>> {
+        let Some(index) = open_optional(self.txn, self.tables.index(), &self.name)? else {
+            return Ok(Vec::new());
         };
-        names
-            .into_iter()
-            .map(|name| match self.lookup(&specs, &name)? {
-                Some(spec) => Ok((name, spec)),
-                None => Err(self.dangling(&name)),
+        let mut rows = Vec::new();
+        for row in index
+            .range::<&[u8]>(start..=end)
+            .map_err(|e| storage_error(self.action(), e))?
+        {
+            let (key, value) = row.map_err(|e| storage_error(self.action(), e))?;
+            let (key, value) = (key.value(), value.value());
+            let damaged = || corrupt_index(&self.name, "a step row is damaged");
+            let (step_type, seq) = parse_type_row(key).ok_or_else(damaged)?;
+            let step = seal::unseal(SEAL_INDEX, self.entry.id, key, value)
+                .ok()
+                .and_then(|name| std::str::from_utf8(name).ok())
+                .ok_or_else(damaged)?;
+            rows.push(TypeRow {
+                step_type: step_type.to_owned(),
+                seq,
+                step: step.to_owned(),
+            });
+        }
+        Ok(rows)
+    }
+
+    /// Every type row, in registration order, checked against the catalog's step count.
+    fn rows_in_order(&self) -> Result<Vec<TypeRow>> {
+        let mut rows = self.type_rows(&[INDEX_TYPE_ROW], &[INDEX_TYPE_ROW + 1])?;
+        if rows.len() as u64 != self.entry.step_count {
+            return Err(corrupt_index(
+                &self.name,
+                format!(
+                    "it lists {} steps but the catalog counts {}",
+                    rows.len(),
+                    self.entry.step_count
+                ),
+            ));
+        }
+        rows.sort_by_key(|row| row.seq);
+        Ok(rows)
+    }
+
+    /// The specs of `rows`, each checked to agree with its index row.
+    fn lookup_all(&self, rows: Vec<TypeRow>) -> Result<Vec<(String, StepSpecification)>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let specs = self.specs()?;
+        rows.into_iter()
+            .map(|row| {
+                let record = match &specs {
+                    Some(specs) => self.record(specs, &row.step)?,
+                    None => None,
+                };
+                match record {
+                    Some(record) if record.seq == row.seq && record.step_type == row.step_type => {
+                        let spec = self.spec_of(&row.step, record)?;
+                        Ok((row.step, spec))
+                    }
+                    Some(_) => Err(corrupt_index(
+                        &self.name,
+                        format!(
+                            "its row for step {} disagrees with the step's record",
+                            shorten(&row.step)
+                        ),
+                    )),
+                    None => Err(corrupt_index(
+                        &self.name,
+                        format!(
+                            "step {} is in the index but has no record",
+                            shorten(&row.step)
+                        ),
+                    )),
+                }
             })
             .collect()
     }
 
-    fn dangling(&self, step: &str) -> Error {
-        Error::corrupted(
-            format!("context {}", shorten(&self.name)),
-            format!("step {} is in an index but has no record", shorten(step)),
-            None,
-        )
-    }
-
     /// One specification by step name.
     pub(crate) fn get(&self, step: &str) -> Result<Option<StepSpecification>> {
-        match self.specs()? {
-            Some(specs) => self.lookup(&specs, step),
-            None => Ok(None),
-        }
+        let Some(specs) = self.specs()? else {
+            return Ok(None);
+        };
+        self.record(&specs, step)?
+            .map(|record| self.spec_of(step, record))
+            .transpose()
     }
 
-    /// Whether a step of that name is registered (no decoding).
+    /// Whether a step of that name is registered (its seal is checked, nothing decoded).
     pub(crate) fn contains(&self, step: &str) -> Result<bool> {
         let Some(specs) = self.specs()? else {
             return Ok(false);
         };
-        Ok(specs
+        let value = specs
             .get(step)
-            .map_err(|e| storage_error(self.action(), e))?
-            .is_some())
+            .map_err(|e| storage_error(self.action(), e))?;
+        match value {
+            None => Ok(false),
+            Some(value) => seal::unseal(SEAL_SPEC, self.entry.id, step.as_bytes(), value.value())
+                .map(|_| true)
+                .map_err(|e| corrupt_step(&self.name, step, e.to_string(), Some(Box::new(e)))),
+        }
     }
 
     /// Step names in registration order.
     pub(crate) fn names(&self) -> Result<Vec<String>> {
-        let Some(order) = open_optional(self.txn, self.tables.order(), &self.name)? else {
-            return Ok(Vec::new());
-        };
-        let mut names = Vec::new();
-        for row in order.iter().map_err(|e| storage_error(self.action(), e))? {
-            let (_, name) = row.map_err(|e| storage_error(self.action(), e))?;
-            names.push(name.value().to_owned());
-        }
-        Ok(names)
+        Ok(self
+            .rows_in_order()?
+            .into_iter()
+            .map(|row| row.step)
+            .collect())
     }
 
     /// Every step with its specification, in registration order.
     pub(crate) fn all(&self) -> Result<Vec<(String, StepSpecification)>> {
-        self.lookup_all(self.names()?)
+        self.lookup_all(self.rows_in_order()?)
     }
 
-    /// Step types in first-seen order.
+    /// Step types in first-seen order, checked against the catalog's type count.
     pub(crate) fn step_types(&self) -> Result<Vec<String>> {
-        let Some(type_order) = open_optional(self.txn, self.tables.type_order(), &self.name)?
-        else {
+        let Some(index) = open_optional(self.txn, self.tables.index(), &self.name)? else {
             return Ok(Vec::new());
         };
         let mut types = Vec::new();
-        for row in type_order
-            .iter()
+        for row in index
+            .range::<&[u8]>(&[INDEX_FIRST_SEEN_ROW][..]..&[INDEX_FIRST_SEEN_ROW + 1][..])
             .map_err(|e| storage_error(self.action(), e))?
         {
-            let (step_type, first_seen) = row.map_err(|e| storage_error(self.action(), e))?;
-            types.push((first_seen.value(), step_type.value().to_owned()));
+            let (key, value) = row.map_err(|e| storage_error(self.action(), e))?;
+            let (key, value) = (key.value(), value.value());
+            let damaged = || corrupt_index(&self.name, "a step-type row is damaged");
+            let step_type = key
+                .strip_prefix(&[INDEX_FIRST_SEEN_ROW])
+                .and_then(|t| std::str::from_utf8(t).ok())
+                .ok_or_else(damaged)?;
+            let first_seen = seal::unseal(SEAL_INDEX, self.entry.id, key, value)
+                .ok()
+                .and_then(|v| <[u8; 8]>::try_from(v).ok())
+                .map(u64::from_le_bytes)
+                .ok_or_else(damaged)?;
+            types.push((first_seen, step_type.to_owned()));
+        }
+        if types.len() as u64 != self.entry.step_type_count {
+            return Err(corrupt_index(
+                &self.name,
+                format!(
+                    "it lists {} step types but the catalog counts {}",
+                    types.len(),
+                    self.entry.step_type_count
+                ),
+            ));
         }
         types.sort();
         Ok(types.into_iter().map(|(_, t)| t).collect())
@@ -166,27 +313,22 @@ impl<'txn> ContextReader<'txn> {
 
     /// The steps of one type with their specifications, in registration order.
     pub(crate) fn by_type(&self, step_type: &str) -> Result<Vec<(String, StepSpecification)>> {
-        let Some(types) = open_optional(self.txn, self.tables.types(), &self.name)? else {
-            return Ok(Vec::new());
-        };
-        let mut names = Vec::new();
-        for row in types
-            .range((step_type, 0u64)..=(step_type, u64::MAX))
-            .map_err(|e| storage_error(self.action(), e))?
-        {
-            let (_, name) = row.map_err(|e| storage_error(self.action(), e))?;
-            names.push(name.value().to_owned());
-        }
-        self.lookup_all(names)
+        let rows = self.type_rows(
+            &type_row_key(step_type, 0),
+            &type_row_key(step_type, u64::MAX),
+        )?;
+        self.lookup_all(rows)
     }
 }
 
-fn write_action(context: &str, step: &str) -> String {
-    format!(
+/// Maps a storage error of a write to step `step` of `context`.
+fn fail(context: &str, step: &str) -> impl Fn(redb::StorageError) -> Error {
+    let action = format!(
         "writing step {} of context {}",
         shorten(step),
         shorten(context)
-    )
+    );
+    move |e| storage_error(action.clone(), e)
 }
 
 /// One context's tables, open for writing inside the write transaction.
@@ -195,9 +337,7 @@ pub(crate) struct ContextWriter<'txn> {
     name: String,
     entry: CatalogRecordV1,
     specs: Table<'txn, &'static str, &'static [u8]>,
-    order: Table<'txn, u64, &'static str>,
-    types: Table<'txn, (&'static str, u64), &'static str>,
-    type_order: Table<'txn, &'static str, u64>,
+    index: Table<'txn, &'static [u8], &'static [u8]>,
 }
 
 /// What a [`ContextWriter::put`] did.
@@ -222,14 +362,8 @@ impl<'txn> ContextWriter<'txn> {
             specs: txn
                 .open_table(tables.specs())
                 .map_err(|e| storage_error(action(), e))?,
-            order: txn
-                .open_table(tables.order())
-                .map_err(|e| storage_error(action(), e))?,
-            types: txn
-                .open_table(tables.types())
-                .map_err(|e| storage_error(action(), e))?,
-            type_order: txn
-                .open_table(tables.type_order())
+            index: txn
+                .open_table(tables.index())
                 .map_err(|e| storage_error(action(), e))?,
         })
     }
@@ -243,12 +377,8 @@ impl<'txn> ContextWriter<'txn> {
         spec: &StepSpecification,
         replace: bool,
     ) -> Result<PutOutcome> {
-        let existing = match self
-            .specs
-            .get(step)
-            .map_err(|e| storage_error(write_action(&self.name, step), e))?
-        {
-            Some(value) => Some(decode_step(&self.name, step, value.value())?),
+        let existing = match self.specs.get(step).map_err(fail(&self.name, step))? {
+            Some(value) => Some(decode_step(&self.name, self.entry.id, step, value.value())?),
             None => None,
         };
         let (seq, outcome) = match &existing {
@@ -267,34 +397,25 @@ impl<'txn> ContextWriter<'txn> {
             }
             None => {
                 let seq = self.next_seq();
-                self.order
-                    .insert(seq, step)
-                    .map_err(|e| storage_error(write_action(&self.name, step), e))?;
                 self.index_type(&spec.step_type, seq, step)?;
                 self.entry.step_count += 1;
                 (seq, PutOutcome::Inserted)
             }
         };
-        let bytes = codec::encode(StepRecordV1::from_spec(seq, spec));
+        let payload = codec::encode(StepRecordV1::from_spec(seq, spec));
+        let value = seal::seal(SEAL_SPEC, self.entry.id, step.as_bytes(), &payload);
         self.specs
-            .insert(step, bytes.as_slice())
-            .map_err(|e| storage_error(write_action(&self.name, step), e))?;
+            .insert(step, value.as_slice())
+            .map_err(fail(&self.name, step))?;
         Ok(outcome)
     }
 
     /// Removes `step`; false if it was not registered.
     pub(crate) fn remove(&mut self, step: &str) -> Result<bool> {
-        let old = match self
-            .specs
-            .remove(step)
-            .map_err(|e| storage_error(write_action(&self.name, step), e))?
-        {
-            Some(value) => decode_step(&self.name, step, value.value())?,
+        let old = match self.specs.remove(step).map_err(fail(&self.name, step))? {
+            Some(value) => decode_step(&self.name, self.entry.id, step, value.value())?,
             None => return Ok(false),
         };
-        self.order
-            .remove(old.seq)
-            .map_err(|e| storage_error(write_action(&self.name, step), e))?;
         self.unindex_type(&old.step_type, old.seq, step)?;
         self.entry.step_count = self.entry.step_count.saturating_sub(1);
         Ok(true)
@@ -307,38 +428,46 @@ impl<'txn> ContextWriter<'txn> {
     }
 
     fn index_type(&mut self, step_type: &str, seq: u64, step: &str) -> Result<()> {
-        self.types
-            .insert((step_type, seq), step)
-            .map_err(|e| storage_error(write_action(&self.name, step), e))?;
+        let key = type_row_key(step_type, seq);
+        let value = seal::seal(SEAL_INDEX, self.entry.id, &key, step.as_bytes());
+        self.index
+            .insert(key.as_slice(), value.as_slice())
+            .map_err(fail(&self.name, step))?;
+        let first_seen = first_seen_key(step_type);
         let known = self
-            .type_order
-            .get(step_type)
-            .map_err(|e| storage_error(write_action(&self.name, step), e))?
+            .index
+            .get(first_seen.as_slice())
+            .map_err(fail(&self.name, step))?
             .is_some();
         if !known {
-            let first_seen = self.next_seq();
-            self.type_order
-                .insert(step_type, first_seen)
-                .map_err(|e| storage_error(write_action(&self.name, step), e))?;
+            let position = self.next_seq().to_le_bytes();
+            let value = seal::seal(SEAL_INDEX, self.entry.id, &first_seen, &position);
+            self.index
+                .insert(first_seen.as_slice(), value.as_slice())
+                .map_err(fail(&self.name, step))?;
             self.entry.step_type_count += 1;
         }
         Ok(())
     }
 
     fn unindex_type(&mut self, step_type: &str, seq: u64, step: &str) -> Result<()> {
-        self.types
-            .remove((step_type, seq))
-            .map_err(|e| storage_error(write_action(&self.name, step), e))?;
+        self.index
+            .remove(type_row_key(step_type, seq).as_slice())
+            .map_err(fail(&self.name, step))?;
+        let (start, end) = (
+            type_row_key(step_type, 0),
+            type_row_key(step_type, u64::MAX),
+        );
         let still_used = self
-            .types
-            .range((step_type, 0u64)..=(step_type, u64::MAX))
-            .map_err(|e| storage_error(write_action(&self.name, step), e))?
+            .index
+            .range::<&[u8]>(start.as_slice()..=end.as_slice())
+            .map_err(fail(&self.name, step))?
             .next()
             .is_some();
         if !still_used {
-            self.type_order
-                .remove(step_type)
-                .map_err(|e| storage_error(write_action(&self.name, step), e))?;
+            self.index
+                .remove(first_seen_key(step_type).as_slice())
+                .map_err(fail(&self.name, step))?;
             self.entry.step_type_count = self.entry.step_type_count.saturating_sub(1);
         }
         Ok(())
@@ -358,11 +487,7 @@ pub(super) fn delete_tables(txn: &WriteTransaction, name: &str, id: u64) -> Resu
     let action = || format!("deleting the tables of context {}", shorten(name));
     txn.delete_table(tables.specs())
         .map_err(|e| storage_error(action(), e))?;
-    txn.delete_table(tables.order())
-        .map_err(|e| storage_error(action(), e))?;
-    txn.delete_table(tables.types())
-        .map_err(|e| storage_error(action(), e))?;
-    txn.delete_table(tables.type_order())
+    txn.delete_table(tables.index())
         .map_err(|e| storage_error(action(), e))?;
     Ok(())
 }

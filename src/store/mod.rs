@@ -9,9 +9,11 @@
 
 mod backend;
 mod context;
+mod meta;
 mod migrate;
 mod recover;
 mod schema;
+mod seal;
 
 use std::path::{Path, PathBuf};
 
@@ -24,7 +26,7 @@ pub(crate) use backend::MemoryBackend;
 pub use backend::StorageBackend;
 pub(crate) use context::{ContextReader, ContextWriter};
 pub use schema::SCHEMA_VERSION;
-use schema::{CATALOG, META, META_NEXT_CONTEXT_ID, META_SCHEMA_VERSION, TABLE_PREFIX};
+use schema::{CATALOG, META, SEAL_CATALOG, TABLE_PREFIX};
 
 /// How a database is opened (the manager's builder fills this in).
 #[derive(Debug, Clone)]
@@ -38,6 +40,8 @@ pub(crate) struct OpenOptions {
 enum Db {
     ReadWrite(Database),
     ReadOnly(ReadOnlyDatabase),
+    /// Only while the store is being dropped.
+    Closed,
 }
 
 /// An open registry database.
@@ -45,6 +49,9 @@ pub(crate) struct Store {
     db: Db,
     /// The file, or a label such as `<in-memory>` for other backends.
     path: PathBuf,
+    /// Refuses writes. True for a read-only open, including one served from an upgraded
+    /// in-memory copy of an older file.
+    read_only: bool,
 }
 
 /// Turns any redb error into the crate's error, saying what was being done.
@@ -101,7 +108,7 @@ impl Store {
                 Err(e) => return Err(open_error(path, e)),
             }
         };
-        Store::initialize(db, path.to_path_buf())
+        Store::initialize(db, path.to_path_buf(), options, || std::fs::read(path))
     }
 
     /// Opens a database kept by a custom backend (in memory, or fault-injecting in tests).
@@ -127,7 +134,8 @@ impl Store {
                 source,
             })?;
         }
-        let adapter = backend::Adapter(backend);
+        let backend = std::sync::Arc::new(backend);
+        let adapter = backend::Adapter(backend::Shared(std::sync::Arc::clone(&backend)));
         let builder = builder(options);
         let db = if options.read_only {
             builder
@@ -140,41 +148,99 @@ impl Store {
                 .map(Db::ReadWrite)
                 .map_err(|e| open_error(&path, e))?
         };
-        Store::initialize(db, path)
+        Store::initialize(db, path, options, || backend::read_all(&*backend))
     }
 
-    fn initialize(db: Db, path: PathBuf) -> Result<Store> {
-        let store = Store { db, path };
-        match &store.db {
-            Db::ReadWrite(_) => store.initialize_writable()?,
-            Db::ReadOnly(_) => {
-                let txn = store.begin_read("reading the schema version")?;
-                let version = txn.schema_version()?;
-                store.check_version(version, false)?;
+    /// Checks (and for a writable file, creates or upgrades) the schema. `copy` gives the
+    /// file's bytes, for a read-only open of an older schema version, which is served from
+    /// an upgraded copy in memory so that the file itself is never written.
+    fn initialize(
+        db: Db,
+        path: PathBuf,
+        options: &OpenOptions,
+        copy: impl FnOnce() -> std::io::Result<Vec<u8>>,
+    ) -> Result<Store> {
+        let read_only = matches!(db, Db::ReadOnly(_));
+        let store = Store {
+            db,
+            path,
+            read_only,
+        };
+        if !read_only {
+            store.initialize_writable()?;
+            return Ok(store);
+        }
+        let meta = store.begin_read("reading the schema version")?.meta()?;
+        store.check_version(meta.as_ref().and_then(|m| m.schema_version), false)?;
+        match meta {
+            Some(meta) if meta.schema_version == Some(SCHEMA_VERSION) => {
+                meta.checked_next_context_id(&store.path)?;
+                Ok(store)
+            }
+            _ => {
+                let path = store.path.clone();
+                drop(store);
+                let bytes = copy().map_err(|source| Error::Io {
+                    action: format!("copying {} to upgrade it in memory", path.display()),
+                    source,
+                })?;
+                Store::upgraded_copy(bytes, path, options)
             }
         }
+    }
+
+    /// A read-only store over an in-memory copy of an older file, upgraded to the current
+    /// schema. The copy is fully integrity-checked, so a copy torn by a concurrent writer
+    /// is refused as corrupted rather than misread.
+    fn upgraded_copy(bytes: Vec<u8>, path: PathBuf, options: &OpenOptions) -> Result<Store> {
+        let mut builder = builder(&OpenOptions {
+            check_integrity: true,
+            read_only: false,
+            ..options.clone()
+        });
+        builder.set_check_integrity_on_open(true);
+        let db = builder
+            .create_with_backend(backend::Adapter(MemoryBackend::from_bytes(bytes)))
+            .map_err(|e| open_error(&path, e))?;
+        let mut store = Store {
+            db: Db::ReadWrite(db),
+            path,
+            read_only: false,
+        };
+        store.initialize_writable()?;
+        store.read_only = true;
         Ok(store)
     }
 
     fn initialize_writable(&self) -> Result<()> {
         let action = || format!("initialising {}", self.path.display());
         let txn = self.begin_write_raw()?;
-        let version = {
-            let meta = txn
+        let found = {
+            let table = txn
                 .open_table(META)
                 .map_err(|e| storage_error(action(), e))?;
-            meta.get(META_SCHEMA_VERSION)
-                .map_err(|e| storage_error(action(), e))?
-                .map(|v| v.value())
+            meta::Meta::read(&table)?
         };
-        match version {
+        match found.schema_version {
             Some(SCHEMA_VERSION) => {
+                found.checked_next_context_id(&self.path)?;
                 // Up to date: nothing to write, so opening costs no commit (and no fsync).
                 return txn.abort().map_err(|e| storage_error(action(), e));
             }
             Some(version) => {
                 self.check_version(Some(version), true)?;
+                let next_context_id = found.next_context_id.ok_or_else(|| {
+                    Error::corrupted(
+                        format!("{} (meta table)", self.path.display()),
+                        "the next context id is missing",
+                        None,
+                    )
+                })?;
                 migrate::upgrade(&txn, version, &self.path)?;
+                let mut table = txn
+                    .open_table(META)
+                    .map_err(|e| storage_error(action(), e))?;
+                meta::write(&mut table, next_context_id)?;
             }
             None => {
                 let foreign = txn
@@ -195,13 +261,10 @@ impl Store {
                         source: None,
                     });
                 }
-                let mut meta = txn
+                let mut table = txn
                     .open_table(META)
                     .map_err(|e| storage_error(action(), e))?;
-                meta.insert(META_SCHEMA_VERSION, SCHEMA_VERSION)
-                    .map_err(|e| storage_error(action(), e))?;
-                meta.insert(META_NEXT_CONTEXT_ID, 1)
-                    .map_err(|e| storage_error(action(), e))?;
+                meta::write(&mut table, 1)?;
             }
         }
         txn.commit().map_err(|e| storage_error(action(), e))
@@ -235,7 +298,23 @@ impl Store {
     }
 
     pub(crate) fn is_read_only(&self) -> bool {
-        matches!(self.db, Db::ReadOnly(_))
+        self.read_only
+    }
+
+    fn closed(&self, action: &str) -> Error {
+        Error::Poisoned {
+            action: format!("{action} ({} is being closed)", self.path.display()),
+        }
+    }
+
+    fn refuse_if_read_only(&self) -> Result<()> {
+        if self.read_only {
+            Err(Error::ReadOnly {
+                path: self.path.clone(),
+            })
+        } else {
+            Ok(())
+        }
     }
 
     /// Starts a read transaction: a consistent snapshot of the last commit.
@@ -243,6 +322,7 @@ impl Store {
         let txn = match &self.db {
             Db::ReadWrite(db) => db.begin_read(),
             Db::ReadOnly(db) => db.begin_read(),
+            Db::Closed => return Err(self.closed(action)),
         }
         .map_err(|e| storage_error(action.to_owned(), e))?;
         Ok(Reader { txn })
@@ -256,19 +336,23 @@ impl Store {
             Db::ReadOnly(_) => Err(Error::ReadOnly {
                 path: self.path.clone(),
             }),
+            Db::Closed => Err(self.closed("writing")),
         }
     }
 
     /// Starts the (only) write transaction; blocks while another is open in this process.
     pub(crate) fn begin_write(&self) -> Result<Writer> {
+        self.refuse_if_read_only()?;
         Ok(Writer {
             txn: self.begin_write_raw()?,
+            path: self.path.clone(),
         })
     }
 
     /// Runs redb's full integrity check (checksums of every page); repairs the allocator
     /// state if needed. `Ok(true)` when the file was consistent.
     pub(crate) fn check_integrity(&mut self) -> Result<bool> {
+        self.refuse_if_read_only()?;
         match &mut self.db {
             Db::ReadWrite(db) => db
                 .check_integrity()
@@ -276,11 +360,13 @@ impl Store {
             Db::ReadOnly(_) => Err(Error::ReadOnly {
                 path: self.path.clone(),
             }),
+            Db::Closed => Err(self.closed("writing")),
         }
     }
 
     /// Compacts the file; `Ok(true)` when pages were reclaimed.
     pub(crate) fn compact(&mut self) -> Result<bool> {
+        self.refuse_if_read_only()?;
         match &mut self.db {
             Db::ReadWrite(db) => db
                 .compact()
@@ -288,7 +374,19 @@ impl Store {
             Db::ReadOnly(_) => Err(Error::ReadOnly {
                 path: self.path.clone(),
             }),
+            Db::Closed => Err(self.closed("writing")),
         }
+    }
+}
+
+impl Drop for Store {
+    /// Closing commits redb's allocator state, which panics if an earlier panic on damaged
+    /// data (reported as [`Error::Corrupted`]) poisoned the engine's locks; dropping a
+    /// handle must not panic, so that panic is contained here and the file keeps its last
+    /// commit.
+    fn drop(&mut self) {
+        let db = std::mem::replace(&mut self.db, Db::Closed);
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(db)));
     }
 }
 
@@ -382,17 +480,13 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
-    fn schema_version(&self) -> Result<Option<u64>> {
-        let action = || "reading the schema version".to_owned();
-        let meta = match self.txn.open_table(META) {
-            Ok(meta) => meta,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(storage_error(action(), e)),
-        };
-        Ok(meta
-            .get(META_SCHEMA_VERSION)
-            .map_err(|e| storage_error(action(), e))?
-            .map(|v| v.value()))
+    /// The meta table, or `None` if the file has none.
+    fn meta(&self) -> Result<Option<meta::Meta>> {
+        match self.txn.open_table(META) {
+            Ok(table) => meta::Meta::read(&table).map(Some),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(storage_error("reading the schema version".into(), e)),
+        }
     }
 
     /// Every context in creation order with its catalog record.
@@ -430,8 +524,8 @@ impl Reader {
 
     /// Context `name` in this snapshot, checking that it still has catalog id `id`.
     pub(crate) fn context(&self, name: &str, id: u64) -> Result<ContextReader<'_>> {
-        self.context_entry(name, id)?;
-        Ok(ContextReader::new(&self.txn, name, id))
+        let entry = self.context_entry(name, id)?;
+        Ok(ContextReader::new(&self.txn, name, entry))
     }
 }
 
@@ -471,25 +565,27 @@ pub(crate) fn put_catalog(
     let mut table = txn
         .open_table(CATALOG)
         .map_err(|e| storage_error(action(), e))?;
+    let value = seal::seal(SEAL_CATALOG, 0, name.as_bytes(), &codec::encode(*entry));
     table
-        .insert(name, codec::encode(*entry).as_slice())
+        .insert(name, value.as_slice())
         .map_err(|e| storage_error(action(), e))?;
     Ok(())
 }
 
-pub(crate) fn decode_catalog(name: &str, bytes: &[u8]) -> Result<CatalogRecordV1> {
-    codec::decode(bytes).map_err(|e| {
-        Error::corrupted(
-            format!("the catalog entry of context {}", shorten(name)),
-            e.to_string(),
-            Some(Box::new(e)),
-        )
-    })
+/// Checks the seal of one catalog row and decodes it.
+fn decode_catalog(name: &str, value: &[u8]) -> Result<CatalogRecordV1> {
+    let location = || format!("the catalog entry of context {}", shorten(name));
+    let payload = seal::unseal(SEAL_CATALOG, 0, name.as_bytes(), value)
+        .map_err(|e| Error::corrupted(location(), e.to_string(), Some(Box::new(e))))?;
+    codec::decode(payload)
+        .map_err(|e| Error::corrupted(location(), e.to_string(), Some(Box::new(e))))
 }
 
 /// The write transaction. Dropping it without [`Writer::commit`] rolls everything back.
 pub(crate) struct Writer {
     txn: redb::WriteTransaction,
+    /// The file (or backend label), for error messages.
+    path: PathBuf,
 }
 
 impl Writer {
@@ -524,16 +620,12 @@ impl Writer {
             return Ok((entry, false));
         }
         let action = || format!("creating context {}", shorten(name));
-        let mut meta = self
+        let mut table = self
             .txn
             .open_table(META)
             .map_err(|e| storage_error(action(), e))?;
-        let id = meta
-            .get(META_NEXT_CONTEXT_ID)
-            .map_err(|e| storage_error(action(), e))?
-            .map_or(1, |v| v.value());
-        meta.insert(META_NEXT_CONTEXT_ID, id + 1)
-            .map_err(|e| storage_error(action(), e))?;
+        let id = meta::Meta::read(&table)?.checked_next_context_id(&self.path)?;
+        meta::write(&mut table, id + 1)?;
         let entry = CatalogRecordV1 {
             id,
             step_count: 0,

@@ -5,6 +5,7 @@
 pub mod fault_backend;
 pub mod harness;
 pub mod model;
+pub mod sealed;
 
 use std::time::{Duration, Instant};
 
