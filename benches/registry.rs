@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, SamplingMode, criterion_group, criterion_main};
@@ -385,8 +385,110 @@ fn open(c: &mut Criterion, specs: &[StepSpecification]) {
     );
 }
 
+/// In-memory storage that counts the bytes and calls written, for both the registry and
+/// the raw redb baseline: a noise-free view of what each durable commit costs the disk.
+#[derive(Debug, Clone, Default)]
+struct Counting(Arc<Mutex<(Vec<u8>, u64, u64)>>);
+
+impl pipeline_deps::StorageBackend for Counting {
+    fn len(&self) -> std::io::Result<u64> {
+        Ok(self.0.lock().expect("lock").0.len() as u64)
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+        let state = self.0.lock().expect("lock");
+        let start = offset as usize;
+        out.copy_from_slice(&state.0[start..start + out.len()]);
+        Ok(())
+    }
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.0.lock().expect("lock").0.resize(len as usize, 0);
+        Ok(())
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        let mut state = self.0.lock().expect("lock");
+        let start = offset as usize;
+        state.0[start..start + data.len()].copy_from_slice(data);
+        state.1 += data.len() as u64;
+        state.2 += 1;
+        Ok(())
+    }
+}
+
+impl redb::StorageBackend for Counting {
+    fn len(&self) -> std::io::Result<u64> {
+        pipeline_deps::StorageBackend::len(self)
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+        pipeline_deps::StorageBackend::read(self, offset, out)
+    }
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        pipeline_deps::StorageBackend::set_len(self, len)
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        pipeline_deps::StorageBackend::write(self, offset, data)
+    }
+}
+
+impl Counting {
+    /// (bytes, write calls) per call of `commit`, averaged over `n` calls after `n` warm-up
+    /// calls (so both tables are several levels deep).
+    fn per_commit(&self, n: usize, mut commit: impl FnMut(usize)) -> (u64, u64) {
+        (0..n).for_each(&mut commit);
+        let before = {
+            let s = self.0.lock().expect("lock");
+            (s.1, s.2)
+        };
+        (n..2 * n).for_each(&mut commit);
+        let s = self.0.lock().expect("lock");
+        ((s.1 - before.0) / n as u64, (s.2 - before.1) / n as u64)
+    }
+}
+
+/// Prints the bytes each durable `register` writes beside a one-row commit's.
+fn bytes_per_commit(specs: &[StepSpecification]) {
+    let n = size(2_000);
+    let ours = Counting::default();
+    let manager = RegistryManager::builder()
+        .with_backend(ours.clone(), "counting")
+        .expect("open");
+    let registry = manager.get_registry("bench").expect("context");
+    let (our_bytes, our_writes) = ours.per_commit(n, |i| {
+        registry
+            .register(&format!("step_{i:08}"), &specs[i % specs.len()])
+            .expect("register")
+    });
+    let raw = Counting::default();
+    let db = redb::Builder::new()
+        .set_cache_size(CACHE)
+        .create_with_backend(raw.clone())
+        .expect("redb");
+    let rows: Vec<Vec<u8>> = specs.iter().map(row_bytes).collect();
+    let (raw_bytes, raw_writes) = raw.per_commit(n, |i| {
+        let txn = db.begin_write().expect("write");
+        {
+            let mut table = txn.open_table(ROWS).expect("table");
+            let name = format!("step_{i:08}");
+            table
+                .insert(name.as_str(), rows[i % rows.len()].as_slice())
+                .expect("insert");
+        }
+        txn.commit().expect("commit");
+    });
+    println!(
+        "register writes {our_bytes} bytes in {our_writes} writes per commit; a one-row commit {raw_bytes} bytes in {raw_writes} writes ({:.2}x the bytes)",
+        our_bytes as f64 / raw_bytes as f64
+    );
+}
+
 fn benches(c: &mut Criterion) {
     let specs = real_specs();
+    bytes_per_commit(&specs);
     register(c, &specs);
     register_many(c, &specs);
     get_specification(c, &specs);

@@ -99,8 +99,9 @@ impl ManagerBuilder {
 
     /// Verify the checksum of every page on open and repair the allocator state (default
     /// off). Costs one full read of the file per open (measured: see RELIABILITY.md); without
-    /// it redb still checks and repairs after an unclean shutdown. Ignored for read-only
-    /// opens, which never write.
+    /// it redb still checks and repairs after an unclean shutdown, and every stored row's
+    /// own checksum is still verified whenever it is read, so damage is reported when it is
+    /// reached rather than up front. Ignored for read-only opens, which never write.
     pub fn check_integrity_on_open(mut self, enabled: bool) -> Self {
         self.options.check_integrity = enabled;
         self
@@ -108,14 +109,18 @@ impl ManagerBuilder {
 
     /// Open without write access (default off). Every write returns [`Error::ReadOnly`]. A
     /// read-only manager can read a file whose owner runs in [`Concurrency::SingleWriter`]
-    /// mode; it caches nothing, so it always sees the owner's latest commit.
+    /// mode; it caches nothing, so it always sees the owner's latest commit. A file of an
+    /// older [`SCHEMA_VERSION`](crate::SCHEMA_VERSION) is not upgraded on disk: it is copied
+    /// into memory, integrity-checked and upgraded there, and read from that copy (which
+    /// then does not follow later commits of an owner).
     pub fn read_only(mut self, enabled: bool) -> Self {
         self.options.read_only = enabled;
         self
     }
 
     /// Opens the database at `path`, creating it (and not its parent directory) if missing
-    /// unless read-only.
+    /// unless read-only. A writable open upgrades a file of an older schema version in
+    /// place, in the same transaction (a crash mid-upgrade leaves the old version intact).
     ///
     /// # Errors
     /// [`Error::InUse`] when another process holds the file; [`Error::NotARegistry`] for a
