@@ -25,6 +25,7 @@
 mod engine;
 mod factory;
 mod matcher;
+mod memo;
 mod normalize;
 mod outcome;
 mod property;

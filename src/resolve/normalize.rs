@@ -50,6 +50,9 @@ pub(crate) fn is_py_whitespace(c: char) -> bool {
 /// assert_eq!(normalize_name("TrainingData"), "trainingdata");
 /// ```
 pub fn normalize_name(name: &str) -> String {
+    if name.is_ascii() {
+        return normalize_ascii(name.as_bytes());
+    }
     let mut cleaned = String::with_capacity(name.len());
     // Per-character lowercasing equals `str::to_lowercase` here: they differ only for a
     // final sigma, which is deleted anyway.
@@ -74,6 +77,57 @@ pub fn normalize_name(name: &str) -> String {
         out.push_str(word);
     }
     out
+}
+
+/// [`normalize_name`] of an ASCII name in one pass: each word is written to the output as
+/// it is read (separators `_-.` and ASCII whitespace end a word, other characters outside
+/// `a-z0-9` are deleted), then replaced by its abbreviation or removed if a stop word.
+fn normalize_ascii(name: &[u8]) -> String {
+    let mut out: Vec<u8> = Vec::with_capacity(name.len() + 8);
+    // Start of the current word in `out` (after its separating space, if any).
+    let mut word_start = 0;
+    let finish_word = |out: &mut Vec<u8>, word_start: usize| {
+        let Some(word) = out.get(word_start..) else {
+            return;
+        };
+        if word.is_empty() {
+            // Nothing written: drop the separating space, if any.
+            out.truncate(word_start.saturating_sub(1));
+            return;
+        }
+        if let Some((_, long)) = ABBREVIATIONS
+            .iter()
+            .find(|(short, _)| short.as_bytes() == word)
+        {
+            out.truncate(word_start);
+            out.extend_from_slice(long.as_bytes());
+        }
+        let word = out.get(word_start..).unwrap_or_default();
+        if STOP_WORDS.iter().any(|stop| stop.as_bytes() == word) {
+            out.truncate(word_start.saturating_sub(1));
+        }
+    };
+    let mut in_word = false;
+    for &c in name {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            if !in_word {
+                if !out.is_empty() {
+                    out.push(b' ');
+                }
+                word_start = out.len();
+                in_word = true;
+            }
+            out.push(c);
+        } else if in_word && (matches!(c, b'_' | b'-' | b'.') || is_py_whitespace(char::from(c))) {
+            finish_word(&mut out, word_start);
+            in_word = false;
+        }
+    }
+    if in_word {
+        finish_word(&mut out, word_start);
+    }
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// The reference's string similarity: `difflib.SequenceMatcher(None, a, b).ratio()` of
@@ -378,6 +432,38 @@ mod tests {
         );
         assert_eq!(normalize_name("a\u{3000}b\tc"), "b c");
         assert_eq!(normalize_name("İd"), "id");
+    }
+
+    /// [`normalize_name`] without the ASCII fast path.
+    fn normalize_general(name: &str) -> String {
+        let mut cleaned = String::new();
+        for c in name.chars().flat_map(char::to_lowercase) {
+            let c = if matches!(c, '_' | '-' | '.') { ' ' } else { c };
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || is_py_whitespace(c) {
+                cleaned.push(c);
+            }
+        }
+        let words: Vec<&str> = cleaned
+            .split(is_py_whitespace)
+            .filter(|w| !w.is_empty())
+            .map(|w| {
+                ABBREVIATIONS
+                    .iter()
+                    .find(|(short, _)| *short == w)
+                    .map_or(w, |(_, long)| long)
+            })
+            .filter(|w| !STOP_WORDS.contains(w))
+            .collect();
+        words.join(" ")
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ascii_fast_path_equals_the_general_one(
+            name in "((config|params|eval|reg|pkg|packaged|the|a|an|of|by|Data|X1)|[a-zA-Z0-9_. !\\-\t\x1c\x1f]){0,12}"
+        ) {
+            proptest::prop_assert_eq!(normalize_ascii(name.as_bytes()), normalize_general(&name));
+        }
     }
 
     #[test]

@@ -5,8 +5,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use indexmap::IndexMap;
 
-use super::engine::{Engine, FxMap, FxSet, ScoreMemo};
+use super::engine::Engine;
 use super::matcher::SemanticMatcher;
+use super::memo::{FxMap, FxSet, ScoreMemo};
 use super::outcome::{
     DependencyResolutionError, FailedDependency, PipelineResolution, ResolutionDetails,
     ResolutionReport, ResolutionSummary, ResolveError, ScoredCandidate, ScoringResolution,

@@ -123,7 +123,7 @@ pub fn keyword_match(keywords: &[String], output_name: &str) -> f64 {
 }
 
 /// [`keyword_match`] over already lowercased keywords and name.
-pub(crate) fn keyword_fraction(lower_keywords: &[String], lower_name: &str) -> f64 {
+fn keyword_fraction(lower_keywords: &[String], lower_name: &str) -> f64 {
     if lower_keywords.is_empty() {
         return 0.0;
     }
@@ -256,17 +256,37 @@ impl StepTypeCatalog {
             return true;
         }
         let provider_stripped = strip_step(provider);
-        let legacy_names: Vec<&str> = self
-            .legacy_aliases
-            .iter()
-            .filter(|(_, canonical)| *canonical == provider)
-            .map(|(legacy, _)| legacy.as_str())
-            .collect();
         sources.iter().any(|source| {
             source.strip_suffix("Step") == Some(provider)
-                || legacy_names.contains(&source.as_str())
+                || self
+                    .legacy_aliases
+                    .get(source.as_str())
+                    .is_some_and(|canonical| canonical == provider)
                 || strip_step(source) == provider_stripped
         })
+    }
+
+    /// [`Self::provider_in_sources`] as two key sets, to test many providers against the
+    /// same sources cheaply: a normalised provider type `p` is in `sources` exactly when
+    /// `p` is one of the first keys or `p` without one trailing `Step` is one of the second.
+    ///
+    /// First keys: each source, the source without one trailing `Step`, and the canonical
+    /// name of a source that is a legacy alias; second keys: each source without one
+    /// trailing `Step`.
+    pub(crate) fn source_keys<'s>(&'s self, sources: &'s [String]) -> (Vec<&'s str>, Vec<&'s str>) {
+        let mut exact = Vec::with_capacity(sources.len() * 2);
+        let mut stripped = Vec::with_capacity(sources.len());
+        for source in sources {
+            exact.push(source.as_str());
+            if let Some(base) = source.strip_suffix("Step") {
+                exact.push(base);
+            }
+            if let Some(canonical) = self.legacy_aliases.get(source.as_str()) {
+                exact.push(canonical.as_str());
+            }
+            stripped.push(strip_step(source));
+        }
+        (exact, stripped)
     }
 
     /// The source component of the score: 0.0 without sources, +0.1 when the provider's
@@ -287,7 +307,8 @@ impl StepTypeCatalog {
     }
 }
 
-fn strip_step(name: &str) -> &str {
+/// `name` without one trailing `Step`.
+pub(crate) fn strip_step(name: &str) -> &str {
     name.strip_suffix("Step").unwrap_or(name)
 }
 
@@ -445,6 +466,26 @@ mod tests {
         assert!(c.provider_in_sources("Package", &sources(&["MIMSPackaging"])));
         assert!(!c.provider_in_sources("Package", &sources(&["PackagingStep"])));
         assert!(!c.provider_in_sources("MIMSPackaging", &sources(&["Package"])));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn source_keys_decide_like_provider_in_sources(
+            provider in proptest::sample::select(vec![
+                "Package", "Payload", "PackageStep", "Foo", "FooStep", "FooStepStep",
+                "Registration", "PyTorchTraining", "Step", "", "MIMSPackaging",
+            ]),
+            list in proptest::collection::vec(proptest::sample::select(vec![
+                "Package", "PackageStep", "MIMSPackaging", "MIMSPayload", "Foo", "FooStep",
+                "FooStepStep", "Step", "", "ModelRegistration", "PytorchTraining", "Other",
+            ]), 0..4),
+        ) {
+            let c = StepTypeCatalog::default();
+            let list = sources(&list);
+            let (exact, stripped) = c.source_keys(&list);
+            let by_keys = exact.contains(&provider) || stripped.contains(&strip_step(provider));
+            proptest::prop_assert_eq!(by_keys, c.provider_in_sources(provider, &list));
+        }
     }
 
     #[test]

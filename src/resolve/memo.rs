@@ -1,0 +1,735 @@
+//! What a resolver keeps across resolutions: interned names, strings and contents, and
+//! name-similarity bounds and values.
+//!
+//! Everything here is a pure function of names, specification contents and the step-type
+//! catalog, so it stays valid across registry changes (it is reset with the catalog).
+//! Contents are interned to integer ids once, so scoring a (dependency, output) pair is a
+//! handful of integer comparisons plus, for the few pairs that need it, a name similarity.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use super::matcher::{
+    PreparedName, byte_mask, combine, quick_bound, similarity_bound, similarity_of,
+};
+use super::scoring::{StepTypeCatalog, contains_bytes, strip_step};
+use crate::spec::{DependencySpec, DependencyType, OutputSpec};
+
+/// FxHash (rustc's hasher): fast for the small integer and string keys used here.
+#[derive(Default)]
+pub(crate) struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A hash map with [`FxHasher`].
+pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+/// A hash set with [`FxHasher`].
+pub(crate) type FxSet<K> = HashSet<K, BuildHasherDefault<FxHasher>>;
+
+/// Entries above which the memo is emptied before a resolution (bounds memory for
+/// long-lived resolvers fed ever new names).
+pub(crate) const MEMO_LIMIT: usize = 4_000_000;
+
+/// A dependency's content as far as scoring goes (name, types, sources, keywords), as ids.
+pub(crate) struct DepInfo {
+    dependency_type: DependencyType,
+    /// Raw name id.
+    pub(crate) name: u32,
+    /// Data-type string id.
+    data: u32,
+    /// String-list id of the compatible sources.
+    sources: u32,
+    /// Keyword-list id ([`ScoreMemo::keyword_list_id`]).
+    keywords: u32,
+}
+
+/// An output class's content as far as scoring goes (provider step type and the output's
+/// type, data type, name and aliases), as ids.
+pub(crate) struct ClassInfo {
+    /// What the score parts other than similarity and keywords need.
+    pub(crate) scoring: ClassScoring,
+    /// The logical name, lowercased (keyword matching), and its [`byte_mask`].
+    lower_name: (String, u64),
+}
+
+/// What the type, data-type, exact-name and source parts of a score need of a class.
+#[derive(Clone, Copy)]
+pub(crate) struct ClassScoring {
+    pub(crate) output_type: DependencyType,
+    /// Data-type string id and its group ([`StringInfo::group`]).
+    data: (u32, u8),
+    /// String id of the provider step type after [`StepTypeCatalog::normalize_step_type`].
+    step: u32,
+    /// String id of that without one trailing `Step`.
+    step_stripped: u32,
+    /// Name-list id (logical name, then aliases).
+    pub(crate) list: u32,
+}
+
+/// What the type, data-type, exact-name and source parts of a score need of a dependency,
+/// borrowed from the memo.
+pub(crate) struct DepScoring<'m> {
+    dependency_type: DependencyType,
+    /// Data-type string id and its group.
+    data: (u32, u8),
+    /// The name lists containing the dependency's raw name.
+    exact_lists: &'m [u32],
+    /// The name lists with a similarity of 1.0 to the dependency's name.
+    sure_lists: &'m [u32],
+    /// Bit sets of compatible step-type keys; `None` without sources.
+    sources: Option<(&'m [u64], &'m [u64])>,
+}
+
+impl DepScoring<'_> {
+    /// Whether the similarity of the dependency's name to `class`'s names is known to be
+    /// 1.0, the largest possible.
+    pub(crate) fn sure(&self, class: &ClassScoring) -> bool {
+        self.sure_lists.contains(&class.list)
+    }
+
+    /// The indices of the type, data-type, exact-name and source parts against `class`
+    /// packed as `((type · 3 + data) · 2 + exact) · 3 + source`, where type is 1 for equal
+    /// types (else 0), data 2 for equal data types, 1 for compatible ones, exact 1 when the
+    /// dependency name is the output's name or an alias, and source 0 without sources, 1
+    /// for a compatible provider, 2 otherwise.
+    pub(crate) fn code(&self, class: &ClassScoring) -> usize {
+        let same_type = usize::from(self.dependency_type == class.output_type);
+        let data = if self.data.0 == class.data.0 {
+            2
+        } else if self.data.1 != 0 && self.data.1 == class.data.1 {
+            1
+        } else {
+            0
+        };
+        let exact = usize::from(self.exact_lists.contains(&class.list));
+        let source = match self.sources {
+            None => 0,
+            Some((exact, stripped))
+                if bit_is_set(exact, class.step) || bit_is_set(stripped, class.step_stripped) =>
+            {
+                1
+            }
+            Some(_) => 2,
+        };
+        ((same_type * 3 + data) * 2 + exact) * 3 + source
+    }
+}
+
+/// An interned string: its data-type group and, once needed, its normalised step type.
+struct StringInfo {
+    /// 1 for `S3Uri`/`String`, 2 for `Integer`/`Float`, else 0 (two data types are
+    /// compatible when their groups are equal and non-zero).
+    group: u8,
+    /// As a provider step type: the string ids of its normalised form and of that without
+    /// one trailing `Step`.
+    step: Option<(u32, u32)>,
+}
+
+/// What a string list means as compatible sources and as keywords, computed on first use.
+#[derive(Default)]
+struct ListInfo {
+    /// As sources: bit sets of the string ids a compatible normalised provider type may
+    /// equal, and that type without `Step` may equal ([`StepTypeCatalog::source_keys`]).
+    sources: Option<(Vec<u64>, Vec<u64>)>,
+}
+
+/// A list of lowercased keywords: `(length, bytes)` per keyword in one buffer (also its
+/// key), with each keyword's [`byte_mask`].
+struct KeywordList {
+    encoded: Box<[u8]>,
+    masks: Box<[u64]>,
+}
+
+impl KeywordList {
+    /// The keywords, lowercased, with their masks.
+    fn iter(&self) -> impl Iterator<Item = (&[u8], u64)> {
+        let mut rest: &[u8] = &self.encoded;
+        self.masks.iter().map_while(move |&mask| {
+            let (len, tail) = rest.split_first_chunk::<4>()?;
+            let len = u32::from_le_bytes(*len) as usize;
+            let word = tail.get(..len)?;
+            rest = tail.get(len..)?;
+            Some((word, mask))
+        })
+    }
+}
+
+/// A similarity of a (dependency name, output name list) pair: an upper bound until the
+/// exact value is needed.
+#[derive(Clone, Copy)]
+enum Similarity {
+    /// A looser bound ([`quick_bound`](super::matcher::quick_bound) per name).
+    Quick(f64),
+    Bound(f64),
+    Exact(f64),
+}
+
+/// Interned names, strings, dependency and class contents, and similarity bounds and
+/// values per (dependency name, output name list).
+pub(crate) struct ScoreMemo {
+    name_ids: FxMap<Box<str>, u32>,
+    names: Vec<PreparedName>,
+    list_ids: FxMap<Box<[u32]>, u32>,
+    lists: Vec<Box<[u32]>>,
+    /// Per name id: the lists containing it.
+    lists_of_name: Vec<Vec<u32>>,
+    /// Normalised names of non-empty raw names.
+    norm_ids: FxMap<Box<str>, u32>,
+    /// Per name id: its normalised-name id (`u32::MAX` for an empty raw name).
+    norm_of_name: Vec<u32>,
+    /// Per normalised-name id: the lists containing a name with that normalised form.
+    lists_of_norm: Vec<Vec<u32>>,
+    /// Data types, step types, sources and keywords.
+    string_ids: FxMap<Box<str>, u32>,
+    strings: Vec<StringInfo>,
+    string_list_ids: FxMap<Box<[u32]>, u32>,
+    string_lists: Vec<(Box<[u32]>, ListInfo)>,
+    /// Scratch buffer for list keys.
+    scratch: Vec<u32>,
+    keyword_list_ids: FxMap<Box<[u8]>, u32>,
+    keyword_lists: Vec<KeywordList>,
+    /// Scratch buffer for keyword-list keys.
+    keyword_scratch: Vec<u8>,
+    /// (name, type, data type, sources, keywords) → dependency id.
+    dep_ids: FxMap<(u32, DependencyType, u32, u32, u32), u32>,
+    deps: Vec<DepInfo>,
+    /// (step type, output type, data type, name list) → class id.
+    class_ids: FxMap<(u32, DependencyType, u32, u32), u32>,
+    classes: Vec<ClassInfo>,
+    similarities: FxMap<(u32, u32), Similarity>,
+    /// Per (dependency name, output name): the similarity bound and, once computed, the
+    /// similarity.
+    pairs: FxMap<(u32, u32), (f64, Option<f64>)>,
+}
+
+fn map_with<K, V>(capacity: usize) -> FxMap<K, V> {
+    FxMap::with_capacity_and_hasher(capacity, BuildHasherDefault::default())
+}
+
+impl Default for ScoreMemo {
+    /// An empty memo, sized for a few hundred names (the 61 real specifications have 364).
+    fn default() -> Self {
+        ScoreMemo {
+            name_ids: map_with(512),
+            names: Vec::with_capacity(512),
+            list_ids: map_with(256),
+            lists: Vec::with_capacity(256),
+            lists_of_name: Vec::with_capacity(512),
+            norm_ids: map_with(512),
+            norm_of_name: Vec::with_capacity(512),
+            lists_of_norm: Vec::with_capacity(512),
+            string_ids: map_with(256),
+            strings: Vec::with_capacity(256),
+            string_list_ids: map_with(128),
+            string_lists: Vec::with_capacity(128),
+            scratch: Vec::new(),
+            keyword_list_ids: map_with(128),
+            keyword_lists: Vec::with_capacity(128),
+            keyword_scratch: Vec::new(),
+            dep_ids: map_with(256),
+            deps: Vec::with_capacity(256),
+            class_ids: map_with(256),
+            classes: Vec::with_capacity(256),
+            similarities: map_with(2048),
+            pairs: map_with(4096),
+        }
+    }
+}
+
+/// `n` as a `u32` id (saturating; ids never get near the limit, see [`MEMO_LIMIT`]).
+pub(crate) fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+impl ScoreMemo {
+    /// The number of memoised entries.
+    pub(crate) fn entries(&self) -> usize {
+        self.names.len()
+            + self.lists.len()
+            + self.strings.len()
+            + self.string_lists.len()
+            + self.keyword_lists.len()
+            + self.deps.len()
+            + self.classes.len()
+            + self.similarities.len()
+            + self.pairs.len()
+    }
+
+    fn name_id(&mut self, raw: &str) -> u32 {
+        if let Some(&id) = self.name_ids.get(raw) {
+            return id;
+        }
+        let id = to_u32(self.names.len());
+        let prepared = PreparedName::new(raw);
+        let norm = match prepared.normalized() {
+            None => u32::MAX,
+            Some(norm) => match self.norm_ids.get(norm) {
+                Some(&n) => n,
+                None => {
+                    let n = to_u32(self.norm_ids.len());
+                    self.norm_ids.insert(norm.into(), n);
+                    n
+                }
+            },
+        };
+        self.names.push(prepared);
+        self.norm_of_name.push(norm);
+        self.name_ids.insert(raw.into(), id);
+        id
+    }
+
+    /// The lists holding a name equal to name `name` after normalisation (both raw names
+    /// non-empty): the lists whose similarity to `name` is 1.0.
+    fn lists_of_norm(&self, name: u32) -> &[u32] {
+        self.norm_of_name
+            .get(name as usize)
+            .and_then(|&n| self.lists_of_norm.get(n as usize))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    fn string_id(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.string_ids.get(s) {
+            return id;
+        }
+        let id = to_u32(self.strings.len());
+        self.strings.push(StringInfo {
+            group: match s {
+                "S3Uri" | "String" => 1,
+                "Integer" | "Float" => 2,
+                _ => 0,
+            },
+            step: None,
+        });
+        self.string_ids.insert(s.into(), id);
+        id
+    }
+
+    /// The string id of a provider step type, and those of its normalised form and of that
+    /// without `Step`.
+    fn step_ids(&mut self, catalog: &StepTypeCatalog, step_type: &str) -> (u32, (u32, u32)) {
+        let id = self.string_id(step_type);
+        if let Some(ids) = self.strings.get(id as usize).and_then(|s| s.step) {
+            return (id, ids);
+        }
+        let normalized = catalog.normalize_step_type(step_type);
+        let ids = (
+            self.string_id(normalized),
+            self.string_id(strip_step(normalized)),
+        );
+        if let Some(info) = self.strings.get_mut(id as usize) {
+            info.step = Some(ids);
+        }
+        (id, ids)
+    }
+
+    /// Interns the ids in `self.scratch` as a list (`lists` and `ids` are the list table and
+    /// its index).
+    fn intern_scratch<T>(
+        scratch: &[u32],
+        ids: &mut FxMap<Box<[u32]>, u32>,
+        lists: &mut Vec<T>,
+        make: impl FnOnce(Box<[u32]>) -> T,
+    ) -> u32 {
+        if let Some(&id) = ids.get(scratch) {
+            return id;
+        }
+        let id = to_u32(lists.len());
+        lists.push(make(scratch.into()));
+        ids.insert(scratch.into(), id);
+        id
+    }
+
+    fn string_list_id(&mut self, strings: &[String]) -> u32 {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.extend(strings.iter().map(|s| self.string_id(s)));
+        let id = Self::intern_scratch(
+            &scratch,
+            &mut self.string_list_ids,
+            &mut self.string_lists,
+            |list| (list, ListInfo::default()),
+        );
+        self.scratch = scratch;
+        id
+    }
+
+    fn list_id(&mut self, logical_name: &str, aliases: &[String]) -> u32 {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.push(self.name_id(logical_name));
+        scratch.extend(aliases.iter().map(|a| self.name_id(a)));
+        let known = self.lists.len();
+        let id = Self::intern_scratch(&scratch, &mut self.list_ids, &mut self.lists, |l| l);
+        if self.lists.len() > known {
+            for &name in &scratch {
+                add_to_index(&mut self.lists_of_name, name, id);
+                let norm = self.norm_of_name.get(name as usize).copied();
+                if let Some(norm) = norm.filter(|&n| n != u32::MAX) {
+                    add_to_index(&mut self.lists_of_norm, norm, id);
+                }
+            }
+        }
+        self.scratch = scratch;
+        id
+    }
+
+    /// What scoring needs of dependency `dep`.
+    pub(crate) fn dep_scoring(&self, dep: u32) -> Option<DepScoring<'_>> {
+        let d = self.deps.get(dep as usize)?;
+        let sources = self
+            .string_lists
+            .get(d.sources as usize)
+            .filter(|(list, _)| !list.is_empty())
+            .map(|(_, info)| match &info.sources {
+                Some((exact, stripped)) => (exact.as_slice(), stripped.as_slice()),
+                None => (&[][..], &[][..]),
+            });
+        Some(DepScoring {
+            dependency_type: d.dependency_type,
+            data: (d.data, self.group(d.data)),
+            sure_lists: self.lists_of_norm(d.name),
+            exact_lists: self
+                .lists_of_name
+                .get(d.name as usize)
+                .map_or(&[][..], Vec::as_slice),
+            sources,
+        })
+    }
+
+    fn group(&self, string: u32) -> u8 {
+        self.strings.get(string as usize).map_or(0, |s| s.group)
+    }
+
+    /// The raw name id of dependency `dep`.
+    pub(crate) fn dep_name(&self, dep: u32) -> Option<u32> {
+        self.deps.get(dep as usize).map(|d| d.name)
+    }
+
+    /// What scoring needs of class `class`.
+    pub(crate) fn class_scoring(&self, class: u32) -> Option<ClassScoring> {
+        self.classes.get(class as usize).map(|c| c.scoring)
+    }
+
+    /// The alias-aware similarity of a dependency name to an output.
+    pub(crate) fn with_aliases(&mut self, name: &str, output: &OutputSpec) -> f64 {
+        let dep = self.name_id(name);
+        let list = self.list_id(&output.logical_name, &output.aliases);
+        self.exact(dep, list)
+    }
+
+    /// An upper bound of [`Self::exact`] without sequence matching (the exact value when
+    /// already known): the largest pair bound over the list. A looser bound without
+    /// substring search is returned when `prunes` accepts it.
+    pub(crate) fn bound(&mut self, dep: u32, list: u32, prunes: impl Fn(f64) -> bool) -> f64 {
+        match self.similarities.get(&(dep, list)) {
+            Some(Similarity::Bound(s) | Similarity::Exact(s)) => return *s,
+            Some(Similarity::Quick(s)) if prunes(*s) => return *s,
+            Some(Similarity::Quick(_)) => {}
+            None => {
+                let quick = self.quick(dep, list);
+                if prunes(quick) {
+                    self.similarities
+                        .insert((dep, list), Similarity::Quick(quick));
+                    return quick;
+                }
+            }
+        }
+        let mut b = 0.0_f64;
+        for i in 0..self.list_len(list) {
+            let name = self.list_name(list, i);
+            b = b.max(self.pair_bound(dep, name));
+        }
+        self.similarities.insert((dep, list), Similarity::Bound(b));
+        b
+    }
+
+    /// The largest [`quick_bound`] over the list (the memoised pair bound when known).
+    fn quick(&self, dep: u32, list: u32) -> f64 {
+        let (Some(a), Some(names)) = (self.names.get(dep as usize), self.lists.get(list as usize))
+        else {
+            return 0.0;
+        };
+        names
+            .iter()
+            .map(|&n| match self.pairs.get(&(dep, n)) {
+                Some((bound, _)) => *bound,
+                None => self
+                    .names
+                    .get(n as usize)
+                    .map_or(0.0, |b| quick_bound(a, b)),
+            })
+            .fold(0.0, f64::max)
+    }
+
+    fn list_len(&self, list: u32) -> usize {
+        self.lists.get(list as usize).map_or(0, |l| l.len())
+    }
+
+    fn list_name(&self, list: u32, i: usize) -> u32 {
+        self.lists
+            .get(list as usize)
+            .and_then(|l| l.get(i))
+            .copied()
+            .unwrap_or(u32::MAX)
+    }
+
+    /// [`similarity_bound`] of a name pair (memoised with its exact value).
+    fn pair_bound(&mut self, dep: u32, name: u32) -> f64 {
+        if let Some(pair) = self.pairs.get(&(dep, name)) {
+            return pair.0;
+        }
+        let b = match (self.names.get(dep as usize), self.names.get(name as usize)) {
+            (Some(a), Some(b)) => similarity_bound(a, b),
+            _ => 0.0,
+        };
+        self.pairs.insert((dep, name), (b, None));
+        b
+    }
+
+    /// [`similarity_of`] of a name pair (memoised).
+    fn pair_exact(&mut self, dep: u32, name: u32) -> f64 {
+        let bound = match self.pairs.get(&(dep, name)) {
+            Some((_, Some(s))) => return *s,
+            Some((b, None)) => Some(*b),
+            None => None,
+        };
+        let s = match (self.names.get(dep as usize), self.names.get(name as usize)) {
+            (Some(a), Some(b)) => similarity_of(a, b),
+            _ => 0.0,
+        };
+        self.pairs
+            .insert((dep, name), (bound.unwrap_or(s), Some(s)));
+        s
+    }
+
+    /// `calculate_similarity_with_aliases`: the logical name first, an alias replaces the
+    /// best only when strictly better — so the result is the maximum over the names. It is
+    /// computed by decreasing upper bound, stopping when no remaining bound exceeds the
+    /// maximum found (a name equal after normalisation gives 1.0, the largest value).
+    pub(crate) fn exact(&mut self, dep: u32, list: u32) -> f64 {
+        if let Some(Similarity::Exact(s)) = self.similarities.get(&(dep, list)) {
+            return *s;
+        }
+        if self.lists_of_norm(dep).contains(&list) && combine(1.0, [1.0; 3]) <= 1.0 {
+            // A name equal after normalisation scores 1.0, which no name exceeds.
+            return 1.0;
+        }
+        let best = if self.list_len(list) == 1 {
+            self.pair_exact(dep, self.list_name(list, 0))
+        } else {
+            let mut bounds: Vec<(f64, u32)> = (0..self.list_len(list))
+                .map(|i| {
+                    let name = self.list_name(list, i);
+                    (self.pair_bound(dep, name), name)
+                })
+                .collect();
+            bounds.sort_by(|x, y| y.0.total_cmp(&x.0));
+            let mut best: Option<f64> = None;
+            for (bound, name) in bounds {
+                if best.is_some_and(|s| bound <= s) {
+                    break;
+                }
+                let s = self.pair_exact(dep, name);
+                if best.is_none_or(|x| s > x) {
+                    best = Some(s);
+                }
+            }
+            best.unwrap_or(0.0)
+        };
+        self.similarities
+            .insert((dep, list), Similarity::Exact(best));
+        best
+    }
+
+    /// The id of a keyword list as far as scoring goes: its keywords lowercased, in order.
+    fn keyword_list_id(&mut self, keywords: &[String]) -> u32 {
+        let mut key = std::mem::take(&mut self.keyword_scratch);
+        key.clear();
+        for k in keywords {
+            let start = key.len();
+            key.extend_from_slice(&[0; 4]);
+            if k.is_ascii() {
+                key.extend(k.bytes().map(|b| b.to_ascii_lowercase()));
+            } else {
+                key.extend_from_slice(k.to_lowercase().as_bytes());
+            }
+            let len = u32::try_from(key.len() - start - 4).unwrap_or(u32::MAX);
+            if let Some(slot) = key.get_mut(start..start + 4) {
+                slot.copy_from_slice(&len.to_le_bytes());
+            }
+        }
+        let id = match self.keyword_list_ids.get(key.as_slice()) {
+            Some(&id) => id,
+            None => {
+                let id = to_u32(self.keyword_lists.len());
+                let mut list = KeywordList {
+                    encoded: key.as_slice().into(),
+                    masks: vec![0; keywords.len()].into(),
+                };
+                let masks: Vec<u64> = list.iter().map(|(word, _)| byte_mask(word)).collect();
+                list.masks = masks.into();
+                self.keyword_lists.push(list);
+                self.keyword_list_ids.insert(key.as_slice().into(), id);
+                id
+            }
+        };
+        self.keyword_scratch = key;
+        id
+    }
+
+    /// The id of a dependency's content (interned on first sight).
+    pub(crate) fn dep_id(&mut self, catalog: &StepTypeCatalog, dep: &DependencySpec) -> u32 {
+        let key = (
+            self.name_id(&dep.logical_name),
+            dep.dependency_type,
+            self.string_id(&dep.data_type),
+            self.string_list_id(&dep.compatible_sources),
+            self.keyword_list_id(&dep.semantic_keywords),
+        );
+        if let Some(&id) = self.dep_ids.get(&key) {
+            return id;
+        }
+        let (name, dependency_type, data, sources, keywords) = key;
+        if let Some((_, info)) = self.string_lists.get_mut(sources as usize)
+            && info.sources.is_none()
+        {
+            let (exact, stripped) = catalog.source_keys(&dep.compatible_sources);
+            let exact: Vec<u32> = exact.iter().map(|s| self.string_id(s)).collect();
+            let stripped: Vec<u32> = stripped.iter().map(|s| self.string_id(s)).collect();
+            if let Some((_, info)) = self.string_lists.get_mut(sources as usize) {
+                info.sources = Some((bit_set(exact), bit_set(stripped)));
+            }
+        }
+        let id = to_u32(self.deps.len());
+        self.deps.push(DepInfo {
+            dependency_type,
+            name,
+            data,
+            sources,
+            keywords,
+        });
+        self.dep_ids.insert(key, id);
+        id
+    }
+
+    /// The id of an output class's content (interned on first sight).
+    pub(crate) fn class_id(
+        &mut self,
+        catalog: &StepTypeCatalog,
+        step_type: &str,
+        out: &OutputSpec,
+    ) -> u32 {
+        let (raw_step, (step, step_stripped)) = self.step_ids(catalog, step_type);
+        let key = (
+            raw_step,
+            out.output_type,
+            self.string_id(&out.data_type),
+            self.list_id(&out.logical_name, &out.aliases),
+        );
+        if let Some(&id) = self.class_ids.get(&key) {
+            return id;
+        }
+        let id = to_u32(self.classes.len());
+        self.classes.push(ClassInfo {
+            scoring: ClassScoring {
+                output_type: out.output_type,
+                data: (key.2, self.group(key.2)),
+                step,
+                step_stripped,
+                list: key.3,
+            },
+            lower_name: lower_with_mask(&out.logical_name),
+        });
+        self.class_ids.insert(key, id);
+        id
+    }
+
+    /// The keyword part of a score of `dep` against `class`
+    /// ([`keyword_match`](super::scoring::keyword_match) × 0.05): the fraction of keywords
+    /// occurring in the lowercase output name (a keyword with a byte outside the name's
+    /// cannot occur).
+    pub(crate) fn keyword_part(&self, dep: u32, class: u32) -> f64 {
+        let (Some(dep), Some(class)) = (
+            self.deps.get(dep as usize),
+            self.classes.get(class as usize),
+        ) else {
+            return 0.0;
+        };
+        let Some(keywords) = self
+            .keyword_lists
+            .get(dep.keywords as usize)
+            .filter(|k| !k.masks.is_empty())
+        else {
+            return 0.0;
+        };
+        let (name, name_mask) = &class.lower_name;
+        let matches = keywords
+            .iter()
+            .filter(|(k, mask)| mask & !name_mask == 0 && contains_bytes(name.as_bytes(), k))
+            .count();
+        matches as f64 / keywords.masks.len() as f64 * 0.05
+    }
+}
+
+/// Adds `id` to the entry `key` of a reverse index (once).
+fn add_to_index(index: &mut Vec<Vec<u32>>, key: u32, id: u32) {
+    let k = key as usize;
+    if index.len() <= k {
+        index.resize_with(k + 1, Vec::new);
+    }
+    if let Some(ids) = index.get_mut(k)
+        && !ids.contains(&id)
+    {
+        ids.push(id);
+    }
+}
+
+/// A lowercased string with its [`byte_mask`].
+fn lower_with_mask(s: &str) -> (String, u64) {
+    let lower = s.to_lowercase();
+    let mask = byte_mask(lower.as_bytes());
+    (lower, mask)
+}
+
+/// A bit set of ids.
+fn bit_set(ids: Vec<u32>) -> Vec<u64> {
+    let mut bits = Vec::new();
+    for id in ids {
+        let word = (id / 64) as usize;
+        if bits.len() <= word {
+            bits.resize(word + 1, 0);
+        }
+        if let Some(w) = bits.get_mut(word) {
+            *w |= 1 << (id % 64);
+        }
+    }
+    bits
+}
+
+fn bit_is_set(bits: &[u64], id: u32) -> bool {
+    bits.get((id / 64) as usize)
+        .is_some_and(|w| (w >> (id % 64)) & 1 == 1)
+}
