@@ -9,7 +9,9 @@ use pipeline_deps::{
 };
 use proptest::prelude::*;
 
-const NAMES: [&str; 10] = [
+/// Names, including pairs equal only after normalisation (similarity 1.0 without the
+/// exact-name bonus) and one that normalises to nothing.
+const NAMES: [&str; 14] = [
     "data",
     "training_data",
     "model",
@@ -20,6 +22,10 @@ const NAMES: [&str; 10] = [
     "payload_samples",
     "eval_output",
     "x",
+    "Training-Data",
+    "the_config",
+    "MODEL",
+    "of",
 ];
 const DATA_TYPES: [&str; 4] = ["S3Uri", "String", "Integer", "Float"];
 const STEP_TYPES: [&str; 6] = [
@@ -38,7 +44,7 @@ const SOURCES: [&str; 6] = [
     "Foo",
     "Other",
 ];
-const KEYWORDS: [&str; 4] = ["data", "model", "OUT", "train"];
+const KEYWORDS: [&str; 5] = ["data", "model", "OUT", "train", "Data"];
 
 fn pick(list: &'static [&'static str]) -> impl Strategy<Value = &'static str> {
     proptest::sample::select(list)

@@ -13,23 +13,29 @@
 //! * **Winner memo.** Dependencies with the same name, types, sources and keywords have the
 //!   same winner unless the consumer holds the first occurrence of some class.
 //! * **Interned contents.** Dependencies and classes are interned once with their strings
-//!   ([`ScoreMemo`]), so every score part but the similarity is a few integer comparisons.
+//!   ([`ScoreMemo`]), so the type, data-type, exact-name and source parts of a score are a
+//!   few integer comparisons, packed into one of 36 part codes.
 //! * **Bounds.** The similarity is the only expensive part and is at most 1.0, so each
-//!   candidate's score has an upper bound computed with the same float operations; candidates
-//!   are visited by decreasing bound and the scan stops when no remaining bound can beat (or
-//!   tie earlier than) the best score found. Before the exact similarity, a tighter bound
-//!   (every component exact except the sequence ratio, bounded by common symbols) skips
-//!   most of the rest.
+//!   candidate's score has an upper bound per part code, computed with the same float
+//!   operations (similarity and keywords at their maximum). Candidates are visited level
+//!   by level of decreasing bound; within a level, those whose output has a name equal to
+//!   the dependency's after normalisation (similarity exactly 1.0, scored without any
+//!   similarity work) come first, then the others by occurrence. A candidate is skipped
+//!   as soon as a bound shows it cannot beat (or tie earlier than) the best found: with
+//!   its actual keyword part, then with a similarity bound that leaves out the substring
+//!   search and bounds the sequence ratio by common symbols, then with only the sequence
+//!   ratio bounded, and only then is the exact similarity computed.
 //! * **Memo** (kept by the resolver across calls, since it only depends on names and
-//!   contents): interned contents and prepared names, and the similarity bound or value per
-//!   (dependency name, output name + aliases).
+//!   contents): interned contents and prepared names, similarity bounds and values per
+//!   (dependency name, output name) and per (dependency name, output name + aliases).
 
 use std::sync::Arc;
 
 use indexmap::IndexMap;
 
+use super::contents::{ClassScoring, FxMap, FxSet};
 use super::matcher::{SEMANTIC_WEIGHT, STRING_WEIGHT, SUBSTRING_WEIGHT, TOKEN_WEIGHT};
-use super::memo::{ClassScoring, FxMap, FxSet, MEMO_LIMIT, ScoreMemo, to_u32};
+use super::memo::{MEMO_LIMIT, ScoreMemo, to_u32};
 use super::outcome::{DependencyResolutionError, StepResolution};
 use super::property::PropertyReference;
 use super::scoring::{ScoreBreakdown, StepTypeCatalog, types_compatible};
@@ -60,7 +66,7 @@ struct Occurrence {
 }
 
 /// The values of the type, data-type, exact-name and source parts, by index
-/// ([`DepScoring::code`](super::memo::DepScoring::code)); the same values as
+/// ([`DepScoring::code`](super::contents::DepScoring::code)); the same values as
 /// [`partial_breakdown`](super::scoring::partial_breakdown).
 const TYPE_PARTS: [f64; 2] = [0.2, 0.4];
 const DATA_PARTS: [f64; 3] = [0.0, 0.1, 0.2];
@@ -114,6 +120,9 @@ pub(crate) struct Engine<'a> {
     candidates: Vec<Candidate>,
     /// The candidates of one bound level.
     level: Vec<Candidate>,
+    /// Per memo list id: (generation, bits) marks of [`Self::find_winner`].
+    list_marks: Vec<(u32, u8)>,
+    generation: u32,
     /// The score bound of each part code (similarity and keywords at their maximum).
     bounds: [f64; CODES],
     sim_max: f64,
@@ -144,6 +153,8 @@ impl<'a> Engine<'a> {
             refs: FxMap::default(),
             candidates: Vec::new(),
             level: Vec::new(),
+            list_marks: Vec::new(),
+            generation: 0,
             bounds: [0.0; CODES],
             sim_max: max_similarity(),
             keyword_max: 0.05,
@@ -245,6 +256,25 @@ impl<'a> Engine<'a> {
         let mut candidates = std::mem::take(&mut self.candidates);
         candidates.clear();
         if let Some(dep) = self.memo.dep_scoring(dep_id) {
+            // Mark the lists with the exact-name bonus (bit 1) and with similarity 1.0
+            // (bit 2), stamped with a new generation instead of clearing.
+            self.generation = self.generation.wrapping_add(1);
+            let generation = self.generation;
+            for (lists, bit) in [(dep.exact_lists(), 1u8), (dep.sure_lists(), 2u8)] {
+                for &list in lists {
+                    let l = list as usize;
+                    if self.list_marks.len() <= l {
+                        self.list_marks.resize(l + 1, (0, 0));
+                    }
+                    if let Some(mark) = self.list_marks.get_mut(l) {
+                        *mark = if mark.0 == generation {
+                            (generation, mark.1 | bit)
+                        } else {
+                            (generation, bit)
+                        };
+                    }
+                }
+            }
             for t in DependencyType::ALL {
                 if !types_compatible(dep_type, t) {
                     continue;
@@ -262,10 +292,14 @@ impl<'a> Engine<'a> {
                     } else {
                         class.first
                     };
-                    let code = dep.code(&class.scoring);
+                    let marks = match self.list_marks.get(class.scoring.list as usize) {
+                        Some(&(g, bits)) if g == generation => bits,
+                        _ => 0,
+                    };
+                    let code = dep.code(&class.scoring, marks & 1 != 0);
                     let bound = self.bounds.get(code).copied().unwrap_or(f64::INFINITY);
                     if bound > 0.5 {
-                        let sure = dep.sure(&class.scoring);
+                        let sure = marks & 2 != 0;
                         candidates.push((bound, occurrence, class.global, code as u8, sure));
                     }
                 }
@@ -283,11 +317,12 @@ impl<'a> Engine<'a> {
         let mut level_buffer = std::mem::take(&mut self.level);
         let mut ceiling = f64::INFINITY;
         loop {
-            let level = candidates
-                .iter()
-                .map(|c| c.0)
-                .filter(|&b| b < ceiling)
-                .fold(f64::NEG_INFINITY, f64::max);
+            let mut level = f64::NEG_INFINITY;
+            for c in &candidates {
+                if c.0 < ceiling && c.0 > level {
+                    level = c.0;
+                }
+            }
             if level <= 0.5 || best.is_some_and(|(score, _)| level < score) {
                 break;
             }

@@ -22,6 +22,7 @@
 //! (13.4); score breakdowns add up to the score (13.5); `explain_similarity` does not fail on
 //! names that normalise to nothing (13.6).
 
+mod contents;
 mod engine;
 mod factory;
 mod matcher;

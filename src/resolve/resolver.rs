@@ -5,9 +5,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use indexmap::IndexMap;
 
+use super::contents::{FxMap, FxSet};
 use super::engine::Engine;
 use super::matcher::SemanticMatcher;
-use super::memo::{FxMap, FxSet, ScoreMemo};
+use super::memo::ScoreMemo;
 use super::outcome::{
     DependencyResolutionError, FailedDependency, PipelineResolution, ResolutionDetails,
     ResolutionReport, ResolutionSummary, ResolveError, ScoredCandidate, ScoringResolution,

@@ -1,0 +1,211 @@
+//! The interned forms of dependencies, output classes, strings and keyword lists that the
+//! [`ScoreMemo`](super::memo::ScoreMemo) keeps, and the hasher and bit-set helpers they use.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use super::matcher::byte_mask;
+use crate::spec::DependencyType;
+
+/// FxHash (rustc's hasher): fast for the small integer and string keys used here.
+#[derive(Default)]
+pub(crate) struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A hash map with [`FxHasher`].
+pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+/// A hash set with [`FxHasher`].
+pub(crate) type FxSet<K> = HashSet<K, BuildHasherDefault<FxHasher>>;
+
+/// A dependency's content as far as scoring goes (name, types, sources, keywords), as ids.
+pub(crate) struct DepInfo {
+    pub(super) dependency_type: DependencyType,
+    /// Raw name id.
+    pub(crate) name: u32,
+    /// Data-type string id.
+    pub(super) data: u32,
+    /// String-list id of the compatible sources.
+    pub(super) sources: u32,
+    /// Keyword-list id ([`ScoreMemo::keyword_list_id`](super::memo::ScoreMemo::keyword_list_id)).
+    pub(super) keywords: u32,
+}
+
+/// An output class's content as far as scoring goes (provider step type and the output's
+/// type, data type, name and aliases), as ids.
+pub(crate) struct ClassInfo {
+    /// What the score parts other than similarity and keywords need.
+    pub(crate) scoring: ClassScoring,
+    /// The logical name, lowercased (keyword matching), and its [`byte_mask`].
+    pub(super) lower_name: (String, u64),
+}
+
+/// What the type, data-type, exact-name and source parts of a score need of a class.
+#[derive(Clone, Copy)]
+pub(crate) struct ClassScoring {
+    pub(crate) output_type: DependencyType,
+    /// Data-type string id and its group ([`StringInfo::group`]).
+    pub(super) data: (u32, u8),
+    /// String id of the provider step type after [`StepTypeCatalog::normalize_step_type`](super::scoring::StepTypeCatalog::normalize_step_type).
+    pub(super) step: u32,
+    /// String id of that without one trailing `Step`.
+    pub(super) step_stripped: u32,
+    /// Name-list id (logical name, then aliases).
+    pub(crate) list: u32,
+}
+
+/// What the type, data-type, exact-name and source parts of a score need of a dependency,
+/// borrowed from the memo.
+pub(crate) struct DepScoring<'m> {
+    pub(super) dependency_type: DependencyType,
+    /// Data-type string id and its group.
+    pub(super) data: (u32, u8),
+    /// The name lists containing the dependency's raw name.
+    pub(super) exact_lists: &'m [u32],
+    /// The name lists with a similarity of 1.0 to the dependency's name.
+    pub(super) sure_lists: &'m [u32],
+    /// Bit sets of compatible step-type keys; `None` without sources.
+    pub(super) sources: Option<(&'m [u64], &'m [u64])>,
+}
+
+impl DepScoring<'_> {
+    /// The name lists containing the dependency's raw name (exact-name bonus).
+    pub(crate) fn exact_lists(&self) -> &[u32] {
+        self.exact_lists
+    }
+
+    /// The name lists whose similarity to the dependency's name is known to be 1.0, the
+    /// largest possible (a name equal after normalisation).
+    pub(crate) fn sure_lists(&self) -> &[u32] {
+        self.sure_lists
+    }
+
+    /// The indices of the type, data-type, exact-name and source parts against `class`
+    /// packed as `((type · 3 + data) · 2 + exact) · 3 + source`, where type is 1 for equal
+    /// types (else 0), data 2 for equal data types, 1 for compatible ones, exact 1 when the
+    /// dependency name is the output's name or an alias (`exact`, from [`Self::exact_lists`]),
+    /// and source 0 without sources, 1 for a compatible provider, 2 otherwise.
+    pub(crate) fn code(&self, class: &ClassScoring, exact: bool) -> usize {
+        let same_type = usize::from(self.dependency_type == class.output_type);
+        let data = if self.data.0 == class.data.0 {
+            2
+        } else if self.data.1 != 0 && self.data.1 == class.data.1 {
+            1
+        } else {
+            0
+        };
+        let exact = usize::from(exact);
+        let source = match self.sources {
+            None => 0,
+            Some((exact, stripped))
+                if bit_is_set(exact, class.step) || bit_is_set(stripped, class.step_stripped) =>
+            {
+                1
+            }
+            Some(_) => 2,
+        };
+        ((same_type * 3 + data) * 2 + exact) * 3 + source
+    }
+}
+
+/// An interned string: its data-type group and, once needed, its normalised step type.
+pub(super) struct StringInfo {
+    /// 1 for `S3Uri`/`String`, 2 for `Integer`/`Float`, else 0 (two data types are
+    /// compatible when their groups are equal and non-zero).
+    pub(super) group: u8,
+    /// As a provider step type: the string ids of its normalised form and of that without
+    /// one trailing `Step`.
+    pub(super) step: Option<(u32, u32)>,
+}
+
+/// What a string list means as compatible sources and as keywords, computed on first use.
+#[derive(Default)]
+pub(super) struct ListInfo {
+    /// As sources: bit sets of the string ids a compatible normalised provider type may
+    /// equal, and that type without `Step` may equal ([`StepTypeCatalog::source_keys`](super::scoring::StepTypeCatalog::source_keys)).
+    pub(super) sources: Option<(Vec<u64>, Vec<u64>)>,
+}
+
+/// A list of lowercased keywords: `(length, bytes)` per keyword in one buffer (also its
+/// key), with each keyword's [`byte_mask`].
+pub(super) struct KeywordList {
+    pub(super) encoded: Box<[u8]>,
+    pub(super) masks: Box<[u64]>,
+}
+
+impl KeywordList {
+    /// The keywords, lowercased, with their masks.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&[u8], u64)> {
+        let mut rest: &[u8] = &self.encoded;
+        self.masks.iter().map_while(move |&mask| {
+            let (len, tail) = rest.split_first_chunk::<4>()?;
+            let len = u32::from_le_bytes(*len) as usize;
+            let word = tail.get(..len)?;
+            rest = tail.get(len..)?;
+            Some((word, mask))
+        })
+    }
+}
+
+/// Adds `id` to the entry `key` of a reverse index (once).
+pub(super) fn add_to_index(index: &mut Vec<Vec<u32>>, key: u32, id: u32) {
+    let k = key as usize;
+    if index.len() <= k {
+        index.resize_with(k + 1, Vec::new);
+    }
+    if let Some(ids) = index.get_mut(k)
+        && !ids.contains(&id)
+    {
+        ids.push(id);
+    }
+}
+
+/// A lowercased string with its [`byte_mask`].
+pub(super) fn lower_with_mask(s: &str) -> (String, u64) {
+    let lower = s.to_lowercase();
+    let mask = byte_mask(lower.as_bytes());
+    (lower, mask)
+}
+
+/// A bit set of ids.
+pub(super) fn bit_set(ids: Vec<u32>) -> Vec<u64> {
+    let mut bits = Vec::new();
+    for id in ids {
+        let word = (id / 64) as usize;
+        if bits.len() <= word {
+            bits.resize(word + 1, 0);
+        }
+        if let Some(w) = bits.get_mut(word) {
+            *w |= 1 << (id % 64);
+        }
+    }
+    bits
+}
+
+pub(super) fn bit_is_set(bits: &[u64], id: u32) -> bool {
+    bits.get((id / 64) as usize)
+        .is_some_and(|w| (w >> (id % 64)) & 1 == 1)
+}
