@@ -541,7 +541,10 @@ fn an_interrupted_upgrade_leaves_the_old_version_or_the_new_one_whole() -> TestR
                 upgraded += u64::from(version == Some(SCHEMA_VERSION));
                 let manager = RegistryManager::open(&path)?;
                 let reopened = (snapshot(&manager)?, manager.get_context_stats()?);
-                assert!(reopened == whole, "{fault:?} at mutation {nth}: content differs");
+                assert!(
+                    reopened == whole,
+                    "{fault:?} at mutation {nth}: content differs"
+                );
                 tried += 1;
             }
         }
