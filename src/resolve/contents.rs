@@ -83,23 +83,24 @@ pub(crate) struct DepScoring<'m> {
     pub(super) dependency_type: DependencyType,
     /// Data-type string id and its group.
     pub(super) data: (u32, u8),
-    /// The name lists containing the dependency's raw name.
-    pub(super) exact_lists: &'m [u32],
-    /// The name lists with a similarity of 1.0 to the dependency's name.
-    pub(super) sure_lists: &'m [u32],
+    /// The name lists containing the dependency's raw name, as (key, list id) pairs.
+    pub(super) exact_lists: &'m [(u32, u32)],
+    /// The name lists with a similarity of 1.0 to the dependency's name, as (key, list id) pairs.
+    pub(super) sure_lists: &'m [(u32, u32)],
     /// Bit sets of compatible step-type keys; `None` without sources.
     pub(super) sources: Option<(&'m [u64], &'m [u64])>,
 }
 
 impl DepScoring<'_> {
-    /// The name lists containing the dependency's raw name (exact-name bonus).
-    pub(crate) fn exact_lists(&self) -> &[u32] {
+    /// The name lists containing the dependency's raw name (exact-name bonus), as (key,
+    /// list id) pairs.
+    pub(crate) fn exact_lists(&self) -> &[(u32, u32)] {
         self.exact_lists
     }
 
     /// The name lists whose similarity to the dependency's name is known to be 1.0, the
     /// largest possible (a name equal after normalisation).
-    pub(crate) fn sure_lists(&self) -> &[u32] {
+    pub(crate) fn sure_lists(&self) -> &[(u32, u32)] {
         self.sure_lists
     }
 
@@ -170,16 +171,55 @@ impl KeywordList {
     }
 }
 
-/// Adds `id` to the entry `key` of a reverse index (once).
-pub(super) fn add_to_index(index: &mut Vec<Vec<u32>>, key: u32, id: u32) {
-    let k = key as usize;
-    if index.len() <= k {
-        index.resize_with(k + 1, Vec::new);
+/// A reverse index key → ids, as one sorted array (no allocation per key): additions are
+/// appended and indexed by [`Self::refresh`], which must run before [`Self::get`] sees
+/// them.
+#[derive(Default)]
+pub(super) struct ReverseIndex {
+    /// (key, id) pairs; the first `indexed` are sorted and deduplicated.
+    entries: Vec<(u32, u32)>,
+    indexed: usize,
+    /// Per key `k`: its ids are `entries[starts[k]..starts[k + 1]]`.
+    starts: Vec<u32>,
+}
+
+impl ReverseIndex {
+    /// Adds `id` under `key` (seen by [`Self::get`] after the next [`Self::refresh`]).
+    pub(super) fn add(&mut self, key: u32, id: u32) {
+        self.entries.push((key, id));
     }
-    if let Some(ids) = index.get_mut(k)
-        && !ids.contains(&id)
-    {
-        ids.push(id);
+
+    /// Indexes the additions since the last refresh.
+    pub(super) fn refresh(&mut self) {
+        if self.entries.len() == self.indexed {
+            return;
+        }
+        self.entries.sort_unstable();
+        self.entries.dedup();
+        self.indexed = self.entries.len();
+        let keys = self.entries.last().map_or(0, |&(k, _)| k as usize + 1);
+        self.starts.clear();
+        self.starts.resize(keys + 1, 0);
+        for &(k, _) in &self.entries {
+            if let Some(count) = self.starts.get_mut(k as usize + 1) {
+                *count += 1;
+            }
+        }
+        for k in 1..self.starts.len() {
+            let previous = self.starts.get(k - 1).copied().unwrap_or(0);
+            if let Some(start) = self.starts.get_mut(k) {
+                *start += previous;
+            }
+        }
+    }
+
+    /// The ids under `key` as of the last [`Self::refresh`] (key-sorted pairs).
+    pub(super) fn get(&self, key: u32) -> &[(u32, u32)] {
+        let k = key as usize;
+        match (self.starts.get(k), self.starts.get(k + 1)) {
+            (Some(&a), Some(&b)) => self.entries.get(a as usize..b as usize).unwrap_or(&[]),
+            _ => &[],
+        }
     }
 }
 
@@ -208,4 +248,35 @@ pub(super) fn bit_set(ids: Vec<u32>) -> Vec<u64> {
 pub(super) fn bit_is_set(bits: &[u64], id: u32) -> bool {
     bits.get((id / 64) as usize)
         .is_some_and(|w| (w >> (id % 64)) & 1 == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reverse_index_sees_additions_after_refresh_once_each() {
+        let mut index = ReverseIndex::default();
+        index.add(3, 7);
+        index.add(1, 2);
+        index.add(3, 7);
+        index.add(3, 5);
+        assert!(index.get(3).is_empty());
+        index.refresh();
+        let ids = |index: &ReverseIndex, k| index.get(k).iter().map(|p| p.1).collect::<Vec<_>>();
+        assert_eq!(ids(&index, 3), [5, 7]);
+        assert_eq!(ids(&index, 1), [2]);
+        assert!(index.get(0).is_empty() && index.get(2).is_empty() && index.get(9).is_empty());
+        index.add(0, 4);
+        index.refresh();
+        assert_eq!(ids(&index, 0), [4]);
+        assert_eq!(ids(&index, 3), [5, 7]);
+    }
+
+    #[test]
+    fn bit_sets() {
+        let bits = bit_set(vec![0, 65, 3]);
+        assert!(bit_is_set(&bits, 0) && bit_is_set(&bits, 65) && bit_is_set(&bits, 3));
+        assert!(!bit_is_set(&bits, 1) && !bit_is_set(&bits, 64) && !bit_is_set(&bits, 500));
+    }
 }

@@ -261,7 +261,7 @@ impl<'a> Engine<'a> {
             self.generation = self.generation.wrapping_add(1);
             let generation = self.generation;
             for (lists, bit) in [(dep.exact_lists(), 1u8), (dep.sure_lists(), 2u8)] {
-                for &list in lists {
+                for &(_, list) in lists {
                     let l = list as usize;
                     if self.list_marks.len() <= l {
                         self.list_marks.resize(l + 1, (0, 0));

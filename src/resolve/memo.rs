@@ -10,7 +10,7 @@ use std::hash::BuildHasherDefault;
 
 use super::contents::FxMap;
 use super::contents::{
-    ClassInfo, ClassScoring, DepInfo, DepScoring, KeywordList, ListInfo, StringInfo, add_to_index,
+    ClassInfo, ClassScoring, DepInfo, DepScoring, KeywordList, ListInfo, ReverseIndex, StringInfo,
     bit_set, lower_with_mask,
 };
 use super::matcher::{
@@ -41,13 +41,13 @@ pub(crate) struct ScoreMemo {
     list_ids: FxMap<Box<[u32]>, u32>,
     lists: Vec<Box<[u32]>>,
     /// Per name id: the lists containing it.
-    lists_of_name: Vec<Vec<u32>>,
+    lists_of_name: ReverseIndex,
     /// Normalised names of non-empty raw names.
     norm_ids: FxMap<Box<str>, u32>,
     /// Per name id: its normalised-name id (`u32::MAX` for an empty raw name).
     norm_of_name: Vec<u32>,
     /// Per normalised-name id: the lists containing a name with that normalised form.
-    lists_of_norm: Vec<Vec<u32>>,
+    lists_of_norm: ReverseIndex,
     /// Data types, step types, sources and keywords.
     string_ids: FxMap<Box<str>, u32>,
     strings: Vec<StringInfo>,
@@ -83,10 +83,10 @@ impl Default for ScoreMemo {
             names: Vec::with_capacity(512),
             list_ids: map_with(256),
             lists: Vec::with_capacity(256),
-            lists_of_name: Vec::with_capacity(512),
+            lists_of_name: ReverseIndex::default(),
             norm_ids: map_with(512),
             norm_of_name: Vec::with_capacity(512),
-            lists_of_norm: Vec::with_capacity(512),
+            lists_of_norm: ReverseIndex::default(),
             string_ids: map_with(256),
             strings: Vec::with_capacity(256),
             string_list_ids: map_with(128),
@@ -149,11 +149,17 @@ impl ScoreMemo {
 
     /// The lists holding a name equal to name `name` after normalisation (both raw names
     /// non-empty): the lists whose similarity to `name` is 1.0.
-    fn lists_of_norm(&self, name: u32) -> &[u32] {
+    /// (As of the last [`Self::refresh_indexes`]; pairs of normalised-name id and list id.)
+    fn lists_of_norm(&self, name: u32) -> &[(u32, u32)] {
         self.norm_of_name
             .get(name as usize)
-            .and_then(|&n| self.lists_of_norm.get(n as usize))
-            .map_or(&[], Vec::as_slice)
+            .map_or(&[], |&n| self.lists_of_norm.get(n))
+    }
+
+    /// Indexes the lists interned since the last call in the name → lists indexes.
+    fn refresh_indexes(&mut self) {
+        self.lists_of_name.refresh();
+        self.lists_of_norm.refresh();
     }
 
     fn string_id(&mut self, s: &str) -> u32 {
@@ -231,10 +237,10 @@ impl ScoreMemo {
         let id = Self::intern_scratch(&scratch, &mut self.list_ids, &mut self.lists, |l| l);
         if self.lists.len() > known {
             for &name in &scratch {
-                add_to_index(&mut self.lists_of_name, name, id);
+                self.lists_of_name.add(name, id);
                 let norm = self.norm_of_name.get(name as usize).copied();
                 if let Some(norm) = norm.filter(|&n| n != u32::MAX) {
-                    add_to_index(&mut self.lists_of_norm, norm, id);
+                    self.lists_of_norm.add(norm, id);
                 }
             }
         }
@@ -243,7 +249,8 @@ impl ScoreMemo {
     }
 
     /// What scoring needs of dependency `dep`.
-    pub(crate) fn dep_scoring(&self, dep: u32) -> Option<DepScoring<'_>> {
+    pub(crate) fn dep_scoring(&mut self, dep: u32) -> Option<DepScoring<'_>> {
+        self.refresh_indexes();
         let d = self.deps.get(dep as usize)?;
         let sources = self
             .string_lists
@@ -257,10 +264,7 @@ impl ScoreMemo {
             dependency_type: d.dependency_type,
             data: (d.data, self.group(d.data)),
             sure_lists: self.lists_of_norm(d.name),
-            exact_lists: self
-                .lists_of_name
-                .get(d.name as usize)
-                .map_or(&[][..], Vec::as_slice),
+            exact_lists: self.lists_of_name.get(d.name),
             sources,
         })
     }
@@ -379,7 +383,9 @@ impl ScoreMemo {
         if let Some(Similarity::Exact(s)) = self.similarities.get(&(dep, list)) {
             return *s;
         }
-        if self.lists_of_norm(dep).contains(&list) && combine(1.0, [1.0; 3]) <= 1.0 {
+        self.refresh_indexes();
+        let sure = self.lists_of_norm(dep).iter().any(|&(_, l)| l == list);
+        if sure && combine(1.0, [1.0; 3]) <= 1.0 {
             // A name equal after normalisation scores 1.0, which no name exceeds.
             return 1.0;
         }
