@@ -476,7 +476,7 @@ impl<'txn> ContextWriter<'txn> {
     /// Writes the updated counts and a new revision to the catalog, in this transaction.
     pub(crate) fn finish(mut self) -> Result<CatalogRecordV1> {
         self.entry.revision += 1;
-        super::put_catalog(self.txn, &self.name, &self.entry)?;
+        super::txn::put_catalog(self.txn, &self.name, &self.entry)?;
         Ok(self.entry)
     }
 }
