@@ -13,10 +13,21 @@ pub(crate) struct FxHasher(u64);
 
 impl Hasher for FxHasher {
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
+        // Whole 8-byte words, then the rest zero-padded (the same hash as padding every
+        // chunk, without a copy per word).
+        let mut words = bytes.chunks_exact(8);
+        for chunk in &mut words {
             let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
+            word.copy_from_slice(chunk);
             self.write_u64(u64::from_le_bytes(word));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let word = rest
+                .iter()
+                .rev()
+                .fold(0u64, |w, &b| (w << 8) | u64::from(b));
+            self.write_u64(word);
         }
     }
     fn write_u8(&mut self, i: u8) {
@@ -40,6 +51,76 @@ impl Hasher for FxHasher {
 pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 /// A hash set with [`FxHasher`].
 pub(crate) type FxSet<K> = HashSet<K, BuildHasherDefault<FxHasher>>;
+
+/// Interned strings in one buffer (no allocation per string), with ids in order of first
+/// sight. Looked up by a 64-bit hash, verified against the stored bytes; strings whose hash
+/// is already taken by another string go to a fallback map, so lookups are exact.
+#[derive(Default)]
+pub(super) struct Interner {
+    buffer: String,
+    /// Per id: the end of its string in `buffer` (its start is the previous end).
+    ends: Vec<usize>,
+    by_hash: FxMap<u64, u32>,
+    collisions: FxMap<Box<str>, u32>,
+}
+
+impl Interner {
+    /// An empty interner with room for `strings` strings of `bytes` bytes in all.
+    pub(super) fn with_capacity(strings: usize, bytes: usize) -> Self {
+        Interner {
+            buffer: String::with_capacity(bytes),
+            ends: Vec::with_capacity(strings),
+            by_hash: FxMap::with_capacity_and_hasher(strings, BuildHasherDefault::default()),
+            collisions: FxMap::default(),
+        }
+    }
+
+    fn hash(s: &str) -> u64 {
+        let mut hasher = FxHasher::default();
+        hasher.write_usize(s.len());
+        hasher.write(s.as_bytes());
+        hasher.finish()
+    }
+
+    /// The string of id `id` (empty for an unknown id).
+    pub(super) fn get(&self, id: u32) -> &str {
+        let i = id as usize;
+        let start = match i.checked_sub(1) {
+            None => 0,
+            Some(p) => self.ends.get(p).copied().unwrap_or(0),
+        };
+        let end = self.ends.get(i).copied().unwrap_or(start);
+        self.buffer.get(start..end).unwrap_or_default()
+    }
+
+    /// The id of `s`, if interned.
+    pub(super) fn find(&self, s: &str) -> Option<u32> {
+        match self.by_hash.get(&Self::hash(s)) {
+            Some(&id) if self.get(id) == s => Some(id),
+            Some(_) => self.collisions.get(s).copied(),
+            None => None,
+        }
+    }
+
+    /// The id of `s`, interned on first sight, and whether it was new.
+    pub(super) fn intern(&mut self, s: &str) -> (u32, bool) {
+        if let Some(id) = self.find(s) {
+            return (id, false);
+        }
+        let id = u32::try_from(self.ends.len()).unwrap_or(u32::MAX);
+        self.buffer.push_str(s);
+        self.ends.push(self.buffer.len());
+        match self.by_hash.entry(Self::hash(s)) {
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(id);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.collisions.insert(s.into(), id);
+            }
+        }
+        (id, true)
+    }
+}
 
 /// A dependency's content as far as scoring goes (name, types, sources, keywords), as ids.
 pub(crate) struct DepInfo {
@@ -271,6 +352,46 @@ mod tests {
         index.refresh();
         assert_eq!(ids(&index, 0), [4]);
         assert_eq!(ids(&index, 3), [5, 7]);
+    }
+
+    #[test]
+    fn interner_ids_are_exact_even_on_hash_collisions() {
+        let mut strings = Interner::with_capacity(2, 4);
+        assert_eq!(strings.intern("a"), (0, true));
+        assert_eq!(strings.intern(""), (1, true));
+        // Make "b" collide with "a": it must get its own id, found through the fallback.
+        strings.by_hash.insert(Interner::hash("b"), 0);
+        assert_eq!(strings.find("b"), None);
+        assert_eq!(strings.intern("b"), (2, true));
+        assert_eq!(strings.intern("b"), (2, false));
+        assert_eq!(strings.find("a"), Some(0));
+        assert_eq!(strings.find(""), Some(1));
+        assert_eq!(
+            (strings.get(0), strings.get(1), strings.get(2)),
+            ("a", "", "b")
+        );
+        assert_eq!(strings.get(9), "");
+        assert_eq!(strings.find("c"), None);
+    }
+
+    #[test]
+    fn fx_hash_of_bytes_pads_the_last_word_with_zeros() {
+        let hash = |bytes: &[u8]| {
+            let mut h = FxHasher::default();
+            h.write(bytes);
+            h.finish()
+        };
+        let words = |words: &[u64]| {
+            let mut h = FxHasher::default();
+            words.iter().for_each(|&w| h.write_u64(w));
+            h.finish()
+        };
+        assert_eq!(hash(b""), words(&[]));
+        assert_eq!(hash(b"abc"), words(&[0x63_62_61]));
+        assert_eq!(
+            hash(b"abcdefghij"),
+            words(&[u64::from_le_bytes(*b"abcdefgh"), 0x6a_69])
+        );
     }
 
     #[test]

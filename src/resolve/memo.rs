@@ -10,8 +10,8 @@ use std::hash::BuildHasherDefault;
 
 use super::contents::FxMap;
 use super::contents::{
-    ClassInfo, ClassScoring, DepInfo, DepScoring, KeywordList, ListInfo, ReverseIndex, StringInfo,
-    bit_set, lower_with_mask,
+    ClassInfo, ClassScoring, DepInfo, DepScoring, Interner, KeywordList, ListInfo, ReverseIndex,
+    StringInfo, bit_set, lower_with_mask,
 };
 use super::matcher::{
     PreparedName, byte_mask, combine, quick_bound, similarity_bound, similarity_of,
@@ -36,20 +36,21 @@ enum Similarity {
 /// Interned names, strings, dependency and class contents, and similarity bounds and
 /// values per (dependency name, output name list).
 pub(crate) struct ScoreMemo {
-    name_ids: FxMap<Box<str>, u32>,
+    /// Raw names (ids aligned with `names`).
+    name_ids: Interner,
     names: Vec<PreparedName>,
     list_ids: FxMap<Box<[u32]>, u32>,
     lists: Vec<Box<[u32]>>,
     /// Per name id: the lists containing it.
     lists_of_name: ReverseIndex,
     /// Normalised names of non-empty raw names.
-    norm_ids: FxMap<Box<str>, u32>,
+    norm_ids: Interner,
     /// Per name id: its normalised-name id (`u32::MAX` for an empty raw name).
     norm_of_name: Vec<u32>,
     /// Per normalised-name id: the lists containing a name with that normalised form.
     lists_of_norm: ReverseIndex,
     /// Data types, step types, sources and keywords.
-    string_ids: FxMap<Box<str>, u32>,
+    string_ids: Interner,
     strings: Vec<StringInfo>,
     string_list_ids: FxMap<Box<[u32]>, u32>,
     string_lists: Vec<(Box<[u32]>, ListInfo)>,
@@ -79,15 +80,15 @@ impl Default for ScoreMemo {
     /// An empty memo, sized for a few hundred names (the 61 real specifications have 364).
     fn default() -> Self {
         ScoreMemo {
-            name_ids: map_with(512),
+            name_ids: Interner::with_capacity(512, 512 * 24),
             names: Vec::with_capacity(512),
             list_ids: map_with(256),
             lists: Vec::with_capacity(256),
             lists_of_name: ReverseIndex::default(),
-            norm_ids: map_with(512),
+            norm_ids: Interner::with_capacity(512, 512 * 24),
             norm_of_name: Vec::with_capacity(512),
             lists_of_norm: ReverseIndex::default(),
-            string_ids: map_with(256),
+            string_ids: Interner::with_capacity(256, 256 * 16),
             strings: Vec::with_capacity(256),
             string_list_ids: map_with(128),
             string_lists: Vec::with_capacity(128),
@@ -125,26 +126,16 @@ impl ScoreMemo {
     }
 
     fn name_id(&mut self, raw: &str) -> u32 {
-        if let Some(&id) = self.name_ids.get(raw) {
+        if let Some(id) = self.name_ids.find(raw) {
             return id;
         }
-        let id = to_u32(self.names.len());
         let prepared = PreparedName::new(raw);
-        let norm = match prepared.normalized() {
-            None => u32::MAX,
-            Some(norm) => match self.norm_ids.get(norm) {
-                Some(&n) => n,
-                None => {
-                    let n = to_u32(self.norm_ids.len());
-                    self.norm_ids.insert(norm.into(), n);
-                    n
-                }
-            },
-        };
+        let norm = prepared
+            .normalized()
+            .map_or(u32::MAX, |norm| self.norm_ids.intern(norm).0);
         self.names.push(prepared);
         self.norm_of_name.push(norm);
-        self.name_ids.insert(raw.into(), id);
-        id
+        self.name_ids.intern(raw).0
     }
 
     /// The lists holding a name equal to name `name` after normalisation (both raw names
@@ -163,19 +154,17 @@ impl ScoreMemo {
     }
 
     fn string_id(&mut self, s: &str) -> u32 {
-        if let Some(&id) = self.string_ids.get(s) {
-            return id;
+        let (id, new) = self.string_ids.intern(s);
+        if new {
+            self.strings.push(StringInfo {
+                group: match s {
+                    "S3Uri" | "String" => 1,
+                    "Integer" | "Float" => 2,
+                    _ => 0,
+                },
+                step: None,
+            });
         }
-        let id = to_u32(self.strings.len());
-        self.strings.push(StringInfo {
-            group: match s {
-                "S3Uri" | "String" => 1,
-                "Integer" | "Float" => 2,
-                _ => 0,
-            },
-            step: None,
-        });
-        self.string_ids.insert(s.into(), id);
         id
     }
 
