@@ -126,16 +126,16 @@ impl ScoreMemo {
     }
 
     fn name_id(&mut self, raw: &str) -> u32 {
-        if let Some(id) = self.name_ids.find(raw) {
-            return id;
+        let (id, new) = self.name_ids.intern(raw);
+        if new {
+            let prepared = PreparedName::new(raw);
+            let norm = prepared
+                .normalized()
+                .map_or(u32::MAX, |norm| self.norm_ids.intern(norm).0);
+            self.names.push(prepared);
+            self.norm_of_name.push(norm);
         }
-        let prepared = PreparedName::new(raw);
-        let norm = prepared
-            .normalized()
-            .map_or(u32::MAX, |norm| self.norm_ids.intern(norm).0);
-        self.names.push(prepared);
-        self.norm_of_name.push(norm);
-        self.name_ids.intern(raw).0
+        id
     }
 
     /// The lists holding a name equal to name `name` after normalisation (both raw names
