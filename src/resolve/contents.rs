@@ -1,56 +1,18 @@
 //! The interned forms of dependencies, output classes, strings and keyword lists that the
-//! [`ScoreMemo`](super::memo::ScoreMemo) keeps, and the hasher and bit-set helpers they use.
+//! [`ScoreMemo`](super::memo::ScoreMemo) keeps, and the hash-map and bit-set helpers they use.
 
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::Hasher;
+
+use rustc_hash::FxHasher;
 
 use super::matcher::byte_mask;
 use crate::spec::DependencyType;
 
-/// FxHash (rustc's hasher): fast for the small integer and string keys used here.
-#[derive(Default)]
-pub(crate) struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        // Whole 8-byte words, then the rest zero-padded (the same hash as padding every
-        // chunk, without a copy per word).
-        let mut words = bytes.chunks_exact(8);
-        for chunk in &mut words {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-        let rest = words.remainder();
-        if !rest.is_empty() {
-            let word = rest
-                .iter()
-                .rev()
-                .fold(0u64, |w, &b| (w << 8) | u64::from(b));
-            self.write_u64(word);
-        }
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.write_u64(u64::from(i));
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.write_u64(u64::from(i));
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.write_u64(i as u64);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// A hash map with [`FxHasher`].
-pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
-/// A hash set with [`FxHasher`].
-pub(crate) type FxSet<K> = HashSet<K, BuildHasherDefault<FxHasher>>;
+/// A hash map with rustc's fast hasher (`rustc-hash`): the keys here are small integers
+/// and short strings from the caller's own specs, so no DoS-resistant hashing is needed.
+pub(crate) type FxMap<K, V> = rustc_hash::FxHashMap<K, V>;
+/// A hash set with rustc's fast hasher.
+pub(crate) type FxSet<K> = rustc_hash::FxHashSet<K>;
 
 /// Interned strings in one buffer (no allocation per string), with ids in order of first
 /// sight. Looked up by a 64-bit hash, verified against the stored bytes; strings whose hash
@@ -70,7 +32,7 @@ impl Interner {
         Interner {
             buffer: String::with_capacity(bytes),
             ends: Vec::with_capacity(strings),
-            by_hash: FxMap::with_capacity_and_hasher(strings, BuildHasherDefault::default()),
+            by_hash: FxMap::with_capacity_and_hasher(strings, rustc_hash::FxBuildHasher),
             collisions: FxMap::default(),
         }
     }
@@ -372,26 +334,6 @@ mod tests {
         );
         assert_eq!(strings.get(9), "");
         assert_eq!(strings.find("c"), None);
-    }
-
-    #[test]
-    fn fx_hash_of_bytes_pads_the_last_word_with_zeros() {
-        let hash = |bytes: &[u8]| {
-            let mut h = FxHasher::default();
-            h.write(bytes);
-            h.finish()
-        };
-        let words = |words: &[u64]| {
-            let mut h = FxHasher::default();
-            words.iter().for_each(|&w| h.write_u64(w));
-            h.finish()
-        };
-        assert_eq!(hash(b""), words(&[]));
-        assert_eq!(hash(b"abc"), words(&[0x63_62_61]));
-        assert_eq!(
-            hash(b"abcdefghij"),
-            words(&[u64::from_le_bytes(*b"abcdefgh"), 0x6a_69])
-        );
     }
 
     #[test]

@@ -6,8 +6,6 @@
 //! Contents are interned to integer ids once, so scoring a (dependency, output) pair is a
 //! handful of integer comparisons plus, for the few pairs that need it, a name similarity.
 
-use std::hash::BuildHasherDefault;
-
 use super::contents::FxMap;
 use super::contents::{
     ClassInfo, ClassScoring, DepInfo, DepScoring, Interner, KeywordList, ListInfo, ReverseIndex,
@@ -73,7 +71,7 @@ pub(crate) struct ScoreMemo {
 }
 
 fn map_with<K, V>(capacity: usize) -> FxMap<K, V> {
-    FxMap::with_capacity_and_hasher(capacity, BuildHasherDefault::default())
+    FxMap::with_capacity_and_hasher(capacity, rustc_hash::FxBuildHasher)
 }
 
 impl Default for ScoreMemo {
