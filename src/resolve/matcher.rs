@@ -396,7 +396,7 @@ pub(crate) fn combine(string: f64, [token, semantic, substring]: [f64; 3]) -> f6
 pub struct SimilarityExplanation {
     /// [`SemanticMatcher::calculate_similarity`] of the two raw names.
     pub overall_score: f64,
-    /// Both names after [`normalize_name`](super::normalize::normalize_name).
+    /// Both names after [`normalize_name`].
     pub normalized_names: (String, String),
     /// Sequence ratio of the normalised names (weight 0.3).
     pub string_similarity: f64,
@@ -434,7 +434,7 @@ impl SemanticMatcher {
         SemanticMatcher::default()
     }
 
-    /// [`normalize_name`](super::normalize::normalize_name).
+    /// [`normalize_name`].
     pub fn normalize_name(&self, name: &str) -> String {
         normalize_name(name)
     }

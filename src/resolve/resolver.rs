@@ -46,7 +46,7 @@ struct ResolutionCache {
 /// Every available step other than the consumer is a candidate provider (no DAG
 /// restriction, so cycles are possible, and one output may feed several dependencies, as
 /// in the reference). For each dependency the candidate outputs are scored
-/// ([`compatibility_score`](super::compatibility_score)); the best score **above** 0.5
+/// ([`compatibility_score`]); the best score **above** 0.5
 /// wins, ties going to the earlier step in the list given, then to the earlier output.
 ///
 /// # Caching
@@ -319,7 +319,7 @@ impl UnifiedDependencyResolver {
     }
 
     /// The straightforward resolution of one step, without caches, indexes or memos: every
-    /// provider output is scored with [`compatibility_score`](super::compatibility_score)
+    /// provider output is scored with [`compatibility_score`]
     /// and the candidates above 0.5 are stably sorted, as the reference does. Kept to
     /// check that the optimised path returns the same results.
     ///
