@@ -153,8 +153,15 @@ impl<'txn> ContextReader<'txn> {
             .map_err(|e| corrupt_step(&self.name, step, e.to_string(), Some(Box::new(e))))
     }
 
-    /// The type rows in `range` (a key range of the index), checked, in key order.
-    fn type_rows(&self, start: &[u8], end: &[u8]) -> Result<Vec<TypeRow>> {
+    /// The index rows with keys in `start..=end`, in key order: each row's seal is checked
+    /// and `parse` reads its key and payload; a row failing either is corruption.
+    fn index_rows<T>(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        what: &str,
+        parse: impl Fn(&[u8], &[u8]) -> Option<T>,
+    ) -> Result<Vec<T>> {
         let Some(index) = open_optional(self.txn, self.tables.index(), &self.name)? else {
             return Ok(Vec::new());
         };
@@ -164,35 +171,45 @@ impl<'txn> ContextReader<'txn> {
             .map_err(|e| storage_error(self.action(), e))?
         {
             let (key, value) = row.map_err(|e| storage_error(self.action(), e))?;
-            let (key, value) = (key.value(), value.value());
-            let damaged = || corrupt_index(&self.name, "a step row is damaged");
-            let (step_type, seq) = parse_type_row(key).ok_or_else(damaged)?;
-            let step = seal::unseal(SEAL_INDEX, self.entry.id, key, value)
+            let key = key.value();
+            let parsed = seal::unseal(SEAL_INDEX, self.entry.id, key, value.value())
                 .ok()
-                .and_then(|name| std::str::from_utf8(name).ok())
-                .ok_or_else(damaged)?;
-            rows.push(TypeRow {
-                step_type: step_type.to_owned(),
-                seq,
-                step: step.to_owned(),
-            });
+                .and_then(|payload| parse(key, payload))
+                .ok_or_else(|| corrupt_index(&self.name, format!("a {what} row is damaged")))?;
+            rows.push(parsed);
         }
         Ok(rows)
     }
 
+    /// The type rows with keys in `start..=end`, in key order.
+    fn type_rows(&self, start: &[u8], end: &[u8]) -> Result<Vec<TypeRow>> {
+        self.index_rows(start, end, "step", |key, payload| {
+            let (step_type, seq) = parse_type_row(key)?;
+            Some(TypeRow {
+                step_type: step_type.to_owned(),
+                seq,
+                step: std::str::from_utf8(payload).ok()?.to_owned(),
+            })
+        })
+    }
+
+    /// Fails unless the index lists as many `what`s as the catalog counts.
+    fn check_count(&self, listed: usize, counted: u64, what: &str) -> Result<()> {
+        if listed as u64 == counted {
+            return Ok(());
+        }
+        Err(corrupt_index(
+            &self.name,
+            format!("it lists {listed} {what} but the catalog counts {counted}"),
+        ))
+    }
+
     /// Every type row, in registration order, checked against the catalog's step count.
     fn rows_in_order(&self) -> Result<Vec<TypeRow>> {
+        // Every type-row key starts with `T` and is longer than one byte, so the inclusive
+        // end `U` (no key equals it) bounds exactly the type rows.
         let mut rows = self.type_rows(&[INDEX_TYPE_ROW], &[INDEX_TYPE_ROW + 1])?;
-        if rows.len() as u64 != self.entry.step_count {
-            return Err(corrupt_index(
-                &self.name,
-                format!(
-                    "it lists {} steps but the catalog counts {}",
-                    rows.len(),
-                    self.entry.step_count
-                ),
-            ));
-        }
+        self.check_count(rows.len(), self.entry.step_count, "steps")?;
         rows.sort_by_key(|row| row.seq);
         Ok(rows)
     }
@@ -275,38 +292,17 @@ impl<'txn> ContextReader<'txn> {
 
     /// Step types in first-seen order, checked against the catalog's type count.
     pub(crate) fn step_types(&self) -> Result<Vec<String>> {
-        let Some(index) = open_optional(self.txn, self.tables.index(), &self.name)? else {
-            return Ok(Vec::new());
-        };
-        let mut types = Vec::new();
-        for row in index
-            .range::<&[u8]>(&[INDEX_FIRST_SEEN_ROW][..]..&[INDEX_FIRST_SEEN_ROW + 1][..])
-            .map_err(|e| storage_error(self.action(), e))?
-        {
-            let (key, value) = row.map_err(|e| storage_error(self.action(), e))?;
-            let (key, value) = (key.value(), value.value());
-            let damaged = || corrupt_index(&self.name, "a step-type row is damaged");
-            let step_type = key
-                .strip_prefix(&[INDEX_FIRST_SEEN_ROW])
-                .and_then(|t| std::str::from_utf8(t).ok())
-                .ok_or_else(damaged)?;
-            let first_seen = seal::unseal(SEAL_INDEX, self.entry.id, key, value)
-                .ok()
-                .and_then(|v| <[u8; 8]>::try_from(v).ok())
-                .map(u64::from_le_bytes)
-                .ok_or_else(damaged)?;
-            types.push((first_seen, step_type.to_owned()));
-        }
-        if types.len() as u64 != self.entry.step_type_count {
-            return Err(corrupt_index(
-                &self.name,
-                format!(
-                    "it lists {} step types but the catalog counts {}",
-                    types.len(),
-                    self.entry.step_type_count
-                ),
-            ));
-        }
+        let mut types = self.index_rows(
+            &[INDEX_FIRST_SEEN_ROW],
+            &[INDEX_FIRST_SEEN_ROW + 1],
+            "step-type",
+            |key, payload| {
+                let step_type = std::str::from_utf8(key.strip_prefix(&[INDEX_FIRST_SEEN_ROW])?);
+                let first_seen = u64::from_le_bytes(payload.try_into().ok()?);
+                Some((first_seen, step_type.ok()?.to_owned()))
+            },
+        )?;
+        self.check_count(types.len(), self.entry.step_type_count, "step types")?;
         types.sort();
         Ok(types.into_iter().map(|(_, t)| t).collect())
     }

@@ -194,15 +194,13 @@ impl Store {
     /// schema. The copy is fully integrity-checked, so a copy torn by a concurrent writer
     /// is refused as corrupted rather than misread.
     fn upgraded_copy(bytes: Vec<u8>, path: PathBuf, options: &OpenOptions) -> Result<Store> {
-        let mut builder = builder(&OpenOptions {
+        let db = builder(&OpenOptions {
             check_integrity: true,
             read_only: false,
             ..options.clone()
-        });
-        builder.set_check_integrity_on_open(true);
-        let db = builder
-            .create_with_backend(backend::Adapter(MemoryBackend::from_bytes(bytes)))
-            .map_err(|e| open_error(&path, e))?;
+        })
+        .create_with_backend(backend::Adapter(MemoryBackend::from_bytes(bytes)))
+        .map_err(|e| open_error(&path, e))?;
         let mut store = Store {
             db: Db::ReadWrite(db),
             path,
