@@ -439,22 +439,10 @@ mod tests {
         list.iter().map(|s| (*s).to_owned()).collect()
     }
 
+    /// The reference's examples are in `tests/resolver_parity.rs`; this adds the empty name.
     #[test]
-    fn step_type_normalisation_examples() {
-        let c = StepTypeCatalog::default();
-        let cases = [
-            ("TabularPreprocessing_Training", "TabularPreprocessing"),
-            ("TabularPreprocessing_Foo", "TabularPreprocessing"),
-            ("RiskTableMapping_Calibration_Training", "RiskTableMapping"),
-            ("Processing_X", "Processing"),
-            ("Foo_Training", "Foo"),
-            ("Foo_Bar", "Foo_Bar"),
-            ("PreprocessingStep", "PreprocessingStep"),
-            ("", ""),
-        ];
-        for (input, want) in cases {
-            assert_eq!(c.normalize_step_type(input), want, "{input}");
-        }
+    fn an_empty_step_type_normalises_to_itself() {
+        assert_eq!(StepTypeCatalog::default().normalize_step_type(""), "");
     }
 
     #[test]
