@@ -9,7 +9,7 @@
 //! | `clear_context` | `clear_context` of a 10,000-spec context | redb `delete_table` of 10,000 rows | — |
 //! | `open` | open a database of 100,000 specs | open an empty one | independent of size |
 //!
-//! Specs are the 61 real cursus specs (`../shared/fixtures/cursus-step-specs.json`, else the
+//! Specs are the 61 real cursus specs (`tests/fixtures/cursus-step-specs.json`, else the
 //! embedded excerpt), cycled. Databases live under `CARGO_TARGET_TMPDIR` (the target
 //! directory's disk, so fsyncs are real). The setup also prints the bytes on disk per spec.
 //!
@@ -27,7 +27,7 @@ use redb::{ReadableDatabase, TableDefinition};
 
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/fixtures/cursus-step-specs.json"
+    "/tests/fixtures/cursus-step-specs.json"
 );
 const CACHE: usize = pipeline_deps::DEFAULT_CACHE_SIZE;
 const ROWS: TableDefinition<&str, &[u8]> = TableDefinition::new("rows");

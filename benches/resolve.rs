@@ -21,7 +21,7 @@ use pipeline_deps::{
 
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/fixtures/cursus-step-specs.json"
+    "/tests/fixtures/cursus-step-specs.json"
 );
 
 /// A temporary database with `steps` step names: the real specs in fixture order, renamed

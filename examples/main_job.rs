@@ -2,7 +2,7 @@
 //! database file, closes it, reopens it and prints what survived.
 //!
 //! Run: `cargo run --example main_job` (embedded excerpt of the cursus specs), or
-//! `cargo run --example main_job -- ../shared/fixtures/cursus-step-specs.json` to read the
+//! `cargo run --example main_job -- tests/fixtures/cursus-step-specs.json` to read the
 //! full fixture. The database lives in a temporary directory that is removed on exit.
 
 use pipeline_deps::{DemoSource, RegistryManager, build_demo};

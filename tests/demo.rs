@@ -12,7 +12,7 @@ type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/fixtures/cursus-step-specs.json"
+    "/tests/fixtures/cursus-step-specs.json"
 );
 
 fn fixture() -> TestResult<String> {

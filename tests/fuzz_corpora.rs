@@ -83,7 +83,7 @@ fn seeds_are_reproducible() -> TestResult {
     let mut leftover = record.clone();
     leftover.push(0);
     let fixture = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/cursus-step-specs.json"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cursus-step-specs.json"),
     )
     .unwrap_or_default();
     let fixture_head: String = fixture.chars().take(6000).collect();

@@ -25,7 +25,7 @@ type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
 const SPECS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/fixtures/cursus-step-specs.json"
+    "/tests/fixtures/cursus-step-specs.json"
 );
 
 /// One committed frozen database.
@@ -202,6 +202,21 @@ fn copy_fixture(frozen: &Frozen) -> TestResult<(tempfile::TempDir, PathBuf)> {
     Ok((dir, path))
 }
 
+/// `spec` with every description emptied. The frozen files were written from the original
+/// cursus document, descriptions included; the repository's copy of it
+/// (`tests/fixtures/cursus-step-specs.json`) has them emptied, so descriptions are compared
+/// only through the frozen files' byte checksums.
+fn without_descriptions(spec: &StepSpecification) -> StepSpecification {
+    let mut spec = spec.clone();
+    for dependency in spec.dependencies.values_mut() {
+        dependency.description.clear();
+    }
+    for output in spec.outputs.values_mut() {
+        output.description.clear();
+    }
+    spec
+}
+
 /// Checks every detail of the fixture content through `manager`.
 fn check_content(manager: &RegistryManager, specs: &Specs) -> TestResult {
     let names: Vec<&str> = EXPECTED.iter().map(|e| e.name).collect();
@@ -248,19 +263,23 @@ fn check_content(manager: &RegistryManager, specs: &Specs) -> TestResult {
             let stored = registry
                 .get_specification(step)?
                 .ok_or_else(|| format!("{name}: step {step} is missing"))?;
-            assert_eq!(*stored, *spec, "{name}: spec of {step}");
+            assert_eq!(
+                without_descriptions(&stored),
+                *spec,
+                "{name}: spec of {step}"
+            );
             assert!(registry.contains(step)?);
         }
         let all: Vec<(String, StepSpecification)> = registry
             .iter()?
-            .map(|(n, s)| (n, StepSpecification::clone(&s)))
+            .map(|(n, s)| (n, without_descriptions(&s)))
             .collect();
         assert_eq!(all, steps, "{name}: iter");
         for step_type in &types {
             let by_type: Vec<StepSpecification> = registry
                 .get_specifications_by_type(step_type)?
                 .iter()
-                .map(|s| StepSpecification::clone(s))
+                .map(|s| without_descriptions(s))
                 .collect();
             let wanted: Vec<StepSpecification> = steps
                 .iter()

@@ -9,7 +9,7 @@ pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
 pub const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/fixtures/cursus-step-specs.json"
+    "/tests/fixtures/cursus-step-specs.json"
 );
 
 /// The 61 real step specifications, in fixture order, as (step name, spec).

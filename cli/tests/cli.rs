@@ -19,7 +19,7 @@ type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 const BIN: &str = env!("CARGO_BIN_EXE_pipeline-deps");
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/fixtures/cursus-step-specs.json"
+    "/../tests/fixtures/cursus-step-specs.json"
 );
 /// The steps of the reference's resolved-edge snapshot test, in its order.
 const SIX: [&str; 6] = [
