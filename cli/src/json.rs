@@ -143,12 +143,28 @@ pub struct Problem {
 }
 
 impl From<&SpecProblem> for Problem {
+    /// Names are exact, except that one longer than the library's limit
+    /// ([`pipeline_deps::MAX_NAME_BYTES`], so invalid anyway) is cut to
+    /// [`crate::output::NAME_LIMIT`] characters and ends in `…`: a bounded report stays
+    /// small however long the names in the input.
     fn from(p: &SpecProblem) -> Self {
         Problem {
-            step: Some(p.step.clone()),
-            field: Some(p.field.clone()),
+            step: Some(bounded_name(&p.step)),
+            field: Some(bounded_name(&p.field)),
             message: p.message.clone(),
         }
+    }
+}
+
+/// `name`, or its first [`crate::output::NAME_LIMIT`] characters and `…` when it is longer
+/// than [`pipeline_deps::MAX_NAME_BYTES`].
+fn bounded_name(name: &str) -> String {
+    if name.len() <= pipeline_deps::MAX_NAME_BYTES {
+        name.to_owned()
+    } else {
+        let mut head: String = name.chars().take(crate::output::NAME_LIMIT).collect();
+        head.push('…');
+        head
     }
 }
 
@@ -352,10 +368,11 @@ pub fn write_error(failure: &crate::Failure) {
 
 /// Prints the error document of a command line clap refused (`kind` `usage`).
 pub fn write_usage_error(rendered: &str, exit_code: u8) {
-    let first = rendered.lines().next().unwrap_or_default();
-    let mut report = ErrorReport::of(&crate::Failure::Usage(
-        first.strip_prefix("error: ").unwrap_or(first).to_owned(),
-    ));
+    // clap's message is the text before the usage lines, on one line.
+    let head = rendered.split("\n\n").next().unwrap_or_default();
+    let head = head.strip_prefix("error: ").unwrap_or(head);
+    let message = head.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut report = ErrorReport::of(&crate::Failure::Usage(message));
     report.exit_code = exit_code;
     write_stderr(&report);
 }

@@ -113,7 +113,7 @@ impl std::fmt::Display for Failure {
                         "\n  - step '{}': {} {}",
                         output::short(p.step.as_deref().unwrap_or_default()),
                         output::short(p.field.as_deref().unwrap_or_default()),
-                        output::short(&p.message)
+                        output::esc(&p.message)
                     )?;
                 }
                 if omitted > 0 {
