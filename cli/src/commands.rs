@@ -172,12 +172,7 @@ pub fn unknown_context(manager: &RegistryManager, context: &str) -> Result<Failu
 }
 
 /// A [`Failure::Missing`].
-pub fn missing(
-    kind: &'static str,
-    context: &str,
-    name: Option<&str>,
-    message: String,
-) -> Failure {
+pub fn missing(kind: &'static str, context: &str, name: Option<&str>, message: String) -> Failure {
     Failure::Missing(Box::new(Missing {
         kind,
         context: context.to_owned(),

@@ -44,14 +44,12 @@ impl Scorer<'_> {
             let scoring = self.resolver.resolve_with_scoring(consumer, self.steps)?;
             self.cache.insert(consumer.to_owned(), scoring);
         }
-        self.cache
-            .get(consumer)
-            .ok_or_else(|| {
-                Failure::Invalid(format!(
-                    "step '{}' could not be scored",
-                    crate::output::short(consumer)
-                ))
-            })
+        self.cache.get(consumer).ok_or_else(|| {
+            Failure::Invalid(format!(
+                "step '{}' could not be scored",
+                crate::output::short(consumer)
+            ))
+        })
     }
 
     /// Every candidate of `consumer.dependency`, best first.

@@ -121,15 +121,19 @@ impl std::fmt::Display for Failure {
                 }
                 Ok(())
             }
-            Failure::Library(e) => write!(f, "{e}"),
-            Failure::Io { action, .. } => write!(f, "I/O error while {action}"),
+            // Messages name contexts, steps and files: escaped, so that the only line
+            // breaks are the ones above.
+            Failure::Library(e) => f.write_str(&output::esc(&e.to_string())),
+            Failure::Io { action, .. } => write!(f, "I/O error while {}", output::esc(action)),
             Failure::NoDatabase(path) => write!(
                 f,
                 "there is no registry database at {}; pass --db FILE or set PIPELINE_DEPS_DB to use another file, or create this one with `pipeline-deps import` or `pipeline-deps demo`",
                 output::path_text(path)
             ),
-            Failure::Invalid(message) | Failure::Usage(message) => f.write_str(message),
-            Failure::Missing(missing) => f.write_str(&missing.message),
+            Failure::Invalid(message) | Failure::Usage(message) => {
+                f.write_str(&output::esc(message))
+            }
+            Failure::Missing(missing) => f.write_str(&output::esc(&missing.message)),
         }
     }
 }

@@ -42,7 +42,11 @@ pub fn clear(s: &mut Session<'_>, context: &str) -> Result<Status, Failure> {
         };
         json::write(s.out, schema::CLEAR, &s.db, &report)?;
     } else if let Some(steps) = steps {
-        writeln!(s.out, "cleared context '{}' ({steps} step(s))", esc(context))?;
+        writeln!(
+            s.out,
+            "cleared context '{}' ({steps} step(s))",
+            esc(context)
+        )?;
     } else {
         writeln!(
             s.out,
@@ -272,7 +276,11 @@ pub fn check(s: &mut Session<'_>) -> Result<Status, Failure> {
                 contexts.len()
             )?;
             for c in failed {
-                writeln!(s.out, "  context '{}'", crate::output::short(&c.context.name))?;
+                writeln!(
+                    s.out,
+                    "  context '{}'",
+                    crate::output::short(&c.context.name)
+                )?;
                 for problem in &c.problems {
                     let text = match (&problem.step, &problem.field) {
                         (Some(step), Some(field)) => format!(

@@ -112,10 +112,7 @@ pub fn import(
     // Parse and validate everything before touching the database, so that a bad file
     // changes nothing (not even by creating the context).
     let parsed = read_input_with(file, s.progress).and_then(|text| {
-        let progress = Progress::spinner(
-            s.progress,
-            format!("validating {}", path_text(file)),
-        );
+        let progress = Progress::spinner(s.progress, format!("validating {}", path_text(file)));
         let steps = pipeline_deps::parse_steps_json(&text, &options);
         progress.finish();
         Ok((text, steps?))

@@ -156,11 +156,14 @@ fn pin(name: &str, value: &Value) -> TestResult {
         std::fs::write(&path, &text)?;
         return Ok(());
     }
-    let pinned = std::fs::read_to_string(&path)
-        .map_err(|e| format!("{}: {e}; run with {UPDATE_ENV}=1 to create it", path.display()))?;
+    let pinned = std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "{}: {e}; run with {UPDATE_ENV}=1 to create it",
+            path.display()
+        )
+    })?;
     assert_eq!(
-        text,
-        pinned,
+        text, pinned,
         "the JSON of {name} changed; if deliberate, run with {UPDATE_ENV}=1 and follow the \
          versioning rule in docs/json.md"
     );
@@ -236,7 +239,10 @@ fn every_json_document_matches_its_golden_file() -> TestResult {
         &env.document(&["check-snapshot", "six", &snap, "--json"], 1)?,
     )?;
     pin("check", &env.document(&["check", "--json"], 0)?)?;
-    pin("clear", &env.document(&["clear", "unit_tests", "--json"], 0)?)?;
+    pin(
+        "clear",
+        &env.document(&["clear", "unit_tests", "--json"], 0)?,
+    )?;
     pin(
         "clear-missing",
         &env.document(&["clear", "unit_tests", "--json"], 0)?,
