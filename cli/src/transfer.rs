@@ -242,7 +242,9 @@ pub fn demo(s: &mut Session<'_>, specs: Option<&Path>) -> Result<Status, Failure
         summary.steps_registered()
     )?;
     writeln!(s.out, "({}):", esc(&source))?;
-    write!(s.out, "{summary}")?;
+    for line in summary.to_string().lines() {
+        writeln!(s.out, "{}", esc(line))?;
+    }
     writeln!(s.out)?;
     stats(s, &manager)
 }
