@@ -52,6 +52,20 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Parses the command line. An empty `PIPELINE_DEPS_DB` counts as unset (as the library's
+/// default manager treats it), not as an empty `--db`.
+///
+/// # Errors
+/// clap's errors, `--help` and `--version` included.
+pub fn parse() -> Result<Cli, clap::Error> {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    if std::env::var_os("PIPELINE_DEPS_DB").is_some_and(|v| v.is_empty()) {
+        command = command.mut_arg("db", |arg| arg.env(None));
+    }
+    let matches = command.try_get_matches()?;
+    <Cli as clap::FromArgMatches>::from_arg_matches(&matches)
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {

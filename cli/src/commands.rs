@@ -231,7 +231,7 @@ pub fn read_input_with(path: &Path, progress: bool) -> Result<String, Failure> {
         std::fs::File::open(path).and_then(|f| {
             let total = f.metadata().map(|m| m.len()).unwrap_or(0);
             let bar = crate::progress::Progress::bytes(
-                progress && total > 0,
+                progress && total >= crate::progress::LARGE_BYTES,
                 total,
                 format!("reading {}", crate::output::path_text(path)),
             );

@@ -198,7 +198,7 @@ fn report(failure: &Failure) {
 }
 
 fn main() -> ExitCode {
-    let cli = match args::Cli::try_parse() {
+    let cli = match args::parse() {
         Ok(cli) => cli,
         Err(e) => {
             let code = u8::try_from(e.exit_code()).unwrap_or(EXIT_USAGE);

@@ -1,10 +1,18 @@
 //! Progress bars on standard error for long imports and exports (`indicatif`): shown on a
-//! terminal only, never with `--json` or `-q`, never when standard error is piped.
+//! terminal only, never with `--json` or `-q`, never when standard error is piped, and only
+//! for inputs large enough to take a while ([`LARGE_BYTES`], [`LARGE_STEPS`]), so that quick
+//! commands do not flash a bar.
 
 use std::io::Read;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
+
+/// Files at least this large get a progress bar while read and validated.
+pub const LARGE_BYTES: u64 = 1 << 20;
+
+/// Imports and exports of at least this many steps get a spinner.
+pub const LARGE_STEPS: usize = 1_000;
 
 /// A progress bar or spinner, or nothing when nobody watches.
 pub struct Progress(Option<ProgressBar>);

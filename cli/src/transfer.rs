@@ -13,7 +13,7 @@ use crate::commands::{
 use crate::inspect::{StatsReport, stats, stats_report};
 use crate::json::{self, schema};
 use crate::output::{esc, path_text, short, shown_path};
-use crate::progress::Progress;
+use crate::progress::{LARGE_BYTES, LARGE_STEPS, Progress};
 use crate::{Failure, Status};
 
 /// The `export -o FILE --json` document.
@@ -64,7 +64,7 @@ pub fn export(
     let manager = open_read(&s.db)?;
     let registry = existing_context(&manager, context)?;
     let progress = Progress::spinner(
-        s.progress,
+        s.progress && registry.len()? >= LARGE_STEPS,
         format!("exporting context '{}'", short(context)),
     );
     let text = registry.export_json();
@@ -112,7 +112,10 @@ pub fn import(
     // Parse and validate everything before touching the database, so that a bad file
     // changes nothing (not even by creating the context).
     let parsed = read_input_with(file, s.progress).and_then(|text| {
-        let progress = Progress::spinner(s.progress, format!("validating {}", path_text(file)));
+        let progress = Progress::spinner(
+            s.progress && text.len() as u64 >= LARGE_BYTES,
+            format!("validating {}", path_text(file)),
+        );
         let steps = pipeline_deps::parse_steps_json(&text, &options);
         progress.finish();
         Ok((text, steps?))
@@ -160,7 +163,7 @@ pub fn import(
         )));
     }
     let progress = Progress::spinner(
-        s.progress,
+        s.progress && steps.len() >= LARGE_STEPS,
         format!(
             "importing {} step(s) into '{}' in one transaction",
             steps.len(),

@@ -1,7 +1,8 @@
 //! What scripts and terminals may rely on, checked on the real binary: exit codes
 //! (`--fail-on-unresolved`, idempotent `clear`), logs on stderr only (`-v`, `-q`,
 //! `RUST_LOG`), `PIPELINE_DEPS_DB` shown in `--help`, tables aligned by display width (CJK),
-//! completions for three shells, no progress output when piped, error output bounded however
+//! completions for three shells, progress bars on a terminal only (never piped or with
+//! `--json`), error output bounded however
 //! many problems the input has (issue 9, defect 7), and every name escaped for people but
 //! exact in JSON (defect 8).
 
@@ -199,6 +200,28 @@ fn help_shows_the_database_variable_and_the_db_flag_reads_it() -> TestResult {
     Ok(())
 }
 
+/// An empty `PIPELINE_DEPS_DB` is unset, as for the library's default manager: the
+/// per-user file is used.
+#[cfg(all(unix, not(target_os = "macos")))]
+#[test]
+fn an_empty_database_variable_means_the_per_user_file() -> TestResult {
+    let home = tempfile::tempdir()?;
+    let mut c = Command::new(BIN);
+    c.args(["contexts"])
+        .env("PIPELINE_DEPS_DB", "")
+        .env("HOME", home.path())
+        .env_remove("XDG_DATA_HOME")
+        .stdin(Stdio::null());
+    let missing = output(c)?.expect(3)?;
+    assert!(
+        missing
+            .stderr
+            .contains(".local/share/pipeline-deps/registry.redb"),
+        "{missing:?}"
+    );
+    Ok(())
+}
+
 #[test]
 fn cjk_names_align_by_display_width() -> TestResult {
     let (dir, db) = temp()?;
@@ -260,28 +283,60 @@ fn completions_generate_for_bash_zsh_and_fish() -> TestResult {
     Ok(())
 }
 
+/// Every step of the fixture `copies` times over (1,037 steps and about 5 MB for 17): an
+/// import large enough for progress bars.
+fn large_import(dir: &Path, copies: usize) -> TestResult<PathBuf> {
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(FIXTURE)?)?;
+    let all = doc["steps"].as_array().ok_or("no steps")?;
+    let mut steps = Vec::new();
+    for copy in 0..copies {
+        for step in all {
+            let mut step = step.clone();
+            let name = step["step_name"].as_str().ok_or("no name")?.to_owned();
+            step["step_name"] = Value::from(format!("{name}_{copy}"));
+            steps.push(step);
+        }
+    }
+    let path = dir.join("large.json");
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&json!({ "steps": steps }))?,
+    )?;
+    Ok(path)
+}
+
 #[test]
-fn nothing_but_results_when_piped() -> TestResult {
+fn progress_shows_on_a_terminal_only_and_never_with_json() -> TestResult {
     let (dir, db) = temp()?;
-    let all: Vec<String> = {
-        let doc: Value = serde_json::from_str(&std::fs::read_to_string(FIXTURE)?)?;
-        doc["steps"]
-            .as_array()
-            .ok_or("no steps")?
-            .iter()
-            .filter_map(|s| s["step_name"].as_str().map(str::to_owned))
-            .collect()
-    };
-    let names: Vec<&str> = all.iter().map(String::as_str).collect();
-    let file = subset(dir.path(), &names, str::to_owned)?;
-    let import = run(&db, &["import", "all", s(&file)?])?.expect(0)?;
-    assert!(import.stderr.is_empty(), "{import:?}");
-    let export = run(
-        &db,
-        &["export", "all", "-o", s(&dir.path().join("o.json"))?],
-    )?
-    .expect(0)?;
+    let file = large_import(dir.path(), 17)?;
+    let piped = run(&db, &["import", "a", s(&file)?])?.expect(0)?;
+    assert!(piped.stderr.is_empty(), "{piped:?}");
+    let out = dir.path().join("o.json");
+    let export = run(&db, &["export", "a", "-o", s(&out)?])?.expect(0)?;
     assert!(export.stderr.is_empty(), "{export:?}");
+
+    // On a terminal (util-linux `script` gives the command one), the bar shows, except with
+    // --json.
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped the terminal half: `script` (util-linux) is not installed");
+        return Ok(());
+    }
+    let on_tty = |args: &str| -> TestResult<String> {
+        let line = format!("{BIN} --db {} {args}", s(&db)?);
+        let out = Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .output()?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let shown = on_tty(&format!("import b {}", s(&file)?))?;
+    assert!(shown.contains("importing 1037 step(s)"), "{shown}");
+    let json = on_tty(&format!("import c {} --json", s(&file)?))?;
+    assert!(!json.contains("importing 1037"), "{json}");
+    assert!(json.contains("pipeline-deps/import/v1"), "{json}");
+    let quiet = on_tty(&format!("-q import d {}", s(&file)?))?;
+    assert!(!quiet.contains("importing 1037"), "{quiet}");
     Ok(())
 }
 
