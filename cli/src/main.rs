@@ -19,8 +19,6 @@ use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
-
 /// Exit code: success.
 pub const EXIT_OK: u8 = 0;
 /// Exit code: a check failed (snapshot drift, integrity problems).
