@@ -20,25 +20,18 @@ static MANAGER: OnceLock<RegistryManager> = OnceLock::new();
 static CHOSEN_PATH: Mutex<Option<PathBuf>> = Mutex::new(None);
 
 /// The per-user default database file, used when `PIPELINE_DEPS_DB` is not set:
-/// `$XDG_DATA_HOME/pipeline-deps/registry.redb`, else
-/// `$HOME/.local/share/pipeline-deps/registry.redb` (Linux and other Unixes),
-/// `$HOME/Library/Application Support/pipeline-deps/registry.redb` (macOS),
-/// `%LOCALAPPDATA%\pipeline-deps\registry.redb` (Windows).
-/// `None` when none of those variables is set.
+/// `pipeline-deps/registry.redb` under the platform's per-user local data directory, as
+/// the `directories` crate finds it: `$XDG_DATA_HOME` (when absolute), else
+/// `$HOME/.local/share` (Linux and other Unixes), `$HOME/Library/Application Support`
+/// (macOS), `%LOCALAPPDATA%` (Windows).
+/// `None` when no home directory can be found.
 pub fn default_database_path() -> Option<PathBuf> {
-    let var = |name: &str| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    let base = if cfg!(windows) {
-        var("LOCALAPPDATA")
-    } else if cfg!(target_os = "macos") {
-        var("HOME").map(|h| h.join("Library").join("Application Support"))
-    } else {
-        var("XDG_DATA_HOME").or_else(|| var("HOME").map(|h| h.join(".local").join("share")))
-    };
-    base.map(|b| b.join("pipeline-deps").join("registry.redb"))
+    let base = directories::BaseDirs::new()?;
+    Some(
+        base.data_local_dir()
+            .join("pipeline-deps")
+            .join("registry.redb"),
+    )
 }
 
 /// The file the default manager opens (or opened): the path set with

@@ -441,7 +441,9 @@ pub struct RewiredEdge {
 /// An edge wired as in the snapshot whose score changed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RescoredEdge {
-    /// The edge as it is now (with the new score).
+    /// The edge as it is now (with the new score). Serialized flat, as [`RewiredEdge`] is:
+    /// `consumer`, `dependency`, `producer`, `output`, `score`, then `old_score`.
+    #[serde(flatten)]
     pub edge: ResolvedEdge,
     /// The score in the snapshot.
     pub old_score: f64,

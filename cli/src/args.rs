@@ -13,28 +13,57 @@ DATABASE:
   single-writer mode.
 
 EXIT CODES:
-  0  success (also when stdout is closed early, as by `| head`)
-  1  a check failed: check-snapshot found changed wiring, or check found integrity problems
+  0  success (also when stdout is closed early, as by `| head`; also `clear` of a context
+     that does not exist: clearing is idempotent, as `clear-all` of an empty file is)
+  1  a check failed: check-snapshot found changed wiring, check found integrity problems,
+     or resolve --fail-on-unresolved left a required dependency unresolved
   2  usage error: bad arguments, or clear-all without confirmation
   3  database or file error: I/O, corrupted or foreign file, file in use, newer schema
   4  invalid input: malformed JSON or snapshot file, invalid specifications, a step name
-     already taken, unknown context or step";
+     already taken, unknown context or step
+
+With --json, every output is one JSON document tagged with its schema (docs/json.md), and an
+error is one JSON object on stderr (schema pipeline-deps/error/v1) with the same exit code.
+Names printed for people are escaped (\\u{1b} for ESC); JSON output is exact.";
 
 /// Inspect, import, export and check pipeline-deps registry databases.
 #[derive(Debug, Parser)]
 #[command(name = "pipeline-deps", version, after_help = AFTER_HELP)]
 pub struct Cli {
     /// The registry database file
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", env = "PIPELINE_DEPS_DB")]
     pub db: Option<PathBuf>,
 
-    /// Print machine-readable JSON instead of tables
+    /// Print machine-readable JSON instead of tables (errors too, on stderr)
     #[arg(long, global = true)]
     pub json: bool,
+
+    /// Log more on stderr: -v what changed (contexts created, cleared), -vv every step
+    /// written; RUST_LOG, when set, decides instead
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Log only errors and show no progress bars
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
 
     /// What to do
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Parses the command line. An empty `PIPELINE_DEPS_DB` counts as unset (as the library's
+/// default manager treats it), not as an empty `--db`.
+///
+/// # Errors
+/// clap's errors, `--help` and `--version` included.
+pub fn parse() -> Result<Cli, clap::Error> {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    if std::env::var_os("PIPELINE_DEPS_DB").is_some_and(|v| v.is_empty()) {
+        command = command.mut_arg("db", |arg| arg.env(None));
+    }
+    let matches = command.try_get_matches()?;
+    <Cli as clap::FromArgMatches>::from_arg_matches(&matches)
 }
 
 /// The subcommands.
@@ -105,6 +134,9 @@ pub enum Command {
         /// With --explain, show at most N candidates per dependency
         #[arg(long, value_name = "N", requires = "explain")]
         top: Option<usize>,
+        /// Exit 1 when a required dependency stays unresolved
+        #[arg(long)]
+        fail_on_unresolved: bool,
     },
 
     /// Freeze the resolved edge graph of a context in a file, for check-snapshot
@@ -129,7 +161,8 @@ pub enum Command {
         strict_scores: bool,
     },
 
-    /// Delete a context and everything in it
+    /// Delete a context and everything in it (a context that does not exist is left as it
+    /// is: exit 0)
     Clear {
         /// The context
         context: String,
@@ -158,5 +191,12 @@ pub enum Command {
         /// cursus-step-specs.json) instead of the excerpt built into the tool
         #[arg(long, value_name = "FILE")]
         specs: Option<PathBuf>,
+    },
+
+    /// Print a shell completion script (for example `pipeline-deps completions bash >
+    /// ~/.local/share/bash-completion/completions/pipeline-deps`)
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
     },
 }

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use pipeline_deps::{Concurrency, RegistryManager, SpecificationRegistry};
 
 use crate::args::{Cli, Command};
-use crate::{Failure, Status, gate, inspect, maintain, transfer};
+use crate::output::short;
+use crate::{Failure, Missing, Status, gate, inspect, maintain, transfer};
 
 /// What every command gets: the database file, the output mode and standard output.
 pub struct Session<'a> {
@@ -16,6 +17,9 @@ pub struct Session<'a> {
     pub db: PathBuf,
     /// `--json`.
     pub json: bool,
+    /// Whether progress bars may be shown: standard error is a terminal, and neither
+    /// `--json` nor `-q` was given.
+    pub progress: bool,
     /// Standard output (buffered).
     pub out: &'a mut dyn Write,
 }
@@ -25,7 +29,13 @@ pub struct Session<'a> {
 /// # Errors
 /// Whatever stopped the command (see [`Failure::exit_code`]).
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Failure> {
-    let db = match cli.db.or_else(pipeline_deps::resolve_default_path) {
+    if let Command::Completions { shell } = cli.command {
+        let mut command = <Cli as clap::CommandFactory>::command();
+        clap_complete::generate(shell, &mut command, "pipeline-deps", out);
+        return Ok(Status::Ok);
+    }
+    // `--db`, else PIPELINE_DEPS_DB (clap reads it), else the per-user file.
+    let db = match cli.db.or_else(pipeline_deps::default_database_path) {
         Some(db) => db,
         None => {
             return Err(Failure::Usage(
@@ -33,9 +43,11 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Failure> {
             ));
         }
     };
+    let _ = crate::json::DATABASE.set(db.clone());
     let mut s = Session {
         db,
         json: cli.json,
+        progress: !cli.json && !cli.quiet && crate::stderr_is_terminal(),
         out,
     };
     match cli.command {
@@ -62,7 +74,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Failure> {
             steps,
             explain,
             top,
-        } => gate::resolve(&mut s, &context, &steps, explain, top),
+            fail_on_unresolved,
+        } => gate::resolve(&mut s, &context, &steps, explain, top, fail_on_unresolved),
         Command::Snapshot {
             context,
             steps,
@@ -78,6 +91,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Failure> {
         Command::Check => maintain::check(&mut s),
         Command::Compact => maintain::compact(&mut s),
         Command::Demo { specs } => transfer::demo(&mut s, specs.as_deref()),
+        Command::Completions { .. } => Ok(Status::Ok),
     }
 }
 
@@ -133,29 +147,46 @@ pub fn existing_context(
 ) -> Result<SpecificationRegistry, Failure> {
     match manager.get_registry_if_exists(context)? {
         Some(registry) => Ok(registry),
-        None => Err(Failure::Invalid(unknown_context(manager, context)?)),
+        None => Err(unknown_context(manager, context)?),
     }
 }
 
-pub fn unknown_context(manager: &RegistryManager, context: &str) -> Result<String, Failure> {
+/// The failure for a context that does not exist, naming the ones that do.
+pub fn unknown_context(manager: &RegistryManager, context: &str) -> Result<Failure, Failure> {
     let names = manager.list_contexts()?;
     let known = if names.is_empty() {
         "it has no contexts".to_owned()
     } else {
         format!("its contexts are: {}", list_preview(&names, 10))
     };
-    Ok(format!(
-        "context '{context}' does not exist in {}; {known}",
-        manager.path().display()
+    Ok(missing(
+        "unknown_context",
+        context,
+        None,
+        format!(
+            "context '{}' does not exist in {}; {known}",
+            short(context),
+            crate::output::path_text(&manager.path())
+        ),
     ))
 }
 
-/// `a, b, c` — at most `max` items, then `… (N more)`.
+/// A [`Failure::Missing`].
+pub fn missing(kind: &'static str, context: &str, name: Option<&str>, message: String) -> Failure {
+    Failure::Missing(Box::new(Missing {
+        kind,
+        context: context.to_owned(),
+        name: name.map(str::to_owned),
+        message,
+    }))
+}
+
+/// `a, b, c` — at most `max` items (escaped and shortened), then `… (N more)`.
 pub fn list_preview(items: &[String], max: usize) -> String {
     let mut text = items
         .iter()
         .take(max)
-        .map(String::as_str)
+        .map(|item| short(item))
         .collect::<Vec<_>>()
         .join(", ");
     if items.len() > max {
@@ -172,7 +203,7 @@ pub fn file_size(path: &Path) -> u64 {
 /// see the old file or the new one, never half of it.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), Failure> {
     let io_error = |source| Failure::Io {
-        action: format!("writing {}", path.display()),
+        action: format!("writing {}", crate::output::path_text(path)),
         source,
     };
     let dir = match path.parent() {
@@ -188,18 +219,36 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), Failure> {
 
 /// Reads a named input file, or standard input for `-`.
 pub fn read_input(path: &Path) -> Result<String, Failure> {
+    read_input_with(path, false)
+}
+
+/// [`read_input`], with a progress bar over the file's bytes when `progress`.
+pub fn read_input_with(path: &Path, progress: bool) -> Result<String, Failure> {
     let mut text = String::new();
     let result = if path == Path::new("-") {
         io::stdin().read_to_string(&mut text).map(|_| ())
     } else {
-        std::fs::File::open(path).and_then(|mut f| f.read_to_string(&mut text).map(|_| ()))
+        std::fs::File::open(path).and_then(|f| {
+            let total = f.metadata().map(|m| m.len()).unwrap_or(0);
+            let bar = crate::progress::Progress::bytes(
+                progress && total >= crate::progress::LARGE_BYTES,
+                total,
+                format!("reading {}", crate::output::path_text(path)),
+            );
+            let read = bar.read(f).read_to_string(&mut text).map(|_| ());
+            bar.finish();
+            read
+        })
     };
     result.map_err(|source| {
         if source.kind() == io::ErrorKind::InvalidData {
-            Failure::Invalid(format!("{} is not UTF-8 text", path.display()))
+            Failure::Invalid(format!(
+                "{} is not UTF-8 text",
+                crate::output::path_text(path)
+            ))
         } else {
             Failure::Io {
-                action: format!("reading {}", path.display()),
+                action: format!("reading {}", crate::output::path_text(path)),
                 source,
             }
         }

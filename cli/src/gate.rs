@@ -6,14 +6,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use pipeline_deps::{
-    EdgeSnapshot, ScoreBreakdown, ScoringResolution, SemanticMatcher, StepSpecification,
-    UnifiedDependencyResolver,
+    EdgeDiff, EdgeSnapshot, ResolvedEdge, ScoringResolution, SemanticMatcher, StepSpecification,
+    UnifiedDependencyResolver, UnresolvedStep,
 };
 use serde::Serialize;
-use serde_json::json;
 
 use crate::commands::{Session, existing_context, open_read, read_input, write_atomically};
-use crate::output::{self, Table, score};
+use crate::json::{self, Candidate, ExplainedDependency, Unwired, schema};
+use crate::output::{Table, esc, path_text, score, shown_path};
 use crate::{Failure, Status};
 
 /// A resolver over an existing context of a read-only database.
@@ -31,24 +31,6 @@ fn selection(steps: &[String]) -> Option<&[String]> {
     (!steps.is_empty()).then_some(steps)
 }
 
-/// A candidate as the reports show it.
-#[derive(Serialize)]
-struct Candidate {
-    producer: String,
-    output: String,
-    score: f64,
-    score_breakdown: ScoreBreakdown,
-}
-
-/// A dependency that no output feeds, with the best candidate there was.
-#[derive(Serialize)]
-struct Unwired {
-    consumer: String,
-    dependency: String,
-    required: bool,
-    best_candidate: Option<Candidate>,
-}
-
 /// Scoring resolutions, computed once per consumer.
 struct Scorer<'r> {
     resolver: &'r UnifiedDependencyResolver,
@@ -62,9 +44,12 @@ impl Scorer<'_> {
             let scoring = self.resolver.resolve_with_scoring(consumer, self.steps)?;
             self.cache.insert(consumer.to_owned(), scoring);
         }
-        self.cache
-            .get(consumer)
-            .ok_or_else(|| Failure::Invalid(format!("step '{consumer}' could not be scored")))
+        self.cache.get(consumer).ok_or_else(|| {
+            Failure::Invalid(format!(
+                "step '{}' could not be scored",
+                crate::output::short(consumer)
+            ))
+        })
     }
 
     /// Every candidate of `consumer.dependency`, best first.
@@ -134,13 +119,30 @@ fn best_text(best: Option<&Candidate>) -> (String, String) {
     }
 }
 
-/// `resolve CONTEXT [STEP...] [--explain] [--top N]`.
+/// The `resolve --json` document.
+#[derive(Serialize)]
+struct ResolveReport<'a> {
+    context: &'a str,
+    /// The steps resolved, in order.
+    steps: &'a [String],
+    edges: &'a [ResolvedEdge],
+    /// Steps left unresolved, as in snapshot files.
+    unresolved: &'a [UnresolvedStep],
+    unwired: &'a [Unwired],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explain: Option<&'a [ExplainedDependency]>,
+}
+
+/// `resolve CONTEXT [STEP...] [--explain] [--top N] [--fail-on-unresolved]`: with
+/// `fail_on_unresolved`, [`Status::CheckFailed`] when a required dependency stays
+/// unresolved.
 pub fn resolve(
     s: &mut Session<'_>,
     context: &str,
     steps: &[String],
     explain: bool,
     top: Option<usize>,
+    fail_on_unresolved: bool,
 ) -> Result<Status, Failure> {
     let resolver = resolver_for(s, context)?;
     let snapshot = EdgeSnapshot::capture(&resolver, selection(steps))?;
@@ -156,26 +158,27 @@ pub fn resolve(
     } else {
         None
     };
+    let status = if fail_on_unresolved && !snapshot.unresolved.is_empty() {
+        Status::CheckFailed
+    } else {
+        Status::Ok
+    };
     if s.json {
-        let mut value = json!({
-            "context": context,
-            "steps": snapshot.steps,
-            "edges": snapshot.edges,
-            "unresolved_steps": snapshot.unresolved,
-            "unwired": unwired,
-        });
-        if let (Some(explained), Some(map)) = (&explained, value.as_object_mut()) {
-            map.insert(
-                "explain".into(),
-                serde_json::to_value(explained).map_err(std::io::Error::other)?,
-            );
-        }
-        output::json(s.out, &value)?;
-        return Ok(Status::Ok);
+        let report = ResolveReport {
+            context,
+            steps: &snapshot.steps,
+            edges: &snapshot.edges,
+            unresolved: &snapshot.unresolved,
+            unwired: &unwired,
+            explain: explained.as_deref(),
+        };
+        json::write(s.out, schema::RESOLVE, &s.db, &report)?;
+        return Ok(status);
     }
     writeln!(
         s.out,
-        "context '{context}': {} step(s), {} edge(s), {} unresolved step(s)",
+        "context '{}': {} step(s), {} edge(s), {} unresolved step(s)",
+        esc(context),
         snapshot.steps.len(),
         snapshot.edges.len(),
         snapshot.unresolved.len()
@@ -217,7 +220,7 @@ pub fn resolve(
             "add --explain to see every candidate and its score breakdown"
         )?;
     }
-    Ok(Status::Ok)
+    Ok(status)
 }
 
 fn unwired_table(list: &[&Unwired]) -> Table {
@@ -233,21 +236,6 @@ fn unwired_table(list: &[&Unwired]) -> Table {
         ]);
     }
     table
-}
-
-/// Every candidate of one dependency.
-#[derive(Serialize)]
-struct ExplainedDependency {
-    consumer: String,
-    dependency: String,
-    dependency_type: String,
-    required: bool,
-    /// `producer.output` it is wired to, if any.
-    wired_to: Option<String>,
-    /// Candidates scoring above 0, best first (at most `--top`).
-    candidates: Vec<Candidate>,
-    /// Candidates left out by `--top`.
-    more: usize,
 }
 
 fn explanation(
@@ -299,10 +287,12 @@ fn write_explanation(
         writeln!(
             out,
             "{}.{}  ({}, {required})",
-            d.consumer, d.dependency, d.dependency_type
+            esc(&d.consumer),
+            esc(&d.dependency),
+            esc(&d.dependency_type)
         )?;
         match &d.wired_to {
-            Some(source) => writeln!(out, "  wired to {source}")?,
+            Some(source) => writeln!(out, "  wired to {}", esc(source))?,
             None => writeln!(out, "  not wired")?,
         }
         if d.candidates.is_empty() {
@@ -371,7 +361,7 @@ fn snapshot_command(db: &Path, snapshot: &EdgeSnapshot, context: &str, file: &Pa
     let mut words = vec![
         "pipeline-deps".to_owned(),
         "--db".to_owned(),
-        shell_word(&db.display().to_string()),
+        shell_word(&shown_path(db).display().to_string()),
         "snapshot".to_owned(),
         shell_word(context),
     ];
@@ -379,8 +369,31 @@ fn snapshot_command(db: &Path, snapshot: &EdgeSnapshot, context: &str, file: &Pa
         words.extend(snapshot.steps.iter().map(|s| shell_word(s)));
     }
     words.push("-o".to_owned());
-    words.push(shell_word(&file.display().to_string()));
-    words.join(" ")
+    words.push(shell_word(&shown_path(file).display().to_string()));
+    esc(&words.join(" ")).into_owned()
+}
+
+/// The `snapshot --json` document.
+#[derive(Serialize)]
+struct SnapshotReport<'a> {
+    context: &'a str,
+    file: std::path::PathBuf,
+    all_steps: bool,
+    step_count: usize,
+    edge_count: usize,
+    unresolved: &'a [UnresolvedStep],
+}
+
+/// The `check-snapshot --json` document.
+#[derive(Serialize)]
+struct CheckSnapshotReport<'a> {
+    ok: bool,
+    context: &'a str,
+    file: std::path::PathBuf,
+    snapshot_context: &'a str,
+    frozen_edge_count: usize,
+    current_edge_count: usize,
+    diff: &'a EdgeDiff,
 }
 
 /// `snapshot CONTEXT [STEP...] -o FILE`.
@@ -394,31 +407,31 @@ pub fn snapshot(
     let snapshot = EdgeSnapshot::capture(&resolver, selection(steps))?;
     write_atomically(file, snapshot.to_json().as_bytes())?;
     if s.json {
-        output::json(
-            s.out,
-            &json!({
-                "context": context,
-                "file": file,
-                "all_steps": snapshot.all_steps,
-                "step_count": snapshot.steps.len(),
-                "edge_count": snapshot.edges.len(),
-                "unresolved_steps": snapshot.unresolved,
-            }),
-        )?;
+        let report = SnapshotReport {
+            context,
+            file: shown_path(file),
+            all_steps: snapshot.all_steps,
+            step_count: snapshot.steps.len(),
+            edge_count: snapshot.edges.len(),
+            unresolved: &snapshot.unresolved,
+        };
+        json::write(s.out, schema::SNAPSHOT, &s.db, &report)?;
     } else {
         writeln!(
             s.out,
-            "wrote {} edge(s) of {} step(s) of context '{context}' to {}",
+            "wrote {} edge(s) of {} step(s) of context '{}' to {}",
             snapshot.edges.len(),
             snapshot.steps.len(),
-            file.display()
+            esc(context),
+            path_text(file)
         )?;
         if !snapshot.unresolved.is_empty() {
             let names: Vec<String> = snapshot.unresolved.iter().map(|u| u.step.clone()).collect();
             writeln!(
                 s.out,
-                "frozen as unresolved: {} (see `pipeline-deps resolve {context}`)",
-                names.join(", ")
+                "frozen as unresolved: {} (see `pipeline-deps resolve {}`)",
+                crate::commands::list_preview(&names, 10),
+                esc(&shell_word(context))
             )?;
         }
         if snapshot.all_steps {
@@ -445,18 +458,16 @@ pub fn check_snapshot(
     let diff = frozen.diff(&current);
     let failed = diff.changes_wiring() || (strict_scores && !diff.rescored.is_empty());
     if s.json {
-        output::json(
-            s.out,
-            &json!({
-                "ok": !failed,
-                "context": context,
-                "file": file,
-                "snapshot_context": frozen.context,
-                "frozen_edge_count": frozen.edges.len(),
-                "current_edge_count": current.edges.len(),
-                "diff": diff,
-            }),
-        )?;
+        let report = CheckSnapshotReport {
+            ok: !failed,
+            context,
+            file: shown_path(file),
+            snapshot_context: &frozen.context,
+            frozen_edge_count: frozen.edges.len(),
+            current_edge_count: current.edges.len(),
+            diff: &diff,
+        };
+        json::write(s.out, schema::CHECK_SNAPSHOT, &s.db, &report)?;
         return Ok(if failed {
             Status::CheckFailed
         } else {
@@ -464,15 +475,16 @@ pub fn check_snapshot(
         });
     }
     let mut header = format!(
-        "context '{context}' against {}: {} edge(s) frozen, {} now",
-        file.display(),
+        "context '{}' against {}: {} edge(s) frozen, {} now",
+        esc(context),
+        path_text(file),
         frozen.edges.len(),
         current.edges.len()
     );
     if frozen.context != context {
         header.push_str(&format!(
             " (the snapshot was taken from context '{}')",
-            frozen.context
+            esc(&frozen.context)
         ));
     }
     writeln!(s.out, "{header}")?;
@@ -481,7 +493,10 @@ pub fn check_snapshot(
         return Ok(Status::Ok);
     }
     write!(s.out, "{}", if failed { "FAILED: " } else { "ok: " })?;
-    write!(s.out, "{diff}")?;
+    // The library's report names steps; each line is escaped.
+    for line in diff.to_string().lines() {
+        writeln!(s.out, "{}", esc(line))?;
+    }
     if !failed && !diff.rescored.is_empty() {
         writeln!(
             s.out,
@@ -505,9 +520,12 @@ pub fn check_snapshot(
         writeln!(s.out)?;
         writeln!(
             s.out,
-            "why:         pipeline-deps --db {} resolve {}{steps} --explain",
-            shell_word(&s.db.display().to_string()),
-            shell_word(context)
+            "why:         {}",
+            esc(&format!(
+                "pipeline-deps --db {} resolve {}{steps} --explain",
+                shell_word(&shown_path(&s.db).display().to_string()),
+                shell_word(context)
+            ))
         )?;
         writeln!(
             s.out,

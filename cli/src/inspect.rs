@@ -6,34 +6,33 @@ use std::path::Path;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
-use pipeline_deps::{ContextStats, RegistryManager, SpecProblem, StepSpecification};
+use pipeline_deps::{RegistryManager, SpecProblem, StepSpecification};
 use serde::Serialize;
-use serde_json::json;
 
-use crate::commands::{Session, existing_context, file_size, list_preview, open_read};
-use crate::output::{self, Table, bytes, field};
+use crate::commands::{Session, existing_context, file_size, list_preview, missing, open_read};
+use crate::json::{self, Context, Problem, Totals, schema};
+use crate::output::{Table, bytes, esc, field, path_text, short};
 use crate::{Failure, Status};
+
+/// The `contexts --json` document.
+#[derive(Serialize)]
+struct ContextsReport {
+    contexts: Vec<Context>,
+}
 
 /// `contexts`: context names in creation order with their counts.
 pub fn contexts(s: &mut Session<'_>) -> Result<Status, Failure> {
     let manager = open_read(&s.db)?;
     let stats = manager.get_context_stats()?;
     if s.json {
-        let list: Vec<_> = stats
-            .iter()
-            .map(|(name, st)| {
-                json!({
-                    "name": name,
-                    "step_count": st.step_count,
-                    "step_type_count": st.step_type_count,
-                })
-            })
-            .collect();
-        output::json(s.out, &json!({"database": s.db, "contexts": list}))?;
+        let report = ContextsReport {
+            contexts: Context::list(&stats),
+        };
+        json::write(s.out, schema::CONTEXTS, &s.db, &report)?;
         return Ok(Status::Ok);
     }
     if stats.is_empty() {
-        writeln!(s.out, "no contexts in {}", s.db.display())?;
+        writeln!(s.out, "no contexts in {}", path_text(&s.db))?;
         return Ok(Status::Ok);
     }
     let mut table = Table::new(&["CONTEXT", "STEPS", "TYPES"]).right(&[1, 2]);
@@ -48,53 +47,37 @@ pub fn contexts(s: &mut Session<'_>) -> Result<Status, Failure> {
     Ok(Status::Ok)
 }
 
+/// The `stats --json` document (without its schema and database).
 #[derive(Serialize)]
-struct StatsReport<'a> {
-    database: &'a Path,
+pub struct StatsReport {
     file_size_bytes: u64,
     totals: Totals,
-    contexts: IndexMap<String, ContextStats>,
+    contexts: Vec<Context>,
 }
 
-#[derive(Serialize)]
-struct Totals {
-    contexts: usize,
-    steps: usize,
-    step_types: usize,
-}
-
-fn totals(contexts: &IndexMap<String, ContextStats>) -> Totals {
-    Totals {
-        contexts: contexts.len(),
-        steps: contexts.values().map(|c| c.step_count).sum(),
-        step_types: contexts.values().map(|c| c.step_type_count).sum(),
-    }
-}
-
-/// The `stats --json` document.
-pub fn stats_report(db: &Path, manager: &RegistryManager) -> Result<serde_json::Value, Failure> {
-    let contexts = manager.get_context_stats()?;
-    let report = StatsReport {
-        database: db,
+/// The statistics of the database `db` that `manager` has open.
+pub fn stats_report(db: &Path, manager: &RegistryManager) -> Result<StatsReport, Failure> {
+    let contexts = Context::list(&manager.get_context_stats()?);
+    Ok(StatsReport {
         file_size_bytes: file_size(db),
-        totals: totals(&contexts),
+        totals: Totals::of(&contexts),
         contexts,
-    };
-    Ok(serde_json::to_value(report).map_err(io::Error::other)?)
+    })
 }
 
 /// `stats`: the design's monitoring report (totals, per-context counts) and the file size.
 pub fn stats(s: &mut Session<'_>, manager: &RegistryManager) -> Result<Status, Failure> {
+    let report = stats_report(&s.db, manager)?;
     if s.json {
-        let report = stats_report(&s.db, manager)?;
-        output::json(s.out, &report)?;
+        json::write(s.out, schema::STATS, &s.db, &report)?;
         return Ok(Status::Ok);
     }
-    let contexts = manager.get_context_stats()?;
-    let totals = totals(&contexts);
-    let size = file_size(&s.db);
-    let path = std::fs::canonicalize(&s.db).unwrap_or_else(|_| s.db.clone());
-    field(s.out, 0, "database", &path.display().to_string())?;
+    let StatsReport {
+        file_size_bytes: size,
+        totals,
+        contexts,
+    } = report;
+    field(s.out, 0, "database", &path_text(&s.db))?;
     field(s.out, 0, "file size", &bytes(size))?;
     field(s.out, 0, "contexts", &totals.contexts.to_string())?;
     field(s.out, 0, "steps", &totals.steps.to_string())?;
@@ -109,12 +92,12 @@ pub fn stats(s: &mut Session<'_>, manager: &RegistryManager) -> Result<Status, F
     }
     writeln!(s.out)?;
     let mut table = Table::new(&["CONTEXT", "STEPS", "TYPES", "REGISTRY"]).right(&[1, 2]);
-    for (name, st) in &contexts {
+    for c in &contexts {
         table.row(vec![
-            name.clone(),
-            st.step_count.to_string(),
-            st.step_type_count.to_string(),
-            st.registry_type.to_owned(),
+            c.name.clone(),
+            c.stats.step_count.to_string(),
+            c.stats.step_type_count.to_string(),
+            c.stats.registry_type.to_owned(),
         ]);
     }
     table.write(s.out)?;
@@ -137,15 +120,57 @@ fn step_table(steps: &[(String, Arc<StepSpecification>)]) -> Table {
     table
 }
 
-fn step_summary(name: &str, spec: &StepSpecification) -> serde_json::Value {
-    json!({
-        "step_name": name,
-        "step_type": spec.step_type,
-        "node_type": spec.node_type,
-        "dependency_count": spec.dependencies.len(),
-        "required_dependency_count": spec.list_required_dependencies().len(),
-        "output_count": spec.outputs.len(),
-    })
+/// A step in a list: its name, types and counts.
+#[derive(Serialize)]
+struct StepSummary<'a> {
+    step_name: &'a str,
+    step_type: &'a str,
+    node_type: &'a str,
+    dependency_count: usize,
+    required_dependency_count: usize,
+    output_count: usize,
+}
+
+fn step_summary<'a>(name: &'a str, spec: &'a StepSpecification) -> StepSummary<'a> {
+    StepSummary {
+        step_name: name,
+        step_type: &spec.step_type,
+        node_type: spec.node_type.as_str(),
+        dependency_count: spec.dependencies.len(),
+        required_dependency_count: spec.list_required_dependencies().len(),
+        output_count: spec.outputs.len(),
+    }
+}
+
+/// The `show CONTEXT --json` document.
+#[derive(Serialize)]
+struct StepsReport<'a> {
+    context: &'a str,
+    steps: Vec<StepSummary<'a>>,
+}
+
+/// The `show CONTEXT STEP --json` document: the step as the export format has it (its
+/// name, then the specification's fields), its context and the lint warnings.
+#[derive(Serialize)]
+struct StepReport<'a> {
+    context: &'a str,
+    step_name: &'a str,
+    #[serde(flatten)]
+    specification: &'a StepSpecification,
+    warnings: Vec<Problem>,
+}
+
+/// The `types CONTEXT --json` document.
+#[derive(Serialize)]
+struct TypesReport<'a> {
+    context: &'a str,
+    types: Vec<TypeEntry<'a>>,
+}
+
+#[derive(Serialize)]
+struct TypeEntry<'a> {
+    step_type: &'a str,
+    steps: &'a [&'a str],
 }
 
 /// `show CONTEXT [STEP]`: the steps of a context, or one specification in full.
@@ -155,14 +180,18 @@ pub fn show(s: &mut Session<'_>, context: &str, step: Option<&str>) -> Result<St
     let Some(step) = step else {
         let steps: Vec<_> = registry.iter()?.collect();
         if s.json {
-            let list: Vec<_> = steps.iter().map(|(n, sp)| step_summary(n, sp)).collect();
-            output::json(s.out, &json!({"context": context, "steps": list}))?;
+            let report = StepsReport {
+                context,
+                steps: steps.iter().map(|(n, sp)| step_summary(n, sp)).collect(),
+            };
+            json::write(s.out, schema::STEPS, &s.db, &report)?;
             return Ok(Status::Ok);
         }
         let types: HashSet<&str> = steps.iter().map(|(_, sp)| sp.step_type.as_str()).collect();
         writeln!(
             s.out,
-            "context '{context}': {} step(s), {} type(s)",
+            "context '{}': {} step(s), {} type(s)",
+            esc(context),
             steps.len(),
             types.len()
         )?;
@@ -174,30 +203,31 @@ pub fn show(s: &mut Session<'_>, context: &str, step: Option<&str>) -> Result<St
     };
     let Some(spec) = registry.get_specification(step)? else {
         let names = registry.list_step_names()?;
-        return Err(Failure::Invalid(format!(
-            "step '{step}' is not registered in context '{context}'; its steps are: {}",
-            if names.is_empty() {
-                "(none)".to_owned()
-            } else {
-                list_preview(&names, 10)
-            }
-        )));
+        return Err(missing(
+            "unknown_step",
+            context,
+            Some(step),
+            format!(
+                "step '{}' is not registered in context '{}'; its steps are: {}",
+                short(step),
+                short(context),
+                if names.is_empty() {
+                    "(none)".to_owned()
+                } else {
+                    list_preview(&names, 10)
+                }
+            ),
+        ));
     };
     let warnings = spec.lint(step);
     if s.json {
-        let mut value = serde_json::to_value(spec.as_ref()).map_err(io::Error::other)?;
-        if let Some(map) = value.as_object_mut() {
-            map.insert("context".into(), json!(context));
-            map.insert("step_name".into(), json!(step));
-            map.insert(
-                "warnings".into(),
-                warnings
-                    .iter()
-                    .map(|w| json!({"field": w.field, "message": w.message}))
-                    .collect(),
-            );
-        }
-        output::json(s.out, &value)?;
+        let report = StepReport {
+            context,
+            step_name: step,
+            specification: &spec,
+            warnings: warnings.iter().map(Problem::from).collect(),
+        };
+        json::write(s.out, schema::STEP, &s.db, &report)?;
         return Ok(Status::Ok);
     }
     write_spec(s.out, context, step, &spec, &warnings)?;
@@ -218,7 +248,7 @@ fn write_spec(
     writeln!(out)?;
     writeln!(out, "dependencies ({})", spec.dependencies.len())?;
     for (key, dep) in &spec.dependencies {
-        writeln!(out, "  {key}")?;
+        writeln!(out, "  {}", esc(key))?;
         let required = if dep.required { "required" } else { "optional" };
         field(
             out,
@@ -244,7 +274,7 @@ fn write_spec(
     writeln!(out)?;
     writeln!(out, "outputs ({})", spec.outputs.len())?;
     for (key, o) in &spec.outputs {
-        writeln!(out, "  {key}")?;
+        writeln!(out, "  {}", esc(key))?;
         field(out, 4, "type", o.output_type.as_str())?;
         field(out, 4, "data type", &o.data_type)?;
         field(out, 4, "property path", &o.property_path)?;
@@ -256,7 +286,7 @@ fn write_spec(
         writeln!(out)?;
         writeln!(out, "warnings ({})", warnings.len())?;
         for w in warnings {
-            field(out, 2, &w.field, &w.message)?;
+            field(out, 2, &short(&w.field), &w.message)?;
         }
     }
     Ok(())
@@ -277,23 +307,36 @@ pub fn types(s: &mut Session<'_>, context: &str, only: Option<&str>) -> Result<S
     if let Some(only) = only {
         if !by_type.contains_key(only) {
             let known: Vec<String> = by_type.keys().map(|t| (*t).to_owned()).collect();
-            return Err(Failure::Invalid(format!(
-                "no step of context '{context}' has step type '{only}'; its types are: {}",
-                if known.is_empty() {
-                    "(none)".to_owned()
-                } else {
-                    list_preview(&known, 10)
-                }
-            )));
+            return Err(missing(
+                "unknown_step_type",
+                context,
+                Some(only),
+                format!(
+                    "no step of context '{}' has step type '{}'; its types are: {}",
+                    short(context),
+                    short(only),
+                    if known.is_empty() {
+                        "(none)".to_owned()
+                    } else {
+                        list_preview(&known, 10)
+                    }
+                ),
+            ));
         }
         by_type.retain(|t, _| *t == only);
     }
     if s.json {
-        let list: Vec<_> = by_type
-            .iter()
-            .map(|(t, names)| json!({"step_type": t, "steps": names}))
-            .collect();
-        output::json(s.out, &json!({"context": context, "types": list}))?;
+        let report = TypesReport {
+            context,
+            types: by_type
+                .iter()
+                .map(|(t, names)| TypeEntry {
+                    step_type: t,
+                    steps: names,
+                })
+                .collect(),
+        };
+        json::write(s.out, schema::TYPES, &s.db, &report)?;
         return Ok(Status::Ok);
     }
     if let Some(only) = only {
@@ -304,7 +347,9 @@ pub fn types(s: &mut Session<'_>, context: &str, only: Option<&str>) -> Result<S
             .collect();
         writeln!(
             s.out,
-            "step type '{only}' in context '{context}': {} step(s)",
+            "step type '{}' in context '{}': {} step(s)",
+            esc(only),
+            esc(context),
             members.len()
         )?;
         writeln!(s.out)?;
@@ -312,7 +357,7 @@ pub fn types(s: &mut Session<'_>, context: &str, only: Option<&str>) -> Result<S
         return Ok(Status::Ok);
     }
     if by_type.is_empty() {
-        writeln!(s.out, "context '{context}' has no steps")?;
+        writeln!(s.out, "context '{}' has no steps", esc(context))?;
         return Ok(Status::Ok);
     }
     let mut table = Table::new(&["STEP TYPE", "COUNT", "STEPS"]).right(&[1]);

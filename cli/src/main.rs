@@ -8,15 +8,16 @@ mod args;
 mod commands;
 mod gate;
 mod inspect;
+mod json;
+mod logs;
 mod maintain;
 mod output;
+mod progress;
 mod transfer;
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-use clap::Parser;
 
 /// Exit code: success.
 pub const EXIT_OK: u8 = 0;
@@ -52,11 +53,25 @@ pub enum Failure {
     },
     /// The database file does not exist (and the command does not create it).
     NoDatabase(PathBuf),
-    /// A context, step or type named on the command line does not exist, or the input is
-    /// otherwise invalid; the message says which.
+    /// The input is invalid; the message says why.
     Invalid(String),
+    /// A context, step or step type named on the command line does not exist.
+    Missing(Box<Missing>),
     /// The command line cannot be acted on.
     Usage(String),
+}
+
+/// A name on the command line that names nothing.
+#[derive(Debug)]
+pub struct Missing {
+    /// `unknown_context`, `unknown_step` or `unknown_step_type` (the JSON error's `kind`).
+    pub kind: &'static str,
+    /// The context named (or looked in).
+    pub context: String,
+    /// The step or step type named, for `unknown_step` and `unknown_step_type`.
+    pub name: Option<String>,
+    /// The message, naming what exists instead.
+    pub message: String,
 }
 
 impl Failure {
@@ -71,7 +86,7 @@ impl Failure {
                 EXIT_INVALID_INPUT
             }
             Failure::Library(_) | Failure::Io { .. } | Failure::NoDatabase(_) => EXIT_DATABASE,
-            Failure::Invalid(_) => EXIT_INVALID_INPUT,
+            Failure::Invalid(_) | Failure::Missing(_) => EXIT_INVALID_INPUT,
             Failure::Usage(_) => EXIT_USAGE,
         }
     }
@@ -81,24 +96,42 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Failure::Library(pipeline_deps::Error::InvalidSpec { context, problems }) => {
+                // At most `PROBLEMS_SHOWN` problems, names shortened: 10,000 bad steps make
+                // a short message.
                 write!(
                     f,
-                    "context '{context}' refused {} invalid specification field(s); nothing was written. Fix these and import again:",
+                    "context '{}' refused {} invalid specification field(s); nothing was written. Fix these and import again:",
+                    output::short(context),
                     problems.len()
                 )?;
-                for p in problems {
-                    write!(f, "\n  - step '{}': {} {}", p.step, p.field, p.message)?;
+                let (shown, omitted) = json::bounded::<_, json::Problem>(problems);
+                for p in shown {
+                    write!(
+                        f,
+                        "\n  - step '{}': {} {}",
+                        output::short(p.step.as_deref().unwrap_or_default()),
+                        output::short(p.field.as_deref().unwrap_or_default()),
+                        output::esc(&p.message)
+                    )?;
+                }
+                if omitted > 0 {
+                    write!(f, "\n  - and {omitted} more")?;
                 }
                 Ok(())
             }
-            Failure::Library(e) => write!(f, "{e}"),
-            Failure::Io { action, .. } => write!(f, "I/O error while {action}"),
+            // Messages name contexts, steps and files: escaped, so that the only line
+            // breaks are the ones above.
+            Failure::Library(e) => f.write_str(&output::esc(&e.to_string())),
+            Failure::Io { action, .. } => write!(f, "I/O error while {}", output::esc(action)),
             Failure::NoDatabase(path) => write!(
                 f,
                 "there is no registry database at {}; pass --db FILE or set PIPELINE_DEPS_DB to use another file, or create this one with `pipeline-deps import` or `pipeline-deps demo`",
-                path.display()
+                output::path_text(path)
             ),
-            Failure::Invalid(message) | Failure::Usage(message) => f.write_str(message),
+            Failure::Invalid(message) | Failure::Usage(message) => {
+                f.write_str(&output::esc(message))
+            }
+            Failure::Missing(missing) => f.write_str(&output::esc(&missing.message)),
         }
     }
 }
@@ -144,13 +177,18 @@ fn is_broken_pipe(error: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// Prints the error and its causes on standard error.
+/// Prints the error and its causes on standard error. Every line is escaped
+/// ([`output::esc`]): names in messages cannot reach the terminal raw.
 fn report(failure: &Failure) {
     let mut stderr = io::stderr().lock();
-    let mut text = format!("pipeline-deps: error: {failure}\n");
+    let mut text = String::new();
+    for (i, line) in failure.to_string().split('\n').enumerate() {
+        let lead = if i == 0 { "pipeline-deps: error: " } else { "" };
+        text.push_str(&format!("{lead}{}\n", output::esc(line)));
+    }
     let mut cause = std::error::Error::source(failure);
     while let Some(e) = cause {
-        text.push_str(&format!("  caused by: {e}\n"));
+        text.push_str(&format!("  caused by: {}\n", output::esc(&e.to_string())));
         cause = e.source();
     }
     // Nothing sensible is left to do if standard error is gone too.
@@ -158,15 +196,22 @@ fn report(failure: &Failure) {
 }
 
 fn main() -> ExitCode {
-    let cli = match args::Cli::try_parse() {
+    let cli = match args::parse() {
         Ok(cli) => cli,
         Err(e) => {
+            let code = u8::try_from(e.exit_code()).unwrap_or(EXIT_USAGE);
             // `--help` and `--version` land here too, with exit code 0; a closed pipe while
             // printing them is not an error either.
-            let _ = e.print();
-            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(EXIT_USAGE));
+            if code != EXIT_OK && std::env::args_os().any(|a| a == "--json") {
+                json::write_usage_error(&e.render().to_string(), code);
+            } else {
+                let _ = e.print();
+            }
+            return ExitCode::from(code);
         }
     };
+    logs::init(cli.verbose, cli.quiet);
+    let json_errors = cli.json;
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let result = commands::run(cli, &mut out).and_then(|status| {
@@ -180,7 +225,11 @@ fn main() -> ExitCode {
         Err(failure) => {
             // Whatever was printed before the failure goes out first, then the error.
             let _ = out.flush();
-            report(&failure);
+            if json_errors {
+                json::write_error(&failure);
+            } else {
+                report(&failure);
+            }
             ExitCode::from(failure.exit_code())
         }
     }

@@ -1,51 +1,73 @@
 //! Maintenance: `clear`, `clear-all`, `check` and `compact`.
 
 use std::collections::HashSet;
-use std::io::{self, BufRead, IsTerminal, Write};
+use std::io::{self, IsTerminal};
 
 use pipeline_deps::{ContextStats, RegistryManager};
 use serde::Serialize;
-use serde_json::json;
 
 use crate::commands::{
-    Session, existing_context, file_size, list_preview, open_exclusive, open_write, unknown_context,
+    Session, existing_context, file_size, list_preview, open_exclusive, open_write,
 };
-use crate::output::{self, bytes};
+use crate::json::{self, Context, Problem, schema};
+use crate::output::{bytes, esc, path_text};
 use crate::{Failure, Status};
 
-/// `clear CONTEXT`: deletes one context.
+/// The `clear --json` document.
+#[derive(Serialize)]
+struct ClearReport<'a> {
+    context: &'a str,
+    /// Whether the context existed (clearing one that does not is a success).
+    existed: bool,
+    /// Steps deleted with it.
+    step_count: usize,
+}
+
+/// `clear CONTEXT`: deletes one context. Idempotent: a context that does not exist is
+/// reported (`existed: false`) and the exit code is 0, as `clear-all` of an empty file is.
 pub fn clear(s: &mut Session<'_>, context: &str) -> Result<Status, Failure> {
     let manager = open_write(&s.db, false)?;
     let steps = manager
         .get_context_stats()?
         .get(context)
         .map(|st| st.step_count);
-    let Some(steps) = steps else {
-        return Err(Failure::Invalid(unknown_context(&manager, context)?));
-    };
-    manager.clear_context(context)?;
+    if steps.is_some() {
+        manager.clear_context(context)?;
+    }
     if s.json {
-        output::json(s.out, &json!({"cleared": context, "step_count": steps}))?;
+        let report = ClearReport {
+            context,
+            existed: steps.is_some(),
+            step_count: steps.unwrap_or(0),
+        };
+        json::write(s.out, schema::CLEAR, &s.db, &report)?;
+    } else if let Some(steps) = steps {
+        writeln!(
+            s.out,
+            "cleared context '{}' ({steps} step(s))",
+            esc(context)
+        )?;
     } else {
-        writeln!(s.out, "cleared context '{context}' ({steps} step(s))")?;
+        writeln!(
+            s.out,
+            "context '{}' does not exist in {}; nothing to clear",
+            esc(context),
+            path_text(&s.db)
+        )?;
     }
     Ok(Status::Ok)
 }
 
+/// Asks `question` on the terminal (`dialoguer`); no is the default.
 fn confirm(question: &str) -> Result<bool, Failure> {
-    let io_error = |source| Failure::Io {
-        action: "asking for confirmation".into(),
-        source,
-    };
-    let mut stderr = io::stderr();
-    write!(stderr, "{question} [y/N] ").map_err(io_error)?;
-    stderr.flush().map_err(io_error)?;
-    let mut answer = String::new();
-    io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(io_error)?;
-    Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
+    dialoguer::Confirm::new()
+        .with_prompt(question)
+        .default(false)
+        .interact()
+        .map_err(|dialoguer::Error::IO(source)| Failure::Io {
+            action: "asking for confirmation".into(),
+            source,
+        })
 }
 
 /// `clear-all [--yes]`: deletes every context, after confirmation.
@@ -65,7 +87,7 @@ pub fn clear_all(s: &mut Session<'_>, yes: bool) -> Result<Status, Failure> {
             "Delete all {} context(s) ({}) and their {steps} step(s) from {}?",
             stats.len(),
             list_preview(&names, 5),
-            s.db.display()
+            path_text(&s.db)
         );
         if !confirm(&question)? {
             return Err(Failure::Usage("not confirmed; nothing was cleared".into()));
@@ -73,22 +95,68 @@ pub fn clear_all(s: &mut Session<'_>, yes: bool) -> Result<Status, Failure> {
     }
     let cleared = manager.clear_all_contexts()?;
     if s.json {
-        output::json(
-            s.out,
-            &json!({"cleared_contexts": cleared, "step_count": steps}),
-        )?;
+        let report = ClearAllReport {
+            context_count: cleared,
+            step_count: steps,
+        };
+        json::write(s.out, schema::CLEAR_ALL, &s.db, &report)?;
     } else {
         writeln!(s.out, "cleared {cleared} context(s) ({steps} step(s))")?;
     }
     Ok(Status::Ok)
 }
 
+/// The `clear-all --json` document.
+#[derive(Serialize)]
+struct ClearAllReport {
+    /// Contexts deleted.
+    context_count: usize,
+    /// Steps deleted with them.
+    step_count: usize,
+}
+
+/// One context's part of `check`: the context, then its problems (at most
+/// [`json::PROBLEMS_SHOWN`]).
 #[derive(Serialize)]
 struct ContextCheck {
-    name: String,
-    step_count: usize,
-    step_type_count: usize,
-    problems: Vec<String>,
+    #[serde(flatten)]
+    context: Context,
+    problems: Vec<Problem>,
+    problems_omitted: usize,
+    /// Every problem (the report lists the first few).
+    #[serde(skip)]
+    all: Vec<Problem>,
+}
+
+impl ContextCheck {
+    fn push(&mut self, problem: Problem) {
+        if self.problems.len() < json::PROBLEMS_SHOWN {
+            self.problems.push(problem.clone());
+        } else {
+            self.problems_omitted += 1;
+        }
+        self.all.push(problem);
+    }
+
+    fn is_ok(&self) -> bool {
+        self.all.is_empty()
+    }
+}
+
+/// The `check --json` document.
+#[derive(Serialize)]
+struct CheckReport<'a> {
+    ok: bool,
+    file_size_bytes: u64,
+    pages: Pages<'a>,
+    contexts: &'a [ContextCheck],
+}
+
+/// The storage engine's verdict on the file's pages.
+#[derive(Serialize)]
+struct Pages<'a> {
+    ok: bool,
+    message: &'a str,
 }
 
 /// Decodes and validates every specification of `context` and compares the catalog's
@@ -99,10 +167,13 @@ fn check_context(
     stats: &ContextStats,
 ) -> Result<ContextCheck, Failure> {
     let mut check = ContextCheck {
-        name: name.to_owned(),
-        step_count: stats.step_count,
-        step_type_count: stats.step_type_count,
+        context: Context {
+            name: name.to_owned(),
+            stats: stats.clone(),
+        },
         problems: Vec::new(),
+        problems_omitted: 0,
+        all: Vec::new(),
     };
     let registry = existing_context(manager, name)?;
     match registry.iter() {
@@ -110,28 +181,28 @@ fn check_context(
             let steps: Vec<_> = steps.collect();
             let types: HashSet<&str> = steps.iter().map(|(_, sp)| sp.step_type.as_str()).collect();
             if steps.len() != stats.step_count {
-                check.problems.push(format!(
+                check.push(Problem::general(format!(
                     "the catalog counts {} step(s) but {} are stored",
                     stats.step_count,
                     steps.len()
-                ));
+                )));
             }
             if types.len() != stats.step_type_count {
-                check.problems.push(format!(
+                check.push(Problem::general(format!(
                     "the catalog counts {} step type(s) but the stored steps have {}",
                     stats.step_type_count,
                     types.len()
-                ));
+                )));
             }
             for (step, spec) in &steps {
                 if let Err(problems) = spec.validate(step) {
-                    check
-                        .problems
-                        .extend(problems.iter().map(ToString::to_string));
+                    for problem in &problems {
+                        check.push(Problem::from(problem));
+                    }
                 }
             }
         }
-        Err(e) if e.is_corruption() => check.problems.push(e.to_string()),
+        Err(e) if e.is_corruption() => check.push(Problem::general(e.to_string())),
         Err(e) => return Err(e.into()),
     }
     Ok(check)
@@ -162,35 +233,35 @@ pub fn check(s: &mut Session<'_>) -> Result<Status, Failure> {
             (pages, contexts)
         }
     };
-    let ok = pages.is_ok() && contexts.iter().all(|c| c.problems.is_empty());
+    let ok = pages.is_ok() && contexts.iter().all(ContextCheck::is_ok);
     if s.json {
-        output::json(
-            s.out,
-            &json!({
-                "ok": ok,
-                "database": s.db,
-                "pages_ok": pages.is_ok(),
-                "pages": match &pages { Ok(m) | Err(m) => m },
-                "contexts": contexts,
-            }),
-        )?;
+        let report = CheckReport {
+            ok,
+            file_size_bytes: file_size(&s.db),
+            pages: Pages {
+                ok: pages.is_ok(),
+                message: match &pages {
+                    Ok(m) | Err(m) => m,
+                },
+            },
+            contexts: &contexts,
+        };
+        json::write(s.out, schema::CHECK, &s.db, &report)?;
         return Ok(if ok { Status::Ok } else { Status::CheckFailed });
     }
-    let path = std::fs::canonicalize(&s.db).unwrap_or_else(|_| s.db.clone());
     writeln!(
         s.out,
         "database  {} ({})",
-        path.display(),
+        path_text(&s.db),
         bytes(file_size(&s.db))
     )?;
     match &pages {
-        Ok(message) => writeln!(s.out, "pages     ok: {message}")?,
-        Err(message) => writeln!(s.out, "pages     FAILED: {message}")?,
+        Ok(message) => writeln!(s.out, "pages     ok: {}", esc(message))?,
+        Err(message) => writeln!(s.out, "pages     FAILED: {}", esc(message))?,
     }
     if pages.is_ok() {
-        let steps: usize = contexts.iter().map(|c| c.step_count).sum();
-        let failed: Vec<&ContextCheck> =
-            contexts.iter().filter(|c| !c.problems.is_empty()).collect();
+        let steps: usize = contexts.iter().map(|c| c.context.stats.step_count).sum();
+        let failed: Vec<&ContextCheck> = contexts.iter().filter(|c| !c.is_ok()).collect();
         if failed.is_empty() {
             writeln!(
                 s.out,
@@ -205,9 +276,25 @@ pub fn check(s: &mut Session<'_>) -> Result<Status, Failure> {
                 contexts.len()
             )?;
             for c in failed {
-                writeln!(s.out, "  context '{}'", c.name)?;
+                writeln!(
+                    s.out,
+                    "  context '{}'",
+                    crate::output::short(&c.context.name)
+                )?;
                 for problem in &c.problems {
-                    writeln!(s.out, "    - {problem}")?;
+                    let text = match (&problem.step, &problem.field) {
+                        (Some(step), Some(field)) => format!(
+                            "step '{}': {} {}",
+                            crate::output::short(step),
+                            crate::output::short(field),
+                            problem.message
+                        ),
+                        _ => problem.message.clone(),
+                    };
+                    writeln!(s.out, "    - {}", esc(&text))?;
+                }
+                if c.problems_omitted > 0 {
+                    writeln!(s.out, "    - and {} more", c.problems_omitted)?;
                 }
             }
         }
@@ -224,6 +311,14 @@ pub fn check(s: &mut Session<'_>) -> Result<Status, Failure> {
     Ok(if ok { Status::Ok } else { Status::CheckFailed })
 }
 
+/// The `compact --json` document.
+#[derive(Serialize)]
+struct CompactReport {
+    bytes_before: u64,
+    bytes_after: u64,
+    bytes_reclaimed: u64,
+}
+
 /// `compact`: compacts the file and reports the bytes reclaimed.
 pub fn compact(s: &mut Session<'_>) -> Result<Status, Failure> {
     // Sizes are measured with the file closed: redb writes its allocator state on close,
@@ -235,20 +330,17 @@ pub fn compact(s: &mut Session<'_>) -> Result<Status, Failure> {
     let after = file_size(&s.db);
     let reclaimed = before.saturating_sub(after);
     if s.json {
-        output::json(
-            s.out,
-            &json!({
-                "database": s.db,
-                "bytes_before": before,
-                "bytes_after": after,
-                "bytes_reclaimed": reclaimed,
-            }),
-        )?;
+        let report = CompactReport {
+            bytes_before: before,
+            bytes_after: after,
+            bytes_reclaimed: reclaimed,
+        };
+        json::write(s.out, schema::COMPACT, &s.db, &report)?;
     } else {
         writeln!(
             s.out,
             "compacted {}: {} → {}, reclaimed {}",
-            s.db.display(),
+            path_text(&s.db),
             bytes(before),
             bytes(after),
             bytes(reclaimed)

@@ -1,11 +1,97 @@
-//! Human output (aligned tables that fit [`MAX_WIDTH`] columns) and JSON output.
+//! Human output (aligned tables that fit the terminal, or [`MAX_WIDTH`] columns when
+//! standard output is not a terminal), the escaping of names for people, and JSON output.
+//!
+//! Widths are display widths (`unicode-width`): a CJK character takes two columns. Every
+//! cell of a table and every value of a field is escaped with [`esc`], so a hostile name
+//! cannot move the cursor, ring the bell or start a new line.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-use serde::Serialize;
+use unicode_width::UnicodeWidthStr;
 
-/// The widest line a table prints.
+/// The widest line a table prints when standard output is not a terminal.
 pub const MAX_WIDTH: usize = 100;
+
+/// The terminal's width when standard output is a terminal, else [`MAX_WIDTH`].
+pub fn max_width() -> usize {
+    static WIDTH: OnceLock<usize> = OnceLock::new();
+    *WIDTH.get_or_init(|| {
+        console::Term::stdout()
+            .size_checked()
+            .map(|(_, columns)| usize::from(columns))
+            .filter(|&columns| columns >= 40)
+            .unwrap_or(MAX_WIDTH)
+    })
+}
+
+/// Whether `c` must not reach a terminal raw: control characters (C0 such as ESC, BEL and
+/// newline, DEL, C1), and the invisible characters that reorder or hide text (bidi
+/// overrides and isolates, zero-width characters, BOM).
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}'
+        )
+}
+
+/// `text` as people see it: `\n`, `\r` and `\t` for those characters and `\u{1b}` for
+/// every other character [`needs_escape`] names; everything else as it is (`训练管道` stays
+/// `训练管道`). Used on every name and message printed for people; `--json` output is exact.
+pub fn esc(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if needs_escape(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Names in messages are cut to this many characters.
+pub const NAME_LIMIT: usize = 100;
+
+/// A name for a message: escaped ([`esc`]) and cut to [`NAME_LIMIT`] characters, ending
+/// in `…` and its length in bytes when cut.
+pub fn short(name: &str) -> String {
+    let escaped = esc(name);
+    if escaped.chars().count() <= NAME_LIMIT {
+        escaped.into_owned()
+    } else {
+        let head: String = escaped.chars().take(NAME_LIMIT).collect();
+        format!("{head}… ({} bytes)", name.len())
+    }
+}
+
+/// How every command reports a path, in JSON and for people: absolute, with symbolic links
+/// resolved when the file exists (`std::fs::canonicalize`), else joined to the current
+/// directory. `-` (standard input or output) stays `-`.
+pub fn shown_path(path: &Path) -> PathBuf {
+    if path == Path::new("-") {
+        return path.to_path_buf();
+    }
+    std::fs::canonicalize(path)
+        .or_else(|_| std::path::absolute(path))
+        .unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// [`shown_path`] as text for people (escaped).
+pub fn path_text(path: &Path) -> String {
+    esc(&shown_path(path).display().to_string()).into_owned()
+}
 
 /// Spaces between columns.
 const GAP: usize = 2;
@@ -49,20 +135,32 @@ impl Table {
         self
     }
 
-    /// Adds a row (missing cells are blank, extra ones ignored).
+    /// Adds a row (missing cells are blank, extra ones ignored). Cells are escaped.
     pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.rows.push(
+            cells
+                .into_iter()
+                .map(|c| match esc(&c) {
+                    Cow::Borrowed(_) => c,
+                    Cow::Owned(escaped) => escaped,
+                })
+                .collect(),
+        );
     }
 
-    /// Column widths that fit [`MAX_WIDTH`]: the widest columns give way first.
+    /// Column widths that fit [`max_width`]: the widest columns give way first.
     fn widths(&self) -> Vec<usize> {
+        self.widths_within(max_width())
+    }
+
+    fn widths_within(&self, max: usize) -> Vec<usize> {
         let mut widths: Vec<usize> = self.headers.iter().map(|h| width(h)).collect();
         for row in &self.rows {
             for (w, cell) in widths.iter_mut().zip(row) {
                 *w = (*w).max(width(cell));
             }
         }
-        let budget = MAX_WIDTH.saturating_sub(self.indent);
+        let budget = max.saturating_sub(self.indent);
         let total = |w: &[usize]| w.iter().sum::<usize>() + GAP * w.len().saturating_sub(1);
         while total(&widths) > budget {
             let Some((i, &widest)) = widths.iter().enumerate().max_by_key(|(_, w)| **w) else {
@@ -83,10 +181,13 @@ impl Table {
     /// # Errors
     /// The writer's errors.
     pub fn write(&self, out: &mut dyn Write) -> io::Result<()> {
-        let widths = self.widths();
-        self.line(out, &widths, &self.headers)?;
+        self.write_widths(out, &self.widths())
+    }
+
+    fn write_widths(&self, out: &mut dyn Write, widths: &[usize]) -> io::Result<()> {
+        self.line(out, widths, &self.headers)?;
         for row in &self.rows {
-            self.line(out, &widths, row)?;
+            self.line(out, widths, row)?;
         }
         Ok(())
     }
@@ -115,6 +216,7 @@ impl Table {
 pub const LABEL: usize = 20;
 
 /// Writes `label  value` with the value word-wrapped under itself; nothing for an empty value.
+/// The value is escaped.
 ///
 /// # Errors
 /// The writer's errors.
@@ -123,7 +225,7 @@ pub fn field(out: &mut dyn Write, indent: usize, label: &str, value: &str) -> io
         return Ok(());
     }
     let lead = indent + LABEL;
-    let lines = wrap(value, MAX_WIDTH.saturating_sub(lead));
+    let lines = wrap(&esc(value), max_width().saturating_sub(lead));
     for (i, line) in lines.iter().enumerate() {
         let label = if i == 0 { label } else { "" };
         writeln!(out, "{}{label:<LABEL$}{line}", " ".repeat(indent))?;
@@ -131,7 +233,7 @@ pub fn field(out: &mut dyn Write, indent: usize, label: &str, value: &str) -> io
     Ok(())
 }
 
-/// Word-wraps `text` to lines of at most `max` characters (longer words are cut).
+/// Word-wraps `text` to lines of at most `max` columns (longer words are cut).
 pub fn wrap(text: &str, max: usize) -> Vec<String> {
     let max = max.max(10);
     let mut lines = Vec::new();
@@ -151,23 +253,31 @@ pub fn wrap(text: &str, max: usize) -> Vec<String> {
     lines
 }
 
-/// Display width of a cell (one column per character; the tool prints no wide characters
-/// of its own).
+/// Display width of a cell in terminal columns (a CJK character takes two).
 pub fn width(text: &str) -> usize {
-    text.chars().count()
+    text.width()
 }
 
-/// `text` cut to `max` characters, ending in `…` when cut.
+/// `text` cut to at most `max` columns, ending in `…` when cut.
 pub fn fit(text: &str, max: usize) -> String {
     if width(text) <= max {
-        text.to_owned()
-    } else if max == 0 {
-        String::new()
-    } else {
-        let mut cut: String = text.chars().take(max - 1).collect();
-        cut.push('…');
-        cut
+        return text.to_owned();
     }
+    if max == 0 {
+        return String::new();
+    }
+    let mut cut = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w > max - 1 {
+            break;
+        }
+        used += w;
+        cut.push(c);
+    }
+    cut.push('…');
+    cut
 }
 
 /// A score as tables print it.
@@ -175,33 +285,9 @@ pub fn score(value: f64) -> String {
     format!("{value:.4}")
 }
 
-/// A byte count for people: `812 B`, `1.5 KiB`, `3.2 MiB`.
+/// A byte count for people in binary units: `812 B`, `1.5 KiB`, `3.2 MiB`.
 pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut value = n as f64 / 1024.0;
-    let mut unit = UNITS[0];
-    for next in &UNITS[1..] {
-        if value < 1024.0 {
-            break;
-        }
-        value /= 1024.0;
-        unit = next;
-    }
-    format!("{value:.1} {unit}")
-}
-
-/// Writes `value` as pretty JSON and a newline. The text is built first so that a write
-/// error reaches the caller as the `io::Error` it is (a closed pipe stays recognisable).
-///
-/// # Errors
-/// The writer's errors.
-pub fn json(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(io::Error::other)?;
-    out.write_all(text.as_bytes())?;
-    out.write_all(b"\n")
+    bytesize::ByteSize::b(n).display().iec().to_string()
 }
 
 #[cfg(test)]
@@ -214,7 +300,7 @@ mod tests {
         table.row(vec!["short".into(), "3".into()]);
         table.row(vec!["x".repeat(150), "12".into()]);
         let mut out = Vec::new();
-        table.write(&mut out)?;
+        table.write_widths(&mut out, &table.widths_within(MAX_WIDTH))?;
         let text = String::from_utf8(out).map_err(io::Error::other)?;
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], format!("NAME{}COUNT", " ".repeat(91)));
@@ -223,6 +309,32 @@ mod tests {
         assert!(lines[2].contains('…'));
         assert!(lines.iter().all(|l| width(l) <= MAX_WIDTH), "{text}");
         Ok(())
+    }
+
+    #[test]
+    fn wide_characters_take_two_columns() -> io::Result<()> {
+        let mut table = Table::new(&["CONTEXT", "STEPS"]).right(&[1]);
+        table.row(vec!["训练管道".into(), "3".into()]);
+        table.row(vec!["training".into(), "12".into()]);
+        let mut out = Vec::new();
+        table.write_widths(&mut out, &table.widths_within(MAX_WIDTH))?;
+        let text = String::from_utf8(out).map_err(io::Error::other)?;
+        let widths: Vec<usize> = text.lines().map(width).collect();
+        assert_eq!(widths, [15, 15, 15], "{text}");
+        assert_eq!(fit("训练管道", 5), "训练…");
+        Ok(())
+    }
+
+    #[test]
+    fn control_characters_are_escaped_and_the_rest_kept() {
+        assert_eq!(esc("plain 训练"), "plain 训练");
+        assert_eq!(
+            esc("a\u{1b}[31mb\u{7}c\nd\u{7f}\u{9b}\u{202e}"),
+            "a\\u{1b}[31mb\\u{7}c\\nd\\u{7f}\\u{9b}\\u{202e}"
+        );
+        let long = "x".repeat(5000);
+        assert!(short(&long).ends_with("… (5000 bytes)"));
+        assert!(short(&long).len() < 150);
     }
 
     #[test]

@@ -1,20 +1,58 @@
 //! Moving specifications in and out: `export`, `import` and `demo`.
 
 use std::collections::HashSet;
-use std::io::{self, Write};
-use std::path::Path;
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
 
 use pipeline_deps::ImportOptions;
-use serde_json::json;
+use serde::Serialize;
 
 use crate::commands::{
-    Session, existing_context, list_preview, open_read, open_write, read_input, write_atomically,
+    Session, existing_context, list_preview, open_read, open_write, read_input, read_input_with,
+    write_atomically,
 };
-use crate::inspect::{stats, stats_report};
-use crate::output;
+use crate::inspect::{StatsReport, stats, stats_report};
+use crate::json::{self, schema};
+use crate::output::{esc, path_text, short, shown_path};
+use crate::progress::{LARGE_BYTES, LARGE_STEPS, Progress};
 use crate::{Failure, Status};
+
+/// The `export -o FILE --json` document.
+#[derive(Serialize)]
+struct ExportReport<'a> {
+    context: &'a str,
+    file: PathBuf,
+    step_count: usize,
+}
+
+/// The `import --json` document.
+#[derive(Serialize)]
+struct ImportReport<'a> {
+    context: &'a str,
+    file: PathBuf,
+    /// Steps written (new + replaced).
+    imported: usize,
+    new: usize,
+    replaced: usize,
+    /// Steps in the context afterwards.
+    step_count: usize,
+}
+
+/// The `demo --json` document: what was built, then the stats document's fields.
+#[derive(Serialize)]
+struct DemoReport<'a> {
+    source: &'a str,
+    steps_registered: usize,
+    built: Vec<Built<'a>>,
+    #[serde(flatten)]
+    stats: StatsReport,
+}
+
+/// A context the demo built, and the steps it registered there.
+#[derive(Serialize)]
+struct Built<'a> {
+    name: &'a str,
+    steps: &'a [String],
+}
 
 /// `export CONTEXT [-o FILE]`: the export format on standard output or, atomically, in a
 /// file.
@@ -25,7 +63,13 @@ pub fn export(
 ) -> Result<Status, Failure> {
     let manager = open_read(&s.db)?;
     let registry = existing_context(&manager, context)?;
-    let mut text = registry.export_json()?;
+    let progress = Progress::spinner(
+        s.progress && registry.len()? >= LARGE_STEPS,
+        format!("exporting context '{}'", short(context)),
+    );
+    let text = registry.export_json();
+    progress.finish();
+    let mut text = text?;
     text.push('\n');
     match output {
         None => s.out.write_all(text.as_bytes())?,
@@ -34,66 +78,23 @@ pub fn export(
             write_atomically(path, text.as_bytes())?;
             let steps = registry.len()?;
             if s.json {
-                output::json(
-                    s.out,
-                    &json!({"context": context, "file": path, "step_count": steps}),
-                )?;
+                let report = ExportReport {
+                    context,
+                    file: shown_path(path),
+                    step_count: steps,
+                };
+                json::write(s.out, schema::EXPORT, &s.db, &report)?;
             } else {
                 writeln!(
                     s.out,
-                    "exported {steps} step(s) of context '{context}' to {}",
-                    path.display()
+                    "exported {steps} step(s) of context '{}' to {}",
+                    esc(context),
+                    path_text(path)
                 )?;
             }
         }
     }
     Ok(Status::Ok)
-}
-
-/// Elapsed-time feedback on standard error while a long phase runs, on a terminal only.
-struct Progress {
-    stop: Option<mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Progress {
-    /// Shows `label… 1.2 s` after half a second, updated until [`Progress::finish`].
-    fn start(label: String) -> Progress {
-        if !crate::stderr_is_terminal() {
-            return Progress {
-                stop: None,
-                thread: None,
-            };
-        }
-        let (tx, rx) = mpsc::channel::<()>();
-        let started = Instant::now();
-        let thread = std::thread::spawn(move || {
-            let mut shown = false;
-            let tick = Duration::from_millis(200);
-            while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(tick) {
-                let elapsed = started.elapsed();
-                if elapsed >= Duration::from_millis(500) {
-                    let _ = write!(io::stderr(), "\r{label}… {:.1} s", elapsed.as_secs_f64());
-                    shown = true;
-                }
-            }
-            if shown {
-                let _ = write!(io::stderr(), "\r\x1b[2K");
-            }
-        });
-        Progress {
-            stop: Some(tx),
-            thread: Some(thread),
-        }
-    }
-
-    /// Stops the feedback and clears its line.
-    fn finish(mut self) {
-        self.stop.take();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
 }
 
 /// `import CONTEXT FILE [--replace] [--variant JOB_TYPE]`: all or nothing.
@@ -110,12 +111,15 @@ pub fn import(
     }
     // Parse and validate everything before touching the database, so that a bad file
     // changes nothing (not even by creating the context).
-    let progress = Progress::start(format!("reading and validating {}", file.display()));
-    let parsed = read_input(file).and_then(|text| {
-        let steps = pipeline_deps::parse_steps_json(&text, &options)?;
-        Ok((text, steps))
+    let parsed = read_input_with(file, s.progress).and_then(|text| {
+        let progress = Progress::spinner(
+            s.progress && text.len() as u64 >= LARGE_BYTES,
+            format!("validating {}", path_text(file)),
+        );
+        let steps = pipeline_deps::parse_steps_json(&text, &options);
+        progress.finish();
+        Ok((text, steps?))
     });
-    progress.finish();
     let (text, steps) = parsed?;
     let problems: Vec<_> = steps
         .iter()
@@ -132,8 +136,9 @@ pub fn import(
     let mut seen = HashSet::new();
     if let Some((name, _)) = steps.iter().find(|(name, _)| !seen.insert(name.as_str())) {
         return Err(Failure::Invalid(format!(
-            "step '{name}' appears more than once in {}; nothing was imported. Each step name may appear once",
-            file.display()
+            "step '{}' appears more than once in {}; nothing was imported. Each step name may appear once",
+            short(name),
+            path_text(file)
         )));
     }
     let manager = open_write(&s.db, true)?;
@@ -151,15 +156,20 @@ pub fn import(
     let replaced = taken.len();
     if !replace && !taken.is_empty() {
         return Err(Failure::Invalid(format!(
-            "{replaced} step(s) of {} are already registered in context '{context}': {}; nothing was imported. Pass --replace to replace them",
-            file.display(),
+            "{replaced} step(s) of {} are already registered in context '{}': {}; nothing was imported. Pass --replace to replace them",
+            path_text(file),
+            short(context),
             list_preview(&taken, 5)
         )));
     }
-    let progress = Progress::start(format!(
-        "importing {} step(s) into '{context}' in one transaction",
-        steps.len()
-    ));
+    let progress = Progress::spinner(
+        s.progress && steps.len() >= LARGE_STEPS,
+        format!(
+            "importing {} step(s) into '{}' in one transaction",
+            steps.len(),
+            short(context)
+        ),
+    );
     let result = registry.import_json_with(&text, &options);
     progress.finish();
     let imported = match result {
@@ -171,7 +181,9 @@ pub fn import(
             }
             return Err(match e {
                 pipeline_deps::Error::AlreadyRegistered { step, .. } => Failure::Invalid(format!(
-                    "step '{step}' is already registered in context '{context}'; nothing was imported. Pass --replace to replace existing steps"
+                    "step '{}' is already registered in context '{}'; nothing was imported. Pass --replace to replace existing steps",
+                    short(&step),
+                    short(context)
                 )),
                 other => other.into(),
             });
@@ -179,20 +191,20 @@ pub fn import(
     };
     let total = registry.len()?;
     if s.json {
-        output::json(
-            s.out,
-            &json!({
-                "context": context,
-                "imported": imported,
-                "new": imported - replaced,
-                "replaced": replaced,
-                "step_count": total,
-            }),
-        )?;
+        let report = ImportReport {
+            context,
+            file: shown_path(file),
+            imported,
+            new: imported - replaced,
+            replaced,
+            step_count: total,
+        };
+        json::write(s.out, schema::IMPORT, &s.db, &report)?;
     } else {
         writeln!(
             s.out,
-            "imported {imported} step(s) into context '{context}' ({} new, {replaced} replaced); it now has {total} step(s)",
+            "imported {imported} step(s) into context '{}' ({} new, {replaced} replaced); it now has {total} step(s)",
+            esc(context),
             imported - replaced
         )?;
     }
@@ -206,27 +218,24 @@ pub fn demo(s: &mut Session<'_>, specs: Option<&Path>) -> Result<Status, Failure
     let manager = open_write(&s.db, true)?;
     let summary = pipeline_deps::build_demo(&manager, document.as_deref())?;
     let source = match specs {
-        Some(path) => path.display().to_string(),
+        Some(path) => shown_path(path).display().to_string(),
         None => "the excerpt of cursus-step-specs.json built into pipeline-deps".to_owned(),
     };
     if s.json {
-        let contexts: Vec<_> = summary
-            .contexts
-            .iter()
-            .map(|c| json!({"name": c.name, "steps": c.steps}))
-            .collect();
-        let mut report = stats_report(&s.db, &manager)?;
-        if let Some(map) = report.as_object_mut() {
-            map.insert(
-                "demo".into(),
-                json!({
-                    "source": source,
-                    "steps_registered": summary.steps_registered(),
-                    "contexts": contexts,
-                }),
-            );
-        }
-        output::json(s.out, &report)?;
+        let report = DemoReport {
+            source: &source,
+            steps_registered: summary.steps_registered(),
+            built: summary
+                .contexts
+                .iter()
+                .map(|c| Built {
+                    name: &c.name,
+                    steps: &c.steps,
+                })
+                .collect(),
+            stats: stats_report(&s.db, &manager)?,
+        };
+        json::write(s.out, schema::DEMO, &s.db, &report)?;
         return Ok(Status::Ok);
     }
     writeln!(
@@ -235,8 +244,10 @@ pub fn demo(s: &mut Session<'_>, specs: Option<&Path>) -> Result<Status, Failure
         summary.contexts.len(),
         summary.steps_registered()
     )?;
-    writeln!(s.out, "({source}):")?;
-    write!(s.out, "{summary}")?;
+    writeln!(s.out, "({}):", esc(&source))?;
+    for line in summary.to_string().lines() {
+        writeln!(s.out, "{}", esc(line))?;
+    }
     writeln!(s.out)?;
     stats(s, &manager)
 }

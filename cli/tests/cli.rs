@@ -189,9 +189,10 @@ fn demo_then_every_read_command_in_both_output_modes() -> TestResult {
     let stats = run_command(command)?.expect(0)?.json()?;
     assert_eq!(stats["totals"]["contexts"], 3);
     assert_eq!(stats["totals"]["steps"], 7);
-    assert_eq!(stats["contexts"]["unit_tests"]["step_count"], 2);
+    assert_eq!(stats["contexts"][2]["name"], "unit_tests");
+    assert_eq!(stats["contexts"][2]["step_count"], 2);
     assert_eq!(
-        stats["contexts"]["unit_tests"]["registry_type"],
+        stats["contexts"][2]["registry_type"],
         "SpecificationRegistry"
     );
     assert!(stats["file_size_bytes"].as_u64().ok_or("no size")? > 0);
@@ -351,9 +352,9 @@ fn import_and_export_round_trip_with_variants() -> TestResult {
     let all = run(&db, &["resolve", "copy", "--json"])?
         .expect(0)?
         .json()?;
-    let unresolved: Vec<&str> = all["unresolved_steps"]
+    let unresolved: Vec<&str> = all["unresolved"]
         .as_array()
-        .ok_or("no unresolved_steps")?
+        .ok_or("no unresolved")?
         .iter()
         .filter_map(|u| u["step"].as_str())
         .collect();
@@ -609,9 +610,17 @@ fn clear_clear_all_check_and_compact() -> TestResult {
     let cleared = run(&db, &["clear", "unit_tests", "--json"])?
         .expect(0)?
         .json()?;
-    assert_eq!(cleared["cleared"], "unit_tests");
+    assert_eq!(cleared["schema"], "pipeline-deps/clear/v1");
+    assert_eq!(cleared["context"], "unit_tests");
+    assert_eq!(cleared["existed"], true);
     assert_eq!(cleared["step_count"], 2);
-    run(&db, &["clear", "unit_tests"])?.expect(4)?;
+    // Clearing is idempotent: a context that is gone is exit 0, and says so.
+    let again = run(&db, &["clear", "unit_tests", "--json"])?
+        .expect(0)?
+        .json()?;
+    assert_eq!(again["existed"], false);
+    let again = run(&db, &["clear", "unit_tests"])?.expect(0)?;
+    assert!(again.stdout.contains("nothing to clear"), "{again:?}");
 
     // Not a terminal and no --yes: refused, nothing cleared.
     let refused = run(&db, &["clear-all"])?.expect(2)?;
@@ -621,7 +630,7 @@ fn clear_clear_all_check_and_compact() -> TestResult {
 
     let check = run(&db, &["check", "--json"])?.expect(0)?.json()?;
     assert_eq!(check["ok"], true);
-    assert_eq!(check["pages_ok"], true);
+    assert_eq!(check["pages"]["ok"], true);
     assert_eq!(check["contexts"].as_array().map(Vec::len), Some(2));
     let human = run(&db, &["check"])?.expect(0)?.stdout;
     assert!(human.contains("result: ok"), "{human}");
@@ -629,7 +638,7 @@ fn clear_clear_all_check_and_compact() -> TestResult {
     let all = run(&db, &["clear-all", "--yes", "--json"])?
         .expect(0)?
         .json()?;
-    assert_eq!(all["cleared_contexts"], 2);
+    assert_eq!(all["context_count"], 2);
     let compact = run(&db, &["compact", "--json"])?.expect(0)?.json()?;
     let before = compact["bytes_before"].as_u64().ok_or("no before")?;
     let after = compact["bytes_after"].as_u64().ok_or("no after")?;

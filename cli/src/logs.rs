@@ -1,0 +1,40 @@
+//! Logs: the library's `tracing` events on standard error, never on standard output.
+//!
+//! `RUST_LOG`, when set, chooses what is shown (`RUST_LOG=pipeline_deps=debug`). Otherwise
+//! the flags do: warnings by default, `-q` errors only, `-v` info (contexts created and
+//! cleared), `-vv` debug (every step registered), `-vvv` trace.
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
+
+/// The level the flags ask for.
+fn level(verbose: u8, quiet: bool) -> LevelFilter {
+    if quiet {
+        return LevelFilter::ERROR;
+    }
+    match verbose {
+        0 => LevelFilter::WARN,
+        1 => LevelFilter::INFO,
+        2 => LevelFilter::DEBUG,
+        _ => LevelFilter::TRACE,
+    }
+}
+
+/// Installs the subscriber for this process.
+pub fn init(verbose: u8, quiet: bool) {
+    let from_env = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let filter = match from_env {
+        Some(directives) => EnvFilter::builder()
+            .with_default_directive(LevelFilter::WARN.into())
+            .parse_lossy(directives),
+        None => EnvFilter::default().add_directive(level(verbose, quiet).into()),
+    };
+    // A second subscriber cannot be installed; there is none before this one.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
+}

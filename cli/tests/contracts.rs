@@ -1,0 +1,460 @@
+//! What scripts and terminals may rely on, checked on the real binary: exit codes
+//! (`--fail-on-unresolved`, idempotent `clear`), logs on stderr only (`-v`, `-q`,
+//! `RUST_LOG`), `PIPELINE_DEPS_DB` shown in `--help`, tables aligned by display width (CJK),
+//! completions for three shells, progress bars on a terminal only (never piped or with
+//! `--json`), error output bounded however
+//! many problems the input has (issue 9, defect 7), and every name escaped for people but
+//! exact in JSON (defect 8).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::{Value, json};
+use unicode_width::UnicodeWidthStr;
+
+type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+const BIN: &str = env!("CARGO_BIN_EXE_pipeline-deps");
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/fixtures/cursus-step-specs.json"
+);
+const SIX: [&str; 6] = [
+    "TabularPreprocessing",
+    "XGBoostTraining",
+    "XGBoostModel",
+    "Package",
+    "Payload",
+    "Registration",
+];
+
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn expect(self, code: i32) -> TestResult<Run> {
+        if self.code == code {
+            Ok(self)
+        } else {
+            Err(format!("expected exit code {code}, got {self:#?}").into())
+        }
+    }
+}
+
+fn command(db: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .arg("--db")
+        .arg(db)
+        .env_remove("PIPELINE_DEPS_DB")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null());
+    command
+}
+
+fn output(mut command: Command) -> TestResult<Run> {
+    let out = command.output()?;
+    Ok(Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout)?,
+        stderr: String::from_utf8(out.stderr)?,
+    })
+}
+
+fn run(db: &Path, args: &[&str]) -> TestResult<Run> {
+    let mut c = command(db);
+    c.args(args);
+    output(c)
+}
+
+fn temp() -> TestResult<(tempfile::TempDir, PathBuf)> {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("registry.redb");
+    Ok((dir, db))
+}
+
+fn s(path: &Path) -> TestResult<&str> {
+    path.to_str().ok_or_else(|| "non-UTF-8 temp path".into())
+}
+
+/// Writes a fixture-format file of `steps` of the real fixture, renamed by `rename`.
+fn subset(dir: &Path, steps: &[&str], rename: impl Fn(&str) -> String) -> TestResult<PathBuf> {
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(FIXTURE)?)?;
+    let all = doc["steps"].as_array().ok_or("no steps")?;
+    let mut kept = Vec::new();
+    for name in steps {
+        let mut step = all
+            .iter()
+            .find(|s| s["step_name"] == *name)
+            .cloned()
+            .ok_or_else(|| format!("fixture lacks {name}"))?;
+        step["step_name"] = Value::from(rename(name));
+        kept.push(step);
+    }
+    let path = dir.join("subset.json");
+    std::fs::write(&path, serde_json::to_string(&json!({ "steps": kept }))?)?;
+    Ok(path)
+}
+
+/// No byte that a terminal interprets: C0 controls other than newline, DEL, and the
+/// C1 controls.
+fn assert_no_raw_controls(text: &str) {
+    let bad: Vec<char> = text
+        .chars()
+        .filter(|c| c.is_control() && *c != '\n')
+        .collect();
+    assert!(bad.is_empty(), "raw control characters {bad:?} in {text:?}");
+}
+
+#[test]
+fn fail_on_unresolved_exits_1_only_when_a_required_dependency_stays_unresolved() -> TestResult {
+    let (dir, db) = temp()?;
+    let six = subset(dir.path(), &SIX, str::to_owned)?;
+    run(&db, &["import", "six", s(&six)?])?.expect(0)?;
+    // The six steps wire completely; alone, Payload lacks its model.
+    run(&db, &["resolve", "six", "--fail-on-unresolved"])?.expect(0)?;
+    run(&db, &["resolve", "six", "Payload"])?.expect(0)?;
+    run(&db, &["resolve", "six", "Payload", "--fail-on-unresolved"])?.expect(1)?;
+    let json = run(
+        &db,
+        &[
+            "resolve",
+            "six",
+            "Payload",
+            "--fail-on-unresolved",
+            "--json",
+        ],
+    )?
+    .expect(1)?;
+    let doc: Value = serde_json::from_str(&json.stdout)?;
+    assert_eq!(doc["unresolved"][0]["step"], "Payload");
+    Ok(())
+}
+
+#[test]
+fn clear_of_a_missing_context_is_an_idempotent_success() -> TestResult {
+    let (_dir, db) = temp()?;
+    run(&db, &["demo"])?.expect(0)?;
+    run(&db, &["clear", "unit_tests"])?.expect(0)?;
+    let again = run(&db, &["clear", "unit_tests"])?.expect(0)?;
+    assert!(again.stdout.contains("nothing to clear"), "{again:?}");
+    run(&db, &["clear-all", "--yes"])?.expect(0)?;
+    run(&db, &["clear-all", "--yes"])?.expect(0)?;
+    Ok(())
+}
+
+#[test]
+fn logs_go_to_stderr_by_verbosity_or_rust_log() -> TestResult {
+    let (dir, db) = temp()?;
+    let six = subset(dir.path(), &SIX[..2], str::to_owned)?;
+    let quiet = run(&db, &["import", "a", s(&six)?])?.expect(0)?;
+    assert!(quiet.stderr.is_empty(), "{quiet:?}");
+
+    let verbose = run(&db, &["-v", "import", "b", s(&six)?])?.expect(0)?;
+    assert!(
+        verbose.stderr.contains("INFO") && verbose.stderr.contains("created context"),
+        "{verbose:?}"
+    );
+    assert!(!verbose.stderr.contains("registered step"), "{verbose:?}");
+    assert!(!verbose.stdout.contains("created context"), "{verbose:?}");
+
+    let debug = run(&db, &["-vv", "import", "c", s(&six)?])?.expect(0)?;
+    assert!(debug.stderr.contains("registered step"), "{debug:?}");
+
+    let mut c = command(&db);
+    c.args(["-q", "import", "d", s(&six)?])
+        .env("RUST_LOG", "pipeline_deps=debug");
+    let from_env = output(c)?.expect(0)?;
+    assert!(from_env.stderr.contains("registered step"), "{from_env:?}");
+
+    // Logs never mix into JSON.
+    let json = run(&db, &["-vv", "import", "e", s(&six)?, "--json"])?.expect(0)?;
+    serde_json::from_str::<Value>(&json.stdout)?;
+    assert!(json.stderr.contains("created context"), "{json:?}");
+    run(&db, &["-v", "-q", "contexts"])?.expect(2)?;
+    Ok(())
+}
+
+#[test]
+fn help_shows_the_database_variable_and_the_db_flag_reads_it() -> TestResult {
+    let (_dir, db) = temp()?;
+    let mut c = Command::new(BIN);
+    c.arg("--help").env("PIPELINE_DEPS_DB", &db);
+    let help = output(c)?.expect(0)?;
+    assert!(help.stdout.contains("[env: PIPELINE_DEPS_DB="), "{help:?}");
+    run(&db, &["demo"])?.expect(0)?;
+    let mut c = Command::new(BIN);
+    c.args(["contexts", "--json"])
+        .env("PIPELINE_DEPS_DB", &db)
+        .stdin(Stdio::null());
+    let doc: Value = serde_json::from_str(&output(c)?.expect(0)?.stdout)?;
+    assert_eq!(doc["contexts"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        doc["database"].as_str(),
+        std::fs::canonicalize(&db)?.to_str()
+    );
+    Ok(())
+}
+
+/// An empty `PIPELINE_DEPS_DB` is unset, as for the library's default manager: the
+/// per-user file is used.
+#[cfg(all(unix, not(target_os = "macos")))]
+#[test]
+fn an_empty_database_variable_means_the_per_user_file() -> TestResult {
+    let home = tempfile::tempdir()?;
+    let mut c = Command::new(BIN);
+    c.args(["contexts"])
+        .env("PIPELINE_DEPS_DB", "")
+        .env("HOME", home.path())
+        .env_remove("XDG_DATA_HOME")
+        .stdin(Stdio::null());
+    let missing = output(c)?.expect(3)?;
+    assert!(
+        missing
+            .stderr
+            .contains(".local/share/pipeline-deps/registry.redb"),
+        "{missing:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn cjk_names_align_by_display_width() -> TestResult {
+    let (dir, db) = temp()?;
+    let six = subset(dir.path(), &SIX[..3], str::to_owned)?;
+    for context in ["训练管道", "training", "推理"] {
+        run(&db, &["import", context, s(&six)?])?.expect(0)?;
+    }
+    let cjk_steps = subset(dir.path(), &SIX[..2], |n| format!("步骤{n}"))?;
+    run(&db, &["import", "训练管道", s(&cjk_steps)?])?.expect(0)?;
+    for args in [&["contexts"][..], &["stats"], &["show", "训练管道"]] {
+        let out = run(&db, args)?.expect(0)?.stdout;
+        let table: Vec<&str> = out
+            .lines()
+            .skip_while(|l| !l.starts_with("CONTEXT") && !l.starts_with("STEP"))
+            .collect();
+        assert!(table.len() > 3, "{out}");
+        // Right-aligned number columns end at the same display column on every line.
+        let header = table[0];
+        let (at, word) = ["STEPS", "DEPS"]
+            .iter()
+            .find_map(|w| header.find(w).map(|at| (at, *w)))
+            .ok_or("no number column")?;
+        let end = header[..at].width() + word.len();
+        for line in &table[1..] {
+            let prefix: String = line
+                .chars()
+                .scan(0, |w, c| {
+                    *w += unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+                    (*w <= end).then_some(c)
+                })
+                .collect();
+            assert_eq!(prefix.width(), end, "misaligned: {line:?}\n{out}");
+            assert!(
+                prefix.ends_with(|c: char| c.is_ascii_digit()),
+                "misaligned: {line:?}\n{out}"
+            );
+        }
+        for line in out.lines() {
+            assert!(line.width() <= 100, "wider than 100 columns: {line:?}");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn completions_generate_for_bash_zsh_and_fish() -> TestResult {
+    let (_dir, db) = temp()?;
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef pipeline-deps"),
+        ("fish", "complete -c pipeline-deps"),
+    ] {
+        let out = run(&db, &["completions", shell])?.expect(0)?;
+        assert!(out.stdout.contains(marker), "{shell}: {}", out.stdout);
+        assert!(out.stdout.contains("check-snapshot"), "{shell}");
+    }
+    run(&db, &["completions", "tcsh"])?.expect(2)?;
+    assert!(!db.exists(), "completions touched the database");
+    Ok(())
+}
+
+/// Every step of the fixture `copies` times over (1,037 steps and about 5 MB for 17): an
+/// import large enough for progress bars.
+fn large_import(dir: &Path, copies: usize) -> TestResult<PathBuf> {
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(FIXTURE)?)?;
+    let all = doc["steps"].as_array().ok_or("no steps")?;
+    let mut steps = Vec::new();
+    for copy in 0..copies {
+        for step in all {
+            let mut step = step.clone();
+            let name = step["step_name"].as_str().ok_or("no name")?.to_owned();
+            step["step_name"] = Value::from(format!("{name}_{copy}"));
+            steps.push(step);
+        }
+    }
+    let path = dir.join("large.json");
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&json!({ "steps": steps }))?,
+    )?;
+    Ok(path)
+}
+
+#[test]
+fn progress_shows_on_a_terminal_only_and_never_with_json() -> TestResult {
+    let (dir, db) = temp()?;
+    let file = large_import(dir.path(), 17)?;
+    let piped = run(&db, &["import", "a", s(&file)?])?.expect(0)?;
+    assert!(piped.stderr.is_empty(), "{piped:?}");
+    let out = dir.path().join("o.json");
+    let export = run(&db, &["export", "a", "-o", s(&out)?])?.expect(0)?;
+    assert!(export.stderr.is_empty(), "{export:?}");
+
+    // On a terminal (util-linux `script` gives the command one), the bar shows, except with
+    // --json.
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped the terminal half: `script` (util-linux) is not installed");
+        return Ok(());
+    }
+    let on_tty = |args: &str| -> TestResult<String> {
+        let line = format!("{BIN} --db {} {args}", s(&db)?);
+        let out = Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .output()?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let shown = on_tty(&format!("import b {}", s(&file)?))?;
+    assert!(shown.contains("importing 1037 step(s)"), "{shown}");
+    let json = on_tty(&format!("import c {} --json", s(&file)?))?;
+    assert!(!json.contains("importing 1037"), "{json}");
+    assert!(json.contains("pipeline-deps/import/v1"), "{json}");
+    let quiet = on_tty(&format!("-q import d {}", s(&file)?))?;
+    assert!(!quiet.contains("importing 1037"), "{quiet}");
+    Ok(())
+}
+
+/// `count` specifications with a blank step type, named by `name`.
+fn bad_specs(dir: &Path, count: usize, name: impl Fn(usize) -> String) -> TestResult<PathBuf> {
+    let steps: Vec<Value> = (0..count)
+        .map(|i| json!({"step_name": name(i), "step_type": "", "node_type": "singular"}))
+        .collect();
+    let path = dir.join("bad.json");
+    std::fs::write(&path, serde_json::to_string(&json!({ "steps": steps }))?)?;
+    Ok(path)
+}
+
+#[test]
+fn ten_thousand_bad_specs_make_a_short_error_in_every_output_mode() -> TestResult {
+    let (dir, db) = temp()?;
+    let bad = bad_specs(dir.path(), 10_000, |i| format!("step_{i}"))?;
+    let human = run(&db, &["import", "x", s(&bad)?])?.expect(4)?;
+    assert!(human.stderr.len() < 4_000, "{} bytes", human.stderr.len());
+    assert!(human.stderr.lines().count() <= 13, "{}", human.stderr);
+    assert!(
+        human.stderr.contains("refused 10000 invalid"),
+        "{}",
+        human.stderr
+    );
+    assert!(human.stderr.contains("and 9990 more"), "{}", human.stderr);
+
+    let json = run(&db, &["import", "x", s(&bad)?, "--json"])?.expect(4)?;
+    assert!(json.stderr.len() < 4_000, "{} bytes", json.stderr.len());
+    let doc: Value = serde_json::from_str(&json.stderr)?;
+    assert_eq!(doc["kind"], "invalid_spec");
+    assert_eq!(doc["problems"].as_array().map(Vec::len), Some(10));
+    assert_eq!(doc["problems_omitted"], 9990);
+    assert!(!db.exists() || run(&db, &["contexts"])?.stdout.starts_with("no contexts"));
+
+    // Long names are shortened too: 2,000 names of 20,000 bytes.
+    let long = bad_specs(dir.path(), 2_000, |i| format!("{i}{}", "n".repeat(20_000)))?;
+    for args in [
+        &["import", "y", s(&long)?][..],
+        &["import", "y", s(&long)?, "--json"],
+    ] {
+        let out = run(&db, args)?.expect(4)?;
+        assert!(
+            out.stderr.len() < 8_000,
+            "{args:?}: {} bytes",
+            out.stderr.len()
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn hostile_names_are_escaped_for_people_and_exact_in_json() -> TestResult {
+    let (dir, db) = temp()?;
+    run(&db, &["demo"])?.expect(0)?;
+    // Names the command line echoes in messages.
+    let evil = "ctx\u{1b}[31m\u{7}\nsecond line\u{7f}\u{9b}";
+    let missing = run(&db, &["show", evil])?.expect(4)?;
+    assert_no_raw_controls(&missing.stderr);
+    assert_eq!(missing.stderr.lines().count(), 1, "{missing:?}");
+    assert!(
+        missing
+            .stderr
+            .contains(r"ctx\u{1b}[31m\u{7}\nsecond line\u{7f}\u{9b}"),
+        "{missing:?}"
+    );
+    let missing = run(&db, &["show", "unit_tests", evil, "--json"])?.expect(4)?;
+    let doc: Value = serde_json::from_str(&missing.stderr)?;
+    assert_eq!(doc["step"], evil, "JSON keeps the exact name");
+    for args in [
+        &["types", "unit_tests", evil][..],
+        &["export", evil],
+        &["resolve", evil],
+    ] {
+        let out = run(&db, args)?.expect(4)?;
+        assert_no_raw_controls(&out.stderr);
+        assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    }
+
+    // Names the library accepts but a terminal would reorder (bidi override, zero width)
+    // in tables and messages.
+    let context = "ctx\u{202e}gnp.exe";
+    let step = |n: &str| format!("{n}\u{200b}\u{2066}");
+    let file = subset(dir.path(), &SIX, step)?;
+    let imported = run(&db, &["import", context, s(&file)?])?.expect(0)?;
+    assert!(
+        imported.stdout.contains(r"ctx\u{202e}gnp.exe"),
+        "{imported:?}"
+    );
+    for args in [
+        &["contexts"][..],
+        &["stats"],
+        &["show", context],
+        &["types", context],
+        &["resolve", context, "--explain", "--top", "1"],
+    ] {
+        let out = run(&db, args)?.expect(0)?;
+        assert!(
+            !out.stdout.contains('\u{202e}') && !out.stdout.contains('\u{200b}'),
+            "{args:?}: {}",
+            out.stdout
+        );
+        assert!(out.stdout.contains(r"\u{202e}") || out.stdout.contains(r"\u{200b}"));
+    }
+    let one = run(&db, &["show", context, &step("Payload")])?.expect(0)?;
+    assert!(one.stdout.contains(r"Payload\u{200b}\u{2066}"), "{one:?}");
+    let json = run(&db, &["show", context, "--json"])?.expect(0)?;
+    let doc: Value = serde_json::from_str(&json.stdout)?;
+    assert_eq!(doc["context"], context);
+    assert_eq!(doc["steps"][0]["step_name"], step("TabularPreprocessing"));
+
+    // Names in a list of invalid specifications.
+    let bad = bad_specs(dir.path(), 3, |i| format!("bad\u{1b}]0;title\u{7}{i}"))?;
+    let refused = run(&db, &["import", "z", s(&bad)?])?.expect(4)?;
+    assert_no_raw_controls(&refused.stderr);
+    assert!(
+        refused.stderr.contains(r"bad\u{1b}]0;title\u{7}0"),
+        "{refused:?}"
+    );
+    Ok(())
+}
