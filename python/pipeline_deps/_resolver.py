@@ -53,13 +53,31 @@ class PropertyReference:
         return hash((self.step_name, self.output_spec.logical_name))
 
 
-def _reference(edge: Any) -> PropertyReference:
-    step, output_json = edge
-    return PropertyReference(step, OutputSpec.from_dict(json.loads(output_json)))
+class _Outputs:
+    """Output specs of resolution results, decoded once per distinct output JSON: the
+    resolver hands back the same few outputs many times, and decoding dominates the cost of
+    a result in Python. Results therefore share ``OutputSpec`` objects: treat them as
+    read-only."""
+
+    __slots__ = ("_decoded",)
+
+    def __init__(self) -> None:
+        self._decoded: Dict[str, OutputSpec] = {}
+
+    def reference(self, edge: Any) -> PropertyReference:
+        step, output_json = edge
+        output = self._decoded.get(output_json)
+        if output is None:
+            output = OutputSpec.from_dict(json.loads(output_json))
+            self._decoded[output_json] = output
+        reference = PropertyReference.__new__(PropertyReference)
+        reference.step_name = step  # already trimmed and non-blank in Rust
+        reference.output_spec = output
+        return reference
 
 
-def _candidate(value: Dict[str, Any]) -> Dict[str, Any]:
-    reference = _reference(value["property_reference"])
+def _candidate(outputs: _Outputs, value: Dict[str, Any]) -> Dict[str, Any]:
+    reference = outputs.reference(value["property_reference"])
     return {
         "provider_step": value["provider_step"],
         "output_name": value["output_name"],
@@ -81,6 +99,7 @@ class UnifiedDependencyResolver:
         # design's signature.
         self.registry = registry
         self._native = _native.NativeResolver(registry._native)
+        self._outputs = _Outputs()
         registry._resolvers.add(self)
 
     def resolve_all_dependencies(
@@ -89,8 +108,9 @@ class UnifiedDependencyResolver:
         """``{consumer: {dependency: PropertyReference}}``; steps with an unresolved
         required dependency, and unregistered names, are left out (never raises for that)."""
         raw = self._native.resolve_all_dependencies(list(available_steps))
+        reference = self._outputs.reference
         return {
-            consumer: {dep: _reference(edge) for dep, edge in deps.items()}
+            consumer: {dep: reference(edge) for dep, edge in deps.items()}
             for consumer, deps in raw.items()
         }
 
@@ -100,7 +120,7 @@ class UnifiedDependencyResolver:
         """``{dependency: PropertyReference}`` of one step; raises
         :class:`DependencyResolutionError` naming every unresolved required dependency."""
         raw = self._native.resolve_step_dependencies(consumer_step, list(available_steps))
-        return {dep: _reference(edge) for dep, edge in raw.items()}
+        return {dep: self._outputs.reference(edge) for dep, edge in raw.items()}
 
     def resolve_with_scoring(
         self, consumer_step: str, available_steps: Sequence[str]
@@ -113,11 +133,13 @@ class UnifiedDependencyResolver:
         result = self._native.resolve_with_scoring(consumer_step, list(available_steps))
         for entry in result["failed_with_scores"].values():
             best = entry["best_candidate"]
-            entry["best_candidate"] = None if best is None else _candidate(best)
-            entry["all_candidates"] = [_candidate(c) for c in entry["all_candidates"]]
-        result["resolved"] = {dep: _reference(e) for dep, e in result["resolved"].items()}
+            entry["best_candidate"] = None if best is None else _candidate(self._outputs, best)
+            entry["all_candidates"] = [_candidate(self._outputs, c) for c in entry["all_candidates"]]
+        result["resolved"] = {
+            dep: self._outputs.reference(e) for dep, e in result["resolved"].items()
+        }
         result["candidates"] = {
-            dep: [_candidate(c) for c in candidates]
+            dep: [_candidate(self._outputs, c) for c in candidates]
             for dep, candidates in result["candidates"].items()
         }
         return result

@@ -150,6 +150,40 @@ impl NativeManager {
         Ok(result)
     }
 
+    /// Seconds per round of the Rust API registering `steps` (name, export-format JSON;
+    /// parsed once, before timing) into a fresh context, `iterations` rounds; the contexts
+    /// are cleared afterwards. The same-process baseline of python/bench/bench_resolve.py.
+    fn rust_register_seconds(
+        &self,
+        py: Python<'_>,
+        steps: Vec<(String, String)>,
+        iterations: u32,
+    ) -> PyResult<f64> {
+        let manager = self.handle()?;
+        run(py, move || {
+            let specs = steps
+                .iter()
+                .map(|(name, json)| Ok((name.as_str(), StepSpecification::from_json(json)?)))
+                .collect::<pipeline_deps::Result<Vec<_>>>()?;
+            let iterations = iterations.max(1);
+            let contexts: Vec<String> = (0..iterations)
+                .map(|i| format!("__bench_rust_{i}"))
+                .collect();
+            let start = std::time::Instant::now();
+            for context in &contexts {
+                let registry = manager.get_registry(context)?;
+                for (name, spec) in &specs {
+                    registry.register(name, spec)?;
+                }
+            }
+            let seconds = start.elapsed().as_secs_f64() / f64::from(iterations);
+            for context in &contexts {
+                manager.clear_context(context)?;
+            }
+            Ok(seconds)
+        })
+    }
+
     /// Lets go of the database (it closes once every registry taken from it is closed too).
     fn close(&self) {
         lock(&self.inner).take();
