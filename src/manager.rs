@@ -314,12 +314,16 @@ impl RegistryManager {
     ///
     /// # Errors
     /// [`Error::InvalidContextName`] for an empty name, one over 1,024 bytes or one with
-    /// control characters (`::`, `/`, spaces and unicode are fine); [`Error::ReadOnly`] when
-    /// the context is missing and the manager is read-only; storage errors.
+    /// control characters (`::`, `/`, spaces and unicode are fine); [`Error::NoSuchContext`]
+    /// when the context is missing and the manager is read-only (so it cannot be created);
+    /// storage errors.
     pub fn get_registry(&self, context: &str) -> Result<SpecificationRegistry> {
         let full = self.full_name(context)?;
-        self.registry(full, true)?
-            .ok_or_else(|| Error::ReadOnly { path: self.path() })
+        self.registry(full.clone(), true)?
+            .ok_or_else(|| Error::NoSuchContext {
+                context: full,
+                path: self.path(),
+            })
     }
 
     /// The registry of `context` if it exists (the design's `create_if_missing=False`).

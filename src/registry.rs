@@ -1,5 +1,6 @@
 //! The handle to one context's specifications.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -246,13 +247,33 @@ impl SpecificationRegistry {
     /// Registers many specifications in one transaction: all or nothing.
     /// Returns how many were registered.
     ///
+    /// `items` yields `(name, spec)` pairs, owned or borrowed: the
+    /// `Vec<(String, StepSpecification)>` that
+    /// [`parse_steps_json`](crate::transfer::parse_steps_json) returns, or
+    /// `(&str, &StepSpecification)` pairs.
+    ///
+    /// ```
+    /// use pipeline_deps::{ImportOptions, RegistryManager};
+    ///
+    /// # fn main() -> pipeline_deps::Result<()> {
+    /// let json = r#"{"steps": [{"step_name": "prep", "step_type": "Prep", "node_type": "source",
+    ///     "outputs": {"data": {"type": "processing_output", "property_path": "properties.D"}}}]}"#;
+    /// let steps = pipeline_deps::transfer::parse_steps_json(json, &ImportOptions::default())?;
+    /// let registry = RegistryManager::in_memory()?.get_registry("ml")?;
+    /// assert_eq!(registry.register_many(steps)?, 1);
+    /// assert_eq!(registry.list_step_names()?, ["prep"]);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// [`Error::InvalidSpec`] with the problems of every invalid spec;
     /// [`Error::AlreadyRegistered`] for a taken name (also one repeated in `items`);
     /// [`Error::ContextCleared`]; storage errors. Nothing is written on error.
-    pub fn register_many<'a, I>(&self, items: I) -> Result<usize>
+    pub fn register_many<I, N, S>(&self, items: I) -> Result<usize>
     where
-        I: IntoIterator<Item = (&'a str, &'a StepSpecification)>,
+        I: IntoIterator<Item = (N, S)>,
+        N: AsRef<str>,
+        S: Borrow<StepSpecification>,
     {
         self.put_all(items, false)
     }
@@ -261,18 +282,26 @@ impl SpecificationRegistry {
     ///
     /// # Errors
     /// As [`Self::register_many`], except that taken names are replaced.
-    pub fn upsert_many<'a, I>(&self, items: I) -> Result<usize>
+    pub fn upsert_many<I, N, S>(&self, items: I) -> Result<usize>
     where
-        I: IntoIterator<Item = (&'a str, &'a StepSpecification)>,
+        I: IntoIterator<Item = (N, S)>,
+        N: AsRef<str>,
+        S: Borrow<StepSpecification>,
     {
         self.put_all(items, true)
     }
 
-    fn put_all<'a, I>(&self, items: I, replace: bool) -> Result<usize>
+    fn put_all<I, N, S>(&self, items: I, replace: bool) -> Result<usize>
     where
-        I: IntoIterator<Item = (&'a str, &'a StepSpecification)>,
+        I: IntoIterator<Item = (N, S)>,
+        N: AsRef<str>,
+        S: Borrow<StepSpecification>,
     {
-        let items: Vec<(&str, &StepSpecification)> = items.into_iter().collect();
+        let owned: Vec<(N, S)> = items.into_iter().collect();
+        let items: Vec<(&str, &StepSpecification)> = owned
+            .iter()
+            .map(|(name, spec)| (name.as_ref(), spec.borrow()))
+            .collect();
         self.validate(items.iter().copied())?;
         let count = items.len();
         self.write(

@@ -423,7 +423,7 @@ fn every_frozen_file_reads_back_every_detail_read_only_without_changing() -> Tes
         assert!(manager.is_read_only());
         check_content(&manager, &specs)?;
         let err = manager.get_registry("new_context");
-        assert!(matches!(err, Err(Error::ReadOnly { .. })), "{err:?}");
+        assert!(matches!(err, Err(Error::NoSuchContext { .. })), "{err:?}");
         let err = manager.compact();
         assert!(matches!(err, Err(Error::ReadOnly { .. })), "{err:?}");
         drop(manager);

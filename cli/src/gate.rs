@@ -5,10 +5,10 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use pipeline_deps::{
-    EdgeSnapshot, ScoreBreakdown, ScoringResolution, SemanticMatcher, StepSpecification,
-    UnifiedDependencyResolver,
-};
+use pipeline_deps::resolve::ScoringResolution;
+use pipeline_deps::scoring::ScoreBreakdown;
+use pipeline_deps::snapshot::EdgeSnapshot;
+use pipeline_deps::{SemanticMatcher, StepSpecification, UnifiedDependencyResolver};
 use serde::Serialize;
 use serde_json::json;
 
@@ -27,8 +27,16 @@ fn resolver_for(s: &Session<'_>, context: &str) -> Result<UnifiedDependencyResol
 }
 
 /// `None` (every step) for an empty list.
-fn selection(steps: &[String]) -> Option<&[String]> {
-    (!steps.is_empty()).then_some(steps)
+/// The snapshot of `steps`, or of every step of the context when none are given.
+fn capture(
+    resolver: &UnifiedDependencyResolver,
+    steps: &[String],
+) -> pipeline_deps::Result<EdgeSnapshot> {
+    if steps.is_empty() {
+        EdgeSnapshot::capture_all(resolver)
+    } else {
+        EdgeSnapshot::capture(resolver, steps)
+    }
 }
 
 /// A candidate as the reports show it.
@@ -143,7 +151,7 @@ pub fn resolve(
     top: Option<usize>,
 ) -> Result<Status, Failure> {
     let resolver = resolver_for(s, context)?;
-    let snapshot = EdgeSnapshot::capture(&resolver, selection(steps))?;
+    let snapshot = capture(&resolver, steps)?;
     let specs: HashMap<String, Arc<StepSpecification>> = resolver.registry().iter()?.collect();
     let mut scorer = Scorer {
         resolver: &resolver,
@@ -391,7 +399,7 @@ pub fn snapshot(
     file: &Path,
 ) -> Result<Status, Failure> {
     let resolver = resolver_for(s, context)?;
-    let snapshot = EdgeSnapshot::capture(&resolver, selection(steps))?;
+    let snapshot = capture(&resolver, steps)?;
     write_atomically(file, snapshot.to_json().as_bytes())?;
     if s.json {
         output::json(

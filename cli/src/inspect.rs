@@ -6,7 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
-use pipeline_deps::{ContextStats, RegistryManager, SpecProblem, StepSpecification};
+use pipeline_deps::spec::SpecProblem;
+use pipeline_deps::{ContextStats, RegistryManager, StepSpecification};
 use serde::Serialize;
 use serde_json::json;
 

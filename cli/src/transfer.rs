@@ -112,7 +112,7 @@ pub fn import(
     // changes nothing (not even by creating the context).
     let progress = Progress::start(format!("reading and validating {}", file.display()));
     let parsed = read_input(file).and_then(|text| {
-        let steps = pipeline_deps::parse_steps_json(&text, &options)?;
+        let steps = pipeline_deps::transfer::parse_steps_json(&text, &options)?;
         Ok((text, steps))
     });
     progress.finish();
@@ -204,7 +204,7 @@ pub fn import(
 pub fn demo(s: &mut Session<'_>, specs: Option<&Path>) -> Result<Status, Failure> {
     let document = specs.map(read_input).transpose()?;
     let manager = open_write(&s.db, true)?;
-    let summary = pipeline_deps::build_demo(&manager, document.as_deref())?;
+    let summary = crate::demo::build_demo(&manager, document.as_deref())?;
     let source = match specs {
         Some(path) => path.display().to_string(),
         None => "the excerpt of cursus-step-specs.json built into pipeline-deps".to_owned(),

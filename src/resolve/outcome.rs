@@ -5,16 +5,26 @@ use serde::Serialize;
 
 use super::property::PropertyReference;
 use super::scoring::ScoreBreakdown;
+use super::RESOLUTION_THRESHOLD;
 use crate::error::shorten;
 
 /// A consumer step has required dependencies that no available output matches with a
-/// score above 0.5.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
-#[error(
-    "step {} has unresolved required dependencies: [{}]; make a step whose output matches each of them (compatibility score above 0.5) available, or mark them optional",
-    shorten(step),
-    dependencies.iter().map(|d| shorten(d)).collect::<Vec<_>>().join(", ")
-)]
+/// score above [`RESOLUTION_THRESHOLD`].
+///
+/// Returned inside [`Error::Unresolved`](crate::Error::Unresolved) by
+/// [`resolve_step_dependencies`](super::UnifiedDependencyResolver::resolve_step_dependencies)
+/// and listed in [`PipelineResolution::unresolved`].
+///
+/// ```
+/// use pipeline_deps::resolve::DependencyResolutionError;
+///
+/// let error = DependencyResolutionError {
+///     step: "train".into(),
+///     dependencies: vec!["training_data".into()],
+/// };
+/// assert!(error.to_string().starts_with("step 'train' has unresolved required dependencies: ['training_data']"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DependencyResolutionError {
     /// The consumer step.
     pub step: String,
@@ -22,28 +32,19 @@ pub struct DependencyResolutionError {
     pub dependencies: Vec<String>,
 }
 
-/// Why [`resolve_step_dependencies`](super::UnifiedDependencyResolver::resolve_step_dependencies)
-/// failed: the registry could not be read, or required dependencies stayed unresolved.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ResolveError {
-    /// Reading the registry failed.
-    #[error(transparent)]
-    Storage(#[from] crate::Error),
-    /// Required dependencies of the consumer could not be resolved.
-    #[error(transparent)]
-    Unresolved(#[from] DependencyResolutionError),
-}
-
-impl ResolveError {
-    /// The resolution failure, if that is what this is.
-    pub fn unresolved(&self) -> Option<&DependencyResolutionError> {
-        match self {
-            ResolveError::Unresolved(e) => Some(e),
-            ResolveError::Storage(_) => None,
-        }
+impl std::fmt::Display for DependencyResolutionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<String> = self.dependencies.iter().map(|d| shorten(d)).collect();
+        write!(
+            f,
+            "step {} has unresolved required dependencies: [{}]; make a step whose output matches each of them (compatibility score above {RESOLUTION_THRESHOLD}) available, or mark them optional",
+            shorten(&self.step),
+            names.join(", ")
+        )
     }
 }
+
+impl std::error::Error for DependencyResolutionError {}
 
 /// One consumer's resolution: dependency name → producer output, in declaration order.
 pub type StepResolution = IndexMap<String, PropertyReference>;

@@ -91,6 +91,40 @@ pub const REFERENCE_LEGACY_ALIASES: [(&str, &str); 5] = [
 /// Job-type suffixes stripped by the fallback of provider step-type normalisation.
 const JOB_TYPE_SUFFIXES: [&str; 4] = ["_Training", "_Testing", "_Validation", "_Calibration"];
 
+/// The type part of a score for equal dependency and output types.
+pub const TYPE_EQUAL: f64 = 0.4;
+/// The type part for different but compatible types ([`types_compatible`]).
+pub const TYPE_COMPATIBLE: f64 = 0.2;
+/// The data-type part for equal data types.
+pub const DATA_TYPE_EQUAL: f64 = 0.2;
+/// The data-type part for compatible data types ([`data_types_compatible`]).
+pub const DATA_TYPE_COMPATIBLE: f64 = 0.1;
+/// The weight of the name similarity (0.0..=1.0) in a score.
+pub const SIMILARITY_WEIGHT: f64 = 0.25;
+/// The bonus when the dependency name is the output's name or one of its aliases.
+pub const EXACT_NAME_BONUS: f64 = 0.05;
+/// The source part for a provider listed in the dependency's compatible sources.
+pub const SOURCE_MATCH: f64 = 0.1;
+/// The source part for a provider not listed in a non-empty compatible-sources list.
+pub const SOURCE_MISMATCH: f64 = -0.1;
+/// The weight of the keyword fraction ([`keyword_match`]) in a score.
+pub const KEYWORD_WEIGHT: f64 = 0.05;
+
+/// The values the type part takes, by index: 0 compatible, 1 equal. The optimised engine
+/// packs part indices into codes; both paths read the values from these tables.
+pub(crate) const TYPE_PARTS: [f64; 2] = [TYPE_COMPATIBLE, TYPE_EQUAL];
+/// The values of the data-type part: 0 incompatible, 1 compatible, 2 equal.
+pub(crate) const DATA_PARTS: [f64; 3] = [0.0, DATA_TYPE_COMPATIBLE, DATA_TYPE_EQUAL];
+/// The values of the exact-name part: 0 no, 1 yes.
+pub(crate) const EXACT_PARTS: [f64; 2] = [0.0, EXACT_NAME_BONUS];
+/// The values of the source part: 0 no sources, 1 compatible provider, 2 other provider.
+pub(crate) const SOURCE_PARTS: [f64; 3] = [0.0, SOURCE_MATCH, SOURCE_MISMATCH];
+
+/// The part at `index` of `parts` (0.0 out of range, which the indices below never are).
+pub(crate) fn part(parts: &[f64], index: usize) -> f64 {
+    parts.get(index).copied().unwrap_or(0.0)
+}
+
 /// Whether an output of type `output` can satisfy a dependency of type `dependency` (the
 /// reference's type-compatibility matrix; equal types are always compatible).
 pub fn types_compatible(dependency: DependencyType, output: DependencyType) -> bool {
@@ -105,14 +139,23 @@ pub fn types_compatible(dependency: DependencyType, output: DependencyType) -> b
         )
 }
 
+/// The data-type group of a data type: 1 for `S3Uri`/`String`, 2 for `Integer`/`Float`,
+/// else 0. Two different data types are compatible when their groups are equal and non-zero.
+pub(crate) fn data_type_group(data_type: &str) -> u8 {
+    match data_type {
+        "S3Uri" | "String" => 1,
+        "Integer" | "Float" => 2,
+        _ => 0,
+    }
+}
+
 /// Whether an output data type can satisfy a dependency data type (case-sensitive):
 /// `S3Uri`↔`String`, `Integer`↔`Float`, and any type with itself.
 pub fn data_types_compatible(dependency: &str, output: &str) -> bool {
-    dependency == output
-        || matches!(
-            (dependency, output),
-            ("S3Uri", "String") | ("String", "S3Uri") | ("Integer", "Float") | ("Float", "Integer")
-        )
+    dependency == output || {
+        let group = data_type_group(dependency);
+        group != 0 && group == data_type_group(output)
+    }
 }
 
 /// The fraction of `keywords` whose lowercase form occurs in the lowercase output name
@@ -153,25 +196,25 @@ pub(crate) fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
     })
 }
 
+/// The index into [`DATA_PARTS`] of a pair of data types.
+pub(crate) fn data_type_index(dependency: &str, output: &str) -> usize {
+    if dependency == output {
+        2
+    } else {
+        usize::from(data_types_compatible(dependency, output))
+    }
+}
+
 /// The data-type part of the score: 0.2 equal, 0.1 compatible, else 0.
 pub(crate) fn data_type_part(dependency: &str, output: &str) -> f64 {
-    if dependency == output {
-        0.2
-    } else if data_types_compatible(dependency, output) {
-        0.1
-    } else {
-        0.0
-    }
+    part(&DATA_PARTS, data_type_index(dependency, output))
 }
 
 /// The exact-name part of the score: 0.05 when the dependency name is the output's name
 /// or one of its aliases (exact, case-sensitive).
 pub(crate) fn exact_part(dep_name: &str, out_name: &str, aliases: &[String]) -> f64 {
-    if dep_name == out_name || aliases.iter().any(|a| a == dep_name) {
-        0.05
-    } else {
-        0.0
-    }
+    let exact = dep_name == out_name || aliases.iter().any(|a| a == dep_name);
+    part(&EXACT_PARTS, usize::from(exact))
 }
 
 /// The step names and legacy aliases used to decide whether a provider is one of a
@@ -297,13 +340,14 @@ impl StepTypeCatalog {
 
     /// [`Self::source_compatibility`] of an already normalised provider step type.
     pub(crate) fn source_part(&self, normalized_provider: &str, sources: &[String]) -> f64 {
-        if sources.is_empty() {
-            0.0
+        let index = if sources.is_empty() {
+            0
         } else if self.provider_in_sources(normalized_provider, sources) {
-            0.1
+            1
         } else {
-            -0.1
-        }
+            2
+        };
+        part(&SOURCE_PARTS, index)
     }
 }
 
@@ -364,9 +408,9 @@ pub(crate) fn partial_breakdown(
     provider_step_type: &str,
 ) -> Option<ScoreBreakdown> {
     let type_compatibility = if dep.dependency_type == out.output_type {
-        0.4
+        part(&TYPE_PARTS, 1)
     } else if types_compatible(dep.dependency_type, out.output_type) {
-        0.2
+        part(&TYPE_PARTS, 0)
     } else {
         return None;
     };
@@ -377,14 +421,14 @@ pub(crate) fn partial_breakdown(
         exact_match_bonus: exact_part(&dep.logical_name, &out.logical_name, &out.aliases),
         source_compatibility: catalog
             .source_compatibility(provider_step_type, &dep.compatible_sources),
-        keyword_matching: keyword_match(&dep.semantic_keywords, &out.logical_name) * 0.05,
+        keyword_matching: keyword_match(&dep.semantic_keywords, &out.logical_name) * KEYWORD_WEIGHT,
     })
 }
 
 impl ScoreBreakdown {
     /// Sets the semantic part from a raw similarity (multiplied by 0.25).
     pub(crate) fn with_similarity(mut self, similarity: f64) -> Self {
-        self.semantic_similarity = similarity * 0.25;
+        self.semantic_similarity = similarity * SIMILARITY_WEIGHT;
         self
     }
 }
