@@ -64,12 +64,10 @@ fn measure(
 fn main() -> Result<(), Error> {
     let args = parse_args()?;
     let real: Vec<StepSpecification> = match &args.fixture {
-        Some(path) => {
-            parse_steps_json(&std::fs::read_to_string(path)?, &ImportOptions::default())?
-                .into_iter()
-                .map(|(_, spec)| spec)
-                .collect()
-        }
+        Some(path) => parse_steps_json(&std::fs::read_to_string(path)?, &ImportOptions::default())?
+            .into_iter()
+            .map(|(_, spec)| spec)
+            .collect(),
         None => specs::design_specs(None)?
             .into_iter()
             .map(|(_, spec)| spec)

@@ -16,7 +16,10 @@ fn main() -> pipeline_deps::Result<()> {
     training.register(
         "preprocessing",
         &StepSpecification::new("TabularPreprocessing", NodeType::Internal)
-            .with_dependency(DependencySpec::new("DATA", DependencyType::ProcessingOutput))
+            .with_dependency(DependencySpec::new(
+                "DATA",
+                DependencyType::ProcessingOutput,
+            ))
             .with_output(OutputSpec::new(
                 "processed_data",
                 DependencyType::ProcessingOutput,

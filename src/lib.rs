@@ -140,7 +140,9 @@ pub mod scoring {
         SEMANTIC_WEIGHT, STRING_WEIGHT, SUBSTRING_WEIGHT, SYNONYM_GROUPS, SemanticMatcher,
         SimilarityExplanation, TOKEN_WEIGHT,
     };
-    pub use crate::resolve::normalize::{ABBREVIATIONS, STOP_WORDS, normalize_name, sequence_ratio};
+    pub use crate::resolve::normalize::{
+        ABBREVIATIONS, STOP_WORDS, normalize_name, sequence_ratio,
+    };
     pub use crate::resolve::scoring::{
         DATA_TYPE_COMPATIBLE, DATA_TYPE_EQUAL, EXACT_NAME_BONUS, KEYWORD_WEIGHT,
         REFERENCE_KNOWN_STEP_NAMES, REFERENCE_LEGACY_ALIASES, SIMILARITY_WEIGHT, SOURCE_MATCH,

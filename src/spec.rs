@@ -83,7 +83,13 @@ impl std::str::FromStr for DependencyType {
         DependencyType::ALL
             .into_iter()
             .find(|t| t.as_str() == s)
-            .ok_or_else(|| unknown_name("a dependency type", s, DependencyType::ALL.map(DependencyType::as_str)))
+            .ok_or_else(|| {
+                unknown_name(
+                    "a dependency type",
+                    s,
+                    DependencyType::ALL.map(DependencyType::as_str),
+                )
+            })
     }
 }
 

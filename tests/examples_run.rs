@@ -266,7 +266,9 @@ fn quick_start_registers_reports_and_resolves_with_question_marks() -> TestResul
         ],
     );
     assert!(
-        out.contains("unresolved: step 'preprocessing' has unresolved required dependencies: ['DATA']"),
+        out.contains(
+            "unresolved: step 'preprocessing' has unresolved required dependencies: ['DATA']"
+        ),
         "{out}"
     );
     Ok(())

@@ -7,9 +7,9 @@ mod common;
 use std::sync::{Arc, Barrier};
 
 use common::{TestResult, spec};
-use pipeline_deps::{
-    Concurrency, ContextStats, Error, MAX_NAME_BYTES, PipelineConfig, RegistryManager, WithRegistry,
-};
+use pipeline_deps::pipeline::{PipelineConfig, WithRegistry};
+use pipeline_deps::spec::MAX_NAME_BYTES;
+use pipeline_deps::{Concurrency, ContextStats, Error, RegistryManager};
 
 #[test]
 fn contexts_are_isolated_and_listed_in_creation_order() -> TestResult {

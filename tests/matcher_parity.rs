@@ -1,7 +1,8 @@
 //! Invariant: the semantic matcher reproduces every measured value of the reference
 //! (resolver-reference.md §4.6) within 1e-9, and `explain_similarity` never fails (13.6).
 
-use pipeline_deps::{DependencyType, OutputSpec, SemanticMatcher, normalize_name, sequence_ratio};
+use pipeline_deps::scoring::{normalize_name, sequence_ratio};
+use pipeline_deps::{DependencyType, OutputSpec, SemanticMatcher};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 

@@ -303,7 +303,7 @@ fn export_then_import_round_trips_every_real_spec_in_order() -> TestResult {
     }
     let exported = original.export_json()?;
     let document: serde_json::Value = serde_json::from_str(&exported)?;
-    assert_eq!(document["schema"], pipeline_deps::EXPORT_SCHEMA);
+    assert_eq!(document["schema"], pipeline_deps::transfer::EXPORT_SCHEMA);
     assert_eq!(document["context"], "original");
 
     let copy = manager.get_registry("copy")?;

@@ -5,10 +5,11 @@
 
 use std::collections::BTreeMap;
 
+use pipeline_deps::resolve::InterfaceCatalog;
+use pipeline_deps::scoring::{StepTypeCatalog, compatibility_score};
 use pipeline_deps::{
-    DependencySpec, DependencyType, InterfaceCatalog, NodeType, OutputSpec, RegistryManager,
-    SemanticMatcher, SpecificationRegistry, StepSpecification, StepTypeCatalog,
-    UnifiedDependencyResolver, compatibility_score,
+    DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+    SpecificationRegistry, StepSpecification, UnifiedDependencyResolver,
 };
 
 type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;

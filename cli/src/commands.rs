@@ -25,7 +25,10 @@ pub struct Session<'a> {
 /// # Errors
 /// Whatever stopped the command (see [`Failure::exit_code`]).
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Failure> {
-    let db = match cli.db.or_else(pipeline_deps::default_manager::resolve_default_path) {
+    let db = match cli
+        .db
+        .or_else(pipeline_deps::default_manager::resolve_default_path)
+    {
         Some(db) => db,
         None => {
             return Err(Failure::Usage(

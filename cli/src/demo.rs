@@ -11,7 +11,9 @@
 use std::fmt;
 
 use pipeline_deps::transfer::parse_steps_json;
-use pipeline_deps::{ContextStats, Error, ImportOptions, RegistryManager, Result, StepSpecification};
+use pipeline_deps::{
+    ContextStats, Error, ImportOptions, RegistryManager, Result, StepSpecification,
+};
 
 /// The demo's contexts, in creation order (the design's example output order).
 pub const DEMO_CONTEXTS: [&str; 3] = [

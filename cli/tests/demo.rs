@@ -7,9 +7,7 @@
 #[path = "../src/demo.rs"]
 mod demo;
 
-use demo::{
-    DEMO_CONTEXTS, DEMO_STEPS, DemoSource, EMBEDDED_DEMO_SPECS, build_demo, demo_specs,
-};
+use demo::{DEMO_CONTEXTS, DEMO_STEPS, DemoSource, EMBEDDED_DEMO_SPECS, build_demo, demo_specs};
 use pipeline_deps::transfer::parse_steps_json;
 use pipeline_deps::{Error, ImportOptions, RegistryManager, StepSpecification};
 use serde_json::Value;

@@ -47,13 +47,43 @@ const fn step(
 
 /// The design's seven steps, context by context, in registration order.
 pub const DESIGN_STEPS: [DesignStep; 7] = [
-    step(DESIGN_CONTEXTS[0], "data_loading", "CradleDataLoading", Some("training")),
-    step(DESIGN_CONTEXTS[0], "feature_engineering", "RiskTableMapping", Some("training")),
-    step(DESIGN_CONTEXTS[0], "model_training", "XGBoostTraining", None),
+    step(
+        DESIGN_CONTEXTS[0],
+        "data_loading",
+        "CradleDataLoading",
+        Some("training"),
+    ),
+    step(
+        DESIGN_CONTEXTS[0],
+        "feature_engineering",
+        "RiskTableMapping",
+        Some("training"),
+    ),
+    step(
+        DESIGN_CONTEXTS[0],
+        "model_training",
+        "XGBoostTraining",
+        None,
+    ),
     step(DESIGN_CONTEXTS[1], "model_loading", "XGBoostModel", None),
-    step(DESIGN_CONTEXTS[1], "batch_transform", "BatchTransform", None),
-    step(DESIGN_CONTEXTS[2], "mock_data_source", "DummyDataLoading", None),
-    step(DESIGN_CONTEXTS[2], "test_processor", "TabularPreprocessing", None),
+    step(
+        DESIGN_CONTEXTS[1],
+        "batch_transform",
+        "BatchTransform",
+        None,
+    ),
+    step(
+        DESIGN_CONTEXTS[2],
+        "mock_data_source",
+        "DummyDataLoading",
+        None,
+    ),
+    step(
+        DESIGN_CONTEXTS[2],
+        "test_processor",
+        "TabularPreprocessing",
+        None,
+    ),
 ];
 
 /// The specifications of [`DESIGN_STEPS`], in that order, read from `document` (the cursus
@@ -65,7 +95,11 @@ pub fn design_specs(document: Option<&str>) -> Result<Vec<(DesignStep, StepSpeci
     DESIGN_STEPS
         .iter()
         .map(|step| {
-            let parsed = if step.variant.is_some() { &training } else { &base };
+            let parsed = if step.variant.is_some() {
+                &training
+            } else {
+                &base
+            };
             parsed
                 .iter()
                 .find(|(name, _)| name == step.fixture_step)

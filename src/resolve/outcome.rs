@@ -3,9 +3,9 @@
 use indexmap::IndexMap;
 use serde::Serialize;
 
+use super::RESOLUTION_THRESHOLD;
 use super::property::PropertyReference;
 use super::scoring::ScoreBreakdown;
-use super::RESOLUTION_THRESHOLD;
 use crate::error::shorten;
 
 /// A consumer step has required dependencies that no available output matches with a

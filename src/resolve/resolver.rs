@@ -5,10 +5,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use indexmap::IndexMap;
 
-use super::engine::{FxMap, FxSet};
 use super::engine::Engine;
-use super::matcher::SemanticMatcher;
 use super::engine::ScoreMemo;
+use super::engine::{FxMap, FxSet};
+use super::matcher::SemanticMatcher;
 use super::outcome::{
     DependencyResolutionError, FailedDependency, PipelineResolution, ResolutionDetails,
     ResolutionReport, ResolutionSummary, ScoredCandidate, ScoringResolution, StepReport,
@@ -323,7 +323,7 @@ impl UnifiedDependencyResolver {
     ///
     /// Candidates are every (provider ≠ consumer) output with a score above 0, best first
     /// (stable). A dependency resolves when its best score is **at least**
-/// [`RESOLUTION_THRESHOLD`] (inclusive,
+    /// [`RESOLUTION_THRESHOLD`] (inclusive,
     /// unlike normal resolution, as in the reference); otherwise it is reported with its
     /// top three candidates. Each breakdown's parts add up to the score before the 1.0 cap
     /// (deliberate difference 13.5).

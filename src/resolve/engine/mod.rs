@@ -37,8 +37,8 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 
 use self::contents::ClassScoring;
-use super::matcher::{SEMANTIC_WEIGHT, STRING_WEIGHT, SUBSTRING_WEIGHT, TOKEN_WEIGHT};
 use self::memo::{MEMO_LIMIT, to_u32};
+use super::matcher::{SEMANTIC_WEIGHT, STRING_WEIGHT, SUBSTRING_WEIGHT, TOKEN_WEIGHT};
 use super::outcome::{DependencyResolutionError, StepResolution};
 use super::property::PropertyReference;
 use super::resolver::RESOLUTION_THRESHOLD;
@@ -361,7 +361,8 @@ impl<'a> Engine<'a> {
         best: Option<(f64, Occurrence)>,
     ) -> Option<f64> {
         let beats = |score: f64| {
-            score > RESOLUTION_THRESHOLD && best.is_none_or(|(s, at)| score > s || (score == s && occurrence < at))
+            score > RESOLUTION_THRESHOLD
+                && best.is_none_or(|(s, at)| score > s || (score == s && occurrence < at))
         };
         let mut partial = breakdown(code);
         let list = self.memo.class_scoring(global)?.list;
