@@ -143,7 +143,7 @@ pub enum Error {
     },
     /// Input text (JSON) could not be parsed, or a value passed in was refused.
     /// Kind [`ErrorKind::InvalidInput`].
-    #[error("invalid input in {what}: {detail}")]
+    #[error("invalid input in {what}: {detail}; fix the input and try again")]
     InvalidInput {
         /// What was being read, e.g. "the JSON import for context 'ml'".
         what: String,
@@ -397,7 +397,7 @@ mod tests {
         let message = error.to_string();
         assert_eq!(
             message,
-            "invalid input in the test document: it is not valid JSON at line 1, column 7"
+            "invalid input in the test document: it is not valid JSON at line 1, column 7; fix the input and try again"
         );
         assert!(!message.contains(&parser_message));
         let source = std::error::Error::source(&error).map(ToString::to_string);

@@ -190,8 +190,8 @@ pub fn demo_specs(fixture_json: Option<&str>) -> Result<Vec<(DemoStep, StepSpeci
 /// view ([`RegistryManager::workspace`]) to keep the demo apart from other contexts.
 ///
 /// # Errors
-/// The errors of [`demo_specs`] (nothing is written then); [`Error::ReadOnly`] on a
-/// read-only manager; storage errors. Contexts built before a storage error stay built.
+/// The errors of [`demo_specs`] (nothing is written then);
+/// [`Error::NoSuchContext`] or [`Error::ReadOnly`] on a read-only manager; storage errors. Contexts built before a storage error stay built.
 /// The `cli/tests/demo.rs` tests check what it builds.
 pub fn build_demo(manager: &RegistryManager, fixture_json: Option<&str>) -> Result<DemoSummary> {
     let specs = demo_specs(fixture_json)?;
