@@ -14,6 +14,7 @@
 //! directory's disk, so fsyncs are real). The setup also prints the bytes on disk per spec.
 //!
 //! `cargo bench --bench registry -- --warm-up-time 1 --measurement-time 3`
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a benchmark may stop on a broken setup
 
 use std::collections::HashMap;
 use std::hint::black_box;

@@ -49,8 +49,7 @@ impl PropertyReference {
             return Err(crate::Error::InvalidInput {
                 what: "a property reference".to_owned(),
                 detail: format!(
-                    "the step name {:?} is empty or only whitespace; give the name of the producing step",
-                    step_name
+                    "the step name {step_name:?} is empty or only whitespace; give the name of the producing step"
                 ),
                 source: None,
             });

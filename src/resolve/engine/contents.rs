@@ -156,10 +156,8 @@ impl DepScoring<'_> {
         let same_type = usize::from(self.dependency_type == class.output_type);
         let data = if self.data.0 == class.data.0 {
             2
-        } else if self.data.1 != 0 && self.data.1 == class.data.1 {
-            1
         } else {
-            0
+            usize::from(self.data.1 != 0 && self.data.1 == class.data.1)
         };
         let exact = usize::from(exact);
         let source = match self.sources {
