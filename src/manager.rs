@@ -110,7 +110,7 @@ impl ManagerBuilder {
     /// Open without write access (default off). Every write returns [`Error::ReadOnly`]. A
     /// read-only manager can read a file whose owner runs in [`Concurrency::SingleWriter`]
     /// mode; it caches nothing, so it always sees the owner's latest commit. A file of an
-    /// older [`SCHEMA_VERSION`](crate::SCHEMA_VERSION) is not upgraded on disk: it is copied
+    /// older [`SCHEMA_VERSION`](crate::storage::SCHEMA_VERSION) is not upgraded on disk: it is copied
     /// into memory, integrity-checked and upgraded there, and read from that copy (which
     /// then does not follow later commits of an owner).
     pub fn read_only(mut self, enabled: bool) -> Self {

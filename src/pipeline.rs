@@ -1,4 +1,9 @@
-//! The design's `integrate_with_pipeline_builder`, as a trait and a wrapper.
+//! Pipeline-builder integration: the registry of a builder's pipeline context.
+//!
+//! Reach for this module when a pipeline builder of yours should find the specifications of
+//! its own pipeline and environment without passing registries around (the
+//! `integrate_with_pipeline_builder` decorator of the design in `docs/design.md`, as a trait
+//! and a wrapper).
 //!
 //! A builder's configuration implements [`PipelineConfig`]; [`WithRegistry`] pairs a builder
 //! with the registry of its pipeline's context, which is `pipeline_name` (default
@@ -89,7 +94,7 @@ impl<B> DerefMut for WithRegistry<B> {
 /// The registry for a pipeline configuration from the process-wide default manager.
 ///
 /// # Errors
-/// See [`crate::registry_manager`] and [`RegistryManager::get_registry`].
+/// See [`crate::default_manager::registry_manager`] and [`RegistryManager::get_registry`].
 pub fn integrate_with_pipeline_builder<C: PipelineConfig + ?Sized>(
     config: &C,
 ) -> Result<SpecificationRegistry> {

@@ -98,7 +98,7 @@ pub struct ResolvedEdge {
     /// The producer's output (its logical name).
     pub output: String,
     /// The compatibility score that made this output win (above
-    /// [`RESOLUTION_THRESHOLD`](crate::resolve::RESOLUTION_THRESHOLD), at most 1.0).
+    /// [`RESOLUTION_THRESHOLD`], at most 1.0).
     pub score: f64,
 }
 
@@ -133,7 +133,7 @@ impl fmt::Display for ResolvedEdge {
 }
 
 /// A step left out of the resolution because required dependencies found no output scoring
-/// above [`RESOLUTION_THRESHOLD`](crate::resolve::RESOLUTION_THRESHOLD) (so none of its
+/// above [`RESOLUTION_THRESHOLD`] (so none of its
 /// dependencies is wired, as in the Python reference).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnresolvedStep {
