@@ -228,7 +228,7 @@ impl SpecificationRegistry {
     /// # Errors
     /// [`Error::InvalidSpec`] listing every problem ([`StepSpecification::validate`]);
     /// [`Error::AlreadyRegistered`] when the name is taken (use [`Self::upsert`] to replace:
-    /// the reference silently overwrote and left a stale type index, see its §13.1);
+    /// the Python reference silently overwrote and left a stale type index: docs/design.md, D1);
     /// [`Error::ContextCleared`]; storage errors. Nothing is written on error.
     pub fn register(&self, step_name: &str, spec: &StepSpecification) -> Result<()> {
         self.register_many([(step_name, spec)]).map(|_| ())
@@ -484,8 +484,8 @@ impl SpecificationRegistry {
             .into_iter())
     }
 
-    /// Outputs of registered steps that could feed `dependency`, scored as the reference
-    /// registry does (its §2): same dependency type and same data type required; score
+    /// Outputs of registered steps that could feed `dependency`, scored as the Python reference
+    /// registry does (docs/design.md): same dependency type and same data type required; score
     /// `0.5`, `+0.3` when the provider's step type is in `compatible_sources` (exact),
     /// `+0.2 × (keywords contained in the output's lowercased name) / keywords`, capped at
     /// 1.0. Sorted by score descending; ties keep registration then declaration order. The

@@ -17,7 +17,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 /// What kind of artifact a dependency needs or an output produces.
 ///
-/// The serialised names are the reference's enum values (`"model_artifacts"`, ...).
+/// The serialised names are the Python reference's enum values (`"model_artifacts"`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DependencyType {
@@ -36,7 +36,7 @@ pub enum DependencyType {
 }
 
 impl DependencyType {
-    /// Every variant, in the reference's declaration order.
+    /// Every variant, in the Python reference's declaration order.
     pub const ALL: [DependencyType; 6] = [
         DependencyType::ModelArtifacts,
         DependencyType::ProcessingOutput,
@@ -112,7 +112,7 @@ fn unknown_name<const N: usize>(what: &str, given: &str, known: [&str; N]) -> cr
 pub enum NodeType {
     /// No dependencies, at least one output.
     Source,
-    /// Dependencies and outputs (the default, as in the reference).
+    /// Dependencies and outputs (the default, as in the Python reference).
     #[default]
     Internal,
     /// Dependencies, no outputs.
@@ -276,7 +276,7 @@ pub struct OutputSpec {
     /// Other names this output answers to, kept verbatim.
     #[serde(default)]
     pub aliases: Vec<String>,
-    /// Keywords (stored, not used by scoring, as in the reference).
+    /// Keywords (stored, not used by scoring, as in the Python reference).
     #[serde(default)]
     pub semantic_keywords: Vec<String>,
     /// Data type (default `"S3Uri"`).

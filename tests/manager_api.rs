@@ -142,7 +142,8 @@ fn stats_come_from_the_catalog_in_creation_order() -> TestResult {
 
 #[test]
 fn workspace_views_prefix_every_operation_and_see_only_their_contexts() -> TestResult {
-    // Deliberate difference 13.2: the reference did not prefix clear_context.
+    // Deliberate difference D2 (docs/design.md): the Python reference did not prefix
+    // clear_context.
     let manager = RegistryManager::temporary()?;
     manager.get_registry("plain")?;
     let ws = manager.workspace("ws");

@@ -1,7 +1,7 @@
 //! Invariant: on the 61 real cursus specifications (and their job-type variants) resolution
 //! completes, is deterministic, does not depend on caches, and the optimised path returns
 //! exactly what the straightforward one does, in any step order and at 244 steps; the
-//! embedded step catalog equals the fixture's; variants merge as the reference loader does.
+//! embedded step catalog equals the fixture's; variants merge as the Python reference loader does.
 
 use indexmap::IndexMap;
 use pipeline_deps::resolve::{InterfaceCatalog, merge_variant};

@@ -53,7 +53,7 @@ fn all_61_real_specs_register_in_one_context() -> TestResult {
     let totals: (usize, usize) = specs.iter().fold((0, 0), |(d, o), (_, s)| {
         (d + s.dependencies.len(), o + s.outputs.len())
     });
-    assert_eq!(totals, (117, 96), "reference §8.1 totals");
+    assert_eq!(totals, (117, 96), "the Python reference's inventory totals");
     Ok(())
 }
 

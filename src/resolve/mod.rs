@@ -21,7 +21,7 @@
 //! * [`PipelineComponents`] / [`ScopedPipelineComponents`] give a matched manager, registry,
 //!   matcher and resolver in one call.
 //!
-//! Deliberate differences from the reference (docs/design.md, each documented where it
+//! Deliberate differences from the Python reference (docs/design.md, each documented where it
 //! applies and tested): the resolution cache is keyed by the ordered step list and follows
 //! the registry revision (D4); score breakdowns add up to the score (D5);
 //! `explain_similarity` does not fail on names that normalise to nothing (D6).

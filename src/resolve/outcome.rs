@@ -54,7 +54,7 @@ pub type StepResolution = IndexMap<String, PropertyReference>;
 pub struct PipelineResolution {
     /// Per consumer step (in the order given) its resolved dependencies. Steps with nothing
     /// resolved, steps with unresolved required dependencies and unregistered steps are
-    /// left out, as in the reference.
+    /// left out, as in the Python reference.
     pub resolved: IndexMap<String, StepResolution>,
     /// The steps left out because required dependencies stayed unresolved.
     pub unresolved: Vec<DependencyResolutionError>,
@@ -93,7 +93,7 @@ pub struct ScoredCandidate {
     pub score: f64,
     /// The parts of the score; they add up to it before the cap.
     pub score_breakdown: ScoreBreakdown,
-    /// The reference this candidate would resolve to.
+    /// The Python reference this candidate would resolve to.
     pub property_reference: PropertyReference,
 }
 
@@ -170,7 +170,7 @@ pub struct StepReport {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ResolutionSummary {
     /// Dependencies of **every** step registered in the context (not only the available
-    /// ones), as in the reference.
+    /// ones), as in the Python reference.
     pub total_dependencies: usize,
     /// Dependencies of the registered available steps (the meaningful denominator).
     pub available_dependencies: usize,

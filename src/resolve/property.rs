@@ -204,13 +204,13 @@ fn match_complex(part: &str) -> Option<(&str, &str)> {
     (!tail.is_empty()).then_some((&part[..dot], tail))
 }
 
-/// Splits a property path into access operations like the reference's
+/// Splits a property path into access operations like the Python reference's
 /// `PropertyReference._parse_property_path`.
 ///
 /// One leading `properties.` is dropped; the rest is split on `.` outside brackets; a part
 /// `name['key']` / `name["key"]` / `name[key]` becomes a [`PropertyPathPart::Key`] (an
 /// unquoted all-digits key is an [`PropertyKey::Index`]); anything after a part's first
-/// bracket group is ignored (`A[1][2]` → `A[1]`), as in the reference. Digits and word
+/// bracket group is ignored (`A[1][2]` → `A[1]`), as in the Python reference. Digits and word
 /// characters follow Rust's definitions (ASCII digits; alphanumerics and `_`).
 ///
 /// ```
@@ -332,7 +332,7 @@ mod tests {
         assert_eq!(
             parse_property_path("B[x[0].y]"),
             [attr("y]")],
-            "the reference's complex pattern"
+            "the Python reference's complex pattern"
         );
     }
 

@@ -45,18 +45,18 @@ struct ResolutionCache {
 ///
 /// Every available step other than the consumer is a candidate provider (no DAG
 /// restriction, so cycles are possible, and one output may feed several dependencies, as
-/// in the reference). For each dependency the candidate outputs are scored
+/// in the Python reference). For each dependency the candidate outputs are scored
 /// ([`compatibility_score`]); the best score **above** [`RESOLUTION_THRESHOLD`]
 /// wins, ties going to the earlier step in the list given, then to the earlier output.
 ///
 /// # Caching
 /// Resolutions are cached per **ordered** step list (order decides ties) and the cache is
 /// dropped whenever [`SpecificationRegistry::revision`] changes, so writes made directly on
-/// the registry, by another handle or before a restart are seen (deliberate difference 13.4:
-/// the reference keys its cache by the sorted list and only clears it on
+/// the registry, by another handle or before a restart are seen (docs/design.md, deliberate difference D4:
+/// the Python reference keys its cache by the sorted list and only clears it on
 /// `register_specification`). Name similarities are memoised for the resolver's lifetime.
 ///
-/// # Differences from the reference
+/// # Differences from the Python reference (docs/design.md, D8)
 /// A provider whose name is blank after trimming cannot be referenced and is skipped (the
 /// reference fails building its `PropertyReference`). A step listed twice is resolved once.
 ///
@@ -106,7 +106,7 @@ pub(super) fn owned_names<S: AsRef<str>>(names: &[S]) -> Vec<String> {
 }
 
 impl UnifiedDependencyResolver {
-    /// A resolver over `registry` using `matcher` and the reference's step-type catalog.
+    /// A resolver over `registry` using `matcher` and the Python reference's step-type catalog.
     pub fn new(registry: SpecificationRegistry, matcher: SemanticMatcher) -> Self {
         UnifiedDependencyResolver {
             registry,
@@ -324,9 +324,9 @@ impl UnifiedDependencyResolver {
     /// Candidates are every (provider ≠ consumer) output with a score above 0, best first
     /// (stable). A dependency resolves when its best score is **at least**
     /// [`RESOLUTION_THRESHOLD`] (inclusive,
-    /// unlike normal resolution, as in the reference); otherwise it is reported with its
+    /// unlike normal resolution, as in the Python reference); otherwise it is reported with its
     /// top three candidates. Each breakdown's parts add up to the score before the 1.0 cap
-    /// (deliberate difference 13.5).
+    /// (docs/design.md, deliberate difference D5).
     ///
     /// # Errors
     /// Storage errors only.
@@ -416,7 +416,7 @@ impl UnifiedDependencyResolver {
     }
 
     /// A debugging report of the resolution of `available_steps` (unregistered names are
-    /// skipped). As in the reference, the summary's `total_dependencies` counts the
+    /// skipped). As in the Python reference, the summary's `total_dependencies` counts the
     /// dependencies of every step in the context; `available_dependencies` counts those of
     /// the reported steps.
     ///

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::matcher::SemanticMatcher;
 use crate::spec::{DependencySpec, DependencyType, OutputSpec};
 
-/// The 64 step names known to the reference's step-name registry: the 61 real interface
+/// The 64 step names known to the Python reference's step-name registry: the 61 real interface
 /// step types plus `Base`, `Processing` and `HyperparameterPrep` (fixture
 /// `known_step_names`). They drive provider step-type normalisation.
 pub const REFERENCE_KNOWN_STEP_NAMES: [&str; 64] = [
@@ -78,7 +78,7 @@ pub const REFERENCE_KNOWN_STEP_NAMES: [&str; 64] = [
     "XgboostMtTraining",
 ];
 
-/// The reference's legacy step-name aliases, `(legacy, canonical)` (fixture
+/// The Python reference's legacy step-name aliases, `(legacy, canonical)` (fixture
 /// `legacy_aliases`): a dependency listing the legacy name accepts the canonical provider.
 pub const REFERENCE_LEGACY_ALIASES: [(&str, &str); 5] = [
     ("MIMSPackaging", "Package"),
@@ -218,7 +218,7 @@ pub(crate) fn exact_part(dep_name: &str, out_name: &str, aliases: &[String]) -> 
 }
 
 /// The step names and legacy aliases used to decide whether a provider is one of a
-/// dependency's `compatible_sources`. [`Default`] gives the reference's
+/// dependency's `compatible_sources`. [`Default`] gives the Python reference's
 /// ([`REFERENCE_KNOWN_STEP_NAMES`], [`REFERENCE_LEGACY_ALIASES`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepTypeCatalog {
@@ -358,7 +358,7 @@ pub(crate) fn strip_step(name: &str) -> &str {
 
 /// The six components of a compatibility score.
 ///
-/// Deliberate difference from the reference (13.5): the reference's breakdown uses older
+/// Deliberate difference D5 from the Python reference (docs/design.md): its breakdown uses older
 /// source rules (no −0.1 penalty, no `Step`/legacy-alias equivalence, +0.05 for an empty
 /// list), so its parts need not add up to the score. Here every part is the one the score
 /// uses, and [`ScoreBreakdown::total`] adds them in the score's order, so
@@ -381,7 +381,7 @@ pub struct ScoreBreakdown {
 }
 
 impl ScoreBreakdown {
-    /// The parts added in the reference's order (the score before the 1.0 cap).
+    /// The parts added in the Python reference's order (the score before the 1.0 cap).
     pub fn total(&self) -> f64 {
         let mut score = 0.0;
         score += self.type_compatibility;
@@ -483,7 +483,7 @@ mod tests {
         list.iter().map(|s| (*s).to_owned()).collect()
     }
 
-    /// The reference's examples are in `tests/resolver_parity.rs`; this adds the empty name.
+    /// The Python reference's examples are in `tests/resolver_parity.rs`; this adds the empty name.
     #[test]
     fn an_empty_step_type_normalises_to_itself() {
         assert_eq!(StepTypeCatalog::default().normalize_step_type(""), "");

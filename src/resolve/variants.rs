@@ -107,7 +107,7 @@ impl Serialize for OrderedValue {
     }
 }
 
-/// The reference's recursive merge: for each key of `overlay`, two objects merge
+/// The Python reference's recursive merge: for each key of `overlay`, two objects merge
 /// recursively; anything else replaces (lists are not concatenated). New keys are appended
 /// in the overlay's order; existing keys keep their place.
 fn deep_merge(base: &mut OrderedValue, overlay: OrderedValue) {
@@ -135,7 +135,7 @@ fn invalid(what: &str, detail: impl Into<String>) -> Error {
 }
 
 /// Merges a raw job-type variant `spec` (JSON object, as under `variants.<job>.spec` of a
-/// `.step.yaml` interface) over `base`, as the reference's loader does: objects merge key by
+/// `.step.yaml` interface) over `base`, as the Python reference's loader does: objects merge key by
 /// key, everything else (lists included) replaces, new dependencies/outputs come after the
 /// base ones, declaration order is kept.
 ///
@@ -305,7 +305,7 @@ impl InterfaceCatalog {
         self.entries.get(step_name)
     }
 
-    /// A step's specification as the reference's `load_interface(step_name, job_type)`
+    /// A step's specification as the Python reference's `load_interface(step_name, job_type)`
     /// returns it: the variant for `job_type` when the step has it; the base otherwise
     /// (no job type; a step without variants; or an unknown job type, which is logged).
     pub fn load(&self, step_name: &str, job_type: Option<&str>) -> Option<&StepSpecification> {

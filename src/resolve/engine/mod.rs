@@ -68,7 +68,7 @@ fn type_index(t: DependencyType) -> usize {
 }
 
 /// A provider output position: (index in the step list, index in the provider's outputs).
-/// Ordered as the reference breaks ties.
+/// Ordered as the Python reference breaks ties.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct Occurrence {
     provider: u32,
