@@ -22,7 +22,7 @@ fn context_or_default(context_name: Option<&str>) -> &str {
 /// Every constructor builds a fully separate set.
 ///
 /// ```
-/// use pipeline_deps::PipelineComponents;
+/// use pipeline_deps::resolve::PipelineComponents;
 ///
 /// # fn main() -> pipeline_deps::Result<()> {
 /// let components = PipelineComponents::in_memory(Some("fraud_detection"))?;
@@ -101,7 +101,8 @@ enum ClearOnDrop {
 /// is left alone. Errors while clearing are logged (`tracing` warning), not raised.
 ///
 /// ```
-/// use pipeline_deps::{RegistryManager, ScopedPipelineComponents};
+/// use pipeline_deps::RegistryManager;
+/// use pipeline_deps::resolve::ScopedPipelineComponents;
 ///
 /// # fn main() -> pipeline_deps::Result<()> {
 /// let manager = RegistryManager::in_memory()?;

@@ -41,7 +41,7 @@ pub(crate) fn is_py_whitespace(c: char) -> bool {
 /// There is no camelCase splitting, so the result only contains `[a-z0-9 ]`.
 ///
 /// ```
-/// use pipeline_deps::normalize_name;
+/// use pipeline_deps::scoring::normalize_name;
 ///
 /// assert_eq!(normalize_name("  Model__Output--v2 "), "model output v2");
 /// assert_eq!(normalize_name("PKG.reg.eval"), "package registration evaluation");
@@ -138,7 +138,7 @@ fn normalize_ascii(name: &[u8]) -> String {
 /// dependency name as `a` and the output name or alias as `b`.
 ///
 /// ```
-/// use pipeline_deps::sequence_ratio;
+/// use pipeline_deps::scoring::sequence_ratio;
 ///
 /// assert!((sequence_ratio("plots output", "best model") - 1.0 / 11.0).abs() < 1e-12);
 /// assert!((sequence_ratio("best model", "plots output") - 2.0 / 11.0).abs() < 1e-12);

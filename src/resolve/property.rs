@@ -214,7 +214,7 @@ fn match_complex(part: &str) -> Option<(&str, &str)> {
 /// characters follow Rust's definitions (ASCII digits; alphanumerics and `_`).
 ///
 /// ```
-/// use pipeline_deps::{parse_property_path, PropertyKey, PropertyPathPart as P};
+/// use pipeline_deps::resolve::{parse_property_path, PropertyKey, PropertyPathPart as P};
 ///
 /// assert_eq!(
 ///     parse_property_path("properties.Config.Outputs['data'].Sub[0].Value"),

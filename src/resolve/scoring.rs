@@ -270,7 +270,7 @@ impl StepTypeCatalog {
     /// `_Calibration`.
     ///
     /// ```
-    /// use pipeline_deps::StepTypeCatalog;
+    /// use pipeline_deps::scoring::StepTypeCatalog;
     ///
     /// let c = StepTypeCatalog::default();
     /// assert_eq!(c.normalize_step_type("TabularPreprocessing_Foo"), "TabularPreprocessing");
@@ -452,10 +452,8 @@ pub fn score_breakdown(
 /// [`ScoreBreakdown`] parts capped at 1.0 (no lower clamp).
 ///
 /// ```
-/// use pipeline_deps::{
-///     compatibility_score, DependencySpec, DependencyType, OutputSpec, SemanticMatcher,
-///     StepTypeCatalog,
-/// };
+/// use pipeline_deps::scoring::{compatibility_score, StepTypeCatalog};
+/// use pipeline_deps::{DependencySpec, DependencyType, OutputSpec, SemanticMatcher};
 ///
 /// let dep = DependencySpec::new("training_data", DependencyType::ProcessingOutput)
 ///     .with_compatible_sources(["PreprocessingStep"])

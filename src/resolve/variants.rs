@@ -140,7 +140,8 @@ fn invalid(what: &str, detail: impl Into<String>) -> Error {
 /// base ones, declaration order is kept.
 ///
 /// ```
-/// use pipeline_deps::{merge_variant, DependencySpec, DependencyType, NodeType, StepSpecification};
+/// use pipeline_deps::resolve::merge_variant;
+/// use pipeline_deps::{DependencySpec, DependencyType, NodeType, StepSpecification};
 ///
 /// # fn main() -> pipeline_deps::Result<()> {
 /// let base = StepSpecification::new("RiskTableMapping", NodeType::Internal).with_dependency(
