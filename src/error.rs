@@ -6,6 +6,16 @@ use crate::resolve::DependencyResolutionError;
 use crate::spec::SpecProblem;
 
 /// A `Result` whose error is [`Error`].
+///
+/// ```
+/// fn step_count(path: &std::path::Path) -> pipeline_deps::Result<usize> {
+///     let manager = pipeline_deps::RegistryManager::open(path)?;
+///     manager.get_registry("ml")?.len()
+/// }
+/// # let dir = tempfile::tempdir().map_err(|e| pipeline_deps::Error::Io { action: "tempdir".into(), source: e })?;
+/// assert_eq!(step_count(&dir.path().join("r.redb"))?, 0);
+/// # Ok::<(), pipeline_deps::Error>(())
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// A boxed underlying cause, kept as [`std::error::Error::source`].

@@ -20,6 +20,27 @@ use crate::registry::SpecificationRegistry;
 pub const DEFAULT_PIPELINE_CONTEXT: &str = "default_pipeline";
 
 /// What a pipeline builder's configuration tells the registry manager.
+///
+/// ```
+/// use pipeline_deps::pipeline::PipelineConfig;
+///
+/// struct Config {
+///     name: String,
+///     env: String,
+/// }
+///
+/// impl PipelineConfig for Config {
+///     fn pipeline_name(&self) -> Option<&str> {
+///         Some(&self.name)
+///     }
+///     fn environment(&self) -> Option<&str> {
+///         Some(&self.env)
+///     }
+/// }
+///
+/// let config = Config { name: "fraud_detection".into(), env: "prod".into() };
+/// assert_eq!(config.context_name(), "fraud_detection_prod");
+/// ```
 pub trait PipelineConfig {
     /// The pipeline's name; `None` (or empty) means [`DEFAULT_PIPELINE_CONTEXT`].
     fn pipeline_name(&self) -> Option<&str>;
@@ -45,6 +66,28 @@ pub trait PipelineConfig {
 
 /// A pipeline builder together with the registry of its context (the design's decorator).
 /// Derefs to the builder.
+///
+/// ```
+/// use pipeline_deps::RegistryManager;
+/// use pipeline_deps::pipeline::{PipelineConfig, WithRegistry};
+///
+/// struct Config(&'static str);
+/// impl PipelineConfig for Config {
+///     fn pipeline_name(&self) -> Option<&str> {
+///         Some(self.0)
+///     }
+/// }
+/// struct Builder {
+///     steps: Vec<String>,
+/// }
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let manager = RegistryManager::in_memory()?;
+/// let builder = WithRegistry::new(&manager, &Config("training"), Builder { steps: Vec::new() })?;
+/// assert_eq!(builder.registry().context_name(), "training");
+/// assert!(builder.steps.is_empty()); // derefs to the builder
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct WithRegistry<B> {
     builder: B,

@@ -54,6 +54,20 @@ impl ContextState {
 }
 
 /// A step found by [`SpecificationRegistry::find_compatible_outputs`].
+///
+/// ```
+/// use pipeline_deps::{DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, StepSpecification};
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("ml")?;
+/// registry.register("train", &StepSpecification::new("Train", NodeType::Source).with_output(
+///     OutputSpec::new("model", DependencyType::ModelArtifacts, "properties.Model"),
+/// ))?;
+/// let found = registry
+///     .find_compatible_outputs(&DependencySpec::new("model_input", DependencyType::ModelArtifacts))?;
+/// assert_eq!((found[0].step_name.as_str(), found[0].output_name.as_str()), ("train", "model"));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompatibleOutput {
     /// The providing step's name.
@@ -67,6 +81,20 @@ pub struct CompatibleOutput {
 }
 
 /// How [`SpecificationRegistry::import_json_with`] treats its input.
+///
+/// ```
+/// use pipeline_deps::{ImportOptions, RegistryManager};
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("ml")?;
+/// let json = r#"{"steps": [{"step_name": "load", "step_type": "Load", "node_type": "source",
+///     "outputs": {"data": {"type": "processing_output", "property_path": "properties.D"}}}]}"#;
+/// assert_eq!(registry.import_json(json)?, 1);
+/// // Importing again fails on the taken name unless told to replace.
+/// assert!(registry.import_json(json).is_err());
+/// assert_eq!(registry.import_json_with(json, &ImportOptions::new().replace(true))?, 1);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ImportOptions {
@@ -113,6 +141,23 @@ impl ImportOptions {
 /// After [`RegistryManager::clear_context`](crate::RegistryManager::clear_context) every call
 /// on a handle taken before returns [`Error::ContextCleared`]; it can never write into a
 /// context created later under the same name.
+///
+/// ```
+/// use pipeline_deps::{NodeType, RegistryManager, StepSpecification};
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let manager = RegistryManager::in_memory()?;
+/// let registry = manager.get_registry("fraud_detection_training")?;
+/// registry.register("model_training", &StepSpecification::new("XGBoostTraining", NodeType::Singular))?;
+/// registry.upsert("model_training", &StepSpecification::new("LightGBMTraining", NodeType::Singular))?;
+/// assert_eq!(registry.list_step_names()?, ["model_training"]);
+/// assert_eq!(registry.list_step_types()?, ["LightGBMTraining"]); // no stale type
+/// let spec = registry.get_specification("model_training")?.expect("registered");
+/// assert_eq!(spec.step_type, "LightGBMTraining");
+/// assert!(registry.unregister("model_training")?);
+/// assert!(registry.is_empty()?);
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct SpecificationRegistry {
     shared: Arc<Shared>,

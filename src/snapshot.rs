@@ -87,6 +87,29 @@ const CAPTURE_ATTEMPTS: usize = 5;
 /// One resolved edge: `consumer.dependency ← producer.output`, with its compatibility score.
 ///
 /// `Display` renders `consumer.dependency ← producer.output`.
+///
+/// ```
+/// use pipeline_deps::snapshot::EdgeSnapshot;
+/// use pipeline_deps::{
+///     DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+///     StepSpecification, UnifiedDependencyResolver,
+/// };
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("pipeline")?;
+/// registry.register("prep", &StepSpecification::new("Prep", NodeType::Source).with_output(
+///     OutputSpec::new("training_data", DependencyType::ProcessingOutput, "properties.Data"),
+/// ))?;
+/// registry.register("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+///     DependencySpec::new("training_data", DependencyType::TrainingData),
+/// ))?;
+/// let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+/// let snapshot = EdgeSnapshot::capture(&resolver, &["prep", "train"])?;
+/// let edge = &snapshot.edges[0];
+/// assert_eq!(edge.to_string(), "train.training_data ← prep.training_data");
+/// assert_eq!((edge.target(), edge.source()), ("train.training_data".into(), "prep.training_data".into()));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResolvedEdge {
     /// The consumer step's name.
@@ -135,6 +158,28 @@ impl fmt::Display for ResolvedEdge {
 /// A step left out of the resolution because required dependencies found no output scoring
 /// above [`RESOLUTION_THRESHOLD`] (so none of its
 /// dependencies is wired, as in the Python reference).
+///
+/// ```
+/// use pipeline_deps::snapshot::EdgeSnapshot;
+/// use pipeline_deps::{
+///     DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+///     StepSpecification, UnifiedDependencyResolver,
+/// };
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("pipeline")?;
+/// registry.register("prep", &StepSpecification::new("Prep", NodeType::Source).with_output(
+///     OutputSpec::new("training_data", DependencyType::ProcessingOutput, "properties.Data"),
+/// ))?;
+/// registry.register("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+///     DependencySpec::new("training_data", DependencyType::TrainingData),
+/// ))?;
+/// let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+/// let snapshot = EdgeSnapshot::capture(&resolver, &["train"])?; // no producer listed
+/// assert_eq!(snapshot.unresolved[0].step, "train");
+/// assert_eq!(snapshot.unresolved[0].dependencies, ["training_data"]);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnresolvedStep {
     /// The consumer step.
@@ -465,6 +510,36 @@ impl EdgeSnapshot {
 }
 
 /// A dependency that is now fed by a different producer output.
+///
+/// ```
+/// use pipeline_deps::snapshot::EdgeSnapshot;
+/// use pipeline_deps::{
+///     DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+///     StepSpecification, UnifiedDependencyResolver,
+/// };
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("pipeline")?;
+/// registry.register("prep", &StepSpecification::new("Prep", NodeType::Source).with_output(
+///     OutputSpec::new("training_data", DependencyType::ProcessingOutput, "properties.Data"),
+/// ))?;
+/// registry.register("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+///     DependencySpec::new("training_data", DependencyType::TrainingData),
+/// ))?;
+/// let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+/// let other = |output: OutputSpec| StepSpecification::new("Other", NodeType::Source).with_output(output);
+/// resolver.registry().register("other", &other(
+///     OutputSpec::new("model", DependencyType::ModelArtifacts, "properties.Model"),
+/// ))?;
+/// let frozen = EdgeSnapshot::capture(&resolver, &["prep", "other", "train"])?;
+/// resolver.registry().upsert("other", &other(
+///     OutputSpec::new("training_data", DependencyType::TrainingData, "properties.Other"),
+/// ))?;
+/// let diff = frozen.diff(&EdgeSnapshot::recapture(&resolver, &frozen)?);
+/// let rewired = &diff.rewired[0];
+/// assert_eq!((rewired.old_producer.as_str(), rewired.new_producer.as_str()), ("prep", "other"));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RewiredEdge {
     /// The consumer step.
@@ -486,6 +561,32 @@ pub struct RewiredEdge {
 }
 
 /// An edge wired as in the snapshot whose score changed.
+///
+/// ```
+/// use pipeline_deps::snapshot::EdgeSnapshot;
+/// use pipeline_deps::{
+///     DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+///     StepSpecification, UnifiedDependencyResolver,
+/// };
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("pipeline")?;
+/// registry.register("prep", &StepSpecification::new("Prep", NodeType::Source).with_output(
+///     OutputSpec::new("training_data", DependencyType::ProcessingOutput, "properties.Data"),
+/// ))?;
+/// registry.register("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+///     DependencySpec::new("training_data", DependencyType::TrainingData),
+/// ))?;
+/// let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+/// let frozen = EdgeSnapshot::capture(&resolver, &["prep", "train"])?;
+/// resolver.registry().upsert("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+///     DependencySpec::new("training_data", DependencyType::TrainingData).with_keywords(["training"]),
+/// ))?;
+/// let diff = frozen.diff(&EdgeSnapshot::recapture(&resolver, &frozen)?);
+/// assert!(!diff.changes_wiring()); // same producer, another score
+/// assert!(diff.rescored[0].edge.score > diff.rescored[0].old_score);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RescoredEdge {
     /// The edge as it is now (with the new score).
@@ -501,6 +602,31 @@ pub struct RescoredEdge {
 /// ([`EdgeDiff::changes_wiring`]); a score that moved on an unchanged edge, steps that
 /// became (un)resolvable and steps added to or removed from the list are reported alongside.
 /// `Display` renders a readable report, one change per line.
+///
+/// ```
+/// use pipeline_deps::snapshot::EdgeSnapshot;
+/// use pipeline_deps::{
+///     DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+///     StepSpecification, UnifiedDependencyResolver,
+/// };
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("pipeline")?;
+/// registry.register("prep", &StepSpecification::new("Prep", NodeType::Source).with_output(
+///     OutputSpec::new("training_data", DependencyType::ProcessingOutput, "properties.Data"),
+/// ))?;
+/// registry.register("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+///     DependencySpec::new("training_data", DependencyType::TrainingData),
+/// ))?;
+/// let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+/// let frozen = EdgeSnapshot::capture_all(&resolver)?;
+/// resolver.registry().unregister("prep")?;
+/// let diff = frozen.diff(&EdgeSnapshot::recapture(&resolver, &frozen)?);
+/// assert!(diff.changes_wiring());
+/// assert_eq!(diff.steps_removed, ["prep"]);
+/// assert_eq!(diff.newly_unresolved[0].step, "train");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct EdgeDiff {
     /// Edges that resolve now but did not in the snapshot.

@@ -18,6 +18,14 @@ use serde::{Deserialize, Deserializer, Serialize};
 /// What kind of artifact a dependency needs or an output produces.
 ///
 /// The serialised names are the Python reference's enum values (`"model_artifacts"`, ...).
+///
+/// ```
+/// use pipeline_deps::DependencyType;
+///
+/// assert!(DependencyType::ALL.contains(&DependencyType::ModelArtifacts));
+/// assert_eq!(DependencyType::ModelArtifacts.as_str(), "model_artifacts");
+/// assert_eq!(serde_json::to_string(&DependencyType::ModelArtifacts).ok().as_deref(), Some("\"model_artifacts\""));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DependencyType {
@@ -107,6 +115,13 @@ fn unknown_name<const N: usize>(what: &str, given: &str, known: [&str; N]) -> cr
 }
 
 /// Where a step sits in a pipeline graph.
+///
+/// ```
+/// use pipeline_deps::NodeType;
+///
+/// assert_eq!(NodeType::default(), NodeType::Internal);
+/// assert_eq!(NodeType::Source.as_str(), "source");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NodeType {
@@ -176,6 +191,17 @@ fn default_data_type() -> String {
 }
 
 /// One input a step depends on.
+///
+/// ```
+/// use pipeline_deps::{DependencySpec, DependencyType};
+///
+/// let dep = DependencySpec::new("input_path", DependencyType::TrainingData)
+///     .with_compatible_sources(["TabularPreprocessing"])
+///     .with_keywords(["data", "training"]);
+/// assert!(dep.required);
+/// assert_eq!(dep.data_type, "S3Uri");
+/// assert!(!dep.optional().required);
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DependencySpec {
     /// The dependency's name; filled from its map key when missing in JSON.
@@ -262,6 +288,16 @@ impl DependencySpec {
 }
 
 /// One artifact a step produces.
+///
+/// ```
+/// use pipeline_deps::{DependencyType, OutputSpec};
+///
+/// let out = OutputSpec::new("model_output", DependencyType::ModelArtifacts,
+///     "properties.ModelArtifacts.S3ModelArtifacts")
+///     .with_aliases(["ModelArtifacts"]);
+/// assert!(out.matches_name_or_alias("ModelArtifacts"));
+/// assert!(!out.matches_name_or_alias("model"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutputSpec {
     /// The output's name; filled from its map key when missing in JSON.

@@ -393,6 +393,14 @@ pub(crate) fn combine(string: f64, [token, semantic, substring]: [f64; 3]) -> f6
 
 /// Every component of one similarity, as returned by
 /// [`SemanticMatcher::explain_similarity`].
+///
+/// ```
+/// use pipeline_deps::SemanticMatcher;
+///
+/// let explanation = SemanticMatcher::default().explain_similarity("model_input", "model_output");
+/// assert_eq!(explanation.normalized_names, ("model input".to_owned(), "model output".to_owned()));
+/// assert!(explanation.token_similarity > 0.0 && explanation.overall_score < 1.0);
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SimilarityExplanation {
     /// [`SemanticMatcher::calculate_similarity`] of the two raw names.

@@ -47,9 +47,51 @@ impl std::fmt::Display for DependencyResolutionError {
 impl std::error::Error for DependencyResolutionError {}
 
 /// One consumer's resolution: dependency name → producer output, in declaration order.
+///
+/// ```
+/// use pipeline_deps::{
+///     DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+///     StepSpecification, UnifiedDependencyResolver,
+/// };
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("pipeline")?;
+/// registry.register("prep", &StepSpecification::new("Prep", NodeType::Source).with_output(
+///     OutputSpec::new("training_data", DependencyType::ProcessingOutput, "properties.Data"),
+/// ))?;
+/// registry.register("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+///     DependencySpec::new("training_data", DependencyType::TrainingData),
+/// ))?;
+/// let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+/// let resolution = resolver.resolve_step_dependencies("train", &["prep"])?;
+/// assert_eq!(resolution["training_data"].to_string(), "prep.training_data");
+/// # Ok(()) }
+/// ```
 pub type StepResolution = IndexMap<String, PropertyReference>;
 
 /// The result of [`resolve_all_dependencies`](super::UnifiedDependencyResolver::resolve_all_dependencies).
+///
+/// ```
+/// use pipeline_deps::{
+///     DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+///     StepSpecification, UnifiedDependencyResolver,
+/// };
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("pipeline")?;
+/// registry.register("prep", &StepSpecification::new("Prep", NodeType::Source).with_output(
+///     OutputSpec::new("training_data", DependencyType::ProcessingOutput, "properties.Data"),
+/// ))?;
+/// registry.register("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+///     DependencySpec::new("training_data", DependencyType::TrainingData),
+/// ))?;
+/// let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+/// let resolution = resolver.resolve_all_dependencies(&["prep", "train", "missing"])?;
+/// assert_eq!(resolution.edges().count(), 1);
+/// assert_eq!(resolution.unregistered, ["missing"]);
+/// assert!(!resolution.is_complete());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PipelineResolution {
     /// Per consumer step (in the order given) its resolved dependencies. Steps with nothing
@@ -83,6 +125,28 @@ impl PipelineResolution {
 }
 
 /// One (provider output, score) candidate of [`resolve_with_scoring`](super::UnifiedDependencyResolver::resolve_with_scoring).
+///
+/// ```
+/// use pipeline_deps::{
+///     DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+///     StepSpecification, UnifiedDependencyResolver,
+/// };
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("pipeline")?;
+/// registry.register("prep", &StepSpecification::new("Prep", NodeType::Source).with_output(
+///     OutputSpec::new("training_data", DependencyType::ProcessingOutput, "properties.Data"),
+/// ))?;
+/// registry.register("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+///     DependencySpec::new("training_data", DependencyType::TrainingData),
+/// ))?;
+/// let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+/// let scoring = resolver.resolve_with_scoring("train", &["prep"])?;
+/// let best = &scoring.candidates["training_data"][0];
+/// assert_eq!((best.provider_step.as_str(), best.output_name.as_str()), ("prep", "training_data"));
+/// assert_eq!(best.score, best.score_breakdown.score());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScoredCandidate {
     /// The providing step's name, as given.
@@ -99,6 +163,32 @@ pub struct ScoredCandidate {
 
 /// A dependency that [`resolve_with_scoring`](super::UnifiedDependencyResolver::resolve_with_scoring)
 /// could not resolve, with the best candidates found.
+///
+/// ```
+/// use pipeline_deps::{
+///     DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+///     StepSpecification, UnifiedDependencyResolver,
+/// };
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("pipeline")?;
+/// registry.register("prep", &StepSpecification::new("Prep", NodeType::Source).with_output(
+///     OutputSpec::new("training_data", DependencyType::ProcessingOutput, "properties.Data"),
+/// ))?;
+/// registry.register("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+///     DependencySpec::new("training_data", DependencyType::TrainingData),
+/// ))?;
+/// let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+/// registry_with_model_dependency(&resolver)?;
+/// let scoring = resolver.resolve_with_scoring("deploy", &["prep", "deploy"])?;
+/// let failed = &scoring.failed_with_scores["model"];
+/// assert!(failed.required && failed.best_candidate.is_none()); // nothing type-compatible
+/// # Ok(()) }
+/// # fn registry_with_model_dependency(r: &UnifiedDependencyResolver) -> pipeline_deps::Result<()> {
+/// #     r.registry().register("deploy", &StepSpecification::new("Deploy", NodeType::Sink)
+/// #         .with_dependency(DependencySpec::new("model", DependencyType::ModelArtifacts)))
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FailedDependency {
     /// The best candidate (below the threshold), `None` when nothing was type-compatible.
@@ -110,6 +200,28 @@ pub struct FailedDependency {
 }
 
 /// Context of a scoring resolution.
+///
+/// ```
+/// use pipeline_deps::{
+///     DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+///     StepSpecification, UnifiedDependencyResolver,
+/// };
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("pipeline")?;
+/// registry.register("prep", &StepSpecification::new("Prep", NodeType::Source).with_output(
+///     OutputSpec::new("training_data", DependencyType::ProcessingOutput, "properties.Data"),
+/// ))?;
+/// registry.register("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+///     DependencySpec::new("training_data", DependencyType::TrainingData),
+/// ))?;
+/// let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+/// let details = resolver.resolve_with_scoring("train", &["prep", "train"])?.resolution_details;
+/// assert_eq!(details.consumer_step_type.as_deref(), Some("Train"));
+/// assert_eq!((details.available_step_count, details.registered_steps), (2, 2));
+/// assert_eq!(details.resolution_threshold, pipeline_deps::resolve::RESOLUTION_THRESHOLD);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ResolutionDetails {
     /// The consumer step.
@@ -133,6 +245,27 @@ pub struct ResolutionDetails {
 }
 
 /// The result of [`resolve_with_scoring`](super::UnifiedDependencyResolver::resolve_with_scoring).
+///
+/// ```
+/// use pipeline_deps::{
+///     DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+///     StepSpecification, UnifiedDependencyResolver,
+/// };
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("pipeline")?;
+/// registry.register("prep", &StepSpecification::new("Prep", NodeType::Source).with_output(
+///     OutputSpec::new("training_data", DependencyType::ProcessingOutput, "properties.Data"),
+/// ))?;
+/// registry.register("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+///     DependencySpec::new("training_data", DependencyType::TrainingData),
+/// ))?;
+/// let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+/// let scoring = resolver.resolve_with_scoring("train", &["prep"])?;
+/// assert_eq!(scoring.resolved["training_data"].to_string(), "prep.training_data");
+/// assert!(scoring.failed_with_scores.is_empty());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScoringResolution {
     /// Dependencies whose best candidate scores at least 0.5.
@@ -146,6 +279,28 @@ pub struct ScoringResolution {
 }
 
 /// Per-step part of a [`ResolutionReport`].
+///
+/// ```
+/// use pipeline_deps::{
+///     DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+///     StepSpecification, UnifiedDependencyResolver,
+/// };
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("pipeline")?;
+/// registry.register("prep", &StepSpecification::new("Prep", NodeType::Source).with_output(
+///     OutputSpec::new("training_data", DependencyType::ProcessingOutput, "properties.Data"),
+/// ))?;
+/// registry.register("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+///     DependencySpec::new("training_data", DependencyType::TrainingData),
+/// ))?;
+/// let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+/// let report = resolver.resolution_report(&["prep", "train"])?;
+/// let train = &report.step_details["train"];
+/// assert_eq!((train.total_dependencies, train.required_dependencies), (1, 1));
+/// assert_eq!(train.resolved_dependencies["training_data"], "prep.training_data");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StepReport {
     /// The step's type.
@@ -167,6 +322,27 @@ pub struct StepReport {
 }
 
 /// Totals of a [`ResolutionReport`].
+///
+/// ```
+/// use pipeline_deps::{
+///     DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+///     StepSpecification, UnifiedDependencyResolver,
+/// };
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("pipeline")?;
+/// registry.register("prep", &StepSpecification::new("Prep", NodeType::Source).with_output(
+///     OutputSpec::new("training_data", DependencyType::ProcessingOutput, "properties.Data"),
+/// ))?;
+/// registry.register("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+///     DependencySpec::new("training_data", DependencyType::TrainingData),
+/// ))?;
+/// let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+/// let summary = resolver.resolution_report(&["prep", "train"])?.resolution_summary;
+/// assert_eq!((summary.total_dependencies, summary.resolved_dependencies), (1, 1));
+/// assert_eq!(summary.resolution_rate, 1.0);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ResolutionSummary {
     /// Dependencies of **every** step registered in the context (not only the available
@@ -184,6 +360,27 @@ pub struct ResolutionSummary {
 }
 
 /// A debugging report of the resolution of a set of steps.
+///
+/// ```
+/// use pipeline_deps::{
+///     DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+///     StepSpecification, UnifiedDependencyResolver,
+/// };
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("pipeline")?;
+/// registry.register("prep", &StepSpecification::new("Prep", NodeType::Source).with_output(
+///     OutputSpec::new("training_data", DependencyType::ProcessingOutput, "properties.Data"),
+/// ))?;
+/// registry.register("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+///     DependencySpec::new("training_data", DependencyType::TrainingData),
+/// ))?;
+/// let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+/// let report = resolver.resolution_report(&["prep", "train", "missing"])?;
+/// assert_eq!((report.total_steps, report.registered_steps), (3, 2));
+/// assert!(report.unresolved_dependencies.is_empty());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ResolutionReport {
     /// Number of step names given.

@@ -122,6 +122,14 @@ impl Serialize for PropertyReference {
 }
 
 /// The key inside brackets of a property path part.
+///
+/// ```
+/// use pipeline_deps::resolve::{PropertyKey, PropertyPathPart, parse_property_path};
+///
+/// let parts = parse_property_path("properties.Outputs[0].Values['uri']");
+/// assert!(matches!(&parts[0], PropertyPathPart::Key { key: PropertyKey::Index(0), .. }));
+/// assert!(matches!(&parts[1], PropertyPathPart::Key { key: PropertyKey::Name(n), .. } if n == "uri"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub enum PropertyKey {
     /// An unquoted all-digits key, e.g. `Outputs[0]`.
@@ -131,6 +139,18 @@ pub enum PropertyKey {
 }
 
 /// One access operation of a parsed property path.
+///
+/// ```
+/// use pipeline_deps::resolve::{PropertyPathPart, parse_property_path};
+///
+/// assert_eq!(
+///     parse_property_path("properties.ModelArtifacts.S3ModelArtifacts"),
+///     [
+///         PropertyPathPart::Attribute("ModelArtifacts".into()),
+///         PropertyPathPart::Attribute("S3ModelArtifacts".into()),
+///     ]
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub enum PropertyPathPart {
     /// Attribute access, e.g. `ModelArtifacts`.

@@ -220,6 +220,15 @@ pub(crate) fn exact_part(dep_name: &str, out_name: &str, aliases: &[String]) -> 
 /// The step names and legacy aliases used to decide whether a provider is one of a
 /// dependency's `compatible_sources`. [`Default`] gives the Python reference's
 /// ([`REFERENCE_KNOWN_STEP_NAMES`], [`REFERENCE_LEGACY_ALIASES`]).
+///
+/// ```
+/// use pipeline_deps::scoring::StepTypeCatalog;
+///
+/// let catalog = StepTypeCatalog::new(["Package", "Payload"], [("MIMSPackaging", "Package")]);
+/// assert!(catalog.provider_in_sources("Package", &["MIMSPackaging".to_owned()]));
+/// assert_eq!(catalog.source_compatibility("Package_Training", &["PackageStep".to_owned()]), 0.1);
+/// assert_eq!(catalog.source_compatibility("Payload", &[]), 0.0);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepTypeCatalog {
     known: Vec<String>,
@@ -363,6 +372,21 @@ pub(crate) fn strip_step(name: &str) -> &str {
 /// list), so its parts need not add up to the score. Here every part is the one the score
 /// uses, and [`ScoreBreakdown::total`] adds them in the score's order, so
 /// `score == min(total, 1.0)` exactly.
+///
+/// ```
+/// use pipeline_deps::scoring::{ScoreBreakdown, TYPE_EQUAL};
+///
+/// let parts = ScoreBreakdown {
+///     type_compatibility: TYPE_EQUAL,
+///     data_type_compatibility: 0.2,
+///     semantic_similarity: 0.25,
+///     exact_match_bonus: 0.05,
+///     source_compatibility: 0.1,
+///     keyword_matching: 0.05,
+/// };
+/// assert!((parts.total() - 1.05).abs() < 1e-12);
+/// assert_eq!(parts.score(), 1.0); // capped
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct ScoreBreakdown {
     /// 0.4 for equal types, 0.2 for compatible ones.

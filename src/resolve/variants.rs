@@ -201,6 +201,20 @@ struct RawCatalog {
 }
 
 /// One step of an [`InterfaceCatalog`].
+///
+/// ```
+/// use pipeline_deps::resolve::InterfaceCatalog;
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let catalog = InterfaceCatalog::from_json(r#"{"steps": [{"step_name": "Load",
+///     "step_type": "Load", "node_type": "singular",
+///     "variants": {"training": {"step_type": "Load", "node_type": "singular",
+///                               "declared_step_type": "LoadTraining"}}}]}"#)?;
+/// let entry = catalog.get("Load").expect("listed");
+/// assert_eq!(entry.variants["training"].step_type, "Load");
+/// assert_eq!(entry.declared_step_types["training"].as_deref(), Some("LoadTraining"));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct InterfaceEntry {
     /// The step's name.
@@ -216,6 +230,20 @@ pub struct InterfaceEntry {
 /// The step interfaces of the cursus fixture format (`cursus-step-specs/v1`): per step its
 /// base specification and merged job-type variants, plus the known step names and legacy
 /// aliases of the compatible-sources rule.
+///
+/// ```
+/// use pipeline_deps::resolve::InterfaceCatalog;
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let catalog = InterfaceCatalog::from_json(r#"{
+///     "known_step_names": ["Load"],
+///     "steps": [{"step_name": "Load", "step_type": "Load", "node_type": "source"}]
+/// }"#)?;
+/// assert_eq!(catalog.len(), 1);
+/// assert_eq!(catalog.load("Load", None).map(|s| s.step_type.as_str()), Some("Load"));
+/// assert_eq!(catalog.step_type_catalog().known_step_names(), ["Load"]);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct InterfaceCatalog {
     entries: IndexMap<String, InterfaceEntry>,
