@@ -4,7 +4,7 @@
 //! [`parse_steps_json`] reads them (nothing is written) for you to inspect or to
 //! pass to [`SpecificationRegistry::register_many`](crate::SpecificationRegistry::register_many);
 //! [`EXPORT_SCHEMA`] identifies the export format. Importing into and exporting a registry
-//! are methods of [`SpecificationRegistry`](crate::SpecificationRegistry)
+//! are methods of [`SpecificationRegistry`](crate::SpecificationRegistry::import_json)
 //! (`import_json`, `import_json_with`, `export_json`).
 //!
 //! The export format is
