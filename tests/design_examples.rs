@@ -1,4 +1,4 @@
-//! Every example of the design document (`registry-manager.md`) reproduced through the
+//! Every usage example of the registry-manager design (docs/design.md) reproduced through the
 //! process-wide default manager and its free functions, pointed at a temporary file.
 
 mod common;
