@@ -354,7 +354,7 @@ impl EdgeSnapshot {
     /// Builds a snapshot from a resolution of `steps`, scoring each edge with `resolver`
     /// against the specifications in `specs` (step name → spec). Edges whose consumer or
     /// producer is missing from `specs` get a score of 0.
-    pub fn from_resolution(
+    fn from_resolution(
         context: &str,
         steps: Vec<String>,
         all_steps: bool,
