@@ -120,6 +120,7 @@ pub(crate) fn to_py(error: LibError) -> PyErr {
             CorruptedError::new_err(message)
         }
         LibError::SchemaTooNew { .. } => SchemaTooNewError::new_err(message),
+        LibError::Unresolved(_) => DependencyResolutionError::new_err(message),
         _ => Error::new_err(message),
     }
 }

@@ -81,7 +81,9 @@ impl NativeManager {
     /// The process-wide default manager (shared with Rust code in this process).
     #[staticmethod]
     fn default_manager(py: Python<'_>) -> PyResult<Self> {
-        let manager = run(py, || pipeline_deps::registry_manager().cloned())?;
+        let manager = run(py, || {
+            pipeline_deps::default_manager::registry_manager().cloned()
+        })?;
         let label = manager.path().display().to_string();
         Ok(NativeManager::wrap(manager, label))
     }
@@ -345,12 +347,14 @@ impl NativeRegistry {
 /// The file the process-wide default manager opens (or opened), if any.
 #[pyfunction]
 pub(crate) fn default_database_path() -> Option<PathBuf> {
-    pipeline_deps::resolve_default_path()
+    pipeline_deps::default_manager::resolve_default_path()
 }
 
 /// Chooses the default manager's file before its first use (an error once it is open on
 /// another file).
 #[pyfunction]
 pub(crate) fn set_default_database_path(py: Python<'_>, path: PathBuf) -> PyResult<()> {
-    run(py, move || pipeline_deps::set_default_database_path(path))
+    run(py, move || {
+        pipeline_deps::default_manager::set_default_database_path(path)
+    })
 }

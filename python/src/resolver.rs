@@ -10,12 +10,12 @@ use std::time::Instant;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use pipeline_deps::{
-    PropertyReference, ResolutionReport, ResolveError, ScoredCandidate, ScoringResolution,
-    SemanticMatcher, StepResolution, UnifiedDependencyResolver,
+use pipeline_deps::resolve::{
+    ResolutionReport, ScoredCandidate, ScoringResolution, StepResolution,
 };
+use pipeline_deps::{PropertyReference, SemanticMatcher, UnifiedDependencyResolver};
 
-use crate::errors::{ClosedError, DependencyResolutionError, run, to_py};
+use crate::errors::{ClosedError, run, to_py};
 use crate::handles::NativeRegistry;
 
 /// A resolver over one registry, with its result cache. `close()` lets go of the registry
@@ -208,22 +208,10 @@ impl NativeResolver {
         available_steps: Vec<String>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let resolver = self.handle()?;
-        let outcome = py.detach(|| {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                resolver.resolve_step_dependencies(&consumer, &available_steps)
-            }))
-        });
-        match outcome {
-            Ok(Ok(resolution)) => resolution_dict(py, &resolution),
-            Ok(Err(ResolveError::Unresolved(e))) => {
-                Err(DependencyResolutionError::new_err(e.to_string()))
-            }
-            Ok(Err(ResolveError::Storage(e))) => Err(to_py(e)),
-            Ok(Err(other)) => Err(crate::errors::Error::new_err(other.to_string())),
-            Err(_) => Err(crate::errors::Error::new_err(
-                "internal error in pipeline-deps while resolving (a bug)",
-            )),
-        }
+        let resolution = run(py, || {
+            resolver.resolve_step_dependencies(&consumer, &available_steps)
+        })?;
+        resolution_dict(py, &resolution)
     }
 
     /// Every candidate of every dependency of `consumer`, with score breakdowns.
