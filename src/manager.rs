@@ -132,8 +132,8 @@ impl ManagerBuilder {
     ///
     /// # Errors
     /// [`Error::InUse`] when another process holds the file; [`Error::NotARegistry`] for a
-    /// file that is not a registry, and, before the storage engine touches it, for a path
-    /// that is not a regular file (a FIFO, a directory, a device, a socket); [`Error::SchemaTooNew`] for a file from a newer version;
+    /// file that is not a registry; [`Error::Io`], before the storage engine touches it, for
+    /// a path that is not a regular file (a FIFO, a directory, a device, a socket); [`Error::SchemaTooNew`] for a file from a newer version;
     /// [`Error::Io`] / [`Error::Corrupted`] for unreadable files.
     pub fn open(self, path: impl AsRef<Path>) -> Result<RegistryManager> {
         let store = Store::open(path.as_ref(), &self.options)?;

@@ -27,8 +27,9 @@ pub(crate) struct RepairReport {
 }
 
 /// Refuses a path that exists but is not a regular file (a FIFO, a directory, a device, a
-/// socket) before the storage engine touches it: opening a FIFO would block forever. A
-/// missing path is left to the open (created, or reported as missing).
+/// socket) before the storage engine touches it: opening a FIFO would block forever. It is
+/// an [`Error::Io`] (kind `InvalidInput`) whose source names the kind of file. A missing
+/// path is left to the open (created, or reported as missing).
 pub(crate) fn check_regular_file(path: &Path) -> Result<()> {
     let metadata = match std::fs::metadata(path) {
         Ok(metadata) => metadata,
@@ -43,10 +44,16 @@ pub(crate) fn check_regular_file(path: &Path) -> Result<()> {
     if metadata.is_file() {
         return Ok(());
     }
-    Err(Error::NotARegistry {
-        path: path.to_path_buf(),
-        detail: format!("it is {}, not a regular file", kind_of(&metadata)),
-        source: None,
+    Err(Error::Io {
+        action: format!("opening {}", path.display()),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "{} is {}, not a regular file; a registry database is a regular file",
+                path.display(),
+                kind_of(&metadata)
+            ),
+        ),
     })
 }
 
