@@ -231,7 +231,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn round_trip_and_leftover_bytes_are_refused() -> std::result::Result<(), Box<dyn std::error::Error>> {
+    fn round_trip_and_leftover_bytes_are_refused()
+    -> std::result::Result<(), Box<dyn std::error::Error>> {
         let spec = StepSpecification::new("T", NodeType::Source).with_output(
             OutputSpec::new("out", DependencyType::ModelArtifacts, "properties.X")
                 .with_aliases(["a", "b"]),

@@ -54,7 +54,9 @@ impl Shared {
         })
     }
 
-    pub(crate) fn live(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Arc<ContextState>>>> {
+    pub(crate) fn live(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, HashMap<String, Arc<ContextState>>>> {
         self.live.lock().map_err(|_| Error::Poisoned {
             action: "using the context table after a panic in another thread".into(),
         })

@@ -12,8 +12,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use pipeline_deps::{
-    DependencySpec, DependencyType, Error, NodeType, OutputSpec, RegistryManager,
-    StepSpecification,
+    DependencySpec, DependencyType, Error, NodeType, OutputSpec, RegistryManager, StepSpecification,
 };
 use support::fault_backend::{Disk, Fault, FaultPlan, Target};
 use support::{TestResult, figure, heard, is_child, say, spawn_child};
@@ -40,10 +39,16 @@ fn an_import_into_a_new_context_is_one_transaction_with_counts_from_it() -> Test
     let manager = RegistryManager::temporary()?;
     let summary = manager.import_steps("fresh", &steps(0..50), false)?;
     assert!(summary.context_created);
-    assert_eq!((summary.new, summary.replaced, summary.step_count), (50, 0, 50));
+    assert_eq!(
+        (summary.new, summary.replaced, summary.step_count),
+        (50, 0, 50)
+    );
     let summary = manager.import_steps("fresh", &steps(40..60), true)?;
     assert!(!summary.context_created);
-    assert_eq!((summary.new, summary.replaced, summary.step_count), (10, 10, 60));
+    assert_eq!(
+        (summary.new, summary.replaced, summary.step_count),
+        (10, 10, 60)
+    );
     assert_eq!(manager.get_context_stats()?["fresh"].step_count, 60);
     Ok(())
 }
@@ -65,7 +70,10 @@ fn a_failed_import_into_a_new_context_leaves_no_context() -> TestResult {
     // A taken name in an existing context changes nothing there either.
     manager.import_steps("old", &steps(0..5), false)?;
     let err = manager.import_steps("old", &steps(3..8), false).err();
-    assert!(matches!(err, Some(Error::AlreadyRegistered { .. })), "{err:?}");
+    assert!(
+        matches!(err, Some(Error::AlreadyRegistered { .. })),
+        "{err:?}"
+    );
     assert_eq!(manager.list_contexts()?, vec!["old"]);
     assert_eq!(manager.get_registry("old")?.len()?, 5);
     Ok(())
@@ -85,12 +93,19 @@ fn an_io_fault_during_an_import_into_a_new_context_leaves_no_context() -> TestRe
                 fault: Fault::IoError { sticky: true },
             });
             let result = manager.import_steps("new", &steps(0..200), false);
-            assert!(result.is_err(), "{target:?} +{later}: the fault did not fail the import");
+            assert!(
+                result.is_err(),
+                "{target:?} +{later}: the fault did not fail the import"
+            );
             assert!(disk.fired());
         }
         let reopened = RegistryManager::builder()
             .with_backend(Disk::from_image(disk.durable_image()).backend(), "disk")?;
-        assert_eq!(reopened.list_contexts()?, vec!["old"], "{target:?} +{later}");
+        assert_eq!(
+            reopened.list_contexts()?,
+            vec!["old"],
+            "{target:?} +{later}"
+        );
     }
     Ok(())
 }
@@ -106,10 +121,13 @@ fn a_reader_never_sees_the_new_context_before_its_steps() -> TestResult {
         let mut looks = 0;
         while !stop_reader.load(std::sync::atomic::Ordering::SeqCst) {
             let stats = reader.get_context_stats().map_err(|e| e.to_string())?;
-            if let Some(st) = stats.get("big") {
-                if st.step_count != 20_000 {
-                    return Err(format!("a reader saw context big with {} steps", st.step_count));
-                }
+            if let Some(st) = stats.get("big")
+                && st.step_count != 20_000
+            {
+                return Err(format!(
+                    "a reader saw context big with {} steps",
+                    st.step_count
+                ));
             }
             looks += 1;
         }
@@ -165,12 +183,18 @@ fn a_read_only_open_after_a_killed_writer_shows_the_last_commit_without_writing(
         assert!(manager.recovered_from_copy());
         assert_eq!(manager.list_contexts()?, vec!["first", "second"]);
         assert_eq!(manager.get_registry("second")?.iter()?.count(), 30);
-        assert!(manager.get_registry("third").is_err(), "a read-only view wrote");
+        assert!(
+            manager.get_registry("third").is_err(),
+            "a read-only view wrote"
+        );
         let copy = RegistryManager::builder().open_copy(&path)?;
         assert!(copy.recovered_from_copy());
         assert!(copy.check_integrity()?);
     }
-    assert!(std::fs::read(&path)? == bytes, "a read-only open changed the file");
+    assert!(
+        std::fs::read(&path)? == bytes,
+        "a read-only open changed the file"
+    );
     // A clean file is read directly, not from a copy.
     drop(RegistryManager::open(&path)?);
     assert!(!RegistryManager::open_read_only(&path)?.recovered_from_copy());
@@ -277,8 +301,7 @@ fn bit_flips_across_the_catalog_and_table_pages_never_panic_on_read_paths() -> T
 }
 
 #[test]
-fn checking_a_copy_never_writes_and_compaction_never_makes_a_file_less_readable() -> TestResult
-{
+fn checking_a_copy_never_writes_and_compaction_never_makes_a_file_less_readable() -> TestResult {
     let dir = tempfile::tempdir()?;
     let clean = dir.path().join("clean.redb");
     small_registry(&clean)?;
@@ -297,14 +320,23 @@ fn checking_a_copy_never_writes_and_compaction_never_makes_a_file_less_readable(
             if let Ok(copy) = RegistryManager::builder().open_copy(&damaged) {
                 let _ = copy.check_integrity();
             }
-            assert!(std::fs::read(&damaged)? == bytes, "byte {at}: checking wrote");
+            assert!(
+                std::fs::read(&damaged)? == bytes,
+                "byte {at}: checking wrote"
+            );
             if RegistryManager::compact_file(&damaged).is_err() {
                 refused += 1;
-                assert!(std::fs::read(&damaged)? == bytes, "byte {at}: refused but wrote");
+                assert!(
+                    std::fs::read(&damaged)? == bytes,
+                    "byte {at}: refused but wrote"
+                );
             }
             let after = read_everything(&damaged)?;
             for export in &before {
-                assert!(after.contains(export), "byte {at}: a context no longer exports");
+                assert!(
+                    after.contains(export),
+                    "byte {at}: a context no longer exports"
+                );
             }
             files += 1;
         }
@@ -333,7 +365,11 @@ fn compaction_of_a_sound_file_keeps_everything_and_reclaims_space() -> TestResul
     assert!(report.bytes_after < report.bytes_before, "{report:?}");
     assert_eq!(std::fs::metadata(&path)?.len(), report.bytes_after);
     assert_eq!(read_exports(&path)?, before);
-    assert!(RegistryManager::builder().open_copy(&path)?.check_integrity()?);
+    assert!(
+        RegistryManager::builder()
+            .open_copy(&path)?
+            .check_integrity()?
+    );
     // No temporary file is left beside it.
     assert_eq!(std::fs::read_dir(dir.path())?.count(), 1);
     Ok(())
@@ -374,12 +410,7 @@ fn paths_that_are_not_regular_files_are_refused_at_once() -> TestResult {
     assert!(status.success());
     let socket = dir.path().join("socket");
     let _listener = std::os::unix::net::UnixListener::bind(&socket)?;
-    let targets = [
-        fifo,
-        socket,
-        dir.path().to_path_buf(),
-        "/dev/null".into(),
-    ];
+    let targets = [fifo, socket, dir.path().to_path_buf(), "/dev/null".into()];
     for target in targets {
         let (tx, rx) = std::sync::mpsc::channel();
         let path = target.clone();
@@ -400,7 +431,10 @@ fn paths_that_are_not_regular_files_are_refused_at_once() -> TestResult {
             assert!(message.contains(&target.display().to_string()), "{message}");
         }
         let err = RegistryManager::open_read_only(&target).err();
-        let source = err.as_ref().and_then(std::error::Error::source).map(ToString::to_string);
+        let source = err
+            .as_ref()
+            .and_then(std::error::Error::source)
+            .map(ToString::to_string);
         assert!(
             source.is_some_and(|s| s.contains("not a regular file")),
             "{err:?}"

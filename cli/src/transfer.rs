@@ -111,8 +111,8 @@ pub fn import(
     // Parsed once here; the library validates once and writes the context (created if
     // missing) and its steps in one transaction, so a failure or a crash leaves nothing.
     let progress = Progress::start(format!("reading {}", file.display()));
-    let parsed = read_input(file)
-        .and_then(|text| Ok(pipeline_deps::parse_steps_json(&text, &options)?));
+    let parsed =
+        read_input(file).and_then(|text| Ok(pipeline_deps::parse_steps_json(&text, &options)?));
     progress.finish();
     let steps = parsed?;
     let manager = open_write(&s.db, true)?;

@@ -123,7 +123,10 @@ fn parse_counts(run: &Run) -> TestResult<Vec<(String, u64)>> {
     list.iter()
         .map(|c| {
             let name = c.get("name").and_then(Value::as_str).ok_or("no name")?;
-            let steps = c.get("step_count").and_then(Value::as_u64).ok_or("no count")?;
+            let steps = c
+                .get("step_count")
+                .and_then(Value::as_u64)
+                .ok_or("no count")?;
             Ok((name.to_owned(), steps))
         })
         .collect()
@@ -133,7 +136,10 @@ fn parse_counts(run: &Run) -> TestResult<Vec<(String, u64)>> {
 fn base_db(dir: &Path) -> TestResult<PathBuf> {
     let db = dir.join("r.redb");
     let doc = write_doc(dir, "base.json", "base", 10)?;
-    expect(run(&db, &["import", "base", &doc.display().to_string()])?, 0)?;
+    expect(
+        run(&db, &["import", "base", &doc.display().to_string()])?,
+        0,
+    )?;
     Ok(db)
 }
 
@@ -148,7 +154,10 @@ fn a_failed_import_into_a_new_context_leaves_no_context() -> TestResult {
     bad["steps"][30]["step_type"] = json!("  ");
     let bad_path = dir.path().join("bad.json");
     std::fs::write(&bad_path, bad.to_string())?;
-    expect(run(&db, &["import", "fresh", &bad_path.display().to_string()])?, 4)?;
+    expect(
+        run(&db, &["import", "fresh", &bad_path.display().to_string()])?,
+        4,
+    )?;
     let mut repeated: Value = serde_json::from_str(&document("y", 5))?;
     if let Some(steps) = repeated["steps"].as_array_mut() {
         let again = steps[1].clone();
@@ -156,7 +165,13 @@ fn a_failed_import_into_a_new_context_leaves_no_context() -> TestResult {
     }
     let repeated_path = dir.path().join("repeated.json");
     std::fs::write(&repeated_path, repeated.to_string())?;
-    expect(run(&db, &["import", "fresh", &repeated_path.display().to_string()])?, 4)?;
+    expect(
+        run(
+            &db,
+            &["import", "fresh", &repeated_path.display().to_string()],
+        )?,
+        4,
+    )?;
     assert_eq!(counts(&db)?, vec![("base".to_owned(), 10)]);
     Ok(())
 }
@@ -184,7 +199,9 @@ fn sigkill_during_a_large_import_into_a_new_context_leaves_nothing_or_everything
             }
         }
     }
-    eprintln!("FIGURE import kills: {nothing} left nothing, {everything} left everything, 0 partial");
+    eprintln!(
+        "FIGURE import kills: {nothing} left nothing, {everything} left everything, 0 partial"
+    );
     Ok(())
 }
 
@@ -273,7 +290,10 @@ fn read_commands_work_at_once_after_a_writer_was_killed_and_leave_the_file_alone
         assert_eq!(notes, 1, "{args:?}: {run:#?}");
         assert_eq!(run.stderr.lines().count(), 1, "{args:?}: {run:#?}");
     }
-    assert!(std::fs::read(&db)? == bytes, "a read command wrote the file");
+    assert!(
+        std::fs::read(&db)? == bytes,
+        "a read command wrote the file"
+    );
     // The next writer recovers the file for real.
     expect(run(&db, &["clear", "base"])?, 0)?;
     let after = expect(run(&db, &["stats"])?, 0)?;
@@ -311,7 +331,13 @@ fn damaged_files_never_panic_crash_or_print_panic_text_in_any_command() -> TestR
     let dir = tempfile::tempdir()?;
     let db = base_db(dir.path())?;
     let snapshot = dir.path().join("snap.json");
-    expect(run(&db, &["snapshot", "base", "-o", &snapshot.display().to_string()])?, 0)?;
+    expect(
+        run(
+            &db,
+            &["snapshot", "base", "-o", &snapshot.display().to_string()],
+        )?,
+        0,
+    )?;
     let original = std::fs::read(&db)?;
     let damaged = dir.path().join("damaged.redb");
     let commands = every_command(&snapshot);
@@ -355,7 +381,10 @@ fn check_never_writes_and_compact_never_makes_a_damaged_file_less_readable() -> 
     let dir = tempfile::tempdir()?;
     let db = base_db(dir.path())?;
     let other = write_doc(dir.path(), "other.json", "o", 300)?;
-    expect(run(&db, &["import", "other", &other.display().to_string()])?, 0)?;
+    expect(
+        run(&db, &["import", "other", &other.display().to_string()])?,
+        0,
+    )?;
     let original = std::fs::read(&db)?;
     let damaged = dir.path().join("damaged.redb");
     let (mut files, mut refused) = (0, 0);
@@ -367,22 +396,39 @@ fn check_never_writes_and_compact_never_makes_a_damaged_file_less_readable() -> 
             std::fs::write(&damaged, &bytes)?;
             let before = exports(&damaged)?;
             let check = run(&damaged, &["check"])?;
-            assert!(matches!(check.code, Some(0 | 1 | 3)), "byte {at}: {check:#?}");
-            assert!(std::fs::read(&damaged)? == bytes, "byte {at}: check wrote the file");
+            assert!(
+                matches!(check.code, Some(0 | 1 | 3)),
+                "byte {at}: {check:#?}"
+            );
+            assert!(
+                std::fs::read(&damaged)? == bytes,
+                "byte {at}: check wrote the file"
+            );
             let compact = run(&damaged, &["compact"])?;
-            assert!(matches!(compact.code, Some(0 | 3)), "byte {at}: {compact:#?}");
+            assert!(
+                matches!(compact.code, Some(0 | 3)),
+                "byte {at}: {compact:#?}"
+            );
             if compact.code == Some(3) {
                 refused += 1;
-                assert!(std::fs::read(&damaged)? == bytes, "byte {at}: refused, but wrote");
+                assert!(
+                    std::fs::read(&damaged)? == bytes,
+                    "byte {at}: refused, but wrote"
+                );
             }
             let after = exports(&damaged)?;
             for export in &before {
-                assert!(after.contains(export), "byte {at}: a context stopped exporting");
+                assert!(
+                    after.contains(export),
+                    "byte {at}: a context stopped exporting"
+                );
             }
             files += 1;
         }
     }
-    eprintln!("FIGURE check/compact over {files} damaged files: check wrote 0, compact refused {refused}, 0 made less readable");
+    eprintln!(
+        "FIGURE check/compact over {files} damaged files: check wrote 0, compact refused {refused}, 0 made less readable"
+    );
     Ok(())
 }
 
@@ -393,7 +439,10 @@ fn check_repair_writes_a_backup_beside_the_file_first() -> TestResult {
     let bytes = std::fs::read(&db)?;
     let run = expect(run(&db, &["check", "--repair"])?, 0)?;
     let backup = dir.path().join("r.redb.backup");
-    assert!(run.stdout.contains(&backup.display().to_string()), "{run:#?}");
+    assert!(
+        run.stdout.contains(&backup.display().to_string()),
+        "{run:#?}"
+    );
     assert!(std::fs::read(&backup)? == bytes);
     Ok(())
 }
@@ -433,7 +482,12 @@ fn check_works_on_a_read_only_file_and_a_read_only_medium() -> TestResult {
             .arg(&mount)
             .status()?;
         assert!(remounted.success(), "remounting read-only failed");
-        assert!(std::fs::OpenOptions::new().write(true).open(&on_medium).is_err());
+        assert!(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&on_medium)
+                .is_err()
+        );
         let run = expect(run(&on_medium, &["check"])?, 0)?;
         assert!(run.stdout.contains("result: ok"), "{run:#?}");
         expect(run_stats(&on_medium)?, 0)?;
@@ -460,7 +514,12 @@ fn paths_that_are_not_regular_files_are_refused_at_once_with_exit_3() -> TestRes
     let _listener = std::os::unix::net::UnixListener::bind(&socket)?;
     let doc = write_doc(dir.path(), "doc.json", "s", 3)?;
     let doc = doc.display().to_string();
-    for target in [fifo, socket, dir.path().to_path_buf(), PathBuf::from("/dev/null")] {
+    for target in [
+        fifo,
+        socket,
+        dir.path().to_path_buf(),
+        PathBuf::from("/dev/null"),
+    ] {
         for args in [
             vec!["stats"],
             vec!["contexts"],

@@ -120,9 +120,12 @@ pub(super) fn read_quiesced(path: &Path) -> Result<(Vec<u8>, bool)> {
     Ok((bytes, recovered))
 }
 
+/// Every context with all its steps.
+type Contents = Vec<(String, Vec<(String, StepSpecification)>)>;
+
 /// Every context with all its steps, read in one transaction (each row's seal checked,
 /// counts checked against the catalog).
-fn read_everything(store: &Store) -> Result<Vec<(String, Vec<(String, StepSpecification)>)>> {
+fn read_everything(store: &Store) -> Result<Contents> {
     store.read(
         || "reading every context".to_owned(),
         |reader| {
@@ -142,11 +145,7 @@ fn read_everything(store: &Store) -> Result<Vec<(String, Vec<(String, StepSpecif
 
 /// A copy of `bytes` (of the file `path`) in memory, passing the engine's full integrity
 /// check, with everything it holds.
-type Verified = (
-    Store,
-    Arc<MemoryBackend>,
-    Vec<(String, Vec<(String, StepSpecification)>)>,
-);
+type Verified = (Store, Arc<MemoryBackend>, Contents);
 
 fn verified_copy(bytes: Vec<u8>, path: &Path, options: &OpenOptions) -> Result<Verified> {
     let memory = Arc::new(MemoryBackend::from_bytes(bytes));
@@ -209,8 +208,10 @@ fn compact_inner(path: &Path, options: &OpenOptions) -> Result<CompactReport> {
     store.read_only = false;
     store.compact()?;
     store.close()?;
-    let compacted = backend::read_all(&*memory)
-        .map_err(io_error(format!("reading the compacted copy of {}", path.display())))?;
+    let compacted = backend::read_all(&*memory).map_err(io_error(format!(
+        "reading the compacted copy of {}",
+        path.display()
+    )))?;
     let (_, _, after) = verified_copy(compacted.clone(), path, options)?;
     if after != before {
         return Err(Error::corrupted(
@@ -334,8 +335,8 @@ impl Store {
             single_writer: false,
             ..options.clone()
         })
-            .create_with_backend(backend::Adapter(backend::Shared(memory)))
-            .map_err(|e| open_error(path, e))?;
+        .create_with_backend(backend::Adapter(backend::Shared(memory)))
+        .map_err(|e| open_error(path, e))?;
         let mut store = Store {
             db: Db::ReadWrite(db),
             path: path.to_path_buf(),

@@ -87,7 +87,12 @@ fn v1_to_v2(txn: &WriteTransaction, path: &Path) -> Result<()> {
             ));
         }
         let payload = codec::encode(
-            || format!("the catalog entry of context {}", crate::error::shorten(name)),
+            || {
+                format!(
+                    "the catalog entry of context {}",
+                    crate::error::shorten(name)
+                )
+            },
             *entry,
         )?;
         let value = seal::seal(SEAL_CATALOG, 0, name.as_bytes(), &payload);
