@@ -14,9 +14,9 @@
 //! Read-only opens never write the file. One whose file needs recovery (its last writer was
 //! killed, or failed on a full disk) is served from a copy in memory, recovered and fully
 //! integrity-checked there ([`Store::recovered_from_copy`]); that costs one read of the
-//! whole file, memory for all of it and the engine's repair and checksum pass (measured for
-//! a file of 100,000 specifications in `tests/reliability_round2.rs`; figure in
-//! RELIABILITY.md).
+//! whole file, memory for all of it and the engine's repair and checksum pass: for a 34 MiB
+//! file of 100,000 specifications a median of 16 ms in a release build, against 0.1 ms for
+//! a clean open (`tests/reliability_round2.rs`; RELIABILITY.md).
 
 mod backend;
 mod context;
