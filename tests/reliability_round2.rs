@@ -442,3 +442,18 @@ fn paths_that_are_not_regular_files_are_refused_at_once() -> TestResult {
     }
     Ok(())
 }
+
+#[cfg(unix)]
+#[test]
+fn compaction_through_a_symbolic_link_replaces_the_file_not_the_link() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("real.redb");
+    small_registry(&path)?;
+    let link = dir.path().join("link.redb");
+    std::os::unix::fs::symlink(&path, &link)?;
+    let before = read_exports(&path)?;
+    RegistryManager::compact_file(&link)?;
+    assert!(std::fs::symlink_metadata(&link)?.file_type().is_symlink());
+    assert_eq!(read_exports(&link)?, before);
+    Ok(())
+}

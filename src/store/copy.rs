@@ -204,6 +204,9 @@ fn compact_inner(path: &Path, options: &OpenOptions) -> Result<CompactReport> {
     };
     let bytes = read_file(path)?;
     let bytes_before = bytes.len() as u64;
+    // The new file replaces the file itself, not a symbolic link to it.
+    let target = std::fs::canonicalize(path)
+        .map_err(io_error(format!("resolving the path {}", path.display())))?;
     let (mut store, memory, before) = verified_copy(bytes, path, options)?;
     store.read_only = false;
     store.compact()?;
@@ -220,7 +223,7 @@ fn compact_inner(path: &Path, options: &OpenOptions) -> Result<CompactReport> {
             None,
         ));
     }
-    replace_file(path, &compacted)?;
+    replace_file(&target, &compacted)?;
     super::guard::contain_drop(move || drop(holder));
     Ok(CompactReport {
         bytes_before,
