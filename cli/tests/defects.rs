@@ -226,12 +226,16 @@ fn sigkill_during_a_large_import_into_a_new_context_leaves_nothing_or_everything
     let db = base_db(dir.path())?;
     let doc = write_doc(dir.path(), "big.json", "big", 20_000)?;
     let doc = doc.display().to_string();
+    // How long a whole import takes here, so that the kills spread over parsing, the write
+    // and the commit (the last ones land after it).
+    let started = Instant::now();
+    expect(run(&db, &["import", "timing", &doc])?, 0)?;
+    let whole = started.elapsed();
     let (mut nothing, mut everything) = (0, 0);
-    for round in 0..8u64 {
+    for round in 0..6u32 {
         let context = format!("new{round}");
         let mut child = command(&db, &["import", &context, &doc]).spawn()?;
-        // Spread the kills over parsing, the write and the commit.
-        std::thread::sleep(Duration::from_millis(100 + round * 150));
+        std::thread::sleep(whole * (round + 2) / 6);
         child.kill()?;
         child.wait()?;
         let now = counts(&db)?;
