@@ -495,11 +495,13 @@ impl RegistryManager {
     }
 
     /// Runs the storage engine's full integrity check (checksums of every page). Needs every
-    /// other handle's transactions to be finished. `Ok(true)` when the file is consistent.
+    /// other handle's transactions to be finished. `Ok(true)` when the file is consistent;
+    /// `Ok(false)` when it was not and the engine repaired it. On a manager from
+    /// [`ManagerBuilder::open_copy`] it checks (and repairs) the copy only, never the file.
     ///
     /// # Errors
-    /// [`Error::ReadOnly`] on a read-only manager; [`Error::Corrupted`] when the file is
-    /// damaged beyond repair; storage errors.
+    /// [`Error::ReadOnly`] on a read-only manager that reads the file itself;
+    /// [`Error::Corrupted`] when the file is damaged beyond repair; storage errors.
     pub fn check_integrity(&self) -> Result<bool> {
         let mut store = self.shared.store.write().map_err(|_| Error::Poisoned {
             action: "checking integrity after a panic in another thread".into(),
