@@ -39,7 +39,7 @@ pub(crate) use backend::MemoryBackend;
 pub use backend::StorageBackend;
 pub(crate) use context::{ContextReader, ContextWriter, PutOutcome};
 pub(crate) use copy::{compact_file, repair_file};
-pub(crate) use guard::contain;
+use guard::contain;
 pub use schema::SCHEMA_VERSION;
 use schema::{CATALOG, META, TABLE_PREFIX};
 pub(crate) use txn::{Reader, Writer};
