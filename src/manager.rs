@@ -512,7 +512,9 @@ impl RegistryManager {
     /// Compacts the file: moves pages so that free space at its end can be released.
     /// Returns whether anything was moved. The file shrinks for good when the database is
     /// closed (redb re-grows an open file by a little), so measure the size reclaimed
-    /// before opening and after dropping the manager, as `pipeline-deps compact` does.
+    /// before opening and after dropping the manager. This compacts the open file in place;
+    /// [`RegistryManager::compact_file`] (what `pipeline-deps compact` uses) verifies a copy
+    /// first and replaces the file atomically, so it never makes a damaged file worse.
     ///
     /// # Errors
     /// [`Error::ReadOnly`] on a read-only manager; storage errors (for instance while a read
