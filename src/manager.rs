@@ -81,7 +81,9 @@ impl Shared {
         })
     }
 
-    fn live(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Arc<ContextState>>>> {
+    pub(crate) fn live(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, HashMap<String, Arc<ContextState>>>> {
         self.live.lock().map_err(|_| Error::Poisoned {
             action: "using the context table after a panic in another thread".into(),
         })
@@ -108,7 +110,7 @@ impl Shared {
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct ManagerBuilder {
-    options: OpenOptions,
+    pub(crate) options: OpenOptions,
 }
 
 impl Default for ManagerBuilder {
@@ -153,6 +155,15 @@ impl ManagerBuilder {
     /// older [`SCHEMA_VERSION`](crate::storage::SCHEMA_VERSION) is not upgraded on disk: it is copied
     /// into memory, integrity-checked and upgraded there, and read from that copy (which
     /// then does not follow later commits of an owner).
+    ///
+    /// A read-only open never writes the file. A file that needs recovery (its last writer
+    /// was killed, or failed on a full disk, and no writer runs) is likewise read from a
+    /// copy in memory, recovered and integrity-checked there; it shows the last committed
+    /// state, and [`RegistryManager::recovered_from_copy`] says so. The cost: one read of
+    /// the whole file, memory for all of it, and the engine's repair and checksum pass
+    /// (measured for a 34 MiB file of 100,000 specifications, release build: a median of
+    /// 16 ms and 34 MiB of memory, against 0.1 ms for the same file closed cleanly; see
+    /// RELIABILITY.md).
     pub fn read_only(mut self, enabled: bool) -> Self {
         self.options.read_only = enabled;
         self
@@ -164,7 +175,8 @@ impl ManagerBuilder {
     ///
     /// # Errors
     /// [`Error::InUse`] when another process holds the file; [`Error::NotARegistry`] for a
-    /// file that is not a registry; [`Error::SchemaTooNew`] for a file from a newer version;
+    /// file that is not a registry; [`Error::Io`], before the storage engine touches it, for
+    /// a path that is not a regular file (a FIFO, a directory, a device, a socket); [`Error::SchemaTooNew`] for a file from a newer version;
     /// [`Error::Io`] / [`Error::Corrupted`] for unreadable files.
     pub fn open(self, path: impl AsRef<Path>) -> Result<RegistryManager> {
         let store = Store::open(path.as_ref(), &self.options)?;
@@ -237,7 +249,7 @@ impl ManagerBuilder {
 /// ```
 #[derive(Clone)]
 pub struct RegistryManager {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     /// `"ws::"` for a workspace view, empty otherwise.
     prefix: String,
 }
@@ -257,7 +269,7 @@ impl std::fmt::Debug for RegistryManager {
 }
 
 impl RegistryManager {
-    fn from_store(store: Store, temp: Option<tempfile::TempPath>) -> Self {
+    pub(crate) fn from_store(store: Store, temp: Option<tempfile::TempPath>) -> Self {
         RegistryManager {
             shared: Arc::new(Shared {
                 store: RwLock::new(store),
@@ -340,7 +352,7 @@ impl RegistryManager {
         }
     }
 
-    fn full_name(&self, context: &str) -> Result<String> {
+    pub(crate) fn full_name(&self, context: &str) -> Result<String> {
         let full = format!("{}{context}", self.prefix);
         check_name(&full).map_err(|reason| Error::InvalidContextName {
             name: full.clone(),
@@ -377,10 +389,9 @@ impl RegistryManager {
 
     fn registry(&self, full: String, create: bool) -> Result<Option<SpecificationRegistry>> {
         let store = self.shared.store()?;
+        let lookup = || format!("looking up context {}", shorten(&full));
         if store.is_read_only() {
-            let entry = store
-                .begin_read("looking up a context")?
-                .catalog_entry(&full)?;
+            let entry = store.read(lookup, |reader| reader.catalog_entry(&full))?;
             return Ok(entry.map(|entry| {
                 SpecificationRegistry::new(
                     Arc::clone(&self.shared),
@@ -395,23 +406,14 @@ impl RegistryManager {
                 Arc::clone(state),
             )));
         }
-        let existing = crate::store::contain(
-            || format!("looking up context {}", shorten(&full)),
-            || {
-                store
-                    .begin_read("looking up a context")?
-                    .catalog_entry(&full)
-            },
-        )?;
+        let existing = store.read(lookup, |reader| reader.catalog_entry(&full))?;
         let (id, created) = match existing {
             Some(entry) => (entry.id, false),
             None if !create => return Ok(None),
-            None => crate::store::contain(
+            None => store.write(
                 || format!("creating context {}", shorten(&full)),
-                || {
-                    let writer = store.begin_write()?;
+                |writer| {
                     let (entry, created) = writer.create_context(&full)?;
-                    writer.commit(|| format!("creating context {}", shorten(&full)))?;
                     Ok((entry.id, created))
                 },
             )?,
@@ -439,9 +441,9 @@ impl RegistryManager {
 
     fn catalog(&self) -> Result<Vec<(String, crate::codec::CatalogRecordV1)>> {
         let store = self.shared.store()?;
-        let catalog = crate::store::contain(
+        let catalog = store.read(
             || "reading the context catalog".into(),
-            || store.begin_read("listing contexts")?.catalog(),
+            crate::store::Reader::catalog,
         )?;
         Ok(catalog
             .into_iter()
@@ -486,18 +488,16 @@ impl RegistryManager {
     ) -> Result<usize> {
         let store = self.shared.store()?;
         let mut live = self.shared.live()?;
-        let cleared = crate::store::contain(
+        let cleared = store.write(
             || "clearing contexts".into(),
-            || {
-                let writer = store.begin_write()?;
-                let names = select(&writer)?;
+            |writer| {
+                let names = select(writer)?;
                 let mut cleared = Vec::new();
                 for name in names {
                     if writer.drop_context(&name)?.is_some() {
                         cleared.push(name);
                     }
                 }
-                writer.commit(|| format!("clearing {} context(s)", cleared.len()))?;
                 Ok(cleared)
             },
         )?;
@@ -539,11 +539,13 @@ impl RegistryManager {
     }
 
     /// Runs the storage engine's full integrity check (checksums of every page). Needs every
-    /// other handle's transactions to be finished. `Ok(true)` when the file is consistent.
+    /// other handle's transactions to be finished. `Ok(true)` when the file is consistent;
+    /// `Ok(false)` when it was not and the engine repaired it. On a manager from
+    /// [`ManagerBuilder::open_copy`] it checks (and repairs) the copy only, never the file.
     ///
     /// # Errors
-    /// [`Error::ReadOnly`] on a read-only manager; [`Error::Corrupted`] when the file is
-    /// damaged beyond repair; storage errors.
+    /// [`Error::ReadOnly`] on a read-only manager that reads the file itself;
+    /// [`Error::Corrupted`] when the file is damaged beyond repair; storage errors.
     pub fn check_integrity(&self) -> Result<bool> {
         let mut store = self.shared.store.write().map_err(|_| Error::Poisoned {
             action: "checking integrity after a panic in another thread".into(),
@@ -554,7 +556,9 @@ impl RegistryManager {
     /// Compacts the file: moves pages so that free space at its end can be released.
     /// Returns whether anything was moved. The file shrinks for good when the database is
     /// closed (redb re-grows an open file by a little), so measure the size reclaimed
-    /// before opening and after dropping the manager, as `pipeline-deps compact` does.
+    /// before opening and after dropping the manager. This compacts the open file in place;
+    /// [`RegistryManager::compact_file`] (what `pipeline-deps compact` uses) verifies a copy
+    /// first and replaces the file atomically, so it never makes a damaged file worse.
     ///
     /// # Errors
     /// [`Error::ReadOnly`] on a read-only manager; storage errors (for instance while a read
