@@ -26,9 +26,17 @@ fn resolver_for(s: &Session<'_>, context: &str) -> Result<UnifiedDependencyResol
     ))
 }
 
-/// `None` (every step) for an empty list.
-fn selection(steps: &[String]) -> Option<&[String]> {
-    (!steps.is_empty()).then_some(steps)
+/// `None` (every step) for an empty list. A step listed twice is refused (exit 4): the list
+/// is an order of distinct steps, and a repeat would report its dependencies twice.
+fn selection(steps: &[String]) -> Result<Option<&[String]>, Failure> {
+    let mut seen = HashSet::new();
+    if let Some(repeated) = steps.iter().find(|step| !seen.insert(step.as_str())) {
+        return Err(Failure::Invalid(format!(
+            "step '{}' is listed more than once; list each step once (their order breaks score ties)",
+            repeated.escape_debug()
+        )));
+    }
+    Ok((!steps.is_empty()).then_some(steps))
 }
 
 /// A candidate as the reports show it.
@@ -143,7 +151,7 @@ pub fn resolve(
     top: Option<usize>,
 ) -> Result<Status, Failure> {
     let resolver = resolver_for(s, context)?;
-    let snapshot = EdgeSnapshot::capture(&resolver, selection(steps))?;
+    let snapshot = EdgeSnapshot::capture(&resolver, selection(steps)?)?;
     let specs: HashMap<String, Arc<StepSpecification>> = resolver.registry().iter()?.collect();
     let mut scorer = Scorer {
         resolver: &resolver,
@@ -391,7 +399,7 @@ pub fn snapshot(
     file: &Path,
 ) -> Result<Status, Failure> {
     let resolver = resolver_for(s, context)?;
-    let snapshot = EdgeSnapshot::capture(&resolver, selection(steps))?;
+    let snapshot = EdgeSnapshot::capture(&resolver, selection(steps)?)?;
     write_atomically(file, snapshot.to_json().as_bytes())?;
     if s.json {
         output::json(
