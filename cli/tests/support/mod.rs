@@ -494,3 +494,148 @@ impl Drop for Tmpfs {
 pub fn skipped(test: &str, why: &str) {
     eprintln!("SKIPPED {test}: {why}");
 }
+
+/// Files every command's invocation may need, made once per test from a healthy database.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    /// A small import document (fixture format, 3 steps named `adv0..adv2`).
+    pub specs: PathBuf,
+    /// A snapshot of context `cursus` taken from the healthy database.
+    pub snapshot: PathBuf,
+    /// A directory for outputs.
+    pub out_dir: PathBuf,
+}
+
+impl Inputs {
+    /// Writes the inputs into `dir`, taking the snapshot from `healthy` (which holds the
+    /// real fixture as context `cursus`).
+    pub fn new(dir: &Path, healthy: &Path) -> TestResult<Inputs> {
+        let specs = write_file(dir, "specs.json", synthetic_specs("adv", 3, 1).as_bytes())?;
+        let snapshot = dir.join("cursus.snapshot.json");
+        run(healthy, &["snapshot", "cursus", "-o", s(&snapshot)?])?.expect(0)?;
+        let out_dir = dir.join("out");
+        std::fs::create_dir_all(&out_dir)?;
+        Ok(Inputs {
+            specs,
+            snapshot,
+            out_dir,
+        })
+    }
+}
+
+/// Whether a command only reads the database (`false`: it may write it).
+pub fn reads_only(args: &[String]) -> bool {
+    let first = args.first().map(String::as_str).unwrap_or("");
+    let repair = args.iter().any(|a| a == "--repair");
+    matches!(
+        first,
+        "contexts"
+            | "stats"
+            | "show"
+            | "types"
+            | "export"
+            | "resolve"
+            | "snapshot"
+            | "check-snapshot"
+    ) || (first == "check" && !repair)
+}
+
+/// One or more invocations of every command `pipeline-deps --help` lists, against context
+/// `cursus` (holding the real fixture, step `Package`) — read and write commands alike. A
+/// command listed in `--help` but missing here fails the test: a new command must be added
+/// to the adversarial suite.
+pub fn every_command(inputs: &Inputs) -> TestResult<Vec<Vec<String>>> {
+    let specs = s(&inputs.specs)?.to_owned();
+    let snapshot = s(&inputs.snapshot)?.to_owned();
+    let out = |name: &str| -> TestResult<String> { Ok(s(&inputs.out_dir.join(name))?.to_owned()) };
+    let mut all: Vec<Vec<String>> = Vec::new();
+    for command in listed_commands()? {
+        let lists: Vec<Vec<String>> = match command.as_str() {
+            "contexts" => vec![
+                vec!["contexts".into()],
+                vec!["contexts".into(), "--json".into()],
+            ],
+            "stats" => vec![vec!["stats".into()], vec!["stats".into(), "--json".into()]],
+            "show" => vec![
+                vec!["show".into(), "cursus".into()],
+                vec!["show".into(), "cursus".into(), "Package".into()],
+            ],
+            "types" => vec![vec!["types".into(), "cursus".into()]],
+            "export" => vec![
+                vec!["export".into(), "cursus".into()],
+                vec![
+                    "export".into(),
+                    "cursus".into(),
+                    "-o".into(),
+                    out("export.json")?,
+                ],
+            ],
+            "import" => vec![
+                vec!["import".into(), "fresh".into(), specs.clone()],
+                vec![
+                    "import".into(),
+                    "cursus".into(),
+                    specs.clone(),
+                    "--replace".into(),
+                ],
+            ],
+            "resolve" => vec![
+                vec!["resolve".into(), "cursus".into()],
+                vec![
+                    "resolve".into(),
+                    "cursus".into(),
+                    "Package".into(),
+                    "Payload".into(),
+                    "--explain".into(),
+                ],
+            ],
+            "snapshot" => vec![vec![
+                "snapshot".into(),
+                "cursus".into(),
+                "-o".into(),
+                out("snap.json")?,
+            ]],
+            "check-snapshot" => vec![vec![
+                "check-snapshot".into(),
+                "cursus".into(),
+                snapshot.clone(),
+            ]],
+            "clear" => vec![vec!["clear".into(), "cursus".into()]],
+            "clear-all" => vec![vec!["clear-all".into(), "--yes".into()]],
+            "check" => {
+                let mut lists = vec![vec!["check".into()]];
+                if has_flag("check", "--repair")? {
+                    lists.push(vec!["check".into(), "--repair".into()]);
+                }
+                lists
+            }
+            "compact" => vec![vec!["compact".into()]],
+            "demo" => vec![vec!["demo".into()]],
+            "completions" => vec![vec!["completions".into(), "bash".into()]],
+            other => {
+                return Err(format!(
+                    "`pipeline-deps --help` lists `{other}`, which the adversarial suite does not run yet: add it to support::every_command"
+                )
+                .into());
+            }
+        };
+        all.extend(lists);
+    }
+    Ok(all)
+}
+
+/// Runs `pipeline-deps --db <db> <args>` with owned arguments.
+pub fn run_args(db: &Path, args: &[String]) -> TestResult<Run> {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(db, &refs)
+}
+
+/// A database holding the real fixture as context `cursus`, and two small contexts.
+pub fn healthy_db(dir: &Path) -> TestResult<PathBuf> {
+    let db = dir.join("healthy.redb");
+    run(&db, &["import", "cursus", FIXTURE])?.expect(0)?;
+    let small = write_file(dir, "small.json", synthetic_specs("s", 20, 1).as_bytes())?;
+    run(&db, &["import", "small", s(&small)?])?.expect(0)?;
+    run(&db, &["import", "other", s(&small)?])?.expect(0)?;
+    Ok(db)
+}
