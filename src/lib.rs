@@ -61,6 +61,7 @@ mod codec;
 mod demo;
 mod error;
 mod global;
+mod maintenance;
 mod manager;
 mod pipeline;
 mod registry;
@@ -81,6 +82,7 @@ pub use global::{
     get_default_registry, get_pipeline_registry, get_registry, list_contexts, registry_manager,
     resolve_default_path, set_default_database_path,
 };
+pub use maintenance::{CompactReport, ImportSummary, RepairReport};
 pub use manager::{Concurrency, ContextStats, DEFAULT_CACHE_SIZE, ManagerBuilder, RegistryManager};
 pub use pipeline::{
     DEFAULT_PIPELINE_CONTEXT, PipelineConfig, WithRegistry, integrate_with_pipeline_builder,

@@ -54,7 +54,9 @@ impl Shared {
         })
     }
 
-    fn live(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Arc<ContextState>>>> {
+    pub(crate) fn live(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, HashMap<String, Arc<ContextState>>>> {
         self.live.lock().map_err(|_| Error::Poisoned {
             action: "using the context table after a panic in another thread".into(),
         })
@@ -68,7 +70,7 @@ impl Shared {
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct ManagerBuilder {
-    options: OpenOptions,
+    pub(crate) options: OpenOptions,
 }
 
 impl Default for ManagerBuilder {
@@ -113,6 +115,15 @@ impl ManagerBuilder {
     /// older [`SCHEMA_VERSION`](crate::SCHEMA_VERSION) is not upgraded on disk: it is copied
     /// into memory, integrity-checked and upgraded there, and read from that copy (which
     /// then does not follow later commits of an owner).
+    ///
+    /// A read-only open never writes the file. A file that needs recovery (its last writer
+    /// was killed, or failed on a full disk, and no writer runs) is likewise read from a
+    /// copy in memory, recovered and integrity-checked there; it shows the last committed
+    /// state, and [`RegistryManager::recovered_from_copy`] says so. The cost: one read of
+    /// the whole file, memory for all of it, and the engine's repair and checksum pass
+    /// (measured for a 34 MiB file of 100,000 specifications, release build: a median of
+    /// 16 ms and 34 MiB of memory, against 0.1 ms for the same file closed cleanly; see
+    /// RELIABILITY.md).
     pub fn read_only(mut self, enabled: bool) -> Self {
         self.options.read_only = enabled;
         self
@@ -124,7 +135,8 @@ impl ManagerBuilder {
     ///
     /// # Errors
     /// [`Error::InUse`] when another process holds the file; [`Error::NotARegistry`] for a
-    /// file that is not a registry; [`Error::SchemaTooNew`] for a file from a newer version;
+    /// file that is not a registry; [`Error::Io`], before the storage engine touches it, for
+    /// a path that is not a regular file (a FIFO, a directory, a device, a socket); [`Error::SchemaTooNew`] for a file from a newer version;
     /// [`Error::Io`] / [`Error::Corrupted`] for unreadable files.
     pub fn open(self, path: impl AsRef<Path>) -> Result<RegistryManager> {
         let store = Store::open(path.as_ref(), &self.options)?;
@@ -197,7 +209,7 @@ impl ManagerBuilder {
 /// ```
 #[derive(Clone)]
 pub struct RegistryManager {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     /// `"ws::"` for a workspace view, empty otherwise.
     prefix: String,
 }
@@ -217,7 +229,7 @@ impl std::fmt::Debug for RegistryManager {
 }
 
 impl RegistryManager {
-    fn from_store(store: Store, temp: Option<tempfile::TempPath>) -> Self {
+    pub(crate) fn from_store(store: Store, temp: Option<tempfile::TempPath>) -> Self {
         RegistryManager {
             shared: Arc::new(Shared {
                 store: RwLock::new(store),
@@ -300,7 +312,7 @@ impl RegistryManager {
         }
     }
 
-    fn full_name(&self, context: &str) -> Result<String> {
+    pub(crate) fn full_name(&self, context: &str) -> Result<String> {
         let full = format!("{}{context}", self.prefix);
         check_name(&full).map_err(|reason| Error::InvalidContextName {
             name: full.clone(),
@@ -333,10 +345,9 @@ impl RegistryManager {
 
     fn registry(&self, full: String, create: bool) -> Result<Option<SpecificationRegistry>> {
         let store = self.shared.store()?;
+        let lookup = || format!("looking up context {}", shorten(&full));
         if store.is_read_only() {
-            let entry = store
-                .begin_read("looking up a context")?
-                .catalog_entry(&full)?;
+            let entry = store.read(lookup, |reader| reader.catalog_entry(&full))?;
             return Ok(entry.map(|entry| {
                 SpecificationRegistry::new(
                     Arc::clone(&self.shared),
@@ -351,23 +362,14 @@ impl RegistryManager {
                 Arc::clone(state),
             )));
         }
-        let existing = crate::store::contain(
-            || format!("looking up context {}", shorten(&full)),
-            || {
-                store
-                    .begin_read("looking up a context")?
-                    .catalog_entry(&full)
-            },
-        )?;
+        let existing = store.read(lookup, |reader| reader.catalog_entry(&full))?;
         let (id, created) = match existing {
             Some(entry) => (entry.id, false),
             None if !create => return Ok(None),
-            None => crate::store::contain(
+            None => store.write(
                 || format!("creating context {}", shorten(&full)),
-                || {
-                    let writer = store.begin_write()?;
+                |writer| {
                     let (entry, created) = writer.create_context(&full)?;
-                    writer.commit(|| format!("creating context {}", shorten(&full)))?;
                     Ok((entry.id, created))
                 },
             )?,
@@ -395,9 +397,9 @@ impl RegistryManager {
 
     fn catalog(&self) -> Result<Vec<(String, crate::codec::CatalogRecordV1)>> {
         let store = self.shared.store()?;
-        let catalog = crate::store::contain(
+        let catalog = store.read(
             || "reading the context catalog".into(),
-            || store.begin_read("listing contexts")?.catalog(),
+            crate::store::Reader::catalog,
         )?;
         Ok(catalog
             .into_iter()
@@ -442,18 +444,16 @@ impl RegistryManager {
     ) -> Result<usize> {
         let store = self.shared.store()?;
         let mut live = self.shared.live()?;
-        let cleared = crate::store::contain(
+        let cleared = store.write(
             || "clearing contexts".into(),
-            || {
-                let writer = store.begin_write()?;
-                let names = select(&writer)?;
+            |writer| {
+                let names = select(writer)?;
                 let mut cleared = Vec::new();
                 for name in names {
                     if writer.drop_context(&name)?.is_some() {
                         cleared.push(name);
                     }
                 }
-                writer.commit(|| format!("clearing {} context(s)", cleared.len()))?;
                 Ok(cleared)
             },
         )?;

@@ -41,7 +41,7 @@ impl ContextState {
         self.invalidate();
     }
 
-    fn invalidate(&self) {
+    pub(crate) fn invalidate(&self) {
         if let Some(cache) = &self.cache {
             let mut cache = cache
                 .write()
@@ -169,13 +169,9 @@ impl SpecificationRegistry {
     fn read<T>(&self, f: impl FnOnce(&ContextReader<'_>) -> Result<T>) -> Result<T> {
         self.check_live()?;
         let store = self.shared.store()?;
-        crate::store::contain(
+        store.read(
             || format!("reading context {}", shorten(&self.state.name)),
-            || {
-                let reader = store.begin_read("reading a context")?;
-                let context = reader.context(&self.state.name, self.state.id)?;
-                f(&context)
-            },
+            |reader| f(&reader.context(&self.state.name, self.state.id)?),
         )
     }
 
@@ -188,12 +184,7 @@ impl SpecificationRegistry {
     ) -> Result<T> {
         self.check_live()?;
         let store = self.shared.store()?;
-        let result = crate::store::contain(&what, || {
-            let writer = store.begin_write()?;
-            let out = f(&writer)?;
-            writer.commit(&what)?;
-            Ok(out)
-        });
+        let result = store.write(what, f);
         self.state.invalidate();
         result
     }
@@ -411,18 +402,14 @@ impl SpecificationRegistry {
     fn entry(&self) -> Result<crate::codec::CatalogRecordV1> {
         self.check_live()?;
         let store = self.shared.store()?;
-        crate::store::contain(
+        store.read(
             || {
                 format!(
                     "reading the catalog entry of context {}",
                     shorten(&self.state.name)
                 )
             },
-            || {
-                store
-                    .begin_read("reading a context's catalog entry")?
-                    .context_entry(&self.state.name, self.state.id)
-            },
+            |reader| reader.context_entry(&self.state.name, self.state.id),
         )
     }
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::commands::{
-    Session, existing_context, file_size, list_preview, open_exclusive, open_write, unknown_context,
+    Session, existing_context, file_size, list_preview, open_copy, open_write, unknown_context,
 };
 use crate::output::{self, bytes};
 use crate::{Failure, Status};
@@ -137,17 +137,29 @@ fn check_context(
     Ok(check)
 }
 
-/// `check`: the storage engine's checksum verification, then every record decoded; exit 1
-/// when anything fails.
-pub fn check(s: &mut Session<'_>) -> Result<Status, Failure> {
-    let (pages, contexts) = match open_exclusive(&s.db) {
+/// `check [--repair]`: the storage engine's checksum verification, then every record
+/// decoded; exit 1 when anything fails. The check reads a copy of the file in memory and
+/// never writes the file (it works on a read-only medium); `--repair` first repairs the
+/// file in place after writing a backup copy beside it.
+pub fn check(s: &mut Session<'_>, repair: bool) -> Result<Status, Failure> {
+    let repaired = if repair {
+        if !s.db.exists() {
+            return Err(Failure::NoDatabase(s.db.clone()));
+        }
+        Some(RegistryManager::repair_file(&s.db)?)
+    } else {
+        None
+    };
+    let mut recovered = false;
+    let (pages, contexts) = match open_copy(&s.db) {
         Err(Failure::Library(e)) if e.is_corruption() => (Err(e.to_string()), Vec::new()),
         Err(other) => return Err(other),
         Ok(manager) => {
+            recovered = manager.recovered_from_copy();
             let pages = match manager.check_integrity() {
                 Ok(true) => Ok("every page checksum verified".to_owned()),
                 Ok(false) => Err(
-                    "the file was inconsistent and has been repaired to its last consistent commit"
+                    "the storage engine's allocator state is inconsistent (`check --repair` repairs the file after writing a backup copy)"
                         .to_owned(),
                 ),
                 Err(e) if e.is_corruption() => Err(e.to_string()),
@@ -162,6 +174,9 @@ pub fn check(s: &mut Session<'_>) -> Result<Status, Failure> {
             (pages, contexts)
         }
     };
+    if recovered {
+        crate::commands::note_recovered_copy(&s.db);
+    }
     let ok = pages.is_ok() && contexts.iter().all(|c| c.problems.is_empty());
     if s.json {
         output::json(
@@ -171,6 +186,11 @@ pub fn check(s: &mut Session<'_>) -> Result<Status, Failure> {
                 "database": s.db,
                 "pages_ok": pages.is_ok(),
                 "pages": match &pages { Ok(m) | Err(m) => m },
+                "recovered_in_memory": recovered,
+                "repair": repaired.as_ref().map(|r| json!({
+                    "backup": r.backup,
+                    "was_consistent": r.was_consistent,
+                })),
                 "contexts": contexts,
             }),
         )?;
@@ -183,6 +203,18 @@ pub fn check(s: &mut Session<'_>) -> Result<Status, Failure> {
         path.display(),
         bytes(file_size(&s.db))
     )?;
+    if let Some(report) = &repaired {
+        let state = if report.was_consistent {
+            "nothing needed repairing"
+        } else {
+            "the storage engine repaired it"
+        };
+        writeln!(
+            s.out,
+            "repair    {state}; backup of the file before: {}",
+            report.backup.display()
+        )?;
+    }
     match &pages {
         Ok(message) => writeln!(s.out, "pages     ok: {message}")?,
         Err(message) => writeln!(s.out, "pages     FAILED: {message}")?,
@@ -224,15 +256,14 @@ pub fn check(s: &mut Session<'_>) -> Result<Status, Failure> {
     Ok(if ok { Status::Ok } else { Status::CheckFailed })
 }
 
-/// `compact`: compacts the file and reports the bytes reclaimed.
+/// `compact`: compacts a verified copy of the file into a new file renamed into place, and
+/// reports the bytes reclaimed. A file that fails the integrity check is refused unchanged.
 pub fn compact(s: &mut Session<'_>) -> Result<Status, Failure> {
-    // Sizes are measured with the file closed: redb writes its allocator state on close,
-    // so the size while open is not what stays on disk.
-    let before = file_size(&s.db);
-    let manager = open_exclusive(&s.db)?;
-    manager.compact()?;
-    drop(manager);
-    let after = file_size(&s.db);
+    if !s.db.exists() {
+        return Err(Failure::NoDatabase(s.db.clone()));
+    }
+    let report = RegistryManager::compact_file(&s.db)?;
+    let (before, after) = (report.bytes_before, report.bytes_after);
     let reclaimed = before.saturating_sub(after);
     if s.json {
         output::json(
