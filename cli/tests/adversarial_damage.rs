@@ -130,7 +130,7 @@ fn damaged_files_through_every_command() -> TestResult {
     let inputs = Inputs::new(dir.path(), &healthy_path)?;
     let commands = support::every_command(&inputs)?;
     let healthy = std::fs::read(&healthy_path)?;
-    let count = scale(21, 280);
+    let count = scale(21, 210);
     let damages = plan(&healthy, count, &mut rng);
     let work = dir.path().join("work");
     std::fs::create_dir(&work)?;

@@ -169,7 +169,7 @@ fn verify(
 fn sigkill_of_writers_at_random_moments_leaves_whole_readable_contexts() -> TestResult {
     let seed = seed("sigkill_of_writers_at_random_moments_leaves_whole_readable_contexts");
     let mut rng = Rng::new(seed);
-    let kills = scale(16, 200);
+    let kills = scale(16, 120);
     let specs = scale(3_000, 20_000);
     let dir = temp_dir()?;
     let db = dir.path().join("registry.redb");
