@@ -261,7 +261,7 @@ fn json_import_on(manager: &RegistryManager, data: &[u8], text: &str) {
     registry
         .register("existing", &sample_spec(0))
         .expect("register");
-    let before = snapshot(&manager).expect("snapshot");
+    let before = snapshot(manager).expect("snapshot");
     let replace = data.first().is_some_and(|b| b & 1 == 1);
     let options = ImportOptions::new().replace(replace);
     let parsed = parse_steps_json(text, &options);
@@ -294,7 +294,7 @@ fn json_import_on(manager: &RegistryManager, data: &[u8], text: &str) {
                 e.to_string().len()
             );
             assert_eq!(
-                snapshot(&manager).expect("snapshot"),
+                snapshot(manager).expect("snapshot"),
                 before,
                 "a failed import wrote"
             );

@@ -129,17 +129,14 @@ pub fn parse_steps_json(
     options: &ImportOptions,
 ) -> Result<Vec<(String, StepSpecification)>> {
     let duplicates = RefCell::new(Vec::new());
-    let document = {
-        let mut deserializer = serde_json::Deserializer::from_str(json);
-        let value = UniqueKeys {
-            duplicates: &duplicates,
-            parent: None,
-        }
-        .deserialize(&mut deserializer)
-        .and_then(|value| deserializer.end().map(|()| value))
-        .map_err(|e| Error::invalid_json(WHAT, e))?;
-        value
-    };
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    let document = UniqueKeys {
+        duplicates: &duplicates,
+        parent: None,
+    }
+    .deserialize(&mut deserializer)
+    .and_then(|value| deserializer.end().map(|()| value))
+    .map_err(|e| Error::invalid_json(WHAT, e))?;
     if let Some(duplicate) = duplicates.into_inner().first() {
         return Err(invalid(format!(
             "{}: the key `{}` appears twice in one object; each key may appear once",

@@ -243,51 +243,51 @@ fn sigkill_of_writers_at_random_moments_leaves_whole_readable_contexts() -> Test
             8 if repair => Writer::Repair,
             _ => Writer::Compact,
         };
-        let (args, window, mut maybe): (Vec<String>, Duration, BTreeMap<String, Whole>) =
-            match &writer {
-                Writer::ImportNew { context } => (
-                    vec!["import".into(), context.clone(), s(&new_file)?.into()],
+        let (args, window, maybe): (Vec<String>, Duration, BTreeMap<String, Whole>) = match &writer
+        {
+            Writer::ImportNew { context } => (
+                vec!["import".into(), context.clone(), s(&new_file)?.into()],
+                import_time,
+                BTreeMap::from([(
+                    context.clone(),
+                    Whole {
+                        prefix: "n".into(),
+                        count: specs,
+                        versions: BTreeSet::from([1]),
+                    },
+                )]),
+            ),
+            Writer::Replace { version } => {
+                let file = version_file(*version)?;
+                let mut allowed = model["replaced"].clone();
+                allowed.versions.insert(*version);
+                model.insert("replaced".into(), allowed);
+                (
+                    vec![
+                        "import".into(),
+                        "replaced".into(),
+                        s(&file)?.into(),
+                        "--replace".into(),
+                    ],
                     import_time,
-                    BTreeMap::from([(
-                        context.clone(),
-                        Whole {
-                            prefix: "n".into(),
-                            count: specs,
-                            versions: BTreeSet::from([1]),
-                        },
-                    )]),
-                ),
-                Writer::Replace { version } => {
-                    let file = version_file(*version)?;
-                    let mut allowed = model["replaced"].clone();
-                    allowed.versions.insert(*version);
-                    model.insert("replaced".into(), allowed);
-                    (
-                        vec![
-                            "import".into(),
-                            "replaced".into(),
-                            s(&file)?.into(),
-                            "--replace".into(),
-                        ],
-                        import_time,
-                        BTreeMap::new(),
-                    )
-                }
-                Writer::Clear { context } => {
-                    let whole = model.remove(context).ok_or("clearing an unknown context")?;
-                    (
-                        vec!["clear".into(), context.clone()],
-                        clear_time,
-                        BTreeMap::from([(context.clone(), whole)]),
-                    )
-                }
-                Writer::Compact => (vec!["compact".into()], compact_time, BTreeMap::new()),
-                Writer::Repair => (
-                    vec!["check".into(), "--repair".into()],
-                    compact_time,
                     BTreeMap::new(),
-                ),
-            };
+                )
+            }
+            Writer::Clear { context } => {
+                let whole = model.remove(context).ok_or("clearing an unknown context")?;
+                (
+                    vec!["clear".into(), context.clone()],
+                    clear_time,
+                    BTreeMap::from([(context.clone(), whole)]),
+                )
+            }
+            Writer::Compact => (vec!["compact".into()], compact_time, BTreeMap::new()),
+            Writer::Repair => (
+                vec!["check".into(), "--repair".into()],
+                compact_time,
+                BTreeMap::new(),
+            ),
+        };
         // A moment anywhere in the writer's run, a little past its usual end included.
         let window_us = (window.as_micros() as usize * 6 / 5).max(1_000);
         let delay = Duration::from_micros(rng.below(window_us) as u64);
@@ -304,10 +304,6 @@ fn sigkill_of_writers_at_random_moments_leaves_whole_readable_contexts() -> Test
             }
         }
         *tally.per_writer.entry(writer_name(&writer)).or_default() += 1;
-        if let Writer::Clear { context } = &writer {
-            // Cleared or whole: either is allowed, the model learns which from the check.
-            maybe.insert(context.clone(), maybe[context].clone());
-        }
         match verify(&db, &mut model, &maybe) {
             Ok(()) => tally.verifications += 1,
             Err(e) => {

@@ -390,10 +390,10 @@ pub fn listed_commands() -> TestResult<Vec<String>> {
             if line.trim().is_empty() || !line.starts_with("  ") {
                 break;
             }
-            if let Some(name) = line.split_whitespace().next() {
-                if name != "help" {
-                    commands.push(name.to_owned());
-                }
+            if let Some(name) = line.split_whitespace().next()
+                && name != "help"
+            {
+                commands.push(name.to_owned());
             }
         }
     }
