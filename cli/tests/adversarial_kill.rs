@@ -90,7 +90,12 @@ fn verify(
     let listed = run(db, &["contexts", "--json"])?;
     listed.expect(0)?;
     let counts = support::context_counts(&listed.json()?)?;
-    run(db, &["stats", "--json"])?.expect(0)?;
+    let stats = run(db, &["stats", "--json"])?;
+    stats.expect(0)?;
+    let stats_counts = support::context_counts(&stats.json()?)?;
+    if stats_counts != counts {
+        return Err(format!("`stats` says {stats_counts:?}, `contexts` says {counts:?}").into());
+    }
     let names: BTreeSet<&String> = counts
         .keys()
         .chain(model.keys())
