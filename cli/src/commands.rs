@@ -71,7 +71,15 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Failure> {
             file,
             replace,
             variant,
-        } => transfer::import(&mut s, &context, &file, replace, variant),
+            allow_unknown_fields,
+        } => transfer::import(
+            &mut s,
+            &context,
+            &file,
+            replace,
+            variant,
+            allow_unknown_fields,
+        ),
         Command::Resolve {
             context,
             steps,
