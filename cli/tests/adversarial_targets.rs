@@ -223,3 +223,28 @@ fn a_full_disk_fails_a_write_cleanly_and_leaves_the_last_commit_whole() -> TestR
     );
     Ok(())
 }
+
+#[test]
+fn output_files_that_are_not_regular_files_are_written_not_replaced() -> TestResult {
+    let dir = temp_dir()?;
+    let db = dir.path().join("r.redb");
+    run(&db, &["demo"])?.expect(0)?;
+    // As root a rename over /dev/null would succeed and replace the device with a file.
+    for args in [
+        ["export", "unit_tests", "-o", "/dev/null"],
+        ["snapshot", "unit_tests", "-o", "/dev/null"],
+    ] {
+        run(&db, &args)?.contract()?.expect(0)?;
+        let kind = std::fs::metadata("/dev/null")?.file_type();
+        assert!(kind.is_char_device(), "{args:?} replaced /dev/null");
+    }
+    // A symbolic link to an output file is written through, not replaced by a file.
+    let target = dir.path().join("target.json");
+    std::fs::write(&target, "old")?;
+    let link = dir.path().join("link.json");
+    std::os::unix::fs::symlink(&target, &link)?;
+    run(&db, &["export", "unit_tests", "-o", s(&link)?])?.expect(0)?;
+    assert!(std::fs::symlink_metadata(&link)?.file_type().is_symlink());
+    assert!(std::fs::read_to_string(&target)?.contains("unit_tests"));
+    Ok(())
+}
