@@ -81,7 +81,9 @@ pub use global::{
     get_default_registry, get_pipeline_registry, get_registry, list_contexts, registry_manager,
     resolve_default_path, set_default_database_path,
 };
-pub use manager::{Concurrency, ContextStats, DEFAULT_CACHE_SIZE, ManagerBuilder, RegistryManager};
+pub use manager::{
+    Concurrency, ContextStats, DEFAULT_CACHE_SIZE, Durability, ManagerBuilder, RegistryManager,
+};
 pub use pipeline::{
     DEFAULT_PIPELINE_CONTEXT, PipelineConfig, WithRegistry, integrate_with_pipeline_builder,
 };

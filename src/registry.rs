@@ -169,21 +169,18 @@ impl SpecificationRegistry {
         )
     }
 
-    /// Runs `f` in one write transaction on this context and commits it. The spec cache is
-    /// invalidated whatever the outcome: a failed commit may still have reached the disk.
+    /// Runs `f` in a write transaction, shared with concurrent writers through this manager
+    /// (group commit: `f` may run again if another write of its group fails), and returns once
+    /// it committed. The spec cache is invalidated whatever the outcome: a failed commit may
+    /// still have reached the disk.
     fn transact<T>(
         &self,
         what: impl Fn() -> String,
-        f: impl FnOnce(&crate::store::Writer) -> Result<T>,
+        mut f: impl FnMut(&crate::store::Writer) -> Result<T>,
     ) -> Result<T> {
         self.check_live()?;
         let store = self.shared.store()?;
-        let result = crate::store::contain(&what, || {
-            let writer = store.begin_write()?;
-            let out = f(&writer)?;
-            writer.commit(&what)?;
-            Ok(out)
-        });
+        let result = self.shared.group.run(&store, &what, &mut f);
         self.state.invalidate();
         result
     }
@@ -193,7 +190,7 @@ impl SpecificationRegistry {
     fn write<T>(
         &self,
         what: impl Fn() -> String,
-        f: impl FnOnce(&mut ContextWriter<'_>) -> Result<T>,
+        mut f: impl FnMut(&mut ContextWriter<'_>) -> Result<T>,
     ) -> Result<T> {
         self.transact(what, |writer| {
             let mut context = writer.context(&self.state.name, self.state.id)?;

@@ -9,6 +9,7 @@
 
 mod backend;
 mod context;
+mod group;
 mod meta;
 mod migrate;
 mod recover;
@@ -25,6 +26,7 @@ use crate::error::{Error, Result};
 pub(crate) use backend::MemoryBackend;
 pub use backend::StorageBackend;
 pub(crate) use context::{ContextReader, ContextWriter};
+pub(crate) use group::GroupCommit;
 pub use schema::SCHEMA_VERSION;
 use schema::{CATALOG, META, TABLE_PREFIX};
 pub(crate) use txn::{Reader, Writer};
@@ -36,6 +38,8 @@ pub(crate) struct OpenOptions {
     pub single_writer: bool,
     pub check_integrity: bool,
     pub read_only: bool,
+    /// Commit writes with an fsync ([`crate::Durability::Immediate`]); else without.
+    pub durable: bool,
 }
 
 enum Db {
@@ -53,6 +57,8 @@ pub(crate) struct Store {
     /// Refuses writes. True for a read-only open, including one served from an upgraded
     /// in-memory copy of an older file.
     read_only: bool,
+    /// Whether writes commit with an fsync (see [`OpenOptions::durable`]).
+    durable: bool,
 }
 
 /// Turns any redb error into the crate's error, saying what was being done.
@@ -166,6 +172,7 @@ impl Store {
             db,
             path,
             read_only,
+            durable: options.durable,
         };
         if !read_only {
             store.initialize_writable()?;
@@ -205,6 +212,7 @@ impl Store {
             db: Db::ReadWrite(db),
             path,
             read_only: false,
+            durable: options.durable,
         };
         store.initialize_writable()?;
         store.read_only = true;
@@ -340,12 +348,26 @@ impl Store {
     }
 
     /// Starts the (only) write transaction; blocks while another is open in this process.
+    /// Commits with the store's durability: with an fsync, or (non-durable) without one.
     pub(crate) fn begin_write(&self) -> Result<Writer> {
         self.refuse_if_read_only()?;
+        let mut txn = self.begin_write_raw()?;
+        if !self.durable {
+            txn.set_durability(redb::Durability::None)
+                .map_err(|e| storage_error("starting a non-durable write".into(), e))?;
+        }
         Ok(Writer {
-            txn: self.begin_write_raw()?,
+            txn,
             path: self.path.clone(),
         })
+    }
+
+    /// Makes every earlier commit durable with one empty durable commit (an fsync).
+    pub(crate) fn sync(&self) -> Result<()> {
+        self.refuse_if_read_only()?;
+        self.begin_write_raw()?
+            .commit()
+            .map_err(|e| storage_error(format!("syncing {}", self.path.display()), e))
     }
 
     /// Runs redb's full integrity check (checksums of every page); repairs the allocator
