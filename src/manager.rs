@@ -346,7 +346,10 @@ impl RegistryManager {
     /// [`Error::ReadOnly`] on a read-only manager; storage errors.
     pub fn sync(&self) -> Result<()> {
         let store = self.shared.store()?;
-        crate::store::contain(|| format!("syncing {}", store.path().display()), || store.sync())
+        crate::store::contain(
+            || format!("syncing {}", store.path().display()),
+            || store.sync(),
+        )
     }
 
     /// Whether this manager was opened read-only.

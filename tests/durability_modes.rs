@@ -67,8 +67,7 @@ fn non_durable_writes_never_sync_and_are_visible_at_once() -> TestResult {
 }
 
 #[test]
-fn power_loss_under_none_loses_everything_since_the_last_sync_and_nothing_before() -> TestResult
-{
+fn power_loss_under_none_loses_everything_since_the_last_sync_and_nothing_before() -> TestResult {
     let mut rng = Rng::new(seed(
         "power_loss_under_none_loses_everything_since_the_last_sync_and_nothing_before",
     ));
@@ -106,7 +105,10 @@ fn power_loss_under_none_loses_everything_since_the_last_sync_and_nothing_before
             .get_registry("ctx")?
             .get_specification("kept_1")?
             .ok_or("kept_1 is missing")?;
-        assert_eq!(kept.step_type, "Processing", "round {round}: the upsert leaked");
+        assert_eq!(
+            kept.step_type, "Processing",
+            "round {round}: the upsert leaked"
+        );
     }
     Ok(())
 }

@@ -32,7 +32,8 @@ struct State {
     open: Option<Batch>,
     /// A batch's transaction is being committed: no other can begin until it is done.
     committing: bool,
-    /// Threads in [`GroupCommit::run`] that have not yet applied their operation to a batch.
+    /// Threads in [`GroupCommit::run`] that have not yet applied their operation to a batch
+    /// (including members of a discarded batch that have yet to apply theirs again).
     arriving: usize,
     /// What happened to batches that still have members to tell, by batch number.
     outcomes: HashMap<u64, Outcome>,
@@ -85,8 +86,8 @@ impl GroupCommit {
         op: &mut dyn FnMut(&Writer) -> Result<T>,
     ) -> Result<T> {
         let mut state = self.lock()?;
+        state.arriving += 1;
         loop {
-            state.arriving += 1;
             while state.open.is_none() && state.committing {
                 state = self.wait(state)?;
             }
@@ -118,6 +119,7 @@ impl GroupCommit {
                     batch.members += 1;
                     match self.await_commit(state, number, what)? {
                         (_, Some(result)) => return result.map(|()| out),
+                        // Counted as arriving again by the thread that discarded the batch.
                         (guard, None) => state = guard,
                     }
                 }
@@ -125,6 +127,8 @@ impl GroupCommit {
                     // Its changes may be partial: discard the batch, and let its members
                     // apply theirs again.
                     if let Some(batch) = state.open.take() {
+                        // Its members arrive again at once, so that they share one batch.
+                        state.arriving += batch.members;
                         if batch.members > 0 {
                             state.outcomes.insert(
                                 batch.number,
