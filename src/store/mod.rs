@@ -1,11 +1,24 @@
 //! Everything that knows redb: opening the file, the schema, transactions and the mapping of
 //! redb's errors onto [`Error`]. Nothing outside this module names a redb type.
 //!
-//! Durability: every write transaction commits with redb's default `Durability::Immediate`,
-//! so a commit that returned `Ok` is on stable storage (fsync'd) and survives a crash or
-//! power loss; a crash before that leaves the previous committed state, never a mix. redb's
-//! copy-on-write commit makes each transaction atomic, and the catalog counts are written in
-//! the same transaction as the data they count.
+//! Durability per write, chosen per manager ([`crate::Durability`], `OpenOptions::durable`):
+//!
+//! - `Immediate` (files): every write transaction commits with redb's
+//!   `Durability::Immediate`, so a commit that returned `Ok` is on stable storage (fsync'd)
+//!   and survives a crash or power loss; a crash before that leaves the previous committed
+//!   state, never a mix.
+//! - `None` (temporary and in-memory databases): commits with redb's `Durability::None`: no
+//!   fsync; the commit is visible to every later read of this process at once, but the
+//!   header on disk still names the last durable commit, so a crash (kill or power loss)
+//!   reopens at that commit, losing every non-durable one after it, together. Durable points:
+//!   the open, [`Store::sync`] (an empty durable commit), and redb's clean close, which
+//!   makes pending non-durable commits durable. redb refuses `None` in its multi-process
+//!   modes, so it needs exclusive mode.
+//!
+//! redb's copy-on-write commit makes each transaction atomic, and the catalog counts are
+//! written in the same transaction as the data they count. Concurrent registry writes share
+//! transactions and their commit (`group`): each caller returns after the shared commit, so
+//! its guarantee is the one above.
 
 mod backend;
 mod context;
