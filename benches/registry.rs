@@ -778,10 +778,10 @@ fn sqlite_wal_per_commit(specs: &[StepSpecification], n: usize) -> (u64, f64) {
         );
     }
     let per = (len() - before) / n as u64;
-    let page: u64 = conn
+    let page: i64 = conn
         .query_row("PRAGMA page_size", [], |row| row.get(0))
         .expect("page size");
-    (per, per as f64 / (page + 24) as f64)
+    (per, per as f64 / (page as f64 + 24.0))
 }
 
 fn benches(c: &mut Criterion) {

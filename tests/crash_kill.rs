@@ -235,7 +235,7 @@ fn sigkill_during_concurrent_writes_loses_no_acknowledged_write() -> TestResult 
         let mut lines = BufReader::new(stdout).lines();
         let target = 1 + rng.below(60) as usize;
         let mut acked = [0usize; WRITERS];
-        let mut record = |message: &str, acked: &mut [usize; WRITERS]| -> TestResult<usize> {
+        let record = |message: &str, acked: &mut [usize; WRITERS]| -> TestResult<usize> {
             if let Some(rest) = message.strip_prefix("ACK ") {
                 let mut parts = rest.split(' ');
                 let t: usize = parts.next().ok_or("bad ack")?.parse()?;

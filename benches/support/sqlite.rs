@@ -116,7 +116,7 @@ pub fn get(conn: &Connection, context: &str, name: &str) -> Option<StepSpecifica
 }
 
 /// Every context's counts.
-pub fn stats(conn: &Connection) -> Vec<(String, u64, u64)> {
+pub fn stats(conn: &Connection) -> Vec<(String, i64, i64)> {
     conn.prepare_cached("SELECT context, step_count, step_type_count FROM catalog")
         .expect("prepare")
         .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
