@@ -116,6 +116,9 @@ fn bounded(limit: Duration, body: fn() -> TestResult) -> TestResult {
         .map_err(|_| format!("the writers did not finish within {limit:?}: a deadlock"))?
 }
 
+/// One queued writer: its label and its write.
+type Job = Box<dyn Fn() -> pipeline_deps::Result<()> + Send>;
+
 type Outcome = (&'static str, Result<Vec<u8>, String>);
 
 #[test]
@@ -152,10 +155,7 @@ fn queued_writers() -> TestResult {
 
     let invalid = StepSpecification::new("", pipeline_deps::NodeType::Internal);
     let mut writers = Vec::new();
-    let jobs: Vec<(
-        &'static str,
-        Box<dyn Fn() -> pipeline_deps::Result<()> + Send>,
-    )> = vec![
+    let jobs: Vec<(&'static str, Job)> = vec![
         ("ok_1", {
             let r = registry.clone();
             Box::new(move || r.register("ok_1", &spec("Training")))
