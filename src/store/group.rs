@@ -113,6 +113,7 @@ impl GroupCommit {
             }
             state.arriving -= 1;
             let Some(batch) = state.open.as_mut() else {
+                state.arriving += 1;
                 continue;
             };
             let number = batch.number;
