@@ -246,8 +246,8 @@ impl ManagerBuilder {
 /// [`RegistryManager::workspace`] is a view that prefixes every context name with
 /// `"<workspace>::"` and sees only its own workspace's contexts.
 ///
-/// Every write commits durably before returning: see [`SpecificationRegistry`] for the
-/// guarantees.
+/// Every write commits before returning, with the manager's [`Durability`]: see
+/// [`SpecificationRegistry`] for the guarantees.
 ///
 /// ```
 /// # fn main() -> pipeline_deps::Result<()> {

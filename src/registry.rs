@@ -102,10 +102,13 @@ impl ImportOptions {
 /// Cheap to clone, `Send + Sync`; two handles to the same context compare equal.
 ///
 /// # Durability
-/// Every write (`register`, `upsert`, `register_many`, `unregister`, `clear`, imports) is one
-/// redb write transaction that commits with immediate durability before the call returns:
-/// after `Ok`, the change survives a process crash or power loss; after `Err` or a crash
-/// during the call, none of it is visible. The context's step and type counts change in the
+/// Every write (`register`, `upsert`, `register_many`, `unregister`, `clear`, imports) is
+/// atomic and committed before the call returns: after `Err` or a crash during the call, none
+/// of it is visible. After `Ok`, under [`Durability::Immediate`](crate::Durability) (the
+/// default for files) the change survives a process crash or power loss; under
+/// [`Durability::None`](crate::Durability) (the default for temporary and in-memory
+/// databases) a crash loses it until the next durable point. Concurrent writes through one
+/// manager share a commit (group commit) with the same guarantee each. The context's step and type counts change in the
 /// same transaction, so statistics always equal a recount.
 ///
 /// # Handles and clears
