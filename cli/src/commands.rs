@@ -146,6 +146,7 @@ pub fn open_write(db: &Path, create: bool) -> Result<RegistryManager, Failure> {
         if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| Failure::Io {
                 action: format!("creating the directory {}", dir.display()),
+                file: Some(dir.to_path_buf()),
                 source,
             })?;
         }
@@ -233,6 +234,7 @@ pub fn file_size(path: &Path) -> u64 {
 pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), Failure> {
     let io_error = |source| Failure::Io {
         action: format!("writing {}", crate::output::path_text(path)),
+        file: Some(path.to_path_buf()),
         source,
     };
     let resolved;
@@ -293,6 +295,7 @@ pub fn read_input_with(path: &Path, progress: bool) -> Result<String, Failure> {
         } else {
             Failure::Io {
                 action: format!("reading {}", crate::output::path_text(path)),
+                file: Some(path.to_path_buf()),
                 source,
             }
         }

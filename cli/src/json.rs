@@ -290,6 +290,10 @@ fn library_kind(e: &pipeline_deps::Error) -> &'static str {
         E::Poisoned { .. } => "poisoned",
         E::ReadOnly { .. } => "read_only",
         E::Storage { .. } => "storage",
+        E::InvalidStepName { .. } => "invalid_step_name",
+        E::NoSuchContext { .. } => "unknown_context",
+        E::Unresolved(_) => "unresolved",
+        E::DefaultManagerOpen { .. } => "default_manager_open",
         _ => "library",
     }
 }
@@ -331,6 +335,12 @@ impl ErrorReport {
                         report.step = Some(step.clone());
                     }
                     E::ContextCleared { context } => report.context = Some(context.clone()),
+                    E::NoSuchContext { context, path } => {
+                        report.context = Some(context.clone());
+                        report.file = Some(shown_path(path));
+                    }
+                    E::InvalidStepName { name, .. } => report.step = Some(name.clone()),
+                    E::Unresolved(e) => report.step = Some(e.step.clone()),
                     E::InvalidContextName { name, .. } => report.context = Some(name.clone()),
                     E::InUse { path }
                     | E::SchemaTooNew { path, .. }
@@ -339,7 +349,10 @@ impl ErrorReport {
                     _ => {}
                 }
             }
-            F::Io { .. } => report.kind = "io",
+            F::Io { file, .. } => {
+                report.kind = "io";
+                report.file = file.as_deref().map(shown_path);
+            }
             F::NoDatabase(path) => {
                 report.kind = "no_database";
                 report.file = Some(shown_path(path));

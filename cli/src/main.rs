@@ -49,6 +49,8 @@ pub enum Failure {
     Io {
         /// What was being done.
         action: String,
+        /// The file involved, when there is one (reported in `--json` errors).
+        file: Option<PathBuf>,
         /// The operating system's error.
         source: io::Error,
     },
@@ -158,6 +160,7 @@ impl From<io::Error> for Failure {
     fn from(source: io::Error) -> Self {
         Failure::Io {
             action: "writing to standard output".into(),
+            file: None,
             source,
         }
     }

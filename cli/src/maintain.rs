@@ -64,6 +64,7 @@ fn confirm(question: &str) -> Result<bool, Failure> {
         .interact()
         .map_err(|dialoguer::Error::IO(source)| Failure::Io {
             action: "asking for confirmation".into(),
+            file: None,
             source,
         })
 }

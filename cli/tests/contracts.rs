@@ -461,3 +461,18 @@ fn hostile_names_are_escaped_for_people_and_exact_in_json() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn json_errors_name_the_file_and_context_involved() -> TestResult {
+    let (dir, db) = temp()?;
+    run(&db, &["demo"])?.expect(0)?;
+    let missing = dir.path().join("missing.json");
+    let read = run(&db, &["import", "c", s(&missing)?, "--json"])?.expect(3)?;
+    let error: Value = serde_json::from_str(read.stderr.trim())?;
+    assert_eq!(error["kind"], "io", "{read:?}");
+    assert_eq!(error["file"], s(&missing)?, "{read:?}");
+    let unknown = run(&db, &["show", "nope", "--json"])?.expect(4)?;
+    let error: Value = serde_json::from_str(unknown.stderr.trim())?;
+    assert_eq!(error["context"], "nope", "{unknown:?}");
+    Ok(())
+}
