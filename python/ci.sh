@@ -14,7 +14,7 @@ venv="$(mktemp -d)/venv"
 trap 'rm -rf "$(dirname "$venv")"' EXIT
 python3 -m venv "$venv"
 "$venv/bin/pip" install -q --upgrade pip >/dev/null
-"$venv/bin/pip" install -q "maturin>=1.5,<2" pytest mypy
+"$venv/bin/pip" install -q "maturin>=1.5,<2" pytest mypy pydantic
 
 echo "== python: pip install ./python (maturin, release build)"
 "$venv/bin/pip" install -q ./python

@@ -164,3 +164,41 @@ def test_export_and_import_round_trip(manager, real_specs):
     target = manager.get_registry("target")
     assert target.import_json(source.export_json()) == 2
     assert target.get_specification("Payload") == real_specs["Payload"]
+
+
+def test_a_real_pydantic_model_registers(manager):
+    """The original implementation's spec objects are pydantic v2 models with enum fields."""
+    pydantic = pytest.importorskip("pydantic", reason="pydantic is not installed (python/ci.sh installs it)")
+
+    class Kind(enum.Enum):
+        MODEL_ARTIFACTS = "model_artifacts"
+
+    class Dependency(pydantic.BaseModel):
+        logical_name: str = ""
+        type: Kind = Kind.MODEL_ARTIFACTS
+        required: bool = True
+        compatible_sources: list = []
+
+    class Output(pydantic.BaseModel):
+        logical_name: str = ""
+        type: Kind = Kind.MODEL_ARTIFACTS
+        property_path: str = ""
+        aliases: list = []
+
+    class Spec(pydantic.BaseModel):
+        step_type: str
+        node_type: str = "internal"
+        dependencies: dict = {}
+        outputs: dict = {}
+
+    model = Spec(
+        step_type="XGBoostModel",
+        dependencies={"model_data": Dependency(compatible_sources=["XGBoostTraining"])},
+        outputs={"model_name": Output(property_path="properties.ModelName", aliases=["model"])},
+    )
+    registry = manager.get_registry("ctx")
+    registry.register("model", model)
+    got = registry.get_specification("model")
+    assert got.dependencies["model_data"].logical_name == "model_data"
+    assert got.dependencies["model_data"].dependency_type is pd.DependencyType.MODEL_ARTIFACTS
+    assert got.outputs["model_name"].aliases == ["model"]
