@@ -62,6 +62,8 @@ mod demo;
 mod error;
 mod global;
 mod manager;
+#[cfg(feature = "postgres")]
+mod pg;
 mod pipeline;
 mod registry;
 mod resolve;
@@ -75,7 +77,7 @@ pub use demo::{
     DEMO_CONTEXTS, DEMO_STEPS, DemoContext, DemoSource, DemoStep, DemoSummary, EMBEDDED_DEMO_SPECS,
     build_demo, demo_specs,
 };
-pub use error::{Error, Result};
+pub use error::{Error, Result, ServerErrorKind};
 pub use global::{
     DB_ENV_VAR, clear_all_contexts, clear_context, default_database_path, get_context_stats,
     get_default_registry, get_pipeline_registry, get_registry, list_contexts, registry_manager,
