@@ -70,6 +70,7 @@ mod resolve;
 mod scoped;
 mod snapshot;
 mod spec;
+mod storage;
 mod store;
 mod transfer;
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use crate::error::{Error, Result, shorten};
 use crate::manager::Shared;
 use crate::spec::{DependencySpec, OutputSpec, StepSpecification};
-use crate::store::{ContextReader, ContextWriter};
+use crate::storage::{CatalogRead, CatalogWrite, ContextRead, ContextWrite};
 
 /// In-process state of one context: the cleared flag and a cache of decoded specs.
 pub(crate) struct ContextState {
@@ -23,6 +23,9 @@ struct SpecCache {
     /// Bumped by every committed write, so a read that raced a write does not fill the cache
     /// with what it read before the write.
     generation: u64,
+    /// On a backend shared with other processes: the context revision the cached specs were
+    /// read at; a different current revision means another process wrote or cleared.
+    revision: Option<u64>,
     specs: HashMap<String, Arc<StepSpecification>>,
 }
 
@@ -34,6 +37,11 @@ impl ContextState {
             cleared: AtomicBool::new(false),
             cache: cached.then(|| RwLock::new(SpecCache::default())),
         }
+    }
+
+    /// The context's catalog id.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 
     pub(crate) fn mark_cleared(&self) {
@@ -156,17 +164,18 @@ impl SpecificationRegistry {
         }
     }
 
-    fn read<T>(&self, f: impl FnOnce(&ContextReader<'_>) -> Result<T>) -> Result<T> {
+    fn read<T>(&self, f: impl FnOnce(&mut dyn ContextRead) -> Result<T>) -> Result<T> {
+        self.snapshot(|reader| {
+            let mut context = reader.context(&self.state.name, self.state.id)?;
+            f(&mut *context)
+        })
+    }
+
+    /// Runs `f` in one read transaction (a consistent snapshot).
+    fn snapshot<T>(&self, f: impl FnOnce(&mut dyn CatalogRead) -> Result<T>) -> Result<T> {
         self.check_live()?;
         let store = self.shared.store()?;
-        crate::store::contain(
-            || format!("reading context {}", shorten(&self.state.name)),
-            || {
-                let reader = store.begin_read("reading a context")?;
-                let context = reader.context(&self.state.name, self.state.id)?;
-                f(&context)
-            },
-        )
+        store.read(&format!("reading context {}", shorten(&self.state.name)), f)
     }
 
     /// Runs `f` in one write transaction on this context and commits it. The spec cache is
@@ -174,16 +183,11 @@ impl SpecificationRegistry {
     fn transact<T>(
         &self,
         what: impl Fn() -> String,
-        f: impl FnOnce(&crate::store::Writer) -> Result<T>,
+        f: impl FnOnce(&mut dyn CatalogWrite) -> Result<T>,
     ) -> Result<T> {
         self.check_live()?;
         let store = self.shared.store()?;
-        let result = crate::store::contain(&what, || {
-            let writer = store.begin_write()?;
-            let out = f(&writer)?;
-            writer.commit(&what)?;
-            Ok(out)
-        });
+        let result = store.write(&what(), f);
         self.state.invalidate();
         result
     }
@@ -193,11 +197,11 @@ impl SpecificationRegistry {
     fn write<T>(
         &self,
         what: impl Fn() -> String,
-        f: impl FnOnce(&mut ContextWriter<'_>) -> Result<T>,
+        f: impl FnOnce(&mut dyn ContextWrite) -> Result<T>,
     ) -> Result<T> {
         self.transact(what, |writer| {
             let mut context = writer.context(&self.state.name, self.state.id)?;
-            let out = f(&mut context)?;
+            let out = f(&mut *context)?;
             context.finish()?;
             Ok(out)
         })
@@ -330,7 +334,9 @@ impl SpecificationRegistry {
     }
 
     /// The specification registered under `step_name`. Served from an in-process cache that
-    /// every write through this database invalidates.
+    /// every write through this database invalidates; on a PostgreSQL registry, which other
+    /// processes write too, the cache is used only while the context's revision is the one
+    /// it was filled at (checked with one read per call).
     ///
     /// # Errors
     /// [`Error::ContextCleared`]; [`Error::Corrupted`] naming the context and step when the
@@ -340,22 +346,42 @@ impl SpecificationRegistry {
         let Some(cache) = &self.state.cache else {
             return Ok(self.read(|c| c.get(step_name))?.map(Arc::new));
         };
+        let shared_backend = self.shared.store()?.is_shared();
+        let current = if shared_backend {
+            Some(self.entry()?.revision)
+        } else {
+            None
+        };
         let generation = {
-            let cache = cache
-                .read()
+            let mut cache = cache
+                .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if cache.revision != current {
+                cache.generation += 1;
+                cache.specs.clear();
+                cache.revision = current;
+            }
             if let Some(spec) = cache.specs.get(step_name) {
                 return Ok(Some(Arc::clone(spec)));
             }
             cache.generation
         };
-        let Some(spec) = self.read(|c| c.get(step_name))?.map(Arc::new) else {
+        let (revision, spec) = if shared_backend {
+            let (name, id) = (&self.state.name, self.state.id);
+            self.snapshot(|r| {
+                let revision = r.context_entry(name, id)?.revision;
+                Ok((Some(revision), r.context(name, id)?.get(step_name)?))
+            })?
+        } else {
+            (None, self.read(|c| c.get(step_name))?)
+        };
+        let Some(spec) = spec.map(Arc::new) else {
             return Ok(None);
         };
         let mut cache = cache
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if cache.generation == generation {
+        if cache.generation == generation && cache.revision == revision {
             cache.specs.insert(step_name.to_owned(), Arc::clone(&spec));
         }
         Ok(Some(spec))
@@ -399,21 +425,7 @@ impl SpecificationRegistry {
     }
 
     fn entry(&self) -> Result<crate::codec::CatalogRecordV1> {
-        self.check_live()?;
-        let store = self.shared.store()?;
-        crate::store::contain(
-            || {
-                format!(
-                    "reading the catalog entry of context {}",
-                    shorten(&self.state.name)
-                )
-            },
-            || {
-                store
-                    .begin_read("reading a context's catalog entry")?
-                    .context_entry(&self.state.name, self.state.id)
-            },
-        )
+        self.snapshot(|r| r.context_entry(&self.state.name, self.state.id))
     }
 
     /// Whether no step is registered.

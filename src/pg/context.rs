@@ -92,11 +92,6 @@ impl<'s, 'c> PgContextReader<'s, 'c> {
         format!("reading context {}", shorten(&self.name))
     }
 
-    /// The catalog record this view was opened with.
-    pub(crate) fn entry(&self) -> CatalogRecordV1 {
-        self.entry
-    }
-
     /// One specification by step name.
     pub(crate) fn get(&mut self, step: &str) -> Result<Option<StepSpecification>> {
         let row = self.sql.query_opt(

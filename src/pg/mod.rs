@@ -21,10 +21,6 @@
 //! Connections: one per store, opened lazily. A call that finds the connection lost fails
 //! with [`ServerErrorKind::ConnectionLost`] and drops it; the next call reconnects.
 
-// Phase 1 of issue 13: the layer is exercised by its own tests (src/pg/tests.rs) until the
-// storage seam wires it into the manager.
-#![cfg_attr(not(test), allow(dead_code, unused_imports))]
-
 mod catalog;
 mod conn;
 mod context;
@@ -41,7 +37,7 @@ use postgres::{Config, IsolationLevel, NoTls};
 use crate::error::{Error, Result};
 pub(crate) use catalog::{PgReader, PgWriter};
 use conn::Conn;
-pub(crate) use migrate::PG_SCHEMA_VERSION;
+pub(crate) use context::{PgContextReader, PgContextWriter};
 
 /// How long opening a connection may take when the URL does not say
 /// (`connect_timeout=…`).

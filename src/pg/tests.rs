@@ -7,7 +7,8 @@
 #[path = "../../tests/support/pg_cluster.rs"]
 mod pg_cluster;
 
-use super::{PG_SCHEMA_VERSION, PgStore};
+use super::PgStore;
+use super::migrate::PG_SCHEMA_VERSION;
 use crate::codec::{self, StepRecordV1};
 use crate::error::{Error, ServerErrorKind};
 use crate::spec::{DependencySpec, DependencyType, NodeType, OutputSpec, StepSpecification};
@@ -223,8 +224,8 @@ fn a_failed_write_changes_nothing() -> TestResult {
         "{refused:?}"
     );
     let (names, entry) = store.read("check", |r| {
-        let mut ctx = r.context("ml", id)?;
-        Ok((ctx.names()?, ctx.entry()))
+        let names = r.context("ml", id)?.names()?;
+        Ok((names, r.context_entry("ml", id)?))
     })?;
     assert_eq!(names, ["kept"]);
     assert_eq!(
