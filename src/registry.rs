@@ -425,7 +425,16 @@ impl SpecificationRegistry {
     }
 
     fn entry(&self) -> Result<crate::codec::CatalogRecordV1> {
-        self.snapshot(|r| r.context_entry(&self.state.name, self.state.id))
+        self.check_live()?;
+        let store = self.shared.store()?;
+        store.context_entry(
+            &format!(
+                "reading the catalog entry of context {}",
+                shorten(&self.state.name)
+            ),
+            &self.state.name,
+            self.state.id,
+        )
     }
 
     /// Whether no step is registered.

@@ -3,7 +3,7 @@
 
 use postgres::Row;
 
-use super::conn::{Sql, column, signed, unsigned};
+use super::conn::{Conn, Sql, column, signed, unsigned};
 use super::context::{PgContextReader, PgContextWriter};
 use crate::codec::CatalogRecordV1;
 use crate::error::{Error, Result, shorten};
@@ -39,6 +39,25 @@ fn live(name: &str, id: u64, entry: Option<CatalogRecordV1>) -> Result<CatalogRe
 
 fn catalog_action(name: &str) -> String {
     format!("reading the catalog entry of context {}", shorten(name))
+}
+
+/// The catalog record of context `name` if it still has catalog id `id`, read by one
+/// statement on its own.
+pub(super) fn context_entry_alone(
+    conn: &mut Conn,
+    server: &str,
+    name: &str,
+    id: u64,
+) -> Result<CatalogRecordV1> {
+    let row = conn.query_opt_alone(
+        server,
+        &catalog_action(name),
+        "SELECT id, step_count, step_type_count, next_position, revision \
+         FROM pd_contexts WHERE name = $1",
+        &[&name],
+    )?;
+    let entry = row.map(|row| record(&row, 0, name)).transpose()?;
+    live(name, id, entry)
 }
 
 /// A read-only snapshot.

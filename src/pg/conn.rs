@@ -23,6 +23,31 @@ impl Conn {
         }
     }
 
+    /// Runs one statement on its own (the server commits it alone): a read of one row that
+    /// needs no snapshot shared with other statements costs one round trip instead of three.
+    pub(super) fn query_opt_alone(
+        &mut self,
+        server: &str,
+        action: &str,
+        sql: &'static str,
+        params: &Params<'_>,
+    ) -> Result<Option<Row>> {
+        let statement = match self.statements.get(sql) {
+            Some(statement) => statement.clone(),
+            None => {
+                let statement = self
+                    .client
+                    .prepare(sql)
+                    .map_err(|e| map_error(server, action, e))?;
+                self.statements.insert(sql, statement.clone());
+                statement
+            }
+        };
+        self.client
+            .query_opt(&statement, params)
+            .map_err(|e| map_error(server, action, e))
+    }
+
     /// Starts a transaction; `begin` picks its isolation level and access mode.
     pub(super) fn transaction<'c>(
         &'c mut self,

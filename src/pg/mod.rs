@@ -34,6 +34,7 @@ use std::time::Duration;
 use postgres::config::Host;
 use postgres::{Config, IsolationLevel, NoTls};
 
+use crate::codec::CatalogRecordV1;
 use crate::error::{Error, Result};
 pub(crate) use catalog::{PgReader, PgWriter};
 use conn::Conn;
@@ -127,6 +128,15 @@ impl PgStore {
             *guard = None;
         }
         result
+    }
+
+    /// The catalog record of context `name` if it still has catalog id `id` (else
+    /// [`Error::ContextCleared`]), in one round trip: the check a handle makes before
+    /// serving its cache.
+    pub(crate) fn context_entry(&self, name: &str, id: u64) -> Result<CatalogRecordV1> {
+        self.with_conn("reading a context's catalog entry", |conn, server| {
+            catalog::context_entry_alone(conn, server, name, id)
+        })
     }
 
     /// Runs `f` in a read-only snapshot.

@@ -111,6 +111,21 @@ impl Backend {
         }
     }
 
+    /// The catalog record of context `name` if it still has catalog id `id` (else
+    /// [`crate::Error::ContextCleared`]), read as cheaply as the backend can.
+    pub(crate) fn context_entry(
+        &self,
+        action: &str,
+        name: &str,
+        id: u64,
+    ) -> Result<CatalogRecordV1> {
+        match self {
+            Backend::File(store) => file::read(store, action, |r| r.context_entry(name, id)),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => pg.context_entry(name, id),
+        }
+    }
+
     /// Runs `f` in a read transaction.
     pub(crate) fn read<T>(
         &self,
