@@ -126,8 +126,20 @@ pub struct PgCluster {
 }
 
 impl PgCluster {
-    /// `initdb` + `pg_ctl start` in a new temporary directory.
+    /// `initdb` + `pg_ctl start` in a new temporary directory, without fsync (a restart,
+    /// even `-m immediate`, loses nothing acknowledged; only a power loss could).
     pub fn start() -> Result<PgCluster, String> {
+        PgCluster::start_with("")
+    }
+
+    /// A cluster that flushes its WAL on every commit as a production server does
+    /// (`fsync = on`, `full_page_writes = on`): for benchmarks of durable writes.
+    pub fn start_durable() -> Result<PgCluster, String> {
+        PgCluster::start_with("fsync = on\nfull_page_writes = on\n")
+    }
+
+    /// Starts a cluster with `settings` appended to `postgresql.conf` (later lines win).
+    pub fn start_with(settings: &str) -> Result<PgCluster, String> {
         let bin = find_bin_dir()?;
         let as_postgres = is_root()?;
         let base = if std::env::temp_dir().as_os_str().len() < 40 {
@@ -147,7 +159,7 @@ impl PgCluster {
         if as_postgres {
             run(Command::new("chown").arg("postgres:").arg(cluster.dir()))?;
         }
-        cluster.init()?;
+        cluster.init(settings)?;
         cluster.watchdog()?;
         cluster.pg_ctl(&["start", "-w", "-t", "60"])?;
         cluster.create_password_user()?;
@@ -190,7 +202,7 @@ impl PgCluster {
         }
     }
 
-    fn init(&self) -> Result<(), String> {
+    fn init(&self, settings: &str) -> Result<(), String> {
         run(self
             .command("initdb")
             .args([
@@ -209,7 +221,7 @@ impl PgCluster {
              log_min_messages = warning\n",
             self.dir().display()
         );
-        append(&self.data().join("postgresql.conf"), &conf)?;
+        append(&self.data().join("postgresql.conf"), &(conf + settings))?;
         let hba = format!("local all {PASSWORD_USER} scram-sha-256\nlocal all all trust\n");
         std::fs::write(self.data().join("pg_hba.conf"), hba)
             .map_err(|e| format!("writing pg_hba.conf: {e}"))
