@@ -7,7 +7,7 @@ use pipeline_deps::{ContextStats, RegistryManager};
 use serde::Serialize;
 
 use crate::commands::{
-    Session, existing_context, file_size, list_preview, open_exclusive, open_write,
+    Session, existing_context, file_only, file_size, list_preview, open_exclusive, open_write,
 };
 use crate::json::{self, Context, Problem, schema};
 use crate::output::{bytes, esc, path_text};
@@ -211,6 +211,11 @@ fn check_context(
 /// `check`: the storage engine's checksum verification, then every record decoded; exit 1
 /// when anything fails.
 pub fn check(s: &mut Session<'_>) -> Result<Status, Failure> {
+    file_only(
+        &s.db,
+        "check",
+        "the server keeps its own checksums (see PostgreSQL's amcheck and data checksums), and every record is still verified as it is read",
+    )?;
     let (pages, contexts) = match open_exclusive(&s.db) {
         Err(Failure::Library(e)) if e.is_corruption() => (Err(e.to_string()), Vec::new()),
         Err(other) => return Err(other),
@@ -321,6 +326,11 @@ struct CompactReport {
 
 /// `compact`: compacts the file and reports the bytes reclaimed.
 pub fn compact(s: &mut Session<'_>) -> Result<Status, Failure> {
+    file_only(
+        &s.db,
+        "compact",
+        "the server reclaims the space of deleted rows itself (autovacuum, or VACUUM)",
+    )?;
     // Sizes are measured with the file closed: redb writes its allocator state on close,
     // so the size while open is not what stays on disk.
     let before = file_size(&s.db);
