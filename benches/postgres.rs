@@ -18,9 +18,9 @@ mod pg_cluster;
 
 use std::time::{Duration, Instant};
 
+use pipeline_deps::resolve::InterfaceCatalog;
 use pipeline_deps::{
-    InterfaceCatalog, RegistryManager, SemanticMatcher, StepSpecification,
-    UnifiedDependencyResolver,
+    RegistryManager, SemanticMatcher, StepSpecification, UnifiedDependencyResolver,
 };
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;

@@ -14,6 +14,7 @@
 //! directory's disk, so fsyncs are real). The setup also prints the bytes on disk per spec.
 //!
 //! `cargo bench --bench registry -- --warm-up-time 1 --measurement-time 3`
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a benchmark may stop on a broken setup
 
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -29,7 +30,7 @@ const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/cursus-step-specs.json"
 );
-const CACHE: usize = pipeline_deps::DEFAULT_CACHE_SIZE;
+const CACHE: usize = pipeline_deps::storage::DEFAULT_CACHE_SIZE;
 const ROWS: TableDefinition<&str, &[u8]> = TableDefinition::new("rows");
 
 /// `n` under `cargo bench`; a hundredth of it under `cargo test --benches`, where criterion
@@ -46,9 +47,8 @@ fn size(n: usize) -> usize {
 }
 
 fn real_specs() -> Vec<StepSpecification> {
-    let text = std::fs::read_to_string(FIXTURE)
-        .unwrap_or_else(|_| pipeline_deps::EMBEDDED_DEMO_SPECS.to_owned());
-    pipeline_deps::parse_steps_json(&text, &ImportOptions::default())
+    let text = std::fs::read_to_string(FIXTURE).expect("the fixture is in the repository");
+    pipeline_deps::transfer::parse_steps_json(&text, &ImportOptions::default())
         .expect("the specification document parses")
         .into_iter()
         .map(|(_, spec)| spec)
@@ -390,7 +390,7 @@ fn open(c: &mut Criterion, specs: &[StepSpecification]) {
 #[derive(Debug, Clone, Default)]
 struct Counting(Arc<Mutex<(Vec<u8>, u64, u64)>>);
 
-impl pipeline_deps::StorageBackend for Counting {
+impl pipeline_deps::storage::StorageBackend for Counting {
     fn len(&self) -> std::io::Result<u64> {
         Ok(self.0.lock().expect("lock").0.len() as u64)
     }
@@ -419,19 +419,19 @@ impl pipeline_deps::StorageBackend for Counting {
 
 impl redb::StorageBackend for Counting {
     fn len(&self) -> std::io::Result<u64> {
-        pipeline_deps::StorageBackend::len(self)
+        pipeline_deps::storage::StorageBackend::len(self)
     }
     fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
-        pipeline_deps::StorageBackend::read(self, offset, out)
+        pipeline_deps::storage::StorageBackend::read(self, offset, out)
     }
     fn set_len(&self, len: u64) -> std::io::Result<()> {
-        pipeline_deps::StorageBackend::set_len(self, len)
+        pipeline_deps::storage::StorageBackend::set_len(self, len)
     }
     fn sync_data(&self) -> std::io::Result<()> {
         Ok(())
     }
     fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
-        pipeline_deps::StorageBackend::write(self, offset, data)
+        pipeline_deps::storage::StorageBackend::write(self, offset, data)
     }
 }
 

@@ -3,14 +3,19 @@
 //! Builds four databases in a temporary directory (empty; N empty contexts; N contexts
 //! holding one spec each; one context holding M specs), compacts each and prints the file
 //! sizes and the cost per context and per spec. The specs cycle through the real cursus
-//! specifications (the embedded excerpt, or the full fixture given with `--fixture`).
+//! specifications (the seven of the design's example, or every one of the document given
+//! with `--fixture`).
 //!
 //! Run: `cargo run --release --example disk_usage -- [--contexts N] [--specs M] [--fixture PATH]`
 //! (defaults: 1,000 contexts, 10,000 specs).
 
 use std::path::Path;
 
-use pipeline_deps::{ImportOptions, RegistryManager, StepSpecification, parse_steps_json};
+#[path = "support/specs.rs"]
+mod specs;
+
+use pipeline_deps::transfer::parse_steps_json;
+use pipeline_deps::{ImportOptions, RegistryManager, StepSpecification};
 
 type Error = Box<dyn std::error::Error>;
 
@@ -58,14 +63,16 @@ fn measure(
 
 fn main() -> Result<(), Error> {
     let args = parse_args()?;
-    let text = match &args.fixture {
-        Some(path) => std::fs::read_to_string(path)?,
-        None => pipeline_deps::EMBEDDED_DEMO_SPECS.to_owned(),
+    let real: Vec<StepSpecification> = match &args.fixture {
+        Some(path) => parse_steps_json(&std::fs::read_to_string(path)?, &ImportOptions::default())?
+            .into_iter()
+            .map(|(_, spec)| spec)
+            .collect(),
+        None => specs::design_specs(None)?
+            .into_iter()
+            .map(|(_, spec)| spec)
+            .collect(),
     };
-    let real: Vec<StepSpecification> = parse_steps_json(&text, &ImportOptions::default())?
-        .into_iter()
-        .map(|(_, spec)| spec)
-        .collect();
     if real.is_empty() {
         return Err("the specification document has no steps".into());
     }

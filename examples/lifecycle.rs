@@ -6,12 +6,16 @@
 //! Run: `cargo run --example lifecycle`. The database lives in a temporary directory that
 //! is removed on exit.
 
-use pipeline_deps::{RegistryManager, demo_specs};
+#[path = "support/specs.rs"]
+mod specs;
+
+use pipeline_deps::RegistryManager;
+use specs::design_specs;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("registry.redb");
-    let specs = demo_specs(None)?;
+    let specs = design_specs(None)?;
 
     {
         let registry_manager = RegistryManager::open(&path)?;

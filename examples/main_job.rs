@@ -1,11 +1,15 @@
 //! The main job: builds the design's three example contexts from real specifications in a
 //! database file, closes it, reopens it and prints what survived.
 //!
-//! Run: `cargo run --example main_job` (embedded excerpt of the cursus specs), or
-//! `cargo run --example main_job -- tests/fixtures/cursus-step-specs.json` to read the
-//! full fixture. The database lives in a temporary directory that is removed on exit.
+//! Run: `cargo run --example main_job` (the cursus specs embedded in the example), or
+//! `cargo run --example main_job -- FILE` to read another document in the cursus fixture
+//! format. The database lives in a temporary directory that is removed on exit.
 
-use pipeline_deps::{DemoSource, RegistryManager, build_demo};
+#[path = "support/specs.rs"]
+mod specs;
+
+use pipeline_deps::RegistryManager;
+use specs::{DESIGN_CONTEXTS, build_design_contexts};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fixture = std::env::args_os()
@@ -17,15 +21,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     {
         let manager = RegistryManager::open(&path)?;
-        let summary = build_demo(&manager, fixture.as_deref())?;
-        let source = match summary.source {
-            DemoSource::Embedded => "the embedded cursus excerpt",
-            DemoSource::Provided => "the given fixture",
+        let steps = build_design_contexts(&manager, fixture.as_deref())?;
+        let source = match fixture {
+            None => "the embedded cursus specifications",
+            Some(_) => "the given fixture",
         };
         println!(
-            "Built {} contexts with {} steps from {source}",
-            summary.contexts.len(),
-            summary.steps_registered()
+            "Built {} contexts with {steps} steps from {source}",
+            DESIGN_CONTEXTS.len()
         );
     } // the manager is dropped: the file is closed, as after a restart
 

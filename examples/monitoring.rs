@@ -5,10 +5,12 @@
 //! Run: `cargo run --example monitoring`. The database lives in a temporary directory that
 //! is removed on exit.
 
-use pipeline_deps::{
-    Result, build_demo, clear_context, demo_specs, get_context_stats, get_registry, list_contexts,
-    registry_manager, set_default_database_path,
-};
+#[path = "support/specs.rs"]
+mod specs;
+
+use pipeline_deps::default_manager::{registry_manager, set_default_database_path};
+use pipeline_deps::{Result, clear_context, get_context_stats, get_registry, list_contexts};
+use specs::{build_design_contexts, design_specs};
 
 /// Monitor registry usage across the application.
 fn monitor_registry_usage() -> Result<()> {
@@ -57,8 +59,8 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     set_default_database_path(dir.path().join("registry.redb"))?;
 
     // An application's contexts: the design's three, plus leftovers of tests and scratch work.
-    build_demo(registry_manager()?, None)?;
-    let specs = demo_specs(None)?;
+    build_design_contexts(registry_manager()?, None)?;
+    let specs = design_specs(None)?;
     for (context, count) in [("test_main", 2), ("test_helper", 1), ("temp_scratch", 3)] {
         let registry = get_registry(context)?;
         for (step, spec) in specs.iter().take(count) {

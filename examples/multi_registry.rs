@@ -5,23 +5,25 @@
 //! Run: `cargo run --example multi_registry`. The database lives in a temporary directory
 //! that is removed on exit.
 
-use pipeline_deps::{
-    StepSpecification, demo_specs, get_context_stats, get_registry, list_contexts,
-    set_default_database_path,
-};
+#[path = "support/specs.rs"]
+mod specs;
+
+use pipeline_deps::default_manager::set_default_database_path;
+use pipeline_deps::{StepSpecification, get_context_stats, get_registry, list_contexts};
+use specs::design_specs;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     set_default_database_path(dir.path().join("registry.redb"))?;
 
     // Real specifications (cursus), under the names the design gives its placeholders.
-    let specs = demo_specs(None)?;
+    let specs = design_specs(None)?;
     let spec = |step: &str| -> Result<&StepSpecification, String> {
         specs
             .iter()
             .find(|(demo, _)| demo.step_name == step)
             .map(|(_, spec)| spec)
-            .ok_or_else(|| format!("no demo spec for {step}"))
+            .ok_or_else(|| format!("no design spec for {step}"))
     };
 
     // Create registries for different purposes.

@@ -6,11 +6,13 @@
 //! Run: `cargo run --example pipeline_builder`. The database lives in a temporary directory
 //! that is removed on exit.
 
-use pipeline_deps::{
-    ContextStats, PipelineConfig, Result, StepSpecification, WithRegistry, demo_specs,
-    get_context_stats, integrate_with_pipeline_builder, list_contexts, registry_manager,
-    set_default_database_path,
-};
+#[path = "support/specs.rs"]
+mod specs;
+
+use pipeline_deps::default_manager::{registry_manager, set_default_database_path};
+use pipeline_deps::pipeline::{PipelineConfig, WithRegistry, integrate_with_pipeline_builder};
+use pipeline_deps::{ContextStats, Result, StepSpecification, get_context_stats, list_contexts};
+use specs::design_specs;
 
 /// The builder's configuration.
 #[derive(Clone)]
@@ -89,12 +91,12 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     set_default_database_path(dir.path().join("registry.redb"))?;
 
-    let demo = demo_specs(None)?;
+    let demo = design_specs(None)?;
     let spec = |step: &str| -> std::result::Result<StepSpecification, String> {
         demo.iter()
             .find(|(d, _)| d.step_name == step)
             .map(|(_, spec)| spec.clone())
-            .ok_or_else(|| format!("no demo spec for {step}"))
+            .ok_or_else(|| format!("no design spec for {step}"))
     };
     let specs = Specs {
         dev_data_loading: spec("mock_data_source")?,

@@ -7,11 +7,15 @@
 
 use std::panic::{self, AssertUnwindSafe};
 
+#[path = "support/specs.rs"]
+mod specs;
+
+use pipeline_deps::default_manager::{registry_manager, set_default_database_path};
 use pipeline_deps::{
-    Result, ScopedContext, SpecificationRegistry, StepSpecification, demo_specs, get_context_stats,
-    get_default_registry, get_pipeline_registry, get_registry, list_contexts, registry_manager,
-    set_default_database_path,
+    Result, ScopedContext, SpecificationRegistry, StepSpecification, get_context_stats,
+    get_default_registry, get_pipeline_registry, get_registry, list_contexts,
 };
+use specs::design_specs;
 
 type Outcome = std::result::Result<(), String>;
 
@@ -178,7 +182,7 @@ type Test = fn(&Fixture, &StepSpecification, &StepSpecification) -> Outcome;
 fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     set_default_database_path(dir.path().join("registry.redb"))?;
-    let specs = demo_specs(None)?;
+    let specs = design_specs(None)?;
     let (spec1, spec2) = (&specs[5].1, &specs[6].1);
 
     // A production context that the suite must leave alone.

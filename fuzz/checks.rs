@@ -8,9 +8,11 @@
 
 use std::sync::OnceLock;
 
+use pipeline_deps::spec::{MAX_NAME_BYTES, validate_step_name};
+use pipeline_deps::transfer::parse_steps_json;
 use pipeline_deps::{
-    DependencySpec, DependencyType, Error, ImportOptions, MAX_NAME_BYTES, NodeType, OutputSpec,
-    RegistryManager, StepSpecification, parse_steps_json, validate_step_name,
+    DependencySpec, DependencyType, Error, ImportOptions, NodeType, OutputSpec, RegistryManager,
+    StepSpecification,
 };
 
 use crate::fault_backend::{Disk, FaultBackend, Rng};
@@ -51,19 +53,19 @@ struct RawDisk(FaultBackend);
 
 impl redb::StorageBackend for RawDisk {
     fn len(&self) -> Result<u64, std::io::Error> {
-        pipeline_deps::StorageBackend::len(&self.0)
+        pipeline_deps::storage::StorageBackend::len(&self.0)
     }
     fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
-        pipeline_deps::StorageBackend::read(&self.0, offset, out)
+        pipeline_deps::storage::StorageBackend::read(&self.0, offset, out)
     }
     fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
-        pipeline_deps::StorageBackend::set_len(&self.0, len)
+        pipeline_deps::storage::StorageBackend::set_len(&self.0, len)
     }
     fn sync_data(&self) -> Result<(), std::io::Error> {
-        pipeline_deps::StorageBackend::sync_data(&self.0)
+        pipeline_deps::storage::StorageBackend::sync_data(&self.0)
     }
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
-        pipeline_deps::StorageBackend::write(&self.0, offset, data)
+        pipeline_deps::storage::StorageBackend::write(&self.0, offset, data)
     }
 }
 

@@ -1,26 +1,62 @@
-//! The crate's one error type.
+//! The crate's one error type, and the stable kinds a caller matches on.
 
 use std::path::PathBuf;
 
+use crate::resolve::DependencyResolutionError;
 use crate::spec::SpecProblem;
 
 /// A `Result` whose error is [`Error`].
+///
+/// ```
+/// fn step_count(path: &std::path::Path) -> pipeline_deps::Result<usize> {
+///     let manager = pipeline_deps::RegistryManager::open(path)?;
+///     manager.get_registry("ml")?.len()
+/// }
+/// # let dir = tempfile::tempdir().map_err(|e| pipeline_deps::Error::Io { action: "tempdir".into(), source: e })?;
+/// assert_eq!(step_count(&dir.path().join("r.redb"))?, 0);
+/// # Ok::<(), pipeline_deps::Error>(())
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A boxed underlying cause, kept as [`std::error::Error::source`].
+pub(crate) type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 /// Everything that can go wrong in this crate.
 ///
-/// The variants fall in six families, each with a predicate:
-/// I/O ([`Error::is_io`]), corruption ([`Error::is_corruption`]), in use
-/// ([`Error::InUse`]), schema version ([`Error::SchemaTooNew`]), invalid input
-/// ([`Error::is_invalid_input`]) and state ([`Error::AlreadyRegistered`],
-/// [`Error::ContextCleared`], [`Error::Poisoned`]). The underlying cause (an `io::Error`, a
-/// storage engine or decoding error) is kept as [`std::error::Error::source`], never repeated
-/// in the message. Messages are sentences that name the context and step involved and say
-/// what to do.
+/// Every fallible function of the crate returns this one type, so `?` works across the
+/// whole API in a function returning [`Result`](crate::Result). Match on [`Error::kind`]
+/// (stable, documented [`ErrorKind`]s) rather than on variants when you only need to know
+/// what *kind* of failure it was; the variants carry the details (the context, step, file).
+///
+/// Messages say what happened and name the context, step or file involved; the underlying
+/// cause (an `io::Error`, a storage engine or decoding error, a JSON parser error) is kept
+/// as [`std::error::Error::source`] and never repeated in the message, so print the chain
+/// to show both.
+///
+/// ```
+/// use pipeline_deps::{ErrorKind, NodeType, RegistryManager, StepSpecification};
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let manager = RegistryManager::in_memory()?;
+/// let registry = manager.get_registry("ml")?;
+/// let spec = StepSpecification::new("Train", NodeType::Singular);
+/// registry.register("train", &spec)?;
+///
+/// let error = registry.register("train", &spec).unwrap_err();
+/// assert_eq!(error.kind(), ErrorKind::AlreadyExists);
+/// assert_eq!(
+///     error.to_string(),
+///     "step 'train' is already registered in context 'ml'; use `upsert` to replace it or `unregister` it first"
+/// );
+///
+/// let error = manager.get_registry("").unwrap_err();
+/// assert!(error.is_invalid_input());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// Reading or writing the database file failed.
+    /// Reading or writing the database file failed. Kind [`ErrorKind::Io`].
     #[error(
         "I/O error while {action}; check that the file is reachable, writable and that the disk is not full"
     )]
@@ -31,9 +67,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// Bytes on disk are not what this library wrote.
+    /// Bytes on disk are not what this library wrote. Kind [`ErrorKind::Corruption`].
     #[error(
-        "the registry database is corrupted at {location}: {detail}; run `pipeline-deps check` and restore the file from a backup if it fails"
+        "the registry database is corrupted at {location}: {detail}; restore the file from a backup"
     )]
     Corrupted {
         /// Where: the file, context and step whose record failed, as far as known.
@@ -42,18 +78,20 @@ pub enum Error {
         detail: String,
         /// The decoder's or storage engine's error, when there is one.
         #[source]
-        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+        source: Option<Cause>,
     },
     /// Another process (or another manager in this one) has the file open.
+    /// Kind [`ErrorKind::InUse`].
     #[error(
-        "the database {} is already open by another process or manager; close it first, or inspect it read-only with `pipeline-deps --db {} stats` while its owner runs in single-writer mode",
-        path.display(), path.display()
+        "the database {} is already open by another process or manager; close it first, or open it read-only while its owner runs in single-writer mode",
+        path.display()
     )]
     InUse {
         /// The database file.
         path: PathBuf,
     },
     /// The file was written by a newer version of this library.
+    /// Kind [`ErrorKind::SchemaVersion`].
     #[error(
         "the database {} has schema version {found}, newer than version {supported} that this build of pipeline-deps understands; upgrade pipeline-deps to open it",
         path.display()
@@ -67,7 +105,8 @@ pub enum Error {
         supported: u64,
     },
     /// The file is not a pipeline-deps registry (not redb, or redb with foreign tables).
-    #[error("{} is not a pipeline-deps registry database: {detail}; check the path", path.display())]
+    /// Kind [`ErrorKind::Corruption`].
+    #[error("{} is not a pipeline-deps registry database: {detail}", path.display())]
     NotARegistry {
         /// The file.
         path: PathBuf,
@@ -75,9 +114,9 @@ pub enum Error {
         detail: String,
         /// The storage engine's error, when there is one.
         #[source]
-        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+        source: Option<Cause>,
     },
-    /// A context name was refused.
+    /// A context name was refused. Kind [`ErrorKind::InvalidInput`].
     #[error(
         "invalid context name {}: the name {reason}; use a non-empty name of at most 1024 bytes without control characters",
         shorten(name)
@@ -88,8 +127,20 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
+    /// A step name was refused by [`validate_step_name`](crate::spec::validate_step_name).
+    /// Kind [`ErrorKind::InvalidInput`].
+    #[error(
+        "invalid step name {}: the name {reason}; use a non-empty name of at most 1024 bytes without control characters",
+        shorten(name)
+    )]
+    InvalidStepName {
+        /// The name as given (possibly long).
+        name: String,
+        /// Why it was refused.
+        reason: String,
+    },
     /// One or more specifications failed validation; every problem is listed, each naming
-    /// its step and field. Nothing was written.
+    /// its step and field. Nothing was written. Kind [`ErrorKind::InvalidInput`].
     #[error(
         "context '{context}' refused {} invalid specification field(s), nothing was written: {}; fix the listed fields and register again",
         problems.len(), join_problems(problems)
@@ -100,18 +151,29 @@ pub enum Error {
         /// Every problem found (each names its step and field).
         problems: Vec<SpecProblem>,
     },
-    /// Input text (JSON) could not be parsed.
+    /// Input text (JSON) could not be parsed, or a value passed in was refused.
+    /// Kind [`ErrorKind::InvalidInput`].
     #[error("invalid input in {what}: {detail}; fix the input and try again")]
     InvalidInput {
         /// What was being read, e.g. "the JSON import for context 'ml'".
         what: String,
-        /// The parser's explanation with position.
+        /// What is wrong with it, with the position for JSON (the parser's own message is
+        /// the source).
         detail: String,
         /// The parser's error.
         #[source]
-        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+        source: Option<Cause>,
     },
-    /// `register` of a step name that is already taken.
+    /// A context that does not exist was asked for where it cannot be created (a read-only
+    /// manager). Kind [`ErrorKind::NotFound`].
+    #[error("there is no context '{context}' in the database {}", path.display())]
+    NoSuchContext {
+        /// The context's full name.
+        context: String,
+        /// The database file.
+        path: PathBuf,
+    },
+    /// `register` of a step name that is already taken. Kind [`ErrorKind::AlreadyExists`].
     #[error(
         "step {} is already registered in context '{context}'; use `upsert` to replace it or `unregister` it first",
         shorten(step)
@@ -122,7 +184,12 @@ pub enum Error {
         /// The step name.
         step: String,
     },
-    /// A registry handle outlived a `clear_context` of its context.
+    /// Required dependencies of a step stayed unresolved
+    /// ([`UnifiedDependencyResolver::resolve_step_dependencies`](crate::UnifiedDependencyResolver::resolve_step_dependencies)).
+    /// Kind [`ErrorKind::Unresolved`].
+    #[error(transparent)]
+    Unresolved(#[from] DependencyResolutionError),
+    /// A registry handle outlived a `clear_context` of its context. Kind [`ErrorKind::State`].
     #[error(
         "context '{context}' was cleared after this registry handle was taken; call `get_registry(\"{context}\")` again for a fresh, empty context"
     )]
@@ -130,7 +197,7 @@ pub enum Error {
         /// The context.
         context: String,
     },
-    /// An earlier I/O failure left this database handle unusable.
+    /// An earlier I/O failure left this database handle unusable. Kind [`ErrorKind::State`].
     #[error(
         "an earlier I/O failure left the database handle unusable while {action}; drop the manager and reopen the file (the last committed state is intact)"
     )]
@@ -138,7 +205,7 @@ pub enum Error {
         /// What was being attempted.
         action: String,
     },
-    /// A write was attempted through a manager opened read-only.
+    /// A write was attempted through a manager opened read-only. Kind [`ErrorKind::State`].
     #[error(
         "the database {} is open read-only, so it cannot be changed; open it with `RegistryManager::open` (not read-only) to write",
         path.display()
@@ -148,7 +215,7 @@ pub enum Error {
         path: PathBuf,
     },
     /// The PostgreSQL server of a `postgres://` registry could not be used; [`ServerErrorKind`]
-    /// says why. Nothing of the failed call was applied, except when the connection was lost
+    /// says why. Kind [`ErrorKind::Server`]. Nothing of the failed call was applied, except when the connection was lost
     /// while committing (the message then says the outcome is unknown). The next call
     /// reconnects.
     #[error("{}", server_message(*kind, server, action))]
@@ -161,16 +228,27 @@ pub enum Error {
         action: String,
         /// The client library's error.
         #[source]
-        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+        source: Option<Cause>,
+    },
+    /// The process-wide default manager was already open when its path was to be chosen.
+    /// Kind [`ErrorKind::State`].
+    #[error(
+        "the default manager is already open on {}; choose its path before its first use",
+        path.display()
+    )]
+    DefaultManagerOpen {
+        /// The file the default manager has open.
+        path: PathBuf,
     },
     /// The storage engine refused an operation for a reason not covered above (e.g. a value
-    /// too large).
-    #[error("the storage engine refused {action}: {detail}")]
+    /// too large). Kind [`ErrorKind::Storage`].
+    #[error("the storage engine refused {action}")]
     Storage {
         /// What was being done.
         action: String,
-        /// The engine's explanation.
-        detail: String,
+        /// The engine's error.
+        #[source]
+        source: Cause,
     },
 }
 
@@ -207,32 +285,122 @@ fn server_message(kind: ServerErrorKind, server: &str, action: &str) -> String {
     }
 }
 
+/// What kind of failure an [`Error`] is: the stable classification to match on.
+///
+/// Kinds stay stable across releases (new kinds may be added, hence `non_exhaustive`);
+/// variants of [`Error`] carry details and may be refined.
+///
+/// ```
+/// use pipeline_deps::{ErrorKind, RegistryManager};
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// match RegistryManager::in_memory()?.get_registry("bad\u{0}name") {
+///     Err(e) if e.kind() == ErrorKind::InvalidInput => {} // tell the user, change nothing
+///     Err(e) => return Err(e),
+///     Ok(_) => unreachable!("a NUL byte is refused"),
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The operating system failed to read or write the file ([`Error::Io`]). Retrying
+    /// after fixing the disk or permissions may work.
+    Io,
+    /// The file is damaged or is not a registry ([`Error::Corrupted`],
+    /// [`Error::NotARegistry`]). Restore it from a backup.
+    Corruption,
+    /// Another process or manager has the file open ([`Error::InUse`]).
+    InUse,
+    /// The file comes from a newer version of this library ([`Error::SchemaTooNew`]).
+    SchemaVersion,
+    /// What the caller passed in was refused: names, specifications, JSON
+    /// ([`Error::InvalidContextName`], [`Error::InvalidStepName`], [`Error::InvalidSpec`],
+    /// [`Error::InvalidInput`]). Nothing was changed.
+    InvalidInput,
+    /// Something named does not exist ([`Error::NoSuchContext`]).
+    NotFound,
+    /// A name is already taken ([`Error::AlreadyRegistered`]).
+    AlreadyExists,
+    /// Required dependencies stayed unresolved ([`Error::Unresolved`]).
+    Unresolved,
+    /// The handle or manager is in a state that does not allow the call: a handle taken
+    /// before its context was cleared, a handle poisoned by an earlier I/O failure, a write
+    /// through a read-only manager, a default manager already open
+    /// ([`Error::ContextCleared`], [`Error::Poisoned`], [`Error::ReadOnly`],
+    /// [`Error::DefaultManagerOpen`]).
+    State,
+    /// The storage engine refused the operation for another reason ([`Error::Storage`]).
+    Storage,
+    /// The PostgreSQL server of a `postgres://` registry could not be used
+    /// ([`Error::Server`]; its [`ServerErrorKind`] says why). The next call reconnects.
+    Server,
+}
+
 impl Error {
-    /// True for [`Error::Io`].
-    pub fn is_io(&self) -> bool {
-        matches!(self, Error::Io { .. })
-    }
-
-    /// True for [`Error::Corrupted`] and [`Error::NotARegistry`].
-    pub fn is_corruption(&self) -> bool {
-        matches!(self, Error::Corrupted { .. } | Error::NotARegistry { .. })
-    }
-
-    /// True for errors caused by what the caller passed in: [`Error::InvalidContextName`],
-    /// [`Error::InvalidSpec`], [`Error::InvalidInput`].
-    pub fn is_invalid_input(&self) -> bool {
-        matches!(
-            self,
+    /// The kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Io { .. } => ErrorKind::Io,
+            Error::Corrupted { .. } | Error::NotARegistry { .. } => ErrorKind::Corruption,
+            Error::InUse { .. } => ErrorKind::InUse,
+            Error::SchemaTooNew { .. } => ErrorKind::SchemaVersion,
             Error::InvalidContextName { .. }
-                | Error::InvalidSpec { .. }
-                | Error::InvalidInput { .. }
-        )
+            | Error::InvalidStepName { .. }
+            | Error::InvalidSpec { .. }
+            | Error::InvalidInput { .. } => ErrorKind::InvalidInput,
+            Error::NoSuchContext { .. } => ErrorKind::NotFound,
+            Error::AlreadyRegistered { .. } => ErrorKind::AlreadyExists,
+            Error::Unresolved(_) => ErrorKind::Unresolved,
+            Error::ContextCleared { .. }
+            | Error::Poisoned { .. }
+            | Error::ReadOnly { .. }
+            | Error::DefaultManagerOpen { .. } => ErrorKind::State,
+            Error::Storage { .. } => ErrorKind::Storage,
+            Error::Server { .. } => ErrorKind::Server,
+        }
     }
 
+    /// True for [`ErrorKind::Io`].
+    pub fn is_io(&self) -> bool {
+        self.kind() == ErrorKind::Io
+    }
+
+    /// True for [`ErrorKind::Corruption`] ([`Error::Corrupted`] and [`Error::NotARegistry`]).
+    pub fn is_corruption(&self) -> bool {
+        self.kind() == ErrorKind::Corruption
+    }
+
+    /// True for [`ErrorKind::InvalidInput`]: errors caused by what the caller passed in.
+    pub fn is_invalid_input(&self) -> bool {
+        self.kind() == ErrorKind::InvalidInput
+    }
+
+    /// The unresolved dependencies, for [`Error::Unresolved`].
+    pub fn unresolved(&self) -> Option<&DependencyResolutionError> {
+        match self {
+            Error::Unresolved(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Invalid JSON in `what`: the message says where (line and column) and what sort of
+    /// problem it is; the parser's own message is the source.
     pub(crate) fn invalid_json(what: impl Into<String>, err: serde_json::Error) -> Self {
+        use serde_json::error::Category;
+        let problem = match err.classify() {
+            Category::Io => "could not be read",
+            Category::Syntax => "is not valid JSON",
+            Category::Data => "does not have the expected shape",
+            Category::Eof => "ends too early",
+        };
         Error::InvalidInput {
             what: what.into(),
-            detail: err.to_string(),
+            detail: format!(
+                "it {problem} at line {}, column {}",
+                err.line(),
+                err.column()
+            ),
             source: Some(Box::new(err)),
         }
     }
@@ -240,7 +408,7 @@ impl Error {
     pub(crate) fn corrupted(
         location: impl Into<String>,
         detail: impl Into<String>,
-        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+        source: Option<Cause>,
     ) -> Self {
         Error::Corrupted {
             location: location.into(),
@@ -276,4 +444,71 @@ fn join_problems(problems: &[SpecProblem]) -> String {
         text.push_str(&format!("; and {} more", problems.len() - SHOWN));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_json_keeps_the_parser_message_in_source_only() {
+        let Err(parse) = serde_json::from_str::<serde_json::Value>("{\"a\": }") else {
+            panic!("the text is not JSON");
+        };
+        let parser_message = parse.to_string();
+        let error = Error::invalid_json("the test document", parse);
+        let message = error.to_string();
+        assert_eq!(
+            message,
+            "invalid input in the test document: it is not valid JSON at line 1, column 7; fix the input and try again"
+        );
+        assert!(!message.contains(&parser_message));
+        let source = std::error::Error::source(&error).map(ToString::to_string);
+        assert_eq!(source, Some(parser_message));
+    }
+
+    #[test]
+    fn storage_keeps_its_cause_as_source() {
+        let error = Error::Storage {
+            action: "writing".into(),
+            source: "value too large".into(),
+        };
+        assert_eq!(error.to_string(), "the storage engine refused writing");
+        assert_eq!(
+            std::error::Error::source(&error).map(ToString::to_string),
+            Some("value too large".to_owned())
+        );
+        assert_eq!(error.kind(), ErrorKind::Storage);
+    }
+
+    #[test]
+    fn state_errors_are_not_invalid_input() {
+        let stale = Error::ContextCleared {
+            context: "ml".into(),
+        };
+        let read_only = Error::ReadOnly {
+            path: "r.redb".into(),
+        };
+        for error in [stale, read_only] {
+            assert_eq!(error.kind(), ErrorKind::State);
+            assert!(!error.is_invalid_input());
+        }
+    }
+
+    #[test]
+    fn no_library_message_tells_the_user_to_run_the_cli() {
+        let errors = [
+            Error::corrupted("context 'ml'", "a record does not decode", None),
+            Error::InUse {
+                path: "r.redb".into(),
+            },
+            Error::NoSuchContext {
+                context: "ml".into(),
+                path: "r.redb".into(),
+            },
+        ];
+        for error in errors {
+            assert!(!error.to_string().contains("pipeline-deps "), "{error}");
+        }
+    }
 }

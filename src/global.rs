@@ -59,19 +59,14 @@ fn path_after(chosen: Option<PathBuf>) -> Option<PathBuf> {
 /// Points the default manager at `path`. Must be called before its first use.
 ///
 /// # Errors
-/// [`Error::InvalidInput`] when the default manager is already open.
+/// [`Error::DefaultManagerOpen`] when the default manager is already open.
 pub fn set_default_database_path(path: impl AsRef<Path>) -> Result<()> {
     let mut chosen = CHOSEN_PATH
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(manager) = MANAGER.get() {
-        return Err(Error::InvalidInput {
-            what: "set_default_database_path".into(),
-            detail: format!(
-                "the default manager is already open on {}",
-                manager.path().display()
-            ),
-            source: None,
+        return Err(Error::DefaultManagerOpen {
+            path: manager.path(),
         });
     }
     *chosen = Some(path.as_ref().to_path_buf());

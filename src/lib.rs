@@ -16,7 +16,7 @@
 //! - Context statistics come from a catalog updated in the same transaction as the data.
 //! - Declaration order of dependencies and outputs, registration order of steps and
 //!   creation order of contexts are kept.
-//! - The process-wide default manager and the design's free functions ([`get_registry`],
+//! - The process-wide default manager and its free functions ([`get_registry`],
 //!   [`list_contexts`], ...) open `PIPELINE_DEPS_DB` or a per-user file.
 //!
 //! ```
@@ -53,61 +53,147 @@
 //! # Ok(()) }
 //! ```
 //!
-//! There are no cargo features.
+//! # Where things are
+//!
+//! The crate root holds what everyday use needs: the manager and its builder, the registry,
+//! the specification model, the resolver with its result, the error type and the
+//! default-manager functions. Everything else is in a module named by topic:
+//!
+//! | module | reach for it when you need |
+//! |---|---|
+//! | [`resolve`] | candidate-by-candidate explanations, resolution reports, ready-made resolver sets, property paths, the cursus interface format |
+//! | [`scoring`] | the compatibility score's rules and parts, the name matcher and its tables |
+//! | [`snapshot`] | to freeze a resolved edge graph and fail when it changes |
+//! | [`transfer`] | JSON documents of specifications outside a registry (parse, export format) |
+//! | [`spec`] | validation details: problems, name limits |
+//! | [`pipeline`] | to give a pipeline builder the registry of its context |
+//! | [`default_manager`] | to choose or inspect the file the default-manager functions use |
+//! | [`storage`] | the stored format's version, the page cache default, a custom storage backend |
+//!
+//! The design this crate implements, its storage layout and where it deliberately differs
+//! from the Python reference are described in `docs/design.md` in the repository.
+//!
+//! # Cargo features
+//! `reference-resolver` (off by default) compiles the unoptimised resolution path that the
+//! equivalence tests use as an oracle; it is not part of the supported API.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod codec;
-mod demo;
 mod error;
 mod global;
 mod manager;
 #[cfg(feature = "postgres")]
 mod pg;
-mod pipeline;
+pub mod pipeline;
 mod registry;
-mod resolve;
+pub mod resolve;
 mod scoped;
-mod snapshot;
-mod spec;
-mod storage;
+mod seam;
+pub mod snapshot;
+pub mod spec;
 mod store;
-mod transfer;
+pub mod transfer;
 
-pub use demo::{
-    DEMO_CONTEXTS, DEMO_STEPS, DemoContext, DemoSource, DemoStep, DemoSummary, EMBEDDED_DEMO_SPECS,
-    build_demo, demo_specs,
-};
-pub use error::{Error, Result, ServerErrorKind};
+pub use indexmap;
+pub use serde_json;
+
+pub use error::{Error, ErrorKind, Result, ServerErrorKind};
 pub use global::{
-    DB_ENV_VAR, clear_all_contexts, clear_context, default_database_path, get_context_stats,
-    get_default_registry, get_pipeline_registry, get_registry, list_contexts, registry_manager,
-    resolve_default_path, set_default_database_path,
+    clear_all_contexts, clear_context, get_context_stats, get_default_registry,
+    get_pipeline_registry, get_registry, list_contexts,
 };
-pub use manager::{Concurrency, ContextStats, DEFAULT_CACHE_SIZE, ManagerBuilder, RegistryManager};
-pub use pipeline::{
-    DEFAULT_PIPELINE_CONTEXT, PipelineConfig, WithRegistry, integrate_with_pipeline_builder,
-};
-pub use registry::{CompatibleOutput, ImportOptions, SpecificationRegistry};
-pub use resolve::{
-    ABBREVIATIONS, DEFAULT_CONTEXT, DependencyResolutionError, FailedDependency, InterfaceCatalog,
-    InterfaceEntry, PipelineComponents, PipelineResolution, PropertyKey, PropertyPathPart,
-    PropertyReference, REFERENCE_KNOWN_STEP_NAMES, REFERENCE_LEGACY_ALIASES, RESOLUTION_THRESHOLD,
-    ResolutionDetails, ResolutionReport, ResolutionSummary, ResolveError, SEMANTIC_WEIGHT,
-    STOP_WORDS, STRING_WEIGHT, SUBSTRING_WEIGHT, SYNONYM_GROUPS, ScopedPipelineComponents,
-    ScoreBreakdown, ScoredCandidate, ScoringResolution, SemanticMatcher, SimilarityExplanation,
-    StepReport, StepResolution, StepTypeCatalog, TOKEN_WEIGHT, UnifiedDependencyResolver,
-    compatibility_score, data_types_compatible, keyword_match, merge_variant, normalize_name,
-    parse_property_path, score_breakdown, sequence_ratio, types_compatible,
-};
+pub use manager::{Concurrency, ContextStats, ManagerBuilder, RegistryManager};
+pub use registry::{ImportOptions, SpecificationRegistry};
+pub use resolve::{PipelineResolution, PropertyReference, UnifiedDependencyResolver};
 pub use scoped::ScopedContext;
-pub use snapshot::{
-    EDGE_SNAPSHOT_SCHEMA, EdgeDiff, EdgeSnapshot, RescoredEdge, ResolvedEdge, RewiredEdge,
-    UnresolvedStep,
-};
-pub use spec::{
-    DependencySpec, DependencyType, MAX_NAME_BYTES, NodeType, OutputSpec, SpecProblem,
-    StepSpecification, validate_step_name,
-};
-pub use store::{SCHEMA_VERSION, StorageBackend};
-pub use transfer::{EXPORT_SCHEMA, parse_steps_json};
+pub use scoring::SemanticMatcher;
+pub use spec::{DependencySpec, DependencyType, NodeType, OutputSpec, StepSpecification};
+
+pub mod scoring {
+    //! How a (dependency, output) pair is scored: the rules, their parts and the name matcher.
+    //!
+    //! Reach for this module to explain or tune why a dependency resolved the way it did:
+    //! [`compatibility_score`] and [`score_breakdown`] of one pair, the parts of a score
+    //! ([`ScoreBreakdown`], whose values are the constants below), the step-type catalog of
+    //! the compatible-sources rule ([`StepTypeCatalog`]), and the name similarity
+    //! ([`SemanticMatcher`], [`normalize_name`], [`sequence_ratio`] and their tables).
+    //!
+    //! A score is: type [`TYPE_EQUAL`] or [`TYPE_COMPATIBLE`] (incompatible types score 0
+    //! and stop); data type [`DATA_TYPE_EQUAL`] or [`DATA_TYPE_COMPATIBLE`];
+    //! [`SIMILARITY_WEIGHT`] × name similarity (aliases included); [`EXACT_NAME_BONUS`];
+    //! [`SOURCE_MATCH`] / [`SOURCE_MISMATCH`] for compatible sources (0 without any);
+    //! [`KEYWORD_WEIGHT`] × keyword fraction; the sum capped at 1.0.
+    //!
+    //! ```
+    //! use pipeline_deps::scoring::{StepTypeCatalog, score_breakdown};
+    //! use pipeline_deps::{DependencySpec, DependencyType, OutputSpec, SemanticMatcher};
+    //!
+    //! let dep = DependencySpec::new("model_input", DependencyType::ModelArtifacts);
+    //! let out = OutputSpec::new("model_output", DependencyType::ModelArtifacts, "properties.M");
+    //! let parts = score_breakdown(
+    //!     &SemanticMatcher::default(), &StepTypeCatalog::default(), &dep, &out, "Training",
+    //! ).expect("equal types are compatible");
+    //! assert_eq!(parts.type_compatibility, pipeline_deps::scoring::TYPE_EQUAL);
+    //! assert!(parts.score() > pipeline_deps::resolve::RESOLUTION_THRESHOLD);
+    //! ```
+
+    pub use crate::registry::CompatibleOutput;
+    pub use crate::resolve::matcher::{
+        SEMANTIC_WEIGHT, STRING_WEIGHT, SUBSTRING_WEIGHT, SYNONYM_GROUPS, SemanticMatcher,
+        SimilarityExplanation, TOKEN_WEIGHT,
+    };
+    pub use crate::resolve::normalize::{
+        ABBREVIATIONS, STOP_WORDS, normalize_name, sequence_ratio,
+    };
+    pub use crate::resolve::scoring::{
+        DATA_TYPE_COMPATIBLE, DATA_TYPE_EQUAL, EXACT_NAME_BONUS, KEYWORD_WEIGHT,
+        REFERENCE_KNOWN_STEP_NAMES, REFERENCE_LEGACY_ALIASES, SIMILARITY_WEIGHT, SOURCE_MATCH,
+        SOURCE_MISMATCH, ScoreBreakdown, StepTypeCatalog, TYPE_COMPATIBLE, TYPE_EQUAL,
+        compatibility_score, data_types_compatible, keyword_match, score_breakdown,
+        types_compatible,
+    };
+}
+
+pub mod default_manager {
+    //! The process-wide default manager behind the free functions at the crate root.
+    //!
+    //! Reach for this module when a program or test needs to choose which file the free
+    //! functions ([`get_registry`](crate::get_registry), [`list_contexts`](crate::list_contexts),
+    //! ...) use, or to get at the manager itself. [`registry_manager`] opens, on first use,
+    //! the file named by the [`DB_ENV_VAR`] environment variable, or else
+    //! [`default_database_path`]; call [`set_default_database_path`] before first use to
+    //! choose another file.
+    //!
+    //! ```no_run
+    //! # fn main() -> pipeline_deps::Result<()> {
+    //! pipeline_deps::default_manager::set_default_database_path("/tmp/registry.redb")?;
+    //! let registry = pipeline_deps::get_registry("training")?;
+    //! assert_eq!(registry.context_name(), "training");
+    //! # Ok(()) }
+    //! ```
+
+    pub use crate::global::{
+        DB_ENV_VAR, default_database_path, registry_manager, resolve_default_path,
+        set_default_database_path,
+    };
+}
+
+pub mod storage {
+    //! The stored format and the storage engine underneath a manager.
+    //!
+    //! Reach for this module to check which schema version this build writes
+    //! ([`SCHEMA_VERSION`]), to size the page cache against its default
+    //! ([`DEFAULT_CACHE_SIZE`], see [`ManagerBuilder::cache_size`](crate::ManagerBuilder::cache_size)),
+    //! or to put a manager on storage of your own, such as a fault-injecting backend in
+    //! tests ([`StorageBackend`], see [`ManagerBuilder::with_backend`](crate::ManagerBuilder::with_backend)).
+    //! The layout of the file is described in `docs/design.md`.
+    //!
+    //! ```
+    //! assert_eq!(pipeline_deps::storage::SCHEMA_VERSION, 2);
+    //! assert_eq!(pipeline_deps::storage::DEFAULT_CACHE_SIZE, 32 * 1024 * 1024);
+    //! ```
+
+    pub use crate::manager::DEFAULT_CACHE_SIZE;
+    pub use crate::store::{SCHEMA_VERSION, StorageBackend};
+}

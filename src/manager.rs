@@ -8,8 +8,8 @@ use indexmap::IndexMap;
 
 use crate::error::{Error, Result, shorten};
 use crate::registry::{ContextState, SpecificationRegistry};
+use crate::seam::{Backend, CatalogWrite};
 use crate::spec::check_name;
-use crate::storage::{Backend, CatalogWrite};
 use crate::store::{OpenOptions, StorageBackend, Store};
 
 /// The default page cache: 32 MiB (redb's own default is 1 GiB, far more than a registry
@@ -17,6 +17,19 @@ use crate::store::{OpenOptions, StorageBackend, Store};
 pub const DEFAULT_CACHE_SIZE: usize = 32 * 1024 * 1024;
 
 /// How other processes may share the database file.
+///
+/// ```
+/// use pipeline_deps::{Concurrency, RegistryManager};
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// # let dir = tempfile::tempdir().map_err(|e| pipeline_deps::Error::Io { action: "tempdir".into(), source: e })?;
+/// let path = dir.path().join("registry.redb");
+/// let owner = RegistryManager::builder().concurrency(Concurrency::SingleWriter).open(&path)?;
+/// owner.get_registry("ml")?;
+/// let inspector = RegistryManager::open_read_only(&path)?; // allowed while the owner runs
+/// assert_eq!(inspector.list_contexts()?, ["ml"]);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Concurrency {
@@ -30,6 +43,20 @@ pub enum Concurrency {
 }
 
 /// Per-context statistics, read from the catalog without scanning specifications.
+///
+/// ```
+/// use pipeline_deps::{NodeType, RegistryManager, StepSpecification};
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let manager = RegistryManager::in_memory()?;
+/// let registry = manager.get_registry("ml")?;
+/// registry.register("a", &StepSpecification::new("Train", NodeType::Singular))?;
+/// registry.register("b", &StepSpecification::new("Train", NodeType::Singular))?;
+/// let stats = &manager.get_context_stats()?["ml"];
+/// assert_eq!((stats.step_count, stats.step_type_count), (2, 1));
+/// assert_eq!(stats.registry_type, "SpecificationRegistry");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ContextStats {
     /// Registered steps.
@@ -66,6 +93,19 @@ impl Shared {
 ///
 /// Defaults: cache [`DEFAULT_CACHE_SIZE`], [`Concurrency::Exclusive`], no integrity check on
 /// open, read-write.
+///
+/// ```
+/// use pipeline_deps::{Concurrency, RegistryManager};
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let manager = RegistryManager::builder()
+///     .cache_size(8 * 1024 * 1024)
+///     .concurrency(Concurrency::Exclusive)
+///     .check_integrity_on_open(true)
+///     .temporary()?; // or .open(path)
+/// assert!(!manager.is_read_only());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct ManagerBuilder {
@@ -111,7 +151,7 @@ impl ManagerBuilder {
     /// Open without write access (default off). Every write returns [`Error::ReadOnly`]. A
     /// read-only manager can read a file whose owner runs in [`Concurrency::SingleWriter`]
     /// mode; it caches nothing, so it always sees the owner's latest commit. A file of an
-    /// older [`SCHEMA_VERSION`](crate::SCHEMA_VERSION) is not upgraded on disk: it is copied
+    /// older [`SCHEMA_VERSION`](crate::storage::SCHEMA_VERSION) is not upgraded on disk: it is copied
     /// into memory, integrity-checked and upgraded there, and read from that copy (which
     /// then does not follow later commits of an owner).
     pub fn read_only(mut self, enabled: bool) -> Self {
@@ -342,12 +382,16 @@ impl RegistryManager {
     ///
     /// # Errors
     /// [`Error::InvalidContextName`] for an empty name, one over 1,024 bytes or one with
-    /// control characters (`::`, `/`, spaces and unicode are fine); [`Error::ReadOnly`] when
-    /// the context is missing and the manager is read-only; storage errors.
+    /// control characters (`::`, `/`, spaces and unicode are fine); [`Error::NoSuchContext`]
+    /// when the context is missing and the manager is read-only (so it cannot be created);
+    /// storage errors.
     pub fn get_registry(&self, context: &str) -> Result<SpecificationRegistry> {
         let full = self.full_name(context)?;
-        self.registry(full, true)?
-            .ok_or_else(|| Error::ReadOnly { path: self.path() })
+        self.registry(full.clone(), true)?
+            .ok_or_else(|| Error::NoSuchContext {
+                context: full,
+                path: self.path(),
+            })
     }
 
     /// The registry of `context` if it exists (the design's `create_if_missing=False`).

@@ -1,4 +1,9 @@
-//! The design's `integrate_with_pipeline_builder`, as a trait and a wrapper.
+//! Pipeline-builder integration: the registry of a builder's pipeline context.
+//!
+//! Reach for this module when a pipeline builder of yours should find the specifications of
+//! its own pipeline and environment without passing registries around (the
+//! `integrate_with_pipeline_builder` decorator of the design in `docs/design.md`, as a trait
+//! and a wrapper).
 //!
 //! A builder's configuration implements [`PipelineConfig`]; [`WithRegistry`] pairs a builder
 //! with the registry of its pipeline's context, which is `pipeline_name` (default
@@ -15,6 +20,27 @@ use crate::registry::SpecificationRegistry;
 pub const DEFAULT_PIPELINE_CONTEXT: &str = "default_pipeline";
 
 /// What a pipeline builder's configuration tells the registry manager.
+///
+/// ```
+/// use pipeline_deps::pipeline::PipelineConfig;
+///
+/// struct Config {
+///     name: String,
+///     env: String,
+/// }
+///
+/// impl PipelineConfig for Config {
+///     fn pipeline_name(&self) -> Option<&str> {
+///         Some(&self.name)
+///     }
+///     fn environment(&self) -> Option<&str> {
+///         Some(&self.env)
+///     }
+/// }
+///
+/// let config = Config { name: "fraud_detection".into(), env: "prod".into() };
+/// assert_eq!(config.context_name(), "fraud_detection_prod");
+/// ```
 pub trait PipelineConfig {
     /// The pipeline's name; `None` (or empty) means [`DEFAULT_PIPELINE_CONTEXT`].
     fn pipeline_name(&self) -> Option<&str>;
@@ -40,6 +66,28 @@ pub trait PipelineConfig {
 
 /// A pipeline builder together with the registry of its context (the design's decorator).
 /// Derefs to the builder.
+///
+/// ```
+/// use pipeline_deps::RegistryManager;
+/// use pipeline_deps::pipeline::{PipelineConfig, WithRegistry};
+///
+/// struct Config(&'static str);
+/// impl PipelineConfig for Config {
+///     fn pipeline_name(&self) -> Option<&str> {
+///         Some(self.0)
+///     }
+/// }
+/// struct Builder {
+///     steps: Vec<String>,
+/// }
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let manager = RegistryManager::in_memory()?;
+/// let builder = WithRegistry::new(&manager, &Config("training"), Builder { steps: Vec::new() })?;
+/// assert_eq!(builder.registry().context_name(), "training");
+/// assert!(builder.steps.is_empty()); // derefs to the builder
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct WithRegistry<B> {
     builder: B,
@@ -89,7 +137,7 @@ impl<B> DerefMut for WithRegistry<B> {
 /// The registry for a pipeline configuration from the process-wide default manager.
 ///
 /// # Errors
-/// See [`crate::registry_manager`] and [`RegistryManager::get_registry`].
+/// See [`crate::default_manager::registry_manager`] and [`RegistryManager::get_registry`].
 pub fn integrate_with_pipeline_builder<C: PipelineConfig + ?Sized>(
     config: &C,
 ) -> Result<SpecificationRegistry> {

@@ -1,13 +1,14 @@
 //! The handle to one context's specifications.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::error::{Error, Result, shorten};
 use crate::manager::Shared;
+use crate::seam::{CatalogRead, CatalogWrite, ContextRead, ContextWrite};
 use crate::spec::{DependencySpec, OutputSpec, StepSpecification};
-use crate::storage::{CatalogRead, CatalogWrite, ContextRead, ContextWrite};
 
 /// In-process state of one context: the cleared flag and a cache of decoded specs.
 pub(crate) struct ContextState {
@@ -61,6 +62,20 @@ impl ContextState {
 }
 
 /// A step found by [`SpecificationRegistry::find_compatible_outputs`].
+///
+/// ```
+/// use pipeline_deps::{DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, StepSpecification};
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("ml")?;
+/// registry.register("train", &StepSpecification::new("Train", NodeType::Source).with_output(
+///     OutputSpec::new("model", DependencyType::ModelArtifacts, "properties.Model"),
+/// ))?;
+/// let found = registry
+///     .find_compatible_outputs(&DependencySpec::new("model_input", DependencyType::ModelArtifacts))?;
+/// assert_eq!((found[0].step_name.as_str(), found[0].output_name.as_str()), ("train", "model"));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompatibleOutput {
     /// The providing step's name.
@@ -74,6 +89,20 @@ pub struct CompatibleOutput {
 }
 
 /// How [`SpecificationRegistry::import_json_with`] treats its input.
+///
+/// ```
+/// use pipeline_deps::{ImportOptions, RegistryManager};
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("ml")?;
+/// let json = r#"{"steps": [{"step_name": "load", "step_type": "Load", "node_type": "source",
+///     "outputs": {"data": {"type": "processing_output", "property_path": "properties.D"}}}]}"#;
+/// assert_eq!(registry.import_json(json)?, 1);
+/// // Importing again fails on the taken name unless told to replace.
+/// assert!(registry.import_json(json).is_err());
+/// assert_eq!(registry.import_json_with(json, &ImportOptions::new().replace(true))?, 1);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ImportOptions {
@@ -120,6 +149,23 @@ impl ImportOptions {
 /// After [`RegistryManager::clear_context`](crate::RegistryManager::clear_context) every call
 /// on a handle taken before returns [`Error::ContextCleared`]; it can never write into a
 /// context created later under the same name.
+///
+/// ```
+/// use pipeline_deps::{NodeType, RegistryManager, StepSpecification};
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let manager = RegistryManager::in_memory()?;
+/// let registry = manager.get_registry("fraud_detection_training")?;
+/// registry.register("model_training", &StepSpecification::new("XGBoostTraining", NodeType::Singular))?;
+/// registry.upsert("model_training", &StepSpecification::new("LightGBMTraining", NodeType::Singular))?;
+/// assert_eq!(registry.list_step_names()?, ["model_training"]);
+/// assert_eq!(registry.list_step_types()?, ["LightGBMTraining"]); // no stale type
+/// let spec = registry.get_specification("model_training")?.expect("registered");
+/// assert_eq!(spec.step_type, "LightGBMTraining");
+/// assert!(registry.unregister("model_training")?);
+/// assert!(registry.is_empty()?);
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct SpecificationRegistry {
     shared: Arc<Shared>,
@@ -231,7 +277,7 @@ impl SpecificationRegistry {
     /// # Errors
     /// [`Error::InvalidSpec`] listing every problem ([`StepSpecification::validate`]);
     /// [`Error::AlreadyRegistered`] when the name is taken (use [`Self::upsert`] to replace:
-    /// the reference silently overwrote and left a stale type index, see its §13.1);
+    /// the Python reference silently overwrote and left a stale type index: docs/design.md, D1);
     /// [`Error::ContextCleared`]; storage errors. Nothing is written on error.
     pub fn register(&self, step_name: &str, spec: &StepSpecification) -> Result<()> {
         self.register_many([(step_name, spec)]).map(|_| ())
@@ -250,13 +296,33 @@ impl SpecificationRegistry {
     /// Registers many specifications in one transaction: all or nothing.
     /// Returns how many were registered.
     ///
+    /// `items` yields `(name, spec)` pairs, owned or borrowed: the
+    /// `Vec<(String, StepSpecification)>` that
+    /// [`parse_steps_json`](crate::transfer::parse_steps_json) returns, or
+    /// `(&str, &StepSpecification)` pairs.
+    ///
+    /// ```
+    /// use pipeline_deps::{ImportOptions, RegistryManager};
+    ///
+    /// # fn main() -> pipeline_deps::Result<()> {
+    /// let json = r#"{"steps": [{"step_name": "prep", "step_type": "Prep", "node_type": "source",
+    ///     "outputs": {"data": {"type": "processing_output", "property_path": "properties.D"}}}]}"#;
+    /// let steps = pipeline_deps::transfer::parse_steps_json(json, &ImportOptions::default())?;
+    /// let registry = RegistryManager::in_memory()?.get_registry("ml")?;
+    /// assert_eq!(registry.register_many(steps)?, 1);
+    /// assert_eq!(registry.list_step_names()?, ["prep"]);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// [`Error::InvalidSpec`] with the problems of every invalid spec;
     /// [`Error::AlreadyRegistered`] for a taken name (also one repeated in `items`);
     /// [`Error::ContextCleared`]; storage errors. Nothing is written on error.
-    pub fn register_many<'a, I>(&self, items: I) -> Result<usize>
+    pub fn register_many<I, N, S>(&self, items: I) -> Result<usize>
     where
-        I: IntoIterator<Item = (&'a str, &'a StepSpecification)>,
+        I: IntoIterator<Item = (N, S)>,
+        N: AsRef<str>,
+        S: Borrow<StepSpecification>,
     {
         self.put_all(items, false)
     }
@@ -265,18 +331,26 @@ impl SpecificationRegistry {
     ///
     /// # Errors
     /// As [`Self::register_many`], except that taken names are replaced.
-    pub fn upsert_many<'a, I>(&self, items: I) -> Result<usize>
+    pub fn upsert_many<I, N, S>(&self, items: I) -> Result<usize>
     where
-        I: IntoIterator<Item = (&'a str, &'a StepSpecification)>,
+        I: IntoIterator<Item = (N, S)>,
+        N: AsRef<str>,
+        S: Borrow<StepSpecification>,
     {
         self.put_all(items, true)
     }
 
-    fn put_all<'a, I>(&self, items: I, replace: bool) -> Result<usize>
+    fn put_all<I, N, S>(&self, items: I, replace: bool) -> Result<usize>
     where
-        I: IntoIterator<Item = (&'a str, &'a StepSpecification)>,
+        I: IntoIterator<Item = (N, S)>,
+        N: AsRef<str>,
+        S: Borrow<StepSpecification>,
     {
-        let items: Vec<(&str, &StepSpecification)> = items.into_iter().collect();
+        let owned: Vec<(N, S)> = items.into_iter().collect();
+        let items: Vec<(&str, &StepSpecification)> = owned
+            .iter()
+            .map(|(name, spec)| (name.as_ref(), spec.borrow()))
+            .collect();
         self.validate(items.iter().copied())?;
         let count = items.len();
         self.write(
@@ -476,8 +550,8 @@ impl SpecificationRegistry {
             .into_iter())
     }
 
-    /// Outputs of registered steps that could feed `dependency`, scored as the reference
-    /// registry does (its §2): same dependency type and same data type required; score
+    /// Outputs of registered steps that could feed `dependency`, scored as the Python reference
+    /// registry does (docs/design.md): same dependency type and same data type required; score
     /// `0.5`, `+0.3` when the provider's step type is in `compatible_sources` (exact),
     /// `+0.2 × (keywords contained in the output's lowercased name) / keywords`, capped at
     /// 1.0. Sorted by score descending; ties keep registration then declaration order. The

@@ -1,5 +1,9 @@
 //! Frozen resolved-edge graphs and their differences: the gate that catches silent re-wiring.
 //!
+//! Reach for this module to guard a pipeline's wiring in CI: capture the edges once
+//! ([`EdgeSnapshot::capture`], [`EdgeSnapshot::to_json`]), commit the file, and later fail
+//! when [`EdgeSnapshot::diff`] against a fresh capture [`changes_wiring`](EdgeDiff::changes_wiring).
+//!
 //! A pipeline's wiring is computed: every consumer dependency is fed by the best-scoring
 //! producer output. When a specification edit drops an alias or a keyword, or the resolver
 //! changes, a dependency can quietly switch producer, or stop resolving, without any error.
@@ -28,9 +32,10 @@
 //! the same registry is byte-identical and version-control diffs stay small.
 //!
 //! ```
+//! use pipeline_deps::snapshot::EdgeSnapshot;
 //! use pipeline_deps::{
-//!     DependencySpec, DependencyType, EdgeSnapshot, NodeType, OutputSpec, RegistryManager,
-//!     SemanticMatcher, StepSpecification, UnifiedDependencyResolver,
+//!     DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+//!     StepSpecification, UnifiedDependencyResolver,
 //! };
 //!
 //! # fn main() -> pipeline_deps::Result<()> {
@@ -45,7 +50,7 @@
 //! ))?;
 //! let resolver = UnifiedDependencyResolver::new(registry.clone(), SemanticMatcher::default());
 //!
-//! let frozen = EdgeSnapshot::capture(&resolver, None)?;
+//! let frozen = EdgeSnapshot::capture_all(&resolver)?;
 //! assert_eq!(frozen.edges[0].to_string(), "train.training_data ← prep.processed_data");
 //! let frozen = EdgeSnapshot::from_json(&frozen.to_json())?; // as if read back from a file
 //!
@@ -66,7 +71,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, shorten};
-use crate::resolve::{PipelineResolution, UnifiedDependencyResolver};
+use crate::resolve::{PipelineResolution, RESOLUTION_THRESHOLD, UnifiedDependencyResolver};
 use crate::spec::StepSpecification;
 
 /// The `schema` value of an [`EdgeSnapshot`] file.
@@ -82,6 +87,29 @@ const CAPTURE_ATTEMPTS: usize = 5;
 /// One resolved edge: `consumer.dependency ← producer.output`, with its compatibility score.
 ///
 /// `Display` renders `consumer.dependency ← producer.output`.
+///
+/// ```
+/// use pipeline_deps::snapshot::EdgeSnapshot;
+/// use pipeline_deps::{
+///     DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+///     StepSpecification, UnifiedDependencyResolver,
+/// };
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("pipeline")?;
+/// registry.register("prep", &StepSpecification::new("Prep", NodeType::Source).with_output(
+///     OutputSpec::new("training_data", DependencyType::ProcessingOutput, "properties.Data"),
+/// ))?;
+/// registry.register("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+///     DependencySpec::new("training_data", DependencyType::TrainingData),
+/// ))?;
+/// let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+/// let snapshot = EdgeSnapshot::capture(&resolver, &["prep", "train"])?;
+/// let edge = &snapshot.edges[0];
+/// assert_eq!(edge.to_string(), "train.training_data ← prep.training_data");
+/// assert_eq!((edge.target(), edge.source()), ("train.training_data".into(), "prep.training_data".into()));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResolvedEdge {
     /// The consumer step's name.
@@ -92,7 +120,8 @@ pub struct ResolvedEdge {
     pub producer: String,
     /// The producer's output (its logical name).
     pub output: String,
-    /// The compatibility score that made this output win (in `(0.5, 1.0]`).
+    /// The compatibility score that made this output win (above
+    /// [`RESOLUTION_THRESHOLD`], at most 1.0).
     pub score: f64,
 }
 
@@ -127,7 +156,30 @@ impl fmt::Display for ResolvedEdge {
 }
 
 /// A step left out of the resolution because required dependencies found no output scoring
-/// above 0.5 (so none of its dependencies is wired, as in the reference resolver).
+/// above [`RESOLUTION_THRESHOLD`] (so none of its
+/// dependencies is wired, as in the Python reference).
+///
+/// ```
+/// use pipeline_deps::snapshot::EdgeSnapshot;
+/// use pipeline_deps::{
+///     DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+///     StepSpecification, UnifiedDependencyResolver,
+/// };
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("pipeline")?;
+/// registry.register("prep", &StepSpecification::new("Prep", NodeType::Source).with_output(
+///     OutputSpec::new("training_data", DependencyType::ProcessingOutput, "properties.Data"),
+/// ))?;
+/// registry.register("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+///     DependencySpec::new("training_data", DependencyType::TrainingData),
+/// ))?;
+/// let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+/// let snapshot = EdgeSnapshot::capture(&resolver, &["train"])?; // no producer listed
+/// assert_eq!(snapshot.unresolved[0].step, "train");
+/// assert_eq!(snapshot.unresolved[0].dependencies, ["training_data"]);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnresolvedStep {
     /// The consumer step.
@@ -138,6 +190,31 @@ pub struct UnresolvedStep {
 
 /// The resolved edge graph of a context's steps, frozen (see the module docs for the file
 /// format).
+///
+/// ```
+/// use pipeline_deps::snapshot::EdgeSnapshot;
+/// use pipeline_deps::{
+///     DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+///     StepSpecification, UnifiedDependencyResolver,
+/// };
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("pipeline")?;
+/// registry.register("prep", &StepSpecification::new("Prep", NodeType::Source).with_output(
+///     OutputSpec::new("training_data", DependencyType::ProcessingOutput, "properties.Data"),
+/// ))?;
+/// registry.register("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+///     DependencySpec::new("training_data", DependencyType::TrainingData),
+/// ))?;
+/// let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+///
+/// let snapshot = EdgeSnapshot::capture(&resolver, &["prep", "train"])?;
+/// assert_eq!(snapshot.steps, ["prep", "train"]);
+/// let edge = snapshot.edge("train", "training_data").expect("the edge is resolved");
+/// assert_eq!(edge.source(), "prep.training_data");
+/// assert!(snapshot.diff(&EdgeSnapshot::recapture(&resolver, &snapshot)?).is_empty());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EdgeSnapshot {
     /// Always [`EDGE_SNAPSHOT_SCHEMA`] for snapshots this version writes.
@@ -177,8 +254,7 @@ impl EdgeSnapshot {
         }
     }
 
-    /// Resolves `steps` (in that order; `None` = every step of the resolver's registry in
-    /// registration order) and freezes the result with each edge's score.
+    /// Resolves `steps` (in that order) and freezes the result with each edge's score.
     ///
     /// The resolution and the scores are read from the same registry revision: if another
     /// process writes to the context meanwhile, the capture is repeated.
@@ -186,15 +262,35 @@ impl EdgeSnapshot {
     /// # Errors
     /// [`Error::InvalidInput`] naming a step in `steps` that is not registered; storage
     /// errors from the registry.
-    pub fn capture(resolver: &UnifiedDependencyResolver, steps: Option<&[String]>) -> Result<Self> {
+    pub fn capture<S: AsRef<str>>(
+        resolver: &UnifiedDependencyResolver,
+        steps: &[S],
+    ) -> Result<Self> {
+        let names: Vec<String> = steps.iter().map(|s| s.as_ref().to_owned()).collect();
+        Self::capture_list(resolver, Some(names))
+    }
+
+    /// Resolves every step of the resolver's registry, in registration order, and freezes
+    /// the result; a later [`Self::recapture`] takes the context's steps as they are then.
+    ///
+    /// # Errors
+    /// Storage errors from the registry.
+    pub fn capture_all(resolver: &UnifiedDependencyResolver) -> Result<Self> {
+        Self::capture_list(resolver, None)
+    }
+
+    fn capture_list(
+        resolver: &UnifiedDependencyResolver,
+        steps: Option<Vec<String>>,
+    ) -> Result<Self> {
         let registry = resolver.registry();
         let mut attempt = 0;
         loop {
             attempt += 1;
             let revision = registry.revision()?;
             let specs: HashMap<String, Arc<StepSpecification>> = registry.iter()?.collect();
-            let (names, all_steps) = match steps {
-                Some(steps) => (steps.to_vec(), false),
+            let (names, all_steps) = match &steps {
+                Some(steps) => (steps.clone(), false),
                 None => (registry.list_step_names()?, true),
             };
             if let Some(missing) = names.iter().find(|n| !specs.contains_key(n.as_str())) {
@@ -203,11 +299,7 @@ impl EdgeSnapshot {
                         "the step list of context {}",
                         shorten(registry.context_name())
                     ),
-                    detail: format!(
-                        "step {} is not registered in it (run `pipeline-deps show {}` to list its steps)",
-                        shorten(missing),
-                        registry.context_name()
-                    ),
+                    detail: format!("step {} is not registered in it", shorten(missing)),
                     source: None,
                 });
             }
@@ -235,7 +327,7 @@ impl EdgeSnapshot {
     /// Storage errors from the registry.
     pub fn recapture(resolver: &UnifiedDependencyResolver, frozen: &EdgeSnapshot) -> Result<Self> {
         if frozen.all_steps {
-            return Self::capture(resolver, None);
+            return Self::capture_all(resolver);
         }
         let mut attempt = 0;
         loop {
@@ -249,7 +341,7 @@ impl EdgeSnapshot {
                 .filter(|s| registered.contains(*s))
                 .cloned()
                 .collect();
-            match Self::capture(resolver, Some(&steps)) {
+            match Self::capture(resolver, &steps) {
                 // A step was removed between the listing and the capture: list again.
                 Err(Error::InvalidInput { .. })
                     if attempt < CAPTURE_ATTEMPTS
@@ -262,7 +354,7 @@ impl EdgeSnapshot {
     /// Builds a snapshot from a resolution of `steps`, scoring each edge with `resolver`
     /// against the specifications in `specs` (step name → spec). Edges whose consumer or
     /// producer is missing from `specs` get a score of 0.
-    pub fn from_resolution(
+    fn from_resolution(
         context: &str,
         steps: Vec<String>,
         all_steps: bool,
@@ -315,7 +407,7 @@ impl EdgeSnapshot {
                 return Err(Error::InvalidInput {
                     what: what.into(),
                     detail: format!(
-                        "its schema is {}, expected \"{EDGE_SNAPSHOT_SCHEMA}\" (write one with `pipeline-deps snapshot`)",
+                        "its schema is {}, expected \"{EDGE_SNAPSHOT_SCHEMA}\"",
                         other.map_or_else(|| "missing".to_owned(), |s| format!("{s:?}"))
                     ),
                     source: None,
@@ -418,6 +510,36 @@ impl EdgeSnapshot {
 }
 
 /// A dependency that is now fed by a different producer output.
+///
+/// ```
+/// use pipeline_deps::snapshot::EdgeSnapshot;
+/// use pipeline_deps::{
+///     DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+///     StepSpecification, UnifiedDependencyResolver,
+/// };
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("pipeline")?;
+/// registry.register("prep", &StepSpecification::new("Prep", NodeType::Source).with_output(
+///     OutputSpec::new("training_data", DependencyType::ProcessingOutput, "properties.Data"),
+/// ))?;
+/// registry.register("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+///     DependencySpec::new("training_data", DependencyType::TrainingData),
+/// ))?;
+/// let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+/// let other = |output: OutputSpec| StepSpecification::new("Other", NodeType::Source).with_output(output);
+/// resolver.registry().register("other", &other(
+///     OutputSpec::new("model", DependencyType::ModelArtifacts, "properties.Model"),
+/// ))?;
+/// let frozen = EdgeSnapshot::capture(&resolver, &["prep", "other", "train"])?;
+/// resolver.registry().upsert("other", &other(
+///     OutputSpec::new("training_data", DependencyType::TrainingData, "properties.Other"),
+/// ))?;
+/// let diff = frozen.diff(&EdgeSnapshot::recapture(&resolver, &frozen)?);
+/// let rewired = &diff.rewired[0];
+/// assert_eq!((rewired.old_producer.as_str(), rewired.new_producer.as_str()), ("prep", "other"));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RewiredEdge {
     /// The consumer step.
@@ -439,6 +561,32 @@ pub struct RewiredEdge {
 }
 
 /// An edge wired as in the snapshot whose score changed.
+///
+/// ```
+/// use pipeline_deps::snapshot::EdgeSnapshot;
+/// use pipeline_deps::{
+///     DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+///     StepSpecification, UnifiedDependencyResolver,
+/// };
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("pipeline")?;
+/// registry.register("prep", &StepSpecification::new("Prep", NodeType::Source).with_output(
+///     OutputSpec::new("training_data", DependencyType::ProcessingOutput, "properties.Data"),
+/// ))?;
+/// registry.register("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+///     DependencySpec::new("training_data", DependencyType::TrainingData),
+/// ))?;
+/// let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+/// let frozen = EdgeSnapshot::capture(&resolver, &["prep", "train"])?;
+/// resolver.registry().upsert("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+///     DependencySpec::new("training_data", DependencyType::TrainingData).with_keywords(["training"]),
+/// ))?;
+/// let diff = frozen.diff(&EdgeSnapshot::recapture(&resolver, &frozen)?);
+/// assert!(!diff.changes_wiring()); // same producer, another score
+/// assert!(diff.rescored[0].edge.score > diff.rescored[0].old_score);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RescoredEdge {
     /// The edge as it is now (with the new score). Serialized flat, as [`RewiredEdge`] is:
@@ -456,6 +604,31 @@ pub struct RescoredEdge {
 /// ([`EdgeDiff::changes_wiring`]); a score that moved on an unchanged edge, steps that
 /// became (un)resolvable and steps added to or removed from the list are reported alongside.
 /// `Display` renders a readable report, one change per line.
+///
+/// ```
+/// use pipeline_deps::snapshot::EdgeSnapshot;
+/// use pipeline_deps::{
+///     DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+///     StepSpecification, UnifiedDependencyResolver,
+/// };
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("pipeline")?;
+/// registry.register("prep", &StepSpecification::new("Prep", NodeType::Source).with_output(
+///     OutputSpec::new("training_data", DependencyType::ProcessingOutput, "properties.Data"),
+/// ))?;
+/// registry.register("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+///     DependencySpec::new("training_data", DependencyType::TrainingData),
+/// ))?;
+/// let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+/// let frozen = EdgeSnapshot::capture_all(&resolver)?;
+/// resolver.registry().unregister("prep")?;
+/// let diff = frozen.diff(&EdgeSnapshot::recapture(&resolver, &frozen)?);
+/// assert!(diff.changes_wiring());
+/// assert_eq!(diff.steps_removed, ["prep"]);
+/// assert_eq!(diff.newly_unresolved[0].step, "train");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct EdgeDiff {
     /// Edges that resolve now but did not in the snapshot.
@@ -543,7 +716,7 @@ impl fmt::Display for EdgeDiff {
         for u in &self.newly_unresolved {
             writeln!(
                 f,
-                "  unresolved step {} (nothing wired; no output above 0.5 for required {})",
+                "  unresolved step {} (nothing wired; no output above {RESOLUTION_THRESHOLD} for required {})",
                 u.step,
                 u.dependencies.join(", ")
             )?;

@@ -1,5 +1,11 @@
 //! The specification model: what a pipeline step declares it consumes and produces.
 //!
+//! The model's types ([`StepSpecification`], [`DependencySpec`], [`OutputSpec`],
+//! [`DependencyType`], [`NodeType`]) are also at the crate root. Reach for this module for
+//! validation details: the [`SpecProblem`]s that [`StepSpecification::validate`] and
+//! [`StepSpecification::lint`] return, the name rules ([`validate_step_name`],
+//! [`MAX_NAME_BYTES`]).
+//!
 //! The serde shape is the one of the `steps` entries in the cursus fixture
 //! (`cursus-step-specs.json`): dependency and output types are under the key `type`, missing
 //! fields take their defaults, a missing `logical_name` is filled from its map key and unknown
@@ -11,7 +17,15 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 /// What kind of artifact a dependency needs or an output produces.
 ///
-/// The serialised names are the reference's enum values (`"model_artifacts"`, ...).
+/// The serialised names are the Python reference's enum values (`"model_artifacts"`, ...).
+///
+/// ```
+/// use pipeline_deps::DependencyType;
+///
+/// assert!(DependencyType::ALL.contains(&DependencyType::ModelArtifacts));
+/// assert_eq!(DependencyType::ModelArtifacts.as_str(), "model_artifacts");
+/// assert_eq!(serde_json::to_string(&DependencyType::ModelArtifacts).ok().as_deref(), Some("\"model_artifacts\""));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DependencyType {
@@ -30,7 +44,7 @@ pub enum DependencyType {
 }
 
 impl DependencyType {
-    /// Every variant, in the reference's declaration order.
+    /// Every variant, in the Python reference's declaration order.
     pub const ALL: [DependencyType; 6] = [
         DependencyType::ModelArtifacts,
         DependencyType::ProcessingOutput,
@@ -59,13 +73,61 @@ impl std::fmt::Display for DependencyType {
     }
 }
 
+impl std::str::FromStr for DependencyType {
+    type Err = crate::Error;
+
+    /// Parses the serialised name (`"model_artifacts"`, ...), as in JSON.
+    ///
+    /// ```
+    /// use pipeline_deps::DependencyType;
+    ///
+    /// let parsed: DependencyType = "training_data".parse()?;
+    /// assert_eq!(parsed, DependencyType::TrainingData);
+    /// assert_eq!(parsed.to_string(), "training_data");
+    /// assert!("TrainingData".parse::<DependencyType>().is_err());
+    /// # Ok::<(), pipeline_deps::Error>(())
+    /// ```
+    fn from_str(s: &str) -> crate::Result<Self> {
+        DependencyType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| {
+                unknown_name(
+                    "a dependency type",
+                    s,
+                    DependencyType::ALL.map(DependencyType::as_str),
+                )
+            })
+    }
+}
+
+/// The error of a `FromStr` that does not know `given`.
+fn unknown_name<const N: usize>(what: &str, given: &str, known: [&str; N]) -> crate::Error {
+    crate::Error::InvalidInput {
+        what: what.to_owned(),
+        detail: format!(
+            "{} is not one of {}",
+            crate::error::shorten(given),
+            known.join(", ")
+        ),
+        source: None,
+    }
+}
+
 /// Where a step sits in a pipeline graph.
+///
+/// ```
+/// use pipeline_deps::NodeType;
+///
+/// assert_eq!(NodeType::default(), NodeType::Internal);
+/// assert_eq!(NodeType::Source.as_str(), "source");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NodeType {
     /// No dependencies, at least one output.
     Source,
-    /// Dependencies and outputs (the default, as in the reference).
+    /// Dependencies and outputs (the default, as in the Python reference).
     #[default]
     Internal,
     /// Dependencies, no outputs.
@@ -75,6 +137,14 @@ pub enum NodeType {
 }
 
 impl NodeType {
+    /// Every variant.
+    pub const ALL: [NodeType; 4] = [
+        NodeType::Source,
+        NodeType::Internal,
+        NodeType::Sink,
+        NodeType::Singular,
+    ];
+
     /// The serialised name, e.g. `"internal"`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -92,6 +162,26 @@ impl std::fmt::Display for NodeType {
     }
 }
 
+impl std::str::FromStr for NodeType {
+    type Err = crate::Error;
+
+    /// Parses the serialised name (`"source"`, `"internal"`, `"sink"`, `"singular"`).
+    ///
+    /// ```
+    /// use pipeline_deps::NodeType;
+    ///
+    /// assert_eq!("sink".parse::<NodeType>()?, NodeType::Sink);
+    /// assert_eq!(NodeType::Sink.to_string(), "sink");
+    /// # Ok::<(), pipeline_deps::Error>(())
+    /// ```
+    fn from_str(s: &str) -> crate::Result<Self> {
+        NodeType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| unknown_name("a node type", s, NodeType::ALL.map(NodeType::as_str)))
+    }
+}
+
 fn default_true() -> bool {
     true
 }
@@ -101,6 +191,17 @@ fn default_data_type() -> String {
 }
 
 /// One input a step depends on.
+///
+/// ```
+/// use pipeline_deps::{DependencySpec, DependencyType};
+///
+/// let dep = DependencySpec::new("input_path", DependencyType::TrainingData)
+///     .with_compatible_sources(["TabularPreprocessing"])
+///     .with_keywords(["data", "training"]);
+/// assert!(dep.required);
+/// assert_eq!(dep.data_type, "S3Uri");
+/// assert!(!dep.optional().required);
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DependencySpec {
     /// The dependency's name; filled from its map key when missing in JSON.
@@ -187,6 +288,16 @@ impl DependencySpec {
 }
 
 /// One artifact a step produces.
+///
+/// ```
+/// use pipeline_deps::{DependencyType, OutputSpec};
+///
+/// let out = OutputSpec::new("model_output", DependencyType::ModelArtifacts,
+///     "properties.ModelArtifacts.S3ModelArtifacts")
+///     .with_aliases(["ModelArtifacts"]);
+/// assert!(out.matches_name_or_alias("ModelArtifacts"));
+/// assert!(!out.matches_name_or_alias("model"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutputSpec {
     /// The output's name; filled from its map key when missing in JSON.
@@ -201,7 +312,7 @@ pub struct OutputSpec {
     /// Other names this output answers to, kept verbatim.
     #[serde(default)]
     pub aliases: Vec<String>,
-    /// Keywords (stored, not used by scoring, as in the reference).
+    /// Keywords (stored, not used by scoring, as in the Python reference).
     #[serde(default)]
     pub semantic_keywords: Vec<String>,
     /// Data type (default `"S3Uri"`).
@@ -546,15 +657,35 @@ pub(crate) fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// Checks a step name with the rules of [`StepSpecification::validate`].
+/// Checks a step name with the rules of [`StepSpecification::validate`]: not empty, at most
+/// [`MAX_NAME_BYTES`] bytes, no control characters (`::`, `/`, spaces and unicode are fine).
+///
+/// ```
+/// use pipeline_deps::spec::validate_step_name;
+///
+/// assert!(validate_step_name("xgboost::train v2").is_ok());
+/// let error = validate_step_name("").unwrap_err();
+/// assert!(error.is_invalid_input());
+/// assert_eq!(error.to_string(), "invalid step name '': the name is empty; use a non-empty name of at most 1024 bytes without control characters");
+/// ```
 ///
 /// # Errors
-/// A sentence saying why the name is refused.
-pub fn validate_step_name(name: &str) -> Result<(), String> {
-    check_name(name)
+/// [`Error::InvalidStepName`](crate::Error::InvalidStepName) saying why the name is refused.
+pub fn validate_step_name(name: &str) -> crate::Result<()> {
+    check_name(name).map_err(|reason| crate::Error::InvalidStepName {
+        name: name.to_owned(),
+        reason,
+    })
 }
 
 /// One problem found in a specification: which step, which field, what is wrong.
+///
+/// ```
+/// use pipeline_deps::{NodeType, StepSpecification};
+///
+/// let problems = StepSpecification::new(" ", NodeType::Singular).validate("loader").unwrap_err();
+/// assert_eq!(problems[0].to_string(), "step 'loader': step_type is blank");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecProblem {
     /// The step name the specification was registered under.
@@ -580,3 +711,5 @@ impl std::fmt::Display for SpecProblem {
         write!(f, "step '{}': {} {}", self.step, self.field, self.message)
     }
 }
+
+impl std::error::Error for SpecProblem {}

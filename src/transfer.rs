@@ -1,5 +1,12 @@
 //! JSON export and import of a context.
 //!
+//! Reach for this module when specifications come as JSON documents outside a registry:
+//! [`parse_steps_json`] reads them (nothing is written) for you to inspect or to
+//! pass to [`SpecificationRegistry::register_many`](crate::SpecificationRegistry::register_many);
+//! [`EXPORT_SCHEMA`] identifies the export format. Importing into and exporting a registry
+//! are methods of [`SpecificationRegistry`](crate::SpecificationRegistry::import_json)
+//! (`import_json`, `import_json_with`, `export_json`).
+//!
 //! The export format is
 //! `{"schema": "pipeline-deps-export/v1", "context": "...", "steps": [{"step_name": "...", "step_type": ..., "node_type": ..., "dependencies": {...}, "outputs": {...}}]}`
 //! in registration order. Import accepts it and the cursus fixture format (a `steps` array
@@ -7,7 +14,7 @@
 //! are ignored.
 //!
 //! Limits on hostile input: JSON nesting deeper than 128 levels is refused by the parser;
-//! names follow [`MAX_NAME_BYTES`](crate::MAX_NAME_BYTES); the whole import is validated
+//! names follow [`MAX_NAME_BYTES`](crate::spec::MAX_NAME_BYTES); the whole import is validated
 //! before anything is written and then applied in one transaction.
 
 use serde::{Deserialize, Serialize};

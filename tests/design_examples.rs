@@ -1,4 +1,4 @@
-//! Every example of the design document (`registry-manager.md`) reproduced through the
+//! Every usage example of the registry-manager design (docs/design.md) reproduced through the
 //! process-wide default manager and its free functions, pointed at a temporary file.
 
 mod common;
@@ -6,10 +6,11 @@ mod common;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use common::{TestResult, spec};
+use pipeline_deps::default_manager::registry_manager;
+use pipeline_deps::pipeline::{PipelineConfig, integrate_with_pipeline_builder};
 use pipeline_deps::{
-    PipelineConfig, clear_all_contexts, clear_context, get_context_stats, get_default_registry,
-    get_pipeline_registry, get_registry, integrate_with_pipeline_builder, list_contexts,
-    registry_manager,
+    clear_all_contexts, clear_context, get_context_stats, get_default_registry,
+    get_pipeline_registry, get_registry, list_contexts,
 };
 
 /// The default manager is process-wide: tests in this file take turns and start from an
@@ -22,7 +23,7 @@ fn default_manager() -> TestResult<MutexGuard<'static, ()>> {
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     if DIR.get().is_none() {
         let dir = tempfile::tempdir()?;
-        pipeline_deps::set_default_database_path(dir.path().join("default.redb"))?;
+        pipeline_deps::default_manager::set_default_database_path(dir.path().join("default.redb"))?;
         let _ = DIR.set(dir);
     }
     clear_all_contexts()?;
@@ -218,12 +219,13 @@ fn production_monitoring_and_cleanup() -> TestResult {
 #[test]
 fn the_default_path_cannot_change_once_open() -> TestResult {
     let _turn = default_manager()?;
-    let Err(error) = pipeline_deps::set_default_database_path("/elsewhere.redb") else {
+    let Err(error) = pipeline_deps::default_manager::set_default_database_path("/elsewhere.redb")
+    else {
         panic!("the default manager was re-pointed after opening");
     };
     assert!(error.to_string().contains("already open"), "{error}");
     assert!(
-        pipeline_deps::resolve_default_path()
+        pipeline_deps::default_manager::resolve_default_path()
             .ok_or("no default path")?
             .ends_with("default.redb")
     );

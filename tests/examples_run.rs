@@ -202,7 +202,7 @@ fn main_job_builds_reopens_and_prints_the_stats() -> TestResult {
         "main_job",
         &out,
         &[
-            "Built 3 contexts with 7 steps from the embedded cursus excerpt",
+            "Built 3 contexts with 7 steps from the embedded cursus specifications",
             "Reopened registry.redb",
             DEMO_CONTEXTS_LINE,
             "  data_loading: CradleDataLoading",
@@ -248,5 +248,28 @@ fn disk_usage_prints_bytes_per_context_and_per_spec() -> TestResult {
             "disk_usage printed no {prefix:?} line:\n{out}"
         );
     }
+    Ok(())
+}
+
+#[test]
+fn quick_start_registers_reports_and_resolves_with_question_marks() -> TestResult {
+    let Some(out) = run_example("quick_start", &[])? else {
+        return Ok(());
+    };
+    assert_lines(
+        "quick_start",
+        &out,
+        &[
+            "fraud_detection_training: 2 steps, 2 types",
+            "model_training.input_path <- preprocessing.processed_data",
+            r#"as a SageMaker property: {"Get":"Steps.preprocessing.ProcessingOutputConfig.Outputs['processed_data'].S3Output.S3Uri"}"#,
+        ],
+    );
+    assert!(
+        out.contains(
+            "unresolved: step 'preprocessing' has unresolved required dependencies: ['DATA']"
+        ),
+        "{out}"
+    );
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! with clear errors, context names are accepted exactly when valid. This is what `.ci/run`
 //! falls back to where cargo-fuzz cannot be installed.
 
+#[allow(clippy::expect_used, clippy::unwrap_used)] // the fuzz checks panic on a finding
 #[path = "../fuzz/checks.rs"]
 mod checks;
 #[path = "support/fault_backend.rs"]

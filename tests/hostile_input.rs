@@ -7,9 +7,10 @@
 
 mod support;
 
+use pipeline_deps::spec::MAX_NAME_BYTES;
 use pipeline_deps::{
-    DependencySpec, DependencyType, Error, ImportOptions, MAX_NAME_BYTES, NodeType, OutputSpec,
-    RegistryManager, StepSpecification,
+    DependencySpec, DependencyType, Error, ImportOptions, NodeType, OutputSpec, RegistryManager,
+    StepSpecification,
 };
 use support::model::{Snapshot, snapshot};
 use support::{TestResult, figure};

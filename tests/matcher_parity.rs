@@ -1,7 +1,8 @@
-//! Invariant: the semantic matcher reproduces every measured value of the reference
-//! (resolver-reference.md §4.6) within 1e-9, and `explain_similarity` never fails (13.6).
+//! Invariant: the semantic matcher reproduces every measured value of the Python reference
+//! (docs/design.md) within 1e-9, and `explain_similarity` never fails (D6).
 
-use pipeline_deps::{DependencyType, OutputSpec, SemanticMatcher, normalize_name, sequence_ratio};
+use pipeline_deps::scoring::{normalize_name, sequence_ratio};
+use pipeline_deps::{DependencyType, OutputSpec, SemanticMatcher};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -17,7 +18,7 @@ fn close(actual: f64, expected: f64, what: &str) -> TestResult {
 
 const THIRD: f64 = 1.0 / 3.0;
 
-/// (name1, name2, S, T, M, U, overall) of the §4.6 table.
+/// (name1, name2, S, T, M, U, overall) as measured on the Python reference.
 const COMPONENT_TABLE: [(&str, &str, f64, f64, f64, f64, f64); 10] = [
     (
         "training_data",
@@ -235,7 +236,7 @@ fn synonyms_of_section_4_1() {
     assert!(m.are_synonyms("artifact", "result"));
 }
 
-/// Deliberate difference 13.6: the reference raises ZeroDivisionError here.
+/// Deliberate difference D6 (docs/design.md): the Python reference raises ZeroDivisionError here.
 #[test]
 fn explain_similarity_of_names_normalising_to_nothing_does_not_fail() {
     let m = SemanticMatcher::default();

@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 use support::fault_backend::{Disk, Fault, FaultPlan, Keep, Target};
 use support::model::snapshot;
 
-use pipeline_deps::{Error, ImportOptions, RegistryManager, SCHEMA_VERSION, StepSpecification};
+use pipeline_deps::storage::SCHEMA_VERSION;
+use pipeline_deps::{Error, ImportOptions, RegistryManager, StepSpecification};
 
 type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
@@ -160,7 +161,7 @@ struct Specs {
 impl Specs {
     fn load() -> TestResult<Specs> {
         let text = std::fs::read_to_string(SPECS)?;
-        let base = pipeline_deps::parse_steps_json(&text, &ImportOptions::default())?;
+        let base = pipeline_deps::transfer::parse_steps_json(&text, &ImportOptions::default())?;
         Ok(Specs { text, base })
     }
 
@@ -169,7 +170,7 @@ impl Specs {
         let list = match variant {
             None => &self.base,
             Some(job) => {
-                parsed = pipeline_deps::parse_steps_json(
+                parsed = pipeline_deps::transfer::parse_steps_json(
                     &self.text,
                     &ImportOptions::new().variant(job),
                 )?;
@@ -423,7 +424,7 @@ fn every_frozen_file_reads_back_every_detail_read_only_without_changing() -> Tes
         assert!(manager.is_read_only());
         check_content(&manager, &specs)?;
         let err = manager.get_registry("new_context");
-        assert!(matches!(err, Err(Error::ReadOnly { .. })), "{err:?}");
+        assert!(matches!(err, Err(Error::NoSuchContext { .. })), "{err:?}");
         let err = manager.compact();
         assert!(matches!(err, Err(Error::ReadOnly { .. })), "{err:?}");
         drop(manager);

@@ -202,7 +202,7 @@ fn read_only_inspector_follows_a_single_writer_owner() -> TestResult {
     ));
     assert!(matches!(
         inspector.get_registry("new"),
-        Err(Error::ReadOnly { .. })
+        Err(Error::NoSuchContext { .. })
     ));
     assert!(matches!(
         inspector.clear_context("owned"),

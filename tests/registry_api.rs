@@ -1,5 +1,5 @@
 //! The registry contract: registration order, exact step-type index, all-or-nothing batch
-//! writes, the reference's compatible-output scoring, and JSON round trips.
+//! writes, the Python reference's compatible-output scoring, and JSON round trips.
 
 mod common;
 
@@ -59,7 +59,7 @@ fn register_of_a_taken_name_is_refused_and_changes_nothing() -> TestResult {
 
 #[test]
 fn upsert_replaces_in_place_and_keeps_the_type_index_exact() -> TestResult {
-    // Deliberate difference 13.1: the reference appended duplicate names and kept stale types.
+    // Deliberate difference D1 (docs/design.md): the Python reference appended duplicate names and kept stale types.
     let manager = common::manager()?;
     let registry = manager.get_registry("ctx")?;
     registry.register("s", &spec("T1"))?;
@@ -240,7 +240,7 @@ fn dep(keywords: &[&str], sources: &[&str]) -> DependencySpec {
 
 #[test]
 fn find_compatible_outputs_scores_as_the_reference_registry() -> TestResult {
-    // Reference §2 measured examples.
+    // Measured examples of the Python reference registry.
     let manager = common::manager()?;
     let registry = manager.get_registry("ctx")?;
     registry.register("prep", &source("PreprocessingStep", "processed_data"))?;
@@ -302,7 +302,7 @@ fn export_then_import_round_trips_every_real_spec_in_order() -> TestResult {
     }
     let exported = original.export_json()?;
     let document: serde_json::Value = serde_json::from_str(&exported)?;
-    assert_eq!(document["schema"], pipeline_deps::EXPORT_SCHEMA);
+    assert_eq!(document["schema"], pipeline_deps::transfer::EXPORT_SCHEMA);
     assert_eq!(document["context"], "original");
 
     let copy = manager.get_registry("copy")?;

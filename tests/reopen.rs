@@ -5,7 +5,8 @@
 mod common;
 
 use common::{TestResult, real_specs, spec};
-use pipeline_deps::{Error, RegistryManager, SCHEMA_VERSION};
+use pipeline_deps::storage::SCHEMA_VERSION;
+use pipeline_deps::{Error, RegistryManager};
 use proptest::prelude::*;
 
 #[test]

@@ -3,9 +3,10 @@
 //! resolver returns exactly what the straightforward reference-style path returns, cached or
 //! not.
 
+use pipeline_deps::resolve::StepResolution;
 use pipeline_deps::{
     DependencySpec, DependencyType, NodeType, OutputSpec, PipelineResolution, RegistryManager,
-    SemanticMatcher, StepResolution, StepSpecification, UnifiedDependencyResolver,
+    SemanticMatcher, StepSpecification, UnifiedDependencyResolver,
 };
 use proptest::prelude::*;
 

@@ -1,14 +1,15 @@
-//! Invariant: the resolver reproduces the reference's scores (§5.5), the frozen 6-step edge
-//! snapshot with its tie-break (§9), its thresholds, and the deliberate differences 13.4
-//! (cache keyed by the ordered list, invalidated by any registry write) and 13.5 (score
+//! Invariant: the resolver reproduces the Python reference's scores (its worked example),
+//! its frozen 6-step edge snapshot with its tie-break, its thresholds, and the deliberate
+//! differences D4 (cache keyed by the ordered list, invalidated by any registry write) and D5 (score
 //! breakdowns add up to the score).
 
 use std::collections::BTreeMap;
 
+use pipeline_deps::resolve::InterfaceCatalog;
+use pipeline_deps::scoring::{StepTypeCatalog, compatibility_score};
 use pipeline_deps::{
-    DependencySpec, DependencyType, InterfaceCatalog, NodeType, OutputSpec, RegistryManager,
-    SemanticMatcher, SpecificationRegistry, StepSpecification, StepTypeCatalog,
-    UnifiedDependencyResolver, compatibility_score,
+    DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+    SpecificationRegistry, StepSpecification, UnifiedDependencyResolver,
 };
 
 type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
@@ -27,7 +28,7 @@ const SNAPSHOT_STEPS: [&str; 6] = [
     "Registration",
 ];
 
-/// §9: consumer.dep → producer.output with the reference's score.
+/// The Python reference's edge snapshot: consumer.dep → producer.output with its score.
 const SNAPSHOT: [(&str, &str, f64); 13] = [
     (
         "Package.calibration_model",
@@ -207,7 +208,7 @@ fn unresolved_optional_dependency_and_its_best_candidate() -> TestResult {
     Ok(())
 }
 
-/// §9 component view: 0.2 + 0.2 + 0.25·1.0 + 0.05 + 0.1 + 0.05·(1/5) = 0.81.
+/// The snapshot's component view: 0.2 + 0.2 + 0.25·1.0 + 0.05 + 0.1 + 0.05·(1/5) = 0.81.
 #[test]
 fn component_view_of_one_edge() -> TestResult {
     let (_manager, registry) = snapshot_registry()?;
@@ -233,7 +234,7 @@ fn component_view_of_one_edge() -> TestResult {
     Ok(())
 }
 
-/// §5.5 worked example.
+/// The Python reference's worked example of a score.
 #[test]
 fn worked_example_of_section_5_5() -> TestResult {
     let matcher = SemanticMatcher::default();
@@ -358,7 +359,7 @@ fn threshold_is_strict_in_resolution_and_inclusive_in_scoring() -> TestResult {
     Ok(())
 }
 
-/// Deliberate difference 13.4: the reference keys its cache by the *sorted* list, so after
+/// Deliberate difference D4 (docs/design.md): the Python reference keys its cache by the *sorted* list, so after
 /// one order the reversed order returns the stale tie-break; and it only clears the cache on
 /// `register_specification`.
 #[test]
@@ -404,7 +405,7 @@ fn cache_is_keyed_by_the_ordered_list_and_follows_registry_writes() -> TestResul
     Ok(())
 }
 
-/// Deliberate difference 13.5: the reference's breakdown uses older source rules (no −0.1,
+/// Deliberate difference D5 (docs/design.md): the Python reference's breakdown uses older source rules (no −0.1,
 /// +0.05 for empty sources), so its parts need not add up to the score; here they do.
 #[test]
 fn score_breakdowns_add_up_to_the_score() -> TestResult {
@@ -425,7 +426,7 @@ fn score_breakdowns_add_up_to_the_score() -> TestResult {
     }
     assert!(penalties > 0, "the -0.1 penalty shows in breakdowns");
 
-    // Empty compatible sources contribute 0 (the reference's breakdown says 0.05).
+    // Empty compatible sources contribute 0 (the Python reference's breakdown says 0.05).
     let (_m, registry) = half_score_registry()?;
     let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
     let scoring = resolver.resolve_with_scoring("consumer", &["producer"])?;

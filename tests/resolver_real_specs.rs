@@ -1,15 +1,18 @@
 //! Invariant: on the 61 real cursus specifications (and their job-type variants) resolution
 //! completes, is deterministic, does not depend on caches, and the optimised path returns
 //! exactly what the straightforward one does, in any step order and at 244 steps; the
-//! embedded step catalog equals the fixture's; variants merge as the reference loader does.
+//! embedded step catalog equals the fixture's; variants merge as the Python reference loader does.
 
 mod common;
 
 use indexmap::IndexMap;
+use pipeline_deps::resolve::{InterfaceCatalog, merge_variant};
+use pipeline_deps::scoring::{
+    REFERENCE_KNOWN_STEP_NAMES, REFERENCE_LEGACY_ALIASES, StepTypeCatalog,
+};
 use pipeline_deps::{
-    InterfaceCatalog, REFERENCE_KNOWN_STEP_NAMES, REFERENCE_LEGACY_ALIASES, RegistryManager,
-    SemanticMatcher, SpecificationRegistry, StepSpecification, StepTypeCatalog,
-    UnifiedDependencyResolver, merge_variant,
+    RegistryManager, SemanticMatcher, SpecificationRegistry, StepSpecification,
+    UnifiedDependencyResolver,
 };
 use serde_json::Value;
 
@@ -185,7 +188,7 @@ fn optimised_path_equals_the_straightforward_one_at_244_renamed_steps() -> TestR
 fn outcome_of(
     resolution: &pipeline_deps::PipelineResolution,
     consumer: &str,
-) -> Result<pipeline_deps::StepResolution, String> {
+) -> Result<pipeline_deps::resolve::StepResolution, String> {
     if let Some(failure) = resolution.unresolved.iter().find(|e| e.step == consumer) {
         return Err(failure.to_string());
     }

@@ -53,7 +53,7 @@ fn all_61_real_specs_register_in_one_context() -> TestResult {
     let totals: (usize, usize) = specs.iter().fold((0, 0), |(d, o), (_, s)| {
         (d + s.dependencies.len(), o + s.outputs.len())
     });
-    assert_eq!(totals, (117, 96), "reference §8.1 totals");
+    assert_eq!(totals, (117, 96), "the Python reference's inventory totals");
     Ok(())
 }
 
@@ -87,7 +87,13 @@ fn an_unknown_type_string_is_a_parse_error() {
         panic!("an unknown dependency type was accepted");
     };
     assert!(error.is_invalid_input());
-    assert!(error.to_string().contains("nonsense"), "{error}");
+    // The message says where; the parser's explanation naming the value is the source.
+    assert!(error.to_string().contains("line 1, column"), "{error}");
+    let cause = std::error::Error::source(&error).map(ToString::to_string);
+    assert!(
+        cause.as_deref().is_some_and(|c| c.contains("nonsense")),
+        "{cause:?}"
+    );
 }
 
 #[test]

@@ -45,7 +45,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Failure> {
         return crate::copy::copy(&mut s, from, to);
     }
     // `--db`, else PIPELINE_DEPS_DB (clap reads it), else the per-user file.
-    let db = match cli.db.or_else(pipeline_deps::default_database_path) {
+    let db = match cli
+        .db
+        .or_else(pipeline_deps::default_manager::default_database_path)
+    {
         Some(db) => db,
         None => {
             return Err(Failure::Usage(

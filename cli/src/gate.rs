@@ -5,10 +5,9 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use pipeline_deps::{
-    EdgeDiff, EdgeSnapshot, ResolvedEdge, ScoringResolution, SemanticMatcher, StepSpecification,
-    UnifiedDependencyResolver, UnresolvedStep,
-};
+use pipeline_deps::resolve::ScoringResolution;
+use pipeline_deps::snapshot::{EdgeDiff, EdgeSnapshot, ResolvedEdge, UnresolvedStep};
+use pipeline_deps::{SemanticMatcher, StepSpecification, UnifiedDependencyResolver};
 use serde::Serialize;
 
 use crate::commands::{Session, existing_context, open_read, read_input, write_atomically};
@@ -27,8 +26,16 @@ fn resolver_for(s: &Session<'_>, context: &str) -> Result<UnifiedDependencyResol
 }
 
 /// `None` (every step) for an empty list.
-fn selection(steps: &[String]) -> Option<&[String]> {
-    (!steps.is_empty()).then_some(steps)
+/// The snapshot of `steps`, or of every step of the context when none are given.
+fn capture(
+    resolver: &UnifiedDependencyResolver,
+    steps: &[String],
+) -> pipeline_deps::Result<EdgeSnapshot> {
+    if steps.is_empty() {
+        EdgeSnapshot::capture_all(resolver)
+    } else {
+        EdgeSnapshot::capture(resolver, steps)
+    }
 }
 
 /// Scoring resolutions, computed once per consumer.
@@ -145,7 +152,7 @@ pub fn resolve(
     fail_on_unresolved: bool,
 ) -> Result<Status, Failure> {
     let resolver = resolver_for(s, context)?;
-    let snapshot = EdgeSnapshot::capture(&resolver, selection(steps))?;
+    let snapshot = capture(&resolver, steps)?;
     let specs: HashMap<String, Arc<StepSpecification>> = resolver.registry().iter()?.collect();
     let mut scorer = Scorer {
         resolver: &resolver,
@@ -404,7 +411,7 @@ pub fn snapshot(
     file: &Path,
 ) -> Result<Status, Failure> {
     let resolver = resolver_for(s, context)?;
-    let snapshot = EdgeSnapshot::capture(&resolver, selection(steps))?;
+    let snapshot = capture(&resolver, steps)?;
     write_atomically(file, snapshot.to_json().as_bytes())?;
     if s.json {
         let report = SnapshotReport {

@@ -6,7 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
-use pipeline_deps::{RegistryManager, SpecProblem, StepSpecification};
+use pipeline_deps::spec::SpecProblem;
+use pipeline_deps::{RegistryManager, StepSpecification};
 use serde::Serialize;
 
 use crate::commands::{Session, existing_context, file_size, list_preview, missing, open_read};

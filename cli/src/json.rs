@@ -12,7 +12,9 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use pipeline_deps::{ContextStats, ScoreBreakdown, SpecProblem};
+use pipeline_deps::ContextStats;
+use pipeline_deps::scoring::ScoreBreakdown;
+use pipeline_deps::spec::SpecProblem;
 use serde::Serialize;
 
 use crate::output::shown_path;
@@ -146,7 +148,7 @@ pub struct Problem {
 
 impl From<&SpecProblem> for Problem {
     /// Names are exact, except that one longer than the library's limit
-    /// ([`pipeline_deps::MAX_NAME_BYTES`], so invalid anyway) is cut to
+    /// ([`pipeline_deps::spec::MAX_NAME_BYTES`], so invalid anyway) is cut to
     /// [`crate::output::NAME_LIMIT`] characters and ends in `…`: a bounded report stays
     /// small however long the names in the input.
     fn from(p: &SpecProblem) -> Self {
@@ -159,9 +161,9 @@ impl From<&SpecProblem> for Problem {
 }
 
 /// `name`, or its first [`crate::output::NAME_LIMIT`] characters and `…` when it is longer
-/// than [`pipeline_deps::MAX_NAME_BYTES`].
+/// than [`pipeline_deps::spec::MAX_NAME_BYTES`].
 fn bounded_name(name: &str) -> String {
-    if name.len() <= pipeline_deps::MAX_NAME_BYTES {
+    if name.len() <= pipeline_deps::spec::MAX_NAME_BYTES {
         name.to_owned()
     } else {
         let mut head: String = name.chars().take(crate::output::NAME_LIMIT).collect();

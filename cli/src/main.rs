@@ -7,6 +7,7 @@
 mod args;
 mod commands;
 mod copy;
+mod demo;
 mod gate;
 mod inspect;
 mod json;
@@ -178,8 +179,30 @@ fn is_broken_pipe(error: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// Prints the error and its causes on standard error. Every line is escaped
-/// ([`output::esc`]): names in messages cannot reach the terminal raw.
+/// What to do next with the command-line tool, for library errors whose kind has one (the
+/// library's messages never name commands).
+fn hint(failure: &Failure) -> Option<String> {
+    let Failure::Library(error) = failure else {
+        return None;
+    };
+    match (error.kind(), error) {
+        (_, pipeline_deps::Error::InUse { path }) => Some(format!(
+            "inspect it read-only with `pipeline-deps --db {} stats` while its owner runs in single-writer mode",
+            path.display()
+        )),
+        (pipeline_deps::ErrorKind::Corruption, _) => Some(
+            "run `pipeline-deps check` to see what is damaged, and restore the file from a backup if it fails".into(),
+        ),
+        (pipeline_deps::ErrorKind::NotFound, _) => {
+            Some("list the contexts with `pipeline-deps contexts`".into())
+        }
+        _ => None,
+    }
+}
+
+/// Prints the error, its causes (each once: library messages do not repeat their source)
+/// and a hint on standard error. Every line is escaped ([`output::esc`]): names in messages
+/// cannot reach the terminal raw.
 fn report(failure: &Failure) {
     let mut stderr = io::stderr().lock();
     let mut text = String::new();
@@ -191,6 +214,9 @@ fn report(failure: &Failure) {
     while let Some(e) = cause {
         text.push_str(&format!("  caused by: {}\n", output::esc(&e.to_string())));
         cause = e.source();
+    }
+    if let Some(hint) = hint(failure) {
+        text.push_str(&format!("  hint: {}\n", output::esc(&hint)));
     }
     // Nothing sensible is left to do if standard error is gone too.
     let _ = stderr.write_all(text.as_bytes());

@@ -116,7 +116,7 @@ pub fn import(
             s.progress && text.len() as u64 >= LARGE_BYTES,
             format!("validating {}", path_text(file)),
         );
-        let steps = pipeline_deps::parse_steps_json(&text, &options);
+        let steps = pipeline_deps::transfer::parse_steps_json(&text, &options);
         progress.finish();
         Ok((text, steps?))
     });
@@ -216,7 +216,7 @@ pub fn import(
 pub fn demo(s: &mut Session<'_>, specs: Option<&Path>) -> Result<Status, Failure> {
     let document = specs.map(read_input).transpose()?;
     let manager = open_write(&s.db, true)?;
-    let summary = pipeline_deps::build_demo(&manager, document.as_deref())?;
+    let summary = crate::demo::build_demo(&manager, document.as_deref())?;
     let source = match specs {
         Some(path) => shown_path(path).display().to_string(),
         None => "the excerpt of cursus-step-specs.json built into pipeline-deps".to_owned(),

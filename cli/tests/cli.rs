@@ -21,7 +21,7 @@ const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../tests/fixtures/cursus-step-specs.json"
 );
-/// The steps of the reference's resolved-edge snapshot test, in its order.
+/// The steps of the Python reference's resolved-edge snapshot test, in its order.
 const SIX: [&str; 6] = [
     "TabularPreprocessing",
     "XGBoostTraining",

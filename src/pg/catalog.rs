@@ -175,7 +175,8 @@ impl<'c> PgWriter<'c> {
         }
         Err(Error::Storage {
             action,
-            detail: "the context was created and cleared concurrently eight times in a row".into(),
+            source: "the context was created and cleared by other writers eight times in a row"
+                .into(),
         })
     }
 

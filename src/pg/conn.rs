@@ -228,10 +228,7 @@ pub(super) fn map_error(server: &str, action: &str, err: postgres::Error) -> Err
         Some(kind) => server_error(server, action, kind, err),
         None => Error::Storage {
             action: format!("{action} on the PostgreSQL server {server}"),
-            detail: err
-                .as_db_error()
-                .map(|db| format!("{} (SQLSTATE {})", db.message(), db.code().code()))
-                .unwrap_or_else(|| err.to_string()),
+            source: Box::new(err),
         },
     }
 }

@@ -7,7 +7,7 @@ use super::resolver::UnifiedDependencyResolver;
 use crate::manager::RegistryManager;
 use crate::registry::SpecificationRegistry;
 
-/// The context used when none (or an empty name) is given, as in the reference factory.
+/// The context used when none (or an empty name) is given, as in the Python reference factory.
 pub const DEFAULT_CONTEXT: &str = "default";
 
 fn context_or_default(context_name: Option<&str>) -> &str {
@@ -22,7 +22,7 @@ fn context_or_default(context_name: Option<&str>) -> &str {
 /// Every constructor builds a fully separate set.
 ///
 /// ```
-/// use pipeline_deps::PipelineComponents;
+/// use pipeline_deps::resolve::PipelineComponents;
 ///
 /// # fn main() -> pipeline_deps::Result<()> {
 /// let components = PipelineComponents::in_memory(Some("fraud_detection"))?;
@@ -36,14 +36,14 @@ pub struct PipelineComponents {
     pub registry_manager: RegistryManager,
     /// The registry of the requested context (`"default"` when none or `""` was given).
     pub registry: SpecificationRegistry,
-    /// A matcher with the reference tables.
+    /// A matcher with the Python reference tables.
     pub semantic_matcher: SemanticMatcher,
     /// A resolver over [`Self::registry`] using [`Self::semantic_matcher`].
     pub resolver: UnifiedDependencyResolver,
 }
 
 impl PipelineComponents {
-    /// Components over a fresh in-memory database (nothing persists; like the reference's
+    /// Components over a fresh in-memory database (nothing persists; like the Python reference's
     /// in-process registries).
     ///
     /// # Errors
@@ -96,12 +96,13 @@ enum ClearOnDrop {
 /// [`PipelineComponents`].
 ///
 /// Over a fresh manager ([`Self::in_memory`], [`Self::temporary`]) every context of that
-/// manager is cleared, as in the reference; over a caller's manager
+/// manager is cleared, as in the Python reference; over a caller's manager
 /// ([`Self::with_manager`]) only the context it opened is, so other data in that database
 /// is left alone. Errors while clearing are logged (`tracing` warning), not raised.
 ///
 /// ```
-/// use pipeline_deps::{RegistryManager, ScopedPipelineComponents};
+/// use pipeline_deps::RegistryManager;
+/// use pipeline_deps::resolve::ScopedPipelineComponents;
 ///
 /// # fn main() -> pipeline_deps::Result<()> {
 /// let manager = RegistryManager::in_memory()?;

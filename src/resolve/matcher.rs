@@ -252,7 +252,7 @@ fn token_component(a: &PreparedName, b: &PreparedName) -> f64 {
 
 /// Semantic component: +1 per equal token pair, +0.8 per synonym pair, over all pairs.
 ///
-/// The reference iterates Python sets (hash-seed order); this sums in first-occurrence
+/// The Python reference iterates Python sets (hash-seed order); this sums in first-occurrence
 /// order, which can differ from one reference run in the last bit only.
 fn semantic_component(a: &PreparedName, b: &PreparedName) -> f64 {
     token_and_semantic(a, b).1
@@ -301,7 +301,8 @@ fn occurs_in(needle: &PreparedName, haystack: &PreparedName) -> bool {
 /// other, else the best `min/max` over word pairs (both ≥ 3 characters) where one contains
 /// the other (distinct words suffice: the value only depends on the words).
 ///
-/// Deliberate difference (13.6): two empty names give 1.0 instead of a division by zero.
+/// Deliberate difference D6 (docs/design.md): two empty names give 1.0 instead of a division
+/// by zero.
 fn substring_component(a: &PreparedName, b: &PreparedName) -> f64 {
     if occurs_in(a, b) || occurs_in(b, a) {
         let (short, long) = (
@@ -380,7 +381,7 @@ pub(crate) fn similarity_bound(a: &PreparedName, b: &PreparedName) -> f64 {
     }
 }
 
-/// The weighted sum of the components, accumulated as the reference does (Python
+/// The weighted sum of the components, accumulated as the Python reference does (Python
 /// `sum(score * weight ...)`: left to right, starting from the integer 0).
 pub(crate) fn combine(string: f64, [token, semantic, substring]: [f64; 3]) -> f64 {
     let mut total = string * STRING_WEIGHT;
@@ -392,6 +393,14 @@ pub(crate) fn combine(string: f64, [token, semantic, substring]: [f64; 3]) -> f6
 
 /// Every component of one similarity, as returned by
 /// [`SemanticMatcher::explain_similarity`].
+///
+/// ```
+/// use pipeline_deps::SemanticMatcher;
+///
+/// let explanation = SemanticMatcher::default().explain_similarity("model_input", "model_output");
+/// assert_eq!(explanation.normalized_names, ("model input".to_owned(), "model output".to_owned()));
+/// assert!(explanation.token_similarity > 0.0 && explanation.overall_score < 1.0);
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SimilarityExplanation {
     /// [`SemanticMatcher::calculate_similarity`] of the two raw names.
@@ -408,7 +417,7 @@ pub struct SimilarityExplanation {
     pub substring_similarity: f64,
 }
 
-/// Semantic similarity of step input/output names, as in the reference `SemanticMatcher`.
+/// Semantic similarity of step input/output names, as in the Python reference `SemanticMatcher`.
 ///
 /// The similarity of two names is 0.0 if either is empty, 1.0 if they are equal after
 /// [normalisation](super::normalize::normalize_name), and otherwise
@@ -429,7 +438,7 @@ pub struct SemanticMatcher {
 }
 
 impl SemanticMatcher {
-    /// A matcher with the reference's synonym, abbreviation and stop-word tables.
+    /// A matcher with the Python reference's synonym, abbreviation and stop-word tables.
     pub fn new() -> Self {
         SemanticMatcher::default()
     }
@@ -487,7 +496,7 @@ impl SemanticMatcher {
     /// Every component of the similarity of two names. The components are computed even
     /// when the overall score short-circuits to 1.0.
     ///
-    /// Deliberate difference from the reference (13.6): when both names normalise to
+    /// Deliberate difference D6 from the Python reference (docs/design.md): when both names normalise to
     /// nothing (e.g. `"the"` and `"and"`) this does not fail; the substring component of two
     /// empty names is 1.0 (like the string component, 2·0/0 taken as 1.0).
     pub fn explain_similarity(&self, name1: &str, name2: &str) -> SimilarityExplanation {

@@ -1,6 +1,6 @@
-//! Name normalisation and the string-similarity ratio of the reference matcher.
+//! Name normalisation and the string-similarity ratio of the Python reference matcher.
 //!
-//! Both are exact ports of the reference (`SemanticMatcher._normalize_name` and Python 3.11
+//! Both are exact ports of the Python reference (`SemanticMatcher._normalize_name` and Python 3.11
 //! `difflib.SequenceMatcher(None, a, b).ratio()`), because resolver scores must agree with the
 //! reference to the last bit on real specifications.
 
@@ -29,7 +29,7 @@ pub(crate) fn is_py_whitespace(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
-/// Normalises a name the way the reference matcher does before comparing names.
+/// Normalises a name the way the Python reference matcher does before comparing names.
 ///
 /// 1. Unicode lowercase;
 /// 2. `_`, `-` and `.` become spaces;
@@ -41,7 +41,7 @@ pub(crate) fn is_py_whitespace(c: char) -> bool {
 /// There is no camelCase splitting, so the result only contains `[a-z0-9 ]`.
 ///
 /// ```
-/// use pipeline_deps::normalize_name;
+/// use pipeline_deps::scoring::normalize_name;
 ///
 /// assert_eq!(normalize_name("  Model__Output--v2 "), "model output v2");
 /// assert_eq!(normalize_name("PKG.reg.eval"), "package registration evaluation");
@@ -130,15 +130,15 @@ fn normalize_ascii(name: &[u8]) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// The reference's string similarity: `difflib.SequenceMatcher(None, a, b).ratio()` of
+/// The Python reference's string similarity: `difflib.SequenceMatcher(None, a, b).ratio()` of
 /// Python 3.11, computed on characters.
 ///
 /// `2·M / (len(a) + len(b))` (1.0 when both are empty) where `M` is the total size of the
-/// matching blocks. The measure is **not symmetric**: the reference always passes the
+/// matching blocks. The measure is **not symmetric**: the Python reference always passes the
 /// dependency name as `a` and the output name or alias as `b`.
 ///
 /// ```
-/// use pipeline_deps::sequence_ratio;
+/// use pipeline_deps::scoring::sequence_ratio;
 ///
 /// assert!((sequence_ratio("plots output", "best model") - 1.0 / 11.0).abs() < 1e-12);
 /// assert!((sequence_ratio("best model", "plots output") - 2.0 / 11.0).abs() < 1e-12);
@@ -295,7 +295,7 @@ fn longest_small(
 struct SequenceMatcher<'s, T> {
     a: &'s [T],
     b: &'s [T],
-    /// `(symbol, position in b)` sorted by symbol then position: the reference's `b2j` with
+    /// `(symbol, position in b)` sorted by symbol then position: the Python reference's `b2j` with
     /// popular symbols removed.
     b2j: Vec<(T, usize)>,
     /// Run lengths of the previous row of `find_longest_match`, indexed by `j`.
@@ -425,7 +425,7 @@ mod tests {
 
     #[test]
     fn normalisation_of_unicode_separators_and_case() {
-        // The reference's own examples are in tests/matcher_parity.rs.
+        // The Python reference's own examples are in tests/matcher_parity.rs.
         assert_eq!(
             normalize_name("config\u{1c}params"),
             "configuration parameters"

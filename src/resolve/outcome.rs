@@ -3,18 +3,28 @@
 use indexmap::IndexMap;
 use serde::Serialize;
 
+use super::RESOLUTION_THRESHOLD;
 use super::property::PropertyReference;
 use super::scoring::ScoreBreakdown;
 use crate::error::shorten;
 
 /// A consumer step has required dependencies that no available output matches with a
-/// score above 0.5.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
-#[error(
-    "step {} has unresolved required dependencies: [{}]; make a step whose output matches each of them (compatibility score above 0.5) available, or mark them optional",
-    shorten(step),
-    dependencies.iter().map(|d| shorten(d)).collect::<Vec<_>>().join(", ")
-)]
+/// score above [`RESOLUTION_THRESHOLD`].
+///
+/// Returned inside [`Error::Unresolved`](crate::Error::Unresolved) by
+/// [`resolve_step_dependencies`](super::UnifiedDependencyResolver::resolve_step_dependencies)
+/// and listed in [`PipelineResolution::unresolved`].
+///
+/// ```
+/// use pipeline_deps::resolve::DependencyResolutionError;
+///
+/// let error = DependencyResolutionError {
+///     step: "train".into(),
+///     dependencies: vec!["training_data".into()],
+/// };
+/// assert!(error.to_string().starts_with("step 'train' has unresolved required dependencies: ['training_data']"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DependencyResolutionError {
     /// The consumer step.
     pub step: String,
@@ -22,38 +32,71 @@ pub struct DependencyResolutionError {
     pub dependencies: Vec<String>,
 }
 
-/// Why [`resolve_step_dependencies`](super::UnifiedDependencyResolver::resolve_step_dependencies)
-/// failed: the registry could not be read, or required dependencies stayed unresolved.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ResolveError {
-    /// Reading the registry failed.
-    #[error(transparent)]
-    Storage(#[from] crate::Error),
-    /// Required dependencies of the consumer could not be resolved.
-    #[error(transparent)]
-    Unresolved(#[from] DependencyResolutionError),
-}
-
-impl ResolveError {
-    /// The resolution failure, if that is what this is.
-    pub fn unresolved(&self) -> Option<&DependencyResolutionError> {
-        match self {
-            ResolveError::Unresolved(e) => Some(e),
-            ResolveError::Storage(_) => None,
-        }
+impl std::fmt::Display for DependencyResolutionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<String> = self.dependencies.iter().map(|d| shorten(d)).collect();
+        write!(
+            f,
+            "step {} has unresolved required dependencies: [{}]; make a step whose output matches each of them (compatibility score above {RESOLUTION_THRESHOLD}) available, or mark them optional",
+            shorten(&self.step),
+            names.join(", ")
+        )
     }
 }
 
+impl std::error::Error for DependencyResolutionError {}
+
 /// One consumer's resolution: dependency name → producer output, in declaration order.
+///
+/// ```
+/// use pipeline_deps::{
+///     DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+///     StepSpecification, UnifiedDependencyResolver,
+/// };
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("pipeline")?;
+/// registry.register("prep", &StepSpecification::new("Prep", NodeType::Source).with_output(
+///     OutputSpec::new("training_data", DependencyType::ProcessingOutput, "properties.Data"),
+/// ))?;
+/// registry.register("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+///     DependencySpec::new("training_data", DependencyType::TrainingData),
+/// ))?;
+/// let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+/// let resolution = resolver.resolve_step_dependencies("train", &["prep"])?;
+/// assert_eq!(resolution["training_data"].to_string(), "prep.training_data");
+/// # Ok(()) }
+/// ```
 pub type StepResolution = IndexMap<String, PropertyReference>;
 
 /// The result of [`resolve_all_dependencies`](super::UnifiedDependencyResolver::resolve_all_dependencies).
+///
+/// ```
+/// use pipeline_deps::{
+///     DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+///     StepSpecification, UnifiedDependencyResolver,
+/// };
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("pipeline")?;
+/// registry.register("prep", &StepSpecification::new("Prep", NodeType::Source).with_output(
+///     OutputSpec::new("training_data", DependencyType::ProcessingOutput, "properties.Data"),
+/// ))?;
+/// registry.register("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+///     DependencySpec::new("training_data", DependencyType::TrainingData),
+/// ))?;
+/// let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+/// let resolution = resolver.resolve_all_dependencies(&["prep", "train", "missing"])?;
+/// assert_eq!(resolution.edges().count(), 1);
+/// assert_eq!(resolution.unregistered, ["missing"]);
+/// assert!(!resolution.is_complete());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PipelineResolution {
     /// Per consumer step (in the order given) its resolved dependencies. Steps with nothing
     /// resolved, steps with unresolved required dependencies and unregistered steps are
-    /// left out, as in the reference.
+    /// left out, as in the Python reference.
     pub resolved: IndexMap<String, StepResolution>,
     /// The steps left out because required dependencies stayed unresolved.
     pub unresolved: Vec<DependencyResolutionError>,
@@ -82,6 +125,28 @@ impl PipelineResolution {
 }
 
 /// One (provider output, score) candidate of [`resolve_with_scoring`](super::UnifiedDependencyResolver::resolve_with_scoring).
+///
+/// ```
+/// use pipeline_deps::{
+///     DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+///     StepSpecification, UnifiedDependencyResolver,
+/// };
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("pipeline")?;
+/// registry.register("prep", &StepSpecification::new("Prep", NodeType::Source).with_output(
+///     OutputSpec::new("training_data", DependencyType::ProcessingOutput, "properties.Data"),
+/// ))?;
+/// registry.register("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+///     DependencySpec::new("training_data", DependencyType::TrainingData),
+/// ))?;
+/// let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+/// let scoring = resolver.resolve_with_scoring("train", &["prep"])?;
+/// let best = &scoring.candidates["training_data"][0];
+/// assert_eq!((best.provider_step.as_str(), best.output_name.as_str()), ("prep", "training_data"));
+/// assert_eq!(best.score, best.score_breakdown.score());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScoredCandidate {
     /// The providing step's name, as given.
@@ -92,12 +157,38 @@ pub struct ScoredCandidate {
     pub score: f64,
     /// The parts of the score; they add up to it before the cap.
     pub score_breakdown: ScoreBreakdown,
-    /// The reference this candidate would resolve to.
+    /// The Python reference this candidate would resolve to.
     pub property_reference: PropertyReference,
 }
 
 /// A dependency that [`resolve_with_scoring`](super::UnifiedDependencyResolver::resolve_with_scoring)
 /// could not resolve, with the best candidates found.
+///
+/// ```
+/// use pipeline_deps::{
+///     DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+///     StepSpecification, UnifiedDependencyResolver,
+/// };
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("pipeline")?;
+/// registry.register("prep", &StepSpecification::new("Prep", NodeType::Source).with_output(
+///     OutputSpec::new("training_data", DependencyType::ProcessingOutput, "properties.Data"),
+/// ))?;
+/// registry.register("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+///     DependencySpec::new("training_data", DependencyType::TrainingData),
+/// ))?;
+/// let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+/// registry_with_model_dependency(&resolver)?;
+/// let scoring = resolver.resolve_with_scoring("deploy", &["prep", "deploy"])?;
+/// let failed = &scoring.failed_with_scores["model"];
+/// assert!(failed.required && failed.best_candidate.is_none()); // nothing type-compatible
+/// # Ok(()) }
+/// # fn registry_with_model_dependency(r: &UnifiedDependencyResolver) -> pipeline_deps::Result<()> {
+/// #     r.registry().register("deploy", &StepSpecification::new("Deploy", NodeType::Sink)
+/// #         .with_dependency(DependencySpec::new("model", DependencyType::ModelArtifacts)))
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FailedDependency {
     /// The best candidate (below the threshold), `None` when nothing was type-compatible.
@@ -109,6 +200,28 @@ pub struct FailedDependency {
 }
 
 /// Context of a scoring resolution.
+///
+/// ```
+/// use pipeline_deps::{
+///     DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+///     StepSpecification, UnifiedDependencyResolver,
+/// };
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("pipeline")?;
+/// registry.register("prep", &StepSpecification::new("Prep", NodeType::Source).with_output(
+///     OutputSpec::new("training_data", DependencyType::ProcessingOutput, "properties.Data"),
+/// ))?;
+/// registry.register("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+///     DependencySpec::new("training_data", DependencyType::TrainingData),
+/// ))?;
+/// let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+/// let details = resolver.resolve_with_scoring("train", &["prep", "train"])?.resolution_details;
+/// assert_eq!(details.consumer_step_type.as_deref(), Some("Train"));
+/// assert_eq!((details.available_step_count, details.registered_steps), (2, 2));
+/// assert_eq!(details.resolution_threshold, pipeline_deps::resolve::RESOLUTION_THRESHOLD);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ResolutionDetails {
     /// The consumer step.
@@ -132,6 +245,27 @@ pub struct ResolutionDetails {
 }
 
 /// The result of [`resolve_with_scoring`](super::UnifiedDependencyResolver::resolve_with_scoring).
+///
+/// ```
+/// use pipeline_deps::{
+///     DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+///     StepSpecification, UnifiedDependencyResolver,
+/// };
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("pipeline")?;
+/// registry.register("prep", &StepSpecification::new("Prep", NodeType::Source).with_output(
+///     OutputSpec::new("training_data", DependencyType::ProcessingOutput, "properties.Data"),
+/// ))?;
+/// registry.register("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+///     DependencySpec::new("training_data", DependencyType::TrainingData),
+/// ))?;
+/// let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+/// let scoring = resolver.resolve_with_scoring("train", &["prep"])?;
+/// assert_eq!(scoring.resolved["training_data"].to_string(), "prep.training_data");
+/// assert!(scoring.failed_with_scores.is_empty());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScoringResolution {
     /// Dependencies whose best candidate scores at least 0.5.
@@ -145,6 +279,28 @@ pub struct ScoringResolution {
 }
 
 /// Per-step part of a [`ResolutionReport`].
+///
+/// ```
+/// use pipeline_deps::{
+///     DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+///     StepSpecification, UnifiedDependencyResolver,
+/// };
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("pipeline")?;
+/// registry.register("prep", &StepSpecification::new("Prep", NodeType::Source).with_output(
+///     OutputSpec::new("training_data", DependencyType::ProcessingOutput, "properties.Data"),
+/// ))?;
+/// registry.register("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+///     DependencySpec::new("training_data", DependencyType::TrainingData),
+/// ))?;
+/// let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+/// let report = resolver.resolution_report(&["prep", "train"])?;
+/// let train = &report.step_details["train"];
+/// assert_eq!((train.total_dependencies, train.required_dependencies), (1, 1));
+/// assert_eq!(train.resolved_dependencies["training_data"], "prep.training_data");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StepReport {
     /// The step's type.
@@ -166,10 +322,31 @@ pub struct StepReport {
 }
 
 /// Totals of a [`ResolutionReport`].
+///
+/// ```
+/// use pipeline_deps::{
+///     DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+///     StepSpecification, UnifiedDependencyResolver,
+/// };
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("pipeline")?;
+/// registry.register("prep", &StepSpecification::new("Prep", NodeType::Source).with_output(
+///     OutputSpec::new("training_data", DependencyType::ProcessingOutput, "properties.Data"),
+/// ))?;
+/// registry.register("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+///     DependencySpec::new("training_data", DependencyType::TrainingData),
+/// ))?;
+/// let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+/// let summary = resolver.resolution_report(&["prep", "train"])?.resolution_summary;
+/// assert_eq!((summary.total_dependencies, summary.resolved_dependencies), (1, 1));
+/// assert_eq!(summary.resolution_rate, 1.0);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ResolutionSummary {
     /// Dependencies of **every** step registered in the context (not only the available
-    /// ones), as in the reference.
+    /// ones), as in the Python reference.
     pub total_dependencies: usize,
     /// Dependencies of the registered available steps (the meaningful denominator).
     pub available_dependencies: usize,
@@ -183,6 +360,27 @@ pub struct ResolutionSummary {
 }
 
 /// A debugging report of the resolution of a set of steps.
+///
+/// ```
+/// use pipeline_deps::{
+///     DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+///     StepSpecification, UnifiedDependencyResolver,
+/// };
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("pipeline")?;
+/// registry.register("prep", &StepSpecification::new("Prep", NodeType::Source).with_output(
+///     OutputSpec::new("training_data", DependencyType::ProcessingOutput, "properties.Data"),
+/// ))?;
+/// registry.register("train", &StepSpecification::new("Train", NodeType::Sink).with_dependency(
+///     DependencySpec::new("training_data", DependencyType::TrainingData),
+/// ))?;
+/// let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+/// let report = resolver.resolution_report(&["prep", "train", "missing"])?;
+/// assert_eq!((report.total_steps, report.registered_steps), (3, 2));
+/// assert!(report.unresolved_dependencies.is_empty());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ResolutionReport {
     /// Number of step names given.

@@ -49,8 +49,7 @@ impl PropertyReference {
             return Err(crate::Error::InvalidInput {
                 what: "a property reference".to_owned(),
                 detail: format!(
-                    "the step name {:?} is empty or only whitespace; give the name of the producing step",
-                    step_name
+                    "the step name {step_name:?} is empty or only whitespace; give the name of the producing step"
                 ),
                 source: None,
             });
@@ -123,6 +122,14 @@ impl Serialize for PropertyReference {
 }
 
 /// The key inside brackets of a property path part.
+///
+/// ```
+/// use pipeline_deps::resolve::{PropertyKey, PropertyPathPart, parse_property_path};
+///
+/// let parts = parse_property_path("properties.Outputs[0].Values['uri']");
+/// assert!(matches!(&parts[0], PropertyPathPart::Key { key: PropertyKey::Index(0), .. }));
+/// assert!(matches!(&parts[1], PropertyPathPart::Key { key: PropertyKey::Name(n), .. } if n == "uri"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub enum PropertyKey {
     /// An unquoted all-digits key, e.g. `Outputs[0]`.
@@ -132,6 +139,18 @@ pub enum PropertyKey {
 }
 
 /// One access operation of a parsed property path.
+///
+/// ```
+/// use pipeline_deps::resolve::{PropertyPathPart, parse_property_path};
+///
+/// assert_eq!(
+///     parse_property_path("properties.ModelArtifacts.S3ModelArtifacts"),
+///     [
+///         PropertyPathPart::Attribute("ModelArtifacts".into()),
+///         PropertyPathPart::Attribute("S3ModelArtifacts".into()),
+///     ]
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub enum PropertyPathPart {
     /// Attribute access, e.g. `ModelArtifacts`.
@@ -205,17 +224,17 @@ fn match_complex(part: &str) -> Option<(&str, &str)> {
     (!tail.is_empty()).then_some((&part[..dot], tail))
 }
 
-/// Splits a property path into access operations like the reference's
+/// Splits a property path into access operations like the Python reference's
 /// `PropertyReference._parse_property_path`.
 ///
 /// One leading `properties.` is dropped; the rest is split on `.` outside brackets; a part
 /// `name['key']` / `name["key"]` / `name[key]` becomes a [`PropertyPathPart::Key`] (an
 /// unquoted all-digits key is an [`PropertyKey::Index`]); anything after a part's first
-/// bracket group is ignored (`A[1][2]` → `A[1]`), as in the reference. Digits and word
+/// bracket group is ignored (`A[1][2]` → `A[1]`), as in the Python reference. Digits and word
 /// characters follow Rust's definitions (ASCII digits; alphanumerics and `_`).
 ///
 /// ```
-/// use pipeline_deps::{parse_property_path, PropertyKey, PropertyPathPart as P};
+/// use pipeline_deps::resolve::{parse_property_path, PropertyKey, PropertyPathPart as P};
 ///
 /// assert_eq!(
 ///     parse_property_path("properties.Config.Outputs['data'].Sub[0].Value"),
@@ -333,7 +352,7 @@ mod tests {
         assert_eq!(
             parse_property_path("B[x[0].y]"),
             [attr("y]")],
-            "the reference's complex pattern"
+            "the Python reference's complex pattern"
         );
     }
 

@@ -1,18 +1,18 @@
 //! The dependency resolver over a [`SpecificationRegistry`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use indexmap::IndexMap;
 
-use super::contents::{FxMap, FxSet};
 use super::engine::Engine;
+use super::engine::ScoreMemo;
+use super::engine::{FxMap, FxSet};
 use super::matcher::SemanticMatcher;
-use super::memo::ScoreMemo;
 use super::outcome::{
     DependencyResolutionError, FailedDependency, PipelineResolution, ResolutionDetails,
-    ResolutionReport, ResolutionSummary, ResolveError, ScoredCandidate, ScoringResolution,
-    StepReport, StepResolution,
+    ResolutionReport, ResolutionSummary, ScoredCandidate, ScoringResolution, StepReport,
+    StepResolution,
 };
 use super::property::PropertyReference;
 use super::scoring::{ScoreBreakdown, StepTypeCatalog, compatibility_score, partial_breakdown};
@@ -26,7 +26,7 @@ pub const RESOLUTION_THRESHOLD: f64 = 0.5;
 /// Distinct step lists whose resolutions are cached; the cache is emptied beyond this.
 const MAX_CACHED_LISTS: usize = 64;
 
-type Outcome = Result<StepResolution, DependencyResolutionError>;
+pub(super) type Outcome = Result<StepResolution, DependencyResolutionError>;
 
 #[derive(Default)]
 struct ListCache {
@@ -45,18 +45,18 @@ struct ResolutionCache {
 ///
 /// Every available step other than the consumer is a candidate provider (no DAG
 /// restriction, so cycles are possible, and one output may feed several dependencies, as
-/// in the reference). For each dependency the candidate outputs are scored
-/// ([`compatibility_score`]); the best score **above** 0.5
+/// in the Python reference). For each dependency the candidate outputs are scored
+/// ([`compatibility_score`]); the best score **above** [`RESOLUTION_THRESHOLD`]
 /// wins, ties going to the earlier step in the list given, then to the earlier output.
 ///
 /// # Caching
 /// Resolutions are cached per **ordered** step list (order decides ties) and the cache is
 /// dropped whenever [`SpecificationRegistry::revision`] changes, so writes made directly on
-/// the registry, by another handle or before a restart are seen (deliberate difference 13.4:
-/// the reference keys its cache by the sorted list and only clears it on
+/// the registry, by another handle or before a restart are seen (docs/design.md, deliberate difference D4:
+/// the Python reference keys its cache by the sorted list and only clears it on
 /// `register_specification`). Name similarities are memoised for the resolver's lifetime.
 ///
-/// # Differences from the reference
+/// # Differences from the Python reference (docs/design.md, D8)
 /// A provider whose name is blank after trimming cannot be referenced and is skipped (the
 /// reference fails building its `PropertyReference`). A step listed twice is resolved once.
 ///
@@ -97,16 +97,16 @@ impl std::fmt::Debug for UnifiedDependencyResolver {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn owned_names<S: AsRef<str>>(names: &[S]) -> Vec<String> {
+pub(super) fn owned_names<S: AsRef<str>>(names: &[S]) -> Vec<String> {
     names.iter().map(|s| s.as_ref().to_owned()).collect()
 }
 
 impl UnifiedDependencyResolver {
-    /// A resolver over `registry` using `matcher` and the reference's step-type catalog.
+    /// A resolver over `registry` using `matcher` and the Python reference's step-type catalog.
     pub fn new(registry: SpecificationRegistry, matcher: SemanticMatcher) -> Self {
         UnifiedDependencyResolver {
             registry,
@@ -245,13 +245,13 @@ impl UnifiedDependencyResolver {
     /// consumer resolves to an empty map.
     ///
     /// # Errors
-    /// [`ResolveError::Unresolved`] naming every unresolved required dependency;
-    /// [`ResolveError::Storage`] when the registry cannot be read.
+    /// [`Error::Unresolved`](crate::Error::Unresolved) naming every unresolved required
+    /// dependency; storage errors when the registry cannot be read.
     pub fn resolve_step_dependencies<S: AsRef<str>>(
         &self,
         consumer: &str,
         available_steps: &[S],
-    ) -> Result<StepResolution, ResolveError> {
+    ) -> crate::Result<StepResolution> {
         let names = owned_names(available_steps);
         let revision = self.registry.revision()?;
         let hit = self.cached(&names, revision, |entry| {
@@ -318,96 +318,15 @@ impl UnifiedDependencyResolver {
         Ok(resolution)
     }
 
-    /// The straightforward resolution of one step, without caches, indexes or memos: every
-    /// provider output is scored with [`compatibility_score`]
-    /// and the candidates above 0.5 are stably sorted, as the reference does. Kept to
-    /// check that the optimised path returns the same results.
-    ///
-    /// # Errors
-    /// As [`Self::resolve_step_dependencies`].
-    pub fn resolve_step_dependencies_unoptimized<S: AsRef<str>>(
-        &self,
-        consumer: &str,
-        available_steps: &[S],
-    ) -> Result<StepResolution, ResolveError> {
-        let Some(consumer_spec) = self.registry.get_specification(consumer)? else {
-            return Ok(IndexMap::new());
-        };
-        let mut resolved = IndexMap::new();
-        let mut unresolved = Vec::new();
-        for (key, dep) in &consumer_spec.dependencies {
-            let mut candidates: Vec<(f64, PropertyReference)> = Vec::new();
-            for provider in available_steps.iter().map(AsRef::as_ref) {
-                if provider == consumer || provider.trim().is_empty() {
-                    continue;
-                }
-                let Some(provider_spec) = self.registry.get_specification(provider)? else {
-                    continue;
-                };
-                for out in provider_spec.outputs.values() {
-                    let score = self.calculate_compatibility(dep, out, &provider_spec);
-                    if score > RESOLUTION_THRESHOLD {
-                        candidates.push((score, PropertyReference::new(provider, out.clone())?));
-                    }
-                }
-            }
-            candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
-            match candidates.into_iter().next() {
-                Some((_, reference)) => {
-                    resolved.insert(key.clone(), reference);
-                }
-                None if dep.required => unresolved.push(key.clone()),
-                None => {}
-            }
-        }
-        if unresolved.is_empty() {
-            Ok(resolved)
-        } else {
-            Err(DependencyResolutionError {
-                step: consumer.to_owned(),
-                dependencies: unresolved,
-            }
-            .into())
-        }
-    }
-
-    /// [`Self::resolve_all_dependencies`] through
-    /// [`Self::resolve_step_dependencies_unoptimized`] (no cache).
-    ///
-    /// # Errors
-    /// Storage errors only.
-    pub fn resolve_all_dependencies_unoptimized<S: AsRef<str>>(
-        &self,
-        available_steps: &[S],
-    ) -> crate::Result<PipelineResolution> {
-        let mut outcomes = Vec::new();
-        let mut seen = HashSet::new();
-        for name in available_steps.iter().map(AsRef::as_ref) {
-            if !seen.insert(name) {
-                continue;
-            }
-            let outcome = if self.registry.get_specification(name)?.is_none() {
-                None
-            } else {
-                match self.resolve_step_dependencies_unoptimized(name, available_steps) {
-                    Ok(r) => Some(Ok(r)),
-                    Err(ResolveError::Unresolved(e)) => Some(Err(e)),
-                    Err(ResolveError::Storage(e)) => return Err(e),
-                }
-            };
-            outcomes.push((name.to_owned(), outcome));
-        }
-        Ok(assemble(outcomes))
-    }
-
     /// Every candidate of every dependency of `consumer` with its score breakdown (not
     /// cached, never fails for resolution reasons).
     ///
     /// Candidates are every (provider ≠ consumer) output with a score above 0, best first
-    /// (stable). A dependency resolves when its best score is **at least** 0.5 (inclusive,
-    /// unlike normal resolution, as in the reference); otherwise it is reported with its
+    /// (stable). A dependency resolves when its best score is **at least**
+    /// [`RESOLUTION_THRESHOLD`] (inclusive,
+    /// unlike normal resolution, as in the Python reference); otherwise it is reported with its
     /// top three candidates. Each breakdown's parts add up to the score before the 1.0 cap
-    /// (deliberate difference 13.5).
+    /// (docs/design.md, deliberate difference D5).
     ///
     /// # Errors
     /// Storage errors only.
@@ -497,7 +416,7 @@ impl UnifiedDependencyResolver {
     }
 
     /// A debugging report of the resolution of `available_steps` (unregistered names are
-    /// skipped). As in the reference, the summary's `total_dependencies` counts the
+    /// skipped). As in the Python reference, the summary's `total_dependencies` counts the
     /// dependencies of every step in the context; `available_dependencies` counts those of
     /// the reported steps.
     ///
@@ -579,7 +498,7 @@ impl UnifiedDependencyResolver {
 }
 
 /// Builds the public result from per-step outcomes (`None` = unregistered).
-fn assemble(outcomes: Vec<(String, Option<Outcome>)>) -> PipelineResolution {
+pub(super) fn assemble(outcomes: Vec<(String, Option<Outcome>)>) -> PipelineResolution {
     let mut resolution = PipelineResolution::default();
     for (name, outcome) in outcomes {
         match outcome {

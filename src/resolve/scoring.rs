@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::matcher::SemanticMatcher;
 use crate::spec::{DependencySpec, DependencyType, OutputSpec};
 
-/// The 64 step names known to the reference's step-name registry: the 61 real interface
+/// The 64 step names known to the Python reference's step-name registry: the 61 real interface
 /// step types plus `Base`, `Processing` and `HyperparameterPrep` (fixture
 /// `known_step_names`). They drive provider step-type normalisation.
 pub const REFERENCE_KNOWN_STEP_NAMES: [&str; 64] = [
@@ -78,7 +78,7 @@ pub const REFERENCE_KNOWN_STEP_NAMES: [&str; 64] = [
     "XgboostMtTraining",
 ];
 
-/// The reference's legacy step-name aliases, `(legacy, canonical)` (fixture
+/// The Python reference's legacy step-name aliases, `(legacy, canonical)` (fixture
 /// `legacy_aliases`): a dependency listing the legacy name accepts the canonical provider.
 pub const REFERENCE_LEGACY_ALIASES: [(&str, &str); 5] = [
     ("MIMSPackaging", "Package"),
@@ -90,6 +90,40 @@ pub const REFERENCE_LEGACY_ALIASES: [(&str, &str); 5] = [
 
 /// Job-type suffixes stripped by the fallback of provider step-type normalisation.
 const JOB_TYPE_SUFFIXES: [&str; 4] = ["_Training", "_Testing", "_Validation", "_Calibration"];
+
+/// The type part of a score for equal dependency and output types.
+pub const TYPE_EQUAL: f64 = 0.4;
+/// The type part for different but compatible types ([`types_compatible`]).
+pub const TYPE_COMPATIBLE: f64 = 0.2;
+/// The data-type part for equal data types.
+pub const DATA_TYPE_EQUAL: f64 = 0.2;
+/// The data-type part for compatible data types ([`data_types_compatible`]).
+pub const DATA_TYPE_COMPATIBLE: f64 = 0.1;
+/// The weight of the name similarity (0.0..=1.0) in a score.
+pub const SIMILARITY_WEIGHT: f64 = 0.25;
+/// The bonus when the dependency name is the output's name or one of its aliases.
+pub const EXACT_NAME_BONUS: f64 = 0.05;
+/// The source part for a provider listed in the dependency's compatible sources.
+pub const SOURCE_MATCH: f64 = 0.1;
+/// The source part for a provider not listed in a non-empty compatible-sources list.
+pub const SOURCE_MISMATCH: f64 = -0.1;
+/// The weight of the keyword fraction ([`keyword_match`]) in a score.
+pub const KEYWORD_WEIGHT: f64 = 0.05;
+
+/// The values the type part takes, by index: 0 compatible, 1 equal. The optimised engine
+/// packs part indices into codes; both paths read the values from these tables.
+pub(crate) const TYPE_PARTS: [f64; 2] = [TYPE_COMPATIBLE, TYPE_EQUAL];
+/// The values of the data-type part: 0 incompatible, 1 compatible, 2 equal.
+pub(crate) const DATA_PARTS: [f64; 3] = [0.0, DATA_TYPE_COMPATIBLE, DATA_TYPE_EQUAL];
+/// The values of the exact-name part: 0 no, 1 yes.
+pub(crate) const EXACT_PARTS: [f64; 2] = [0.0, EXACT_NAME_BONUS];
+/// The values of the source part: 0 no sources, 1 compatible provider, 2 other provider.
+pub(crate) const SOURCE_PARTS: [f64; 3] = [0.0, SOURCE_MATCH, SOURCE_MISMATCH];
+
+/// The part at `index` of `parts` (0.0 out of range, which the indices below never are).
+pub(crate) fn part(parts: &[f64], index: usize) -> f64 {
+    parts.get(index).copied().unwrap_or(0.0)
+}
 
 /// Whether an output of type `output` can satisfy a dependency of type `dependency` (the
 /// reference's type-compatibility matrix; equal types are always compatible).
@@ -105,14 +139,23 @@ pub fn types_compatible(dependency: DependencyType, output: DependencyType) -> b
         )
 }
 
+/// The data-type group of a data type: 1 for `S3Uri`/`String`, 2 for `Integer`/`Float`,
+/// else 0. Two different data types are compatible when their groups are equal and non-zero.
+pub(crate) fn data_type_group(data_type: &str) -> u8 {
+    match data_type {
+        "S3Uri" | "String" => 1,
+        "Integer" | "Float" => 2,
+        _ => 0,
+    }
+}
+
 /// Whether an output data type can satisfy a dependency data type (case-sensitive):
 /// `S3Uri`↔`String`, `Integer`↔`Float`, and any type with itself.
 pub fn data_types_compatible(dependency: &str, output: &str) -> bool {
-    dependency == output
-        || matches!(
-            (dependency, output),
-            ("S3Uri", "String") | ("String", "S3Uri") | ("Integer", "Float") | ("Float", "Integer")
-        )
+    dependency == output || {
+        let group = data_type_group(dependency);
+        group != 0 && group == data_type_group(output)
+    }
 }
 
 /// The fraction of `keywords` whose lowercase form occurs in the lowercase output name
@@ -153,30 +196,39 @@ pub(crate) fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
     })
 }
 
+/// The index into [`DATA_PARTS`] of a pair of data types.
+pub(crate) fn data_type_index(dependency: &str, output: &str) -> usize {
+    if dependency == output {
+        2
+    } else {
+        usize::from(data_types_compatible(dependency, output))
+    }
+}
+
 /// The data-type part of the score: 0.2 equal, 0.1 compatible, else 0.
 pub(crate) fn data_type_part(dependency: &str, output: &str) -> f64 {
-    if dependency == output {
-        0.2
-    } else if data_types_compatible(dependency, output) {
-        0.1
-    } else {
-        0.0
-    }
+    part(&DATA_PARTS, data_type_index(dependency, output))
 }
 
 /// The exact-name part of the score: 0.05 when the dependency name is the output's name
 /// or one of its aliases (exact, case-sensitive).
 pub(crate) fn exact_part(dep_name: &str, out_name: &str, aliases: &[String]) -> f64 {
-    if dep_name == out_name || aliases.iter().any(|a| a == dep_name) {
-        0.05
-    } else {
-        0.0
-    }
+    let exact = dep_name == out_name || aliases.iter().any(|a| a == dep_name);
+    part(&EXACT_PARTS, usize::from(exact))
 }
 
 /// The step names and legacy aliases used to decide whether a provider is one of a
-/// dependency's `compatible_sources`. [`Default`] gives the reference's
+/// dependency's `compatible_sources`. [`Default`] gives the Python reference's
 /// ([`REFERENCE_KNOWN_STEP_NAMES`], [`REFERENCE_LEGACY_ALIASES`]).
+///
+/// ```
+/// use pipeline_deps::scoring::StepTypeCatalog;
+///
+/// let catalog = StepTypeCatalog::new(["Package", "Payload"], [("MIMSPackaging", "Package")]);
+/// assert!(catalog.provider_in_sources("Package", &["MIMSPackaging".to_owned()]));
+/// assert_eq!(catalog.source_compatibility("Package_Training", &["PackageStep".to_owned()]), 0.1);
+/// assert_eq!(catalog.source_compatibility("Payload", &[]), 0.0);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepTypeCatalog {
     known: Vec<String>,
@@ -227,7 +279,7 @@ impl StepTypeCatalog {
     /// `_Calibration`.
     ///
     /// ```
-    /// use pipeline_deps::StepTypeCatalog;
+    /// use pipeline_deps::scoring::StepTypeCatalog;
     ///
     /// let c = StepTypeCatalog::default();
     /// assert_eq!(c.normalize_step_type("TabularPreprocessing_Foo"), "TabularPreprocessing");
@@ -297,13 +349,14 @@ impl StepTypeCatalog {
 
     /// [`Self::source_compatibility`] of an already normalised provider step type.
     pub(crate) fn source_part(&self, normalized_provider: &str, sources: &[String]) -> f64 {
-        if sources.is_empty() {
-            0.0
+        let index = if sources.is_empty() {
+            0
         } else if self.provider_in_sources(normalized_provider, sources) {
-            0.1
+            1
         } else {
-            -0.1
-        }
+            2
+        };
+        part(&SOURCE_PARTS, index)
     }
 }
 
@@ -314,11 +367,26 @@ pub(crate) fn strip_step(name: &str) -> &str {
 
 /// The six components of a compatibility score.
 ///
-/// Deliberate difference from the reference (13.5): the reference's breakdown uses older
+/// Deliberate difference D5 from the Python reference (docs/design.md): its breakdown uses older
 /// source rules (no −0.1 penalty, no `Step`/legacy-alias equivalence, +0.05 for an empty
 /// list), so its parts need not add up to the score. Here every part is the one the score
 /// uses, and [`ScoreBreakdown::total`] adds them in the score's order, so
 /// `score == min(total, 1.0)` exactly.
+///
+/// ```
+/// use pipeline_deps::scoring::{ScoreBreakdown, TYPE_EQUAL};
+///
+/// let parts = ScoreBreakdown {
+///     type_compatibility: TYPE_EQUAL,
+///     data_type_compatibility: 0.2,
+///     semantic_similarity: 0.25,
+///     exact_match_bonus: 0.05,
+///     source_compatibility: 0.1,
+///     keyword_matching: 0.05,
+/// };
+/// assert!((parts.total() - 1.05).abs() < 1e-12);
+/// assert_eq!(parts.score(), 1.0); // capped
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct ScoreBreakdown {
     /// 0.4 for equal types, 0.2 for compatible ones.
@@ -337,7 +405,7 @@ pub struct ScoreBreakdown {
 }
 
 impl ScoreBreakdown {
-    /// The parts added in the reference's order (the score before the 1.0 cap).
+    /// The parts added in the Python reference's order (the score before the 1.0 cap).
     pub fn total(&self) -> f64 {
         let mut score = 0.0;
         score += self.type_compatibility;
@@ -364,9 +432,9 @@ pub(crate) fn partial_breakdown(
     provider_step_type: &str,
 ) -> Option<ScoreBreakdown> {
     let type_compatibility = if dep.dependency_type == out.output_type {
-        0.4
+        part(&TYPE_PARTS, 1)
     } else if types_compatible(dep.dependency_type, out.output_type) {
-        0.2
+        part(&TYPE_PARTS, 0)
     } else {
         return None;
     };
@@ -377,14 +445,14 @@ pub(crate) fn partial_breakdown(
         exact_match_bonus: exact_part(&dep.logical_name, &out.logical_name, &out.aliases),
         source_compatibility: catalog
             .source_compatibility(provider_step_type, &dep.compatible_sources),
-        keyword_matching: keyword_match(&dep.semantic_keywords, &out.logical_name) * 0.05,
+        keyword_matching: keyword_match(&dep.semantic_keywords, &out.logical_name) * KEYWORD_WEIGHT,
     })
 }
 
 impl ScoreBreakdown {
     /// Sets the semantic part from a raw similarity (multiplied by 0.25).
     pub(crate) fn with_similarity(mut self, similarity: f64) -> Self {
-        self.semantic_similarity = similarity * 0.25;
+        self.semantic_similarity = similarity * SIMILARITY_WEIGHT;
         self
     }
 }
@@ -408,10 +476,8 @@ pub fn score_breakdown(
 /// [`ScoreBreakdown`] parts capped at 1.0 (no lower clamp).
 ///
 /// ```
-/// use pipeline_deps::{
-///     compatibility_score, DependencySpec, DependencyType, OutputSpec, SemanticMatcher,
-///     StepTypeCatalog,
-/// };
+/// use pipeline_deps::scoring::{compatibility_score, StepTypeCatalog};
+/// use pipeline_deps::{DependencySpec, DependencyType, OutputSpec, SemanticMatcher};
 ///
 /// let dep = DependencySpec::new("training_data", DependencyType::ProcessingOutput)
 ///     .with_compatible_sources(["PreprocessingStep"])
@@ -439,7 +505,7 @@ mod tests {
         list.iter().map(|s| (*s).to_owned()).collect()
     }
 
-    /// The reference's examples are in `tests/resolver_parity.rs`; this adds the empty name.
+    /// The Python reference's examples are in `tests/resolver_parity.rs`; this adds the empty name.
     #[test]
     fn an_empty_step_type_normalises_to_itself() {
         assert_eq!(StepTypeCatalog::default().normalize_step_type(""), "");

@@ -107,7 +107,7 @@ impl Serialize for OrderedValue {
     }
 }
 
-/// The reference's recursive merge: for each key of `overlay`, two objects merge
+/// The Python reference's recursive merge: for each key of `overlay`, two objects merge
 /// recursively; anything else replaces (lists are not concatenated). New keys are appended
 /// in the overlay's order; existing keys keep their place.
 fn deep_merge(base: &mut OrderedValue, overlay: OrderedValue) {
@@ -135,12 +135,13 @@ fn invalid(what: &str, detail: impl Into<String>) -> Error {
 }
 
 /// Merges a raw job-type variant `spec` (JSON object, as under `variants.<job>.spec` of a
-/// `.step.yaml` interface) over `base`, as the reference's loader does: objects merge key by
+/// `.step.yaml` interface) over `base`, as the Python reference's loader does: objects merge key by
 /// key, everything else (lists included) replaces, new dependencies/outputs come after the
 /// base ones, declaration order is kept.
 ///
 /// ```
-/// use pipeline_deps::{merge_variant, DependencySpec, DependencyType, NodeType, StepSpecification};
+/// use pipeline_deps::resolve::merge_variant;
+/// use pipeline_deps::{DependencySpec, DependencyType, NodeType, StepSpecification};
 ///
 /// # fn main() -> pipeline_deps::Result<()> {
 /// let base = StepSpecification::new("RiskTableMapping", NodeType::Internal).with_dependency(
@@ -200,6 +201,20 @@ struct RawCatalog {
 }
 
 /// One step of an [`InterfaceCatalog`].
+///
+/// ```
+/// use pipeline_deps::resolve::InterfaceCatalog;
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let catalog = InterfaceCatalog::from_json(r#"{"steps": [{"step_name": "Load",
+///     "step_type": "Load", "node_type": "singular",
+///     "variants": {"training": {"step_type": "Load", "node_type": "singular",
+///                               "declared_step_type": "LoadTraining"}}}]}"#)?;
+/// let entry = catalog.get("Load").expect("listed");
+/// assert_eq!(entry.variants["training"].step_type, "Load");
+/// assert_eq!(entry.declared_step_types["training"].as_deref(), Some("LoadTraining"));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct InterfaceEntry {
     /// The step's name.
@@ -215,6 +230,20 @@ pub struct InterfaceEntry {
 /// The step interfaces of the cursus fixture format (`cursus-step-specs/v1`): per step its
 /// base specification and merged job-type variants, plus the known step names and legacy
 /// aliases of the compatible-sources rule.
+///
+/// ```
+/// use pipeline_deps::resolve::InterfaceCatalog;
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let catalog = InterfaceCatalog::from_json(r#"{
+///     "known_step_names": ["Load"],
+///     "steps": [{"step_name": "Load", "step_type": "Load", "node_type": "source"}]
+/// }"#)?;
+/// assert_eq!(catalog.len(), 1);
+/// assert_eq!(catalog.load("Load", None).map(|s| s.step_type.as_str()), Some("Load"));
+/// assert_eq!(catalog.step_type_catalog().known_step_names(), ["Load"]);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct InterfaceCatalog {
     entries: IndexMap<String, InterfaceEntry>,
@@ -305,7 +334,7 @@ impl InterfaceCatalog {
         self.entries.get(step_name)
     }
 
-    /// A step's specification as the reference's `load_interface(step_name, job_type)`
+    /// A step's specification as the Python reference's `load_interface(step_name, job_type)`
     /// returns it: the variant for `job_type` when the step has it; the base otherwise
     /// (no job type; a step without variants; or an unknown job type, which is logged).
     pub fn load(&self, step_name: &str, job_type: Option<&str>) -> Option<&StepSpecification> {

@@ -10,6 +10,59 @@ use std::io;
 /// everything written before must survive power loss. Positions past the end read as an
 /// error; `set_len` zero-fills new space. Implementations do not need to support locking:
 /// a database on a custom backend runs in exclusive mode.
+///
+/// ```
+/// use std::io;
+/// use std::sync::Mutex;
+///
+/// use pipeline_deps::RegistryManager;
+/// use pipeline_deps::storage::StorageBackend;
+///
+/// /// Bytes in memory (a test double would inject faults here).
+/// #[derive(Debug, Default)]
+/// struct Memory(Mutex<Vec<u8>>);
+///
+/// impl Memory {
+///     fn bytes(&self) -> io::Result<std::sync::MutexGuard<'_, Vec<u8>>> {
+///         self.0.lock().map_err(|_| io::Error::other("poisoned"))
+///     }
+/// }
+///
+/// impl StorageBackend for Memory {
+///     fn len(&self) -> io::Result<u64> {
+///         Ok(self.bytes()?.len() as u64)
+///     }
+///     fn read(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
+///         let bytes = self.bytes()?;
+///         let start = usize::try_from(offset).map_err(io::Error::other)?;
+///         let slice = bytes.get(start..start + out.len()).ok_or(io::ErrorKind::UnexpectedEof)?;
+///         out.copy_from_slice(slice);
+///         Ok(())
+///     }
+///     fn set_len(&self, len: u64) -> io::Result<()> {
+///         self.bytes()?.resize(usize::try_from(len).map_err(io::Error::other)?, 0);
+///         Ok(())
+///     }
+///     fn sync_data(&self) -> io::Result<()> {
+///         Ok(())
+///     }
+///     fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+///         let mut bytes = self.bytes()?;
+///         let start = usize::try_from(offset).map_err(io::Error::other)?;
+///         if bytes.len() < start + data.len() {
+///             bytes.resize(start + data.len(), 0);
+///         }
+///         bytes[start..start + data.len()].copy_from_slice(data);
+///         Ok(())
+///     }
+/// }
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let manager = RegistryManager::builder().with_backend(Memory::default(), "memory")?;
+/// manager.get_registry("ml")?;
+/// assert_eq!(manager.list_contexts()?, ["ml"]);
+/// # Ok(()) }
+/// ```
 pub trait StorageBackend: std::fmt::Debug + Send + Sync + 'static {
     /// The current length in bytes.
     ///

@@ -76,7 +76,7 @@ pub(crate) fn storage_error(action: String, err: impl Into<redb::Error>) -> Erro
         }
         other => Error::Storage {
             action,
-            detail: other.to_string(),
+            source: Box::new(other),
         },
     }
 }

@@ -15,7 +15,7 @@ pub const FIXTURE: &str = concat!(
 /// The 61 real step specifications, in fixture order, as (step name, spec).
 pub fn real_specs() -> TestResult<Vec<(String, StepSpecification)>> {
     let text = std::fs::read_to_string(FIXTURE)?;
-    Ok(pipeline_deps::parse_steps_json(
+    Ok(pipeline_deps::transfer::parse_steps_json(
         &text,
         &ImportOptions::default(),
     )?)

@@ -18,7 +18,7 @@
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use pipeline_deps::StorageBackend;
+use pipeline_deps::storage::StorageBackend;
 
 /// The atomic unit of a simulated write.
 pub const SECTOR: u64 = 512;

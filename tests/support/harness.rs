@@ -92,7 +92,7 @@ pub fn open_on(disk: &Disk) -> Result<pipeline_deps::Result<RegistryManager>, Fa
 /// Runs `ops` from an empty disk with `plan` armed (or none), then verifies every surviving
 /// image. `seed` picks which unsynced sectors survive a simulated power loss.
 pub fn run_case(ops: &[Op], plan: Option<FaultPlan>, seed: u64) -> Result<Report, Failure> {
-    run_case_with_cache(ops, plan, seed, pipeline_deps::DEFAULT_CACHE_SIZE)
+    run_case_with_cache(ops, plan, seed, pipeline_deps::storage::DEFAULT_CACHE_SIZE)
 }
 
 /// As [`run_case`], with a page cache of `cache_size` bytes (a small cache makes the storage

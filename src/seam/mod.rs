@@ -167,7 +167,9 @@ impl Backend {
 #[cfg(feature = "postgres")]
 fn not_for_server(server: &str, operation: &str) -> crate::Error {
     crate::Error::Storage {
-        action: format!("{operation} of {server}"),
-        detail: "it applies only to a database file; a PostgreSQL server checks and reclaims its storage itself (VACUUM, amcheck)".into(),
+        action: format!(
+            "{operation} of {server}, which applies only to a database file (a PostgreSQL server checks and reclaims its storage itself: amcheck, VACUUM)"
+        ),
+        source: Box::new(std::io::Error::from(std::io::ErrorKind::Unsupported)),
     }
 }

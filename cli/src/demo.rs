@@ -1,18 +1,19 @@
-//! The design's three example contexts, built from real step specifications.
+//! `pipeline-deps demo`: the design's three example contexts, built from real step
+//! specifications.
 //!
-//! The design's "Basic Multi-Registry Management" example registers seven steps in three
-//! contexts. [`build_demo`] does the same with real specifications from the cursus
-//! project: by default from an excerpt embedded in the library ([`EMBEDDED_DEMO_SPECS`],
+//! The "Basic Multi-Registry Management" example of the design (docs/design.md) registers
+//! seven steps in three contexts. [`build_demo`] does the same with real specifications
+//! from the cursus project: by default from an excerpt embedded in the binary
+//! ([`EMBEDDED_DEMO_SPECS`],
 //! 7 of the 61 steps of `cursus-step-specs.json` at cursus commit `6a2e2022`), or from the
 //! full fixture document passed by the caller. [`DEMO_STEPS`] says which step goes where.
 
 use std::fmt;
 
-use crate::error::{Error, Result};
-use crate::manager::{ContextStats, RegistryManager};
-use crate::registry::ImportOptions;
-use crate::spec::StepSpecification;
-use crate::transfer::parse_steps_json;
+use pipeline_deps::transfer::parse_steps_json;
+use pipeline_deps::{
+    ContextStats, Error, ImportOptions, RegistryManager, Result, StepSpecification,
+};
 
 /// The demo's contexts, in creation order (the design's example output order).
 pub const DEMO_CONTEXTS: [&str; 3] = [
@@ -21,7 +22,7 @@ pub const DEMO_CONTEXTS: [&str; 3] = [
     "unit_tests",
 ];
 
-/// The excerpt of the cursus fixture embedded as the demo's default input: the `steps`
+/// The excerpt of the cursus fixture embedded in the binary as the demo's default input: the `steps`
 /// entries of the seven specifications [`DEMO_STEPS`] uses, copied verbatim from
 /// `cursus-step-specs.json` (cursus commit `6a2e2022`), with only the `variants` the demo
 /// uses. Its `notes` say so.
@@ -91,7 +92,7 @@ pub const DEMO_STEPS: [DemoStep; 7] = [
 /// Where the demo's specifications came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DemoSource {
-    /// The excerpt embedded in the library ([`EMBEDDED_DEMO_SPECS`]).
+    /// The excerpt embedded in the binary ([`EMBEDDED_DEMO_SPECS`]).
     Embedded,
     /// A document passed by the caller (normally the full cursus fixture).
     Provided,
@@ -184,27 +185,14 @@ pub fn demo_specs(fixture_json: Option<&str>) -> Result<Vec<(DemoStep, StepSpeci
 /// specifications ([`demo_specs`]): one transaction per context.
 ///
 /// Running it again is harmless: the demo's steps are written with
-/// [`upsert_many`](crate::SpecificationRegistry::upsert_many), so they are replaced by the
+/// [`upsert_many`](pipeline_deps::SpecificationRegistry::upsert_many), so they are replaced by the
 /// same specifications, and other steps of those contexts are left alone. Pass a workspace
 /// view ([`RegistryManager::workspace`]) to keep the demo apart from other contexts.
 ///
-/// ```
-/// # fn main() -> pipeline_deps::Result<()> {
-/// let manager = pipeline_deps::RegistryManager::temporary()?;
-/// let summary = pipeline_deps::build_demo(&manager, None)?;
-/// assert_eq!(manager.list_contexts()?, pipeline_deps::DEMO_CONTEXTS);
-/// assert_eq!(
-///     summary.to_string(),
-///     "fraud_detection_training: 3 steps, 3 types\n\
-///      fraud_detection_inference: 2 steps, 2 types\n\
-///      unit_tests: 2 steps, 2 types\n"
-/// );
-/// # Ok(()) }
-/// ```
-///
 /// # Errors
-/// The errors of [`demo_specs`] (nothing is written then); [`Error::ReadOnly`] on a
-/// read-only manager; storage errors. Contexts built before a storage error stay built.
+/// The errors of [`demo_specs`] (nothing is written then);
+/// [`Error::NoSuchContext`] or [`Error::ReadOnly`] on a read-only manager; storage errors. Contexts built before a storage error stay built.
+/// The `cli/tests/demo.rs` tests check what it builds.
 pub fn build_demo(manager: &RegistryManager, fixture_json: Option<&str>) -> Result<DemoSummary> {
     let specs = demo_specs(fixture_json)?;
     let mut built = Vec::with_capacity(DEMO_CONTEXTS.len());

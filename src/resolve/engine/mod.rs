@@ -1,7 +1,7 @@
 //! The optimised resolution path.
 //!
 //! It returns exactly what the straightforward path (score every provider output for every
-//! dependency, keep the best above 0.5, earliest on ties) returns, with far less work:
+//! dependency, keep the best above [`RESOLUTION_THRESHOLD`], earliest on ties) returns, with far less work:
 //!
 //! * **Output classes.** A score depends on the provider only through its step type and on
 //!   the output only through its type, data type, name and aliases. Outputs equal in all of
@@ -29,17 +29,27 @@
 //!   contents): interned contents and prepared names, similarity bounds and values per
 //!   (dependency name, output name) and per (dependency name, output name + aliases).
 
+mod contents;
+mod memo;
+
 use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use super::contents::{ClassScoring, FxMap, FxSet};
+use self::contents::ClassScoring;
+use self::memo::{MEMO_LIMIT, to_u32};
 use super::matcher::{SEMANTIC_WEIGHT, STRING_WEIGHT, SUBSTRING_WEIGHT, TOKEN_WEIGHT};
-use super::memo::{MEMO_LIMIT, ScoreMemo, to_u32};
 use super::outcome::{DependencyResolutionError, StepResolution};
 use super::property::PropertyReference;
-use super::scoring::{ScoreBreakdown, StepTypeCatalog, types_compatible};
+use super::resolver::RESOLUTION_THRESHOLD;
+use super::scoring::{
+    DATA_PARTS, EXACT_PARTS, KEYWORD_WEIGHT, SOURCE_PARTS, ScoreBreakdown, StepTypeCatalog,
+    TYPE_PARTS, part, types_compatible,
+};
 use crate::spec::{DependencyType, StepSpecification};
+
+pub(crate) use self::contents::{FxMap, FxSet};
+pub(crate) use self::memo::ScoreMemo;
 
 /// The largest value [`similarity_of`](super::matcher::similarity_of) can return, computed with its float operations.
 fn max_similarity() -> f64 {
@@ -58,26 +68,20 @@ fn type_index(t: DependencyType) -> usize {
 }
 
 /// A provider output position: (index in the step list, index in the provider's outputs).
-/// Ordered as the reference breaks ties.
+/// Ordered as the Python reference breaks ties.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct Occurrence {
     provider: u32,
     output: u32,
 }
 
-/// The values of the type, data-type, exact-name and source parts, by index
-/// ([`DepScoring::code`](super::contents::DepScoring::code)); the same values as
-/// [`partial_breakdown`](super::scoring::partial_breakdown).
-const TYPE_PARTS: [f64; 2] = [0.2, 0.4];
-const DATA_PARTS: [f64; 3] = [0.0, 0.1, 0.2];
-const EXACT_PARTS: [f64; 2] = [0.0, 0.05];
-const SOURCE_PARTS: [f64; 3] = [0.0, 0.1, -0.1];
 /// The number of part codes.
 const CODES: usize = 36;
 
-/// The breakdown of a part code, without similarity and keywords.
+/// The breakdown of a part code ([`DepScoring::code`](contents::DepScoring::code)), without
+/// similarity and keywords: the values come from the score rules
+/// ([`partial_breakdown`](super::scoring::partial_breakdown) reads the same tables).
 fn breakdown(code: usize) -> ScoreBreakdown {
-    let part = |parts: &[f64], i: usize| parts.get(i).copied().unwrap_or(0.0);
     ScoreBreakdown {
         type_compatibility: part(&TYPE_PARTS, code / 18),
         data_type_compatibility: part(&DATA_PARTS, code / 6 % 3),
@@ -157,7 +161,7 @@ impl<'a> Engine<'a> {
             generation: 0,
             bounds: [0.0; CODES],
             sim_max: max_similarity(),
-            keyword_max: 0.05,
+            keyword_max: KEYWORD_WEIGHT,
         };
         for (code, bound) in engine.bounds.iter_mut().enumerate() {
             let mut parts = breakdown(code);
@@ -245,7 +249,7 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// The earliest best candidate scoring above 0.5, or `None`.
+    /// The earliest best candidate scoring above [`RESOLUTION_THRESHOLD`], or `None`.
     fn find_winner(
         &mut self,
         dep_id: u32,
@@ -298,7 +302,7 @@ impl<'a> Engine<'a> {
                     };
                     let code = dep.code(&class.scoring, marks & 1 != 0);
                     let bound = self.bounds.get(code).copied().unwrap_or(f64::INFINITY);
-                    if bound > 0.5 {
+                    if bound > RESOLUTION_THRESHOLD {
                         let sure = marks & 2 != 0;
                         candidates.push((bound, occurrence, class.global, code as u8, sure));
                     }
@@ -310,7 +314,7 @@ impl<'a> Engine<'a> {
         // visited levels are sorted), each level by occurrence.
         let mut best: Option<(f64, Occurrence)> = None;
         let hopeless = |bound: f64, occurrence: Occurrence, best: Option<(f64, Occurrence)>| {
-            bound <= 0.5
+            bound <= RESOLUTION_THRESHOLD
                 || best
                     .is_some_and(|(score, at)| bound < score || (bound == score && occurrence > at))
         };
@@ -323,7 +327,7 @@ impl<'a> Engine<'a> {
                     level = c.0;
                 }
             }
-            if level <= 0.5 || best.is_some_and(|(score, _)| level < score) {
+            if level <= RESOLUTION_THRESHOLD || best.is_some_and(|(score, _)| level < score) {
                 break;
             }
             ceiling = level;
@@ -347,7 +351,7 @@ impl<'a> Engine<'a> {
         best.map(|(_, occurrence)| occurrence)
     }
 
-    /// The score of candidate `global` at `occurrence` when it is above 0.5 and beats
+    /// The score of candidate `global` at `occurrence` when it is above [`RESOLUTION_THRESHOLD`] and beats
     /// `best` (higher, or equal and earlier); bounds skip the similarity when it cannot.
     fn score_if_better(
         &mut self,
@@ -357,7 +361,8 @@ impl<'a> Engine<'a> {
         best: Option<(f64, Occurrence)>,
     ) -> Option<f64> {
         let beats = |score: f64| {
-            score > 0.5 && best.is_none_or(|(s, at)| score > s || (score == s && occurrence < at))
+            score > RESOLUTION_THRESHOLD
+                && best.is_none_or(|(s, at)| score > s || (score == s && occurrence < at))
         };
         let mut partial = breakdown(code);
         let list = self.memo.class_scoring(global)?.list;

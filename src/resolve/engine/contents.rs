@@ -5,7 +5,7 @@ use std::hash::Hasher;
 
 use rustc_hash::FxHasher;
 
-use super::matcher::byte_mask;
+use crate::resolve::matcher::byte_mask;
 use crate::spec::DependencyType;
 
 /// A hash map with rustc's fast hasher (`rustc-hash`): the keys here are small integers
@@ -112,7 +112,7 @@ pub(crate) struct ClassScoring {
     pub(crate) output_type: DependencyType,
     /// Data-type string id and its group ([`StringInfo::group`]).
     pub(super) data: (u32, u8),
-    /// String id of the provider step type after [`StepTypeCatalog::normalize_step_type`](super::scoring::StepTypeCatalog::normalize_step_type).
+    /// String id of the provider step type after [`StepTypeCatalog::normalize_step_type`](crate::resolve::scoring::StepTypeCatalog::normalize_step_type).
     pub(super) step: u32,
     /// String id of that without one trailing `Step`.
     pub(super) step_stripped: u32,
@@ -156,10 +156,8 @@ impl DepScoring<'_> {
         let same_type = usize::from(self.dependency_type == class.output_type);
         let data = if self.data.0 == class.data.0 {
             2
-        } else if self.data.1 != 0 && self.data.1 == class.data.1 {
-            1
         } else {
-            0
+            usize::from(self.data.1 != 0 && self.data.1 == class.data.1)
         };
         let exact = usize::from(exact);
         let source = match self.sources {
@@ -189,7 +187,7 @@ pub(super) struct StringInfo {
 #[derive(Default)]
 pub(super) struct ListInfo {
     /// As sources: bit sets of the string ids a compatible normalised provider type may
-    /// equal, and that type without `Step` may equal ([`StepTypeCatalog::source_keys`](super::scoring::StepTypeCatalog::source_keys)).
+    /// equal, and that type without `Step` may equal ([`StepTypeCatalog::source_keys`](crate::resolve::scoring::StepTypeCatalog::source_keys)).
     pub(super) sources: Option<(Vec<u64>, Vec<u64>)>,
 }
 

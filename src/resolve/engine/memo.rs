@@ -11,10 +11,12 @@ use super::contents::{
     ClassInfo, ClassScoring, DepInfo, DepScoring, Interner, KeywordList, ListInfo, ReverseIndex,
     StringInfo, bit_set, lower_with_mask,
 };
-use super::matcher::{
+use crate::resolve::matcher::{
     PreparedName, byte_mask, combine, quick_bound, similarity_bound, similarity_of,
 };
-use super::scoring::{StepTypeCatalog, contains_bytes, strip_step};
+use crate::resolve::scoring::{
+    KEYWORD_WEIGHT, StepTypeCatalog, contains_bytes, data_type_group, strip_step,
+};
 use crate::spec::{DependencySpec, DependencyType, OutputSpec};
 
 /// Entries above which the memo is emptied before a resolution (bounds memory for
@@ -155,11 +157,7 @@ impl ScoreMemo {
         let (id, new) = self.string_ids.intern(s);
         if new {
             self.strings.push(StringInfo {
-                group: match s {
-                    "S3Uri" | "String" => 1,
-                    "Integer" | "Float" => 2,
-                    _ => 0,
-                },
+                group: data_type_group(s),
                 step: None,
             });
         }
@@ -507,7 +505,7 @@ impl ScoreMemo {
     }
 
     /// The keyword part of a score of `dep` against `class`
-    /// ([`keyword_match`](super::scoring::keyword_match) × 0.05): the fraction of keywords
+    /// ([`keyword_match`](crate::resolve::scoring::keyword_match) × 0.05): the fraction of keywords
     /// occurring in the lowercase output name (a keyword with a byte outside the name's
     /// cannot occur).
     pub(crate) fn keyword_part(&self, dep: u32, class: u32) -> f64 {
@@ -529,6 +527,6 @@ impl ScoreMemo {
             .iter()
             .filter(|(k, mask)| mask & !name_mask == 0 && contains_bytes(name.as_bytes(), k))
             .count();
-        matches as f64 / keywords.masks.len() as f64 * 0.05
+        matches as f64 / keywords.masks.len() as f64 * KEYWORD_WEIGHT
     }
 }

@@ -1,0 +1,83 @@
+//! Invariant: a library error reaches the user once: the message (which names no command),
+//! each cause once on its own `caused by:` line, and the CLI's own hint for the error's kind.
+
+use std::process::Command;
+
+type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+const BIN: &str = env!("CARGO_BIN_EXE_pipeline-deps");
+
+/// Runs the binary; returns (exit code, stderr).
+fn run(args: &[&std::ffi::OsStr]) -> TestResult<(i32, String)> {
+    let output = Command::new(BIN)
+        .args(args)
+        .env_remove("PIPELINE_DEPS_DB")
+        .output()?;
+    Ok((
+        output.status.code().ok_or("killed by a signal")?,
+        String::from_utf8(output.stderr)?,
+    ))
+}
+
+#[test]
+fn invalid_json_prints_the_parser_message_once_as_the_cause() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("registry.redb");
+    let input = dir.path().join("bad.json");
+    std::fs::write(&input, "{\"steps\": [}")?;
+    let (code, stderr) = run(&[
+        "--db".as_ref(),
+        db.as_os_str(),
+        "import".as_ref(),
+        "ml".as_ref(),
+        input.as_os_str(),
+    ])?;
+    assert_eq!(code, 4, "{stderr}");
+    let Err(parse) = serde_json::from_str::<serde_json::Value>("{\"steps\": [}") else {
+        return Err("the input parsed".into());
+    };
+    let parser_message = parse.to_string();
+    assert_eq!(
+        stderr.matches(&parser_message).count(),
+        1,
+        "the parser's message must appear exactly once:\n{stderr}"
+    );
+    let first = stderr.lines().next().ok_or("no stderr")?;
+    assert!(
+        first.starts_with("pipeline-deps: error: invalid input in "),
+        "{stderr}"
+    );
+    assert!(first.contains("line 1, column 12"), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l == format!("  caused by: {parser_message}")),
+        "{stderr}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_foreign_file_gets_the_cli_hint_and_a_message_without_commands() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("notes.txt");
+    std::fs::write(&db, vec![b'x'; 8192])?;
+    let (code, stderr) = run(&["--db".as_ref(), db.as_os_str(), "stats".as_ref()])?;
+    assert_eq!(code, 3, "{stderr}");
+    let first = stderr.lines().next().ok_or("no stderr")?;
+    assert!(
+        first.contains("is not a pipeline-deps registry database"),
+        "{stderr}"
+    );
+    assert!(
+        !first.contains("`pipeline-deps"),
+        "the library message names a command: {first}"
+    );
+    let hints: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("  hint: "))
+        .collect();
+    assert_eq!(hints.len(), 1, "{stderr}");
+    assert!(hints[0].contains("pipeline-deps check"), "{stderr}");
+    Ok(())
+}

@@ -1,0 +1,313 @@
+"""Registry manager and specification registries, persistent in one redb file.
+
+``RegistryManager(path)`` opens the same file format the Rust library and the
+``pipeline-deps`` CLI use. Every write (``register``, ``unregister``, a context's creation
+or clearing) is committed durably before the call returns; after a crash the file holds
+exactly the writes whose calls returned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import weakref
+from typing import Dict, Iterator, List, Optional, Union
+
+from . import _native
+from ._spec import SpecLike, StepSpecification, to_spec
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+MEMORY = ":memory:"
+
+
+class SpecificationRegistry:
+    """The specifications of one context. Get one from a :class:`RegistryManager`."""
+
+    __slots__ = ("_native", "context_name", "_resolvers", "__weakref__")
+
+    def __init__(self, native: "_native.NativeRegistry") -> None:
+        self._native = native
+        self.context_name: str = native.context_name
+        # Resolvers over this registry, closed with it (they hold the database open too).
+        self._resolvers: "weakref.WeakSet" = weakref.WeakSet()
+
+    def register(self, step_name: str, specification: SpecLike) -> None:
+        """Registers ``specification`` under ``step_name``, durably.
+
+        Raises :class:`AlreadyRegisteredError` if the name is taken (use :meth:`upsert`) and
+        :class:`InvalidSpecError` listing every problem if the spec is invalid; nothing is
+        written then.
+        """
+        self._native.register(step_name, to_spec(specification).to_json())
+
+    def upsert(self, step_name: str, specification: SpecLike) -> None:
+        """Registers or replaces ``step_name``, durably."""
+        self._native.upsert(step_name, to_spec(specification).to_json())
+
+    def get_specification(self, step_name: str) -> Optional[StepSpecification]:
+        """The specification of ``step_name``, or ``None``."""
+        text = self._native.get_specification(step_name)
+        return None if text is None else StepSpecification.from_json(text)
+
+    def get_specifications_by_type(self, step_type: str) -> List[StepSpecification]:
+        """Every specification of ``step_type``, in registration order."""
+        return [
+            StepSpecification.from_json(t)
+            for t in self._native.get_specifications_by_type(step_type)
+        ]
+
+    def list_step_names(self) -> List[str]:
+        """Step names in registration order."""
+        return self._native.list_step_names()
+
+    def list_step_types(self) -> List[str]:
+        """Step types in first-seen order."""
+        return self._native.list_step_types()
+
+    def unregister(self, step_name: str) -> bool:
+        """Removes ``step_name``; whether it was registered."""
+        return self._native.unregister(step_name)
+
+    def clear(self) -> None:
+        """Removes every step (the context itself stays)."""
+        self._native.clear()
+
+    def export_json(self) -> str:
+        """The context in the export format (the same JSON as ``pipeline-deps export``)."""
+        return self._native.export_json()
+
+    def import_json(self, text: str, replace: bool = False) -> int:
+        """Imports the export format (or the cursus fixture format) in one transaction."""
+        return self._native.import_json(text, replace)
+
+    def __len__(self) -> int:
+        return self._native.len()
+
+    def __contains__(self, step_name: object) -> bool:
+        return isinstance(step_name, str) and self._native.contains(step_name)
+
+    def __iter__(self) -> Iterator[str]:
+        """The step names, in registration order."""
+        return iter(self.list_step_names())
+
+    def __repr__(self) -> str:
+        return f"SpecificationRegistry(context_name={self.context_name!r})"
+
+    def close(self) -> None:
+        """Lets go of this registry's (and its resolvers') hold on the database file."""
+        for resolver in list(self._resolvers):
+            resolver.close()
+        self._native.close()
+
+
+class RegistryManager:
+    """Many isolated registries, one context each, in one database.
+
+    ``RegistryManager()`` uses a temporary file removed on :meth:`close`;
+    ``RegistryManager(":memory:")`` keeps everything in memory; ``RegistryManager(path)``
+    opens or creates a registry file that survives restarts. Use it as a context manager
+    (``with RegistryManager(path) as manager:``) to close the file deterministically.
+
+    ``get_registry`` returns the same object for the same context (``a is b``) until that
+    context is cleared. All methods are thread-safe.
+    """
+
+    def __init__(self, path: Optional[PathLike] = None, *, read_only: bool = False) -> None:
+        if path is None:
+            native = _native.NativeManager.temporary()
+        elif os.fspath(path) == MEMORY:
+            native = _native.NativeManager.in_memory()
+        elif read_only:
+            native = _native.NativeManager.open_read_only(os.fspath(path))
+        else:
+            native = _native.NativeManager.open(os.fspath(path))
+        self._init(native)
+
+    def _init(self, native: "_native.NativeManager") -> None:
+        self._native = native
+        self._registries: Dict[str, SpecificationRegistry] = {}
+        self._lock = threading.RLock()
+
+    @classmethod
+    def _wrap(cls, native: "_native.NativeManager") -> "RegistryManager":
+        manager = cls.__new__(cls)
+        manager._init(native)
+        return manager
+
+    @property
+    def path(self) -> str:
+        """The database file (``:memory:`` for an in-memory manager)."""
+        return self._native.path
+
+    def get_registry(
+        self, context_name: str = "default", create_if_missing: bool = True
+    ) -> Optional[SpecificationRegistry]:
+        """The registry of ``context_name``, created durably if missing (``None`` instead
+        when ``create_if_missing`` is false)."""
+        with self._lock:
+            registry = self._registries.get(context_name)
+            if registry is not None:
+                return registry
+            native = self._native.get_registry(context_name, create_if_missing)
+            if native is None:
+                return None
+            registry = SpecificationRegistry(native)
+            self._registries[context_name] = registry
+            return registry
+
+    def list_contexts(self) -> List[str]:
+        """Every context, in creation order."""
+        return self._native.list_contexts()
+
+    def clear_context(self, context_name: str) -> bool:
+        """Deletes ``context_name`` and its specifications; whether it existed. Registry
+        objects taken before raise :class:`ContextClearedError` from then on."""
+        with self._lock:
+            self._registries.pop(context_name, None)
+            return self._native.clear_context(context_name)
+
+    def clear_all_contexts(self) -> int:
+        """Deletes every context; how many there were."""
+        with self._lock:
+            self._registries.clear()
+            return self._native.clear_all_contexts()
+
+    def get_context_stats(self) -> Dict[str, Dict[str, Union[int, str]]]:
+        """``{context: {"step_count", "step_type_count", "registry_type"}}``."""
+        return self._native.get_context_stats()
+
+    @contextlib.contextmanager
+    def scoped_context(self, context_name: str) -> Iterator[SpecificationRegistry]:
+        """A registry for ``context_name`` that is cleared when the block ends, also on an
+        exception: isolation for a test."""
+        registry = self.get_registry(context_name)
+        assert registry is not None
+        try:
+            yield registry
+        finally:
+            self.clear_context(context_name)
+
+    def close(self) -> None:
+        """Closes the database; a temporary file is removed. Registry objects taken from
+        this manager, and resolvers over them, are closed too."""
+        with self._lock:
+            for registry in self._registries.values():
+                registry.close()
+            self._registries.clear()
+            self._native.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._native.closed
+
+    def __enter__(self) -> "RegistryManager":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"RegistryManager(path={self.path!r})"
+
+
+class _DefaultManager:
+    """The process-wide manager behind ``registry_manager`` and the module functions.
+
+    It opens lazily, on first use, the file named by ``PIPELINE_DEPS_DB`` or else the
+    per-user default (the same file the Rust library's default manager and the CLI use),
+    so importing the package touches no file.
+    """
+
+    def __init__(self) -> None:
+        self._manager: Optional[RegistryManager] = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> RegistryManager:
+        with self._lock:
+            if self._manager is None:
+                self._manager = RegistryManager._wrap(_native.NativeManager.default_manager())
+            return self._manager
+
+    def __getattr__(self, name: str):
+        return getattr(self._get(), name)
+
+    def __repr__(self) -> str:
+        path = _native.default_database_path()
+        return f"<default RegistryManager on {os.fspath(path) if path else '(no path)'}>"
+
+
+registry_manager = _DefaultManager()
+
+
+def get_registry(context_name: str = "default", create_if_missing: bool = True):
+    """The registry of ``context_name`` from the process-wide manager."""
+    return registry_manager.get_registry(context_name, create_if_missing)
+
+
+def get_pipeline_registry(pipeline_name: str) -> SpecificationRegistry:
+    """Same as :func:`get_registry` (the design's backward-compatible name)."""
+    return registry_manager.get_registry(pipeline_name)
+
+
+def get_default_registry() -> SpecificationRegistry:
+    """The ``default`` context's registry."""
+    return registry_manager.get_registry("default")
+
+
+def list_contexts() -> List[str]:
+    return registry_manager.list_contexts()
+
+
+def clear_context(context_name: str) -> bool:
+    return registry_manager.clear_context(context_name)
+
+
+def clear_all_contexts() -> int:
+    return registry_manager.clear_all_contexts()
+
+
+def get_context_stats() -> Dict[str, Dict[str, Union[int, str]]]:
+    return registry_manager.get_context_stats()
+
+
+def set_default_database_path(path: PathLike) -> None:
+    """Points the process-wide manager at ``path``; call before its first use."""
+    _native.set_default_database_path(os.fspath(path))
+
+
+DEFAULT_PIPELINE_CONTEXT = "default_pipeline"
+
+
+def _context_of(config: object) -> str:
+    """``pipeline_name`` (default ``default_pipeline``), suffixed ``_{environment}`` when
+    the configuration names an environment, as the Rust ``PipelineConfig`` does."""
+    name = getattr(config, "pipeline_name", None) or DEFAULT_PIPELINE_CONTEXT
+    environment = getattr(config, "environment", None)
+    return f"{name}_{environment}" if environment else str(name)
+
+
+def integrate_with_pipeline_builder(builder_cls=None, manager=None):
+    """Class decorator: after ``__init__``, ``self.registry`` is the registry of the
+    builder's configuration (``self.base_config``, else the first argument), from
+    ``manager`` or the process-wide manager. Usable as ``@integrate_with_pipeline_builder``
+    or ``@integrate_with_pipeline_builder(manager=m)``."""
+
+    def decorate(cls):
+        original_init = cls.__init__
+
+        def __init__(self, *args, **kwargs):
+            original_init(self, *args, **kwargs)
+            config = getattr(self, "base_config", None)
+            if config is None and args:
+                config = args[0]
+            target = manager if manager is not None else registry_manager
+            self.registry = target.get_registry(_context_of(config))
+
+        __init__.__doc__ = original_init.__doc__
+        __init__.__wrapped__ = original_init
+        cls.__init__ = __init__
+        return cls
+
+    return decorate if builder_cls is None else decorate(builder_cls)

@@ -1,0 +1,181 @@
+"""Dependency resolution: which producer output feeds each consumer dependency.
+
+The scoring is the Rust library's (the same scores, threshold and tie-breaking, to the last
+bit); this module only turns its results into Python objects.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List, Optional, Sequence
+
+from . import _native
+from ._manager import SpecificationRegistry
+from ._spec import OutputSpec
+
+_PROPERTIES_PREFIX = "properties."
+
+
+class PropertyReference:
+    """A reference to one output of one step: ``str(ref)`` is ``"step.output"``."""
+
+    __slots__ = ("step_name", "output_spec")
+
+    def __init__(self, step_name: str, output_spec: OutputSpec) -> None:
+        step_name = step_name.strip()
+        if not step_name:
+            raise ValueError("a property reference needs a non-blank step name")
+        self.step_name = step_name
+        self.output_spec = output_spec
+
+    def to_sagemaker_property(self) -> Dict[str, str]:
+        """``{"Get": "Steps.<step>.<path>"}`` with one leading ``properties.`` removed."""
+        path = self.output_spec.property_path
+        if path.startswith(_PROPERTIES_PREFIX):
+            path = path[len(_PROPERTIES_PREFIX) :]
+        return {"Get": f"Steps.{self.step_name}.{path}"}
+
+    def __str__(self) -> str:
+        return f"{self.step_name}.{self.output_spec.logical_name}"
+
+    def __repr__(self) -> str:
+        return (
+            f"PropertyReference(step='{self.step_name}', "
+            f"output='{self.output_spec.logical_name}')"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PropertyReference):
+            return NotImplemented
+        return self.step_name == other.step_name and self.output_spec == other.output_spec
+
+    def __hash__(self) -> int:
+        return hash((self.step_name, self.output_spec.logical_name))
+
+
+class _Outputs:
+    """Output specs of resolution results, decoded once per distinct output JSON: the
+    resolver hands back the same few outputs many times, and decoding dominates the cost of
+    a result in Python. Results therefore share ``OutputSpec`` objects: treat them as
+    read-only."""
+
+    __slots__ = ("_decoded",)
+
+    def __init__(self) -> None:
+        self._decoded: Dict[str, OutputSpec] = {}
+
+    def reference(self, edge: Any) -> PropertyReference:
+        step, output_json = edge
+        output = self._decoded.get(output_json)
+        if output is None:
+            output = OutputSpec.from_dict(json.loads(output_json))
+            self._decoded[output_json] = output
+        reference = PropertyReference.__new__(PropertyReference)
+        reference.step_name = step  # already trimmed and non-blank in Rust
+        reference.output_spec = output
+        return reference
+
+
+def _candidate(outputs: _Outputs, value: Dict[str, Any]) -> Dict[str, Any]:
+    reference = outputs.reference(value["property_reference"])
+    return {
+        "provider_step": value["provider_step"],
+        "output_name": value["output_name"],
+        "output_spec": reference.output_spec,
+        "score": value["score"],
+        "property_reference": reference,
+        "score_breakdown": value["score_breakdown"],
+    }
+
+
+class UnifiedDependencyResolver:
+    """Resolves the dependencies of steps registered in one registry.
+
+    Results are cached per ordered list of steps and dropped by any write to the registry.
+    """
+
+    def __init__(self, registry: SpecificationRegistry, semantic_matcher: Any = None) -> None:
+        # The semantic matcher is the library's own; the argument is accepted for the
+        # design's signature.
+        self.registry = registry
+        self._native = _native.NativeResolver(registry._native)
+        self._outputs = _Outputs()
+        registry._resolvers.add(self)
+
+    def resolve_all_dependencies(
+        self, available_steps: Sequence[str]
+    ) -> Dict[str, Dict[str, PropertyReference]]:
+        """``{consumer: {dependency: PropertyReference}}``; steps with an unresolved
+        required dependency, and unregistered names, are left out (never raises for that)."""
+        raw = self._native.resolve_all_dependencies(list(available_steps))
+        reference = self._outputs.reference
+        return {
+            consumer: {dep: reference(edge) for dep, edge in deps.items()}
+            for consumer, deps in raw.items()
+        }
+
+    def resolve_step_dependencies(
+        self, consumer_step: str, available_steps: Sequence[str]
+    ) -> Dict[str, PropertyReference]:
+        """``{dependency: PropertyReference}`` of one step; raises
+        :class:`DependencyResolutionError` naming every unresolved required dependency."""
+        raw = self._native.resolve_step_dependencies(consumer_step, list(available_steps))
+        return {dep: self._outputs.reference(edge) for dep, edge in raw.items()}
+
+    def resolve_with_scoring(
+        self, consumer_step: str, available_steps: Sequence[str]
+    ) -> Dict[str, Any]:
+        """Every candidate with its score breakdown: ``{"resolved": {dep: ref},
+        "failed_with_scores": {dep: {"best_candidate", "all_candidates", "required"}},
+        "resolution_details": {...}}`` (threshold 0.5 inclusive), plus ``"candidates"``:
+        every type-compatible candidate per dependency, best first (an addition to the
+        design's shape)."""
+        result = self._native.resolve_with_scoring(consumer_step, list(available_steps))
+        for entry in result["failed_with_scores"].values():
+            best = entry["best_candidate"]
+            entry["best_candidate"] = None if best is None else _candidate(self._outputs, best)
+            entry["all_candidates"] = [_candidate(self._outputs, c) for c in entry["all_candidates"]]
+        result["resolved"] = {
+            dep: self._outputs.reference(e) for dep, e in result["resolved"].items()
+        }
+        result["candidates"] = {
+            dep: [_candidate(self._outputs, c) for c in candidates]
+            for dep, candidates in result["candidates"].items()
+        }
+        return result
+
+    def get_resolution_report(self, available_steps: Sequence[str]) -> Dict[str, Any]:
+        """A summary of the resolution of ``available_steps``: per-step details,
+        unresolved steps and totals (``resolution_summary``)."""
+        return self._native.get_resolution_report(list(available_steps))
+
+    def clear_cache(self) -> None:
+        """Empties the result cache."""
+        self._native.clear_cache()
+
+    def close(self) -> None:
+        """Lets go of the registry (done for you when its manager closes)."""
+        self._native.close()
+
+    def _rust_resolve_seconds(self, available_steps: Sequence[str], iterations: int) -> float:
+        """Seconds per ``resolve_all_dependencies`` call made by Rust itself, with the cache
+        cleared before each: the benchmark's same-process baseline."""
+        return self._native.rust_resolve_seconds(list(available_steps), iterations)
+
+
+def create_dependency_resolver(
+    registry: Optional[SpecificationRegistry] = None, semantic_matcher: Any = None
+) -> UnifiedDependencyResolver:
+    """A resolver over ``registry`` (default: the process-wide ``default`` context)."""
+    if registry is None:
+        from ._manager import get_default_registry
+
+        registry = get_default_registry()
+    return UnifiedDependencyResolver(registry, semantic_matcher)
+
+
+__all__: List[str] = [
+    "PropertyReference",
+    "UnifiedDependencyResolver",
+    "create_dependency_resolver",
+]

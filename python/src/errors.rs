@@ -1,0 +1,148 @@
+//! The Python exception hierarchy and the mapping of the library's errors onto it.
+//!
+//! ```text
+//! pipeline_deps.Error
+//! ├── InvalidInputError          bad names, bad JSON
+//! │   └── InvalidSpecError       a specification failed validation
+//! ├── AlreadyRegisteredError     `register` of a taken step name
+//! ├── ContextClearedError        a registry object outlived `clear_context`
+//! ├── InUseError                 another process or manager holds the file
+//! ├── CorruptedError             damaged or foreign file
+//! ├── SchemaTooNewError          written by a newer pipeline-deps
+//! ├── DependencyResolutionError  required dependencies left unresolved
+//! └── ClosedError                the manager or registry was closed
+//! ```
+//! Anything else (I/O, read-only, a contained panic) is a plain `pipeline_deps.Error`.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+
+use pipeline_deps::Error as LibError;
+
+create_exception!(
+    pipeline_deps,
+    Error,
+    PyException,
+    "Base class of every error raised by pipeline_deps."
+);
+create_exception!(
+    pipeline_deps,
+    InvalidInputError,
+    Error,
+    "A name or input text was refused; nothing was written."
+);
+create_exception!(
+    pipeline_deps,
+    InvalidSpecError,
+    InvalidInputError,
+    "A step specification failed validation; nothing was written."
+);
+create_exception!(
+    pipeline_deps,
+    AlreadyRegisteredError,
+    Error,
+    "register() of a step name that is already taken (use upsert())."
+);
+create_exception!(
+    pipeline_deps,
+    ContextClearedError,
+    Error,
+    "The context was cleared after this registry object was taken."
+);
+create_exception!(
+    pipeline_deps,
+    InUseError,
+    Error,
+    "Another process or manager has the database file open."
+);
+create_exception!(
+    pipeline_deps,
+    CorruptedError,
+    Error,
+    "The database file is damaged or is not a pipeline-deps registry."
+);
+create_exception!(
+    pipeline_deps,
+    SchemaTooNewError,
+    Error,
+    "The database was written by a newer version of pipeline-deps."
+);
+create_exception!(
+    pipeline_deps,
+    DependencyResolutionError,
+    Error,
+    "A step has required dependencies that no available step provides."
+);
+create_exception!(
+    pipeline_deps,
+    ClosedError,
+    Error,
+    "The manager or registry was closed."
+);
+
+/// Adds the exception classes to the module.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("Error", py.get_type::<Error>())?;
+    m.add("InvalidInputError", py.get_type::<InvalidInputError>())?;
+    m.add("InvalidSpecError", py.get_type::<InvalidSpecError>())?;
+    m.add(
+        "AlreadyRegisteredError",
+        py.get_type::<AlreadyRegisteredError>(),
+    )?;
+    m.add("ContextClearedError", py.get_type::<ContextClearedError>())?;
+    m.add("InUseError", py.get_type::<InUseError>())?;
+    m.add("CorruptedError", py.get_type::<CorruptedError>())?;
+    m.add("SchemaTooNewError", py.get_type::<SchemaTooNewError>())?;
+    m.add(
+        "DependencyResolutionError",
+        py.get_type::<DependencyResolutionError>(),
+    )?;
+    m.add("ClosedError", py.get_type::<ClosedError>())?;
+    Ok(())
+}
+
+/// The Python exception for a library error; the message is the library's.
+pub(crate) fn to_py(error: LibError) -> PyErr {
+    let message = error.to_string();
+    match error {
+        LibError::InvalidSpec { .. } => InvalidSpecError::new_err(message),
+        LibError::InvalidContextName { .. } | LibError::InvalidInput { .. } => {
+            InvalidInputError::new_err(message)
+        }
+        LibError::AlreadyRegistered { .. } => AlreadyRegisteredError::new_err(message),
+        LibError::ContextCleared { .. } => ContextClearedError::new_err(message),
+        LibError::InUse { .. } => InUseError::new_err(message),
+        LibError::Corrupted { .. } | LibError::NotARegistry { .. } => {
+            CorruptedError::new_err(message)
+        }
+        LibError::SchemaTooNew { .. } => SchemaTooNewError::new_err(message),
+        LibError::Unresolved(_) => DependencyResolutionError::new_err(message),
+        _ => Error::new_err(message),
+    }
+}
+
+/// Runs `work` with the GIL released and any panic contained: a panic becomes
+/// `pipeline_deps.Error`, a library error its Python exception.
+pub(crate) fn run<T, F>(py: Python<'_>, work: F) -> PyResult<T>
+where
+    T: Send,
+    F: FnOnce() -> pipeline_deps::Result<T> + Send,
+{
+    match py.detach(|| catch_unwind(AssertUnwindSafe(work))) {
+        Ok(result) => result.map_err(to_py),
+        Err(panic) => {
+            let detail = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".to_owned());
+            Err(Error::new_err(format!(
+                "internal error in pipeline-deps (a bug; nothing was half-written): {detail}"
+            )))
+        }
+    }
+}

@@ -1,0 +1,360 @@
+//! The manager and registry handles Python holds.
+//!
+//! Each wraps a library handle in a `Mutex<Option<_>>` so that Python can close it
+//! deterministically (`close()`, `with` blocks) instead of waiting for the garbage collector:
+//! the database file is released once the manager and every registry and resolver taken from
+//! it are closed or collected. Calls clone the (cheap, `Arc`-backed) library handle out of the
+//! lock and run without the GIL.
+
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use pipeline_deps::{RegistryManager, SpecificationRegistry, StepSpecification};
+
+use crate::errors::{ClosedError, run};
+
+/// Locks `mutex`; a poisoned lock only means another thread panicked while holding it, and
+/// the `Option` inside is still consistent.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A registry manager: one database (a file, a temporary file, or memory).
+#[pyclass(module = "pipeline_deps._native", frozen)]
+pub(crate) struct NativeManager {
+    inner: Mutex<Option<RegistryManager>>,
+    /// The file, or `:memory:`.
+    label: String,
+}
+
+impl NativeManager {
+    fn wrap(manager: RegistryManager, label: String) -> Self {
+        NativeManager {
+            inner: Mutex::new(Some(manager)),
+            label,
+        }
+    }
+
+    fn handle(&self) -> PyResult<RegistryManager> {
+        lock(&self.inner).clone().ok_or_else(|| {
+            ClosedError::new_err(format!("the registry manager of {} is closed", self.label))
+        })
+    }
+}
+
+#[pymethods]
+impl NativeManager {
+    /// Opens (or creates) the database file at `path`.
+    #[staticmethod]
+    fn open(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        let label = path.display().to_string();
+        let manager = run(py, || RegistryManager::open(&path))?;
+        Ok(NativeManager::wrap(manager, label))
+    }
+
+    /// Opens the database file at `path` read-only.
+    #[staticmethod]
+    fn open_read_only(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        let label = path.display().to_string();
+        let manager = run(py, || RegistryManager::open_read_only(&path))?;
+        Ok(NativeManager::wrap(manager, label))
+    }
+
+    /// A database in a temporary file, removed when the manager and its registries are gone.
+    #[staticmethod]
+    fn temporary(py: Python<'_>) -> PyResult<Self> {
+        let manager = run(py, RegistryManager::temporary)?;
+        let label = manager.path().display().to_string();
+        Ok(NativeManager::wrap(manager, label))
+    }
+
+    /// A database in memory.
+    #[staticmethod]
+    fn in_memory(py: Python<'_>) -> PyResult<Self> {
+        let manager = run(py, RegistryManager::in_memory)?;
+        Ok(NativeManager::wrap(manager, ":memory:".to_owned()))
+    }
+
+    /// The process-wide default manager (shared with Rust code in this process).
+    #[staticmethod]
+    fn default_manager(py: Python<'_>) -> PyResult<Self> {
+        let manager = run(py, || {
+            pipeline_deps::default_manager::registry_manager().cloned()
+        })?;
+        let label = manager.path().display().to_string();
+        Ok(NativeManager::wrap(manager, label))
+    }
+
+    /// The database file (or `:memory:`).
+    #[getter]
+    fn path(&self) -> String {
+        self.label.clone()
+    }
+
+    /// Whether the manager was opened read-only.
+    #[getter]
+    fn read_only(&self) -> PyResult<bool> {
+        Ok(self.handle()?.is_read_only())
+    }
+
+    /// The registry of `context`, created durably when missing and `create` is true;
+    /// `None` when it is missing and `create` is false.
+    fn get_registry(
+        &self,
+        py: Python<'_>,
+        context: String,
+        create: bool,
+    ) -> PyResult<Option<NativeRegistry>> {
+        let manager = self.handle()?;
+        let registry = run(py, move || {
+            if create {
+                manager.get_registry(&context).map(Some)
+            } else {
+                manager.get_registry_if_exists(&context)
+            }
+        })?;
+        Ok(registry.map(NativeRegistry::wrap))
+    }
+
+    /// Every context, in creation order.
+    fn list_contexts(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        let manager = self.handle()?;
+        run(py, move || manager.list_contexts())
+    }
+
+    /// Deletes `context` with its specifications; whether it existed.
+    fn clear_context(&self, py: Python<'_>, context: String) -> PyResult<bool> {
+        let manager = self.handle()?;
+        run(py, move || manager.clear_context(&context))
+    }
+
+    /// Deletes every context; how many there were.
+    fn clear_all_contexts(&self, py: Python<'_>) -> PyResult<usize> {
+        let manager = self.handle()?;
+        run(py, move || manager.clear_all_contexts())
+    }
+
+    /// `{context: {"step_count", "step_type_count", "registry_type"}}` in creation order.
+    fn get_context_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let manager = self.handle()?;
+        let stats = run(py, move || manager.get_context_stats())?;
+        let result = PyDict::new(py);
+        for (context, stat) in stats {
+            let entry = PyDict::new(py);
+            entry.set_item("step_count", stat.step_count)?;
+            entry.set_item("step_type_count", stat.step_type_count)?;
+            entry.set_item("registry_type", stat.registry_type)?;
+            result.set_item(context, entry)?;
+        }
+        Ok(result)
+    }
+
+    /// Seconds per round of the Rust API registering `steps` (name, export-format JSON;
+    /// parsed once, before timing) into a fresh context, `iterations` rounds; the contexts
+    /// are cleared afterwards. The same-process baseline of python/bench/bench_resolve.py.
+    fn rust_register_seconds(
+        &self,
+        py: Python<'_>,
+        steps: Vec<(String, String)>,
+        iterations: u32,
+    ) -> PyResult<f64> {
+        let manager = self.handle()?;
+        run(py, move || {
+            let specs = steps
+                .iter()
+                .map(|(name, json)| Ok((name.as_str(), StepSpecification::from_json(json)?)))
+                .collect::<pipeline_deps::Result<Vec<_>>>()?;
+            let iterations = iterations.max(1);
+            let contexts: Vec<String> = (0..iterations)
+                .map(|i| format!("__bench_rust_{i}"))
+                .collect();
+            let start = std::time::Instant::now();
+            for context in &contexts {
+                let registry = manager.get_registry(context)?;
+                for (name, spec) in &specs {
+                    registry.register(name, spec)?;
+                }
+            }
+            let seconds = start.elapsed().as_secs_f64() / f64::from(iterations);
+            for context in &contexts {
+                manager.clear_context(context)?;
+            }
+            Ok(seconds)
+        })
+    }
+
+    /// Lets go of the database (it closes once every registry taken from it is closed too).
+    fn close(&self) {
+        lock(&self.inner).take();
+    }
+
+    /// Whether `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        lock(&self.inner).is_none()
+    }
+}
+
+/// The registry of one context.
+#[pyclass(module = "pipeline_deps._native", frozen)]
+pub(crate) struct NativeRegistry {
+    inner: Mutex<Option<SpecificationRegistry>>,
+    context: String,
+}
+
+impl NativeRegistry {
+    fn wrap(registry: SpecificationRegistry) -> Self {
+        NativeRegistry {
+            context: registry.context_name().to_owned(),
+            inner: Mutex::new(Some(registry)),
+        }
+    }
+
+    /// The library handle (for the resolver).
+    pub(crate) fn handle(&self) -> PyResult<SpecificationRegistry> {
+        lock(&self.inner).clone().ok_or_else(|| {
+            ClosedError::new_err(format!(
+                "the registry of context '{}' is closed",
+                self.context
+            ))
+        })
+    }
+}
+
+/// The export-format JSON of `spec`.
+pub(crate) fn spec_json(spec: &StepSpecification) -> pipeline_deps::Result<String> {
+    serde_json::to_string(spec).map_err(|e| pipeline_deps::Error::InvalidInput {
+        what: "a specification being handed to Python".to_owned(),
+        detail: e.to_string(),
+        source: Some(Box::new(e)),
+    })
+}
+
+#[pymethods]
+impl NativeRegistry {
+    /// The context this registry belongs to.
+    #[getter]
+    fn context_name(&self) -> String {
+        self.context.clone()
+    }
+
+    /// Registers `spec_json` (one step in the export format) as `step_name`; fails if taken.
+    fn register(&self, py: Python<'_>, step_name: String, spec_json: String) -> PyResult<()> {
+        let registry = self.handle()?;
+        run(py, move || {
+            let spec = StepSpecification::from_json(&spec_json)?;
+            registry.register(&step_name, &spec)
+        })
+    }
+
+    /// Registers or replaces `step_name`.
+    fn upsert(&self, py: Python<'_>, step_name: String, spec_json: String) -> PyResult<()> {
+        let registry = self.handle()?;
+        run(py, move || {
+            let spec = StepSpecification::from_json(&spec_json)?;
+            registry.upsert(&step_name, &spec)
+        })
+    }
+
+    /// The export-format JSON of `step_name`'s specification, or `None`.
+    fn get_specification(&self, py: Python<'_>, step_name: String) -> PyResult<Option<String>> {
+        let registry = self.handle()?;
+        run(py, move || {
+            registry
+                .get_specification(&step_name)?
+                .map(|spec| spec_json(&spec))
+                .transpose()
+        })
+    }
+
+    /// `(step name, JSON)` of every step of `step_type`, in registration order.
+    fn get_specifications_by_type(
+        &self,
+        py: Python<'_>,
+        step_type: String,
+    ) -> PyResult<Vec<String>> {
+        let registry = self.handle()?;
+        run(py, move || {
+            registry
+                .get_specifications_by_type(&step_type)?
+                .iter()
+                .map(|spec| spec_json(spec))
+                .collect()
+        })
+    }
+
+    /// Step names in registration order.
+    fn list_step_names(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        let registry = self.handle()?;
+        run(py, move || registry.list_step_names())
+    }
+
+    /// Step types in first-seen order.
+    fn list_step_types(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        let registry = self.handle()?;
+        run(py, move || registry.list_step_types())
+    }
+
+    /// Removes `step_name`; whether it was registered.
+    fn unregister(&self, py: Python<'_>, step_name: String) -> PyResult<bool> {
+        let registry = self.handle()?;
+        run(py, move || registry.unregister(&step_name))
+    }
+
+    /// Removes every step of the context (the context stays).
+    fn clear(&self, py: Python<'_>) -> PyResult<()> {
+        let registry = self.handle()?;
+        run(py, move || registry.clear())
+    }
+
+    /// Number of steps.
+    fn len(&self, py: Python<'_>) -> PyResult<usize> {
+        let registry = self.handle()?;
+        run(py, move || registry.len())
+    }
+
+    /// Whether `step_name` is registered.
+    fn contains(&self, py: Python<'_>, step_name: String) -> PyResult<bool> {
+        let registry = self.handle()?;
+        run(py, move || registry.contains(&step_name))
+    }
+
+    /// The context in the export format (`pipeline-deps export`'s JSON).
+    fn export_json(&self, py: Python<'_>) -> PyResult<String> {
+        let registry = self.handle()?;
+        run(py, move || registry.export_json())
+    }
+
+    /// Imports the export format or the cursus fixture format in one transaction; how many
+    /// steps were written.
+    fn import_json(&self, py: Python<'_>, text: String, replace: bool) -> PyResult<usize> {
+        let registry = self.handle()?;
+        run(py, move || {
+            let options = pipeline_deps::ImportOptions::new().replace(replace);
+            registry.import_json_with(&text, &options)
+        })
+    }
+
+    /// Lets go of this registry's hold on the database.
+    fn close(&self) {
+        lock(&self.inner).take();
+    }
+}
+
+/// The file the process-wide default manager opens (or opened), if any.
+#[pyfunction]
+pub(crate) fn default_database_path() -> Option<PathBuf> {
+    pipeline_deps::default_manager::resolve_default_path()
+}
+
+/// Chooses the default manager's file before its first use (an error once it is open on
+/// another file).
+#[pyfunction]
+pub(crate) fn set_default_database_path(py: Python<'_>, path: PathBuf) -> PyResult<()> {
+    run(py, move || {
+        pipeline_deps::default_manager::set_default_database_path(path)
+    })
+}

@@ -1,0 +1,142 @@
+"""The manager keeps contexts isolated and durable, returns the same registry object for the
+same context, and its statistics always equal a recount."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import pipeline_deps as pd
+
+
+def spec(step_type: str) -> pd.StepSpecification:
+    return pd.StepSpecification(
+        step_type,
+        pd.NodeType.INTERNAL,
+        dependencies=[pd.DependencySpec("input_data", pd.DependencyType.PROCESSING_OUTPUT)],
+        outputs=[pd.OutputSpec("output_data", "processing_output", "properties.Out")],
+    )
+
+
+def test_get_registry_creates_on_demand_and_returns_the_same_object(manager):
+    first = manager.get_registry("new_pipeline")
+    assert first is manager.get_registry("new_pipeline")
+    assert isinstance(first, pd.SpecificationRegistry)
+    assert first.context_name == "new_pipeline"
+    assert manager.list_contexts() == ["new_pipeline"]
+
+
+def test_create_if_missing_false_returns_none_and_creates_nothing(manager):
+    assert manager.get_registry("nonexistent", create_if_missing=False) is None
+    assert manager.list_contexts() == []
+
+
+def test_contexts_are_listed_in_creation_order_and_isolated(manager):
+    for name in ["b", "a", "c"]:
+        manager.get_registry(name).register("step", spec(name.upper()))
+    assert manager.list_contexts() == ["b", "a", "c"]
+    for name in ["b", "a", "c"]:
+        assert manager.get_registry(name).get_specification("step").step_type == name.upper()
+
+
+def test_clear_context_reports_whether_it_existed_and_stale_objects_fail(manager):
+    old = manager.get_registry("old_pipeline")
+    old.register("s", spec("T"))
+    assert manager.clear_context("old_pipeline") is True
+    assert manager.clear_context("old_pipeline") is False
+    assert "old_pipeline" not in manager.list_contexts()
+    with pytest.raises(pd.ContextClearedError):
+        old.list_step_names()
+    fresh = manager.get_registry("old_pipeline")
+    assert fresh is not old
+    assert len(fresh) == 0
+
+
+def test_clear_all_contexts(manager):
+    for name in ["x", "y", "z"]:
+        manager.get_registry(name)
+    assert manager.clear_all_contexts() == 3
+    assert manager.list_contexts() == []
+
+
+def test_stats_have_the_designs_keys_and_equal_a_recount(manager):
+    training = manager.get_registry("training_pipeline")
+    for i, step_type in enumerate(["A", "B", "B", "C", "D"]):
+        training.register(f"s{i}", spec(step_type))
+    manager.get_registry("empty")
+    stats = manager.get_context_stats()
+    assert list(stats) == ["training_pipeline", "empty"]
+    assert stats["training_pipeline"] == {
+        "step_count": 5,
+        "step_type_count": 4,
+        "registry_type": "SpecificationRegistry",
+    }
+    assert stats["training_pipeline"]["step_count"] == len(training.list_step_names())
+    assert stats["training_pipeline"]["step_type_count"] == len(training.list_step_types())
+    assert stats["empty"]["step_count"] == 0
+
+
+def test_scoped_context_is_cleared_on_exit_even_after_an_exception(manager):
+    with pytest.raises(RuntimeError):
+        with manager.scoped_context("test_ctx") as registry:
+            registry.register("s", spec("T"))
+            assert manager.list_contexts() == ["test_ctx"]
+            raise RuntimeError("test failed")
+    assert manager.list_contexts() == []
+
+
+def test_a_file_manager_persists_across_close_and_reopen(tmp_path):
+    path = tmp_path / "registry.redb"
+    with pd.RegistryManager(path) as m:
+        m.get_registry("ctx").register("s", spec("T"))
+    assert path.is_file()
+    with pd.RegistryManager(str(path)) as m:
+        assert m.get_registry("ctx").get_specification("s") == spec("T")
+        assert m.path == str(path)
+
+
+def test_temporary_file_is_removed_on_close():
+    m = pd.RegistryManager()
+    path = m.path
+    m.get_registry("ctx").register("s", spec("T"))
+    assert os.path.exists(path)
+    m.close()
+    assert not os.path.exists(path)
+    assert m.closed
+    with pytest.raises(pd.ClosedError):
+        m.list_contexts()
+
+
+def test_memory_manager_touches_no_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pd.RegistryManager(":memory:") as m:
+        m.get_registry("ctx").register("s", spec("T"))
+        assert m.path == ":memory:"
+        assert len(m.get_registry("ctx")) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_closing_releases_the_file_for_another_manager(tmp_path):
+    path = tmp_path / "registry.redb"
+    first = pd.RegistryManager(path)
+    registry = first.get_registry("ctx")
+    with pytest.raises(pd.InUseError):
+        pd.RegistryManager(path)
+    first.close()
+    with pytest.raises(pd.ClosedError):
+        registry.list_step_names()
+    with pd.RegistryManager(path) as second:
+        assert second.list_contexts() == ["ctx"]
+
+
+def test_read_only_manager_reads_and_refuses_writes(tmp_path):
+    path = tmp_path / "registry.redb"
+    with pd.RegistryManager(path) as m:
+        m.get_registry("ctx").register("s", spec("T"))
+    with pd.RegistryManager(path, read_only=True) as ro:
+        registry = ro.get_registry("ctx", create_if_missing=False)
+        assert registry.list_step_names() == ["s"]
+        with pytest.raises(pd.Error):
+            registry.register("t", spec("T"))
+        assert ro.get_registry("missing", create_if_missing=False) is None

@@ -1,0 +1,88 @@
+"""Registries survive a process restart, and many Python threads can write and read through
+one manager at once without losing or mixing anything."""
+
+from __future__ import annotations
+
+import threading
+
+import pipeline_deps as pd
+from conftest import FIXTURE, run_python
+
+
+def test_a_registry_survives_a_process_restart(tmp_path):
+    db = str(tmp_path / "registry.redb")
+    run_python(
+        f"""
+import pipeline_deps as pd
+with pd.RegistryManager({db!r}) as m:
+    m.get_registry("ctx").import_json(open({str(FIXTURE)!r}).read())
+    m.get_registry("other").register("x", m.get_registry("ctx").get_specification("Package"))
+""",
+        {},
+    )
+    out = run_python(
+        f"""
+import pipeline_deps as pd
+with pd.RegistryManager({db!r}) as m:
+    print(m.list_contexts(), m.get_context_stats()["ctx"]["step_count"], len(m.get_registry("other")))
+""",
+        {},
+    )
+    assert out.strip() == "['ctx', 'other'] 61 1"
+
+
+def test_threads_write_shared_and_private_contexts(manager, real_specs):
+    specs = list(real_specs.values())
+    errors = []
+
+    def work(thread: int) -> None:
+        try:
+            private = manager.get_registry(f"private_{thread}")
+            shared = manager.get_registry("shared")
+            for i in range(15):
+                private.register(f"s{i}", specs[(thread + i) % len(specs)])
+                shared.register(f"t{thread}_s{i}", specs[i % len(specs)])
+                assert private.get_specification(f"s{i}") == specs[(thread + i) % len(specs)]
+        except Exception as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    stats = manager.get_context_stats()
+    assert stats["shared"]["step_count"] == 8 * 15
+    for t in range(8):
+        registry = manager.get_registry(f"private_{t}")
+        assert registry.list_step_names() == [f"s{i}" for i in range(15)]
+        assert stats[f"private_{t}"]["step_count"] == 15
+    # Every thread got the same object for the shared context.
+    assert manager.get_registry("shared") is manager.get_registry("shared")
+
+
+def test_other_threads_run_while_rust_works(manager):
+    """The GIL is released around library calls: a Python thread keeps counting while the
+    main thread imports the fixture many times."""
+    registry = manager.get_registry("ctx")
+    text = FIXTURE.read_text()
+    ticks = [0]
+    stop = threading.Event()
+
+    def count() -> None:
+        while not stop.is_set():
+            ticks[0] += 1
+
+    counter = threading.Thread(target=count)
+    counter.start()
+    try:
+        before = ticks[0]
+        for _ in range(5):
+            registry.import_json(text, replace=True)
+        during = ticks[0] - before
+    finally:
+        stop.set()
+        counter.join()
+    assert len(registry) == 61
+    assert during > 0

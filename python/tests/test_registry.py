@@ -1,0 +1,166 @@
+"""A registry stores exactly what was registered, from any accepted spec form, keeps
+registration order, and maps every failure onto the exception hierarchy without writing."""
+
+from __future__ import annotations
+
+import enum
+
+import pytest
+
+import pipeline_deps as pd
+
+
+def test_register_and_read_back_real_specs_exactly(manager, real_specs):
+    registry = manager.get_registry("cursus")
+    for name, spec in real_specs.items():
+        registry.register(name, spec)
+    assert registry.list_step_names() == list(real_specs)
+    for name, spec in real_specs.items():
+        got = registry.get_specification(name)
+        assert got == spec
+        assert repr(got) == repr(spec)
+    assert len(registry) == 61
+    assert list(registry) == list(real_specs)
+    assert "XGBoostTraining" in registry and "Nope" not in registry and 3 not in registry
+
+
+def test_types_are_listed_in_first_seen_order_and_by_type(manager, real_specs):
+    registry = manager.get_registry("ctx")
+    registry.register("a", real_specs["XGBoostTraining"])
+    registry.register("b", real_specs["TabularPreprocessing"])
+    registry.register("c", real_specs["XGBoostTraining"])
+    assert registry.list_step_types() == ["XGBoostTraining", "TabularPreprocessing"]
+    assert registry.get_specifications_by_type("XGBoostTraining") == [
+        real_specs["XGBoostTraining"],
+        real_specs["XGBoostTraining"],
+    ]
+    assert registry.get_specifications_by_type("Nope") == []
+
+
+def test_a_dict_in_the_export_format_registers_the_same_spec(manager, real_specs):
+    registry = manager.get_registry("ctx")
+    spec = real_specs["XGBoostModel"]
+    registry.register("from_dict", spec.to_dict())
+    assert registry.get_specification("from_dict") == spec
+
+
+class _Enum(enum.Enum):
+    MODEL = "model_artifacts"
+    INTERNAL = "internal"
+
+
+class _PydanticLike:
+    """Stands for a pydantic v2 model: model_dump() with enum members, as the original
+    implementation's StepInterface dumps (dependencies inside a nested `spec` section,
+    `dependency_type`/`output_type` spellings and extra sections)."""
+
+    def model_dump(self):
+        return {
+            "step_type": "XGBoostModel",
+            "node_type": _Enum.INTERNAL,
+            "contract": {"entry_point": "x.py"},
+            "spec": {
+                "dependencies": {
+                    "model_data": {
+                        "logical_name": "model_data",
+                        "dependency_type": _Enum.MODEL,
+                        "required": True,
+                        "compatible_sources": ["XGBoostTraining"],
+                        "semantic_keywords": ["model"],
+                        "data_type": "S3Uri",
+                        "description": "",
+                    }
+                },
+                "outputs": {
+                    "model_name": {
+                        "logical_name": "model_name",
+                        "output_type": "custom_property",
+                        "property_path": "properties.ModelName",
+                        "aliases": ["model"],
+                        "data_type": "S3Uri",
+                    }
+                },
+            },
+        }
+
+
+def test_an_object_with_model_dump_registers(manager):
+    registry = manager.get_registry("ctx")
+    registry.register("model", _PydanticLike())
+    got = registry.get_specification("model")
+    assert got.step_type == "XGBoostModel"
+    assert got.dependencies["model_data"].dependency_type is pd.DependencyType.MODEL_ARTIFACTS
+    assert got.outputs["model_name"].output_type is pd.DependencyType.CUSTOM_PROPERTY
+    assert got.outputs["model_name"].aliases == ["model"]
+
+
+def test_enum_values_are_accepted_as_strings_and_checked(manager):
+    dep = pd.DependencySpec("d", "training_data")
+    assert dep.dependency_type is pd.DependencyType.TRAINING_DATA
+    with pytest.raises(ValueError, match="dependency_type"):
+        pd.DependencySpec("d", "nonsense")
+    registry = manager.get_registry("ctx")
+    with pytest.raises(TypeError):
+        registry.register("x", 42)  # type: ignore[arg-type]
+    assert len(registry) == 0
+
+
+def test_taken_names_invalid_specs_and_bad_names_change_nothing(manager, real_specs):
+    registry = manager.get_registry("ctx")
+    registry.register("a", real_specs["Package"])
+    with pytest.raises(pd.AlreadyRegisteredError) as taken:
+        registry.register("a", real_specs["Payload"])
+    assert "'a'" in str(taken.value) and "ctx" in str(taken.value)
+    blank = pd.StepSpecification("  ", "internal")
+    with pytest.raises(pd.InvalidSpecError) as invalid:
+        registry.register("b", blank)
+    assert isinstance(invalid.value, pd.InvalidInputError)
+    assert "'b'" in str(invalid.value)
+    with pytest.raises(pd.InvalidInputError):
+        manager.get_registry("bad\x00name")
+    assert registry.list_step_names() == ["a"]
+    assert registry.get_specification("a") == real_specs["Package"]
+    assert manager.list_contexts() == ["ctx"]
+
+
+def test_upsert_replaces_and_unregister_reports(manager, real_specs):
+    registry = manager.get_registry("ctx")
+    registry.upsert("a", real_specs["Package"])
+    registry.upsert("a", real_specs["Payload"])
+    assert registry.get_specification("a") == real_specs["Payload"]
+    assert registry.unregister("a") is True
+    assert registry.unregister("a") is False
+    assert registry.get_specification("a") is None
+    assert len(registry) == 0
+
+
+def test_a_foreign_file_is_a_corruption_error(tmp_path):
+    path = tmp_path / "not-a-registry.redb"
+    path.write_bytes(b"this is not a redb file" * 100)
+    with pytest.raises(pd.CorruptedError):
+        pd.RegistryManager(path)
+
+
+def test_every_exception_is_a_pipeline_deps_error():
+    for kind in [
+        pd.InvalidInputError,
+        pd.InvalidSpecError,
+        pd.AlreadyRegisteredError,
+        pd.ContextClearedError,
+        pd.InUseError,
+        pd.CorruptedError,
+        pd.SchemaTooNewError,
+        pd.DependencyResolutionError,
+        pd.ClosedError,
+    ]:
+        assert issubclass(kind, pd.Error)
+        assert kind.__module__ == "pipeline_deps"
+
+
+def test_export_and_import_round_trip(manager, real_specs):
+    source = manager.get_registry("source")
+    for name in ["Package", "Payload"]:
+        source.register(name, real_specs[name])
+    target = manager.get_registry("target")
+    assert target.import_json(source.export_json()) == 2
+    assert target.get_specification("Payload") == real_specs["Payload"]

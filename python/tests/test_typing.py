@@ -1,0 +1,42 @@
+"""Editors and mypy see the package's API: the installed package is typed (py.typed and
+stubs), so mypy accepts correct use and reports a wrong type."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+SAMPLE = textwrap.dedent(
+    """
+    import pipeline_deps as pd
+    m = pd.RegistryManager(":memory:")
+    r = m.get_registry("x")
+    assert r is not None
+    r.register("a", pd.StepSpecification("T", pd.NodeType.SINGULAR))
+    n: int = len(r)
+    resolver = pd.UnifiedDependencyResolver(r)
+    for consumer, deps in resolver.resolve_all_dependencies(["a"]).items():
+        for dependency, ref in deps.items():
+            step: str = ref.step_name
+    wrong: int = r.list_step_names()
+    """
+)
+
+
+def test_mypy_checks_uses_of_the_api(tmp_path):
+    pytest.importorskip("mypy", reason="mypy is not installed (python/ci.sh installs it)")
+    sample = tmp_path / "sample.py"
+    sample.write_text(SAMPLE)
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--no-incremental", "--cache-dir", str(tmp_path / "c"),
+         str(sample)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    errors = [line for line in result.stdout.splitlines() if ": error:" in line]
+    assert len(errors) == 1, result.stdout
+    assert "sample.py:12" in errors[0] and 'variable has type "int"' in errors[0]
