@@ -9,6 +9,7 @@
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+use crate::error::{Error, Result};
 use crate::spec::{DependencySpec, DependencyType, NodeType, OutputSpec, StepSpecification};
 
 /// The version envelope around every stored record.
@@ -76,13 +77,18 @@ pub(crate) enum DecodeError {
     UnknownCode { what: &'static str, code: u8 },
 }
 
-pub(crate) fn encode<T: Serialize>(record: T) -> Vec<u8> {
-    // Serialising plain structs of strings, integers and vectors into a Vec cannot fail;
-    // an empty vector (which no decoder accepts) is the fallback that keeps this total.
-    postcard::to_stdvec(&Envelope::V1(record)).unwrap_or_default()
+/// The stored bytes of `record`. Serialising these plain structs into a vector does not fail
+/// in practice; if it ever did, `what` (the row being written) is named in the error and
+/// nothing is written, rather than storing an empty record.
+pub(crate) fn encode<T: Serialize>(what: impl FnOnce() -> String, record: T) -> Result<Vec<u8>> {
+    postcard::to_stdvec(&Envelope::V1(record)).map_err(|e| Error::InvalidInput {
+        what: what(),
+        detail: format!("the record cannot be encoded: {e}"),
+        source: Some(Box::new(e)),
+    })
 }
 
-pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, DecodeError> {
     let (envelope, rest) = postcard::take_from_bytes::<Envelope<T>>(bytes)?;
     if !rest.is_empty() {
         return Err(DecodeError::Leftover(rest.len()));
@@ -104,7 +110,7 @@ fn dependency_type_code(t: DependencyType) -> u8 {
     }
 }
 
-fn dependency_type_from_code(code: u8) -> Result<DependencyType, DecodeError> {
+fn dependency_type_from_code(code: u8) -> std::result::Result<DependencyType, DecodeError> {
     Ok(match code {
         0 => DependencyType::ModelArtifacts,
         1 => DependencyType::ProcessingOutput,
@@ -130,7 +136,7 @@ fn node_type_code(t: NodeType) -> u8 {
     }
 }
 
-fn node_type_from_code(code: u8) -> Result<NodeType, DecodeError> {
+fn node_type_from_code(code: u8) -> std::result::Result<NodeType, DecodeError> {
     Ok(match code {
         0 => NodeType::Source,
         1 => NodeType::Internal,
@@ -180,7 +186,7 @@ impl StepRecordV1 {
         }
     }
 
-    pub(crate) fn into_spec(self) -> Result<StepSpecification, DecodeError> {
+    pub(crate) fn into_spec(self) -> std::result::Result<StepSpecification, DecodeError> {
         let mut dependencies = IndexMap::with_capacity(self.dependencies.len());
         for d in self.dependencies {
             dependencies.insert(
@@ -225,12 +231,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn round_trip_and_leftover_bytes_are_refused() -> Result<(), DecodeError> {
+    fn round_trip_and_leftover_bytes_are_refused()
+    -> std::result::Result<(), Box<dyn std::error::Error>> {
         let spec = StepSpecification::new("T", NodeType::Source).with_output(
             OutputSpec::new("out", DependencyType::ModelArtifacts, "properties.X")
                 .with_aliases(["a", "b"]),
         );
-        let bytes = encode(StepRecordV1::from_spec(7, &spec));
+        let bytes = encode(String::new, StepRecordV1::from_spec(7, &spec))?;
         let record: StepRecordV1 = decode(&bytes)?;
         assert_eq!(record.seq, 7);
         assert_eq!(record.into_spec()?, spec);
@@ -246,15 +253,16 @@ mod tests {
     }
 
     #[test]
-    fn unknown_type_codes_are_decode_errors() {
+    fn unknown_type_codes_are_decode_errors() -> Result<()> {
         let mut record =
             StepRecordV1::from_spec(0, &StepSpecification::new("T", NodeType::Singular));
         record.node_type = 9;
-        let bytes = encode(record);
-        let decoded: Result<StepRecordV1, _> = decode(&bytes);
+        let bytes = encode(String::new, record)?;
+        let decoded: std::result::Result<StepRecordV1, _> = decode(&bytes);
         assert!(matches!(
             decoded.map(StepRecordV1::into_spec),
             Ok(Err(DecodeError::UnknownCode { code: 9, .. }))
         ));
+        Ok(())
     }
 }

@@ -82,6 +82,7 @@
 mod codec;
 mod error;
 mod global;
+mod maintenance;
 mod manager;
 #[cfg(feature = "postgres")]
 mod pg;
@@ -185,6 +186,7 @@ pub mod storage {
     //! Reach for this module to check which schema version this build writes
     //! ([`SCHEMA_VERSION`]), to size the page cache against its default
     //! ([`DEFAULT_CACHE_SIZE`], see [`ManagerBuilder::cache_size`](crate::ManagerBuilder::cache_size)),
+    //! to read what a compaction or repair did ([`CompactReport`], [`RepairReport`]),
     //! or to put a manager on storage of your own, such as a fault-injecting backend in
     //! tests ([`StorageBackend`], see [`ManagerBuilder::with_backend`](crate::ManagerBuilder::with_backend)).
     //! The layout of the file is described in `docs/design.md`.
@@ -194,6 +196,7 @@ pub mod storage {
     //! assert_eq!(pipeline_deps::storage::DEFAULT_CACHE_SIZE, 32 * 1024 * 1024);
     //! ```
 
+    pub use crate::maintenance::{CompactReport, RepairReport};
     pub use crate::manager::DEFAULT_CACHE_SIZE;
     pub use crate::store::{SCHEMA_VERSION, StorageBackend};
 }

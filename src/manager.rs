@@ -82,7 +82,9 @@ impl Shared {
         })
     }
 
-    fn live(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Arc<ContextState>>>> {
+    pub(crate) fn live(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, HashMap<String, Arc<ContextState>>>> {
         self.live.lock().map_err(|_| Error::Poisoned {
             action: "using the context table after a panic in another thread".into(),
         })
@@ -109,7 +111,7 @@ impl Shared {
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct ManagerBuilder {
-    options: OpenOptions,
+    pub(crate) options: OpenOptions,
 }
 
 impl Default for ManagerBuilder {
@@ -154,6 +156,15 @@ impl ManagerBuilder {
     /// older [`SCHEMA_VERSION`](crate::storage::SCHEMA_VERSION) is not upgraded on disk: it is copied
     /// into memory, integrity-checked and upgraded there, and read from that copy (which
     /// then does not follow later commits of an owner).
+    ///
+    /// A read-only open never writes the file. A file that needs recovery (its last writer
+    /// was killed, or failed on a full disk, and no writer runs) is likewise read from a
+    /// copy in memory, recovered and integrity-checked there; it shows the last committed
+    /// state, and [`RegistryManager::recovered_from_copy`] says so. The cost: one read of
+    /// the whole file, memory for all of it, and the engine's repair and checksum pass
+    /// (measured for a 34 MiB file of 100,000 specifications, release build: a median of
+    /// 16 ms and 34 MiB of memory, against 0.1 ms for the same file closed cleanly; see
+    /// RELIABILITY.md).
     pub fn read_only(mut self, enabled: bool) -> Self {
         self.options.read_only = enabled;
         self
@@ -165,7 +176,8 @@ impl ManagerBuilder {
     ///
     /// # Errors
     /// [`Error::InUse`] when another process holds the file; [`Error::NotARegistry`] for a
-    /// file that is not a registry; [`Error::SchemaTooNew`] for a file from a newer version;
+    /// file that is not a registry; [`Error::Io`], before the storage engine touches it, for
+    /// a path that is not a regular file (a FIFO, a directory, a device, a socket); [`Error::SchemaTooNew`] for a file from a newer version;
     /// [`Error::Io`] / [`Error::Corrupted`] for unreadable files.
     pub fn open(self, path: impl AsRef<Path>) -> Result<RegistryManager> {
         let store = Store::open(path.as_ref(), &self.options)?;
@@ -262,7 +274,7 @@ impl ManagerBuilder {
 /// ```
 #[derive(Clone)]
 pub struct RegistryManager {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     /// `"ws::"` for a workspace view, empty otherwise.
     prefix: String,
 }
@@ -278,6 +290,11 @@ impl std::fmt::Debug for RegistryManager {
 }
 
 impl RegistryManager {
+    /// A manager over a redb store.
+    pub(crate) fn from_store(store: Store, temp: Option<tempfile::TempPath>) -> Self {
+        RegistryManager::from_backend(Backend::File(store), temp)
+    }
+
     fn from_backend(store: Backend, temp: Option<tempfile::TempPath>) -> Self {
         RegistryManager {
             shared: Arc::new(Shared {
@@ -368,7 +385,7 @@ impl RegistryManager {
         }
     }
 
-    fn full_name(&self, context: &str) -> Result<String> {
+    pub(crate) fn full_name(&self, context: &str) -> Result<String> {
         let full = format!("{}{context}", self.prefix);
         check_name(&full).map_err(|reason| Error::InvalidContextName {
             name: full.clone(),
@@ -561,11 +578,13 @@ impl RegistryManager {
     }
 
     /// Runs the storage engine's full integrity check (checksums of every page). Needs every
-    /// other handle's transactions to be finished. `Ok(true)` when the file is consistent.
+    /// other handle's transactions to be finished. `Ok(true)` when the file is consistent;
+    /// `Ok(false)` when it was not and the engine repaired it. On a manager from
+    /// [`ManagerBuilder::open_copy`] it checks (and repairs) the copy only, never the file.
     ///
     /// # Errors
-    /// [`Error::ReadOnly`] on a read-only manager; [`Error::Corrupted`] when the file is
-    /// damaged beyond repair; storage errors.
+    /// [`Error::ReadOnly`] on a read-only manager that reads the file itself;
+    /// [`Error::Corrupted`] when the file is damaged beyond repair; storage errors.
     pub fn check_integrity(&self) -> Result<bool> {
         let mut store = self.shared.store.write().map_err(|_| Error::Poisoned {
             action: "checking integrity after a panic in another thread".into(),
@@ -576,7 +595,9 @@ impl RegistryManager {
     /// Compacts the file: moves pages so that free space at its end can be released.
     /// Returns whether anything was moved. The file shrinks for good when the database is
     /// closed (redb re-grows an open file by a little), so measure the size reclaimed
-    /// before opening and after dropping the manager, as `pipeline-deps compact` does.
+    /// before opening and after dropping the manager. This compacts the open file in place;
+    /// [`RegistryManager::compact_file`] (what `pipeline-deps compact` uses) verifies a copy
+    /// first and replaces the file atomically, so it never makes a damaged file worse.
     ///
     /// # Errors
     /// [`Error::ReadOnly`] on a read-only manager; storage errors (for instance while a read

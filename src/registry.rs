@@ -50,7 +50,7 @@ impl ContextState {
         self.invalidate();
     }
 
-    fn invalidate(&self) {
+    pub(crate) fn invalidate(&self) {
         if let Some(cache) = &self.cache {
             let mut cache = cache
                 .write()

@@ -5,7 +5,10 @@
 //! pass to [`SpecificationRegistry::register_many`](crate::SpecificationRegistry::register_many);
 //! [`EXPORT_SCHEMA`] identifies the export format. Importing into and exporting a registry
 //! are methods of [`SpecificationRegistry`](crate::SpecificationRegistry::import_json)
-//! (`import_json`, `import_json_with`, `export_json`).
+//! (`import_json`, `import_json_with`, `export_json`); importing into a context that may not
+//! exist yet, created in the same transaction, is
+//! [`RegistryManager::import_steps`](crate::RegistryManager::import_steps), which returns an
+//! [`ImportSummary`].
 //!
 //! The export format is
 //! `{"schema": "pipeline-deps-export/v1", "context": "...", "steps": [{"step_name": "...", "step_type": ..., "node_type": ..., "dependencies": {...}, "outputs": {...}}]}`
@@ -19,6 +22,8 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+pub use crate::maintenance::ImportSummary;
 
 use crate::error::{Error, Result, shorten};
 use crate::registry::{ImportOptions, SpecificationRegistry};

@@ -175,10 +175,17 @@ pub enum Command {
         yes: bool,
     },
 
-    /// Verify the file's checksums and decode every stored specification
-    Check,
+    /// Verify the file's checksums and decode every stored specification (on a copy: the
+    /// file is never written, unless --repair)
+    Check {
+        /// Repair the file in place if needed, after writing a byte-for-byte backup beside it
+        /// (FILE.backup, or FILE.backup.N if that exists)
+        #[arg(long)]
+        repair: bool,
+    },
 
-    /// Compact the file and report the bytes reclaimed
+    /// Compact the file into a new file renamed into place (a file failing the integrity
+    /// check is refused and left as it is) and report the bytes reclaimed
     Compact,
 
     /// Copy every context from one registry into another (a file or a postgres:// URL on

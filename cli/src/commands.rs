@@ -101,7 +101,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Failure> {
         } => gate::check_snapshot(&mut s, &context, &file, strict_scores),
         Command::Clear { context } => maintain::clear(&mut s, &context),
         Command::ClearAll { yes } => maintain::clear_all(&mut s, yes),
-        Command::Check => maintain::check(&mut s),
+        Command::Check { repair } => maintain::check(&mut s, repair),
         Command::Compact => maintain::compact(&mut s),
         Command::Demo { specs } => transfer::demo(&mut s, specs.as_deref()),
         Command::Completions { .. } | Command::Copy { .. } => Ok(Status::Ok),
@@ -141,8 +141,10 @@ pub fn file_only(db: &Path, command: &str, instead: &str) -> Result<(), Failure>
     }
 }
 
-/// Opens an existing database read-only (works while an owner runs in single-writer mode);
-/// a `postgres://` URL connects to the server instead.
+/// Opens an existing database read-only (works while an owner runs in single-writer mode).
+/// A file whose last writer did not close it is read from a copy recovered in memory (the
+/// file is not written); one line on standard error says so. A `postgres://` URL connects
+/// to the server instead.
 ///
 /// # Errors
 /// [`Failure::NoDatabase`] when the file does not exist; the library's open errors.
@@ -153,7 +155,21 @@ pub fn open_read(db: &Path) -> Result<RegistryManager, Failure> {
     if !db.exists() {
         return Err(Failure::NoDatabase(db.to_path_buf()));
     }
-    Ok(RegistryManager::open_read_only(db)?)
+    let manager = RegistryManager::open_read_only(db)?;
+    if manager.recovered_from_copy() {
+        note_recovered_copy(db);
+    }
+    Ok(manager)
+}
+
+/// The one line saying that what is shown comes from a copy recovered in memory.
+pub fn note_recovered_copy(db: &Path) {
+    // Nothing sensible is left to do if standard error is gone.
+    let _ = writeln!(
+        io::stderr(),
+        "pipeline-deps: note: {} was not closed by its last writer; showing its last committed state, recovered in memory (the file is unchanged)",
+        db.display()
+    );
 }
 
 /// Opens the database for writing in single-writer mode, so that read commands keep
@@ -178,13 +194,13 @@ pub fn open_write(db: &Path, create: bool) -> Result<RegistryManager, Failure> {
         .open(db)?)
 }
 
-/// Opens the database alone (no other process may have it open): for the integrity check
-/// and compaction.
-pub fn open_exclusive(db: &Path) -> Result<RegistryManager, Failure> {
+/// Opens a copy of the database in memory, taken while no writer has it open: for the
+/// integrity check, which never writes the file.
+pub fn open_copy(db: &Path) -> Result<RegistryManager, Failure> {
     if !db.exists() {
         return Err(Failure::NoDatabase(db.to_path_buf()));
     }
-    Ok(RegistryManager::open(db)?)
+    Ok(RegistryManager::builder().open_copy(db)?)
 }
 
 /// The registry of an existing context.

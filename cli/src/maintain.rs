@@ -7,7 +7,7 @@ use pipeline_deps::{ContextStats, RegistryManager};
 use serde::Serialize;
 
 use crate::commands::{
-    Session, existing_context, file_only, file_size, list_preview, open_exclusive, open_write,
+    Session, existing_context, file_only, file_size, list_preview, open_copy, open_write,
 };
 use crate::json::{self, Context, Problem, schema};
 use crate::output::{bytes, esc, path_text};
@@ -149,7 +149,20 @@ struct CheckReport<'a> {
     ok: bool,
     file_size_bytes: u64,
     pages: Pages<'a>,
+    /// The file needed recovery after a crash; the check read a recovered copy in memory.
+    recovered_in_memory: bool,
+    /// What `--repair` did (`null` without it).
+    repair: Option<Repair<'a>>,
     contexts: &'a [ContextCheck],
+}
+
+/// The `--repair` part of `check --json`.
+#[derive(Serialize)]
+struct Repair<'a> {
+    /// The byte-for-byte copy of the file written before repairing.
+    backup: &'a std::path::Path,
+    /// The file needed no repair.
+    was_consistent: bool,
 }
 
 /// The storage engine's verdict on the file's pages.
@@ -208,22 +221,34 @@ fn check_context(
     Ok(check)
 }
 
-/// `check`: the storage engine's checksum verification, then every record decoded; exit 1
-/// when anything fails.
-pub fn check(s: &mut Session<'_>) -> Result<Status, Failure> {
+/// `check [--repair]`: the storage engine's checksum verification, then every record
+/// decoded; exit 1 when anything fails. The check reads a copy of the file in memory and
+/// never writes the file (it works on a read-only medium); `--repair` first repairs the
+/// file in place after writing a backup copy beside it.
+pub fn check(s: &mut Session<'_>, repair: bool) -> Result<Status, Failure> {
     file_only(
         &s.db,
         "check",
         "the server keeps its own checksums (see PostgreSQL's amcheck and data checksums), and every record is still verified as it is read",
     )?;
-    let (pages, contexts) = match open_exclusive(&s.db) {
+    let repaired = if repair {
+        if !s.db.exists() {
+            return Err(Failure::NoDatabase(s.db.clone()));
+        }
+        Some(RegistryManager::repair_file(&s.db)?)
+    } else {
+        None
+    };
+    let mut recovered = false;
+    let (pages, contexts) = match open_copy(&s.db) {
         Err(Failure::Library(e)) if e.is_corruption() => (Err(e.to_string()), Vec::new()),
         Err(other) => return Err(other),
         Ok(manager) => {
+            recovered = manager.recovered_from_copy();
             let pages = match manager.check_integrity() {
                 Ok(true) => Ok("every page checksum verified".to_owned()),
                 Ok(false) => Err(
-                    "the file was inconsistent and has been repaired to its last consistent commit"
+                    "the storage engine's allocator state is inconsistent (`check --repair` repairs the file after writing a backup copy)"
                         .to_owned(),
                 ),
                 Err(e) if e.is_corruption() => Err(e.to_string()),
@@ -238,6 +263,9 @@ pub fn check(s: &mut Session<'_>) -> Result<Status, Failure> {
             (pages, contexts)
         }
     };
+    if recovered {
+        crate::commands::note_recovered_copy(&s.db);
+    }
     let ok = pages.is_ok() && contexts.iter().all(ContextCheck::is_ok);
     if s.json {
         let report = CheckReport {
@@ -249,6 +277,11 @@ pub fn check(s: &mut Session<'_>) -> Result<Status, Failure> {
                     Ok(m) | Err(m) => m,
                 },
             },
+            recovered_in_memory: recovered,
+            repair: repaired.as_ref().map(|r| Repair {
+                backup: &r.backup,
+                was_consistent: r.was_consistent,
+            }),
             contexts: &contexts,
         };
         json::write(s.out, schema::CHECK, &s.db, &report)?;
@@ -260,6 +293,18 @@ pub fn check(s: &mut Session<'_>) -> Result<Status, Failure> {
         path_text(&s.db),
         bytes(file_size(&s.db))
     )?;
+    if let Some(report) = &repaired {
+        let state = if report.was_consistent {
+            "nothing needed repairing"
+        } else {
+            "the storage engine repaired it"
+        };
+        writeln!(
+            s.out,
+            "repair    {state}; backup of the file before: {}",
+            report.backup.display()
+        )?;
+    }
     match &pages {
         Ok(message) => writeln!(s.out, "pages     ok: {}", esc(message))?,
         Err(message) => writeln!(s.out, "pages     FAILED: {}", esc(message))?,
@@ -318,29 +363,28 @@ pub fn check(s: &mut Session<'_>) -> Result<Status, Failure> {
 
 /// The `compact --json` document.
 #[derive(Serialize)]
-struct CompactReport {
+struct CompactDocument {
     bytes_before: u64,
     bytes_after: u64,
     bytes_reclaimed: u64,
 }
 
-/// `compact`: compacts the file and reports the bytes reclaimed.
+/// `compact`: compacts a verified copy of the file into a new file renamed into place, and
+/// reports the bytes reclaimed. A file that fails the integrity check is refused unchanged.
 pub fn compact(s: &mut Session<'_>) -> Result<Status, Failure> {
     file_only(
         &s.db,
         "compact",
         "the server reclaims the space of deleted rows itself (autovacuum, or VACUUM)",
     )?;
-    // Sizes are measured with the file closed: redb writes its allocator state on close,
-    // so the size while open is not what stays on disk.
-    let before = file_size(&s.db);
-    let manager = open_exclusive(&s.db)?;
-    manager.compact()?;
-    drop(manager);
-    let after = file_size(&s.db);
+    if !s.db.exists() {
+        return Err(Failure::NoDatabase(s.db.clone()));
+    }
+    let report = RegistryManager::compact_file(&s.db)?;
+    let (before, after) = (report.bytes_before, report.bytes_after);
     let reclaimed = before.saturating_sub(after);
     if s.json {
-        let report = CompactReport {
+        let report = CompactDocument {
             bytes_before: before,
             bytes_after: after,
             bytes_reclaimed: reclaimed,

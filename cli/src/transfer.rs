@@ -109,8 +109,8 @@ pub fn import(
     if let Some(job_type) = variant {
         options = options.variant(job_type);
     }
-    // Parse and validate everything before touching the database, so that a bad file
-    // changes nothing (not even by creating the context).
+    // Parsed once here; the library validates once and writes the context (created if
+    // missing) and its steps in one transaction, so a failure or a crash leaves nothing.
     let parsed = read_input_with(file, s.progress).and_then(|text| {
         let progress = Progress::spinner(
             s.progress && text.len() as u64 >= LARGE_BYTES,
@@ -118,49 +118,26 @@ pub fn import(
         );
         let steps = pipeline_deps::transfer::parse_steps_json(&text, &options);
         progress.finish();
-        Ok((text, steps?))
+        Ok(steps?)
     });
-    let (text, steps) = parsed?;
-    let problems: Vec<_> = steps
-        .iter()
-        .filter_map(|(name, spec)| spec.validate(name).err())
-        .flatten()
-        .collect();
-    if !problems.is_empty() {
-        return Err(pipeline_deps::Error::InvalidSpec {
-            context: context.to_owned(),
-            problems,
-        }
-        .into());
-    }
-    let mut seen = HashSet::new();
-    if let Some((name, _)) = steps.iter().find(|(name, _)| !seen.insert(name.as_str())) {
-        return Err(Failure::Invalid(format!(
-            "step '{}' appears more than once in {}; nothing was imported. Each step name may appear once",
-            short(name),
-            path_text(file)
-        )));
-    }
+    let steps = parsed?;
     let manager = open_write(&s.db, true)?;
-    let existed = manager.get_registry_if_exists(context)?;
-    let registry = match &existed {
-        Some(registry) => registry.clone(),
-        None => manager.get_registry(context)?,
-    };
-    let before: HashSet<String> = registry.list_step_names()?.into_iter().collect();
-    let taken: Vec<String> = steps
-        .iter()
-        .filter(|(n, _)| before.contains(n))
-        .map(|(n, _)| n.clone())
-        .collect();
-    let replaced = taken.len();
-    if !replace && !taken.is_empty() {
-        return Err(Failure::Invalid(format!(
-            "{replaced} step(s) of {} are already registered in context '{}': {}; nothing was imported. Pass --replace to replace them",
-            path_text(file),
-            short(context),
-            list_preview(&taken, 5)
-        )));
+    if !replace && let Some(registry) = manager.get_registry_if_exists(context)? {
+        let before: HashSet<String> = registry.list_step_names()?.into_iter().collect();
+        let taken: Vec<String> = steps
+            .iter()
+            .filter(|(n, _)| before.contains(n))
+            .map(|(n, _)| n.clone())
+            .collect();
+        if !taken.is_empty() {
+            return Err(Failure::Invalid(format!(
+                "{} step(s) of {} are already registered in context '{}': {}; nothing was imported. Pass --replace to replace them",
+                taken.len(),
+                path_text(file),
+                short(context),
+                list_preview(&taken, 5)
+            )));
+        }
     }
     let progress = Progress::spinner(
         s.progress && steps.len() >= LARGE_STEPS,
@@ -170,32 +147,24 @@ pub fn import(
             short(context)
         ),
     );
-    let result = registry.import_json_with(&text, &options);
+    let result = manager.import_steps(context, &steps, replace);
     progress.finish();
-    let imported = match result {
-        Ok(n) => n,
-        Err(e) => {
-            if existed.is_none() {
-                // Undo the creation of the context: the database is as it was.
-                let _ = manager.clear_context(context);
-            }
-            return Err(match e {
-                pipeline_deps::Error::AlreadyRegistered { step, .. } => Failure::Invalid(format!(
-                    "step '{}' is already registered in context '{}'; nothing was imported. Pass --replace to replace existing steps",
-                    short(&step),
-                    short(context)
-                )),
-                other => other.into(),
-            });
-        }
-    };
-    let total = registry.len()?;
+    let summary = result.map_err(|e| match e {
+        pipeline_deps::Error::AlreadyRegistered { step, .. } => Failure::Invalid(format!(
+            "step '{}' is already registered in context '{}'; nothing was imported. Pass --replace to replace existing steps",
+            short(&step),
+            short(context)
+        )),
+        other => other.into(),
+    })?;
+    let imported = summary.new + summary.replaced;
+    let (replaced, total) = (summary.replaced, summary.step_count);
     if s.json {
         let report = ImportReport {
             context,
             file: shown_path(file),
             imported,
-            new: imported - replaced,
+            new: summary.new,
             replaced,
             step_count: total,
         };
@@ -205,7 +174,7 @@ pub fn import(
             s.out,
             "imported {imported} step(s) into context '{}' ({} new, {replaced} replaced); it now has {total} step(s)",
             esc(context),
-            imported - replaced
+            summary.new
         )?;
     }
     Ok(Status::Ok)

@@ -1,23 +1,24 @@
-//! The redb store behind the storage seam.
+//! The redb store behind the storage seam: its read and write transactions, seen through
+//! the seam's traits.
 
 use super::{CatalogRead, CatalogWrite, ContextRead, ContextWrite};
 use crate::codec::CatalogRecordV1;
 use crate::error::Result;
 use crate::spec::StepSpecification;
-use crate::store::{ContextReader, ContextWriter, Reader, Store, Writer};
+use crate::store::{ContextReader, ContextWriter, PutOutcome, Reader, Store, Writer};
+
+/// A redb read transaction as a [`CatalogRead`].
+struct FileReader<'t>(&'t Reader);
+
+/// A redb write transaction as a [`CatalogWrite`].
+struct FileWriter<'t>(&'t Writer);
 
 pub(super) fn read<T>(
     store: &Store,
     action: &str,
     f: impl FnOnce(&mut dyn CatalogRead) -> Result<T>,
 ) -> Result<T> {
-    crate::store::contain(
-        || action.to_owned(),
-        || {
-            let mut reader = store.begin_read(action)?;
-            f(&mut reader)
-        },
-    )
+    store.read(|| action.to_owned(), |reader| f(&mut FileReader(reader)))
 }
 
 pub(super) fn write<T>(
@@ -25,32 +26,24 @@ pub(super) fn write<T>(
     action: &str,
     f: impl FnOnce(&mut dyn CatalogWrite) -> Result<T>,
 ) -> Result<T> {
-    crate::store::contain(
-        || action.to_owned(),
-        || {
-            let mut writer = store.begin_write()?;
-            let out = f(&mut writer)?;
-            writer.commit(|| action.to_owned())?;
-            Ok(out)
-        },
-    )
+    store.write(|| action.to_owned(), |writer| f(&mut FileWriter(writer)))
 }
 
-impl CatalogRead for Reader {
+impl CatalogRead for FileReader<'_> {
     fn catalog(&mut self) -> Result<Vec<(String, CatalogRecordV1)>> {
-        Reader::catalog(self)
+        self.0.catalog()
     }
 
     fn catalog_entry(&mut self, name: &str) -> Result<Option<CatalogRecordV1>> {
-        Reader::catalog_entry(self, name)
+        self.0.catalog_entry(name)
     }
 
     fn context_entry(&mut self, name: &str, id: u64) -> Result<CatalogRecordV1> {
-        Reader::context_entry(self, name, id)
+        self.0.context_entry(name, id)
     }
 
     fn context<'a>(&'a mut self, name: &str, id: u64) -> Result<Box<dyn ContextRead + 'a>> {
-        Ok(Box::new(Reader::context(self, name, id)?))
+        Ok(Box::new(self.0.context(name, id)?))
     }
 }
 
@@ -80,31 +73,31 @@ impl ContextRead for ContextReader<'_> {
     }
 }
 
-impl CatalogWrite for Writer {
+impl CatalogWrite for FileWriter<'_> {
     fn context_names(&mut self) -> Result<Vec<String>> {
-        Writer::context_names(self)
+        self.0.context_names()
     }
 
     fn create_context(&mut self, name: &str) -> Result<(CatalogRecordV1, bool)> {
-        Writer::create_context(self, name)
+        self.0.create_context(name)
     }
 
     fn drop_context(&mut self, name: &str) -> Result<Option<u64>> {
-        Writer::drop_context(self, name)
+        self.0.drop_context(name)
     }
 
     fn context<'a>(&'a mut self, name: &str, id: u64) -> Result<Box<dyn ContextWrite + 'a>> {
-        Ok(Box::new(Writer::context(self, name, id)?))
+        Ok(Box::new(self.0.context(name, id)?))
     }
 
     fn reset_context(&mut self, name: &str, id: u64) -> Result<()> {
-        Writer::reset_context(self, name, id)
+        self.0.reset_context(name, id)
     }
 }
 
 impl ContextWrite for ContextWriter<'_> {
-    fn put(&mut self, step: &str, spec: &StepSpecification, replace: bool) -> Result<()> {
-        ContextWriter::put(self, step, spec, replace).map(drop)
+    fn put(&mut self, step: &str, spec: &StepSpecification, replace: bool) -> Result<bool> {
+        ContextWriter::put(self, step, spec, replace).map(|outcome| outcome == PutOutcome::Inserted)
     }
 
     fn remove(&mut self, step: &str) -> Result<bool> {

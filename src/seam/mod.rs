@@ -65,9 +65,10 @@ pub(crate) trait CatalogWrite {
 /// Changing one context's specs; [`ContextWrite::finish`] writes its counters and revision
 /// into the catalog in the same transaction.
 pub(crate) trait ContextWrite {
-    /// Stores `spec` under `step`; a taken name is [`Error::AlreadyRegistered`] unless
-    /// `replace` (then the step keeps its registration position).
-    fn put(&mut self, step: &str, spec: &StepSpecification, replace: bool) -> Result<()>;
+    /// Stores `spec` under `step`; a taken name is [`crate::Error::AlreadyRegistered`]
+    /// unless `replace` (then the step keeps its registration position). True when the step
+    /// was inserted, false when it replaced one.
+    fn put(&mut self, step: &str, spec: &StepSpecification, replace: bool) -> Result<bool>;
     /// Removes `step`; false if it was not registered.
     fn remove(&mut self, step: &str) -> Result<bool>;
     /// Writes the counters and a new revision to the catalog.
@@ -123,6 +124,15 @@ impl Backend {
             Backend::File(store) => file::read(store, action, |r| r.context_entry(name, id)),
             #[cfg(feature = "postgres")]
             Backend::Postgres(pg) => pg.context_entry(name, id),
+        }
+    }
+
+    /// The redb store, when this is a file.
+    pub(crate) fn file(&self) -> Option<&Store> {
+        match self {
+            Backend::File(store) => Some(store),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => None,
         }
     }
 

@@ -73,8 +73,8 @@ impl CatalogWrite for PgWriter<'_> {
 }
 
 impl ContextWrite for PgContextWriter<'_, '_> {
-    fn put(&mut self, step: &str, spec: &StepSpecification, replace: bool) -> Result<()> {
-        PgContextWriter::put(self, step, spec, replace).map(drop)
+    fn put(&mut self, step: &str, spec: &StepSpecification, replace: bool) -> Result<bool> {
+        PgContextWriter::put(self, step, spec, replace)
     }
 
     fn remove(&mut self, step: &str) -> Result<bool> {

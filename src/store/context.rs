@@ -398,7 +398,16 @@ impl<'txn> ContextWriter<'txn> {
                 (seq, PutOutcome::Inserted)
             }
         };
-        let payload = codec::encode(StepRecordV1::from_spec(seq, spec));
+        let payload = codec::encode(
+            || {
+                format!(
+                    "the record of step {} in context {}",
+                    shorten(step),
+                    shorten(&self.name)
+                )
+            },
+            StepRecordV1::from_spec(seq, spec),
+        )?;
         let value = seal::seal(SEAL_SPEC, self.entry.id, step.as_bytes(), &payload);
         self.specs
             .insert(step, value.as_slice())

@@ -86,7 +86,16 @@ fn v1_to_v2(txn: &WriteTransaction, path: &Path) -> Result<()> {
                 format!("it counts {} steps but has no spec table", entry.step_count),
             ));
         }
-        let value = seal::seal(SEAL_CATALOG, 0, name.as_bytes(), &codec::encode(*entry));
+        let payload = codec::encode(
+            || {
+                format!(
+                    "the catalog entry of context {}",
+                    crate::error::shorten(name)
+                )
+            },
+            *entry,
+        )?;
+        let value = seal::seal(SEAL_CATALOG, 0, name.as_bytes(), &payload);
         catalog
             .insert(name.as_str(), value.as_slice())
             .map_err(|e| fail(e.into()))?;

@@ -34,14 +34,14 @@ fn interrupted(
         return Ok(false);
     }
     let mut buf = vec![0u8; CHUNK];
-    let head = usize::try_from(len.min(MAGIC_LEN)).unwrap_or(0);
+    let head = usize::try_from(len.min(MAGIC_LEN)).map_err(io::Error::other)?;
     read(0, &mut buf[..head])?;
     if buf[..head].iter().any(|&b| b != 0) {
         return Ok(false);
     }
     let mut offset = HEADER_LEN;
     while offset < len {
-        let n = usize::try_from((len - offset).min(CHUNK as u64)).unwrap_or(CHUNK);
+        let n = usize::try_from((len - offset).min(CHUNK as u64)).map_err(io::Error::other)?;
         read(offset, &mut buf[..n])?;
         if buf[..n].iter().any(|&b| b != 0) {
             return Ok(false);

@@ -102,7 +102,8 @@ pub(super) fn put_catalog(
     let mut table = txn
         .open_table(CATALOG)
         .map_err(|e| storage_error(action(), e))?;
-    let value = seal::seal(SEAL_CATALOG, 0, name.as_bytes(), &codec::encode(*entry));
+    let payload = codec::encode(action, *entry)?;
+    let value = seal::seal(SEAL_CATALOG, 0, name.as_bytes(), &payload);
     table
         .insert(name, value.as_slice())
         .map_err(|e| storage_error(action(), e))?;

@@ -1,0 +1,190 @@
+//! Whole-file and whole-import operations of the manager: importing many steps into a
+//! context (created in the same transaction), checking a file through a copy, compacting it
+//! into a new file, and an explicit repair after a backup.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::{Error, Result, shorten};
+use crate::manager::{ManagerBuilder, RegistryManager};
+use crate::spec::StepSpecification;
+use crate::store::{Origin, Store};
+
+/// What [`RegistryManager::import_steps`] did, counted inside its transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ImportSummary {
+    /// The context did not exist and was created by this import.
+    pub context_created: bool,
+    /// Steps that were not registered before.
+    pub new: usize,
+    /// Steps that replaced a registered one (only with `replace`).
+    pub replaced: usize,
+    /// The context's step count after the import.
+    pub step_count: usize,
+}
+
+/// What [`RegistryManager::compact_file`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CompactReport {
+    /// The file's size before.
+    pub bytes_before: u64,
+    /// The compacted file's size.
+    pub bytes_after: u64,
+}
+
+/// What [`RegistryManager::repair_file`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RepairReport {
+    /// The byte-for-byte copy of the file taken before the repair.
+    pub backup: PathBuf,
+    /// The engine's integrity check found nothing to repair.
+    pub was_consistent: bool,
+}
+
+impl ManagerBuilder {
+    /// A read-only manager over a copy of the file in memory, for checking it without ever
+    /// writing it (even on a read-only medium): the copy is taken while no writer has the
+    /// file open ([`Error::InUse`] otherwise), and recovered in memory if the last writer
+    /// did not close the file ([`RegistryManager::recovered_from_copy`]).
+    /// [`RegistryManager::check_integrity`] on it checks (and repairs) the copy only. It
+    /// holds the whole file in memory and does not follow later commits.
+    ///
+    /// # Errors
+    /// As [`ManagerBuilder::open`]; a missing file is [`Error::Io`].
+    pub fn open_copy(self, path: impl AsRef<Path>) -> Result<RegistryManager> {
+        let store = Store::open_copy(path.as_ref(), &self.options)?;
+        Ok(RegistryManager::from_store(store, None))
+    }
+}
+
+impl RegistryManager {
+    /// True when this read-only manager reads a copy of the file that was recovered in
+    /// memory because the file's last writer did not close it (killed, or failed on a full
+    /// disk): what it shows is the last committed state, and the file itself is unchanged
+    /// (the next writable open recovers it).
+    pub fn recovered_from_copy(&self) -> bool {
+        self.shared.store().is_ok_and(|backend| {
+            backend.file().is_some_and(|store| {
+                matches!(
+                    store.origin(),
+                    Origin::RecoveredCopy | Origin::CheckedCopy { recovered: true }
+                )
+            })
+        })
+    }
+
+    /// Imports `steps` into `context` in ONE write transaction, creating the context in the
+    /// same transaction if it does not exist: after `Ok` everything is durable; after an
+    /// error or a crash during the call nothing is (not even an empty context), and no
+    /// reader ever sees the context before its steps. Every specification is validated
+    /// first. Without `replace`, a step that is already registered fails the import.
+    /// The counts in the summary are those of that transaction.
+    ///
+    /// # Errors
+    /// [`Error::InvalidContextName`]; [`Error::InvalidSpec`] listing every problem;
+    /// [`Error::InvalidInput`] for a step name given twice; [`Error::AlreadyRegistered`]
+    /// (without `replace`); [`Error::ReadOnly`]; storage errors. Nothing is written on error.
+    pub fn import_steps(
+        &self,
+        context: &str,
+        steps: &[(String, StepSpecification)],
+        replace: bool,
+    ) -> Result<ImportSummary> {
+        let full = self.full_name(context)?;
+        let problems: Vec<_> = steps
+            .iter()
+            .filter_map(|(name, spec)| spec.validate(name).err())
+            .flatten()
+            .collect();
+        if !problems.is_empty() {
+            return Err(Error::InvalidSpec {
+                context: full,
+                problems,
+            });
+        }
+        let mut seen = HashSet::with_capacity(steps.len());
+        if let Some((name, _)) = steps.iter().find(|(name, _)| !seen.insert(name.as_str())) {
+            return Err(Error::InvalidInput {
+                what: format!("the import into context {}", shorten(&full)),
+                detail: format!("step {} is given more than once", shorten(name)),
+                source: None,
+            });
+        }
+        let store = self.shared.store()?;
+        let what = || {
+            format!(
+                "importing {} step(s) into context {}",
+                steps.len(),
+                shorten(&full)
+            )
+        };
+        let result = store.write(&what(), |writer| {
+            let (entry, created) = writer.create_context(&full)?;
+            let mut context = writer.context(&full, entry.id)?;
+            let (mut new, mut replaced) = (0, 0);
+            for (name, spec) in steps {
+                if context.put(name, spec, replace)? {
+                    new += 1;
+                } else {
+                    replaced += 1;
+                }
+            }
+            let entry = context.finish()?;
+            Ok(ImportSummary {
+                context_created: created,
+                new,
+                replaced,
+                step_count: usize::try_from(entry.step_count).unwrap_or(usize::MAX),
+            })
+        });
+        drop(store);
+        // A handle of this process to the context must not serve specs cached before.
+        if let Some(state) = self.shared.live()?.get(&full).map(Arc::clone) {
+            state.invalidate();
+        }
+        let summary = result?;
+        if summary.context_created {
+            tracing::info!(context = %full, "created context");
+        }
+        tracing::debug!(context = %full, new = summary.new, replaced = summary.replaced, "imported steps");
+        Ok(summary)
+    }
+
+    /// Compacts the file at `path` into a new file renamed over it, never leaving it less
+    /// readable than it was: a copy in memory must first pass the engine's integrity check
+    /// and read completely (a damaged file is refused with [`Error::Corrupted`] and left
+    /// untouched); the compacted copy must hold exactly the same contexts and steps; it is
+    /// written beside the file, synced, renamed into place and the directory synced, so a
+    /// crash leaves the old file or the new one. No other process may have the file open
+    /// ([`Error::InUse`]). Needs memory for two copies of the file.
+    ///
+    /// # Errors
+    /// [`Error::InUse`], [`Error::Corrupted`], [`Error::NotARegistry`], [`Error::Io`].
+    pub fn compact_file(path: impl AsRef<Path>) -> Result<CompactReport> {
+        let report = crate::store::compact_file(path.as_ref(), &Self::builder().options)?;
+        Ok(CompactReport {
+            bytes_before: report.bytes_before,
+            bytes_after: report.bytes_after,
+        })
+    }
+
+    /// Repairs the file at `path` with the storage engine (recovery after a crash, then its
+    /// full integrity check, which rebuilds the allocator state) after writing a byte-for-byte
+    /// backup beside it: `<file>.backup` (or `<file>.backup.N` if that exists), synced. No
+    /// other process may have the file open.
+    ///
+    /// # Errors
+    /// [`Error::InUse`]; [`Error::Io`] when the backup cannot be written (then the file is
+    /// not touched); [`Error::Corrupted`] when the engine cannot repair the file.
+    pub fn repair_file(path: impl AsRef<Path>) -> Result<RepairReport> {
+        let report = crate::store::repair_file(path.as_ref(), &Self::builder().options)?;
+        Ok(RepairReport {
+            backup: report.backup,
+            was_consistent: report.was_consistent,
+        })
+    }
+}

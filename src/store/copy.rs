@@ -1,0 +1,367 @@
+//! Working on copies so that the file is never made worse: refusing what is not a regular
+//! file, copying a file while no writer has it open, and the two maintenance operations that
+//! do write it — compaction (into a new file renamed into place) and an explicit repair
+//! (after a backup copy).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::backend::{self, MemoryBackend};
+use super::{Db, OpenOptions, Origin, Store, contain, open_error, storage_error};
+use crate::error::{Error, Result};
+use crate::spec::StepSpecification;
+
+/// What [`compact_file`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CompactReport {
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+}
+
+/// What [`repair_file`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RepairReport {
+    pub backup: PathBuf,
+    pub was_consistent: bool,
+}
+
+/// Refuses a path that exists but is not a regular file (a FIFO, a directory, a device, a
+/// socket) before the storage engine touches it: opening a FIFO would block forever. It is
+/// an [`Error::Io`] (kind `InvalidInput`) whose source names the kind of file. A missing
+/// path is left to the open (created, or reported as missing).
+pub(crate) fn check_regular_file(path: &Path) -> Result<()> {
+    let metadata = match std::fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(Error::Io {
+                action: format!("opening {}", path.display()),
+                source,
+            });
+        }
+    };
+    if metadata.is_file() {
+        return Ok(());
+    }
+    Err(Error::Io {
+        action: format!("opening {}", path.display()),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "{} is {}, not a regular file; a registry database is a regular file",
+                path.display(),
+                kind_of(&metadata)
+            ),
+        ),
+    })
+}
+
+#[cfg(unix)]
+fn kind_of(metadata: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = metadata.file_type();
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else {
+        "a special file"
+    }
+}
+
+#[cfg(not(unix))]
+fn kind_of(metadata: &std::fs::Metadata) -> &'static str {
+    if metadata.is_dir() {
+        "a directory"
+    } else {
+        "a special file"
+    }
+}
+
+fn io_error(action: String) -> impl FnOnce(std::io::Error) -> Error {
+    move |source| Error::Io { action, source }
+}
+
+/// Opens the file read-only in exclusive mode: while the returned handle lives no writer
+/// can open it (a running writer makes this [`Error::InUse`]). `Ok(None)` when the file
+/// needs recovery (its last writer did not close it), which a read-only open cannot do.
+fn hold(path: &Path) -> Result<Option<redb::ReadOnlyDatabase>> {
+    let mut builder = redb::Builder::new();
+    builder
+        .set_cache_size(1 << 20)
+        .set_concurrency_mode(redb::ConcurrencyMode::ExclusiveWriter);
+    match builder.open_read_only(path) {
+        Ok(db) => Ok(Some(db)),
+        Err(redb::DatabaseError::RepairAborted) => Ok(None),
+        Err(e) => Err(open_error(path, e)),
+    }
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(io_error(format!("copying {}", path.display())))
+}
+
+/// The bytes of the file, read while no writer has it open, and whether it needed recovery.
+/// A file needing recovery has no running writer (redb reports a running one as in use),
+/// so it is copied as it is; a writer starting during the copy could tear it, which the
+/// copy's integrity check then reports.
+pub(super) fn read_quiesced(path: &Path) -> Result<(Vec<u8>, bool)> {
+    let holder = hold(path)?;
+    let bytes = read_file(path)?;
+    let recovered = holder.is_none();
+    super::guard::contain_drop(move || drop(holder));
+    Ok((bytes, recovered))
+}
+
+/// Every context with all its steps.
+type Contents = Vec<(String, Vec<(String, StepSpecification)>)>;
+
+/// Every context with all its steps, read in one transaction (each row's seal checked,
+/// counts checked against the catalog).
+fn read_everything(store: &Store) -> Result<Contents> {
+    store.read(
+        || "reading every context".to_owned(),
+        |reader| {
+            reader
+                .catalog()?
+                .into_iter()
+                .map(|(name, entry)| {
+                    let context = reader.context(&name, entry.id)?;
+                    context.step_types()?;
+                    let steps = context.all()?;
+                    Ok((name, steps))
+                })
+                .collect()
+        },
+    )
+}
+
+/// A copy of `bytes` (of the file `path`) in memory, passing the engine's full integrity
+/// check, with everything it holds.
+type Verified = (Store, Arc<MemoryBackend>, Contents);
+
+fn verified_copy(bytes: Vec<u8>, path: &Path, options: &OpenOptions) -> Result<Verified> {
+    let memory = Arc::new(MemoryBackend::from_bytes(bytes));
+    let mut store = Store::copy_on(Arc::clone(&memory), path, options)?;
+    if !store.check_integrity()? {
+        return Err(Error::corrupted(
+            path.display().to_string(),
+            "the storage engine's integrity check found damage (its allocator state is inconsistent)",
+            None,
+        ));
+    }
+    let contents = read_everything(&store)?;
+    Ok((store, memory, contents))
+}
+
+/// Compacts the file at `path` without ever leaving it less readable: a copy of it in
+/// memory must pass the engine's integrity check and read completely; the copy is compacted,
+/// checked again to hold exactly the same contexts and steps, written to a new file beside
+/// the original, synced, and renamed over it (the directory is synced too). No writer can
+/// open the file meanwhile. A file whose last writer did not close it is first recovered
+/// in place, as any writer's open would, but only after a recovered copy passed the checks.
+pub(crate) fn compact_file(path: &Path, options: &OpenOptions) -> Result<CompactReport> {
+    contain(
+        || format!("compacting {}", path.display()),
+        || compact_inner(path, options),
+    )
+}
+
+fn compact_inner(path: &Path, options: &OpenOptions) -> Result<CompactReport> {
+    check_regular_file(path)?;
+    if !path.exists() {
+        return Err(Error::Io {
+            action: format!("compacting {}", path.display()),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        });
+    }
+    let holder = match hold(path)? {
+        Some(holder) => holder,
+        None => {
+            // Needs recovery: prove on a copy that recovery gives a sound database, then
+            // let the engine recover the file itself (a writer's open does exactly this).
+            drop(verified_copy(read_file(path)?, path, options)?);
+            let mut builder = redb::Builder::new();
+            builder.set_concurrency_mode(redb::ConcurrencyMode::ExclusiveWriter);
+            let db = builder.open(path).map_err(|e| open_error(path, e))?;
+            db.close()
+                .map_err(|e| storage_error(format!("recovering {}", path.display()), e))?;
+            hold(path)?.ok_or_else(|| {
+                Error::corrupted(
+                    path.display().to_string(),
+                    "it still needs recovery after the storage engine recovered it",
+                    None,
+                )
+            })?
+        }
+    };
+    let bytes = read_file(path)?;
+    let bytes_before = bytes.len() as u64;
+    // The new file replaces the file itself, not a symbolic link to it.
+    let target = std::fs::canonicalize(path)
+        .map_err(io_error(format!("resolving the path {}", path.display())))?;
+    let (mut store, memory, before) = verified_copy(bytes, path, options)?;
+    store.read_only = false;
+    store.compact()?;
+    store.close()?;
+    let compacted = backend::read_all(&*memory).map_err(io_error(format!(
+        "reading the compacted copy of {}",
+        path.display()
+    )))?;
+    let (_, _, after) = verified_copy(compacted.clone(), path, options)?;
+    if after != before {
+        return Err(Error::corrupted(
+            path.display().to_string(),
+            "the compacted copy does not hold exactly what the file holds; the file was left as it was",
+            None,
+        ));
+    }
+    replace_file(&target, &compacted)?;
+    super::guard::contain_drop(move || drop(holder));
+    Ok(CompactReport {
+        bytes_before,
+        bytes_after: compacted.len() as u64,
+    })
+}
+
+/// Writes `bytes` to a new file beside `path` (same permissions), syncs it, renames it over
+/// `path` and syncs the directory: a crash leaves the old file or the new one.
+fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let action = || format!("writing the compacted database to {}", path.display());
+    let mut temp = tempfile::Builder::new()
+        .prefix(".pipeline-deps-compact-")
+        .tempfile_in(dir)
+        .map_err(io_error(action()))?;
+    temp.write_all(bytes).map_err(io_error(action()))?;
+    let permissions = std::fs::metadata(path)
+        .map_err(io_error(action()))?
+        .permissions();
+    temp.as_file()
+        .set_permissions(permissions)
+        .map_err(io_error(action()))?;
+    temp.as_file().sync_all().map_err(io_error(action()))?;
+    temp.persist(path).map_err(|e| Error::Io {
+        action: action(),
+        source: e.error,
+    })?;
+    sync_dir(dir)
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error(format!("syncing the directory {}", dir.display())))?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// A path beside `path` that does not exist yet: `<file>.backup`, then `<file>.backup.1`, …
+fn backup_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".backup");
+    let first = path.with_file_name(&name);
+    if !first.exists() {
+        return first;
+    }
+    (1u32..)
+        .map(|n| {
+            let mut numbered = name.clone();
+            numbered.push(format!(".{n}"));
+            path.with_file_name(numbered)
+        })
+        .find(|candidate| !candidate.exists())
+        .unwrap_or(first)
+}
+
+/// Repairs the file in place with the storage engine (recovery, then its full integrity
+/// check, which rebuilds the allocator state), after copying it byte for byte to a backup
+/// beside it (synced). No writer may have it open.
+pub(crate) fn repair_file(path: &Path, options: &OpenOptions) -> Result<RepairReport> {
+    check_regular_file(path)?;
+    let (bytes, _) = contain(
+        || format!("copying {}", path.display()),
+        || read_quiesced(path),
+    )?;
+    let backup = backup_path(path);
+    let write_backup = || -> std::io::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&backup)?;
+        file.write_all(&bytes)?;
+        file.sync_all()
+    };
+    write_backup().map_err(io_error(format!(
+        "writing the backup copy {}",
+        backup.display()
+    )))?;
+    if let Some(dir) = backup.parent().filter(|d| !d.as_os_str().is_empty()) {
+        sync_dir(dir)?;
+    }
+    let mut store = Store::open(
+        path,
+        &OpenOptions {
+            check_integrity: false,
+            read_only: false,
+            single_writer: false,
+            ..options.clone()
+        },
+    )?;
+    let was_consistent = store.check_integrity()?;
+    store.close()?;
+    Ok(RepairReport {
+        backup,
+        was_consistent,
+    })
+}
+
+impl Store {
+    /// A store over the in-memory database `memory` (a copy of the file `path`), upgraded
+    /// in memory if older, not integrity-checked yet.
+    fn copy_on(memory: Arc<MemoryBackend>, path: &Path, options: &OpenOptions) -> Result<Store> {
+        let db = super::builder(&OpenOptions {
+            check_integrity: false,
+            read_only: false,
+            single_writer: false,
+            ..options.clone()
+        })
+        .create_with_backend(backend::Adapter(backend::Shared(memory)))
+        .map_err(|e| open_error(path, e))?;
+        let mut store = Store {
+            db: Db::ReadWrite(db),
+            path: path.to_path_buf(),
+            read_only: false,
+            origin: Origin::CheckedCopy { recovered: false },
+        };
+        store.initialize_writable()?;
+        store.read_only = true;
+        Ok(store)
+    }
+
+    /// Closes the database, reporting what closing it failed on (a drop ignores it).
+    pub(crate) fn close(mut self) -> Result<()> {
+        let action = || format!("closing {}", self.path.display());
+        match std::mem::replace(&mut self.db, Db::Closed) {
+            Db::ReadWrite(db) => contain(action, || {
+                db.close().map_err(|e| storage_error(action(), e))
+            }),
+            Db::ReadOnly(db) => contain(action, || {
+                db.close().map_err(|e| storage_error(action(), e))
+            }),
+            Db::Closed => Ok(()),
+        }
+    }
+}
