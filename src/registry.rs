@@ -416,9 +416,24 @@ impl SpecificationRegistry {
     /// [`Error::ContextCleared`]; [`Error::Corrupted`] naming the context and step when the
     /// stored record cannot be decoded; storage errors.
     pub fn get_specification(&self, step_name: &str) -> Result<Option<Arc<StepSpecification>>> {
+        Ok(self.get_specifications(&[step_name])?.pop().flatten())
+    }
+
+    /// The specifications of `names` (aligned; `None` = not registered), as
+    /// [`Self::get_specification`] gives them, with one revision check for all of them on a
+    /// shared backend and the ones not cached read in one snapshot.
+    pub(crate) fn get_specifications(
+        &self,
+        names: &[&str],
+    ) -> Result<Vec<Option<Arc<StepSpecification>>>> {
         self.check_live()?;
         let Some(cache) = &self.state.cache else {
-            return Ok(self.read(|c| c.get(step_name))?.map(Arc::new));
+            return self.read(|c| {
+                names
+                    .iter()
+                    .map(|name| Ok(c.get(name)?.map(Arc::new)))
+                    .collect()
+            });
         };
         let shared_backend = self.shared.store()?.is_shared();
         let current = if shared_backend {
@@ -426,6 +441,8 @@ impl SpecificationRegistry {
         } else {
             None
         };
+        let mut found = Vec::with_capacity(names.len());
+        let mut missing = Vec::new();
         let generation = {
             let mut cache = cache
                 .write()
@@ -435,30 +452,43 @@ impl SpecificationRegistry {
                 cache.specs.clear();
                 cache.revision = current;
             }
-            if let Some(spec) = cache.specs.get(step_name) {
-                return Ok(Some(Arc::clone(spec)));
+            for (at, name) in names.iter().enumerate() {
+                let hit = cache.specs.get(*name).map(Arc::clone);
+                if hit.is_none() {
+                    missing.push(at);
+                }
+                found.push(hit);
             }
             cache.generation
         };
-        let (revision, spec) = if shared_backend {
-            let (name, id) = (&self.state.name, self.state.id);
-            self.snapshot(|r| {
-                let revision = r.context_entry(name, id)?.revision;
-                Ok((Some(revision), r.context(name, id)?.get(step_name)?))
-            })?
-        } else {
-            (None, self.read(|c| c.get(step_name))?)
-        };
-        let Some(spec) = spec.map(Arc::new) else {
-            return Ok(None);
-        };
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let (name, id) = (&self.state.name, self.state.id);
+        let (revision, read) = self.snapshot(|r| {
+            let revision = if shared_backend {
+                Some(r.context_entry(name, id)?.revision)
+            } else {
+                None
+            };
+            let mut context = r.context(name, id)?;
+            let read = missing
+                .iter()
+                .map(|&at| Ok(context.get(names[at])?.map(Arc::new)))
+                .collect::<Result<Vec<_>>>()?;
+            Ok((revision, read))
+        })?;
         let mut cache = cache
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if cache.generation == generation && cache.revision == revision {
-            cache.specs.insert(step_name.to_owned(), Arc::clone(&spec));
+        let fill = cache.generation == generation && cache.revision == revision;
+        for (at, spec) in missing.into_iter().zip(read) {
+            if let (true, Some(spec)) = (fill, &spec) {
+                cache.specs.insert(names[at].to_owned(), Arc::clone(spec));
+            }
+            found[at] = spec;
         }
-        Ok(Some(spec))
+        Ok(found)
     }
 
     /// The specifications whose `step_type` is `step_type`, in registration order.
