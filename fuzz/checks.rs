@@ -19,16 +19,24 @@ use crate::fault_backend::{Disk, FaultBackend, Rng};
 
 #[path = "../tests/support/sealed.rs"]
 mod sealed;
-use crate::harness::{dry_run, random_plan, run_case};
+use crate::harness::{Images, random_plan, run_case_checking};
 use crate::model::{decode_ops, snapshot};
 
 /// No error message may be longer than this, whatever the input.
 const MAX_MESSAGE: usize = 8192;
-/// Operations per `ops_model` input (keeps one execution in the milliseconds).
-const MAX_OPS: usize = 40;
+/// Operations per `ops_model` input (keeps one execution around a millisecond).
+const MAX_OPS: usize = 24;
 
 /// Operation sequences against the model, with an injected I/O error or power loss at a
 /// call chosen by the first 8 bytes (1 input in 8 runs without a fault).
+///
+/// Throughput: the disk is in memory (`fault_backend`), so no execution waits for a real
+/// sync; what an execution costs is the storage engine's work per commit, open and close.
+/// So the fault point is drawn from a bound proportional to the operation count instead of
+/// from a fault-free dry run (a point past the end leaves the run fault-free, which is
+/// checked too), and each input verifies one surviving image — the process-crash image or
+/// the power-loss image, with or without a further write and reopen, as its seed picks —
+/// where the regular tests (`power_loss`, `crash_abort`) verify all of them.
 pub fn ops_model(data: &[u8]) {
     let mut head = [0u8; 8];
     let split = data.len().min(8);
@@ -38,12 +46,23 @@ pub fn ops_model(data: &[u8]) {
         .into_iter()
         .take(MAX_OPS)
         .collect();
-    let counts = dry_run(&ops).unwrap_or_else(|f| panic!("fault-free run of {ops:?}: {f}"));
     let mut rng = Rng::new(seed);
-    let plan = (seed % 8 != 0)
-        .then(|| random_plan(&mut rng, counts.writes, counts.syncs, counts.mutations()));
-    if let Err(failure) = run_case(&ops, plan, rng.next_u64()) {
-        panic!("{plan:?} on {ops:?}: {failure}");
+    // Calls of opening an empty disk, and per operation at most, roughly: writes, syncs,
+    // all mutating calls.
+    let n = ops.len() as u64;
+    let plan = (seed % 8 != 0).then(|| random_plan(&mut rng, 8 + 8 * n, 3 + 2 * n, 12 + 10 * n));
+    let images = Images::One {
+        power_loss: seed & (1 << 8) != 0,
+        probe: seed & (3 << 9) == 0,
+    };
+    if let Err(failure) = run_case_checking(
+        &ops,
+        plan,
+        rng.next_u64(),
+        pipeline_deps::storage::DEFAULT_CACHE_SIZE,
+        images,
+    ) {
+        panic!("{plan:?} ({images:?}) on {ops:?}: {failure}");
     }
 }
 
@@ -152,6 +171,8 @@ pub fn record_decode(data: &[u8]) {
         }
         txn.commit().expect("commit");
     }
+    // Nothing below writes to the damaged image (the round trip goes to the shared in-memory
+    // database instead).
     let manager = RegistryManager::builder()
         .with_backend(disk.backend(), "fuzz")
         .expect("a database with a damaged record still opens");
@@ -166,19 +187,24 @@ pub fn record_decode(data: &[u8]) {
         }
         return;
     }
-    let registry = manager.get_registry("ctx").expect("the catalog is intact");
+    let registry = manager
+        .get_registry_if_exists("ctx")
+        .expect("the catalog is intact")
+        .expect("the context exists");
     match registry.get_specification("step") {
         Ok(Some(spec)) => {
             // Decoded: it must be a spec this library can store and read back unchanged.
-            let other = manager.get_registry("roundtrip").expect("get_registry");
             if spec.validate("step").is_ok() {
-                other
-                    .register("step", &spec)
-                    .expect("a decoded spec registers");
-                assert_eq!(
-                    other.get_specification("step").expect("read").as_deref(),
-                    Some(&*spec)
-                );
+                with_shared_database(|shared| {
+                    let other = shared.get_registry("roundtrip").expect("get_registry");
+                    other
+                        .register("step", &spec)
+                        .expect("a decoded spec registers");
+                    assert_eq!(
+                        other.get_specification("step").expect("read").as_deref(),
+                        Some(&*spec)
+                    );
+                });
             }
             // Listing cross-checks the record against the step-type index: a record whose
             // position or type the index does not confirm is corruption, named.
@@ -208,16 +234,40 @@ pub fn record_decode(data: &[u8]) {
 /// of the input family (or a conflict) and changes nothing; never a panic.
 pub fn json_import(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    let manager = RegistryManager::in_memory().expect("in-memory database");
+    with_shared_database(|manager| json_import_on(manager, data, &text));
+}
+
+/// One in-memory database per fuzzing thread, empty at the start of every input and emptied
+/// again after it: creating and closing a database costs more than the whole check.
+fn with_shared_database(check: impl FnOnce(&RegistryManager)) {
+    thread_local! {
+        static SHARED: RegistryManager =
+            RegistryManager::in_memory().expect("in-memory database");
+    }
+    fn empty(manager: &RegistryManager) {
+        if !manager.list_contexts().expect("listing").is_empty() {
+            manager
+                .clear_all_contexts()
+                .expect("emptying the shared database");
+        }
+    }
+    SHARED.with(|manager| {
+        empty(manager);
+        check(manager);
+        empty(manager);
+    });
+}
+
+fn json_import_on(manager: &RegistryManager, data: &[u8], text: &str) {
     let registry = manager.get_registry("ctx").expect("get_registry");
     registry
         .register("existing", &sample_spec(0))
         .expect("register");
-    let before = snapshot(&manager).expect("snapshot");
+    let before = snapshot(manager).expect("snapshot");
     let replace = data.first().is_some_and(|b| b & 1 == 1);
     let options = ImportOptions::new().replace(replace);
-    let parsed = parse_steps_json(&text, &options);
-    match registry.import_json_with(&text, &options) {
+    let parsed = parse_steps_json(text, &options);
+    match registry.import_json_with(text, &options) {
         Ok(n) => {
             let parsed = parsed.expect("import succeeded where parsing failed");
             assert_eq!(n, parsed.len());
@@ -246,13 +296,13 @@ pub fn json_import(data: &[u8]) {
                 e.to_string().len()
             );
             assert_eq!(
-                snapshot(&manager).expect("snapshot"),
+                snapshot(manager).expect("snapshot"),
                 before,
                 "a failed import wrote"
             );
         }
     }
-    if let Ok(spec) = StepSpecification::from_json(&text) {
+    if let Ok(spec) = StepSpecification::from_json(text) {
         let json = serde_json::to_string(&spec).expect("a parsed spec serialises");
         assert_eq!(
             StepSpecification::from_json(&json).expect("its JSON parses"),
@@ -279,7 +329,11 @@ pub fn context_name(data: &[u8]) {
     let valid =
         !full.is_empty() && full.len() <= MAX_NAME_BYTES && !full.chars().any(char::is_control);
     assert_eq!(validate_step_name(&full).is_ok(), valid, "{full:?}");
-    let root = RegistryManager::in_memory().expect("in-memory database");
+    with_shared_database(|root| context_name_on(root, workspace, name, &full, valid));
+}
+
+fn context_name_on(root: &RegistryManager, workspace: &str, name: &str, full: &str, valid: bool) {
+    let full = full.to_owned();
     let view = root.workspace(workspace);
     match view.get_registry(name) {
         Ok(registry) => {

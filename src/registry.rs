@@ -111,6 +111,9 @@ pub struct ImportOptions {
     pub replace: bool,
     /// Take each step's `variants[<job type>]` entry where it has one (fixture format).
     pub variant: Option<String>,
+    /// Ignore fields that neither import format knows instead of refusing the document
+    /// (duplicate keys and an unknown `schema` are refused either way).
+    pub allow_unknown_fields: bool,
 }
 
 impl ImportOptions {
@@ -130,6 +133,13 @@ impl ImportOptions {
     #[must_use]
     pub fn variant(mut self, job_type: impl Into<String>) -> Self {
         self.variant = Some(job_type.into());
+        self
+    }
+
+    /// Sets [`ImportOptions::allow_unknown_fields`].
+    #[must_use]
+    pub fn allow_unknown_fields(mut self, allow: bool) -> Self {
+        self.allow_unknown_fields = allow;
         self
     }
 }

@@ -12,16 +12,32 @@
 //!
 //! The export format is
 //! `{"schema": "pipeline-deps-export/v1", "context": "...", "steps": [{"step_name": "...", "step_type": ..., "node_type": ..., "dependencies": {...}, "outputs": {...}}]}`
-//! in registration order. Import accepts it and the cursus fixture format (a `steps` array
-//! whose entries carry `step_name`, the spec fields and optionally `variants`); other keys
-//! are ignored.
+//! in registration order. Import accepts it and the cursus fixture format (`schema`
+//! `cursus-step-specs/v1`: a `steps` array whose entries carry `step_name`, the spec fields
+//! and optionally `variants`, next to descriptive keys such as `source`, `notes`, `file` or
+//! `contract`, which are read and ignored).
+//!
+//! Import is strict, so that a typo or a pasted duplicate cannot silently change what is
+//! stored:
+//! - a key that appears twice in one object, anywhere in the document, is refused, naming the
+//!   key and the step (a plain JSON parser keeps the last one, which would silently drop a
+//!   definition);
+//! - a `schema` other than the two above is refused (a document without one is read as
+//!   either format);
+//! - a key that neither format knows (at the top, in a step or variant, in a dependency or an
+//!   output) is refused, naming it and the step, unless
+//!   [`ImportOptions::allow_unknown_fields`] is set.
 //!
 //! Limits on hostile input: JSON nesting deeper than 128 levels is refused by the parser;
 //! names follow [`MAX_NAME_BYTES`](crate::spec::MAX_NAME_BYTES); the whole import is validated
 //! before anything is written and then applied in one transaction.
 
+use std::cell::RefCell;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 pub use crate::maintenance::ImportSummary;
 
@@ -31,6 +47,74 @@ use crate::spec::StepSpecification;
 
 /// The `schema` value written by [`SpecificationRegistry::export_json`].
 pub const EXPORT_SCHEMA: &str = "pipeline-deps-export/v1";
+
+/// The `schema` value of the cursus fixture format.
+const FIXTURE_SCHEMA: &str = "cursus-step-specs/v1";
+
+/// Keys of the document's top level, in either format.
+const TOP_KEYS: &[&str] = &[
+    "schema",
+    "context",
+    "steps",
+    "source",
+    "notes",
+    "count",
+    "failures",
+    "known_step_names",
+    "legacy_aliases",
+];
+/// Keys of a `steps` entry: the spec's, its name, and the fixture's descriptive ones.
+const STEP_KEYS: &[&str] = &[
+    "step_name",
+    "step_type",
+    "node_type",
+    "dependencies",
+    "outputs",
+    "variants",
+    "file",
+    "sagemaker_step_type",
+    "dependency_order",
+    "output_order",
+    "contract",
+];
+/// Keys of a `variants[job type]` entry (fixture format).
+const VARIANT_KEYS: &[&str] = &[
+    "step_type",
+    "declared_step_type",
+    "node_type",
+    "dependencies",
+    "outputs",
+    "dependency_order",
+    "output_order",
+    "contract",
+];
+/// Keys of a dependency (`dependency_type` is accepted for `type`).
+const DEPENDENCY_KEYS: &[&str] = &[
+    "logical_name",
+    "type",
+    "dependency_type",
+    "required",
+    "compatible_sources",
+    "semantic_keywords",
+    "data_type",
+    "description",
+];
+/// Keys of an output (`output_type` is accepted for `type`).
+const OUTPUT_KEYS: &[&str] = &[
+    "logical_name",
+    "type",
+    "output_type",
+    "property_path",
+    "aliases",
+    "semantic_keywords",
+    "data_type",
+    "description",
+];
+
+/// At most this many unknown fields are named in one message.
+const SHOWN: usize = 10;
+
+const WHAT: &str = "the JSON import";
 
 #[derive(Serialize)]
 struct ExportStep<'a> {
@@ -49,30 +133,44 @@ struct Export<'a> {
 /// Parses an import document into `(step name, spec)` pairs, in document order.
 ///
 /// # Errors
-/// [`Error::InvalidInput`] naming the entry (index and step name) that is malformed.
+/// [`Error::InvalidInput`] naming the entry (index and step name) that is malformed, the key
+/// that appears twice in one object, an unknown `schema`, or a field that neither format
+/// knows (unless [`ImportOptions::allow_unknown_fields`]).
 pub fn parse_steps_json(
     json: &str,
     options: &ImportOptions,
 ) -> Result<Vec<(String, StepSpecification)>> {
-    let what = "the JSON import";
-    let document: Value = serde_json::from_str(json).map_err(|e| Error::invalid_json(what, e))?;
+    let duplicates = RefCell::new(Vec::new());
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    let document = UniqueKeys {
+        duplicates: &duplicates,
+        parent: None,
+    }
+    .deserialize(&mut deserializer)
+    .and_then(|value| deserializer.end().map(|()| value))
+    .map_err(|e| Error::invalid_json(WHAT, e))?;
+    if let Some(duplicate) = duplicates.into_inner().first() {
+        return Err(invalid(format!(
+            "{}: the key `{}` appears twice in one object; each key may appear once",
+            locate(&document, &duplicate.path),
+            shorten_key(&duplicate.key)
+        )));
+    }
+    check_schema(&document)?;
+    if !options.allow_unknown_fields {
+        check_fields(&document)?;
+    }
     let Some(steps) = document.get("steps").and_then(Value::as_array) else {
-        return Err(Error::InvalidInput {
-            what: what.into(),
-            detail: "the document has no `steps` array at its top level".into(),
-            source: None,
-        });
+        return Err(invalid(
+            "the document has no `steps` array at its top level".into(),
+        ));
     };
     let mut out = Vec::with_capacity(steps.len());
     for (index, entry) in steps.iter().enumerate() {
         let name = entry
             .get("step_name")
             .and_then(Value::as_str)
-            .ok_or_else(|| Error::InvalidInput {
-                what: what.into(),
-                detail: format!("steps[{index}] has no string `step_name`"),
-                source: None,
-            })?;
+            .ok_or_else(|| invalid(format!("steps[{index}] has no string `step_name`")))?;
         let source = match &options.variant {
             Some(job) => entry
                 .get("variants")
@@ -86,6 +184,273 @@ pub fn parse_steps_json(
         out.push((name.to_owned(), spec));
     }
     Ok(out)
+}
+
+fn invalid(detail: String) -> Error {
+    Error::InvalidInput {
+        what: WHAT.into(),
+        detail,
+        source: None,
+    }
+}
+
+/// A key as messages show it (inside backquotes): cut after 100 characters.
+fn shorten_key(key: &str) -> String {
+    const LIMIT: usize = 100;
+    if key.chars().count() <= LIMIT {
+        key.to_owned()
+    } else {
+        let head: String = key.chars().take(LIMIT).collect();
+        format!("{head}…")
+    }
+}
+
+/// An unknown `schema` is refused: it names a format this version cannot promise to read.
+fn check_schema(document: &Value) -> Result<()> {
+    match document.get("schema") {
+        None => Ok(()),
+        Some(Value::String(schema)) if schema == EXPORT_SCHEMA || schema == FIXTURE_SCHEMA => {
+            Ok(())
+        }
+        Some(other) => Err(invalid(format!(
+            "unknown schema {}: this version reads `{EXPORT_SCHEMA}` (its export format) and `{FIXTURE_SCHEMA}` (the cursus fixture format)",
+            match other {
+                Value::String(s) => shorten(s),
+                other => shorten(&other.to_string()),
+            }
+        ))),
+    }
+}
+
+/// Every key of the document is one the formats know, at every level they define.
+fn check_fields(document: &Value) -> Result<()> {
+    let mut unknown = Vec::new();
+    unknown_keys(document, TOP_KEYS, "the top level", &mut unknown);
+    let steps = document.get("steps").and_then(Value::as_array);
+    for (index, entry) in steps.into_iter().flatten().enumerate() {
+        let step = step_label(index, entry);
+        unknown_keys(entry, STEP_KEYS, &step, &mut unknown);
+        spec_fields(entry, &step, &mut unknown);
+        if let Some(variants) = entry.get("variants").and_then(Value::as_object) {
+            for (job, variant) in variants {
+                let place = format!("{step}, variant {}", shorten(job));
+                unknown_keys(variant, VARIANT_KEYS, &place, &mut unknown);
+                spec_fields(variant, &place, &mut unknown);
+            }
+        }
+    }
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let total = unknown.len();
+    let mut detail = unknown
+        .into_iter()
+        .take(SHOWN)
+        .collect::<Vec<_>>()
+        .join("; ");
+    if total > SHOWN {
+        detail.push_str(&format!("; and {} more", total - SHOWN));
+    }
+    Err(invalid(format!(
+        "{total} unknown field(s): {detail} (allow unknown fields to import such a document anyway)"
+    )))
+}
+
+/// The unknown keys of the dependencies and outputs of a step or variant.
+fn spec_fields(spec: &Value, place: &str, unknown: &mut Vec<String>) {
+    for (section, known) in [("dependencies", DEPENDENCY_KEYS), ("outputs", OUTPUT_KEYS)] {
+        if let Some(entries) = spec.get(section).and_then(Value::as_object) {
+            for (name, entry) in entries {
+                let here = format!("{place}, {section}.{}", shorten_key(name));
+                unknown_keys(entry, known, &here, unknown);
+            }
+        }
+    }
+}
+
+fn unknown_keys(object: &Value, known: &[&str], place: &str, unknown: &mut Vec<String>) {
+    if let Some(map) = object.as_object() {
+        for key in map.keys().filter(|k| !known.contains(&k.as_str())) {
+            unknown.push(format!("`{}` in {place}", shorten_key(key)));
+        }
+    }
+}
+
+fn step_label(index: usize, entry: &Value) -> String {
+    match entry.get("step_name").and_then(Value::as_str) {
+        Some(name) => format!("steps[{index}] (step {})", shorten(name)),
+        None => format!("steps[{index}]"),
+    }
+}
+
+/// Where a path points, naming the step it lies in.
+fn locate(document: &Value, path: &[Segment]) -> String {
+    let mut text = String::new();
+    for segment in path {
+        match segment {
+            Segment::Key(key) => {
+                if !text.is_empty() {
+                    text.push('.');
+                }
+                text.push_str(&shorten_key(key));
+            }
+            Segment::Index(index) => text.push_str(&format!("[{index}]")),
+        }
+    }
+    let step = match path {
+        [Segment::Key(steps), Segment::Index(index), ..] if steps == "steps" => document
+            .get("steps")
+            .and_then(|s| s.get(*index))
+            .and_then(|e| e.get("step_name"))
+            .and_then(Value::as_str)
+            .map(|name| format!(" (step {})", shorten(name))),
+        _ => None,
+    };
+    match (text.is_empty(), step) {
+        (true, _) => "the top level".into(),
+        (false, Some(step)) => format!("{text}{step}"),
+        (false, None) => text,
+    }
+}
+
+/// One step of a path into the document.
+#[derive(Debug, Clone)]
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+/// A key found twice in one object, and where that object is.
+#[derive(Debug)]
+struct Duplicate {
+    path: Vec<Segment>,
+    key: String,
+}
+
+/// A link of the path from the root to the value being read (kept on the stack).
+struct Node<'p> {
+    parent: Option<&'p Node<'p>>,
+    segment: SegmentRef<'p>,
+}
+
+#[derive(Clone, Copy)]
+enum SegmentRef<'p> {
+    Key(&'p str),
+    Index(usize),
+}
+
+fn path_of(node: Option<&Node<'_>>) -> Vec<Segment> {
+    let mut path = Vec::new();
+    let mut current = node;
+    while let Some(n) = current {
+        path.push(match n.segment {
+            SegmentRef::Key(key) => Segment::Key(key.to_owned()),
+            SegmentRef::Index(index) => Segment::Index(index),
+        });
+        current = n.parent;
+    }
+    path.reverse();
+    path
+}
+
+/// Reads any JSON value as [`serde_json::Value`] does, recording every key that appears
+/// twice in one object (with its path) instead of silently keeping the last.
+struct UniqueKeys<'r, 'p> {
+    duplicates: &'r RefCell<Vec<Duplicate>>,
+    parent: Option<&'p Node<'p>>,
+}
+
+impl<'de> DeserializeSeed<'de> for UniqueKeys<'_, '_> {
+    type Value = Value;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> std::result::Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for UniqueKeys<'_, '_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> std::result::Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> std::result::Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> std::result::Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> std::result::Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> std::result::Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> std::result::Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        loop {
+            let node = Node {
+                parent: self.parent,
+                segment: SegmentRef::Index(items.len()),
+            };
+            let seed = UniqueKeys {
+                duplicates: self.duplicates,
+                parent: Some(&node),
+            };
+            match seq.next_element_seed(seed)? {
+                Some(item) => items.push(item),
+                None => break,
+            }
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> std::result::Result<Value, A::Error> {
+        let mut map = Map::new();
+        while let Some(key) = access.next_key::<String>()? {
+            let node = Node {
+                parent: self.parent,
+                segment: SegmentRef::Key(&key),
+            };
+            let value = access.next_value_seed(UniqueKeys {
+                duplicates: self.duplicates,
+                parent: Some(&node),
+            })?;
+            if map.contains_key(&key) {
+                self.duplicates.borrow_mut().push(Duplicate {
+                    path: path_of(self.parent),
+                    key,
+                });
+            } else {
+                map.insert(key, value);
+            }
+        }
+        Ok(Value::Object(map))
+    }
 }
 
 impl SpecificationRegistry {

@@ -116,6 +116,10 @@ pub enum Command {
         /// Take each step's job-type variant `variants[JOB_TYPE]` where it has one
         #[arg(long, value_name = "JOB_TYPE")]
         variant: Option<String>,
+        /// Ignore fields that neither format knows instead of refusing the file (duplicate
+        /// keys and an unknown `schema` are refused either way)
+        #[arg(long)]
+        allow_unknown_fields: bool,
     },
 
     /// Resolve the dependencies of a context's steps and print the edges
@@ -125,8 +129,8 @@ pub enum Command {
     Resolve {
         /// The context
         context: String,
-        /// The steps to resolve, in order (order breaks score ties) [default: every step in
-        /// registration order]
+        /// The steps to resolve, in order (order breaks score ties; a step listed twice is
+        /// refused) [default: every step in registration order]
         steps: Vec<String>,
         /// Show every candidate of every dependency with its score breakdown
         #[arg(long)]

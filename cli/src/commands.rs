@@ -81,7 +81,15 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Failure> {
             file,
             replace,
             variant,
-        } => transfer::import(&mut s, &context, &file, replace, variant),
+            allow_unknown_fields,
+        } => transfer::import(
+            &mut s,
+            &context,
+            &file,
+            replace,
+            variant,
+            allow_unknown_fields,
+        ),
         Command::Resolve {
             context,
             steps,
@@ -266,11 +274,28 @@ pub fn file_size(path: &Path) -> u64 {
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory, so that readers
-/// see the old file or the new one, never half of it.
+/// see the old file or the new one, never half of it. A symbolic link is written through
+/// (its target is replaced, not the link); a path that is not a regular file (`/dev/null`,
+/// a FIFO, a terminal) is written to directly, never replaced by a file.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), Failure> {
     let io_error = |source| Failure::Io {
         action: format!("writing {}", crate::output::path_text(path)),
         source,
+    };
+    let resolved;
+    let path = match std::fs::metadata(path) {
+        Ok(metadata) if metadata.is_file() => {
+            resolved = std::fs::canonicalize(path).map_err(io_error)?;
+            resolved.as_path()
+        }
+        Ok(_) => {
+            let mut target = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(io_error)?;
+            return target.write_all(contents).map_err(io_error);
+        }
+        Err(_) => path,
     };
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,

@@ -25,17 +25,25 @@ fn resolver_for(s: &Session<'_>, context: &str) -> Result<UnifiedDependencyResol
     ))
 }
 
-/// `None` (every step) for an empty list.
-/// The snapshot of `steps`, or of every step of the context when none are given.
+/// The snapshot of `steps`, or of every step of the context when none are given. A step
+/// listed twice is refused (exit 4): the list is an order of distinct steps, and a repeat
+/// would report its dependencies twice.
 fn capture(
     resolver: &UnifiedDependencyResolver,
     steps: &[String],
-) -> pipeline_deps::Result<EdgeSnapshot> {
-    if steps.is_empty() {
+) -> Result<EdgeSnapshot, Failure> {
+    let mut seen = HashSet::new();
+    if let Some(repeated) = steps.iter().find(|step| !seen.insert(step.as_str())) {
+        return Err(Failure::Invalid(format!(
+            "step '{}' is listed more than once; list each step once (their order breaks score ties)",
+            crate::output::short(repeated)
+        )));
+    }
+    Ok(if steps.is_empty() {
         EdgeSnapshot::capture_all(resolver)
     } else {
         EdgeSnapshot::capture(resolver, steps)
-    }
+    }?)
 }
 
 /// Scoring resolutions, computed once per consumer.

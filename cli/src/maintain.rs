@@ -223,8 +223,9 @@ fn check_context(
 
 /// `check [--repair]`: the storage engine's checksum verification, then every record
 /// decoded; exit 1 when anything fails. The check reads a copy of the file in memory and
-/// never writes the file (it works on a read-only medium); `--repair` first repairs the
-/// file in place after writing a backup copy beside it.
+/// never writes the file (it works on a read-only medium); `--repair` first writes a backup
+/// copy beside it, then replaces the file with a repaired copy only if that copy passes the
+/// integrity check and reads completely.
 pub fn check(s: &mut Session<'_>, repair: bool) -> Result<Status, Failure> {
     file_only(
         &s.db,

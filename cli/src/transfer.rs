@@ -104,8 +104,11 @@ pub fn import(
     file: &Path,
     replace: bool,
     variant: Option<String>,
+    allow_unknown_fields: bool,
 ) -> Result<Status, Failure> {
-    let mut options = ImportOptions::new().replace(replace);
+    let mut options = ImportOptions::new()
+        .replace(replace)
+        .allow_unknown_fields(allow_unknown_fields);
     if let Some(job_type) = variant {
         options = options.variant(job_type);
     }

@@ -223,7 +223,7 @@ fn compact_inner(path: &Path, options: &OpenOptions) -> Result<CompactReport> {
             None,
         ));
     }
-    replace_file(&target, &compacted)?;
+    replace_file(&target, &compacted, "the compacted database")?;
     super::guard::contain_drop(move || drop(holder));
     Ok(CompactReport {
         bytes_before,
@@ -233,14 +233,14 @@ fn compact_inner(path: &Path, options: &OpenOptions) -> Result<CompactReport> {
 
 /// Writes `bytes` to a new file beside `path` (same permissions), syncs it, renames it over
 /// `path` and syncs the directory: a crash leaves the old file or the new one.
-fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
+fn replace_file(path: &Path, bytes: &[u8], what: &str) -> Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    let action = || format!("writing the compacted database to {}", path.display());
+    let action = || format!("writing {what} to {}", path.display());
     let mut temp = tempfile::Builder::new()
-        .prefix(".pipeline-deps-compact-")
+        .prefix(".pipeline-deps-replace-")
         .tempfile_in(dir)
         .map_err(io_error(action()))?;
     temp.write_all(bytes).map_err(io_error(action()))?;
@@ -286,15 +286,25 @@ fn backup_path(path: &Path) -> PathBuf {
         .unwrap_or(first)
 }
 
-/// Repairs the file in place with the storage engine (recovery, then its full integrity
-/// check, which rebuilds the allocator state), after copying it byte for byte to a backup
-/// beside it (synced). No writer may have it open.
+/// Repairs the file with the storage engine without ever leaving it less readable: the file
+/// is first copied byte for byte to a backup beside it (synced); then a copy in memory is
+/// recovered and integrity-checked by the engine (which rebuilds its allocator state), must
+/// pass a second check and read completely, and only then replaces the file (a new file
+/// beside it, synced, renamed over it, directory synced). When the engine cannot repair the
+/// copy, the file is left exactly as it was. No writer can open the file meanwhile.
 pub(crate) fn repair_file(path: &Path, options: &OpenOptions) -> Result<RepairReport> {
+    contain(
+        || format!("repairing {}", path.display()),
+        || repair_inner(path, options),
+    )
+}
+
+fn repair_inner(path: &Path, options: &OpenOptions) -> Result<RepairReport> {
     check_regular_file(path)?;
-    let (bytes, _) = contain(
-        || format!("copying {}", path.display()),
-        || read_quiesced(path),
-    )?;
+    // Keeps writers out until the file is replaced; `None` when the file needs recovery,
+    // which means no writer runs (a running one makes `hold` report the file in use).
+    let holder = hold(path)?;
+    let bytes = read_file(path)?;
     let backup = backup_path(path);
     let write_backup = || -> std::io::Result<()> {
         let mut file = std::fs::OpenOptions::new()
@@ -311,17 +321,31 @@ pub(crate) fn repair_file(path: &Path, options: &OpenOptions) -> Result<RepairRe
     if let Some(dir) = backup.parent().filter(|d| !d.as_os_str().is_empty()) {
         sync_dir(dir)?;
     }
-    let mut store = Store::open(
-        path,
-        &OpenOptions {
-            check_integrity: false,
-            read_only: false,
-            single_writer: false,
-            ..options.clone()
-        },
-    )?;
-    let was_consistent = store.check_integrity()?;
+    let needed_recovery = holder.is_none();
+    let memory = Arc::new(MemoryBackend::from_bytes(bytes));
+    let mut store = Store::copy_on(Arc::clone(&memory), path, options)?;
+    let was_consistent = store.check_integrity()? && !needed_recovery;
+    if !store.check_integrity()? {
+        return Err(Error::corrupted(
+            path.display().to_string(),
+            "the storage engine could not repair it (its integrity check still fails on a repaired copy); the file was left as it was",
+            None,
+        ));
+    }
+    read_everything(&store)?;
     store.close()?;
+    if !was_consistent {
+        let repaired = backend::read_all(&*memory).map_err(io_error(format!(
+            "reading the repaired copy of {}",
+            path.display()
+        )))?;
+        // The bytes that will replace the file open, pass the check and read completely.
+        drop(verified_copy(repaired.clone(), path, options)?);
+        let target = std::fs::canonicalize(path)
+            .map_err(io_error(format!("resolving the path {}", path.display())))?;
+        replace_file(&target, &repaired, "the repaired database")?;
+    }
+    super::guard::contain_drop(move || drop(holder));
     Ok(RepairReport {
         backup,
         was_consistent,

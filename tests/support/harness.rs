@@ -103,6 +103,33 @@ pub fn run_case_with_cache(
     seed: u64,
     cache_size: usize,
 ) -> Result<Report, Failure> {
+    run_case_checking(ops, plan, seed, cache_size, Images::All)
+}
+
+/// Which surviving images a case reopens and verifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Images {
+    /// Every image (the process-crash image and the power-loss image), each written to once
+    /// more and reopened again.
+    All,
+    /// One image only (the power-loss image when `power_loss`), written to and reopened again
+    /// only when `probe`: a cheaper case for the fuzzer, which varies the choice by input.
+    One {
+        /// Verify the power-loss image rather than the process-crash image.
+        power_loss: bool,
+        /// Write once more after recovery and reopen again.
+        probe: bool,
+    },
+}
+
+/// As [`run_case_with_cache`], verifying the `images` chosen.
+pub fn run_case_checking(
+    ops: &[Op],
+    plan: Option<FaultPlan>,
+    seed: u64,
+    cache_size: usize,
+    images: Images,
+) -> Result<Report, Failure> {
     let disk = Disk::new();
     if let Some(plan) = plan {
         disk.arm(plan);
@@ -146,19 +173,28 @@ pub fn run_case_with_cache(
     report.fired = disk.fired();
 
     let candidates = candidates.reopened();
+    let (power_loss_only, probe) = match images {
+        Images::All => (None, true),
+        Images::One { power_loss, probe } => (Some(power_loss), probe),
+    };
     let images = if disk.powered_off() {
         vec![("power loss", disk.image_after_power_loss(Keep::Nothing))]
     } else {
-        vec![
-            ("process crash", disk.current_image()),
-            (
+        let mut images = Vec::new();
+        if power_loss_only != Some(true) {
+            images.push(("process crash", disk.current_image()));
+        }
+        if power_loss_only != Some(false) {
+            images.push((
                 "power loss after the run",
                 disk.image_after_power_loss(Keep::RandomSectors { seed }),
-            ),
-        ]
+            ));
+        }
+        images
     };
     for (what, image) in images {
-        reopen_and_verify(image, &candidates).map_err(|f| Failure(format!("{what}: {f}")))?;
+        reopen_and_verify_with(image, &candidates, probe)
+            .map_err(|f| Failure(format!("{what}: {f}")))?;
         report.reopens += 1;
     }
     Ok(report)
@@ -259,6 +295,16 @@ fn run_ops(
 /// Opens `image`, verifies it against `candidates`, writes once more and verifies that the
 /// write survives a further reopen.
 pub fn reopen_and_verify(image: Vec<u8>, candidates: &Candidates) -> Result<Model, Failure> {
+    reopen_and_verify_with(image, candidates, true)
+}
+
+/// As [`reopen_and_verify`]; the write after recovery and the second reopen only when
+/// `probe`.
+pub fn reopen_and_verify_with(
+    image: Vec<u8>,
+    candidates: &Candidates,
+    probe: bool,
+) -> Result<Model, Failure> {
     let disk = Disk::from_image(image);
     let manager = match open_on(&disk)? {
         Ok(manager) => manager,
@@ -267,6 +313,9 @@ pub fn reopen_and_verify(image: Vec<u8>, candidates: &Candidates) -> Result<Mode
     let index = catch_unwind(AssertUnwindSafe(|| verify(&manager, candidates, true)))
         .map_err(|p| Failure(format!("verifying panicked: {}", panic_message(&*p))))??;
     let mut model = candidates.0[index].clone();
+    if !probe {
+        return Ok(model);
+    }
     // The recovered database must take new writes that survive another reopen.
     let mut executor = Executor::new(manager);
     let probe = [

@@ -1,0 +1,175 @@
+//! Invariant: JSON import is strict and says why — a key repeated in one object is refused
+//! naming the key and the step, an unknown `schema` is refused, a field neither format knows
+//! is refused naming it unless `ImportOptions::allow_unknown_fields` is set — while both
+//! accepted formats (the export format and the real cursus fixture, with every key it has)
+//! keep importing; a refused import writes nothing.
+
+use pipeline_deps::transfer::parse_steps_json;
+use pipeline_deps::{Error, ImportOptions, RegistryManager};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const FIXTURE: &str = include_str!("fixtures/cursus-step-specs.json");
+
+/// The refusal of `json`, which must be invalid input mentioning every needle.
+fn refusal(json: &str, options: &ImportOptions, needles: &[&str]) -> TestResult {
+    let error = match parse_steps_json(json, options) {
+        Ok(steps) => return Err(format!("accepted {json}: {} step(s)", steps.len()).into()),
+        Err(error) => error,
+    };
+    assert!(error.is_invalid_input(), "{json}: {error:?}");
+    let message = error.to_string();
+    for needle in needles {
+        assert!(
+            message.contains(needle),
+            "{json}: {message:?} lacks {needle:?}"
+        );
+    }
+    assert!(
+        message.len() <= 4096,
+        "an unbounded message: {} bytes",
+        message.len()
+    );
+    Ok(())
+}
+
+const OUTPUT: &str = r#"{"type": "processing_output", "property_path": "properties.A"}"#;
+
+#[test]
+fn a_repeated_key_is_refused_naming_key_and_step() -> TestResult {
+    let strict = ImportOptions::new();
+    let cases = [
+        (
+            format!(
+                r#"{{"steps": [{{"step_name": "trainer", "step_type": "T", "node_type": "source", "outputs": {{"model": {OUTPUT}, "model": {OUTPUT}}}}}]}}"#
+            ),
+            vec!["`model`", "'trainer'", "steps[0].outputs"],
+        ),
+        (
+            r#"{"steps": [{"step_name": "a", "step_type": "A", "node_type": "singular"}, {"step_name": "loader", "step_type": "A", "step_type": "B", "node_type": "singular"}]}"#.to_owned(),
+            vec!["`step_type`", "'loader'", "steps[1]"],
+        ),
+        (
+            r#"{"steps": [{"step_name": "v", "step_type": "T", "node_type": "singular", "variants": {"training": {"node_type": "sink", "node_type": "source"}}}]}"#.to_owned(),
+            vec!["`node_type`", "'v'", "variants.training"],
+        ),
+        (
+            r#"{"schema": "pipeline-deps-export/v1", "schema": "pipeline-deps-export/v1", "steps": []}"#.to_owned(),
+            vec!["`schema`", "the top level"],
+        ),
+    ];
+    for (json, needles) in cases {
+        refusal(&json, &strict, &needles)?;
+        // Allowing unknown fields does not allow duplicates.
+        refusal(&json, &strict.clone().allow_unknown_fields(true), &needles)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn an_unknown_schema_is_refused_and_the_known_ones_or_none_accepted() -> TestResult {
+    let step = r#"{"step_name": "s", "step_type": "T", "node_type": "singular"}"#;
+    for schema in [r#""pipeline-deps-export/v2""#, r#""""#, "1", "null"] {
+        let json = format!(r#"{{"schema": {schema}, "steps": [{step}]}}"#);
+        refusal(&json, &ImportOptions::new(), &["schema"])?;
+        refusal(
+            &json,
+            &ImportOptions::new().allow_unknown_fields(true),
+            &["schema"],
+        )?;
+    }
+    for schema in [
+        r#""schema": "pipeline-deps-export/v1","#,
+        r#""schema": "cursus-step-specs/v1","#,
+        "",
+    ] {
+        let json = format!(r#"{{{schema} "steps": [{step}]}}"#);
+        assert_eq!(
+            parse_steps_json(&json, &ImportOptions::new())?.len(),
+            1,
+            "{json}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn unknown_fields_are_refused_unless_allowed() -> TestResult {
+    let cases = [
+        (
+            r#"{"stepz": [], "steps": [{"step_name": "s", "step_type": "T", "node_type": "singular"}]}"#,
+            vec!["`stepz`", "the top level"],
+        ),
+        (
+            r#"{"steps": [{"step_name": "s", "step_type": "T", "node_type": "singular", "ouputs": {}}]}"#,
+            vec!["`ouputs`", "'s'"],
+        ),
+        (
+            r#"{"steps": [{"step_name": "s", "step_type": "T", "node_type": "sink", "dependencies": {"d": {"type": "processing_output", "requird": false}}}]}"#,
+            vec!["`requird`", "dependencies.d"],
+        ),
+        (
+            r#"{"steps": [{"step_name": "s", "step_type": "T", "node_type": "source", "outputs": {"o": {"type": "processing_output", "property_path": "p", "alias": []}}}]}"#,
+            vec!["`alias`", "outputs.o"],
+        ),
+        (
+            r#"{"steps": [{"step_name": "s", "step_type": "T", "node_type": "singular", "variants": {"training": {"nodetype": "sink"}}}]}"#,
+            vec!["`nodetype`", "variant 'training'"],
+        ),
+    ];
+    for (json, needles) in cases {
+        refusal(json, &ImportOptions::new(), &needles)?;
+        assert_eq!(
+            parse_steps_json(json, &ImportOptions::new().allow_unknown_fields(true))?.len(),
+            1
+        );
+    }
+    // Many unknown fields: about ten named, then how many more.
+    let many: String = (0..50).map(|i| format!(r#""extra{i}": 1, "#)).collect();
+    let json = format!(
+        r#"{{{many} "steps": [{{"step_name": "s", "step_type": "T", "node_type": "singular"}}]}}"#
+    );
+    refusal(
+        &json,
+        &ImportOptions::new(),
+        &["50 unknown field(s)", "and 40 more"],
+    )?;
+    Ok(())
+}
+
+#[test]
+fn both_formats_keep_importing() -> TestResult {
+    let manager = RegistryManager::temporary()?;
+    let cursus = manager.get_registry("cursus")?;
+    assert_eq!(cursus.import_json(FIXTURE)?, 61);
+    let training = manager.get_registry("training")?;
+    assert_eq!(
+        training.import_json_with(FIXTURE, &ImportOptions::new().variant("training"))?,
+        61
+    );
+    let exported = cursus.export_json()?;
+    let copy = manager.get_registry("copy")?;
+    assert_eq!(copy.import_json(&exported)?, 61);
+    assert_eq!(
+        copy.export_json()?.replace("\"copy\"", "\"cursus\""),
+        exported
+    );
+    Ok(())
+}
+
+#[test]
+fn a_refused_import_writes_nothing() -> TestResult {
+    let manager = RegistryManager::temporary()?;
+    let registry = manager.get_registry("ctx")?;
+    let json = format!(
+        r#"{{"steps": [{{"step_name": "trainer", "step_type": "T", "node_type": "source", "outputs": {{"model": {OUTPUT}, "model": {OUTPUT}}}}}]}}"#
+    );
+    let error = registry
+        .import_json(&json)
+        .err()
+        .ok_or("a duplicate key was accepted")?;
+    assert!(matches!(error, Error::InvalidInput { .. }), "{error:?}");
+    assert!(registry.is_empty()?);
+    assert_eq!(manager.get_context_stats()?["ctx"].step_count, 0);
+    Ok(())
+}
