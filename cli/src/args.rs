@@ -193,11 +193,12 @@ pub enum Command {
     Compact,
 
     /// Copy every context from one registry into another (a file or a postgres:// URL on
-    /// either side), each context in one transaction; --db is not used
+    /// either side), each context in one transaction
     Copy {
-        /// The registry to copy from: a file, or postgres://user@host/database
+        /// The registry to copy from: a file, or postgres://user@host/database (default: the
+        /// database, as --db chooses it)
         #[arg(long, value_name = "FILE|URL")]
-        from: PathBuf,
+        from: Option<PathBuf>,
         /// The registry to copy into (a missing file is created); none of its contexts may
         /// hold steps yet
         #[arg(long, value_name = "FILE|URL")]

@@ -34,16 +34,6 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Failure> {
         clap_complete::generate(shell, &mut command, "pipeline-deps", out);
         return Ok(Status::Ok);
     }
-    if let Command::Copy { from, to } = &cli.command {
-        let _ = crate::json::DATABASE.set(to.clone());
-        let mut s = Session {
-            db: to.clone(),
-            json: cli.json,
-            progress: false,
-            out,
-        };
-        return crate::copy::copy(&mut s, from, to);
-    }
     // `--db`, else PIPELINE_DEPS_DB (clap reads it), else the per-user file.
     let db = match cli
         .db
@@ -56,6 +46,18 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Failure> {
             ));
         }
     };
+    if let Command::Copy { from, to } = &cli.command {
+        // The document's `database` is the target; the source defaults to the database.
+        let _ = crate::json::DATABASE.set(to.clone());
+        let from = from.clone().unwrap_or(db);
+        let mut s = Session {
+            db: to.clone(),
+            json: cli.json,
+            progress: false,
+            out,
+        };
+        return crate::copy::copy(&mut s, &from, to);
+    }
     let _ = crate::json::DATABASE.set(db.clone());
     let mut s = Session {
         db,

@@ -76,7 +76,8 @@ fn copy_moves_every_context_to_the_server_and_back() -> TestResult {
 
     let back = dir.path().join("back.redb");
     let back = back.to_str().ok_or("path")?;
-    assert_eq!(run(&["copy", "--from", &url, "--to", back], &[])?.code, 0);
+    // --from defaults to the database --db names.
+    assert_eq!(run(&["--db", &url, "copy", "--to", back], &[])?.code, 0);
     assert_eq!(contexts(back)?, contexts(file)?);
     for context in ["fraud_detection_training", "unit_tests"] {
         let export = |db: &str| -> TestResult<String> {

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use indexmap::IndexMap;
 
 use super::engine::Engine;
-use super::engine::ScoreMemo;
 use super::engine::FxSet;
+use super::engine::ScoreMemo;
 use super::matcher::SemanticMatcher;
 use super::outcome::{
     DependencyResolutionError, FailedDependency, PipelineResolution, ResolutionDetails,
