@@ -152,6 +152,9 @@ fn node_type_from_code(code: u8) -> std::result::Result<NodeType, DecodeError> {
 }
 
 impl StepRecordV1 {
+    /// The record of a spec (the write path encodes with [`encode_step`], which tests check
+    /// against this).
+    #[cfg(test)]
     pub(crate) fn from_spec(seq: u64, spec: &StepSpecification) -> Self {
         StepRecordV1 {
             seq,
@@ -226,9 +229,109 @@ impl StepRecordV1 {
     }
 }
 
+/// The stored bytes of `StepRecordV1::from_spec(seq, spec)` after `reserve` zero bytes
+/// (room for the seal), without copying the spec's strings into a record first: the
+/// registration write path encodes every spec it stores. Byte-identical to [`encode`] of the
+/// owned record (serde writes `&str` as `String` and `&[String]` as `Vec<String>`).
+pub(crate) fn encode_step(
+    what: impl FnOnce() -> String,
+    seq: u64,
+    spec: &StepSpecification,
+    reserve: usize,
+) -> Result<Vec<u8>> {
+    #[derive(Serialize)]
+    struct Step<'a> {
+        seq: u64,
+        step_type: &'a str,
+        node_type: u8,
+        dependencies: Vec<Dependency<'a>>,
+        outputs: Vec<Output<'a>>,
+    }
+    #[derive(Serialize)]
+    struct Dependency<'a> {
+        logical_name: &'a str,
+        dependency_type: u8,
+        required: bool,
+        compatible_sources: &'a [String],
+        semantic_keywords: &'a [String],
+        data_type: &'a str,
+        description: &'a str,
+    }
+    #[derive(Serialize)]
+    struct Output<'a> {
+        logical_name: &'a str,
+        output_type: u8,
+        property_path: &'a str,
+        aliases: &'a [String],
+        semantic_keywords: &'a [String],
+        data_type: &'a str,
+        description: &'a str,
+    }
+    let record = Step {
+        seq,
+        step_type: &spec.step_type,
+        node_type: node_type_code(spec.node_type),
+        dependencies: spec
+            .dependencies
+            .values()
+            .map(|d| Dependency {
+                logical_name: &d.logical_name,
+                dependency_type: dependency_type_code(d.dependency_type),
+                required: d.required,
+                compatible_sources: &d.compatible_sources,
+                semantic_keywords: &d.semantic_keywords,
+                data_type: &d.data_type,
+                description: &d.description,
+            })
+            .collect(),
+        outputs: spec
+            .outputs
+            .values()
+            .map(|o| Output {
+                logical_name: &o.logical_name,
+                output_type: dependency_type_code(o.output_type),
+                property_path: &o.property_path,
+                aliases: &o.aliases,
+                semantic_keywords: &o.semantic_keywords,
+                data_type: &o.data_type,
+                description: &o.description,
+            })
+            .collect(),
+    };
+    let mut out = Vec::with_capacity(reserve + 512);
+    out.resize(reserve, 0);
+    postcard::to_extend(&Envelope::V1(record), out).map_err(|e| Error::InvalidInput {
+        what: what(),
+        detail: format!("the record cannot be encoded: {e}"),
+        source: Some(Box::new(e)),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_borrowed_step_encoding_is_byte_identical_to_the_record()
+    -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let spec = StepSpecification::new("Training", NodeType::Internal)
+            .with_dependency(
+                DependencySpec::new("input_data", DependencyType::ProcessingOutput)
+                    .with_keywords(["data", "train"])
+                    .with_compatible_sources(["Preprocessing", "Cradle"]),
+            )
+            .with_dependency(DependencySpec::new("hp", DependencyType::Hyperparameters).optional())
+            .with_output(
+                OutputSpec::new("model", DependencyType::ModelArtifacts, "properties.Model")
+                    .with_aliases(["artifact", "m"]),
+            );
+        for seq in [0, 1, 300, u64::MAX] {
+            let owned = encode(String::new, StepRecordV1::from_spec(seq, &spec))?;
+            assert_eq!(encode_step(String::new, seq, &spec, 0)?, owned);
+            assert_eq!(encode_step(String::new, seq, &spec, 4)?[4..], owned[..]);
+        }
+        Ok(())
+    }
 
     #[test]
     fn round_trip_and_leftover_bytes_are_refused()

@@ -104,7 +104,7 @@ pub use global::{
     clear_all_contexts, clear_context, get_context_stats, get_default_registry,
     get_pipeline_registry, get_registry, list_contexts,
 };
-pub use manager::{Concurrency, ContextStats, ManagerBuilder, RegistryManager};
+pub use manager::{Concurrency, ContextStats, Durability, ManagerBuilder, RegistryManager};
 pub use registry::{ImportOptions, SpecificationRegistry};
 pub use resolve::{PipelineResolution, PropertyReference, UnifiedDependencyResolver};
 pub use scoped::ScopedContext;

@@ -10,7 +10,7 @@ use crate::error::{Error, Result, shorten};
 use crate::registry::{ContextState, SpecificationRegistry};
 use crate::seam::{Backend, CatalogWrite};
 use crate::spec::check_name;
-use crate::store::{OpenOptions, StorageBackend, Store};
+use crate::store::{GroupCommit, OpenOptions, StorageBackend, Store};
 
 /// The default page cache: 32 MiB (redb's own default is 1 GiB, far more than a registry
 /// needs).
@@ -42,6 +42,30 @@ pub enum Concurrency {
     SingleWriter,
 }
 
+/// What a write that returned `Ok` guarantees if the process or the machine crashes
+/// afterwards (see README's "Durability and storage").
+///
+/// Whatever the choice, every write is atomic (a crash never leaves part of one), counts
+/// change in the same transaction as the data, and a write is visible to every later read
+/// through the same manager as soon as it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Every write is on stable storage (fsync'd) before it returns: after `Ok`, it survives a
+    /// process kill and a power loss. The default for files.
+    #[default]
+    Immediate,
+    /// Writes commit without an fsync: much faster, but a crash (a process kill as well as a
+    /// power loss) loses *every* write since the last durable point, all of them together:
+    /// the file reopens in the state of its last durable commit, never a mix. The durable
+    /// points are opening the file, [`RegistryManager::sync`], and a clean close (dropping
+    /// the last handle makes every write durable with one fsync). The default for
+    /// [`RegistryManager::temporary`] and [`RegistryManager::in_memory`], whose data dies
+    /// with the handle anyway. Needs [`Concurrency::Exclusive`]: another process could not
+    /// see commits that exist only in this one's memory.
+    None,
+}
+
 /// Per-context statistics, read from the catalog without scanning specifications.
 ///
 /// ```
@@ -70,6 +94,9 @@ pub struct ContextStats {
 pub(crate) struct Shared {
     // Field order matters: the database closes before the temporary file is removed.
     store: RwLock<Backend>,
+    /// Concurrent writes share commits (see `store::group`; a PostgreSQL registry commits
+    /// each write on its own).
+    pub(crate) group: GroupCommit,
     /// Contexts this process has handles to, by full name (writable managers only).
     live: Mutex<HashMap<String, Arc<ContextState>>>,
     _temp: Option<tempfile::TempPath>,
@@ -94,16 +121,18 @@ impl Shared {
 /// Opens a [`RegistryManager`] with explicit settings.
 ///
 /// Defaults: cache [`DEFAULT_CACHE_SIZE`], [`Concurrency::Exclusive`], no integrity check on
-/// open, read-write.
+/// open, read-write, [`Durability::Immediate`] for files and [`Durability::None`] for
+/// temporary and in-memory databases.
 ///
 /// ```
-/// use pipeline_deps::{Concurrency, RegistryManager};
+/// use pipeline_deps::{Concurrency, Durability, RegistryManager};
 ///
 /// # fn main() -> pipeline_deps::Result<()> {
 /// let manager = RegistryManager::builder()
 ///     .cache_size(8 * 1024 * 1024)
 ///     .concurrency(Concurrency::Exclusive)
 ///     .check_integrity_on_open(true)
+///     .durability(Durability::None) // the default of a temporary database
 ///     .temporary()?; // or .open(path)
 /// assert!(!manager.is_read_only());
 /// # Ok(()) }
@@ -112,6 +141,8 @@ impl Shared {
 #[must_use]
 pub struct ManagerBuilder {
     pub(crate) options: OpenOptions,
+    /// Chosen with [`ManagerBuilder::durability`]; else the default of the kind of database.
+    durability: Option<Durability>,
 }
 
 impl Default for ManagerBuilder {
@@ -122,7 +153,9 @@ impl Default for ManagerBuilder {
                 single_writer: false,
                 check_integrity: false,
                 read_only: false,
+                durable: true,
             },
+            durability: None,
         }
     }
 }
@@ -148,6 +181,22 @@ impl ManagerBuilder {
     pub fn check_integrity_on_open(mut self, enabled: bool) -> Self {
         self.options.check_integrity = enabled;
         self
+    }
+
+    /// What a write guarantees after a crash (default [`Durability::Immediate`] for files,
+    /// [`Durability::None`] for [`ManagerBuilder::temporary`] and
+    /// [`ManagerBuilder::in_memory`]). [`Durability::None`] with
+    /// [`Concurrency::SingleWriter`] is refused by `open` with [`Error::Storage`].
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = Some(durability);
+        self
+    }
+
+    /// The options with the durability resolved: `fallback` unless one was chosen.
+    fn resolved(&self, fallback: Durability) -> OpenOptions {
+        let mut options = self.options.clone();
+        options.durable = self.durability.unwrap_or(fallback) == Durability::Immediate;
+        options
     }
 
     /// Open without write access (default off). Every write returns [`Error::ReadOnly`]. A
@@ -180,8 +229,12 @@ impl ManagerBuilder {
     /// a path that is not a regular file (a FIFO, a directory, a device, a socket); [`Error::SchemaTooNew`] for a file from a newer version;
     /// [`Error::Io`] / [`Error::Corrupted`] for unreadable files.
     pub fn open(self, path: impl AsRef<Path>) -> Result<RegistryManager> {
-        let store = Store::open(path.as_ref(), &self.options)?;
-        Ok(RegistryManager::from_backend(Backend::File(store), None))
+        let options = self.resolved(Durability::Immediate);
+        if !options.durable && options.single_writer && !options.read_only {
+            return Err(non_durable_shared(path.as_ref()));
+        }
+        let store = Store::open(path.as_ref(), &options)?;
+        Ok(RegistryManager::from_store(store, None))
     }
 
     /// Connects to a registry kept in a PostgreSQL database (cargo feature `postgres`), shared
@@ -190,7 +243,9 @@ impl ManagerBuilder {
     /// directory percent-encoded as the host). The first opener creates or upgrades the
     /// schema (SQL migrations applied in one transaction under an advisory lock). The
     /// file-only settings of this builder (cache size, concurrency, integrity check,
-    /// read-only) do not apply.
+    /// read-only, durability) do not apply: a write is as durable as the server's
+    /// `synchronous_commit` makes it (on by default: its WAL is flushed before the commit
+    /// returns).
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for a malformed URL; [`Error::Server`] when the server cannot
@@ -220,8 +275,17 @@ impl ManagerBuilder {
                 source,
             })?
             .into_temp_path();
-        let mut options = self.options;
+        // Commits another process could read must be durable (redb refuses otherwise).
+        let fallback = if self.options.single_writer {
+            Durability::Immediate
+        } else {
+            Durability::None
+        };
+        let mut options = self.resolved(fallback);
         options.read_only = false;
+        if !options.durable && options.single_writer {
+            return Err(non_durable_shared(&temp));
+        }
         let store = Store::open(&temp, &options)?;
         Ok(RegistryManager::from_backend(
             Backend::File(store),
@@ -234,11 +298,14 @@ impl ManagerBuilder {
     /// # Errors
     /// Only if the storage engine fails to initialise.
     pub fn in_memory(self) -> Result<RegistryManager> {
-        self.with_backend(crate::store::MemoryBackend::default(), "<in-memory>")
+        let durability = self.durability.unwrap_or(Durability::None);
+        self.durability(durability)
+            .with_backend(crate::store::MemoryBackend::default(), "<in-memory>")
     }
 
     /// A database on a custom [`StorageBackend`] (e.g. a fault-injecting one in tests), which
-    /// runs in exclusive mode. `label` names it in messages.
+    /// runs in exclusive mode (default [`Durability::Immediate`]: every write ends with the
+    /// backend's `sync_data`). `label` names it in messages.
     ///
     /// # Errors
     /// As for [`ManagerBuilder::open`].
@@ -247,7 +314,7 @@ impl ManagerBuilder {
         backend: impl StorageBackend,
         label: &str,
     ) -> Result<RegistryManager> {
-        let mut options = self.options;
+        let mut options = self.resolved(Durability::Immediate);
         options.single_writer = false;
         let store = Store::open_backend(backend, label, &options)?;
         Ok(RegistryManager::from_backend(Backend::File(store), None))
@@ -260,8 +327,8 @@ impl ManagerBuilder {
 /// [`RegistryManager::workspace`] is a view that prefixes every context name with
 /// `"<workspace>::"` and sees only its own workspace's contexts.
 ///
-/// Every write commits durably before returning: see [`SpecificationRegistry`] for the
-/// guarantees.
+/// Every write commits before returning, with the manager's [`Durability`]: see
+/// [`SpecificationRegistry`] for the guarantees.
 ///
 /// ```
 /// # fn main() -> pipeline_deps::Result<()> {
@@ -299,6 +366,7 @@ impl RegistryManager {
         RegistryManager {
             shared: Arc::new(Shared {
                 store: RwLock::new(store),
+                group: GroupCommit::default(),
                 live: Mutex::new(HashMap::new()),
                 _temp: temp,
             }),
@@ -357,6 +425,16 @@ impl RegistryManager {
     /// server as `postgres://user@host:port/database` (never the password).
     pub fn path(&self) -> PathBuf {
         self.shared.store().map(|s| s.path()).unwrap_or_default()
+    }
+
+    /// Makes every write so far durable, with one fsync: a no-op in effect under
+    /// [`Durability::Immediate`], the durable point of [`Durability::None`] (a crash after
+    /// `sync` returned loses no write made before it).
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`] on a read-only manager; storage errors.
+    pub fn sync(&self) -> Result<()> {
+        self.shared.store()?.sync()
     }
 
     /// Whether this manager was opened read-only.
@@ -607,5 +685,14 @@ impl RegistryManager {
             action: "compacting after a panic in another thread".into(),
         })?;
         store.file_mut("compacting")?.compact()
+    }
+}
+
+/// [`Durability::None`] with [`Concurrency::SingleWriter`]: refused.
+fn non_durable_shared(path: &Path) -> Error {
+    Error::InvalidInput {
+        what: format!("the options for opening {}", path.display()),
+        detail: "Durability::None cannot be combined with Concurrency::SingleWriter: commits without fsync exist only in this process's memory, so other processes could not read them; use Concurrency::Exclusive, or Durability::Immediate".into(),
+        source: None,
     }
 }

@@ -149,10 +149,13 @@ impl ImportOptions {
 /// Cheap to clone, `Send + Sync`; two handles to the same context compare equal.
 ///
 /// # Durability
-/// Every write (`register`, `upsert`, `register_many`, `unregister`, `clear`, imports) is one
-/// redb write transaction that commits with immediate durability before the call returns:
-/// after `Ok`, the change survives a process crash or power loss; after `Err` or a crash
-/// during the call, none of it is visible. The context's step and type counts change in the
+/// Every write (`register`, `upsert`, `register_many`, `unregister`, `clear`, imports) is
+/// atomic and committed before the call returns: after `Err` or a crash during the call, none
+/// of it is visible. After `Ok`, under [`Durability::Immediate`](crate::Durability) (the
+/// default for files) the change survives a process crash or power loss; under
+/// [`Durability::None`](crate::Durability) (the default for temporary and in-memory
+/// databases) a crash loses it until the next durable point. Concurrent writes through one
+/// manager share a commit (group commit) with the same guarantee each. The context's step and type counts change in the
 /// same transaction, so statistics always equal a recount.
 ///
 /// # Handles and clears
@@ -234,16 +237,18 @@ impl SpecificationRegistry {
         store.read(&format!("reading context {}", shorten(&self.state.name)), f)
     }
 
-    /// Runs `f` in one write transaction on this context and commits it. The spec cache is
-    /// invalidated whatever the outcome: a failed commit may still have reached the disk.
+    /// Runs `f` in a write transaction, shared with concurrent writers through this manager
+    /// (group commit: `f` may run again if another write of its group fails), and returns once
+    /// it committed. The spec cache is invalidated whatever the outcome: a failed commit may
+    /// still have reached the disk.
     fn transact<T>(
         &self,
         what: impl Fn() -> String,
-        f: impl FnOnce(&mut dyn CatalogWrite) -> Result<T>,
+        mut f: impl FnMut(&mut dyn CatalogWrite) -> Result<T>,
     ) -> Result<T> {
         self.check_live()?;
         let store = self.shared.store()?;
-        let result = store.write(&what(), f);
+        let result = store.write_grouped(&self.shared.group, &what(), &mut f);
         self.state.invalidate();
         result
     }
@@ -253,7 +258,7 @@ impl SpecificationRegistry {
     fn write<T>(
         &self,
         what: impl Fn() -> String,
-        f: impl FnOnce(&mut dyn ContextWrite) -> Result<T>,
+        mut f: impl FnMut(&mut dyn ContextWrite) -> Result<T>,
     ) -> Result<T> {
         self.transact(what, |writer| {
             let mut context = writer.context(&self.state.name, self.state.id)?;

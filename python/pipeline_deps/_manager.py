@@ -1,9 +1,10 @@
 """Registry manager and specification registries, persistent in one redb file.
 
 ``RegistryManager(path)`` opens the same file format the Rust library and the
-``pipeline-deps`` CLI use. Every write (``register``, ``unregister``, a context's creation
-or clearing) is committed durably before the call returns; after a crash the file holds
-exactly the writes whose calls returned.
+``pipeline-deps`` CLI use. Every write to a file (``register``, ``unregister``, a context's
+creation or clearing) is committed durably before the call returns; after a crash the file
+holds exactly the writes whose calls returned. A temporary or in-memory manager commits
+without fsync, since its data dies with it.
 """
 
 from __future__ import annotations

@@ -255,8 +255,7 @@ impl<'s, 'c> PgContextWriter<'s, 'c> {
                     self.unindex_type(&old.step_type, step)?;
                     self.index_type(&spec.step_type, step)?;
                 }
-                let record =
-                    codec::encode(|| action.clone(), StepRecordV1::from_spec(old.seq, spec))?;
+                let record = codec::encode_step(|| action.clone(), old.seq, spec, 0)?;
                 self.sql.execute(
                     &action,
                     "UPDATE pd_specs SET step_type = $3, record = $4 \
@@ -269,7 +268,7 @@ impl<'s, 'c> PgContextWriter<'s, 'c> {
                 let seq = self.next_seq();
                 self.index_type(&spec.step_type, step)?;
                 self.entry.step_count += 1;
-                let record = codec::encode(|| action.clone(), StepRecordV1::from_spec(seq, spec))?;
+                let record = codec::encode_step(|| action.clone(), seq, spec, 0)?;
                 let position = self.stored(seq)?;
                 self.sql.execute(
                     &action,

@@ -5,7 +5,7 @@ use super::{CatalogRead, CatalogWrite, ContextRead, ContextWrite};
 use crate::codec::CatalogRecordV1;
 use crate::error::Result;
 use crate::spec::StepSpecification;
-use crate::store::{ContextReader, ContextWriter, PutOutcome, Reader, Store, Writer};
+use crate::store::{ContextReader, ContextWriter, GroupCommit, PutOutcome, Reader, Store, Writer};
 
 /// A redb read transaction as a [`CatalogRead`].
 struct FileReader<'t>(&'t Reader);
@@ -27,6 +27,17 @@ pub(super) fn write<T>(
     f: impl FnOnce(&mut dyn CatalogWrite) -> Result<T>,
 ) -> Result<T> {
     store.write(|| action.to_owned(), |writer| f(&mut FileWriter(writer)))
+}
+
+pub(super) fn write_grouped<T>(
+    store: &Store,
+    group: &GroupCommit,
+    action: &str,
+    f: &mut dyn FnMut(&mut dyn CatalogWrite) -> Result<T>,
+) -> Result<T> {
+    group.run(store, &|| action.to_owned(), &mut |writer| {
+        f(&mut FileWriter(writer))
+    })
 }
 
 impl CatalogRead for FileReader<'_> {

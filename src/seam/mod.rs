@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use crate::codec::CatalogRecordV1;
 use crate::error::Result;
 use crate::spec::StepSpecification;
-use crate::store::Store;
+use crate::store::{GroupCommit, Store};
 
 /// Reading the catalog in a read transaction.
 pub(crate) trait CatalogRead {
@@ -124,6 +124,32 @@ impl Backend {
             Backend::File(store) => file::read(store, action, |r| r.context_entry(name, id)),
             #[cfg(feature = "postgres")]
             Backend::Postgres(pg) => pg.context_entry(name, id),
+        }
+    }
+
+    /// Runs `f` in a write transaction shared with the concurrent writers of this manager
+    /// (group commit, see `store::group`: `f` may run again when another member of its
+    /// batch fails). A PostgreSQL registry runs each write in a transaction of its own.
+    pub(crate) fn write_grouped<T>(
+        &self,
+        group: &GroupCommit,
+        action: &str,
+        f: &mut dyn FnMut(&mut dyn CatalogWrite) -> Result<T>,
+    ) -> Result<T> {
+        match self {
+            Backend::File(store) => file::write_grouped(store, group, action, f),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => pg.write(action, |writer| f(writer)),
+        }
+    }
+
+    /// Makes every write so far durable: the durable point of a file opened with
+    /// `Durability::None`; a PostgreSQL server made each commit durable already.
+    pub(crate) fn sync(&self) -> Result<()> {
+        match self {
+            Backend::File(store) => store.sync(),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => Ok(()),
         }
     }
 

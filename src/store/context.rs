@@ -317,14 +317,19 @@ impl<'txn> ContextReader<'txn> {
     }
 }
 
-/// Maps a storage error of a write to step `step` of `context`.
-fn fail(context: &str, step: &str) -> impl Fn(redb::StorageError) -> Error {
-    let action = format!(
-        "writing step {} of context {}",
-        shorten(step),
-        shorten(context)
-    );
-    move |e| storage_error(action.clone(), e)
+/// Maps a storage error of a write to step `step` of `context` (the message is only built
+/// on error: this runs for every row a registration writes).
+fn fail<'a>(context: &'a str, step: &'a str) -> impl Fn(redb::StorageError) -> Error + 'a {
+    move |e| {
+        storage_error(
+            format!(
+                "writing step {} of context {}",
+                shorten(step),
+                shorten(context)
+            ),
+            e,
+        )
+    }
 }
 
 /// One context's tables, open for writing inside the write transaction.
@@ -334,6 +339,9 @@ pub(crate) struct ContextWriter<'txn> {
     entry: CatalogRecordV1,
     specs: Table<'txn, &'static str, &'static [u8]>,
     index: Table<'txn, &'static [u8], &'static [u8]>,
+    /// Step types known to have their first-seen row, so that a batch of many steps of few
+    /// types looks each type up once.
+    known_types: rustc_hash::FxHashSet<String>,
 }
 
 /// What a [`ContextWriter::put`] did.
@@ -361,29 +369,58 @@ impl<'txn> ContextWriter<'txn> {
             index: txn
                 .open_table(tables.index())
                 .map_err(|e| storage_error(action(), e))?,
+            known_types: rustc_hash::FxHashSet::default(),
         })
+    }
+
+    /// "the record of step 's' in context 'c'", for encoding errors.
+    fn record_label(&self, step: &str) -> String {
+        format!(
+            "the record of step {} in context {}",
+            shorten(step),
+            shorten(&self.name)
+        )
     }
 
     /// Stores `spec` under `step`. With `replace == false` a taken name is
     /// [`Error::AlreadyRegistered`]; with `replace == true` the step keeps its registration
     /// position and the type index moves it if its type changed.
+    ///
+    /// An error leaves this transaction's tables in an unspecified state (a taken name is
+    /// found by inserting over it): the caller must discard the transaction, as every caller
+    /// does by returning the error.
     pub(crate) fn put(
         &mut self,
         step: &str,
         spec: &StepSpecification,
         replace: bool,
     ) -> Result<PutOutcome> {
-        let existing = match self.specs.get(step).map_err(fail(&self.name, step))? {
-            Some(value) => Some(decode_step(&self.name, self.entry.id, step, value.value())?),
-            None => None,
-        };
-        let (seq, outcome) = match &existing {
-            Some(_) if !replace => {
+        if !replace {
+            // One B-tree descent instead of a lookup then an insert.
+            let seq = self.entry.next_seq;
+            let mut value = codec::encode_step(|| self.record_label(step), seq, spec, 4)?;
+            seal::seal_reserved(SEAL_SPEC, self.entry.id, step.as_bytes(), &mut value);
+            let taken = self
+                .specs
+                .insert(step, value.as_slice())
+                .map_err(fail(&self.name, step))?
+                .is_some();
+            if taken {
                 return Err(Error::AlreadyRegistered {
                     context: self.name.clone(),
                     step: step.to_owned(),
                 });
             }
+            self.next_seq();
+            self.index_type(&spec.step_type, seq, step)?;
+            self.entry.step_count += 1;
+            return Ok(PutOutcome::Inserted);
+        }
+        let existing = match self.specs.get(step).map_err(fail(&self.name, step))? {
+            Some(value) => Some(decode_step(&self.name, self.entry.id, step, value.value())?),
+            None => None,
+        };
+        let (seq, outcome) = match &existing {
             Some(old) => {
                 if old.step_type != spec.step_type {
                     self.unindex_type(&old.step_type, old.seq, step)?;
@@ -398,17 +435,8 @@ impl<'txn> ContextWriter<'txn> {
                 (seq, PutOutcome::Inserted)
             }
         };
-        let payload = codec::encode(
-            || {
-                format!(
-                    "the record of step {} in context {}",
-                    shorten(step),
-                    shorten(&self.name)
-                )
-            },
-            StepRecordV1::from_spec(seq, spec),
-        )?;
-        let value = seal::seal(SEAL_SPEC, self.entry.id, step.as_bytes(), &payload);
+        let mut value = codec::encode_step(|| self.record_label(step), seq, spec, 4)?;
+        seal::seal_reserved(SEAL_SPEC, self.entry.id, step.as_bytes(), &mut value);
         self.specs
             .insert(step, value.as_slice())
             .map_err(fail(&self.name, step))?;
@@ -438,12 +466,16 @@ impl<'txn> ContextWriter<'txn> {
         self.index
             .insert(key.as_slice(), value.as_slice())
             .map_err(fail(&self.name, step))?;
+        if self.known_types.contains(step_type) {
+            return Ok(());
+        }
         let first_seen = first_seen_key(step_type);
         let known = self
             .index
             .get(first_seen.as_slice())
             .map_err(fail(&self.name, step))?
             .is_some();
+        self.known_types.insert(step_type.to_owned());
         if !known {
             let position = self.next_seq().to_le_bytes();
             let value = seal::seal(SEAL_INDEX, self.entry.id, &first_seen, &position);
@@ -473,6 +505,7 @@ impl<'txn> ContextWriter<'txn> {
             self.index
                 .remove(first_seen_key(step_type).as_slice())
                 .map_err(fail(&self.name, step))?;
+            self.known_types.remove(step_type);
             self.entry.step_type_count = self.entry.step_type_count.saturating_sub(1);
         }
         Ok(())

@@ -369,6 +369,8 @@ impl Store {
             path: path.to_path_buf(),
             read_only: false,
             origin: Origin::CheckedCopy { recovered: false },
+            // A copy in memory: nothing to sync, and it is closed (made whole) before use.
+            durable: false,
         };
         store.initialize_writable()?;
         store.read_only = true;

@@ -1,26 +1,42 @@
 //! Everything that knows redb: opening the file, the schema, transactions and the mapping of
 //! redb's errors onto [`Error`]. Nothing outside this module names a redb type.
 //!
-//! Durability: every write transaction commits with redb's default `Durability::Immediate`,
-//! so a commit that returned `Ok` is on stable storage (fsync'd) and survives a crash or
-//! power loss; a crash before that leaves the previous committed state, never a mix. redb's
-//! copy-on-write commit makes each transaction atomic, and the catalog counts are written in
-//! the same transaction as the data they count.
+//! Durability per write, chosen per manager ([`crate::Durability`], `OpenOptions::durable`):
+//!
+//! - `Immediate` (files): every write transaction commits with redb's
+//!   `Durability::Immediate`, so a commit that returned `Ok` is on stable storage (fsync'd)
+//!   and survives a crash or power loss; a crash before that leaves the previous committed
+//!   state, never a mix.
+//! - `None` (temporary and in-memory databases): commits with redb's `Durability::None`: no
+//!   fsync; the commit is visible to every later read of this process at once, but the
+//!   header on disk still names the last durable commit, so a crash (kill or power loss)
+//!   reopens at that commit, losing every non-durable one after it, together. Durable points:
+//!   the open, [`Store::sync`] (an empty durable commit), and redb's clean close, which
+//!   makes pending non-durable commits durable. redb refuses `None` in its multi-process
+//!   modes, so it needs exclusive mode.
+//!
+//! redb's copy-on-write commit makes each transaction atomic, and the catalog counts are
+//! written in the same transaction as the data they count. Concurrent registry writes share
+//! transactions and their commit (`group`): each caller returns after the shared commit, so
+//! its guarantee is the one above.
+
 //!
 //! Every call into redb from outside this module goes through [`Store::read`],
-//! [`Store::write`] or the open, check and compaction functions, which contain a panic of
-//! the storage engine on damaged data in one place (see `guard`).
+//! [`Store::write`] (and the group commit built on it) or the open, check and compaction
+//! functions, which contain a panic of the storage engine on damaged data in one place (see
+//! `guard`).
 //!
 //! Read-only opens never write the file. One whose file needs recovery (its last writer was
 //! killed, or failed on a full disk) is served from a copy in memory, recovered and fully
-//! integrity-checked there (`RegistryManager::recovered_from_copy` says so); that costs one read of the
-//! whole file, memory for all of it and the engine's repair and checksum pass: for a 34 MiB
-//! file of 100,000 specifications a median of 16 ms in a release build, against 0.1 ms for
-//! a clean open (`tests/reliability_round2.rs`; RELIABILITY.md).
+//! integrity-checked there (`RegistryManager::recovered_from_copy` says so); that costs one
+//! read of the whole file, memory for all of it and the engine's repair and checksum pass:
+//! for a 34 MiB file of 100,000 specifications a median of 16 ms in a release build, against
+//! 0.1 ms for a clean open (`tests/reliability_round2.rs`; RELIABILITY.md).
 
 mod backend;
 mod context;
 mod copy;
+mod group;
 mod guard;
 mod meta;
 mod migrate;
@@ -39,6 +55,7 @@ pub(crate) use backend::MemoryBackend;
 pub use backend::StorageBackend;
 pub(crate) use context::{ContextReader, ContextWriter, PutOutcome};
 pub(crate) use copy::{compact_file, repair_file};
+pub(crate) use group::GroupCommit;
 use guard::contain;
 pub use schema::SCHEMA_VERSION;
 use schema::{CATALOG, META, TABLE_PREFIX};
@@ -51,6 +68,8 @@ pub(crate) struct OpenOptions {
     pub single_writer: bool,
     pub check_integrity: bool,
     pub read_only: bool,
+    /// Commit writes with an fsync ([`crate::Durability::Immediate`]); else without.
+    pub durable: bool,
 }
 
 enum Db {
@@ -86,6 +105,8 @@ pub(crate) struct Store {
     /// copy.
     read_only: bool,
     origin: Origin,
+    /// Whether writes commit with an fsync (see [`OpenOptions::durable`]).
+    durable: bool,
 }
 
 /// Turns any redb error into the crate's error, saying what was being done.
@@ -214,6 +235,7 @@ impl Store {
             path,
             read_only,
             origin: Origin::Direct,
+            durable: options.durable,
         };
         if !read_only {
             store.initialize_writable()?;
@@ -282,6 +304,7 @@ impl Store {
             path,
             read_only: false,
             origin,
+            durable: options.durable,
         };
         store.initialize_writable()?;
         store.read_only = true;
@@ -465,11 +488,28 @@ impl Store {
     }
 
     /// Starts the (only) write transaction; blocks while another is open in this process.
-    fn begin_write(&self) -> Result<Writer> {
+    /// Commits with the store's durability: with an fsync, or (non-durable) without one.
+    pub(crate) fn begin_write(&self) -> Result<Writer> {
         self.refuse_if_read_only()?;
+        let mut txn = self.begin_write_raw()?;
+        if !self.durable {
+            txn.set_durability(redb::Durability::None)
+                .map_err(|e| storage_error("starting a non-durable write".into(), e))?;
+        }
         Ok(Writer {
-            txn: self.begin_write_raw()?,
+            txn,
             path: self.path.clone(),
+        })
+    }
+
+    /// Makes every earlier commit durable with one empty durable commit (an fsync).
+    pub(crate) fn sync(&self) -> Result<()> {
+        self.refuse_if_read_only()?;
+        let action = || format!("syncing {}", self.path.display());
+        contain(action, || {
+            self.begin_write_raw()?
+                .commit()
+                .map_err(|e| storage_error(action(), e))
         })
     }
 

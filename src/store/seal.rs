@@ -36,6 +36,14 @@ pub(crate) fn seal(tag: u8, id: u64, key: &[u8], payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Seals in place a value whose first 4 bytes were reserved for the checksum and whose
+/// payload follows: the same bytes as [`seal`] of the payload, without copying it.
+pub(crate) fn seal_reserved(tag: u8, id: u64, key: &[u8], value: &mut [u8]) {
+    if let Some((crc, payload)) = value.split_first_chunk_mut::<4>() {
+        *crc = checksum(tag, id, key, payload).to_le_bytes();
+    }
+}
+
 /// The payload of a sealed value, after checking its checksum.
 pub(crate) fn unseal<'a>(
     tag: u8,

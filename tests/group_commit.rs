@@ -1,0 +1,330 @@
+//! Invariant: concurrent writes through one manager share commits (group commit) without
+//! changing what any single write means: each call returns only after its own write is
+//! durable, one call's failure (a taken name, an invalid spec, a cleared context) fails that
+//! call alone and leaves no trace, and the result is a serial order of the calls that
+//! returned `Ok`, with exact counts.
+
+mod common;
+mod support;
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use common::spec;
+use pipeline_deps::storage::StorageBackend;
+use pipeline_deps::{Error, RegistryManager, StepSpecification};
+use support::TestResult;
+use support::fault_backend::{Disk, FaultBackend};
+
+/// A disk whose `sync_data` can be held shut, so that writers queue behind a commit.
+#[derive(Debug, Clone)]
+struct Gated {
+    inner: FaultBackend,
+    gate: Arc<(Mutex<GateState>, Condvar)>,
+}
+
+#[derive(Debug, Default)]
+struct GateState {
+    closed: bool,
+    /// Syncs waiting at the closed gate.
+    waiting: usize,
+}
+
+impl Gated {
+    fn new(disk: &Disk) -> Self {
+        Gated {
+            inner: disk.backend(),
+            gate: Arc::default(),
+        }
+    }
+
+    fn close(&self) {
+        self.gate.0.lock().map(|mut g| g.closed = true).ok();
+    }
+
+    fn open(&self) {
+        if let Ok(mut g) = self.gate.0.lock() {
+            g.closed = false;
+        }
+        self.gate.1.notify_all();
+    }
+
+    /// Waits until a sync is held at the gate.
+    fn await_held_sync(&self) -> TestResult {
+        let (lock, cv) = &*self.gate;
+        let mut g = lock.lock().map_err(|_| "gate poisoned")?;
+        while g.waiting == 0 {
+            g = cv
+                .wait_timeout(g, Duration::from_secs(30))
+                .map_err(|_| "gate poisoned")?
+                .0;
+        }
+        Ok(())
+    }
+}
+
+impl StorageBackend for Gated {
+    fn len(&self) -> std::io::Result<u64> {
+        self.inner.len()
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+        self.inner.read(offset, out)
+    }
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.inner.set_len(len)
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        let (lock, cv) = &*self.gate;
+        let mut g = lock
+            .lock()
+            .map_err(|_| std::io::Error::other("gate poisoned"))?;
+        g.waiting += 1;
+        cv.notify_all();
+        while g.closed {
+            g = cv
+                .wait(g)
+                .map_err(|_| std::io::Error::other("gate poisoned"))?;
+        }
+        g.waiting -= 1;
+        drop(g);
+        self.inner.sync_data()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        self.inner.write(offset, data)
+    }
+}
+
+/// Steps (in registration order) of `ctx` in the database image `image`, after checking
+/// counts against a recount and the file's integrity.
+fn steps_in(image: Vec<u8>, ctx: &str) -> TestResult<Vec<String>> {
+    let manager =
+        RegistryManager::builder().with_backend(Disk::from_image(image).backend(), "image")?;
+    let Some(registry) = manager.get_registry_if_exists(ctx)? else {
+        return Ok(Vec::new());
+    };
+    let names = registry.list_step_names()?;
+    assert_eq!(registry.len()?, names.len());
+    assert_eq!(manager.get_context_stats()?[ctx].step_count, names.len());
+    assert!(manager.check_integrity()?);
+    Ok(names)
+}
+
+/// Runs `body` in a thread and fails, instead of hanging, if it runs over `limit`.
+fn bounded(limit: Duration, body: fn() -> TestResult) -> TestResult {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(body()).ok());
+    rx.recv_timeout(limit)
+        .map_err(|_| format!("the writers did not finish within {limit:?}: a deadlock"))?
+}
+
+/// One queued writer: its label and its write.
+type Job = Box<dyn Fn() -> pipeline_deps::Result<()> + Send>;
+
+type Outcome = (&'static str, Result<Vec<u8>, String>);
+
+#[test]
+fn writers_queued_behind_a_commit_share_the_next_one_and_fail_alone() -> TestResult {
+    bounded(Duration::from_secs(120), queued_writers)
+}
+
+fn queued_writers() -> TestResult {
+    let disk = Disk::new();
+    let gated = Gated::new(&disk);
+    let manager = RegistryManager::builder().with_backend(gated.clone(), "gated")?;
+    let registry = manager.get_registry("ctx")?;
+    registry.register("taken", &spec("Processing"))?;
+    let doomed = manager.get_registry("doomed")?;
+    manager.clear_context("doomed")?;
+
+    // The first writer's commit is held at its fsync; the others queue behind it.
+    gated.close();
+    let first = {
+        let registry = registry.clone();
+        let disk = disk.clone();
+        std::thread::spawn(move || -> Outcome {
+            let result = registry.register("first", &spec("Processing"));
+            (
+                "first",
+                result
+                    .map(|()| disk.durable_image())
+                    .map_err(|e| e.to_string()),
+            )
+        })
+    };
+    gated.await_held_sync()?;
+    let before = disk.counts();
+
+    let invalid = StepSpecification::new("", pipeline_deps::NodeType::Internal);
+    let mut writers = Vec::new();
+    let jobs: Vec<(&'static str, Job)> = vec![
+        ("ok_1", {
+            let r = registry.clone();
+            Box::new(move || r.register("ok_1", &spec("Training")))
+        }),
+        ("ok_2", {
+            let r = registry.clone();
+            Box::new(move || r.register("ok_2", &spec("Processing")))
+        }),
+        ("ok_3", {
+            let r = registry.clone();
+            Box::new(move || {
+                r.register_many([("ok_3a", &spec("Eval")), ("ok_3b", &spec("Eval"))])
+                    .map(|_| ())
+            })
+        }),
+        ("taken", {
+            let r = registry.clone();
+            Box::new(move || r.register("taken", &spec("Training")))
+        }),
+        ("half_taken", {
+            let r = registry.clone();
+            Box::new(move || {
+                r.register_many([("fresh", &spec("Training")), ("taken", &spec("Training"))])
+                    .map(|_| ())
+            })
+        }),
+        ("invalid", {
+            let r = registry.clone();
+            let invalid = invalid.clone();
+            Box::new(move || r.register("invalid", &invalid))
+        }),
+        ("cleared", {
+            let r = doomed.clone();
+            Box::new(move || r.register("x", &spec("Processing")))
+        }),
+    ];
+    for (label, job) in jobs {
+        let disk = disk.clone();
+        writers.push(std::thread::spawn(move || -> Outcome {
+            (
+                label,
+                job()
+                    .map(|()| disk.durable_image())
+                    .map_err(|e| e.to_string()),
+            )
+        }));
+    }
+    // Give the queued writers time to reach the group (not a timing assertion: a writer
+    // that arrives later only forms one more batch, which the sync bound below allows).
+    std::thread::sleep(Duration::from_millis(300));
+    gated.open();
+
+    let mut outcomes = vec![first.join().map_err(|_| "a writer panicked")?];
+    for writer in writers {
+        outcomes.push(writer.join().map_err(|_| "a writer panicked")?);
+    }
+    let mut committed = 0;
+    for (label, outcome) in &outcomes {
+        let expect_ok = label.starts_with("ok") || *label == "first";
+        match outcome {
+            Ok(image) => {
+                assert!(expect_ok, "{label} succeeded");
+                committed += 1;
+                // Durable when it returned: the synced bytes at that moment hold it.
+                let steps = steps_in(image.clone(), "ctx")?;
+                let own = match *label {
+                    "ok_3" => "ok_3a",
+                    other => other,
+                };
+                assert!(
+                    steps.iter().any(|s| s == own),
+                    "{label} not durable on return: {steps:?}"
+                );
+            }
+            Err(message) => assert!(!expect_ok, "{label} failed: {message}"),
+        }
+    }
+    assert_eq!(committed, 4);
+    // The held write and three queued successful ones: without group commit, four syncs.
+    // (The engine also syncs when it grows the file; those syncs are not commits.)
+    let after = disk.counts();
+    let syncs = (after.syncs - before.syncs) - (after.set_lens - before.set_lens);
+    assert!(
+        syncs < 4,
+        "{syncs} syncs for the held write and the 3 queued successful ones: no commit was shared"
+    );
+
+    let mut steps = registry.list_step_names()?;
+    steps.sort();
+    assert_eq!(steps, ["first", "ok_1", "ok_2", "ok_3a", "ok_3b", "taken"]);
+    assert_eq!(registry.len()?, 6);
+    assert_eq!(
+        registry.list_step_types()?.len(),
+        manager.get_context_stats()?["ctx"].step_type_count
+    );
+    assert_eq!(
+        registry
+            .get_specification("taken")?
+            .ok_or("taken lost")?
+            .step_type,
+        "Processing"
+    );
+    assert!(manager.get_registry_if_exists("doomed")?.is_none());
+    drop((registry, doomed, manager));
+    let mut durable = steps_in(disk.durable_image(), "ctx")?;
+    durable.sort();
+    assert_eq!(durable, steps);
+    Ok(())
+}
+
+#[test]
+fn racing_writers_equal_a_serial_order() -> TestResult {
+    bounded(Duration::from_secs(120), racing_writers)
+}
+
+fn racing_writers() -> TestResult {
+    const THREADS: usize = 8;
+    const PER_THREAD: usize = 12;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("race.redb");
+    let manager = RegistryManager::open(&path)?;
+    let registry = manager.get_registry("ctx")?;
+    let winners = Arc::new(Mutex::new(Vec::new()));
+    let threads: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let registry = registry.clone();
+            let winners = Arc::clone(&winners);
+            std::thread::spawn(move || -> pipeline_deps::Result<()> {
+                for i in 0..PER_THREAD {
+                    // Every thread races for the same contested names, and writes its own.
+                    let contested = format!("contested_{i}");
+                    match registry.register(&contested, &spec(&format!("T{t}"))) {
+                        Ok(()) => winners.lock().map(|mut w| w.push((contested, t))).ok(),
+                        Err(Error::AlreadyRegistered { .. }) => None,
+                        Err(e) => return Err(e),
+                    };
+                    registry.register(&format!("own_{t}_{i}"), &spec("Own"))?;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().map_err(|_| "a writer panicked")??;
+    }
+    let winners = winners.lock().map_err(|_| "poisoned")?.clone();
+    assert_eq!(
+        winners.len(),
+        PER_THREAD,
+        "each contested name is won exactly once"
+    );
+    for (name, thread) in &winners {
+        let stored = registry.get_specification(name)?.ok_or("winner missing")?;
+        assert_eq!(stored.step_type, format!("T{thread}"), "{name}");
+    }
+    assert_eq!(registry.len()?, PER_THREAD * (THREADS + 1));
+    assert_eq!(
+        registry.list_step_names()?.len(),
+        PER_THREAD * (THREADS + 1)
+    );
+    let stats = &manager.get_context_stats()?["ctx"];
+    assert_eq!(stats.step_type_count, registry.list_step_types()?.len());
+    drop((registry, manager));
+    let reopened = RegistryManager::open(&path)?;
+    assert_eq!(
+        reopened.get_registry("ctx")?.len()?,
+        PER_THREAD * (THREADS + 1)
+    );
+    assert!(reopened.check_integrity()?);
+    Ok(())
+}
