@@ -154,6 +154,8 @@ impl Backend {
     }
 
     /// The redb store, when this is a file.
+    // Without the `postgres` feature every backend is a file, but the signature is the same.
+    #[cfg_attr(not(feature = "postgres"), allow(clippy::unnecessary_wraps))]
     pub(crate) fn file(&self) -> Option<&Store> {
         match self {
             Backend::File(store) => Some(store),
@@ -190,7 +192,10 @@ impl Backend {
 
     /// The redb file, for the file-only maintenance operations (integrity check,
     /// compaction); a PostgreSQL registry refuses them with a clear error.
-    #[cfg_attr(not(feature = "postgres"), allow(unused_variables))]
+    #[cfg_attr(
+        not(feature = "postgres"),
+        allow(unused_variables, clippy::unnecessary_wraps)
+    )]
     pub(crate) fn file_mut(&mut self, operation: &str) -> Result<&mut Store> {
         match self {
             Backend::File(store) => Ok(store),
