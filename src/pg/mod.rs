@@ -72,6 +72,13 @@ impl PgStore {
                 detail: e.to_string(),
                 source: Some(Box::new(e)),
             })?;
+        if config.get_ssl_mode() == postgres::config::SslMode::Require {
+            return Err(Error::InvalidInput {
+                what: "the PostgreSQL URL".into(),
+                detail: "sslmode=require asks for TLS, which this build does not support yet; connect over a Unix socket, a trusted network or a tunnel with sslmode=disable or prefer".into(),
+                source: None,
+            });
+        }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
         }

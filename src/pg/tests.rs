@@ -288,6 +288,8 @@ fn an_unreachable_server_is_connection_refused() -> TestResult {
     assert!(message.contains("could not connect"), "{message}");
     let bad = PgStore::connect("postgres://host:notaport/db");
     assert!(matches!(bad, Err(Error::InvalidInput { .. })), "{bad:?}");
+    let tls = PgStore::connect("postgres://localhost/db?sslmode=require");
+    assert!(matches!(tls, Err(Error::InvalidInput { .. })), "{tls:?}");
     Ok(())
 }
 
