@@ -84,6 +84,13 @@ fn candidate_dict<'py>(py: Python<'py>, c: &ScoredCandidate) -> PyResult<Bound<'
     Ok(result)
 }
 
+fn candidate_list<'py>(
+    py: Python<'py>,
+    candidates: &[ScoredCandidate],
+) -> PyResult<Vec<Bound<'py, PyDict>>> {
+    candidates.iter().map(|c| candidate_dict(py, c)).collect()
+}
+
 /// The design's shape of a scoring resolution (see `resolve_with_scoring` in Python).
 fn scoring_dict<'py>(py: Python<'py>, r: &ScoringResolution) -> PyResult<Bound<'py, PyDict>> {
     let failed = PyDict::new(py);
@@ -95,12 +102,7 @@ fn scoring_dict<'py>(py: Python<'py>, r: &ScoringResolution) -> PyResult<Bound<'
             .map(|c| candidate_dict(py, c))
             .transpose()?;
         entry.set_item("best_candidate", best)?;
-        let all = f
-            .all_candidates
-            .iter()
-            .map(|c| candidate_dict(py, c))
-            .collect::<PyResult<Vec<_>>>()?;
-        entry.set_item("all_candidates", all)?;
+        entry.set_item("all_candidates", candidate_list(py, &f.all_candidates)?)?;
         entry.set_item("required", f.required)?;
         failed.set_item(dependency, entry)?;
     }
@@ -120,11 +122,7 @@ fn scoring_dict<'py>(py: Python<'py>, r: &ScoringResolution) -> PyResult<Bound<'
     }
     let candidates = PyDict::new(py);
     for (dependency, list) in &r.candidates {
-        let list = list
-            .iter()
-            .map(|c| candidate_dict(py, c))
-            .collect::<PyResult<Vec<_>>>()?;
-        candidates.set_item(dependency, list)?;
+        candidates.set_item(dependency, candidate_list(py, list)?)?;
     }
     let result = PyDict::new(py);
     result.set_item("resolved", resolution_dict(py, &r.resolved)?)?;
