@@ -214,6 +214,22 @@ pub enum Error {
         /// The database file.
         path: PathBuf,
     },
+    /// The PostgreSQL server of a `postgres://` registry could not be used; [`ServerErrorKind`]
+    /// says why. Kind [`ErrorKind::Server`]. Nothing of the failed call was applied, except when the connection was lost
+    /// while committing (the message then says the outcome is unknown). The next call
+    /// reconnects.
+    #[error("{}", server_message(*kind, server, action))]
+    Server {
+        /// Why the server could not be used.
+        kind: ServerErrorKind,
+        /// The server, as `postgres://user@host:port/database` (never the password).
+        server: String,
+        /// What was being done.
+        action: String,
+        /// The client library's error.
+        #[source]
+        source: Option<Cause>,
+    },
     /// The process-wide default manager was already open when its path was to be chosen.
     /// Kind [`ErrorKind::State`].
     #[error(
@@ -234,6 +250,39 @@ pub enum Error {
         #[source]
         source: Cause,
     },
+}
+
+/// Why a PostgreSQL server could not be used (see [`Error::Server`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerErrorKind {
+    /// No connection could be made: nothing listens at the address, or the server is
+    /// starting up or shutting down.
+    ConnectionRefused,
+    /// The server refused the user name or password (or the user or database is unknown).
+    Authentication,
+    /// The connection broke during the call (server restart, network failure, the session
+    /// was terminated).
+    ConnectionLost,
+    /// The server cancelled a statement after its `statement_timeout` or `lock_timeout`.
+    StatementTimeout,
+}
+
+fn server_message(kind: ServerErrorKind, server: &str, action: &str) -> String {
+    match kind {
+        ServerErrorKind::ConnectionRefused => format!(
+            "could not connect to the PostgreSQL server {server} while {action}; check that the server runs and that the URL's host, port or socket directory is right"
+        ),
+        ServerErrorKind::Authentication => format!(
+            "the PostgreSQL server {server} refused the connection's credentials while {action}; check the user, password and database name in the URL"
+        ),
+        ServerErrorKind::ConnectionLost => format!(
+            "the connection to the PostgreSQL server {server} was lost while {action}; the next call reconnects"
+        ),
+        ServerErrorKind::StatementTimeout => format!(
+            "the PostgreSQL server {server} cancelled {action} after its statement or lock timeout, nothing of it was applied; retry, or raise the timeout"
+        ),
+    }
 }
 
 /// What kind of failure an [`Error`] is: the stable classification to match on.
@@ -283,6 +332,9 @@ pub enum ErrorKind {
     State,
     /// The storage engine refused the operation for another reason ([`Error::Storage`]).
     Storage,
+    /// The PostgreSQL server of a `postgres://` registry could not be used
+    /// ([`Error::Server`]; its [`ServerErrorKind`] says why). The next call reconnects.
+    Server,
 }
 
 impl Error {
@@ -305,6 +357,7 @@ impl Error {
             | Error::ReadOnly { .. }
             | Error::DefaultManagerOpen { .. } => ErrorKind::State,
             Error::Storage { .. } => ErrorKind::Storage,
+            Error::Server { .. } => ErrorKind::Server,
         }
     }
 

@@ -84,10 +84,13 @@ mod error;
 mod global;
 mod maintenance;
 mod manager;
+#[cfg(feature = "postgres")]
+mod pg;
 pub mod pipeline;
 mod registry;
 pub mod resolve;
 mod scoped;
+mod seam;
 pub mod snapshot;
 pub mod spec;
 mod store;
@@ -96,7 +99,7 @@ pub mod transfer;
 pub use indexmap;
 pub use serde_json;
 
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, Result, ServerErrorKind};
 pub use global::{
     clear_all_contexts, clear_context, get_context_stats, get_default_registry,
     get_pipeline_registry, get_registry, list_contexts,

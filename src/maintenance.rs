@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result, shorten};
 use crate::manager::{ManagerBuilder, RegistryManager};
 use crate::spec::StepSpecification;
-use crate::store::{Origin, PutOutcome, Store};
+use crate::store::{Origin, Store};
 
 /// What [`RegistryManager::import_steps`] did, counted inside its transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,11 +67,13 @@ impl RegistryManager {
     /// disk): what it shows is the last committed state, and the file itself is unchanged
     /// (the next writable open recovers it).
     pub fn recovered_from_copy(&self) -> bool {
-        self.shared.store().is_ok_and(|store| {
-            matches!(
-                store.origin(),
-                Origin::RecoveredCopy | Origin::CheckedCopy { recovered: true }
-            )
+        self.shared.store().is_ok_and(|backend| {
+            backend.file().is_some_and(|store| {
+                matches!(
+                    store.origin(),
+                    Origin::RecoveredCopy | Origin::CheckedCopy { recovered: true }
+                )
+            })
         })
     }
 
@@ -120,14 +122,15 @@ impl RegistryManager {
                 shorten(&full)
             )
         };
-        let result = store.write(what, |writer| {
+        let result = store.write(&what(), |writer| {
             let (entry, created) = writer.create_context(&full)?;
             let mut context = writer.context(&full, entry.id)?;
             let (mut new, mut replaced) = (0, 0);
             for (name, spec) in steps {
-                match context.put(name, spec, replace)? {
-                    PutOutcome::Inserted => new += 1,
-                    PutOutcome::Replaced => replaced += 1,
+                if context.put(name, spec, replace)? {
+                    new += 1;
+                } else {
+                    replaced += 1;
                 }
             }
             let entry = context.finish()?;

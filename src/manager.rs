@@ -8,6 +8,7 @@ use indexmap::IndexMap;
 
 use crate::error::{Error, Result, shorten};
 use crate::registry::{ContextState, SpecificationRegistry};
+use crate::seam::{Backend, CatalogWrite};
 use crate::spec::check_name;
 use crate::store::{GroupCommit, OpenOptions, StorageBackend, Store};
 
@@ -92,8 +93,9 @@ pub struct ContextStats {
 
 pub(crate) struct Shared {
     // Field order matters: the database closes before the temporary file is removed.
-    store: RwLock<Store>,
-    /// Concurrent writes share commits (see `store::group`).
+    store: RwLock<Backend>,
+    /// Concurrent writes share commits (see `store::group`; a PostgreSQL registry commits
+    /// each write on its own).
     pub(crate) group: GroupCommit,
     /// Contexts this process has handles to, by full name (writable managers only).
     live: Mutex<HashMap<String, Arc<ContextState>>>,
@@ -101,7 +103,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn store(&self) -> Result<RwLockReadGuard<'_, Store>> {
+    pub(crate) fn store(&self) -> Result<RwLockReadGuard<'_, Backend>> {
         self.store.read().map_err(|_| Error::Poisoned {
             action: "using the database after a panic in another thread".into(),
         })
@@ -235,6 +237,29 @@ impl ManagerBuilder {
         Ok(RegistryManager::from_store(store, None))
     }
 
+    /// Connects to a registry kept in a PostgreSQL database (cargo feature `postgres`), shared
+    /// by every process and machine that connects to it. `url` is a `postgres://` or
+    /// `postgresql://` URL (`postgres://user:password@host:port/database`, or a Unix socket
+    /// directory percent-encoded as the host). The first opener creates or upgrades the
+    /// schema (SQL migrations applied in one transaction under an advisory lock). The
+    /// file-only settings of this builder (cache size, concurrency, integrity check,
+    /// read-only, durability) do not apply: a write is as durable as the server's
+    /// `synchronous_commit` makes it (on by default: its WAL is flushed before the commit
+    /// returns).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a malformed URL; [`Error::Server`] when the server cannot
+    /// be reached or refuses the credentials; [`Error::SchemaTooNew`] for a database written
+    /// by a newer version.
+    #[cfg(feature = "postgres")]
+    pub fn connect(self, url: &str) -> Result<RegistryManager> {
+        let store = crate::pg::PgStore::connect(url)?;
+        Ok(RegistryManager::from_backend(
+            Backend::Postgres(Box::new(store)),
+            None,
+        ))
+    }
+
     /// A database in a new temporary file, removed when the last handle is dropped: for test
     /// suites.
     ///
@@ -262,7 +287,10 @@ impl ManagerBuilder {
             return Err(non_durable_shared(&temp));
         }
         let store = Store::open(&temp, &options)?;
-        Ok(RegistryManager::from_store(store, Some(temp)))
+        Ok(RegistryManager::from_backend(
+            Backend::File(store),
+            Some(temp),
+        ))
     }
 
     /// A database kept in memory only.
@@ -289,7 +317,7 @@ impl ManagerBuilder {
         let mut options = self.resolved(Durability::Immediate);
         options.single_writer = false;
         let store = Store::open_backend(backend, label, &options)?;
-        Ok(RegistryManager::from_store(store, None))
+        Ok(RegistryManager::from_backend(Backend::File(store), None))
     }
 }
 
@@ -320,11 +348,7 @@ pub struct RegistryManager {
 
 impl std::fmt::Debug for RegistryManager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let path = self
-            .shared
-            .store()
-            .map(|s| s.path().to_path_buf())
-            .unwrap_or_default();
+        let path = self.shared.store().map(|s| s.path()).unwrap_or_default();
         f.debug_struct("RegistryManager")
             .field("path", &path)
             .field("workspace_prefix", &self.prefix)
@@ -333,7 +357,12 @@ impl std::fmt::Debug for RegistryManager {
 }
 
 impl RegistryManager {
+    /// A manager over a redb store.
     pub(crate) fn from_store(store: Store, temp: Option<tempfile::TempPath>) -> Self {
+        RegistryManager::from_backend(Backend::File(store), temp)
+    }
+
+    fn from_backend(store: Backend, temp: Option<tempfile::TempPath>) -> Self {
         RegistryManager {
             shared: Arc::new(Shared {
                 store: RwLock::new(store),
@@ -375,6 +404,15 @@ impl RegistryManager {
         Self::builder().temporary()
     }
 
+    /// Connects to a registry in a PostgreSQL database (cargo feature `postgres`).
+    ///
+    /// # Errors
+    /// See [`ManagerBuilder::connect`].
+    #[cfg(feature = "postgres")]
+    pub fn connect(url: &str) -> Result<Self> {
+        Self::builder().connect(url)
+    }
+
     /// A database in memory only.
     ///
     /// # Errors
@@ -383,12 +421,10 @@ impl RegistryManager {
         Self::builder().in_memory()
     }
 
-    /// The database file (or a label such as `<in-memory>`).
+    /// The database file (or a label such as `<in-memory>`); for a PostgreSQL registry, the
+    /// server as `postgres://user@host:port/database` (never the password).
     pub fn path(&self) -> PathBuf {
-        self.shared
-            .store()
-            .map(|s| s.path().to_path_buf())
-            .unwrap_or_default()
+        self.shared.store().map(|s| s.path()).unwrap_or_default()
     }
 
     /// Makes every write so far durable, with one fsync: a no-op in effect under
@@ -464,9 +500,8 @@ impl RegistryManager {
 
     fn registry(&self, full: String, create: bool) -> Result<Option<SpecificationRegistry>> {
         let store = self.shared.store()?;
-        let lookup = || format!("looking up context {}", shorten(&full));
         if store.is_read_only() {
-            let entry = store.read(lookup, |reader| reader.catalog_entry(&full))?;
+            let entry = store.read("looking up a context", |r| r.catalog_entry(&full))?;
             return Ok(entry.map(|entry| {
                 SpecificationRegistry::new(
                     Arc::clone(&self.shared),
@@ -475,23 +510,36 @@ impl RegistryManager {
             }));
         }
         let mut live = self.shared.live()?;
-        if let Some(state) = live.get(&full) {
+        // On a shared backend another process may have cleared (and re-created) the context
+        // since this process took its handle, so the catalog decides.
+        let shared_backend = store.is_shared();
+        if !shared_backend && let Some(state) = live.get(&full) {
             return Ok(Some(SpecificationRegistry::new(
                 Arc::clone(&self.shared),
                 Arc::clone(state),
             )));
         }
-        let existing = store.read(lookup, |reader| reader.catalog_entry(&full))?;
+        let looking_up = format!("looking up context {}", shorten(&full));
+        let existing = store.read(&looking_up, |r| r.catalog_entry(&full))?;
+        if let (Some(entry), Some(state)) = (&existing, live.get(&full))
+            && entry.id == state.id()
+        {
+            return Ok(Some(SpecificationRegistry::new(
+                Arc::clone(&self.shared),
+                Arc::clone(state),
+            )));
+        }
+        if let Some(stale) = live.remove(&full) {
+            stale.mark_cleared();
+        }
         let (id, created) = match existing {
             Some(entry) => (entry.id, false),
             None if !create => return Ok(None),
-            None => store.write(
-                || format!("creating context {}", shorten(&full)),
-                |writer| {
-                    let (entry, created) = writer.create_context(&full)?;
-                    Ok((entry.id, created))
-                },
-            )?,
+            None => {
+                let creating = format!("creating context {}", shorten(&full));
+                let (entry, created) = store.write(&creating, |w| w.create_context(&full))?;
+                (entry.id, created)
+            }
         };
         let state = Arc::new(ContextState::new(full.clone(), id, true));
         live.insert(full.clone(), Arc::clone(&state));
@@ -516,10 +564,7 @@ impl RegistryManager {
 
     fn catalog(&self) -> Result<Vec<(String, crate::codec::CatalogRecordV1)>> {
         let store = self.shared.store()?;
-        let catalog = store.read(
-            || "reading the context catalog".into(),
-            crate::store::Reader::catalog,
-        )?;
+        let catalog = store.read("listing contexts", |r| r.catalog())?;
         Ok(catalog
             .into_iter()
             .filter_map(|(name, entry)| {
@@ -559,23 +604,20 @@ impl RegistryManager {
     /// that transaction, so nothing created concurrently is missed or half-deleted).
     fn clear_where(
         &self,
-        select: impl FnOnce(&crate::store::Writer) -> Result<Vec<String>>,
+        select: impl FnOnce(&mut dyn CatalogWrite) -> Result<Vec<String>>,
     ) -> Result<usize> {
         let store = self.shared.store()?;
         let mut live = self.shared.live()?;
-        let cleared = store.write(
-            || "clearing contexts".into(),
-            |writer| {
-                let names = select(writer)?;
-                let mut cleared = Vec::new();
-                for name in names {
-                    if writer.drop_context(&name)?.is_some() {
-                        cleared.push(name);
-                    }
+        let cleared = store.write("clearing contexts", |writer| {
+            let names = select(writer)?;
+            let mut cleared = Vec::new();
+            for name in names {
+                if writer.drop_context(&name)?.is_some() {
+                    cleared.push(name);
                 }
-                Ok(cleared)
-            },
-        )?;
+            }
+            Ok(cleared)
+        })?;
         for name in &cleared {
             if let Some(state) = live.remove(name) {
                 state.mark_cleared();
@@ -625,7 +667,7 @@ impl RegistryManager {
         let mut store = self.shared.store.write().map_err(|_| Error::Poisoned {
             action: "checking integrity after a panic in another thread".into(),
         })?;
-        store.check_integrity()
+        store.file_mut("checking the integrity")?.check_integrity()
     }
 
     /// Compacts the file: moves pages so that free space at its end can be released.
@@ -642,7 +684,7 @@ impl RegistryManager {
         let mut store = self.shared.store.write().map_err(|_| Error::Poisoned {
             action: "compacting after a panic in another thread".into(),
         })?;
-        store.compact()
+        store.file_mut("compacting")?.compact()
     }
 }
 

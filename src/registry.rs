@@ -7,8 +7,8 @@ use std::sync::{Arc, RwLock};
 
 use crate::error::{Error, Result, shorten};
 use crate::manager::Shared;
+use crate::seam::{CatalogRead, CatalogWrite, ContextRead, ContextWrite};
 use crate::spec::{DependencySpec, OutputSpec, StepSpecification};
-use crate::store::{ContextReader, ContextWriter};
 
 /// In-process state of one context: the cleared flag and a cache of decoded specs.
 pub(crate) struct ContextState {
@@ -24,6 +24,9 @@ struct SpecCache {
     /// Bumped by every committed write, so a read that raced a write does not fill the cache
     /// with what it read before the write.
     generation: u64,
+    /// On a backend shared with other processes: the context revision the cached specs were
+    /// read at; a different current revision means another process wrote or cleared.
+    revision: Option<u64>,
     specs: HashMap<String, Arc<StepSpecification>>,
 }
 
@@ -35,6 +38,11 @@ impl ContextState {
             cleared: AtomicBool::new(false),
             cache: cached.then(|| RwLock::new(SpecCache::default())),
         }
+    }
+
+    /// The context's catalog id.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 
     pub(crate) fn mark_cleared(&self) {
@@ -215,13 +223,18 @@ impl SpecificationRegistry {
         }
     }
 
-    fn read<T>(&self, f: impl FnOnce(&ContextReader<'_>) -> Result<T>) -> Result<T> {
+    fn read<T>(&self, f: impl FnOnce(&mut dyn ContextRead) -> Result<T>) -> Result<T> {
+        self.snapshot(|reader| {
+            let mut context = reader.context(&self.state.name, self.state.id)?;
+            f(&mut *context)
+        })
+    }
+
+    /// Runs `f` in one read transaction (a consistent snapshot).
+    fn snapshot<T>(&self, f: impl FnOnce(&mut dyn CatalogRead) -> Result<T>) -> Result<T> {
         self.check_live()?;
         let store = self.shared.store()?;
-        store.read(
-            || format!("reading context {}", shorten(&self.state.name)),
-            |reader| f(&reader.context(&self.state.name, self.state.id)?),
-        )
+        store.read(&format!("reading context {}", shorten(&self.state.name)), f)
     }
 
     /// Runs `f` in a write transaction, shared with concurrent writers through this manager
@@ -231,11 +244,11 @@ impl SpecificationRegistry {
     fn transact<T>(
         &self,
         what: impl Fn() -> String,
-        mut f: impl FnMut(&crate::store::Writer) -> Result<T>,
+        mut f: impl FnMut(&mut dyn CatalogWrite) -> Result<T>,
     ) -> Result<T> {
         self.check_live()?;
         let store = self.shared.store()?;
-        let result = self.shared.group.run(&store, &what, &mut f);
+        let result = store.write_grouped(&self.shared.group, &what(), &mut f);
         self.state.invalidate();
         result
     }
@@ -245,11 +258,11 @@ impl SpecificationRegistry {
     fn write<T>(
         &self,
         what: impl Fn() -> String,
-        mut f: impl FnMut(&mut ContextWriter<'_>) -> Result<T>,
+        mut f: impl FnMut(&mut dyn ContextWrite) -> Result<T>,
     ) -> Result<T> {
         self.transact(what, |writer| {
             let mut context = writer.context(&self.state.name, self.state.id)?;
-            let out = f(&mut context)?;
+            let out = f(&mut *context)?;
             context.finish()?;
             Ok(out)
         })
@@ -410,35 +423,87 @@ impl SpecificationRegistry {
     }
 
     /// The specification registered under `step_name`. Served from an in-process cache that
-    /// every write through this database invalidates.
+    /// every write through this database invalidates; on a PostgreSQL registry, which other
+    /// processes write too, the cache is used only while the context's revision is the one
+    /// it was filled at (checked with one read per call).
     ///
     /// # Errors
     /// [`Error::ContextCleared`]; [`Error::Corrupted`] naming the context and step when the
     /// stored record cannot be decoded; storage errors.
     pub fn get_specification(&self, step_name: &str) -> Result<Option<Arc<StepSpecification>>> {
+        Ok(self.get_specifications(&[step_name])?.pop().flatten())
+    }
+
+    /// The specifications of `names` (aligned; `None` = not registered), as
+    /// [`Self::get_specification`] gives them, with one revision check for all of them on a
+    /// shared backend and the ones not cached read in one snapshot.
+    pub(crate) fn get_specifications(
+        &self,
+        names: &[&str],
+    ) -> Result<Vec<Option<Arc<StepSpecification>>>> {
         self.check_live()?;
         let Some(cache) = &self.state.cache else {
-            return Ok(self.read(|c| c.get(step_name))?.map(Arc::new));
+            return self.read(|c| {
+                names
+                    .iter()
+                    .map(|name| Ok(c.get(name)?.map(Arc::new)))
+                    .collect()
+            });
         };
+        let shared_backend = self.shared.store()?.is_shared();
+        let current = if shared_backend {
+            Some(self.entry()?.revision)
+        } else {
+            None
+        };
+        let mut found = Vec::with_capacity(names.len());
+        let mut missing = Vec::new();
         let generation = {
-            let cache = cache
-                .read()
+            let mut cache = cache
+                .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(spec) = cache.specs.get(step_name) {
-                return Ok(Some(Arc::clone(spec)));
+            if cache.revision != current {
+                cache.generation += 1;
+                cache.specs.clear();
+                cache.revision = current;
+            }
+            for (at, name) in names.iter().enumerate() {
+                let hit = cache.specs.get(*name).map(Arc::clone);
+                if hit.is_none() {
+                    missing.push(at);
+                }
+                found.push(hit);
             }
             cache.generation
         };
-        let Some(spec) = self.read(|c| c.get(step_name))?.map(Arc::new) else {
-            return Ok(None);
-        };
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let (name, id) = (&self.state.name, self.state.id);
+        let (revision, read) = self.snapshot(|r| {
+            let revision = if shared_backend {
+                Some(r.context_entry(name, id)?.revision)
+            } else {
+                None
+            };
+            let mut context = r.context(name, id)?;
+            let read = missing
+                .iter()
+                .map(|&at| Ok(context.get(names[at])?.map(Arc::new)))
+                .collect::<Result<Vec<_>>>()?;
+            Ok((revision, read))
+        })?;
         let mut cache = cache
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if cache.generation == generation {
-            cache.specs.insert(step_name.to_owned(), Arc::clone(&spec));
+        let fill = cache.generation == generation && cache.revision == revision;
+        for (at, spec) in missing.into_iter().zip(read) {
+            if let (true, Some(spec)) = (fill, &spec) {
+                cache.specs.insert(names[at].to_owned(), Arc::clone(spec));
+            }
+            found[at] = spec;
         }
-        Ok(Some(spec))
+        Ok(found)
     }
 
     /// The specifications whose `step_type` is `step_type`, in registration order.
@@ -481,14 +546,13 @@ impl SpecificationRegistry {
     fn entry(&self) -> Result<crate::codec::CatalogRecordV1> {
         self.check_live()?;
         let store = self.shared.store()?;
-        store.read(
-            || {
-                format!(
-                    "reading the catalog entry of context {}",
-                    shorten(&self.state.name)
-                )
-            },
-            |reader| reader.context_entry(&self.state.name, self.state.id),
+        store.context_entry(
+            &format!(
+                "reading the catalog entry of context {}",
+                shorten(&self.state.name)
+            ),
+            &self.state.name,
+            self.state.id,
         )
     }
 

@@ -13,7 +13,7 @@ use pipeline_deps::{Concurrency, ContextStats, Error, RegistryManager};
 
 #[test]
 fn contexts_are_isolated_and_listed_in_creation_order() -> TestResult {
-    let manager = RegistryManager::temporary()?;
+    let manager = common::manager()?;
     let training = manager.get_registry("training_pipeline")?;
     let inference = manager.get_registry("inference_pipeline")?;
     let testing = manager.get_registry("unit_tests")?;
@@ -44,7 +44,7 @@ fn contexts_are_isolated_and_listed_in_creation_order() -> TestResult {
 
 #[test]
 fn get_registry_returns_equal_handles_and_if_exists_does_not_create() -> TestResult {
-    let manager = RegistryManager::temporary()?;
+    let manager = common::manager()?;
     assert_eq!(manager.get_registry_if_exists("nonexistent")?, None);
     assert!(manager.list_contexts()?.is_empty());
     let first = manager.get_registry("new_pipeline")?;
@@ -55,14 +55,14 @@ fn get_registry_returns_equal_handles_and_if_exists_does_not_create() -> TestRes
         Some(first.clone())
     );
     assert_ne!(first, manager.get_registry("other")?);
-    let other_db = RegistryManager::temporary()?;
+    let other_db = common::manager()?;
     assert_ne!(first, other_db.get_registry("new_pipeline")?);
     Ok(())
 }
 
 #[test]
 fn a_handle_taken_before_clear_context_never_writes_again() -> TestResult {
-    let manager = RegistryManager::temporary()?;
+    let manager = common::manager()?;
     let old = manager.get_registry("ctx")?;
     old.register("a", &spec("A"))?;
     assert!(manager.clear_context("ctx")?);
@@ -97,7 +97,7 @@ fn a_handle_taken_before_clear_context_never_writes_again() -> TestResult {
 
 #[test]
 fn clear_all_contexts_removes_everything_and_reports_the_count() -> TestResult {
-    let manager = RegistryManager::temporary()?;
+    let manager = common::manager()?;
     for name in ["a", "b", "c"] {
         manager.get_registry(name)?.register("s", &spec("T"))?;
     }
@@ -110,7 +110,7 @@ fn clear_all_contexts_removes_everything_and_reports_the_count() -> TestResult {
 
 #[test]
 fn stats_come_from_the_catalog_in_creation_order() -> TestResult {
-    let manager = RegistryManager::temporary()?;
+    let manager = common::manager()?;
     let training = manager.get_registry("fraud_detection_training")?;
     training.register("data_loading", &spec("CradleDataLoading"))?;
     training.register("feature_engineering", &spec("TabularPreprocessing"))?;
@@ -144,7 +144,7 @@ fn stats_come_from_the_catalog_in_creation_order() -> TestResult {
 fn workspace_views_prefix_every_operation_and_see_only_their_contexts() -> TestResult {
     // Deliberate difference D2 (docs/design.md): the Python reference did not prefix
     // clear_context.
-    let manager = RegistryManager::temporary()?;
+    let manager = common::manager()?;
     manager.get_registry("plain")?;
     let ws = manager.workspace("ws");
     let other = manager.workspace("other");
@@ -182,7 +182,7 @@ fn workspace_views_prefix_every_operation_and_see_only_their_contexts() -> TestR
 
 #[test]
 fn context_names_are_validated() -> TestResult {
-    let manager = RegistryManager::temporary()?;
+    let manager = common::manager()?;
     let long = "x".repeat(MAX_NAME_BYTES + 1);
     for bad in ["", long.as_str(), "tab\there", "nul\0", "line\nbreak"] {
         let Err(error) = manager.get_registry(bad) else {
@@ -210,7 +210,7 @@ fn context_names_are_validated() -> TestResult {
 
 #[test]
 fn sixteen_threads_create_exactly_one_context() -> TestResult {
-    let manager = RegistryManager::temporary()?;
+    let manager = common::manager()?;
     let barrier = Arc::new(Barrier::new(16));
     let handles: Vec<_> = (0..16)
         .map(|_| {
@@ -233,7 +233,7 @@ fn sixteen_threads_create_exactly_one_context() -> TestResult {
 
 #[test]
 fn concurrent_registrations_into_different_contexts_all_land() -> TestResult {
-    let manager = RegistryManager::temporary()?;
+    let manager = common::manager()?;
     let handles: Vec<_> = (0..8)
         .map(|t| {
             let manager = manager.clone();
@@ -261,7 +261,7 @@ fn concurrent_registrations_into_different_contexts_all_land() -> TestResult {
 
 #[test]
 fn a_scoped_context_is_cleared_on_drop_even_when_the_test_panics() -> TestResult {
-    let manager = RegistryManager::temporary()?;
+    let manager = common::manager()?;
     {
         let scoped = manager.scoped_context("test_main")?;
         scoped.register("step1", &spec("T"))?;
@@ -299,7 +299,7 @@ impl PipelineConfig for Config {
 
 #[test]
 fn pipeline_builders_get_the_registry_of_their_pipeline_context() -> TestResult {
-    let manager = RegistryManager::temporary()?;
+    let manager = common::manager()?;
     let config = |name: Option<&str>, env: Option<&str>| Config {
         pipeline_name: name.map(str::to_owned),
         environment: env.map(str::to_owned),

@@ -5,13 +5,12 @@ mod common;
 
 use common::{FIXTURE, TestResult, real_specs, source, spec};
 use pipeline_deps::{
-    DependencySpec, DependencyType, Error, ImportOptions, NodeType, RegistryManager,
-    StepSpecification,
+    DependencySpec, DependencyType, Error, ImportOptions, NodeType, StepSpecification,
 };
 
 #[test]
 fn register_then_read_back_in_registration_order() -> TestResult {
-    let manager = RegistryManager::temporary()?;
+    let manager = common::manager()?;
     let registry = manager.get_registry("ctx")?;
     assert_eq!(registry.context_name(), "ctx");
     assert!(registry.is_empty()?);
@@ -38,7 +37,7 @@ fn register_then_read_back_in_registration_order() -> TestResult {
 
 #[test]
 fn register_of_a_taken_name_is_refused_and_changes_nothing() -> TestResult {
-    let manager = RegistryManager::temporary()?;
+    let manager = common::manager()?;
     let registry = manager.get_registry("ctx")?;
     registry.register("s", &spec("T1"))?;
     let revision = registry.revision()?;
@@ -61,7 +60,7 @@ fn register_of_a_taken_name_is_refused_and_changes_nothing() -> TestResult {
 #[test]
 fn upsert_replaces_in_place_and_keeps_the_type_index_exact() -> TestResult {
     // Deliberate difference D1 (docs/design.md): the Python reference appended duplicate names and kept stale types.
-    let manager = RegistryManager::temporary()?;
+    let manager = common::manager()?;
     let registry = manager.get_registry("ctx")?;
     registry.register("s", &spec("T1"))?;
     registry.register("t", &spec("T0"))?;
@@ -91,7 +90,7 @@ fn upsert_replaces_in_place_and_keeps_the_type_index_exact() -> TestResult {
 
 #[test]
 fn the_same_spec_under_five_names_counts_one_type() -> TestResult {
-    let manager = RegistryManager::temporary()?;
+    let manager = common::manager()?;
     let registry = manager.get_registry("ctx")?;
     for i in 0..5 {
         registry.register(&format!("step{i}"), &spec("Shared"))?;
@@ -106,7 +105,7 @@ fn the_same_spec_under_five_names_counts_one_type() -> TestResult {
 
 #[test]
 fn register_many_is_all_or_nothing() -> TestResult {
-    let manager = RegistryManager::temporary()?;
+    let manager = common::manager()?;
     let registry = manager.get_registry("ctx")?;
     registry.register("existing", &spec("E"))?;
     let (a, b) = (spec("A"), spec("B"));
@@ -151,7 +150,7 @@ fn register_many_is_all_or_nothing() -> TestResult {
 
 #[test]
 fn unregister_removes_the_step_and_its_type_when_last() -> TestResult {
-    let manager = RegistryManager::temporary()?;
+    let manager = common::manager()?;
     let registry = manager.get_registry("ctx")?;
     registry.register("a", &spec("A"))?;
     registry.register("b", &spec("B"))?;
@@ -178,7 +177,7 @@ fn unregister_removes_the_step_and_its_type_when_last() -> TestResult {
 
 #[test]
 fn clear_empties_the_context_but_keeps_the_handle() -> TestResult {
-    let manager = RegistryManager::temporary()?;
+    let manager = common::manager()?;
     let registry = manager.get_registry("ctx")?;
     registry.register("a", &spec("A"))?;
     registry.get_specification("a")?; // warm the cache
@@ -198,7 +197,7 @@ fn clear_empties_the_context_but_keeps_the_handle() -> TestResult {
 
 #[test]
 fn every_write_bumps_the_revision() -> TestResult {
-    let manager = RegistryManager::temporary()?;
+    let manager = common::manager()?;
     let registry = manager.get_registry("ctx")?;
     let mut last = registry.revision()?;
     let mut bumped = |registry: &pipeline_deps::SpecificationRegistry| -> TestResult<bool> {
@@ -222,7 +221,7 @@ fn every_write_bumps_the_revision() -> TestResult {
 
 #[test]
 fn cached_reads_see_writes_from_other_handles() -> TestResult {
-    let manager = RegistryManager::temporary()?;
+    let manager = common::manager()?;
     let first = manager.get_registry("ctx")?;
     let second = manager.get_registry("ctx")?;
     assert_eq!(first, second);
@@ -242,7 +241,7 @@ fn dep(keywords: &[&str], sources: &[&str]) -> DependencySpec {
 #[test]
 fn find_compatible_outputs_scores_as_the_reference_registry() -> TestResult {
     // Measured examples of the Python reference registry.
-    let manager = RegistryManager::temporary()?;
+    let manager = common::manager()?;
     let registry = manager.get_registry("ctx")?;
     registry.register("prep", &source("PreprocessingStep", "processed_data"))?;
     let score = |d: &DependencySpec| -> TestResult<f64> {
@@ -275,7 +274,7 @@ fn find_compatible_outputs_scores_as_the_reference_registry() -> TestResult {
 
 #[test]
 fn ties_in_compatible_outputs_keep_registration_order() -> TestResult {
-    let manager = RegistryManager::temporary()?;
+    let manager = common::manager()?;
     let registry = manager.get_registry("ctx")?;
     for name in ["z", "a", "m"] {
         registry.register(name, &source("S", "out"))?;
@@ -288,7 +287,7 @@ fn ties_in_compatible_outputs_keep_registration_order() -> TestResult {
 
 #[test]
 fn export_then_import_round_trips_every_real_spec_in_order() -> TestResult {
-    let manager = RegistryManager::temporary()?;
+    let manager = common::manager()?;
     let original = manager.get_registry("original")?;
     let text = std::fs::read_to_string(FIXTURE)?;
     assert_eq!(original.import_json(&text)?, 61);
@@ -316,7 +315,7 @@ fn export_then_import_round_trips_every_real_spec_in_order() -> TestResult {
 
 #[test]
 fn import_is_all_or_nothing_and_replace_is_explicit() -> TestResult {
-    let manager = RegistryManager::temporary()?;
+    let manager = common::manager()?;
     let registry = manager.get_registry("ctx")?;
     let text = std::fs::read_to_string(FIXTURE)?;
     registry.import_json(&text)?;
@@ -357,7 +356,7 @@ fn import_is_all_or_nothing_and_replace_is_explicit() -> TestResult {
 
 #[test]
 fn import_can_take_job_type_variants() -> TestResult {
-    let manager = RegistryManager::temporary()?;
+    let manager = common::manager()?;
     let registry = manager.get_registry("ctx")?;
     let text = std::fs::read_to_string(FIXTURE)?;
     registry.import_json_with(&text, &ImportOptions::new().variant("training"))?;

@@ -3,6 +3,8 @@
 //! exactly what the straightforward one does, in any step order and at 244 steps; the
 //! embedded step catalog equals the fixture's; variants merge as the Python reference loader does.
 
+mod common;
+
 use indexmap::IndexMap;
 use pipeline_deps::resolve::{InterfaceCatalog, merge_variant};
 use pipeline_deps::scoring::{
@@ -29,7 +31,7 @@ fn catalog() -> TestResult<InterfaceCatalog> {
 fn real_registry(
     catalog: &InterfaceCatalog,
 ) -> TestResult<(RegistryManager, SpecificationRegistry, Vec<String>)> {
-    let manager = RegistryManager::in_memory()?;
+    let manager = common::manager()?;
     let registry = manager.get_registry("cursus")?;
     let specs = catalog.specs(None);
     registry.register_many(specs.iter().copied())?;
@@ -155,7 +157,7 @@ fn optimised_path_equals_the_straightforward_one_in_several_orders() -> TestResu
 #[test]
 fn optimised_path_equals_the_straightforward_one_at_244_renamed_steps() -> TestResult {
     let catalog = catalog()?;
-    let manager = RegistryManager::in_memory()?;
+    let manager = common::manager()?;
     let registry = manager.get_registry("x4")?;
     let mut names = Vec::new();
     for copy in 0..4 {
@@ -399,7 +401,7 @@ fn raw_yaml_variants_merge_into_the_stored_ones() -> TestResult {
 #[test]
 fn variant_pipelines_resolve_with_the_optimised_path_equal_to_the_plain_one() -> TestResult {
     let catalog = catalog()?;
-    let manager = RegistryManager::in_memory()?;
+    let manager = common::manager()?;
     let registry = manager.get_registry("variants")?;
     let mut names = Vec::new();
     for job in ["training"] {

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{FIXTURE, TestResult, real_specs, spec};
-use pipeline_deps::{DependencyType, NodeType, RegistryManager, StepSpecification};
+use pipeline_deps::{DependencyType, NodeType, StepSpecification};
 
 #[test]
 fn every_fixture_step_deserialises_directly_into_a_specification() -> TestResult {
@@ -41,7 +41,7 @@ fn every_fixture_step_deserialises_directly_into_a_specification() -> TestResult
 fn all_61_real_specs_register_in_one_context() -> TestResult {
     let specs = real_specs()?;
     assert_eq!(specs.len(), 61);
-    let manager = RegistryManager::temporary()?;
+    let manager = common::manager()?;
     let registry = manager.get_registry("cursus")?;
     for (name, spec) in &specs {
         registry.register(name, spec)?;

@@ -192,6 +192,19 @@ pub enum Command {
     /// check is refused and left as it is) and report the bytes reclaimed
     Compact,
 
+    /// Copy every context from one registry into another (a file or a postgres:// URL on
+    /// either side), each context in one transaction
+    Copy {
+        /// The registry to copy from: a file, or postgres://user@host/database (default: the
+        /// database, as --db chooses it)
+        #[arg(long, value_name = "FILE|URL")]
+        from: Option<PathBuf>,
+        /// The registry to copy into (a missing file is created); none of its contexts may
+        /// hold steps yet
+        #[arg(long, value_name = "FILE|URL")]
+        to: PathBuf,
+    },
+
     /// Build the design's example contexts from the real specifications, then print stats
     ///
     /// Registers seven real cursus step specifications in the contexts

@@ -46,6 +46,18 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Failure> {
             ));
         }
     };
+    if let Command::Copy { from, to } = &cli.command {
+        // The document's `database` is the target; the source defaults to the database.
+        let _ = crate::json::DATABASE.set(to.clone());
+        let from = from.clone().unwrap_or(db);
+        let mut s = Session {
+            db: to.clone(),
+            json: cli.json,
+            progress: false,
+            out,
+        };
+        return crate::copy::copy(&mut s, &from, to);
+    }
     let _ = crate::json::DATABASE.set(db.clone());
     let mut s = Session {
         db,
@@ -102,20 +114,54 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Failure> {
         Command::Check { repair } => maintain::check(&mut s, repair),
         Command::Compact => maintain::compact(&mut s),
         Command::Demo { specs } => transfer::demo(&mut s, specs.as_deref()),
-        Command::Completions { .. } => Ok(Status::Ok),
+        Command::Completions { .. } | Command::Copy { .. } => Ok(Status::Ok),
     }
 }
 
 // ---------------------------------------------------------------------------------------
 // Opening
 
+/// The `postgres://` or `postgresql://` URL that `--db` names, if it names a server.
+pub fn server_url(db: &Path) -> Option<&str> {
+    let text = db.to_str()?;
+    (text.starts_with("postgres://") || text.starts_with("postgresql://")).then_some(text)
+}
+
+/// Connects to a registry on a PostgreSQL server.
+#[cfg(feature = "postgres")]
+fn connect(url: &str) -> Result<RegistryManager, Failure> {
+    Ok(RegistryManager::connect(url)?)
+}
+
+/// This build has no PostgreSQL client: says how to get one.
+#[cfg(not(feature = "postgres"))]
+fn connect(_url: &str) -> Result<RegistryManager, Failure> {
+    Err(Failure::Usage(
+        "--db names a PostgreSQL server, but this pipeline-deps was built without PostgreSQL support; build it with `cargo build --release -p pipeline-deps-cli --features postgres`".into(),
+    ))
+}
+
+/// Refuses a command that works on a database file only when `--db` names a server.
+pub fn file_only(db: &Path, command: &str, instead: &str) -> Result<(), Failure> {
+    match server_url(db) {
+        Some(_) => Err(Failure::Usage(format!(
+            "`{command}` applies only to a registry file, not to a PostgreSQL server; {instead}"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Opens an existing database read-only (works while an owner runs in single-writer mode).
 /// A file whose last writer did not close it is read from a copy recovered in memory (the
-/// file is not written); one line on standard error says so.
+/// file is not written); one line on standard error says so. A `postgres://` URL connects
+/// to the server instead.
 ///
 /// # Errors
 /// [`Failure::NoDatabase`] when the file does not exist; the library's open errors.
 pub fn open_read(db: &Path) -> Result<RegistryManager, Failure> {
+    if let Some(url) = server_url(db) {
+        return connect(url);
+    }
     if !db.exists() {
         return Err(Failure::NoDatabase(db.to_path_buf()));
     }
@@ -139,6 +185,9 @@ pub fn note_recovered_copy(db: &Path) {
 /// Opens the database for writing in single-writer mode, so that read commands keep
 /// working meanwhile. With `create`, a missing file (and its directory) is created.
 pub fn open_write(db: &Path, create: bool) -> Result<RegistryManager, Failure> {
+    if let Some(url) = server_url(db) {
+        return connect(url);
+    }
     if !db.exists() {
         if !create {
             return Err(Failure::NoDatabase(db.to_path_buf()));

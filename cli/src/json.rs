@@ -51,6 +51,8 @@ pub mod schema {
     pub const COMPACT: &str = "pipeline-deps/compact/v1";
     /// `demo --json`.
     pub const DEMO: &str = "pipeline-deps/demo/v1";
+    /// `copy --from A --to B --json`.
+    pub const COPY: &str = "pipeline-deps/copy/v1";
     /// Any failure under `--json`, on standard error.
     pub const ERROR: &str = "pipeline-deps/error/v1";
 }

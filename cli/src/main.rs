@@ -6,6 +6,7 @@
 
 mod args;
 mod commands;
+mod copy;
 mod demo;
 mod gate;
 mod inspect;

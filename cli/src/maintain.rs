@@ -6,7 +6,9 @@ use std::io::{self, IsTerminal};
 use pipeline_deps::{ContextStats, RegistryManager};
 use serde::Serialize;
 
-use crate::commands::{Session, existing_context, file_size, list_preview, open_copy, open_write};
+use crate::commands::{
+    Session, existing_context, file_only, file_size, list_preview, open_copy, open_write,
+};
 use crate::json::{self, Context, Problem, schema};
 use crate::output::{bytes, esc, path_text};
 use crate::{Failure, Status};
@@ -226,6 +228,11 @@ fn check_context(
 /// copy beside it, then replaces the file with a repaired copy only if that copy passes the
 /// integrity check and reads completely.
 pub fn check(s: &mut Session<'_>, repair: bool) -> Result<Status, Failure> {
+    file_only(
+        &s.db,
+        "check",
+        "the server keeps its own checksums (see PostgreSQL's amcheck and data checksums), and every record is still verified as it is read",
+    )?;
     let repaired = if repair {
         if !s.db.exists() {
             return Err(Failure::NoDatabase(s.db.clone()));
@@ -367,6 +374,11 @@ struct CompactDocument {
 /// `compact`: compacts a verified copy of the file into a new file renamed into place, and
 /// reports the bytes reclaimed. A file that fails the integrity check is refused unchanged.
 pub fn compact(s: &mut Session<'_>) -> Result<Status, Failure> {
+    file_only(
+        &s.db,
+        "compact",
+        "the server reclaims the space of deleted rows itself (autovacuum, or VACUUM)",
+    )?;
     if !s.db.exists() {
         return Err(Failure::NoDatabase(s.db.clone()));
     }

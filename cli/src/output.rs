@@ -83,9 +83,29 @@ pub fn shown_path(path: &Path) -> PathBuf {
     if path == Path::new("-") {
         return path.to_path_buf();
     }
+    if let Some(url) = crate::commands::server_url(path) {
+        return PathBuf::from(without_password(url));
+    }
     std::fs::canonicalize(path)
         .or_else(|_| std::path::absolute(path))
         .unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// A server URL without the password of its user (`postgres://user:secret@host/db` shows
+/// as `postgres://user@host/db`).
+pub fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
 }
 
 /// [`shown_path`] as text for people (escaped).

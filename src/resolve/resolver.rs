@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use indexmap::IndexMap;
 
 use super::engine::Engine;
+use super::engine::FxSet;
 use super::engine::ScoreMemo;
-use super::engine::{FxMap, FxSet};
 use super::matcher::SemanticMatcher;
 use super::outcome::{
     DependencyResolutionError, FailedDependency, PipelineResolution, ResolutionDetails,
@@ -220,22 +220,12 @@ impl UnifiedDependencyResolver {
         f(cache.lists.entry(names).or_default());
     }
 
-    /// The specifications of `names` (aligned; `None` = unregistered), each read once. The
-    /// registry serves them from its in-process cache of decoded specifications, which every
-    /// write invalidates.
+    /// The specifications of `names` (aligned; `None` = unregistered). The registry serves
+    /// them from its in-process cache of decoded specifications, which every write
+    /// invalidates (on PostgreSQL: checked against the context's revision once for all).
     fn load_specs(&self, names: &[String]) -> crate::Result<Vec<Option<Arc<StepSpecification>>>> {
-        let mut seen: FxMap<&str, Option<Arc<StepSpecification>>> = FxMap::default();
-        names
-            .iter()
-            .map(|name| match seen.get(name.as_str()) {
-                Some(spec) => Ok(spec.clone()),
-                None => {
-                    let spec = self.registry.get_specification(name)?;
-                    seen.insert(name, spec.clone());
-                    Ok(spec)
-                }
-            })
-            .collect()
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        self.registry.get_specifications(&names)
     }
 
     /// Resolves the dependencies of `consumer` against the outputs of `available_steps`.

@@ -46,3 +46,43 @@ pub fn source(step_type: &str, output: &str) -> StepSpecification {
         format!("properties.{output}"),
     ))
 }
+
+/// Which backend the parametrised API tests run on: `PIPELINE_DEPS_TEST_BACKEND=postgres`
+/// (with `--features postgres`) runs them on PostgreSQL, each manager in a fresh database
+/// of the throw-away cluster (`tests/support/pg_cluster.rs`); otherwise on a temporary
+/// redb file. `.ci/run` runs these test files on both.
+pub const BACKEND_VAR: &str = "PIPELINE_DEPS_TEST_BACKEND";
+
+/// A new, empty manager on the selected backend.
+pub fn manager() -> TestResult<pipeline_deps::RegistryManager> {
+    match std::env::var(BACKEND_VAR).as_deref() {
+        Ok("postgres") => postgres_manager(),
+        Ok("redb") | Ok("") | Err(_) => Ok(pipeline_deps::RegistryManager::temporary()?),
+        Ok(other) => Err(format!("{BACKEND_VAR}={other}: expected redb or postgres").into()),
+    }
+}
+
+#[cfg(feature = "postgres")]
+#[path = "../support/pg_cluster.rs"]
+mod pg_cluster;
+
+#[cfg(feature = "postgres")]
+fn postgres_manager() -> TestResult<pipeline_deps::RegistryManager> {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("api_test")
+        .rsplit("::")
+        .next()
+        .unwrap_or("api_test")
+        .to_owned();
+    let server = pg_cluster::server(&test)?
+        .ok_or_else(|| format!("{BACKEND_VAR}=postgres but no PostgreSQL is available"))?;
+    Ok(pipeline_deps::RegistryManager::connect(
+        &server.database(&test)?,
+    )?)
+}
+
+#[cfg(not(feature = "postgres"))]
+fn postgres_manager() -> TestResult<pipeline_deps::RegistryManager> {
+    Err(format!("{BACKEND_VAR}=postgres needs `cargo test --features postgres`").into())
+}

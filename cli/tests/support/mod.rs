@@ -537,6 +537,7 @@ pub fn reads_only(args: &[String]) -> bool {
             | "resolve"
             | "snapshot"
             | "check-snapshot"
+            | "copy"
     ) || (first == "check" && !repair)
 }
 
@@ -612,6 +613,17 @@ pub fn every_command(inputs: &Inputs) -> TestResult<Vec<Vec<String>>> {
             "compact" => vec![vec!["compact".into()]],
             "demo" => vec![vec!["demo".into()]],
             "completions" => vec![vec!["completions".into(), "bash".into()]],
+            // Reads the database; each list copies into a file of its own.
+            "copy" => {
+                static LISTS: std::sync::atomic::AtomicUsize =
+                    std::sync::atomic::AtomicUsize::new(0);
+                let n = LISTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                vec![vec![
+                    "copy".into(),
+                    "--to".into(),
+                    out(&format!("copy-{n}.redb"))?,
+                ]]
+            }
             other => {
                 return Err(format!(
                     "`pipeline-deps --help` lists `{other}`, which the adversarial suite does not run yet: add it to support::every_command"

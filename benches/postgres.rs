@@ -1,0 +1,203 @@
+//! The PostgreSQL backend beside its baselines, in one run, on a throw-away cluster that
+//! flushes its WAL on every commit (`fsync = on`, as a production server):
+//!
+//! * a durable `register` against a bare single-row `INSERT` + `COMMIT` of a record of the
+//!   same size through the same client library and socket (goal: at most 1.5×), and the
+//!   redb file's durable `register`;
+//! * throughput of 8 writers (each its own manager, so its own connection and server
+//!   process, into its own context) against 1;
+//! * `get_context_stats` over 1,000 contexts, PostgreSQL and redb;
+//! * resolving the 61 real specifications from a PostgreSQL-backed registry against a
+//!   redb-backed one, after the first load (goal: within 2×).
+//!
+//! Run with `cargo bench -p pipeline-deps --features postgres --bench postgres`
+//! (needs PostgreSQL server binaries, as the tests do).
+
+#[path = "../tests/support/pg_cluster.rs"]
+mod pg_cluster;
+
+use std::time::{Duration, Instant};
+
+use pipeline_deps::resolve::InterfaceCatalog;
+use pipeline_deps::{
+    RegistryManager, SemanticMatcher, StepSpecification, UnifiedDependencyResolver,
+};
+
+type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/cursus-step-specs.json"
+);
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples.get(samples.len() / 2).copied().unwrap_or_default()
+}
+
+fn per_op(samples: &[Duration]) -> String {
+    let median = median(samples.to_vec());
+    format!("median {:.3} ms", median.as_secs_f64() * 1e3)
+}
+
+fn time(f: impl FnOnce() -> Result) -> Result<Duration> {
+    let start = Instant::now();
+    f()?;
+    Ok(start.elapsed())
+}
+
+fn real_specs() -> Result<Vec<(String, StepSpecification)>> {
+    let catalog = InterfaceCatalog::from_path(FIXTURE)?;
+    Ok(catalog
+        .specs(None)
+        .into_iter()
+        .map(|(name, spec)| (name.to_owned(), spec.clone()))
+        .collect())
+}
+
+fn main() -> Result {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!(
+            "postgres benchmark: run it with `cargo bench --features postgres --bench postgres`"
+        );
+        return Ok(());
+    }
+    let cluster = pg_cluster::PgCluster::start_durable()?;
+    let specs = real_specs()?;
+    let rounds = 300;
+
+    // 1. Durable register against a bare INSERT + COMMIT of a record of the same size.
+    let pg = RegistryManager::connect(&cluster.url("postgres"))?;
+    let registry = pg.get_registry("bench")?;
+    let mut bare = postgres::Client::connect(&cluster.url("postgres"), postgres::NoTls)?;
+    // The baseline inserts a value as large as a stored record, on average.
+    pg.get_registry("sizing")?
+        .register_many(specs.iter().map(|(n, s)| (n.as_str(), s)))?;
+    let size: f64 = bare
+        .query_one(
+            "SELECT avg(octet_length(record))::float8 FROM pd_specs",
+            &[],
+        )?
+        .try_get(0)?;
+    let record = vec![0x5a_u8; size.round() as usize];
+    bare.batch_execute("CREATE TABLE bare (k text PRIMARY KEY, v bytea NOT NULL)")?;
+    let insert = bare.prepare("INSERT INTO bare (k, v) VALUES ($1, $2)")?;
+    let dir = tempfile::tempdir()?;
+    let file = RegistryManager::open(dir.path().join("bench.redb"))?;
+    let file_registry = file.get_registry("bench")?;
+    let (mut register, mut baseline, mut redb) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..rounds {
+        let (name, spec) = &specs[i % specs.len()];
+        let key = format!("{name}_{i}");
+        register.push(time(|| Ok(registry.register(&key, spec)?))?);
+        baseline.push(time(|| {
+            bare.execute(&insert, &[&key, &record])?;
+            Ok(())
+        })?);
+        redb.push(time(|| Ok(file_registry.register(&key, spec)?))?);
+    }
+    let ratio = median(register.clone()).as_secs_f64() / median(baseline.clone()).as_secs_f64();
+    println!(
+        "durable register, PostgreSQL: {} per call ({rounds} calls)",
+        per_op(&register)
+    );
+    println!(
+        "bare INSERT + COMMIT ({} B):   {} per call",
+        record.len(),
+        per_op(&baseline)
+    );
+    println!("ratio register / bare:        {ratio:.2}x (goal <= 1.5x)");
+    println!("durable register, redb file:  {} per call", per_op(&redb));
+
+    // 2. Eight writers against one.
+    let writes = 100;
+    let throughput = |writers: usize| -> Result<f64> {
+        let url = cluster.url("postgres");
+        let specs = &specs;
+        let elapsed = time(|| {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..writers)
+                    .map(|w| {
+                        let url = url.clone();
+                        scope.spawn(move || -> pipeline_deps::Result<()> {
+                            let manager = RegistryManager::connect(&url)?;
+                            let registry = manager.get_registry(&format!("writer{writers}_{w}"))?;
+                            for i in 0..writes {
+                                let (name, spec) = &specs[i % specs.len()];
+                                registry.register(&format!("{name}_{i}"), spec)?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .collect();
+                for handle in handles {
+                    handle.join().map_err(|_| "writer panicked")??;
+                }
+                Ok(())
+            })
+        })?;
+        Ok((writers * writes) as f64 / elapsed.as_secs_f64())
+    };
+    let one = throughput(1)?;
+    let eight = throughput(8)?;
+    println!("1 writer:  {one:.0} registers/s");
+    println!("8 writers: {eight:.0} registers/s ({:.2}x)", eight / one);
+
+    // 3. Stats over 1,000 contexts.
+    let stats_db = {
+        let mut admin = postgres::Client::connect(&cluster.url("postgres"), postgres::NoTls)?;
+        admin.batch_execute("CREATE DATABASE stats")?;
+        RegistryManager::connect(&cluster.url("stats"))?
+    };
+    let stats_file = RegistryManager::open(dir.path().join("stats.redb"))?;
+    for manager in [&stats_db, &stats_file] {
+        for c in 0..1_000 {
+            manager
+                .get_registry(&format!("ctx{c}"))?
+                .register("s", &specs[c % specs.len()].1)?;
+        }
+    }
+    for (label, manager) in [("PostgreSQL", &stats_db), ("redb file", &stats_file)] {
+        let samples = (0..20)
+            .map(|_| {
+                time(|| {
+                    let stats = manager.get_context_stats()?;
+                    assert_eq!(stats.len(), 1_000);
+                    Ok(())
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        println!("stats over 1,000 contexts, {label}: {}", per_op(&samples));
+    }
+
+    // 4. Resolving the 61 real specs, after the first load.
+    let names: Vec<&str> = specs.iter().map(|(n, _)| n.as_str()).collect();
+    for (label, manager) in [("PostgreSQL", &pg), ("redb file", &file)] {
+        let registry = manager.get_registry("cursus")?;
+        registry.register_many(specs.iter().map(|(n, s)| (n.as_str(), s)))?;
+        let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+        let first = time(|| {
+            resolver
+                .resolve_all_dependencies(&names)
+                .map(drop)
+                .map_err(Into::into)
+        })?;
+        let again = (0..5)
+            .map(|_| {
+                resolver.clear_cache();
+                time(|| {
+                    resolver
+                        .resolve_all_dependencies(&names)
+                        .map(drop)
+                        .map_err(Into::into)
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        println!(
+            "resolve 61 real specs, {label}: first {:.1} ms, then {}",
+            first.as_secs_f64() * 1e3,
+            per_op(&again)
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,175 @@
+//! Invariant: the binary works on a PostgreSQL registry as on a file. `--db postgres://…`
+//! (and `PIPELINE_DEPS_DB`) reach the server for every command; `copy` moves every context
+//! from a file to a server and back, each context whole, and refuses to mix into contexts
+//! that already hold steps; `check` and `compact` say they apply to files only; a password
+//! in the URL is never printed.
+#![cfg(feature = "postgres")]
+
+#[path = "../../tests/support/pg_cluster.rs"]
+mod pg_cluster;
+
+use std::process::Command;
+
+use serde_json::Value;
+
+type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+const BIN: &str = env!("CARGO_BIN_EXE_pipeline-deps");
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> TestResult<Run> {
+    let mut command = Command::new(BIN);
+    command.args(args).env_remove("PIPELINE_DEPS_DB");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let out = command.output()?;
+    Ok(Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout)?,
+        stderr: String::from_utf8(out.stderr)?,
+    })
+}
+
+fn json(run: &Run) -> TestResult<Value> {
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    Ok(serde_json::from_str(&run.stdout)?)
+}
+
+/// A fresh database URL, or `None` when skipped.
+fn database(test: &str) -> TestResult<Option<String>> {
+    let Some(server) = pg_cluster::server(test)? else {
+        return Ok(None);
+    };
+    Ok(Some(server.database(test)?))
+}
+
+/// `contexts --json` without the `database` key (which names the file or the server).
+fn contexts(db: &str) -> TestResult<Value> {
+    let mut doc = json(&run(&["--db", db, "--json", "contexts"], &[])?)?;
+    doc.as_object_mut().map(|o| o.remove("database"));
+    Ok(doc)
+}
+
+#[test]
+fn copy_moves_every_context_to_the_server_and_back() -> TestResult {
+    let Some(url) = database("copy_round_trip")? else {
+        return Ok(());
+    };
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("registry.redb");
+    let file = file.to_str().ok_or("path")?;
+    assert_eq!(run(&["--db", file, "demo"], &[])?.code, 0);
+
+    let report = json(&run(
+        &["--json", "copy", "--from", file, "--to", &url],
+        &[],
+    )?)?;
+    assert_eq!(report["schema"], "pipeline-deps/copy/v1");
+    assert_eq!(report["context_count"], 3);
+    assert_eq!(contexts(&url)?, contexts(file)?);
+
+    let back = dir.path().join("back.redb");
+    let back = back.to_str().ok_or("path")?;
+    // --from defaults to the database --db names.
+    assert_eq!(run(&["--db", &url, "copy", "--to", back], &[])?.code, 0);
+    assert_eq!(contexts(back)?, contexts(file)?);
+    for context in ["fraud_detection_training", "unit_tests"] {
+        let export = |db: &str| -> TestResult<String> {
+            let out = run(&["--db", db, "export", context], &[])?;
+            assert_eq!(out.code, 0, "{}", out.stderr);
+            Ok(out.stdout)
+        };
+        assert_eq!(
+            export(file)?,
+            export(&url)?,
+            "{context}: same specs, same order"
+        );
+        assert_eq!(export(file)?, export(back)?);
+    }
+
+    let again = run(&["copy", "--from", file, "--to", &url], &[])?;
+    assert_eq!(again.code, 4, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("already hold steps"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(contexts(&url)?, contexts(file)?, "nothing was copied twice");
+    Ok(())
+}
+
+#[test]
+fn every_command_reaches_the_server_and_file_only_ones_say_they_do_not_apply() -> TestResult {
+    let Some(url) = database("commands_on_the_server")? else {
+        return Ok(());
+    };
+    assert_eq!(run(&["--db", &url, "demo"], &[])?.code, 0);
+    let stats = json(&run(&["--json", "stats"], &[("PIPELINE_DEPS_DB", &url)])?)?;
+    assert_eq!(stats["contexts"].as_array().map(Vec::len), Some(3));
+    let show = run(&["--db", &url, "show", "unit_tests"], &[])?;
+    assert_eq!(show.code, 0, "{}", show.stderr);
+    let resolve = run(&["--db", &url, "resolve", "fraud_detection_training"], &[])?;
+    assert_eq!(resolve.code, 0, "{}", resolve.stderr);
+    for command in ["compact", "check"] {
+        let out = run(&["--db", &url, command], &[])?;
+        assert_eq!(out.code, 2, "{command}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("applies only to a registry file"),
+            "{command}: {}",
+            out.stderr
+        );
+    }
+    let clear = run(&["--db", &url, "clear", "unit_tests"], &[])?;
+    assert_eq!(clear.code, 0, "{}", clear.stderr);
+    assert_eq!(
+        json(&run(&["--db", &url, "--json", "contexts"], &[])?)?["contexts"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    Ok(())
+}
+
+#[test]
+fn a_password_in_the_url_is_never_printed() -> TestResult {
+    let test = "password_never_printed";
+    let Some(server) = pg_cluster::server(test)? else {
+        return Ok(());
+    };
+    let pg_cluster::PgServer::Owned(cluster) = server else {
+        return Ok(pg_cluster::skip(
+            test,
+            "needs a cluster started by the tests",
+        )?);
+    };
+    let url = server.database(test)?;
+    let name = url.rsplit('/').next().unwrap_or_default().to_owned();
+    let mut admin = postgres::Client::connect(&server.admin_url(), postgres::NoTls)?;
+    admin.batch_execute(&format!(
+        "ALTER DATABASE \"{name}\" OWNER TO {}",
+        pg_cluster::PASSWORD_USER
+    ))?;
+    let with_password = cluster.url_as(&name, pg_cluster::PASSWORD_USER, pg_cluster::PASSWORD);
+    let ok = run(&["--db", &with_password, "--json", "demo"], &[])?;
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    let wrong = cluster.url_as(&name, pg_cluster::PASSWORD_USER, "Wr0ng-Secret");
+    let refused = run(&["--db", &wrong, "--json", "stats"], &[])?;
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    for (out, secret) in [(&ok, "horse"), (&refused, "Wr0ng")] {
+        assert!(!out.stdout.contains(secret) && !out.stderr.contains(secret));
+    }
+    let doc: Value = serde_json::from_str(&ok.stdout)?;
+    assert!(
+        doc["database"]
+            .as_str()
+            .is_some_and(|db| db.starts_with(&format!("postgres://{}@", pg_cluster::PASSWORD_USER))),
+        "{doc}"
+    );
+    Ok(())
+}

@@ -1,0 +1,254 @@
+//! One connection to the server: the client, its prepared statements, the transaction
+//! wrapper every query goes through, and the mapping of the client's errors onto [`Error`].
+
+use std::collections::HashMap;
+
+use postgres::types::ToSql;
+use postgres::{Client, Row, Statement, Transaction};
+
+use crate::error::{Error, Result, ServerErrorKind};
+
+/// An open connection and the statements prepared on it (a statement belongs to its
+/// connection, so the cache goes when the connection does).
+pub(super) struct Conn {
+    pub(super) client: Client,
+    statements: HashMap<&'static str, Statement>,
+}
+
+impl Conn {
+    pub(super) fn new(client: Client) -> Self {
+        Conn {
+            client,
+            statements: HashMap::new(),
+        }
+    }
+
+    /// Runs one statement on its own (the server commits it alone): a read of one row that
+    /// needs no snapshot shared with other statements costs one round trip instead of three.
+    pub(super) fn query_opt_alone(
+        &mut self,
+        server: &str,
+        action: &str,
+        sql: &'static str,
+        params: &Params<'_>,
+    ) -> Result<Option<Row>> {
+        let statement = match self.statements.get(sql) {
+            Some(statement) => statement.clone(),
+            None => {
+                let statement = self
+                    .client
+                    .prepare(sql)
+                    .map_err(|e| map_error(server, action, e))?;
+                self.statements.insert(sql, statement.clone());
+                statement
+            }
+        };
+        self.client
+            .query_opt(&statement, params)
+            .map_err(|e| map_error(server, action, e))
+    }
+
+    /// Starts a transaction; `begin` picks its isolation level and access mode.
+    pub(super) fn transaction<'c>(
+        &'c mut self,
+        server: &'c str,
+        action: &str,
+        begin: impl FnOnce(&mut Client) -> std::result::Result<Transaction<'_>, postgres::Error>,
+    ) -> Result<Sql<'c>> {
+        let Conn { client, statements } = self;
+        let txn = begin(client).map_err(|e| map_error(server, action, e))?;
+        Ok(Sql {
+            txn,
+            statements,
+            server,
+        })
+    }
+}
+
+/// A transaction in progress. Dropping it without [`Sql::commit`] rolls it back.
+pub(crate) struct Sql<'c> {
+    txn: Transaction<'c>,
+    statements: &'c mut HashMap<&'static str, Statement>,
+    server: &'c str,
+}
+
+/// Query parameters.
+pub(super) type Params<'p> = [&'p (dyn ToSql + Sync)];
+
+impl Sql<'_> {
+    fn statement(&mut self, action: &str, sql: &'static str) -> Result<Statement> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self
+            .txn
+            .prepare(sql)
+            .map_err(|e| map_error(self.server, action, e))?;
+        self.statements.insert(sql, statement.clone());
+        Ok(statement)
+    }
+
+    /// Runs a query and returns its rows.
+    pub(super) fn query(
+        &mut self,
+        action: &str,
+        sql: &'static str,
+        params: &Params<'_>,
+    ) -> Result<Vec<Row>> {
+        let statement = self.statement(action, sql)?;
+        self.txn
+            .query(&statement, params)
+            .map_err(|e| map_error(self.server, action, e))
+    }
+
+    /// Runs a query that returns at most one row.
+    pub(super) fn query_opt(
+        &mut self,
+        action: &str,
+        sql: &'static str,
+        params: &Params<'_>,
+    ) -> Result<Option<Row>> {
+        let statement = self.statement(action, sql)?;
+        self.txn
+            .query_opt(&statement, params)
+            .map_err(|e| map_error(self.server, action, e))
+    }
+
+    /// Runs a statement and returns how many rows it changed.
+    pub(super) fn execute(
+        &mut self,
+        action: &str,
+        sql: &'static str,
+        params: &Params<'_>,
+    ) -> Result<u64> {
+        let statement = self.statement(action, sql)?;
+        self.txn
+            .execute(&statement, params)
+            .map_err(|e| map_error(self.server, action, e))
+    }
+
+    /// Runs SQL text of several statements (migrations).
+    pub(super) fn batch(&mut self, action: &str, sql: &str) -> Result<()> {
+        self.txn
+            .batch_execute(sql)
+            .map_err(|e| map_error(self.server, action, e))
+    }
+
+    /// The server's label, for error messages.
+    pub(super) fn server(&self) -> &str {
+        self.server
+    }
+
+    /// Commits. A connection lost while committing leaves the outcome unknown, and the
+    /// error says so.
+    pub(super) fn commit(self, action: &str) -> Result<()> {
+        let server = self.server;
+        self.txn.commit().map_err(|e| {
+            map_error(
+                server,
+                &format!(
+                    "committing ({action}); if the connection was lost the outcome is unknown, so check the data before retrying"
+                ),
+                e,
+            )
+        })
+    }
+}
+
+/// A column of a row, mapped to [`Error::Corrupted`] when it has an unexpected type.
+pub(super) fn column<'r, T: postgres::types::FromSql<'r>>(
+    row: &'r Row,
+    index: usize,
+    location: &dyn Fn() -> String,
+) -> Result<T> {
+    row.try_get(index).map_err(|e| {
+        Error::corrupted(
+            location(),
+            format!("column {index} has an unexpected type or value"),
+            Some(Box::new(e)),
+        )
+    })
+}
+
+/// A stored non-negative integer as `u64`.
+pub(super) fn unsigned(value: i64, location: &dyn Fn() -> String) -> Result<u64> {
+    u64::try_from(value)
+        .map_err(|_| Error::corrupted(location(), format!("a counter is negative ({value})"), None))
+}
+
+/// A `u64` as a stored integer.
+pub(super) fn signed(value: u64, location: &dyn Fn() -> String) -> Result<i64> {
+    i64::try_from(value).map_err(|_| {
+        Error::corrupted(
+            location(),
+            format!("a counter is out of range ({value})"),
+            None,
+        )
+    })
+}
+
+/// Whether an error means the connection cannot be used any more.
+pub(super) fn is_connection_error(err: &Error) -> bool {
+    matches!(
+        err,
+        Error::Server {
+            kind: ServerErrorKind::ConnectionLost | ServerErrorKind::ConnectionRefused,
+            ..
+        }
+    )
+}
+
+fn server_error(server: &str, action: &str, kind: ServerErrorKind, err: postgres::Error) -> Error {
+    Error::Server {
+        kind,
+        server: server.to_owned(),
+        action: action.to_owned(),
+        source: Some(Box::new(err)),
+    }
+}
+
+/// Maps an error of an established connection.
+pub(super) fn map_error(server: &str, action: &str, err: postgres::Error) -> Error {
+    let kind = if let Some(db) = err.as_db_error() {
+        let code = db.code().code();
+        match code {
+            // query_canceled (statement_timeout) and lock_not_available (lock_timeout)
+            "57014" | "55P03" => Some(ServerErrorKind::StatementTimeout),
+            // admin_shutdown, crash_shutdown, cannot_connect_now, and connection exceptions
+            "57P01" | "57P02" | "57P03" => Some(ServerErrorKind::ConnectionLost),
+            _ if code.starts_with("08") => Some(ServerErrorKind::ConnectionLost),
+            _ if code.starts_with("28") => Some(ServerErrorKind::Authentication),
+            _ => None,
+        }
+    } else {
+        // Not reported by the server: the socket broke or closed under the call.
+        Some(ServerErrorKind::ConnectionLost)
+    };
+    match kind {
+        Some(kind) => server_error(server, action, kind, err),
+        None => Error::Storage {
+            action: format!("{action} on the PostgreSQL server {server}"),
+            source: Box::new(err),
+        },
+    }
+}
+
+/// Maps an error of opening a connection.
+pub(super) fn map_connect_error(server: &str, action: &str, err: postgres::Error) -> Error {
+    let kind = match err.as_db_error().map(|db| db.code().code()) {
+        // too_many_connections, cannot_connect_now (starting up or shutting down)
+        Some("53300" | "57P03") => ServerErrorKind::ConnectionRefused,
+        // invalid_authorization_specification, invalid_password, invalid_catalog_name
+        Some(code) if code.starts_with("28") || code == "3D000" => ServerErrorKind::Authentication,
+        Some(_) => return map_error(server, action, err),
+        None if std::error::Error::source(&err)
+            .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some())
+            || err.to_string().contains("timeout") =>
+        {
+            ServerErrorKind::ConnectionRefused
+        }
+        // The client refused the server's authentication request (e.g. no password given).
+        None => ServerErrorKind::Authentication,
+    };
+    server_error(server, action, kind, err)
+}

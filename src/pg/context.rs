@@ -1,0 +1,385 @@
+//! Reading and writing one context's rows (`pd_specs`, `pd_step_types`), keeping the
+//! step-type index and the catalog counters exact in the same transaction as the specs, and
+//! checking every record against its row on the way out.
+
+use postgres::Row;
+
+use super::conn::{Sql, column, signed, unsigned};
+use crate::codec::{self, CatalogRecordV1, StepRecordV1};
+use crate::error::{Error, Result, shorten};
+use crate::spec::StepSpecification;
+
+fn step_location<'a>(context: &'a str, step: &'a str) -> impl Fn() -> String + 'a {
+    move || {
+        format!(
+            "the record of step {} in context {}",
+            shorten(step),
+            shorten(context)
+        )
+    }
+}
+
+fn corrupt_index(context: &str, detail: impl Into<String>) -> Error {
+    Error::corrupted(
+        format!("the step-type index of context {}", shorten(context)),
+        detail,
+        None,
+    )
+}
+
+/// Decodes a stored record, checking that it agrees with its row's position and type.
+fn decode_step(
+    context: &str,
+    step: &str,
+    position: i64,
+    step_type: &str,
+    bytes: &[u8],
+) -> Result<StepRecordV1> {
+    let at = step_location(context, step);
+    let record: StepRecordV1 = codec::decode(bytes)
+        .map_err(|e| Error::corrupted(at(), e.to_string(), Some(Box::new(e))))?;
+    if unsigned(position, &at)? != record.seq || record.step_type != step_type {
+        return Err(Error::corrupted(
+            at(),
+            "the record disagrees with its row's position or step type",
+            None,
+        ));
+    }
+    Ok(record)
+}
+
+/// A spec row `(step_name, position, step_type, record)` as its name and decoded record.
+fn step_row(context: &str, row: &Row) -> Result<(String, StepRecordV1)> {
+    let at = || format!("a step row of context {}", shorten(context));
+    let step: String = column(row, 0, &at)?;
+    let position: i64 = column(row, 1, &at)?;
+    let step_type: String = column(row, 2, &at)?;
+    let bytes: Vec<u8> = column(row, 3, &at)?;
+    let record = decode_step(context, &step, position, &step_type, &bytes)?;
+    Ok((step, record))
+}
+
+fn spec_of(context: &str, step: &str, record: StepRecordV1) -> Result<StepSpecification> {
+    record.into_spec().map_err(|e| {
+        Error::corrupted(
+            step_location(context, step)(),
+            e.to_string(),
+            Some(Box::new(e)),
+        )
+    })
+}
+
+/// One context as seen by one read snapshot.
+pub(crate) struct PgContextReader<'s, 'c> {
+    sql: &'s mut Sql<'c>,
+    name: String,
+    entry: CatalogRecordV1,
+    key: i64,
+}
+
+impl<'s, 'c> PgContextReader<'s, 'c> {
+    pub(super) fn new(sql: &'s mut Sql<'c>, name: &str, entry: CatalogRecordV1) -> Self {
+        PgContextReader {
+            sql,
+            name: name.to_owned(),
+            entry,
+            // Ids come from a bigint column, so they fit.
+            key: i64::try_from(entry.id).unwrap_or(i64::MAX),
+        }
+    }
+
+    fn action(&self) -> String {
+        format!("reading context {}", shorten(&self.name))
+    }
+
+    /// One specification by step name.
+    pub(crate) fn get(&mut self, step: &str) -> Result<Option<StepSpecification>> {
+        let row = self.sql.query_opt(
+            &self.action(),
+            "SELECT step_name, position, step_type, record FROM pd_specs \
+             WHERE context_id = $1 AND step_name = $2",
+            &[&self.key, &step],
+        )?;
+        match row {
+            None => Ok(None),
+            Some(row) => {
+                let (step, record) = step_row(&self.name, &row)?;
+                spec_of(&self.name, &step, record).map(Some)
+            }
+        }
+    }
+
+    /// Whether a step of that name is registered.
+    pub(crate) fn contains(&mut self, step: &str) -> Result<bool> {
+        let row = self.sql.query_opt(
+            &self.action(),
+            "SELECT 1 FROM pd_specs WHERE context_id = $1 AND step_name = $2",
+            &[&self.key, &step],
+        )?;
+        Ok(row.is_some())
+    }
+
+    fn check_count(&self, listed: usize, counted: u64, what: &str) -> Result<()> {
+        if listed as u64 == counted {
+            return Ok(());
+        }
+        Err(corrupt_index(
+            &self.name,
+            format!("it lists {listed} {what} but the catalog counts {counted}"),
+        ))
+    }
+
+    /// Step names in registration order.
+    pub(crate) fn names(&mut self) -> Result<Vec<String>> {
+        let rows = self.sql.query(
+            &self.action(),
+            "SELECT step_name FROM pd_specs WHERE context_id = $1 ORDER BY position",
+            &[&self.key],
+        )?;
+        let at = || format!("a step row of context {}", shorten(&self.name));
+        let names = rows
+            .iter()
+            .map(|row| column(row, 0, &at))
+            .collect::<Result<Vec<String>>>()?;
+        self.check_count(names.len(), self.entry.step_count, "steps")?;
+        Ok(names)
+    }
+
+    /// Every step with its specification, in registration order.
+    pub(crate) fn all(&mut self) -> Result<Vec<(String, StepSpecification)>> {
+        let rows = self.sql.query(
+            &self.action(),
+            "SELECT step_name, position, step_type, record FROM pd_specs \
+             WHERE context_id = $1 ORDER BY position",
+            &[&self.key],
+        )?;
+        self.check_count(rows.len(), self.entry.step_count, "steps")?;
+        self.specs_of(&rows)
+    }
+
+    fn specs_of(&self, rows: &[Row]) -> Result<Vec<(String, StepSpecification)>> {
+        rows.iter()
+            .map(|row| {
+                let (step, record) = step_row(&self.name, row)?;
+                let spec = spec_of(&self.name, &step, record)?;
+                Ok((step, spec))
+            })
+            .collect()
+    }
+
+    /// Step types in first-seen order, checked against the catalog's type count.
+    pub(crate) fn step_types(&mut self) -> Result<Vec<String>> {
+        let rows = self.sql.query(
+            &self.action(),
+            "SELECT step_type FROM pd_step_types WHERE context_id = $1 ORDER BY first_position",
+            &[&self.key],
+        )?;
+        let at = || format!("the step-type index of context {}", shorten(&self.name));
+        let types = rows
+            .iter()
+            .map(|row| column(row, 0, &at))
+            .collect::<Result<Vec<String>>>()?;
+        self.check_count(types.len(), self.entry.step_type_count, "step types")?;
+        Ok(types)
+    }
+
+    /// The steps of one type with their specifications, in registration order.
+    pub(crate) fn by_type(&mut self, step_type: &str) -> Result<Vec<(String, StepSpecification)>> {
+        let rows = self.sql.query(
+            &self.action(),
+            "SELECT step_name, position, step_type, record FROM pd_specs \
+             WHERE context_id = $1 AND step_type = $2 ORDER BY position",
+            &[&self.key, &step_type],
+        )?;
+        self.specs_of(&rows)
+    }
+}
+
+/// One context, locked for writing inside a write transaction.
+pub(crate) struct PgContextWriter<'s, 'c> {
+    sql: &'s mut Sql<'c>,
+    name: String,
+    entry: CatalogRecordV1,
+    key: i64,
+}
+
+impl<'s, 'c> PgContextWriter<'s, 'c> {
+    pub(super) fn new(sql: &'s mut Sql<'c>, name: &str, entry: CatalogRecordV1) -> Self {
+        PgContextWriter {
+            sql,
+            name: name.to_owned(),
+            entry,
+            key: i64::try_from(entry.id).unwrap_or(i64::MAX),
+        }
+    }
+
+    fn action(&self, step: &str) -> String {
+        format!(
+            "writing step {} of context {}",
+            shorten(step),
+            shorten(&self.name)
+        )
+    }
+
+    fn stored(&self, value: u64) -> Result<i64> {
+        signed(value, &|| {
+            format!("the catalog entry of context {}", shorten(&self.name))
+        })
+    }
+
+    /// Stores `spec` under `step`. With `replace == false` a taken name is
+    /// [`Error::AlreadyRegistered`]; with `replace == true` the step keeps its registration
+    /// position and the type index moves it if its type changed. Returns true when the
+    /// step was inserted, false when it was replaced.
+    pub(crate) fn put(
+        &mut self,
+        step: &str,
+        spec: &StepSpecification,
+        replace: bool,
+    ) -> Result<bool> {
+        let action = self.action(step);
+        let existing = self.sql.query_opt(
+            &action,
+            "SELECT step_name, position, step_type, record FROM pd_specs \
+             WHERE context_id = $1 AND step_name = $2",
+            &[&self.key, &step],
+        )?;
+        let existing = existing.map(|row| step_row(&self.name, &row)).transpose()?;
+        match existing {
+            Some(_) if !replace => Err(Error::AlreadyRegistered {
+                context: self.name.clone(),
+                step: step.to_owned(),
+            }),
+            Some((_, old)) => {
+                if old.step_type != spec.step_type {
+                    self.unindex_type(&old.step_type, step)?;
+                    self.index_type(&spec.step_type, step)?;
+                }
+                let record = codec::encode_step(|| action.clone(), old.seq, spec, 0)?;
+                self.sql.execute(
+                    &action,
+                    "UPDATE pd_specs SET step_type = $3, record = $4 \
+                     WHERE context_id = $1 AND step_name = $2",
+                    &[&self.key, &step, &spec.step_type, &record],
+                )?;
+                Ok(false)
+            }
+            None => {
+                let seq = self.next_seq();
+                self.index_type(&spec.step_type, step)?;
+                self.entry.step_count += 1;
+                let record = codec::encode_step(|| action.clone(), seq, spec, 0)?;
+                let position = self.stored(seq)?;
+                self.sql.execute(
+                    &action,
+                    "INSERT INTO pd_specs (context_id, step_name, position, step_type, record) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                    &[&self.key, &step, &position, &spec.step_type, &record],
+                )?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Removes `step`; false if it was not registered.
+    pub(crate) fn remove(&mut self, step: &str) -> Result<bool> {
+        let row = self.sql.query_opt(
+            &self.action(step),
+            "DELETE FROM pd_specs WHERE context_id = $1 AND step_name = $2 \
+             RETURNING step_name, position, step_type, record",
+            &[&self.key, &step],
+        )?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let (_, old) = step_row(&self.name, &row)?;
+        self.unindex_type(&old.step_type, step)?;
+        self.entry.step_count = self.entry.step_count.saturating_sub(1);
+        Ok(true)
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        let seq = self.entry.next_seq;
+        self.entry.next_seq += 1;
+        seq
+    }
+
+    /// Counts one more step of `step_type`, giving the type the next position if it is new.
+    fn index_type(&mut self, step_type: &str, step: &str) -> Result<()> {
+        let action = self.action(step);
+        let updated = self.sql.execute(
+            &action,
+            "UPDATE pd_step_types SET step_count = step_count + 1 \
+             WHERE context_id = $1 AND step_type = $2",
+            &[&self.key, &step_type],
+        )?;
+        if updated == 0 {
+            let position = self.next_seq();
+            let position = self.stored(position)?;
+            self.sql.execute(
+                &action,
+                "INSERT INTO pd_step_types (context_id, step_type, first_position, step_count) \
+                 VALUES ($1, $2, $3, 1)",
+                &[&self.key, &step_type, &position],
+            )?;
+            self.entry.step_type_count += 1;
+        }
+        Ok(())
+    }
+
+    /// Counts one step of `step_type` less, removing the type when none is left.
+    fn unindex_type(&mut self, step_type: &str, step: &str) -> Result<()> {
+        let action = self.action(step);
+        let row = self.sql.query_opt(
+            &action,
+            "UPDATE pd_step_types SET step_count = step_count - 1 \
+             WHERE context_id = $1 AND step_type = $2 RETURNING step_count",
+            &[&self.key, &step_type],
+        )?;
+        let left: i64 = match &row {
+            Some(row) => column(row, 0, &|| {
+                format!("the step-type index of context {}", shorten(&self.name))
+            })?,
+            None => {
+                return Err(corrupt_index(
+                    &self.name,
+                    format!(
+                        "step {} has type {} that the index does not list",
+                        shorten(step),
+                        shorten(step_type)
+                    ),
+                ));
+            }
+        };
+        if left == 0 {
+            self.sql.execute(
+                &action,
+                "DELETE FROM pd_step_types WHERE context_id = $1 AND step_type = $2",
+                &[&self.key, &step_type],
+            )?;
+            self.entry.step_type_count = self.entry.step_type_count.saturating_sub(1);
+        }
+        Ok(())
+    }
+
+    /// Writes the updated counts and a new revision to the catalog, in this transaction.
+    pub(crate) fn finish(mut self) -> Result<CatalogRecordV1> {
+        self.entry.revision += 1;
+        let values = [
+            self.stored(self.entry.step_count)?,
+            self.stored(self.entry.step_type_count)?,
+            self.stored(self.entry.next_seq)?,
+            self.stored(self.entry.revision)?,
+        ];
+        self.sql.execute(
+            &format!(
+                "updating the catalog entry of context {}",
+                shorten(&self.name)
+            ),
+            "UPDATE pd_contexts SET step_count = $2, step_type_count = $3, \
+             next_position = $4, revision = $5 WHERE id = $1",
+            &[&self.key, &values[0], &values[1], &values[2], &values[3]],
+        )?;
+        Ok(self.entry)
+    }
+}

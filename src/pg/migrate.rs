@@ -1,0 +1,124 @@
+//! The PostgreSQL schema's versions: the SQL migrations under `migrations/postgres/`, applied
+//! in order, in one transaction, under an advisory lock, by the first opener that finds the
+//! database behind. A database of a newer version is refused.
+
+use std::path::PathBuf;
+
+use postgres::IsolationLevel;
+
+use super::conn::{Conn, Sql, column};
+use crate::error::{Error, Result};
+
+/// Every migration: the schema version it produces and its SQL. Released files never change.
+const MIGRATIONS: &[(u64, &str)] = &[(
+    1,
+    include_str!("../../migrations/postgres/0001_initial.sql"),
+)];
+
+/// The PostgreSQL schema version this build writes and reads.
+pub(crate) const PG_SCHEMA_VERSION: u64 = 1;
+
+/// The advisory lock that serialises migrations (`pipedeps` in ASCII).
+const MIGRATION_LOCK: i64 = 0x7069_7065_6465_7073;
+
+const ACTION: &str = "checking the registry's schema version";
+
+/// Brings the database to [`PG_SCHEMA_VERSION`]. An up-to-date database costs one read
+/// transaction and takes no lock.
+pub(super) fn run(conn: &mut Conn, server: &str) -> Result<()> {
+    let found = {
+        let mut sql = conn.transaction(server, ACTION, |client| {
+            client
+                .build_transaction()
+                .isolation_level(IsolationLevel::ReadCommitted)
+                .read_only(true)
+                .start()
+        })?;
+        let found = version(&mut sql)?;
+        sql.commit(ACTION)?;
+        found
+    };
+    if found == Some(PG_SCHEMA_VERSION) {
+        return Ok(());
+    }
+    check_not_newer(server, found)?;
+    let action = "creating or upgrading the registry's schema";
+    let mut sql = conn.transaction(server, action, |client| client.transaction())?;
+    // Transaction-scoped: released by the commit (or the rollback of a failed upgrade).
+    sql.query(
+        action,
+        "SELECT pg_advisory_xact_lock($1)",
+        &[&MIGRATION_LOCK],
+    )?;
+    // Another opener may have migrated while this one waited for the lock.
+    let found = version(&mut sql)?;
+    check_not_newer(server, found)?;
+    let from = found.unwrap_or(0);
+    for (version, text) in MIGRATIONS {
+        if *version > from {
+            sql.batch(&format!("applying schema migration {version}"), text)?;
+        }
+    }
+    let value = PG_SCHEMA_VERSION.to_string();
+    sql.execute(
+        action,
+        "INSERT INTO pd_meta (key, value) VALUES ('schema_version', $1) \
+         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+        &[&value],
+    )?;
+    sql.commit(action)
+}
+
+fn check_not_newer(server: &str, found: Option<u64>) -> Result<()> {
+    match found {
+        Some(found) if found > PG_SCHEMA_VERSION => Err(Error::SchemaTooNew {
+            path: PathBuf::from(server),
+            found,
+            supported: PG_SCHEMA_VERSION,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The recorded schema version; `None` for a database without pipeline-deps tables.
+fn version(sql: &mut Sql<'_>) -> Result<Option<u64>> {
+    let server = sql.server().to_owned();
+    let location = || format!("the pd_meta table of {server}");
+    // pg_tables is read with the statement's snapshot, so a table another opener created
+    // and committed while this one waited for the lock is seen (a name lookup such as
+    // to_regclass may answer from a stale catalog cache).
+    let exists = sql.query_opt(
+        ACTION,
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables \
+         WHERE schemaname = current_schema() AND tablename = 'pd_meta')",
+        &[],
+    )?;
+    let exists: bool = match &exists {
+        Some(row) => column(row, 0, &location)?,
+        None => false,
+    };
+    if !exists {
+        return Ok(None);
+    }
+    let row = sql.query_opt(
+        ACTION,
+        "SELECT value FROM pd_meta WHERE key = 'schema_version'",
+        &[],
+    )?;
+    let Some(row) = row else {
+        return Err(Error::NotARegistry {
+            path: PathBuf::from(&server),
+            detail: "it has a pd_meta table without a pipeline-deps schema version".into(),
+            source: None,
+        });
+    };
+    let text: String = column(&row, 0, &location)?;
+    match text.parse::<u64>() {
+        Ok(0) | Err(_) => Err(Error::corrupted(
+            location(),
+            format!("the schema version {text:?} is not a version number"),
+            None,
+        )),
+        Ok(version) => Ok(Some(version)),
+    }
+}

@@ -1,0 +1,213 @@
+//! The PostgreSQL backend (cargo feature `postgres`): one registry shared by many processes
+//! and machines, kept in a PostgreSQL database with the synchronous `postgres` client.
+//!
+//! Layout (see `migrations/postgres/` and `docs/postgres.md`): shared tables keyed by a
+//! context id — `pd_contexts` (the catalog: id, name, counters, revision), `pd_specs` (one
+//! row per step with its registration position, type and the same versioned record the redb
+//! store keeps) and `pd_step_types` (the step-type index); `pd_meta` holds the schema
+//! version.
+//!
+//! Concurrency: every write is one `READ COMMITTED` transaction that first locks its
+//! context's catalog row (`SELECT … FOR UPDATE`), so writers of one context take turns and
+//! writers of different contexts do not meet; the counters and the revision change in the
+//! same transaction as the specs. Reads run in a `REPEATABLE READ READ ONLY` transaction, a
+//! consistent snapshot like a redb read transaction.
+//!
+//! Durability: a write returns `Ok` only after the server acknowledged its `COMMIT`, which
+//! with the server's default `synchronous_commit = on` means its WAL is flushed; an error
+//! before that rolls everything back. A connection lost while committing leaves the outcome
+//! unknown, and the error says so.
+//!
+//! Connections: one per store, opened lazily. A call that finds the connection lost fails
+//! with [`ServerErrorKind::ConnectionLost`] and drops it; the next call reconnects.
+
+mod catalog;
+mod conn;
+mod context;
+mod migrate;
+#[cfg(test)]
+mod tests;
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use postgres::config::Host;
+use postgres::{Config, IsolationLevel, NoTls};
+
+use crate::codec::CatalogRecordV1;
+use crate::error::{Error, Result};
+pub(crate) use catalog::{PgReader, PgWriter};
+use conn::Conn;
+pub(crate) use context::{PgContextReader, PgContextWriter};
+
+/// How long opening a connection may take when the URL does not say
+/// (`connect_timeout=…`).
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A registry kept in a PostgreSQL database.
+pub(crate) struct PgStore {
+    config: Config,
+    /// `postgres://user@host:port/database`, for messages (never the password).
+    label: String,
+    conn: Mutex<Option<Conn>>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("server", &self.label)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects to the database named by `url` (`postgres://…` or `postgresql://…`), creating
+    /// or upgrading the schema if needed; a database of a newer schema version is refused
+    /// with [`Error::SchemaTooNew`].
+    pub(crate) fn connect(url: &str) -> Result<PgStore> {
+        let mut config: Config = url
+            .parse()
+            .map_err(|e: postgres::Error| Error::InvalidInput {
+                what: "the PostgreSQL URL".into(),
+                detail: e.to_string(),
+                source: Some(Box::new(e)),
+            })?;
+        if config.get_ssl_mode() == postgres::config::SslMode::Require {
+            return Err(Error::InvalidInput {
+                what: "the PostgreSQL URL".into(),
+                detail: "sslmode=require asks for TLS, which this build does not support yet; connect over a Unix socket, a trusted network or a tunnel with sslmode=disable or prefer".into(),
+                source: None,
+            });
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("pipeline-deps");
+        }
+        let store = PgStore {
+            label: label(&config),
+            config,
+            conn: Mutex::new(None),
+        };
+        store.with_conn("opening the registry", |conn, server| {
+            migrate::run(conn, server)
+        })?;
+        Ok(store)
+    }
+
+    /// The server as `postgres://user@host:port/database`.
+    pub(crate) fn label(&self) -> &str {
+        &self.label
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Option<Conn>>> {
+        self.conn.lock().map_err(|_| Error::Poisoned {
+            action: format!(
+                "using the connection to {} after a panic in another thread",
+                self.label
+            ),
+        })
+    }
+
+    /// Runs `f` on the connection, opening it first if there is none (or it was lost); a
+    /// connection that failed under `f` is dropped so that the next call reconnects.
+    fn with_conn<T>(
+        &self,
+        action: &str,
+        f: impl FnOnce(&mut Conn, &str) -> Result<T>,
+    ) -> Result<T> {
+        let mut guard = self.lock()?;
+        let conn = match guard.take() {
+            Some(conn) if !conn.client.is_closed() => guard.insert(conn),
+            _ => {
+                let client = self
+                    .config
+                    .connect(NoTls)
+                    .map_err(|e| conn::map_connect_error(&self.label, action, e))?;
+                guard.insert(Conn::new(client))
+            }
+        };
+        let result = f(conn, &self.label);
+        let lost =
+            conn.client.is_closed() || result.as_ref().err().is_some_and(conn::is_connection_error);
+        if lost {
+            *guard = None;
+        }
+        result
+    }
+
+    /// The catalog record of context `name` if it still has catalog id `id` (else
+    /// [`Error::ContextCleared`]), in one round trip: the check a handle makes before
+    /// serving its cache.
+    pub(crate) fn context_entry(&self, name: &str, id: u64) -> Result<CatalogRecordV1> {
+        self.with_conn("reading a context's catalog entry", |conn, server| {
+            catalog::context_entry_alone(conn, server, name, id)
+        })
+    }
+
+    /// Runs `f` in a read-only snapshot.
+    pub(crate) fn read<T>(
+        &self,
+        action: &str,
+        f: impl FnOnce(&mut PgReader<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.with_conn(action, |conn, server| {
+            let sql = conn.transaction(server, action, |client| {
+                client
+                    .build_transaction()
+                    .isolation_level(IsolationLevel::RepeatableRead)
+                    .read_only(true)
+                    .start()
+            })?;
+            let mut reader = PgReader::new(sql);
+            let value = f(&mut reader)?;
+            reader.finish(action)?;
+            Ok(value)
+        })
+    }
+
+    /// Runs `f` in one write transaction and commits it if `f` returns `Ok`; an error rolls
+    /// everything back.
+    pub(crate) fn write<T>(
+        &self,
+        action: &str,
+        f: impl FnOnce(&mut PgWriter<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.with_conn(action, |conn, server| {
+            let sql = conn.transaction(server, action, |client| {
+                client
+                    .build_transaction()
+                    .isolation_level(IsolationLevel::ReadCommitted)
+                    .start()
+            })?;
+            let mut writer = PgWriter::new(sql);
+            let value = f(&mut writer)?;
+            writer.commit(action)?;
+            Ok(value)
+        })
+    }
+}
+
+/// `postgres://user@host:port/database` without the password.
+fn label(config: &Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(Host::Tcp(host)) => host.clone(),
+        Some(Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    let port = config
+        .get_ports()
+        .first()
+        .map(|p| format!(":{p}"))
+        .unwrap_or_default();
+    let user = config
+        .get_user()
+        .map(|u| format!("{u}@"))
+        .unwrap_or_default();
+    let database = config
+        .get_dbname()
+        .or(config.get_user())
+        .unwrap_or_default();
+    format!("postgres://{user}{host}{port}/{database}")
+}

@@ -1,0 +1,418 @@
+//! The PostgreSQL storage layer against a throw-away cluster (`tests/support/pg_cluster.rs`):
+//! schema versioning, the catalog and context lifecycle, exact counters and index, records
+//! identical to the redb store's, all-or-nothing writes, and the error kinds of an
+//! unreachable, refusing, timing-out or restarting server. Without PostgreSQL each test
+//! prints a `SKIPPED` notice (a failure under `PIPELINE_DEPS_REQUIRE_PG=1`).
+
+#[path = "../../tests/support/pg_cluster.rs"]
+mod pg_cluster;
+
+use super::PgStore;
+use super::migrate::PG_SCHEMA_VERSION;
+use crate::codec::{self, StepRecordV1};
+use crate::error::{Error, ServerErrorKind};
+use crate::spec::{DependencySpec, DependencyType, NodeType, OutputSpec, StepSpecification};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// A fresh database and a store connected to it, or `None` when the test is skipped.
+fn fresh(test: &str) -> Result<Option<(PgStore, String)>, Box<dyn std::error::Error>> {
+    let Some(server) = pg_cluster::server(test)? else {
+        return Ok(None);
+    };
+    let url = server.database(test)?;
+    Ok(Some((PgStore::connect(&url)?, url)))
+}
+
+fn raw(url: &str) -> Result<postgres::Client, postgres::Error> {
+    postgres::Client::connect(url, postgres::NoTls)
+}
+
+fn spec(step_type: &str, output: &str) -> StepSpecification {
+    StepSpecification::new(step_type, NodeType::Internal)
+        .with_dependency(
+            DependencySpec::new("input_data", DependencyType::ProcessingOutput)
+                .with_keywords(["data", "input"]),
+        )
+        .with_output(
+            OutputSpec::new(output, DependencyType::ProcessingOutput, "properties.Out")
+                .with_aliases(["alias"]),
+        )
+}
+
+/// Registers `steps` (name, type) into `context`, creating it; returns the context id.
+fn register(store: &PgStore, context: &str, steps: &[(&str, &str)]) -> crate::Result<u64> {
+    store.write("test write", |w| {
+        let (entry, _) = w.create_context(context)?;
+        let mut ctx = w.context(context, entry.id)?;
+        for (step, step_type) in steps {
+            ctx.put(step, &spec(step_type, "out"), false)?;
+        }
+        ctx.finish()?;
+        Ok(entry.id)
+    })
+}
+
+#[test]
+fn concurrent_first_openers_create_the_schema_once() -> TestResult {
+    let Some((_, url)) = fresh("concurrent_first_openers")? else {
+        return Ok(());
+    };
+    // A fresh database for racing openers: the one above is already migrated.
+    let Some(server) = pg_cluster::server("concurrent_first_openers")? else {
+        return Ok(());
+    };
+    let url2 = server.database("concurrent_first_openers_2")?;
+    let openers: Vec<_> = (0..6)
+        .map(|_| {
+            let url = url2.clone();
+            std::thread::spawn(move || PgStore::connect(&url).map(drop))
+        })
+        .collect();
+    for opener in openers {
+        opener.join().map_err(|_| "opener thread panicked")??;
+    }
+    for url in [url, url2] {
+        let rows = raw(&url)?.query("SELECT key, value FROM pd_meta", &[])?;
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            rows[0].try_get::<_, String>(1)?,
+            PG_SCHEMA_VERSION.to_string()
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn a_newer_schema_or_a_foreign_pd_meta_is_refused() -> TestResult {
+    let Some((_, url)) = fresh("newer_schema")? else {
+        return Ok(());
+    };
+    let mut client = raw(&url)?;
+    client.execute(
+        "UPDATE pd_meta SET value = '99' WHERE key = 'schema_version'",
+        &[],
+    )?;
+    match PgStore::connect(&url) {
+        Err(Error::SchemaTooNew {
+            found, supported, ..
+        }) => {
+            assert_eq!((found, supported), (99, PG_SCHEMA_VERSION));
+        }
+        other => return Err(format!("expected SchemaTooNew, got {other:?}").into()),
+    }
+    client.execute("DELETE FROM pd_meta", &[])?;
+    let refused = PgStore::connect(&url);
+    assert!(
+        matches!(refused, Err(Error::NotARegistry { .. })),
+        "{refused:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn contexts_list_in_creation_order_and_ids_are_never_reused() -> TestResult {
+    let Some((store, _)) = fresh("context_lifecycle")? else {
+        return Ok(());
+    };
+    let mut ids = Vec::new();
+    for name in ["a", "b", "c"] {
+        let (entry, created) = store.write("create", |w| w.create_context(name))?;
+        assert!(created);
+        ids.push(entry.id);
+    }
+    let (again, created) = store.write("create", |w| w.create_context("b"))?;
+    assert!(!created);
+    assert_eq!(again.id, ids[1]);
+    let dropped = store.write("drop", |w| w.drop_context("b"))?;
+    assert_eq!(dropped, Some(ids[1]));
+    assert_eq!(store.write("drop", |w| w.drop_context("b"))?, None);
+    let (recreated, created) = store.write("create", |w| w.create_context("b"))?;
+    assert!(created);
+    assert!(
+        recreated.id > ids[2],
+        "a cleared context's id is never reused"
+    );
+    let names: Vec<String> = store
+        .read("list", |r| r.catalog())?
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(names, ["a", "c", "b"]);
+    assert_eq!(
+        store.write("names", |w| w.context_names())?,
+        ["a", "c", "b"]
+    );
+    Ok(())
+}
+
+#[test]
+fn writes_keep_the_index_and_counters_exact_and_records_match_the_redb_encoding() -> TestResult {
+    let Some((store, url)) = fresh("index_and_counters")? else {
+        return Ok(());
+    };
+    let id = register(
+        &store,
+        "ml",
+        &[("s1", "Train"), ("s2", "Eval"), ("s3", "Train")],
+    )?;
+    // Replace s1 with a new type (keeps its position), remove s2 (Eval disappears).
+    let entry = store.write("update", |w| {
+        let mut ctx = w.context("ml", id)?;
+        assert!(!ctx.put("s1", &spec("Package", "model"), true)?);
+        assert!(ctx.remove("s2")?);
+        assert!(!ctx.remove("s2")?);
+        assert!(ctx.put("s4", &spec("Eval", "metrics"), false)?);
+        ctx.finish()
+    })?;
+    assert_eq!(
+        (entry.step_count, entry.step_type_count, entry.revision),
+        (3, 3, 2)
+    );
+    store.read("check", |r| {
+        let mut ctx = r.context("ml", id)?;
+        assert_eq!(ctx.names()?, ["s1", "s3", "s4"]);
+        assert_eq!(ctx.step_types()?, ["Train", "Package", "Eval"]);
+        let by_type: Vec<String> = ctx.by_type("Train")?.into_iter().map(|(n, _)| n).collect();
+        assert_eq!(by_type, ["s3"]);
+        assert_eq!(ctx.get("s1")?, Some(spec("Package", "model")));
+        assert_eq!(ctx.get("s2")?, None);
+        assert!(ctx.contains("s4")? && !ctx.contains("s2")?);
+        assert_eq!(ctx.all()?.len(), 3);
+        Ok(())
+    })?;
+    // Counters equal a recount, and each record is byte for byte the redb store's payload.
+    let mut client = raw(&url)?;
+    let recount = client.query_one(
+        "SELECT (SELECT count(*) FROM pd_specs WHERE context_id = $1), \
+                (SELECT count(DISTINCT step_type) FROM pd_specs WHERE context_id = $1)",
+        &[&i64::try_from(id)?],
+    )?;
+    assert_eq!(recount.try_get::<_, i64>(0)?, 3);
+    assert_eq!(recount.try_get::<_, i64>(1)?, 3);
+    for row in client.query("SELECT step_name, position, record FROM pd_specs", &[])? {
+        let name: String = row.try_get(0)?;
+        let position = u64::try_from(row.try_get::<_, i64>(1)?)?;
+        let record: Vec<u8> = row.try_get(2)?;
+        let expected = match name.as_str() {
+            "s1" => spec("Package", "model"),
+            "s3" => spec("Train", "out"),
+            _ => spec("Eval", "metrics"),
+        };
+        let encoded = codec::encode(
+            || "the expected record".into(),
+            StepRecordV1::from_spec(position, &expected),
+        )?;
+        assert_eq!(record, encoded);
+    }
+    Ok(())
+}
+
+#[test]
+fn a_failed_write_changes_nothing() -> TestResult {
+    let Some((store, _)) = fresh("failed_write")? else {
+        return Ok(());
+    };
+    let id = register(&store, "ml", &[("kept", "T")])?;
+    let refused = store.write("duplicate", |w| {
+        let mut ctx = w.context("ml", id)?;
+        ctx.put("new", &spec("U", "out"), false)?;
+        ctx.put("kept", &spec("T", "out"), false)?;
+        ctx.finish()
+    });
+    assert!(
+        matches!(refused, Err(Error::AlreadyRegistered { .. })),
+        "{refused:?}"
+    );
+    let (names, entry) = store.read("check", |r| {
+        let names = r.context("ml", id)?.names()?;
+        Ok((names, r.context_entry("ml", id)?))
+    })?;
+    assert_eq!(names, ["kept"]);
+    assert_eq!(
+        (entry.step_count, entry.step_type_count, entry.revision),
+        (1, 1, 1)
+    );
+    Ok(())
+}
+
+#[test]
+fn a_handle_of_a_cleared_context_gets_context_cleared() -> TestResult {
+    let Some((store, _)) = fresh("stale_id")? else {
+        return Ok(());
+    };
+    let old = register(&store, "ml", &[("a", "T")])?;
+    store.write("reset", |w| w.reset_context("ml", old))?;
+    let entry = store.read("check", |r| r.context_entry("ml", old))?;
+    assert_eq!(
+        (entry.step_count, entry.step_type_count, entry.revision),
+        (0, 0, 2)
+    );
+    store.write("drop", |w| w.drop_context("ml"))?;
+    let new = register(&store, "ml", &[("b", "T")])?;
+    assert_ne!(old, new);
+    let read = store.read("stale read", |r| r.context("ml", old).map(drop));
+    assert!(
+        matches!(read, Err(Error::ContextCleared { .. })),
+        "{read:?}"
+    );
+    let write = store.write("stale write", |w| w.context("ml", old).map(drop));
+    assert!(
+        matches!(write, Err(Error::ContextCleared { .. })),
+        "{write:?}"
+    );
+    Ok(())
+}
+
+fn server_kind(result: crate::Result<impl std::fmt::Debug>) -> Result<ServerErrorKind, String> {
+    match result {
+        Err(Error::Server { kind, .. }) => Ok(kind),
+        other => Err(format!("expected a server error, got {other:?}")),
+    }
+}
+
+#[test]
+fn an_unreachable_server_is_connection_refused() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let url = format!(
+        "postgres://postgres@{}/nothing?connect_timeout=5",
+        dir.path().display().to_string().replace('/', "%2F")
+    );
+    let result = PgStore::connect(&url);
+    let message = result
+        .as_ref()
+        .err()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    assert_eq!(server_kind(result)?, ServerErrorKind::ConnectionRefused);
+    assert!(message.contains("could not connect"), "{message}");
+    let bad = PgStore::connect("postgres://host:notaport/db");
+    assert!(matches!(bad, Err(Error::InvalidInput { .. })), "{bad:?}");
+    let tls = PgStore::connect("postgres://localhost/db?sslmode=require");
+    assert!(matches!(tls, Err(Error::InvalidInput { .. })), "{tls:?}");
+    Ok(())
+}
+
+#[test]
+fn wrong_credentials_are_an_authentication_error() -> TestResult {
+    let Some(server) = pg_cluster::server("wrong_credentials")? else {
+        return Ok(());
+    };
+    let pg_cluster::PgServer::Owned(cluster) = server else {
+        return Ok(pg_cluster::skip(
+            "wrong_credentials",
+            "needs a cluster started by the tests",
+        )?);
+    };
+    let url = server.database("wrong_credentials")?;
+    let database = url.rsplit('/').next().unwrap_or_default().to_owned();
+    let wrong = cluster.url_as(&database, pg_cluster::PASSWORD_USER, "Not-The-Pa55word");
+    let result = PgStore::connect(&wrong);
+    let message = result
+        .as_ref()
+        .err()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    assert_eq!(server_kind(result)?, ServerErrorKind::Authentication);
+    assert!(
+        !message.contains("Pa55word"),
+        "the password never appears: {message}"
+    );
+    assert!(message.contains(pg_cluster::PASSWORD_USER), "{message}");
+    Ok(())
+}
+
+#[test]
+fn a_statement_timeout_is_reported_and_applies_nothing() -> TestResult {
+    let Some((_, url)) = fresh("statement_timeout")? else {
+        return Ok(());
+    };
+    let store = PgStore::connect(&format!("{url}?options=-c%20lock_timeout%3D300"))?;
+    let id = register(&store, "ml", &[("a", "T")])?;
+    let mut blocker = raw(&url)?;
+    let mut held = blocker.transaction()?;
+    held.query(
+        "SELECT id FROM pd_contexts WHERE name = 'ml' FOR UPDATE",
+        &[],
+    )?;
+    let blocked = store.write("blocked write", |w| {
+        let mut ctx = w.context("ml", id)?;
+        ctx.put("b", &spec("T", "out"), false)?;
+        ctx.finish()
+    });
+    let message = blocked
+        .as_ref()
+        .err()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    assert_eq!(server_kind(blocked)?, ServerErrorKind::StatementTimeout);
+    assert!(message.contains("nothing of it was applied"), "{message}");
+    held.rollback()?;
+    let names = store.read("check", |r| r.context("ml", id)?.names())?;
+    assert_eq!(names, ["a"]);
+    Ok(())
+}
+
+#[test]
+fn a_lost_connection_fails_one_call_and_the_next_reconnects() -> TestResult {
+    let Some((store, url)) = fresh("lost_connection")? else {
+        return Ok(());
+    };
+    let id = register(&store, "ml", &[("a", "T")])?;
+    let database = url.rsplit('/').next().unwrap_or_default().to_owned();
+    raw(&url)?.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = $1 AND application_name = 'pipeline-deps'",
+        &[&database],
+    )?;
+    let lost = store.read("after termination", |r| r.catalog());
+    let message = lost
+        .as_ref()
+        .err()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    assert!(
+        message.contains(store.label()),
+        "the message names the server: {message}"
+    );
+    assert_eq!(server_kind(lost)?, ServerErrorKind::ConnectionLost);
+    let names = store.read("reconnected", |r| r.context("ml", id)?.names())?;
+    assert_eq!(names, ["a"]);
+    Ok(())
+}
+
+#[test]
+fn a_server_restart_loses_no_committed_write_and_the_store_reconnects() -> TestResult {
+    if pg_cluster::server("server_restart")?.is_none() {
+        return Ok(());
+    }
+    let cluster = match pg_cluster::PgCluster::start() {
+        Ok(cluster) => cluster,
+        Err(reason) => return Ok(pg_cluster::skip("server_restart", &reason)?),
+    };
+    let store = PgStore::connect(&cluster.url("postgres"))?;
+    let id = register(&store, "ml", &[("before", "T")])?;
+    for (mode, step) in [("fast", "after_fast"), ("immediate", "after_immediate")] {
+        cluster.restart(mode)?;
+        let first = store.read("after restart", |r| r.catalog());
+        assert_eq!(
+            server_kind(first)?,
+            ServerErrorKind::ConnectionLost,
+            "{mode}"
+        );
+        store.write("write after restart", |w| {
+            let mut ctx = w.context("ml", id)?;
+            ctx.put(step, &spec("T", "out"), false)?;
+            ctx.finish().map(drop)
+        })?;
+    }
+    cluster.stop("fast")?;
+    let down = store.read("while stopped", |r| r.catalog());
+    assert_eq!(server_kind(down)?, ServerErrorKind::ConnectionLost);
+    let refused = store.read("while stopped", |r| r.catalog());
+    assert_eq!(server_kind(refused)?, ServerErrorKind::ConnectionRefused);
+    cluster.start_again()?;
+    let names = store.read("after start", |r| r.context("ml", id)?.names())?;
+    assert_eq!(names, ["before", "after_fast", "after_immediate"]);
+    Ok(())
+}

@@ -1,0 +1,216 @@
+//! The one storage seam: the interface that both backends — the redb file (`crate::store`)
+//! and PostgreSQL (`crate::pg`, feature `postgres`) — implement, so that the registry and
+//! manager code above it does not know which one it runs on.
+//!
+//! A backend offers read transactions (a consistent snapshot: [`CatalogRead`], and through
+//! it one context's [`ContextRead`]) and write transactions ([`CatalogWrite`], and through it
+//! one context's [`ContextWrite`]), each run by [`Backend::read`] / [`Backend::write`] with a
+//! closure: `Ok` commits a write, `Err` rolls it back. Contexts are identified by name and
+//! catalog id; an id is never reused, so a handle of a cleared context gets
+//! [`crate::Error::ContextCleared`] from `context(name, id)` on either backend.
+
+mod file;
+#[cfg(feature = "postgres")]
+mod postgres;
+
+use std::path::PathBuf;
+
+use crate::codec::CatalogRecordV1;
+use crate::error::Result;
+use crate::spec::StepSpecification;
+use crate::store::{GroupCommit, Store};
+
+/// Reading the catalog in a read transaction.
+pub(crate) trait CatalogRead {
+    /// Every context in creation order with its catalog record.
+    fn catalog(&mut self) -> Result<Vec<(String, CatalogRecordV1)>>;
+    /// The catalog record of one context.
+    fn catalog_entry(&mut self, name: &str) -> Result<Option<CatalogRecordV1>>;
+    /// The catalog record of context `name`, checking that it still has catalog id `id`.
+    fn context_entry(&mut self, name: &str, id: u64) -> Result<CatalogRecordV1>;
+    /// Context `name` in this snapshot, checking that it still has catalog id `id`.
+    fn context<'a>(&'a mut self, name: &str, id: u64) -> Result<Box<dyn ContextRead + 'a>>;
+}
+
+/// Reading one context's specs and step-type index.
+pub(crate) trait ContextRead {
+    /// One specification by step name.
+    fn get(&mut self, step: &str) -> Result<Option<StepSpecification>>;
+    /// Whether a step of that name is registered.
+    fn contains(&mut self, step: &str) -> Result<bool>;
+    /// Step names in registration order.
+    fn names(&mut self) -> Result<Vec<String>>;
+    /// Every step with its specification, in registration order.
+    fn all(&mut self) -> Result<Vec<(String, StepSpecification)>>;
+    /// Step types in first-seen order.
+    fn step_types(&mut self) -> Result<Vec<String>>;
+    /// The steps of one type with their specifications, in registration order.
+    fn by_type(&mut self, step_type: &str) -> Result<Vec<(String, StepSpecification)>>;
+}
+
+/// Changing the catalog in a write transaction.
+pub(crate) trait CatalogWrite {
+    /// Every context name.
+    fn context_names(&mut self) -> Result<Vec<String>>;
+    /// The context's record, creating the context if missing; true when created now.
+    fn create_context(&mut self, name: &str) -> Result<(CatalogRecordV1, bool)>;
+    /// Deletes a context with everything in it; its id if it existed.
+    fn drop_context(&mut self, name: &str) -> Result<Option<u64>>;
+    /// Opens context `name` for writing, checking that it still has id `id`.
+    fn context<'a>(&'a mut self, name: &str, id: u64) -> Result<Box<dyn ContextWrite + 'a>>;
+    /// Empties context `name` (id `id`) but keeps it, bumping its revision.
+    fn reset_context(&mut self, name: &str, id: u64) -> Result<()>;
+}
+
+/// Changing one context's specs; [`ContextWrite::finish`] writes its counters and revision
+/// into the catalog in the same transaction.
+pub(crate) trait ContextWrite {
+    /// Stores `spec` under `step`; a taken name is [`crate::Error::AlreadyRegistered`]
+    /// unless `replace` (then the step keeps its registration position). True when the step
+    /// was inserted, false when it replaced one.
+    fn put(&mut self, step: &str, spec: &StepSpecification, replace: bool) -> Result<bool>;
+    /// Removes `step`; false if it was not registered.
+    fn remove(&mut self, step: &str) -> Result<bool>;
+    /// Writes the counters and a new revision to the catalog.
+    fn finish(self: Box<Self>) -> Result<CatalogRecordV1>;
+}
+
+/// An open registry database of either kind.
+pub(crate) enum Backend {
+    /// A redb file (or in-memory/custom redb backend).
+    File(Store),
+    /// A PostgreSQL database.
+    #[cfg(feature = "postgres")]
+    Postgres(Box<crate::pg::PgStore>),
+}
+
+impl Backend {
+    /// The database file, or the server as `postgres://user@host:port/database`.
+    pub(crate) fn path(&self) -> PathBuf {
+        match self {
+            Backend::File(store) => store.path().to_path_buf(),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => PathBuf::from(pg.label()),
+        }
+    }
+
+    pub(crate) fn is_read_only(&self) -> bool {
+        match self {
+            Backend::File(store) => store.is_read_only(),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => false,
+        }
+    }
+
+    /// Whether other processes may write the same registry while this one runs, so that
+    /// in-process caches must check a context's revision before serving.
+    pub(crate) fn is_shared(&self) -> bool {
+        match self {
+            Backend::File(_) => false,
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => true,
+        }
+    }
+
+    /// The catalog record of context `name` if it still has catalog id `id` (else
+    /// [`crate::Error::ContextCleared`]), read as cheaply as the backend can.
+    pub(crate) fn context_entry(
+        &self,
+        action: &str,
+        name: &str,
+        id: u64,
+    ) -> Result<CatalogRecordV1> {
+        match self {
+            Backend::File(store) => file::read(store, action, |r| r.context_entry(name, id)),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => pg.context_entry(name, id),
+        }
+    }
+
+    /// Runs `f` in a write transaction shared with the concurrent writers of this manager
+    /// (group commit, see `store::group`: `f` may run again when another member of its
+    /// batch fails). A PostgreSQL registry runs each write in a transaction of its own.
+    pub(crate) fn write_grouped<T>(
+        &self,
+        group: &GroupCommit,
+        action: &str,
+        f: &mut dyn FnMut(&mut dyn CatalogWrite) -> Result<T>,
+    ) -> Result<T> {
+        match self {
+            Backend::File(store) => file::write_grouped(store, group, action, f),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => pg.write(action, |writer| f(writer)),
+        }
+    }
+
+    /// Makes every write so far durable: the durable point of a file opened with
+    /// `Durability::None`; a PostgreSQL server made each commit durable already.
+    pub(crate) fn sync(&self) -> Result<()> {
+        match self {
+            Backend::File(store) => store.sync(),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => Ok(()),
+        }
+    }
+
+    /// The redb store, when this is a file.
+    // Without the `postgres` feature every backend is a file, but the signature is the same.
+    #[cfg_attr(not(feature = "postgres"), allow(clippy::unnecessary_wraps))]
+    pub(crate) fn file(&self) -> Option<&Store> {
+        match self {
+            Backend::File(store) => Some(store),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// Runs `f` in a read transaction.
+    pub(crate) fn read<T>(
+        &self,
+        action: &str,
+        f: impl FnOnce(&mut dyn CatalogRead) -> Result<T>,
+    ) -> Result<T> {
+        match self {
+            Backend::File(store) => file::read(store, action, f),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => pg.read(action, |reader| f(reader)),
+        }
+    }
+
+    /// Runs `f` in one write transaction, committed when it returns `Ok`.
+    pub(crate) fn write<T>(
+        &self,
+        action: &str,
+        f: impl FnOnce(&mut dyn CatalogWrite) -> Result<T>,
+    ) -> Result<T> {
+        match self {
+            Backend::File(store) => file::write(store, action, f),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => pg.write(action, |writer| f(writer)),
+        }
+    }
+
+    /// The redb file, for the file-only maintenance operations (integrity check,
+    /// compaction); a PostgreSQL registry refuses them with a clear error.
+    #[cfg_attr(
+        not(feature = "postgres"),
+        allow(unused_variables, clippy::unnecessary_wraps)
+    )]
+    pub(crate) fn file_mut(&mut self, operation: &str) -> Result<&mut Store> {
+        match self {
+            Backend::File(store) => Ok(store),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => Err(not_for_server(pg.label(), operation)),
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+fn not_for_server(server: &str, operation: &str) -> crate::Error {
+    crate::Error::Storage {
+        action: format!(
+            "{operation} of {server}, which applies only to a database file (a PostgreSQL server checks and reclaims its storage itself: amcheck, VACUUM)"
+        ),
+        source: Box::new(std::io::Error::from(std::io::ErrorKind::Unsupported)),
+    }
+}

@@ -1,0 +1,137 @@
+//! Invariant: on a PostgreSQL registry written by several processes (here: several managers,
+//! each with its own connection, as separate processes have), a handle never serves what
+//! another writer changed or cleared. Its cached specs are checked against the context's
+//! revision; a handle of a context cleared elsewhere returns `ContextCleared` forever, also
+//! after the context was created again under the same name, while `get_registry` gives a
+//! fresh handle to the new one. File-only maintenance says it does not apply.
+#![cfg(feature = "postgres")]
+
+#[path = "support/pg_cluster.rs"]
+mod pg_cluster;
+
+use pipeline_deps::{
+    DependencyType, Error, NodeType, OutputSpec, RegistryManager, StepSpecification,
+};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn spec(step_type: &str) -> StepSpecification {
+    StepSpecification::new(step_type, NodeType::Source).with_output(OutputSpec::new(
+        "out",
+        DependencyType::ProcessingOutput,
+        "properties.Out",
+    ))
+}
+
+/// Two managers on one fresh database, or `None` when skipped.
+fn two_managers(
+    test: &str,
+) -> Result<Option<(RegistryManager, RegistryManager)>, Box<dyn std::error::Error>> {
+    let Some(server) = pg_cluster::server(test)? else {
+        return Ok(None);
+    };
+    let url = server.database(test)?;
+    Ok(Some((
+        RegistryManager::connect(&url)?,
+        RegistryManager::connect(&url)?,
+    )))
+}
+
+#[test]
+fn cached_specs_follow_writes_of_another_process() -> TestResult {
+    let Some((a, b)) = two_managers("cached_specs_follow")? else {
+        return Ok(());
+    };
+    let mine = a.get_registry("ml")?;
+    mine.register("train", &spec("Training"))?;
+    assert_eq!(
+        mine.get_specification("train")?
+            .map(|s| s.step_type.clone()),
+        Some("Training".into())
+    );
+    let theirs = b.get_registry("ml")?;
+    theirs.upsert("train", &spec("Retraining"))?;
+    assert_eq!(
+        mine.get_specification("train")?
+            .map(|s| s.step_type.clone()),
+        Some("Retraining".into()),
+        "the cache saw the other writer's revision"
+    );
+    theirs.unregister("train")?;
+    assert_eq!(mine.get_specification("train")?, None);
+    assert_eq!(mine.revision()?, theirs.revision()?);
+    Ok(())
+}
+
+#[test]
+fn a_handle_of_a_context_cleared_and_recreated_elsewhere_is_cleared_forever() -> TestResult {
+    let Some((a, b)) = two_managers("cleared_and_recreated_elsewhere")? else {
+        return Ok(());
+    };
+    let old = a.get_registry("ctx")?;
+    old.register("mine", &spec("A"))?;
+    assert!(old.get_specification("mine")?.is_some());
+    assert!(b.clear_context("ctx")?);
+    let recreated = b.get_registry("ctx")?;
+    recreated.register("theirs", &spec("B"))?;
+    for attempt in [
+        old.get_specification("mine").map(drop),
+        old.register("again", &spec("A")),
+        old.len().map(drop),
+        old.list_step_names().map(drop),
+        old.clear(),
+    ] {
+        assert!(
+            matches!(attempt, Err(Error::ContextCleared { .. })),
+            "{attempt:?}"
+        );
+    }
+    assert_eq!(
+        recreated.list_step_names()?,
+        ["theirs"],
+        "the stale handle wrote nothing"
+    );
+    let fresh = a.get_registry("ctx")?;
+    assert_eq!(fresh.list_step_names()?, ["theirs"]);
+    assert!(
+        matches!(old.len(), Err(Error::ContextCleared { .. })),
+        "still cleared"
+    );
+    Ok(())
+}
+
+#[test]
+fn contexts_and_counts_are_the_same_seen_from_every_process() -> TestResult {
+    let Some((a, b)) = two_managers("same_from_every_process")? else {
+        return Ok(());
+    };
+    a.get_registry("first")?.register("s", &spec("T"))?;
+    b.get_registry("second")?
+        .register_many([("x", &spec("T")), ("y", &spec("U"))])?;
+    a.get_registry("third")?;
+    for manager in [&a, &b] {
+        assert_eq!(manager.list_contexts()?, ["first", "second", "third"]);
+        let stats = manager.get_context_stats()?;
+        assert_eq!(stats["second"].step_count, 2);
+        assert_eq!(stats["second"].step_type_count, 2);
+    }
+    assert_eq!(b.clear_all_contexts()?, 3);
+    assert!(a.list_contexts()?.is_empty());
+    Ok(())
+}
+
+#[test]
+fn file_only_maintenance_says_it_does_not_apply() -> TestResult {
+    let Some((a, _)) = two_managers("file_only_maintenance")? else {
+        return Ok(());
+    };
+    for result in [a.compact(), a.check_integrity()] {
+        let message = result.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            message.contains("applies only to a database file"),
+            "{message}"
+        );
+    }
+    assert!(a.path().display().to_string().starts_with("postgres://"));
+    Ok(())
+}
