@@ -73,6 +73,30 @@ pub fn set_default_database_path(path: impl AsRef<Path>) -> Result<()> {
     Ok(())
 }
 
+/// Opens the default manager on `path`: a `postgres://` or `postgresql://` URL connects to
+/// that server (cargo feature `postgres`; without it the URL is refused, never taken for a
+/// file name), anything else is a file whose directory is created.
+fn open_default(path: &std::path::Path) -> Result<RegistryManager> {
+    let text = path.to_string_lossy();
+    if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+        #[cfg(feature = "postgres")]
+        return RegistryManager::connect(&text);
+        #[cfg(not(feature = "postgres"))]
+        return Err(Error::InvalidInput {
+            what: format!("the default database named by {DB_ENV_VAR}"),
+            detail: "it names a PostgreSQL server, but this build of pipeline-deps has no PostgreSQL support (cargo feature `postgres`)".into(),
+            source: None,
+        });
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|source| Error::Io {
+            action: format!("creating the directory {}", parent.display()),
+            source,
+        })?;
+    }
+    RegistryManager::open(path)
+}
+
 /// The process-wide manager, opened on first use (creating the file and its directory).
 ///
 /// # Errors
@@ -96,13 +120,7 @@ pub fn registry_manager() -> Result<&'static RegistryManager> {
             ),
             source: None,
         })?;
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|source| Error::Io {
-            action: format!("creating the directory {}", parent.display()),
-            source,
-        })?;
-    }
-    let manager = RegistryManager::open(&path)?;
+    let manager = open_default(&path)?;
     Ok(MANAGER.get_or_init(|| manager))
 }
 

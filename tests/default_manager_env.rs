@@ -8,6 +8,20 @@ type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
 /// Runs `child_entry` of this test binary in a new process with `envs`.
 fn run_child(envs: &[(&str, &std::path::Path)]) -> TestResult {
+    let output = child(envs, None)?;
+    assert!(
+        output.status.success(),
+        "child failed: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    Ok(())
+}
+
+/// The output of `child_entry` in a new process with `envs`, run in `cwd` when given.
+fn child(
+    envs: &[(&str, &std::path::Path)],
+    cwd: Option<&std::path::Path>,
+) -> TestResult<std::process::Output> {
     let mut command = Command::new(std::env::current_exe()?);
     command
         .args(["--ignored", "--exact", "child_entry", "--nocapture"])
@@ -16,13 +30,10 @@ fn run_child(envs: &[(&str, &std::path::Path)]) -> TestResult {
     for (key, value) in envs {
         command.env(key, value);
     }
-    let output = command.output()?;
-    assert!(
-        output.status.success(),
-        "child failed: {}",
-        String::from_utf8_lossy(&output.stdout)
-    );
-    Ok(())
+    if let Some(cwd) = cwd {
+        command.current_dir(cwd);
+    }
+    Ok(command.output()?)
 }
 
 #[test]
@@ -63,4 +74,25 @@ fn without_the_variable_the_per_user_data_path_is_used() -> TestResult {
     let home = tempfile::tempdir()?;
     run_child(&[("HOME", home.path())])?;
     assert_written(&home.path().join(".local/share/pipeline-deps/registry.redb"))
+}
+
+#[test]
+fn a_postgres_url_is_never_taken_for_a_file_name() -> TestResult {
+    // Port 1 on loopback: nothing listens, so a build with PostgreSQL support fails to
+    // connect, and one without refuses the URL; neither creates a `postgresql:` directory.
+    let cwd = tempfile::tempdir()?;
+    let url = std::path::Path::new("postgresql://127.0.0.1:1/nowhere");
+    let output = child(&[("PIPELINE_DEPS_DB", url)], Some(cwd.path()))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!output.status.success(), "{text}");
+    assert!(
+        text.contains("PostgreSQL") || text.contains("Server"),
+        "{text}"
+    );
+    assert_eq!(std::fs::read_dir(cwd.path())?.count(), 0, "{text}");
+    Ok(())
 }
