@@ -1,5 +1,6 @@
 //! Every usage example of the registry-manager design (docs/design.md) reproduced through the
-//! process-wide default manager and its free functions, pointed at a temporary file.
+//! process-wide default manager and its free functions, pointed at a temporary file (or, with
+//! `PIPELINE_DEPS_TEST_BACKEND=postgres`, at a fresh PostgreSQL database).
 
 mod common;
 
@@ -13,6 +14,9 @@ use pipeline_deps::{
     get_pipeline_registry, get_registry, list_contexts,
 };
 
+/// Where the default manager of this test binary was pointed.
+static CHOSEN: OnceLock<std::path::PathBuf> = OnceLock::new();
+
 /// The default manager is process-wide: tests in this file take turns and start from an
 /// empty database.
 fn default_manager() -> TestResult<MutexGuard<'static, ()>> {
@@ -23,7 +27,10 @@ fn default_manager() -> TestResult<MutexGuard<'static, ()>> {
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     if DIR.get().is_none() {
         let dir = tempfile::tempdir()?;
-        pipeline_deps::default_manager::set_default_database_path(dir.path().join("default.redb"))?;
+        let database =
+            common::default_database("design_examples", dir.path().join("default.redb"))?;
+        pipeline_deps::default_manager::set_default_database_path(&database)?;
+        let _ = CHOSEN.set(database);
         let _ = DIR.set(dir);
     }
     clear_all_contexts()?;
@@ -224,10 +231,9 @@ fn the_default_path_cannot_change_once_open() -> TestResult {
         panic!("the default manager was re-pointed after opening");
     };
     assert!(error.to_string().contains("already open"), "{error}");
-    assert!(
-        pipeline_deps::default_manager::resolve_default_path()
-            .ok_or("no default path")?
-            .ends_with("default.redb")
+    assert_eq!(
+        pipeline_deps::default_manager::resolve_default_path(),
+        CHOSEN.get().cloned()
     );
     Ok(())
 }

@@ -75,14 +75,36 @@ fn postgres_manager() -> TestResult<pipeline_deps::RegistryManager> {
         .next()
         .unwrap_or("api_test")
         .to_owned();
-    let server = pg_cluster::server(&test)?
+    Ok(pipeline_deps::RegistryManager::connect(&postgres_url(
+        &test,
+    )?)?)
+}
+
+/// The URL of a fresh database named after `test` in the throw-away cluster.
+#[cfg(feature = "postgres")]
+fn postgres_url(test: &str) -> TestResult<String> {
+    let server = pg_cluster::server(test)?
         .ok_or_else(|| format!("{BACKEND_VAR}=postgres but no PostgreSQL is available"))?;
-    Ok(pipeline_deps::RegistryManager::connect(
-        &server.database(&test)?,
-    )?)
+    Ok(server.database(test)?)
 }
 
 #[cfg(not(feature = "postgres"))]
 fn postgres_manager() -> TestResult<pipeline_deps::RegistryManager> {
     Err(format!("{BACKEND_VAR}=postgres needs `cargo test --features postgres`").into())
+}
+
+/// Where the process-wide default manager of a test binary opens: with
+/// `PIPELINE_DEPS_TEST_BACKEND=postgres`, the URL of a fresh database of the throw-away
+/// cluster (the default manager connects to a `postgres://` path); otherwise `file`.
+pub fn default_database(test: &str, file: std::path::PathBuf) -> TestResult<std::path::PathBuf> {
+    match std::env::var(BACKEND_VAR).as_deref() {
+        #[cfg(feature = "postgres")]
+        Ok("postgres") => Ok(postgres_url(test)?.into()),
+        #[cfg(not(feature = "postgres"))]
+        Ok("postgres") => {
+            let _ = test;
+            Err(format!("{BACKEND_VAR}=postgres needs `cargo test --features postgres`").into())
+        }
+        _ => Ok(file),
+    }
 }
