@@ -4,8 +4,8 @@
 //! * a durable `register` against a bare single-row `INSERT` + `COMMIT` of a record of the
 //!   same size through the same client library and socket (goal: at most 1.5×), and the
 //!   redb file's durable `register`;
-//! * throughput of 8 writers (each its own manager, so its own connection and server
-//!   process, into its own context) against 1;
+//! * throughput of 8 writer processes (each its own OS process, manager, connection and
+//!   server process, into its own context) against 1;
 //! * `get_context_stats` over 1,000 contexts, PostgreSQL and redb;
 //! * resolving the 61 real specifications from a PostgreSQL-backed registry against a
 //!   redb-backed one, after the first load (goal: within 2×).
@@ -55,7 +55,40 @@ fn real_specs() -> Result<Vec<(String, StepSpecification)>> {
         .collect())
 }
 
+/// Set in a writer process of the throughput benchmark: `URL<TAB>CONTEXT<TAB>WRITES`.
+const WRITER_ENV: &str = "PIPELINE_DEPS_PG_BENCH_WRITER";
+
+/// A writer process: registers WRITES specs into CONTEXT, then prints the wall-clock times
+/// (nanoseconds since the epoch) of its first and last write, so that the parent measures
+/// the span of the writes themselves, not process start-up.
+fn writer(task: &str) -> Result {
+    let mut parts = task.split('\t');
+    let (Some(url), Some(context), Some(writes)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(format!("{WRITER_ENV} must be URL<TAB>CONTEXT<TAB>WRITES").into());
+    };
+    let writes: usize = writes.parse()?;
+    let specs = real_specs()?;
+    let manager = RegistryManager::connect(url)?;
+    let registry = manager.get_registry(context)?;
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+    };
+    let start = now()?;
+    for i in 0..writes {
+        let (name, spec) = &specs[i % specs.len()];
+        registry.register(&format!("{name}_{i}"), spec)?;
+    }
+    println!("{start} {}", now()?);
+    Ok(())
+}
+
 fn main() -> Result {
+    if let Ok(task) = std::env::var(WRITER_ENV) {
+        return writer(&task);
+    }
     if !std::env::args().any(|a| a == "--bench") {
         println!(
             "postgres benchmark: run it with `cargo bench --features postgres --bench postgres`"
@@ -109,39 +142,45 @@ fn main() -> Result {
     println!("ratio register / bare:        {ratio:.2}x (goal <= 1.5x)");
     println!("durable register, redb file:  {} per call", per_op(&redb));
 
-    // 2. Eight writers against one.
+    // 2. Eight writer processes against one.
     let writes = 100;
     let throughput = |writers: usize| -> Result<f64> {
-        let url = cluster.url("postgres");
-        let specs = &specs;
-        let elapsed = time(|| {
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = (0..writers)
-                    .map(|w| {
-                        let url = url.clone();
-                        scope.spawn(move || -> pipeline_deps::Result<()> {
-                            let manager = RegistryManager::connect(&url)?;
-                            let registry = manager.get_registry(&format!("writer{writers}_{w}"))?;
-                            for i in 0..writes {
-                                let (name, spec) = &specs[i % specs.len()];
-                                registry.register(&format!("{name}_{i}"), spec)?;
-                            }
-                            Ok(())
-                        })
-                    })
-                    .collect();
-                for handle in handles {
-                    handle.join().map_err(|_| "writer panicked")??;
-                }
-                Ok(())
+        let children = (0..writers)
+            .map(|w| {
+                std::process::Command::new(std::env::current_exe()?)
+                    .env(
+                        WRITER_ENV,
+                        format!("{}\twriter{writers}_{w}\t{writes}", cluster.url("postgres")),
+                    )
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()
+                    .map_err(Into::into)
             })
-        })?;
-        Ok((writers * writes) as f64 / elapsed.as_secs_f64())
+            .collect::<Result<Vec<_>>>()?;
+        let (mut first_start, mut last_end) = (u128::MAX, 0u128);
+        for child in children {
+            let output = child.wait_with_output()?;
+            if !output.status.success() {
+                return Err("a writer process failed".into());
+            }
+            let text = String::from_utf8(output.stdout)?;
+            let (start, end) = text
+                .trim()
+                .split_once(' ')
+                .ok_or("no timing from a writer")?;
+            first_start = first_start.min(start.parse()?);
+            last_end = last_end.max(end.parse()?);
+        }
+        let span = Duration::from_nanos(u64::try_from(last_end.saturating_sub(first_start))?);
+        Ok((writers * writes) as f64 / span.as_secs_f64())
     };
     let one = throughput(1)?;
     let eight = throughput(8)?;
-    println!("1 writer:  {one:.0} registers/s");
-    println!("8 writers: {eight:.0} registers/s ({:.2}x)", eight / one);
+    println!("1 writer process:  {one:.0} registers/s");
+    println!(
+        "8 writer processes: {eight:.0} registers/s ({:.2}x)",
+        eight / one
+    );
 
     // 3. Stats over 1,000 contexts.
     let stats_db = {
