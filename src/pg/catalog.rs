@@ -37,6 +37,16 @@ fn live(name: &str, id: u64, entry: Option<CatalogRecordV1>) -> Result<CatalogRe
     }
 }
 
+/// The catalog record of one context, by name.
+const ENTRY_BY_NAME: &str = "SELECT id, step_count, step_type_count, next_position, revision \
+     FROM pd_contexts WHERE name = $1";
+
+/// The catalog record of context `name` in the transaction `sql`, if it exists.
+fn entry_by_name(sql: &mut Sql<'_>, name: &str) -> Result<Option<CatalogRecordV1>> {
+    let row = sql.query_opt(&catalog_action(name), ENTRY_BY_NAME, &[&name])?;
+    row.map(|row| record(&row, 0, name)).transpose()
+}
+
 fn catalog_action(name: &str) -> String {
     format!("reading the catalog entry of context {}", shorten(name))
 }
@@ -49,13 +59,7 @@ pub(super) fn context_entry_alone(
     name: &str,
     id: u64,
 ) -> Result<CatalogRecordV1> {
-    let row = conn.query_opt_alone(
-        server,
-        &catalog_action(name),
-        "SELECT id, step_count, step_type_count, next_position, revision \
-         FROM pd_contexts WHERE name = $1",
-        &[&name],
-    )?;
+    let row = conn.query_opt_alone(server, &catalog_action(name), ENTRY_BY_NAME, &[&name])?;
     let entry = row.map(|row| record(&row, 0, name)).transpose()?;
     live(name, id, entry)
 }
@@ -93,13 +97,7 @@ impl<'c> PgReader<'c> {
 
     /// The catalog record of one context.
     pub(crate) fn catalog_entry(&mut self, name: &str) -> Result<Option<CatalogRecordV1>> {
-        let row = self.sql.query_opt(
-            &catalog_action(name),
-            "SELECT id, step_count, step_type_count, next_position, revision \
-             FROM pd_contexts WHERE name = $1",
-            &[&name],
-        )?;
-        row.map(|row| record(&row, 0, name)).transpose()
+        entry_by_name(&mut self.sql, name)
     }
 
     /// The catalog record of context `name`, checking that it still has catalog id `id`.
@@ -131,13 +129,7 @@ impl<'c> PgWriter<'c> {
 
     /// The catalog record of `name`, if the context exists.
     pub(crate) fn catalog_entry(&mut self, name: &str) -> Result<Option<CatalogRecordV1>> {
-        let row = self.sql.query_opt(
-            &catalog_action(name),
-            "SELECT id, step_count, step_type_count, next_position, revision \
-             FROM pd_contexts WHERE name = $1",
-            &[&name],
-        )?;
-        row.map(|row| record(&row, 0, name)).transpose()
+        entry_by_name(&mut self.sql, name)
     }
 
     /// Every context name, in creation order.
