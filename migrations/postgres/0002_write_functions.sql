@@ -90,48 +90,68 @@ $$;
 -- PD001 unless p_replace (a replaced step keeps its position; the type index moves it if
 -- its type changed); a new step takes the next position, and a new type the one after.
 -- Writes the counters and a new revision to the catalog row. Returns how many steps were
--- new (the others replaced one).
+-- new (the others replaced one). The path of a new step is written out here rather than
+-- through the helpers above: it is the hot one, and each plpgsql call costs.
 CREATE FUNCTION pd_put_steps(p_name text, p_id bigint, p_replace boolean,
                              p_steps text[], p_types text[], p_tails bytea[])
 RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
-    ctx pd_contexts := pd_lock_context(p_name, p_id);
+    ctx pd_contexts;
     n integer := coalesce(array_length(p_steps, 1), 0);
     old_position bigint;
     old_type text;
-    new_position bigint;
     inserted bigint := 0;
 BEGIN
     IF coalesce(array_length(p_types, 1), 0) <> n OR coalesce(array_length(p_tails, 1), 0) <> n
     THEN
         RAISE EXCEPTION 'pd_put_steps: the arrays differ in length';
     END IF;
+    -- As pd_lock_context.
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION USING ERRCODE = 'PD004',
+            MESSAGE = 'pipeline-deps writes run at READ COMMITTED, not '
+                || current_setting('transaction_isolation');
+    END IF;
+    SELECT * INTO ctx FROM pd_contexts WHERE name = p_name FOR UPDATE;
+    IF NOT FOUND OR ctx.id <> p_id THEN
+        RAISE EXCEPTION USING ERRCODE = 'PD002', MESSAGE = 'the context was cleared';
+    END IF;
     FOR i IN 1 .. n LOOP
+        -- A new step (the context's lock keeps other writers of these keys out).
+        INSERT INTO pd_specs (context_id, step_name, position, step_type, record)
+            VALUES (ctx.id, p_steps[i], ctx.next_position, p_types[i],
+                    pd_step_record(ctx.next_position, p_tails[i]))
+            ON CONFLICT (context_id, step_name) DO NOTHING;
+        IF FOUND THEN
+            ctx.next_position := ctx.next_position + 1;
+            ctx.step_count := ctx.step_count + 1;
+            inserted := inserted + 1;
+            -- As pd_index_type.
+            UPDATE pd_step_types SET step_count = step_count + 1
+                WHERE context_id = ctx.id AND step_type = p_types[i];
+            IF NOT FOUND THEN
+                INSERT INTO pd_step_types (context_id, step_type, first_position, step_count)
+                    VALUES (ctx.id, p_types[i], ctx.next_position, 1);
+                ctx.next_position := ctx.next_position + 1;
+                ctx.step_type_count := ctx.step_type_count + 1;
+            END IF;
+            CONTINUE;
+        END IF;
+        -- The name is taken.
+        IF NOT p_replace THEN
+            RAISE EXCEPTION USING ERRCODE = 'PD001', MESSAGE = 'the step name is taken',
+                DETAIL = i::text;
+        END IF;
         SELECT s.position, s.step_type INTO old_position, old_type FROM pd_specs s
             WHERE s.context_id = ctx.id AND s.step_name = p_steps[i];
-        IF FOUND THEN
-            IF NOT p_replace THEN
-                RAISE EXCEPTION USING ERRCODE = 'PD001', MESSAGE = 'the step name is taken',
-                    DETAIL = i::text;
-            END IF;
-            IF old_type <> p_types[i] THEN
-                ctx := pd_unindex_type(ctx, old_type, p_steps[i]);
-                ctx := pd_index_type(ctx, p_types[i]);
-            END IF;
-            UPDATE pd_specs SET step_type = p_types[i],
-                                record = pd_step_record(old_position, p_tails[i])
-                WHERE context_id = ctx.id AND step_name = p_steps[i];
-        ELSE
-            new_position := ctx.next_position;
-            ctx.next_position := new_position + 1;
+        IF old_type <> p_types[i] THEN
+            ctx := pd_unindex_type(ctx, old_type, p_steps[i]);
             ctx := pd_index_type(ctx, p_types[i]);
-            ctx.step_count := ctx.step_count + 1;
-            INSERT INTO pd_specs (context_id, step_name, position, step_type, record)
-                VALUES (ctx.id, p_steps[i], new_position, p_types[i],
-                        pd_step_record(new_position, p_tails[i]));
-            inserted := inserted + 1;
         END IF;
+        UPDATE pd_specs SET step_type = p_types[i],
+                            record = pd_step_record(old_position, p_tails[i])
+            WHERE context_id = ctx.id AND step_name = p_steps[i];
     END LOOP;
     UPDATE pd_contexts SET step_count = ctx.step_count, step_type_count = ctx.step_type_count,
                            next_position = ctx.next_position, revision = ctx.revision + 1
