@@ -1,9 +1,12 @@
 //! The PostgreSQL backend beside its baselines, in one run, on a throw-away cluster that
 //! flushes its WAL on every commit (`fsync = on`, as a production server):
 //!
-//! * a durable `register` against a bare single-row `INSERT` + `COMMIT` of a record of the
-//!   same size through the same client library and socket (goal: at most 1.5×), and the
-//!   redb file's durable `register`;
+//! * a durable `register` against a bare single-row `INSERT` of a record of the same size
+//!   through the same client library and socket, sent on its own so that the server commits
+//!   it before answering (one round trip plus the commit's flush; goal: at most 1.5×), and
+//!   the redb file's durable `register`; then the same two on a cluster that does not flush
+//!   (`fsync = off`), which shows what a call costs besides the flush, the part a disk with
+//!   a fast flush leaves;
 //! * throughput of 8 writer processes (each its own OS process, manager, connection and
 //!   server process, into its own context) against 1;
 //! * `get_context_stats` over 1,000 contexts, PostgreSQL and redb;
@@ -55,6 +58,45 @@ fn real_specs() -> Result<Vec<(String, StepSpecification)>> {
         .collect())
 }
 
+/// `rounds` registers into context `bench` of `manager` (on `cluster`), each followed by a
+/// bare single-row `INSERT` through the same client library and socket, sent on its own (the
+/// server commits it before answering), of a value as large as a stored record on average,
+/// and by `also`; returns both timings and that size.
+fn register_vs_bare(
+    manager: &RegistryManager,
+    cluster: &pg_cluster::PgCluster,
+    specs: &[(String, StepSpecification)],
+    rounds: usize,
+    mut also: impl FnMut(&str, &StepSpecification) -> Result,
+) -> Result<(Vec<Duration>, Vec<Duration>, usize)> {
+    let registry = manager.get_registry("bench")?;
+    let mut bare = postgres::Client::connect(&cluster.url("postgres"), postgres::NoTls)?;
+    manager
+        .get_registry("sizing")?
+        .register_many(specs.iter().map(|(n, s)| (n.as_str(), s)))?;
+    let size: f64 = bare
+        .query_one(
+            "SELECT avg(octet_length(record))::float8 FROM pd_specs",
+            &[],
+        )?
+        .try_get(0)?;
+    let record = vec![0x5a_u8; size.round() as usize];
+    bare.batch_execute("CREATE TABLE bare (k text PRIMARY KEY, v bytea NOT NULL)")?;
+    let insert = bare.prepare("INSERT INTO bare (k, v) VALUES ($1, $2)")?;
+    let (mut register, mut baseline) = (Vec::new(), Vec::new());
+    for i in 0..rounds {
+        let (name, spec) = &specs[i % specs.len()];
+        let key = format!("{name}_{i}");
+        register.push(time(|| Ok(registry.register(&key, spec)?))?);
+        baseline.push(time(|| {
+            bare.execute(&insert, &[&key, &record])?;
+            Ok(())
+        })?);
+        also(&key, spec)?;
+    }
+    Ok((register, baseline, record.len()))
+}
+
 /// Set in a writer process of the throughput benchmark: `URL<TAB>CONTEXT<TAB>WRITES`.
 const WRITER_ENV: &str = "PIPELINE_DEPS_PG_BENCH_WRITER";
 
@@ -99,48 +141,42 @@ fn main() -> Result {
     let specs = real_specs()?;
     let rounds = 300;
 
-    // 1. Durable register against a bare INSERT + COMMIT of a record of the same size.
+    // 1. Durable register against a bare INSERT (committed on its own) of a record of the
+    // same size.
     let pg = RegistryManager::connect(&cluster.url("postgres"))?;
-    let registry = pg.get_registry("bench")?;
-    let mut bare = postgres::Client::connect(&cluster.url("postgres"), postgres::NoTls)?;
-    // The baseline inserts a value as large as a stored record, on average.
-    pg.get_registry("sizing")?
-        .register_many(specs.iter().map(|(n, s)| (n.as_str(), s)))?;
-    let size: f64 = bare
-        .query_one(
-            "SELECT avg(octet_length(record))::float8 FROM pd_specs",
-            &[],
-        )?
-        .try_get(0)?;
-    let record = vec![0x5a_u8; size.round() as usize];
-    bare.batch_execute("CREATE TABLE bare (k text PRIMARY KEY, v bytea NOT NULL)")?;
-    let insert = bare.prepare("INSERT INTO bare (k, v) VALUES ($1, $2)")?;
     let dir = tempfile::tempdir()?;
     let file = RegistryManager::open(dir.path().join("bench.redb"))?;
     let file_registry = file.get_registry("bench")?;
-    let (mut register, mut baseline, mut redb) = (Vec::new(), Vec::new(), Vec::new());
-    for i in 0..rounds {
-        let (name, spec) = &specs[i % specs.len()];
-        let key = format!("{name}_{i}");
-        register.push(time(|| Ok(registry.register(&key, spec)?))?);
-        baseline.push(time(|| {
-            bare.execute(&insert, &[&key, &record])?;
+    let mut redb = Vec::new();
+    let (register, baseline, size) =
+        register_vs_bare(&pg, &cluster, &specs, rounds, |key, spec| {
+            redb.push(time(|| Ok(file_registry.register(key, spec)?))?);
             Ok(())
-        })?);
-        redb.push(time(|| Ok(file_registry.register(&key, spec)?))?);
-    }
+        })?;
     let ratio = median(register.clone()).as_secs_f64() / median(baseline.clone()).as_secs_f64();
     println!(
         "durable register, PostgreSQL: {} per call ({rounds} calls)",
         per_op(&register)
     );
     println!(
-        "bare INSERT + COMMIT ({} B):   {} per call",
-        record.len(),
+        "bare INSERT, committed on its own ({size} B): {} per call",
         per_op(&baseline)
     );
     println!("ratio register / bare:        {ratio:.2}x (goal <= 1.5x)");
     println!("durable register, redb file:  {} per call", per_op(&redb));
+    {
+        // The same without the flush: what a fast-flushing disk leaves of each call.
+        let fast = pg_cluster::PgCluster::start()?;
+        let manager = RegistryManager::connect(&fast.url("postgres"))?;
+        let (register, baseline, _) =
+            register_vs_bare(&manager, &fast, &specs, rounds, |_, _| Ok(()))?;
+        let ratio = median(register.clone()).as_secs_f64() / median(baseline.clone()).as_secs_f64();
+        println!(
+            "without the flush (fsync = off): register {}, bare INSERT {} ({ratio:.2}x)",
+            per_op(&register),
+            per_op(&baseline)
+        );
+    }
 
     // 2. Eight writer processes against one.
     let writes = 100;
