@@ -8,7 +8,8 @@
 //!   (`fsync = off`), which shows what a call costs besides the flush, the part a disk with
 //!   a fast flush leaves;
 //! * throughput of 8 writer processes (each its own OS process, manager, connection and
-//!   server process, into its own context) against 1;
+//!   server process, into its own context; all connected before any starts writing) against
+//!   1;
 //! * `get_context_stats` over 1,000 contexts, PostgreSQL and redb;
 //! * resolving the 61 real specifications from a PostgreSQL-backed registry against a
 //!   redb-backed one, after the first load (goal: within 2×).
@@ -19,6 +20,7 @@
 #[path = "../tests/support/pg_cluster.rs"]
 mod pg_cluster;
 
+use std::io::{BufRead, BufReader, Read, Write};
 use std::time::{Duration, Instant};
 
 use pipeline_deps::resolve::InterfaceCatalog;
@@ -100,9 +102,10 @@ fn register_vs_bare(
 /// Set in a writer process of the throughput benchmark: `URL<TAB>CONTEXT<TAB>WRITES`.
 const WRITER_ENV: &str = "PIPELINE_DEPS_PG_BENCH_WRITER";
 
-/// A writer process: registers WRITES specs into CONTEXT, then prints the wall-clock times
-/// (nanoseconds since the epoch) of its first and last write, so that the parent measures
-/// the span of the writes themselves, not process start-up.
+/// A writer process: connects, says `ready` and waits for a line on its standard input (so
+/// that all writers start together, whatever their start-up took), registers WRITES specs
+/// into CONTEXT, then prints the wall-clock times (nanoseconds since the epoch) of its first
+/// and last write, so that the parent measures the span of the writes themselves.
 fn writer(task: &str) -> Result {
     let mut parts = task.split('\t');
     let (Some(url), Some(context), Some(writes)) = (parts.next(), parts.next(), parts.next())
@@ -113,6 +116,9 @@ fn writer(task: &str) -> Result {
     let specs = real_specs()?;
     let manager = RegistryManager::connect(url)?;
     let registry = manager.get_registry(context)?;
+    println!("ready");
+    std::io::Write::flush(&mut std::io::stdout())?;
+    std::io::stdin().read_line(&mut String::new())?;
     let now = || {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -178,28 +184,46 @@ fn main() -> Result {
         );
     }
 
-    // 2. Eight writer processes against one.
-    let writes = 100;
+    // 2. Eight writer processes against one, started together once all are connected.
+    let writes = 300;
     let throughput = |writers: usize| -> Result<f64> {
-        let children = (0..writers)
+        let mut children = (0..writers)
             .map(|w| {
                 std::process::Command::new(std::env::current_exe()?)
                     .env(
                         WRITER_ENV,
                         format!("{}\twriter{writers}_{w}\t{writes}", cluster.url("postgres")),
                     )
+                    .stdin(std::process::Stdio::piped())
                     .stdout(std::process::Stdio::piped())
                     .spawn()
                     .map_err(Into::into)
             })
             .collect::<Result<Vec<_>>>()?;
+        let mut outputs = Vec::new();
+        for child in &mut children {
+            let mut output = BufReader::new(child.stdout.take().ok_or("no writer stdout")?);
+            let mut ready = String::new();
+            output.read_line(&mut ready)?;
+            if ready.trim() != "ready" {
+                return Err("a writer process failed to start".into());
+            }
+            outputs.push(output);
+        }
+        for child in &mut children {
+            child
+                .stdin
+                .take()
+                .ok_or("no writer stdin")?
+                .write_all(b"go\n")?;
+        }
         let (mut first_start, mut last_end) = (u128::MAX, 0u128);
-        for child in children {
-            let output = child.wait_with_output()?;
-            if !output.status.success() {
+        for (mut child, mut output) in children.into_iter().zip(outputs) {
+            let mut text = String::new();
+            output.read_to_string(&mut text)?;
+            if !child.wait()?.success() {
                 return Err("a writer process failed".into());
             }
-            let text = String::from_utf8(output.stdout)?;
             let (start, end) = text
                 .trim()
                 .split_once(' ')
