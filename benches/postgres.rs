@@ -1,11 +1,15 @@
 //! The PostgreSQL backend beside its baselines, in one run, on a throw-away cluster that
 //! flushes its WAL on every commit (`fsync = on`, as a production server):
 //!
-//! * a durable `register` against a bare single-row `INSERT` + `COMMIT` of a record of the
-//!   same size through the same client library and socket (goal: at most 1.5×), and the
-//!   redb file's durable `register`;
+//! * a durable `register` against a bare single-row `INSERT` of a record of the same size
+//!   through the same client library and socket, sent on its own so that the server commits
+//!   it before answering (one round trip plus the commit's flush; goal: at most 1.5×), and
+//!   the redb file's durable `register`; then the same two on a cluster that does not flush
+//!   (`fsync = off`), which shows what a call costs besides the flush, the part a disk with
+//!   a fast flush leaves;
 //! * throughput of 8 writer processes (each its own OS process, manager, connection and
-//!   server process, into its own context) against 1;
+//!   server process, into its own context; all connected before any starts writing) against
+//!   1;
 //! * `get_context_stats` over 1,000 contexts, PostgreSQL and redb;
 //! * resolving the 61 real specifications from a PostgreSQL-backed registry against a
 //!   redb-backed one, after the first load (goal: within 2×).
@@ -16,6 +20,7 @@
 #[path = "../tests/support/pg_cluster.rs"]
 mod pg_cluster;
 
+use std::io::{BufRead, BufReader, Read, Write};
 use std::time::{Duration, Instant};
 
 use pipeline_deps::resolve::InterfaceCatalog;
@@ -55,12 +60,52 @@ fn real_specs() -> Result<Vec<(String, StepSpecification)>> {
         .collect())
 }
 
+/// `rounds` registers into context `bench` of `manager` (on `cluster`), each followed by a
+/// bare single-row `INSERT` through the same client library and socket, sent on its own (the
+/// server commits it before answering), of a value as large as a stored record on average,
+/// and by `also`; returns both timings and that size.
+fn register_vs_bare(
+    manager: &RegistryManager,
+    cluster: &pg_cluster::PgCluster,
+    specs: &[(String, StepSpecification)],
+    rounds: usize,
+    mut also: impl FnMut(&str, &StepSpecification) -> Result,
+) -> Result<(Vec<Duration>, Vec<Duration>, usize)> {
+    let registry = manager.get_registry("bench")?;
+    let mut bare = postgres::Client::connect(&cluster.url("postgres"), postgres::NoTls)?;
+    manager
+        .get_registry("sizing")?
+        .register_many(specs.iter().map(|(n, s)| (n.as_str(), s)))?;
+    let size: f64 = bare
+        .query_one(
+            "SELECT avg(octet_length(record))::float8 FROM pd_specs",
+            &[],
+        )?
+        .try_get(0)?;
+    let record = vec![0x5a_u8; size.round() as usize];
+    bare.batch_execute("CREATE TABLE bare (k text PRIMARY KEY, v bytea NOT NULL)")?;
+    let insert = bare.prepare("INSERT INTO bare (k, v) VALUES ($1, $2)")?;
+    let (mut register, mut baseline) = (Vec::new(), Vec::new());
+    for i in 0..rounds {
+        let (name, spec) = &specs[i % specs.len()];
+        let key = format!("{name}_{i}");
+        register.push(time(|| Ok(registry.register(&key, spec)?))?);
+        baseline.push(time(|| {
+            bare.execute(&insert, &[&key, &record])?;
+            Ok(())
+        })?);
+        also(&key, spec)?;
+    }
+    Ok((register, baseline, record.len()))
+}
+
 /// Set in a writer process of the throughput benchmark: `URL<TAB>CONTEXT<TAB>WRITES`.
 const WRITER_ENV: &str = "PIPELINE_DEPS_PG_BENCH_WRITER";
 
-/// A writer process: registers WRITES specs into CONTEXT, then prints the wall-clock times
-/// (nanoseconds since the epoch) of its first and last write, so that the parent measures
-/// the span of the writes themselves, not process start-up.
+/// A writer process: connects, says `ready` and waits for a line on its standard input (so
+/// that all writers start together, whatever their start-up took), registers WRITES specs
+/// into CONTEXT, then prints the wall-clock times (nanoseconds since the epoch) of its first
+/// and last write, so that the parent measures the span of the writes themselves.
 fn writer(task: &str) -> Result {
     let mut parts = task.split('\t');
     let (Some(url), Some(context), Some(writes)) = (parts.next(), parts.next(), parts.next())
@@ -71,6 +116,9 @@ fn writer(task: &str) -> Result {
     let specs = real_specs()?;
     let manager = RegistryManager::connect(url)?;
     let registry = manager.get_registry(context)?;
+    println!("ready");
+    std::io::Write::flush(&mut std::io::stdout())?;
+    std::io::stdin().read_line(&mut String::new())?;
     let now = || {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -99,71 +147,83 @@ fn main() -> Result {
     let specs = real_specs()?;
     let rounds = 300;
 
-    // 1. Durable register against a bare INSERT + COMMIT of a record of the same size.
+    // 1. Durable register against a bare INSERT (committed on its own) of a record of the
+    // same size.
     let pg = RegistryManager::connect(&cluster.url("postgres"))?;
-    let registry = pg.get_registry("bench")?;
-    let mut bare = postgres::Client::connect(&cluster.url("postgres"), postgres::NoTls)?;
-    // The baseline inserts a value as large as a stored record, on average.
-    pg.get_registry("sizing")?
-        .register_many(specs.iter().map(|(n, s)| (n.as_str(), s)))?;
-    let size: f64 = bare
-        .query_one(
-            "SELECT avg(octet_length(record))::float8 FROM pd_specs",
-            &[],
-        )?
-        .try_get(0)?;
-    let record = vec![0x5a_u8; size.round() as usize];
-    bare.batch_execute("CREATE TABLE bare (k text PRIMARY KEY, v bytea NOT NULL)")?;
-    let insert = bare.prepare("INSERT INTO bare (k, v) VALUES ($1, $2)")?;
     let dir = tempfile::tempdir()?;
     let file = RegistryManager::open(dir.path().join("bench.redb"))?;
     let file_registry = file.get_registry("bench")?;
-    let (mut register, mut baseline, mut redb) = (Vec::new(), Vec::new(), Vec::new());
-    for i in 0..rounds {
-        let (name, spec) = &specs[i % specs.len()];
-        let key = format!("{name}_{i}");
-        register.push(time(|| Ok(registry.register(&key, spec)?))?);
-        baseline.push(time(|| {
-            bare.execute(&insert, &[&key, &record])?;
+    let mut redb = Vec::new();
+    let (register, baseline, size) =
+        register_vs_bare(&pg, &cluster, &specs, rounds, |key, spec| {
+            redb.push(time(|| Ok(file_registry.register(key, spec)?))?);
             Ok(())
-        })?);
-        redb.push(time(|| Ok(file_registry.register(&key, spec)?))?);
-    }
+        })?;
     let ratio = median(register.clone()).as_secs_f64() / median(baseline.clone()).as_secs_f64();
     println!(
         "durable register, PostgreSQL: {} per call ({rounds} calls)",
         per_op(&register)
     );
     println!(
-        "bare INSERT + COMMIT ({} B):   {} per call",
-        record.len(),
+        "bare INSERT, committed on its own ({size} B): {} per call",
         per_op(&baseline)
     );
     println!("ratio register / bare:        {ratio:.2}x (goal <= 1.5x)");
     println!("durable register, redb file:  {} per call", per_op(&redb));
+    {
+        // The same without the flush: what a fast-flushing disk leaves of each call.
+        let fast = pg_cluster::PgCluster::start()?;
+        let manager = RegistryManager::connect(&fast.url("postgres"))?;
+        let (register, baseline, _) =
+            register_vs_bare(&manager, &fast, &specs, rounds, |_, _| Ok(()))?;
+        let ratio = median(register.clone()).as_secs_f64() / median(baseline.clone()).as_secs_f64();
+        println!(
+            "without the flush (fsync = off): register {}, bare INSERT {} ({ratio:.2}x)",
+            per_op(&register),
+            per_op(&baseline)
+        );
+    }
 
-    // 2. Eight writer processes against one.
-    let writes = 100;
+    // 2. Eight writer processes against one, started together once all are connected.
+    let writes = 300;
     let throughput = |writers: usize| -> Result<f64> {
-        let children = (0..writers)
+        let mut children = (0..writers)
             .map(|w| {
                 std::process::Command::new(std::env::current_exe()?)
                     .env(
                         WRITER_ENV,
                         format!("{}\twriter{writers}_{w}\t{writes}", cluster.url("postgres")),
                     )
+                    .stdin(std::process::Stdio::piped())
                     .stdout(std::process::Stdio::piped())
                     .spawn()
                     .map_err(Into::into)
             })
             .collect::<Result<Vec<_>>>()?;
+        let mut outputs = Vec::new();
+        for child in &mut children {
+            let mut output = BufReader::new(child.stdout.take().ok_or("no writer stdout")?);
+            let mut ready = String::new();
+            output.read_line(&mut ready)?;
+            if ready.trim() != "ready" {
+                return Err("a writer process failed to start".into());
+            }
+            outputs.push(output);
+        }
+        for child in &mut children {
+            child
+                .stdin
+                .take()
+                .ok_or("no writer stdin")?
+                .write_all(b"go\n")?;
+        }
         let (mut first_start, mut last_end) = (u128::MAX, 0u128);
-        for child in children {
-            let output = child.wait_with_output()?;
-            if !output.status.success() {
+        for (mut child, mut output) in children.into_iter().zip(outputs) {
+            let mut text = String::new();
+            output.read_to_string(&mut text)?;
+            if !child.wait()?.success() {
                 return Err("a writer process failed".into());
             }
-            let text = String::from_utf8(output.stdout)?;
             let (start, end) = text
                 .trim()
                 .split_once(' ')

@@ -331,6 +331,45 @@ impl postcard::ser_flavors::Flavor for AppendVec {
     }
 }
 
+/// The stored bytes of a step record without its head: [`encode_step`]`(what, seq, spec, 0)`
+/// is `[STEP_RECORD_TAG]`, then `seq` as an unsigned LEB128 varint (postcard's `u64`), then
+/// these bytes. The PostgreSQL backend sends them to the server, which knows the position
+/// only once it holds the context's lock and puts the head in front
+/// (`pd_step_record` in `migrations/postgres/0002_write_functions.sql`).
+#[cfg(feature = "postgres")]
+pub(crate) fn encode_step_tail(
+    what: impl Fn() -> String,
+    spec: &StepSpecification,
+) -> Result<Vec<u8>> {
+    let mut bytes = encode_step(&what, 0, spec, 0)?;
+    // Envelope::V1's tag and the varint of seq 0: one byte each.
+    if bytes.get(..2) != Some(&[STEP_RECORD_TAG, 0][..]) {
+        return Err(Error::InvalidInput {
+            what: what(),
+            detail: "the record does not begin with the version-1 tag and its position".into(),
+            source: None,
+        });
+    }
+    bytes.drain(..2);
+    Ok(bytes)
+}
+
+/// The first byte of every stored record: postcard's tag of [`Envelope::V1`].
+#[cfg(feature = "postgres")]
+pub(crate) const STEP_RECORD_TAG: u8 = 0;
+
+/// `seq` as postcard writes a `u64`: an unsigned LEB128 varint.
+#[cfg(all(test, feature = "postgres"))]
+pub(crate) fn varint(mut seq: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    while seq >= 0x80 {
+        out.push((seq & 0x7f) as u8 | 0x80);
+        seq >>= 7;
+    }
+    out.push(seq as u8);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,6 +392,37 @@ mod tests {
             let owned = encode(String::new, StepRecordV1::from_spec(seq, &spec))?;
             assert_eq!(encode_step(String::new, seq, &spec, 0)?, owned);
             assert_eq!(encode_step(String::new, seq, &spec, 4)?[4..], owned[..]);
+        }
+        Ok(())
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn a_step_record_is_its_tag_its_position_and_its_tail()
+    -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let spec = StepSpecification::new("Training", NodeType::Internal).with_output(
+            OutputSpec::new("out", DependencyType::ModelArtifacts, "properties.X"),
+        );
+        let tail = encode_step_tail(String::new, &spec)?;
+        for seq in [
+            0,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            1 << 35,
+            i64::MAX as u64,
+        ] {
+            let mut spliced = vec![STEP_RECORD_TAG];
+            spliced.extend(varint(seq));
+            spliced.extend(&tail);
+            assert_eq!(
+                spliced,
+                encode_step(String::new, seq, &spec, 0)?,
+                "seq {seq}"
+            );
         }
         Ok(())
     }

@@ -7,8 +7,9 @@ use std::sync::{Arc, RwLock};
 
 use crate::error::{Error, Result, shorten};
 use crate::manager::Shared;
-use crate::seam::{CatalogRead, CatalogWrite, ContextRead, ContextWrite};
+use crate::seam::{Backend, CatalogRead, CatalogWrite, ContextRead};
 use crate::spec::{DependencySpec, OutputSpec, StepSpecification};
+use crate::store::GroupCommit;
 
 /// In-process state of one context: the cleared flag and a cache of decoded specs.
 pub(crate) struct ContextState {
@@ -246,26 +247,32 @@ impl SpecificationRegistry {
         what: impl Fn() -> String,
         mut f: impl FnMut(&mut dyn CatalogWrite) -> Result<T>,
     ) -> Result<T> {
-        self.check_live()?;
-        let store = self.shared.store()?;
-        let result = store.write_grouped(&self.shared.group, &what(), &mut f);
-        self.state.invalidate();
-        result
+        self.on_store(|store| store.write_grouped(&self.shared.group, &what(), &mut f))
     }
 
-    /// Runs `f` on this context's tables in one write transaction, updating its catalog
-    /// entry (counts, revision) in the same transaction.
-    fn write<T>(
+    /// Runs one write of this context on the backend (`f` gets the group, the action and
+    /// the context's name and id), invalidating the spec cache whatever the outcome.
+    fn write_context<T>(
         &self,
         what: impl Fn() -> String,
-        mut f: impl FnMut(&mut dyn ContextWrite) -> Result<T>,
+        f: impl FnOnce(&Backend, &GroupCommit, &str, (&str, u64)) -> Result<T>,
     ) -> Result<T> {
-        self.transact(what, |writer| {
-            let mut context = writer.context(&self.state.name, self.state.id)?;
-            let out = f(&mut *context)?;
-            context.finish()?;
-            Ok(out)
+        self.on_store(|store| {
+            f(
+                store,
+                &self.shared.group,
+                &what(),
+                (&self.state.name, self.state.id),
+            )
         })
+    }
+
+    fn on_store<T>(&self, f: impl FnOnce(&Backend) -> Result<T>) -> Result<T> {
+        self.check_live()?;
+        let store = self.shared.store()?;
+        let result = f(&store);
+        self.state.invalidate();
+        result
     }
 
     fn validate<'a>(
@@ -368,18 +375,15 @@ impl SpecificationRegistry {
             .collect();
         self.validate(items.iter().copied())?;
         let count = items.len();
-        self.write(
+        self.write_context(
             || {
                 format!(
                     "registering {count} step(s) in context {}",
                     shorten(&self.state.name)
                 )
             },
-            |context| {
-                for (name, spec) in &items {
-                    context.put(name, spec, replace)?;
-                }
-                Ok(())
+            |store, group, action, context| {
+                store.put_steps(group, action, context, &items, replace)
             },
         )?;
         for (name, spec) in &items {
@@ -393,7 +397,7 @@ impl SpecificationRegistry {
     /// # Errors
     /// [`Error::ContextCleared`]; storage errors.
     pub fn unregister(&self, step_name: &str) -> Result<bool> {
-        let removed = self.write(
+        let removed = self.write_context(
             || {
                 format!(
                     "unregistering step {} from context {}",
@@ -401,7 +405,7 @@ impl SpecificationRegistry {
                     shorten(&self.state.name)
                 )
             },
-            |context| context.remove(step_name),
+            |store, group, action, context| store.remove_step(group, action, context, step_name),
         )?;
         if removed {
             tracing::debug!(context = %self.state.name, step = %step_name, "unregistered step");

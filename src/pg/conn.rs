@@ -23,6 +23,19 @@ impl Conn {
         }
     }
 
+    /// `sql` prepared on this connection (once; later calls reuse it).
+    fn prepared(&mut self, server: &str, action: &str, sql: &'static str) -> Result<Statement> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self
+            .client
+            .prepare(sql)
+            .map_err(|e| map_error(server, action, e))?;
+        self.statements.insert(sql, statement.clone());
+        Ok(statement)
+    }
+
     /// Runs one statement on its own (the server commits it alone): a read of one row that
     /// needs no snapshot shared with other statements costs one round trip instead of three.
     pub(super) fn query_opt_alone(
@@ -32,20 +45,25 @@ impl Conn {
         sql: &'static str,
         params: &Params<'_>,
     ) -> Result<Option<Row>> {
-        let statement = match self.statements.get(sql) {
-            Some(statement) => statement.clone(),
-            None => {
-                let statement = self
-                    .client
-                    .prepare(sql)
-                    .map_err(|e| map_error(server, action, e))?;
-                self.statements.insert(sql, statement.clone());
-                statement
-            }
-        };
+        let statement = self.prepared(server, action, sql)?;
         self.client
             .query_opt(&statement, params)
             .map_err(|e| map_error(server, action, e))
+    }
+
+    /// Runs one statement returning one row on its own, in the session's transaction mode
+    /// (the server commits it before it answers: one round trip for a whole write); `map`
+    /// maps the statement's errors (a statement that prepares once and is then reused).
+    pub(super) fn query_one_alone(
+        &mut self,
+        server: &str,
+        action: &str,
+        sql: &'static str,
+        params: &Params<'_>,
+        map: impl FnOnce(postgres::Error) -> Error,
+    ) -> Result<Row> {
+        let statement = self.prepared(server, action, sql)?;
+        self.client.query_one(&statement, params).map_err(map)
     }
 
     /// Starts a transaction; `begin` picks its isolation level and access mode.
@@ -112,6 +130,18 @@ impl Sql<'_> {
         self.txn
             .query_opt(&statement, params)
             .map_err(|e| map_error(self.server, action, e))
+    }
+
+    /// Runs a query that returns one row; `map` maps its errors.
+    pub(super) fn query_one_with(
+        &mut self,
+        action: &str,
+        sql: &'static str,
+        params: &Params<'_>,
+        map: impl FnOnce(postgres::Error) -> Error,
+    ) -> Result<Row> {
+        let statement = self.statement(action, sql)?;
+        self.txn.query_one(&statement, params).map_err(map)
     }
 
     /// Runs a statement and returns how many rows it changed.

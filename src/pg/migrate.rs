@@ -10,13 +10,19 @@ use super::conn::{Conn, Sql, column};
 use crate::error::{Error, Result};
 
 /// Every migration: the schema version it produces and its SQL. Released files never change.
-const MIGRATIONS: &[(u64, &str)] = &[(
-    1,
-    include_str!("../../migrations/postgres/0001_initial.sql"),
-)];
+pub(super) const MIGRATIONS: &[(u64, &str)] = &[
+    (
+        1,
+        include_str!("../../migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        include_str!("../../migrations/postgres/0002_write_functions.sql"),
+    ),
+];
 
 /// The PostgreSQL schema version this build writes and reads.
-pub(crate) const PG_SCHEMA_VERSION: u64 = 1;
+pub(crate) const PG_SCHEMA_VERSION: u64 = 2;
 
 /// The advisory lock that serialises migrations (`pipedeps` in ASCII).
 const MIGRATION_LOCK: i64 = 0x7069_7065_6465_7073;

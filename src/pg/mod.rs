@@ -10,7 +10,8 @@
 //! Concurrency: every write is one `READ COMMITTED` transaction that first locks its
 //! context's catalog row (`SELECT … FOR UPDATE`), so writers of one context take turns and
 //! writers of different contexts do not meet; the counters and the revision change in the
-//! same transaction as the specs. Reads run in a `REPEATABLE READ READ ONLY` transaction, a
+//! same transaction as the specs. Registering, replacing and removing steps are one
+//! statement each, a server-side function (`write.rs`, schema version 2). Reads run in a `REPEATABLE READ READ ONLY` transaction, a
 //! consistent snapshot like a redb read transaction.
 //!
 //! Durability: a write returns `Ok` only after the server acknowledged its `COMMIT`, which
@@ -27,6 +28,7 @@ mod context;
 mod migrate;
 #[cfg(test)]
 mod tests;
+mod write;
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -121,10 +123,18 @@ impl PgStore {
         let conn = match guard.take() {
             Some(conn) if !conn.client.is_closed() => guard.insert(conn),
             _ => {
-                let client = self
+                let mut client = self
                     .config
                     .connect(NoTls)
                     .map_err(|e| conn::map_connect_error(&self.label, action, e))?;
+                // The one-statement writes (src/pg/write.rs) run in the session's default
+                // mode; the locking design needs READ COMMITTED whatever the server's or
+                // the URL's default_transaction_isolation says.
+                client
+                    .batch_execute(
+                        "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED",
+                    )
+                    .map_err(|e| conn::map_error(&self.label, action, e))?;
                 guard.insert(Conn::new(client))
             }
         };

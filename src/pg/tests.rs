@@ -6,6 +6,8 @@
 
 #[path = "../../tests/support/pg_cluster.rs"]
 mod pg_cluster;
+#[path = "write_tests.rs"]
+mod write_tests;
 
 use super::PgStore;
 use super::migrate::PG_SCHEMA_VERSION;

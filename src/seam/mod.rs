@@ -143,6 +143,52 @@ impl Backend {
         }
     }
 
+    /// Stores `items` in context `name` (id `id`) in one transaction, the counters and a new
+    /// revision included: a taken name is [`crate::Error::AlreadyRegistered`] unless
+    /// `replace`. A file runs it in a group-committed transaction (see
+    /// [`Backend::write_grouped`]); PostgreSQL in one statement (`src/pg/write.rs`).
+    pub(crate) fn put_steps(
+        &self,
+        group: &GroupCommit,
+        action: &str,
+        (name, id): (&str, u64),
+        items: &[(&str, &StepSpecification)],
+        replace: bool,
+    ) -> Result<()> {
+        match self {
+            Backend::File(store) => file::write_grouped(store, group, action, &mut |writer| {
+                let mut context = writer.context(name, id)?;
+                for (step, spec) in items {
+                    context.put(step, spec, replace)?;
+                }
+                context.finish().map(drop)
+            }),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => pg.put_steps(action, name, id, items, replace),
+        }
+    }
+
+    /// Removes `step` from context `name` (id `id`) in one transaction, writing the counters
+    /// and a new revision; false if it was not registered.
+    pub(crate) fn remove_step(
+        &self,
+        group: &GroupCommit,
+        action: &str,
+        (name, id): (&str, u64),
+        step: &str,
+    ) -> Result<bool> {
+        match self {
+            Backend::File(store) => file::write_grouped(store, group, action, &mut |writer| {
+                let mut context = writer.context(name, id)?;
+                let removed = context.remove(step)?;
+                context.finish()?;
+                Ok(removed)
+            }),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => pg.remove_step(action, name, id, step),
+        }
+    }
+
     /// Makes every write so far durable: the durable point of a file opened with
     /// `Durability::None`; a PostgreSQL server made each commit durable already.
     pub(crate) fn sync(&self) -> Result<()> {

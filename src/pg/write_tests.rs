@@ -1,0 +1,309 @@
+//! The one-statement writes of `src/pg/write.rs` (schema version 2) against the
+//! transaction-per-step writer they replace on the hot path, and the upgrade of a version-1
+//! database.
+
+use super::{PgStore, TestResult, fresh, pg_cluster, raw, register, server_kind, spec};
+use crate::codec;
+use crate::error::{Error, ServerErrorKind};
+use crate::pg::migrate::{MIGRATIONS, PG_SCHEMA_VERSION};
+use crate::spec::StepSpecification;
+
+/// Every row of context `name` but its id: specs, the type index and the catalog counters.
+fn rows(url: &str, name: &str) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    let mut client = raw(url)?;
+    let mut out = Vec::new();
+    for row in client.query(
+        "SELECT s.step_name, s.position, s.step_type, encode(s.record, 'hex') \
+         FROM pd_specs s JOIN pd_contexts c ON c.id = s.context_id \
+         WHERE c.name = $1 ORDER BY s.position",
+        &[&name],
+    )? {
+        let (step, position): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
+        let (step_type, record): (String, String) = (row.try_get(2)?, row.try_get(3)?);
+        out.push(format!("spec {step} {position} {step_type} {record}"));
+    }
+    for row in client.query(
+        "SELECT t.step_type, t.first_position, t.step_count \
+         FROM pd_step_types t JOIN pd_contexts c ON c.id = t.context_id \
+         WHERE c.name = $1 ORDER BY t.first_position",
+        &[&name],
+    )? {
+        let (step_type, first, count): (String, i64, i64) =
+            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        out.push(format!("type {step_type} {first} {count}"));
+    }
+    let row = client.query_one(
+        "SELECT step_count, step_type_count, next_position, revision FROM pd_contexts \
+         WHERE name = $1",
+        &[&name],
+    )?;
+    let counters: Vec<i64> = (0..4)
+        .map(|i| row.try_get(i))
+        .collect::<Result<_, postgres::Error>>()?;
+    out.push(format!("catalog {counters:?}"));
+    Ok(out)
+}
+
+#[test]
+fn the_write_functions_leave_exactly_what_the_step_by_step_writer_leaves() -> TestResult {
+    let Some((store, url)) = fresh("write_functions_equivalence")? else {
+        return Ok(());
+    };
+    let old = register(&store, "old", &[])?;
+    let new = register(&store, "new", &[])?;
+    let (a, b, c) = (
+        spec("Train", "out"),
+        spec("Eval", "m"),
+        spec("Package", "p"),
+    );
+    // The step-by-step writer, one transaction per call, as the registry used to write.
+    let put = |items: &[(&str, &StepSpecification)], replace| {
+        store.write("old writer", |w| {
+            let mut ctx = w.context("old", old)?;
+            for (step, spec) in items {
+                ctx.put(step, spec, replace)?;
+            }
+            ctx.finish().map(drop)
+        })
+    };
+    put(&[("s1", &a)], false)?;
+    put(&[("s2", &b), ("s3", &a)], false)?;
+    put(&[("s1", &c)], true)?;
+    put(&[("s2", &b), ("s4", &c)], true)?;
+    store.write("old writer", |w| {
+        let mut ctx = w.context("old", old)?;
+        assert!(ctx.remove("s3")?);
+        ctx.finish().map(drop)
+    })?;
+    store.write("old writer", |w| {
+        let mut ctx = w.context("old", old)?;
+        assert!(!ctx.remove("gone")?);
+        ctx.finish().map(drop)
+    })?;
+    // The same calls through the functions.
+    store.put_steps("new writer", "new", new, &[("s1", &a)], false)?;
+    store.put_steps("new writer", "new", new, &[("s2", &b), ("s3", &a)], false)?;
+    store.put_steps("new writer", "new", new, &[("s1", &c)], true)?;
+    store.put_steps("new writer", "new", new, &[("s2", &b), ("s4", &c)], true)?;
+    assert!(store.remove_step("new writer", "new", new, "s3")?);
+    assert!(!store.remove_step("new writer", "new", new, "gone")?);
+    let expected = rows(&url, "old")?;
+    assert_eq!(rows(&url, "new")?, expected);
+    assert_eq!(
+        expected.last().map(String::as_str),
+        Some("catalog [3, 2, 7, 7]")
+    );
+    Ok(())
+}
+
+#[test]
+fn the_server_puts_the_position_into_the_record_as_the_codec_does() -> TestResult {
+    let Some((_, url)) = fresh("write_functions_record")? else {
+        return Ok(());
+    };
+    let mut client = raw(&url)?;
+    let spec = spec("Train", "out");
+    let tail = codec::encode_step_tail(String::new, &spec)?;
+    for seq in [
+        0_u64,
+        1,
+        127,
+        128,
+        300,
+        16_383,
+        16_384,
+        1 << 35,
+        i64::MAX as u64,
+    ] {
+        let row = client.query_one(
+            "SELECT pd_step_record($1, $2)",
+            &[&i64::try_from(seq)?, &tail],
+        )?;
+        let record: Vec<u8> = row.try_get(0)?;
+        assert_eq!(
+            record,
+            codec::encode_step(String::new, seq, &spec, 0)?,
+            "seq {seq}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn a_refused_write_applies_nothing_and_names_the_taken_step() -> TestResult {
+    let Some((store, url)) = fresh("write_functions_refused")? else {
+        return Ok(());
+    };
+    let id = register(&store, "ml", &[("kept", "T")])?;
+    let before = rows(&url, "ml")?;
+    let (t, u) = (spec("T", "out"), spec("U", "out"));
+    for items in [
+        vec![("kept", &t)],
+        vec![("new", &u), ("kept", &t)],
+        vec![("twice", &u), ("twice", &u)],
+    ] {
+        let step = items.last().map(|(s, _)| *s).unwrap_or_default();
+        match store.put_steps("refused", "ml", id, &items, false) {
+            Err(Error::AlreadyRegistered {
+                context,
+                step: taken,
+            }) => {
+                assert_eq!((context.as_str(), taken.as_str()), ("ml", step));
+            }
+            other => return Err(format!("expected AlreadyRegistered, got {other:?}").into()),
+        }
+        assert_eq!(rows(&url, "ml")?, before, "nothing applied");
+    }
+    // A stale handle: cleared, then cleared and created again under the same name.
+    store.write("reset", |w| w.reset_context("ml", id))?;
+    store.write("drop", |w| w.drop_context("ml"))?;
+    let fresh_id = register(&store, "ml", &[])?;
+    assert_ne!(fresh_id, id);
+    let stale = store.put_steps("stale", "ml", id, &[("a", &t)], false);
+    assert!(
+        matches!(stale, Err(Error::ContextCleared { .. })),
+        "{stale:?}"
+    );
+    let stale = store.put_steps("stale", "ml", id, &[("a", &t), ("b", &t)], true);
+    assert!(
+        matches!(stale, Err(Error::ContextCleared { .. })),
+        "{stale:?}"
+    );
+    let stale = store.remove_step("stale", "ml", id, "a");
+    assert!(
+        matches!(stale, Err(Error::ContextCleared { .. })),
+        "{stale:?}"
+    );
+    let gone = store.put_steps("gone", "nothing", 1, &[("a", &t)], false);
+    assert!(
+        matches!(gone, Err(Error::ContextCleared { .. })),
+        "{gone:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_one_statement_write_runs_at_read_committed_whatever_the_default() -> TestResult {
+    let Some((_, url)) = fresh("write_functions_isolation")? else {
+        return Ok(());
+    };
+    let store = PgStore::connect(&format!(
+        "{url}?options=-c%20default_transaction_isolation%3Dserializable"
+    ))?;
+    let id = register(&store, "ml", &[])?;
+    store.put_steps("write", "ml", id, &[("a", &spec("T", "out"))], false)?;
+    // Called in another isolation level, the function refuses instead of risking
+    // serialization failures.
+    let mut client = raw(&url)?;
+    let mut txn = client
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .start()?;
+    let refused = txn.query_one(
+        "SELECT pd_remove_step('ml', $1, 'a')",
+        &[&i64::try_from(id)?],
+    );
+    let code = refused
+        .as_ref()
+        .err()
+        .and_then(|e| e.as_db_error())
+        .map(|db| db.code().code().to_owned());
+    assert_eq!(code.as_deref(), Some("PD004"), "{refused:?}");
+    Ok(())
+}
+
+#[test]
+fn a_one_statement_write_that_times_out_applies_nothing() -> TestResult {
+    let Some((_, url)) = fresh("write_functions_timeout")? else {
+        return Ok(());
+    };
+    let store = PgStore::connect(&format!("{url}?options=-c%20lock_timeout%3D300"))?;
+    let id = register(&store, "ml", &[("a", "T")])?;
+    let mut blocker = raw(&url)?;
+    let mut held = blocker.transaction()?;
+    held.query(
+        "SELECT id FROM pd_contexts WHERE name = 'ml' FOR UPDATE",
+        &[],
+    )?;
+    for items in [1, 2] {
+        let steps = [("b", &spec("T", "out")), ("c", &spec("T", "out"))];
+        let blocked = store.put_steps("blocked write", "ml", id, &steps[..items], false);
+        let message = blocked
+            .as_ref()
+            .err()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        assert_eq!(server_kind(blocked)?, ServerErrorKind::StatementTimeout);
+        assert!(message.contains("nothing of it was applied"), "{message}");
+    }
+    held.rollback()?;
+    let names = store.read("check", |r| r.context("ml", id)?.names())?;
+    assert_eq!(names, ["a"]);
+    Ok(())
+}
+
+#[test]
+fn a_version_1_database_is_upgraded_by_its_first_opener() -> TestResult {
+    let Some(server) = pg_cluster::server("upgrade_v1")? else {
+        return Ok(());
+    };
+    let url = server.database("upgrade_v1")?;
+    // What a build of schema version 1 left behind: migration 1 only, and a registered step.
+    let mut client = raw(&url)?;
+    client.batch_execute(MIGRATIONS[0].1)?;
+    client.batch_execute(
+        "INSERT INTO pd_meta (key, value) VALUES ('schema_version', '1'); \
+         INSERT INTO pd_contexts (name, step_count, step_type_count, revision, next_position) \
+         VALUES ('ml', 1, 1, 1, 2)",
+    )?;
+    let old = spec("T", "out");
+    let record = codec::encode_step(String::new, 0, &old, 0)?;
+    client.execute(
+        "INSERT INTO pd_specs (context_id, step_name, position, step_type, record) \
+         SELECT id, 'old', 0, 'T', $1 FROM pd_contexts WHERE name = 'ml'",
+        &[&record],
+    )?;
+    client.execute(
+        "INSERT INTO pd_step_types (context_id, step_type, first_position, step_count) \
+         SELECT id, 'T', 1, 1 FROM pd_contexts WHERE name = 'ml'",
+        &[],
+    )?;
+    let functions = "SELECT count(*) FROM pg_proc WHERE proname = 'pd_put_steps'";
+    assert_eq!(client.query_one(functions, &[])?.try_get::<_, i64>(0)?, 0);
+
+    let store = PgStore::connect(&url)?;
+    let version: String = client
+        .query_one(
+            "SELECT value FROM pd_meta WHERE key = 'schema_version'",
+            &[],
+        )?
+        .try_get(0)?;
+    assert_eq!(version, PG_SCHEMA_VERSION.to_string());
+    assert_eq!(PG_SCHEMA_VERSION, 2);
+    assert_eq!(client.query_one(functions, &[])?.try_get::<_, i64>(0)?, 1);
+    let id = store.read("check", |r| r.context_entry("ml", 1).map(|e| e.id))?;
+    store.put_steps(
+        "after upgrade",
+        "ml",
+        id,
+        &[("new", &spec("U", "out"))],
+        false,
+    )?;
+    let (names, old_spec) = store.read("check", |r| {
+        let mut ctx = r.context("ml", id)?;
+        Ok((ctx.names()?, ctx.get("old")?))
+    })?;
+    assert_eq!(names, ["old", "new"]);
+    assert_eq!(old_spec, Some(old));
+    // Opening it again changes nothing; a newer version than this build knows is refused.
+    drop(PgStore::connect(&url)?);
+    client.execute(
+        "UPDATE pd_meta SET value = $1 WHERE key = 'schema_version'",
+        &[&(PG_SCHEMA_VERSION + 1).to_string()],
+    )?;
+    match PgStore::connect(&url) {
+        Err(Error::SchemaTooNew { found, .. }) => assert_eq!(found, PG_SCHEMA_VERSION + 1),
+        other => return Err(format!("expected SchemaTooNew, got {other:?}").into()),
+    }
+    Ok(())
+}
