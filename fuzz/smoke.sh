@@ -20,9 +20,9 @@ fi
 # RUSTC_BOOTSTRAP=1 also unlocks the `profile-rustflags` cargo feature of fuzz/Cargo.toml.
 export RUSTC_BOOTSTRAP=1
 # Build flags, the same for the build and every run (a run with other flags rebuilds): no
-# sanitizer (the library forbids unsafe code), and compare tracing only for the crates
-# fuzz/Cargo.toml names (the library and the parsers), not for the storage engine.
-build_flags=(--sanitizer none --no-trace-compares)
+# sanitizer (the library forbids unsafe code); compare tracing, debug assertions and overflow
+# checks as fuzz/Cargo.toml sets them per crate (the storage engine, redb, without them).
+build_flags=(-O --sanitizer none --no-trace-compares)
 # glibc returns freed heap to the kernel and faults it in again on every execution of the
 # storage-heavy targets (about a tenth of their time); keep it.
 export MALLOC_TRIM_THRESHOLD_="${MALLOC_TRIM_THRESHOLD_:-1073741824}"
