@@ -372,25 +372,33 @@ fn a_read_only_manager_reads_but_never_writes() -> TestResult {
 #[derive(Debug, Clone, Default)]
 struct MemoryDisk(Arc<std::sync::Mutex<Vec<u8>>>);
 
+impl MemoryDisk {
+    fn bytes(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 impl pipeline_deps::storage::StorageBackend for MemoryDisk {
     fn len(&self) -> std::io::Result<u64> {
-        Ok(self.0.lock().unwrap().len() as u64)
+        Ok(self.bytes().len() as u64)
     }
     fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
-        let bytes = self.0.lock().unwrap();
+        let bytes = self.bytes();
         let start = offset as usize;
         out.copy_from_slice(&bytes[start..start + out.len()]);
         Ok(())
     }
     fn set_len(&self, len: u64) -> std::io::Result<()> {
-        self.0.lock().unwrap().resize(len as usize, 0);
+        self.bytes().resize(len as usize, 0);
         Ok(())
     }
     fn sync_data(&self) -> std::io::Result<()> {
         Ok(())
     }
     fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
-        let mut bytes = self.0.lock().unwrap();
+        let mut bytes = self.bytes();
         let end = offset as usize + data.len();
         if bytes.len() < end {
             bytes.resize(end, 0);
@@ -410,7 +418,7 @@ fn a_read_only_manager_on_a_custom_backend_reads_but_never_writes() -> TestResul
         let manager = RegistryManager::builder().with_backend(disk.clone(), "memory")?;
         manager.get_registry("ctx")?.register("s", &spec("T"))?;
     }
-    let image = disk.0.lock().unwrap().clone();
+    let image = disk.bytes().clone();
     let reader = RegistryManager::builder()
         .read_only(true)
         .with_backend(disk.clone(), "memory")?;
@@ -422,10 +430,7 @@ fn a_read_only_manager_on_a_custom_backend_reads_but_never_writes() -> TestResul
         Err(Error::ReadOnly { .. })
     ));
     drop((registry, reader));
-    assert!(
-        *disk.0.lock().unwrap() == image,
-        "a read-only manager wrote"
-    );
+    assert!(*disk.bytes() == image, "a read-only manager wrote");
     Ok(())
 }
 
