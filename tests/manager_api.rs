@@ -368,6 +368,72 @@ fn a_read_only_manager_reads_but_never_writes() -> TestResult {
     Ok(())
 }
 
+/// A plain in-memory disk: a custom backend without byte-range locks.
+#[derive(Debug, Clone, Default)]
+struct MemoryDisk(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl MemoryDisk {
+    fn bytes(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl pipeline_deps::storage::StorageBackend for MemoryDisk {
+    fn len(&self) -> std::io::Result<u64> {
+        Ok(self.bytes().len() as u64)
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+        let bytes = self.bytes();
+        let start = offset as usize;
+        out.copy_from_slice(&bytes[start..start + out.len()]);
+        Ok(())
+    }
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.bytes().resize(len as usize, 0);
+        Ok(())
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        let mut bytes = self.bytes();
+        let end = offset as usize + data.len();
+        if bytes.len() < end {
+            bytes.resize(end, 0);
+        }
+        bytes[offset as usize..end].copy_from_slice(data);
+        Ok(())
+    }
+}
+
+/// Regression: a read-only open on a custom backend used to fail with an `Unsupported`
+/// storage error (it asked the storage engine for the shared-lock mode, which needs byte-range
+/// locks a custom backend does not have).
+#[test]
+fn a_read_only_manager_on_a_custom_backend_reads_but_never_writes() -> TestResult {
+    let disk = MemoryDisk::default();
+    {
+        let manager = RegistryManager::builder().with_backend(disk.clone(), "memory")?;
+        manager.get_registry("ctx")?.register("s", &spec("T"))?;
+    }
+    let image = disk.bytes().clone();
+    let reader = RegistryManager::builder()
+        .read_only(true)
+        .with_backend(disk.clone(), "memory")?;
+    assert!(reader.is_read_only());
+    let registry = reader.get_registry("ctx")?;
+    assert_eq!(registry.list_step_names()?, ["s"]);
+    assert!(matches!(
+        registry.register("t", &spec("T")),
+        Err(Error::ReadOnly { .. })
+    ));
+    drop((registry, reader));
+    assert!(*disk.bytes() == image, "a read-only manager wrote");
+    Ok(())
+}
+
 #[test]
 fn builder_settings_open_a_working_database() -> TestResult {
     let dir = tempfile::tempdir()?;

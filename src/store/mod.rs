@@ -205,7 +205,10 @@ impl Store {
         }
         let backend = std::sync::Arc::new(backend);
         let adapter = backend::Adapter(backend::Shared(std::sync::Arc::clone(&backend)));
-        let builder = builder(options);
+        let mut builder = builder(options);
+        // A custom backend has no byte-range locks, which redb's shared modes (and so its
+        // read-only open in them) need: the store is this process's alone, read-only or not.
+        builder.set_concurrency_mode(redb::ConcurrencyMode::ExclusiveWriter);
         let db = if options.read_only {
             builder
                 .open_read_only_with_backend(adapter)
