@@ -430,6 +430,15 @@ pub(crate) fn shorten(name: &str) -> String {
     }
 }
 
+/// "the record of step 's' in context 'c'": where a record's encoding or decoding failed.
+pub(crate) fn step_record(context: &str, step: &str) -> String {
+    format!(
+        "the record of step {} in context {}",
+        shorten(step),
+        shorten(context)
+    )
+}
+
 /// The first few problems (all of them stay in [`Error::InvalidSpec::problems`]), so that an
 /// import of many bad steps cannot make the message megabytes long.
 fn join_problems(problems: &[SpecProblem]) -> String {

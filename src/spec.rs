@@ -656,21 +656,22 @@ pub(crate) fn check_name(name: &str) -> Result<(), String> {
             "is {} bytes long; the limit is {MAX_NAME_BYTES} bytes",
             name.len()
         ))
-    } else if has_control(name) {
-        let c = name.chars().find(|c| c.is_control()).unwrap_or_default();
+    } else if let Some(c) = first_control(name) {
         Err(format!("contains the control character {c:?}"))
     } else {
         Ok(())
     }
 }
 
-/// Whether `name` holds a control character (`char::is_control`: U+0000–U+001F and
+/// The first control character of `name` (`char::is_control`: U+0000–U+001F and
 /// U+007F–U+009F), scanning bytes when the name is ASCII, as nearly every name is.
-fn has_control(name: &str) -> bool {
+fn first_control(name: &str) -> Option<char> {
     if name.is_ascii() {
-        name.bytes().any(|b| b < 0x20 || b == 0x7f)
+        name.bytes()
+            .find(|&b| b < 0x20 || b == 0x7f)
+            .map(char::from)
     } else {
-        name.chars().any(char::is_control)
+        name.chars().find(|c| c.is_control())
     }
 }
 
@@ -739,14 +740,14 @@ mod tests {
         /// The fast checks mean exactly what the plain standard-library ones do.
         #[test]
         fn fast_name_checks_agree_with_the_standard_library(text in "(?s).{0,40}") {
-            prop_assert_eq!(super::has_control(&text), text.chars().any(char::is_control));
+            prop_assert_eq!(super::first_control(&text), text.chars().find(|c| c.is_control()));
             prop_assert_eq!(super::is_blank(&text), text.trim().is_empty());
         }
 
         #[test]
         fn fast_name_checks_agree_on_ascii(bytes in proptest::collection::vec(0u8..128, 0..40)) {
             let text = String::from_utf8(bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
-            prop_assert_eq!(super::has_control(&text), text.chars().any(char::is_control));
+            prop_assert_eq!(super::first_control(&text), text.chars().find(|c| c.is_control()));
             prop_assert_eq!(super::is_blank(&text), text.trim().is_empty());
         }
     }

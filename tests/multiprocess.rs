@@ -8,23 +8,14 @@ mod support;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin};
 
-use pipeline_deps::{
-    Concurrency, DependencySpec, DependencyType, Error, NodeType, OutputSpec, RegistryManager,
-    StepSpecification,
-};
+use pipeline_deps::{Concurrency, Error, RegistryManager, StepSpecification};
 use support::{TestResult, figure, heard, is_child, say, spawn_child};
 
 const DB_VAR: &str = "PIPELINE_DEPS_MP_DB";
 const MODE_VAR: &str = "PIPELINE_DEPS_MP_MODE";
 
 fn spec(n: usize) -> StepSpecification {
-    StepSpecification::new(format!("Type{}", n % 2), NodeType::Internal)
-        .with_dependency(DependencySpec::new("in", DependencyType::TrainingData))
-        .with_output(OutputSpec::new(
-            "out",
-            DependencyType::ModelArtifacts,
-            format!("properties.P{n}"),
-        ))
+    support::numbered_spec(n, 2)
 }
 
 /// Child mode: owns the database and registers step `s<k>` for every `WRITE <k>` line on

@@ -14,10 +14,7 @@ use std::io::{BufRead, BufReader};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use pipeline_deps::{
-    DependencySpec, DependencyType, Error, NodeType, OutputSpec, RegistryManager, ServerErrorKind,
-    StepSpecification,
-};
+use pipeline_deps::{Error, RegistryManager, ServerErrorKind, StepSpecification};
 use support::{Deadline, TestResult, heard, is_child, say, spawn_child};
 
 const URL_VAR: &str = "PIPELINE_DEPS_PG_FAULT_URL";
@@ -26,13 +23,7 @@ const WRITERS: usize = 3;
 const WRITES: usize = 120;
 
 fn spec(n: usize) -> StepSpecification {
-    StepSpecification::new(format!("Type{}", n % 2), NodeType::Internal)
-        .with_dependency(DependencySpec::new("in", DependencyType::TrainingData))
-        .with_output(OutputSpec::new(
-            "out",
-            DependencyType::ModelArtifacts,
-            format!("properties.P{n}"),
-        ))
+    support::numbered_spec(n, 2)
 }
 
 /// Child mode: writes `w<role>_<i>` for i in 0..WRITES with `upsert` (so a retry after a

@@ -13,9 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::{BufRead, BufReader};
 use std::time::Duration;
 
-use pipeline_deps::{
-    DependencySpec, DependencyType, Error, NodeType, OutputSpec, RegistryManager, StepSpecification,
-};
+use pipeline_deps::{Error, RegistryManager, StepSpecification};
 use support::{Deadline, TestResult, heard, is_child, say, spawn_child};
 
 const URL_VAR: &str = "PIPELINE_DEPS_PG_MP_URL";
@@ -25,13 +23,7 @@ const WRITERS: usize = 8;
 const WRITES: usize = 25;
 
 fn spec(n: usize) -> StepSpecification {
-    StepSpecification::new(format!("Type{}", n % 3), NodeType::Internal)
-        .with_dependency(DependencySpec::new("in", DependencyType::TrainingData))
-        .with_output(OutputSpec::new(
-            "out",
-            DependencyType::ModelArtifacts,
-            format!("properties.P{n}"),
-        ))
+    support::numbered_spec(n, 3)
 }
 
 fn var<T: std::str::FromStr>(name: &str) -> TestResult<T> {

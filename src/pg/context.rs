@@ -6,17 +6,11 @@ use postgres::Row;
 
 use super::conn::{Sql, column, signed, unsigned};
 use crate::codec::{self, CatalogRecordV1, StepRecordV1};
-use crate::error::{Error, Result, shorten};
+use crate::error::{Error, Result, shorten, step_record};
 use crate::spec::StepSpecification;
 
 fn step_location<'a>(context: &'a str, step: &'a str) -> impl Fn() -> String + 'a {
-    move || {
-        format!(
-            "the record of step {} in context {}",
-            shorten(step),
-            shorten(context)
-        )
-    }
+    move || step_record(context, step)
 }
 
 fn corrupt_index(context: &str, detail: impl Into<String>) -> Error {

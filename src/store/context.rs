@@ -7,7 +7,7 @@ use redb::{ReadOnlyTable, ReadableTable, Table, TableError, WriteTransaction};
 use super::schema::{ContextTables, INDEX_FIRST_SEEN_ROW, INDEX_TYPE_ROW, SEAL_INDEX, SEAL_SPEC};
 use super::{seal, storage_error};
 use crate::codec::{self, CatalogRecordV1, StepRecordV1};
-use crate::error::{Error, Result, shorten};
+use crate::error::{Error, Result, shorten, step_record};
 use crate::spec::StepSpecification;
 
 fn corrupt_step(
@@ -16,15 +16,7 @@ fn corrupt_step(
     detail: String,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 ) -> Error {
-    Error::corrupted(
-        format!(
-            "the record of step {} in context {}",
-            shorten(step),
-            shorten(context)
-        ),
-        detail,
-        source,
-    )
+    Error::corrupted(step_record(context, step), detail, source)
 }
 
 fn corrupt_index(context: &str, detail: impl Into<String>) -> Error {
@@ -381,15 +373,6 @@ impl<'txn> ContextWriter<'txn> {
         })
     }
 
-    /// "the record of step 's' in context 'c'", for encoding errors.
-    fn record_label(&self, step: &str) -> String {
-        format!(
-            "the record of step {} in context {}",
-            shorten(step),
-            shorten(&self.name)
-        )
-    }
-
     /// Stores `spec` under `step`. With `replace == false` a taken name is
     /// [`Error::AlreadyRegistered`]; with `replace == true` the step keeps its registration
     /// position and the type index moves it if its type changed.
@@ -406,7 +389,7 @@ impl<'txn> ContextWriter<'txn> {
         if !replace {
             // One B-tree descent instead of a lookup then an insert.
             let seq = self.entry.next_seq;
-            let mut value = codec::encode_step(|| self.record_label(step), seq, spec, 4)?;
+            let mut value = codec::encode_step(|| step_record(&self.name, step), seq, spec, 4)?;
             seal::seal_reserved(SEAL_SPEC, self.entry.id, step.as_bytes(), &mut value);
             let taken = self
                 .specs
@@ -443,7 +426,7 @@ impl<'txn> ContextWriter<'txn> {
                 (seq, PutOutcome::Inserted)
             }
         };
-        let mut value = codec::encode_step(|| self.record_label(step), seq, spec, 4)?;
+        let mut value = codec::encode_step(|| step_record(&self.name, step), seq, spec, 4)?;
         seal::seal_reserved(SEAL_SPEC, self.entry.id, step.as_bytes(), &mut value);
         self.specs
             .insert(step, value.as_slice())
@@ -501,9 +484,11 @@ impl<'txn> ContextWriter<'txn> {
             self.index
                 .insert(key.as_slice(), value.as_slice())
                 .map_err(|e| {
-                    // The sealed value is the checksum, then the step name.
-                    let step = String::from_utf8_lossy(value.get(4..).unwrap_or_default());
-                    fail(&self.name, &step)(e)
+                    let step = seal::unseal(SEAL_INDEX, self.entry.id, key, value);
+                    fail(
+                        &self.name,
+                        &String::from_utf8_lossy(step.unwrap_or_default()),
+                    )(e)
                 })?;
         }
         Ok(())

@@ -9,6 +9,19 @@ pub mod sealed;
 
 use std::time::{Duration, Instant};
 
+/// A small spec of step type `Type{n % types}`: one dependency `in`, one output `out` at
+/// `properties.P{n}`.
+pub fn numbered_spec(n: usize, types: usize) -> pipeline_deps::StepSpecification {
+    use pipeline_deps::{DependencySpec, DependencyType, NodeType, OutputSpec, StepSpecification};
+    StepSpecification::new(format!("Type{}", n % types), NodeType::Internal)
+        .with_dependency(DependencySpec::new("in", DependencyType::TrainingData))
+        .with_output(OutputSpec::new(
+            "out",
+            DependencyType::ModelArtifacts,
+            format!("properties.P{n}"),
+        ))
+}
+
 /// Test result with a boxed error.
 pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
