@@ -1,0 +1,266 @@
+//! Validation of specifications and names: the rules enforced on registration
+//! ([`StepSpecification::validate`]), the style warnings that are not enforced
+//! ([`StepSpecification::lint`]), and the name rules shared by steps and contexts.
+
+use indexmap::IndexMap;
+
+use super::{NodeType, StepSpecification};
+
+impl StepSpecification {
+    /// Checks the rules enforced on registration and returns every problem at once.
+    ///
+    /// The rules: the step name is valid (see [`validate_step_name`]); `step_type` is not
+    /// blank; every dependency and output has a non-blank logical name equal to its map key;
+    /// `step_type` and the dependency and output names are at most [`MAX_NAME_BYTES`] bytes
+    /// without control characters (hostile input);
+    /// a step that is not `singular` has at least one dependency or output.
+    /// Node-type shape rules and alias conflicts are not errors: see [`Self::lint`].
+    ///
+    /// # Errors
+    /// Every [`SpecProblem`] found, in field order.
+    pub fn validate(&self, step_name: &str) -> Result<(), Vec<SpecProblem>> {
+        let mut problems = Vec::new();
+        if let Err(reason) = check_name(step_name) {
+            problems.push(SpecProblem::new(step_name, "step name", reason));
+        }
+        if is_blank(&self.step_type) {
+            problems.push(SpecProblem::new(step_name, "step_type", "is blank"));
+        } else if let Err(reason) = check_name(&self.step_type) {
+            problems.push(SpecProblem::new(step_name, "step_type", reason));
+        }
+        for (key, dep) in &self.dependencies {
+            check_logical_name(
+                &mut problems,
+                step_name,
+                "dependencies",
+                key,
+                &dep.logical_name,
+            );
+        }
+        for (key, out) in &self.outputs {
+            check_logical_name(&mut problems, step_name, "outputs", key, &out.logical_name);
+        }
+        if self.dependencies.is_empty()
+            && self.outputs.is_empty()
+            && self.node_type != NodeType::Singular
+        {
+            problems.push(SpecProblem::new(
+                step_name,
+                "dependencies/outputs",
+                format!(
+                    "step type '{}' has no dependencies or outputs but its node type is '{}' (only 'singular' steps may have neither)",
+                    self.step_type, self.node_type
+                ),
+            ));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Style warnings that do not stop registration: the node-type shape rules of the legacy
+    /// model (source: no deps and ≥ 1 output; internal: both; sink: deps and no outputs;
+    /// singular: neither) and output name/alias conflicts (an alias equal to a logical name or
+    /// to another alias, case-insensitively). Three real specs break these rules, which is
+    /// why they are warnings.
+    pub fn lint(&self, step_name: &str) -> Vec<SpecProblem> {
+        let mut warnings = Vec::new();
+        let (deps, outs) = (!self.dependencies.is_empty(), !self.outputs.is_empty());
+        let shape_ok = match self.node_type {
+            NodeType::Source => !deps && outs,
+            NodeType::Internal => deps && outs,
+            NodeType::Sink => deps && !outs,
+            NodeType::Singular => !deps && !outs,
+        };
+        if !shape_ok {
+            warnings.push(SpecProblem::new(
+                step_name,
+                "node_type",
+                format!(
+                    "a '{}' step is expected to have {}, but this one has {} dependencies and {} outputs",
+                    self.node_type,
+                    match self.node_type {
+                        NodeType::Source => "no dependencies and at least one output",
+                        NodeType::Internal => "at least one dependency and one output",
+                        NodeType::Sink => "dependencies and no outputs",
+                        NodeType::Singular => "neither dependencies nor outputs",
+                    },
+                    self.dependencies.len(),
+                    self.outputs.len()
+                ),
+            ));
+        }
+        let mut seen: IndexMap<String, String> = IndexMap::new();
+        for out in self.outputs.values() {
+            for name in std::iter::once(&out.logical_name).chain(&out.aliases) {
+                let lower = name.to_lowercase();
+                if let Some(owner) = seen.get(&lower) {
+                    warnings.push(SpecProblem::new(
+                        step_name,
+                        format!("outputs.{}.aliases", out.logical_name),
+                        format!("name '{name}' is already used by output '{owner}'"),
+                    ));
+                } else {
+                    seen.insert(lower, out.logical_name.clone());
+                }
+            }
+        }
+        warnings
+    }
+}
+
+fn check_logical_name(
+    problems: &mut Vec<SpecProblem>,
+    step: &str,
+    section: &str,
+    key: &str,
+    logical_name: &str,
+) {
+    if is_blank(key) {
+        problems.push(SpecProblem::new(
+            step,
+            section,
+            "has an entry with a blank key",
+        ));
+    } else if let Err(reason) = check_name(key) {
+        problems.push(SpecProblem::new(
+            step,
+            section,
+            format!("has an entry whose name {reason}"),
+        ));
+    } else if is_blank(logical_name) {
+        problems.push(SpecProblem::new(
+            step,
+            format!("{section}.{key}.logical_name"),
+            "is blank",
+        ));
+    } else if logical_name != key {
+        problems.push(SpecProblem::new(
+            step,
+            format!("{section}.{key}.logical_name"),
+            format!(
+                "is {} but the entry's key is {}; they must be equal",
+                crate::error::shorten(logical_name),
+                crate::error::shorten(key)
+            ),
+        ));
+    }
+}
+
+/// Empty or only whitespace (as `text.trim().is_empty()`, stopping at the first other
+/// character: validation runs for every spec a bulk import stores).
+fn is_blank(text: &str) -> bool {
+    text.chars().all(char::is_whitespace)
+}
+
+/// The longest context or step name accepted, in bytes.
+pub const MAX_NAME_BYTES: usize = 1024;
+
+/// Checks a context or step name: not empty, at most [`MAX_NAME_BYTES`] bytes, no control
+/// characters. Everything else (`::`, `/`, spaces, unicode) is valid.
+pub(crate) fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        Err("is empty".to_owned())
+    } else if name.len() > MAX_NAME_BYTES {
+        Err(format!(
+            "is {} bytes long; the limit is {MAX_NAME_BYTES} bytes",
+            name.len()
+        ))
+    } else if let Some(c) = first_control(name) {
+        Err(format!("contains the control character {c:?}"))
+    } else {
+        Ok(())
+    }
+}
+
+/// The first control character of `name` (`char::is_control`: U+0000–U+001F and
+/// U+007F–U+009F), scanning bytes when the name is ASCII, as nearly every name is.
+fn first_control(name: &str) -> Option<char> {
+    if name.is_ascii() {
+        name.bytes()
+            .find(|&b| b < 0x20 || b == 0x7f)
+            .map(char::from)
+    } else {
+        name.chars().find(|c| c.is_control())
+    }
+}
+
+/// Checks a step name with the rules of [`StepSpecification::validate`]: not empty, at most
+/// [`MAX_NAME_BYTES`] bytes, no control characters (`::`, `/`, spaces and unicode are fine).
+///
+/// ```
+/// use pipeline_deps::spec::validate_step_name;
+///
+/// assert!(validate_step_name("xgboost::train v2").is_ok());
+/// let error = validate_step_name("").unwrap_err();
+/// assert!(error.is_invalid_input());
+/// assert_eq!(error.to_string(), "invalid step name '': the name is empty; use a non-empty name of at most 1024 bytes without control characters");
+/// ```
+///
+/// # Errors
+/// [`Error::InvalidStepName`](crate::Error::InvalidStepName) saying why the name is refused.
+pub fn validate_step_name(name: &str) -> crate::Result<()> {
+    check_name(name).map_err(|reason| crate::Error::InvalidStepName {
+        name: name.to_owned(),
+        reason,
+    })
+}
+
+/// One problem found in a specification: which step, which field, what is wrong.
+///
+/// ```
+/// use pipeline_deps::{NodeType, StepSpecification};
+///
+/// let problems = StepSpecification::new(" ", NodeType::Singular).validate("loader").unwrap_err();
+/// assert_eq!(problems[0].to_string(), "step 'loader': step_type is blank");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecProblem {
+    /// The step name the specification was registered under.
+    pub step: String,
+    /// The field concerned, e.g. `outputs.model.logical_name`.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl SpecProblem {
+    fn new(step: &str, field: impl Into<String>, message: impl Into<String>) -> Self {
+        SpecProblem {
+            step: step.to_owned(),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for SpecProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "step '{}': {} {}", self.step, self.field, self.message)
+    }
+}
+
+impl std::error::Error for SpecProblem {}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The fast checks mean exactly what the plain standard-library ones do.
+        #[test]
+        fn fast_name_checks_agree_with_the_standard_library(text in "(?s).{0,40}") {
+            prop_assert_eq!(super::first_control(&text), text.chars().find(|c| c.is_control()));
+            prop_assert_eq!(super::is_blank(&text), text.trim().is_empty());
+        }
+
+        #[test]
+        fn fast_name_checks_agree_on_ascii(bytes in proptest::collection::vec(0u8..128, 0..40)) {
+            let text = String::from_utf8(bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(super::first_control(&text), text.chars().find(|c| c.is_control()));
+            prop_assert_eq!(super::is_blank(&text), text.trim().is_empty());
+        }
+    }
+}
