@@ -1,0 +1,275 @@
+//! Opening a manager: [`ManagerBuilder`] and the choices it takes (cache size,
+//! [`Concurrency`], [`Durability`], read-only, integrity check on open).
+
+use std::path::Path;
+
+use super::RegistryManager;
+use crate::error::{Error, Result};
+use crate::seam::Backend;
+use crate::store::{OpenOptions, StorageBackend, Store};
+
+/// The default page cache: 32 MiB (redb's own default is 1 GiB, far more than a registry
+/// needs).
+pub const DEFAULT_CACHE_SIZE: usize = 32 * 1024 * 1024;
+
+/// How other processes may share the database file.
+///
+/// ```
+/// use pipeline_deps::{Concurrency, RegistryManager};
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// # let dir = tempfile::tempdir().map_err(|e| pipeline_deps::Error::Io { action: "tempdir".into(), source: e })?;
+/// let path = dir.path().join("registry.redb");
+/// let owner = RegistryManager::builder().concurrency(Concurrency::SingleWriter).open(&path)?;
+/// owner.get_registry("ml")?;
+/// let inspector = RegistryManager::open_read_only(&path)?; // allowed while the owner runs
+/// assert_eq!(inspector.list_contexts()?, ["ml"]);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Concurrency {
+    /// This process is the only one with the file open; any other open (even read-only) is
+    /// refused with [`Error::InUse`]. The default.
+    #[default]
+    Exclusive,
+    /// This process is the only writer, and any number of processes may open the file
+    /// read-only (e.g. `pipeline-deps stats`) and follow its commits.
+    SingleWriter,
+}
+
+/// What a write that returned `Ok` guarantees if the process or the machine crashes
+/// afterwards (see README's "Durability and storage").
+///
+/// Whatever the choice, every write is atomic (a crash never leaves part of one), counts
+/// change in the same transaction as the data, and a write is visible to every later read
+/// through the same manager as soon as it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Every write is on stable storage (fsync'd) before it returns: after `Ok`, it survives a
+    /// process kill and a power loss. The default for files.
+    #[default]
+    Immediate,
+    /// Writes commit without an fsync: much faster, but a crash (a process kill as well as a
+    /// power loss) loses *every* write since the last durable point, all of them together:
+    /// the file reopens in the state of its last durable commit, never a mix. The durable
+    /// points are opening the file, [`RegistryManager::sync`], and a clean close (dropping
+    /// the last handle makes every write durable with one fsync). The default for
+    /// [`RegistryManager::temporary`] and [`RegistryManager::in_memory`], whose data dies
+    /// with the handle anyway. Needs [`Concurrency::Exclusive`]: another process could not
+    /// see commits that exist only in this one's memory.
+    None,
+}
+
+/// Opens a [`RegistryManager`] with explicit settings.
+///
+/// Defaults: cache [`DEFAULT_CACHE_SIZE`], [`Concurrency::Exclusive`], no integrity check on
+/// open, read-write, [`Durability::Immediate`] for files and [`Durability::None`] for
+/// temporary and in-memory databases.
+///
+/// ```
+/// use pipeline_deps::{Concurrency, Durability, RegistryManager};
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let manager = RegistryManager::builder()
+///     .cache_size(8 * 1024 * 1024)
+///     .concurrency(Concurrency::Exclusive)
+///     .check_integrity_on_open(true)
+///     .durability(Durability::None) // the default of a temporary database
+///     .temporary()?; // or .open(path)
+/// assert!(!manager.is_read_only());
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ManagerBuilder {
+    pub(crate) options: OpenOptions,
+    /// Chosen with [`ManagerBuilder::durability`]; else the default of the kind of database.
+    durability: Option<Durability>,
+}
+
+impl Default for ManagerBuilder {
+    fn default() -> Self {
+        ManagerBuilder {
+            options: OpenOptions {
+                cache_size: DEFAULT_CACHE_SIZE,
+                single_writer: false,
+                check_integrity: false,
+                read_only: false,
+                durable: true,
+            },
+            durability: None,
+        }
+    }
+}
+
+impl ManagerBuilder {
+    /// Bytes of page cache (default [`DEFAULT_CACHE_SIZE`]).
+    pub fn cache_size(mut self, bytes: usize) -> Self {
+        self.options.cache_size = bytes;
+        self
+    }
+
+    /// How other processes may share the file (default [`Concurrency::Exclusive`]).
+    pub fn concurrency(mut self, mode: Concurrency) -> Self {
+        self.options.single_writer = mode == Concurrency::SingleWriter;
+        self
+    }
+
+    /// Verify the checksum of every page on open and repair the allocator state (default
+    /// off). Costs one full read of the file per open (measured: see RELIABILITY.md); without
+    /// it redb still checks and repairs after an unclean shutdown, and every stored row's
+    /// own checksum is still verified whenever it is read, so damage is reported when it is
+    /// reached rather than up front. Ignored for read-only opens, which never write.
+    pub fn check_integrity_on_open(mut self, enabled: bool) -> Self {
+        self.options.check_integrity = enabled;
+        self
+    }
+
+    /// What a write guarantees after a crash (default [`Durability::Immediate`] for files,
+    /// [`Durability::None`] for [`ManagerBuilder::temporary`] and
+    /// [`ManagerBuilder::in_memory`]). [`Durability::None`] with
+    /// [`Concurrency::SingleWriter`] is refused by `open` with [`Error::Storage`].
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = Some(durability);
+        self
+    }
+
+    /// The options with the durability resolved: `fallback` unless one was chosen.
+    fn resolved(&self, fallback: Durability) -> OpenOptions {
+        let mut options = self.options.clone();
+        options.durable = self.durability.unwrap_or(fallback) == Durability::Immediate;
+        options
+    }
+
+    /// Open without write access (default off). Every write returns [`Error::ReadOnly`]. A
+    /// read-only manager can read a file whose owner runs in [`Concurrency::SingleWriter`]
+    /// mode; it caches nothing, so it always sees the owner's latest commit. A file of an
+    /// older [`SCHEMA_VERSION`](crate::storage::SCHEMA_VERSION) is not upgraded on disk: it is copied
+    /// into memory, integrity-checked and upgraded there, and read from that copy (which
+    /// then does not follow later commits of an owner).
+    ///
+    /// A read-only open never writes the file. A file that needs recovery (its last writer
+    /// was killed, or failed on a full disk, and no writer runs) is likewise read from a
+    /// copy in memory, recovered and integrity-checked there; it shows the last committed
+    /// state, and [`RegistryManager::recovered_from_copy`] says so. The cost: one read of
+    /// the whole file, memory for all of it, and the engine's repair and checksum pass
+    /// (measured for a 34 MiB file of 100,000 specifications, release build: a median of
+    /// 16 ms and 34 MiB of memory, against 0.1 ms for the same file closed cleanly; see
+    /// RELIABILITY.md).
+    pub fn read_only(mut self, enabled: bool) -> Self {
+        self.options.read_only = enabled;
+        self
+    }
+
+    /// Opens the database at `path`, creating it (and not its parent directory) if missing
+    /// unless read-only. A writable open upgrades a file of an older schema version in
+    /// place, in the same transaction (a crash mid-upgrade leaves the old version intact).
+    ///
+    /// # Errors
+    /// [`Error::InUse`] when another process holds the file; [`Error::NotARegistry`] for a
+    /// file that is not a registry; [`Error::Io`], before the storage engine touches it, for
+    /// a path that is not a regular file (a FIFO, a directory, a device, a socket); [`Error::SchemaTooNew`] for a file from a newer version;
+    /// [`Error::Io`] / [`Error::Corrupted`] for unreadable files.
+    pub fn open(self, path: impl AsRef<Path>) -> Result<RegistryManager> {
+        let options = self.resolved(Durability::Immediate);
+        if !options.durable && options.single_writer && !options.read_only {
+            return Err(non_durable_shared(path.as_ref()));
+        }
+        let store = Store::open(path.as_ref(), &options)?;
+        Ok(RegistryManager::from_store(store, None))
+    }
+
+    /// Connects to a registry kept in a PostgreSQL database (cargo feature `postgres`), shared
+    /// by every process and machine that connects to it. `url` is a `postgres://` or
+    /// `postgresql://` URL (`postgres://user:password@host:port/database`, or a Unix socket
+    /// directory percent-encoded as the host). The first opener creates or upgrades the
+    /// schema (SQL migrations applied in one transaction under an advisory lock). The
+    /// file-only settings of this builder (cache size, concurrency, integrity check,
+    /// read-only, durability) do not apply: a write is as durable as the server's
+    /// `synchronous_commit` makes it (on by default: its WAL is flushed before the commit
+    /// returns).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a malformed URL; [`Error::Server`] when the server cannot
+    /// be reached or refuses the credentials; [`Error::SchemaTooNew`] for a database written
+    /// by a newer version.
+    #[cfg(feature = "postgres")]
+    pub fn connect(self, url: &str) -> Result<RegistryManager> {
+        let store = crate::pg::PgStore::connect(url)?;
+        Ok(RegistryManager::from_backend(
+            Backend::Postgres(Box::new(store)),
+            None,
+        ))
+    }
+
+    /// A database in a new temporary file, removed when the last handle is dropped: for test
+    /// suites.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when no temporary file can be created.
+    pub fn temporary(self) -> Result<RegistryManager> {
+        let temp = tempfile::Builder::new()
+            .prefix("pipeline-deps-")
+            .suffix(".redb")
+            .tempfile()
+            .map_err(|source| Error::Io {
+                action: "creating a temporary database file".into(),
+                source,
+            })?
+            .into_temp_path();
+        // Commits another process could read must be durable (redb refuses otherwise).
+        let fallback = if self.options.single_writer {
+            Durability::Immediate
+        } else {
+            Durability::None
+        };
+        let mut options = self.resolved(fallback);
+        options.read_only = false;
+        if !options.durable && options.single_writer {
+            return Err(non_durable_shared(&temp));
+        }
+        let store = Store::open(&temp, &options)?;
+        Ok(RegistryManager::from_backend(
+            Backend::File(store),
+            Some(temp),
+        ))
+    }
+
+    /// A database kept in memory only.
+    ///
+    /// # Errors
+    /// Only if the storage engine fails to initialise.
+    pub fn in_memory(self) -> Result<RegistryManager> {
+        let durability = self.durability.unwrap_or(Durability::None);
+        self.durability(durability)
+            .with_backend(crate::store::MemoryBackend::default(), "<in-memory>")
+    }
+
+    /// A database on a custom [`StorageBackend`] (e.g. a fault-injecting one in tests), which
+    /// runs in exclusive mode (default [`Durability::Immediate`]: every write ends with the
+    /// backend's `sync_data`). `label` names it in messages.
+    ///
+    /// # Errors
+    /// As for [`ManagerBuilder::open`].
+    pub fn with_backend(
+        self,
+        backend: impl StorageBackend,
+        label: &str,
+    ) -> Result<RegistryManager> {
+        let mut options = self.resolved(Durability::Immediate);
+        options.single_writer = false;
+        let store = Store::open_backend(backend, label, &options)?;
+        Ok(RegistryManager::from_backend(Backend::File(store), None))
+    }
+}
+
+/// [`Durability::None`] with [`Concurrency::SingleWriter`]: refused.
+fn non_durable_shared(path: &Path) -> Error {
+    Error::InvalidInput {
+        what: format!("the options for opening {}", path.display()),
+        detail: "Durability::None cannot be combined with Concurrency::SingleWriter: commits without fsync exist only in this process's memory, so other processes could not read them; use Concurrency::Exclusive, or Durability::Immediate".into(),
+        source: None,
+    }
+}
