@@ -57,9 +57,7 @@ pub(crate) type Cause = Box<dyn std::error::Error + Send + Sync>;
 #[non_exhaustive]
 pub enum Error {
     /// Reading or writing the database file failed. Kind [`ErrorKind::Io`].
-    #[error(
-        "I/O error while {action}; check that the file is reachable, writable and that the disk is not full"
-    )]
+    #[error("I/O error while {action}")]
     Io {
         /// What was being done, e.g. "registering step 'train' in context 'ml'".
         action: String,

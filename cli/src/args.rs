@@ -7,10 +7,11 @@ use clap::{Parser, Subcommand};
 /// Printed after `--help`: the documented exit codes and the database lookup.
 const AFTER_HELP: &str = "\
 DATABASE:
-  --db FILE, else $PIPELINE_DEPS_DB, else the per-user file (on Linux
+  --db FILE or URL, else $PIPELINE_DEPS_DB, else the per-user file (on Linux
   $XDG_DATA_HOME/pipeline-deps/registry.redb, or ~/.local/share/pipeline-deps/registry.redb).
   Read commands open the file read-only, so they work while another process owns it in
-  single-writer mode.
+  single-writer mode. A postgres:// or postgresql:// URL opens a registry on a PostgreSQL
+  server instead (a build with the `postgres` feature; see README.md).
 
 EXIT CODES:
   0  success (also when stdout is closed early, as by `| head`; also `clear` of a context
@@ -30,8 +31,8 @@ Names printed for people are escaped (\\u{1b} for ESC); JSON output is exact.";
 #[derive(Debug, Parser)]
 #[command(name = "pipeline-deps", version, after_help = AFTER_HELP)]
 pub struct Cli {
-    /// The registry database file
-    #[arg(long, global = true, value_name = "FILE", env = "PIPELINE_DEPS_DB")]
+    /// The registry database file, or a postgres:// URL (in a build with the `postgres` feature)
+    #[arg(long, global = true, value_name = "FILE|URL", env = "PIPELINE_DEPS_DB")]
     pub db: Option<PathBuf>,
 
     /// Print machine-readable JSON instead of tables (errors too, on stderr)

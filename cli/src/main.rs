@@ -196,6 +196,15 @@ fn hint(failure: &Failure) -> Option<String> {
         (pipeline_deps::ErrorKind::Corruption, _) => Some(
             "run `pipeline-deps check` to see what is damaged, and restore the file from a backup if it fails".into(),
         ),
+        // A path that is not a regular file (a directory, FIFO, device or socket).
+        (_, pipeline_deps::Error::Io { source, .. })
+            if source.kind() == io::ErrorKind::InvalidInput =>
+        {
+            Some("point --db at a registry database file (or a postgres:// URL)".into())
+        }
+        (pipeline_deps::ErrorKind::Io, _) => Some(
+            "check that the file is reachable and writable and that the disk is not full".into(),
+        ),
         (pipeline_deps::ErrorKind::NotFound, _) => {
             Some("list the contexts with `pipeline-deps contexts`".into())
         }
