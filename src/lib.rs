@@ -105,11 +105,12 @@ pub use global::{
     get_pipeline_registry, get_registry, list_contexts,
 };
 pub use manager::{Concurrency, ContextStats, Durability, ManagerBuilder, RegistryManager};
-pub use registry::{ImportOptions, SpecificationRegistry};
+pub use registry::SpecificationRegistry;
 pub use resolve::{PipelineResolution, PropertyReference, UnifiedDependencyResolver};
 pub use scoped::ScopedContext;
 pub use scoring::SemanticMatcher;
 pub use spec::{DependencySpec, DependencyType, NodeType, OutputSpec, StepSpecification};
+pub use transfer::ImportOptions;
 
 pub mod scoring {
     //! How a (dependency, output) pair is scored: the rules, their parts and the name matcher.

@@ -42,8 +42,64 @@ use serde_json::{Map, Value};
 pub use crate::maintenance::ImportSummary;
 
 use crate::error::{Error, Result, shorten};
-use crate::registry::{ImportOptions, SpecificationRegistry};
+use crate::registry::SpecificationRegistry;
 use crate::spec::StepSpecification;
+
+/// How [`SpecificationRegistry::import_json_with`] treats its input.
+///
+/// ```
+/// use pipeline_deps::{ImportOptions, RegistryManager};
+///
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let registry = RegistryManager::in_memory()?.get_registry("ml")?;
+/// let json = r#"{"steps": [{"step_name": "load", "step_type": "Load", "node_type": "source",
+///     "outputs": {"data": {"type": "processing_output", "property_path": "properties.D"}}}]}"#;
+/// assert_eq!(registry.import_json(json)?, 1);
+/// // Importing again fails on the taken name unless told to replace.
+/// assert!(registry.import_json(json).is_err());
+/// assert_eq!(registry.import_json_with(json, &ImportOptions::new().replace(true))?, 1);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ImportOptions {
+    /// Replace steps that are already registered (as [`SpecificationRegistry::upsert`])
+    /// instead of failing with [`Error::AlreadyRegistered`].
+    pub replace: bool,
+    /// Take each step's `variants[<job type>]` entry where it has one (fixture format).
+    pub variant: Option<String>,
+    /// Ignore fields that neither import format knows instead of refusing the document
+    /// (duplicate keys and an unknown `schema` are refused either way).
+    pub allow_unknown_fields: bool,
+}
+
+impl ImportOptions {
+    /// Default options: register (fail on taken names), base specs.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`ImportOptions::replace`].
+    #[must_use]
+    pub fn replace(mut self, replace: bool) -> Self {
+        self.replace = replace;
+        self
+    }
+
+    /// Sets [`ImportOptions::variant`].
+    #[must_use]
+    pub fn variant(mut self, job_type: impl Into<String>) -> Self {
+        self.variant = Some(job_type.into());
+        self
+    }
+
+    /// Sets [`ImportOptions::allow_unknown_fields`].
+    #[must_use]
+    pub fn allow_unknown_fields(mut self, allow: bool) -> Self {
+        self.allow_unknown_fields = allow;
+        self
+    }
+}
 
 /// The `schema` value written by [`SpecificationRegistry::export_json`].
 pub const EXPORT_SCHEMA: &str = "pipeline-deps-export/v1";
