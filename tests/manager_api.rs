@@ -435,6 +435,31 @@ fn a_read_only_manager_on_a_custom_backend_reads_but_never_writes() -> TestResul
 }
 
 #[test]
+fn a_read_only_manager_on_a_custom_backend_reads_an_unclosed_image_from_a_recovered_copy()
+-> TestResult {
+    let disk = MemoryDisk::default();
+    let writer = RegistryManager::builder().with_backend(disk.clone(), "memory")?;
+    writer.get_registry("ctx")?.register("s", &spec("T"))?;
+    // The image as a crash would leave it: committed, never closed.
+    let image = disk.bytes().clone();
+    drop(writer);
+    let crashed = MemoryDisk(Arc::new(std::sync::Mutex::new(image.clone())));
+    let reader = RegistryManager::builder()
+        .read_only(true)
+        .with_backend(crashed.clone(), "memory")?;
+    assert!(reader.is_read_only() && reader.recovered_from_copy());
+    let registry = reader.get_registry("ctx")?;
+    assert_eq!(registry.list_step_names()?, ["s"]);
+    assert!(matches!(
+        registry.register("t", &spec("T")),
+        Err(Error::ReadOnly { .. })
+    ));
+    drop((registry, reader));
+    assert!(*crashed.bytes() == image, "a read-only manager wrote");
+    Ok(())
+}
+
+#[test]
 fn builder_settings_open_a_working_database() -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("tuned.redb");

@@ -157,7 +157,8 @@ impl ManagerBuilder {
     /// the whole file, memory for all of it, and the engine's repair and checksum pass
     /// (measured for a 34 MiB file of 100,000 specifications, release build: a median of
     /// 16 ms and 34 MiB of memory, against 0.1 ms for the same file closed cleanly; see
-    /// RELIABILITY.md).
+    /// RELIABILITY.md). The same holds for a custom backend ([`Self::with_backend`]): an
+    /// image its last writer did not close is read from a recovered copy in memory.
     pub fn read_only(mut self, enabled: bool) -> Self {
         self.options.read_only = enabled;
         self

@@ -210,10 +210,24 @@ impl Store {
         // read-only open in them) need: the store is this process's alone, read-only or not.
         builder.set_concurrency_mode(redb::ConcurrencyMode::ExclusiveWriter);
         let db = if options.read_only {
-            builder
-                .open_read_only_with_backend(adapter)
-                .map(Db::ReadOnly)
-                .map_err(|e| open_error(&path, e))?
+            match builder.open_read_only_with_backend(adapter) {
+                Ok(db) => Db::ReadOnly(db),
+                // As for a file: the image was not closed by its last writer, and a read-only
+                // open must not repair it, so it reads a copy recovered in memory.
+                Err(redb::DatabaseError::RepairAborted) => {
+                    let bytes = backend::read_all(&*backend).map_err(|source| Error::Io {
+                        action: format!("copying {label} to recover it in memory"),
+                        source,
+                    })?;
+                    let store = Store::copy_of(bytes, path, options, true, Origin::RecoveredCopy)?;
+                    tracing::info!(
+                        backend = label,
+                        "the database was not closed by its last writer; reading a copy recovered in memory"
+                    );
+                    return Ok(store);
+                }
+                Err(e) => return Err(open_error(&path, e)),
+            }
         } else {
             builder
                 .create_with_backend(adapter)
