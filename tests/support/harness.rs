@@ -180,17 +180,16 @@ pub fn run_case_checking(
     let images = if disk.powered_off() {
         vec![("power loss", disk.image_after_power_loss(Keep::Nothing))]
     } else {
-        let mut images = Vec::new();
-        if power_loss_only != Some(true) {
-            images.push(("process crash", disk.current_image()));
-        }
-        if power_loss_only != Some(false) {
-            images.push((
+        let power_loss = (power_loss_only != Some(false)).then(|| {
+            (
                 "power loss after the run",
                 disk.image_after_power_loss(Keep::RandomSectors { seed }),
-            ));
-        }
-        images
+            )
+        });
+        // Taken last: the disk's own image, without a copy.
+        let crash =
+            (power_loss_only != Some(true)).then(|| ("process crash", disk.into_current_image()));
+        crash.into_iter().chain(power_loss).collect()
     };
     for (what, image) in images {
         reopen_and_verify_with(image, &candidates, probe)
@@ -332,7 +331,7 @@ pub fn reopen_and_verify_with(
         }
     }
     drop(executor);
-    let again = Disk::from_image(disk.current_image());
+    let again = Disk::from_image(disk.into_current_image());
     let manager = match open_on(&again)? {
         Ok(manager) => manager,
         Err(error) => return fail(format!("second reopen failed: {error}")),
