@@ -130,7 +130,19 @@ pub fn run_case_checking(
     cache_size: usize,
     images: Images,
 ) -> Result<Report, Failure> {
-    let disk = Disk::new();
+    run_case_on(Disk::new(), ops, plan, seed, cache_size, images)
+}
+
+/// As [`run_case_checking`], starting from `disk`, which is empty or holds a registry with no
+/// context (the model's initial state); `plan` counts the calls from the disk's first.
+pub fn run_case_on(
+    disk: Disk,
+    ops: &[Op],
+    plan: Option<FaultPlan>,
+    seed: u64,
+    cache_size: usize,
+    images: Images,
+) -> Result<Report, Failure> {
     if let Some(plan) = plan {
         disk.arm(plan);
     }
@@ -152,7 +164,7 @@ pub fn run_case_checking(
     let manager = match opened {
         Ok(Ok(manager)) => Some(manager),
         Ok(Err(error)) if ErrKind::of(&error).is_fault() && disk.fired() => None,
-        Ok(Err(error)) => return fail(format!("opening an empty disk failed: {error}")),
+        Ok(Err(error)) => return fail(format!("opening the disk failed: {error}")),
         Err(p) if panics_expected && is_injected(&*p) => {
             report.injected_panics += 1;
             None
