@@ -29,7 +29,8 @@ const MAX_MESSAGE: usize = 8192;
 const MAX_OPS: usize = 16;
 
 /// Operation sequences against the model, with an injected I/O error or power loss at a
-/// call chosen by the first 8 bytes (1 input in 8 runs without a fault).
+/// call chosen by the first 8 bytes (those whose value is a multiple of 8 run without a
+/// fault).
 ///
 /// Throughput: the disk is in memory (`fault_backend`), so no execution waits for a real
 /// sync; what an execution costs is the storage engine's work per commit, open and close.
@@ -48,9 +49,15 @@ pub fn ops_model(data: &[u8]) {
         .take(MAX_OPS)
         .collect();
     let mut rng = Rng::new(seed);
+    // The choices below are drawn from the seed's hash, not read from its bits: the fuzzer's
+    // inputs mostly keep the seeds' zero high bytes (and shorter inputs are padded with
+    // zeros), so "bits 9 to 11 clear" had picked the probe for two inputs in three, not one
+    // in eight. Whether a fault is armed stays the seed's low bits (seed `no_fault`).
+    let picks = rng.next_u64();
     // 1 input in 8 creates the database on an empty disk (a fault may hit the creation); the
     // others open a copy of a freshly created, cleanly closed one.
-    let (disk, open_calls) = if seed & (7 << 12) == 0 {
+    let created = picks & 7 == 0;
+    let (disk, open_calls) = if created {
         (Disk::new(), [8, 3, 12])
     } else {
         (Disk::from_image(empty_registry().clone()), [1, 1, 2])
@@ -62,8 +69,8 @@ pub fn ops_model(data: &[u8]) {
     let plan = (seed % 8 != 0)
         .then(|| random_plan(&mut rng, writes + 8 * n, syncs + 2 * n, mutations + 10 * n));
     let images = Images::One {
-        power_loss: seed & (1 << 8) != 0,
-        probe: seed & (7 << 9) == 0,
+        power_loss: picks & (1 << 3) != 0,
+        probe: picks & (7 << 4) == 0,
     };
     if let Err(failure) = run_case_on(
         disk,
@@ -73,7 +80,7 @@ pub fn ops_model(data: &[u8]) {
         pipeline_deps::storage::DEFAULT_CACHE_SIZE,
         images,
     ) {
-        panic!("{plan:?} ({images:?}) on {ops:?}: {failure}");
+        panic!("{plan:?} ({images:?}, created: {created}) on {ops:?}: {failure}");
     }
 }
 
