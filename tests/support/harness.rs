@@ -359,7 +359,7 @@ pub fn reopen_and_verify_with(
 /// hook), as a process crash would: redb then skips its close's commit, which records the
 /// allocator state (a durable commit, about a tenth of a fuzz execution), and writes nothing.
 /// Only for a database whose disk is discarded next: the image is left as after a crash.
-fn drop_as_if_crashed(manager: RegistryManager) {
+pub fn drop_as_if_crashed(manager: RegistryManager) {
     struct Unwinding;
     let _unwound = catch_unwind(AssertUnwindSafe(move || {
         let _dropped_while_unwinding = manager;
