@@ -130,7 +130,19 @@ pub fn run_case_checking(
     cache_size: usize,
     images: Images,
 ) -> Result<Report, Failure> {
-    let disk = Disk::new();
+    run_case_on(Disk::new(), ops, plan, seed, cache_size, images)
+}
+
+/// As [`run_case_checking`], starting from `disk`, which is empty or holds a registry with no
+/// context (the model's initial state); `plan` counts the calls from the disk's first.
+pub fn run_case_on(
+    disk: Disk,
+    ops: &[Op],
+    plan: Option<FaultPlan>,
+    seed: u64,
+    cache_size: usize,
+    images: Images,
+) -> Result<Report, Failure> {
     if let Some(plan) = plan {
         disk.arm(plan);
     }
@@ -152,7 +164,7 @@ pub fn run_case_checking(
     let manager = match opened {
         Ok(Ok(manager)) => Some(manager),
         Ok(Err(error)) if ErrKind::of(&error).is_fault() && disk.fired() => None,
-        Ok(Err(error)) => return fail(format!("opening an empty disk failed: {error}")),
+        Ok(Err(error)) => return fail(format!("opening the disk failed: {error}")),
         Err(p) if panics_expected && is_injected(&*p) => {
             report.injected_panics += 1;
             None
@@ -180,17 +192,16 @@ pub fn run_case_checking(
     let images = if disk.powered_off() {
         vec![("power loss", disk.image_after_power_loss(Keep::Nothing))]
     } else {
-        let mut images = Vec::new();
-        if power_loss_only != Some(true) {
-            images.push(("process crash", disk.current_image()));
-        }
-        if power_loss_only != Some(false) {
-            images.push((
+        let power_loss = (power_loss_only != Some(false)).then(|| {
+            (
                 "power loss after the run",
                 disk.image_after_power_loss(Keep::RandomSectors { seed }),
-            ));
-        }
-        images
+            )
+        });
+        // Taken last: the disk's own image, without a copy.
+        let crash =
+            (power_loss_only != Some(true)).then(|| ("process crash", disk.into_current_image()));
+        crash.into_iter().chain(power_loss).collect()
     };
     for (what, image) in images {
         reopen_and_verify_with(image, &candidates, probe)
@@ -314,6 +325,8 @@ pub fn reopen_and_verify_with(
         .map_err(|p| Failure(format!("verifying panicked: {}", panic_message(&*p))))??;
     let mut model = candidates.0[index].clone();
     if !probe {
+        // Nothing reads this disk again: no need for the close's commit.
+        drop_as_if_crashed(manager);
         return Ok(model);
     }
     // The recovered database must take new writes that survive another reopen.
@@ -332,7 +345,7 @@ pub fn reopen_and_verify_with(
         }
     }
     drop(executor);
-    let again = Disk::from_image(disk.current_image());
+    let again = Disk::from_image(disk.into_current_image());
     let manager = match open_on(&again)? {
         Ok(manager) => manager,
         Err(error) => return fail(format!("second reopen failed: {error}")),
@@ -340,6 +353,18 @@ pub fn reopen_and_verify_with(
     let model = model.reopened();
     verify(&manager, &Candidates::new(model.clone()), false)?;
     Ok(model)
+}
+
+/// Drops `manager` while its thread unwinds (a caught `resume_unwind`, which runs no panic
+/// hook), as a process crash would: redb then skips its close's commit, which records the
+/// allocator state (a durable commit, about a tenth of a fuzz execution), and writes nothing.
+/// Only for a database whose disk is discarded next: the image is left as after a crash.
+pub fn drop_as_if_crashed(manager: RegistryManager) {
+    struct Unwinding;
+    let _unwound = catch_unwind(AssertUnwindSafe(move || {
+        let _dropped_while_unwinding = manager;
+        std::panic::resume_unwind(Box::new(Unwinding))
+    }));
 }
 
 /// A fault plan from a seed, for a run with `counts` calls: any target, any fault, any keep
