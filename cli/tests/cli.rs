@@ -14,75 +14,14 @@ use std::process::{Child, Command, Stdio};
 use pipeline_deps::{Concurrency, RegistryManager};
 use serde_json::Value;
 
-type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+mod common;
+use common::{BIN, FIXTURE, SIX, TestResult, run, run_command, s, temp};
 
-const BIN: &str = env!("CARGO_BIN_EXE_pipeline-deps");
-const FIXTURE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../tests/fixtures/cursus-step-specs.json"
-);
-/// The steps of the Python reference's resolved-edge snapshot test, in its order.
-const SIX: [&str; 6] = [
-    "TabularPreprocessing",
-    "XGBoostTraining",
-    "XGBoostModel",
-    "Package",
-    "Payload",
-    "Registration",
-];
 /// Set in a re-executed copy of this test binary: hold this database open.
 const HOLD_ENV: &str = "PIPELINE_DEPS_CLI_TEST_HOLD";
 /// `single` or `exclusive`.
 const HOLD_MODE_ENV: &str = "PIPELINE_DEPS_CLI_TEST_HOLD_MODE";
 const READY: &str = "HOLDER-READY";
-
-/// What a run of the binary produced.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> TestResult<Value> {
-        serde_json::from_str(&self.stdout)
-            .map_err(|e| format!("stdout is not JSON ({e}):\n{}", self.stdout).into())
-    }
-
-    fn expect(self, code: i32) -> TestResult<Run> {
-        if self.code == code {
-            Ok(self)
-        } else {
-            Err(format!("expected exit code {code}, got {self:#?}").into())
-        }
-    }
-}
-
-/// Runs `pipeline-deps --db <db> <args>` with stdin closed and no `PIPELINE_DEPS_DB`.
-fn run(db: &Path, args: &[&str]) -> TestResult<Run> {
-    let mut command = Command::new(BIN);
-    command.arg("--db").arg(db).args(args);
-    run_command(command)
-}
-
-fn run_command(mut command: Command) -> TestResult<Run> {
-    let output = command
-        .env_remove("PIPELINE_DEPS_DB")
-        .stdin(Stdio::null())
-        .output()?;
-    Ok(Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(output.stdout)?,
-        stderr: String::from_utf8(output.stderr)?,
-    })
-}
-
-fn temp() -> TestResult<(tempfile::TempDir, PathBuf)> {
-    let dir = tempfile::tempdir()?;
-    let db = dir.path().join("registry.redb");
-    Ok((dir, db))
-}
 
 /// Writes a fixture-format file holding only the given steps of the real fixture.
 fn fixture_subset(dir: &Path, steps: &[&str]) -> TestResult<PathBuf> {
@@ -104,10 +43,6 @@ fn fixture_subset(dir: &Path, steps: &[&str]) -> TestResult<PathBuf> {
     let path = dir.join("subset.json");
     std::fs::write(&path, serde_json::to_string_pretty(&doc)?)?;
     Ok(path)
-}
-
-fn s(path: &Path) -> TestResult<&str> {
-    path.to_str().ok_or_else(|| "non-UTF-8 temp path".into())
 }
 
 fn assert_fits(text: &str) {

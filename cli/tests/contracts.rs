@@ -12,74 +12,8 @@ use std::process::{Command, Stdio};
 use serde_json::{Value, json};
 use unicode_width::UnicodeWidthStr;
 
-type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
-
-const BIN: &str = env!("CARGO_BIN_EXE_pipeline-deps");
-const FIXTURE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../tests/fixtures/cursus-step-specs.json"
-);
-const SIX: [&str; 6] = [
-    "TabularPreprocessing",
-    "XGBoostTraining",
-    "XGBoostModel",
-    "Package",
-    "Payload",
-    "Registration",
-];
-
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn expect(self, code: i32) -> TestResult<Run> {
-        if self.code == code {
-            Ok(self)
-        } else {
-            Err(format!("expected exit code {code}, got {self:#?}").into())
-        }
-    }
-}
-
-fn command(db: &Path) -> Command {
-    let mut command = Command::new(BIN);
-    command
-        .arg("--db")
-        .arg(db)
-        .env_remove("PIPELINE_DEPS_DB")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null());
-    command
-}
-
-fn output(mut command: Command) -> TestResult<Run> {
-    let out = command.output()?;
-    Ok(Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(out.stdout)?,
-        stderr: String::from_utf8(out.stderr)?,
-    })
-}
-
-fn run(db: &Path, args: &[&str]) -> TestResult<Run> {
-    let mut c = command(db);
-    c.args(args);
-    output(c)
-}
-
-fn temp() -> TestResult<(tempfile::TempDir, PathBuf)> {
-    let dir = tempfile::tempdir()?;
-    let db = dir.path().join("registry.redb");
-    Ok((dir, db))
-}
-
-fn s(path: &Path) -> TestResult<&str> {
-    path.to_str().ok_or_else(|| "non-UTF-8 temp path".into())
-}
+mod common;
+use common::{BIN, FIXTURE, SIX, TestResult, command, output, run, s, temp};
 
 /// Writes a fixture-format file of `steps` of the real fixture, renamed by `rename`.
 fn subset(dir: &Path, steps: &[&str], rename: impl Fn(&str) -> String) -> TestResult<PathBuf> {

@@ -14,25 +14,12 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+mod common;
+use common::{BIN, FIXTURE, Run, SIX, TestResult};
 
-const BIN: &str = env!("CARGO_BIN_EXE_pipeline-deps");
-const FIXTURE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../tests/fixtures/cursus-step-specs.json"
-);
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden");
 const DOCS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/json.md");
 const UPDATE_ENV: &str = "PIPELINE_DEPS_UPDATE_GOLDEN";
-/// The steps of the reference's resolved-edge snapshot test, in its order.
-const SIX: [&str; 6] = [
-    "TabularPreprocessing",
-    "XGBoostTraining",
-    "XGBoostModel",
-    "Package",
-    "Payload",
-    "Registration",
-];
 /// Byte counts of the database file: they depend on the storage engine's allocation.
 const SIZE_KEYS: [&str; 4] = [
     "file_size_bytes",
@@ -46,13 +33,6 @@ struct Env {
     /// The temporary directory as the binary reports it (canonical).
     root: PathBuf,
     db: PathBuf,
-}
-
-/// What a run printed.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
 }
 
 impl Env {

@@ -16,17 +16,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// The error type of every adversarial test.
-pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
-
-/// The binary under test.
-pub const BIN: &str = env!("CARGO_BIN_EXE_pipeline-deps");
-
-/// The real step specifications (cursus fixture format).
-pub const FIXTURE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../tests/fixtures/cursus-step-specs.json"
-);
+#[path = "../common/mod.rs"]
+mod common;
+/// The error type, the binary under test and the real step specifications, as in the
+/// ordinary process tests.
+pub use common::{BIN, FIXTURE, TestResult};
 
 /// A run that takes longer than this is a hang, which fails the test.
 pub const TIMEOUT: Duration = Duration::from_secs(20);
