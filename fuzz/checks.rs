@@ -72,14 +72,7 @@ pub fn ops_model(data: &[u8]) {
         power_loss: picks & (1 << 3) != 0,
         probe: picks & (7 << 4) == 0,
     };
-    if let Err(failure) = run_case_on(
-        disk,
-        &ops,
-        plan,
-        rng.next_u64(),
-        pipeline_deps::storage::DEFAULT_CACHE_SIZE,
-        images,
-    ) {
+    if let Err(failure) = run_case_on(disk, &ops, plan, rng.next_u64(), images) {
         panic!("{plan:?} ({images:?}, created: {created}) on {ops:?}: {failure}");
     }
 }

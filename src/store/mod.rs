@@ -150,7 +150,8 @@ impl Store {
                 // The last writer did not close the file and none is running: a read-only
                 // open must not repair it, so it reads a recovered copy.
                 Err(redb::DatabaseError::RepairAborted) => {
-                    match Store::recovered_copy(path, options) {
+                    match Store::recovered_copy(path.to_path_buf(), options, || std::fs::read(path))
+                    {
                         // A writer that started meanwhile may have torn the copy while
                         // recovering the file; then the file itself reads again.
                         Err(copy_error) if copy_error.is_corruption() => builder
@@ -215,16 +216,7 @@ impl Store {
                 // As for a file: the image was not closed by its last writer, and a read-only
                 // open must not repair it, so it reads a copy recovered in memory.
                 Err(redb::DatabaseError::RepairAborted) => {
-                    let bytes = backend::read_all(&*backend).map_err(|source| Error::Io {
-                        action: format!("copying {label} to recover it in memory"),
-                        source,
-                    })?;
-                    let store = Store::copy_of(bytes, path, options, true, Origin::RecoveredCopy)?;
-                    tracing::info!(
-                        backend = label,
-                        "the database was not closed by its last writer; reading a copy recovered in memory"
-                    );
-                    return Ok(store);
+                    return Store::recovered_copy(path, options, || backend::read_all(&*backend));
                 }
                 Err(e) => return Err(open_error(&path, e)),
             }
@@ -277,23 +269,22 @@ impl Store {
         }
     }
 
-    /// A read-only store over an in-memory copy of the file at `path`, which needed
-    /// recovery: the copy is recovered and fully integrity-checked, the file is not written.
-    fn recovered_copy(path: &Path, options: &OpenOptions) -> Result<Store> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+    /// A read-only store over an in-memory copy (the bytes `read` returns) of the database
+    /// `path` (a file, or a custom backend's label), which needed recovery: the copy is
+    /// recovered and fully integrity-checked, the database itself is not written.
+    fn recovered_copy(
+        path: PathBuf,
+        options: &OpenOptions,
+        read: impl FnOnce() -> std::io::Result<Vec<u8>>,
+    ) -> Result<Store> {
+        let bytes = read().map_err(|source| Error::Io {
             action: format!("copying {} to recover it in memory", path.display()),
             source,
         })?;
-        let store = Store::copy_of(
-            bytes,
-            path.to_path_buf(),
-            options,
-            true,
-            Origin::RecoveredCopy,
-        )?;
+        let store = Store::copy_of(bytes, path, options, true, Origin::RecoveredCopy)?;
         // Info, not a warning: nothing is wrong with the file, and callers say so themselves
         // (`RegistryManager::recovered_from_copy`; the CLI prints one note).
-        tracing::info!(path = %path.display(), "the file was not closed by its last writer; reading a copy recovered in memory");
+        tracing::info!(path = %store.path.display(), "the database was not closed by its last writer; reading a copy recovered in memory");
         Ok(store)
     }
 

@@ -92,18 +92,7 @@ pub fn open_on(disk: &Disk) -> Result<pipeline_deps::Result<RegistryManager>, Fa
 /// Runs `ops` from an empty disk with `plan` armed (or none), then verifies every surviving
 /// image. `seed` picks which unsynced sectors survive a simulated power loss.
 pub fn run_case(ops: &[Op], plan: Option<FaultPlan>, seed: u64) -> Result<Report, Failure> {
-    run_case_with_cache(ops, plan, seed, pipeline_deps::storage::DEFAULT_CACHE_SIZE)
-}
-
-/// As [`run_case`], with a page cache of `cache_size` bytes (a small cache makes the storage
-/// engine write pages in the middle of a transaction).
-pub fn run_case_with_cache(
-    ops: &[Op],
-    plan: Option<FaultPlan>,
-    seed: u64,
-    cache_size: usize,
-) -> Result<Report, Failure> {
-    run_case_checking(ops, plan, seed, cache_size, Images::All)
+    run_case_on(Disk::new(), ops, plan, seed, Images::All)
 }
 
 /// Which surviving images a case reopens and verifies.
@@ -122,25 +111,14 @@ pub enum Images {
     },
 }
 
-/// As [`run_case_with_cache`], verifying the `images` chosen.
-pub fn run_case_checking(
-    ops: &[Op],
-    plan: Option<FaultPlan>,
-    seed: u64,
-    cache_size: usize,
-    images: Images,
-) -> Result<Report, Failure> {
-    run_case_on(Disk::new(), ops, plan, seed, cache_size, images)
-}
-
-/// As [`run_case_checking`], starting from `disk`, which is empty or holds a registry with no
-/// context (the model's initial state); `plan` counts the calls from the disk's first.
+/// As [`run_case`], starting from `disk`, which is empty or holds a registry with no context
+/// (the model's initial state), and verifying the `images` chosen; `plan` counts the calls
+/// from the disk's first.
 pub fn run_case_on(
     disk: Disk,
     ops: &[Op],
     plan: Option<FaultPlan>,
     seed: u64,
-    cache_size: usize,
     images: Images,
 ) -> Result<Report, Failure> {
     if let Some(plan) = plan {
@@ -157,9 +135,7 @@ pub fn run_case_on(
     let mut candidates = Candidates::new(Model::default());
 
     let opened = catch_unwind(AssertUnwindSafe(|| {
-        RegistryManager::builder()
-            .cache_size(cache_size)
-            .with_backend(disk.backend(), LABEL)
+        RegistryManager::builder().with_backend(disk.backend(), LABEL)
     }));
     let manager = match opened {
         Ok(Ok(manager)) => Some(manager),
