@@ -1,13 +1,13 @@
 //! Fuzz target `ops_model`: see `fuzz/checks.rs` for the invariant it checks.
 #![no_main]
 
-#[path = "../checks.rs"]
+#[path = "../../checks.rs"]
 mod checks;
-#[path = "../../tests/support/fault_backend.rs"]
+#[path = "../../../tests/support/fault_backend.rs"]
 mod fault_backend;
-#[path = "../../tests/support/harness.rs"]
+#[path = "../../../tests/support/harness.rs"]
 mod harness;
-#[path = "../../tests/support/model.rs"]
+#[path = "../../../tests/support/model.rs"]
 mod model;
 
 /// See README.md (Throughput): the storage engine allocates and frees a page buffer per page
