@@ -371,6 +371,9 @@ impl Store {
             origin: Origin::CheckedCopy { recovered: false },
             // A copy in memory: nothing to sync, and it is closed (made whole) before use.
             durable: false,
+            pristine: None,
+            committed: std::sync::atomic::AtomicBool::new(false),
+            failed: std::sync::atomic::AtomicBool::new(false),
         };
         store.initialize_writable()?;
         store.read_only = true;

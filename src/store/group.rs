@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, MutexGuard};
 
+use super::guard::contain_drop;
 use super::{Store, Writer, contain};
 use crate::error::{Error, Result};
 
@@ -98,7 +99,9 @@ impl GroupCommit {
                 state = self.wait(state)?;
             }
             if state.open.is_none() {
-                match store.begin_write() {
+                // Contained like every call into the engine: after an earlier contained panic
+                // its locks are poisoned, and starting a transaction can panic too.
+                match contain(what, || store.begin_write()) {
                     Ok(writer) => {
                         let number = state.next_batch;
                         state.next_batch += 1;
@@ -109,6 +112,7 @@ impl GroupCommit {
                         });
                     }
                     Err(e) => {
+                        store.note_failure(&e);
                         state.arriving -= 1;
                         self.changed.notify_all();
                         return Err(e);
@@ -124,13 +128,14 @@ impl GroupCommit {
             match contain(what, || op(&batch.writer)) {
                 Ok(out) => {
                     batch.members += 1;
-                    match self.await_commit(state, number, what)? {
+                    match self.await_commit(store, state, number, what)? {
                         (_, Some(result)) => return result.map(|()| out),
                         // Counted as arriving again by the thread that discarded the batch.
                         (guard, None) => state = guard,
                     }
                 }
                 Err(e) => {
+                    store.note_failure(&e);
                     // Its changes may be partial: discard the batch, and let its members
                     // apply theirs again.
                     if let Some(batch) = state.open.take() {
@@ -145,7 +150,10 @@ impl GroupCommit {
                                 },
                             );
                         }
-                        drop(batch.writer);
+                        // Aborting runs the engine's rollback, which panics on locks that a
+                        // contained panic of the operation poisoned: dropping must not unwind.
+                        let writer = batch.writer;
+                        contain_drop(move || drop(writer));
                     }
                     self.changed.notify_all();
                     return Err(e);
@@ -159,6 +167,7 @@ impl GroupCommit {
     /// caller's result; `None` means the batch was discarded and the operation must run again.
     fn await_commit<'a>(
         &'a self,
+        store: &Store,
         mut state: MutexGuard<'a, State>,
         number: u64,
         what: &dyn Fn() -> String,
@@ -219,6 +228,10 @@ impl GroupCommit {
                 );
                 drop(state);
                 let result = contain(what, || batch.writer.commit(what));
+                match &result {
+                    Ok(()) => store.note_commit(),
+                    Err(e) => store.note_failure(e),
+                }
                 let mut state = self.lock()?;
                 state.committing = false;
                 state.last_members = batch.members;

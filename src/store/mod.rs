@@ -40,12 +40,14 @@ mod group;
 mod guard;
 mod meta;
 mod migrate;
+mod pristine;
 mod recover;
 mod schema;
 mod seal;
 mod txn;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use redb::{Database, ReadOnlyDatabase, ReadableDatabase, ReadableTableMetadata};
 
@@ -107,6 +109,13 @@ pub(crate) struct Store {
     origin: Origin,
     /// Whether writes commit with an fsync (see [`OpenOptions::durable`]).
     durable: bool,
+    /// The file's header before a writable open, for leaving it as it was if the session
+    /// commits nothing and cannot close (see `pristine`); only for exclusive file stores.
+    pristine: Option<pristine::Pristine>,
+    /// Some commit of this session succeeded.
+    committed: AtomicBool,
+    /// Some write of this session failed in the engine (I/O, damage, a poisoned handle).
+    failed: AtomicBool,
 }
 
 /// Turns any redb error into the crate's error, saying what was being done.
@@ -144,6 +153,7 @@ impl Store {
     fn open_inner(path: &Path, options: &OpenOptions) -> Result<Store> {
         copy::check_regular_file(path)?;
         let builder = builder(options);
+        let mut pristine = None;
         let db = if options.read_only {
             match builder.open_read_only(path) {
                 Ok(db) => Db::ReadOnly(db),
@@ -164,6 +174,8 @@ impl Store {
                 Err(e) => return Err(open_error(path, e)),
             }
         } else {
+            // Taken before redb marks the file as needing recovery (see `pristine`).
+            pristine = pristine::before_open(path);
             match builder.create(path) {
                 Ok(db) => Db::ReadWrite(db),
                 // A crash while the file was being created: start it afresh.
@@ -178,7 +190,9 @@ impl Store {
                 Err(e) => return Err(open_error(path, e)),
             }
         };
-        Store::initialize(db, path.to_path_buf(), options, || std::fs::read(path))
+        let mut store = Store::initialize(db, path.to_path_buf(), options, || std::fs::read(path))?;
+        store.pristine = pristine;
+        Ok(store)
     }
 
     /// Opens a database kept by a custom backend (in memory, or fault-injecting in tests).
@@ -245,6 +259,9 @@ impl Store {
             read_only,
             origin: Origin::Direct,
             durable: options.durable,
+            pristine: None,
+            committed: AtomicBool::new(false),
+            failed: AtomicBool::new(false),
         };
         if !read_only {
             store.initialize_writable()?;
@@ -313,6 +330,9 @@ impl Store {
             read_only: false,
             origin,
             durable: options.durable,
+            pristine: None,
+            committed: AtomicBool::new(false),
+            failed: AtomicBool::new(false),
         };
         store.initialize_writable()?;
         store.read_only = true;
@@ -397,7 +417,9 @@ impl Store {
                 meta::write(&mut table, 1)?;
             }
         }
-        txn.commit().map_err(|e| storage_error(action(), e))
+        txn.commit().map_err(|e| storage_error(action(), e))?;
+        self.note_commit();
+        Ok(())
     }
 
     fn check_version(&self, version: Option<u64>, writable: bool) -> Result<()> {
@@ -464,12 +486,17 @@ impl Store {
         action: impl Fn() -> String,
         f: impl FnOnce(&Writer) -> Result<T>,
     ) -> Result<T> {
-        contain(&action, || {
+        let result = contain(&action, || {
             let writer = self.begin_write()?;
             let out = f(&writer)?;
             writer.commit(&action)?;
+            self.note_commit();
             Ok(out)
-        })
+        });
+        if let Err(error) = &result {
+            self.note_failure(error);
+        }
+        result
     }
 
     /// Starts a read transaction: a consistent snapshot of the last commit.
@@ -517,8 +544,25 @@ impl Store {
         contain(action, || {
             self.begin_write_raw()?
                 .commit()
-                .map_err(|e| storage_error(action(), e))
+                .map_err(|e| storage_error(action(), e))?;
+            self.note_commit();
+            Ok(())
         })
+    }
+
+    /// Records that a commit of this session succeeded (the file is no longer as it was).
+    pub(crate) fn note_commit(&self) {
+        self.committed.store(true, Ordering::Release);
+    }
+
+    /// Records a write's error if the engine failed (rather than the input being refused).
+    pub(crate) fn note_failure(&self, error: &Error) {
+        if error.is_io()
+            || error.is_corruption()
+            || matches!(error, Error::Poisoned { .. } | Error::Storage { .. })
+        {
+            self.failed.store(true, Ordering::Release);
+        }
     }
 
     /// Runs redb's full integrity check (checksums of every page); repairs the allocator
@@ -560,8 +604,26 @@ impl Drop for Store {
     /// Closing commits redb's allocator state, which panics if an earlier panic on damaged
     /// data (reported as [`Error::Corrupted`]) poisoned the engine's locks; dropping a
     /// handle must not panic, so that panic is contained here and the file keeps its last
-    /// commit.
+    /// commit. A session whose writes all failed on the engine puts the file's recovery mark
+    /// back first, while this handle still holds the file's writer lock (see `pristine`).
     fn drop(&mut self) {
+        if let Some(before) = self.pristine.take()
+            && self.failed.load(Ordering::Acquire)
+            && !self.committed.load(Ordering::Acquire)
+        {
+            let path = &self.path;
+            // Logged inside the containment: a panicking log subscriber must not unwind
+            // out of a drop.
+            guard::contain_drop(|| match pristine::restore(path, &before) {
+                Ok(true) => {
+                    tracing::warn!(path = %path.display(), "no write of this session committed; the file's recovery mark was put back, so it is as it was before the session")
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(path = %path.display(), %error, "could not check whether the file is as it was before this session; it is left to recovery")
+                }
+            });
+        }
         let db = std::mem::replace(&mut self.db, Db::Closed);
         guard::contain_drop(move || drop(db));
     }
