@@ -248,6 +248,30 @@ pub fn unknown_context(manager: &RegistryManager, context: &str) -> Result<Failu
     ))
 }
 
+/// The failure for a step that is not registered in `context`, naming the ones that are.
+pub fn unknown_step(
+    registry: &SpecificationRegistry,
+    context: &str,
+    step: &str,
+) -> Result<Failure, Failure> {
+    let names = registry.list_step_names()?;
+    Ok(missing(
+        "unknown_step",
+        context,
+        Some(step),
+        format!(
+            "step '{}' is not registered in context '{}'; its steps are: {}",
+            short(step),
+            short(context),
+            if names.is_empty() {
+                "(none)".to_owned()
+            } else {
+                list_preview(&names, 10)
+            }
+        ),
+    ))
+}
+
 /// A [`Failure::Missing`].
 pub fn missing(kind: &'static str, context: &str, name: Option<&str>, message: String) -> Failure {
     Failure::Missing(Box::new(Missing {

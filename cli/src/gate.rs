@@ -10,7 +10,9 @@ use pipeline_deps::snapshot::{EdgeDiff, EdgeSnapshot, ResolvedEdge, UnresolvedSt
 use pipeline_deps::{SemanticMatcher, StepSpecification, UnifiedDependencyResolver};
 use serde::Serialize;
 
-use crate::commands::{Session, existing_context, open_read, read_input, write_atomically};
+use crate::commands::{
+    Session, existing_context, missing, open_read, read_input, unknown_step, write_atomically,
+};
 use crate::json::{self, Candidate, ExplainedDependency, Unwired, schema};
 use crate::output::{Table, esc, path_text, score, shown_path};
 use crate::{Failure, Status};
@@ -27,17 +29,29 @@ fn resolver_for(s: &Session<'_>, context: &str) -> Result<UnifiedDependencyResol
 
 /// The snapshot of `steps`, or of every step of the context when none are given. A step
 /// listed twice is refused (exit 4): the list is an order of distinct steps, and a repeat
-/// would report its dependencies twice.
+/// would report its dependencies twice. Both refusals (and that of a step the context does
+/// not have) name the context and the step, also in the `--json` error.
 fn capture(
     resolver: &UnifiedDependencyResolver,
+    context: &str,
     steps: &[String],
 ) -> Result<EdgeSnapshot, Failure> {
     let mut seen = HashSet::new();
     if let Some(repeated) = steps.iter().find(|step| !seen.insert(step.as_str())) {
-        return Err(Failure::Invalid(format!(
-            "step '{}' is listed more than once; list each step once (their order breaks score ties)",
-            crate::output::short(repeated)
-        )));
+        return Err(missing(
+            "invalid_input",
+            context,
+            Some(repeated),
+            format!(
+                "step '{}' is listed more than once; list each step once (their order breaks score ties)",
+                crate::output::short(repeated)
+            ),
+        ));
+    }
+    for step in steps {
+        if !resolver.registry().contains(step)? {
+            return Err(unknown_step(resolver.registry(), context, step)?);
+        }
     }
     Ok(if steps.is_empty() {
         EdgeSnapshot::capture_all(resolver)
@@ -160,7 +174,7 @@ pub fn resolve(
     fail_on_unresolved: bool,
 ) -> Result<Status, Failure> {
     let resolver = resolver_for(s, context)?;
-    let snapshot = capture(&resolver, steps)?;
+    let snapshot = capture(&resolver, context, steps)?;
     let specs: HashMap<String, Arc<StepSpecification>> = resolver.registry().iter()?.collect();
     let mut scorer = Scorer {
         resolver: &resolver,
@@ -419,7 +433,7 @@ pub fn snapshot(
     file: &Path,
 ) -> Result<Status, Failure> {
     let resolver = resolver_for(s, context)?;
-    let snapshot = capture(&resolver, steps)?;
+    let snapshot = capture(&resolver, context, steps)?;
     write_atomically(file, snapshot.to_json().as_bytes())?;
     if s.json {
         let report = SnapshotReport {

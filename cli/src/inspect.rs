@@ -10,7 +10,9 @@ use pipeline_deps::spec::SpecProblem;
 use pipeline_deps::{RegistryManager, StepSpecification};
 use serde::Serialize;
 
-use crate::commands::{Session, existing_context, file_size, list_preview, missing, open_read};
+use crate::commands::{
+    Session, existing_context, file_size, list_preview, missing, open_read, unknown_step,
+};
 use crate::json::{self, Context, Problem, Totals, schema};
 use crate::output::{Table, bytes, esc, field, path_text, short};
 use crate::{Failure, Status};
@@ -203,22 +205,7 @@ pub fn show(s: &mut Session<'_>, context: &str, step: Option<&str>) -> Result<St
         return Ok(Status::Ok);
     };
     let Some(spec) = registry.get_specification(step)? else {
-        let names = registry.list_step_names()?;
-        return Err(missing(
-            "unknown_step",
-            context,
-            Some(step),
-            format!(
-                "step '{}' is not registered in context '{}'; its steps are: {}",
-                short(step),
-                short(context),
-                if names.is_empty() {
-                    "(none)".to_owned()
-                } else {
-                    list_preview(&names, 10)
-                }
-            ),
-        ));
+        return Err(unknown_step(&registry, context, step)?);
     };
     let warnings = spec.lint(step);
     if s.json {

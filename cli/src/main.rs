@@ -65,10 +65,12 @@ pub enum Failure {
     Usage(String),
 }
 
-/// A name on the command line that names nothing.
+/// A name on the command line that names nothing (or, with kind `invalid_input`, a step
+/// listed twice).
 #[derive(Debug)]
 pub struct Missing {
-    /// `unknown_context`, `unknown_step` or `unknown_step_type` (the JSON error's `kind`).
+    /// `unknown_context`, `unknown_step`, `unknown_step_type` or `invalid_input` (the JSON
+    /// error's `kind`).
     pub kind: &'static str,
     /// The context named (or looked in).
     pub context: String,

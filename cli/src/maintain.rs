@@ -10,7 +10,7 @@ use crate::commands::{
     Session, existing_context, file_only, file_size, list_preview, open_copy, open_write,
 };
 use crate::json::{self, Context, Problem, schema};
-use crate::output::{bytes, esc, path_text};
+use crate::output::{bytes, esc, path_text, short};
 use crate::{Failure, Status};
 
 /// The `clear --json` document.
@@ -26,11 +26,13 @@ struct ClearReport<'a> {
 /// `clear CONTEXT`: deletes one context. Idempotent: a context that does not exist is
 /// reported (`existed: false`) and the exit code is 0, as `clear-all` of an empty file is.
 pub fn clear(s: &mut Session<'_>, context: &str) -> Result<Status, Failure> {
+    // Refused (exit 4, a bounded message) before the database is opened for writing.
+    pipeline_deps::spec::validate_context_name(context)?;
     let manager = open_write(&s.db, false)?;
-    let steps = manager
-        .get_context_stats()?
-        .get(context)
-        .map(|st| st.step_count);
+    let steps = match manager.get_registry_if_exists(context)? {
+        Some(registry) => Some(registry.len()?),
+        None => None,
+    };
     if steps.is_some() {
         manager.clear_context(context)?;
     }
@@ -45,13 +47,13 @@ pub fn clear(s: &mut Session<'_>, context: &str) -> Result<Status, Failure> {
         writeln!(
             s.out,
             "cleared context '{}' ({steps} step(s))",
-            esc(context)
+            short(context)
         )?;
     } else {
         writeln!(
             s.out,
             "context '{}' does not exist in {}; nothing to clear",
-            esc(context),
+            short(context),
             path_text(&s.db)
         )?;
     }

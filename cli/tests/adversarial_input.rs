@@ -465,6 +465,35 @@ fn repeated_steps_on_the_command_line_are_refused() -> TestResult {
         );
     }
     assert!(!snap.exists(), "a refused snapshot wrote its file");
+    // The `--json` errors name the context and the step, as for every other refusal of a
+    // named step (a repeated one and an unregistered one alike).
+    for (args, step) in [
+        (
+            vec!["resolve", "cursus", "Package", "Package", "--json"],
+            "Package",
+        ),
+        (
+            vec!["resolve", "cursus", "NoSuchStep", "--json"],
+            "NoSuchStep",
+        ),
+        (
+            vec![
+                "snapshot",
+                "cursus",
+                "NoSuchStep",
+                "-o",
+                s(&snap)?,
+                "--json",
+            ],
+            "NoSuchStep",
+        ),
+    ] {
+        let refused = run(&db, &args)?;
+        refused.expect(4)?;
+        let error: serde_json::Value = serde_json::from_str(refused.err().trim())?;
+        assert_eq!(error["context"], "cursus", "{args:?}: {error}");
+        assert_eq!(error["step"], step, "{args:?}: {error}");
+    }
     let resolved = run(
         &db,
         &["resolve", "cursus", "XGBoostTraining", "Package", "--json"],

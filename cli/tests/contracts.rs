@@ -82,6 +82,35 @@ fn clear_of_a_missing_context_is_an_idempotent_success() -> TestResult {
 }
 
 #[test]
+fn clear_refuses_an_invalid_context_name_like_every_command() -> TestResult {
+    let (_dir, db) = temp()?;
+    run(&db, &["demo"])?.expect(0)?;
+    let before = std::fs::read(&db)?;
+    let long = "a".repeat(100_000);
+    for name in [long.as_str(), "", "x\u{1b}y", "bell\u{7}"] {
+        let refused = run(&db, &["clear", name])?.expect(4)?;
+        assert!(
+            refused.stdout.is_empty() && refused.stderr.len() < 2_000,
+            "an unbounded refusal: {} bytes",
+            refused.stderr.len()
+        );
+        assert!(
+            refused.stderr.contains("invalid context name"),
+            "{refused:?}"
+        );
+        assert!(!refused.stderr.contains('\u{1b}'), "raw ESC: {refused:?}");
+        let json = run(&db, &["--json", "clear", name])?.expect(4)?;
+        let error: Value = serde_json::from_str(json.stderr.trim())?;
+        assert_eq!(error["kind"], "invalid_context_name", "{error}");
+    }
+    assert!(
+        std::fs::read(&db)? == before,
+        "a refused clear changed the file"
+    );
+    Ok(())
+}
+
+#[test]
 fn logs_go_to_stderr_by_verbosity_or_rust_log() -> TestResult {
     let (dir, db) = temp()?;
     let six = subset(dir.path(), &SIX[..2], str::to_owned)?;

@@ -208,6 +208,28 @@ pub fn validate_step_name(name: &str) -> crate::Result<()> {
     })
 }
 
+/// Checks a context name against the rules every context name follows (the same as for
+/// step names), without opening anything: how a caller refuses a bad name before it opens
+/// a database for writing.
+///
+/// ```
+/// use pipeline_deps::spec::validate_context_name;
+///
+/// assert!(validate_context_name("fraud_detection/training").is_ok());
+/// let error = validate_context_name("a\u{1b}b").unwrap_err();
+/// assert!(error.is_invalid_input());
+/// ```
+///
+/// # Errors
+/// [`Error::InvalidContextName`](crate::Error::InvalidContextName) saying why the name is
+/// refused.
+pub fn validate_context_name(name: &str) -> crate::Result<()> {
+    check_name(name).map_err(|reason| crate::Error::InvalidContextName {
+        name: name.to_owned(),
+        reason,
+    })
+}
+
 /// One problem found in a specification: which step, which field, what is wrong.
 ///
 /// ```
