@@ -207,6 +207,12 @@ fn hint(failure: &Failure) -> Option<String> {
         (pipeline_deps::ErrorKind::Io, _) => Some(
             "check that the file is reachable and writable and that the disk is not full".into(),
         ),
+        // The library's refusal of unknown fields names its option; the CLI's is a flag.
+        (_, pipeline_deps::Error::InvalidInput { detail, .. })
+            if detail.contains("unknown field(s)") =>
+        {
+            Some("pass --allow-unknown-fields to import such a document anyway".into())
+        }
         (pipeline_deps::ErrorKind::NotFound, _) => {
             Some("list the contexts with `pipeline-deps contexts`".into())
         }

@@ -394,6 +394,14 @@ fn unknown_fields_are_refused_unless_allowed() -> TestResult {
     ];
     for (index, (doc, field)) in cases.iter().enumerate() {
         assert_refused(&db, dir.path(), doc, &[field])?;
+        let file = write_file(dir.path(), "strict.json", doc.as_bytes())?;
+        let refused = run(&db, &["import", "strict", s(&file)?])?;
+        refused.expect(4)?;
+        assert!(
+            refused.err().contains("hint: pass --allow-unknown-fields"),
+            "the refusal does not say how to import anyway:\n{}",
+            refused.err()
+        );
         let file = write_file(dir.path(), "lenient.json", doc.as_bytes())?;
         let context = format!("lenient{index}");
         run(
