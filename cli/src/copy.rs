@@ -28,9 +28,9 @@ struct CopyReport {
 }
 
 /// Copies every context of `from` into `to` in creation order, each context with all its
-/// steps in one transaction (a failure leaves the contexts copied so far complete and the
-/// failed one absent or empty). Refuses, before writing anything, when a context already
-/// holds steps in the target.
+/// steps in one transaction that also creates it (`import_steps`): a failure leaves the
+/// contexts copied so far complete and the failed one as it was (absent, or empty if it was).
+/// Refuses, before writing anything, when a context already holds steps in the target.
 pub fn copy(s: &mut Session<'_>, from: &Path, to: &Path) -> Result<Status, Failure> {
     let source = open_read(from)?;
     let target = open_write(to, true)?;
@@ -58,10 +58,11 @@ pub fn copy(s: &mut Session<'_>, from: &Path, to: &Path) -> Result<Status, Failu
         let Some(registry) = source.get_registry_if_exists(&name)? else {
             continue; // cleared in the source meanwhile
         };
-        let steps: Vec<_> = registry.iter()?.collect();
-        target
-            .get_registry(&name)?
-            .register_many(steps.iter().map(|(step, spec)| (step.as_str(), &**spec)))?;
+        let steps: Vec<_> = registry
+            .iter()?
+            .map(|(step, spec)| (step, (*spec).clone()))
+            .collect();
+        target.import_steps(&name, &steps, false)?;
         copied.push(Copied {
             name,
             step_count: steps.len(),

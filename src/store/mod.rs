@@ -555,6 +555,29 @@ impl Store {
         self.committed.store(true, Ordering::Release);
     }
 
+    /// Whether the engine's handle is failed, so that its close will not run (a latched I/O
+    /// error, or locks poisoned by a contained panic): probed by starting a write transaction,
+    /// which a healthy handle gives (and which is then dropped, writing nothing). A healthy
+    /// handle closes normally, and its close commits, so there is nothing to put back.
+    fn engine_failed(&self) -> bool {
+        let Db::ReadWrite(db) = &self.db else {
+            return false;
+        };
+        match contain(
+            || "probing the storage engine".to_owned(),
+            || {
+                db.begin_write()
+                    .map_err(|e| storage_error("probing the storage engine".into(), e))
+            },
+        ) {
+            Ok(txn) => {
+                guard::contain_drop(move || drop(txn));
+                false
+            }
+            Err(_) => true,
+        }
+    }
+
     /// Records a write's error if the engine failed (rather than the input being refused).
     pub(crate) fn note_failure(&self, error: &Error) {
         if error.is_io()
@@ -610,6 +633,7 @@ impl Drop for Store {
         if let Some(before) = self.pristine.take()
             && self.failed.load(Ordering::Acquire)
             && !self.committed.load(Ordering::Acquire)
+            && self.engine_failed()
         {
             let path = &self.path;
             // Logged inside the containment: a panicking log subscriber must not unwind
