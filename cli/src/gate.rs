@@ -48,9 +48,10 @@ fn capture(
             ),
         ));
     }
-    for step in steps {
-        if !resolver.registry().contains(step)? {
-            return Err(unknown_step(resolver.registry(), context, step)?);
+    if !steps.is_empty() {
+        let known: HashSet<String> = resolver.registry().list_step_names()?.into_iter().collect();
+        if let Some(unknown) = steps.iter().find(|step| !known.contains(*step)) {
+            return Err(unknown_step(resolver.registry(), context, unknown)?);
         }
     }
     Ok(if steps.is_empty() {

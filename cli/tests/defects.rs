@@ -144,6 +144,17 @@ fn base_db(dir: &Path) -> TestResult<PathBuf> {
     Ok(db)
 }
 
+/// [`base_db`] plus context `other` (300 steps): the file the damage tests flip bits in.
+fn two_context_db(dir: &Path) -> TestResult<PathBuf> {
+    let db = base_db(dir)?;
+    let other = write_doc(dir, "other.json", "o", 300)?;
+    expect(
+        run(&db, &["import", "other", &other.display().to_string()])?,
+        0,
+    )?;
+    Ok(db)
+}
+
 // ---------------------------------------------------------------------------------------
 // Defect 1
 
@@ -428,12 +439,7 @@ fn exports(db: &Path) -> TestResult<Vec<String>> {
 #[test]
 fn check_never_writes_and_compact_never_makes_a_damaged_file_less_readable() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let db = base_db(dir.path())?;
-    let other = write_doc(dir.path(), "other.json", "o", 300)?;
-    expect(
-        run(&db, &["import", "other", &other.display().to_string()])?,
-        0,
-    )?;
+    let db = two_context_db(dir.path())?;
     let original = std::fs::read(&db)?;
     let damaged = dir.path().join("damaged.redb");
     let (mut files, mut refused) = (0, 0);
@@ -491,12 +497,7 @@ fn check_never_writes_and_compact_never_makes_a_damaged_file_less_readable() -> 
 #[test]
 fn a_failed_write_on_a_damaged_file_leaves_it_as_it_was() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let db = base_db(dir.path())?;
-    let other = write_doc(dir.path(), "other.json", "o", 300)?;
-    expect(
-        run(&db, &["import", "other", &other.display().to_string()])?,
-        0,
-    )?;
+    let db = two_context_db(dir.path())?;
     expect(run(&db, &["compact"])?, 0)?;
     let new = write_doc(dir.path(), "new.json", "n", 2)?;
     let new = new.display().to_string();

@@ -373,7 +373,6 @@ impl Store {
             durable: false,
             pristine: None,
             committed: std::sync::atomic::AtomicBool::new(false),
-            failed: std::sync::atomic::AtomicBool::new(false),
         };
         store.initialize_writable()?;
         store.read_only = true;

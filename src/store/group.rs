@@ -112,7 +112,6 @@ impl GroupCommit {
                         });
                     }
                     Err(e) => {
-                        store.note_failure(&e);
                         state.arriving -= 1;
                         self.changed.notify_all();
                         return Err(e);
@@ -135,7 +134,6 @@ impl GroupCommit {
                     }
                 }
                 Err(e) => {
-                    store.note_failure(&e);
                     // Its changes may be partial: discard the batch, and let its members
                     // apply theirs again.
                     if let Some(batch) = state.open.take() {
@@ -228,9 +226,8 @@ impl GroupCommit {
                 );
                 drop(state);
                 let result = contain(what, || batch.writer.commit(what));
-                match &result {
-                    Ok(()) => store.note_commit(),
-                    Err(e) => store.note_failure(e),
+                if result.is_ok() {
+                    store.note_commit();
                 }
                 let mut state = self.lock()?;
                 state.committing = false;

@@ -110,12 +110,10 @@ pub(crate) struct Store {
     /// Whether writes commit with an fsync (see [`OpenOptions::durable`]).
     durable: bool,
     /// The file's header before a writable open, for leaving it as it was if the session
-    /// commits nothing and cannot close (see `pristine`); only for exclusive file stores.
+    /// commits nothing and cannot close (see `pristine`); only for writable file stores.
     pristine: Option<pristine::Pristine>,
     /// Some commit of this session succeeded.
     committed: AtomicBool,
-    /// Some write of this session failed in the engine (I/O, damage, a poisoned handle).
-    failed: AtomicBool,
 }
 
 /// Turns any redb error into the crate's error, saying what was being done.
@@ -261,7 +259,6 @@ impl Store {
             durable: options.durable,
             pristine: None,
             committed: AtomicBool::new(false),
-            failed: AtomicBool::new(false),
         };
         if !read_only {
             store.initialize_writable()?;
@@ -332,7 +329,6 @@ impl Store {
             durable: options.durable,
             pristine: None,
             committed: AtomicBool::new(false),
-            failed: AtomicBool::new(false),
         };
         store.initialize_writable()?;
         store.read_only = true;
@@ -486,17 +482,13 @@ impl Store {
         action: impl Fn() -> String,
         f: impl FnOnce(&Writer) -> Result<T>,
     ) -> Result<T> {
-        let result = contain(&action, || {
+        contain(&action, || {
             let writer = self.begin_write()?;
             let out = f(&writer)?;
             writer.commit(&action)?;
             self.note_commit();
             Ok(out)
-        });
-        if let Err(error) = &result {
-            self.note_failure(error);
-        }
-        result
+        })
     }
 
     /// Starts a read transaction: a consistent snapshot of the last commit.
@@ -560,31 +552,15 @@ impl Store {
     /// which a healthy handle gives (and which is then dropped, writing nothing). A healthy
     /// handle closes normally, and its close commits, so there is nothing to put back.
     fn engine_failed(&self) -> bool {
-        let Db::ReadWrite(db) = &self.db else {
-            return false;
-        };
         match contain(
             || "probing the storage engine".to_owned(),
-            || {
-                db.begin_write()
-                    .map_err(|e| storage_error("probing the storage engine".into(), e))
-            },
+            || self.begin_write_raw(),
         ) {
             Ok(txn) => {
                 guard::contain_drop(move || drop(txn));
                 false
             }
             Err(_) => true,
-        }
-    }
-
-    /// Records a write's error if the engine failed (rather than the input being refused).
-    pub(crate) fn note_failure(&self, error: &Error) {
-        if error.is_io()
-            || error.is_corruption()
-            || matches!(error, Error::Poisoned { .. } | Error::Storage { .. })
-        {
-            self.failed.store(true, Ordering::Release);
         }
     }
 
@@ -627,11 +603,11 @@ impl Drop for Store {
     /// Closing commits redb's allocator state, which panics if an earlier panic on damaged
     /// data (reported as [`Error::Corrupted`]) poisoned the engine's locks; dropping a
     /// handle must not panic, so that panic is contained here and the file keeps its last
-    /// commit. A session whose writes all failed on the engine puts the file's recovery mark
-    /// back first, while this handle still holds the file's writer lock (see `pristine`).
+    /// commit. A session that committed nothing and whose engine handle failed puts the
+    /// file's recovery mark back first, while this handle still holds the file's writer lock
+    /// (see `pristine`).
     fn drop(&mut self) {
         if let Some(before) = self.pristine.take()
-            && self.failed.load(Ordering::Acquire)
             && !self.committed.load(Ordering::Acquire)
             && self.engine_failed()
         {

@@ -9,8 +9,8 @@
 //! although the write changed nothing else (nothing was committed).
 //!
 //! So a writable file store keeps the header as it was before its open, and when it closes
-//! after a write failed in the engine, having committed nothing, with the engine's handle
-//! failed (a healthy one closes normally, committing), and the file's header
+//! having committed nothing, with the engine's handle failed by a write (a healthy one
+//! closes normally, committing), and the file's header
 //! differs from that one only by this mark (every other header byte equal, the file no
 //! shorter), it cuts the file back to its old length (a failed transaction can leave the
 //! space it took at the end) and puts the mark back as it was, then lets redb close: the
