@@ -152,14 +152,38 @@ pub fn template_record() -> Vec<u8> {
         .expect("the template opens in redb");
     let txn = redb::ReadableDatabase::begin_read(&db).expect("read");
     let table = txn
-        .open_table(SPECS)
-        .expect("the template has a specs table");
-    let value = table.get("step").expect("get").expect("the record exists");
+        .open_table(ROWS)
+        .expect("the template has a context table");
+    let value = table
+        .get(sealed::spec_key("step").as_slice())
+        .expect("get")
+        .expect("the record exists");
     sealed::payload(value.value()).to_vec()
 }
 
-const SPECS: redb::TableDefinition<&str, &[u8]> =
-    redb::TableDefinition::new("pipeline_deps.ctx.1.specs");
+/// The stored step-type index chunk of the template without its checksum (a seed for
+/// `record_decode`).
+pub fn template_chunk() -> Vec<u8> {
+    let disk = Disk::from_image(template().clone());
+    let db = redb::Builder::new()
+        .create_with_backend(RawDisk(disk.backend()))
+        .expect("the template opens in redb");
+    let txn = redb::ReadableDatabase::begin_read(&db).expect("read");
+    let table = txn
+        .open_table(ROWS)
+        .expect("the template has a context table");
+    let value = table
+        .get(sealed::chunk_key(TEMPLATE_TYPE, 0).as_slice())
+        .expect("get")
+        .expect("the chunk exists");
+    sealed::payload(value.value()).to_vec()
+}
+
+/// The step type of the template's one step.
+const TEMPLATE_TYPE: &str = "Type1";
+
+const ROWS: redb::TableDefinition<&[u8], &[u8]> =
+    redb::TableDefinition::new("pipeline_deps.ctx.1.rows");
 const CATALOG: redb::TableDefinition<&str, &[u8]> =
     redb::TableDefinition::new("pipeline_deps.catalog");
 
@@ -171,30 +195,41 @@ fn is_corruption_naming(error: &Error, names: &[&str]) -> bool {
 }
 
 /// Stored-record decoding through the public API: the input (after a selector byte) is
-/// written by redb itself as the record of step `step` (even selector) or as the catalog
-/// entry of context `ctx` (odd), sealed with a valid checksum (selector bit 1 clear, so it
-/// reaches the decoder) or as it is (bit 1 set, so it meets the checksum). Reading it must
-/// give the spec, which then round-trips, or a corruption error naming the context (and
-/// step); never a panic.
+/// written by redb itself as the record of step `step` (selector % 3 == 0), the catalog
+/// entry of context `ctx` (1) or the step-type index chunk of the step's type (2), sealed
+/// with a valid checksum (selector bit 2 clear, so it reaches the decoder) or as it is
+/// (bit 2 set, so it meets the checksum). Reading it must give the spec, which then
+/// round-trips, or a corruption error naming the context (and step); never a panic.
 pub fn record_decode(data: &[u8]) {
     let (selector, input) = data.split_first().map_or((0, &[][..]), |(s, r)| (*s, r));
-    let sealed_input = match (selector % 2, selector & 2) {
-        (0, 0) => sealed::seal(sealed::SPEC, 1, b"step", input),
-        (_, 0) => sealed::seal(sealed::CATALOG, 0, b"ctx", input),
-        _ => input.to_vec(),
+    let kind = selector % 3;
+    let (key, tag, id, seal_key) = match kind {
+        0 => (sealed::spec_key("step"), sealed::SPEC, 1, b"step".to_vec()),
+        1 => (b"ctx".to_vec(), sealed::CATALOG, 0, b"ctx".to_vec()),
+        _ => {
+            let key = sealed::chunk_key(TEMPLATE_TYPE, 0);
+            (key.clone(), sealed::TYPE_CHUNK, 1, key)
+        }
     };
-    let bytes = sealed_input.as_slice();
+    let bytes = if selector & 4 == 0 {
+        sealed::seal(tag, id, &seal_key, input)
+    } else {
+        input.to_vec()
+    };
     let disk = Disk::from_image(template().clone());
     {
         let db = redb::Builder::new()
             .create_with_backend(RawDisk(disk.backend()))
             .expect("the template opens in redb");
         let txn = db.begin_write().expect("begin_write");
-        {
-            let table = if selector % 2 == 0 { SPECS } else { CATALOG };
-            let key = if selector % 2 == 0 { "step" } else { "ctx" };
-            let mut table = txn.open_table(table).expect("open_table");
-            table.insert(key, bytes).expect("insert");
+        if kind == 1 {
+            let mut table = txn.open_table(CATALOG).expect("open_table");
+            table.insert("ctx", bytes.as_slice()).expect("insert");
+        } else {
+            let mut table = txn.open_table(ROWS).expect("open_table");
+            table
+                .insert(key.as_slice(), bytes.as_slice())
+                .expect("insert");
         }
         txn.commit().expect("commit");
     }
@@ -205,7 +240,11 @@ pub fn record_decode(data: &[u8]) {
         .read_only(true)
         .with_backend(disk.backend(), "fuzz")
         .expect("a database with a damaged record still opens");
-    if selector % 2 == 1 {
+    if kind == 2 {
+        record_decode_chunk(&manager);
+        return;
+    }
+    if kind == 1 {
         // A catalog entry: listing either works or names the context.
         match manager.list_contexts() {
             Ok(names) => assert_eq!(names, vec!["ctx".to_owned()]),
@@ -255,6 +294,36 @@ pub fn record_decode(data: &[u8]) {
                 "{iterated:?}"
             );
         }
+    }
+}
+
+/// After a damaged or replaced index chunk: every index read gives the template's content
+/// or a corruption error naming the context; reading the spec itself is unaffected.
+fn record_decode_chunk(manager: &RegistryManager) {
+    let registry = manager
+        .get_registry_if_exists("ctx")
+        .expect("the catalog is intact")
+        .expect("the context exists");
+    let spec = registry
+        .get_specification("step")
+        .expect("the spec row is intact")
+        .expect("the spec exists");
+    match registry.iter() {
+        Ok(listed) => {
+            let listed: Vec<_> = listed.collect();
+            assert_eq!(listed.len(), 1);
+            assert_eq!(listed[0].0, "step");
+            assert_eq!(*listed[0].1, *spec);
+        }
+        Err(e) => assert!(is_corruption_naming(&e, &["ctx"]), "{e:?}"),
+    }
+    match registry.list_step_types() {
+        Ok(types) => assert_eq!(types, [TEMPLATE_TYPE]),
+        Err(e) => assert!(is_corruption_naming(&e, &["ctx"]), "{e:?}"),
+    }
+    match registry.get_specifications_by_type(TEMPLATE_TYPE) {
+        Ok(found) => assert!(found.len() <= 1 && found.iter().all(|s| **s == *spec)),
+        Err(e) => assert!(is_corruption_naming(&e, &["ctx"]), "{e:?}"),
     }
 }
 

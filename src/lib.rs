@@ -193,7 +193,7 @@ pub mod storage {
     //! The layout of the file is described in `docs/design.md`.
     //!
     //! ```
-    //! assert_eq!(pipeline_deps::storage::SCHEMA_VERSION, 2);
+    //! assert_eq!(pipeline_deps::storage::SCHEMA_VERSION, 3);
     //! assert_eq!(pipeline_deps::storage::DEFAULT_CACHE_SIZE, 32 * 1024 * 1024);
     //! ```
 

@@ -253,8 +253,10 @@ fn write_raw(
     Ok(())
 }
 
-const SPECS_OF_FIRST_CONTEXT: redb::TableDefinition<&str, &[u8]> =
-    redb::TableDefinition::new("pipeline_deps.ctx.1.specs");
+/// The one table of the first context (schema version 3), and the key of spec `step` in it.
+const ROWS_OF_FIRST_CONTEXT: redb::TableDefinition<&[u8], &[u8]> =
+    redb::TableDefinition::new("pipeline_deps.ctx.1.rows");
+const SPEC_ROW_OF_STEP: &[u8] = b"Sstep";
 const CATALOG: redb::TableDefinition<&str, &[u8]> =
     redb::TableDefinition::new("pipeline_deps.catalog");
 const META: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("pipeline_deps.meta");
@@ -267,9 +269,9 @@ fn one_step_db(path: &std::path::Path) -> TestResult<Vec<u8>> {
     drop(manager);
     let db = redb::Database::create(path)?;
     let txn = redb::ReadableDatabase::begin_read(&db)?;
-    let table = txn.open_table(SPECS_OF_FIRST_CONTEXT)?;
+    let table = txn.open_table(ROWS_OF_FIRST_CONTEXT)?;
     let bytes = table
-        .get("step")?
+        .get(SPEC_ROW_OF_STEP)?
         .ok_or("the record is missing")?
         .value()
         .to_vec();
@@ -338,8 +340,8 @@ fn undecodable_records_are_corruption_errors_naming_context_and_step() -> TestRe
         let path = dir.path().join(format!("{what}.redb"));
         one_step_db(&path)?;
         write_raw(&path, |txn| {
-            txn.open_table(SPECS_OF_FIRST_CONTEXT)?
-                .insert("step", bytes.as_slice())?;
+            txn.open_table(ROWS_OF_FIRST_CONTEXT)?
+                .insert(SPEC_ROW_OF_STEP, bytes.as_slice())?;
             Ok(())
         })?;
         let manager = RegistryManager::open(&path)?;

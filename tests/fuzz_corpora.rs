@@ -83,6 +83,11 @@ fn seeds_are_reproducible() -> TestResult {
     record.extend(checks::template_record());
     let mut leftover = record.clone();
     leftover.push(0);
+    let mut chunk = vec![2u8];
+    chunk.extend(checks::template_chunk());
+    // The chunk's one entry (after the selector and the 8-byte first-seen seq) twice.
+    let mut chunk_twice = chunk.clone();
+    chunk_twice.extend_from_slice(&chunk[9..]);
     let fixture = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cursus-step-specs.json"),
     )
@@ -115,6 +120,13 @@ fn seeds_are_reproducible() -> TestResult {
             record[..record.len() / 2].to_vec(),
         ),
         ("record_decode", "empty_record", vec![0]),
+        ("record_decode", "valid_chunk", chunk.clone()),
+        ("record_decode", "chunk_entry_twice", chunk_twice),
+        (
+            "record_decode",
+            "chunk_truncated",
+            chunk[..chunk.len() - 1].to_vec(),
+        ),
         ("record_decode", "catalog_garbage", vec![1, 0, 1, 2, 3]),
         (
             "record_decode",

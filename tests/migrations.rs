@@ -56,8 +56,16 @@ const V2: Frozen = Frozen {
     context_tables: &["index", "specs"],
 };
 
+const V3: Frozen = Frozen {
+    version: 3,
+    path: concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/v3/registry.redb"),
+    len: 208_896,
+    fnv1a: 0x01ee_b6cc_591f_5e62,
+    context_tables: &["rows"],
+};
+
 /// Every released version, oldest first; the last one is the current layout.
-const FROZEN: [Frozen; 2] = [V1, V2];
+const FROZEN: [Frozen; 3] = [V1, V2, V3];
 /// Ids of the contexts that hold data in every frozen file.
 const CONTEXTS_WITH_TABLES: [u64; 5] = [1, 2, 3, 8, 9];
 
@@ -503,9 +511,16 @@ fn every_frozen_file_accepts_writes_without_disturbing_old_data() -> TestResult 
 /// one: the upgrade runs in the one write transaction that opens the file.
 #[test]
 fn an_interrupted_upgrade_leaves_the_old_version_or_the_new_one_whole() -> TestResult {
+    for old in FROZEN.iter().filter(|f| f.version < SCHEMA_VERSION) {
+        interrupted_upgrade_of(old)?;
+    }
+    Ok(())
+}
+
+fn interrupted_upgrade_of(old: &Frozen) -> TestResult {
     let specs = Specs::load()?;
-    let image = std::fs::read(V1.path)?;
-    let (_copy, path) = copy_fixture(&V1)?;
+    let image = std::fs::read(old.path)?;
+    let (_copy, path) = copy_fixture(old)?;
     let whole = {
         let manager = RegistryManager::open(&path)?;
         check_content(&manager, &specs)?;
@@ -555,8 +570,9 @@ fn an_interrupted_upgrade_leaves_the_old_version_or_the_new_one_whole() -> TestR
                 drop(redb::Database::create(&path)?);
                 let (version, _, _) = raw_meta(&path)?;
                 assert!(
-                    matches!(version, Some(1) | Some(SCHEMA_VERSION)),
-                    "{fault:?} at mutation {nth}: version {version:?}"
+                    version == Some(old.version) || version == Some(SCHEMA_VERSION),
+                    "v{}: {fault:?} at mutation {nth}: version {version:?}",
+                    old.version
                 );
                 upgraded += u64::from(version == Some(SCHEMA_VERSION));
                 let manager = RegistryManager::open(&path)?;
@@ -570,8 +586,81 @@ fn an_interrupted_upgrade_leaves_the_old_version_or_the_new_one_whole() -> TestR
         }
     }
     println!(
-        "FIGURE migrations/interrupted_upgrade: {tried} interrupted v1 -> v{SCHEMA_VERSION} upgrades ({points} fault points x 5 faults): {upgraded} reopened upgraded, the rest as v1; every one read back whole"
+        "FIGURE migrations/interrupted_upgrade_v{0}: {tried} interrupted v{0} -> v{SCHEMA_VERSION} upgrades ({points} fault points x 5 faults): {upgraded} reopened upgraded, the rest as v{0}; every one read back whole",
+        old.version
     );
+    Ok(())
+}
+
+/// A version-2 file whose step-type index disagrees with its records (a row added, a row's
+/// value changed, a row removed) is refused by the upgrade with a corruption error naming
+/// the context, read-write and read-only, and stays a version-2 file: the upgrade checks
+/// what it converts instead of carrying damage into the new layout.
+#[test]
+fn a_damaged_v2_index_stops_the_upgrade_naming_the_context() -> TestResult {
+    use redb::{ReadableTable, TableDefinition};
+    // Context `fraud_detection_training` has id 1 in the fixture.
+    const INDEX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pipeline_deps.ctx.1.index");
+    type Damage = fn(&mut redb::Table<&[u8], &[u8]>) -> TestResult;
+    let damages: [(&str, Damage); 3] = [
+        ("an extra step row", |index| {
+            // A type row for a step the context does not hold, correctly sealed.
+            let mut key = vec![b'T'];
+            key.extend_from_slice(&7u32.to_be_bytes());
+            key.extend_from_slice(b"Package");
+            key.extend_from_slice(&99u64.to_be_bytes());
+            index.insert(
+                key.as_slice(),
+                support::sealed::seal(b'I', 1, &key, b"ghost").as_slice(),
+            )?;
+            Ok(())
+        }),
+        ("a changed first-seen value", |index| {
+            let key = b"FPackage".as_slice();
+            let value = index.get(key)?.ok_or("no first-seen row")?.value().to_vec();
+            let mut damaged = value;
+            damaged[4] ^= 1;
+            index.insert(key, damaged.as_slice())?;
+            Ok(())
+        }),
+        ("a removed first-seen row", |index| {
+            index
+                .remove(b"FPackage".as_slice())?
+                .ok_or("no first-seen row")?;
+            Ok(())
+        }),
+    ];
+    for (what, damage) in damages {
+        let (_dir, path) = copy_fixture(&V2)?;
+        {
+            let db = redb::Database::create(&path)?;
+            let txn = db.begin_write()?;
+            damage(&mut txn.open_table(INDEX)?).map_err(|e| format!("{what}: {e}"))?;
+            txn.commit()?;
+        }
+        for result in [
+            RegistryManager::open(&path),
+            RegistryManager::open_read_only(&path),
+        ] {
+            match result {
+                Err(e @ Error::Corrupted { .. }) => {
+                    let message = e.to_string();
+                    assert!(
+                        message.contains("fraud_detection_training")
+                            && message.contains("schema version 2"),
+                        "{what}: {message}"
+                    );
+                }
+                other => {
+                    return Err(
+                        format!("{what}: expected a corruption error, got {other:?}").into(),
+                    );
+                }
+            }
+        }
+        let (version, _, _) = raw_meta(&path)?;
+        assert_eq!(version, Some(2), "{what}: the file stays at version 2");
+    }
     Ok(())
 }
 
@@ -624,11 +713,18 @@ fn regenerate_v1_fixture() -> TestResult {
     regenerate(&V1)
 }
 
-/// `cargo test --test migrations -- --ignored regenerate_v2_fixture`
+/// `cargo test --test migrations -- --ignored regenerate_v2_fixture` (refuses since v3).
 #[test]
 #[ignore = "writes the frozen schema-v2 fixture; run by hand only"]
 fn regenerate_v2_fixture() -> TestResult {
     regenerate(&V2)
+}
+
+/// `cargo test --test migrations -- --ignored regenerate_v3_fixture`
+#[test]
+#[ignore = "writes the frozen schema-v3 fixture; run by hand only"]
+fn regenerate_v3_fixture() -> TestResult {
+    regenerate(&V3)
 }
 
 /// The operations that made every frozen fixture, in order. Context ids: 1 training,

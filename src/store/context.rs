@@ -1,10 +1,12 @@
-//! Reading and writing one context's tables, keeping the step-type index and the catalog
+//! Reading and writing one context's table, keeping the step-type index and the catalog
 //! counts exact in the same transaction as the specs, and checking every row's seal on the
 //! way out.
 
 use redb::{ReadOnlyTable, ReadableTable, Table, TableError, WriteTransaction};
+use rustc_hash::FxHashMap;
 
-use super::schema::{ContextTables, INDEX_FIRST_SEEN_ROW, INDEX_TYPE_ROW, SEAL_INDEX, SEAL_SPEC};
+use super::schema::{ContextTable, SEAL_SPEC, SEAL_TYPE_CHUNK, spec_key};
+use super::typeindex::{self, Chunk};
 use super::{seal, storage_error};
 use crate::codec::{self, CatalogRecordV1, StepRecordV1};
 use crate::error::{Error, Result, shorten, step_record};
@@ -35,40 +37,20 @@ fn decode_step(context: &str, id: u64, step: &str, value: &[u8]) -> Result<StepR
         .map_err(|e| corrupt_step(context, step, e.to_string(), Some(Box::new(e))))
 }
 
-/// The key of the index row saying that step `seq` has type `step_type`.
-pub(super) fn type_row_key(step_type: &str, seq: u64) -> Vec<u8> {
-    let mut key = Vec::with_capacity(1 + 4 + step_type.len() + 8);
-    key.push(INDEX_TYPE_ROW);
-    // Step types are validated to a few KiB; saturating keeps this total.
-    key.extend_from_slice(
-        &u32::try_from(step_type.len())
-            .unwrap_or(u32::MAX)
-            .to_be_bytes(),
-    );
-    key.extend_from_slice(step_type.as_bytes());
-    key.extend_from_slice(&seq.to_be_bytes());
-    key
-}
-
-/// The key of the index row holding the first-seen position of `step_type`.
-pub(super) fn first_seen_key(step_type: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(1 + step_type.len());
-    key.push(INDEX_FIRST_SEEN_ROW);
-    key.extend_from_slice(step_type.as_bytes());
-    key
-}
-
-/// Splits a type-row key into its type and seq.
-fn parse_type_row(key: &[u8]) -> Option<(&str, u64)> {
-    let rest = key.strip_prefix(&[INDEX_TYPE_ROW])?;
-    let (len, rest) = rest.split_first_chunk::<4>()?;
-    let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
-    let (step_type, seq) = rest.split_at_checked(len)?;
-    let seq: [u8; 8] = seq.try_into().ok()?;
-    Some((
-        std::str::from_utf8(step_type).ok()?,
-        u64::from_be_bytes(seq),
-    ))
+/// Checks the seal of a chunk row and parses it: its type, number and content.
+fn decode_chunk<'k>(
+    context: &str,
+    id: u64,
+    key: &'k [u8],
+    value: &[u8],
+) -> Result<(&'k str, u32, Chunk)> {
+    seal::unseal(SEAL_TYPE_CHUNK, id, key, value)
+        .ok()
+        .and_then(|payload| {
+            let (step_type, number) = typeindex::parse_chunk_key(key)?;
+            Some((step_type, number, Chunk::parse(payload)?))
+        })
+        .ok_or_else(|| corrupt_index(context, "a chunk of it is damaged"))
 }
 
 /// One row of the type index: a step, its type and its registration position.
@@ -95,13 +77,13 @@ fn open_optional<K: redb::Key + 'static, V: redb::Value + 'static>(
 }
 
 /// One context as seen by one read transaction (a consistent snapshot). Each method opens
-/// only the tables it needs, once, and cross-checks what it reads: index rows against spec
-/// records, row counts against the catalog.
+/// the context's table once and cross-checks what it reads: index entries against spec
+/// records, entry counts against the catalog.
 pub(crate) struct ContextReader<'txn> {
     txn: &'txn redb::ReadTransaction,
     name: String,
     entry: CatalogRecordV1,
-    tables: ContextTables,
+    table: ContextTable,
 }
 
 impl<'txn> ContextReader<'txn> {
@@ -114,7 +96,7 @@ impl<'txn> ContextReader<'txn> {
             txn,
             name: name.to_owned(),
             entry,
-            tables: ContextTables::new(entry.id),
+            table: ContextTable::new(entry.id),
         }
     }
 
@@ -122,17 +104,17 @@ impl<'txn> ContextReader<'txn> {
         format!("reading context {}", shorten(&self.name))
     }
 
-    fn specs(&self) -> Result<Option<ReadOnlyTable<&'static str, &'static [u8]>>> {
-        open_optional(self.txn, self.tables.specs(), &self.name)
+    fn rows(&self) -> Result<Option<ReadOnlyTable<&'static [u8], &'static [u8]>>> {
+        open_optional(self.txn, self.table.def(), &self.name)
     }
 
     fn record(
         &self,
-        specs: &ReadOnlyTable<&'static str, &'static [u8]>,
+        rows: &ReadOnlyTable<&'static [u8], &'static [u8]>,
         step: &str,
     ) -> Result<Option<StepRecordV1>> {
-        let value = specs
-            .get(step)
+        let value = rows
+            .get(spec_key(step).as_slice())
             .map_err(|e| storage_error(self.action(), e))?;
         value
             .map(|v| decode_step(&self.name, self.entry.id, step, v.value()))
@@ -145,44 +127,51 @@ impl<'txn> ContextReader<'txn> {
             .map_err(|e| corrupt_step(&self.name, step, e.to_string(), Some(Box::new(e))))
     }
 
-    /// The index rows with keys in `start..=end`, in key order: each row's seal is checked
-    /// and `parse` reads its key and payload; a row failing either is corruption.
-    fn index_rows<T>(
-        &self,
-        start: &[u8],
-        end: &[u8],
-        what: &str,
-        parse: impl Fn(&[u8], &[u8]) -> Option<T>,
-    ) -> Result<Vec<T>> {
-        let Some(index) = open_optional(self.txn, self.tables.index(), &self.name)? else {
+    /// The chunks with keys in `start..=end`, in key order, each checked and parsed:
+    /// `(type, chunk number, chunk)`.
+    fn chunks(&self, start: &[u8], end: &[u8]) -> Result<Vec<(String, u32, Chunk)>> {
+        let Some(rows) = self.rows()? else {
             return Ok(Vec::new());
         };
-        let mut rows = Vec::new();
-        for row in index
+        let mut chunks = Vec::new();
+        for row in rows
             .range::<&[u8]>(start..=end)
             .map_err(|e| storage_error(self.action(), e))?
         {
             let (key, value) = row.map_err(|e| storage_error(self.action(), e))?;
-            let key = key.value();
-            let parsed = seal::unseal(SEAL_INDEX, self.entry.id, key, value.value())
-                .ok()
-                .and_then(|payload| parse(key, payload))
-                .ok_or_else(|| corrupt_index(&self.name, format!("a {what} row is damaged")))?;
-            rows.push(parsed);
+            let (step_type, number, chunk) =
+                decode_chunk(&self.name, self.entry.id, key.value(), value.value())?;
+            chunks.push((step_type.to_owned(), number, chunk));
         }
-        Ok(rows)
+        Ok(chunks)
     }
 
-    /// The type rows with keys in `start..=end`, in key order.
-    fn type_rows(&self, start: &[u8], end: &[u8]) -> Result<Vec<TypeRow>> {
-        self.index_rows(start, end, "step", |key, payload| {
-            let (step_type, seq) = parse_type_row(key)?;
-            Some(TypeRow {
-                step_type: step_type.to_owned(),
-                seq,
-                step: std::str::from_utf8(payload).ok()?.to_owned(),
+    /// The index entries of `chunks`, in registration order; two entries with one seq (a
+    /// step listed twice) are corruption.
+    fn entries_in_order(&self, chunks: &[(String, u32, Chunk)]) -> Result<Vec<TypeRow>> {
+        let mut rows: Vec<TypeRow> = chunks
+            .iter()
+            .flat_map(|(step_type, _, chunk)| {
+                chunk.entries().map(|(seq, step)| TypeRow {
+                    step_type: step_type.clone(),
+                    seq,
+                    step: step.to_owned(),
+                })
             })
-        })
+            .collect();
+        rows.sort_by_key(|row| row.seq);
+        if let Some(pair) = rows.windows(2).find(|pair| pair[0].seq == pair[1].seq) {
+            return Err(corrupt_index(
+                &self.name,
+                format!(
+                    "it lists position {} twice (steps {} and {})",
+                    pair[0].seq,
+                    shorten(&pair[0].step),
+                    shorten(&pair[1].step)
+                ),
+            ));
+        }
+        Ok(rows)
     }
 
     /// Fails unless the index lists as many `what`s as the catalog counts.
@@ -196,26 +185,24 @@ impl<'txn> ContextReader<'txn> {
         ))
     }
 
-    /// Every type row, in registration order, checked against the catalog's step count.
+    /// Every index entry, in registration order, checked against the catalog's step count.
     fn rows_in_order(&self) -> Result<Vec<TypeRow>> {
-        // Every type-row key starts with `T` and is longer than one byte, so the inclusive
-        // end `U` (no key equals it) bounds exactly the type rows.
-        let mut rows = self.type_rows(&[INDEX_TYPE_ROW], &[INDEX_TYPE_ROW + 1])?;
+        let (start, end) = typeindex::all_types_range();
+        let rows = self.entries_in_order(&self.chunks(&start, &end)?)?;
         self.check_count(rows.len(), self.entry.step_count, "steps")?;
-        rows.sort_by_key(|row| row.seq);
         Ok(rows)
     }
 
-    /// The specs of `rows`, each checked to agree with its index row.
+    /// The specs of `rows`, each checked to agree with its index entry.
     fn lookup_all(&self, rows: Vec<TypeRow>) -> Result<Vec<(String, StepSpecification)>> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let specs = self.specs()?;
+        let table = self.rows()?;
         rows.into_iter()
             .map(|row| {
-                let record = match &specs {
-                    Some(specs) => self.record(specs, &row.step)?,
+                let record = match &table {
+                    Some(table) => self.record(table, &row.step)?,
                     None => None,
                 };
                 match record {
@@ -226,7 +213,7 @@ impl<'txn> ContextReader<'txn> {
                     Some(_) => Err(corrupt_index(
                         &self.name,
                         format!(
-                            "its row for step {} disagrees with the step's record",
+                            "its entry for step {} disagrees with the step's record",
                             shorten(&row.step)
                         ),
                     )),
@@ -244,21 +231,21 @@ impl<'txn> ContextReader<'txn> {
 
     /// One specification by step name.
     pub(crate) fn get(&self, step: &str) -> Result<Option<StepSpecification>> {
-        let Some(specs) = self.specs()? else {
+        let Some(rows) = self.rows()? else {
             return Ok(None);
         };
-        self.record(&specs, step)?
+        self.record(&rows, step)?
             .map(|record| self.spec_of(step, record))
             .transpose()
     }
 
     /// Whether a step of that name is registered (its seal is checked, nothing decoded).
     pub(crate) fn contains(&self, step: &str) -> Result<bool> {
-        let Some(specs) = self.specs()? else {
+        let Some(rows) = self.rows()? else {
             return Ok(false);
         };
-        let value = specs
-            .get(step)
+        let value = rows
+            .get(spec_key(step).as_slice())
             .map_err(|e| storage_error(self.action(), e))?;
         match value {
             None => Ok(false),
@@ -284,16 +271,13 @@ impl<'txn> ContextReader<'txn> {
 
     /// Step types in first-seen order, checked against the catalog's type count.
     pub(crate) fn step_types(&self) -> Result<Vec<String>> {
-        let mut types = self.index_rows(
-            &[INDEX_FIRST_SEEN_ROW],
-            &[INDEX_FIRST_SEEN_ROW + 1],
-            "step-type",
-            |key, payload| {
-                let step_type = std::str::from_utf8(key.strip_prefix(&[INDEX_FIRST_SEEN_ROW])?);
-                let first_seen = u64::from_le_bytes(payload.try_into().ok()?);
-                Some((first_seen, step_type.ok()?.to_owned()))
-            },
-        )?;
+        let (start, end) = typeindex::all_types_range();
+        let mut types: Vec<(u64, String)> = self
+            .chunks(&start, &end)?
+            .into_iter()
+            .filter(|(_, number, _)| *number == 0)
+            .map(|(step_type, _, chunk)| (chunk.first_seen(), step_type))
+            .collect();
         self.check_count(types.len(), self.entry.step_type_count, "step types")?;
         types.sort();
         Ok(types.into_iter().map(|(_, t)| t).collect())
@@ -301,11 +285,8 @@ impl<'txn> ContextReader<'txn> {
 
     /// The steps of one type with their specifications, in registration order.
     pub(crate) fn by_type(&self, step_type: &str) -> Result<Vec<(String, StepSpecification)>> {
-        let rows = self.type_rows(
-            &type_row_key(step_type, 0),
-            &type_row_key(step_type, u64::MAX),
-        )?;
-        self.lookup_all(rows)
+        let (start, end) = typeindex::type_range(step_type);
+        self.lookup_all(self.entries_in_order(&self.chunks(&start, &end)?)?)
     }
 }
 
@@ -324,23 +305,26 @@ fn fail<'a>(context: &'a str, step: &'a str) -> impl Fn(redb::StorageError) -> E
     }
 }
 
-/// One context's tables, open for writing inside the write transaction.
+/// The chunk of one step type that this transaction appends to: its last chunk, loaded
+/// once (or a new one), written back by [`ContextWriter::flush_chunks`].
+struct OpenChunk {
+    number: u32,
+    chunk: Chunk,
+    dirty: bool,
+}
+
+/// One context's table, open for writing inside the write transaction.
 pub(crate) struct ContextWriter<'txn> {
     txn: &'txn WriteTransaction,
     name: String,
     entry: CatalogRecordV1,
-    specs: Table<'txn, &'static str, &'static [u8]>,
-    index: Table<'txn, &'static [u8], &'static [u8]>,
-    /// Step types known to have their first-seen row, so that a batch of many steps of few
-    /// types looks each type up once.
-    known_types: rustc_hash::FxHashSet<String>,
-    /// Step-type rows (key, sealed value) not yet inserted: a batch inserts them sorted by
-    /// key at the end (neighbouring keys land in the same leaf: about a quarter fewer
-    /// instructions than inserting them in registration order, where consecutive steps
-    /// usually have different types). Flushed before anything reads the index and by
-    /// [`Self::finish`]; a writer dropped without `finish` belongs to a discarded
-    /// transaction.
-    pending_rows: Vec<(Vec<u8>, Vec<u8>)>,
+    rows: Table<'txn, &'static [u8], &'static [u8]>,
+    /// The last chunk of each step type this transaction appended to, so that a batch of
+    /// many steps of few types reads and writes each type's chunk once. Dirty chunks are
+    /// written sorted by key (neighbouring keys land in the same leaf) before anything
+    /// reads the index and by [`Self::finish`]; a writer dropped without `finish` belongs
+    /// to a discarded transaction.
+    open_chunks: FxHashMap<String, OpenChunk>,
 }
 
 /// What a [`ContextWriter::put`] did.
@@ -356,20 +340,16 @@ impl<'txn> ContextWriter<'txn> {
         name: &str,
         entry: CatalogRecordV1,
     ) -> Result<Self> {
-        let tables = ContextTables::new(entry.id);
-        let action = || format!("opening the tables of context {}", shorten(name));
+        let table = ContextTable::new(entry.id);
+        let rows = txn.open_table(table.def()).map_err(|e| {
+            storage_error(format!("opening the table of context {}", shorten(name)), e)
+        })?;
         Ok(ContextWriter {
             txn,
             name: name.to_owned(),
             entry,
-            specs: txn
-                .open_table(tables.specs())
-                .map_err(|e| storage_error(action(), e))?,
-            index: txn
-                .open_table(tables.index())
-                .map_err(|e| storage_error(action(), e))?,
-            known_types: rustc_hash::FxHashSet::default(),
-            pending_rows: Vec::new(),
+            rows,
+            open_chunks: FxHashMap::default(),
         })
     }
 
@@ -377,7 +357,7 @@ impl<'txn> ContextWriter<'txn> {
     /// [`Error::AlreadyRegistered`]; with `replace == true` the step keeps its registration
     /// position and the type index moves it if its type changed.
     ///
-    /// An error leaves this transaction's tables in an unspecified state (a taken name is
+    /// An error leaves this transaction's table in an unspecified state (a taken name is
     /// found by inserting over it): the caller must discard the transaction, as every caller
     /// does by returning the error.
     pub(crate) fn put(
@@ -386,14 +366,15 @@ impl<'txn> ContextWriter<'txn> {
         spec: &StepSpecification,
         replace: bool,
     ) -> Result<PutOutcome> {
+        let key = spec_key(step);
         if !replace {
             // One B-tree descent instead of a lookup then an insert.
             let seq = self.entry.next_seq;
             let mut value = codec::encode_step(|| step_record(&self.name, step), seq, spec, 4)?;
             seal::seal_reserved(SEAL_SPEC, self.entry.id, step.as_bytes(), &mut value);
             let taken = self
-                .specs
-                .insert(step, value.as_slice())
+                .rows
+                .insert(key.as_slice(), value.as_slice())
                 .map_err(fail(&self.name, step))?
                 .is_some();
             if taken {
@@ -407,7 +388,11 @@ impl<'txn> ContextWriter<'txn> {
             self.entry.step_count += 1;
             return Ok(PutOutcome::Inserted);
         }
-        let existing = match self.specs.get(step).map_err(fail(&self.name, step))? {
+        let existing = match self
+            .rows
+            .get(key.as_slice())
+            .map_err(fail(&self.name, step))?
+        {
             Some(value) => Some(decode_step(&self.name, self.entry.id, step, value.value())?),
             None => None,
         };
@@ -428,15 +413,19 @@ impl<'txn> ContextWriter<'txn> {
         };
         let mut value = codec::encode_step(|| step_record(&self.name, step), seq, spec, 4)?;
         seal::seal_reserved(SEAL_SPEC, self.entry.id, step.as_bytes(), &mut value);
-        self.specs
-            .insert(step, value.as_slice())
+        self.rows
+            .insert(key.as_slice(), value.as_slice())
             .map_err(fail(&self.name, step))?;
         Ok(outcome)
     }
 
     /// Removes `step`; false if it was not registered.
     pub(crate) fn remove(&mut self, step: &str) -> Result<bool> {
-        let old = match self.specs.remove(step).map_err(fail(&self.name, step))? {
+        let old = match self
+            .rows
+            .remove(spec_key(step).as_slice())
+            .map_err(fail(&self.name, step))?
+        {
             Some(value) => decode_step(&self.name, self.entry.id, step, value.value())?,
             None => return Ok(false),
         };
@@ -451,69 +440,170 @@ impl<'txn> ContextWriter<'txn> {
         seq
     }
 
-    fn index_type(&mut self, step_type: &str, seq: u64, step: &str) -> Result<()> {
-        let key = type_row_key(step_type, seq);
-        let value = seal::seal(SEAL_INDEX, self.entry.id, &key, step.as_bytes());
-        self.pending_rows.push((key, value));
-        if self.known_types.contains(step_type) {
-            return Ok(());
-        }
-        let first_seen = first_seen_key(step_type);
-        let known = self
-            .index
-            .get(first_seen.as_slice())
-            .map_err(fail(&self.name, step))?
-            .is_some();
-        self.known_types.insert(step_type.to_owned());
-        if !known {
-            let position = self.next_seq().to_le_bytes();
-            let value = seal::seal(SEAL_INDEX, self.entry.id, &first_seen, &position);
-            self.index
-                .insert(first_seen.as_slice(), value.as_slice())
-                .map_err(fail(&self.name, step))?;
-            self.entry.step_type_count += 1;
-        }
+    /// The sealed value of `chunk` stored under `key`.
+    fn sealed_chunk(&self, key: &[u8], chunk: &Chunk) -> Vec<u8> {
+        let mut value = chunk.encode_reserved();
+        seal::seal_reserved(SEAL_TYPE_CHUNK, self.entry.id, key, &mut value);
+        value
+    }
+
+    fn put_chunk(&mut self, step_type: &str, number: u32, chunk: &Chunk, step: &str) -> Result<()> {
+        let key = typeindex::chunk_key(step_type, number);
+        let value = self.sealed_chunk(&key, chunk);
+        self.rows
+            .insert(key.as_slice(), value.as_slice())
+            .map_err(fail(&self.name, step))?;
         Ok(())
     }
 
-    /// Inserts the pending step-type rows, sorted by key.
-    fn flush_rows(&mut self) -> Result<()> {
-        let mut rows = std::mem::take(&mut self.pending_rows);
-        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for (key, value) in &rows {
-            self.index
+    /// Every chunk of `step_type` on disk, in chunk order.
+    fn chunks_of(&self, step_type: &str, step: &str) -> Result<Vec<(u32, Chunk)>> {
+        let (start, end) = typeindex::type_range(step_type);
+        let mut chunks = Vec::new();
+        for row in self
+            .rows
+            .range::<&[u8]>(start.as_slice()..=end.as_slice())
+            .map_err(fail(&self.name, step))?
+        {
+            let (key, value) = row.map_err(fail(&self.name, step))?;
+            let (_, number, chunk) =
+                decode_chunk(&self.name, self.entry.id, key.value(), value.value())?;
+            chunks.push((number, chunk));
+        }
+        Ok(chunks)
+    }
+
+    /// The last chunk of `step_type` on disk, if the type has any.
+    fn last_chunk(&self, step_type: &str, step: &str) -> Result<Option<(u32, Chunk)>> {
+        let (start, end) = typeindex::type_range(step_type);
+        let last = self
+            .rows
+            .range::<&[u8]>(start.as_slice()..=end.as_slice())
+            .map_err(fail(&self.name, step))?
+            .next_back()
+            .transpose()
+            .map_err(fail(&self.name, step))?;
+        let Some((key, value)) = last else {
+            return Ok(None);
+        };
+        let (_, number, chunk) =
+            decode_chunk(&self.name, self.entry.id, key.value(), value.value())?;
+        Ok(Some((number, chunk)))
+    }
+
+    /// Adds the entry `(seq, step)` to the index of `step_type`.
+    fn index_type(&mut self, step_type: &str, seq: u64, step: &str) -> Result<()> {
+        if !self.open_chunks.contains_key(step_type) {
+            let open = match self.last_chunk(step_type, step)? {
+                Some((number, chunk)) => OpenChunk {
+                    number,
+                    chunk,
+                    dirty: false,
+                },
+                None => {
+                    // A new type: its position in type order is a fresh seq.
+                    self.entry.step_type_count += 1;
+                    OpenChunk {
+                        number: 0,
+                        chunk: Chunk::new(self.next_seq()),
+                        dirty: true,
+                    }
+                }
+            };
+            self.open_chunks.insert(step_type.to_owned(), open);
+        }
+        let Some(mut open) = self.open_chunks.remove(step_type) else {
+            return Err(corrupt_index(&self.name, "an open chunk went missing"));
+        };
+        if !open.chunk.fits(step) {
+            if open.dirty {
+                self.put_chunk(step_type, open.number, &open.chunk, step)?;
+            }
+            let Some(number) = open.number.checked_add(1) else {
+                return Err(corrupt_index(
+                    &self.name,
+                    format!("step type {} has no chunk number left", shorten(step_type)),
+                ));
+            };
+            open = OpenChunk {
+                number,
+                chunk: Chunk::new(open.chunk.first_seen()),
+                dirty: true,
+            };
+        }
+        open.chunk.push(seq, step);
+        open.dirty = true;
+        self.open_chunks.insert(step_type.to_owned(), open);
+        Ok(())
+    }
+
+    /// Writes the dirty open chunks, sorted by key.
+    fn flush_chunks(&mut self) -> Result<()> {
+        let mut dirty: Vec<(Vec<u8>, Vec<u8>)> = self
+            .open_chunks
+            .iter()
+            .filter(|(_, open)| open.dirty)
+            .map(|(step_type, open)| {
+                let key = typeindex::chunk_key(step_type, open.number);
+                let value = self.sealed_chunk(&key, &open.chunk);
+                (key, value)
+            })
+            .collect();
+        for open in self.open_chunks.values_mut() {
+            open.dirty = false;
+        }
+        dirty.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (key, value) in &dirty {
+            self.rows
                 .insert(key.as_slice(), value.as_slice())
                 .map_err(|e| {
-                    let step = seal::unseal(SEAL_INDEX, self.entry.id, key, value);
-                    fail(
-                        &self.name,
-                        &String::from_utf8_lossy(step.unwrap_or_default()),
-                    )(e)
+                    let step_type = typeindex::parse_chunk_key(key).map_or("", |(t, _)| t);
+                    storage_error(
+                        format!(
+                            "writing the index of step type {} in context {}",
+                            shorten(step_type),
+                            shorten(&self.name)
+                        ),
+                        e,
+                    )
                 })?;
         }
         Ok(())
     }
 
+    /// Removes the entry `(seq, step)` from the index of `step_type`, and the type when it
+    /// was its last step.
     fn unindex_type(&mut self, step_type: &str, seq: u64, step: &str) -> Result<()> {
-        self.flush_rows()?;
-        self.index
-            .remove(type_row_key(step_type, seq).as_slice())
-            .map_err(fail(&self.name, step))?;
-        let (start, end) = (
-            type_row_key(step_type, 0),
-            type_row_key(step_type, u64::MAX),
-        );
-        let still_used = self
-            .index
-            .range::<&[u8]>(start.as_slice()..=end.as_slice())
-            .map_err(fail(&self.name, step))?
-            .next()
-            .is_some();
-        if !still_used {
-            self.index
-                .remove(first_seen_key(step_type).as_slice())
-                .map_err(fail(&self.name, step))?;
-            self.known_types.remove(step_type);
+        self.flush_chunks()?;
+        self.open_chunks.remove(step_type);
+        let chunks = self.chunks_of(step_type, step)?;
+        let mut remaining = 0;
+        let mut removed = false;
+        for (number, mut chunk) in chunks.iter().cloned() {
+            if !removed && chunk.remove(seq, step) {
+                removed = true;
+                if chunk.is_empty() && number != 0 {
+                    self.rows
+                        .remove(typeindex::chunk_key(step_type, number).as_slice())
+                        .map_err(fail(&self.name, step))?;
+                } else {
+                    self.put_chunk(step_type, number, &chunk, step)?;
+                }
+            }
+            remaining += chunk.len();
+        }
+        if !removed {
+            return Err(corrupt_index(
+                &self.name,
+                format!("step {} is missing from it", shorten(step)),
+            ));
+        }
+        if remaining == 0 {
+            for (number, _) in &chunks {
+                self.rows
+                    .remove(typeindex::chunk_key(step_type, *number).as_slice())
+                    .map_err(fail(&self.name, step))?;
+            }
             self.entry.step_type_count = self.entry.step_type_count.saturating_sub(1);
         }
         Ok(())
@@ -521,20 +611,20 @@ impl<'txn> ContextWriter<'txn> {
 
     /// Writes the updated counts and a new revision to the catalog, in this transaction.
     pub(crate) fn finish(mut self) -> Result<CatalogRecordV1> {
-        self.flush_rows()?;
+        self.flush_chunks()?;
         self.entry.revision += 1;
         super::txn::put_catalog(self.txn, &self.name, &self.entry)?;
         Ok(self.entry)
     }
 }
 
-/// Deletes every table of context `id`.
+/// Deletes the table of context `id`.
 pub(super) fn delete_tables(txn: &WriteTransaction, name: &str, id: u64) -> Result<()> {
-    let tables = ContextTables::new(id);
-    let action = || format!("deleting the tables of context {}", shorten(name));
-    txn.delete_table(tables.specs())
-        .map_err(|e| storage_error(action(), e))?;
-    txn.delete_table(tables.index())
-        .map_err(|e| storage_error(action(), e))?;
+    txn.delete_table(ContextTable::new(id).def()).map_err(|e| {
+        storage_error(
+            format!("deleting the table of context {}", shorten(name)),
+            e,
+        )
+    })?;
     Ok(())
 }

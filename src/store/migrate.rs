@@ -10,16 +10,15 @@
 //! | step | what it does |
 //! |---|---|
 //! | 1 → 2 | seals every catalog and spec value with its checksum; replaces each context's `order`, `types` and `type_order` tables by one sealed `index` table (see `store::schema`); checks every record decodes and every count matches on the way |
+//! | 2 → 3 | replaces each context's `specs` and `index` tables by one `rows` table: the spec rows move unchanged (same sealed values) under `b'S'`-tagged keys, the one-row-per-step index becomes chunks per step type (`store::typeindex`); checks every seal, every record against its index row and every count on the way |
 
 use std::collections::HashSet;
 use std::path::Path;
 
 use redb::{ReadableTable, ReadableTableMetadata, TableHandle, WriteTransaction};
 
-use super::context::{first_seen_key, type_row_key};
-use super::schema::{
-    CATALOG, ContextTables, SCHEMA_VERSION, SEAL_CATALOG, SEAL_INDEX, SEAL_SPEC, v1,
-};
+use super::schema::v2::{ContextTables, SEAL_INDEX, first_seen_key, type_row_key};
+use super::schema::{CATALOG, SCHEMA_VERSION, SEAL_CATALOG, SEAL_SPEC, v1};
 use super::{seal, storage_error};
 use crate::codec::{self, CatalogRecordV1, StepRecordV1};
 use crate::error::{Error, Result, shorten};
@@ -31,6 +30,7 @@ pub(super) fn upgrade(txn: &WriteTransaction, found: u64, path: &Path) -> Result
     while version < SCHEMA_VERSION {
         match version {
             1 => v1_to_v2(txn, path)?,
+            2 => super::migrate_v3::v2_to_v3(txn, path)?,
             older => {
                 return Err(Error::corrupted(
                     format!("{} (meta table)", path.display()),
@@ -48,15 +48,20 @@ fn action(path: &Path) -> String {
     format!("upgrading {} from schema version 1 to 2", path.display())
 }
 
-fn corrupt(context: &str, detail: String) -> Error {
+/// A corruption found while upgrading `context` from schema version `from`.
+pub(super) fn corrupt_in_upgrade(context: &str, from: u64, detail: String) -> Error {
     Error::corrupted(
         format!(
-            "context {} (while upgrading from schema version 1)",
+            "context {} (while upgrading from schema version {from})",
             shorten(context)
         ),
         detail,
         None,
     )
+}
+
+fn corrupt(context: &str, detail: String) -> Error {
+    corrupt_in_upgrade(context, 1, detail)
 }
 
 /// Schema 1 → 2: seals, and one index table per context.

@@ -40,11 +40,13 @@ mod group;
 mod guard;
 mod meta;
 mod migrate;
+mod migrate_v3;
 mod pristine;
 mod recover;
 mod schema;
 mod seal;
 mod txn;
+mod typeindex;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,4 +1,4 @@
-//! Checksums over stored rows (schema version 2): every catalog, spec and index value
+//! Checksums over stored rows (schema versions 2 and 3): every catalog, spec and index value
 //! carries a CRC-32 of its tag, context id, key and payload, so the plain read path, where
 //! redb does not verify its page checksums, still detects a damaged row. The format is
 //! described in `store::schema`.

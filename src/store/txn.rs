@@ -111,7 +111,7 @@ pub(super) fn put_catalog(
 }
 
 /// Checks the seal of one catalog row and decodes it.
-fn decode_catalog(name: &str, value: &[u8]) -> Result<CatalogRecordV1> {
+pub(super) fn decode_catalog(name: &str, value: &[u8]) -> Result<CatalogRecordV1> {
     let location = || format!("the catalog entry of context {}", shorten(name));
     let payload = seal::unseal(SEAL_CATALOG, 0, name.as_bytes(), value)
         .map_err(|e| Error::corrupted(location(), e.to_string(), Some(Box::new(e))))?;
