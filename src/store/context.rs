@@ -440,20 +440,9 @@ impl<'txn> ContextWriter<'txn> {
         seq
     }
 
-    /// The sealed value of `chunk` stored under `key`.
-    fn sealed_chunk(&self, key: &[u8], chunk: &Chunk) -> Vec<u8> {
-        let mut value = chunk.encode_reserved();
-        seal::seal_reserved(SEAL_TYPE_CHUNK, self.entry.id, key, &mut value);
-        value
-    }
-
     fn put_chunk(&mut self, step_type: &str, number: u32, chunk: &Chunk, step: &str) -> Result<()> {
-        let key = typeindex::chunk_key(step_type, number);
-        let value = self.sealed_chunk(&key, chunk);
-        self.rows
-            .insert(key.as_slice(), value.as_slice())
-            .map_err(fail(&self.name, step))?;
-        Ok(())
+        write_chunk(&mut self.rows, self.entry.id, step_type, number, chunk)
+            .map_err(fail(&self.name, step))
     }
 
     /// Every chunk of `step_type` on disk, in chunk order.
@@ -512,12 +501,20 @@ impl<'txn> ContextWriter<'txn> {
             };
             self.open_chunks.insert(step_type.to_owned(), open);
         }
-        let Some(mut open) = self.open_chunks.remove(step_type) else {
+        let Some(open) = self.open_chunks.get_mut(step_type) else {
             return Err(corrupt_index(&self.name, "an open chunk went missing"));
         };
         if !open.chunk.fits(step) {
+            // The chunk is full: write it and start the type's next one.
             if open.dirty {
-                self.put_chunk(step_type, open.number, &open.chunk, step)?;
+                write_chunk(
+                    &mut self.rows,
+                    self.entry.id,
+                    step_type,
+                    open.number,
+                    &open.chunk,
+                )
+                .map_err(fail(&self.name, step))?;
             }
             let Some(number) = open.number.checked_add(1) else {
                 return Err(corrupt_index(
@@ -525,7 +522,7 @@ impl<'txn> ContextWriter<'txn> {
                     format!("step type {} has no chunk number left", shorten(step_type)),
                 ));
             };
-            open = OpenChunk {
+            *open = OpenChunk {
                 number,
                 chunk: Chunk::new(open.chunk.first_seen()),
                 dirty: true,
@@ -533,40 +530,38 @@ impl<'txn> ContextWriter<'txn> {
         }
         open.chunk.push(seq, step);
         open.dirty = true;
-        self.open_chunks.insert(step_type.to_owned(), open);
         Ok(())
     }
 
     /// Writes the dirty open chunks, sorted by key.
     fn flush_chunks(&mut self) -> Result<()> {
-        let mut dirty: Vec<(Vec<u8>, Vec<u8>)> = self
+        let mut dirty: Vec<(&str, &mut OpenChunk)> = self
             .open_chunks
-            .iter()
+            .iter_mut()
             .filter(|(_, open)| open.dirty)
-            .map(|(step_type, open)| {
-                let key = typeindex::chunk_key(step_type, open.number);
-                let value = self.sealed_chunk(&key, &open.chunk);
-                (key, value)
-            })
+            .map(|(step_type, open)| (step_type.as_str(), open))
             .collect();
-        for open in self.open_chunks.values_mut() {
+        // Sorted by key: by type length, then type (chunk keys are length-prefixed).
+        dirty.sort_unstable_by(|a, b| (a.0.len(), a.0).cmp(&(b.0.len(), b.0)));
+        for (step_type, open) in dirty {
+            write_chunk(
+                &mut self.rows,
+                self.entry.id,
+                step_type,
+                open.number,
+                &open.chunk,
+            )
+            .map_err(|e| {
+                storage_error(
+                    format!(
+                        "writing the index of step type {} in context {}",
+                        shorten(step_type),
+                        shorten(&self.name)
+                    ),
+                    e,
+                )
+            })?;
             open.dirty = false;
-        }
-        dirty.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for (key, value) in &dirty {
-            self.rows
-                .insert(key.as_slice(), value.as_slice())
-                .map_err(|e| {
-                    let step_type = typeindex::parse_chunk_key(key).map_or("", |(t, _)| t);
-                    storage_error(
-                        format!(
-                            "writing the index of step type {} in context {}",
-                            shorten(step_type),
-                            shorten(&self.name)
-                        ),
-                        e,
-                    )
-                })?;
         }
         Ok(())
     }
@@ -616,6 +611,21 @@ impl<'txn> ContextWriter<'txn> {
         super::txn::put_catalog(self.txn, &self.name, &self.entry)?;
         Ok(self.entry)
     }
+}
+
+/// Writes chunk `number` of `step_type`, sealed, into the table of context `id`.
+pub(super) fn write_chunk(
+    rows: &mut Table<'_, &'static [u8], &'static [u8]>,
+    id: u64,
+    step_type: &str,
+    number: u32,
+    chunk: &Chunk,
+) -> std::result::Result<(), redb::StorageError> {
+    let key = typeindex::chunk_key(step_type, number);
+    let mut value = chunk.encode_reserved();
+    seal::seal_reserved(SEAL_TYPE_CHUNK, id, &key, &mut value);
+    rows.insert(key.as_slice(), value.as_slice())?;
+    Ok(())
 }
 
 /// Deletes the table of context `id`.

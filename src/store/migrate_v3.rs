@@ -8,10 +8,11 @@ use std::path::Path;
 
 use redb::{ReadableTable, TableHandle, WriteTransaction};
 
+use super::context::write_chunk;
 use super::migrate::corrupt_in_upgrade;
 use super::schema::v2::{self, INDEX_FIRST_SEEN_ROW, INDEX_TYPE_ROW, SEAL_INDEX};
-use super::schema::{CATALOG, ContextTable, SEAL_SPEC, SEAL_TYPE_CHUNK, spec_key};
-use super::typeindex::{self, Chunk};
+use super::schema::{CATALOG, ContextTable, SEAL_SPEC, spec_key};
+use super::typeindex::Chunk;
 use super::{seal, storage_error, txn};
 use crate::codec::{self, CatalogRecordV1, StepRecordV1};
 use crate::error::{Error, Result, shorten};
@@ -207,7 +208,7 @@ fn write_v3(
         let mut chunk = Chunk::new(first_seen);
         for (seq, step) in entries {
             if !chunk.fits(step) {
-                put_chunk(&mut rows, entry.id, step_type, number, &chunk)
+                write_chunk(&mut rows, entry.id, step_type, number, &chunk)
                     .map_err(|e| fail(e.into()))?;
                 number = number.checked_add(1).ok_or_else(|| {
                     corrupt(
@@ -219,21 +220,7 @@ fn write_v3(
             }
             chunk.push(seq, step);
         }
-        put_chunk(&mut rows, entry.id, step_type, number, &chunk).map_err(|e| fail(e.into()))?;
+        write_chunk(&mut rows, entry.id, step_type, number, &chunk).map_err(|e| fail(e.into()))?;
     }
-    Ok(())
-}
-
-fn put_chunk(
-    rows: &mut redb::Table<&'static [u8], &'static [u8]>,
-    id: u64,
-    step_type: &str,
-    number: u32,
-    chunk: &Chunk,
-) -> std::result::Result<(), redb::StorageError> {
-    let key = typeindex::chunk_key(step_type, number);
-    let mut value = chunk.encode_reserved();
-    seal::seal_reserved(SEAL_TYPE_CHUNK, id, &key, &mut value);
-    rows.insert(key.as_slice(), value.as_slice())?;
     Ok(())
 }
