@@ -12,7 +12,7 @@ use super::context::write_chunk;
 use super::migrate::corrupt_in_upgrade;
 use super::schema::v2::{self, INDEX_FIRST_SEEN_ROW, INDEX_TYPE_ROW, SEAL_INDEX};
 use super::schema::{CATALOG, ContextTable, SEAL_SPEC, spec_key};
-use super::typeindex::Chunk;
+use super::typeindex::{self, Chunk};
 use super::{seal, storage_error, txn};
 use crate::codec::{self, CatalogRecordV1, StepRecordV1};
 use crate::error::{Error, Result, shorten};
@@ -208,8 +208,13 @@ fn write_v3(
         let mut chunk = Chunk::new(first_seen);
         for (seq, step) in entries {
             if !chunk.fits(step) {
-                write_chunk(&mut rows, entry.id, step_type, number, &chunk)
-                    .map_err(|e| fail(e.into()))?;
+                write_chunk(
+                    &mut rows,
+                    entry.id,
+                    &typeindex::chunk_key(step_type, number),
+                    &chunk,
+                )
+                .map_err(|e| fail(e.into()))?;
                 number = number.checked_add(1).ok_or_else(|| {
                     corrupt(
                         name,
@@ -220,7 +225,13 @@ fn write_v3(
             }
             chunk.push(seq, step);
         }
-        write_chunk(&mut rows, entry.id, step_type, number, &chunk).map_err(|e| fail(e.into()))?;
+        write_chunk(
+            &mut rows,
+            entry.id,
+            &typeindex::chunk_key(step_type, number),
+            &chunk,
+        )
+        .map_err(|e| fail(e.into()))?;
     }
     Ok(())
 }

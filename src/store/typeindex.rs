@@ -105,11 +105,6 @@ impl Chunk {
         self.first_seen
     }
 
-    /// How many entries it holds.
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
     /// Whether it holds no entry.
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
@@ -201,7 +196,8 @@ mod tests {
         assert!(!parsed.remove(9, "a"));
         let left: Vec<(u64, &str)> = parsed.entries().collect();
         assert_eq!(left, [(8, "a"), (9, "ünï"), (12, "")]);
-        assert_eq!(parsed.len(), 3);
+        assert_eq!(parsed.entries().count(), 3);
+        assert!(!parsed.is_empty());
         Ok(())
     }
 

@@ -2,9 +2,11 @@
 //! counts exact in the same transaction as the specs, and checking every row's seal on the
 //! way out. Reading is here; writing is in `writer`.
 
+mod types;
 mod writer;
 
-pub(crate) use writer::{ContextWriter, PutOutcome, delete_tables, write_chunk};
+pub(crate) use types::write_chunk;
+pub(crate) use writer::{ContextWriter, PutOutcome, delete_tables};
 
 use redb::{ReadOnlyTable, TableError};
 
@@ -41,19 +43,35 @@ fn decode_step(context: &str, id: u64, step: &str, value: &[u8]) -> Result<StepR
 }
 
 /// Checks the seal of a chunk row and parses it: its type, number and content.
+/// With `expected`, the chunk must belong to that type: a range read of one type that
+/// returns another's row (a damaged branch page) is corruption, not data.
 fn decode_chunk<'k>(
     context: &str,
     id: u64,
     key: &'k [u8],
     value: &[u8],
+    expected: Option<&str>,
 ) -> Result<(&'k str, u32, Chunk)> {
-    seal::unseal(SEAL_TYPE_CHUNK, id, key, value)
+    let (step_type, number, chunk) = seal::unseal(SEAL_TYPE_CHUNK, id, key, value)
         .ok()
         .and_then(|payload| {
             let (step_type, number) = typeindex::parse_chunk_key(key)?;
             Some((step_type, number, Chunk::parse(payload)?))
         })
-        .ok_or_else(|| corrupt_index(context, "a chunk of it is damaged"))
+        .ok_or_else(|| corrupt_index(context, "a chunk of it is damaged"))?;
+    if let Some(expected) = expected
+        && expected != step_type
+    {
+        return Err(corrupt_index(
+            context,
+            format!(
+                "a read of step type {} found a chunk of step type {}",
+                shorten(expected),
+                shorten(step_type)
+            ),
+        ));
+    }
+    Ok((step_type, number, chunk))
 }
 
 /// One row of the type index: a step, its type and its registration position.
@@ -132,18 +150,35 @@ impl<'txn> ContextReader<'txn> {
 
     /// The chunks with keys in `start..=end`, in key order, each checked and parsed:
     /// `(type, chunk number, chunk)`.
-    fn chunks(&self, start: &[u8], end: &[u8]) -> Result<Vec<(String, u32, Chunk)>> {
+    fn chunks(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        expected: Option<&str>,
+    ) -> Result<Vec<(String, u32, Chunk)>> {
         let Some(rows) = self.rows()? else {
             return Ok(Vec::new());
         };
         let mut chunks = Vec::new();
+        let mut previous: Option<Vec<u8>> = None;
         for row in rows
             .range::<&[u8]>(start..=end)
             .map_err(|e| storage_error(self.action(), e))?
         {
             let (key, value) = row.map_err(|e| storage_error(self.action(), e))?;
-            let (step_type, number, chunk) =
-                decode_chunk(&self.name, self.entry.id, key.value(), value.value())?;
+            // Keys ascend strictly in a sound tree; a repeated or misplaced key (a write
+            // that a damaged branch page sent to the wrong leaf) is corruption.
+            if previous.as_deref().is_some_and(|p| p >= key.value()) {
+                return Err(corrupt_index(&self.name, "its chunks are out of order"));
+            }
+            previous = Some(key.value().to_vec());
+            let (step_type, number, chunk) = decode_chunk(
+                &self.name,
+                self.entry.id,
+                key.value(),
+                value.value(),
+                expected,
+            )?;
             chunks.push((step_type.to_owned(), number, chunk));
         }
         Ok(chunks)
@@ -191,7 +226,7 @@ impl<'txn> ContextReader<'txn> {
     /// Every index entry, in registration order, checked against the catalog's step count.
     fn rows_in_order(&self) -> Result<Vec<TypeRow>> {
         let (start, end) = typeindex::all_types_range();
-        let rows = self.entries_in_order(&self.chunks(&start, &end)?)?;
+        let rows = self.entries_in_order(&self.chunks(&start, &end, None)?)?;
         self.check_count(rows.len(), self.entry.step_count, "steps")?;
         Ok(rows)
     }
@@ -276,19 +311,24 @@ impl<'txn> ContextReader<'txn> {
     pub(crate) fn step_types(&self) -> Result<Vec<String>> {
         let (start, end) = typeindex::all_types_range();
         let mut types: Vec<(u64, String)> = self
-            .chunks(&start, &end)?
+            .chunks(&start, &end, None)?
             .into_iter()
             .filter(|(_, number, _)| *number == 0)
             .map(|(step_type, _, chunk)| (chunk.first_seen(), step_type))
             .collect();
         self.check_count(types.len(), self.entry.step_type_count, "step types")?;
         types.sort();
+        let listed: std::collections::HashSet<&str> =
+            types.iter().map(|(_, t)| t.as_str()).collect();
+        if listed.len() != types.len() {
+            return Err(corrupt_index(&self.name, "it lists a step type twice"));
+        }
         Ok(types.into_iter().map(|(_, t)| t).collect())
     }
 
     /// The steps of one type with their specifications, in registration order.
     pub(crate) fn by_type(&self, step_type: &str) -> Result<Vec<(String, StepSpecification)>> {
         let (start, end) = typeindex::type_range(step_type);
-        self.lookup_all(self.entries_in_order(&self.chunks(&start, &end)?)?)
+        self.lookup_all(self.entries_in_order(&self.chunks(&start, &end, Some(step_type))?)?)
     }
 }
