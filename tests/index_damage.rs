@@ -43,7 +43,7 @@ fn build(path: &std::path::Path) -> TestResult {
     Ok(())
 }
 
-/// Offsets of the type-length bytes of chunk keys (`b'T'`, then the length as u32 BE) in
+/// Offsets of the type-length bytes of chunk keys (`b'I'`, then the length as u32 BE) in
 /// the file's branch pages (redb marks a branch page with a first byte of 2).
 fn chunk_key_length_bytes(image: &[u8]) -> Vec<usize> {
     let lengths: Vec<u8> = TYPES.iter().map(|t| t.len() as u8).collect();
@@ -53,7 +53,7 @@ fn chunk_key_length_bytes(image: &[u8]) -> Vec<usize> {
             continue;
         }
         for at in 0..bytes.len().saturating_sub(5) {
-            if bytes[at] == b'T'
+            if bytes[at] == b'I'
                 && bytes[at + 1..at + 4] == [0, 0, 0]
                 && lengths.contains(&bytes[at + 4])
             {

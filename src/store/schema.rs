@@ -13,7 +13,11 @@
 //! | key | value | meaning |
 //! |---|---|---|
 //! | `b'S'`, step name | envelope(`StepRecordV1`) | a spec, with its registration seq |
-//! | `b'T'`, type length (u32 BE), type, chunk number (u32 BE) | first-seen seq, then `(seq, step name)` entries | a chunk of the step-type index (`store::typeindex`) |
+//! | `b'I'`, type length (u32 BE), type, chunk number (u32 BE) | first-seen seq, then `(seq, step name)` entries | a chunk of the step-type index (`store::typeindex`) |
+//!
+//! The chunk rows sort before the spec rows, so that specs registered in ascending name
+//! order are appended at the right edge of the tree, where redb fills leaves, instead of
+//! splitting leaves in the middle (half-full pages: about a third more bytes per spec).
 //!
 //! Registration order is the seq order of the index entries (every step has exactly one), and
 //! a type's position in type order is its chunk 0's first-seen seq. A registration touches two
@@ -65,7 +69,7 @@ pub(crate) const TABLE_PREFIX: &str = "pipeline_deps.";
 
 /// Row kinds of a context's table (the first byte of a key).
 pub(crate) const ROW_SPEC: u8 = b'S';
-pub(crate) const ROW_TYPE: u8 = b'T';
+pub(crate) const ROW_TYPE: u8 = b'I';
 
 /// Seal tags: which kind of row a checksum belongs to.
 pub(crate) const SEAL_CATALOG: u8 = b'C';

@@ -23,7 +23,7 @@ pub(crate) const CHUNK_TARGET_BYTES: usize = 1024;
 const ENTRY_HEADER: usize = 8 + 4;
 
 /// The key of chunk `number` of `step_type`:
-/// `b'T' ++ type length (u32 BE) ++ type ++ number (u32 BE)`.
+/// `b'I' ++ type length (u32 BE) ++ type ++ number (u32 BE)`.
 pub(crate) fn chunk_key(step_type: &str, number: u32) -> Vec<u8> {
     let mut key = Vec::with_capacity(1 + 4 + step_type.len() + 4);
     key.push(ROW_TYPE);
@@ -43,8 +43,8 @@ pub(crate) fn type_range(step_type: &str) -> (Vec<u8>, Vec<u8>) {
     (chunk_key(step_type, 0), chunk_key(step_type, u32::MAX))
 }
 
-/// The inclusive key range of every chunk of every type: each chunk key starts with `T`
-/// and is longer than one byte, and no key equals `U`.
+/// The inclusive key range of every chunk of every type: each chunk key starts with `I`
+/// and is longer than one byte, and no key equals `J`.
 pub(crate) fn all_types_range() -> ([u8; 1], [u8; 1]) {
     ([ROW_TYPE], [ROW_TYPE + 1])
 }
@@ -229,7 +229,7 @@ mod tests {
         assert!(start <= key && key <= end);
         let (all_start, all_end) = all_types_range();
         assert!(all_start.as_slice() <= key.as_slice() && key.as_slice() <= all_end.as_slice());
-        assert_eq!(parse_chunk_key(b"Tshort"), None);
+        assert_eq!(parse_chunk_key(b"Ishort"), None);
     }
 
     #[test]

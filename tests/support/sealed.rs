@@ -11,9 +11,9 @@ pub const SPEC: u8 = b'S';
 pub const TYPE_CHUNK: u8 = b'T';
 
 /// The key of chunk `number` of `step_type` in a context's table (schema version 3):
-/// `b'T' ++ type length (u32 BE) ++ type ++ number (u32 BE)`.
+/// `b'I' ++ type length (u32 BE) ++ type ++ number (u32 BE)`.
 pub fn chunk_key(step_type: &str, number: u32) -> Vec<u8> {
-    let mut key = vec![b'T'];
+    let mut key = vec![b'I'];
     key.extend_from_slice(&(step_type.len() as u32).to_be_bytes());
     key.extend_from_slice(step_type.as_bytes());
     key.extend_from_slice(&number.to_be_bytes());
