@@ -1,5 +1,5 @@
 //! Damage in the B-tree pages above the step-type index never turns into wrong answers: a
-//! step-type query returns only steps of that type (or a corruption error), and a write on
+//! step-type query returns exactly the steps of that type (or a corruption error), and a write on
 //! such a file never counts a type twice (it fails with a corruption error, or commits right
 //! counts and the reads after it answer rightly or report the damage).
 //!
@@ -15,9 +15,22 @@ use pipeline_deps::{
 };
 use support::{TestResult, figure};
 
-/// Types whose names are prefixes of each other, and one with multi-byte characters.
-const TYPES: [&str; 4] = ["Train", "Training", "Trai", "Ünï型"];
-const STEPS: usize = 4_000;
+/// One damaged-file experiment: a context of `steps` steps cycling through `types` (names
+/// that are prefixes of each other, one with multi-byte characters), and which bits of
+/// which chunk-key type lengths to flip.
+struct Case {
+    types: &'static [&'static str],
+    steps: usize,
+    /// Flip only length bytes holding this value (`None`: every type's length).
+    length: Option<u8>,
+    masks: &'static [u8],
+}
+
+impl Case {
+    fn per_type(&self) -> usize {
+        self.steps / self.types.len()
+    }
+}
 
 fn spec(step_type: &str) -> StepSpecification {
     StepSpecification::new(step_type, NodeType::Source).with_output(OutputSpec::new(
@@ -32,21 +45,24 @@ fn name(i: usize) -> String {
     format!("n{i}{}", "é".repeat(i % 5))
 }
 
-/// A compacted file of `STEPS` steps cycling through `TYPES`, in context `dmg`.
-fn build(path: &std::path::Path) -> TestResult {
+/// A compacted file of the case's steps, in context `dmg`.
+fn build(case: &Case, path: &std::path::Path) -> TestResult {
     let manager = RegistryManager::open(path)?;
-    let specs: Vec<StepSpecification> = TYPES.iter().map(|t| spec(t)).collect();
+    let specs: Vec<StepSpecification> = case.types.iter().map(|t| spec(t)).collect();
     manager
         .get_registry("dmg")?
-        .register_many((0..STEPS).map(|i| (name(i), &specs[i % TYPES.len()])))?;
+        .register_many((0..case.steps).map(|i| (name(i), &specs[i % specs.len()])))?;
     manager.compact()?;
     Ok(())
 }
 
 /// Offsets of the type-length bytes of chunk keys (`b'I'`, then the length as u32 BE) in
 /// the file's branch pages (redb marks a branch page with a first byte of 2).
-fn chunk_key_length_bytes(image: &[u8]) -> Vec<usize> {
-    let lengths: Vec<u8> = TYPES.iter().map(|t| t.len() as u8).collect();
+fn chunk_key_length_bytes(case: &Case, image: &[u8]) -> Vec<usize> {
+    let lengths: Vec<u8> = match case.length {
+        Some(length) => vec![length],
+        None => case.types.iter().map(|t| t.len() as u8).collect(),
+    };
     let mut offsets = Vec::new();
     for (page, bytes) in image.chunks(4096).enumerate() {
         if bytes.first() != Some(&2) {
@@ -64,9 +80,9 @@ fn chunk_key_length_bytes(image: &[u8]) -> Vec<usize> {
     offsets
 }
 
-/// Every step-type query on the damaged file answers with steps of that type only, at most
-/// as many as there are, or a corruption error.
-fn queries_stay_right(path: &std::path::Path, per_type: usize) -> TestResult<bool> {
+/// Every step-type query on the damaged file answers with exactly the steps of that type,
+/// or a corruption error.
+fn queries_stay_right(case: &Case, path: &std::path::Path, per_type: usize) -> TestResult<bool> {
     let manager = match RegistryManager::open_read_only(path) {
         Ok(manager) => manager,
         Err(Error::Corrupted { .. }) => return Ok(false),
@@ -79,7 +95,7 @@ fn queries_stay_right(path: &std::path::Path, per_type: usize) -> TestResult<boo
         Err(e) => return Err(format!("a non-corruption error: {e}").into()),
     };
     let mut answered = true;
-    for step_type in TYPES {
+    for &step_type in case.types {
         match registry.get_specifications_by_type(step_type) {
             Ok(found) => {
                 if let Some(other) = found.iter().find(|s| s.step_type != step_type) {
@@ -107,13 +123,13 @@ fn queries_stay_right(path: &std::path::Path, per_type: usize) -> TestResult<boo
 /// query answers rightly or fails with a corruption error. (A write cannot always tell that
 /// a damaged branch page sent it to the wrong leaf; the reads after it can: keys out of
 /// order, a type listed twice.)
-fn writes_stay_right(path: &std::path::Path) -> TestResult<Outcome> {
+fn writes_stay_right(case: &Case, path: &std::path::Path) -> TestResult<Outcome> {
     let written = (|| -> pipeline_deps::Result<()> {
         let manager = RegistryManager::open(path)?;
         let registry = manager.get_registry("dmg")?;
-        let specs: Vec<StepSpecification> = TYPES.iter().map(|t| spec(t)).collect();
+        let specs: Vec<StepSpecification> = case.types.iter().map(|t| spec(t)).collect();
         registry.register_many(
-            TYPES
+            case.types
                 .iter()
                 .enumerate()
                 .map(|(k, _)| (format!("new{k}"), &specs[k])),
@@ -128,17 +144,17 @@ fn writes_stay_right(path: &std::path::Path) -> TestResult<Outcome> {
     let manager = RegistryManager::open_read_only(path)?;
     let stats = manager.get_context_stats()?;
     let dmg = stats.get("dmg").ok_or("no stats for dmg")?;
-    if dmg.step_type_count != TYPES.len() || dmg.step_count != STEPS + TYPES.len() {
+    if dmg.step_type_count != case.types.len() || dmg.step_count != case.steps + case.types.len() {
         return Err(format!("after the write the stats are {dmg:?}").into());
     }
     let registry = manager.get_registry("dmg")?;
     match registry.list_step_types() {
-        Ok(types) if types == TYPES => {}
+        Ok(types) if types == case.types => {}
         Ok(types) => return Err(format!("after the write the types are {types:?}").into()),
         Err(Error::Corrupted { .. }) => return Ok(Outcome::ReportedAfter),
         Err(e) => return Err(format!("a non-corruption error: {e}").into()),
     }
-    Ok(if queries_stay_right(path, STEPS / TYPES.len() + 1)? {
+    Ok(if queries_stay_right(case, path, case.per_type() + 1)? {
         Outcome::Right
     } else {
         Outcome::ReportedAfter
@@ -154,13 +170,13 @@ enum Outcome {
     ReportedAfter,
 }
 
-#[test]
-fn damaged_index_branches_give_right_answers_or_corruption_errors() -> TestResult {
+/// Runs one case: every selected flip, its reads, then a write and the reads after it.
+fn run(case: &Case, figure_name: &str) -> TestResult {
     let dir = tempfile::tempdir()?;
     let clean = dir.path().join("clean.redb");
-    build(&clean)?;
+    build(case, &clean)?;
     let image = std::fs::read(&clean)?;
-    let offsets = chunk_key_length_bytes(&image);
+    let offsets = chunk_key_length_bytes(case, &image);
     assert!(
         !offsets.is_empty(),
         "the file has chunk keys in branch pages"
@@ -168,7 +184,7 @@ fn damaged_index_branches_give_right_answers_or_corruption_errors() -> TestResul
     let (mut cases, mut refused_reads) = (0, 0);
     let (mut refused_writes, mut reported_after) = (0, 0);
     for &offset in &offsets {
-        for mask in [0x01u8, 0x04, 0x40, 0x80] {
+        for &mask in case.masks {
             let mut damaged = image.clone();
             damaged[offset] ^= mask;
             let path = dir.path().join("damaged.redb");
@@ -176,10 +192,10 @@ fn damaged_index_branches_give_right_answers_or_corruption_errors() -> TestResul
             let context = |e: Box<dyn std::error::Error + Send + Sync>| {
                 format!("byte {offset} ^ {mask:#04x}: {e}")
             };
-            if !queries_stay_right(&path, STEPS / TYPES.len()).map_err(context)? {
+            if !queries_stay_right(case, &path, case.per_type()).map_err(context)? {
                 refused_reads += 1;
             }
-            match writes_stay_right(&path).map_err(context)? {
+            match writes_stay_right(case, &path).map_err(context)? {
                 Outcome::Right => {}
                 Outcome::Refused => refused_writes += 1,
                 Outcome::ReportedAfter => reported_after += 1,
@@ -188,14 +204,29 @@ fn damaged_index_branches_give_right_answers_or_corruption_errors() -> TestResul
         }
     }
     figure(
-        "index_damage/branch_key_lengths",
+        figure_name,
         &format!(
-            "{cases} flipped bits in the type lengths of {} chunk keys in branch pages: \
-             {refused_reads} with a read refused; the write then refused in {refused_writes}, \
-             committed with right counts and the damage reported by a later read in \
-             {reported_after}; 0 wrong answers",
-            offsets.len() / 4
+            "{cases} flipped bits in the type lengths of {} chunk keys in branch pages \
+             ({} steps of {} types): {refused_reads} with a read refused; the write then \
+             refused in {refused_writes}, committed with right counts and the damage \
+             reported by a later read in {reported_after}; 0 wrong answers",
+            offsets.len() / 4,
+            case.steps,
+            case.types.len()
         ),
     );
     Ok(())
+}
+
+#[test]
+fn damaged_index_branches_give_right_answers_or_corruption_errors() -> TestResult {
+    run(
+        &Case {
+            types: &["Train", "Training", "Trai", "Ünï型"],
+            steps: 4_000,
+            length: None,
+            masks: &[0x01, 0x04, 0x40, 0x80],
+        },
+        "index_damage/branch_key_lengths",
+    )
 }

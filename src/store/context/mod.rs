@@ -327,8 +327,21 @@ impl<'txn> ContextReader<'txn> {
     }
 
     /// The steps of one type with their specifications, in registration order.
+    ///
+    /// A live type always keeps its chunk 0 (it holds the first-seen position), so a read
+    /// whose first chunk is another one skipped chunks (a damaged branch page): corruption.
     pub(crate) fn by_type(&self, step_type: &str) -> Result<Vec<(String, StepSpecification)>> {
         let (start, end) = typeindex::type_range(step_type);
-        self.lookup_all(self.entries_in_order(&self.chunks(&start, &end, Some(step_type))?)?)
+        let chunks = self.chunks(&start, &end, Some(step_type))?;
+        if chunks.first().is_some_and(|(_, number, _)| *number != 0) {
+            return Err(corrupt_index(
+                &self.name,
+                format!(
+                    "a read of step type {} did not find its first chunk",
+                    shorten(step_type)
+                ),
+            ));
+        }
+        self.lookup_all(self.entries_in_order(&chunks)?)
     }
 }

@@ -380,7 +380,18 @@ impl TypeIndexWriter {
 fn load_all(target: &Target<'_, '_>, step_type: &str, live: &mut Live) -> Result<()> {
     let (start, end) = typeindex::type_range(step_type);
     let mut chunks: BTreeMap<u32, Chunk> = BTreeMap::new();
-    for (number, chunk) in target.read(step_type, &start, &end)? {
+    let read = target.read(step_type, &start, &end)?;
+    if read.first().is_some_and(|(number, _)| *number != 0) {
+        // A live type keeps its chunk 0: the read skipped chunks (a damaged branch page).
+        return Err(corrupt_index(
+            target.name,
+            format!(
+                "a read of step type {} did not find its first chunk",
+                shorten(step_type)
+            ),
+        ));
+    }
+    for (number, chunk) in read {
         live.on_disk.insert(number);
         chunks.insert(number, chunk);
     }
