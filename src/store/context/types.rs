@@ -6,7 +6,9 @@
 //! (an `unregister`, or an `upsert` that changes its type) needs the chunk holding it, so the
 //! first removal from a type loads all of its chunks and a map from position to chunk; later
 //! removals from that type in the same transaction are a map lookup and an edit of one chunk
-//! in memory, so replacing many steps is linear in their number, not quadratic.
+//! in memory, so replacing many steps is linear in their number, not quadratic. The price:
+//! a single removal reads its whole type (9.5 ms for a type of 60,000 steps), and creating a
+//! type reads every chunk key of the context once per transaction (README, Performance).
 //!
 //! Every chunk read is checked to belong to the type asked for (a damaged branch page can
 //! make a range read land on another type's rows), and a chunk written for a type the file
