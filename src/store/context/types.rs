@@ -6,9 +6,10 @@
 //! (an `unregister`, or an `upsert` that changes its type) needs the chunk holding it, so the
 //! first removal from a type loads all of its chunks and a map from position to chunk; later
 //! removals from that type in the same transaction are a map lookup and an edit of one chunk
-//! in memory, so replacing many steps is linear in their number, not quadratic. The price:
-//! a single removal reads its whole type (9.5 ms for a type of 60,000 steps), and creating a
-//! type reads every chunk key of the context once per transaction (README, Performance).
+//! in memory, so replacing many steps is linear in their number, not quadratic. A removal
+//! from a type the transaction has not touched is done in place instead
+//! ([`remove_in_place`]: a binary search over the type's chunks). Creating a type reads
+//! every chunk key of the context once per transaction (README, Performance).
 //!
 //! Every chunk read is checked to belong to the type asked for (a damaged branch page can
 //! make a range read land on another type's rows), and a chunk written for a type the file
@@ -141,8 +142,16 @@ impl Target<'_, '_> {
 
     /// The last chunk of `step_type` in the file.
     fn read_last(&self, step_type: &str) -> Result<Option<(u32, Chunk)>> {
+        self.read_last_in(step_type, 0, u32::MAX)
+    }
+
+    /// The chunk of `step_type` with the greatest number in `low..=high`, if any.
+    fn read_last_in(&self, step_type: &str, low: u32, high: u32) -> Result<Option<(u32, Chunk)>> {
         let fail = |e| storage_error(self.action(step_type), e);
-        let (start, end) = typeindex::type_range(step_type);
+        let (start, end) = (
+            typeindex::chunk_key(step_type, low),
+            typeindex::chunk_key(step_type, high),
+        );
         let last = self
             .rows
             .range::<&[u8]>(start.as_slice()..=end.as_slice())
@@ -271,14 +280,22 @@ impl TypeIndexWriter {
                     .insert(step_type.to_owned(), TypeState::Gone { on_disk });
                 return Err(missing(target.name, step));
             }
-            None => Live {
-                first_seen: 0,
-                chunks: BTreeMap::new(),
-                on_disk: BTreeSet::new(),
-                dirty: BTreeSet::new(),
-                fresh: BTreeSet::new(),
-                positions: None,
-            },
+            None => {
+                if let Some(type_gone) = remove_in_place(target, step_type, seq, step)? {
+                    if type_gone && let Some(in_file) = &mut self.in_file {
+                        in_file.remove(step_type);
+                    }
+                    return Ok(());
+                }
+                Live {
+                    first_seen: 0,
+                    chunks: BTreeMap::new(),
+                    on_disk: BTreeSet::new(),
+                    dirty: BTreeSet::new(),
+                    fresh: BTreeSet::new(),
+                    positions: None,
+                }
+            }
         };
         if live.positions.is_none() {
             load_all(target, step_type, &mut live)?;
@@ -375,6 +392,108 @@ impl TypeIndexWriter {
         }
         Ok(())
     }
+}
+
+/// Removes `(seq, step)` from a type this transaction has not touched, straight in the
+/// table, reading O(log n) chunks: a binary search over chunk numbers, since entries are
+/// appended in position order (a chunk's positions lie above those of lower-numbered
+/// chunks). An `upsert` that moved a step to another type appends it out of order, so a
+/// search that does not find the entry returns `None` and the caller loads the whole type.
+/// When the type loses its last step its chunks are deleted and it is no longer counted:
+/// `Some(true)`.
+fn remove_in_place(
+    target: &mut Target<'_, '_>,
+    step_type: &str,
+    seq: u64,
+    step: &str,
+) -> Result<Option<bool>> {
+    let Some((last, _)) = target.read_last(step_type)? else {
+        return Ok(None);
+    };
+    let (mut low, mut high) = (0u32, last);
+    let found = loop {
+        if low > high {
+            break None;
+        }
+        let mid = low + (high - low) / 2;
+        let Some((number, chunk)) = target.read_last_in(step_type, low, mid)? else {
+            low = mid.saturating_add(1);
+            if mid == u32::MAX {
+                break None;
+            }
+            continue;
+        };
+        if chunk.entries().any(|(s, name)| s == seq && name == step) {
+            break Some((number, chunk));
+        }
+        let (min, max) = chunk
+            .entries()
+            .fold((u64::MAX, 0), |(lo, hi), (s, _)| (lo.min(s), hi.max(s)));
+        if chunk.is_empty() || seq > max {
+            if mid == u32::MAX {
+                break None;
+            }
+            low = mid + 1;
+        } else if seq < min && number > 0 {
+            high = number - 1;
+        } else {
+            break None;
+        }
+    };
+    let Some((number, mut chunk)) = found else {
+        return Ok(None);
+    };
+    chunk.remove(seq, step);
+    let action = target.action(step_type);
+    let fail = |e| storage_error(action.clone(), e);
+    let key = typeindex::chunk_key(step_type, number);
+    if !chunk.is_empty() {
+        write_chunk(target.rows, target.entry.id, &key, &chunk).map_err(fail)?;
+        return Ok(Some(false));
+    }
+    // The chunk is empty: does the type have entries elsewhere? Chunks other than 0 are
+    // deleted when empty, so another one existing means yes; chunk 0 may be empty.
+    let others = {
+        let (start, end) = typeindex::type_range(step_type);
+        let mut others = false;
+        for row in target
+            .rows
+            .range::<&[u8]>(start.as_slice()..=end.as_slice())
+            .map_err(fail)?
+            .take(3)
+        {
+            let (key, value) = row.map_err(fail)?;
+            let (_, other, other_chunk) = decode_chunk(
+                target.name,
+                target.entry.id,
+                key.value(),
+                value.value(),
+                Some(step_type),
+            )?;
+            if other != number && (other != 0 || !other_chunk.is_empty()) {
+                others = true;
+                break;
+            }
+        }
+        others
+    };
+    if others {
+        if number == 0 {
+            write_chunk(target.rows, target.entry.id, &key, &chunk).map_err(fail)?;
+        } else {
+            target.rows.remove(key.as_slice()).map_err(fail)?;
+        }
+        return Ok(Some(false));
+    }
+    // Its last step: the type goes.
+    for gone in [0, number] {
+        target
+            .rows
+            .remove(typeindex::chunk_key(step_type, gone).as_slice())
+            .map_err(fail)?;
+    }
+    target.entry.step_type_count = target.entry.step_type_count.saturating_sub(1);
+    Ok(Some(true))
 }
 
 /// Loads every chunk of `step_type` into `live`: what the file holds, overlaid by what this
