@@ -143,9 +143,8 @@ fn template() -> &'static Vec<u8> {
     })
 }
 
-/// The stored record of the template without its checksum (a valid seed for
-/// `record_decode`, which seals it again).
-pub fn template_record() -> Vec<u8> {
+/// The stored value under `key` in the template's context table, without its checksum.
+fn template_row(key: &[u8]) -> Vec<u8> {
     let disk = Disk::from_image(template().clone());
     let db = redb::Builder::new()
         .create_with_backend(RawDisk(disk.backend()))
@@ -154,29 +153,20 @@ pub fn template_record() -> Vec<u8> {
     let table = txn
         .open_table(ROWS)
         .expect("the template has a context table");
-    let value = table
-        .get(sealed::spec_key("step").as_slice())
-        .expect("get")
-        .expect("the record exists");
+    let value = table.get(key).expect("get").expect("the row exists");
     sealed::payload(value.value()).to_vec()
+}
+
+/// The stored record of the template without its checksum (a valid seed for
+/// `record_decode`, which seals it again).
+pub fn template_record() -> Vec<u8> {
+    template_row(&sealed::spec_key("step"))
 }
 
 /// The stored step-type index chunk of the template without its checksum (a seed for
 /// `record_decode`).
 pub fn template_chunk() -> Vec<u8> {
-    let disk = Disk::from_image(template().clone());
-    let db = redb::Builder::new()
-        .create_with_backend(RawDisk(disk.backend()))
-        .expect("the template opens in redb");
-    let txn = redb::ReadableDatabase::begin_read(&db).expect("read");
-    let table = txn
-        .open_table(ROWS)
-        .expect("the template has a context table");
-    let value = table
-        .get(sealed::chunk_key(TEMPLATE_TYPE, 0).as_slice())
-        .expect("get")
-        .expect("the chunk exists");
-    sealed::payload(value.value()).to_vec()
+    template_row(&sealed::chunk_key(TEMPLATE_TYPE, 0))
 }
 
 /// The step type of the template's one step.

@@ -93,9 +93,26 @@ impl Target<'_, '_> {
     /// The chunks of `step_type` in the file with keys in `start..=end`, in key order,
     /// each checked to belong to that type.
     fn read(&self, step_type: &str, start: &[u8], end: &[u8]) -> Result<Vec<(u32, Chunk)>> {
+        self.read_rows(step_type, start, end, false)
+    }
+
+    /// [`Self::read`], or with `last_only` just the last chunk of the range.
+    fn read_rows(
+        &self,
+        step_type: &str,
+        start: &[u8],
+        end: &[u8],
+        last_only: bool,
+    ) -> Result<Vec<(u32, Chunk)>> {
         let fail = |e| storage_error(self.action(step_type), e);
+        let mut range = self.rows.range::<&[u8]>(start..=end).map_err(fail)?;
+        let rows: Vec<_> = if last_only {
+            range.next_back().into_iter().collect()
+        } else {
+            range.by_ref().collect()
+        };
         let mut out = Vec::new();
-        for row in self.rows.range::<&[u8]>(start..=end).map_err(fail)? {
+        for row in rows {
             let (key, value) = row.map_err(fail)?;
             let (_, number, chunk) = decode_chunk(
                 self.name,
@@ -145,31 +162,15 @@ impl Target<'_, '_> {
         self.read_last_in(step_type, 0, u32::MAX)
     }
 
-    /// The chunk of `step_type` with the greatest number in `low..=high`, if any.
+    /// The chunk of `step_type` with the greatest number in `low..=high`, if any (one
+    /// decode: the range is read from its end).
     fn read_last_in(&self, step_type: &str, low: u32, high: u32) -> Result<Option<(u32, Chunk)>> {
-        let fail = |e| storage_error(self.action(step_type), e);
         let (start, end) = (
             typeindex::chunk_key(step_type, low),
             typeindex::chunk_key(step_type, high),
         );
-        let last = self
-            .rows
-            .range::<&[u8]>(start.as_slice()..=end.as_slice())
-            .map_err(fail)?
-            .next_back()
-            .transpose()
-            .map_err(fail)?;
-        let Some((key, value)) = last else {
-            return Ok(None);
-        };
-        let (_, number, chunk) = decode_chunk(
-            self.name,
-            self.entry.id,
-            key.value(),
-            value.value(),
-            Some(step_type),
-        )?;
-        Ok(Some((number, chunk)))
+        self.read_rows(step_type, &start, &end, true)
+            .map(|mut chunks| chunks.pop())
     }
 }
 
