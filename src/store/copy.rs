@@ -373,6 +373,7 @@ impl Store {
             durable: false,
             pristine: None,
             committed: std::sync::atomic::AtomicBool::new(false),
+            known_types: Arc::default(),
         };
         store.initialize_writable()?;
         store.read_only = true;

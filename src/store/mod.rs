@@ -49,6 +49,7 @@ mod txn;
 mod typeindex;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use redb::{Database, ReadOnlyDatabase, ReadableDatabase, ReadableTableMetadata};
@@ -58,6 +59,7 @@ use crate::error::{Error, Result};
 pub(crate) use backend::MemoryBackend;
 pub use backend::StorageBackend;
 pub(crate) use context::{ContextReader, ContextWriter, PutOutcome};
+use context::{KnownTypes, TxnKnownTypes};
 pub(crate) use copy::{compact_file, repair_file};
 pub(crate) use group::GroupCommit;
 use guard::contain;
@@ -116,6 +118,8 @@ pub(crate) struct Store {
     pristine: Option<pristine::Pristine>,
     /// Some commit of this session succeeded.
     committed: AtomicBool,
+    /// The step types of contexts this session wrote (see `context::known`).
+    known_types: Arc<KnownTypes>,
 }
 
 /// Turns any redb error into the crate's error, saying what was being done.
@@ -261,6 +265,7 @@ impl Store {
             durable: options.durable,
             pristine: None,
             committed: AtomicBool::new(false),
+            known_types: Arc::default(),
         };
         if !read_only {
             store.initialize_writable()?;
@@ -331,6 +336,7 @@ impl Store {
             durable: options.durable,
             pristine: None,
             committed: AtomicBool::new(false),
+            known_types: Arc::default(),
         };
         store.initialize_writable()?;
         store.read_only = true;
@@ -528,6 +534,7 @@ impl Store {
         Ok(Writer {
             txn,
             path: self.path.clone(),
+            known: TxnKnownTypes::new(Arc::clone(&self.known_types)),
         })
     }
 

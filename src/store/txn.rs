@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use redb::ReadableTable;
 
-use super::context::{self, ContextReader, ContextWriter};
+use super::context::{self, ContextReader, ContextWriter, TxnKnownTypes};
 use super::schema::{CATALOG, META, SEAL_CATALOG};
 use super::{meta, seal, storage_error};
 use crate::codec::{self, CatalogRecordV1};
@@ -124,6 +124,8 @@ pub(crate) struct Writer {
     pub(super) txn: redb::WriteTransaction,
     /// The file (or backend label), for error messages.
     pub(super) path: PathBuf,
+    /// The contexts' known step types, as this transaction changes them.
+    pub(super) known: TxnKnownTypes,
 }
 
 impl Writer {
@@ -181,6 +183,7 @@ impl Writer {
             return Ok(None);
         };
         context::delete_tables(&self.txn, name, entry.id)?;
+        self.known.forget(entry.id);
         let action = || format!("removing context {} from the catalog", shorten(name));
         let mut table = self
             .txn
@@ -193,7 +196,7 @@ impl Writer {
     /// Opens the tables of context `name` for writing, checking that it still has id `id`.
     pub(crate) fn context(&self, name: &str, id: u64) -> Result<ContextWriter<'_>> {
         let entry = live_entry(name, id, self.catalog_entry(name)?)?;
-        ContextWriter::open(&self.txn, name, entry)
+        ContextWriter::open(&self.txn, &self.known, name, entry)
     }
 
     /// Empties context `name` (id `id`) but keeps it: its tables are deleted and its counts
@@ -201,6 +204,7 @@ impl Writer {
     pub(crate) fn reset_context(&self, name: &str, id: u64) -> Result<()> {
         let mut entry = live_entry(name, id, self.catalog_entry(name)?)?;
         context::delete_tables(&self.txn, name, id)?;
+        self.known.forget(id);
         entry.step_count = 0;
         entry.step_type_count = 0;
         entry.revision += 1;
@@ -209,6 +213,8 @@ impl Writer {
 
     /// Makes every change durable (fsync) and visible.
     pub(crate) fn commit(self, action: impl FnOnce() -> String) -> Result<()> {
-        self.txn.commit().map_err(|e| storage_error(action(), e))
+        self.txn.commit().map_err(|e| storage_error(action(), e))?;
+        self.known.committed();
+        Ok(())
     }
 }

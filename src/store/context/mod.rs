@@ -2,8 +2,11 @@
 //! counts exact in the same transaction as the specs, and checking every row's seal on the
 //! way out. Reading is here; writing is in `writer`.
 
+mod known;
 mod types;
 mod writer;
+
+pub(crate) use known::{KnownTypes, TxnKnownTypes};
 
 pub(crate) use types::write_chunk;
 pub(crate) use writer::{ContextWriter, PutOutcome, delete_tables};

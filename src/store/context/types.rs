@@ -8,8 +8,9 @@
 //! removals from that type in the same transaction are a map lookup and an edit of one chunk
 //! in memory, so replacing many steps is linear in their number, not quadratic. A removal
 //! from a type the transaction has not touched is done in place instead
-//! ([`remove_in_place`]: a binary search over the type's chunks). Creating a type reads
-//! every chunk key of the context once per transaction (README, Performance).
+//! ([`remove_in_place`]: a binary search over the type's chunks). Creating a type needs the
+//! set of types in the file: the one an earlier committed write handed on (`known`), or
+//! else one read of every chunk key of the context.
 //!
 //! Every chunk read is checked to belong to the type asked for (a damaged branch page can
 //! make a range read land on another type's rows), and a chunk written for a type the file
@@ -21,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use redb::{ReadableTable, Table};
 use rustc_hash::FxHashMap;
 
+use super::known::TxnKnownTypes;
 use super::{corrupt_index, decode_chunk};
 use crate::codec::CatalogRecordV1;
 use crate::error::{Error, Result, shorten};
@@ -63,8 +65,9 @@ impl Live {
 #[derive(Default)]
 pub(super) struct TypeIndexWriter {
     types: FxHashMap<String, TypeState>,
-    /// Every type with a chunk in the file, from one scan of all chunk keys, made the first
-    /// time a type's range read finds nothing (see [`Target::types_in_file`]).
+    /// Every type with a chunk in the file, loaded the first time a type's range read
+    /// finds nothing: the set a committed write handed on for this revision (`known`), or
+    /// one scan of all chunk keys ([`Target::types_in_file`]).
     in_file: Option<BTreeSet<String>>,
 }
 
@@ -73,6 +76,7 @@ pub(super) struct Target<'a, 't> {
     pub rows: &'a mut Table<'t, &'static [u8], &'static [u8]>,
     pub name: &'a str,
     pub entry: &'a mut CatalogRecordV1,
+    pub known: &'a TxnKnownTypes,
 }
 
 impl Target<'_, '_> {
@@ -199,7 +203,11 @@ impl TypeIndexWriter {
                     // A new type, unless a damaged branch page hid its chunks from the
                     // range read: then writing a chunk 0 would count it twice.
                     if self.in_file.is_none() {
-                        self.in_file = Some(target.types_in_file()?);
+                        let known = target.known.take(target.entry.id, target.entry.revision);
+                        self.in_file = Some(match known {
+                            Some(types) => types,
+                            None => target.types_in_file()?,
+                        });
                     }
                     if self.in_file.as_ref().is_some_and(|t| t.contains(step_type)) {
                         return Err(corrupt_index(
@@ -283,8 +291,17 @@ impl TypeIndexWriter {
             }
             None => {
                 if let Some(type_gone) = remove_in_place(target, step_type, seq, step)? {
-                    if type_gone && let Some(in_file) = &mut self.in_file {
-                        in_file.remove(step_type);
+                    if type_gone {
+                        if let Some(in_file) = &mut self.in_file {
+                            in_file.remove(step_type);
+                        }
+                        // Its chunks are deleted already: nothing for the flush to do.
+                        self.types.insert(
+                            step_type.to_owned(),
+                            TypeState::Gone {
+                                on_disk: BTreeSet::new(),
+                            },
+                        );
                     }
                     return Ok(());
                 }
@@ -392,6 +409,29 @@ impl TypeIndexWriter {
             }
         }
         Ok(())
+    }
+}
+
+impl TypeIndexWriter {
+    /// After [`Self::flush`] and the catalog write of `entry` (its new revision): hands on
+    /// the set of types in the file, if this writer had it or the store had it for the
+    /// revision this writer started from, updated with the types created and removed here.
+    pub(super) fn hand_on(self, known: &TxnKnownTypes, entry: &CatalogRecordV1) {
+        let started_from = entry.revision.wrapping_sub(1);
+        let Some(mut in_file) = self.in_file.or_else(|| known.take(entry.id, started_from)) else {
+            return;
+        };
+        for (step_type, state) in self.types {
+            match state {
+                TypeState::Live(_) => {
+                    in_file.insert(step_type);
+                }
+                TypeState::Gone { .. } => {
+                    in_file.remove(&step_type);
+                }
+            }
+        }
+        known.put(entry.id, entry.revision, in_file);
     }
 }
 

@@ -4,6 +4,7 @@
 use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::decode_step;
+use super::known::TxnKnownTypes;
 use super::types::{Target, TypeIndexWriter};
 use crate::codec::{self, CatalogRecordV1};
 use crate::error::{Error, Result, shorten, step_record};
@@ -29,6 +30,7 @@ fn fail<'a>(context: &'a str, step: &'a str) -> impl Fn(redb::StorageError) -> E
 /// One context's table, open for writing inside the write transaction.
 pub(crate) struct ContextWriter<'txn> {
     txn: &'txn WriteTransaction,
+    known: &'txn TxnKnownTypes,
     name: String,
     entry: CatalogRecordV1,
     rows: Table<'txn, &'static [u8], &'static [u8]>,
@@ -47,6 +49,7 @@ pub(crate) enum PutOutcome {
 impl<'txn> ContextWriter<'txn> {
     pub(crate) fn open(
         txn: &'txn WriteTransaction,
+        known: &'txn TxnKnownTypes,
         name: &str,
         entry: CatalogRecordV1,
     ) -> Result<Self> {
@@ -56,6 +59,7 @@ impl<'txn> ContextWriter<'txn> {
         })?;
         Ok(ContextWriter {
             txn,
+            known,
             name: name.to_owned(),
             entry,
             rows,
@@ -155,6 +159,7 @@ impl<'txn> ContextWriter<'txn> {
             rows: &mut self.rows,
             name: &self.name,
             entry: &mut self.entry,
+            known: self.known,
         }
     }
 
@@ -178,6 +183,7 @@ impl<'txn> ContextWriter<'txn> {
         types.flush(&mut self.target())?;
         self.entry.revision += 1;
         crate::store::txn::put_catalog(self.txn, &self.name, &self.entry)?;
+        types.hand_on(self.known, &self.entry);
         Ok(self.entry)
     }
 }
