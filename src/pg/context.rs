@@ -249,7 +249,7 @@ impl<'s, 'c> PgContextWriter<'s, 'c> {
                     self.unindex_type(&old.step_type, step)?;
                     self.index_type(&spec.step_type, step)?;
                 }
-                let record = codec::encode_step(|| action.clone(), old.seq, spec, 0)?;
+                let record = codec::encode_step(old.seq, spec, 0);
                 self.sql.execute(
                     &action,
                     "UPDATE pd_specs SET step_type = $3, record = $4 \
@@ -262,7 +262,7 @@ impl<'s, 'c> PgContextWriter<'s, 'c> {
                 let seq = self.next_seq();
                 self.index_type(&spec.step_type, step)?;
                 self.entry.step_count += 1;
-                let record = codec::encode_step(|| action.clone(), seq, spec, 0)?;
+                let record = codec::encode_step(seq, spec, 0);
                 let position = self.stored(seq)?;
                 self.sql.execute(
                     &action,

@@ -13,7 +13,7 @@
 use super::PgStore;
 use super::conn::{self, Conn};
 use crate::codec;
-use crate::error::{Error, Result, ServerErrorKind, shorten, step_record};
+use crate::error::{Error, Result, ServerErrorKind, shorten};
 use crate::spec::StepSpecification;
 
 const PUT_STEPS: &str = "SELECT pd_put_steps($1, $2, $3, $4, $5, $6)";
@@ -36,7 +36,7 @@ impl PgStore {
         let mut types = Vec::with_capacity(items.len());
         let mut tails = Vec::with_capacity(items.len());
         for (step, spec) in items {
-            let tail = codec::encode_step_tail(|| step_record(name, step), spec)?;
+            let tail = codec::encode_step_tail(spec);
             steps.push(*step);
             types.push(spec.step_type.as_str());
             tails.push(tail);

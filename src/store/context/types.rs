@@ -188,6 +188,10 @@ impl TypeIndexWriter {
         seq: u64,
         step: &str,
     ) -> Result<()> {
+        // The common case in a batch: a type this transaction already holds.
+        if let Some(TypeState::Live(live)) = self.types.get_mut(step_type) {
+            return push_entry(live, target, step_type, seq, step);
+        }
         let state = match self.types.remove(step_type) {
             Some(state) => state,
             None => match target.read_last(step_type)? {
@@ -245,32 +249,10 @@ impl TypeIndexWriter {
                 }
             }
         };
-        let mut number = live.last_number();
-        let full = live.chunks.get(&number).is_none_or(|c| !c.fits(step));
-        if full {
-            number = number.checked_add(1).ok_or_else(|| {
-                corrupt_index(
-                    target.name,
-                    format!("step type {} has no chunk number left", shorten(step_type)),
-                )
-            })?;
-            live.chunks.insert(number, Chunk::new(live.first_seen));
-            // Above every chunk the file was read to hold, so it must not exist there.
-            if !live.on_disk.contains(&number) {
-                live.fresh.insert(number);
-            }
-        }
-        if let Some(chunk) = live.chunks.get_mut(&number) {
-            chunk.push(seq, step);
-        }
-        live.dirty.insert(number);
-        if let Some((positions, len)) = &mut live.positions {
-            positions.insert(seq, number);
-            *len += 1;
-        }
+        let pushed = push_entry(&mut live, target, step_type, seq, step);
         self.types
             .insert(step_type.to_owned(), TypeState::Live(live));
-        Ok(())
+        pushed
     }
 
     /// Removes the entry `(seq, step)` from `step_type`, and the type when it was its last
@@ -433,6 +415,41 @@ impl TypeIndexWriter {
         }
         known.put(entry.id, entry.revision, in_file);
     }
+}
+
+/// Appends the entry `(seq, step)` to the last chunk of a live type, or to a new chunk
+/// after it when it is full.
+fn push_entry(
+    live: &mut Live,
+    target: &Target<'_, '_>,
+    step_type: &str,
+    seq: u64,
+    step: &str,
+) -> Result<()> {
+    let mut number = live.last_number();
+    let full = live.chunks.get(&number).is_none_or(|c| !c.fits(step));
+    if full {
+        number = number.checked_add(1).ok_or_else(|| {
+            corrupt_index(
+                target.name,
+                format!("step type {} has no chunk number left", shorten(step_type)),
+            )
+        })?;
+        live.chunks.insert(number, Chunk::new(live.first_seen));
+        // Above every chunk the file was read to hold, so it must not exist there.
+        if !live.on_disk.contains(&number) {
+            live.fresh.insert(number);
+        }
+    }
+    if let Some(chunk) = live.chunks.get_mut(&number) {
+        chunk.push(seq, step);
+    }
+    live.dirty.insert(number);
+    if let Some((positions, len)) = &mut live.positions {
+        positions.insert(seq, number);
+        *len += 1;
+    }
+    Ok(())
 }
 
 /// Removes `(seq, step)` from a type this transaction has not touched, straight in the

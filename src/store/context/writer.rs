@@ -7,7 +7,7 @@ use super::decode_step;
 use super::known::TxnKnownTypes;
 use super::types::{Target, TypeIndexWriter};
 use crate::codec::{self, CatalogRecordV1};
-use crate::error::{Error, Result, shorten, step_record};
+use crate::error::{Error, Result, shorten};
 use crate::spec::StepSpecification;
 use crate::store::schema::{ContextTable, SEAL_SPEC, spec_key};
 use crate::store::{seal, storage_error};
@@ -84,7 +84,7 @@ impl<'txn> ContextWriter<'txn> {
         if !replace {
             // One B-tree descent instead of a lookup then an insert.
             let seq = self.entry.next_seq;
-            let mut value = codec::encode_step(|| step_record(&self.name, step), seq, spec, 4)?;
+            let mut value = codec::encode_step(seq, spec, 4);
             seal::seal_reserved(SEAL_SPEC, self.entry.id, step.as_bytes(), &mut value);
             let taken = self
                 .rows
@@ -125,7 +125,7 @@ impl<'txn> ContextWriter<'txn> {
                 (seq, PutOutcome::Inserted)
             }
         };
-        let mut value = codec::encode_step(|| step_record(&self.name, step), seq, spec, 4)?;
+        let mut value = codec::encode_step(seq, spec, 4);
         seal::seal_reserved(SEAL_SPEC, self.entry.id, step.as_bytes(), &mut value);
         self.rows
             .insert(key.as_slice(), value.as_slice())
