@@ -173,15 +173,29 @@ impl<'c> PgWriter<'c> {
     }
 
     /// Deletes a context with its specs and step types. Returns its id if it existed.
+    ///
+    /// Deleting the catalog row first locks it: a writer that holds it commits first, and
+    /// this transaction (`READ COMMITTED`) then sees its rows; a writer that comes later finds
+    /// the row gone and writes nothing. Then the specs go (pd_specs has no foreign key since
+    /// schema version 3) and the step types with the row (their key cascades).
     pub(crate) fn drop_context(&mut self, name: &str) -> Result<Option<u64>> {
+        let action = format!("clearing context {}", shorten(name));
         let row = self.sql.query_opt(
-            &format!("clearing context {}", shorten(name)),
+            &action,
             "DELETE FROM pd_contexts WHERE name = $1 RETURNING id",
             &[&name],
         )?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
         let at = location(name);
-        row.map(|row| unsigned(column::<i64>(&row, 0, &at)?, &at))
-            .transpose()
+        let key = column::<i64>(&row, 0, &at)?;
+        self.sql.execute(
+            &action,
+            "DELETE FROM pd_specs WHERE context_id = $1",
+            &[&key],
+        )?;
+        unsigned(key, &at).map(Some)
     }
 
     /// Locks context `name`'s catalog row for the rest of the transaction (writers of one

@@ -19,10 +19,14 @@ pub(super) const MIGRATIONS: &[(u64, &str)] = &[
         2,
         include_str!("../../migrations/postgres/0002_write_functions.sql"),
     ),
+    (
+        3,
+        include_str!("../../migrations/postgres/0003_specs_without_foreign_key.sql"),
+    ),
 ];
 
 /// The PostgreSQL schema version this build writes and reads.
-pub(crate) const PG_SCHEMA_VERSION: u64 = 2;
+pub(crate) const PG_SCHEMA_VERSION: u64 = 3;
 
 /// The advisory lock that serialises migrations (`pipedeps` in ASCII).
 const MIGRATION_LOCK: i64 = 0x7069_7065_6465_7073;

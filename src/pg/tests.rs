@@ -149,6 +149,34 @@ fn contexts_list_in_creation_order_and_ids_are_never_reused() -> TestResult {
 }
 
 #[test]
+fn clearing_a_context_leaves_no_row_of_it_behind() -> TestResult {
+    let Some((store, url)) = fresh("drop_leaves_nothing")? else {
+        return Ok(());
+    };
+    let gone = register(&store, "gone", &[("a", "T"), ("b", "U"), ("c", "T")])?;
+    let kept = register(&store, "kept", &[("a", "T")])?;
+    // Written through the one-statement function too.
+    store.put_steps("more", "gone", gone, &[("d", &spec("V", "out"))], false)?;
+    assert_eq!(store.write("drop", |w| w.drop_context("gone"))?, Some(gone));
+    let mut client = raw(&url)?;
+    for (table, context, expected) in [
+        ("pd_specs", gone, 0),
+        ("pd_step_types", gone, 0),
+        ("pd_specs", kept, 1),
+        ("pd_step_types", kept, 1),
+    ] {
+        let count: i64 = client
+            .query_one(
+                &format!("SELECT count(*) FROM {table} WHERE context_id = $1"),
+                &[&i64::try_from(context)?],
+            )?
+            .try_get(0)?;
+        assert_eq!(count, expected, "{table} rows of context {context}");
+    }
+    Ok(())
+}
+
+#[test]
 fn writes_keep_the_index_and_counters_exact_and_records_match_the_redb_encoding() -> TestResult {
     let Some((store, url)) = fresh("index_and_counters")? else {
         return Ok(());

@@ -275,7 +275,7 @@ fn a_version_1_database_is_upgraded_by_its_first_opener() -> TestResult {
         )?
         .try_get(0)?;
     assert_eq!(version, PG_SCHEMA_VERSION.to_string());
-    assert_eq!(PG_SCHEMA_VERSION, 2);
+    assert_eq!(PG_SCHEMA_VERSION, 3);
     assert_eq!(client.query_one(functions, &[])?.try_get::<_, i64>(0)?, 1);
     let id = store.read("check", |r| r.context_entry("ml", 1).map(|e| e.id))?;
     store.put_steps(
