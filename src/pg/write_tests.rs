@@ -1,4 +1,4 @@
-//! The one-statement writes of `src/pg/write.rs` (schema version 2) against the
+//! The one-statement writes of `src/pg/write.rs` (since schema version 2) against the
 //! transaction-per-step writer they replace on the hot path, and the upgrade of a version-1
 //! database.
 
@@ -277,6 +277,9 @@ fn a_version_1_database_is_upgraded_by_its_first_opener() -> TestResult {
     assert_eq!(version, PG_SCHEMA_VERSION.to_string());
     assert_eq!(PG_SCHEMA_VERSION, 3);
     assert_eq!(client.query_one(functions, &[])?.try_get::<_, i64>(0)?, 1);
+    let spec_keys = "SELECT count(*) FROM pg_constraint \
+                     WHERE conrelid = 'pd_specs'::regclass AND contype = 'f'";
+    assert_eq!(client.query_one(spec_keys, &[])?.try_get::<_, i64>(0)?, 0);
     let id = store.read("check", |r| r.context_entry("ml", 1).map(|e| e.id))?;
     store.put_steps(
         "after upgrade",
