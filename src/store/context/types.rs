@@ -392,9 +392,7 @@ impl TypeIndexWriter {
         }
         Ok(())
     }
-}
 
-impl TypeIndexWriter {
     /// After [`Self::flush`] and the catalog write of `entry` (its new revision): hands on
     /// the set of types in the file, if this writer had it or the store had it for the
     /// revision this writer started from, updated with the types created and removed here.
