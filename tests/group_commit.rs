@@ -328,3 +328,83 @@ fn racing_writers() -> TestResult {
     assert!(reopened.check_integrity()?);
     Ok(())
 }
+
+#[test]
+fn types_that_come_and_go_under_racing_writers_stay_exact() -> TestResult {
+    bounded(Duration::from_secs(120), types_come_and_go)
+}
+
+/// Step types created, emptied and created again by racing writers, with failing calls
+/// discarding shared batches: the set of types each write relies on (kept between
+/// transactions) must stay the file's, or a later write would refuse a type as hidden by
+/// damage, or count one twice.
+fn types_come_and_go() -> TestResult {
+    const THREADS: usize = 6;
+    const ROUNDS: usize = 10;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("types.redb");
+    let manager = RegistryManager::open(&path)?;
+    let registry = manager.get_registry("ctx")?;
+    registry.register("contested", &spec("Shared"))?;
+    let threads: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let registry = registry.clone();
+            std::thread::spawn(move || -> Result<(), String> {
+                let err = |e: Error| e.to_string();
+                for i in 0..ROUNDS {
+                    let (step, own) = (format!("s{t}_{i}"), format!("Own{t}_{i}"));
+                    // A new type, gone again, then back.
+                    registry.register(&step, &spec(&own)).map_err(err)?;
+                    if !registry.unregister(&step).map_err(err)? {
+                        return Err(format!("{step} was not there to unregister"));
+                    }
+                    registry.register(&step, &spec(&own)).map_err(err)?;
+                    // A failing call in the same batches.
+                    match registry.register("contested", &spec(&own)) {
+                        Err(Error::AlreadyRegistered { .. }) => {}
+                        other => return Err(format!("contested name: {other:?}")),
+                    }
+                    // A type shared by every thread, and moves between types.
+                    registry
+                        .upsert(&format!("m{t}"), &spec(&format!("Move{}", i % 3)))
+                        .map_err(err)?;
+                    registry
+                        .register(&format!("shared{t}_{i}"), &spec("Shared"))
+                        .map_err(err)?;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().map_err(|_| "a writer panicked")??;
+    }
+    let check = |manager: &RegistryManager| -> TestResult {
+        let registry = manager.get_registry("ctx")?;
+        let mut recount: Vec<String> = registry.iter()?.map(|(_, s)| s.step_type.clone()).collect();
+        recount.sort();
+        recount.dedup();
+        let mut listed = registry.list_step_types()?;
+        listed.sort();
+        assert_eq!(listed, recount);
+        let stats = &manager.get_context_stats()?["ctx"];
+        assert_eq!(stats.step_type_count, recount.len());
+        assert_eq!(stats.step_count, 1 + THREADS * (2 * ROUNDS + 1));
+        Ok(())
+    };
+    check(&manager)?;
+    // Every type, present or gone, takes a new step: none is refused as hidden.
+    for t in 0..THREADS {
+        registry.register(&format!("again{t}"), &spec(&format!("Own{t}_0")))?;
+        registry.register(&format!("gone{t}"), &spec(&format!("Move{}", (t + 1) % 3)))?;
+    }
+    let expected_types = registry.list_step_types()?.len();
+    drop((registry, manager));
+    let reopened = RegistryManager::open(&path)?;
+    assert_eq!(
+        reopened.get_registry("ctx")?.list_step_types()?.len(),
+        expected_types
+    );
+    assert!(reopened.check_integrity()?);
+    Ok(())
+}
