@@ -172,14 +172,19 @@ pub fn open_read(db: &Path) -> Result<RegistryManager, Failure> {
     Ok(manager)
 }
 
-/// The one line saying that what is shown comes from a copy recovered in memory.
+/// The one line saying that what is shown comes from a copy recovered in memory (a
+/// `pipeline-deps/note/v1` document, kind `recovered_copy`, under `--json`).
 pub fn note_recovered_copy(db: &Path) {
-    // Nothing sensible is left to do if standard error is gone.
-    let _ = writeln!(
-        io::stderr(),
-        "pipeline-deps: note: {} was not closed by its last writer; showing its last committed state, recovered in memory (the file is unchanged)",
+    let message = format!(
+        "{} was not closed by its last writer; showing its last committed state, recovered in memory (the file is unchanged)",
         db.display()
     );
+    if crate::json::enabled() {
+        crate::json::write_note("recovered_copy", &message);
+    } else {
+        // Nothing sensible is left to do if standard error is gone.
+        let _ = writeln!(io::stderr(), "pipeline-deps: note: {message}");
+    }
 }
 
 /// Opens the database for writing in single-writer mode, so that read commands keep

@@ -55,6 +55,8 @@ pub mod schema {
     pub const COPY: &str = "pipeline-deps/copy/v1";
     /// Any failure under `--json`, on standard error.
     pub const ERROR: &str = "pipeline-deps/error/v1";
+    /// A note under `--json`, on standard error (the command goes on).
+    pub const NOTE: &str = "pipeline-deps/note/v1";
 }
 
 /// A document: the schema tag and the database, then the command's own fields.
@@ -249,6 +251,39 @@ pub struct ExplainedDependency {
 
 /// The database the command was given, once known (for the error document).
 pub static DATABASE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Set when `--json` was given: notes and logs on standard error are JSON lines then too,
+/// so that every line there is one JSON object.
+pub static ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether `--json` was given.
+pub fn enabled() -> bool {
+    ENABLED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A note: something the user should know about a command that goes on.
+#[derive(Debug, Serialize)]
+struct Note<'a> {
+    schema: &'static str,
+    database: Option<PathBuf>,
+    kind: &'static str,
+    message: &'a str,
+}
+
+/// Prints note `kind` (a stable identifier) with `message` (what people see) on standard
+/// error as one line of JSON.
+pub fn write_note(kind: &'static str, message: &str) {
+    let note = Note {
+        schema: schema::NOTE,
+        database: DATABASE.get().map(|db| shown_path(db)),
+        kind,
+        message,
+    };
+    if let Ok(text) = serde_json::to_string(&note) {
+        // Nothing sensible is left to do if standard error is gone.
+        let _ = writeln!(io::stderr().lock(), "{text}");
+    }
+}
 
 /// The error document: one object on standard error under `--json`.
 #[derive(Debug, Serialize)]

@@ -2,7 +2,9 @@
 //!
 //! `RUST_LOG`, when set, chooses what is shown (`RUST_LOG=pipeline_deps=debug`). Otherwise
 //! the flags do: warnings by default, `-q` errors only, `-v` info (contexts created and
-//! cleared), `-vv` debug (every step registered), `-vvv` trace.
+//! cleared), `-vv` debug (every step registered), `-vvv` trace. Under `--json` each event
+//! is one line of JSON (`{"level", "target", "message", ...fields}`), so that every line on
+//! standard error is a JSON object.
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
@@ -20,8 +22,8 @@ fn level(verbose: u8, quiet: bool) -> LevelFilter {
     }
 }
 
-/// Installs the subscriber for this process.
-pub fn init(verbose: u8, quiet: bool) {
+/// Installs the subscriber for this process; `json`: one JSON object per event.
+pub fn init(verbose: u8, quiet: bool, json: bool) {
     let from_env = std::env::var("RUST_LOG")
         .ok()
         .filter(|v| !v.trim().is_empty());
@@ -31,10 +33,19 @@ pub fn init(verbose: u8, quiet: bool) {
             .parse_lossy(directives),
         None => EnvFilter::default().add_directive(level(verbose, quiet).into()),
     };
-    // A second subscriber cannot be installed; there is none before this one.
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .without_time()
-        .try_init();
+        .without_time();
+    // A second subscriber cannot be installed; there is none before this one.
+    let _ = if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init()
+    } else {
+        builder.try_init()
+    };
 }

@@ -257,7 +257,8 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    logs::init(cli.verbose, cli.quiet);
+    json::ENABLED.store(cli.json, std::sync::atomic::Ordering::Relaxed);
+    logs::init(cli.verbose, cli.quiet, cli.json);
     let json_errors = cli.json;
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());

@@ -3,8 +3,9 @@
 //! `RUST_LOG`), `PIPELINE_DEPS_DB` shown in `--help`, tables aligned by display width (CJK),
 //! completions for three shells, progress bars on a terminal only (never piped or with
 //! `--json`), error output bounded however
-//! many problems the input has (issue 9, defect 7), and every name escaped for people but
-//! exact in JSON (defect 8).
+//! many problems the input has (issue 9, defect 7), every name escaped for people but
+//! exact in JSON (defect 8), and under `--json` every line on stderr a JSON object (logs,
+//! notes, errors).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -437,5 +438,83 @@ fn json_errors_name_the_file_and_context_involved() -> TestResult {
     let unknown = run(&db, &["show", "nope", "--json"])?.expect(4)?;
     let error: Value = serde_json::from_str(unknown.stderr.trim())?;
     assert_eq!(error["context"], "nope", "{unknown:?}");
+    Ok(())
+}
+
+/// Each line of `stderr` parsed as JSON; an error names the line that is not.
+fn json_lines(stderr: &str) -> TestResult<Vec<Value>> {
+    stderr
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).map_err(|e| format!("not a JSON line: {line:?}: {e}").into())
+        })
+        .collect()
+}
+
+#[test]
+fn under_json_every_stderr_line_is_a_json_object() -> TestResult {
+    let (dir, db) = temp()?;
+    let six = subset(dir.path(), &SIX[..2], str::to_owned)?;
+
+    // Logs: one object per event, with its level and fields.
+    let logged = run(&db, &["-vv", "--json", "import", "a", s(&six)?])?.expect(0)?;
+    serde_json::from_str::<Value>(&logged.stdout)?;
+    let events = json_lines(&logged.stderr)?;
+    assert!(
+        events.iter().any(|e| e["level"] == "INFO"
+            && e["message"] == "created context"
+            && e["context"] == "a"),
+        "{logged:?}"
+    );
+    assert!(events.iter().any(|e| e["level"] == "DEBUG"), "{logged:?}");
+
+    // The note about a file its last writer did not close (read from a copy recovered in
+    // memory): a `pipeline-deps/note/v1` document, and the command's output as usual.
+    let unclosed = dir.path().join("unclosed.redb");
+    {
+        let writer = pipeline_deps::RegistryManager::open(&db)?;
+        writer.get_registry("b")?.register(
+            "s",
+            &pipeline_deps::StepSpecification::new("T", pipeline_deps::NodeType::Singular),
+        )?;
+        // The image as a crash would leave it: committed, never closed.
+        std::fs::copy(&db, &unclosed)?;
+    }
+    for args in [
+        vec!["contexts"],
+        vec!["stats"],
+        vec!["show", "b"],
+        vec!["check"],
+    ] {
+        let mut with_json = args.clone();
+        with_json.push("--json");
+        let shown = run(&unclosed, &with_json)?.expect(0)?;
+        serde_json::from_str::<Value>(&shown.stdout)?;
+        let notes = json_lines(&shown.stderr)?;
+        assert_eq!(notes.len(), 1, "{args:?}: {shown:?}");
+        assert_eq!(notes[0]["schema"], "pipeline-deps/note/v1", "{shown:?}");
+        assert_eq!(notes[0]["kind"], "recovered_copy", "{shown:?}");
+        assert_eq!(
+            notes[0]["database"].as_str(),
+            unclosed.canonicalize()?.to_str(),
+            "{shown:?}"
+        );
+        // Without --json: the same note, as a line of text.
+        let text = run(&unclosed, &args)?.expect(0)?;
+        assert!(
+            text.stderr.starts_with("pipeline-deps: note: ") && text.stderr.lines().count() == 1,
+            "{args:?}: {text:?}"
+        );
+    }
+
+    // An error after a note: still one object per line.
+    let failed = run(&unclosed, &["show", "nope", "--json"])?.expect(4)?;
+    let lines = json_lines(&failed.stderr)?;
+    let schemas: Vec<&Value> = lines.iter().map(|l| &l["schema"]).collect();
+    assert_eq!(
+        schemas,
+        ["pipeline-deps/note/v1", "pipeline-deps/error/v1"],
+        "{failed:?}"
+    );
     Ok(())
 }
