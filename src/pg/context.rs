@@ -103,6 +103,24 @@ impl<'s, 'c> PgContextReader<'s, 'c> {
         }
     }
 
+    /// The specifications of `steps` (aligned; `None` = not registered), read with one
+    /// query whatever their number.
+    pub(crate) fn get_many(&mut self, steps: &[&str]) -> Result<Vec<Option<StepSpecification>>> {
+        let rows = self.sql.query(
+            &self.action(),
+            "SELECT step_name, position, step_type, record FROM pd_specs \
+             WHERE context_id = $1 AND step_name = ANY($2)",
+            &[&self.key, &steps],
+        )?;
+        let mut found = std::collections::HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let (step, record) = step_row(&self.name, row)?;
+            let spec = spec_of(&self.name, &step, record)?;
+            found.insert(step, spec);
+        }
+        Ok(steps.iter().map(|step| found.get(*step).cloned()).collect())
+    }
+
     /// Whether a step of that name is registered.
     pub(crate) fn contains(&mut self, step: &str) -> Result<bool> {
         let row = self.sql.query_opt(

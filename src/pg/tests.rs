@@ -239,6 +239,42 @@ fn writes_keep_the_index_and_counters_exact_and_records_match_the_redb_encoding(
 }
 
 #[test]
+fn reading_many_steps_at_once_equals_reading_each_and_checks_every_record() -> TestResult {
+    let Some((store, url)) = fresh("get_many")? else {
+        return Ok(());
+    };
+    let id = register(
+        &store,
+        "ml",
+        &[("s1", "Train"), ("s2", "Eval"), ("s3", "Train")],
+    )?;
+    let wanted = ["s3", "missing", "s1", "s3", "s2"];
+    store.read("check", |r| {
+        let mut ctx = r.context("ml", id)?;
+        let each = wanted
+            .iter()
+            .map(|step| ctx.get(step))
+            .collect::<crate::Result<Vec<_>>>()?;
+        assert_eq!(ctx.get_many(&wanted)?, each);
+        assert_eq!(each[1], None);
+        assert_eq!(each[0], Some(spec("Train", "out")));
+        assert_eq!(ctx.get_many(&[])?, Vec::<Option<StepSpecification>>::new());
+        Ok(())
+    })?;
+    // A damaged record among them is a corruption error naming its step.
+    raw(&url)?.execute(
+        "UPDATE pd_specs SET record = '\\x00ff'::bytea WHERE step_name = 's2'",
+        &[],
+    )?;
+    let damaged = store.read("check", |r| r.context("ml", id)?.get_many(&wanted));
+    match damaged {
+        Err(Error::Corrupted { location, .. }) => assert!(location.contains("s2"), "{location}"),
+        other => return Err(format!("expected a corruption error, got {other:?}").into()),
+    }
+    Ok(())
+}
+
+#[test]
 fn a_failed_write_changes_nothing() -> TestResult {
     let Some((store, _)) = fresh("failed_write")? else {
         return Ok(());

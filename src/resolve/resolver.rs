@@ -105,6 +105,10 @@ pub(super) fn owned_names<S: AsRef<str>>(names: &[S]) -> Vec<String> {
     names.iter().map(|s| s.as_ref().to_owned()).collect()
 }
 
+fn borrowed(names: &[String]) -> Vec<&str> {
+    names.iter().map(String::as_str).collect()
+}
+
 impl UnifiedDependencyResolver {
     /// A resolver over `registry` using `matcher` and the Python reference's step-type catalog.
     pub fn new(registry: SpecificationRegistry, matcher: SemanticMatcher) -> Self {
@@ -222,10 +226,14 @@ impl UnifiedDependencyResolver {
 
     /// The specifications of `names` (aligned; `None` = unregistered). The registry serves
     /// them from its in-process cache of decoded specifications, which every write
-    /// invalidates (on PostgreSQL: checked against the context's revision once for all).
-    fn load_specs(&self, names: &[String]) -> crate::Result<Vec<Option<Arc<StepSpecification>>>> {
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        self.registry.get_specifications(&names)
+    /// invalidates (on PostgreSQL: checked against `revision`, the context's revision this
+    /// call read, once for all).
+    fn load_specs(
+        &self,
+        names: &[&str],
+        revision: u64,
+    ) -> crate::Result<Vec<Option<Arc<StepSpecification>>>> {
+        self.registry.get_specifications_at(names, Some(revision))
     }
 
     /// Resolves the dependencies of `consumer` against the outputs of `available_steps`.
@@ -256,10 +264,11 @@ impl UnifiedDependencyResolver {
         if let Some(hit) = hit {
             return Ok(hit?);
         }
-        let outcome = match self.registry.get_specification(consumer)? {
+        let consumer_spec = self.load_specs(&[consumer], revision)?.pop().flatten();
+        let outcome = match consumer_spec {
             None => Ok(IndexMap::new()),
             Some(spec) => {
-                let specs = self.load_specs(&names)?;
+                let specs = self.load_specs(&borrowed(&names), revision)?;
                 let mut memo = lock(&self.memo);
                 let mut engine = Engine::new(&self.catalog, &mut memo, &names, &specs);
                 engine.resolve_consumer(consumer, &spec)
@@ -288,7 +297,7 @@ impl UnifiedDependencyResolver {
         if let Some(hit) = self.cached(&names, revision, |entry| entry.all.clone()) {
             return Ok(hit);
         }
-        let specs = self.load_specs(&names)?;
+        let specs = self.load_specs(&borrowed(&names), revision)?;
         let mut outcomes: Vec<(String, Option<Outcome>)> = Vec::with_capacity(names.len());
         {
             let mut memo = lock(&self.memo);
@@ -326,9 +335,10 @@ impl UnifiedDependencyResolver {
         available_steps: &[S],
     ) -> crate::Result<ScoringResolution> {
         let names = owned_names(available_steps);
-        let specs = self.load_specs(&names)?;
+        let revision = self.registry.revision()?;
+        let specs = self.load_specs(&borrowed(&names), revision)?;
         let registered_steps = specs.iter().filter(|s| s.is_some()).count();
-        let consumer_spec = self.registry.get_specification(consumer)?;
+        let consumer_spec = self.load_specs(&[consumer], revision)?.pop().flatten();
         let details = ResolutionDetails {
             consumer_step: consumer.to_owned(),
             consumer_step_type: consumer_spec.as_ref().map(|s| s.step_type.clone()),
@@ -418,7 +428,8 @@ impl UnifiedDependencyResolver {
     ) -> crate::Result<ResolutionReport> {
         let names = owned_names(available_steps);
         let resolution = self.resolve_all_dependencies(&names)?;
-        let specs = self.load_specs(&names)?;
+        let revision = self.registry.revision()?;
+        let specs = self.load_specs(&borrowed(&names), revision)?;
         let failures: HashMap<&str, &DependencyResolutionError> = resolution
             .unresolved
             .iter()

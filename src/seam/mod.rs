@@ -36,6 +36,11 @@ pub(crate) trait CatalogRead {
 pub(crate) trait ContextRead {
     /// One specification by step name.
     fn get(&mut self, step: &str) -> Result<Option<StepSpecification>>;
+    /// The specifications of `steps` (aligned; `None` = not registered). A backend where
+    /// each read is a round trip reads them all at once.
+    fn get_many(&mut self, steps: &[&str]) -> Result<Vec<Option<StepSpecification>>> {
+        steps.iter().map(|step| self.get(step)).collect()
+    }
     /// Whether a step of that name is registered.
     fn contains(&mut self, step: &str) -> Result<bool>;
     /// Step names in registration order.

@@ -29,6 +29,10 @@ impl ContextRead for PgContextReader<'_, '_> {
         PgContextReader::get(self, step)
     }
 
+    fn get_many(&mut self, steps: &[&str]) -> Result<Vec<Option<StepSpecification>>> {
+        PgContextReader::get_many(self, steps)
+    }
+
     fn contains(&mut self, step: &str) -> Result<bool> {
         PgContextReader::contains(self, step)
     }
