@@ -3,14 +3,16 @@
 //! another writer changed or cleared. Its cached specs are checked against the context's
 //! revision; a handle of a context cleared elsewhere returns `ContextCleared` forever, also
 //! after the context was created again under the same name, while `get_registry` gives a
-//! fresh handle to the new one. File-only maintenance says it does not apply.
+//! fresh handle to the new one. A resolver over a handle follows the other writers too.
+//! File-only maintenance says it does not apply.
 #![cfg(feature = "postgres")]
 
 #[path = "support/pg_cluster.rs"]
 mod pg_cluster;
 
 use pipeline_deps::{
-    DependencyType, Error, NodeType, OutputSpec, RegistryManager, StepSpecification,
+    DependencySpec, DependencyType, Error, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
+    StepSpecification, UnifiedDependencyResolver,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -60,6 +62,44 @@ fn cached_specs_follow_writes_of_another_process() -> TestResult {
     theirs.unregister("train")?;
     assert_eq!(mine.get_specification("train")?, None);
     assert_eq!(mine.revision()?, theirs.revision()?);
+    Ok(())
+}
+
+#[test]
+fn a_resolver_follows_writes_of_another_process() -> TestResult {
+    let Some((a, b)) = two_managers("resolver_follows")? else {
+        return Ok(());
+    };
+    let consumer = StepSpecification::new("Training", NodeType::Sink)
+        .with_dependency(DependencySpec::new("out", DependencyType::ProcessingOutput));
+    let mine = a.get_registry("ml")?;
+    mine.register("prep", &spec("Preprocessing"))?;
+    mine.register("train", &consumer)?;
+    let resolver = UnifiedDependencyResolver::new(mine, SemanticMatcher::default());
+    let steps = ["prep", "train"];
+    let wired = |r: &UnifiedDependencyResolver| -> Result<Vec<String>, Error> {
+        let resolution = r.resolve_all_dependencies(&steps)?;
+        Ok(resolution
+            .resolved
+            .get("train")
+            .map(|deps| deps.values().map(|p| p.step_name().to_owned()).collect())
+            .unwrap_or_default())
+    };
+    assert_eq!(wired(&resolver)?, ["prep"]);
+    // Another process removes the producer: the next resolve sees it gone, although every
+    // spec it had read is still cached.
+    let theirs = b.get_registry("ml")?;
+    theirs.unregister("prep")?;
+    assert_eq!(wired(&resolver)?, Vec::<String>::new());
+    assert_eq!(
+        resolver
+            .resolve_step_dependencies("train", &steps)
+            .map_err(|e| e.kind()),
+        Err(pipeline_deps::ErrorKind::Unresolved),
+    );
+    // ... and registers another under the same name: wired again.
+    theirs.register("prep", &spec("Cleaning"))?;
+    assert_eq!(wired(&resolver)?, ["prep"]);
     Ok(())
 }
 
