@@ -1,5 +1,6 @@
 //! The registry contract: registration order, exact step-type index, all-or-nothing batch
-//! writes, the Python reference's compatible-output scoring, and JSON round trips.
+//! writes, the Python reference's compatible-output scoring, JSON round trips, and names
+//! that cannot be registered being simply absent (on every backend).
 
 mod common;
 
@@ -374,5 +375,43 @@ fn import_can_take_job_type_variants() -> TestResult {
         Some(&base.1),
         "steps without the variant keep their base spec"
     );
+    Ok(())
+}
+
+#[test]
+fn a_name_that_cannot_be_registered_is_simply_absent() -> TestResult {
+    let manager = common::manager()?;
+    let registry = manager.get_registry("ctx")?;
+    registry.register("a", &spec("A"))?;
+    // NUL: refused by validation, and a byte PostgreSQL's text cannot even hold.
+    for name in ["a\0b", "\0", "a\u{1b}"] {
+        assert_eq!(registry.get_specification(name)?, None, "{name:?}");
+        assert!(!registry.contains(name)?, "{name:?}");
+        assert!(
+            registry.get_specifications_by_type(name)?.is_empty(),
+            "{name:?}"
+        );
+        let before = registry.revision()?;
+        assert!(!registry.unregister(name)?, "{name:?}");
+        assert!(
+            registry.revision()? > before,
+            "an unregister is a write, as of any absent name"
+        );
+        let error = registry
+            .register(name, &spec("A"))
+            .err()
+            .ok_or("registered")?;
+        assert!(error.is_invalid_input(), "{error:?}");
+    }
+    let before = registry.revision()?;
+    assert!(!registry.unregister("absent")?);
+    assert!(registry.revision()? > before);
+    let resolver = pipeline_deps::UnifiedDependencyResolver::new(
+        registry.clone(),
+        pipeline_deps::SemanticMatcher::default(),
+    );
+    let resolution = resolver.resolve_all_dependencies(&["a\0b", "a"])?;
+    assert_eq!(resolution.unregistered, ["a\0b"]);
+    assert_eq!(registry.list_step_names()?, ["a"]);
     Ok(())
 }

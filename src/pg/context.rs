@@ -63,6 +63,14 @@ fn spec_of(context: &str, step: &str, record: StepRecordV1) -> Result<StepSpecif
     })
 }
 
+/// Whether `name` (a step name or type) can be stored: PostgreSQL's `text` cannot hold NUL,
+/// and validation refuses names with control characters anyway, so a name containing one is
+/// never stored. Reads of it find nothing, as on a file, instead of sending it (which the
+/// server would refuse as an invalid byte sequence).
+pub(super) fn storable(name: &str) -> bool {
+    !name.contains('\0')
+}
+
 /// One context as seen by one read snapshot.
 pub(crate) struct PgContextReader<'s, 'c> {
     sql: &'s mut Sql<'c>,
@@ -88,6 +96,9 @@ impl<'s, 'c> PgContextReader<'s, 'c> {
 
     /// One specification by step name.
     pub(crate) fn get(&mut self, step: &str) -> Result<Option<StepSpecification>> {
+        if !storable(step) {
+            return Ok(None);
+        }
         let row = self.sql.query_opt(
             &self.action(),
             "SELECT step_name, position, step_type, record FROM pd_specs \
@@ -106,11 +117,12 @@ impl<'s, 'c> PgContextReader<'s, 'c> {
     /// The specifications of `steps` (aligned; `None` = not registered), read with one
     /// query whatever their number.
     pub(crate) fn get_many(&mut self, steps: &[&str]) -> Result<Vec<Option<StepSpecification>>> {
+        let wanted: Vec<&str> = steps.iter().copied().filter(|s| storable(s)).collect();
         let rows = self.sql.query(
             &self.action(),
             "SELECT step_name, position, step_type, record FROM pd_specs \
              WHERE context_id = $1 AND step_name = ANY($2)",
-            &[&self.key, &steps],
+            &[&self.key, &wanted],
         )?;
         let mut found = std::collections::HashMap::with_capacity(rows.len());
         for row in &rows {
@@ -123,6 +135,9 @@ impl<'s, 'c> PgContextReader<'s, 'c> {
 
     /// Whether a step of that name is registered.
     pub(crate) fn contains(&mut self, step: &str) -> Result<bool> {
+        if !storable(step) {
+            return Ok(false);
+        }
         let row = self.sql.query_opt(
             &self.action(),
             "SELECT 1 FROM pd_specs WHERE context_id = $1 AND step_name = $2",
@@ -197,6 +212,9 @@ impl<'s, 'c> PgContextReader<'s, 'c> {
 
     /// The steps of one type with their specifications, in registration order.
     pub(crate) fn by_type(&mut self, step_type: &str) -> Result<Vec<(String, StepSpecification)>> {
+        if !storable(step_type) {
+            return Ok(Vec::new());
+        }
         let rows = self.sql.query(
             &self.action(),
             "SELECT step_name, position, step_type, record FROM pd_specs \
@@ -295,6 +313,9 @@ impl<'s, 'c> PgContextWriter<'s, 'c> {
 
     /// Removes `step`; false if it was not registered.
     pub(crate) fn remove(&mut self, step: &str) -> Result<bool> {
+        if !storable(step) {
+            return Ok(false);
+        }
         let row = self.sql.query_opt(
             &self.action(step),
             "DELETE FROM pd_specs WHERE context_id = $1 AND step_name = $2 \

@@ -67,9 +67,16 @@ impl PgStore {
         step: &str,
     ) -> Result<bool> {
         let key = signed_id(name, id)?;
+        // A name that cannot be stored is removed as the empty name, which is never stored
+        // either: nothing is found, and the revision is bumped as by any write.
+        let stored = if super::context::storable(step) {
+            step
+        } else {
+            ""
+        };
         self.with_conn(action, |conn, server| {
             let row =
-                conn.query_one_alone(server, action, REMOVE_STEP, &[&name, &key, &step], |e| {
+                conn.query_one_alone(server, action, REMOVE_STEP, &[&name, &key, &stored], |e| {
                     write_error(server, action, name, &[step], true, e)
                 })?;
             conn::column(&row, 0, &|| {
