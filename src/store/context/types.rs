@@ -114,14 +114,10 @@ impl Target<'_, '_> {
     ) -> Result<Vec<(u32, Chunk)>> {
         let fail = |e| storage_error(self.action(step_type), e);
         let mut range = self.rows.range::<&[u8]>(start..=end).map_err(fail)?;
-        let rows: Vec<_> = if last_only {
-            range.next_back().into_iter().collect()
-        } else {
-            range.by_ref().collect()
-        };
-        let mut out = Vec::new();
-        for row in rows {
-            let (key, value) = row.map_err(fail)?;
+        // Each row is decoded as it is read (no list of the engine's guards first).
+        let decode = |row: std::result::Result<_, redb::StorageError>| -> Result<(u32, Chunk)> {
+            let (key, value): (redb::AccessGuard<'_, &[u8]>, redb::AccessGuard<'_, &[u8]>) =
+                row.map_err(fail)?;
             let (_, number, chunk) = decode_chunk(
                 self.name,
                 self.entry.id,
@@ -129,9 +125,12 @@ impl Target<'_, '_> {
                 value.value(),
                 Some(step_type),
             )?;
-            out.push((number, chunk));
+            Ok((number, chunk))
+        };
+        if last_only {
+            return range.next_back().map(decode).into_iter().collect();
         }
-        Ok(out)
+        range.map(decode).collect()
     }
 
     /// Every type that has a chunk in the file, from the keys of a scan of the whole index
