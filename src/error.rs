@@ -416,14 +416,16 @@ impl Error {
     }
 }
 
-/// Names in messages are cut to 100 characters so that hostile input cannot make an error
-/// message megabytes long.
+/// A name as messages show it: escaped ([`crate::spec::escape_name`]) so that control and
+/// invisible reordering characters cannot reach a terminal or a log raw, quoted, and cut to
+/// 100 characters so that hostile input cannot make an error message megabytes long.
 pub(crate) fn shorten(name: &str) -> String {
     const LIMIT: usize = 100;
-    if name.chars().count() <= LIMIT {
-        format!("'{name}'")
+    let shown = crate::spec::escape_name(name);
+    if shown.chars().count() <= LIMIT {
+        format!("'{shown}'")
     } else {
-        let head: String = name.chars().take(LIMIT).collect();
+        let head: String = shown.chars().take(LIMIT).collect();
         format!("'{head}…' ({} bytes)", name.len())
     }
 }

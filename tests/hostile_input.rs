@@ -1,13 +1,14 @@
 //! Invariant: hostile context names, step names and spec JSON (empty, 1 MiB long, NUL and
 //! control characters, invalid JSON, deeply nested JSON, huge arrays, wrong types) each get
-//! a clear error of the invalid-input family, with a bounded message, and leave the
-//! database exactly as it was. Documented limits: names are 1..=1024 bytes without control
+//! a clear error of the invalid-input family, with a bounded message that shows every name
+//! escaped (no control or invisible reordering character reaches a terminal or log raw), and
+//! leave the database exactly as it was. Documented limits: names are 1..=1024 bytes without control
 //! characters; JSON nesting deeper than 128 levels is refused; spec text fields have no
 //! limit of their own (a 1 MiB description round-trips).
 
 mod support;
 
-use pipeline_deps::spec::MAX_NAME_BYTES;
+use pipeline_deps::spec::{MAX_NAME_BYTES, escape_name};
 use pipeline_deps::{
     DependencySpec, DependencyType, Error, ImportOptions, NodeType, OutputSpec, RegistryManager,
     StepSpecification,
@@ -66,6 +67,7 @@ impl Fixture {
                 if !message.contains("fix") && !message.contains("use ") {
                     return Err(format!("{what}: the message says nothing to do: {message}").into());
                 }
+                raw_free(what, &message)?;
             }
             other => {
                 let shown: String = format!("{other:?}").chars().take(300).collect();
@@ -78,6 +80,14 @@ impl Fixture {
         }
         Ok(())
     }
+}
+
+/// Fails when `message` holds a character that [`escape_name`] would escape.
+fn raw_free(what: &str, message: &str) -> TestResult {
+    if escape_name(message) != message {
+        return Err(format!("{what}: a raw control character in {message:?}").into());
+    }
+    Ok(())
 }
 
 fn hostile_names() -> Vec<(String, String)> {
@@ -360,5 +370,45 @@ fn hostile_json_is_refused_and_changes_nothing() -> TestResult {
             fx.tried
         ),
     );
+    Ok(())
+}
+
+#[test]
+fn messages_show_hostile_text_escaped_and_errors_keep_it_exact() -> TestResult {
+    let manager = RegistryManager::temporary()?;
+    let registry = manager.get_registry("ctx")?;
+    for hostile in ["\u{1b}[2J", "a\nb", "\u{202e}evil", "x\u{85}y", "\0"] {
+        // A step type with a control character and nothing declared: two problems, both
+        // naming it.
+        let spec = StepSpecification::new(format!("T{hostile}"), NodeType::Internal);
+        let Err(error) = registry.register(&format!("s{hostile}"), &spec) else {
+            return Err("a hostile step was registered".into());
+        };
+        raw_free("invalid spec", &error.to_string())?;
+        match &error {
+            Error::InvalidSpec { problems, .. } => {
+                assert!(problems.iter().all(|p| p.step == format!("s{hostile}")));
+                for problem in problems {
+                    raw_free("a problem", &problem.to_string())?;
+                }
+            }
+            other => return Err(format!("expected InvalidSpec, got {other:?}").into()),
+        }
+        // A context name with a control character: the field keeps it exact. (Bidi and
+        // zero-width characters are valid in names; messages escape them all the same.)
+        match manager.get_registry(&format!("c{hostile}")) {
+            Err(Error::InvalidContextName { name, .. }) => assert_eq!(name, format!("c{hostile}")),
+            Ok(_) if !hostile.chars().any(char::is_control) => {}
+            other => return Err(format!("expected InvalidContextName, got {other:?}").into()),
+        }
+        // An alias is free text; the lint warning about a clash shows it escaped.
+        let clash = StepSpecification::new("T", NodeType::Source).with_output(
+            OutputSpec::new("out", DependencyType::ModelArtifacts, "p")
+                .with_aliases([format!("a{hostile}"), format!("A{hostile}")]),
+        );
+        for warning in clash.lint("s") {
+            raw_free("a lint warning", &warning.to_string())?;
+        }
+    }
     Ok(())
 }

@@ -6,7 +6,6 @@
 //! cannot move the cursor, ring the bell or start a new line.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -28,37 +27,12 @@ pub fn max_width() -> usize {
     })
 }
 
-/// Whether `c` must not reach a terminal raw: control characters (C0 such as ESC, BEL and
-/// newline, DEL, C1), and the invisible characters that reorder or hide text (bidi
-/// overrides and isolates, zero-width characters, BOM).
-fn needs_escape(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}'
-        )
-}
-
-/// `text` as people see it: `\n`, `\r` and `\t` for those characters and `\u{1b}` for
-/// every other character [`needs_escape`] names; everything else as it is (`训练管道` stays
-/// `训练管道`). Used on every name and message printed for people; `--json` output is exact.
+/// `text` as people see it: the library's [`escape_name`](pipeline_deps::spec::escape_name)
+/// (`\n`, `\r`, `\t`, and `\u{1b}` for every other control or invisible reordering
+/// character; `训练管道` stays `训练管道`). Used on every name and message printed for people;
+/// `--json` output is exact.
 pub fn esc(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(needs_escape) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if needs_escape(c) => {
-                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    Cow::Owned(out)
+    pipeline_deps::spec::escape_name(text)
 }
 
 /// Names in messages are cut to this many characters.

@@ -4,7 +4,8 @@
 //! [`DependencyType`], [`NodeType`]) are also at the crate root. Reach for this module for
 //! validation details: the [`SpecProblem`]s that [`StepSpecification::validate`] and
 //! [`StepSpecification::lint`] return, the name rules ([`validate_step_name`],
-//! [`validate_context_name`], [`MAX_NAME_BYTES`]).
+//! [`validate_context_name`], [`MAX_NAME_BYTES`]) and how messages show a name
+//! ([`escape_name`]).
 //!
 //! The serde shape is the one of the `steps` entries in the cursus fixture
 //! (`cursus-step-specs.json`): dependency and output types are under the key `type`, missing
@@ -18,7 +19,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 mod validate;
 
 pub(crate) use validate::check_name;
-pub use validate::{MAX_NAME_BYTES, SpecProblem, validate_context_name, validate_step_name};
+pub use validate::{
+    MAX_NAME_BYTES, SpecProblem, escape_name, validate_context_name, validate_step_name,
+};
 
 /// What kind of artifact a dependency needs or an output produces.
 ///

@@ -1,6 +1,10 @@
 //! Validation of specifications and names: the rules enforced on registration
 //! ([`StepSpecification::validate`]), the style warnings that are not enforced
-//! ([`StepSpecification::lint`]), and the name rules shared by steps and contexts.
+//! ([`StepSpecification::lint`]), the name rules shared by steps and contexts, and how
+//! messages show a name ([`escape_name`]).
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
 
 use indexmap::IndexMap;
 
@@ -48,8 +52,9 @@ impl StepSpecification {
                 step_name,
                 "dependencies/outputs",
                 format!(
-                    "step type '{}' has no dependencies or outputs but its node type is '{}' (only 'singular' steps may have neither)",
-                    self.step_type, self.node_type
+                    "step type {} has no dependencies or outputs but its node type is '{}' (only 'singular' steps may have neither)",
+                    crate::error::shorten(&self.step_type),
+                    self.node_type
                 ),
             ));
         }
@@ -100,7 +105,11 @@ impl StepSpecification {
                     warnings.push(SpecProblem::new(
                         step_name,
                         format!("outputs.{}.aliases", out.logical_name),
-                        format!("name '{name}' is already used by output '{owner}'"),
+                        format!(
+                            "name {} is already used by output {}",
+                            crate::error::shorten(name),
+                            crate::error::shorten(owner)
+                        ),
                     ));
                 } else {
                     seen.insert(lower, out.logical_name.clone());
@@ -187,6 +196,48 @@ fn first_control(name: &str) -> Option<char> {
     }
 }
 
+/// Whether `c` must not reach a terminal or a log line raw: control characters (C0 such as
+/// ESC, BEL and newline, DEL, C1), and the invisible characters that reorder or hide text
+/// (bidi overrides and isolates, zero-width characters, BOM).
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}'
+        )
+}
+
+/// `text` as this library's messages show it: `\n`, `\r` and `\t` for those characters and
+/// `\u{1b}` for every other control or invisible reordering character; everything else as it
+/// is. Error messages show every name this way, so a hostile name cannot move a terminal's
+/// cursor, ring its bell, start a new log line or reverse the text around it; the error's
+/// fields keep the name exact.
+///
+/// ```
+/// use pipeline_deps::spec::escape_name;
+///
+/// assert_eq!(escape_name("train\u{1b}[2J\n"), "train\\u{1b}[2J\\n");
+/// assert_eq!(escape_name("训练管道"), "训练管道");
+/// ```
+pub fn escape_name(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if needs_escape(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// Checks a step name with the rules of [`StepSpecification::validate`]: not empty, at most
 /// [`MAX_NAME_BYTES`] bytes, no control characters (`::`, `/`, spaces and unicode are fine).
 ///
@@ -260,7 +311,13 @@ impl SpecProblem {
 
 impl std::fmt::Display for SpecProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "step '{}': {} {}", self.step, self.field, self.message)
+        write!(
+            f,
+            "step {}: {} {}",
+            crate::error::shorten(&self.step),
+            escape_name(&self.field),
+            self.message
+        )
     }
 }
 
