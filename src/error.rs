@@ -264,6 +264,11 @@ pub enum ServerErrorKind {
     ConnectionLost,
     /// The server cancelled a statement after its `statement_timeout` or `lock_timeout`.
     StatementTimeout,
+    /// The server accepts no writes: a hot standby, or `default_transaction_read_only` is on.
+    ReadOnly,
+    /// The database cannot hold a registry: its encoding is neither UTF8 nor SQL_ASCII, so
+    /// some valid names could not be stored or even looked up.
+    Unsupported,
 }
 
 fn server_message(kind: ServerErrorKind, server: &str, action: &str) -> String {
@@ -279,6 +284,12 @@ fn server_message(kind: ServerErrorKind, server: &str, action: &str) -> String {
         ),
         ServerErrorKind::StatementTimeout => format!(
             "the PostgreSQL server {server} cancelled {action} after its statement or lock timeout, nothing of it was applied; retry, or raise the timeout"
+        ),
+        ServerErrorKind::ReadOnly => format!(
+            "the PostgreSQL server {server} accepts no writes (a hot standby, or default_transaction_read_only is on), so {action} applied nothing; write through the primary server, or allow writes to the database"
+        ),
+        ServerErrorKind::Unsupported => format!(
+            "the PostgreSQL database {server} cannot hold a registry ({action}): its encoding must be UTF8 (or SQL_ASCII) so that every valid name can be stored; create the database with `CREATE DATABASE … ENCODING 'UTF8' TEMPLATE template0`"
         ),
     }
 }

@@ -244,6 +244,8 @@ pub(super) fn map_error(server: &str, action: &str, err: postgres::Error) -> Err
         match code {
             // query_canceled (statement_timeout) and lock_not_available (lock_timeout)
             "57014" | "55P03" => Some(ServerErrorKind::StatementTimeout),
+            // read_only_sql_transaction (a hot standby, default_transaction_read_only)
+            "25006" => Some(ServerErrorKind::ReadOnly),
             // admin_shutdown, crash_shutdown, cannot_connect_now, and connection exceptions
             "57P01" | "57P02" | "57P03" => Some(ServerErrorKind::ConnectionLost),
             _ if code.starts_with("08") => Some(ServerErrorKind::ConnectionLost),

@@ -5,6 +5,7 @@
 use postgres::Row;
 
 use super::conn::{Sql, column, signed, unsigned};
+use super::write::check_record_size;
 use crate::codec::{self, CatalogRecordV1, StepRecordV1};
 use crate::error::{Error, Result, shorten, step_record};
 use crate::spec::StepSpecification;
@@ -286,6 +287,8 @@ impl<'s, 'c> PgContextWriter<'s, 'c> {
                     self.index_type(&spec.step_type, step)?;
                 }
                 let record = codec::encode_step(old.seq, spec, 0);
+                // The server could not hold it; the caller's transaction then applies nothing.
+                check_record_size(&self.name, step, record.len())?;
                 self.sql.execute(
                     &action,
                     "UPDATE pd_specs SET step_type = $3, record = $4 \
@@ -299,6 +302,7 @@ impl<'s, 'c> PgContextWriter<'s, 'c> {
                 self.index_type(&spec.step_type, step)?;
                 self.entry.step_count += 1;
                 let record = codec::encode_step(seq, spec, 0);
+                check_record_size(&self.name, step, record.len())?;
                 let position = self.stored(seq)?;
                 self.sql.execute(
                     &action,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use postgres::IsolationLevel;
 
 use super::conn::{Conn, Sql, column};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ServerErrorKind};
 
 /// Every migration: the schema version it produces and its SQL. Released files never change.
 pub(super) const MIGRATIONS: &[(u64, &str)] = &[
@@ -44,6 +44,7 @@ pub(super) fn run(conn: &mut Conn, server: &str) -> Result<()> {
                 .read_only(true)
                 .start()
         })?;
+        check_encoding(&mut sql, server)?;
         let found = version(&mut sql)?;
         sql.commit(ACTION)?;
         found
@@ -91,6 +92,30 @@ fn check_not_newer(server: &str, found: Option<u64>) -> Result<()> {
 }
 
 /// The recorded schema version; `None` for a database without pipeline-deps tables.
+/// Database encodings that can hold every name a registry stores (any Unicode text but
+/// NUL, which validation refuses): UTF8, and SQL_ASCII, which stores bytes as they come.
+const ENCODINGS: [&str; 2] = ["UTF8", "SQL_ASCII"];
+
+/// Refuses a database whose encoding cannot hold every valid name (in LATIN1, say, a name
+/// with an emoji could be neither stored nor looked up), before anything is created in it.
+fn check_encoding(sql: &mut Sql<'_>, server: &str) -> Result<()> {
+    let row = sql.query_opt(ACTION, "SELECT current_setting('server_encoding')", &[])?;
+    let location = || format!("the encoding of {server}");
+    let encoding: String = match &row {
+        Some(row) => column(row, 0, &location)?,
+        None => String::new(),
+    };
+    if ENCODINGS.contains(&encoding.as_str()) {
+        return Ok(());
+    }
+    Err(Error::Server {
+        kind: ServerErrorKind::Unsupported,
+        server: server.to_owned(),
+        action: "opening the registry".into(),
+        source: Some(format!("the database's encoding is {encoding}").into()),
+    })
+}
+
 fn version(sql: &mut Sql<'_>) -> Result<Option<u64>> {
     let server = sql.server().to_owned();
     let location = || format!("the pd_meta table of {server}");

@@ -8,7 +8,9 @@
 //! flushed, as with an explicit `COMMIT`. A batch of several steps runs the same statement
 //! inside `BEGIN` … `COMMIT` (three round trips, whatever its size), so that a client that
 //! dies in the middle of a long batch leaves nothing of it: the server never receives the
-//! `COMMIT`. Either way a failed call applies nothing.
+//! `COMMIT`; a batch over [`CALL_BYTES`] is several calls in that transaction. Either way a
+//! failed call applies nothing. A record over [`MAX_RECORD_BYTES`], which the server could
+//! not hold, is refused before anything is sent.
 
 use super::PgStore;
 use super::conn::{self, Conn};
@@ -18,6 +20,48 @@ use crate::spec::StepSpecification;
 
 const PUT_STEPS: &str = "SELECT pd_put_steps($1, $2, $3, $4, $5, $6)";
 const REMOVE_STEP: &str = "SELECT pd_remove_step($1, $2, $3)";
+
+/// The largest record a PostgreSQL registry stores. The server refuses any value, and any
+/// message, over 1 GiB; this leaves room for a record's header and a call's other
+/// parameters. A file registry has no such limit of its own.
+pub(super) const MAX_RECORD_BYTES: usize = 1_000_000_000;
+
+/// The most bytes (records, names and types) one `pd_put_steps` call carries: a larger
+/// batch is sent as several calls in its one transaction, each well under the server's
+/// 1 GiB message limit.
+const CALL_BYTES: usize = 64 << 20;
+
+/// Refuses a record the server could not store, naming its step.
+pub(super) fn check_record_size(context: &str, step: &str, record: usize) -> Result<()> {
+    if record <= MAX_RECORD_BYTES {
+        return Ok(());
+    }
+    Err(Error::InvalidInput {
+        what: format!("step {} of context {}", shorten(step), shorten(context)),
+        detail: format!(
+            "its stored record would be {record} bytes; a PostgreSQL registry stores records of at most {MAX_RECORD_BYTES} bytes (the server's limit for one value is 1 GiB), so nothing was written"
+        ),
+        source: None,
+    })
+}
+
+/// Splits items of `sizes` bytes each into consecutive calls of at most `limit` bytes (an
+/// item larger than `limit` alone in its call), in order.
+fn plan_calls(sizes: &[usize], limit: usize) -> Vec<std::ops::Range<usize>> {
+    let mut calls = Vec::new();
+    let (mut start, mut bytes) = (0, 0usize);
+    for (at, &size) in sizes.iter().enumerate() {
+        if at > start && bytes.saturating_add(size) > limit {
+            calls.push(start..at);
+            (start, bytes) = (at, 0);
+        }
+        bytes = bytes.saturating_add(size);
+    }
+    if start < sizes.len() {
+        calls.push(start..sizes.len());
+    }
+    calls
+}
 
 impl PgStore {
     /// Stores `items` in context `name` (id `id`) in one transaction, in order: a taken name
@@ -35,25 +79,39 @@ impl PgStore {
         let mut steps = Vec::with_capacity(items.len());
         let mut types = Vec::with_capacity(items.len());
         let mut tails = Vec::with_capacity(items.len());
+        let mut sizes = Vec::with_capacity(items.len());
         for (step, spec) in items {
             let tail = codec::encode_step_tail(spec);
+            check_record_size(name, step, tail.len())?;
+            sizes.push(tail.len() + step.len() + spec.step_type.len());
             steps.push(*step);
             types.push(spec.step_type.as_str());
             tails.push(tail);
         }
         let alone = items.len() == 1;
-        let map = |server: &str, e| write_error(server, action, name, &steps, alone, e);
+        let calls = plan_calls(&sizes, CALL_BYTES);
         self.with_conn(action, |conn, server| {
-            let params: [&(dyn postgres::types::ToSql + Sync); 6] =
-                [&name, &key, &replace, &steps, &types, &tails];
             if alone {
-                conn.query_one_alone(server, action, PUT_STEPS, &params, |e| map(server, e))?;
-                Ok(())
-            } else {
-                in_transaction(conn, server, action, |sql| {
-                    sql.query_one_with(action, PUT_STEPS, &params, |e| map(server, e))
-                })
+                let params: [&(dyn postgres::types::ToSql + Sync); 6] =
+                    [&name, &key, &replace, &steps, &types, &tails];
+                let map = |e| write_error(server, action, name, &steps, true, e);
+                conn.query_one_alone(server, action, PUT_STEPS, &params, map)?;
+                return Ok(());
             }
+            in_transaction(conn, server, action, |sql| {
+                for call in &calls {
+                    let (steps, types, tails) = (
+                        &steps[call.clone()],
+                        &types[call.clone()],
+                        &tails[call.clone()],
+                    );
+                    let params: [&(dyn postgres::types::ToSql + Sync); 6] =
+                        [&name, &key, &replace, &steps, &types, &tails];
+                    let map = |e| write_error(server, action, name, steps, false, e);
+                    sql.query_one_with(action, PUT_STEPS, &params, map)?;
+                }
+                Ok(())
+            })
         })
     }
 
@@ -101,7 +159,7 @@ fn in_transaction(
     conn: &mut Conn,
     server: &str,
     action: &str,
-    f: impl FnOnce(&mut conn::Sql<'_>) -> Result<postgres::Row>,
+    f: impl FnOnce(&mut conn::Sql<'_>) -> Result<()>,
 ) -> Result<()> {
     let mut sql = conn.transaction(server, action, |client| {
         client
@@ -170,5 +228,46 @@ fn write_error(
             source,
         },
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::plan_calls;
+
+    #[test]
+    fn calls_split_where_the_next_item_would_exceed_the_limit() {
+        assert_eq!(plan_calls(&[], 10), Vec::<std::ops::Range<usize>>::new());
+        assert_eq!(plan_calls(&[4, 4, 4], 10), [0..2, 2..3]);
+        assert_eq!(plan_calls(&[4, 6, 4], 10), [0..2, 2..3]);
+        // An item over the limit goes alone.
+        assert_eq!(plan_calls(&[1, 25, 1], 10), [0..1, 1..2, 2..3]);
+        assert_eq!(plan_calls(&[25], 10), vec![std::ops::Range { start: 0, end: 1 }]);
+    }
+
+    proptest! {
+        /// The calls cover every item once, in order; each stays within the limit unless it
+        /// holds a single item; and each is as long as the limit allows.
+        #[test]
+        fn calls_cover_every_item_in_order_within_the_limit(
+            sizes in proptest::collection::vec(0usize..40, 0..60),
+            limit in 1usize..60,
+        ) {
+            let calls = plan_calls(&sizes, limit);
+            let mut next = 0;
+            for call in &calls {
+                prop_assert_eq!(call.start, next);
+                prop_assert!(call.end > call.start);
+                let bytes: usize = sizes[call.clone()].iter().sum();
+                prop_assert!(bytes <= limit || call.len() == 1);
+                if call.end < sizes.len() {
+                    prop_assert!(bytes + sizes[call.end] > limit);
+                }
+                next = call.end;
+            }
+            prop_assert_eq!(next, sizes.len());
+        }
     }
 }
