@@ -244,7 +244,10 @@ mod tests {
         assert_eq!(plan_calls(&[4, 6, 4], 10), [0..2, 2..3]);
         // An item over the limit goes alone.
         assert_eq!(plan_calls(&[1, 25, 1], 10), [0..1, 1..2, 2..3]);
-        assert_eq!(plan_calls(&[25], 10), vec![std::ops::Range { start: 0, end: 1 }]);
+        assert_eq!(
+            plan_calls(&[25], 10),
+            vec![std::ops::Range { start: 0, end: 1 }]
+        );
     }
 
     proptest! {
