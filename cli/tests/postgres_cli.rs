@@ -161,7 +161,21 @@ fn a_password_in_the_url_is_never_printed() -> TestResult {
     let wrong = cluster.url_as(&name, pg_cluster::PASSWORD_USER, "Wr0ng-Secret");
     let refused = run(&["--db", &wrong, "--json", "stats"], &[])?;
     assert_eq!(refused.code, 3, "{}", refused.stderr);
-    for (out, secret) in [(&ok, "horse"), (&refused, "Wr0ng")] {
+    // The password as a query parameter instead (`?password=…`), beside another one.
+    let in_query = format!(
+        "{}?application_name=pd&password=correct%20horse",
+        wrong.replacen(":Wr0ng-Secret@", "@", 1)
+    );
+    let queried = run(&["--db", &in_query, "--json", "stats"], &[])?;
+    assert_eq!(queried.code, 0, "{}", queried.stderr);
+    let shown: Value = serde_json::from_str(&queried.stdout)?;
+    assert!(
+        shown["database"]
+            .as_str()
+            .is_some_and(|db| db.ends_with("?application_name=pd")),
+        "{shown}"
+    );
+    for (out, secret) in [(&ok, "horse"), (&refused, "Wr0ng"), (&queried, "horse")] {
         assert!(!out.stdout.contains(secret) && !out.stderr.contains(secret));
     }
     let doc: Value = serde_json::from_str(&ok.stdout)?;
