@@ -177,7 +177,7 @@ pub fn open_read(db: &Path) -> Result<RegistryManager, Failure> {
 pub fn note_recovered_copy(db: &Path) {
     let message = format!(
         "{} was not closed by its last writer; showing its last committed state, recovered in memory (the file is unchanged)",
-        db.display()
+        crate::output::path_text(db)
     );
     if crate::json::enabled() {
         crate::json::write_note("recovered_copy", &message);

@@ -6,6 +6,8 @@
 //! is one line of JSON (`{"level", "target", "message", ...fields}`), so that every line on
 //! standard error is a JSON object.
 
+use std::io::{self, Write};
+
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
 
@@ -35,17 +37,42 @@ pub fn init(verbose: u8, quiet: bool, json: bool) {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
         .without_time();
     // A second subscriber cannot be installed; there is none before this one.
     let _ = if json {
         builder
+            .with_writer(io::stderr)
             .json()
             .flatten_event(true)
             .with_current_span(false)
             .with_span_list(false)
             .try_init()
     } else {
-        builder.try_init()
+        builder.with_writer(|| Escaped).try_init()
     };
+}
+
+/// Standard error with every log line escaped for people ([`crate::output::esc`]), as
+/// tables and messages are: a name with an ESC or a bidi override in an event's fields
+/// cannot drive the terminal or forge a line. (JSON events escape control characters by
+/// JSON's rules and keep names exact otherwise.)
+struct Escaped;
+
+impl Write for Escaped {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let mut out = String::with_capacity(text.len());
+        for (at, line) in text.split('\n').enumerate() {
+            if at > 0 {
+                out.push('\n');
+            }
+            out.push_str(&crate::output::esc(line));
+        }
+        io::stderr().lock().write_all(out.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        io::stderr().flush()
+    }
 }

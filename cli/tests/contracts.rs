@@ -138,6 +138,18 @@ fn logs_go_to_stderr_by_verbosity_or_rust_log() -> TestResult {
     let from_env = output(c)?.expect(0)?;
     assert!(from_env.stderr.contains("imported steps"), "{from_env:?}");
 
+    // Log lines escape names for people, as tables and messages do. (A bidi override or a
+    // word joiner is valid in a name; a control character is not.)
+    let hostile = run(&db, &["-v", "import", "ev\u{202e}il\u{2060}", s(&six)?])?.expect(0)?;
+    assert!(
+        hostile.stderr.contains("context=ev\\u{202e}il\\u{2060}"),
+        "{hostile:?}"
+    );
+    assert!(
+        !hostile.stderr.contains(['\u{202e}', '\u{2060}']),
+        "{hostile:?}"
+    );
+
     // Logs never mix into JSON.
     let json = run(&db, &["-vv", "import", "e", s(&six)?, "--json"])?.expect(0)?;
     serde_json::from_str::<Value>(&json.stdout)?;
@@ -480,6 +492,9 @@ fn under_json_every_stderr_line_is_a_json_object() -> TestResult {
         // The image as a crash would leave it: committed, never closed.
         std::fs::copy(&db, &unclosed)?;
     }
+    // Reached through a symbolic link: shown by its canonical path all the same.
+    let link = dir.path().join("link.redb");
+    std::os::unix::fs::symlink(&unclosed, &link)?;
     for args in [
         vec!["contexts"],
         vec!["stats"],
@@ -488,7 +503,7 @@ fn under_json_every_stderr_line_is_a_json_object() -> TestResult {
     ] {
         let mut with_json = args.clone();
         with_json.push("--json");
-        let shown = run(&unclosed, &with_json)?.expect(0)?;
+        let shown = run(&link, &with_json)?.expect(0)?;
         serde_json::from_str::<Value>(&shown.stdout)?;
         let notes = json_lines(&shown.stderr)?;
         assert_eq!(notes.len(), 1, "{args:?}: {shown:?}");
@@ -497,6 +512,14 @@ fn under_json_every_stderr_line_is_a_json_object() -> TestResult {
         assert_eq!(
             notes[0]["database"].as_str(),
             unclosed.canonicalize()?.to_str(),
+            "{shown:?}"
+        );
+        // The message names the file as every output does: canonical.
+        let canonical = s(&unclosed.canonicalize()?)?.to_owned();
+        assert!(
+            notes[0]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with(&canonical)),
             "{shown:?}"
         );
         // Without --json: the same note, as a line of text.

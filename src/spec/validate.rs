@@ -197,19 +197,46 @@ fn first_control(name: &str) -> Option<char> {
 }
 
 /// Whether `c` must not reach a terminal or a log line raw: control characters (C0 such as
-/// ESC, BEL and newline, DEL, C1), and the invisible characters that reorder or hide text
-/// (bidi overrides and isolates, zero-width characters, BOM).
+/// ESC, BEL and newline, DEL, C1), and the characters that are invisible or reorder text:
+/// Unicode's format characters (general category Cf: bidi marks, overrides and isolates,
+/// zero-width characters, word joiners, BOM, soft hyphen, tags) and the other default
+/// ignorable code points (fillers, variation selectors), so that two names that print
+/// alike are told apart.
 fn needs_escape(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
-            '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}'
+            '\u{ad}'
+                | '\u{34f}'
+                | '\u{600}'..='\u{605}'
+                | '\u{61c}'
+                | '\u{6dd}'
+                | '\u{70f}'
+                | '\u{890}'..='\u{891}'
+                | '\u{8e2}'
+                | '\u{115f}'..='\u{1160}'
+                | '\u{17b4}'..='\u{17b5}'
+                | '\u{180b}'..='\u{180f}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2060}'..='\u{206f}'
+                | '\u{3164}'
+                | '\u{fe00}'..='\u{fe0f}'
+                | '\u{feff}'
+                | '\u{ffa0}'
+                | '\u{fff0}'..='\u{fffb}'
+                | '\u{110bd}'
+                | '\u{110cd}'
+                | '\u{13430}'..='\u{1343f}'
+                | '\u{1bca0}'..='\u{1bca3}'
+                | '\u{1d173}'..='\u{1d17a}'
+                | '\u{e0000}'..='\u{e0fff}'
         )
 }
 
 /// `text` as this library's messages show it: `\n`, `\r` and `\t` for those characters and
-/// `\u{1b}` for every other control or invisible reordering character; everything else as it
-/// is. Error messages show every name this way, so a hostile name cannot move a terminal's
+/// `\u{1b}` for every other control, format (bidi, zero-width, word joiner, soft hyphen, tag)
+/// or other invisible character; everything else as it is. Error messages show every name this way, so a hostile name cannot move a terminal's
 /// cursor, ring its bell, start a new log line or reverse the text around it; the error's
 /// fields keep the name exact.
 ///
@@ -327,7 +354,42 @@ impl std::error::Error for SpecProblem {}
 mod tests {
     use proptest::prelude::*;
 
+    #[test]
+    fn invisible_and_reordering_characters_are_escaped_and_letters_are_not() {
+        for c in [
+            '\u{1b}',
+            '\u{85}',
+            '\u{ad}',
+            '\u{61c}',
+            '\u{115f}',
+            '\u{180e}',
+            '\u{200b}',
+            '\u{202e}',
+            '\u{2060}',
+            '\u{2066}',
+            '\u{3164}',
+            '\u{fe0f}',
+            '\u{feff}',
+            '\u{fff9}',
+            '\u{1d173}',
+            '\u{e0001}',
+        ] {
+            let shown = super::escape_name(&format!("a{c}b")).into_owned();
+            assert_eq!(shown, format!("a\\u{{{:x}}}b", u32::from(c)));
+        }
+        for text in ["训练管道", "café", "🚀 ctx", "a::b/c d", "Ω≈ç"] {
+            assert_eq!(super::escape_name(text), text);
+        }
+    }
+
     proptest! {
+        /// Escaped text holds no character that needs escaping.
+        #[test]
+        fn escaped_text_is_free_of_what_it_escapes(text in "(?s).{0,40}") {
+            let shown = super::escape_name(&text);
+            prop_assert!(!shown.chars().any(super::needs_escape));
+        }
+
         /// The fast checks mean exactly what the plain standard-library ones do.
         #[test]
         fn fast_name_checks_agree_with_the_standard_library(text in "(?s).{0,40}") {
