@@ -331,9 +331,28 @@ fn library_kind(e: &pipeline_deps::Error) -> &'static str {
         E::NoSuchContext { .. } => "unknown_context",
         E::Unresolved(_) => "unresolved",
         E::DefaultManagerOpen { .. } => "default_manager_open",
+        E::Server { kind, .. } => server_kind(*kind),
         _ => "library",
     }
 }
+
+/// The kind of a PostgreSQL server's error: what a script can act on.
+fn server_kind(kind: pipeline_deps::ServerErrorKind) -> &'static str {
+    use pipeline_deps::ServerErrorKind as K;
+    match kind {
+        K::ConnectionRefused => "connection_refused",
+        K::Authentication => "authentication",
+        K::ConnectionLost => "connection_lost",
+        K::StatementTimeout => "statement_timeout",
+        K::ReadOnly => "read_only",
+        K::Unsupported => "unsupported_database",
+        _ => "server",
+    }
+}
+
+/// The input file the command read (not standard input), once known: the `file` of an
+/// error about its content.
+pub static INPUT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
 impl ErrorReport {
     /// The document for `failure`.
@@ -383,6 +402,10 @@ impl ErrorReport {
                     | E::SchemaTooNew { path, .. }
                     | E::NotARegistry { path, .. }
                     | E::ReadOnly { path } => report.file = Some(shown_path(path)),
+                    // The library's I/O is on the database file.
+                    E::Io { .. } => report.file = DATABASE.get().map(|db| shown_path(db)),
+                    // An error in the input's content names the file it came from.
+                    E::InvalidInput { .. } => report.file = INPUT.get().map(|f| shown_path(f)),
                     _ => {}
                 }
             }
@@ -399,6 +422,9 @@ impl ErrorReport {
                 report.kind = missing.kind;
                 report.context = Some(missing.context.clone());
                 report.step = missing.name.clone();
+                if missing.kind == "already_registered" {
+                    report.file = INPUT.get().map(|f| shown_path(f));
+                }
             }
             F::Usage(_) => report.kind = "usage",
         }

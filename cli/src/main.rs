@@ -66,11 +66,11 @@ pub enum Failure {
 }
 
 /// A name on the command line that names nothing (or, with kind `invalid_input`, a step
-/// listed twice).
+/// listed twice; with kind `already_registered`, steps of an import that are taken).
 #[derive(Debug)]
 pub struct Missing {
-    /// `unknown_context`, `unknown_step`, `unknown_step_type` or `invalid_input` (the JSON
-    /// error's `kind`).
+    /// `unknown_context`, `unknown_step`, `unknown_step_type`, `invalid_input` or
+    /// `already_registered` (the JSON error's `kind`).
     pub kind: &'static str,
     /// The context named (or looked in).
     pub context: String,
@@ -127,6 +127,12 @@ impl std::fmt::Display for Failure {
             }
             // Messages name contexts, steps and files: escaped, so that the only line
             // breaks are the ones above.
+            // The library's advice names an API call; a command is simply run again.
+            Failure::Library(pipeline_deps::Error::ContextCleared { context }) => write!(
+                f,
+                "context '{}' was cleared by another process while this command ran, so nothing of this command was written; run it again",
+                output::short(context)
+            ),
             Failure::Library(e) => f.write_str(&output::esc(&e.to_string())),
             Failure::Io { action, .. } => write!(f, "I/O error while {}", output::esc(action)),
             Failure::NoDatabase(path) => write!(
@@ -286,4 +292,22 @@ fn main() -> ExitCode {
 /// Whether people are watching: progress and prompts go to a terminal only.
 pub fn stderr_is_terminal() -> bool {
     io::stderr().is_terminal()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Failure;
+
+    #[test]
+    fn a_context_cleared_under_a_command_says_to_run_it_again() {
+        let failure = Failure::Library(pipeline_deps::Error::ContextCleared {
+            context: "ml\u{1b}".into(),
+        });
+        let text = failure.to_string();
+        assert!(text.contains("run it again"), "{text}");
+        assert!(
+            !text.contains("get_registry") && !text.contains('\u{1b}'),
+            "{text}"
+        );
+    }
 }

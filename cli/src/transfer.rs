@@ -132,14 +132,19 @@ pub fn import(
             .filter(|(n, _)| before.contains(n))
             .map(|(n, _)| n.clone())
             .collect();
-        if !taken.is_empty() {
-            return Err(Failure::Invalid(format!(
-                "{} step(s) of {} are already registered in context '{}': {}; nothing was imported. Pass --replace to replace them",
-                taken.len(),
-                path_text(file),
-                short(context),
-                list_preview(&taken, 5)
-            )));
+        if let Some(first) = taken.first() {
+            return Err(Failure::Missing(Box::new(crate::Missing {
+                kind: "already_registered",
+                context: context.to_owned(),
+                name: Some(first.clone()),
+                message: format!(
+                    "{} step(s) of {} are already registered in context '{}': {}; nothing was imported. Pass --replace to replace them",
+                    taken.len(),
+                    path_text(file),
+                    short(context),
+                    list_preview(&taken, 5)
+                ),
+            })));
         }
     }
     let progress = Progress::spinner(

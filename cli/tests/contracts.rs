@@ -450,6 +450,29 @@ fn json_errors_name_the_file_and_context_involved() -> TestResult {
     let unknown = run(&db, &["show", "nope", "--json"])?.expect(4)?;
     let error: Value = serde_json::from_str(unknown.stderr.trim())?;
     assert_eq!(error["context"], "nope", "{unknown:?}");
+    // Steps of an import that are taken: the context, the first taken step and the file.
+    let six = subset(dir.path(), &SIX[..2], str::to_owned)?;
+    run(&db, &["import", "twice", s(&six)?])?.expect(0)?;
+    let again = run(&db, &["import", "twice", s(&six)?, "--json"])?.expect(4)?;
+    let error: Value = serde_json::from_str(again.stderr.trim())?;
+    assert_eq!(error["kind"], "already_registered", "{again:?}");
+    assert_eq!(error["context"], "twice", "{again:?}");
+    assert_eq!(error["step"], SIX[0], "{again:?}");
+    assert_eq!(error["file"], s(&six.canonicalize()?)?, "{again:?}");
+    // Malformed input names its file; an I/O error of the database names the database.
+    let broken = dir.path().join("broken.json");
+    std::fs::write(&broken, "{\"steps\": [")?;
+    let parse = run(&db, &["import", "c", s(&broken)?, "--json"])?.expect(4)?;
+    let error: Value = serde_json::from_str(parse.stderr.trim())?;
+    assert_eq!(error["file"], s(&broken.canonicalize()?)?, "{parse:?}");
+    let not_a_file = run(dir.path(), &["stats", "--json"])?.expect(3)?;
+    let error: Value = serde_json::from_str(not_a_file.stderr.trim())?;
+    assert_eq!(error["kind"], "io", "{not_a_file:?}");
+    assert_eq!(
+        error["file"],
+        s(&dir.path().canonicalize()?)?,
+        "{not_a_file:?}"
+    );
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 //! (and `PIPELINE_DEPS_DB`) reach the server for every command; `copy` moves every context
 //! from a file to a server and back, each context whole, and refuses to mix into contexts
 //! that already hold steps; `check` and `compact` say they apply to files only; a password
-//! in the URL is never printed.
+//! in the URL is never printed; each kind of server error has its own JSON `kind`.
 #![cfg(feature = "postgres")]
 
 #[path = "../../tests/support/pg_cluster.rs"]
@@ -185,5 +185,69 @@ fn a_password_in_the_url_is_never_printed() -> TestResult {
             .is_some_and(|db| db.starts_with(&format!("postgres://{}@", pg_cluster::PASSWORD_USER))),
         "{doc}"
     );
+    Ok(())
+}
+
+#[test]
+fn server_errors_have_their_own_json_kinds() -> TestResult {
+    let test = "server_error_kinds";
+    let Some(server) = pg_cluster::server(test)? else {
+        return Ok(());
+    };
+    let mut admin = postgres::Client::connect(&server.admin_url(), postgres::NoTls)?;
+    // A read-only database (as a hot standby is), with a registry in it.
+    let read_only = server.database("read_only_kind")?;
+    assert_eq!(run(&["--db", &read_only, "demo"], &[])?.code, 0);
+    let name = read_only.rsplit('/').next().unwrap_or_default().to_owned();
+    admin.batch_execute(&format!(
+        "ALTER DATABASE \"{name}\" SET default_transaction_read_only = on"
+    ))?;
+    // A database in an encoding that cannot hold every name.
+    let latin1 = server.database("latin1_kind")?;
+    let name = latin1.rsplit('/').next().unwrap_or_default().to_owned();
+    admin.batch_execute(&format!("DROP DATABASE \"{name}\""))?;
+    admin.batch_execute(&format!(
+        "CREATE DATABASE \"{name}\" ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+    ))?;
+    let nowhere = tempfile::tempdir()?;
+    let refused = format!(
+        "postgres://nobody@{}/x",
+        nowhere.path().display().to_string().replace('/', "%2F")
+    );
+    for (what, args, kind, code) in [
+        (
+            "read-only",
+            vec!["--db", &read_only, "clear", "unit_tests"],
+            "read_only",
+            3,
+        ),
+        (
+            "LATIN1",
+            vec!["--db", &latin1, "stats"],
+            "unsupported_database",
+            3,
+        ),
+        (
+            "nothing listening",
+            vec!["--db", &refused, "stats"],
+            "connection_refused",
+            3,
+        ),
+        (
+            "no host",
+            vec!["--db", "postgres://", "stats"],
+            "invalid_input",
+            4,
+        ),
+    ] {
+        let mut args = args.clone();
+        args.push("--json");
+        let out = run(&args, &[])?;
+        assert_eq!(out.code, code, "{what}: {}", out.stderr);
+        let error: Value = serde_json::from_str(out.stderr.trim())?;
+        assert_eq!(error["kind"], kind, "{what}: {error}");
+    }
+    // Reads still work on the read-only database.
+    assert_eq!(run(&["--db", &read_only, "stats"], &[])?.code, 0);
     Ok(())
 }

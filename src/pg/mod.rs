@@ -74,6 +74,13 @@ impl PgStore {
                 detail: e.to_string(),
                 source: Some(Box::new(e)),
             })?;
+        if config.get_hosts().is_empty() {
+            return Err(Error::InvalidInput {
+                what: "the PostgreSQL URL".into(),
+                detail: "it names no host; give one (postgres://user@host/database) or a socket directory (postgres://user@%2Fvar%2Frun%2Fpostgresql/database)".into(),
+                source: None,
+            });
+        }
         if config.get_ssl_mode() == postgres::config::SslMode::Require {
             return Err(Error::InvalidInput {
                 what: "the PostgreSQL URL".into(),
