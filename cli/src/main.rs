@@ -110,13 +110,13 @@ impl std::fmt::Display for Failure {
                     output::short(context),
                     problems.len()
                 )?;
-                let (shown, omitted) = json::bounded::<_, json::Problem>(problems);
-                for p in shown {
+                let omitted = problems.len().saturating_sub(json::PROBLEMS_SHOWN);
+                for p in problems.iter().take(json::PROBLEMS_SHOWN) {
                     write!(
                         f,
                         "\n  - step '{}': {} {}",
-                        output::short(p.step.as_deref().unwrap_or_default()),
-                        output::short(p.field.as_deref().unwrap_or_default()),
+                        output::short(&p.step),
+                        output::short(&p.field),
                         output::esc(&p.message)
                     )?;
                 }

@@ -1,5 +1,6 @@
 //! Invariant: a library error reaches the user once: the message (which names no command),
-//! each cause once on its own `caused by:` line, and the CLI's own hint for the error's kind.
+//! each cause once on its own `caused by:` line, and the CLI's own hint for the error's kind;
+//! a long name is cut once, with its true length.
 
 use std::process::Command;
 
@@ -79,5 +80,30 @@ fn a_foreign_file_gets_the_cli_hint_and_a_message_without_commands() -> TestResu
         .collect();
     assert_eq!(hints.len(), 1, "{stderr}");
     assert!(hints[0].contains("pipeline-deps check"), "{stderr}");
+    Ok(())
+}
+
+#[test]
+fn a_long_invalid_step_name_is_cut_once_with_its_true_length() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("registry.redb");
+    let input = dir.path().join("long.json");
+    let name = "L".repeat(2000);
+    std::fs::write(
+        &input,
+        format!(
+            r#"{{"steps": [{{"step_name": "{name}", "step_type": "T", "node_type": "singular"}}]}}"#
+        ),
+    )?;
+    let (code, stderr) = run(&[
+        "--db".as_ref(),
+        db.as_os_str(),
+        "import".as_ref(),
+        "c".as_ref(),
+        input.as_os_str(),
+    ])?;
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("… (2000 bytes)'"), "{stderr}");
+    assert!(!stderr.contains("……"), "{stderr}");
     Ok(())
 }
