@@ -73,7 +73,7 @@ pub enum Command {
     /// List contexts in creation order with their step and type counts
     Contexts,
 
-    /// Show totals, per-context statistics and the file size
+    /// Show totals, per-context statistics and, for a file, its size
     Stats,
 
     /// List the steps of a context, or show one step's specification in full

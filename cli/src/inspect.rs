@@ -11,7 +11,8 @@ use pipeline_deps::{RegistryManager, StepSpecification};
 use serde::Serialize;
 
 use crate::commands::{
-    Session, existing_context, file_size, list_preview, missing, open_read, unknown_step,
+    Session, existing_context, file_size, list_preview, missing, open_read, server_url,
+    unknown_step,
 };
 use crate::json::{self, Context, Problem, Totals, schema};
 use crate::output::{Table, bytes, esc, field, path_text, short};
@@ -53,7 +54,8 @@ pub fn contexts(s: &mut Session<'_>) -> Result<Status, Failure> {
 /// The `stats --json` document (without its schema and database).
 #[derive(Serialize)]
 pub struct StatsReport {
-    file_size_bytes: u64,
+    /// `None` (JSON `null`) for a PostgreSQL server, which has no file.
+    file_size_bytes: Option<u64>,
     totals: Totals,
     contexts: Vec<Context>,
 }
@@ -62,13 +64,14 @@ pub struct StatsReport {
 pub fn stats_report(db: &Path, manager: &RegistryManager) -> Result<StatsReport, Failure> {
     let contexts = Context::list(&manager.get_context_stats()?);
     Ok(StatsReport {
-        file_size_bytes: file_size(db),
+        file_size_bytes: server_url(db).is_none().then(|| file_size(db)),
         totals: Totals::of(&contexts),
         contexts,
     })
 }
 
-/// `stats`: the design's monitoring report (totals, per-context counts) and the file size.
+/// `stats`: the design's monitoring report (totals, per-context counts) and the file size (a
+/// server database has none).
 pub fn stats(s: &mut Session<'_>, manager: &RegistryManager) -> Result<Status, Failure> {
     let report = stats_report(&s.db, manager)?;
     if s.json {
@@ -81,7 +84,9 @@ pub fn stats(s: &mut Session<'_>, manager: &RegistryManager) -> Result<Status, F
         contexts,
     } = report;
     field(s.out, 0, "database", &path_text(&s.db))?;
-    field(s.out, 0, "file size", &bytes(size))?;
+    if let Some(size) = size {
+        field(s.out, 0, "file size", &bytes(size))?;
+    }
     field(s.out, 0, "contexts", &totals.contexts.to_string())?;
     field(s.out, 0, "steps", &totals.steps.to_string())?;
     field(

@@ -112,6 +112,12 @@ fn every_command_reaches_the_server_and_file_only_ones_say_they_do_not_apply() -
     assert_eq!(run(&["--db", &url, "demo"], &[])?.code, 0);
     let stats = json(&run(&["--json", "stats"], &[("PIPELINE_DEPS_DB", &url)])?)?;
     assert_eq!(stats["contexts"].as_array().map(Vec::len), Some(3));
+    assert!(
+        stats["file_size_bytes"].is_null(),
+        "a server has no file: {stats}"
+    );
+    let human = run(&["--db", &url, "stats"], &[])?;
+    assert!(!human.stdout.contains("file size"), "{}", human.stdout);
     let show = run(&["--db", &url, "show", "unit_tests"], &[])?;
     assert_eq!(show.code, 0, "{}", show.stderr);
     let resolve = run(&["--db", &url, "resolve", "fraud_detection_training"], &[])?;
