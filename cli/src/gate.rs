@@ -14,7 +14,7 @@ use crate::commands::{
     Session, existing_context, missing, open_read, read_input, unknown_step, write_atomically,
 };
 use crate::json::{self, Candidate, ExplainedDependency, Unwired, schema};
-use crate::output::{Table, esc, path_text, score, shown_path};
+use crate::output::{Table, db_option, esc, path_text, score, shell_word, shown_path};
 use crate::{Failure, Status};
 
 /// A resolver over an existing context of a read-only database.
@@ -373,25 +373,11 @@ fn write_explanation(
     Ok(())
 }
 
-/// Quotes a word for a POSIX shell when it needs it (for the commands suggested in hints).
-fn shell_word(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c));
-    if plain {
-        word.to_owned()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
-}
-
 /// The command line that writes `snapshot` again.
 fn snapshot_command(db: &Path, snapshot: &EdgeSnapshot, context: &str, file: &Path) -> String {
     let mut words = vec![
         "pipeline-deps".to_owned(),
-        "--db".to_owned(),
-        shell_word(&shown_path(db).display().to_string()),
+        db_option(db),
         "snapshot".to_owned(),
         shell_word(context),
     ];
@@ -459,8 +445,9 @@ pub fn snapshot(
             let names: Vec<String> = snapshot.unresolved.iter().map(|u| u.step.clone()).collect();
             writeln!(
                 s.out,
-                "frozen as unresolved: {} (see `pipeline-deps resolve {}`)",
+                "frozen as unresolved: {} (see `pipeline-deps {} resolve {}`)",
                 crate::commands::list_preview(&names, 10),
+                esc(&db_option(&s.db)),
                 esc(&shell_word(context))
             )?;
         }
@@ -552,8 +539,8 @@ pub fn check_snapshot(
             s.out,
             "why:         {}",
             esc(&format!(
-                "pipeline-deps --db {} resolve {}{steps} --explain",
-                shell_word(&shown_path(&s.db).display().to_string()),
+                "pipeline-deps {} resolve {}{steps} --explain",
+                db_option(&s.db),
                 shell_word(context)
             ))
         )?;

@@ -201,9 +201,14 @@ fn hint(failure: &Failure) -> Option<String> {
             "inspect it read-only with `pipeline-deps --db {} stats` while its owner runs in single-writer mode",
             path.display()
         )),
-        (pipeline_deps::ErrorKind::Corruption, _) => Some(
-            "run `pipeline-deps check` to see what is damaged, and restore the file from a backup if it fails".into(),
-        ),
+        (_, pipeline_deps::Error::NotARegistry { .. }) => Some(format!(
+            "point --db at a pipeline-deps registry file; if this is one, `pipeline-deps {}check` tells what is damaged",
+            db_flag()
+        )),
+        (pipeline_deps::ErrorKind::Corruption, _) => Some(format!(
+            "run `pipeline-deps {}check` to see what is damaged, and restore the file from a backup if it fails",
+            db_flag()
+        )),
         // A path that is not a regular file (a directory, FIFO, device or socket).
         (_, pipeline_deps::Error::Io { source, .. })
             if source.kind() == io::ErrorKind::InvalidInput =>
@@ -219,11 +224,21 @@ fn hint(failure: &Failure) -> Option<String> {
         {
             Some("pass --allow-unknown-fields to import such a document anyway".into())
         }
-        (pipeline_deps::ErrorKind::NotFound, _) => {
-            Some("list the contexts with `pipeline-deps contexts`".into())
-        }
+        (pipeline_deps::ErrorKind::NotFound, _) => Some(format!(
+            "list the contexts with `pipeline-deps {}contexts`",
+            db_flag()
+        )),
         _ => None,
     }
+}
+
+/// `--db DB ` for a command in a hint ([`output::db_option`]); empty before a database was
+/// chosen.
+fn db_flag() -> String {
+    json::DATABASE
+        .get()
+        .map(|db| format!("{} ", output::db_option(db)))
+        .unwrap_or_default()
 }
 
 /// Prints the error, its causes (each once: library messages do not repeat their source)

@@ -65,6 +65,27 @@ pub fn shown_path(path: &Path) -> PathBuf {
         .unwrap_or_else(|_| path.to_path_buf())
 }
 
+/// Quotes a word for a POSIX shell when it needs it (for the commands suggested in hints):
+/// as it is when it holds only characters no shell treats specially, otherwise in single
+/// quotes (a quote inside written `'\''`).
+pub fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// `--db DB` for a command line suggested in a hint, ready to paste: the database as shown
+/// ([`shown_path`]: a file's full path, a server URL without its password), one shell word.
+pub fn db_option(db: &Path) -> String {
+    format!("--db {}", shell_word(&shown_path(db).display().to_string()))
+}
+
 /// A server URL without the password of its user (`postgres://user:secret@host/db` shows
 /// as `postgres://user@host/db`).
 pub fn without_password(url: &str) -> String {

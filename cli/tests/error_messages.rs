@@ -61,7 +61,8 @@ fn invalid_json_prints_the_parser_message_once_as_the_cause() -> TestResult {
 #[test]
 fn a_foreign_file_gets_the_cli_hint_and_a_message_without_commands() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let db = dir.path().join("notes.txt");
+    // A name a shell would split: the hint's command must still paste as it is.
+    let db = dir.path().join("team's notes.txt");
     std::fs::write(&db, vec![b'x'; 8192])?;
     let (code, stderr) = run(&["--db".as_ref(), db.as_os_str(), "stats".as_ref()])?;
     assert_eq!(code, 3, "{stderr}");
@@ -79,7 +80,22 @@ fn a_foreign_file_gets_the_cli_hint_and_a_message_without_commands() -> TestResu
         .filter(|l| l.starts_with("  hint: "))
         .collect();
     assert_eq!(hints.len(), 1, "{stderr}");
-    assert!(hints[0].contains("pipeline-deps check"), "{stderr}");
+    // The hint's command names this file and, pasted into a shell, checks it.
+    let command = hints[0]
+        .split('`')
+        .nth(1)
+        .ok_or("the hint names no command")?;
+    assert!(command.ends_with(" check"), "{stderr}");
+    let pasted = Command::new("sh")
+        .arg("-c")
+        .arg(command.replacen("pipeline-deps", "\"$BIN\"", 1))
+        .env("BIN", BIN)
+        .env_remove("PIPELINE_DEPS_DB")
+        .output()?;
+    assert_eq!(pasted.status.code(), Some(1), "{command}: {pasted:?}");
+    let report = String::from_utf8(pasted.stdout)?;
+    assert!(report.contains("team's notes.txt"), "{report}");
+    assert!(report.contains("not a redb database"), "{report}");
     Ok(())
 }
 
