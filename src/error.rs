@@ -393,8 +393,9 @@ impl Error {
         }
     }
 
-    /// Invalid JSON in `what`: the message says where (line and column) and what sort of
-    /// problem it is; the parser's own message is the source.
+    /// Invalid JSON in `what`: the message says where (line and column, when the error came
+    /// from text: one from an already parsed value has none) and what sort of problem it
+    /// is; the parser's own message is the source.
     pub(crate) fn invalid_json(what: impl Into<String>, err: serde_json::Error) -> Self {
         use serde_json::error::Category;
         let problem = match err.classify() {
@@ -403,13 +404,13 @@ impl Error {
             Category::Data => "does not have the expected shape",
             Category::Eof => "ends too early",
         };
+        let detail = match err.line() {
+            0 => format!("it {problem}"),
+            line => format!("it {problem} at line {line}, column {}", err.column()),
+        };
         Error::InvalidInput {
             what: what.into(),
-            detail: format!(
-                "it {problem} at line {}, column {}",
-                err.line(),
-                err.column()
-            ),
+            detail,
             source: Some(Box::new(err)),
         }
     }

@@ -35,8 +35,8 @@
 use std::cell::RefCell;
 use std::fmt;
 
+use serde::Serialize;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use crate::maintenance::ImportSummary;
@@ -234,8 +234,16 @@ pub fn parse_steps_json(
                 .unwrap_or(entry),
             None => entry,
         };
-        let spec = StepSpecification::deserialize(source).map_err(|e| {
-            Error::invalid_json(format!("steps[{index}] (step {})", shorten(name)), e)
+        // The document is already parsed, so the error has no line: it names the field.
+        let spec = serde_path_to_error::deserialize(source).map_err(|e| {
+            let field = e.path().to_string();
+            let at = if field == "." {
+                String::new()
+            } else {
+                format!(", field `{}`", shorten_key(&field))
+            };
+            let what = format!("steps[{index}] (step {}){at}", shorten(name));
+            Error::invalid_json(what, e.into_inner())
         })?;
         out.push((name.to_owned(), spec));
     }
@@ -250,11 +258,13 @@ fn invalid(detail: String) -> Error {
     }
 }
 
-/// A key as messages show it (inside backquotes): cut after 100 characters.
+/// A key as messages show it (inside backquotes): escaped ([`crate::spec::escape_name`]) and
+/// cut after 100 characters.
 fn shorten_key(key: &str) -> String {
     const LIMIT: usize = 100;
+    let key = crate::spec::escape_name(key);
     if key.chars().count() <= LIMIT {
-        key.to_owned()
+        key.into_owned()
     } else {
         let head: String = key.chars().take(LIMIT).collect();
         format!("{head}…")

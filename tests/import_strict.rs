@@ -1,6 +1,7 @@
 //! Invariant: JSON import is strict and says why — a key repeated in one object is refused
 //! naming the key and the step, an unknown `schema` is refused, a field neither format knows
-//! is refused naming it unless `ImportOptions::allow_unknown_fields` is set — while both
+//! is refused naming it unless `ImportOptions::allow_unknown_fields` is set, a value of the
+//! wrong shape is refused naming its step and field (never a line 0) — while both
 //! accepted formats (the export format and the real cursus fixture, with every key it has)
 //! keep importing; a refused import writes nothing.
 
@@ -134,6 +135,47 @@ fn unknown_fields_are_refused_unless_allowed() -> TestResult {
         &ImportOptions::new(),
         &["50 unknown field(s)", "and 40 more"],
     )?;
+    Ok(())
+}
+
+#[test]
+fn a_value_of_the_wrong_shape_is_refused_naming_step_and_field() -> TestResult {
+    let strict = ImportOptions::new();
+    let step = |rest: &str| {
+        format!(
+            r#"{{"steps": [{{"step_name": "a", "step_type": "T", "node_type": "source"{rest}}}]}}"#
+        )
+    };
+    let cases = [
+        (
+            r#"{"steps": [{"step_name": "a", "step_type": "T", "node_type": "weird"}]}"#.to_owned(),
+            vec!["steps[0] (step 'a'), field `node_type`", "expected shape"],
+        ),
+        (
+            step(r#", "dependencies": {"x": {"logical_name": "x", "dependency_type": "nope"}}"#),
+            vec!["field `dependencies.x.dependency_type`"],
+        ),
+        (
+            step(r#", "outputs": {"m": {"output_type": "model_artifacts", "property_path": 5}}"#),
+            vec!["field `outputs.m.property_path`"],
+        ),
+        (
+            r#"{"steps": [{"step_name": "a", "step_type": 5}]}"#.to_owned(),
+            vec!["field `step_type`"],
+        ),
+        (
+            r#"{"steps": [{"step_name": "a"}]}"#.to_owned(),
+            vec!["steps[0] (step 'a')", "expected shape"],
+        ),
+    ];
+    for (json, needles) in &cases {
+        refusal(json, &strict, needles)?;
+        let message = parse_steps_json(json, &strict)
+            .err()
+            .ok_or("accepted")?
+            .to_string();
+        assert!(!message.contains("line 0"), "{message}");
+    }
     Ok(())
 }
 
