@@ -334,7 +334,21 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), Failure> {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(io_error)?;
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| {
+        // The temporary file's random name (which tempfile's message gives) means nothing
+        // to the user: name the directory, and what is wrong with it.
+        let cause = match std::fs::metadata(dir) {
+            Err(missing) => missing.to_string(),
+            Ok(_) => io::Error::from(e.kind()).to_string(),
+        };
+        io_error(io::Error::new(
+            e.kind(),
+            format!(
+                "cannot create a file in directory {}: {cause}",
+                crate::output::path_text(dir)
+            ),
+        ))
+    })?;
     file.write_all(contents).map_err(io_error)?;
     file.as_file().sync_all().map_err(io_error)?;
     file.persist(path).map_err(|e| io_error(e.error))?;

@@ -1,6 +1,7 @@
 //! Invariant: a library error reaches the user once: the message (which names no command),
 //! each cause once on its own `caused by:` line, and the CLI's own hint for the error's kind;
-//! a long name is cut once, with its true length.
+//! a long name is cut once, with its true length; an output file that cannot be created
+//! names its directory, never a temporary file.
 
 use std::process::Command;
 
@@ -121,5 +122,34 @@ fn a_long_invalid_step_name_is_cut_once_with_its_true_length() -> TestResult {
     assert_eq!(code, 4, "{stderr}");
     assert!(stderr.contains("… (2000 bytes)'"), "{stderr}");
     assert!(!stderr.contains("……"), "{stderr}");
+    Ok(())
+}
+
+#[test]
+fn an_output_into_a_missing_directory_names_the_directory_not_a_temporary_file() -> TestResult {
+    // Not tempfile's `.tmp` prefix: a temporary file's name must appear nowhere.
+    let dir = tempfile::Builder::new().prefix("outputs").tempdir()?;
+    let db = dir.path().join("registry.redb");
+    let (code, stderr) = run(&["--db".as_ref(), db.as_os_str(), "demo".as_ref()])?;
+    assert_eq!(code, 0, "{stderr}");
+    let missing = dir.path().join("no such dir");
+    for (command, file) in [("export", "out.json"), ("snapshot", "edges.json")] {
+        let output = missing.join(file);
+        let (code, stderr) = run(&[
+            "--db".as_ref(),
+            db.as_os_str(),
+            command.as_ref(),
+            "unit_tests".as_ref(),
+            "-o".as_ref(),
+            output.as_os_str(),
+        ])?;
+        assert_eq!(code, 3, "{command}: {stderr}");
+        let wanted = format!(
+            "  caused by: cannot create a file in directory {}: ",
+            missing.display()
+        );
+        assert!(stderr.contains(&wanted), "{command}: {stderr}");
+        assert!(!stderr.contains(".tmp"), "{command}: {stderr}");
+    }
     Ok(())
 }
