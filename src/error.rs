@@ -205,7 +205,7 @@ pub enum Error {
     },
     /// A write was attempted through a manager opened read-only. Kind [`ErrorKind::State`].
     #[error(
-        "the database {} is open read-only, so it cannot be changed; open it with `RegistryManager::open` (not read-only) to write",
+        "the database {} is open read-only, so it cannot be changed; open it again without read-only to write",
         path.display()
     )]
     ReadOnly {

@@ -4,7 +4,8 @@
 //! revision; a handle of a context cleared elsewhere returns `ContextCleared` forever, also
 //! after the context was created again under the same name, while `get_registry` gives a
 //! fresh handle to the new one. A resolver over a handle follows the other writers too.
-//! File-only maintenance says it does not apply.
+//! A read-only connection creates nothing (not even the schema), refuses every write and
+//! still sees every later commit. File-only maintenance says it does not apply.
 #![cfg(feature = "postgres")]
 
 #[path = "support/pg_cluster.rs"]
@@ -173,5 +174,78 @@ fn file_only_maintenance_says_it_does_not_apply() -> TestResult {
         );
     }
     assert!(a.path().display().to_string().starts_with("postgres://"));
+    Ok(())
+}
+
+/// The `pd_` tables in the database at `url`.
+fn registry_tables(url: &str) -> Result<i64, Box<dyn std::error::Error>> {
+    let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+    let row = client.query_one(
+        "SELECT count(*) FROM pg_catalog.pg_tables WHERE tablename LIKE 'pd\\_%'",
+        &[],
+    )?;
+    Ok(row.get(0))
+}
+
+#[test]
+fn a_read_only_connection_creates_nothing_refuses_writes_and_sees_every_commit() -> TestResult {
+    let Some(server) = pg_cluster::server("read_only_connection")? else {
+        return Ok(());
+    };
+    let url = server.database("read_only_connection")?;
+    let read_only = || RegistryManager::builder().read_only(true).connect(&url);
+    match read_only() {
+        Err(Error::NotARegistry { detail, .. }) => {
+            assert!(detail.contains("holds no registry"), "{detail}");
+        }
+        other => return Err(format!("an empty database opened read-only: {other:?}").into()),
+    }
+    assert_eq!(
+        registry_tables(&url)?,
+        0,
+        "a read-only connection created tables"
+    );
+
+    let writer = RegistryManager::connect(&url)?;
+    assert!(registry_tables(&url)? > 0);
+    writer.get_registry("ml")?.register("a", &spec("T"))?;
+    let inspector = read_only()?;
+    assert!(inspector.is_read_only());
+    let seen = inspector.get_registry("ml")?;
+    assert!(seen.get_specification("a")?.is_some());
+
+    let refused: Vec<(&str, pipeline_deps::Result<()>)> = vec![
+        ("register", seen.register("b", &spec("T"))),
+        ("upsert", seen.upsert("a", &spec("U"))),
+        (
+            "register_many",
+            seen.register_many([("c", &spec("T"))]).map(drop),
+        ),
+        ("unregister", seen.unregister("a").map(drop)),
+        ("clear", seen.clear().map(drop)),
+        ("clear_context", inspector.clear_context("ml").map(drop)),
+        ("clear_all", inspector.clear_all_contexts().map(drop)),
+        ("new context", inspector.get_registry("new").map(drop)),
+    ];
+    for (what, result) in refused {
+        match result {
+            Err(Error::ReadOnly { .. }) if what != "new context" => {}
+            Err(Error::NoSuchContext { .. }) if what == "new context" => {}
+            other => return Err(format!("{what} through a read-only connection: {other:?}").into()),
+        }
+    }
+    assert_eq!(writer.list_contexts()?, ["ml"]);
+    let stats = writer.get_context_stats()?;
+    assert_eq!(
+        stats["ml"].step_count, 1,
+        "a refused write changed the counts"
+    );
+    assert_eq!(seen.list_step_types()?, ["T"]);
+
+    // Later commits of the writer are seen, cached or not.
+    writer.get_registry("ml")?.register("b", &spec("U"))?;
+    assert_eq!(seen.list_step_names()?, ["a", "b"]);
+    writer.get_registry("later")?;
+    assert_eq!(inspector.list_contexts()?, ["ml", "later"]);
     Ok(())
 }

@@ -127,15 +127,21 @@ pub fn server_url(db: &Path) -> Option<&str> {
     (text.starts_with("postgres://") || text.starts_with("postgresql://")).then_some(text)
 }
 
-/// Connects to a registry on a PostgreSQL server.
+/// Connects to a registry on a PostgreSQL server. `read_only` creates nothing: a database
+/// that holds no registry is [`Failure::NoDatabase`], as a missing file is.
 #[cfg(feature = "postgres")]
-fn connect(url: &str) -> Result<RegistryManager, Failure> {
-    Ok(RegistryManager::connect(url)?)
+fn connect(url: &str, read_only: bool) -> Result<RegistryManager, Failure> {
+    match RegistryManager::builder().read_only(read_only).connect(url) {
+        Err(pipeline_deps::Error::NotARegistry { .. }) if read_only => {
+            Err(Failure::NoDatabase(PathBuf::from(url)))
+        }
+        opened => Ok(opened?),
+    }
 }
 
 /// This build has no PostgreSQL client: says how to get one.
 #[cfg(not(feature = "postgres"))]
-fn connect(_url: &str) -> Result<RegistryManager, Failure> {
+fn connect(_url: &str, _read_only: bool) -> Result<RegistryManager, Failure> {
     Err(Failure::Usage(
         "--db names a PostgreSQL server, but this pipeline-deps was built without PostgreSQL support; build it with `cargo build --release -p pipeline-deps-cli --features postgres`".into(),
     ))
@@ -160,7 +166,7 @@ pub fn file_only(db: &Path, command: &str, instead: &str) -> Result<(), Failure>
 /// [`Failure::NoDatabase`] when the file does not exist; the library's open errors.
 pub fn open_read(db: &Path) -> Result<RegistryManager, Failure> {
     if let Some(url) = server_url(db) {
-        return connect(url);
+        return connect(url, true);
     }
     if !db.exists() {
         return Err(Failure::NoDatabase(db.to_path_buf()));
@@ -191,7 +197,7 @@ pub fn note_recovered_copy(db: &Path) {
 /// working meanwhile. With `create`, a missing file (and its directory) is created.
 pub fn open_write(db: &Path, create: bool) -> Result<RegistryManager, Failure> {
     if let Some(url) = server_url(db) {
-        return connect(url);
+        return connect(url, false);
     }
     if !db.exists() {
         if !create {

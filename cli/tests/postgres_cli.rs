@@ -2,7 +2,8 @@
 //! (and `PIPELINE_DEPS_DB`) reach the server for every command; `copy` moves every context
 //! from a file to a server and back, each context whole, and refuses to mix into contexts
 //! that already hold steps; `check` and `compact` say they apply to files only; a password
-//! in the URL is never printed; each kind of server error has its own JSON `kind`.
+//! in the URL is never printed; each kind of server error has its own JSON `kind`; a read
+//! command on a database without a registry says there is none and creates nothing.
 #![cfg(feature = "postgres")]
 
 #[path = "../../tests/support/pg_cluster.rs"]
@@ -255,5 +256,43 @@ fn server_errors_have_their_own_json_kinds() -> TestResult {
     }
     // Reads still work on the read-only database.
     assert_eq!(run(&["--db", &read_only, "stats"], &[])?.code, 0);
+    Ok(())
+}
+
+#[test]
+fn read_commands_on_a_database_without_a_registry_create_nothing() -> TestResult {
+    let Some(url) = database("read_commands_create_nothing")? else {
+        return Ok(());
+    };
+    let tables = || -> TestResult<i64> {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls)?;
+        let row = client.query_one(
+            "SELECT count(*) FROM pg_catalog.pg_tables WHERE tablename LIKE 'pd\\_%'",
+            &[],
+        )?;
+        Ok(row.get(0))
+    };
+    for command in [
+        vec!["contexts"],
+        vec!["stats"],
+        vec!["show", "ml"],
+        vec!["types", "ml"],
+        vec!["export", "ml"],
+        vec!["resolve", "ml"],
+    ] {
+        let mut args = vec!["--db", url.as_str(), "--json"];
+        args.extend(&command);
+        let out = run(&args, &[])?;
+        assert_eq!(out.code, 3, "{command:?}: {}", out.stderr);
+        let error: Value = serde_json::from_str(&out.stderr)?;
+        assert_eq!(error["kind"], "no_database", "{command:?}: {error}");
+        assert_eq!(tables()?, 0, "{command:?} created tables");
+    }
+    assert_eq!(run(&["--db", &url, "demo"], &[])?.code, 0);
+    assert!(tables()? > 0);
+    assert_eq!(
+        contexts(&url)?["contexts"].as_array().map(Vec::len),
+        Some(3)
+    );
     Ok(())
 }

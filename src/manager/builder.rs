@@ -186,19 +186,26 @@ impl ManagerBuilder {
     /// by every process and machine that connects to it. `url` is a `postgres://` or
     /// `postgresql://` URL (`postgres://user:password@host:port/database`, or a Unix socket
     /// directory percent-encoded as the host). The first opener creates or upgrades the
-    /// schema (SQL migrations applied in one transaction under an advisory lock). The
-    /// file-only settings of this builder (cache size, concurrency, integrity check,
-    /// read-only, durability) do not apply: a write is as durable as the server's
-    /// `synchronous_commit` makes it (on by default: its WAL is flushed before the commit
-    /// returns).
+    /// schema (SQL migrations applied in one transaction under an advisory lock).
+    ///
+    /// With [`read_only`](Self::read_only) the manager creates and upgrades nothing (an
+    /// inspector may use a database role without write rights): every write returns
+    /// [`Error::ReadOnly`] before anything is sent, and the session's transactions are
+    /// read-only, so the server refuses a write too. Unlike a read-only file manager, it
+    /// sees every later commit of the writers.
+    ///
+    /// The file-only settings of this builder (cache size, concurrency, integrity check,
+    /// durability) do not apply: a write is as durable as the server's `synchronous_commit`
+    /// makes it (on by default: its WAL is flushed before the commit returns).
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for a malformed URL; [`Error::Server`] when the server cannot
     /// be reached or refuses the credentials; [`Error::SchemaTooNew`] for a database written
-    /// by a newer version.
+    /// by a newer version; read-only, [`Error::NotARegistry`] for a database that holds no
+    /// registry yet.
     #[cfg(feature = "postgres")]
     pub fn connect(self, url: &str) -> Result<RegistryManager> {
-        let store = crate::pg::PgStore::connect(url)?;
+        let store = crate::pg::PgStore::connect(url, self.options.read_only)?;
         Ok(RegistryManager::from_backend(
             Backend::Postgres(Box::new(store)),
             None,

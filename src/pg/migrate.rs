@@ -80,6 +80,34 @@ pub(super) fn run(conn: &mut Conn, server: &str) -> Result<()> {
     sql.commit(action)
 }
 
+/// The check of a read-only connection, which creates and upgrades nothing: a database
+/// without a registry is [`Error::NotARegistry`], one of a newer version
+/// [`Error::SchemaTooNew`]; an older one is read as it is. Every version so far reads the
+/// same tables and columns (version 2 added the write functions, version 3 dropped a
+/// foreign key); a migration that changes what reads use must make this refuse the
+/// versions before it.
+pub(super) fn check(conn: &mut Conn, server: &str) -> Result<()> {
+    let mut sql = conn.transaction(server, ACTION, |client| {
+        client
+            .build_transaction()
+            .isolation_level(IsolationLevel::ReadCommitted)
+            .read_only(true)
+            .start()
+    })?;
+    check_encoding(&mut sql, server)?;
+    let found = version(&mut sql)?;
+    sql.commit(ACTION)?;
+    check_not_newer(server, found)?;
+    if found.is_none() {
+        return Err(Error::NotARegistry {
+            path: PathBuf::from(server),
+            detail: "the database holds no registry yet, and a read-only connection creates none; connect without read-only to create it".into(),
+            source: None,
+        });
+    }
+    Ok(())
+}
+
 fn check_not_newer(server: &str, found: Option<u64>) -> Result<()> {
     match found {
         Some(found) if found > PG_SCHEMA_VERSION => Err(Error::SchemaTooNew {

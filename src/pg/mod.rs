@@ -52,6 +52,9 @@ pub(crate) struct PgStore {
     /// `postgres://user@host:port/database`, for messages (never the password).
     label: String,
     conn: Mutex<Option<Conn>>,
+    /// Opened read-only: every write is refused before it is sent, and the session's
+    /// transactions are read-only, so the server refuses any that slipped through.
+    read_only: bool,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -65,8 +68,9 @@ impl std::fmt::Debug for PgStore {
 impl PgStore {
     /// Connects to the database named by `url` (`postgres://…` or `postgresql://…`), creating
     /// or upgrading the schema if needed; a database of a newer schema version is refused
-    /// with [`Error::SchemaTooNew`].
-    pub(crate) fn connect(url: &str) -> Result<PgStore> {
+    /// with [`Error::SchemaTooNew`]. `read_only` creates and upgrades nothing: a database
+    /// without a registry is [`Error::NotARegistry`] (see [`migrate::check`]).
+    pub(crate) fn connect(url: &str, read_only: bool) -> Result<PgStore> {
         let mut config: Config = url
             .parse()
             .map_err(|e: postgres::Error| Error::InvalidInput {
@@ -98,11 +102,31 @@ impl PgStore {
             label: label(&config),
             config,
             conn: Mutex::new(None),
+            read_only,
         };
         store.with_conn("opening the registry", |conn, server| {
-            migrate::run(conn, server)
+            if read_only {
+                migrate::check(conn, server)
+            } else {
+                migrate::run(conn, server)
+            }
         })?;
         Ok(store)
+    }
+
+    /// Whether the store was opened read-only.
+    pub(crate) fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// [`Error::ReadOnly`] on a read-only store, before anything is sent.
+    fn refuse_if_read_only(&self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::ReadOnly {
+                path: self.label.clone().into(),
+            });
+        }
+        Ok(())
     }
 
     /// The server as `postgres://user@host:port/database`.
@@ -137,10 +161,13 @@ impl PgStore {
                 // The one-statement writes (src/pg/write.rs) run in the session's default
                 // mode; the locking design needs READ COMMITTED whatever the server's or
                 // the URL's default_transaction_isolation says.
+                let mode = if self.read_only {
+                    "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED, READ ONLY"
+                } else {
+                    "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED"
+                };
                 client
-                    .batch_execute(
-                        "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED",
-                    )
+                    .batch_execute(mode)
                     .map_err(|e| conn::map_error(&self.label, action, e))?;
                 guard.insert(Conn::new(client))
             }
@@ -191,6 +218,7 @@ impl PgStore {
         action: &str,
         f: impl FnOnce(&mut PgWriter<'_>) -> Result<T>,
     ) -> Result<T> {
+        self.refuse_if_read_only()?;
         self.with_conn(action, |conn, server| {
             let sql = conn.transaction(server, action, |client| {
                 client

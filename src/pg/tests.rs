@@ -23,7 +23,7 @@ fn fresh(test: &str) -> Result<Option<(PgStore, String)>, Box<dyn std::error::Er
         return Ok(None);
     };
     let url = server.database(test)?;
-    Ok(Some((PgStore::connect(&url)?, url)))
+    Ok(Some((PgStore::connect(&url, false)?, url)))
 }
 
 fn raw(url: &str) -> Result<postgres::Client, postgres::Error> {
@@ -68,7 +68,7 @@ fn concurrent_first_openers_create_the_schema_once() -> TestResult {
     let openers: Vec<_> = (0..6)
         .map(|_| {
             let url = url2.clone();
-            std::thread::spawn(move || PgStore::connect(&url).map(drop))
+            std::thread::spawn(move || PgStore::connect(&url, false).map(drop))
         })
         .collect();
     for opener in openers {
@@ -95,7 +95,7 @@ fn a_newer_schema_or_a_foreign_pd_meta_is_refused() -> TestResult {
         "UPDATE pd_meta SET value = '99' WHERE key = 'schema_version'",
         &[],
     )?;
-    match PgStore::connect(&url) {
+    match PgStore::connect(&url, false) {
         Err(Error::SchemaTooNew {
             found, supported, ..
         }) => {
@@ -104,7 +104,7 @@ fn a_newer_schema_or_a_foreign_pd_meta_is_refused() -> TestResult {
         other => return Err(format!("expected SchemaTooNew, got {other:?}").into()),
     }
     client.execute("DELETE FROM pd_meta", &[])?;
-    let refused = PgStore::connect(&url);
+    let refused = PgStore::connect(&url, false);
     assert!(
         matches!(refused, Err(Error::NotARegistry { .. })),
         "{refused:?}"
@@ -344,7 +344,7 @@ fn an_unreachable_server_is_connection_refused() -> TestResult {
         "postgres://postgres@{}/nothing?connect_timeout=5",
         dir.path().display().to_string().replace('/', "%2F")
     );
-    let result = PgStore::connect(&url);
+    let result = PgStore::connect(&url, false);
     let message = result
         .as_ref()
         .err()
@@ -352,9 +352,9 @@ fn an_unreachable_server_is_connection_refused() -> TestResult {
         .unwrap_or_default();
     assert_eq!(server_kind(result)?, ServerErrorKind::ConnectionRefused);
     assert!(message.contains("could not connect"), "{message}");
-    let bad = PgStore::connect("postgres://host:notaport/db");
+    let bad = PgStore::connect("postgres://host:notaport/db", false);
     assert!(matches!(bad, Err(Error::InvalidInput { .. })), "{bad:?}");
-    let tls = PgStore::connect("postgres://localhost/db?sslmode=require");
+    let tls = PgStore::connect("postgres://localhost/db?sslmode=require", false);
     assert!(matches!(tls, Err(Error::InvalidInput { .. })), "{tls:?}");
     Ok(())
 }
@@ -373,7 +373,7 @@ fn wrong_credentials_are_an_authentication_error() -> TestResult {
     let url = server.database("wrong_credentials")?;
     let database = url.rsplit('/').next().unwrap_or_default().to_owned();
     let wrong = cluster.url_as(&database, pg_cluster::PASSWORD_USER, "Not-The-Pa55word");
-    let result = PgStore::connect(&wrong);
+    let result = PgStore::connect(&wrong, false);
     let message = result
         .as_ref()
         .err()
@@ -393,7 +393,7 @@ fn a_statement_timeout_is_reported_and_applies_nothing() -> TestResult {
     let Some((_, url)) = fresh("statement_timeout")? else {
         return Ok(());
     };
-    let store = PgStore::connect(&format!("{url}?options=-c%20lock_timeout%3D300"))?;
+    let store = PgStore::connect(&format!("{url}?options=-c%20lock_timeout%3D300"), false)?;
     let id = register(&store, "ml", &[("a", "T")])?;
     let mut blocker = raw(&url)?;
     let mut held = blocker.transaction()?;
@@ -456,7 +456,7 @@ fn a_server_restart_loses_no_committed_write_and_the_store_reconnects() -> TestR
         Ok(cluster) => cluster,
         Err(reason) => return Ok(pg_cluster::skip("server_restart", &reason)?),
     };
-    let store = PgStore::connect(&cluster.url("postgres"))?;
+    let store = PgStore::connect(&cluster.url("postgres"), false)?;
     let id = register(&store, "ml", &[("before", "T")])?;
     for (mode, step) in [("fast", "after_fast"), ("immediate", "after_immediate")] {
         cluster.restart(mode)?;

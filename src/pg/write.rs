@@ -75,6 +75,7 @@ impl PgStore {
         items: &[(&str, &StepSpecification)],
         replace: bool,
     ) -> Result<()> {
+        self.refuse_if_read_only()?;
         let key = signed_id(name, id)?;
         let mut steps = Vec::with_capacity(items.len());
         let mut types = Vec::with_capacity(items.len());
@@ -124,6 +125,7 @@ impl PgStore {
         id: u64,
         step: &str,
     ) -> Result<bool> {
+        self.refuse_if_read_only()?;
         let key = signed_id(name, id)?;
         // A name that cannot be stored is removed as the empty name, which is never stored
         // either: nothing is found, and the revision is bumped as by any write.

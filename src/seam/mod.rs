@@ -103,7 +103,7 @@ impl Backend {
         match self {
             Backend::File(store) => store.is_read_only(),
             #[cfg(feature = "postgres")]
-            Backend::Postgres(_) => false,
+            Backend::Postgres(pg) => pg.is_read_only(),
         }
     }
 
