@@ -53,6 +53,8 @@ pub mod schema {
     pub const DEMO: &str = "pipeline-deps/demo/v1";
     /// `copy --from A --to B --json`.
     pub const COPY: &str = "pipeline-deps/copy/v1";
+    /// `--version --json`.
+    pub const VERSION: &str = "pipeline-deps/version/v1";
     /// Any failure under `--json`, on standard error.
     pub const ERROR: &str = "pipeline-deps/error/v1";
     /// A note under `--json`, on standard error (the command goes on).
@@ -86,6 +88,32 @@ pub fn write(
         body,
     };
     let text = serde_json::to_string_pretty(&doc).map_err(io::Error::other)?;
+    out.write_all(text.as_bytes())?;
+    out.write_all(b"\n")
+}
+
+/// The `--version --json` document: this build's version, the file format it writes and
+/// whether it can reach a PostgreSQL server.
+#[derive(Serialize)]
+struct VersionReport {
+    schema: &'static str,
+    version: &'static str,
+    storage_schema_version: u64,
+    postgres: bool,
+}
+
+/// Writes the `--version --json` document on standard output.
+///
+/// # Errors
+/// Writing to standard output.
+pub fn write_version(out: &mut dyn Write) -> io::Result<()> {
+    let report = VersionReport {
+        schema: schema::VERSION,
+        version: env!("CARGO_PKG_VERSION"),
+        storage_schema_version: pipeline_deps::storage::SCHEMA_VERSION,
+        postgres: cfg!(feature = "postgres"),
+    };
+    let text = serde_json::to_string_pretty(&report).map_err(io::Error::other)?;
     out.write_all(text.as_bytes())?;
     out.write_all(b"\n")
 }

@@ -267,10 +267,16 @@ fn main() -> ExitCode {
     let cli = match args::parse() {
         Ok(cli) => cli,
         Err(e) => {
+            let json = std::env::args_os().any(|a| a == "--json");
+            if json && e.kind() == clap::error::ErrorKind::DisplayVersion {
+                // A closed pipe is not an error; nothing else can fail here.
+                let _ = json::write_version(&mut io::stdout().lock());
+                return ExitCode::from(EXIT_OK);
+            }
             let code = u8::try_from(e.exit_code()).unwrap_or(EXIT_USAGE);
             // `--help` and `--version` land here too, with exit code 0; a closed pipe while
             // printing them is not an error either.
-            if code != EXIT_OK && std::env::args_os().any(|a| a == "--json") {
+            if code != EXIT_OK && json {
                 json::write_usage_error(&e.render().to_string(), code);
             } else {
                 let _ = e.print();

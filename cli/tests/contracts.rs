@@ -5,7 +5,7 @@
 //! `--json`), error output bounded however
 //! many problems the input has (issue 9, defect 7), every name escaped for people but
 //! exact in JSON (defect 8), and under `--json` every line on stderr a JSON object (logs,
-//! notes, errors).
+//! notes, errors), and `--version --json` a JSON document.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -259,6 +259,30 @@ fn completions_generate_for_bash_zsh_and_fish() -> TestResult {
     }
     run(&db, &["completions", "tcsh"])?.expect(2)?;
     assert!(!db.exists(), "completions touched the database");
+    Ok(())
+}
+
+#[test]
+fn version_is_a_json_document_under_json_and_a_line_otherwise() -> TestResult {
+    let (_dir, db) = temp()?;
+    for args in [["--version", "--json"], ["--json", "-V"]] {
+        let out = run(&db, &args)?.expect(0)?;
+        let doc: Value = serde_json::from_str(&out.stdout)?;
+        assert_eq!(doc["schema"], "pipeline-deps/version/v1", "{args:?}");
+        assert_eq!(doc["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(
+            doc["storage_schema_version"],
+            pipeline_deps::storage::SCHEMA_VERSION
+        );
+        assert_eq!(doc["postgres"], cfg!(feature = "postgres"));
+        assert!(out.stderr.is_empty(), "{}", out.stderr);
+    }
+    let plain = run(&db, &["--version"])?.expect(0)?;
+    assert_eq!(
+        plain.stdout.trim(),
+        format!("pipeline-deps {}", env!("CARGO_PKG_VERSION"))
+    );
+    assert!(!db.exists(), "--version touched the database");
     Ok(())
 }
 
