@@ -194,7 +194,8 @@ pub enum Command {
     Compact,
 
     /// Copy every context from one registry into another (a file or a postgres:// URL on
-    /// either side), each context in one transaction
+    /// either side), each context in one transaction; run again, it skips contexts already
+    /// copied
     Copy {
         /// The registry to copy from: a file, or postgres://user@host/database (default: the
         /// database, as --db chooses it)

@@ -2,8 +2,10 @@
 //! PostgreSQL server on either side — how a registry moves from the embedded file to a
 //! shared server, and back.
 
+use std::collections::HashSet;
 use std::path::Path;
 
+use pipeline_deps::{RegistryManager, StepSpecification};
 use serde::Serialize;
 
 use crate::commands::{Session, list_preview, open_read, open_write};
@@ -11,7 +13,7 @@ use crate::json::{self, schema};
 use crate::output::{esc, path_text, shown_path};
 use crate::{Failure, Status};
 
-/// One copied context.
+/// One copied (or skipped) context.
 #[derive(Serialize)]
 struct Copied {
     name: String,
@@ -25,48 +27,75 @@ struct CopyReport {
     contexts: Vec<Copied>,
     context_count: usize,
     step_count: usize,
+    /// Contexts the target already held with the same steps, left as they were.
+    skipped: Vec<Copied>,
+}
+
+/// The steps of context `name` of `manager` in registration order, if it holds any.
+fn steps_of(
+    manager: &RegistryManager,
+    name: &str,
+) -> Result<Vec<(String, StepSpecification)>, Failure> {
+    let Some(registry) = manager.get_registry_if_exists(name)? else {
+        return Ok(Vec::new());
+    };
+    Ok(registry
+        .iter()?
+        .map(|(step, spec)| (step, (*spec).clone()))
+        .collect())
 }
 
 /// Copies every context of `from` into `to` in creation order, each context with all its
 /// steps in one transaction that also creates it (`import_steps`): a failure leaves the
 /// contexts copied so far complete and the failed one as it was (absent, or empty if it was).
-/// Refuses, before writing anything, when a context already holds steps in the target.
+/// A context the target already holds with the same steps (same names, order and
+/// specifications) is skipped, so a copy that was interrupted is finished by running it
+/// again. Refuses, before writing anything, when a context holds other steps in the target.
 pub fn copy(s: &mut Session<'_>, from: &Path, to: &Path) -> Result<Status, Failure> {
     let source = open_read(from)?;
     let target = open_write(to, true)?;
     let contexts = source.list_contexts()?;
     let existing = target.get_context_stats()?;
-    let taken: Vec<String> = contexts
-        .iter()
-        .filter(|name| {
-            existing
-                .get(name.as_str())
-                .is_some_and(|st| st.step_count > 0)
-        })
-        .cloned()
-        .collect();
+    let mut taken = Vec::new();
+    let mut same = HashSet::new();
+    for name in &contexts {
+        if !existing
+            .get(name.as_str())
+            .is_some_and(|st| st.step_count > 0)
+        {
+            continue;
+        }
+        if steps_of(&target, name)? == steps_of(&source, name)? {
+            same.insert(name.clone());
+        } else {
+            taken.push(name.clone());
+        }
+    }
     if !taken.is_empty() {
         return Err(Failure::Invalid(format!(
-            "{} context(s) already hold steps in {} ({}); clear them there first; nothing was copied",
+            "{} context(s) already hold other steps in {} ({}); clear them there first; nothing was copied",
             taken.len(),
             path_text(to),
             list_preview(&taken, 5)
         )));
     }
     let mut copied = Vec::with_capacity(contexts.len());
+    let mut skipped = Vec::new();
     for name in contexts {
-        let Some(registry) = source.get_registry_if_exists(&name)? else {
-            continue; // cleared in the source meanwhile
-        };
-        let steps: Vec<_> = registry
-            .iter()?
-            .map(|(step, spec)| (step, (*spec).clone()))
-            .collect();
-        target.import_steps(&name, &steps, false)?;
-        copied.push(Copied {
+        let steps = steps_of(&source, &name)?;
+        let done = Copied {
             name,
             step_count: steps.len(),
-        });
+        };
+        if same.contains(&done.name) {
+            skipped.push(done);
+            continue;
+        }
+        if source.get_registry_if_exists(&done.name)?.is_none() {
+            continue; // cleared in the source meanwhile
+        }
+        target.import_steps(&done.name, &steps, false)?;
+        copied.push(done);
     }
     let step_count = copied.iter().map(|c| c.step_count).sum();
     if s.json {
@@ -75,9 +104,18 @@ pub fn copy(s: &mut Session<'_>, from: &Path, to: &Path) -> Result<Status, Failu
             context_count: copied.len(),
             step_count,
             contexts: copied,
+            skipped,
         };
         json::write(s.out, schema::COPY, to, &report)?;
     } else {
+        for c in &skipped {
+            writeln!(
+                s.out,
+                "skipped context '{}': the target holds the same {} step(s) already",
+                esc(&c.name),
+                c.step_count
+            )?;
+        }
         for c in &copied {
             writeln!(
                 s.out,

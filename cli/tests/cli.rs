@@ -5,7 +5,9 @@
 //! output is valid JSON with the documented fields; read commands never change the file and
 //! work while another process owns it in single-writer mode; a failed import changes
 //! nothing; the snapshot gate fails on a spec edit that re-wires a pipeline and passes
-//! again once re-snapshotted; a closed stdout pipe is not an error.
+//! again once re-snapshotted; a closed stdout pipe is not an error; `copy` run again
+//! finishes an interrupted copy, skipping the contexts already there with the same steps
+//! and refusing, before writing, a context that holds other steps.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -736,5 +738,66 @@ fn a_closed_stdout_pipe_is_not_an_error() -> TestResult {
     let stderr = String::from_utf8(output.stderr)?;
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(stderr.is_empty(), "{stderr}");
+    Ok(())
+}
+
+#[test]
+fn copy_run_again_finishes_what_is_missing_and_refuses_other_steps() -> TestResult {
+    let (dir, from) = temp()?;
+    let to = dir.path().join("target.redb");
+    run(&from, &["demo"])?.expect(0)?;
+    let exports = |db: &Path| -> TestResult<Vec<String>> {
+        [
+            "fraud_detection_training",
+            "fraud_detection_inference",
+            "unit_tests",
+        ]
+        .iter()
+        .map(|c| Ok(run(db, &["export", c])?.expect(0)?.stdout))
+        .collect()
+    };
+    let copy = |json: bool| -> TestResult<common::Run> {
+        let mut args = vec!["copy", "--from", s(&from)?, "--to", s(&to)?];
+        if json {
+            args.push("--json");
+        }
+        run(&from, &args)
+    };
+    copy(false)?.expect(0)?;
+    assert_eq!(exports(&to)?, exports(&from)?);
+
+    // As if the first copy had stopped before its last context: the run again copies that
+    // one only.
+    run(&to, &["clear", "unit_tests"])?.expect(0)?;
+    let again = copy(true)?.expect(0)?.json()?;
+    assert_eq!(again["context_count"], 1, "{again}");
+    assert_eq!(again["contexts"][0]["name"], "unit_tests");
+    assert_eq!(
+        again["skipped"].as_array().map(Vec::len),
+        Some(2),
+        "{again}"
+    );
+    assert_eq!(exports(&to)?, exports(&from)?);
+    let human = copy(false)?.expect(0)?.stdout;
+    assert!(human.contains("skipped context 'unit_tests'"), "{human}");
+    assert!(human.contains("copied 0 context(s)"), "{human}");
+
+    // Other steps in a target context: refused before anything is written.
+    let extra = dir.path().join("extra.json");
+    std::fs::write(
+        &extra,
+        r#"{"steps": [{"step_name": "extra", "step_type": "Extra", "node_type": "singular"}]}"#,
+    )?;
+    run(&to, &["import", "unit_tests", s(&extra)?])?.expect(0)?;
+    run(&to, &["clear", "fraud_detection_inference"])?.expect(0)?;
+    let before = run(&to, &["--json", "contexts"])?.expect(0)?.stdout;
+    let refused = copy(false)?.expect(4)?;
+    assert!(
+        refused.stderr.contains("already hold other steps")
+            && refused.stderr.contains("unit_tests"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(run(&to, &["--json", "contexts"])?.expect(0)?.stdout, before);
     Ok(())
 }
