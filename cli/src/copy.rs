@@ -59,9 +59,9 @@ pub fn copy(s: &mut Session<'_>, from: &Path, to: &Path) -> Result<Status, Failu
     let mut taken = Vec::new();
     let mut same = HashSet::new();
     for name in &contexts {
-        if !existing
+        if existing
             .get(name.as_str())
-            .is_some_and(|st| st.step_count > 0)
+            .is_none_or(|st| st.step_count == 0)
         {
             continue;
         }
