@@ -77,10 +77,9 @@ pub fn set_default_database_path(path: impl AsRef<Path>) -> Result<()> {
 /// that server (cargo feature `postgres`; without it the URL is refused, never taken for a
 /// file name), anything else is a file whose directory is created.
 fn open_default(path: &std::path::Path) -> Result<RegistryManager> {
-    let text = path.to_string_lossy();
-    if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+    if crate::store::is_postgres_url(path) {
         #[cfg(feature = "postgres")]
-        return RegistryManager::connect(&text);
+        return RegistryManager::connect(&path.to_string_lossy());
         #[cfg(not(feature = "postgres"))]
         return Err(Error::InvalidInput {
             what: format!("the default database named by {DB_ENV_VAR}"),

@@ -3,7 +3,8 @@
 //! ever sees one); a read-only open of a file whose writer was killed shows its last commit
 //! without writing the file; damaged files give errors, never panics, on every read path;
 //! checking a copy never writes the file and compaction never makes a file less readable;
-//! paths that are not regular files are refused before the storage engine touches them.
+//! paths that are not regular files are refused before the storage engine touches them, and
+//! a `postgres://` URL is never taken for a file name.
 
 mod support;
 
@@ -440,6 +441,31 @@ fn paths_that_are_not_regular_files_are_refused_at_once() -> TestResult {
             "{err:?}"
         );
     }
+    Ok(())
+}
+
+#[test]
+fn a_postgres_url_given_as_a_file_is_refused_and_creates_nothing() -> TestResult {
+    // Relative to the working directory, where a file open would look for `postgres:/…`.
+    let url = "postgres://ci@db.internal/registry";
+    let outcomes = [
+        RegistryManager::open(url).err(),
+        RegistryManager::open_read_only(url).err(),
+        RegistryManager::builder().open_copy(url).err(),
+        RegistryManager::compact_file(url).err(),
+    ];
+    for outcome in outcomes {
+        let error = outcome.ok_or("a postgres URL was opened as a file")?;
+        assert!(error.is_invalid_input(), "{error:?}");
+        assert!(
+            error.to_string().contains("RegistryManager::connect"),
+            "{error}"
+        );
+    }
+    assert!(
+        !std::path::Path::new("postgres:").exists(),
+        "a file was created"
+    );
     Ok(())
 }
 

@@ -172,7 +172,9 @@ impl ManagerBuilder {
     /// [`Error::InUse`] when another process holds the file; [`Error::NotARegistry`] for a
     /// file that is not a registry; [`Error::Io`], before the storage engine touches it, for
     /// a path that is not a regular file (a FIFO, a directory, a device, a socket); [`Error::SchemaTooNew`] for a file from a newer version;
-    /// [`Error::Io`] / [`Error::Corrupted`] for unreadable files.
+    /// [`Error::Io`] / [`Error::Corrupted`] for unreadable files; [`Error::InvalidInput`]
+    /// for a `postgres://` URL, which is never taken for a file name (`connect` opens a
+    /// server).
     pub fn open(self, path: impl AsRef<Path>) -> Result<RegistryManager> {
         let options = self.resolved(Durability::Immediate);
         if !options.durable && options.single_writer && !options.read_only {

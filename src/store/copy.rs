@@ -26,11 +26,27 @@ pub(crate) struct RepairReport {
     pub was_consistent: bool,
 }
 
+/// Whether `path` is a `postgres://` or `postgresql://` URL, which names a server and never
+/// a file.
+pub(crate) fn is_postgres_url(path: &Path) -> bool {
+    let text = path.to_string_lossy();
+    text.starts_with("postgres://") || text.starts_with("postgresql://")
+}
+
 /// Refuses a path that exists but is not a regular file (a FIFO, a directory, a device, a
 /// socket) before the storage engine touches it: opening a FIFO would block forever. It is
 /// an [`Error::Io`] (kind `InvalidInput`) whose source names the kind of file. A missing
-/// path is left to the open (created, or reported as missing).
+/// path is left to the open (created, or reported as missing). A `postgres://` URL is
+/// [`Error::InvalidInput`]: it is never taken for a file name (`postgres:` would become a
+/// directory beside the caller).
 pub(crate) fn check_regular_file(path: &Path) -> Result<()> {
+    if is_postgres_url(path) {
+        return Err(Error::InvalidInput {
+            what: "the database path".into(),
+            detail: "it is a PostgreSQL URL, not a file; connect to the server with `RegistryManager::connect` (cargo feature `postgres`)".into(),
+            source: None,
+        });
+    }
     let metadata = match std::fs::metadata(path) {
         Ok(metadata) => metadata,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),

@@ -60,7 +60,7 @@ pub(crate) use backend::MemoryBackend;
 pub use backend::StorageBackend;
 pub(crate) use context::{ContextReader, ContextWriter, PutOutcome};
 use context::{KnownTypes, TxnKnownTypes};
-pub(crate) use copy::{compact_file, repair_file};
+pub(crate) use copy::{compact_file, is_postgres_url, repair_file};
 pub(crate) use group::GroupCommit;
 use guard::contain;
 pub use schema::SCHEMA_VERSION;
