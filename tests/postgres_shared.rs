@@ -207,6 +207,7 @@ fn a_read_only_connection_creates_nothing_refuses_writes_and_sees_every_commit()
     );
 
     let writer = RegistryManager::connect(&url)?;
+    assert!(writer.is_shared() && !RegistryManager::in_memory()?.is_shared());
     assert!(registry_tables(&url)? > 0);
     writer.get_registry("ml")?.register("a", &spec("T"))?;
     let inspector = read_only()?;

@@ -2,7 +2,8 @@
 
 The design's Python API, backed by the Rust library of the same name: every context lives in
 one redb database file that survives restarts and is shared with the Rust library and the
-``pipeline-deps`` command-line tool.
+``pipeline-deps`` command-line tool, or in a PostgreSQL database that many processes and
+machines share (``RegistryManager("postgres://…")``).
 
 >>> from pipeline_deps import RegistryManager, StepSpecification, NodeType
 >>> with RegistryManager(":memory:") as manager:
@@ -25,6 +26,7 @@ from ._native import (
     InvalidInputError,
     InvalidSpecError,
     SchemaTooNewError,
+    ServerError,
     default_database_path,
 )
 from ._manager import (
@@ -65,6 +67,7 @@ __all__ = [
     "RegistryManager",
     "SCHEMA_VERSION",
     "SchemaTooNewError",
+    "ServerError",
     "SpecificationRegistry",
     "StepSpecification",
     "UnifiedDependencyResolver",

@@ -108,11 +108,13 @@ class RegistryManager:
 
     ``RegistryManager()`` uses a temporary file removed on :meth:`close`;
     ``RegistryManager(":memory:")`` keeps everything in memory; ``RegistryManager(path)``
-    opens or creates a registry file that survives restarts. Use it as a context manager
-    (``with RegistryManager(path) as manager:``) to close the file deterministically.
+    opens or creates a registry file that survives restarts;
+    ``RegistryManager("postgres://user@host/database")`` connects to a registry on a
+    PostgreSQL server, shared with every process that connects to it. Use it as a context
+    manager (``with RegistryManager(path) as manager:``) to close the file deterministically.
 
     ``get_registry`` returns the same object for the same context (``a is b``) until that
-    context is cleared. All methods are thread-safe.
+    context is cleared (on a server, also by another process). All methods are thread-safe.
     """
 
     def __init__(self, path: Optional[PathLike] = None, *, read_only: bool = False) -> None:
@@ -120,6 +122,8 @@ class RegistryManager:
             native = _native.NativeManager.temporary()
         elif os.fspath(path) == MEMORY:
             native = _native.NativeManager.in_memory()
+        elif os.fspath(path).startswith(("postgres://", "postgresql://")):
+            native = _native.NativeManager.connect(os.fspath(path), read_only)
         elif read_only:
             native = _native.NativeManager.open_read_only(os.fspath(path))
         else:
@@ -139,7 +143,8 @@ class RegistryManager:
 
     @property
     def path(self) -> str:
-        """The database file (``:memory:`` for an in-memory manager)."""
+        """The database file (``:memory:`` for an in-memory manager; a server's URL without
+        its password)."""
         return self._native.path
 
     def get_registry(
@@ -149,14 +154,26 @@ class RegistryManager:
         when ``create_if_missing`` is false)."""
         with self._lock:
             registry = self._registries.get(context_name)
-            if registry is not None:
+            if registry is not None and not self._cleared_elsewhere(registry):
                 return registry
+            self._registries.pop(context_name, None)
             native = self._native.get_registry(context_name, create_if_missing)
             if native is None:
                 return None
             registry = SpecificationRegistry(native)
             self._registries[context_name] = registry
             return registry
+
+    def _cleared_elsewhere(self, registry: SpecificationRegistry) -> bool:
+        """Whether another process cleared the context of ``registry``: only on a server,
+        which other processes write too (one round trip); a file has one writer."""
+        if not self._native.shared:
+            return False
+        try:
+            registry._native.revision()
+        except _native.ContextClearedError:
+            return True
+        return False
 
     def list_contexts(self) -> List[str]:
         """Every context, in creation order."""

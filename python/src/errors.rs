@@ -10,6 +10,7 @@
 //! ├── CorruptedError             damaged or foreign file
 //! ├── SchemaTooNewError          written by a newer pipeline-deps
 //! ├── DependencyResolutionError  required dependencies left unresolved
+//! ├── ServerError                the PostgreSQL server could not be used
 //! └── ClosedError                the manager or registry was closed
 //! ```
 //! Anything else (I/O, read-only, a contained panic) is a plain `pipeline_deps.Error`.
@@ -78,6 +79,12 @@ create_exception!(
 );
 create_exception!(
     pipeline_deps,
+    ServerError,
+    Error,
+    "The PostgreSQL server of a postgres:// registry could not be used (unreachable, credentials refused, connection lost, timeout, read-only); the next call reconnects."
+);
+create_exception!(
+    pipeline_deps,
     ClosedError,
     Error,
     "The manager or registry was closed."
@@ -101,6 +108,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "DependencyResolutionError",
         py.get_type::<DependencyResolutionError>(),
     )?;
+    m.add("ServerError", py.get_type::<ServerError>())?;
     m.add("ClosedError", py.get_type::<ClosedError>())?;
     Ok(())
 }
@@ -121,6 +129,7 @@ pub(crate) fn to_py(error: LibError) -> PyErr {
         }
         LibError::SchemaTooNew { .. } => SchemaTooNewError::new_err(message),
         LibError::Unresolved(_) => DependencyResolutionError::new_err(message),
+        LibError::Server { .. } => ServerError::new_err(message),
         _ => Error::new_err(message),
     }
 }

@@ -22,11 +22,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// A registry manager: one database (a file, a temporary file, or memory).
+/// A registry manager: one database (a file, a temporary file, memory, or a PostgreSQL
+/// server).
 #[pyclass(module = "pipeline_deps._native", frozen)]
 pub(crate) struct NativeManager {
     inner: Mutex<Option<RegistryManager>>,
-    /// The file, or `:memory:`.
+    /// The file, `:memory:`, or the server (without its password).
     label: String,
 }
 
@@ -61,6 +62,27 @@ impl NativeManager {
         let label = path.display().to_string();
         let manager = run(py, || RegistryManager::open_read_only(&path))?;
         Ok(NativeManager::wrap(manager, label))
+    }
+
+    /// Connects to a registry on the PostgreSQL server named by `url`; `read_only` creates
+    /// nothing and refuses every write.
+    #[staticmethod]
+    fn connect(py: Python<'_>, url: String, read_only: bool) -> PyResult<Self> {
+        let manager = run(py, || {
+            RegistryManager::builder()
+                .read_only(read_only)
+                .connect(&url)
+        })?;
+        // The server without the password.
+        let label = manager.path().display().to_string();
+        Ok(NativeManager::wrap(manager, label))
+    }
+
+    /// Whether other processes may write the same registry meanwhile (a PostgreSQL
+    /// server), so that a registry object kept per context must be checked before reuse.
+    #[getter]
+    fn shared(&self) -> PyResult<bool> {
+        Ok(self.handle()?.is_shared())
     }
 
     /// A database in a temporary file, removed when the manager and its registries are gone.
@@ -314,6 +336,13 @@ impl NativeRegistry {
     fn len(&self, py: Python<'_>) -> PyResult<usize> {
         let registry = self.handle()?;
         run(py, move || registry.len())
+    }
+
+    /// The context's revision (it changes with every write); `ContextClearedError` once the
+    /// context was cleared, also by another process.
+    fn revision(&self, py: Python<'_>) -> PyResult<u64> {
+        let registry = self.handle()?;
+        run(py, move || registry.revision())
     }
 
     /// Whether `step_name` is registered.

@@ -8,7 +8,6 @@ import os
 import pytest
 
 import pipeline_deps as pd
-from conftest import run_python
 
 
 def spec(step_type: str) -> pd.StepSpecification:
@@ -142,22 +141,3 @@ def test_read_only_manager_reads_and_refuses_writes(tmp_path):
             registry.register("t", spec("T"))
         assert ro.get_registry("missing", create_if_missing=False) is None
 
-
-def test_a_postgres_url_is_refused_not_taken_for_a_file(tmp_path) -> None:
-    """This package is built without PostgreSQL support: a server URL, as a path or as
-    PIPELINE_DEPS_DB, is refused with a clear error and never becomes a file."""
-    url = "postgresql://127.0.0.1:1/nowhere"
-    with pytest.raises(pd.InvalidInputError, match="PostgreSQL URL"):
-        pd.RegistryManager(url)
-    with pytest.raises(pd.InvalidInputError, match="PostgreSQL URL"):
-        pd.RegistryManager(url, read_only=True)
-    code = (
-        "import pipeline_deps as pd\n"
-        "try:\n"
-        "    pd.get_registry('ml')\n"
-        "except pd.Error as e:\n"
-        "    print(type(e).__name__, e)\n"
-    )
-    out = run_python(code, {"PIPELINE_DEPS_DB": url})
-    assert "PostgreSQL" in out, out
-    assert not os.path.exists("postgresql:"), "a directory was created"

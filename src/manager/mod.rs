@@ -192,6 +192,15 @@ impl RegistryManager {
             .unwrap_or(true)
     }
 
+    /// Whether other processes may write this registry while this manager is open: true for
+    /// a PostgreSQL server, false for a file (one writer at a time) or memory. On a shared
+    /// registry a context may be cleared by another process at any time; a registry handle
+    /// taken before then returns [`Error::ContextCleared`], and `get_registry` gives a
+    /// fresh one.
+    pub fn is_shared(&self) -> bool {
+        self.shared.store().map(|s| s.is_shared()).unwrap_or(false)
+    }
+
     /// A view of this database in which every context name is prefixed with
     /// `"<workspace>::"`: `get_registry`, `list_contexts`, `clear_context`,
     /// `clear_all_contexts` and `get_context_stats` all take and return names *within* the

@@ -1,0 +1,174 @@
+"""A registry on a PostgreSQL server is the same API, shared: managers of other processes see
+every write, a context another process cleared gives a fresh registry object (the old one
+raises ContextClearedError), a read-only connection creates and writes nothing, server
+failures are ServerError, and a password never shows in a path.
+
+The tests start a throw-away cluster (initdb as the `postgres` user when run as root, a Unix
+socket in a temporary directory, no TCP), or use $PIPELINE_DEPS_TEST_PG. Without PostgreSQL
+they are skipped, unless PIPELINE_DEPS_REQUIRE_PG=1 (set by .ci/run) makes that a failure."""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import os
+import shutil
+import subprocess
+import tempfile
+import urllib.parse
+from pathlib import Path
+from typing import Iterator, List
+
+import pytest
+
+import pipeline_deps as pd
+from conftest import run_python
+
+
+def spec(step_type: str) -> pd.StepSpecification:
+    return pd.StepSpecification(
+        step_type,
+        pd.NodeType.SOURCE,
+        outputs=[pd.OutputSpec("out", "processing_output", "properties.Out")],
+    )
+
+
+class Server:
+    """A cluster these tests started (or an external server): fresh databases on demand."""
+
+    def __init__(self, url: str, psql: List[str]) -> None:
+        self.url = url  # of the maintenance database `postgres`
+        self.psql = psql
+        self.counter = itertools.count()
+
+    def database(self, name: str) -> str:
+        database = f"pd_py_{name}_{os.getpid()}_{next(self.counter)}"
+        subprocess.run(
+            [*self.psql, "-d", self.url, "-qc", f'CREATE DATABASE "{database}"'],
+            check=True,
+            capture_output=True,
+        )
+        base, _, query = self.url.partition("?")
+        return f"{base.rsplit('/', 1)[0]}/{database}" + (f"?{query}" if query else "")
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("PIPELINE_DEPS_REQUIRE_PG") == "1":
+        pytest.fail(f"PostgreSQL is required (PIPELINE_DEPS_REQUIRE_PG=1): {reason}")
+    pytest.skip(f"no PostgreSQL: {reason}")
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[Server]:
+    binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+    external = os.environ.get("PIPELINE_DEPS_TEST_PG")
+    if external:
+        psql = shutil.which("psql") or (binaries and f"{binaries[-1]}/psql")
+        if not psql:
+            _unavailable("psql not found")
+        yield Server(external, [str(psql)])
+        return
+    if not binaries:
+        _unavailable("no /usr/lib/postgresql/*/bin/initdb")
+    bin_dir = Path(binaries[-1])
+    as_postgres = os.geteuid() == 0
+    prefix = ["runuser", "-u", "postgres", "--"] if as_postgres else []
+    directory = Path(tempfile.mkdtemp(prefix="pd-py-pg-"))
+    if as_postgres:
+        shutil.chown(directory, "postgres")
+    data = directory / "data"
+
+    def run(program: str, *args: str) -> None:
+        subprocess.run([*prefix, str(bin_dir / program), *args], check=True, capture_output=True)
+
+    try:
+        run("initdb", "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "-D", str(data))
+        with open(data / "postgresql.conf", "a") as conf:
+            conf.write(
+                f"listen_addresses = ''\nunix_socket_directories = '{directory}'\n"
+                "port = 5432\nfsync = off\nfull_page_writes = off\n"
+            )
+        run("pg_ctl", "start", "-w", "-D", str(data), "-l", str(directory / "server.log"))
+    except (subprocess.CalledProcessError, OSError) as e:
+        shutil.rmtree(directory, ignore_errors=True)
+        _unavailable(f"could not start a cluster: {e}")
+    host = urllib.parse.quote(str(directory), safe="")
+    try:
+        yield Server(f"postgres://postgres@{host}:5432/postgres", [str(bin_dir / "psql")])
+    finally:
+        subprocess.run(
+            [*prefix, str(bin_dir / "pg_ctl"), "stop", "-m", "immediate", "-D", str(data)],
+            capture_output=True,
+        )
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_managers_of_one_server_share_every_write(server: Server) -> None:
+    url = server.database("share")
+    with pd.RegistryManager(url) as a, pd.RegistryManager(url) as b:
+        assert a.path.startswith("postgres://")
+        a.get_registry("training").register("load", spec("DataLoad"))
+        b.get_registry("inference").register("serve", spec("Serve"))
+        for manager in (a, b):
+            assert manager.list_contexts() == ["training", "inference"]
+            assert manager.get_context_stats()["training"]["step_count"] == 1
+        loaded = b.get_registry("training").get_specification("load")
+        assert loaded is not None and loaded.step_type == "DataLoad"
+
+
+def test_a_context_cleared_by_another_process_gives_a_fresh_registry(server: Server) -> None:
+    url = server.database("cleared")
+    with pd.RegistryManager(url) as a, pd.RegistryManager(url) as b:
+        old = a.get_registry("ml")
+        old.register("load", spec("DataLoad"))
+        assert a.get_registry("ml") is old
+        assert b.clear_context("ml")
+        with pytest.raises(pd.ContextClearedError):
+            old.register("train", spec("Train"))
+        fresh = a.get_registry("ml")
+        assert fresh is not old
+        assert list(fresh) == []
+        fresh.register("train", spec("Train"))
+        assert a.get_registry("ml") is fresh
+        assert b.get_registry("ml").list_step_names() == ["train"]
+
+
+def test_a_read_only_connection_creates_and_writes_nothing(server: Server) -> None:
+    url = server.database("read_only")
+    with pytest.raises(pd.CorruptedError, match="holds no registry"):
+        pd.RegistryManager(url, read_only=True)
+    with pd.RegistryManager(url) as writer:
+        writer.get_registry("ml").register("load", spec("DataLoad"))
+        with pd.RegistryManager(url, read_only=True) as inspector:
+            seen = inspector.get_registry("ml")
+            assert seen.list_step_names() == ["load"]
+            with pytest.raises(pd.Error, match="read-only"):
+                seen.register("train", spec("Train"))
+            with pytest.raises(pd.Error, match="read-only"):
+                inspector.clear_context("ml")
+            writer.get_registry("ml").register("train", spec("Train"))
+            assert seen.list_step_names() == ["load", "train"]
+
+
+def test_an_unreachable_server_is_a_server_error() -> None:
+    with pytest.raises(pd.ServerError, match="could not connect"):
+        pd.RegistryManager("postgresql://127.0.0.1:1/nowhere?connect_timeout=5")
+
+
+def test_a_password_never_shows_in_the_path(server: Server) -> None:
+    url = server.database("password").replace("postgres://postgres@", "postgres://postgres:s3cret@")
+    with pd.RegistryManager(url) as manager:
+        assert "s3cret" not in manager.path
+        assert "s3cret" not in repr(manager)
+
+
+def test_the_module_functions_use_the_server_named_by_the_environment(server: Server) -> None:
+    url = server.database("default")
+    code = (
+        "import pipeline_deps as pd\n"
+        "pd.get_registry('ml').register('load', pd.StepSpecification('DataLoad', 'singular'))\n"
+        "print(pd.list_contexts())\n"
+    )
+    assert run_python(code, {"PIPELINE_DEPS_DB": url}).strip() == "['ml']"
+    with pd.RegistryManager(url) as manager:
+        assert manager.get_registry("ml").list_step_names() == ["load"]
