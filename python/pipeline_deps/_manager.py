@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import urllib.parse
 import weakref
 from typing import Dict, Iterator, List, Optional, Union
 
@@ -253,7 +254,24 @@ class _DefaultManager:
 
     def __repr__(self) -> str:
         path = _native.default_database_path()
-        return f"<default RegistryManager on {os.fspath(path) if path else '(no path)'}>"
+        shown = _without_password(os.fspath(path)) if path else "(no path)"
+        return f"<default RegistryManager on {shown}>"
+
+
+def _without_password(path: str) -> str:
+    """``path``, or a server URL without its password (in the user part or as a
+    ``password=`` parameter): how reprs show it."""
+    if not path.startswith(("postgres://", "postgresql://")):
+        return path
+    parts = urllib.parse.urlsplit(path)
+    netloc = parts.netloc
+    if "@" in netloc:
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.split(':', 1)[0]}@{host}"
+    query = "&".join(
+        p for p in parts.query.split("&") if p and not p.lower().startswith("password=")
+    )
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 registry_manager = _DefaultManager()

@@ -373,10 +373,11 @@ impl NativeRegistry {
     }
 }
 
-/// The file the process-wide default manager opens (or opened), if any.
+/// The file the process-wide default manager opens (or opened), if any, as a `str` (a
+/// `pathlib.Path` would fold a `postgres://` URL's `//`).
 #[pyfunction]
-pub(crate) fn default_database_path() -> Option<PathBuf> {
-    pipeline_deps::default_manager::resolve_default_path()
+pub(crate) fn default_database_path() -> Option<std::ffi::OsString> {
+    pipeline_deps::default_manager::resolve_default_path().map(PathBuf::into_os_string)
 }
 
 /// Chooses the default manager's file before its first use (an error once it is open on

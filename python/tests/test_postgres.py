@@ -172,3 +172,17 @@ def test_the_module_functions_use_the_server_named_by_the_environment(server: Se
     assert run_python(code, {"PIPELINE_DEPS_DB": url}).strip() == "['ml']"
     with pd.RegistryManager(url) as manager:
         assert manager.get_registry("ml").list_step_names() == ["load"]
+
+
+def test_the_default_managers_repr_shows_no_password() -> None:
+    code = (
+        "import pipeline_deps as pd\n"
+        "print(repr(pd.registry_manager))\n"
+        "print(pd.default_database_path())\n"
+    )
+    url = "postgres://ci:s3cret@db.internal:5432/registry?password=other&application_name=x"
+    shown, path = run_python(code, {"PIPELINE_DEPS_DB": url}).strip().split("\n")
+    assert "s3cret" not in shown and "other" not in shown, shown
+    assert "postgres://ci@db.internal:5432/registry?application_name=x" in shown, shown
+    # The caller's own setting comes back as it was given.
+    assert path == url
