@@ -36,19 +36,7 @@ const ACTION: &str = "checking the registry's schema version";
 /// Brings the database to [`PG_SCHEMA_VERSION`]. An up-to-date database costs one read
 /// transaction and takes no lock.
 pub(super) fn run(conn: &mut Conn, server: &str) -> Result<()> {
-    let found = {
-        let mut sql = conn.transaction(server, ACTION, |client| {
-            client
-                .build_transaction()
-                .isolation_level(IsolationLevel::ReadCommitted)
-                .read_only(true)
-                .start()
-        })?;
-        check_encoding(&mut sql, server)?;
-        let found = version(&mut sql)?;
-        sql.commit(ACTION)?;
-        found
-    };
+    let found = found_version(conn, server)?;
     if found == Some(PG_SCHEMA_VERSION) {
         return Ok(());
     }
@@ -87,6 +75,21 @@ pub(super) fn run(conn: &mut Conn, server: &str) -> Result<()> {
 /// foreign key); a migration that changes what reads use must make this refuse the
 /// versions before it.
 pub(super) fn check(conn: &mut Conn, server: &str) -> Result<()> {
+    let found = found_version(conn, server)?;
+    check_not_newer(server, found)?;
+    if found.is_none() {
+        return Err(Error::NotARegistry {
+            path: PathBuf::from(server),
+            detail: "the database holds no registry yet, and a read-only connection creates none; connect without read-only to create it".into(),
+            source: None,
+        });
+    }
+    Ok(())
+}
+
+/// The recorded schema version, read in a read-only transaction after refusing a database
+/// whose encoding cannot hold every name ([`check_encoding`]).
+fn found_version(conn: &mut Conn, server: &str) -> Result<Option<u64>> {
     let mut sql = conn.transaction(server, ACTION, |client| {
         client
             .build_transaction()
@@ -97,15 +100,7 @@ pub(super) fn check(conn: &mut Conn, server: &str) -> Result<()> {
     check_encoding(&mut sql, server)?;
     let found = version(&mut sql)?;
     sql.commit(ACTION)?;
-    check_not_newer(server, found)?;
-    if found.is_none() {
-        return Err(Error::NotARegistry {
-            path: PathBuf::from(server),
-            detail: "the database holds no registry yet, and a read-only connection creates none; connect without read-only to create it".into(),
-            source: None,
-        });
-    }
-    Ok(())
+    Ok(found)
 }
 
 fn check_not_newer(server: &str, found: Option<u64>) -> Result<()> {
