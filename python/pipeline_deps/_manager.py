@@ -148,6 +148,11 @@ class RegistryManager:
         its password)."""
         return self._native.path
 
+    @property
+    def read_only(self) -> bool:
+        """Whether the manager was opened with ``read_only=True`` (every write raises)."""
+        return self._native.read_only
+
     def get_registry(
         self, context_name: str = "default", create_if_missing: bool = True
     ) -> Optional[SpecificationRegistry]:

@@ -135,6 +135,7 @@ def test_read_only_manager_reads_and_refuses_writes(tmp_path):
     with pd.RegistryManager(path) as m:
         m.get_registry("ctx").register("s", spec("T"))
     with pd.RegistryManager(path, read_only=True) as ro:
+        assert ro.read_only
         registry = ro.get_registry("ctx", create_if_missing=False)
         assert registry.list_step_names() == ["s"]
         with pytest.raises(pd.Error):

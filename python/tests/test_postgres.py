@@ -139,7 +139,9 @@ def test_a_read_only_connection_creates_and_writes_nothing(server: Server) -> No
         pd.RegistryManager(url, read_only=True)
     with pd.RegistryManager(url) as writer:
         writer.get_registry("ml").register("load", spec("DataLoad"))
+        assert not writer.read_only
         with pd.RegistryManager(url, read_only=True) as inspector:
+            assert inspector.read_only
             seen = inspector.get_registry("ml")
             assert seen.list_step_names() == ["load"]
             with pytest.raises(pd.Error, match="read-only"):
