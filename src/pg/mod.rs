@@ -234,11 +234,13 @@ impl PgStore {
     }
 }
 
-/// `postgres://user@host:port/database` without the password.
+/// `postgres://user@host:port/database` without the password: a URL that connects to the
+/// same database (a socket directory, user or database name percent-encoded as in the URL
+/// a user writes), so that a message's server can be pasted back as `--db`.
 fn label(config: &Config) -> String {
     let host = match config.get_hosts().first() {
         Some(Host::Tcp(host)) => host.clone(),
-        Some(Host::Unix(path)) => path.display().to_string(),
+        Some(Host::Unix(path)) => encode(&path.to_string_lossy()),
         None => "localhost".to_owned(),
     };
     let port = config
@@ -248,11 +250,24 @@ fn label(config: &Config) -> String {
         .unwrap_or_default();
     let user = config
         .get_user()
-        .map(|u| format!("{u}@"))
+        .map(|u| format!("{}@", encode(u)))
         .unwrap_or_default();
     let database = config
         .get_dbname()
         .or(config.get_user())
         .unwrap_or_default();
-    format!("postgres://{user}{host}{port}/{database}")
+    format!("postgres://{user}{host}{port}/{}", encode(database))
+}
+
+/// `text` percent-encoded but for URL-unreserved characters (letters, digits, `-._~`).
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }

@@ -338,6 +338,33 @@ fn server_kind(result: crate::Result<impl std::fmt::Debug>) -> Result<ServerErro
 }
 
 #[test]
+fn the_label_is_the_url_without_its_password_and_connects_to_the_same_place() -> TestResult {
+    for (url, shown) in [
+        (
+            "postgres://me:secret@%2Fvar%2Frun%2Fpostgresql:5433/reg",
+            "postgres://me@%2Fvar%2Frun%2Fpostgresql:5433/reg",
+        ),
+        (
+            "postgresql://ci@db.internal/registry?password=x&connect_timeout=3",
+            "postgres://ci@db.internal:5432/registry",
+        ),
+        (
+            "postgres://a%40b@localhost:5432/my%20db",
+            "postgres://a%40b@localhost:5432/my%20db",
+        ),
+    ] {
+        let config: postgres::Config = url.parse()?;
+        let label = super::label(&config);
+        assert_eq!(label, shown);
+        let again: postgres::Config = label.parse()?;
+        assert_eq!(again.get_hosts(), config.get_hosts(), "{label}");
+        assert_eq!(again.get_user(), config.get_user(), "{label}");
+        assert_eq!(again.get_dbname(), config.get_dbname(), "{label}");
+    }
+    Ok(())
+}
+
+#[test]
 fn an_unreachable_server_is_connection_refused() -> TestResult {
     let dir = tempfile::tempdir()?;
     let url = format!(
