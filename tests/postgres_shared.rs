@@ -243,6 +243,10 @@ fn a_read_only_connection_creates_nothing_refuses_writes_and_sees_every_commit()
     );
     assert_eq!(seen.list_step_types()?, ["T"]);
 
+    // URL schemes have no case.
+    let upper = RegistryManager::connect(&url.replacen("postgres://", "POSTGRESQL://", 1))?;
+    assert_eq!(upper.list_contexts()?, ["ml"]);
+
     // Later commits of the writer are seen, cached or not.
     writer.get_registry("ml")?.register("b", &spec("U"))?;
     assert_eq!(seen.list_step_names()?, ["a", "b"]);

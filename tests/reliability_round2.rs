@@ -446,26 +446,29 @@ fn paths_that_are_not_regular_files_are_refused_at_once() -> TestResult {
 
 #[test]
 fn a_postgres_url_given_as_a_file_is_refused_and_creates_nothing() -> TestResult {
-    // Relative to the working directory, where a file open would look for `postgres:/…`.
-    let url = "postgres://ci@db.internal/registry";
-    let outcomes = [
-        RegistryManager::open(url).err(),
-        RegistryManager::open_read_only(url).err(),
-        RegistryManager::builder().open_copy(url).err(),
-        RegistryManager::compact_file(url).err(),
-    ];
-    for outcome in outcomes {
-        let error = outcome.ok_or("a postgres URL was opened as a file")?;
-        assert!(error.is_invalid_input(), "{error:?}");
-        assert!(
-            error.to_string().contains("RegistryManager::connect"),
-            "{error}"
-        );
+    // Relative to the working directory, where a file open would look for `postgres:/…`;
+    // URL schemes have no case.
+    for url in [
+        "postgres://ci@db.internal/registry",
+        "POSTGRES://ci:secret@db.internal/registry",
+        "PostgreSQL://ci@db.internal/registry",
+    ] {
+        let outcomes = [
+            RegistryManager::open(url).err(),
+            RegistryManager::open_read_only(url).err(),
+            RegistryManager::builder().open_copy(url).err(),
+            RegistryManager::compact_file(url).err(),
+        ];
+        for outcome in outcomes {
+            let error = outcome.ok_or_else(|| format!("{url} was opened as a file"))?;
+            assert!(error.is_invalid_input(), "{error:?}");
+            let message = error.to_string();
+            assert!(message.contains("RegistryManager::connect"), "{message}");
+            assert!(!message.contains("secret"), "{message}");
+        }
+        let scheme = url.split("//").next().ok_or("no scheme")?;
+        assert!(!std::path::Path::new(scheme).exists(), "a file was created");
     }
-    assert!(
-        !std::path::Path::new("postgres:").exists(),
-        "a file was created"
-    );
     Ok(())
 }
 

@@ -124,7 +124,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Failure> {
 /// The `postgres://` or `postgresql://` URL that `--db` names, if it names a server.
 pub fn server_url(db: &Path) -> Option<&str> {
     let text = db.to_str()?;
-    (text.starts_with("postgres://") || text.starts_with("postgresql://")).then_some(text)
+    // The scheme in any case, as URL schemes are; never a file name.
+    let scheme = text.split_once("://").map_or("", |(scheme, _)| scheme);
+    (scheme.eq_ignore_ascii_case("postgres") || scheme.eq_ignore_ascii_case("postgresql"))
+        .then_some(text)
 }
 
 /// Connects to a registry on a PostgreSQL server. `read_only` creates nothing: a database

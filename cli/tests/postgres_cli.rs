@@ -119,6 +119,10 @@ fn every_command_reaches_the_server_and_file_only_ones_say_they_do_not_apply() -
     );
     let human = run(&["--db", &url, "stats"], &[])?;
     assert!(!human.stdout.contains("file size"), "{}", human.stdout);
+    // URL schemes have no case: never taken for a file name.
+    let upper = url.replacen("postgres://", "POSTGRES://", 1);
+    let again = json(&run(&["--db", &upper, "--json", "contexts"], &[])?)?;
+    assert_eq!(again["contexts"].as_array().map(Vec::len), Some(3));
     let show = run(&["--db", &url, "show", "unit_tests"], &[])?;
     assert_eq!(show.code, 0, "{}", show.stderr);
     let resolve = run(&["--db", &url, "resolve", "fraud_detection_training"], &[])?;

@@ -17,7 +17,7 @@ import weakref
 from typing import Dict, Iterator, List, Optional, Union
 
 from . import _native
-from ._spec import SpecLike, StepSpecification, to_spec
+from ._spec import SpecLike, StepSpecification, spec_json
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -42,11 +42,11 @@ class SpecificationRegistry:
         :class:`InvalidSpecError` listing every problem if the spec is invalid; nothing is
         written then.
         """
-        self._native.register(step_name, to_spec(specification).to_json())
+        self._native.register(step_name, spec_json(step_name, specification))
 
     def upsert(self, step_name: str, specification: SpecLike) -> None:
         """Registers or replaces ``step_name``, durably."""
-        self._native.upsert(step_name, to_spec(specification).to_json())
+        self._native.upsert(step_name, spec_json(step_name, specification))
 
     def get_specification(self, step_name: str) -> Optional[StepSpecification]:
         """The specification of ``step_name``, or ``None``."""
@@ -123,7 +123,7 @@ class RegistryManager:
             native = _native.NativeManager.temporary()
         elif os.fspath(path) == MEMORY:
             native = _native.NativeManager.in_memory()
-        elif os.fspath(path).startswith(("postgres://", "postgresql://")):
+        elif _is_server_url(os.fspath(path)):
             native = _native.NativeManager.connect(os.fspath(path), read_only)
         elif read_only:
             native = _native.NativeManager.open_read_only(os.fspath(path))
@@ -133,7 +133,11 @@ class RegistryManager:
 
     def _init(self, native: "_native.NativeManager") -> None:
         self._native = native
+        # The registry object of each context, handed out again until the context is cleared.
         self._registries: Dict[str, SpecificationRegistry] = {}
+        # Every registry object handed out and still alive, also those of cleared contexts:
+        # close() closes them all, so that the database is released.
+        self._handed_out: "weakref.WeakSet[SpecificationRegistry]" = weakref.WeakSet()
         self._lock = threading.RLock()
 
     @classmethod
@@ -168,6 +172,7 @@ class RegistryManager:
                 return None
             registry = SpecificationRegistry(native)
             self._registries[context_name] = registry
+            self._handed_out.add(registry)
             return registry
 
     def _cleared_elsewhere(self, registry: SpecificationRegistry) -> bool:
@@ -189,14 +194,17 @@ class RegistryManager:
         """Deletes ``context_name`` and its specifications; whether it existed. Registry
         objects taken before raise :class:`ContextClearedError` from then on."""
         with self._lock:
+            cleared = self._native.clear_context(context_name)
+            # Only once the clear succeeded: a failed one leaves the registry object current.
             self._registries.pop(context_name, None)
-            return self._native.clear_context(context_name)
+            return cleared
 
     def clear_all_contexts(self) -> int:
         """Deletes every context; how many there were."""
         with self._lock:
+            count = self._native.clear_all_contexts()
             self._registries.clear()
-            return self._native.clear_all_contexts()
+            return count
 
     def get_context_stats(self) -> Dict[str, Dict[str, Union[int, str]]]:
         """``{context: {"step_count", "step_type_count", "registry_type"}}``."""
@@ -217,7 +225,7 @@ class RegistryManager:
         """Closes the database; a temporary file is removed. Registry objects taken from
         this manager, and resolvers over them, are closed too."""
         with self._lock:
-            for registry in self._registries.values():
+            for registry in list(self._handed_out):
                 registry.close()
             self._registries.clear()
             self._native.close()
@@ -263,10 +271,16 @@ class _DefaultManager:
         return f"<default RegistryManager on {shown}>"
 
 
+def _is_server_url(path: str) -> bool:
+    """Whether ``path`` is a ``postgres://`` or ``postgresql://`` URL (the scheme in any
+    case, as URL schemes are): a server, never a file name."""
+    return path.lower().startswith(("postgres://", "postgresql://"))
+
+
 def _without_password(path: str) -> str:
     """``path``, or a server URL without its password (in the user part or as a
     ``password=`` parameter): how reprs show it."""
-    if not path.startswith(("postgres://", "postgresql://")):
+    if not _is_server_url(path):
         return path
     parts = urllib.parse.urlsplit(path)
     netloc = parts.netloc

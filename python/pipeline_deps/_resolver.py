@@ -88,6 +88,16 @@ def _candidate(outputs: _Outputs, value: Dict[str, Any]) -> Dict[str, Any]:
     }
 
 
+def _names(available_steps: Sequence[str]) -> List[str]:
+    """The step names as a list; a lone string is refused rather than read as its
+    characters."""
+    if isinstance(available_steps, str):
+        raise TypeError(
+            f"available_steps must be a sequence of step names, not a str ({available_steps!r})"
+        )
+    return list(available_steps)
+
+
 class UnifiedDependencyResolver:
     """Resolves the dependencies of steps registered in one registry.
 
@@ -97,6 +107,11 @@ class UnifiedDependencyResolver:
     def __init__(self, registry: SpecificationRegistry, semantic_matcher: Any = None) -> None:
         # The semantic matcher is the library's own; the argument is accepted for the
         # design's signature.
+        if not isinstance(registry, SpecificationRegistry):
+            raise TypeError(
+                "UnifiedDependencyResolver needs a SpecificationRegistry (from "
+                f"get_registry); got {type(registry).__name__}"
+            )
         self.registry = registry
         self._native = _native.NativeResolver(registry._native)
         self._outputs = _Outputs()
@@ -107,7 +122,7 @@ class UnifiedDependencyResolver:
     ) -> Dict[str, Dict[str, PropertyReference]]:
         """``{consumer: {dependency: PropertyReference}}``; steps with an unresolved
         required dependency, and unregistered names, are left out (never raises for that)."""
-        raw = self._native.resolve_all_dependencies(list(available_steps))
+        raw = self._native.resolve_all_dependencies(_names(available_steps))
         reference = self._outputs.reference
         return {
             consumer: {dep: reference(edge) for dep, edge in deps.items()}
@@ -119,7 +134,7 @@ class UnifiedDependencyResolver:
     ) -> Dict[str, PropertyReference]:
         """``{dependency: PropertyReference}`` of one step; raises
         :class:`DependencyResolutionError` naming every unresolved required dependency."""
-        raw = self._native.resolve_step_dependencies(consumer_step, list(available_steps))
+        raw = self._native.resolve_step_dependencies(consumer_step, _names(available_steps))
         return {dep: self._outputs.reference(edge) for dep, edge in raw.items()}
 
     def resolve_with_scoring(
@@ -130,7 +145,7 @@ class UnifiedDependencyResolver:
         "resolution_details": {...}}`` (threshold 0.5 inclusive), plus ``"candidates"``:
         every type-compatible candidate per dependency, best first (an addition to the
         design's shape)."""
-        result = self._native.resolve_with_scoring(consumer_step, list(available_steps))
+        result = self._native.resolve_with_scoring(consumer_step, _names(available_steps))
         for entry in result["failed_with_scores"].values():
             best = entry["best_candidate"]
             entry["best_candidate"] = None if best is None else _candidate(self._outputs, best)
@@ -147,7 +162,7 @@ class UnifiedDependencyResolver:
     def get_resolution_report(self, available_steps: Sequence[str]) -> Dict[str, Any]:
         """A summary of the resolution of ``available_steps``: per-step details,
         unresolved steps and totals (``resolution_summary``)."""
-        return self._native.get_resolution_report(list(available_steps))
+        return self._native.get_resolution_report(_names(available_steps))
 
     def clear_cache(self) -> None:
         """Empties the result cache."""
@@ -160,7 +175,7 @@ class UnifiedDependencyResolver:
     def _rust_resolve_seconds(self, available_steps: Sequence[str], iterations: int) -> float:
         """Seconds per ``resolve_all_dependencies`` call made by Rust itself, with the cache
         cleared before each: the benchmark's same-process baseline."""
-        return self._native.rust_resolve_seconds(list(available_steps), iterations)
+        return self._native.rust_resolve_seconds(_names(available_steps), iterations)
 
 
 def create_dependency_resolver(

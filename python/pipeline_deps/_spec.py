@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Union
 
+from ._native import InvalidSpecError
+
 
 class DependencyType(enum.Enum):
     """The kind of artifact a dependency needs or an output produces."""
@@ -199,7 +201,8 @@ class StepSpecification:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict())
+        # NaN and infinities are not JSON: refused here rather than sent as invalid text.
+        return json.dumps(self.to_dict(), allow_nan=False)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "StepSpecification":
@@ -255,3 +258,19 @@ def to_spec(value: SpecLike) -> StepSpecification:
         "a specification must be a StepSpecification, a dict in the export format, or an "
         f"object with model_dump(); got {type(value).__name__}"
     )
+
+
+def spec_json(step_name: str, value: SpecLike) -> str:
+    """The export-format JSON of ``value`` for step ``step_name``. A value of the wrong type
+    altogether is a ``TypeError``; content that is not a specification (an unknown node
+    type, a list where a mapping belongs, a NaN) is :class:`InvalidSpecError` naming the
+    step, with Python's own error as its ``__cause__``."""
+    if not (
+        isinstance(value, (StepSpecification, Mapping))
+        or callable(getattr(value, "model_dump", None))
+    ):
+        to_spec(value)  # raises the TypeError
+    try:
+        return to_spec(value).to_json()
+    except (ValueError, TypeError, AttributeError, KeyError) as e:
+        raise InvalidSpecError(f"the specification of step {step_name!r} is invalid: {e}") from e

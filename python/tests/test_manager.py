@@ -142,3 +142,33 @@ def test_read_only_manager_reads_and_refuses_writes(tmp_path):
             registry.register("t", spec("T"))
         assert ro.get_registry("missing", create_if_missing=False) is None
 
+
+
+def test_close_releases_the_registries_of_cleared_contexts_too(tmp_path):
+    path = tmp_path / "registry.redb"
+    with pd.RegistryManager(path) as m:
+        old = m.get_registry("ctx")
+        old.register("s", spec("T"))
+        m.clear_context("ctx")
+        m.get_registry("other")
+        m.clear_all_contexts()
+    # Every registry object is closed with its manager, so the file is free again.
+    with pytest.raises(pd.ClosedError):
+        old.list_step_names()
+    with pd.RegistryManager(path) as again:
+        assert again.list_contexts() == []
+
+
+def test_a_failed_clear_leaves_the_registry_object_current(tmp_path):
+    path = tmp_path / "registry.redb"
+    with pd.RegistryManager(path) as m:
+        m.get_registry("keep").register("s", spec("T"))
+    with pd.RegistryManager(path, read_only=True) as ro:
+        kept = ro.get_registry("keep")
+        with pytest.raises(pd.Error, match="read-only"):
+            ro.clear_context("keep")
+        with pytest.raises(pd.Error, match="read-only"):
+            ro.clear_all_contexts()
+        assert ro.get_registry("keep") is kept
+    with pytest.raises(pd.ClosedError):
+        kept.list_step_names()

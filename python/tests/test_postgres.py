@@ -159,9 +159,14 @@ def test_an_unreachable_server_is_a_server_error() -> None:
 
 def test_a_password_never_shows_in_the_path(server: Server) -> None:
     url = server.database("password").replace("postgres://postgres@", "postgres://postgres:s3cret@")
-    with pd.RegistryManager(url) as manager:
-        assert "s3cret" not in manager.path
-        assert "s3cret" not in repr(manager)
+    # URL schemes have no case: an upper-case one is a server too, never a file name.
+    for given in (url, url.replace("postgres://", "POSTGRES://", 1)):
+        with pd.RegistryManager(given) as manager:
+            assert manager.path.startswith("postgres://"), manager.path
+            assert "s3cret" not in manager.path
+            assert "s3cret" not in repr(manager)
+            manager.get_registry("ml")
+    assert not os.path.exists("POSTGRES:")
 
 
 def test_the_module_functions_use_the_server_named_by_the_environment(server: Server) -> None:

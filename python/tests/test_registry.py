@@ -202,3 +202,23 @@ def test_a_real_pydantic_model_registers(manager):
     assert got.dependencies["model_data"].logical_name == "model_data"
     assert got.dependencies["model_data"].dependency_type is pd.DependencyType.MODEL_ARTIFACTS
     assert got.outputs["model_name"].aliases == ["model"]
+
+
+def test_spec_content_that_is_not_a_specification_is_an_invalid_spec_error(manager):
+    registry = manager.get_registry("ctx")
+    bad = [
+        {"step_type": "A", "node_type": "bogus"},
+        {"node_type": "singular"},
+        {"step_type": "A", "dependencies": "abc"},
+        {"step_type": "A", "dependencies": [1, 2]},
+        {"step_type": "A", "node_type": "singular", "outputs": {"o": {"property_path": float("nan")}}},
+    ]
+    for spec in bad:
+        with pytest.raises(pd.InvalidSpecError, match="step 's'"):
+            registry.register("s", spec)
+        with pytest.raises(pd.InvalidSpecError, match="step 's'"):
+            registry.upsert("s", spec)
+    # A value of the wrong type altogether stays a TypeError.
+    with pytest.raises(TypeError, match="StepSpecification"):
+        registry.register("s", 5)
+    assert len(registry) == 0

@@ -143,3 +143,13 @@ def test_a_write_invalidates_the_cached_result(manager, real_specs):
     assert "XGBoostModel" in resolver.resolve_all_dependencies(names)
     registry.unregister("XGBoostTraining")
     assert resolver.resolve_all_dependencies(names) == {}
+
+
+def test_a_resolver_refuses_what_is_not_a_registry_or_a_list_of_names(cursus):
+    with pytest.raises(TypeError, match="SpecificationRegistry"):
+        pd.UnifiedDependencyResolver("cursus")
+    resolver = pd.UnifiedDependencyResolver(cursus)
+    with pytest.raises(TypeError, match="not a str"):
+        resolver.resolve_all_dependencies("XGBoostTraining")
+    with pytest.raises(TypeError, match="not a str"):
+        resolver.get_resolution_report("XGBoostTraining")

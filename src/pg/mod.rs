@@ -71,6 +71,11 @@ impl PgStore {
     /// with [`Error::SchemaTooNew`]. `read_only` creates and upgrades nothing: a database
     /// without a registry is [`Error::NotARegistry`] (see [`migrate::check`]).
     pub(crate) fn connect(url: &str, read_only: bool) -> Result<PgStore> {
+        // The client's parser knows the scheme in lower case only; URL schemes have no case.
+        let url = match url.split_once("://") {
+            Some((scheme, rest)) => format!("{}://{rest}", scheme.to_ascii_lowercase()),
+            None => url.to_owned(),
+        };
         let mut config: Config = url
             .parse()
             .map_err(|e: postgres::Error| Error::InvalidInput {

@@ -26,11 +26,12 @@ pub(crate) struct RepairReport {
     pub was_consistent: bool,
 }
 
-/// Whether `path` is a `postgres://` or `postgresql://` URL, which names a server and never
-/// a file.
+/// Whether `path` is a `postgres://` or `postgresql://` URL (the scheme in any case, as URL
+/// schemes are), which names a server and never a file.
 pub(crate) fn is_postgres_url(path: &Path) -> bool {
     let text = path.to_string_lossy();
-    text.starts_with("postgres://") || text.starts_with("postgresql://")
+    let scheme = text.split_once("://").map_or("", |(scheme, _)| scheme);
+    scheme.eq_ignore_ascii_case("postgres") || scheme.eq_ignore_ascii_case("postgresql")
 }
 
 /// Refuses a path that exists but is not a regular file (a FIFO, a directory, a device, a
