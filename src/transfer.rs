@@ -222,6 +222,7 @@ pub fn parse_steps_json(
         ));
     };
     let mut out = Vec::with_capacity(steps.len());
+    let mut seen = std::collections::HashMap::with_capacity(steps.len());
     for (index, entry) in steps.iter().enumerate() {
         let name = entry
             .get("step_name")
@@ -245,6 +246,12 @@ pub fn parse_steps_json(
             let what = format!("steps[{index}] (step {}){at}", shorten(name));
             Error::invalid_json(what, e.into_inner())
         })?;
+        if let Some(first) = seen.insert(name, index) {
+            return Err(invalid(format!(
+                "steps[{first}] and steps[{index}] are both step {}; a document lists each step once",
+                shorten(name)
+            )));
+        }
         out.push((name.to_owned(), spec));
     }
     Ok(out)

@@ -1,7 +1,8 @@
 //! Invariant: JSON import is strict and says why — a key repeated in one object is refused
 //! naming the key and the step, an unknown `schema` is refused, a field neither format knows
 //! is refused naming it unless `ImportOptions::allow_unknown_fields` is set, a value of the
-//! wrong shape is refused naming its step and field (never a line 0) — while both
+//! wrong shape is refused naming its step and field (never a line 0), a step listed twice
+//! is refused as the document's fault — while both
 //! accepted formats (the export format and the real cursus fixture, with every key it has)
 //! keep importing; a refused import writes nothing.
 
@@ -176,6 +177,25 @@ fn a_value_of_the_wrong_shape_is_refused_naming_step_and_field() -> TestResult {
             .to_string();
         assert!(!message.contains("line 0"), "{message}");
     }
+    Ok(())
+}
+
+#[test]
+fn a_step_listed_twice_in_one_document_is_refused_as_the_documents_fault() -> TestResult {
+    let json = r#"{"steps": [
+        {"step_name": "d", "step_type": "A", "node_type": "singular"},
+        {"step_name": "e", "step_type": "A", "node_type": "singular"},
+        {"step_name": "d", "step_type": "B", "node_type": "singular"}]}"#;
+    refusal(
+        json,
+        &ImportOptions::new(),
+        &["steps[0] and steps[2]", "step 'd'", "once"],
+    )?;
+    let manager = RegistryManager::in_memory()?;
+    let registry = manager.get_registry("h")?;
+    let error = registry.import_json(json).err().ok_or("imported")?;
+    assert!(error.is_invalid_input(), "{error:?}");
+    assert!(registry.is_empty()?, "something was written");
     Ok(())
 }
 
