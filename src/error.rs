@@ -57,7 +57,7 @@ pub(crate) type Cause = Box<dyn std::error::Error + Send + Sync>;
 #[non_exhaustive]
 pub enum Error {
     /// Reading or writing the database file failed. Kind [`ErrorKind::Io`].
-    #[error("I/O error while {action}")]
+    #[error("I/O error while {}", crate::spec::escape_name(action))]
     Io {
         /// What was being done, e.g. "registering step 'train' in context 'ml'".
         action: String,
@@ -82,7 +82,7 @@ pub enum Error {
     /// Kind [`ErrorKind::InUse`].
     #[error(
         "the database {} is already open by another process or manager; close it first, or open it read-only while its owner runs in single-writer mode",
-        path.display()
+        shown_path(path)
     )]
     InUse {
         /// The database file.
@@ -92,7 +92,7 @@ pub enum Error {
     /// Kind [`ErrorKind::SchemaVersion`].
     #[error(
         "the database {} has schema version {found}, newer than version {supported} that this build of pipeline-deps understands; upgrade pipeline-deps to open it",
-        path.display()
+        shown_path(path)
     )]
     SchemaTooNew {
         /// The database file.
@@ -104,7 +104,10 @@ pub enum Error {
     },
     /// The file is not a pipeline-deps registry (not redb, or redb with foreign tables).
     /// Kind [`ErrorKind::Corruption`].
-    #[error("{} is not a pipeline-deps registry database: {detail}", path.display())]
+    #[error(
+        "{} is not a pipeline-deps registry database: {detail}",
+        shown_path(path)
+    )]
     NotARegistry {
         /// The file.
         path: PathBuf,
@@ -164,7 +167,7 @@ pub enum Error {
     },
     /// A context that does not exist was asked for where it cannot be created (a read-only
     /// manager). Kind [`ErrorKind::NotFound`].
-    #[error("there is no context '{context}' in the database {}", path.display())]
+    #[error("there is no context '{context}' in the database {}", shown_path(path))]
     NoSuchContext {
         /// The context's full name.
         context: String,
@@ -206,7 +209,7 @@ pub enum Error {
     /// A write was attempted through a manager opened read-only. Kind [`ErrorKind::State`].
     #[error(
         "the database {} is open read-only, so it cannot be changed; open it again without read-only to write",
-        path.display()
+        shown_path(path)
     )]
     ReadOnly {
         /// The database file.
@@ -232,7 +235,7 @@ pub enum Error {
     /// Kind [`ErrorKind::State`].
     #[error(
         "the default manager is already open on {}; choose its path before its first use",
-        path.display()
+        shown_path(path)
     )]
     DefaultManagerOpen {
         /// The file the default manager has open.
@@ -240,7 +243,7 @@ pub enum Error {
     },
     /// The storage engine refused an operation for a reason not covered above (e.g. a value
     /// too large). Kind [`ErrorKind::Storage`].
-    #[error("the storage engine refused {action}")]
+    #[error("the storage engine refused {}", crate::spec::escape_name(action))]
     Storage {
         /// What was being done.
         action: String,
@@ -440,6 +443,12 @@ pub(crate) fn shorten(name: &str) -> String {
         let head: String = shown.chars().take(LIMIT).collect();
         format!("'{head}…' ({} bytes)", name.len())
     }
+}
+
+/// A path as messages show it: escaped like a name ([`crate::spec::escape_name`]), so that a
+/// control character in a file name cannot reach a terminal or log raw.
+fn shown_path(path: &std::path::Path) -> String {
+    crate::spec::escape_name(&path.to_string_lossy()).into_owned()
 }
 
 /// "the record of step 's' in context 'c'": where a record's encoding or decoding failed.

@@ -414,3 +414,18 @@ fn messages_show_hostile_text_escaped_and_errors_keep_it_exact() -> TestResult {
     }
     Ok(())
 }
+
+#[test]
+fn a_hostile_file_name_is_escaped_in_messages() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let missing = dir.path().join("a\u{1b}[31m\u{202e}dir").join("x.redb");
+    for error in [
+        RegistryManager::open(&missing).err(),
+        RegistryManager::open_read_only(&missing).err(),
+    ] {
+        let error = error.ok_or("opened a file in a missing directory")?;
+        raw_free("an open in a hostile directory", &error.to_string())?;
+        assert!(error.to_string().contains("\\u{1b}[31m"), "{error}");
+    }
+    Ok(())
+}

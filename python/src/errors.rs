@@ -113,9 +113,37 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-/// The Python exception for a library error; the message is the library's.
+/// The Python exception for a library error: the library's message, then each of its causes
+/// on a `caused by:` line (as the command-line tool prints them: a library message never
+/// repeats its cause), and the first cause as `__cause__` too (an `OSError` subclass, such
+/// as `FileNotFoundError`, for an I/O cause).
 pub(crate) fn to_py(error: LibError) -> PyErr {
-    let message = error.to_string();
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    let first_cause = source.map(cause_of);
+    while let Some(cause) = source {
+        let text = pipeline_deps::spec::escape_name(&cause.to_string()).into_owned();
+        message.push_str("\n  caused by: ");
+        message.push_str(&text);
+        source = cause.source();
+    }
+    let raised = exception_of(error, message);
+    if let Some(cause) = first_cause {
+        Python::attach(|py| raised.set_cause(py, Some(cause)));
+    }
+    raised
+}
+
+/// The Python exception standing for a library error's cause.
+fn cause_of(cause: &(dyn std::error::Error + 'static)) -> PyErr {
+    match cause.downcast_ref::<std::io::Error>() {
+        Some(io) => PyErr::from(std::io::Error::new(io.kind(), io.to_string())),
+        None => PyException::new_err(cause.to_string()),
+    }
+}
+
+/// The exception class of `error`, carrying `message`.
+fn exception_of(error: LibError, message: String) -> PyErr {
     match error {
         LibError::InvalidSpec { .. } => InvalidSpecError::new_err(message),
         LibError::InvalidContextName { .. } | LibError::InvalidInput { .. } => {

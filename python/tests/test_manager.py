@@ -172,3 +172,19 @@ def test_a_failed_clear_leaves_the_registry_object_current(tmp_path):
         assert ro.get_registry("keep") is kept
     with pytest.raises(pd.ClosedError):
         kept.list_step_names()
+
+
+def test_an_open_error_says_why_and_shows_the_path_escaped(tmp_path):
+    missing = tmp_path / "no such dir" / "registry.redb"
+    with pytest.raises(pd.Error) as caught:
+        pd.RegistryManager(missing)
+    message = str(caught.value)
+    assert str(missing) in message
+    assert "caused by: " in message, message
+    assert isinstance(caught.value.__cause__, FileNotFoundError), repr(caught.value.__cause__)
+    with pytest.raises(pd.Error) as caught:
+        pd.RegistryManager(str(tmp_path / "a\x1b[31mdir" / "b.redb"))
+    assert "\x1b" not in str(caught.value), repr(str(caught.value))
+    with pytest.raises(pd.Error) as caught:
+        pd.RegistryManager(str(tmp_path) + "/a\x00b")
+    assert "\x00" not in str(caught.value), repr(str(caught.value))
