@@ -87,8 +87,13 @@ fn an_unknown_type_string_is_a_parse_error() {
         panic!("an unknown dependency type was accepted");
     };
     assert!(error.is_invalid_input());
-    // The message says where; the parser's explanation naming the value is the source.
+    // The message says where (the field, line and column); the parser's explanation naming
+    // the value is the source.
     assert!(error.to_string().contains("line 1, column"), "{error}");
+    assert!(
+        error.to_string().contains("field `dependencies.d.type`"),
+        "{error}"
+    );
     let cause = std::error::Error::source(&error).map(ToString::to_string);
     assert!(
         cause.as_deref().is_some_and(|c| c.contains("nonsense")),

@@ -246,6 +246,30 @@ impl NativeRegistry {
     }
 }
 
+/// A spec parsing error that names the step it was for (Python passes each spec as JSON
+/// text it wrote itself, so the field says more than its line and column).
+fn of_step(error: pipeline_deps::Error, step: &str) -> pipeline_deps::Error {
+    match error {
+        pipeline_deps::Error::InvalidInput {
+            what,
+            detail,
+            source,
+        } => pipeline_deps::Error::InvalidInput {
+            what: what.replacen(
+                "a step specification",
+                &format!(
+                    "the specification of step '{}'",
+                    pipeline_deps::spec::escape_name(step)
+                ),
+                1,
+            ),
+            detail,
+            source,
+        },
+        other => other,
+    }
+}
+
 /// The export-format JSON of `spec`.
 pub(crate) fn spec_json(spec: &StepSpecification) -> pipeline_deps::Result<String> {
     serde_json::to_string(spec).map_err(|e| pipeline_deps::Error::InvalidInput {
@@ -267,7 +291,8 @@ impl NativeRegistry {
     fn register(&self, py: Python<'_>, step_name: String, spec_json: String) -> PyResult<()> {
         let registry = self.handle()?;
         run(py, move || {
-            let spec = StepSpecification::from_json(&spec_json)?;
+            let spec =
+                StepSpecification::from_json(&spec_json).map_err(|e| of_step(e, &step_name))?;
             registry.register(&step_name, &spec)
         })
     }
@@ -276,7 +301,8 @@ impl NativeRegistry {
     fn upsert(&self, py: Python<'_>, step_name: String, spec_json: String) -> PyResult<()> {
         let registry = self.handle()?;
         run(py, move || {
-            let spec = StepSpecification::from_json(&spec_json)?;
+            let spec =
+                StepSpecification::from_json(&spec_json).map_err(|e| of_step(e, &step_name))?;
             registry.upsert(&step_name, &spec)
         })
     }

@@ -222,3 +222,14 @@ def test_spec_content_that_is_not_a_specification_is_an_invalid_spec_error(manag
     with pytest.raises(TypeError, match="StepSpecification"):
         registry.register("s", 5)
     assert len(registry) == 0
+
+
+def test_a_value_of_the_wrong_type_in_a_spec_names_the_step_and_field(manager):
+    registry = manager.get_registry("ctx")
+    with pytest.raises(pd.InvalidInputError, match="step 's', field `step_type`"):
+        registry.register("s", {"step_type": 5, "node_type": "singular"})
+    with pytest.raises(pd.InvalidInputError, match="field `outputs.o.property_path`"):
+        registry.register(
+            "s", {"step_type": "A", "node_type": "source", "outputs": {"o": {"property_path": 5}}}
+        )
+    assert len(registry) == 0

@@ -464,10 +464,26 @@ impl StepSpecification {
     ///
     /// # Errors
     /// [`Error::InvalidInput`](crate::Error::InvalidInput) when the text is not valid JSON or
-    /// does not have the specification's shape (the message gives line and column).
+    /// does not have the specification's shape (the message gives the field, and line and
+    /// column).
     pub fn from_json(json: &str) -> crate::Result<Self> {
-        serde_json::from_str(json)
-            .map_err(|e| crate::Error::invalid_json("a step specification", e))
+        let mut deserializer = serde_json::Deserializer::from_str(json);
+        let spec = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+            let field = e.path().to_string();
+            let what = if field == "." {
+                "a step specification".to_owned()
+            } else {
+                format!(
+                    "a step specification, field `{}`",
+                    crate::spec::escape_name(&field)
+                )
+            };
+            crate::Error::invalid_json(what, e.into_inner())
+        })?;
+        deserializer
+            .end()
+            .map_err(|e| crate::Error::invalid_json("a step specification", e))?;
+        Ok(spec)
     }
 
     /// The output named `name`: exact key first, then a case-insensitive alias scan in
