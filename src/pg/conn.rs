@@ -2,6 +2,7 @@
 //! wrapper every query goes through, and the mapping of the client's errors onto [`Error`].
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use postgres::types::ToSql;
 use postgres::{Client, Row, Statement, Transaction};
@@ -13,14 +14,36 @@ use crate::error::{Error, Result, ServerErrorKind};
 pub(super) struct Conn {
     pub(super) client: Client,
     statements: HashMap<&'static str, Statement>,
+    /// When a call last used the connection: one idle for longer than [`IDLE_CHECK`] is
+    /// checked before its next use.
+    last_used: Instant,
 }
+
+/// How long a connection may sit unused before its next use first checks that it still
+/// works (one empty query): a server restarted meanwhile closed it, and a call on it would
+/// fail with a lost connection even though the server is back. Calls closer together than
+/// this pay nothing.
+pub(super) const IDLE_CHECK: Duration = Duration::from_secs(5);
+
+/// How long that check may take before the connection is given up as lost.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Conn {
     pub(super) fn new(client: Client) -> Self {
         Conn {
             client,
             statements: HashMap::new(),
+            last_used: Instant::now(),
         }
+    }
+
+    /// Whether the connection can be used: it is open and, if it sat idle for longer than
+    /// [`IDLE_CHECK`], answers an empty query. Marks it used.
+    pub(super) fn still_works(&mut self) -> bool {
+        let idle = self.last_used.elapsed();
+        self.last_used = Instant::now();
+        !self.client.is_closed()
+            && (idle < IDLE_CHECK || self.client.is_valid(CHECK_TIMEOUT).is_ok())
     }
 
     /// `sql` prepared on this connection (once; later calls reuse it).
@@ -73,7 +96,9 @@ impl Conn {
         action: &str,
         begin: impl FnOnce(&mut Client) -> std::result::Result<Transaction<'_>, postgres::Error>,
     ) -> Result<Sql<'c>> {
-        let Conn { client, statements } = self;
+        let Conn {
+            client, statements, ..
+        } = self;
         let txn = begin(client).map_err(|e| map_error(server, action, e))?;
         Ok(Sql {
             txn,

@@ -19,8 +19,11 @@
 //! before that rolls everything back. A connection lost while committing leaves the outcome
 //! unknown, and the error says so.
 //!
-//! Connections: one per store, opened lazily. A call that finds the connection lost fails
-//! with [`ServerErrorKind::ConnectionLost`] and drops it; the next call reconnects.
+//! Connections: one per store, opened lazily. A connection idle for longer than
+//! [`conn::IDLE_CHECK`] is checked (one empty query) before its next use and replaced if the
+//! server closed it meanwhile (a restart), so a call after a pause does not fail on a stale
+//! connection. A call that finds the connection lost fails with
+//! [`ServerErrorKind::ConnectionLost`] and drops it; the next call reconnects.
 
 mod catalog;
 mod conn;
@@ -156,8 +159,11 @@ impl PgStore {
         f: impl FnOnce(&mut Conn, &str) -> Result<T>,
     ) -> Result<T> {
         let mut guard = self.lock()?;
-        let conn = match guard.take() {
-            Some(conn) if !conn.client.is_closed() => guard.insert(conn),
+        let kept = guard
+            .take()
+            .and_then(|mut conn| conn.still_works().then_some(conn));
+        let conn = match kept {
+            Some(conn) => guard.insert(conn),
             _ => {
                 let mut client = self
                     .config

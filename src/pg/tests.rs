@@ -487,12 +487,11 @@ fn a_server_restart_loses_no_committed_write_and_the_store_reconnects() -> TestR
     let id = register(&store, "ml", &[("before", "T")])?;
     for (mode, step) in [("fast", "after_fast"), ("immediate", "after_immediate")] {
         cluster.restart(mode)?;
-        let first = store.read("after restart", |r| r.catalog());
-        assert_eq!(
-            server_kind(first)?,
-            ServerErrorKind::ConnectionLost,
-            "{mode}"
-        );
+        // A connection idle for longer than IDLE_CHECK is checked before use and replaced:
+        // the first call after the pause works, the restart unseen.
+        std::thread::sleep(super::conn::IDLE_CHECK + std::time::Duration::from_millis(300));
+        let first = store.read("after restart", |r| r.catalog())?;
+        assert_eq!(first.len(), 1, "{mode}");
         store.write("write after restart", |w| {
             let mut ctx = w.context("ml", id)?;
             ctx.put(step, &spec("T", "out"), false)?;
@@ -500,8 +499,16 @@ fn a_server_restart_loses_no_committed_write_and_the_store_reconnects() -> TestR
         })?;
     }
     cluster.stop("fast")?;
-    let down = store.read("while stopped", |r| r.catalog());
-    assert_eq!(server_kind(down)?, ServerErrorKind::ConnectionLost);
+    // Lost if the connection was used within IDLE_CHECK (not checked first), refused if it
+    // was checked and replaced: the stop may take longer than that on a busy machine.
+    let down = server_kind(store.read("while stopped", |r| r.catalog()))?;
+    assert!(
+        matches!(
+            down,
+            ServerErrorKind::ConnectionLost | ServerErrorKind::ConnectionRefused
+        ),
+        "{down:?}"
+    );
     let refused = store.read("while stopped", |r| r.catalog());
     assert_eq!(server_kind(refused)?, ServerErrorKind::ConnectionRefused);
     cluster.start_again()?;
