@@ -481,7 +481,16 @@ impl Model {
             Op::Upsert(ctx, step, s) => self.put_many(*ctx, &[(*step, *s)], true).map_count(0),
             Op::RegisterMany(ctx, items) => self.put_many(*ctx, items, false),
             Op::UpsertMany(ctx, items) => self.put_many(*ctx, items, true),
-            Op::ImportJson(ctx, items, replace) => self.put_many(*ctx, items, *replace),
+            Op::ImportJson(ctx, items, replace) => {
+                // A document listing a step twice is refused while it is read, before
+                // anything else is looked at.
+                let mut names: Vec<&str> = items.iter().map(|&(step, _)| step_name(step)).collect();
+                names.sort_unstable();
+                if names.windows(2).any(|pair| pair[0] == pair[1]) {
+                    return Outcome::Err(ErrKind::InvalidInput);
+                }
+                self.put_many(*ctx, items, *replace)
+            }
             Op::Unregister(ctx, step) => {
                 let full = ctx.full();
                 if self.stale(&full) {
