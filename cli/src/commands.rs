@@ -317,8 +317,19 @@ pub fn file_size(path: &Path) -> u64 {
 /// Writes `bytes` to `path` through a temporary file in the same directory, so that readers
 /// see the old file or the new one, never half of it. A symbolic link is written through
 /// (its target is replaced, not the link); a path that is not a regular file (`/dev/null`,
-/// a FIFO, a terminal) is written to directly, never replaced by a file.
-pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), Failure> {
+/// a FIFO, a terminal) is written to directly, never replaced by a file. A path that is the
+/// database `db` itself (by any name) is refused: the output would replace the registry.
+pub fn write_atomically(db: &Path, path: &Path, contents: &[u8]) -> Result<(), Failure> {
+    let same = |a: &Path, b: &Path| match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if server_url(db).is_none() && same(db, path) {
+        return Err(Failure::Invalid(format!(
+            "{} is the registry database itself; write the output to another file (nothing was written)",
+            crate::output::path_text(path)
+        )));
+    }
     let io_error = |source| Failure::Io {
         action: format!("writing {}", crate::output::path_text(path)),
         file: Some(path.to_path_buf()),

@@ -421,7 +421,7 @@ pub fn snapshot(
 ) -> Result<Status, Failure> {
     let resolver = resolver_for(s, context)?;
     let snapshot = capture(&resolver, context, steps)?;
-    write_atomically(file, snapshot.to_json().as_bytes())?;
+    write_atomically(&s.db, file, snapshot.to_json().as_bytes())?;
     if s.json {
         let report = SnapshotReport {
             context,

@@ -75,7 +75,7 @@ pub fn export(
         None => s.out.write_all(text.as_bytes())?,
         Some(path) if path == Path::new("-") => s.out.write_all(text.as_bytes())?,
         Some(path) => {
-            write_atomically(path, text.as_bytes())?;
+            write_atomically(&s.db, path, text.as_bytes())?;
             let steps = registry.len()?;
             if s.json {
                 let report = ExportReport {

@@ -7,7 +7,8 @@
 //! nothing; the snapshot gate fails on a spec edit that re-wires a pipeline and passes
 //! again once re-snapshotted; a closed stdout pipe is not an error; `copy` run again
 //! finishes an interrupted copy, skipping the contexts already there with the same steps
-//! and refusing, before writing, a context that holds other steps.
+//! and refusing, before writing, a context that holds other steps; an output file that is
+//! the database itself is refused and the database left as it was.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -799,5 +800,34 @@ fn copy_run_again_finishes_what_is_missing_and_refuses_other_steps() -> TestResu
         refused.stderr
     );
     assert_eq!(run(&to, &["--json", "contexts"])?.expect(0)?.stdout, before);
+    Ok(())
+}
+
+#[cfg(unix)]
+#[test]
+fn an_output_file_that_is_the_database_itself_is_refused() -> TestResult {
+    let (dir, db) = temp()?;
+    run(&db, &["demo"])?.expect(0)?;
+    let link = dir.path().join("link.redb");
+    std::os::unix::fs::symlink(&db, &link)?;
+    let before = std::fs::read(&db)?;
+    let dotted = dir.path().join(".").join("registry.redb");
+    for output in [db.clone(), link, dotted] {
+        for command in ["export", "snapshot"] {
+            let out = run(&db, &[command, "unit_tests", "-o", s(&output)?])?.expect(4)?;
+            assert!(
+                out.stderr.contains("is the registry database itself"),
+                "{command} -o {}: {}",
+                output.display(),
+                out.stderr
+            );
+            assert_eq!(
+                std::fs::read(&db)?,
+                before,
+                "{command} changed the database"
+            );
+        }
+    }
+    run(&db, &["stats"])?.expect(0)?;
     Ok(())
 }
