@@ -66,9 +66,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// Bytes on disk are not what this library wrote. Kind [`ErrorKind::Corruption`].
-    #[error(
-        "the registry database is corrupted at {location}: {detail}; restore the file from a backup"
-    )]
+    #[error("the registry database is corrupted at {location}: {detail}; restore it from a backup")]
     Corrupted {
         /// Where: the file, context and step whose record failed, as far as known.
         location: String,

@@ -46,17 +46,19 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Failure> {
             ));
         }
     };
+    let db = full_path(db);
     if let Command::Copy { from, to } = &cli.command {
         // The document's `database` is the target; the source defaults to the database.
+        let to = full_path(to.clone());
         let _ = crate::json::DATABASE.set(to.clone());
-        let from = from.clone().unwrap_or(db);
+        let from = from.clone().map_or(db, full_path);
         let mut s = Session {
             db: to.clone(),
             json: cli.json,
             progress: false,
             out,
         };
-        return crate::copy::copy(&mut s, &from, to);
+        return crate::copy::copy(&mut s, &from, &to);
     }
     let _ = crate::json::DATABASE.set(db.clone());
     let mut s = Session {
@@ -120,6 +122,15 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Failure> {
 
 // ---------------------------------------------------------------------------------------
 // Opening
+
+/// A database file's path made absolute (not resolved: a link stays a link), so that every
+/// message, the library's included, names the file fully; a server URL as it is.
+fn full_path(db: PathBuf) -> PathBuf {
+    if server_url(&db).is_some() {
+        return db;
+    }
+    std::path::absolute(&db).unwrap_or(db)
+}
 
 /// The `postgres://` or `postgresql://` URL that `--db` names, if it names a server.
 pub fn server_url(db: &Path) -> Option<&str> {
@@ -197,9 +208,16 @@ pub fn note_recovered_copy(db: &Path) {
 }
 
 /// Opens the database for writing in single-writer mode, so that read commands keep
-/// working meanwhile. With `create`, a missing file (and its directory) is created.
+/// working meanwhile. With `create`, a missing file (and its directory) is created, and a
+/// server database without a registry gets one; without, both are
+/// [`Failure::NoDatabase`].
 pub fn open_write(db: &Path, create: bool) -> Result<RegistryManager, Failure> {
     if let Some(url) = server_url(db) {
+        if !create {
+            // As for a missing file: a database without a registry is not given one by a
+            // command that only changes an existing registry (`clear`, `clear-all`).
+            drop(connect(url, true)?);
+        }
         return connect(url, false);
     }
     if !db.exists() {

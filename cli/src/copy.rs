@@ -52,24 +52,28 @@ fn steps_of(
 /// specifications) is skipped, so a copy that was interrupted is finished by running it
 /// again. Refuses, before writing anything, when a context holds other steps in the target.
 pub fn copy(s: &mut Session<'_>, from: &Path, to: &Path) -> Result<Status, Failure> {
-    let source = open_read(from)?;
+    // A failure reading the source is about the source: the hints name it.
+    let about_source = |failure: Failure| {
+        let _ = crate::json::HINT_DATABASE.set(from.to_path_buf());
+        failure
+    };
+    let source = open_read(from).map_err(about_source)?;
     let target = open_write(to, true)?;
-    let contexts = source.list_contexts()?;
+    let contexts = source.list_contexts().map_err(|e| about_source(e.into()))?;
     let existing = target.get_context_stats()?;
     let mut taken = Vec::new();
     let mut same = HashSet::new();
     for name in &contexts {
-        if existing
-            .get(name.as_str())
-            .is_none_or(|st| st.step_count == 0)
-        {
+        let Some(there) = existing.get(name.as_str()) else {
             continue;
-        }
-        if steps_of(&target, name)? == steps_of(&source, name)? {
+        };
+        let source_steps = steps_of(&source, name).map_err(about_source)?;
+        if steps_of(&target, name)? == source_steps {
             same.insert(name.clone());
-        } else {
+        } else if there.step_count > 0 {
             taken.push(name.clone());
         }
+        // An empty target context of a source context with steps is filled.
     }
     if !taken.is_empty() {
         return Err(Failure::Invalid(format!(
@@ -82,7 +86,7 @@ pub fn copy(s: &mut Session<'_>, from: &Path, to: &Path) -> Result<Status, Failu
     let mut copied = Vec::with_capacity(contexts.len());
     let mut skipped = Vec::new();
     for name in contexts {
-        let steps = steps_of(&source, &name)?;
+        let steps = steps_of(&source, &name).map_err(about_source)?;
         let done = Copied {
             name,
             step_count: steps.len(),
@@ -91,10 +95,22 @@ pub fn copy(s: &mut Session<'_>, from: &Path, to: &Path) -> Result<Status, Failu
             skipped.push(done);
             continue;
         }
-        if source.get_registry_if_exists(&done.name)?.is_none() {
+        let still_there = source
+            .get_registry_if_exists(&done.name)
+            .map_err(|e| about_source(e.into()))?;
+        if still_there.is_none() {
             continue; // cleared in the source meanwhile
         }
         target.import_steps(&done.name, &steps, false)?;
+        if !s.json {
+            // As it happens: a copy that fails later has said what it finished.
+            writeln!(
+                s.out,
+                "copied context '{}' ({} step(s))",
+                esc(&done.name),
+                done.step_count
+            )?;
+        }
         copied.push(done);
     }
     let step_count = copied.iter().map(|c| c.step_count).sum();
@@ -112,14 +128,6 @@ pub fn copy(s: &mut Session<'_>, from: &Path, to: &Path) -> Result<Status, Failu
             writeln!(
                 s.out,
                 "skipped context '{}': the target holds the same {} step(s) already",
-                esc(&c.name),
-                c.step_count
-            )?;
-        }
-        for c in &copied {
-            writeln!(
-                s.out,
-                "copied context '{}' ({} step(s))",
                 esc(&c.name),
                 c.step_count
             )?;

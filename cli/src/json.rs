@@ -280,6 +280,10 @@ pub struct ExplainedDependency {
 /// The database the command was given, once known (for the error document).
 pub static DATABASE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
+/// The database a failure is about when it is not [`DATABASE`] (the source of a `copy`
+/// that failed reading it), for the commands a hint suggests.
+pub static HINT_DATABASE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
 /// Set when `--json` was given: notes and logs on standard error are JSON lines then too,
 /// so that every line there is one JSON object.
 pub static ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);

@@ -137,8 +137,9 @@ impl std::fmt::Display for Failure {
             Failure::Io { action, .. } => write!(f, "I/O error while {}", output::esc(action)),
             Failure::NoDatabase(path) => write!(
                 f,
-                "there is no registry database at {}; pass --db FILE or set PIPELINE_DEPS_DB to use another file, or create this one with `pipeline-deps import` or `pipeline-deps demo`",
-                output::path_text(path)
+                "there is no registry database at {}; pass --db FILE or set PIPELINE_DEPS_DB to use another one, or create this one with `pipeline-deps {db} import CONTEXT FILE` or `pipeline-deps {db} demo`",
+                output::path_text(path),
+                db = output::esc(&output::db_option(path))
             ),
             Failure::Invalid(message) | Failure::Usage(message) => {
                 f.write_str(&output::esc(message))
@@ -198,15 +199,19 @@ fn hint(failure: &Failure) -> Option<String> {
     };
     match (error.kind(), error) {
         (_, pipeline_deps::Error::InUse { path }) => Some(format!(
-            "inspect it read-only with `pipeline-deps --db {} stats` while its owner runs in single-writer mode",
-            path.display()
+            "inspect it read-only with `pipeline-deps {} stats` while its owner runs in single-writer mode",
+            output::db_option(path)
         )),
         (_, pipeline_deps::Error::NotARegistry { .. }) => Some(format!(
             "point --db at a pipeline-deps registry file; if this is one, `pipeline-deps {}check` tells what is damaged",
             db_flag()
         )),
+        // `check` reads files only: a server's damage is the server's backup's business.
+        (pipeline_deps::ErrorKind::Corruption, _) if on_server() => Some(
+            "export the contexts that still read (`pipeline-deps export`) and restore the rest from the server's backup".into(),
+        ),
         (pipeline_deps::ErrorKind::Corruption, _) => Some(format!(
-            "run `pipeline-deps {}check` to see what is damaged, and restore the file from a backup if it fails",
+            "run `pipeline-deps {}check` to see what is damaged",
             db_flag()
         )),
         // A path that is not a regular file (a directory, FIFO, device or socket).
@@ -232,13 +237,25 @@ fn hint(failure: &Failure) -> Option<String> {
     }
 }
 
-/// `--db DB ` for a command in a hint ([`output::db_option`]); empty before a database was
-/// chosen.
+/// `--db DB ` for a command in a hint ([`output::db_option`]): the database the failure is
+/// about ([`json::HINT_DATABASE`], else the command's); empty before a database was chosen.
 fn db_flag() -> String {
-    json::DATABASE
-        .get()
-        .map(|db| format!("{} ", output::db_option(db)))
+    hint_database()
+        .map(|db| format!("{} ", output::db_option(&db)))
         .unwrap_or_default()
+}
+
+/// The database a failure is about.
+fn hint_database() -> Option<std::path::PathBuf> {
+    json::HINT_DATABASE
+        .get()
+        .or_else(|| json::DATABASE.get())
+        .cloned()
+}
+
+/// Whether the failure is about a PostgreSQL server.
+fn on_server() -> bool {
+    hint_database().is_some_and(|db| commands::server_url(&db).is_some())
 }
 
 /// Prints the error, its causes (each once: library messages do not repeat their source)

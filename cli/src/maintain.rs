@@ -359,7 +359,8 @@ pub fn check(s: &mut Session<'_>, repair: bool) -> Result<Status, Failure> {
     } else {
         writeln!(
             s.out,
-            "result: FAILED; restore the file from a backup, or export the contexts that still read (`pipeline-deps export`) and import them into a new file"
+            "result: FAILED; restore the file from a backup, or export the contexts that still read (`pipeline-deps {} export CONTEXT`) and import them into a new file",
+            esc(&crate::output::db_option(&s.db))
         )?;
     }
     Ok(if ok { Status::Ok } else { Status::CheckFailed })

@@ -800,6 +800,33 @@ fn copy_run_again_finishes_what_is_missing_and_refuses_other_steps() -> TestResu
         refused.stderr
     );
     assert_eq!(run(&to, &["--json", "contexts"])?.expect(0)?.stdout, before);
+
+    // An empty context already there is skipped like any context with the same steps.
+    let empty_doc = dir.path().join("empty.json");
+    std::fs::write(&empty_doc, r#"{"steps": []}"#)?;
+    let (other, source) = (dir.path().join("other.redb"), dir.path().join("empty.redb"));
+    run(&source, &["import", "nothing", s(&empty_doc)?])?.expect(0)?;
+    for round in 0..2 {
+        let args = ["copy", "--from", s(&source)?, "--to", s(&other)?, "--json"];
+        let report = run(&source, &args)?.expect(0)?.json()?;
+        let (copied, skipped) = (report["context_count"].clone(), report["skipped"].clone());
+        assert_eq!(copied, u64::from(round == 0), "round {round}: {report}");
+        assert_eq!(skipped.as_array().map(Vec::len), Some(round), "{report}");
+    }
+
+    // A source that is not a registry: the hint's command checks the source.
+    let foreign = dir.path().join("notes.txt");
+    std::fs::write(&foreign, "not a registry")?;
+    let refused = run(&from, &["copy", "--from", s(&foreign)?, "--to", s(&to)?])?.expect(3)?;
+    let hint = refused
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("  hint: "))
+        .ok_or("no hint")?;
+    assert!(
+        hint.contains(&format!("--db {} check", foreign.display())),
+        "{hint}"
+    );
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! Invariant: a library error reaches the user once: the message (which names no command),
 //! each cause once on its own `caused by:` line, and the CLI's own hint for the error's kind;
 //! a long name is cut once, with its true length; an output file that cannot be created
-//! names its directory, never a temporary file.
+//! names its directory, never a temporary file; a relative database path is named in full.
 
 use std::process::Command;
 
@@ -151,5 +151,21 @@ fn an_output_into_a_missing_directory_names_the_directory_not_a_temporary_file()
         assert!(stderr.contains(&wanted), "{command}: {stderr}");
         assert!(!stderr.contains(".tmp"), "{command}: {stderr}");
     }
+    Ok(())
+}
+
+#[test]
+fn a_relative_database_path_is_named_in_full() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("notes.txt"), "not a registry")?;
+    let output = Command::new(BIN)
+        .args(["--db", "notes.txt", "stats"])
+        .current_dir(dir.path())
+        .env_remove("PIPELINE_DEPS_DB")
+        .output()?;
+    let stderr = String::from_utf8(output.stderr)?;
+    let full = dir.path().canonicalize()?.join("notes.txt");
+    let first = stderr.lines().next().ok_or("no stderr")?;
+    assert!(first.contains(&full.display().to_string()), "{stderr}");
     Ok(())
 }

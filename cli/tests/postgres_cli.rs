@@ -3,7 +3,8 @@
 //! from a file to a server and back, each context whole, and run again skips the contexts
 //! already there with the same steps; `check` and `compact` say they apply to files only; a password
 //! in the URL is never printed; each kind of server error has its own JSON `kind`; a read
-//! command on a database without a registry says there is none and creates nothing.
+//! command (or `clear`) on a database without a registry says there is none and creates
+//! nothing.
 #![cfg(feature = "postgres")]
 
 #[path = "../../tests/support/pg_cluster.rs"]
@@ -290,6 +291,14 @@ fn read_commands_on_a_database_without_a_registry_create_nothing() -> TestResult
         assert_eq!(out.code, 3, "{command:?}: {}", out.stderr);
         let error: Value = serde_json::from_str(&out.stderr)?;
         assert_eq!(error["kind"], "no_database", "{command:?}: {error}");
+        assert_eq!(tables()?, 0, "{command:?} created tables");
+    }
+    // Commands that only change an existing registry do not create one either.
+    for command in [vec!["clear", "ml"], vec!["clear-all", "--yes"]] {
+        let mut args = vec!["--db", url.as_str(), "--json"];
+        args.extend(&command);
+        let out = run(&args, &[])?;
+        assert_eq!(out.code, 3, "{command:?}: {}", out.stderr);
         assert_eq!(tables()?, 0, "{command:?} created tables");
     }
     assert_eq!(run(&["--db", &url, "demo"], &[])?.code, 0);

@@ -44,7 +44,7 @@ impl Meta {
             }
             _ => Err(Error::corrupted(
                 format!("{} (meta table)", path.display()),
-                "the schema version, next context id and their checksum disagree; restore the file from a backup",
+                "the schema version, next context id and their checksum disagree",
                 None,
             )),
         }
