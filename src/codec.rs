@@ -77,6 +77,17 @@ pub(crate) enum DecodeError {
     UnknownCode { what: &'static str, code: u8 },
 }
 
+impl DecodeError {
+    /// What lies beneath this error (the decoder's own error), for an error whose message
+    /// already says this one: a cause is shown once.
+    pub(crate) fn into_cause(self) -> Option<crate::error::Cause> {
+        match self {
+            DecodeError::Postcard(e) => Some(Box::new(e)),
+            DecodeError::Leftover(_) | DecodeError::UnknownCode { .. } => None,
+        }
+    }
+}
+
 /// The stored bytes of `record`. Serialising these plain structs into a vector does not fail
 /// in practice; if it ever did, `what` (the row being written) is named in the error and
 /// nothing is written, rather than storing an empty record.

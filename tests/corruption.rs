@@ -290,6 +290,14 @@ fn expect_corrupted_naming(
                     return Err(format!("the error does not name {name:?}: {message}").into());
                 }
             }
+            // Each cause is shown once: the message never repeats one of its causes.
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                if message.contains(&c.to_string()) {
+                    return Err(format!("the message repeats its cause {c}: {message}").into());
+                }
+                cause = c.source();
+            }
             Ok(())
         }
         other => Err(format!("expected a corruption error naming {names:?}, got {other:?}").into()),

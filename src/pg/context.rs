@@ -31,8 +31,8 @@ fn decode_step(
     bytes: &[u8],
 ) -> Result<StepRecordV1> {
     let at = step_location(context, step);
-    let record: StepRecordV1 = codec::decode(bytes)
-        .map_err(|e| Error::corrupted(at(), e.to_string(), Some(Box::new(e))))?;
+    let record: StepRecordV1 =
+        codec::decode(bytes).map_err(|e| Error::corrupted(at(), e.to_string(), e.into_cause()))?;
     if unsigned(position, &at)? != record.seq || record.step_type != step_type {
         return Err(Error::corrupted(
             at(),
@@ -59,7 +59,7 @@ fn spec_of(context: &str, step: &str, record: StepRecordV1) -> Result<StepSpecif
         Error::corrupted(
             step_location(context, step)(),
             e.to_string(),
-            Some(Box::new(e)),
+            e.into_cause(),
         )
     })
 }

@@ -113,10 +113,10 @@ pub(super) fn put_catalog(
 /// Checks the seal of one catalog row and decodes it.
 pub(super) fn decode_catalog(name: &str, value: &[u8]) -> Result<CatalogRecordV1> {
     let location = || format!("the catalog entry of context {}", shorten(name));
+    // The message says what the seal or decoder found; only what lies beneath is a cause.
     let payload = seal::unseal(SEAL_CATALOG, 0, name.as_bytes(), value)
-        .map_err(|e| Error::corrupted(location(), e.to_string(), Some(Box::new(e))))?;
-    codec::decode(payload)
-        .map_err(|e| Error::corrupted(location(), e.to_string(), Some(Box::new(e))))
+        .map_err(|e| Error::corrupted(location(), e.to_string(), None))?;
+    codec::decode(payload).map_err(|e| Error::corrupted(location(), e.to_string(), e.into_cause()))
 }
 
 /// The write transaction. Dropping it without [`Writer::commit`] rolls everything back.

@@ -51,10 +51,11 @@ fn missing_first_chunk(context: &str, step_type: &str) -> Error {
 
 /// Checks the seal of a spec row and decodes it.
 fn decode_step(context: &str, id: u64, step: &str, value: &[u8]) -> Result<StepRecordV1> {
+    // The message says what the seal or decoder found; only what lies beneath is a cause.
     let payload = seal::unseal(SEAL_SPEC, id, step.as_bytes(), value)
-        .map_err(|e| corrupt_step(context, step, e.to_string(), Some(Box::new(e))))?;
+        .map_err(|e| corrupt_step(context, step, e.to_string(), None))?;
     codec::decode::<StepRecordV1>(payload)
-        .map_err(|e| corrupt_step(context, step, e.to_string(), Some(Box::new(e))))
+        .map_err(|e| corrupt_step(context, step, e.to_string(), e.into_cause()))
 }
 
 /// Checks the seal of a chunk row and parses it: its type, number and content.
@@ -160,7 +161,7 @@ impl<'txn> ContextReader<'txn> {
     fn spec_of(&self, step: &str, record: StepRecordV1) -> Result<StepSpecification> {
         record
             .into_spec()
-            .map_err(|e| corrupt_step(&self.name, step, e.to_string(), Some(Box::new(e))))
+            .map_err(|e| corrupt_step(&self.name, step, e.to_string(), e.into_cause()))
     }
 
     /// The chunks with keys in `start..=end`, in key order, each checked and parsed:
@@ -304,7 +305,7 @@ impl<'txn> ContextReader<'txn> {
             None => Ok(false),
             Some(value) => seal::unseal(SEAL_SPEC, self.entry.id, step.as_bytes(), value.value())
                 .map(|_| true)
-                .map_err(|e| corrupt_step(&self.name, step, e.to_string(), Some(Box::new(e)))),
+                .map_err(|e| corrupt_step(&self.name, step, e.to_string(), None)),
         }
     }
 
