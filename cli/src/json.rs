@@ -280,6 +280,10 @@ pub struct ExplainedDependency {
 /// The database the command was given, once known (for the error document).
 pub static DATABASE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
+/// The one context the command works on (`import`), for an error that names none itself
+/// (an input document's problem).
+pub static CONTEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 /// The database a failure is about when it is not [`DATABASE`] (the source of a `copy`
 /// that failed reading it), for the commands a hint suggests.
 pub static HINT_DATABASE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
@@ -459,6 +463,9 @@ impl ErrorReport {
                 }
             }
             F::Usage(_) => report.kind = "usage",
+        }
+        if report.context.is_none() && report.kind == "invalid_input" {
+            report.context = CONTEXT.get().cloned();
         }
         report
     }

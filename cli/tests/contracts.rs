@@ -489,6 +489,7 @@ fn json_errors_name_the_file_and_context_involved() -> TestResult {
     let parse = run(&db, &["import", "c", s(&broken)?, "--json"])?.expect(4)?;
     let error: Value = serde_json::from_str(parse.stderr.trim())?;
     assert_eq!(error["file"], s(&broken.canonicalize()?)?, "{parse:?}");
+    assert_eq!(error["context"], "c", "the import's context: {parse:?}");
     let not_a_file = run(dir.path(), &["stats", "--json"])?.expect(3)?;
     let error: Value = serde_json::from_str(not_a_file.stderr.trim())?;
     assert_eq!(error["kind"], "io", "{not_a_file:?}");
