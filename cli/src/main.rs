@@ -135,6 +135,12 @@ impl std::fmt::Display for Failure {
             ),
             Failure::Library(e) => f.write_str(&output::esc(&e.to_string())),
             Failure::Io { action, .. } => write!(f, "I/O error while {}", output::esc(action)),
+            // The source of a `copy` (which sets it as the database the failure is about).
+            Failure::NoDatabase(path) if json::HINT_DATABASE.get() == Some(path) => write!(
+                f,
+                "there is no registry database at {} to copy from; check --from",
+                output::path_text(path)
+            ),
             Failure::NoDatabase(path) => write!(
                 f,
                 "there is no registry database at {}; pass --db FILE or set PIPELINE_DEPS_DB to use another one, or create this one with `pipeline-deps {db} import CONTEXT FILE` or `pipeline-deps {db} demo`",

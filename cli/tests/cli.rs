@@ -827,6 +827,18 @@ fn copy_run_again_finishes_what_is_missing_and_refuses_other_steps() -> TestResu
         hint.contains(&format!("--db {} check", foreign.display())),
         "{hint}"
     );
+    // A missing source is named as the source, and no target is created.
+    let (nowhere, fresh) = (
+        dir.path().join("nowhere.redb"),
+        dir.path().join("fresh.redb"),
+    );
+    let missing = run(&from, &["copy", "--from", s(&nowhere)?, "--to", s(&fresh)?])?.expect(3)?;
+    assert!(
+        missing.stderr.contains("to copy from; check --from"),
+        "{}",
+        missing.stderr
+    );
+    assert!(!fresh.exists(), "a target was created for a missing source");
     Ok(())
 }
 
