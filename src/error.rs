@@ -258,8 +258,10 @@ pub enum ServerErrorKind {
     /// No connection could be made: nothing listens at the address, or the server is
     /// starting up or shutting down.
     ConnectionRefused,
-    /// The server refused the user name or password (or the user or database is unknown).
+    /// The server refused the user name or password (or the user is unknown).
     Authentication,
+    /// The URL names a database that does not exist on the server.
+    NoSuchDatabase,
     /// The connection broke during the call (server restart, network failure, the session
     /// was terminated).
     ConnectionLost,
@@ -279,6 +281,9 @@ fn server_message(kind: ServerErrorKind, server: &str, action: &str) -> String {
         ),
         ServerErrorKind::Authentication => format!(
             "the PostgreSQL server {server} refused the connection's credentials while {action}; check the user, password and database name in the URL"
+        ),
+        ServerErrorKind::NoSuchDatabase => format!(
+            "the PostgreSQL server {server} has no database of the URL's name ({action}); check the database name in the URL, or create the database (`CREATE DATABASE …`)"
         ),
         ServerErrorKind::ConnectionLost => format!(
             "the connection to the PostgreSQL server {server} was lost while {action}; the next call reconnects"

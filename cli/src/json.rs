@@ -378,6 +378,7 @@ fn server_kind(kind: pipeline_deps::ServerErrorKind) -> &'static str {
     match kind {
         K::ConnectionRefused => "connection_refused",
         K::Authentication => "authentication",
+        K::NoSuchDatabase => "no_such_database",
         K::ConnectionLost => "connection_lost",
         K::StatementTimeout => "statement_timeout",
         K::ReadOnly => "read_only",

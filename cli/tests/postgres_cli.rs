@@ -226,7 +226,17 @@ fn server_errors_have_their_own_json_kinds() -> TestResult {
         "postgres://nobody@{}/x",
         nowhere.path().display().to_string().replace('/', "%2F")
     );
+    let missing = format!(
+        "{}_missing",
+        read_only.split('?').next().unwrap_or(&read_only)
+    );
     for (what, args, kind, code) in [
+        (
+            "no such database",
+            vec!["--db", &missing, "stats"],
+            "no_such_database",
+            3,
+        ),
         (
             "read-only",
             vec!["--db", &read_only, "clear", "unit_tests"],

@@ -295,8 +295,10 @@ pub(super) fn map_connect_error(server: &str, action: &str, err: postgres::Error
     let kind = match err.as_db_error().map(|db| db.code().code()) {
         // too_many_connections, cannot_connect_now (starting up or shutting down)
         Some("53300" | "57P03") => ServerErrorKind::ConnectionRefused,
-        // invalid_authorization_specification, invalid_password, invalid_catalog_name
-        Some(code) if code.starts_with("28") || code == "3D000" => ServerErrorKind::Authentication,
+        // invalid_catalog_name
+        Some("3D000") => ServerErrorKind::NoSuchDatabase,
+        // invalid_authorization_specification, invalid_password
+        Some(code) if code.starts_with("28") => ServerErrorKind::Authentication,
         Some(_) => return map_error(server, action, err),
         None if std::error::Error::source(&err)
             .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some())

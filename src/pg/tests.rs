@@ -412,6 +412,19 @@ fn wrong_credentials_are_an_authentication_error() -> TestResult {
         "the password never appears: {message}"
     );
     assert!(message.contains(pg_cluster::PASSWORD_USER), "{message}");
+    // A database that does not exist is said to be missing, not a credentials problem.
+    let missing = format!("{}_missing", url.split('?').next().unwrap_or(&url));
+    let result = PgStore::connect(&missing, false);
+    let message = result
+        .as_ref()
+        .err()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    assert_eq!(server_kind(result)?, ServerErrorKind::NoSuchDatabase);
+    assert!(
+        message.contains("no database of the URL's name"),
+        "{message}"
+    );
     Ok(())
 }
 
