@@ -189,7 +189,8 @@ pub mod storage {
     //! ([`DEFAULT_CACHE_SIZE`], see [`ManagerBuilder::cache_size`](crate::ManagerBuilder::cache_size)),
     //! to read what a compaction or repair did ([`CompactReport`], [`RepairReport`]),
     //! or to put a manager on storage of your own, such as a fault-injecting backend in
-    //! tests ([`StorageBackend`], see [`ManagerBuilder::with_backend`](crate::ManagerBuilder::with_backend)).
+    //! tests ([`StorageBackend`], see [`ManagerBuilder::with_backend`](crate::ManagerBuilder::with_backend)),
+    //! or to tell a server URL from a file path ([`is_postgres_url`]).
     //! The layout of the file is described in `docs/design.md`.
     //!
     //! ```
@@ -199,5 +200,5 @@ pub mod storage {
 
     pub use crate::maintenance::{CompactReport, RepairReport};
     pub use crate::manager::DEFAULT_CACHE_SIZE;
-    pub use crate::store::{SCHEMA_VERSION, StorageBackend};
+    pub use crate::store::{SCHEMA_VERSION, StorageBackend, is_postgres_url};
 }

@@ -177,16 +177,6 @@ fn file_only_maintenance_says_it_does_not_apply() -> TestResult {
     Ok(())
 }
 
-/// The `pd_` tables in the database at `url`.
-fn registry_tables(url: &str) -> Result<i64, Box<dyn std::error::Error>> {
-    let mut client = postgres::Client::connect(url, postgres::NoTls)?;
-    let row = client.query_one(
-        "SELECT count(*) FROM pg_catalog.pg_tables WHERE tablename LIKE 'pd\\_%'",
-        &[],
-    )?;
-    Ok(row.get(0))
-}
-
 #[test]
 fn a_read_only_connection_creates_nothing_refuses_writes_and_sees_every_commit() -> TestResult {
     let Some(server) = pg_cluster::server("read_only_connection")? else {
@@ -201,14 +191,14 @@ fn a_read_only_connection_creates_nothing_refuses_writes_and_sees_every_commit()
         other => return Err(format!("an empty database opened read-only: {other:?}").into()),
     }
     assert_eq!(
-        registry_tables(&url)?,
+        pg_cluster::registry_tables(&url)?,
         0,
         "a read-only connection created tables"
     );
 
     let writer = RegistryManager::connect(&url)?;
     assert!(writer.is_shared() && !RegistryManager::in_memory()?.is_shared());
-    assert!(registry_tables(&url)? > 0);
+    assert!(pg_cluster::registry_tables(&url)? > 0);
     writer.get_registry("ml")?.register("a", &spec("T"))?;
     let inspector = read_only()?;
     assert!(inspector.is_read_only());

@@ -134,11 +134,8 @@ fn full_path(db: PathBuf) -> PathBuf {
 
 /// The `postgres://` or `postgresql://` URL that `--db` names, if it names a server.
 pub fn server_url(db: &Path) -> Option<&str> {
-    let text = db.to_str()?;
-    // The scheme in any case, as URL schemes are; never a file name.
-    let scheme = text.split_once("://").map_or("", |(scheme, _)| scheme);
-    (scheme.eq_ignore_ascii_case("postgres") || scheme.eq_ignore_ascii_case("postgresql"))
-        .then_some(text)
+    db.to_str()
+        .filter(|_| pipeline_deps::storage::is_postgres_url(db))
 }
 
 /// Connects to a registry on a PostgreSQL server. `read_only` creates nothing: a database

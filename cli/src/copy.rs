@@ -2,7 +2,7 @@
 //! PostgreSQL server on either side — how a registry moves from the embedded file to a
 //! shared server, and back.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::Path;
 
 use pipeline_deps::{RegistryManager, StepSpecification};
@@ -31,18 +31,21 @@ struct CopyReport {
     skipped: Vec<Copied>,
 }
 
-/// The steps of context `name` of `manager` in registration order, if it holds any.
+/// The steps of context `name` of `manager` in registration order; `None` if there is no
+/// such context.
 fn steps_of(
     manager: &RegistryManager,
     name: &str,
-) -> Result<Vec<(String, StepSpecification)>, Failure> {
+) -> Result<Option<Vec<(String, StepSpecification)>>, Failure> {
     let Some(registry) = manager.get_registry_if_exists(name)? else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
-    Ok(registry
-        .iter()?
-        .map(|(step, spec)| (step, (*spec).clone()))
-        .collect())
+    Ok(Some(
+        registry
+            .iter()?
+            .map(|(step, spec)| (step, (*spec).clone()))
+            .collect(),
+    ))
 }
 
 /// Copies every context of `from` into `to` in creation order, each context with all its
@@ -62,14 +65,17 @@ pub fn copy(s: &mut Session<'_>, from: &Path, to: &Path) -> Result<Status, Failu
     let contexts = source.list_contexts().map_err(|e| about_source(e.into()))?;
     let existing = target.get_context_stats()?;
     let mut taken = Vec::new();
-    let mut same = HashSet::new();
+    // Contexts the target holds with the same steps, and how many.
+    let mut same = HashMap::new();
     for name in &contexts {
         let Some(there) = existing.get(name.as_str()) else {
             continue;
         };
-        let source_steps = steps_of(&source, name).map_err(about_source)?;
-        if steps_of(&target, name)? == source_steps {
-            same.insert(name.clone());
+        let source_steps = steps_of(&source, name)
+            .map_err(about_source)?
+            .unwrap_or_default();
+        if steps_of(&target, name)?.unwrap_or_default() == source_steps {
+            same.insert(name.clone(), source_steps.len());
         } else if there.step_count > 0 {
             taken.push(name.clone());
         }
@@ -86,22 +92,18 @@ pub fn copy(s: &mut Session<'_>, from: &Path, to: &Path) -> Result<Status, Failu
     let mut copied = Vec::with_capacity(contexts.len());
     let mut skipped = Vec::new();
     for name in contexts {
-        let steps = steps_of(&source, &name).map_err(about_source)?;
+        if let Some(&step_count) = same.get(&name) {
+            skipped.push(Copied { name, step_count });
+            continue;
+        }
+        let Some(steps) = steps_of(&source, &name).map_err(about_source)? else {
+            continue; // cleared in the source meanwhile
+        };
+        target.import_steps(&name, &steps, false)?;
         let done = Copied {
             name,
             step_count: steps.len(),
         };
-        if same.contains(&done.name) {
-            skipped.push(done);
-            continue;
-        }
-        let still_there = source
-            .get_registry_if_exists(&done.name)
-            .map_err(|e| about_source(e.into()))?;
-        if still_there.is_none() {
-            continue; // cleared in the source meanwhile
-        }
-        target.import_steps(&done.name, &steps, false)?;
         if !s.json {
             // As it happens: a copy that fails later has said what it finished.
             writeln!(

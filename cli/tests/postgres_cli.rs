@@ -279,14 +279,7 @@ fn read_commands_on_a_database_without_a_registry_create_nothing() -> TestResult
     let Some(url) = database("read_commands_create_nothing")? else {
         return Ok(());
     };
-    let tables = || -> TestResult<i64> {
-        let mut client = postgres::Client::connect(&url, postgres::NoTls)?;
-        let row = client.query_one(
-            "SELECT count(*) FROM pg_catalog.pg_tables WHERE tablename LIKE 'pd\\_%'",
-            &[],
-        )?;
-        Ok(row.get(0))
-    };
+    let tables = || pg_cluster::registry_tables(&url);
     for command in [
         vec!["contexts"],
         vec!["stats"],

@@ -27,8 +27,18 @@ pub(crate) struct RepairReport {
 }
 
 /// Whether `path` is a `postgres://` or `postgresql://` URL (the scheme in any case, as URL
-/// schemes are), which names a server and never a file.
-pub(crate) fn is_postgres_url(path: &Path) -> bool {
+/// schemes are), which names a server and never a file: what
+/// [`RegistryManager::open`](crate::RegistryManager::open) refuses and the default manager
+/// connects to.
+///
+/// ```
+/// use pipeline_deps::storage::is_postgres_url;
+/// use std::path::Path;
+///
+/// assert!(is_postgres_url(Path::new("POSTGRESQL://ci@db.internal/registry")));
+/// assert!(!is_postgres_url(Path::new("postgres/registry.redb")));
+/// ```
+pub fn is_postgres_url(path: &Path) -> bool {
     let text = path.to_string_lossy();
     let scheme = text.split_once("://").map_or("", |(scheme, _)| scheme);
     scheme.eq_ignore_ascii_case("postgres") || scheme.eq_ignore_ascii_case("postgresql")

@@ -103,6 +103,20 @@ pub fn server(test: &str) -> Result<Option<&'static PgServer>, String> {
     }
 }
 
+/// How many `pd_` tables (a registry's) the database at `url` holds: zero until something
+/// created a registry there.
+pub fn registry_tables(url: &str) -> Result<i64, String> {
+    let mut client = postgres::Client::connect(url, postgres::NoTls)
+        .map_err(|e| format!("connecting to {url}: {e:?}"))?;
+    let row = client
+        .query_one(
+            "SELECT count(*) FROM pg_catalog.pg_tables WHERE tablename LIKE 'pd\\_%'",
+            &[],
+        )
+        .map_err(|e| format!("counting the tables of {url}: {e:?}"))?;
+    row.try_get(0).map_err(|e| format!("{e:?}"))
+}
+
 /// Fails when PostgreSQL is required, else prints the notice and lets the test pass.
 pub fn skip(test: &str, reason: &str) -> Result<(), String> {
     if std::env::var("PIPELINE_DEPS_REQUIRE_PG").is_ok_and(|v| v == "1") {
