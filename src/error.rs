@@ -272,6 +272,10 @@ pub enum ServerErrorKind {
     /// The database cannot hold a registry: its encoding is neither UTF8 nor SQL_ASCII, so
     /// some valid names could not be stored or even looked up.
     Unsupported,
+    /// TLS failed: the server's certificate was not trusted (not signed by the root
+    /// certificate, or not issued for the URL's host), the handshake failed, or the server
+    /// offers no TLS where the URL's `sslmode` requires it.
+    Tls,
 }
 
 fn server_message(kind: ServerErrorKind, server: &str, action: &str) -> String {
@@ -293,6 +297,9 @@ fn server_message(kind: ServerErrorKind, server: &str, action: &str) -> String {
         ),
         ServerErrorKind::ReadOnly => format!(
             "the PostgreSQL server {server} accepts no writes (a hot standby, or default_transaction_read_only is on), so {action} applied nothing; write through the primary server, or allow writes to the database"
+        ),
+        ServerErrorKind::Tls => format!(
+            "the TLS connection to the PostgreSQL server {server} failed while {action}, before the password or any data was sent; check the URL's sslmode and sslrootcert against the server's certificate (the cause says what was refused)"
         ),
         ServerErrorKind::Unsupported => format!(
             "the PostgreSQL database {server} cannot hold a registry ({action}): its encoding must be UTF8 (or SQL_ASCII) so that every valid name can be stored; create the database with `CREATE DATABASE … ENCODING 'UTF8' TEMPLATE template0`"

@@ -383,6 +383,7 @@ fn server_kind(kind: pipeline_deps::ServerErrorKind) -> &'static str {
         K::StatementTimeout => "statement_timeout",
         K::ReadOnly => "read_only",
         K::Unsupported => "unsupported_database",
+        K::Tls => "tls",
         _ => "server",
     }
 }

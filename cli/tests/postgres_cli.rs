@@ -275,6 +275,27 @@ fn server_errors_have_their_own_json_kinds() -> TestResult {
 }
 
 #[test]
+fn a_tls_failure_has_its_own_json_kind_and_a_readable_message() -> TestResult {
+    let cluster = match pg_cluster::PgCluster::start_tcp_without_tls() {
+        Ok(cluster) => cluster,
+        Err(reason) => return Ok(pg_cluster::skip("a_tls_failure_has_its_own_kind", &reason)?),
+    };
+    // The server offers no TLS; sslmode=require insists on it.
+    let url = cluster.tcp_url("127.0.0.1", "postgres", "?sslmode=require");
+    let out = run(&["--db", &url, "--json", "stats"], &[])?;
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let error: Value = serde_json::from_str(out.stderr.trim())?;
+    assert_eq!(error["kind"], "tls", "{error}");
+    let out = run(&["--db", &url, "stats"], &[])?;
+    assert_eq!(out.code, 3);
+    assert!(out.stderr.contains("TLS connection"), "{}", out.stderr);
+    assert!(out.stderr.contains("sslmode=require"), "{}", out.stderr);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    assert_eq!(pg_cluster::registry_tables(&cluster.url("postgres"))?, 0);
+    Ok(())
+}
+
+#[test]
 fn read_commands_on_a_database_without_a_registry_create_nothing() -> TestResult {
     let Some(url) = database("read_commands_create_nothing")? else {
         return Ok(());

@@ -300,6 +300,7 @@ pub(super) fn map_connect_error(server: &str, action: &str, err: postgres::Error
         // invalid_authorization_specification, invalid_password
         Some(code) if code.starts_with("28") => ServerErrorKind::Authentication,
         Some(_) => return map_error(server, action, err),
+        None if super::tls::is_tls_error(&err) => ServerErrorKind::Tls,
         None if std::error::Error::source(&err)
             .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some())
             || err.to_string().contains("timeout") =>

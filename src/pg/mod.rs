@@ -31,13 +31,14 @@ mod context;
 mod migrate;
 #[cfg(test)]
 mod tests;
+mod tls;
 mod write;
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use postgres::config::Host;
-use postgres::{Config, IsolationLevel, NoTls};
+use postgres::{Config, IsolationLevel};
 
 use crate::codec::CatalogRecordV1;
 use crate::error::{Error, Result};
@@ -52,6 +53,8 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A registry kept in a PostgreSQL database.
 pub(crate) struct PgStore {
     config: Config,
+    /// TLS as the URL's `sslmode` and `sslrootcert` ask (see [`tls`]).
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
     /// `postgres://user@host:port/database`, for messages (never the password).
     label: String,
     conn: Mutex<Option<Conn>>,
@@ -79,6 +82,7 @@ impl PgStore {
             Some((scheme, rest)) => format!("{}://{rest}", scheme.to_ascii_lowercase()),
             None => url.to_owned(),
         };
+        let (url, tls_options) = tls::take_options(&url)?;
         let mut config: Config = url
             .parse()
             .map_err(|e: postgres::Error| Error::InvalidInput {
@@ -93,13 +97,8 @@ impl PgStore {
                 source: None,
             });
         }
-        if config.get_ssl_mode() == postgres::config::SslMode::Require {
-            return Err(Error::InvalidInput {
-                what: "the PostgreSQL URL".into(),
-                detail: "sslmode=require asks for TLS, which this build does not support yet; connect over a Unix socket, a trusted network or a tunnel with sslmode=disable or prefer".into(),
-                source: None,
-            });
-        }
+        let tls = tls_options.connector(config.get_hosts())?;
+        config.ssl_mode(tls.mode);
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
         }
@@ -107,8 +106,9 @@ impl PgStore {
             config.application_name("pipeline-deps");
         }
         let store = PgStore {
-            label: label(&config),
+            label: label(&config) + &tls_options.query(),
             config,
+            tls: tls.connector,
             conn: Mutex::new(None),
             read_only,
         };
@@ -167,7 +167,7 @@ impl PgStore {
             _ => {
                 let mut client = self
                     .config
-                    .connect(NoTls)
+                    .connect(self.tls.clone())
                     .map_err(|e| conn::map_connect_error(&self.label, action, e))?;
                 // The one-statement writes (src/pg/write.rs) run in the session's default
                 // mode; the locking design needs READ COMMITTED whatever the server's or

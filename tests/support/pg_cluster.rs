@@ -137,6 +137,8 @@ pub struct PgCluster {
     bin: PathBuf,
     dir: Option<tempfile::TempDir>,
     as_postgres: bool,
+    /// The TCP port, or only the socket file's number for a cluster without TCP.
+    port: u16,
 }
 
 impl PgCluster {
@@ -154,6 +156,43 @@ impl PgCluster {
 
     /// Starts a cluster with `settings` appended to `postgresql.conf` (later lines win).
     pub fn start_with(settings: &str) -> Result<PgCluster, String> {
+        PgCluster::start_full(settings, PORT, "", &[])
+    }
+
+    /// A cluster that also listens on a free TCP port of 127.0.0.1 ([`PgCluster::port`]),
+    /// with TLS on (`cert_pem` and `key_pem` are the server's certificate chain and key) and
+    /// every TCP connection without TLS rejected; the Unix socket works as usual.
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Result<PgCluster, String> {
+        let port = free_port()?;
+        let settings = "listen_addresses = '127.0.0.1'\nssl = on\n\
+                        ssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n";
+        let hba = "hostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n";
+        PgCluster::start_full(
+            settings,
+            port,
+            hba,
+            &[("server.crt", cert_pem), ("server.key", key_pem)],
+        )
+    }
+
+    /// A cluster that also listens on a free TCP port of 127.0.0.1 without TLS (`ssl = off`).
+    pub fn start_tcp_without_tls() -> Result<PgCluster, String> {
+        let hba = "host all all 127.0.0.1/32 trust\n";
+        PgCluster::start_full("listen_addresses = '127.0.0.1'\n", free_port()?, hba, &[])
+    }
+
+    /// The port (TCP, for the clusters of [`PgCluster::start_tls`] and
+    /// [`PgCluster::start_tcp_without_tls`]).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn start_full(
+        settings: &str,
+        port: u16,
+        hba: &str,
+        files: &[(&str, &str)],
+    ) -> Result<PgCluster, String> {
         let bin = find_bin_dir()?;
         let as_postgres = is_root()?;
         let base = if std::env::temp_dir().as_os_str().len() < 40 {
@@ -169,11 +208,15 @@ impl PgCluster {
             bin,
             dir: Some(dir),
             as_postgres,
+            port,
         };
         if as_postgres {
             run(Command::new("chown").arg("postgres:").arg(cluster.dir()))?;
         }
-        cluster.init(settings)?;
+        cluster.init(settings, hba)?;
+        for (name, text) in files {
+            cluster.write_private(name, text)?;
+        }
         cluster.watchdog()?;
         cluster.pg_ctl(&["start", "-w", "-t", "60"])?;
         cluster.create_password_user()?;
@@ -193,15 +236,26 @@ impl PgCluster {
 
     /// A URL of database `name` as the superuser, over the Unix socket.
     pub fn url(&self, name: &str) -> String {
-        format!("postgres://postgres@{}:{PORT}/{name}", encode(self.dir()))
+        format!(
+            "postgres://postgres@{}:{}/{name}",
+            encode(self.dir()),
+            self.port
+        )
+    }
+
+    /// A URL of database `name` as the superuser over TCP to `host` (`localhost` or
+    /// `127.0.0.1`), with `query` (`?sslmode=…`) appended.
+    pub fn tcp_url(&self, host: &str, name: &str, query: &str) -> String {
+        format!("postgres://postgres@{host}:{}/{name}{query}", self.port)
     }
 
     /// A URL of database `name` as `user` with `password`.
     pub fn url_as(&self, name: &str, user: &str, password: &str) -> String {
         format!(
-            "postgres://{user}:{}@{}:{PORT}/{name}",
+            "postgres://{user}:{}@{}:{}/{name}",
             encode(Path::new(password)),
-            encode(self.dir())
+            encode(self.dir()),
+            self.port
         )
     }
 
@@ -216,7 +270,7 @@ impl PgCluster {
         }
     }
 
-    fn init(&self, settings: &str) -> Result<(), String> {
+    fn init(&self, settings: &str, hba: &str) -> Result<(), String> {
         run(self
             .command("initdb")
             .args([
@@ -230,15 +284,30 @@ impl PgCluster {
             ])
             .arg(self.data()))?;
         let conf = format!(
-            "listen_addresses = ''\nunix_socket_directories = '{}'\nport = {PORT}\n\
+            "listen_addresses = ''\nunix_socket_directories = '{}'\nport = {}\n\
              fsync = off\nfull_page_writes = off\nmax_connections = 200\nshared_buffers = 32MB\n\
              log_min_messages = warning\n",
-            self.dir().display()
+            self.dir().display(),
+            self.port
         );
         append(&self.data().join("postgresql.conf"), &(conf + settings))?;
-        let hba = format!("local all {PASSWORD_USER} scram-sha-256\nlocal all all trust\n");
+        let hba = format!("{hba}local all {PASSWORD_USER} scram-sha-256\nlocal all all trust\n");
         std::fs::write(self.data().join("pg_hba.conf"), hba)
             .map_err(|e| format!("writing pg_hba.conf: {e}"))
+    }
+
+    /// Writes `text` to `name` in the data directory, readable by the server's user only (as
+    /// the server demands of its key).
+    fn write_private(&self, name: &str, text: &str) -> Result<(), String> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.data().join(name);
+        std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("setting the mode of {}: {e}", path.display()))?;
+        if self.as_postgres {
+            run(Command::new("chown").arg("postgres:").arg(&path))?;
+        }
+        Ok(())
     }
 
     fn create_password_user(&self) -> Result<(), String> {
@@ -313,6 +382,16 @@ impl Drop for PgCluster {
             let _ = dir.close();
         }
     }
+}
+
+/// A TCP port of 127.0.0.1 that nothing listens on now.
+fn free_port() -> Result<u16, String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| format!("finding a free port: {e}"))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| format!("finding a free port: {e}"))
 }
 
 fn is_root() -> Result<bool, String> {

@@ -1,0 +1,501 @@
+//! TLS for connections to a PostgreSQL server, with libpq's meaning of the URL's `sslmode`
+//! and `sslrootcert` (the `postgres` client knows `disable`, `prefer` and `require` only,
+//! and leaves certificate checks to the TLS connector).
+//!
+//! | `sslmode` | TLS | the server's certificate |
+//! |---|---|---|
+//! | `disable` | never | — |
+//! | `allow`, `prefer` (the default) | when the server offers it | not checked |
+//! | `require` | always | not checked, unless a root certificate is given (`sslrootcert`, or `~/.postgresql/root.crt` exists): then as `verify-ca` |
+//! | `verify-ca` | always | signed by a root certificate |
+//! | `verify-full` | always | signed by a root certificate and issued for the URL's host |
+//!
+//! `sslrootcert=FILE` names a PEM file of trusted certificates; `sslrootcert=system` trusts
+//! the operating system's store and, as in libpq, asks for `verify-full` (a weaker mode is
+//! refused). Without `sslrootcert`, `~/.postgresql/root.crt` is used when it exists. TLS
+//! never applies to a Unix socket, which libpq ignores `sslmode` for too. Client
+//! certificates (`sslcert`, `sslkey`) are refused as not supported. `allow` is served as
+//! `prefer` (TLS first, then without), since the client has no plain-first mode.
+//!
+//! The connector is rustls with its `ring` provider (no system OpenSSL), built once per
+//! store and cloned for each reconnection.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use postgres::config::{Host, SslMode};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{verify_server_cert_signed_by_trust_anchor, verify_server_name};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::server::ParsedCertificate;
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use crate::error::{Error, Result};
+
+/// libpq's `sslmode` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Disable,
+    Allow,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl Mode {
+    fn parse(value: &str) -> Result<Mode> {
+        Ok(match value {
+            "disable" => Mode::Disable,
+            "allow" => Mode::Allow,
+            "prefer" => Mode::Prefer,
+            "require" => Mode::Require,
+            "verify-ca" => Mode::VerifyCa,
+            "verify-full" => Mode::VerifyFull,
+            other => {
+                return Err(invalid(format!(
+                    "sslmode={other} is not a mode; use disable, allow, prefer, require, verify-ca or verify-full"
+                )));
+            }
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Disable => "disable",
+            Mode::Allow => "allow",
+            Mode::Prefer => "prefer",
+            Mode::Require => "require",
+            Mode::VerifyCa => "verify-ca",
+            Mode::VerifyFull => "verify-full",
+        }
+    }
+}
+
+/// The TLS options of a URL, taken out of it before the client parses the rest.
+#[derive(Debug, Default)]
+pub(crate) struct TlsOptions {
+    /// `sslmode`, if the URL gave it.
+    mode: Option<Mode>,
+    /// `sslrootcert` as given (a path, or `system`).
+    root_cert: Option<String>,
+}
+
+/// What a store connects with: the client's mode and the connector.
+pub(crate) struct Tls {
+    pub(crate) mode: SslMode,
+    pub(crate) connector: MakeRustlsConnect,
+}
+
+/// Splits `url` into the URL the client parses (without `sslmode` and `sslrootcert`) and
+/// the TLS options; refuses client-certificate options and an unknown `sslmode`.
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`] for `sslcert`, `sslkey`, `sslpassword` or an unknown `sslmode`.
+pub(crate) fn take_options(url: &str) -> Result<(String, TlsOptions)> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), TlsOptions::default()));
+    };
+    let mut options = TlsOptions::default();
+    let mut kept = Vec::new();
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match decode(key).as_str() {
+            "sslmode" => options.mode = Some(Mode::parse(&decode(value))?),
+            "sslrootcert" => options.root_cert = Some(decode(value)),
+            key @ ("sslcert" | "sslkey" | "sslpassword") => {
+                return Err(invalid(format!(
+                    "{key} asks for a client certificate, which this build does not support; authenticate with a password (or trust) instead"
+                )));
+            }
+            _ => kept.push(pair),
+        }
+    }
+    let url = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    Ok((url, options))
+}
+
+impl TlsOptions {
+    /// The options as they would be written back into a URL (`?sslmode=…&sslrootcert=…`),
+    /// empty when none was given: for the server's label in messages, so that a command
+    /// pasted from a hint checks the certificate as the original did.
+    pub(crate) fn query(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(mode) = self.mode {
+            parts.push(format!("sslmode={}", mode.name()));
+        }
+        if let Some(root) = &self.root_cert {
+            parts.push(format!("sslrootcert={}", super::encode(root)));
+        }
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", parts.join("&"))
+        }
+    }
+
+    /// The client's mode and a connector that checks the server's certificate as the options
+    /// say, for a server at `hosts`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] when a mode that checks certificates has no root certificate,
+    /// when `sslrootcert=system` comes with a weaker mode than `verify-full`, or when the
+    /// root certificate file holds no certificate; [`Error::Io`] when it cannot be read.
+    pub(crate) fn connector(&self, hosts: &[Host]) -> Result<Tls> {
+        let system = self.root_cert.as_deref() == Some("system");
+        let mode = match self.mode {
+            None if system => Mode::VerifyFull,
+            None => Mode::Prefer,
+            Some(mode) if system && mode != Mode::VerifyFull => {
+                return Err(invalid(format!(
+                    "sslrootcert=system trusts every authority of the system's store, so it needs sslmode=verify-full (not {}), as in libpq",
+                    mode.name()
+                )));
+            }
+            Some(mode) => mode,
+        };
+        // TLS never applies to a Unix socket (the server offers none there).
+        let unix_only = hosts.iter().all(|h| !matches!(h, Host::Tcp(_)));
+        let client_mode = match mode {
+            _ if unix_only => SslMode::Disable,
+            Mode::Disable => SslMode::Disable,
+            Mode::Allow | Mode::Prefer => SslMode::Prefer,
+            Mode::Require | Mode::VerifyCa | Mode::VerifyFull => SslMode::Require,
+        };
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let check = if client_mode == SslMode::Disable {
+            Check::Nothing
+        } else {
+            match (mode, self.roots(system)?) {
+                (Mode::VerifyFull, Some(roots)) => Check::Full(roots),
+                (Mode::VerifyCa | Mode::Require, Some(roots)) => Check::Authority(roots),
+                (Mode::VerifyCa | Mode::VerifyFull, None) => {
+                    return Err(invalid(format!(
+                        "sslmode={} checks the server's certificate against a root certificate, and none is given; add sslrootcert=FILE (the PEM certificate of the authority that signed the server's) or sslrootcert=system, or put it in ~/.postgresql/root.crt",
+                        mode.name()
+                    )));
+                }
+                _ => Check::Nothing,
+            }
+        };
+        let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| invalid_with("setting up TLS".into(), e))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Verifier { check, provider }))
+            .with_no_client_auth();
+        Ok(Tls {
+            mode: client_mode,
+            connector: MakeRustlsConnect::new(config),
+        })
+    }
+
+    /// The trusted roots: the system's, the `sslrootcert` file's, or those of
+    /// `~/.postgresql/root.crt` when it exists; `None` when there are none to use.
+    fn roots(&self, system: bool) -> Result<Option<Arc<RootCertStore>>> {
+        let mut roots = RootCertStore::empty();
+        if system {
+            let found = rustls_native_certs::load_native_certs();
+            let (added, _) = roots.add_parsable_certificates(found.certs);
+            if added == 0 {
+                return Err(invalid(
+                    "sslrootcert=system found no trusted certificate in the system's store; give sslrootcert=FILE instead".into(),
+                ));
+            }
+            return Ok(Some(Arc::new(roots)));
+        }
+        let path = match &self.root_cert {
+            Some(path) => PathBuf::from(path),
+            None => match default_root_cert() {
+                Some(path) if path.is_file() => path,
+                _ => return Ok(None),
+            },
+        };
+        let shown = crate::spec::escape_name(&path.to_string_lossy()).into_owned();
+        let bytes = std::fs::read(&path).map_err(|source| Error::Io {
+            // Escaped when shown.
+            action: format!(
+                "reading the root certificate file '{}' (sslrootcert)",
+                path.display()
+            ),
+            source,
+        })?;
+        for cert in CertificateDer::pem_slice_iter(&bytes) {
+            let cert = cert.map_err(|e| {
+                invalid_with(format!("the root certificate file '{shown}' is not PEM"), e)
+            })?;
+            roots.add(cert).map_err(|e| {
+                invalid_with(
+                    format!("the root certificate file '{shown}' holds a certificate that cannot be used"),
+                    e,
+                )
+            })?;
+        }
+        if roots.is_empty() {
+            return Err(invalid(format!(
+                "the root certificate file '{shown}' (sslrootcert) holds no PEM certificate"
+            )));
+        }
+        Ok(Some(Arc::new(roots)))
+    }
+}
+
+/// `~/.postgresql/root.crt`, libpq's default root certificate file.
+fn default_root_cert() -> Option<PathBuf> {
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty())?;
+    Some(Path::new(&home).join(".postgresql").join("root.crt"))
+}
+
+/// What is checked of the server's certificate.
+#[derive(Debug)]
+enum Check {
+    /// Nothing: the connection is encrypted, but anyone could be at the other end
+    /// (`prefer`, `require` without a root certificate).
+    Nothing,
+    /// Signed by one of the roots (`verify-ca`, `require` with a root certificate).
+    Authority(Arc<RootCertStore>),
+    /// Signed by one of the roots and issued for the host (`verify-full`).
+    Full(Arc<RootCertStore>),
+}
+
+/// Checks the server's certificate as [`Check`] says; handshake signatures are always
+/// checked, so the encryption is real whatever the check.
+#[derive(Debug)]
+struct Verifier {
+    check: Check,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for Verifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        let (roots, name) = match &self.check {
+            Check::Nothing => return Ok(ServerCertVerified::assertion()),
+            Check::Authority(roots) => (roots, false),
+            Check::Full(roots) => (roots, true),
+        };
+        let cert = ParsedCertificate::try_from(end_entity)?;
+        verify_server_cert_signed_by_trust_anchor(
+            &cert,
+            roots,
+            intermediates,
+            now,
+            self.provider.signature_verification_algorithms.all,
+        )?;
+        if name {
+            verify_server_name(&cert, server_name)?;
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Whether `err` (a failed connection) failed in TLS: the handshake, the certificate check,
+/// or a server that offers no TLS where the mode requires it.
+pub(crate) fn is_tls_error(err: &postgres::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
+    while let Some(e) = cause {
+        if e.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+        {
+            return true;
+        }
+        cause = e.source();
+    }
+    // The client's own TLS errors ("server does not support TLS") carry only text.
+    err.to_string()
+        .starts_with("error performing TLS handshake")
+}
+
+/// Percent-decodes `text` (a URL's query key or value); bytes that do not decode are kept.
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn invalid(detail: String) -> Error {
+    Error::InvalidInput {
+        what: "the PostgreSQL URL".into(),
+        detail,
+        source: None,
+    }
+}
+
+fn invalid_with(detail: String, source: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::InvalidInput {
+        what: "the PostgreSQL URL".into(),
+        detail,
+        source: Some(Box::new(source)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tls_options_are_taken_out_of_the_url_and_the_rest_kept() -> Result<()> {
+        let (url, options) = take_options(
+            "postgres://u@h/db?application_name=x&sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem&connect_timeout=3",
+        )?;
+        assert_eq!(
+            url,
+            "postgres://u@h/db?application_name=x&connect_timeout=3"
+        );
+        assert_eq!(options.mode, Some(Mode::VerifyFull));
+        assert_eq!(options.root_cert.as_deref(), Some("/etc/ca.pem"));
+        assert_eq!(
+            options.query(),
+            "?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem"
+        );
+        let (url, options) = take_options("postgres://u@h/db?sslmode=require")?;
+        assert_eq!(url, "postgres://u@h/db");
+        assert_eq!(options.query(), "?sslmode=require");
+        let (url, options) = take_options("postgres://u@h/db")?;
+        assert_eq!(
+            (url.as_str(), options.query()),
+            ("postgres://u@h/db", String::new())
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_modes_and_client_certificates_are_refused() {
+        for url in [
+            "postgres://h/db?sslmode=verify",
+            "postgres://h/db?sslcert=/c.pem",
+            "postgres://h/db?sslkey=/k.pem",
+        ] {
+            let result = take_options(url);
+            assert!(
+                matches!(result, Err(Error::InvalidInput { .. })),
+                "{url}: {result:?}"
+            );
+        }
+    }
+
+    /// The error `connector` gives for the options of `query`, for a server over TCP.
+    fn refusal(query: &str) -> Result<Error> {
+        let (_, options) = take_options(&format!("postgres://h/db?{query}"))?;
+        match options.connector(&[Host::Tcp("db.example".into())]) {
+            Ok(_) => Err(invalid(format!("{query} was accepted"))),
+            Err(e) => Ok(e),
+        }
+    }
+
+    #[test]
+    fn checking_modes_need_a_root_certificate_and_system_roots_need_verify_full() -> Result<()> {
+        let missing = refusal("sslmode=verify-ca&sslrootcert=/nonexistent/ca.pem")?;
+        assert!(
+            matches!(&missing, Error::Io { action, .. } if action.contains("/nonexistent/ca.pem")),
+            "{missing:?}"
+        );
+        for query in [
+            "sslrootcert=system&sslmode=verify-ca",
+            "sslrootcert=system&sslmode=require",
+        ] {
+            let weak = refusal(query)?;
+            assert!(weak.to_string().contains("verify-full"), "{query}: {weak}");
+        }
+        let empty = tempfile::NamedTempFile::new().map_err(|source| Error::Io {
+            action: "creating a file".into(),
+            source,
+        })?;
+        let nothing = refusal(&format!(
+            "sslmode=require&sslrootcert={}",
+            empty.path().display()
+        ))?;
+        assert!(
+            nothing.to_string().contains("holds no PEM certificate"),
+            "{nothing}"
+        );
+        // Without sslrootcert, libpq's default file is used when it exists.
+        if !default_root_cert().is_some_and(|p| p.is_file()) {
+            let none = refusal("sslmode=verify-full")?;
+            assert!(none.to_string().contains("sslrootcert=FILE"), "{none}");
+        }
+        // TLS does not apply to a Unix socket: nothing is checked or loaded.
+        let (_, options) =
+            take_options("postgres://h/db?sslmode=verify-full&sslrootcert=/nonexistent")?;
+        let tls = options.connector(&[Host::Unix("/run/postgresql".into())])?;
+        assert_eq!(tls.mode, SslMode::Disable);
+        Ok(())
+    }
+
+    #[test]
+    fn decoding_keeps_what_is_not_an_escape() {
+        assert_eq!(decode("a%2Fb%zz%4"), "a/b%zz%4");
+        assert_eq!(decode("%E2%9C%93"), "✓");
+    }
+}
