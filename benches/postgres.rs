@@ -10,6 +10,8 @@
 //! * throughput of 8 writer processes (each its own OS process, manager, connection and
 //!   server process, into its own context; all connected before any starts writing) against
 //!   1;
+//! * throughput of 8 threads sharing one manager, with its default pool of connections and
+//!   with a single connection, against 1 thread;
 //! * `get_context_stats` over 1,000 contexts, PostgreSQL and redb;
 //! * resolving the 61 real specifications from a PostgreSQL-backed registry against a
 //!   redb-backed one, after the first load (goal: within 2×).
@@ -240,6 +242,53 @@ fn main() -> Result {
     println!(
         "8 writer processes: {eight:.0} registers/s ({:.2}x)",
         eight / one
+    );
+
+    // 2b. Eight threads sharing one manager (its pool of connections) against one thread, and
+    // against eight threads that share a single connection (the manager before the pool).
+    let threaded = |threads: usize, connections: usize| -> Result<f64> {
+        let manager = RegistryManager::builder()
+            .connections(connections)
+            .connect(&cluster.url("postgres"))?;
+        let tag = format!("threads{threads}_{connections}");
+        let registries = (0..threads)
+            .map(|t| manager.get_registry(&format!("{tag}_{t}")))
+            .collect::<pipeline_deps::Result<Vec<_>>>()?;
+        let barrier = std::sync::Barrier::new(threads);
+        let start = Instant::now();
+        std::thread::scope(|scope| -> Result {
+            let handles: Vec<_> = registries
+                .iter()
+                .map(|registry| {
+                    let (barrier, specs) = (&barrier, &specs);
+                    scope.spawn(move || -> pipeline_deps::Result<()> {
+                        barrier.wait();
+                        for i in 0..writes {
+                            registry.register(&format!("s{i}"), &specs[i % specs.len()].1)?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            for handle in handles {
+                handle.join().map_err(|_| "a writer thread panicked")??;
+            }
+            Ok(())
+        })?;
+        Ok((threads * writes) as f64 / start.elapsed().as_secs_f64())
+    };
+    let one_thread = threaded(1, 8)?;
+    let shared_connection = threaded(8, 1)?;
+    let pooled = threaded(8, 8)?;
+    println!("1 thread:                       {one_thread:.0} registers/s");
+    println!(
+        "8 threads, one manager, 1 connection:  {shared_connection:.0} registers/s ({:.2}x)",
+        shared_connection / one_thread
+    );
+    println!(
+        "8 threads, one manager, 8 connections: {pooled:.0} registers/s ({:.2}x; {:.2}x the single connection)",
+        pooled / one_thread,
+        pooled / shared_connection
     );
 
     // 3. Stats over 1,000 contexts.

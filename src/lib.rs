@@ -187,6 +187,8 @@ pub mod storage {
     //! Reach for this module to check which schema version this build writes
     //! ([`SCHEMA_VERSION`]), to size the page cache against its default
     //! ([`DEFAULT_CACHE_SIZE`], see [`ManagerBuilder::cache_size`](crate::ManagerBuilder::cache_size)),
+    //! or a server's connection limit ([`DEFAULT_CONNECTIONS`], see
+    //! [`ManagerBuilder::connections`](crate::ManagerBuilder::connections)),
     //! to read what a compaction or repair did ([`CompactReport`], [`RepairReport`]),
     //! or to put a manager on storage of your own, such as a fault-injecting backend in
     //! tests ([`StorageBackend`], see [`ManagerBuilder::with_backend`](crate::ManagerBuilder::with_backend)),
@@ -199,6 +201,6 @@ pub mod storage {
     //! ```
 
     pub use crate::maintenance::{CompactReport, RepairReport};
-    pub use crate::manager::DEFAULT_CACHE_SIZE;
+    pub use crate::manager::{DEFAULT_CACHE_SIZE, DEFAULT_CONNECTIONS};
     pub use crate::store::{SCHEMA_VERSION, StorageBackend, is_postgres_url};
 }

@@ -12,6 +12,13 @@ use crate::store::{OpenOptions, StorageBackend, Store};
 /// needs).
 pub const DEFAULT_CACHE_SIZE: usize = 32 * 1024 * 1024;
 
+/// The default limit of connections a manager opens to a PostgreSQL server: 8. They are
+/// opened only as concurrent calls need them (a single-threaded process holds one), so the
+/// limit matters for threads sharing a manager, which it lets run 8 calls at once, and for
+/// the server's `max_connections` (100 by default), which a dozen busy processes at the
+/// limit would not exhaust.
+pub const DEFAULT_CONNECTIONS: usize = 8;
+
 /// How other processes may share the database file.
 ///
 /// ```
@@ -66,7 +73,8 @@ pub enum Durability {
 ///
 /// Defaults: cache [`DEFAULT_CACHE_SIZE`], [`Concurrency::Exclusive`], no integrity check on
 /// open, read-write, [`Durability::Immediate`] for files and [`Durability::None`] for
-/// temporary and in-memory databases.
+/// temporary and in-memory databases, at most [`DEFAULT_CONNECTIONS`] connections to a
+/// PostgreSQL server.
 ///
 /// ```
 /// use pipeline_deps::{Concurrency, Durability, RegistryManager};
@@ -87,6 +95,8 @@ pub struct ManagerBuilder {
     pub(crate) options: OpenOptions,
     /// Chosen with [`ManagerBuilder::durability`]; else the default of the kind of database.
     durability: Option<Durability>,
+    /// Chosen with [`ManagerBuilder::connections`].
+    connections: usize,
 }
 
 impl Default for ManagerBuilder {
@@ -100,6 +110,7 @@ impl Default for ManagerBuilder {
                 durable: true,
             },
             durability: None,
+            connections: DEFAULT_CONNECTIONS,
         }
     }
 }
@@ -141,6 +152,17 @@ impl ManagerBuilder {
         let mut options = self.options.clone();
         options.durable = self.durability.unwrap_or(fallback) == Durability::Immediate;
         options
+    }
+
+    /// At most `n` connections to a PostgreSQL server at once (default
+    /// [`DEFAULT_CONNECTIONS`]; `0` counts as 1): threads sharing the manager run up to `n`
+    /// calls on the server at the same time, each in its own transaction, where one
+    /// connection would make them take turns. Connections are opened only as concurrent calls
+    /// need them, so a single-threaded process holds one. Ignored for files, whose
+    /// concurrent writers share commits instead.
+    pub fn connections(mut self, n: usize) -> Self {
+        self.connections = n;
+        self
     }
 
     /// Open without write access (default off). Every write returns [`Error::ReadOnly`]. A
@@ -207,7 +229,7 @@ impl ManagerBuilder {
     /// registry yet.
     #[cfg(feature = "postgres")]
     pub fn connect(self, url: &str) -> Result<RegistryManager> {
-        let store = crate::pg::PgStore::connect(url, self.options.read_only)?;
+        let store = crate::pg::PgStore::connect(url, self.options.read_only, self.connections)?;
         Ok(RegistryManager::from_backend(
             Backend::Postgres(Box::new(store)),
             None,

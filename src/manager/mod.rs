@@ -14,7 +14,9 @@ use crate::store::{GroupCommit, Store};
 
 mod builder;
 
-pub use builder::{Concurrency, DEFAULT_CACHE_SIZE, Durability, ManagerBuilder};
+pub use builder::{
+    Concurrency, DEFAULT_CACHE_SIZE, DEFAULT_CONNECTIONS, Durability, ManagerBuilder,
+};
 
 /// Per-context statistics, read from the catalog without scanning specifications.
 ///

@@ -19,22 +19,24 @@
 //! before that rolls everything back. A connection lost while committing leaves the outcome
 //! unknown, and the error says so.
 //!
-//! Connections: one per store, opened lazily. A connection idle for longer than
-//! [`conn::IDLE_CHECK`] is checked (one empty query) before its next use and replaced if the
-//! server closed it meanwhile (a restart), so a call after a pause does not fail on a stale
-//! connection. A call that finds the connection lost fails with
-//! [`ServerErrorKind::ConnectionLost`] and drops it; the next call reconnects.
+//! Connections: a pool per store ([`pool`]), opened lazily, at most the builder's limit at
+//! once, so that threads sharing a manager run their calls at the same time. A connection
+//! idle for longer than [`conn::IDLE_CHECK`] is checked (one empty query) before its next
+//! use and replaced if the server closed it meanwhile (a restart), so a call after a pause
+//! does not fail on a stale connection. A call that finds its connection lost fails with
+//! [`ServerErrorKind::ConnectionLost`] and drops it with every idle one; the next call
+//! reconnects.
 
 mod catalog;
 mod conn;
 mod context;
 mod migrate;
+mod pool;
 #[cfg(test)]
 mod tests;
 mod tls;
 mod write;
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use postgres::config::Host;
@@ -57,7 +59,8 @@ pub(crate) struct PgStore {
     tls: tokio_postgres_rustls::MakeRustlsConnect,
     /// `postgres://user@host:port/database`, for messages (never the password).
     label: String,
-    conn: Mutex<Option<Conn>>,
+    /// The connections, opened as calls need them (see [`pool`]).
+    pool: pool::Pool,
     /// Opened read-only: every write is refused before it is sent, and the session's
     /// transactions are read-only, so the server refuses any that slipped through.
     read_only: bool,
@@ -76,7 +79,10 @@ impl PgStore {
     /// or upgrading the schema if needed; a database of a newer schema version is refused
     /// with [`Error::SchemaTooNew`]. `read_only` creates and upgrades nothing: a database
     /// without a registry is [`Error::NotARegistry`] (see [`migrate::check`]).
-    pub(crate) fn connect(url: &str, read_only: bool) -> Result<PgStore> {
+    ///
+    /// At most `connections` connections are open at once (opened as concurrent calls need
+    /// them; `0` counts as 1).
+    pub(crate) fn connect(url: &str, read_only: bool, connections: usize) -> Result<PgStore> {
         // The client's parser knows the scheme in lower case only; URL schemes have no case.
         let url = match url.split_once("://") {
             Some((scheme, rest)) => format!("{}://{rest}", scheme.to_ascii_lowercase()),
@@ -109,7 +115,7 @@ impl PgStore {
             label: label(&config) + &tls_options.query(),
             config,
             tls: tls.connector,
-            conn: Mutex::new(None),
+            pool: pool::Pool::new(connections),
             read_only,
         };
         store.with_conn("opening the registry", |conn, server| {
@@ -142,54 +148,38 @@ impl PgStore {
         &self.label
     }
 
-    fn lock(&self) -> Result<MutexGuard<'_, Option<Conn>>> {
-        self.conn.lock().map_err(|_| Error::Poisoned {
-            action: format!(
-                "using the connection to {} after a panic in another thread",
-                self.label
-            ),
-        })
+    /// Opens a new connection, in the session mode every call relies on.
+    fn open_conn(&self, action: &str) -> Result<Conn> {
+        let mut client = self
+            .config
+            .connect(self.tls.clone())
+            .map_err(|e| conn::map_connect_error(&self.label, action, e))?;
+        // The one-statement writes (src/pg/write.rs) run in the session's default mode; the
+        // locking design needs READ COMMITTED whatever the server's or the URL's
+        // default_transaction_isolation says.
+        let mode = if self.read_only {
+            "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED, READ ONLY"
+        } else {
+            "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED"
+        };
+        client
+            .batch_execute(mode)
+            .map_err(|e| conn::map_error(&self.label, action, e))?;
+        Ok(Conn::new(client))
     }
 
-    /// Runs `f` on the connection, opening it first if there is none (or it was lost); a
-    /// connection that failed under `f` is dropped so that the next call reconnects.
+    /// Runs `f` on a connection of the pool (opening one if none is idle and the pool may
+    /// grow); a connection that failed under `f` is dropped so that the next call reconnects.
     fn with_conn<T>(
         &self,
         action: &str,
         f: impl FnOnce(&mut Conn, &str) -> Result<T>,
     ) -> Result<T> {
-        let mut guard = self.lock()?;
-        let kept = guard
-            .take()
-            .and_then(|mut conn| conn.still_works().then_some(conn));
-        let conn = match kept {
-            Some(conn) => guard.insert(conn),
-            _ => {
-                let mut client = self
-                    .config
-                    .connect(self.tls.clone())
-                    .map_err(|e| conn::map_connect_error(&self.label, action, e))?;
-                // The one-statement writes (src/pg/write.rs) run in the session's default
-                // mode; the locking design needs READ COMMITTED whatever the server's or
-                // the URL's default_transaction_isolation says.
-                let mode = if self.read_only {
-                    "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED, READ ONLY"
-                } else {
-                    "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED"
-                };
-                client
-                    .batch_execute(mode)
-                    .map_err(|e| conn::map_error(&self.label, action, e))?;
-                guard.insert(Conn::new(client))
-            }
-        };
-        let result = f(conn, &self.label);
-        let lost =
-            conn.client.is_closed() || result.as_ref().err().is_some_and(conn::is_connection_error);
-        if lost {
-            *guard = None;
-        }
-        result
+        self.pool.with(
+            &self.label,
+            || self.open_conn(action),
+            |conn| f(conn, &self.label),
+        )
     }
 
     /// The catalog record of context `name` if it still has catalog id `id` (else

@@ -6,6 +6,8 @@
 
 #[path = "../../tests/support/pg_cluster.rs"]
 mod pg_cluster;
+#[path = "pool_tests.rs"]
+mod pool_tests;
 #[path = "write_tests.rs"]
 mod write_tests;
 
@@ -13,6 +15,7 @@ use super::PgStore;
 use super::migrate::PG_SCHEMA_VERSION;
 use crate::codec::{self, StepRecordV1};
 use crate::error::{Error, ServerErrorKind};
+use crate::manager::DEFAULT_CONNECTIONS;
 use crate::spec::{DependencySpec, DependencyType, NodeType, OutputSpec, StepSpecification};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -23,7 +26,10 @@ fn fresh(test: &str) -> Result<Option<(PgStore, String)>, Box<dyn std::error::Er
         return Ok(None);
     };
     let url = server.database(test)?;
-    Ok(Some((PgStore::connect(&url, false)?, url)))
+    Ok(Some((
+        PgStore::connect(&url, false, DEFAULT_CONNECTIONS)?,
+        url,
+    )))
 }
 
 fn raw(url: &str) -> Result<postgres::Client, postgres::Error> {
@@ -68,7 +74,7 @@ fn concurrent_first_openers_create_the_schema_once() -> TestResult {
     let openers: Vec<_> = (0..6)
         .map(|_| {
             let url = url2.clone();
-            std::thread::spawn(move || PgStore::connect(&url, false).map(drop))
+            std::thread::spawn(move || PgStore::connect(&url, false, DEFAULT_CONNECTIONS).map(drop))
         })
         .collect();
     for opener in openers {
@@ -95,7 +101,7 @@ fn a_newer_schema_or_a_foreign_pd_meta_is_refused() -> TestResult {
         "UPDATE pd_meta SET value = '99' WHERE key = 'schema_version'",
         &[],
     )?;
-    match PgStore::connect(&url, false) {
+    match PgStore::connect(&url, false, DEFAULT_CONNECTIONS) {
         Err(Error::SchemaTooNew {
             found, supported, ..
         }) => {
@@ -104,7 +110,7 @@ fn a_newer_schema_or_a_foreign_pd_meta_is_refused() -> TestResult {
         other => return Err(format!("expected SchemaTooNew, got {other:?}").into()),
     }
     client.execute("DELETE FROM pd_meta", &[])?;
-    let refused = PgStore::connect(&url, false);
+    let refused = PgStore::connect(&url, false, DEFAULT_CONNECTIONS);
     assert!(
         matches!(refused, Err(Error::NotARegistry { .. })),
         "{refused:?}"
@@ -371,7 +377,7 @@ fn an_unreachable_server_is_connection_refused() -> TestResult {
         "postgres://postgres@{}/nothing?connect_timeout=5",
         dir.path().display().to_string().replace('/', "%2F")
     );
-    let result = PgStore::connect(&url, false);
+    let result = PgStore::connect(&url, false, DEFAULT_CONNECTIONS);
     let message = result
         .as_ref()
         .err()
@@ -379,9 +385,13 @@ fn an_unreachable_server_is_connection_refused() -> TestResult {
         .unwrap_or_default();
     assert_eq!(server_kind(result)?, ServerErrorKind::ConnectionRefused);
     assert!(message.contains("could not connect"), "{message}");
-    let bad = PgStore::connect("postgres://host:notaport/db", false);
+    let bad = PgStore::connect("postgres://host:notaport/db", false, DEFAULT_CONNECTIONS);
     assert!(matches!(bad, Err(Error::InvalidInput { .. })), "{bad:?}");
-    let tls = PgStore::connect("postgres://localhost/db?sslmode=verify", false);
+    let tls = PgStore::connect(
+        "postgres://localhost/db?sslmode=verify",
+        false,
+        DEFAULT_CONNECTIONS,
+    );
     assert!(matches!(tls, Err(Error::InvalidInput { .. })), "{tls:?}");
     Ok(())
 }
@@ -400,7 +410,7 @@ fn wrong_credentials_are_an_authentication_error() -> TestResult {
     let url = server.database("wrong_credentials")?;
     let database = url.rsplit('/').next().unwrap_or_default().to_owned();
     let wrong = cluster.url_as(&database, pg_cluster::PASSWORD_USER, "Not-The-Pa55word");
-    let result = PgStore::connect(&wrong, false);
+    let result = PgStore::connect(&wrong, false, DEFAULT_CONNECTIONS);
     let message = result
         .as_ref()
         .err()
@@ -414,7 +424,7 @@ fn wrong_credentials_are_an_authentication_error() -> TestResult {
     assert!(message.contains(pg_cluster::PASSWORD_USER), "{message}");
     // A database that does not exist is said to be missing, not a credentials problem.
     let missing = format!("{}_missing", url.split('?').next().unwrap_or(&url));
-    let result = PgStore::connect(&missing, false);
+    let result = PgStore::connect(&missing, false, DEFAULT_CONNECTIONS);
     let message = result
         .as_ref()
         .err()
@@ -433,7 +443,11 @@ fn a_statement_timeout_is_reported_and_applies_nothing() -> TestResult {
     let Some((_, url)) = fresh("statement_timeout")? else {
         return Ok(());
     };
-    let store = PgStore::connect(&format!("{url}?options=-c%20lock_timeout%3D300"), false)?;
+    let store = PgStore::connect(
+        &format!("{url}?options=-c%20lock_timeout%3D300"),
+        false,
+        DEFAULT_CONNECTIONS,
+    )?;
     let id = register(&store, "ml", &[("a", "T")])?;
     let mut blocker = raw(&url)?;
     let mut held = blocker.transaction()?;
@@ -496,7 +510,7 @@ fn a_server_restart_loses_no_committed_write_and_the_store_reconnects() -> TestR
         Ok(cluster) => cluster,
         Err(reason) => return Ok(pg_cluster::skip("server_restart", &reason)?),
     };
-    let store = PgStore::connect(&cluster.url("postgres"), false)?;
+    let store = PgStore::connect(&cluster.url("postgres"), false, DEFAULT_CONNECTIONS)?;
     let id = register(&store, "ml", &[("before", "T")])?;
     for (mode, step) in [("fast", "after_fast"), ("immediate", "after_immediate")] {
         cluster.restart(mode)?;

@@ -5,6 +5,7 @@
 use super::{PgStore, TestResult, fresh, pg_cluster, raw, register, server_kind, spec};
 use crate::codec;
 use crate::error::{Error, ServerErrorKind};
+use crate::manager::DEFAULT_CONNECTIONS;
 use crate::pg::migrate::{MIGRATIONS, PG_SCHEMA_VERSION};
 use crate::spec::StepSpecification;
 
@@ -186,6 +187,7 @@ fn a_one_statement_write_runs_at_read_committed_whatever_the_default() -> TestRe
     let store = PgStore::connect(
         &format!("{url}?options=-c%20default_transaction_isolation%3Dserializable"),
         false,
+        DEFAULT_CONNECTIONS,
     )?;
     let id = register(&store, "ml", &[])?;
     store.put_steps("write", "ml", id, &[("a", &spec("T", "out"))], false)?;
@@ -214,7 +216,11 @@ fn a_one_statement_write_that_times_out_applies_nothing() -> TestResult {
     let Some((_, url)) = fresh("write_functions_timeout")? else {
         return Ok(());
     };
-    let store = PgStore::connect(&format!("{url}?options=-c%20lock_timeout%3D300"), false)?;
+    let store = PgStore::connect(
+        &format!("{url}?options=-c%20lock_timeout%3D300"),
+        false,
+        DEFAULT_CONNECTIONS,
+    )?;
     let id = register(&store, "ml", &[("a", "T")])?;
     let mut blocker = raw(&url)?;
     let mut held = blocker.transaction()?;
@@ -268,7 +274,7 @@ fn a_version_1_database_is_upgraded_by_its_first_opener() -> TestResult {
     let functions = "SELECT count(*) FROM pg_proc WHERE proname = 'pd_put_steps'";
     assert_eq!(client.query_one(functions, &[])?.try_get::<_, i64>(0)?, 0);
 
-    let store = PgStore::connect(&url, false)?;
+    let store = PgStore::connect(&url, false, DEFAULT_CONNECTIONS)?;
     let version: String = client
         .query_one(
             "SELECT value FROM pd_meta WHERE key = 'schema_version'",
@@ -296,12 +302,12 @@ fn a_version_1_database_is_upgraded_by_its_first_opener() -> TestResult {
     assert_eq!(names, ["old", "new"]);
     assert_eq!(old_spec, Some(old));
     // Opening it again changes nothing; a newer version than this build knows is refused.
-    drop(PgStore::connect(&url, false)?);
+    drop(PgStore::connect(&url, false, DEFAULT_CONNECTIONS)?);
     client.execute(
         "UPDATE pd_meta SET value = $1 WHERE key = 'schema_version'",
         &[&(PG_SCHEMA_VERSION + 1).to_string()],
     )?;
-    match PgStore::connect(&url, false) {
+    match PgStore::connect(&url, false, DEFAULT_CONNECTIONS) {
         Err(Error::SchemaTooNew { found, .. }) => assert_eq!(found, PG_SCHEMA_VERSION + 1),
         other => return Err(format!("expected SchemaTooNew, got {other:?}").into()),
     }

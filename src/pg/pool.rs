@@ -1,0 +1,156 @@
+//! The connections of one store: opened lazily, at most a fixed number at once, so that
+//! threads sharing a manager run their calls on the server at the same time instead of
+//! taking turns on one connection.
+//!
+//! A call takes an idle connection (the most recently used, whose prepared statements are
+//! warm) or opens a new one while fewer than the limit are open, else waits for one to be
+//! returned. A connection idle for longer than [`super::conn::IDLE_CHECK`] is checked before
+//! use (outside the pool's lock) and replaced if the server closed it. A call that finds its
+//! connection lost drops it and every idle one too: they lead to the same server, so after a
+//! restart they are dead as well, and the next call opens a fresh one instead of failing on
+//! each of them in turn.
+
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+use super::conn::{self, Conn};
+use crate::error::{Error, Result};
+
+/// The connections of one store.
+pub(super) struct Pool {
+    state: Mutex<State>,
+    /// Signalled when a connection is returned or given up, for callers waiting at the limit.
+    returned: Condvar,
+    /// At most this many connections are open at once (at least 1).
+    limit: usize,
+}
+
+struct State {
+    /// Open connections nobody is using, the most recently used last.
+    idle: Vec<Conn>,
+    /// Connections open now: idle ones and those lent to calls.
+    open: usize,
+}
+
+impl Pool {
+    /// An empty pool that opens at most `limit` connections (`0` counts as 1).
+    pub(super) fn new(limit: usize) -> Pool {
+        Pool {
+            state: Mutex::new(State {
+                idle: Vec::new(),
+                open: 0,
+            }),
+            returned: Condvar::new(),
+            limit: limit.max(1),
+        }
+    }
+
+    fn lock(&self, server: &str) -> Result<MutexGuard<'_, State>> {
+        self.state.lock().map_err(|_| poisoned(server))
+    }
+
+    /// Runs `f` on a connection of the pool; `open` makes a new one when the pool may grow.
+    /// The connection goes back to the pool afterwards, unless it was lost (then the idle
+    /// ones go too).
+    pub(super) fn with<T>(
+        &self,
+        server: &str,
+        open: impl Fn() -> Result<Conn>,
+        f: impl FnOnce(&mut Conn) -> Result<T>,
+    ) -> Result<T> {
+        let mut lent = Lent {
+            pool: self,
+            conn: Some(self.take(server, open)?),
+        };
+        let Some(conn) = lent.conn.as_mut() else {
+            return Err(poisoned(server));
+        };
+        let result = f(conn);
+        let lost =
+            conn.client.is_closed() || result.as_ref().err().is_some_and(conn::is_connection_error);
+        if let Some(conn) = lent.conn.take() {
+            self.give_back(server, conn, lost)?;
+        }
+        result
+    }
+
+    /// A working connection: an idle one that still works, or a new one.
+    fn take(&self, server: &str, open: impl Fn() -> Result<Conn>) -> Result<Conn> {
+        loop {
+            let mut state = self.lock(server)?;
+            if let Some(mut conn) = state.idle.pop() {
+                // Checked outside the lock: the check may take a round trip.
+                drop(state);
+                if conn.still_works() {
+                    return Ok(conn);
+                }
+                self.forget(server, 1)?;
+                continue;
+            }
+            if state.open < self.limit {
+                state.open += 1;
+                drop(state);
+                return open().or_else(|e| {
+                    self.forget(server, 1)?;
+                    Err(e)
+                });
+            }
+            // Every connection is lent out: wait for one to come back.
+            drop(
+                self.returned
+                    .wait_while(state, |s| s.idle.is_empty() && s.open >= self.limit)
+                    .map_err(|_| poisoned(server))?,
+            );
+        }
+    }
+
+    /// Returns `conn` to the pool, or drops it and every idle connection when it was lost.
+    fn give_back(&self, server: &str, conn: Conn, lost: bool) -> Result<()> {
+        let mut state = self.lock(server)?;
+        if lost {
+            let dropped = state.idle.len() + 1;
+            state.idle.clear();
+            state.open = state.open.saturating_sub(dropped);
+            drop(state);
+            drop(conn);
+            self.returned.notify_all();
+        } else {
+            state.idle.push(conn);
+            drop(state);
+            self.returned.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Counts `n` connections as closed (a failed open, a dead idle one).
+    fn forget(&self, server: &str, n: usize) -> Result<()> {
+        let mut state = self.lock(server)?;
+        state.open = state.open.saturating_sub(n);
+        drop(state);
+        self.returned.notify_one();
+        Ok(())
+    }
+}
+
+/// A connection lent to a call. If the call unwinds instead of returning, dropping this
+/// gives up the connection's place, so that a panic cannot shrink the pool for good.
+struct Lent<'p> {
+    pool: &'p Pool,
+    conn: Option<Conn>,
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        if self.conn.take().is_some() {
+            if let Ok(mut state) = self.pool.state.lock() {
+                state.open = state.open.saturating_sub(1);
+            }
+            self.pool.returned.notify_one();
+        }
+    }
+}
+
+fn poisoned(server: &str) -> Error {
+    Error::Poisoned {
+        action: format!("using the connections to {server} after a panic in another thread"),
+    }
+}

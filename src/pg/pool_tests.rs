@@ -1,0 +1,146 @@
+//! The store's connections (`src/pg/pool.rs`): concurrent calls get connections of their
+//! own up to the limit and never more; a call that panics gives its place back; after a
+//! server restart the pooled connections cost one failed call, not one each.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::{PgStore, TestResult, fresh, pg_cluster, raw, register, spec};
+
+/// The number of the next step [`calls_waiting_at_once`] registers.
+static NEXT_STEP: AtomicUsize = AtomicUsize::new(0);
+
+/// How many connections of this library to `url`'s database the server has now.
+fn connections(url: &str) -> Result<i64, Box<dyn std::error::Error>> {
+    let database = url.rsplit('/').next().unwrap_or_default().to_owned();
+    let row = raw(url)?.query_one(
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE datname = $1 AND application_name = 'pipeline-deps'",
+        &[&database],
+    )?;
+    Ok(row.try_get(0)?)
+}
+
+/// Holds context `name`'s catalog row while `threads` threads each register a step into it
+/// through `store` (so that each call waits on the server, on a connection of its own);
+/// returns once the server has `expected` connections of the store, with the highest count
+/// seen over a further half second, and lets the calls finish.
+fn calls_waiting_at_once(
+    store: &Arc<PgStore>,
+    url: &str,
+    id: u64,
+    threads: usize,
+    expected: i64,
+) -> Result<i64, Box<dyn std::error::Error>> {
+    let mut admin = raw(url)?;
+    let mut lock = admin.transaction()?;
+    lock.query(
+        "SELECT 1 FROM pd_contexts WHERE name = 'ml' FOR UPDATE",
+        &[],
+    )?;
+    let first = NEXT_STEP.fetch_add(threads, Ordering::Relaxed);
+    let calls: Vec<_> = (0..threads)
+        .map(|i| {
+            let store = Arc::clone(store);
+            std::thread::spawn(move || {
+                let step = format!("step_{}", first + i);
+                store.put_steps(
+                    "waiting write",
+                    "ml",
+                    id,
+                    &[(&step, &spec("T", "out"))],
+                    false,
+                )
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while connections(url)? < expected && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut highest = connections(url)?;
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(50));
+        highest = highest.max(connections(url)?);
+    }
+    lock.commit()?;
+    for call in calls {
+        call.join().map_err(|_| "a writing thread panicked")??;
+    }
+    Ok(highest)
+}
+
+#[test]
+fn concurrent_calls_get_their_own_connections_up_to_the_limit_and_never_more() -> TestResult {
+    let Some((_, url)) = fresh("pool_limit")? else {
+        return Ok(());
+    };
+    for limit in [1, 3] {
+        let store = Arc::new(PgStore::connect(&url, false, limit)?);
+        let id = register(&store, "ml", &[])?;
+        let highest = calls_waiting_at_once(&store, &url, id, 6, limit as i64)?;
+        assert_eq!(highest, limit as i64, "limit {limit}");
+        let names = store.read("count", |r| r.context("ml", id)?.names())?;
+        assert_eq!(
+            names.len(),
+            6 * usize::from(limit == 3) + 6,
+            "limit {limit}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn a_call_that_panics_gives_its_connection_s_place_back() -> TestResult {
+    let Some((_, url)) = fresh("pool_panic")? else {
+        return Ok(());
+    };
+    let store = Arc::new(PgStore::connect(&url, false, 1)?);
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        store.read("a panicking read", |_| -> crate::Result<()> {
+            panic!("a call that panics (expected by this test)")
+        })
+    }));
+    assert!(unwound.is_err());
+    // With its one place leaked, this call would wait for ever.
+    let (sender, receiver) = mpsc::channel();
+    let reader = Arc::clone(&store);
+    std::thread::spawn(move || {
+        let _ = sender.send(
+            reader
+                .read("after the panic", |r| r.catalog())
+                .map(|c| c.len()),
+        );
+    });
+    let after = receiver.recv_timeout(Duration::from_secs(60))?;
+    assert_eq!(after?, 0);
+    Ok(())
+}
+
+#[test]
+fn after_a_restart_the_pooled_connections_cost_one_failed_call_not_one_each() -> TestResult {
+    if pg_cluster::server("pool_restart")?.is_none() {
+        return Ok(());
+    }
+    let cluster = match pg_cluster::PgCluster::start() {
+        Ok(cluster) => cluster,
+        Err(reason) => return Ok(pg_cluster::skip("pool_restart", &reason)?),
+    };
+    let url = cluster.url("postgres");
+    let store = Arc::new(PgStore::connect(&url, false, 3)?);
+    let id = register(&store, "ml", &[])?;
+    assert_eq!(calls_waiting_at_once(&store, &url, id, 3, 3)?, 3);
+    cluster.restart("fast")?;
+    let failed = (0..3)
+        .map(|_| store.read("after the restart", |r| r.catalog()))
+        .filter(Result::is_err)
+        .count();
+    assert!(
+        failed <= 1,
+        "{failed} calls failed on dead pooled connections"
+    );
+    assert_eq!(store.read("at last", |r| r.catalog())?.len(), 1);
+    Ok(())
+}
