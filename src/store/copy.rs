@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::backend::{self, MemoryBackend};
-use super::{Db, OpenOptions, Origin, Store, contain, open_error, storage_error};
+use super::open::{builder, open_error};
+use super::{Db, OpenOptions, Origin, Store, contain, storage_error};
 use crate::error::{Error, Result};
 use crate::spec::StepSpecification;
 
@@ -383,7 +384,7 @@ impl Store {
     /// A store over the in-memory database `memory` (a copy of the file `path`), upgraded
     /// in memory if older, not integrity-checked yet.
     fn copy_on(memory: Arc<MemoryBackend>, path: &Path, options: &OpenOptions) -> Result<Store> {
-        let db = super::builder(&OpenOptions {
+        let db = builder(&OpenOptions {
             check_integrity: false,
             read_only: false,
             single_writer: false,
