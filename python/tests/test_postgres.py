@@ -1,7 +1,8 @@
 """A registry on a PostgreSQL server is the same API, shared: managers of other processes see
 every write, a context another process cleared gives a fresh registry object (the old one
 raises ContextClearedError), a read-only connection creates and writes nothing, server
-failures are ServerError, and a password never shows in a path.
+failures are ServerError, a password never shows in a path, and threads sharing a manager
+(which keeps a pool of connections) each get every write through.
 
 The tests start a throw-away cluster (initdb as the `postgres` user when run as root, a Unix
 socket in a temporary directory, no TCP), or use $PIPELINE_DEPS_TEST_PG. Without PostgreSQL
@@ -9,6 +10,7 @@ they are skipped, unless PIPELINE_DEPS_REQUIRE_PG=1 (set by .ci/run) makes that 
 
 from __future__ import annotations
 
+import concurrent.futures
 import glob
 import itertools
 import os
@@ -114,6 +116,28 @@ def test_managers_of_one_server_share_every_write(server: Server) -> None:
             assert manager.get_context_stats()["training"]["step_count"] == 1
         loaded = b.get_registry("training").get_specification("load")
         assert loaded is not None and loaded.step_type == "DataLoad"
+
+
+def test_threads_sharing_a_manager_each_get_every_write_through(server: Server) -> None:
+    # Calls release the GIL and the manager keeps a pool of connections, so these run on
+    # the server at once; every write must arrive, once, in its own context.
+    url = server.database("threads")
+    with pd.RegistryManager(url) as manager:
+        def work(thread: int) -> None:
+            registry = manager.get_registry(f"ctx{thread}")
+            for i in range(25):
+                registry.register(f"s{i}", spec(f"T{i % 3}"))
+                assert registry.get_specification(f"s{i}") is not None
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            for future in [pool.submit(work, t) for t in range(8)]:
+                future.result()
+        stats = manager.get_context_stats()
+        assert sorted(stats) == sorted(f"ctx{t}" for t in range(8))
+        for t in range(8):
+            registry = manager.get_registry(f"ctx{t}")
+            assert registry.list_step_names() == [f"s{i}" for i in range(25)]
+            assert stats[f"ctx{t}"]["step_count"] == 25
 
 
 def test_a_context_cleared_by_another_process_gives_a_fresh_registry(server: Server) -> None:
