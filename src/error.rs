@@ -273,8 +273,9 @@ pub enum ServerErrorKind {
     /// some valid names could not be stored or even looked up.
     Unsupported,
     /// TLS failed: the server's certificate was not trusted (not signed by the root
-    /// certificate, or not issued for the URL's host), the handshake failed, or the server
-    /// offers no TLS where the URL's `sslmode` requires it.
+    /// certificate, or not issued for the URL's host), the handshake failed, the server
+    /// offers no TLS where the URL's `sslmode` requires it, or its `pg_hba.conf` rejects the
+    /// connection's kind of encryption.
     Tls,
 }
 
@@ -284,7 +285,7 @@ fn server_message(kind: ServerErrorKind, server: &str, action: &str) -> String {
             "could not connect to the PostgreSQL server {server} while {action}; check that the server runs and that the URL's host, port or socket directory is right"
         ),
         ServerErrorKind::Authentication => format!(
-            "the PostgreSQL server {server} refused the connection's credentials while {action}; check the user, password and database name in the URL"
+            "the PostgreSQL server {server} refused the connection while {action}: a wrong user or password, or no pg_hba.conf rule admits this user, database, host and encryption (the cause says which); check the URL's user, password and sslmode"
         ),
         ServerErrorKind::NoSuchDatabase => format!(
             "the PostgreSQL server {server} has no database of the URL's name ({action}); check the database name in the URL, or create the database (`CREATE DATABASE …`)"
@@ -299,7 +300,7 @@ fn server_message(kind: ServerErrorKind, server: &str, action: &str) -> String {
             "the PostgreSQL server {server} accepts no writes (a hot standby, or default_transaction_read_only is on), so {action} applied nothing; write through the primary server, or allow writes to the database"
         ),
         ServerErrorKind::Tls => format!(
-            "the TLS connection to the PostgreSQL server {server} failed while {action}, before the password or any data was sent; check the URL's sslmode and sslrootcert against the server's certificate (the cause says what was refused)"
+            "the PostgreSQL server {server} and this connection did not agree on TLS while {action}, so no registry data was sent: the server's certificate was refused, the server offers no TLS where the URL requires it, or its pg_hba.conf rejects this kind of encryption (the cause says which); check the URL's sslmode and sslrootcert"
         ),
         ServerErrorKind::Unsupported => format!(
             "the PostgreSQL database {server} cannot hold a registry ({action}): its encoding must be UTF8 (or SQL_ASCII) so that every valid name can be stored; create the database with `CREATE DATABASE … ENCODING 'UTF8' TEMPLATE template0`"

@@ -179,7 +179,13 @@ fn sslmode_disable_is_honoured_and_a_server_requiring_tls_refuses_it() -> TestRe
     let name = fx.database("disable")?;
     let result =
         RegistryManager::connect(&fx.cluster.tcp_url("127.0.0.1", &name, "?sslmode=disable"));
-    assert_eq!(server_kind(result)?, ServerErrorKind::Authentication);
+    let message = result.as_ref().err().map(error_chain).unwrap_or_default();
+    // Its pg_hba.conf rejects connections without encryption: a TLS problem, not credentials.
+    assert_eq!(server_kind(result)?, ServerErrorKind::Tls, "{message}");
+    assert!(
+        message.contains("no encryption"),
+        "the cause says why: {message}"
+    );
     assert_eq!(pg_cluster::registry_tables(&fx.cluster.url(&name))?, 0);
     Ok(())
 }
@@ -210,7 +216,7 @@ fn verify_full_refuses_a_certificate_for_another_host_which_verify_ca_accepts() 
     let refused = RegistryManager::connect(&url);
     let message = refused.as_ref().err().map(error_chain).unwrap_or_default();
     assert_eq!(server_kind(refused)?, ServerErrorKind::Tls, "{message}");
-    assert!(message.contains("TLS connection"), "{message}");
+    assert!(message.contains("did not agree on TLS"), "{message}");
     assert!(
         message.to_lowercase().contains("name"),
         "the cause says why: {message}"
@@ -305,6 +311,93 @@ fn a_server_without_tls_is_refused_where_tls_is_required_and_used_where_preferre
     assert_eq!(server_kind(refused)?, ServerErrorKind::Tls, "{message}");
     assert_eq!(pg_cluster::registry_tables(&cluster.url("postgres"))?, 0);
     round_trip(&cluster.tcp_url("127.0.0.1", "postgres", "?sslmode=prefer"))?;
+    Ok(())
+}
+
+#[test]
+fn prefer_and_allow_fall_back_to_the_other_kind_of_connection_the_server_admits() -> TestResult {
+    // The shared cluster only decides whether PostgreSQL is there.
+    let Some(_) = fixture("prefer_and_allow_fall_back")? else {
+        return Ok(());
+    };
+    let certs = tempfile::tempdir()?;
+    let (chain, key) = certificates(&certs)?;
+    // A server that offers TLS but admits TCP connections only without it.
+    let hba = "hostssl all all 127.0.0.1/32 reject\nhostnossl all all 127.0.0.1/32 trust\n";
+    let cluster = PgCluster::start_tls_with(&chain, &key, hba)?;
+    for mode in ["prefer", "allow"] {
+        let url = cluster.tcp_url("127.0.0.1", "postgres", &format!("?sslmode={mode}"));
+        let manager = RegistryManager::connect(&url).map_err(|e| format!("sslmode={mode}: {e}"))?;
+        manager
+            .get_registry(mode)?
+            .register("load", &spec("Load"))?;
+    }
+    let url = cluster.tcp_url("127.0.0.1", "postgres", "?sslmode=require");
+    let refused = RegistryManager::connect(&url);
+    let message = refused.as_ref().err().map(error_chain).unwrap_or_default();
+    assert_eq!(server_kind(refused)?, ServerErrorKind::Tls, "{message}");
+    assert!(message.contains("SSL encryption"), "{message}");
+    Ok(())
+}
+
+/// Set (to `ok` or `tls`) in the child process of
+/// `the_default_root_certificate_file_makes_require_check_and_is_named`: what connecting to
+/// `PD_TLS_CHILD_URL` must give.
+const CHILD_EXPECT: &str = "PD_TLS_CHILD_EXPECT";
+
+#[test]
+#[ignore = "child process of the_default_root_certificate_file_makes_require_check_and_is_named"]
+fn default_root_child() -> TestResult {
+    let (Ok(url), Ok(expect)) = (
+        std::env::var("PD_TLS_CHILD_URL"),
+        std::env::var(CHILD_EXPECT),
+    ) else {
+        return Ok(());
+    };
+    match (expect.as_str(), RegistryManager::connect(&url)) {
+        ("ok", Ok(_)) => Ok(()),
+        (
+            "tls",
+            Err(
+                error @ Error::Server {
+                    kind: ServerErrorKind::Tls,
+                    ..
+                },
+            ),
+        ) => {
+            let message = error.to_string();
+            // The label names the file that decided what was checked.
+            assert!(message.contains("sslrootcert=%2F"), "{message}");
+            assert!(message.contains("root.crt"), "{message}");
+            Ok(())
+        }
+        (_, other) => Err(format!("expected {expect}, got {other:?}").into()),
+    }
+}
+
+#[test]
+fn the_default_root_certificate_file_makes_require_check_and_is_named() -> TestResult {
+    let Some(fx) = fixture("the_default_root_certificate_file")? else {
+        return Ok(());
+    };
+    let name = fx.database("default_root")?;
+    let url = fx.cluster.tcp_url("localhost", &name, "?sslmode=require");
+    for (root, expect) in [(fx.other_ca(), "tls"), (fx.ca(), "ok")] {
+        // libpq's default file, under a home of the child's own.
+        let home = tempfile::tempdir()?;
+        std::fs::create_dir(home.path().join(".postgresql"))?;
+        std::fs::copy(&root, home.path().join(".postgresql/root.crt"))?;
+        let out = std::process::Command::new(std::env::current_exe()?)
+            .args(["--exact", "default_root_child", "--ignored", "--nocapture"])
+            .env("HOME", home.path())
+            .env("PD_TLS_CHILD_URL", &url)
+            .env(CHILD_EXPECT, expect)
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{expect}: {text}");
+        assert!(text.contains("1 passed"), "{expect}: the child ran: {text}");
+    }
     Ok(())
 }
 

@@ -15,7 +15,7 @@ use crate::commands::{
     unknown_step,
 };
 use crate::json::{self, Context, Problem, Totals, schema};
-use crate::output::{Table, bytes, esc, field, path_text, short};
+use crate::output::{Table, bytes, esc, field, field_whole, path_text, short};
 use crate::{Failure, Status};
 
 /// The `contexts --json` document.
@@ -83,7 +83,7 @@ pub fn stats(s: &mut Session<'_>, manager: &RegistryManager) -> Result<Status, F
         totals,
         contexts,
     } = report;
-    field(s.out, 0, "database", &path_text(&s.db))?;
+    field_whole(s.out, "database", &path_text(&s.db))?;
     if let Some(size) = size {
         field(s.out, 0, "file size", &bytes(size))?;
     }

@@ -400,7 +400,11 @@ impl ErrorReport {
         let message = failure.to_string();
         let mut report = ErrorReport {
             schema: schema::ERROR,
-            database: DATABASE.get().map(|db| shown_path(db)),
+            // The database the failure is about: a `copy`'s source when reading it failed.
+            database: HINT_DATABASE
+                .get()
+                .or_else(|| DATABASE.get())
+                .map(|db| shown_path(db)),
             kind: "library",
             message: message.lines().next().unwrap_or_default().to_owned(),
             exit_code: failure.exit_code(),
@@ -440,8 +444,14 @@ impl ErrorReport {
                     | E::SchemaTooNew { path, .. }
                     | E::NotARegistry { path, .. }
                     | E::ReadOnly { path } => report.file = Some(shown_path(path)),
-                    // The library's I/O is on the database file.
-                    E::Io { .. } => report.file = DATABASE.get().map(|db| shown_path(db)),
+                    // The library's I/O is on the database file (a `copy`'s source when
+                    // reading it failed).
+                    E::Io { .. } => {
+                        report.file = HINT_DATABASE
+                            .get()
+                            .or_else(|| DATABASE.get())
+                            .map(|db| shown_path(db));
+                    }
                     // An error in the input's content names the file it came from.
                     E::InvalidInput { .. } => report.file = INPUT.get().map(|f| shown_path(f)),
                     _ => {}

@@ -264,6 +264,12 @@ pub fn field(out: &mut dyn Write, indent: usize, label: &str, value: &str) -> io
     Ok(())
 }
 
+/// A `label  value` line with `value` whole, however wide: a database path or server URL
+/// that is wrapped or cut cannot be pasted back.
+pub fn field_whole(out: &mut dyn Write, label: &str, value: &str) -> io::Result<()> {
+    writeln!(out, "{label:<LABEL$}{}", esc(value))
+}
+
 /// Word-wraps `text` to lines of at most `max` columns (longer words are cut).
 pub fn wrap(text: &str, max: usize) -> Vec<String> {
     let max = max.max(10);

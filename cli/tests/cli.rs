@@ -839,6 +839,14 @@ fn copy_run_again_finishes_what_is_missing_and_refuses_other_steps() -> TestResu
         missing.stderr
     );
     assert!(!fresh.exists(), "a target was created for a missing source");
+    // Under --json, the error's database is the source the failure is about.
+    let json = run(
+        &from,
+        &["--json", "copy", "--from", s(&foreign)?, "--to", s(&to)?],
+    )?
+    .expect(3)?;
+    let error: serde_json::Value = serde_json::from_str(json.stderr.trim())?;
+    assert_eq!(error["database"], s(&foreign)?, "{error}");
     Ok(())
 }
 

@@ -246,6 +246,18 @@ fn cjk_names_align_by_display_width() -> TestResult {
 }
 
 #[test]
+fn a_long_database_path_is_printed_whole() -> TestResult {
+    let (dir, _) = temp()?;
+    let deep = dir.path().join("a".repeat(60)).join("b".repeat(60));
+    std::fs::create_dir_all(&deep)?;
+    let db = deep.join("registry.redb");
+    run(&db, &["demo"])?.expect(0)?;
+    let out = run(&db, &["stats"])?.expect(0)?.stdout;
+    assert!(out.contains(s(&db)?), "the path was cut or wrapped:\n{out}");
+    Ok(())
+}
+
+#[test]
 fn completions_generate_for_bash_zsh_and_fish() -> TestResult {
     let (_dir, db) = temp()?;
     for (shell, marker) in [

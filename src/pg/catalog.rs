@@ -75,7 +75,7 @@ impl<'c> PgReader<'c> {
     }
 
     pub(super) fn finish(self, action: &str) -> Result<()> {
-        self.sql.commit(action)
+        self.sql.end_read(action)
     }
 
     /// Every context in creation order with its catalog record.

@@ -196,6 +196,13 @@ impl Sql<'_> {
 
     /// Commits. A connection lost while committing leaves the outcome unknown, and the
     /// error says so.
+    /// Ends a read-only transaction: it wrote nothing, so a connection lost here loses
+    /// nothing either, and the error says only that (not "outcome unknown").
+    pub(super) fn end_read(self, action: &str) -> Result<()> {
+        let server = self.server;
+        self.txn.commit().map_err(|e| map_error(server, action, e))
+    }
+
     pub(super) fn commit(self, action: &str) -> Result<()> {
         let server = self.server;
         self.txn.commit().map_err(|e| {
@@ -297,6 +304,16 @@ pub(super) fn map_connect_error(server: &str, action: &str, err: postgres::Error
         Some("53300" | "57P03") => ServerErrorKind::ConnectionRefused,
         // invalid_catalog_name
         Some("3D000") => ServerErrorKind::NoSuchDatabase,
+        // A pg_hba.conf rule rejecting this kind of encryption (TLS or none) explicitly.
+        Some(code)
+            if code.starts_with("28")
+                && err.as_db_error().is_some_and(|db| {
+                    db.message().contains("rejects connection")
+                        && db.message().contains("encryption")
+                }) =>
+        {
+            ServerErrorKind::Tls
+        }
         // invalid_authorization_specification, invalid_password
         Some(code) if code.starts_with("28") => ServerErrorKind::Authentication,
         Some(_) => return map_error(server, action, err),

@@ -57,6 +57,9 @@ pub(crate) struct PgStore {
     config: Config,
     /// TLS as the URL's `sslmode` and `sslrootcert` ask (see [`tls`]).
     tls: tokio_postgres_rustls::MakeRustlsConnect,
+    /// The TLS mode of a second attempt after the server refused the first (see
+    /// [`tls::Tls::fallback`]).
+    tls_fallback: Option<postgres::config::SslMode>,
     /// `postgres://user@host:port/database`, for messages (never the password).
     label: String,
     /// The connections, opened as calls need them (see [`pool`]).
@@ -105,6 +108,12 @@ impl PgStore {
         }
         let tls = tls_options.connector(config.get_hosts())?;
         config.ssl_mode(tls.mode);
+        let query = url.split_once('?').map_or("", |(_, query)| query);
+        let label = label(
+            &config,
+            query,
+            &tls_options.query(tls.default_root.as_deref()),
+        );
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
         }
@@ -112,9 +121,10 @@ impl PgStore {
             config.application_name("pipeline-deps");
         }
         let store = PgStore {
-            label: label(&config) + &tls_options.query(),
+            label,
             config,
             tls: tls.connector,
+            tls_fallback: tls.fallback,
             pool: pool::Pool::new(connections),
             read_only,
         };
@@ -150,10 +160,21 @@ impl PgStore {
 
     /// Opens a new connection, in the session mode every call relies on.
     fn open_conn(&self, action: &str) -> Result<Conn> {
-        let mut client = self
-            .config
-            .connect(self.tls.clone())
-            .map_err(|e| conn::map_connect_error(&self.label, action, e))?;
+        let mut client = match self.config.connect(self.tls.clone()) {
+            Ok(client) => client,
+            // `prefer` tries again without TLS, `allow` with it, when the server refused the
+            // first attempt (its pg_hba.conf may admit only the other kind), as libpq does.
+            Err(first) if self.tls_fallback.is_some() && retry_other_tls(&first) => {
+                let mut config = self.config.clone();
+                if let Some(mode) = self.tls_fallback {
+                    config.ssl_mode(mode);
+                }
+                config
+                    .connect(self.tls.clone())
+                    .map_err(|e| conn::map_connect_error(&self.label, action, e))?
+            }
+            Err(e) => return Err(conn::map_connect_error(&self.label, action, e)),
+        };
         // The one-statement writes (src/pg/write.rs) run in the session's default mode; the
         // locking design needs READ COMMITTED whatever the server's or the URL's
         // default_transaction_isolation says.
@@ -235,20 +256,30 @@ impl PgStore {
     }
 }
 
-/// `postgres://user@host:port/database` without the password: a URL that connects to the
-/// same database (a socket directory, user or database name percent-encoded as in the URL
-/// a user writes), so that a message's server can be pasted back as `--db`.
-fn label(config: &Config) -> String {
-    let host = match config.get_hosts().first() {
-        Some(Host::Tcp(host)) => host.clone(),
-        Some(Host::Unix(path)) => encode(&path.to_string_lossy()),
-        None => "localhost".to_owned(),
-    };
-    let port = config
-        .get_ports()
-        .first()
-        .map(|p| format!(":{p}"))
-        .unwrap_or_default();
+/// `postgres://user@host:port,host:port/database?params` without the password: a URL that
+/// connects to the same database the same way (every host with its port, an IPv6 address
+/// in brackets, a socket directory, user or database name percent-encoded as in the URL a
+/// user writes, and every query parameter of `query` but `password`, as written), so that a
+/// message's server can be pasted back as `--db`. `query` is the URL's query (without `?`),
+/// `tls` the TLS options to put back (see [`tls::TlsOptions::query`]).
+fn label(config: &Config, query: &str, tls: &str) -> String {
+    let ports = config.get_ports();
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let host = match host {
+                Host::Tcp(host) if host.contains(':') => format!("[{host}]"),
+                Host::Tcp(host) => host.clone(),
+                Host::Unix(path) => encode(&path.to_string_lossy()),
+            };
+            match ports.get(i).or(ports.first()) {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            }
+        })
+        .collect();
     let user = config
         .get_user()
         .map(|u| format!("{}@", encode(u)))
@@ -257,7 +288,34 @@ fn label(config: &Config) -> String {
         .get_dbname()
         .or(config.get_user())
         .unwrap_or_default();
-    format!("postgres://{user}{host}{port}/{}", encode(database))
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let key = pair.split_once('=').map_or(*pair, |(key, _)| key);
+            !pair.is_empty() && !key.eq_ignore_ascii_case("password")
+        })
+        .collect();
+    let tls = tls.strip_prefix('?').unwrap_or(tls);
+    let params: Vec<&str> = kept
+        .into_iter()
+        .chain((!tls.is_empty()).then_some(tls))
+        .collect();
+    let query = if params.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", params.join("&"))
+    };
+    format!(
+        "postgres://{user}{}/{}{query}",
+        hosts.join(","),
+        encode(database)
+    )
+}
+
+/// Whether a failed connection attempt reached the server and was refused by it (or failed in
+/// TLS), so that an attempt with the other TLS mode could succeed; not when nothing answered.
+fn retry_other_tls(err: &postgres::Error) -> bool {
+    err.as_db_error().is_some() || tls::is_tls_error(err)
 }
 
 /// `text` percent-encoded but for URL-unreserved characters (letters, digits, `-._~`).

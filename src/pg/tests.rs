@@ -352,7 +352,11 @@ fn the_label_is_the_url_without_its_password_and_connects_to_the_same_place() ->
         ),
         (
             "postgresql://ci@db.internal/registry?password=x&connect_timeout=3",
-            "postgres://ci@db.internal:5432/registry",
+            "postgres://ci@db.internal:5432/registry?connect_timeout=3",
+        ),
+        (
+            "postgres://me@[::1]:5433,db2:5434/reg?password=x&sslnegotiation=direct",
+            "postgres://me@[::1]:5433,db2:5434/reg?sslnegotiation=direct",
         ),
         (
             "postgres://a%40b@localhost:5432/my%20db",
@@ -360,10 +364,12 @@ fn the_label_is_the_url_without_its_password_and_connects_to_the_same_place() ->
         ),
     ] {
         let config: postgres::Config = url.parse()?;
-        let label = super::label(&config);
+        let query = url.split_once('?').map_or("", |(_, query)| query);
+        let label = super::label(&config, query, "");
         assert_eq!(label, shown);
         let again: postgres::Config = label.parse()?;
         assert_eq!(again.get_hosts(), config.get_hosts(), "{label}");
+        assert_eq!(again.get_ports(), config.get_ports(), "{label}");
         assert_eq!(again.get_user(), config.get_user(), "{label}");
         assert_eq!(again.get_dbname(), config.get_dbname(), "{label}");
     }
@@ -498,6 +504,50 @@ fn a_lost_connection_fails_one_call_and_the_next_reconnects() -> TestResult {
     assert_eq!(server_kind(lost)?, ServerErrorKind::ConnectionLost);
     let names = store.read("reconnected", |r| r.context("ml", id)?.names())?;
     assert_eq!(names, ["a"]);
+    Ok(())
+}
+
+#[test]
+fn a_read_whose_connection_is_lost_at_its_end_is_not_called_a_commit_of_unknown_outcome()
+-> TestResult {
+    let Some((store, url)) = fresh("lost_read")? else {
+        return Ok(());
+    };
+    register(&store, "ml", &[("a", "T")])?;
+    let database = url.rsplit('/').next().unwrap_or_default().to_owned();
+    let lost = store.read("listing contexts", |r| {
+        let names = r.catalog()?;
+        // The session ends while the read's transaction is open.
+        raw(&url)
+            .and_then(|mut admin| {
+                admin.query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = $1 AND application_name = 'pipeline-deps'",
+                    &[&database],
+                )
+            })
+            .map_err(|e| Error::InvalidInput {
+                what: "the test's admin connection".into(),
+                detail: e.to_string(),
+                source: None,
+            })?;
+        Ok(names.len())
+    });
+    let message = lost
+        .as_ref()
+        .err()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    assert_eq!(
+        server_kind(lost)?,
+        ServerErrorKind::ConnectionLost,
+        "{message}"
+    );
+    assert!(
+        !message.contains("outcome"),
+        "a read has no outcome: {message}"
+    );
+    assert!(message.contains("listing contexts"), "{message}");
     Ok(())
 }
 

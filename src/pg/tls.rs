@@ -5,17 +5,22 @@
 //! | `sslmode` | TLS | the server's certificate |
 //! |---|---|---|
 //! | `disable` | never | — |
-//! | `allow`, `prefer` (the default) | when the server offers it | not checked |
+//! | `allow` | without first; with it when the server refuses that | not checked |
+//! | `prefer` (the default) | when the server offers it; without when the server refuses that | not checked |
 //! | `require` | always | not checked, unless a root certificate is given (`sslrootcert`, or `~/.postgresql/root.crt` exists): then as `verify-ca` |
 //! | `verify-ca` | always | signed by a root certificate |
 //! | `verify-full` | always | signed by a root certificate and issued for the URL's host |
 //!
 //! `sslrootcert=FILE` names a PEM file of trusted certificates; `sslrootcert=system` trusts
 //! the operating system's store and, as in libpq, asks for `verify-full` (a weaker mode is
-//! refused). Without `sslrootcert`, `~/.postgresql/root.crt` is used when it exists. TLS
-//! never applies to a Unix socket, which libpq ignores `sslmode` for too. Client
-//! certificates (`sslcert`, `sslkey`) are refused as not supported. `allow` is served as
-//! `prefer` (TLS first, then without), since the client has no plain-first mode.
+//! refused). Without `sslrootcert` (or with an empty one), `~/.postgresql/root.crt` is used
+//! when it exists, and then named in the server's label. Only the modes that can check a
+//! certificate read a root certificate file; one named by `sslrootcert` that cannot be read
+//! is refused (libpq would go on unchecked under `require`: a typo should not silently turn
+//! checking off). TLS never applies to a Unix socket, which libpq ignores `sslmode` for
+//! too. Client certificates (`sslcert`, `sslkey`) are refused as not supported. The second
+//! attempt of `allow` and `prefer` is made by the store (`PgStore::open_conn`), after the
+//! server refused the first.
 //!
 //! The connector is rustls with its `ring` provider (no system OpenSSL), built once per
 //! store and cloned for each reconnection.
@@ -87,7 +92,14 @@ pub(crate) struct TlsOptions {
 /// What a store connects with: the client's mode and the connector.
 pub(crate) struct Tls {
     pub(crate) mode: SslMode,
+    /// The mode of a second attempt after the server refused the first (`prefer`: without
+    /// TLS; `allow`: with it), as libpq makes one.
+    pub(crate) fallback: Option<SslMode>,
     pub(crate) connector: MakeRustlsConnect,
+    /// The root certificate file used although the URL named none (libpq's default,
+    /// `~/.postgresql/root.crt`): shown in the server's label, since it decides what is
+    /// checked.
+    pub(crate) default_root: Option<PathBuf>,
 }
 
 /// Splits `url` into the URL the client parses (without `sslmode` and `sslrootcert`) and
@@ -106,7 +118,8 @@ pub(crate) fn take_options(url: &str) -> Result<(String, TlsOptions)> {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         match decode(key).as_str() {
             "sslmode" => options.mode = Some(Mode::parse(&decode(value))?),
-            "sslrootcert" => options.root_cert = Some(decode(value)),
+            // Empty is unset, as in libpq.
+            "sslrootcert" => options.root_cert = Some(decode(value)).filter(|v| !v.is_empty()),
             key @ ("sslcert" | "sslkey" | "sslpassword") => {
                 return Err(invalid(format!(
                     "{key} asks for a client certificate, which this build does not support; authenticate with a password (or trust) instead"
@@ -125,14 +138,16 @@ pub(crate) fn take_options(url: &str) -> Result<(String, TlsOptions)> {
 
 impl TlsOptions {
     /// The options as they would be written back into a URL (`?sslmode=…&sslrootcert=…`),
-    /// empty when none was given: for the server's label in messages, so that a command
-    /// pasted from a hint checks the certificate as the original did.
-    pub(crate) fn query(&self) -> String {
+    /// with `default_root` as the `sslrootcert` when the URL named none; empty when there is
+    /// none of them: for the server's label in messages, so that a command pasted from a
+    /// hint checks the certificate as the original did.
+    pub(crate) fn query(&self, default_root: Option<&Path>) -> String {
         let mut parts = Vec::new();
         if let Some(mode) = self.mode {
             parts.push(format!("sslmode={}", mode.name()));
         }
-        if let Some(root) = &self.root_cert {
+        let default_root = default_root.map(|p| p.to_string_lossy());
+        if let Some(root) = self.root_cert.as_deref().or(default_root.as_deref()) {
             parts.push(format!("sslrootcert={}", super::encode(root)));
         }
         if parts.is_empty() {
@@ -149,7 +164,7 @@ impl TlsOptions {
     ///
     /// [`Error::InvalidInput`] when a mode that checks certificates has no root certificate,
     /// when `sslrootcert=system` comes with a weaker mode than `verify-full`, or when the
-    /// root certificate file holds no certificate; [`Error::Io`] when it cannot be read.
+    /// root certificate file cannot be read or holds no certificate.
     pub(crate) fn connector(&self, hosts: &[Host]) -> Result<Tls> {
         let system = self.root_cert.as_deref() == Some("system");
         let mode = match self.mode {
@@ -165,87 +180,122 @@ impl TlsOptions {
         };
         // TLS never applies to a Unix socket (the server offers none there).
         let unix_only = hosts.iter().all(|h| !matches!(h, Host::Tcp(_)));
-        let client_mode = match mode {
-            _ if unix_only => SslMode::Disable,
-            Mode::Disable => SslMode::Disable,
-            Mode::Allow | Mode::Prefer => SslMode::Prefer,
-            Mode::Require | Mode::VerifyCa | Mode::VerifyFull => SslMode::Require,
+        let (client_mode, fallback) = match mode {
+            _ if unix_only => (SslMode::Disable, None),
+            Mode::Disable => (SslMode::Disable, None),
+            Mode::Allow => (SslMode::Disable, Some(SslMode::Require)),
+            Mode::Prefer => (SslMode::Prefer, Some(SslMode::Disable)),
+            Mode::Require | Mode::VerifyCa | Mode::VerifyFull => (SslMode::Require, None),
         };
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let check = if client_mode == SslMode::Disable {
-            Check::Nothing
+        // Only the modes that can check a certificate read a root certificate.
+        let checks = matches!(mode, Mode::Require | Mode::VerifyCa | Mode::VerifyFull);
+        let (roots, default_root) = if checks && !unix_only {
+            self.roots(system)?
         } else {
-            match (mode, self.roots(system)?) {
-                (Mode::VerifyFull, Some(roots)) => Check::Full(roots),
-                (Mode::VerifyCa | Mode::Require, Some(roots)) => Check::Authority(roots),
-                (Mode::VerifyCa | Mode::VerifyFull, None) => {
-                    return Err(invalid(format!(
-                        "sslmode={} checks the server's certificate against a root certificate, and none is given; add sslrootcert=FILE (the PEM certificate of the authority that signed the server's) or sslrootcert=system, or put it in ~/.postgresql/root.crt",
-                        mode.name()
-                    )));
-                }
-                _ => Check::Nothing,
-            }
+            (None, None)
         };
-        let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        let check = match (mode, roots) {
+            (Mode::VerifyFull, Some(roots)) => Check::Full(roots),
+            (Mode::VerifyCa | Mode::Require, Some(roots)) => Check::Authority(roots),
+            (Mode::VerifyCa | Mode::VerifyFull, None) if !unix_only => {
+                return Err(invalid(format!(
+                    "sslmode={} checks the server's certificate against a root certificate, and none is given; add sslrootcert=FILE (the PEM certificate of the authority that signed the server's) or sslrootcert=system, or put it in ~/.postgresql/root.crt",
+                    mode.name()
+                )));
+            }
+            _ => Check::Nothing,
+        };
+        let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| invalid_with("setting up TLS".into(), e))?
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(Verifier { check, provider }))
             .with_no_client_auth();
+        // As libpq 17 sends; a server of version 17 or later requires it for
+        // `sslnegotiation=direct`, older ones ignore it.
+        config.alpn_protocols = vec![b"postgresql".to_vec()];
         Ok(Tls {
             mode: client_mode,
+            fallback,
             connector: MakeRustlsConnect::new(config),
+            default_root,
         })
     }
 
     /// The trusted roots: the system's, the `sslrootcert` file's, or those of
-    /// `~/.postgresql/root.crt` when it exists; `None` when there are none to use.
-    fn roots(&self, system: bool) -> Result<Option<Arc<RootCertStore>>> {
+    /// `~/.postgresql/root.crt` when it exists (then also its path); `None` when there are
+    /// none to use.
+    #[allow(clippy::type_complexity)]
+    fn roots(&self, system: bool) -> Result<(Option<Arc<RootCertStore>>, Option<PathBuf>)> {
         let mut roots = RootCertStore::empty();
         if system {
             let found = rustls_native_certs::load_native_certs();
             let (added, _) = roots.add_parsable_certificates(found.certs);
             if added == 0 {
-                return Err(invalid(
-                    "sslrootcert=system found no trusted certificate in the system's store; give sslrootcert=FILE instead".into(),
-                ));
+                let why = found
+                    .errors
+                    .first()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default();
+                return Err(Error::InvalidInput {
+                    what: "the system's trusted certificates (sslrootcert=system)".into(),
+                    detail: format!(
+                        "none was found{why}; install the system's CA certificates, point SSL_CERT_FILE at a bundle, or give sslrootcert=FILE"
+                    ),
+                    source: None,
+                });
             }
-            return Ok(Some(Arc::new(roots)));
+            return Ok((Some(Arc::new(roots)), None));
         }
-        let path = match &self.root_cert {
-            Some(path) => PathBuf::from(path),
+        let (path, default) = match &self.root_cert {
+            Some(path) => (PathBuf::from(path), false),
             None => match default_root_cert() {
-                Some(path) if path.is_file() => path,
-                _ => return Ok(None),
+                Some(path) if path.is_file() => (path, true),
+                _ => return Ok((None, None)),
             },
         };
         let shown = crate::spec::escape_name(&path.to_string_lossy()).into_owned();
-        let bytes = std::fs::read(&path).map_err(|source| Error::Io {
-            // Escaped when shown.
-            action: format!(
-                "reading the root certificate file '{}' (sslrootcert)",
-                path.display()
-            ),
-            source,
+        let what = || format!("the root certificate file '{shown}' (sslrootcert)");
+        let bytes = std::fs::read(&path).map_err(|source| Error::InvalidInput {
+            what: what(),
+            detail: format!("it cannot be read ({source})"),
+            source: Some(Box::new(source)),
         })?;
         for cert in CertificateDer::pem_slice_iter(&bytes) {
-            let cert = cert.map_err(|e| {
-                invalid_with(format!("the root certificate file '{shown}' is not PEM"), e)
+            let cert = cert.map_err(|e| Error::InvalidInput {
+                what: what(),
+                detail: pem_problem(&e),
+                source: None,
             })?;
-            roots.add(cert).map_err(|e| {
-                invalid_with(
-                    format!("the root certificate file '{shown}' holds a certificate that cannot be used"),
-                    e,
-                )
+            roots.add(cert).map_err(|_| Error::InvalidInput {
+                what: what(),
+                detail: "a CERTIFICATE section of it is not an X.509 certificate".into(),
+                source: None,
             })?;
         }
         if roots.is_empty() {
-            return Err(invalid(format!(
-                "the root certificate file '{shown}' (sslrootcert) holds no PEM certificate"
-            )));
+            return Err(Error::InvalidInput {
+                what: what(),
+                detail: "it holds no PEM certificate (a `-----BEGIN CERTIFICATE-----` section)"
+                    .into(),
+                source: None,
+            });
         }
-        Ok(Some(Arc::new(roots)))
+        Ok((Some(Arc::new(roots)), default.then_some(path)))
+    }
+}
+
+/// What is wrong with a PEM file, in words (the parser's own message shows byte lists).
+fn pem_problem(error: &rustls::pki_types::pem::Error) -> String {
+    use rustls::pki_types::pem::Error as Pem;
+    match error {
+        Pem::MissingSectionEnd { .. } => {
+            "a section has no `-----END …-----` line: the file is cut short".into()
+        }
+        Pem::IllegalSectionStart { .. } => "a `-----BEGIN …-----` line is malformed".into(),
+        Pem::Base64Decode(_) => "a section's body is not base64".into(),
+        other => format!("it is not PEM ({other})"),
     }
 }
 
@@ -416,15 +466,22 @@ mod tests {
         assert_eq!(options.mode, Some(Mode::VerifyFull));
         assert_eq!(options.root_cert.as_deref(), Some("/etc/ca.pem"));
         assert_eq!(
-            options.query(),
+            options.query(None),
             "?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem"
         );
         let (url, options) = take_options("postgres://u@h/db?sslmode=require")?;
         assert_eq!(url, "postgres://u@h/db");
-        assert_eq!(options.query(), "?sslmode=require");
+        assert_eq!(options.query(None), "?sslmode=require");
+        assert_eq!(
+            options.query(Some(Path::new("/home/me/.postgresql/root.crt"))),
+            "?sslmode=require&sslrootcert=%2Fhome%2Fme%2F.postgresql%2Froot.crt",
+            "libpq's default root file, when used, is named"
+        );
+        let (_, options) = take_options("postgres://u@h/db?sslrootcert=")?;
+        assert_eq!(options.root_cert, None, "empty is unset, as in libpq");
         let (url, options) = take_options("postgres://u@h/db")?;
         assert_eq!(
-            (url.as_str(), options.query()),
+            (url.as_str(), options.query(None)),
             ("postgres://u@h/db", String::new())
         );
         Ok(())
@@ -458,7 +515,8 @@ mod tests {
     fn checking_modes_need_a_root_certificate_and_system_roots_need_verify_full() -> Result<()> {
         let missing = refusal("sslmode=verify-ca&sslrootcert=/nonexistent/ca.pem")?;
         assert!(
-            matches!(&missing, Error::Io { action, .. } if action.contains("/nonexistent/ca.pem")),
+            matches!(&missing, Error::InvalidInput { what, detail, .. }
+                if what.contains("/nonexistent/ca.pem") && detail.contains("cannot be read")),
             "{missing:?}"
         );
         for query in [

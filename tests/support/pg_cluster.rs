@@ -163,10 +163,15 @@ impl PgCluster {
     /// with TLS on (`cert_pem` and `key_pem` are the server's certificate chain and key) and
     /// every TCP connection without TLS rejected; the Unix socket works as usual.
     pub fn start_tls(cert_pem: &str, key_pem: &str) -> Result<PgCluster, String> {
+        let hba = "hostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n";
+        PgCluster::start_tls_with(cert_pem, key_pem, hba)
+    }
+
+    /// As [`PgCluster::start_tls`], with `hba` as the rules for TCP connections.
+    pub fn start_tls_with(cert_pem: &str, key_pem: &str, hba: &str) -> Result<PgCluster, String> {
         let port = free_port()?;
         let settings = "listen_addresses = '127.0.0.1'\nssl = on\n\
                         ssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n";
-        let hba = "hostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n";
         PgCluster::start_full(
             settings,
             port,
