@@ -292,7 +292,7 @@ fn label(config: &Config, query: &str, tls: &str) -> String {
         .split('&')
         .filter(|pair| {
             let key = pair.split_once('=').map_or(*pair, |(key, _)| key);
-            !pair.is_empty() && !key.eq_ignore_ascii_case("password")
+            !pair.is_empty() && !tls::decode(key).eq_ignore_ascii_case("password")
         })
         .collect();
     let tls = tls.strip_prefix('?').unwrap_or(tls);

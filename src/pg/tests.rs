@@ -355,7 +355,7 @@ fn the_label_is_the_url_without_its_password_and_connects_to_the_same_place() ->
             "postgres://ci@db.internal:5432/registry?connect_timeout=3",
         ),
         (
-            "postgres://me@[::1]:5433,db2:5434/reg?password=x&sslnegotiation=direct",
+            "postgres://me@[::1]:5433,db2:5434/reg?pass%77ord=x&sslnegotiation=direct",
             "postgres://me@[::1]:5433,db2:5434/reg?sslnegotiation=direct",
         ),
         (

@@ -411,7 +411,7 @@ pub(crate) fn is_tls_error(err: &postgres::Error) -> bool {
 }
 
 /// Percent-decodes `text` (a URL's query key or value); bytes that do not decode are kept.
-fn decode(text: &str) -> String {
+pub(super) fn decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
