@@ -31,7 +31,11 @@ pub struct Session<'a> {
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Failure> {
     if let Command::Completions { shell } = cli.command {
         let mut command = <Cli as clap::CommandFactory>::command();
-        clap_complete::generate(shell, &mut command, "pipeline-deps", out);
+        // Generated into memory first: clap_complete panics when its writer fails, and a
+        // reader that closes early (`| head`) is not an error (main treats it as none).
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut command, "pipeline-deps", &mut script);
+        out.write_all(&script)?;
         return Ok(Status::Ok);
     }
     // `--db`, else PIPELINE_DEPS_DB (clap reads it), else the per-user file.
