@@ -495,6 +495,15 @@ pub fn write_error(failure: &crate::Failure) {
     write_stderr(&ErrorReport::of(failure));
 }
 
+/// Prints the error document of an internal error (`kind` `internal`, a bug): `message`
+/// says so, without the panic's own text.
+pub fn write_internal_error(message: &str, exit_code: u8) {
+    let mut report = ErrorReport::of(&crate::Failure::Usage(message.to_owned()));
+    report.kind = "internal";
+    report.exit_code = exit_code;
+    write_stderr(&report);
+}
+
 /// Prints the error document of a command line clap refused (`kind` `usage`).
 pub fn write_usage_error(rendered: &str, exit_code: u8) {
     // clap's message is the text before the usage lines, on one line.

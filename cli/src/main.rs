@@ -286,7 +286,34 @@ fn report(failure: &Failure) {
     let _ = stderr.write_all(text.as_bytes());
 }
 
+/// The exit code of a panic (Rust's): an internal error, a bug.
+const EXIT_INTERNAL: u8 = 101;
+
+/// Replaces the panic message people would see with one that says a bug stopped the command
+/// and where (for a report), never the panic's own text; a JSON line under `--json`.
+fn report_bugs_plainly() {
+    std::panic::set_hook(Box::new(|info| {
+        let place = info
+            .location()
+            .map(|l| format!(" (at {}:{})", l.file(), l.line()))
+            .unwrap_or_default();
+        let message = format!(
+            "internal error: the command stopped on a bug{place}; what it wrote before may be incomplete; please report it with the command you ran"
+        );
+        if json::enabled() || std::env::args_os().any(|a| a == "--json") {
+            json::write_internal_error(&message, EXIT_INTERNAL);
+        } else {
+            let _ = writeln!(io::stderr().lock(), "pipeline-deps: {message}");
+        }
+    }));
+}
+
 fn main() -> ExitCode {
+    report_bugs_plainly();
+    // The tests' way to reach the hook above (debug builds only: no release binary has it).
+    if cfg!(debug_assertions) && std::env::var_os("PIPELINE_DEPS_TEST_PANIC").is_some() {
+        panic!("a test panic whose text must not be shown");
+    }
     let cli = match args::parse() {
         Ok(cli) => cli,
         Err(e) => {

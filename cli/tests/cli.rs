@@ -717,6 +717,32 @@ fn an_exclusive_owner_is_reported_with_what_to_do() -> TestResult {
 }
 
 #[test]
+fn a_bug_is_reported_plainly_without_the_panic_text() -> TestResult {
+    for json in [false, true] {
+        let mut command = Command::new(BIN);
+        command
+            .env("PIPELINE_DEPS_TEST_PANIC", "1")
+            .env_remove("PIPELINE_DEPS_DB");
+        if json {
+            command.arg("--json");
+        }
+        let out = command.arg("stats").output()?;
+        let stderr = String::from_utf8(out.stderr)?;
+        assert_eq!(out.status.code(), Some(101), "{stderr}");
+        assert!(stderr.contains("internal error"), "{stderr}");
+        assert!(stderr.contains("please report"), "{stderr}");
+        assert!(!stderr.contains("must not be shown"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        if json {
+            let error: serde_json::Value = serde_json::from_str(stderr.trim())?;
+            assert_eq!(error["kind"], "internal", "{error}");
+            assert_eq!(error["exit_code"], 101, "{error}");
+        }
+    }
+    Ok(())
+}
+
+#[test]
 fn a_closed_stdout_pipe_is_not_an_error() -> TestResult {
     let (_dir, db) = temp()?;
     run(&db, &["import", "real", FIXTURE])?.expect(0)?;
