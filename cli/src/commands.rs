@@ -402,11 +402,12 @@ pub fn read_input(path: &Path) -> Result<String, Failure> {
 /// [`read_input`], with a progress bar over the file's bytes when `progress`.
 pub fn read_input_with(path: &Path, progress: bool) -> Result<String, Failure> {
     let mut text = String::new();
+    // The file an error about the input's content names (the first one read; `-` for
+    // standard input).
+    let _ = crate::json::INPUT.set(path.to_path_buf());
     let result = if path == Path::new("-") {
         io::stdin().read_to_string(&mut text).map(|_| ())
     } else {
-        // The file an error about the input's content names (the first one read).
-        let _ = crate::json::INPUT.set(path.to_path_buf());
         std::fs::File::open(path).and_then(|f| {
             let total = f.metadata().map(|m| m.len()).unwrap_or(0);
             let bar = crate::progress::Progress::bytes(

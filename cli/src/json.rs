@@ -427,6 +427,8 @@ impl ErrorReport {
                     E::InvalidSpec { context, problems } => {
                         report.context = Some(context.clone());
                         (report.problems, report.problems_omitted) = bounded(problems);
+                        // Specs read from an input document (an import) came from it.
+                        report.file = INPUT.get().map(|f| shown_path(f));
                     }
                     E::AlreadyRegistered { context, step } => {
                         report.context = Some(context.clone());

@@ -502,6 +502,34 @@ fn json_errors_name_the_file_and_context_involved() -> TestResult {
     let error: Value = serde_json::from_str(parse.stderr.trim())?;
     assert_eq!(error["file"], s(&broken.canonicalize()?)?, "{parse:?}");
     assert_eq!(error["context"], "c", "the import's context: {parse:?}");
+    // Invalid specs name the document they came from; standard input is `-`.
+    let invalid = dir.path().join("invalid.json");
+    std::fs::write(
+        &invalid,
+        r#"{"steps": [{"step_name": "x", "step_type": "", "node_type": "source"}]}"#,
+    )?;
+    let refused = run(&db, &["import", "c", s(&invalid)?, "--json"])?.expect(4)?;
+    let error: Value = serde_json::from_str(refused.stderr.trim())?;
+    assert_eq!(error["kind"], "invalid_spec", "{refused:?}");
+    assert_eq!(error["file"], s(&invalid.canonicalize()?)?, "{refused:?}");
+    let mut child = Command::new(BIN)
+        .arg("--db")
+        .arg(&db)
+        .args(["import", "c", "-", "--json"])
+        .env_remove("PIPELINE_DEPS_DB")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().ok_or("no stdin")?;
+        stdin.write_all(b"{\"steps\": [")?;
+    }
+    let piped = child.wait_with_output()?;
+    assert_eq!(piped.status.code(), Some(4));
+    let error: Value = serde_json::from_str(String::from_utf8(piped.stderr)?.trim())?;
+    assert_eq!(error["file"], "-", "{error}");
     let not_a_file = run(dir.path(), &["stats", "--json"])?.expect(3)?;
     let error: Value = serde_json::from_str(not_a_file.stderr.trim())?;
     assert_eq!(error["kind"], "io", "{not_a_file:?}");
