@@ -150,6 +150,9 @@ impl RegistryManager {
         if summary.context_created {
             tracing::info!(context = %full, "created context");
         }
+        for (name, spec) in steps {
+            tracing::debug!(context = %full, step = %name, step_type = %spec.step_type, "imported step");
+        }
         tracing::debug!(context = %full, new = summary.new, replaced = summary.replaced, "imported steps");
         Ok(summary)
     }

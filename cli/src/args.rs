@@ -19,9 +19,11 @@ EXIT CODES:
   1  a check failed: check-snapshot found changed wiring, check found integrity problems,
      or resolve --fail-on-unresolved left a required dependency unresolved
   2  usage error: bad arguments, or clear-all without confirmation
-  3  database or file error: I/O, corrupted or foreign file, file in use, newer schema
+  3  database or file error: I/O, corrupted or foreign file, file in use, newer schema,
+     no database file; a PostgreSQL server that cannot be used
   4  invalid input: malformed JSON or snapshot file, invalid specifications, a step name
-     already taken, unknown context or step
+     already taken, unknown context, step or type
+  101  an internal error (a bug), reported in one line
 
 With --json, every output is one JSON document tagged with its schema (docs/json.md), and an
 error is one JSON object on stderr (schema pipeline-deps/error/v1) with the same exit code.
@@ -201,8 +203,9 @@ pub enum Command {
         /// database, as --db chooses it)
         #[arg(long, value_name = "FILE|URL")]
         from: Option<PathBuf>,
-        /// The registry to copy into (a missing file is created); none of its contexts may
-        /// hold steps yet
+        /// The registry to copy into (a missing file is created). A context it already holds
+        /// with the same steps is skipped (a copy run again finishes an interrupted one); one
+        /// holding other steps is refused before anything is copied
         #[arg(long, value_name = "FILE|URL")]
         to: PathBuf,
     },

@@ -520,6 +520,12 @@ pub fn check_snapshot(
             "scores moved but the wiring did not (--strict-scores makes this a failure)"
         )?;
     }
+    if failed && !diff.changes_wiring() {
+        writeln!(
+            s.out,
+            "failed because --strict-scores is given and scores moved"
+        )?;
+    }
     if failed {
         let steps = if frozen.all_steps {
             String::new()

@@ -77,6 +77,10 @@ fn clear_of_a_missing_context_is_an_idempotent_success() -> TestResult {
     run(&db, &["clear", "unit_tests"])?.expect(0)?;
     let again = run(&db, &["clear", "unit_tests"])?.expect(0)?;
     assert!(again.stdout.contains("nothing to clear"), "{again:?}");
+    let json = run(&db, &["clear", "unit_tests", "--json"])?
+        .expect(0)?
+        .json()?;
+    assert_eq!(json["existed"], false, "{json}");
     run(&db, &["clear-all", "--yes"])?.expect(0)?;
     run(&db, &["clear-all", "--yes"])?.expect(0)?;
     Ok(())
@@ -131,6 +135,17 @@ fn logs_go_to_stderr_by_verbosity_or_rust_log() -> TestResult {
         debug.stderr.contains("DEBUG") && debug.stderr.contains("imported steps"),
         "{debug:?}"
     );
+    // -vv: every step written, by import and by copy.
+    let to = dir.path().join("copy.redb");
+    let copied = run(&db, &["-vv", "copy", "--to", s(&to)?])?.expect(0)?;
+    for out in [&debug, &copied] {
+        for step in &SIX[..2] {
+            assert!(
+                out.stderr.contains(&format!("step={step}")),
+                "{step} not logged: {out:?}"
+            );
+        }
+    }
 
     let mut c = command(&db);
     c.args(["-q", "import", "d", s(&six)?])

@@ -300,7 +300,7 @@ fn docs_describe_every_schema_tag() -> TestResult {
     // version document, whose `postgres` field depends on the build's features
     // (`version_is_a_json_document_under_json_and_a_line_otherwise` pins it).
     let pinned: Vec<String> = std::fs::read_dir(GOLDEN)?
-        .map(|entry| Ok(std::fs::read_to_string(entry?.path())?))
+        .map(|entry| std::fs::read_to_string(entry?.path()))
         .collect::<std::io::Result<_>>()?;
     for line in docs.lines() {
         let Some(tag) = line

@@ -259,7 +259,7 @@ impl TlsOptions {
         let what = || format!("the root certificate file '{shown}' (sslrootcert)");
         let bytes = std::fs::read(&path).map_err(|source| Error::InvalidInput {
             what: what(),
-            detail: format!("it cannot be read ({source})"),
+            detail: "it cannot be read".into(),
             source: Some(Box::new(source)),
         })?;
         for cert in CertificateDer::pem_slice_iter(&bytes) {

@@ -262,8 +262,14 @@ impl fmt::Display for EdgeDiff {
                 self.removed.len(),
                 self.added.len()
             )?;
-        } else {
+        } else if self.rescored.is_empty() {
             writeln!(f, "the wiring matches the snapshot")?;
+        } else {
+            writeln!(
+                f,
+                "the wiring matches the snapshot, but {} score(s) moved",
+                self.rescored.len()
+            )?;
         }
         for e in &self.rewired {
             let (old, new) = score_pair(e.old_score, e.new_score);

@@ -530,6 +530,19 @@ mod tests {
     }
 
     #[test]
+    fn a_diff_of_scores_only_says_the_wiring_matches_but_scores_moved() {
+        let old = snap(vec![edge("a", "x", "b", "o", 0.8)]);
+        let new = snap(vec![edge("a", "x", "b", "o", 0.6)]);
+        let diff = old.diff(&new);
+        assert!(!diff.changes_wiring());
+        let text = diff.to_string();
+        assert!(
+            text.starts_with("the wiring matches the snapshot, but 1 score(s) moved"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn identical_snapshots_do_not_differ_and_tiny_score_changes_show_full_digits() {
         let s = snap(vec![edge("a", "x", "b", "o", 0.8)]);
         assert!(s.diff(&s).is_empty());

@@ -123,6 +123,19 @@ pub(crate) struct Store {
     known_types: Arc<KnownTypes>,
 }
 
+/// What the storage engine said about damage it found: the cause of an
+/// [`Error::Corrupted`].
+#[derive(Debug)]
+struct EngineReport(String);
+
+impl std::fmt::Display for EngineReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the storage engine: {}", self.0)
+    }
+}
+
+impl std::error::Error for EngineReport {}
+
 /// Turns any redb error into the crate's error, saying what was being done.
 pub(crate) fn storage_error(action: String, err: impl Into<redb::Error>) -> Error {
     match err.into() {
@@ -131,7 +144,12 @@ pub(crate) fn storage_error(action: String, err: impl Into<redb::Error>) -> Erro
             action,
             source: std::io::Error::other(source),
         },
-        redb::Error::Corrupted(detail) => Error::corrupted(action, detail, None),
+        // The engine's own words are the cause, not the message.
+        redb::Error::Corrupted(detail) => Error::corrupted(
+            action,
+            "the storage engine found damaged pages",
+            Some(Box::new(EngineReport(detail))),
+        ),
         redb::Error::PreviousIo
         | redb::Error::TransactionPoisoned
         | redb::Error::LockPoisoned(_) => Error::Poisoned { action },
@@ -337,5 +355,28 @@ impl Drop for Store {
         }
         let db = std::mem::replace(&mut self.db, Db::Closed);
         guard::contain_drop(move || drop(db));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_engine_s_words_about_damage_are_the_cause_not_the_message() {
+        let error = storage_error(
+            "checking the file".into(),
+            redb::Error::Corrupted("Primary is corrupted despite 2-phase commit".into()),
+        );
+        let message = error.to_string();
+        assert!(error.is_corruption(), "{error:?}");
+        assert!(!message.contains("Primary"), "{message}");
+        let cause = std::error::Error::source(&error).map(ToString::to_string);
+        assert!(
+            cause
+                .as_deref()
+                .is_some_and(|c| c.contains("Primary is corrupted")),
+            "{cause:?}"
+        );
     }
 }
