@@ -168,15 +168,16 @@ impl SpecificationRegistry {
         }
     }
 
-    fn read<T>(&self, f: impl FnOnce(&mut dyn ContextRead) -> Result<T>) -> Result<T> {
+    fn read<T>(&self, mut f: impl FnMut(&mut dyn ContextRead) -> Result<T>) -> Result<T> {
         self.snapshot(|reader| {
             let mut context = reader.context(&self.state.name, self.state.id)?;
             f(&mut *context)
         })
     }
 
-    /// Runs `f` in one read transaction (a consistent snapshot).
-    fn snapshot<T>(&self, f: impl FnOnce(&mut dyn CatalogRead) -> Result<T>) -> Result<T> {
+    /// Runs `f` in one read transaction (a consistent snapshot); on a server, again on a new
+    /// connection if the first was lost (so `f` may run twice; it only reads).
+    fn snapshot<T>(&self, f: impl FnMut(&mut dyn CatalogRead) -> Result<T>) -> Result<T> {
         self.check_live()?;
         let store = self.shared.store()?;
         store.read(&format!("reading context {}", shorten(&self.state.name)), f)

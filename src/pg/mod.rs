@@ -43,7 +43,7 @@ use postgres::config::Host;
 use postgres::{Config, IsolationLevel};
 
 use crate::codec::CatalogRecordV1;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ServerErrorKind};
 pub(crate) use catalog::{PgReader, PgWriter};
 use conn::Conn;
 pub(crate) use context::{PgContextReader, PgContextWriter};
@@ -207,16 +207,42 @@ impl PgStore {
     /// [`Error::ContextCleared`]), in one round trip: the check a handle makes before
     /// serving its cache.
     pub(crate) fn context_entry(&self, name: &str, id: u64) -> Result<CatalogRecordV1> {
-        self.with_conn("reading a context's catalog entry", |conn, server| {
-            catalog::context_entry_alone(conn, server, name, id)
+        self.again_if_lost(|| {
+            self.with_conn("reading a context's catalog entry", |conn, server| {
+                catalog::context_entry_alone(conn, server, name, id)
+            })
         })
     }
 
-    /// Runs `f` in a read-only snapshot.
+    /// Runs `read` and, if the connection turned out to be lost, once more: a read changes
+    /// nothing, and the pool has dropped its dead connections, so the second attempt runs on
+    /// a new one. A call after a server restart then works instead of failing on a
+    /// connection the restart closed; while the server is down, the second attempt fails to
+    /// connect and says so. Writes are never repeated (one may have committed).
+    fn again_if_lost<T>(&self, mut read: impl FnMut() -> Result<T>) -> Result<T> {
+        match read() {
+            Err(Error::Server {
+                kind: ServerErrorKind::ConnectionLost,
+                ..
+            }) => read(),
+            other => other,
+        }
+    }
+
+    /// Runs `f` in a read-only snapshot (again on a new connection if the first was lost:
+    /// [`Self::again_if_lost`]).
     pub(crate) fn read<T>(
         &self,
         action: &str,
-        f: impl FnOnce(&mut PgReader<'_>) -> Result<T>,
+        mut f: impl FnMut(&mut PgReader<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.again_if_lost(|| self.read_once(action, &mut f))
+    }
+
+    fn read_once<T>(
+        &self,
+        action: &str,
+        f: &mut impl FnMut(&mut PgReader<'_>) -> Result<T>,
     ) -> Result<T> {
         self.with_conn(action, |conn, server| {
             let sql = conn.transaction(server, action, |client| {

@@ -480,18 +480,33 @@ fn a_statement_timeout_is_reported_and_applies_nothing() -> TestResult {
 }
 
 #[test]
-fn a_lost_connection_fails_one_call_and_the_next_reconnects() -> TestResult {
+fn a_read_on_a_lost_connection_runs_again_on_a_new_one_and_a_write_fails_once() -> TestResult {
     let Some((store, url)) = fresh("lost_connection")? else {
         return Ok(());
     };
     let id = register(&store, "ml", &[("a", "T")])?;
     let database = url.rsplit('/').next().unwrap_or_default().to_owned();
-    raw(&url)?.query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = $1 AND application_name = 'pipeline-deps'",
-        &[&database],
-    )?;
-    let lost = store.read("after termination", |r| r.catalog());
+    let terminate = || {
+        raw(&url)?.query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND application_name = 'pipeline-deps'",
+            &[&database],
+        )
+    };
+    // A read changes nothing: it runs again on a new connection and the caller sees no error.
+    terminate()?;
+    let names = store.read("after termination", |r| r.context("ml", id)?.names())?;
+    assert_eq!(names, ["a"]);
+    terminate()?;
+    assert_eq!(store.context_entry("ml", id)?.step_count, 1);
+    // A write is never repeated (it may have committed): it fails once, naming the server,
+    // and the next call reconnects.
+    terminate()?;
+    let lost = store.write("after termination", |w| {
+        let mut ctx = w.context("ml", id)?;
+        ctx.put("b", &spec("T", "out"), false)?;
+        ctx.finish().map(drop)
+    });
     let message = lost
         .as_ref()
         .err()

@@ -219,7 +219,7 @@ impl Backend {
     pub(crate) fn read<T>(
         &self,
         action: &str,
-        f: impl FnOnce(&mut dyn CatalogRead) -> Result<T>,
+        mut f: impl FnMut(&mut dyn CatalogRead) -> Result<T>,
     ) -> Result<T> {
         match self {
             Backend::File(store) => file::read(store, action, f),
