@@ -207,36 +207,21 @@ impl PgStore {
     /// [`Error::ContextCleared`]), in one round trip: the check a handle makes before
     /// serving its cache.
     pub(crate) fn context_entry(&self, name: &str, id: u64) -> Result<CatalogRecordV1> {
-        self.again_if_lost(|| {
+        again_if_lost(|| {
             self.with_conn("reading a context's catalog entry", |conn, server| {
                 catalog::context_entry_alone(conn, server, name, id)
             })
         })
     }
 
-    /// Runs `read` and, if the connection turned out to be lost, once more: a read changes
-    /// nothing, and the pool has dropped its dead connections, so the second attempt runs on
-    /// a new one. A call after a server restart then works instead of failing on a
-    /// connection the restart closed; while the server is down, the second attempt fails to
-    /// connect and says so. Writes are never repeated (one may have committed).
-    fn again_if_lost<T>(&self, mut read: impl FnMut() -> Result<T>) -> Result<T> {
-        match read() {
-            Err(Error::Server {
-                kind: ServerErrorKind::ConnectionLost,
-                ..
-            }) => read(),
-            other => other,
-        }
-    }
-
     /// Runs `f` in a read-only snapshot (again on a new connection if the first was lost:
-    /// [`Self::again_if_lost`]).
+    /// [`again_if_lost`]).
     pub(crate) fn read<T>(
         &self,
         action: &str,
         mut f: impl FnMut(&mut PgReader<'_>) -> Result<T>,
     ) -> Result<T> {
-        self.again_if_lost(|| self.read_once(action, &mut f))
+        again_if_lost(|| self.read_once(action, &mut f))
     }
 
     fn read_once<T>(
@@ -336,6 +321,21 @@ fn label(config: &Config, query: &str, tls: &str) -> String {
         hosts.join(","),
         encode(database)
     )
+}
+
+/// Runs `read` and, if the connection turned out to be lost, once more: a read changes
+/// nothing, and the pool has dropped its dead connections, so the second attempt runs on
+/// a new one. A call after a server restart then works instead of failing on a
+/// connection the restart closed; while the server is down, the second attempt fails to
+/// connect and says so. Writes are never repeated (one may have committed).
+fn again_if_lost<T>(mut read: impl FnMut() -> Result<T>) -> Result<T> {
+    match read() {
+        Err(Error::Server {
+            kind: ServerErrorKind::ConnectionLost,
+            ..
+        }) => read(),
+        other => other,
+    }
 }
 
 /// Whether a failed connection attempt reached the server and was refused by it (or failed in
