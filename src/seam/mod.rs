@@ -215,16 +215,20 @@ impl Backend {
         }
     }
 
-    /// Runs `f` in a read transaction.
+    /// Runs `f` in a read transaction (on a server, again on a new connection if the first
+    /// was lost, so `f` may run twice; it only reads).
     pub(crate) fn read<T>(
         &self,
         action: &str,
-        mut f: impl FnMut(&mut dyn CatalogRead) -> Result<T>,
+        f: impl FnMut(&mut dyn CatalogRead) -> Result<T>,
     ) -> Result<T> {
         match self {
             Backend::File(store) => file::read(store, action, f),
             #[cfg(feature = "postgres")]
-            Backend::Postgres(pg) => pg.read(action, |reader| f(reader)),
+            Backend::Postgres(pg) => {
+                let mut f = f;
+                pg.read(action, move |reader| f(reader))
+            }
         }
     }
 
