@@ -3,7 +3,8 @@
 //! "connection lost": a database whose encoding cannot hold every valid name is refused
 //! when opened (nothing is created in it), a read-only server refuses writes as read-only
 //! and still serves reads, a record over the server's 1 GiB value limit is refused naming
-//! its step, and a batch larger than one call is written whole.
+//! its step, a batch larger than one call is written whole, and a role without the
+//! privileges it needs gets `PermissionDenied` with nothing half-made.
 #![cfg(feature = "postgres")]
 
 #[path = "support/pg_cluster.rs"]
@@ -203,5 +204,52 @@ fn a_batch_larger_than_one_call_is_written_whole_and_a_record_too_large_is_refus
     }
     assert_eq!(registry.revision()?, revision, "nothing was written");
     assert_eq!(registry.list_step_names()?, ["one", "two", "three", "four"]);
+    Ok(())
+}
+
+#[test]
+fn a_role_without_the_privileges_it_needs_gets_permission_denied_and_nothing_half_made()
+-> TestResult {
+    let Some(server) = pg_cluster::server("permission_denied")? else {
+        return Ok(());
+    };
+    let pg_cluster::PgServer::Owned(_) = server else {
+        return Ok(pg_cluster::skip(
+            "permission_denied",
+            "the test makes roles of its own; it needs the cluster it starts",
+        )?);
+    };
+    let url = server.database("permission_denied")?;
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls)?;
+    // A role that may log in and read, but not create tables (PostgreSQL 15 no longer lets
+    // every role create in the schema `public`) nor write.
+    admin.batch_execute(
+        "DO $$ BEGIN CREATE ROLE pd_limited LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+         REVOKE CREATE ON SCHEMA public FROM PUBLIC;",
+    )?;
+    let limited = url.replacen("postgres://postgres@", "postgres://pd_limited@", 1);
+    let refused = RegistryManager::connect(&limited);
+    let message = refused
+        .as_ref()
+        .err()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    assert_eq!(
+        server_kind(refused)?,
+        ServerErrorKind::PermissionDenied,
+        "{message}"
+    );
+    assert!(message.contains("lacks a privilege"), "{message}");
+    assert_eq!(pg_cluster::registry_tables(&url)?, 0, "nothing half-made");
+    // The owner creates the registry; the role may read it, and its writes are refused.
+    let owner = RegistryManager::connect(&url)?;
+    owner.get_registry("ml")?.register("load", &spec("Load"))?;
+    admin.batch_execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO pd_limited")?;
+    let reader = RegistryManager::connect(&limited)?;
+    let registry = reader.get_registry("ml")?;
+    assert!(registry.get_specification("load")?.is_some());
+    let write = registry.register("train", &spec("Train"));
+    assert_eq!(server_kind(write)?, ServerErrorKind::PermissionDenied);
+    assert_eq!(owner.get_registry("ml")?.list_step_names()?, ["load"]);
     Ok(())
 }

@@ -384,6 +384,7 @@ fn server_kind(kind: pipeline_deps::ServerErrorKind) -> &'static str {
         K::ReadOnly => "read_only",
         K::Unsupported => "unsupported_database",
         K::Tls => "tls",
+        K::PermissionDenied => "permission_denied",
         _ => "server",
     }
 }

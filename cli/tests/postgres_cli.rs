@@ -221,6 +221,19 @@ fn server_errors_have_their_own_json_kinds() -> TestResult {
     admin.batch_execute(&format!(
         "CREATE DATABASE \"{name}\" ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
     ))?;
+    // A role that may not create the registry's tables (owned clusters only).
+    let limited = server.database("permission_kind")?;
+    let limited = match server {
+        pg_cluster::PgServer::Owned(_) => {
+            let mut owner = postgres::Client::connect(&limited, postgres::NoTls)?;
+            owner.batch_execute(
+                "DO $$ BEGIN CREATE ROLE pd_cli_limited LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+                 REVOKE CREATE ON SCHEMA public FROM PUBLIC;",
+            )?;
+            Some(limited.replacen("postgres://postgres@", "postgres://pd_cli_limited@", 1))
+        }
+        pg_cluster::PgServer::External { .. } => None,
+    };
     let nowhere = tempfile::tempdir()?;
     let refused = format!(
         "postgres://nobody@{}/x",
@@ -268,6 +281,12 @@ fn server_errors_have_their_own_json_kinds() -> TestResult {
         assert_eq!(out.code, code, "{what}: {}", out.stderr);
         let error: Value = serde_json::from_str(out.stderr.trim())?;
         assert_eq!(error["kind"], kind, "{what}: {error}");
+    }
+    if let Some(limited) = &limited {
+        let out = run(&["--db", limited, "--json", "demo"], &[])?;
+        assert_eq!(out.code, 3, "{}", out.stderr);
+        let error: Value = serde_json::from_str(out.stderr.trim())?;
+        assert_eq!(error["kind"], "permission_denied", "{error}");
     }
     // Reads still work on the read-only database.
     assert_eq!(run(&["--db", &read_only, "stats"], &[])?.code, 0);

@@ -278,6 +278,8 @@ pub(super) fn map_error(server: &str, action: &str, err: postgres::Error) -> Err
             "57014" | "55P03" => Some(ServerErrorKind::StatementTimeout),
             // read_only_sql_transaction (a hot standby, default_transaction_read_only)
             "25006" => Some(ServerErrorKind::ReadOnly),
+            // insufficient_privilege (no CREATE on the schema, no INSERT on a table)
+            "42501" => Some(ServerErrorKind::PermissionDenied),
             // admin_shutdown, crash_shutdown, cannot_connect_now, and connection exceptions
             "57P01" | "57P02" | "57P03" => Some(ServerErrorKind::ConnectionLost),
             _ if code.starts_with("08") => Some(ServerErrorKind::ConnectionLost),
@@ -304,6 +306,8 @@ pub(super) fn map_connect_error(server: &str, action: &str, err: postgres::Error
         Some("53300" | "57P03") => ServerErrorKind::ConnectionRefused,
         // invalid_catalog_name
         Some("3D000") => ServerErrorKind::NoSuchDatabase,
+        // insufficient_privilege (no CONNECT on the database)
+        Some("42501") => ServerErrorKind::PermissionDenied,
         // A pg_hba.conf rule rejecting this kind of encryption (TLS or none) explicitly.
         Some(code)
             if code.starts_with("28")
