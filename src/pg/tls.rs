@@ -346,7 +346,8 @@ impl ServerCertVerifier for Verifier {
             intermediates,
             now,
             self.provider.signature_verification_algorithms.all,
-        )?;
+        )
+        .map_err(dated)?;
         if name {
             verify_server_name(&cert, server_name)?;
         }
@@ -386,6 +387,52 @@ impl ServerCertVerifier for Verifier {
             .signature_verification_algorithms
             .supported_schemes()
     }
+}
+
+/// A certificate's validity error with dates instead of seconds since 1970 (rustls reports
+/// "verification time 1796102147 (UNIX)"); any other error as it is.
+fn dated(error: rustls::Error) -> rustls::Error {
+    use rustls::CertificateError as C;
+    let text = match &error {
+        rustls::Error::InvalidCertificate(C::ExpiredContext { time, not_after }) => format!(
+            "the server's certificate expired at {} (checked at {})",
+            utc(not_after.as_secs()),
+            utc(time.as_secs())
+        ),
+        rustls::Error::InvalidCertificate(C::NotValidYetContext { time, not_before }) => {
+            format!(
+                "the server's certificate is not valid before {} (checked at {}; is a clock wrong?)",
+                utc(not_before.as_secs()),
+                utc(time.as_secs())
+            )
+        }
+        _ => return error,
+    };
+    rustls::Error::InvalidCertificate(C::Other(rustls::OtherError(Arc::new(
+        std::io::Error::other(text),
+    ))))
+}
+
+/// `seconds` since 1970 as `YYYY-MM-DD HH:MM:SS UTC` (the proleptic Gregorian calendar; the
+/// civil-from-days algorithm of Howard Hinnant's date library).
+fn utc(seconds: u64) -> String {
+    let days = i64::try_from(seconds / 86_400).unwrap_or(i64::MAX / 2);
+    let rest = seconds % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rest / 3_600,
+        rest % 3_600 / 60,
+        rest % 60
+    )
 }
 
 /// Whether `err` (a failed connection) failed in TLS: the handshake, the certificate check,
@@ -549,6 +596,29 @@ mod tests {
         let tls = options.connector(&[Host::Unix("/run/postgresql".into())])?;
         assert_eq!(tls.mode, SslMode::Disable);
         Ok(())
+    }
+
+    #[test]
+    fn certificate_times_are_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc(1_796_102_147), "2026-12-01 05:15:47 UTC");
+        assert_eq!(utc(4_107_542_399), "2100-02-28 23:59:59 UTC");
+        let expired = dated(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::ExpiredContext {
+                time: UnixTime::since_unix_epoch(std::time::Duration::from_secs(1_796_102_147)),
+                not_after: UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+                    1_796_015_431,
+                )),
+            },
+        ))
+        .to_string();
+        assert!(
+            expired.contains(
+                "expired at 2026-11-30 05:10:31 UTC (checked at 2026-12-01 05:15:47 UTC)"
+            ),
+            "{expired}"
+        );
     }
 
     #[test]
