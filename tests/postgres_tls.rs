@@ -105,6 +105,18 @@ fn certificates(dir: &tempfile::TempDir) -> Result<(String, String), Box<dyn std
     Ok((cert.pem(), key.serialize_pem()))
 }
 
+/// A client certificate for user `cn` signed by `ca`, and its key, in PEM.
+fn client_certificate(
+    ca: &CertifiedIssuer<'static, KeyPair>,
+    cn: &str,
+) -> Result<(String, String), rcgen::Error> {
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.distinguished_name.push(DnType::CommonName, cn);
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    Ok((params.signed_by(&key, ca)?.pem(), key.serialize_pem()))
+}
+
 fn authority(name: &str) -> Result<CertifiedIssuer<'static, KeyPair>, rcgen::Error> {
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -337,6 +349,70 @@ fn prefer_and_allow_fall_back_to_the_other_kind_of_connection_the_server_admits(
     let message = refused.as_ref().err().map(error_chain).unwrap_or_default();
     assert_eq!(server_kind(refused)?, ServerErrorKind::Tls, "{message}");
     assert!(message.contains("SSL encryption"), "{message}");
+    Ok(())
+}
+
+#[test]
+fn a_client_certificate_is_sent_and_a_server_that_demands_one_admits_it() -> TestResult {
+    // The shared cluster only decides whether PostgreSQL is there.
+    let Some(_) = fixture("a_client_certificate_is_sent")? else {
+        return Ok(());
+    };
+    let dir = tempfile::tempdir()?;
+    let (chain, key) = certificates(&dir)?;
+    let clients = authority("the clients' authority")?;
+    let strangers = authority("a stranger's authority")?;
+    // Only TLS connections with a certificate of `clients` for the user they log in as.
+    let hba = "hostssl all all 127.0.0.1/32 cert\n";
+    let cluster = PgCluster::start_tls_with_client_ca(&chain, &key, &clients.pem(), hba)?;
+    let write = |name: &str, text: &str| -> Result<String, Box<dyn std::error::Error>> {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text)?;
+        Ok(path.display().to_string().replace('/', "%2F"))
+    };
+    let (cert, cert_key) = client_certificate(&clients, "postgres")?;
+    let (cert, cert_key) = (write("client.crt", &cert)?, write("client.key", &cert_key)?);
+    let (stranger, stranger_key) = client_certificate(&strangers, "postgres")?;
+    let (stranger, stranger_key) = (
+        write("stranger.crt", &stranger)?,
+        write("stranger.key", &stranger_key)?,
+    );
+    let url = |query: &str| cluster.tcp_url("127.0.0.1", "postgres", query);
+
+    round_trip(&url(&format!(
+        "?sslmode=require&sslcert={cert}&sslkey={cert_key}"
+    )))?;
+    if std::env::var_os("HOME").is_some_and(|home| {
+        PathBuf::from(home)
+            .join(".postgresql/postgresql.crt")
+            .is_file()
+    }) {
+        return Ok(()); // libpq's default certificate would be sent below
+    }
+    let without = RegistryManager::connect(&url("?sslmode=require"));
+    let message = without.as_ref().err().map(error_chain).unwrap_or_default();
+    assert_eq!(
+        server_kind(without)?,
+        ServerErrorKind::Authentication,
+        "{message}"
+    );
+    assert!(
+        message.contains("certificate"),
+        "the cause says why: {message}"
+    );
+    let refused = RegistryManager::connect(&url(&format!(
+        "?sslmode=require&sslcert={stranger}&sslkey={stranger_key}"
+    )));
+    let message = refused.as_ref().err().map(error_chain).unwrap_or_default();
+    assert_eq!(server_kind(refused)?, ServerErrorKind::Tls, "{message}");
+    // A key that is not the certificate's is refused before connecting, naming both.
+    let mismatched = RegistryManager::connect(&url(&format!(
+        "?sslmode=require&sslcert={cert}&sslkey={stranger_key}"
+    )));
+    assert!(
+        matches!(&mismatched, Err(Error::InvalidInput { detail, .. }) if detail.contains("sslkey")),
+        "{mismatched:?}"
+    );
     Ok(())
 }
 

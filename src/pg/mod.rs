@@ -31,6 +31,7 @@ mod catalog;
 mod conn;
 mod context;
 mod migrate;
+mod pem;
 mod pool;
 #[cfg(test)]
 mod tests;
@@ -109,11 +110,7 @@ impl PgStore {
         let tls = tls_options.connector(config.get_hosts())?;
         config.ssl_mode(tls.mode);
         let query = url.split_once('?').map_or("", |(_, query)| query);
-        let label = label(
-            &config,
-            query,
-            &tls_options.query(tls.default_root.as_deref()),
-        );
+        let label = label(&config, query, &tls.query);
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
         }

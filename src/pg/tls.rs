@@ -18,26 +18,28 @@
 //! certificate read a root certificate file; one named by `sslrootcert` that cannot be read
 //! is refused (libpq would go on unchecked under `require`: a typo should not silently turn
 //! checking off). TLS never applies to a Unix socket, which libpq ignores `sslmode` for
-//! too. Client certificates (`sslcert`, `sslkey`) are refused as not supported. The second
+//! too. A client certificate (`sslcert`, its unencrypted key `sslkey`; else
+//! `~/.postgresql/postgresql.crt` and `.key` when they exist, as in libpq) is sent when the
+//! server asks for one; `sslpassword` (an encrypted key) is refused. The second
 //! attempt of `allow` and `prefer` is made by the store (`PgStore::open_conn`), after the
 //! server refused the first.
 //!
 //! The connector is rustls with its `ring` provider (no system OpenSSL), built once per
 //! store and cloned for each reconnection.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use postgres::config::{Host, SslMode};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{verify_server_cert_signed_by_trust_anchor, verify_server_name};
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+use super::pem;
 use crate::error::{Error, Result};
 
 /// libpq's `sslmode` values.
@@ -87,6 +89,10 @@ pub(crate) struct TlsOptions {
     mode: Option<Mode>,
     /// `sslrootcert` as given (a path, or `system`).
     root_cert: Option<String>,
+    /// `sslcert` as given: the client certificate chain.
+    client_cert: Option<String>,
+    /// `sslkey` as given: the client certificate's private key.
+    client_key: Option<String>,
 }
 
 /// What a store connects with: the client's mode and the connector.
@@ -96,18 +102,18 @@ pub(crate) struct Tls {
     /// TLS; `allow`: with it), as libpq makes one.
     pub(crate) fallback: Option<SslMode>,
     pub(crate) connector: MakeRustlsConnect,
-    /// The root certificate file used although the URL named none (libpq's default,
-    /// `~/.postgresql/root.crt`): shown in the server's label, since it decides what is
-    /// checked.
-    pub(crate) default_root: Option<PathBuf>,
+    /// The TLS options as a URL's query (`?sslmode=…&sslrootcert=…`), with the files of
+    /// `~/.postgresql/` that were used although the URL named none, or empty: for the
+    /// server's label, since they decide what is checked and sent.
+    pub(crate) query: String,
 }
 
-/// Splits `url` into the URL the client parses (without `sslmode` and `sslrootcert`) and
-/// the TLS options; refuses client-certificate options and an unknown `sslmode`.
+/// Splits `url` into the URL the client parses (without `sslmode`, `sslrootcert`,
+/// `sslcert` and `sslkey`) and the TLS options.
 ///
 /// # Errors
 ///
-/// [`Error::InvalidInput`] for `sslcert`, `sslkey`, `sslpassword` or an unknown `sslmode`.
+/// [`Error::InvalidInput`] for `sslpassword` or an unknown `sslmode`.
 pub(crate) fn take_options(url: &str) -> Result<(String, TlsOptions)> {
     let Some((base, query)) = url.split_once('?') else {
         return Ok((url.to_owned(), TlsOptions::default()));
@@ -120,10 +126,12 @@ pub(crate) fn take_options(url: &str) -> Result<(String, TlsOptions)> {
             "sslmode" => options.mode = Some(Mode::parse(&decode(value))?),
             // Empty is unset, as in libpq.
             "sslrootcert" => options.root_cert = Some(decode(value)).filter(|v| !v.is_empty()),
-            key @ ("sslcert" | "sslkey" | "sslpassword") => {
-                return Err(invalid(format!(
-                    "{key} asks for a client certificate, which this build does not support; authenticate with a password (or trust) instead"
-                )));
+            "sslcert" => options.client_cert = Some(decode(value)).filter(|v| !v.is_empty()),
+            "sslkey" => options.client_key = Some(decode(value)).filter(|v| !v.is_empty()),
+            "sslpassword" => {
+                return Err(invalid(
+                    "sslpassword unlocks an encrypted client key, which this build cannot read; decrypt the key (`openssl pkey -in KEY -out KEY.plain`) and name it with sslkey".into(),
+                ));
             }
             _ => kept.push(pair),
         }
@@ -137,18 +145,26 @@ pub(crate) fn take_options(url: &str) -> Result<(String, TlsOptions)> {
 }
 
 impl TlsOptions {
-    /// The options as they would be written back into a URL (`?sslmode=…&sslrootcert=…`),
-    /// with `default_root` as the `sslrootcert` when the URL named none; empty when there is
-    /// none of them: for the server's label in messages, so that a command pasted from a
-    /// hint checks the certificate as the original did.
-    pub(crate) fn query(&self, default_root: Option<&Path>) -> String {
+    /// The options as they would be written back into a URL, with `defaults` (parameter and
+    /// file of `~/.postgresql/` used although the URL named none) in their place.
+    fn query(&self, defaults: &[(&str, PathBuf)]) -> String {
         let mut parts = Vec::new();
         if let Some(mode) = self.mode {
             parts.push(format!("sslmode={}", mode.name()));
         }
-        let default_root = default_root.map(|p| p.to_string_lossy());
-        if let Some(root) = self.root_cert.as_deref().or(default_root.as_deref()) {
-            parts.push(format!("sslrootcert={}", super::encode(root)));
+        let given = [
+            ("sslrootcert", &self.root_cert),
+            ("sslcert", &self.client_cert),
+            ("sslkey", &self.client_key),
+        ];
+        for (parameter, value) in given {
+            let default = defaults
+                .iter()
+                .find(|(p, _)| *p == parameter)
+                .map(|(_, path)| path.to_string_lossy().into_owned());
+            if let Some(value) = value.clone().or(default) {
+                parts.push(format!("{parameter}={}", super::encode(&value)));
+            }
         }
         if parts.is_empty() {
             String::new()
@@ -190,10 +206,16 @@ impl TlsOptions {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         // Only the modes that can check a certificate read a root certificate.
         let checks = matches!(mode, Mode::Require | Mode::VerifyCa | Mode::VerifyFull);
-        let (roots, default_root) = if checks && !unix_only {
-            self.roots(system)?
+        let mut defaults = Vec::new();
+        let roots = if checks && !unix_only {
+            self.roots(system, &mut defaults)?
         } else {
-            (None, None)
+            None
+        };
+        let identity = if client_mode == SslMode::Disable && fallback.is_none() {
+            None
+        } else {
+            self.identity(&mut defaults)?
         };
         let check = match (mode, roots) {
             (Mode::VerifyFull, Some(roots)) => Check::Full(roots),
@@ -206,12 +228,20 @@ impl TlsOptions {
             }
             _ => Check::Nothing,
         };
-        let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| invalid_with("setting up TLS".into(), e))?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(Verifier { check, provider }))
-            .with_no_client_auth();
+            .with_custom_certificate_verifier(Arc::new(Verifier { check, provider }));
+        let mut config = match identity {
+            Some((chain, key)) => builder.with_client_auth_cert(chain, key).map_err(|e| {
+                invalid_with(
+                    "the client certificate (sslcert) and key (sslkey) do not go together".into(),
+                    e,
+                )
+            })?,
+            None => builder.with_no_client_auth(),
+        };
         // As libpq 17 sends; a server of version 17 or later requires it for
         // `sslnegotiation=direct`, older ones ignore it.
         config.alpn_protocols = vec![b"postgresql".to_vec()];
@@ -219,90 +249,73 @@ impl TlsOptions {
             mode: client_mode,
             fallback,
             connector: MakeRustlsConnect::new(config),
-            default_root,
+            query: self.query(&defaults),
         })
     }
 
     /// The trusted roots: the system's, the `sslrootcert` file's, or those of
-    /// `~/.postgresql/root.crt` when it exists (then also its path); `None` when there are
-    /// none to use.
-    #[allow(clippy::type_complexity)]
-    fn roots(&self, system: bool) -> Result<(Option<Arc<RootCertStore>>, Option<PathBuf>)> {
-        let mut roots = RootCertStore::empty();
+    /// `~/.postgresql/root.crt` when it exists (then noted in `defaults`); `None` when there
+    /// are none to use.
+    fn roots(
+        &self,
+        system: bool,
+        defaults: &mut Vec<(&'static str, PathBuf)>,
+    ) -> Result<Option<Arc<RootCertStore>>> {
         if system {
-            let found = rustls_native_certs::load_native_certs();
-            let (added, _) = roots.add_parsable_certificates(found.certs);
-            if added == 0 {
-                let why = found
-                    .errors
-                    .first()
-                    .map(|e| format!(" ({e})"))
-                    .unwrap_or_default();
-                return Err(Error::InvalidInput {
-                    what: "the system's trusted certificates (sslrootcert=system)".into(),
-                    detail: format!(
-                        "none was found{why}; install the system's CA certificates, point SSL_CERT_FILE at a bundle, or give sslrootcert=FILE"
-                    ),
-                    source: None,
-                });
-            }
-            return Ok((Some(Arc::new(roots)), None));
+            return Ok(Some(Arc::new(pem::system_roots()?)));
         }
-        let (path, default) = match &self.root_cert {
-            Some(path) => (PathBuf::from(path), false),
-            None => match default_root_cert() {
-                Some(path) if path.is_file() => (path, true),
-                _ => return Ok((None, None)),
+        let path = match &self.root_cert {
+            Some(path) => PathBuf::from(path),
+            None => match pem::libpq_default("root.crt") {
+                Some(path) if path.is_file() => {
+                    defaults.push(("sslrootcert", path.clone()));
+                    path
+                }
+                _ => return Ok(None),
             },
         };
-        let shown = crate::spec::escape_name(&path.to_string_lossy()).into_owned();
-        let what = || format!("the root certificate file '{shown}' (sslrootcert)");
-        let bytes = std::fs::read(&path).map_err(|source| Error::InvalidInput {
-            what: what(),
-            detail: "it cannot be read".into(),
-            source: Some(Box::new(source)),
-        })?;
-        for cert in CertificateDer::pem_slice_iter(&bytes) {
-            let cert = cert.map_err(|e| Error::InvalidInput {
-                what: what(),
-                detail: pem_problem(&e),
-                source: None,
-            })?;
-            roots.add(cert).map_err(|_| Error::InvalidInput {
-                what: what(),
-                detail: "a CERTIFICATE section of it is not an X.509 certificate".into(),
-                source: None,
-            })?;
-        }
-        if roots.is_empty() {
-            return Err(Error::InvalidInput {
-                what: what(),
-                detail: "it holds no PEM certificate (a `-----BEGIN CERTIFICATE-----` section)"
-                    .into(),
-                source: None,
-            });
-        }
-        Ok((Some(Arc::new(roots)), default.then_some(path)))
+        Ok(Some(Arc::new(pem::read_roots(&path)?)))
     }
-}
 
-/// What is wrong with a PEM file, in words (the parser's own message shows byte lists).
-fn pem_problem(error: &rustls::pki_types::pem::Error) -> String {
-    use rustls::pki_types::pem::Error as Pem;
-    match error {
-        Pem::MissingSectionEnd { .. } => {
-            "a section has no `-----END …-----` line: the file is cut short".into()
-        }
-        Pem::IllegalSectionStart { .. } => "a `-----BEGIN …-----` line is malformed".into(),
-        Pem::Base64Decode(_) => "a section's body is not base64".into(),
-        other => format!("it is not PEM ({other})"),
+    /// The client certificate and key to send: the URL's `sslcert` and `sslkey`, else
+    /// libpq's `~/.postgresql/postgresql.crt` and `.key` when the certificate exists (noted
+    /// in `defaults`); `None` without a certificate.
+    #[allow(clippy::type_complexity)]
+    fn identity(
+        &self,
+        defaults: &mut Vec<(&'static str, PathBuf)>,
+    ) -> Result<Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>> {
+        let cert = match &self.client_cert {
+            Some(cert) => PathBuf::from(cert),
+            None => match pem::libpq_default("postgresql.crt") {
+                Some(path) if path.is_file() => {
+                    defaults.push(("sslcert", path.clone()));
+                    path
+                }
+                _ if self.client_key.is_some() => {
+                    return Err(invalid(
+                        "sslkey names a client key, and no certificate goes with it; add sslcert=FILE".into(),
+                    ));
+                }
+                _ => return Ok(None),
+            },
+        };
+        let key = match &self.client_key {
+            Some(key) => PathBuf::from(key),
+            None => match pem::libpq_default("postgresql.key") {
+                Some(path) if path.is_file() => {
+                    defaults.push(("sslkey", path.clone()));
+                    path
+                }
+                _ => {
+                    return Err(invalid(
+                        "a client certificate needs its private key; add sslkey=FILE (an unencrypted PEM key), or put it in ~/.postgresql/postgresql.key".into(),
+                    ));
+                }
+            },
+        };
+        pem::read_identity(&cert, &key).map(Some)
     }
-}
-
-/// `~/.postgresql/root.crt`, libpq's default root certificate file.
-fn default_root_cert() -> Option<PathBuf> {
-    let home = std::env::var_os("HOME").filter(|h| !h.is_empty())?;
-    Some(Path::new(&home).join(".postgresql").join("root.crt"))
 }
 
 /// What is checked of the server's certificate.
@@ -513,14 +526,17 @@ mod tests {
         assert_eq!(options.mode, Some(Mode::VerifyFull));
         assert_eq!(options.root_cert.as_deref(), Some("/etc/ca.pem"));
         assert_eq!(
-            options.query(None),
+            options.query(&[]),
             "?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem"
         );
         let (url, options) = take_options("postgres://u@h/db?sslmode=require")?;
         assert_eq!(url, "postgres://u@h/db");
-        assert_eq!(options.query(None), "?sslmode=require");
+        assert_eq!(options.query(&[]), "?sslmode=require");
         assert_eq!(
-            options.query(Some(Path::new("/home/me/.postgresql/root.crt"))),
+            options.query(&[(
+                "sslrootcert",
+                PathBuf::from("/home/me/.postgresql/root.crt")
+            )]),
             "?sslmode=require&sslrootcert=%2Fhome%2Fme%2F.postgresql%2Froot.crt",
             "libpq's default root file, when used, is named"
         );
@@ -528,18 +544,17 @@ mod tests {
         assert_eq!(options.root_cert, None, "empty is unset, as in libpq");
         let (url, options) = take_options("postgres://u@h/db")?;
         assert_eq!(
-            (url.as_str(), options.query(None)),
+            (url.as_str(), options.query(&[])),
             ("postgres://u@h/db", String::new())
         );
         Ok(())
     }
 
     #[test]
-    fn unknown_modes_and_client_certificates_are_refused() {
+    fn unknown_modes_and_encrypted_client_keys_are_refused() {
         for url in [
             "postgres://h/db?sslmode=verify",
-            "postgres://h/db?sslcert=/c.pem",
-            "postgres://h/db?sslkey=/k.pem",
+            "postgres://h/db?sslcert=/c.pem&sslkey=/k.pem&sslpassword=x",
         ] {
             let result = take_options(url);
             assert!(
@@ -585,8 +600,17 @@ mod tests {
             nothing.to_string().contains("holds no PEM certificate"),
             "{nothing}"
         );
+        // A client key needs its certificate, and a certificate its key.
+        if !pem::libpq_default("postgresql.crt").is_some_and(|p| p.is_file()) {
+            let lone_key = refusal("sslkey=/k.pem")?;
+            assert!(lone_key.to_string().contains("add sslcert"), "{lone_key}");
+        }
+        if !pem::libpq_default("postgresql.key").is_some_and(|p| p.is_file()) {
+            let lone_cert = refusal(&format!("sslcert={}", empty.path().display()))?;
+            assert!(lone_cert.to_string().contains("add sslkey"), "{lone_cert}");
+        }
         // Without sslrootcert, libpq's default file is used when it exists.
-        if !default_root_cert().is_some_and(|p| p.is_file()) {
+        if !pem::libpq_default("root.crt").is_some_and(|p| p.is_file()) {
             let none = refusal("sslmode=verify-full")?;
             assert!(none.to_string().contains("sslrootcert=FILE"), "{none}");
         }

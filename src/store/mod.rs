@@ -300,7 +300,8 @@ impl Store {
         if self.origin == Origin::Direct {
             self.refuse_if_read_only()?;
         }
-        let action = || "checking the database's integrity".to_owned();
+        let shown = self.path.display().to_string();
+        let action = || format!("checking the integrity of {shown}");
         match &mut self.db {
             Db::ReadWrite(db) => contain(action, || {
                 db.check_integrity().map_err(|e| storage_error(action(), e))
@@ -315,7 +316,8 @@ impl Store {
     /// Compacts the file; `Ok(true)` when pages were reclaimed.
     pub(crate) fn compact(&mut self) -> Result<bool> {
         self.refuse_if_read_only()?;
-        let action = || "compacting the database".to_owned();
+        let shown = self.path.display().to_string();
+        let action = || format!("compacting {shown}");
         match &mut self.db {
             Db::ReadWrite(db) => contain(action, || {
                 db.compact().map_err(|e| storage_error(action(), e))

@@ -180,6 +180,29 @@ impl PgCluster {
         )
     }
 
+    /// As [`PgCluster::start_tls_with`], trusting the client certificates that `client_ca_pem`
+    /// signed (`ssl_ca_file`), for `hba` rules of the `cert` method.
+    pub fn start_tls_with_client_ca(
+        cert_pem: &str,
+        key_pem: &str,
+        client_ca_pem: &str,
+        hba: &str,
+    ) -> Result<PgCluster, String> {
+        let settings = "listen_addresses = '127.0.0.1'\nssl = on\n\
+                        ssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n\
+                        ssl_ca_file = 'client-ca.crt'\n";
+        PgCluster::start_full(
+            settings,
+            free_port()?,
+            hba,
+            &[
+                ("server.crt", cert_pem),
+                ("server.key", key_pem),
+                ("client-ca.crt", client_ca_pem),
+            ],
+        )
+    }
+
     /// A cluster that also listens on a free TCP port of 127.0.0.1 without TLS (`ssl = off`).
     pub fn start_tcp_without_tls() -> Result<PgCluster, String> {
         let hba = "host all all 127.0.0.1/32 trust\n";
