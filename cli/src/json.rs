@@ -288,6 +288,11 @@ pub static CONTEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 /// that failed reading it), for the commands a hint suggests.
 pub static HINT_DATABASE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
+/// The database a failure is about: [`HINT_DATABASE`] when set, else [`DATABASE`].
+pub fn failing_database() -> Option<&'static PathBuf> {
+    HINT_DATABASE.get().or_else(|| DATABASE.get())
+}
+
 /// Set when `--json` was given: notes and logs on standard error are JSON lines then too,
 /// so that every line there is one JSON object.
 pub static ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -402,10 +407,7 @@ impl ErrorReport {
         let mut report = ErrorReport {
             schema: schema::ERROR,
             // The database the failure is about: a `copy`'s source when reading it failed.
-            database: HINT_DATABASE
-                .get()
-                .or_else(|| DATABASE.get())
-                .map(|db| shown_path(db)),
+            database: failing_database().map(|db| shown_path(db)),
             kind: "library",
             message: message.lines().next().unwrap_or_default().to_owned(),
             exit_code: failure.exit_code(),
@@ -449,12 +451,7 @@ impl ErrorReport {
                     | E::ReadOnly { path } => report.file = Some(shown_path(path)),
                     // The library's I/O is on the database file (a `copy`'s source when
                     // reading it failed).
-                    E::Io { .. } => {
-                        report.file = HINT_DATABASE
-                            .get()
-                            .or_else(|| DATABASE.get())
-                            .map(|db| shown_path(db));
-                    }
+                    E::Io { .. } => report.file = failing_database().map(|db| shown_path(db)),
                     // An error in the input's content names the file it came from.
                     E::InvalidInput { .. } => report.file = INPUT.get().map(|f| shown_path(f)),
                     _ => {}

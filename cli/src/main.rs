@@ -253,10 +253,7 @@ fn db_flag() -> String {
 
 /// The database a failure is about.
 fn hint_database() -> Option<std::path::PathBuf> {
-    json::HINT_DATABASE
-        .get()
-        .or_else(|| json::DATABASE.get())
-        .cloned()
+    json::failing_database().cloned()
 }
 
 /// Whether the failure is about a PostgreSQL server.

@@ -194,8 +194,6 @@ impl Sql<'_> {
         self.server
     }
 
-    /// Commits. A connection lost while committing leaves the outcome unknown, and the
-    /// error says so.
     /// Ends a read-only transaction: it wrote nothing, so a connection lost here loses
     /// nothing either, and the error says only that (not "outcome unknown").
     pub(super) fn end_read(self, action: &str) -> Result<()> {
@@ -203,6 +201,8 @@ impl Sql<'_> {
         self.txn.commit().map_err(|e| map_error(server, action, e))
     }
 
+    /// Commits. A connection lost while committing leaves the outcome unknown, and the
+    /// error says so.
     pub(super) fn commit(self, action: &str) -> Result<()> {
         let server = self.server;
         self.txn.commit().map_err(|e| {
@@ -301,6 +301,10 @@ pub(super) fn map_error(server: &str, action: &str, err: postgres::Error) -> Err
 
 /// Maps an error of opening a connection.
 pub(super) fn map_connect_error(server: &str, action: &str, err: postgres::Error) -> Error {
+    // A pg_hba.conf rule rejecting this kind of encryption (TLS or none) explicitly.
+    let rejects_encryption = err.as_db_error().is_some_and(|db| {
+        db.message().contains("rejects connection") && db.message().contains("encryption")
+    });
     let kind = match err.as_db_error().map(|db| db.code().code()) {
         // too_many_connections, cannot_connect_now (starting up or shutting down)
         Some("53300" | "57P03") => ServerErrorKind::ConnectionRefused,
@@ -308,16 +312,7 @@ pub(super) fn map_connect_error(server: &str, action: &str, err: postgres::Error
         Some("3D000") => ServerErrorKind::NoSuchDatabase,
         // insufficient_privilege (no CONNECT on the database)
         Some("42501") => ServerErrorKind::PermissionDenied,
-        // A pg_hba.conf rule rejecting this kind of encryption (TLS or none) explicitly.
-        Some(code)
-            if code.starts_with("28")
-                && err.as_db_error().is_some_and(|db| {
-                    db.message().contains("rejects connection")
-                        && db.message().contains("encryption")
-                }) =>
-        {
-            ServerErrorKind::Tls
-        }
+        Some(code) if code.starts_with("28") && rejects_encryption => ServerErrorKind::Tls,
         // invalid_authorization_specification, invalid_password
         Some(code) if code.starts_with("28") => ServerErrorKind::Authentication,
         Some(_) => return map_error(server, action, err),

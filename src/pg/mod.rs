@@ -161,16 +161,16 @@ impl PgStore {
             Ok(client) => client,
             // `prefer` tries again without TLS, `allow` with it, when the server refused the
             // first attempt (its pg_hba.conf may admit only the other kind), as libpq does.
-            Err(first) if self.tls_fallback.is_some() && retry_other_tls(&first) => {
-                let mut config = self.config.clone();
-                if let Some(mode) = self.tls_fallback {
+            Err(first) => match self.tls_fallback {
+                Some(mode) if retry_other_tls(&first) => {
+                    let mut config = self.config.clone();
                     config.ssl_mode(mode);
+                    config
+                        .connect(self.tls.clone())
+                        .map_err(|e| conn::map_connect_error(&self.label, action, e))?
                 }
-                config
-                    .connect(self.tls.clone())
-                    .map_err(|e| conn::map_connect_error(&self.label, action, e))?
-            }
-            Err(e) => return Err(conn::map_connect_error(&self.label, action, e)),
+                _ => return Err(conn::map_connect_error(&self.label, action, first)),
+            },
         };
         // The one-statement writes (src/pg/write.rs) run in the session's default mode; the
         // locking design needs READ COMMITTED whatever the server's or the URL's
@@ -269,7 +269,7 @@ impl PgStore {
 /// in brackets, a socket directory, user or database name percent-encoded as in the URL a
 /// user writes, and every query parameter of `query` but `password`, as written), so that a
 /// message's server can be pasted back as `--db`. `query` is the URL's query (without `?`),
-/// `tls` the TLS options to put back (see [`tls::TlsOptions::query`]).
+/// `tls` the TLS parameters to put back (`sslmode=…&…`, see [`tls::Tls::query`]).
 fn label(config: &Config, query: &str, tls: &str) -> String {
     let ports = config.get_ports();
     let hosts: Vec<String> = config
@@ -303,7 +303,6 @@ fn label(config: &Config, query: &str, tls: &str) -> String {
             !pair.is_empty() && !tls::decode(key).eq_ignore_ascii_case("password")
         })
         .collect();
-    let tls = tls.strip_prefix('?').unwrap_or(tls);
     let params: Vec<&str> = kept
         .into_iter()
         .chain((!tls.is_empty()).then_some(tls))

@@ -57,19 +57,14 @@ impl Pool {
         open: impl Fn() -> Result<Conn>,
         f: impl FnOnce(&mut Conn) -> Result<T>,
     ) -> Result<T> {
-        let mut lent = Lent {
-            pool: self,
-            conn: Some(self.take(server, open)?),
-        };
-        let Some(conn) = lent.conn.as_mut() else {
-            return Err(poisoned(server));
-        };
-        let result = f(conn);
+        let mut conn = self.take(server, open)?;
+        let place = Place(self);
+        let result = f(&mut conn);
+        // Returned normally: `give_back` accounts for the connection's place.
+        std::mem::forget(place);
         let lost =
             conn.client.is_closed() || result.as_ref().err().is_some_and(conn::is_connection_error);
-        if let Some(conn) = lent.conn.take() {
-            self.give_back(server, conn, lost)?;
-        }
+        self.give_back(server, conn, lost)?;
         result
     }
 
@@ -83,16 +78,13 @@ impl Pool {
                 if conn.still_works() {
                     return Ok(conn);
                 }
-                self.forget(server, 1)?;
+                self.forget();
                 continue;
             }
             if state.open < self.limit {
                 state.open += 1;
                 drop(state);
-                return open().or_else(|e| {
-                    self.forget(server, 1)?;
-                    Err(e)
-                });
+                return open().inspect_err(|_| self.forget());
             }
             // Every connection is lent out: wait for one to come back.
             drop(
@@ -121,31 +113,27 @@ impl Pool {
         Ok(())
     }
 
-    /// Counts `n` connections as closed (a failed open, a dead idle one).
-    fn forget(&self, server: &str, n: usize) -> Result<()> {
-        let mut state = self.lock(server)?;
-        state.open = state.open.saturating_sub(n);
+    /// Counts one connection as closed (a failed open, a dead idle one, a call that
+    /// unwound). Only a counter changes, so a lock poisoned by a panic elsewhere is used as
+    /// it is.
+    fn forget(&self) {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.open = state.open.saturating_sub(1);
         drop(state);
         self.returned.notify_one();
-        Ok(())
     }
 }
 
-/// A connection lent to a call. If the call unwinds instead of returning, dropping this
-/// gives up the connection's place, so that a panic cannot shrink the pool for good.
-struct Lent<'p> {
-    pool: &'p Pool,
-    conn: Option<Conn>,
-}
+/// The place of a connection lent to a call. If the call unwinds instead of returning,
+/// dropping this gives the place up, so that a panic cannot shrink the pool for good.
+struct Place<'p>(&'p Pool);
 
-impl Drop for Lent<'_> {
+impl Drop for Place<'_> {
     fn drop(&mut self) {
-        if self.conn.take().is_some() {
-            if let Ok(mut state) = self.pool.state.lock() {
-                state.open = state.open.saturating_sub(1);
-            }
-            self.pool.returned.notify_one();
-        }
+        self.0.forget();
     }
 }
 

@@ -54,31 +54,33 @@ enum Mode {
 }
 
 impl Mode {
+    /// Every mode with its name in a URL.
+    const NAMES: [(Mode, &'static str); 6] = [
+        (Mode::Disable, "disable"),
+        (Mode::Allow, "allow"),
+        (Mode::Prefer, "prefer"),
+        (Mode::Require, "require"),
+        (Mode::VerifyCa, "verify-ca"),
+        (Mode::VerifyFull, "verify-full"),
+    ];
+
     fn parse(value: &str) -> Result<Mode> {
-        Ok(match value {
-            "disable" => Mode::Disable,
-            "allow" => Mode::Allow,
-            "prefer" => Mode::Prefer,
-            "require" => Mode::Require,
-            "verify-ca" => Mode::VerifyCa,
-            "verify-full" => Mode::VerifyFull,
-            other => {
-                return Err(invalid(format!(
-                    "sslmode={other} is not a mode; use disable, allow, prefer, require, verify-ca or verify-full"
-                )));
-            }
-        })
+        Mode::NAMES
+            .iter()
+            .find(|(_, name)| *name == value)
+            .map(|(mode, _)| *mode)
+            .ok_or_else(|| {
+                invalid(format!(
+                    "sslmode={value} is not a mode; use disable, allow, prefer, require, verify-ca or verify-full"
+                ))
+            })
     }
 
     fn name(self) -> &'static str {
-        match self {
-            Mode::Disable => "disable",
-            Mode::Allow => "allow",
-            Mode::Prefer => "prefer",
-            Mode::Require => "require",
-            Mode::VerifyCa => "verify-ca",
-            Mode::VerifyFull => "verify-full",
-        }
+        Mode::NAMES
+            .iter()
+            .find(|(mode, _)| *mode == self)
+            .map_or("prefer", |(_, name)| name)
     }
 }
 
@@ -102,7 +104,7 @@ pub(crate) struct Tls {
     /// TLS; `allow`: with it), as libpq makes one.
     pub(crate) fallback: Option<SslMode>,
     pub(crate) connector: MakeRustlsConnect,
-    /// The TLS options as a URL's query (`?sslmode=…&sslrootcert=…`), with the files of
+    /// The TLS options as URL parameters (`sslmode=…&sslrootcert=…`), with the files of
     /// `~/.postgresql/` that were used although the URL named none, or empty: for the
     /// server's label, since they decide what is checked and sent.
     pub(crate) query: String,
@@ -145,8 +147,9 @@ pub(crate) fn take_options(url: &str) -> Result<(String, TlsOptions)> {
 }
 
 impl TlsOptions {
-    /// The options as they would be written back into a URL, with `defaults` (parameter and
-    /// file of `~/.postgresql/` used although the URL named none) in their place.
+    /// The options as they would be written back into a URL's query (`sslmode=…&…`, empty
+    /// when there is none), with `defaults` (parameter and file of `~/.postgresql/` used
+    /// although the URL named none) in their place.
     fn query(&self, defaults: &[(&str, PathBuf)]) -> String {
         let mut parts = Vec::new();
         if let Some(mode) = self.mode {
@@ -166,11 +169,7 @@ impl TlsOptions {
                 parts.push(format!("{parameter}={}", super::encode(&value)));
             }
         }
-        if parts.is_empty() {
-            String::new()
-        } else {
-            format!("?{}", parts.join("&"))
-        }
+        parts.join("&")
     }
 
     /// The client's mode and a connector that checks the server's certificate as the options
@@ -264,17 +263,15 @@ impl TlsOptions {
         if system {
             return Ok(Some(Arc::new(pem::system_roots()?)));
         }
-        let path = match &self.root_cert {
-            Some(path) => PathBuf::from(path),
-            None => match pem::libpq_default("root.crt") {
-                Some(path) if path.is_file() => {
-                    defaults.push(("sslrootcert", path.clone()));
-                    path
-                }
-                _ => return Ok(None),
-            },
-        };
-        Ok(Some(Arc::new(pem::read_roots(&path)?)))
+        match given_or_default(
+            self.root_cert.as_deref(),
+            "sslrootcert",
+            "root.crt",
+            defaults,
+        ) {
+            Some(path) => Ok(Some(Arc::new(pem::read_roots(&path)?))),
+            None => Ok(None),
+        }
     }
 
     /// The client certificate and key to send: the URL's `sslcert` and `sslkey`, else
@@ -285,37 +282,48 @@ impl TlsOptions {
         &self,
         defaults: &mut Vec<(&'static str, PathBuf)>,
     ) -> Result<Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>> {
-        let cert = match &self.client_cert {
-            Some(cert) => PathBuf::from(cert),
-            None => match pem::libpq_default("postgresql.crt") {
-                Some(path) if path.is_file() => {
-                    defaults.push(("sslcert", path.clone()));
-                    path
-                }
-                _ if self.client_key.is_some() => {
-                    return Err(invalid(
-                        "sslkey names a client key, and no certificate goes with it; add sslcert=FILE".into(),
-                    ));
-                }
-                _ => return Ok(None),
-            },
+        let Some(cert) = given_or_default(
+            self.client_cert.as_deref(),
+            "sslcert",
+            "postgresql.crt",
+            defaults,
+        ) else {
+            if self.client_key.is_some() {
+                return Err(invalid(
+                    "sslkey names a client key, and no certificate goes with it; add sslcert=FILE"
+                        .into(),
+                ));
+            }
+            return Ok(None);
         };
-        let key = match &self.client_key {
-            Some(key) => PathBuf::from(key),
-            None => match pem::libpq_default("postgresql.key") {
-                Some(path) if path.is_file() => {
-                    defaults.push(("sslkey", path.clone()));
-                    path
-                }
-                _ => {
-                    return Err(invalid(
-                        "a client certificate needs its private key; add sslkey=FILE (an unencrypted PEM key), or put it in ~/.postgresql/postgresql.key".into(),
-                    ));
-                }
-            },
+        let Some(key) = given_or_default(
+            self.client_key.as_deref(),
+            "sslkey",
+            "postgresql.key",
+            defaults,
+        ) else {
+            return Err(invalid(
+                "a client certificate needs its private key; add sslkey=FILE (an unencrypted PEM key), or put it in ~/.postgresql/postgresql.key".into(),
+            ));
         };
         pem::read_identity(&cert, &key).map(Some)
     }
+}
+
+/// The file a URL parameter names, else libpq's default `~/.postgresql/NAME` when it exists
+/// (then noted in `defaults` under `parameter`, for the server's label).
+fn given_or_default(
+    given: Option<&str>,
+    parameter: &'static str,
+    name: &str,
+    defaults: &mut Vec<(&'static str, PathBuf)>,
+) -> Option<PathBuf> {
+    if let Some(path) = given {
+        return Some(PathBuf::from(path));
+    }
+    let path = pem::libpq_default(name).filter(|path| path.is_file())?;
+    defaults.push((parameter, path.clone()));
+    Some(path)
 }
 
 /// What is checked of the server's certificate.
@@ -527,17 +535,17 @@ mod tests {
         assert_eq!(options.root_cert.as_deref(), Some("/etc/ca.pem"));
         assert_eq!(
             options.query(&[]),
-            "?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem"
+            "sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem"
         );
         let (url, options) = take_options("postgres://u@h/db?sslmode=require")?;
         assert_eq!(url, "postgres://u@h/db");
-        assert_eq!(options.query(&[]), "?sslmode=require");
+        assert_eq!(options.query(&[]), "sslmode=require");
         assert_eq!(
             options.query(&[(
                 "sslrootcert",
                 PathBuf::from("/home/me/.postgresql/root.crt")
             )]),
-            "?sslmode=require&sslrootcert=%2Fhome%2Fme%2F.postgresql%2Froot.crt",
+            "sslmode=require&sslrootcert=%2Fhome%2Fme%2F.postgresql%2Froot.crt",
             "libpq's default root file, when used, is named"
         );
         let (_, options) = take_options("postgres://u@h/db?sslrootcert=")?;
