@@ -288,7 +288,7 @@ fn server_message(kind: ServerErrorKind, server: &str, action: &str) -> String {
             "could not connect to the PostgreSQL server {server} while {action}; check that the server runs and that the URL's host, port or socket directory is right"
         ),
         ServerErrorKind::Authentication => format!(
-            "the PostgreSQL server {server} refused the connection while {action}: a wrong user or password, or no pg_hba.conf rule admits this user, database, host and encryption (the cause says which); check the URL's user, password and sslmode"
+            "the PostgreSQL server {server} refused the connection while {action}: a wrong user or password, or no pg_hba.conf rule admits this user, database, host and encryption (the cause says which); check the user, password and sslmode of the URL (or of PGUSER, PGPASSWORD, the password file and PGSSLMODE)"
         ),
         ServerErrorKind::NoSuchDatabase => format!(
             "the PostgreSQL server {server} has no database of the URL's name ({action}); check the database name in the URL, or create the database (`CREATE DATABASE …`)"

@@ -27,6 +27,13 @@ struct Run {
 fn run(args: &[&str], env: &[(&str, &str)]) -> TestResult<Run> {
     let mut command = Command::new(BIN);
     command.args(args).env_remove("PIPELINE_DEPS_DB");
+    // libpq's variables of the test's own environment would fill in what the tests' URLs
+    // leave out: each test sets the ones it is about.
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("PG") {
+            command.env_remove(key);
+        }
+    }
     for (key, value) in env {
         command.env(key, value);
     }
@@ -196,6 +203,95 @@ fn a_password_in_the_url_is_never_printed() -> TestResult {
             .as_str()
             .is_some_and(|db| db.starts_with(&format!("postgres://{}@", pg_cluster::PASSWORD_USER))),
         "{doc}"
+    );
+    Ok(())
+}
+
+#[test]
+fn libpq_variables_and_the_password_file_work_from_the_command_line() -> TestResult {
+    use std::os::unix::fs::PermissionsExt;
+    let test = "libpq_environment";
+    let Some(server) = pg_cluster::server(test)? else {
+        return Ok(());
+    };
+    let pg_cluster::PgServer::Owned(cluster) = server else {
+        return Ok(pg_cluster::skip(
+            test,
+            "needs a cluster started by the tests",
+        )?);
+    };
+    let url = server.database(test)?;
+    let name = url.rsplit('/').next().unwrap_or_default().to_owned();
+    let mut admin = postgres::Client::connect(&server.admin_url(), postgres::NoTls)?;
+    admin.batch_execute(&format!(
+        "ALTER DATABASE \"{name}\" OWNER TO {}",
+        pg_cluster::PASSWORD_USER
+    ))?;
+    let socket = cluster.dir().to_string_lossy().into_owned();
+    let port = cluster.port().to_string();
+    let home = tempfile::tempdir()?;
+    let home_dir = home.path().to_string_lossy().into_owned();
+    let env = [
+        ("PGHOST", socket.as_str()),
+        ("PGPORT", port.as_str()),
+        ("PGUSER", pg_cluster::PASSWORD_USER),
+        ("PGDATABASE", name.as_str()),
+        ("HOME", home_dir.as_str()),
+    ];
+    let with_password: Vec<(&str, &str)> = env
+        .iter()
+        .copied()
+        .chain([("PGPASSWORD", pg_cluster::PASSWORD)])
+        .collect();
+    let demo = run(&["--db", "postgres://", "--json", "demo"], &with_password)?;
+    let doc = json(&demo)?;
+    // `database` is the --db argument as given (without a password), as for a file.
+    assert_eq!(doc["database"], "postgres://", "{doc}");
+    // ~/.pgpass instead of PGPASSWORD.
+    let passfile = home.path().join(".pgpass");
+    std::fs::write(
+        &passfile,
+        format!(
+            "*:{port}:{name}:{}:{}\n",
+            pg_cluster::PASSWORD_USER,
+            pg_cluster::PASSWORD
+        ),
+    )?;
+    std::fs::set_permissions(&passfile, std::fs::Permissions::from_mode(0o600))?;
+    let from_file = run(&["--db", "postgres://", "stats"], &env)?;
+    assert_eq!(from_file.code, 0, "{}", from_file.stderr);
+    // A password file others can read is ignored, and the terminal says why.
+    std::fs::set_permissions(&passfile, std::fs::Permissions::from_mode(0o644))?;
+    let refused = run(&["--db", "postgres://", "stats"], &env)?;
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("has group or world access; it is ignored"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!refused.stderr.contains("panicked"), "{}", refused.stderr);
+    // The message names the server the environment chose, as a URL that connects alone.
+    let label = format!(
+        "postgres://{}@{}:{port}/{name}",
+        pg_cluster::PASSWORD_USER,
+        socket.replace('/', "%2F")
+    );
+    assert!(refused.stderr.contains(&label), "{}", refused.stderr);
+    // A variable the client refuses is named.
+    let bad = run(
+        &["--db", "postgres://", "--json", "stats"],
+        &[("PGHOST", socket.as_str()), ("PGSSLMODE", "sometimes")],
+    )?;
+    assert_eq!(bad.code, 4, "{}", bad.stderr);
+    let error: Value = serde_json::from_str(bad.stderr.trim())?;
+    assert_eq!(error["kind"], "invalid_input", "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("PGSSLMODE")),
+        "{error}"
     );
     Ok(())
 }

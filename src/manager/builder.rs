@@ -209,8 +209,11 @@ impl ManagerBuilder {
     /// Connects to a registry kept in a PostgreSQL database (cargo feature `postgres`), shared
     /// by every process and machine that connects to it. `url` is a `postgres://` or
     /// `postgresql://` URL (`postgres://user:password@host:port/database`, or a Unix socket
-    /// directory percent-encoded as the host). The first opener creates or upgrades the
-    /// schema (SQL migrations applied in one transaction under an advisory lock).
+    /// directory percent-encoded as the host). What the URL leaves out comes from libpq's
+    /// environment variables (`PGHOST`, `PGUSER`, `PGPASSWORD`, `PGSSLMODE`, …) and a
+    /// password still missing from the password file (`~/.pgpass`), as for `psql`. The
+    /// first opener creates or upgrades the schema (SQL migrations applied in one
+    /// transaction under an advisory lock).
     ///
     /// With [`read_only`](Self::read_only) the manager creates and upgrades nothing (an
     /// inspector may use a database role without write rights): every write returns
@@ -223,7 +226,8 @@ impl ManagerBuilder {
     /// makes it (on by default: its WAL is flushed before the commit returns).
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for a malformed URL; [`Error::Server`] when the server cannot
+    /// [`Error::InvalidInput`] for a malformed URL, or an environment variable holding a
+    /// value its setting cannot take; [`Error::Server`] when the server cannot
     /// be reached or refuses the credentials; [`Error::SchemaTooNew`] for a database written
     /// by a newer version; read-only, [`Error::NotARegistry`] for a database that holds no
     /// registry yet.

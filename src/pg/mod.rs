@@ -30,6 +30,7 @@
 mod catalog;
 mod conn;
 mod context;
+mod environ;
 mod migrate;
 mod pem;
 mod pool;
@@ -87,30 +88,28 @@ impl PgStore {
     /// At most `connections` connections are open at once (opened as concurrent calls need
     /// them; `0` counts as 1).
     pub(crate) fn connect(url: &str, read_only: bool, connections: usize) -> Result<PgStore> {
-        // The client's parser knows the scheme in lower case only; URL schemes have no case.
-        let url = match url.split_once("://") {
-            Some((scheme, rest)) => format!("{}://{rest}", scheme.to_ascii_lowercase()),
-            None => url.to_owned(),
-        };
-        let (url, tls_options) = tls::take_options(&url)?;
-        let mut config: Config = url
-            .parse()
-            .map_err(|e: postgres::Error| Error::InvalidInput {
-                what: "the PostgreSQL URL".into(),
-                detail: e.to_string(),
-                source: Some(Box::new(e)),
-            })?;
-        if config.get_hosts().is_empty() {
-            return Err(Error::InvalidInput {
-                what: "the PostgreSQL URL".into(),
-                detail: "it names no host; give one (postgres://user@host/database) or a socket directory (postgres://user@%2Fvar%2Frun%2Fpostgresql/database)".into(),
-                source: None,
-            });
-        }
-        let tls = tls_options.connector(config.get_hosts())?;
-        config.ssl_mode(tls.mode);
-        let query = url.split_once('?').map_or("", |(_, query)| query);
-        let label = label(&config, query, &tls.query);
+        Self::connect_in(
+            url,
+            &environ::Environment::process(),
+            read_only,
+            connections,
+        )
+    }
+
+    /// [`Self::connect`] with what the URL leaves out taken from `env` (see [`environ`]).
+    pub(crate) fn connect_in(
+        url: &str,
+        env: &environ::Environment,
+        read_only: bool,
+        connections: usize,
+    ) -> Result<PgStore> {
+        let Target {
+            mut config,
+            tls,
+            label,
+            passfile,
+        } = target(url, env)?;
+        environ::password_from_file(&mut config, passfile.as_deref());
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
         }
@@ -264,11 +263,62 @@ impl PgStore {
     }
 }
 
+/// Where and how a store connects: the client's configuration (without the password file's
+/// password, which is added just before connecting), the TLS connector and the label.
+struct Target {
+    config: Config,
+    tls: tls::Tls,
+    label: String,
+    /// The password file to read when no password is given.
+    passfile: Option<String>,
+}
+
+/// The [`Target`] of `url`, with what it leaves out taken from `env`.
+fn target(url: &str, env: &environ::Environment) -> Result<Target> {
+    // The client's parser knows the scheme in lower case only; URL schemes have no case.
+    let url = match url.split_once("://") {
+        Some((scheme, rest)) => format!("{}://{rest}", scheme.to_ascii_lowercase()),
+        None => url.to_owned(),
+    };
+    let filled = environ::fill(&url, env)?;
+    let (url, tls_options) = tls::take_options(&filled.url)?;
+    let mut config: Config = url
+        .parse()
+        .map_err(|e: postgres::Error| Error::InvalidInput {
+            what: "the PostgreSQL URL".into(),
+            detail: e.to_string(),
+            source: Some(Box::new(e)),
+        })?;
+    if config.get_hosts().is_empty() {
+        return Err(Error::InvalidInput {
+            what: "the PostgreSQL URL".into(),
+            detail: "it names no host, and PGHOST is not set; give one (postgres://user@host/database) or a socket directory (postgres://user@%2Fvar%2Frun%2Fpostgresql/database)".into(),
+            source: None,
+        });
+    }
+    let tls = tls_options.connector(config.get_hosts())?;
+    config.ssl_mode(tls.mode);
+    let query = url.split_once('?').map_or("", |(_, query)| query);
+    let query = match &filled.passfile_param {
+        Some(passfile) if query.is_empty() => passfile.clone(),
+        Some(passfile) => format!("{query}&{passfile}"),
+        None => query.to_owned(),
+    };
+    let label = label(&config, &query, &tls.query);
+    Ok(Target {
+        config,
+        tls,
+        label,
+        passfile: filled.passfile,
+    })
+}
+
 /// `postgres://user@host:port,host:port/database?params` without the password: a URL that
 /// connects to the same database the same way (every host with its port, an IPv6 address
 /// in brackets, a socket directory, user or database name percent-encoded as in the URL a
-/// user writes, and every query parameter of `query` but `password`, as written), so that a
-/// message's server can be pasted back as `--db`. `query` is the URL's query (without `?`),
+/// user writes, and every query parameter of `query` but those the authority and path show
+/// (host, port, user, database) and `password`, as written), so that a message's server
+/// can be pasted back as `--db`. `query` is the URL's query (without `?`),
 /// `tls` the TLS parameters to put back (`sslmode=…&…`, see [`tls::Tls::query`]).
 fn label(config: &Config, query: &str, tls: &str) -> String {
     let ports = config.get_ports();
@@ -300,7 +350,11 @@ fn label(config: &Config, query: &str, tls: &str) -> String {
         .split('&')
         .filter(|pair| {
             let key = pair.split_once('=').map_or(*pair, |(key, _)| key);
-            !pair.is_empty() && !tls::decode(key).eq_ignore_ascii_case("password")
+            let key = tls::decode(key);
+            !pair.is_empty()
+                && !environ::IN_AUTHORITY
+                    .iter()
+                    .any(|k| key.eq_ignore_ascii_case(k))
         })
         .collect();
     let params: Vec<&str> = kept

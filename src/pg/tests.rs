@@ -4,6 +4,8 @@
 //! unreachable, refusing, timing-out or restarting server. Without PostgreSQL each test
 //! prints a `SKIPPED` notice (a failure under `PIPELINE_DEPS_REQUIRE_PG=1`).
 
+#[path = "auth_tests.rs"]
+mod auth_tests;
 #[path = "label_tests.rs"]
 mod label_tests;
 #[path = "../../tests/support/pg_cluster.rs"]
