@@ -229,3 +229,20 @@ pub enum Command {
         shell: clap_complete::Shell,
     },
 }
+
+impl Command {
+    /// The context the command works on, for the commands with a `CONTEXT` argument.
+    pub fn context(&self) -> Option<&str> {
+        match self {
+            Command::Show { context, .. }
+            | Command::Types { context, .. }
+            | Command::Export { context, .. }
+            | Command::Import { context, .. }
+            | Command::Resolve { context, .. }
+            | Command::Snapshot { context, .. }
+            | Command::CheckSnapshot { context, .. }
+            | Command::Clear { context } => Some(context),
+            _ => None,
+        }
+    }
+}

@@ -65,6 +65,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Failure> {
         return crate::copy::copy(&mut s, &from, &to);
     }
     let _ = crate::json::DATABASE.set(db.clone());
+    if let Some(context) = cli.command.context() {
+        let _ = crate::json::CONTEXT.set(context.to_owned());
+    }
     let mut s = Session {
         db,
         json: cli.json,

@@ -280,8 +280,8 @@ pub struct ExplainedDependency {
 /// The database the command was given, once known (for the error document).
 pub static DATABASE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
-/// The one context the command works on (`import`), for an error that names none itself
-/// (an input document's problem).
+/// The one context the command works on (the commands with a `CONTEXT` argument), for an
+/// error that names none itself (an input document's problem, a server's refusal).
 pub static CONTEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 /// The database a failure is about when it is not [`DATABASE`] (the source of a `copy`
@@ -476,7 +476,7 @@ impl ErrorReport {
             }
             F::Usage(_) => report.kind = "usage",
         }
-        if report.context.is_none() && report.kind == "invalid_input" {
+        if report.context.is_none() {
             report.context = CONTEXT.get().cloned();
         }
         report

@@ -106,7 +106,6 @@ pub fn import(
     variant: Option<String>,
     allow_unknown_fields: bool,
 ) -> Result<Status, Failure> {
-    let _ = crate::json::CONTEXT.set(context.to_owned());
     let mut options = ImportOptions::new()
         .replace(replace)
         .allow_unknown_fields(allow_unknown_fields);

@@ -517,6 +517,17 @@ fn json_errors_name_the_file_and_context_involved() -> TestResult {
     let error: Value = serde_json::from_str(parse.stderr.trim())?;
     assert_eq!(error["file"], s(&broken.canonicalize()?)?, "{parse:?}");
     assert_eq!(error["context"], "c", "the import's context: {parse:?}");
+    // A failure that names no context gets the one the command works on (here an output
+    // file that cannot be created, while exporting a context).
+    let nowhere = dir.path().join("no such dir").join("out.json");
+    let export = run(&db, &["export", "unit_tests", "-o", s(&nowhere)?, "--json"])?.expect(3)?;
+    let error: Value = serde_json::from_str(export.stderr.trim())?;
+    assert_eq!(error["kind"], "io", "{export:?}");
+    assert_eq!(error["context"], "unit_tests", "{export:?}");
+    // A command without a context leaves it null.
+    let stats = run(dir.path(), &["stats", "--json"])?.expect(3)?;
+    let error: Value = serde_json::from_str(stats.stderr.trim())?;
+    assert_eq!(error["context"], Value::Null, "{stats:?}");
     // Invalid specs name the document they came from; standard input is `-`.
     let invalid = dir.path().join("invalid.json");
     std::fs::write(

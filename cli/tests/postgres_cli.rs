@@ -378,6 +378,10 @@ fn server_errors_have_their_own_json_kinds() -> TestResult {
         let error: Value = serde_json::from_str(out.stderr.trim())?;
         assert_eq!(error["kind"], kind, "{what}: {error}");
     }
+    // A server's refusal while working on a context names that context.
+    let refused = run(&["--db", &read_only, "--json", "clear", "unit_tests"], &[])?;
+    let error: Value = serde_json::from_str(refused.stderr.trim())?;
+    assert_eq!(error["context"], "unit_tests", "{error}");
     if let Some(limited) = &limited {
         let out = run(&["--db", limited, "--json", "demo"], &[])?;
         assert_eq!(out.code, 3, "{}", out.stderr);
