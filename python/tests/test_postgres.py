@@ -2,7 +2,8 @@
 every write, a context another process cleared gives a fresh registry object (the old one
 raises ContextClearedError), a read-only connection creates and writes nothing, server
 failures are ServerError, a password never shows in a path, and threads sharing a manager
-(which keeps a pool of connections) each get every write through.
+(which keeps a pool of connections) each get every write through, and what a URL leaves out
+comes from libpq's environment variables.
 
 The tests start a throw-away cluster (initdb as the `postgres` user when run as root, a Unix
 socket in a temporary directory, no TCP), or use $PIPELINE_DEPS_TEST_PG. Without PostgreSQL
@@ -217,3 +218,31 @@ def test_the_default_managers_repr_shows_no_password() -> None:
     assert "postgres://ci@db.internal:5432/registry?application_name=x" in shown, shown
     # The caller's own setting comes back as it was given.
     assert path == url
+
+
+def test_what_the_url_leaves_out_comes_from_libpqs_variables(server: Server) -> None:
+    url = server.database("libpq_env")
+    parsed = urllib.parse.urlsplit(url)
+    if not parsed.hostname or "%2F" not in url:
+        pytest.skip("needs the cluster these tests started (a socket directory)")
+    socket = urllib.parse.unquote(url.split("@", 1)[1].split(":", 1)[0])
+    database = parsed.path.lstrip("/")
+    code = (
+        "import pipeline_deps as pd\n"
+        "with pd.RegistryManager('postgres://') as m:\n"
+        "    m.get_registry('ml').register('load', pd.StepSpecification('DataLoad', 'singular'))\n"
+        "    print(m.list_contexts())\n"
+    )
+    env = {"PGHOST": socket, "PGPORT": "5432", "PGUSER": "postgres", "PGDATABASE": database}
+    assert run_python(code, env).strip() == "['ml']"
+    with pd.RegistryManager(url) as manager:
+        assert manager.get_registry("ml").list_step_names() == ["load"]
+    # A variable the client refuses is invalid input naming it.
+    bad = (
+        "import pipeline_deps as pd\n"
+        "try:\n"
+        "    pd.RegistryManager('postgres://')\n"
+        "except pd.InvalidInputError as e:\n"
+        "    print(e)\n"
+    )
+    assert "PGSSLMODE" in run_python(bad, {**env, "PGSSLMODE": "sometimes"})

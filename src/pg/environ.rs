@@ -96,7 +96,8 @@ pub(super) struct Filled {
     /// The URL with a query parameter for each variable that filled a gap, and without
     /// `passfile` (which the client does not know).
     pub(super) url: String,
-    /// The password file to read if no password is given: `None` for `~/.pgpass`.
+    /// The password file to read if no password is given (`passfile`, `PGPASSFILE` or
+    /// `~/.pgpass`); `None` without any of them and without a home directory.
     pub(super) passfile: Option<String>,
     /// The URL's own `passfile=…` parameter as written, for the server's label.
     pub(super) passfile_param: Option<String>,
@@ -157,7 +158,7 @@ pub(super) fn fill(url: &str, env: &Environment) -> Result<Filled> {
         check(variable, &pair)?;
         // The client gives each host of the authority 5432 when it has no port, so a port
         // there goes beside the hosts, not after them in the query.
-        if key == "port" && !config.get_hosts().is_empty() {
+        if key == "port" && authority_has_hosts(base.as_str()) {
             base = with_ports(&base, &value).ok_or_else(|| Error::InvalidInput {
                 what: format!("the environment variable {variable}"),
                 detail: format!(
@@ -196,15 +197,25 @@ pub(super) fn fill(url: &str, env: &Environment) -> Result<Filled> {
     })
 }
 
+/// The hosts part of the authority of `base` (a URL without its query): after the user,
+/// before the path.
+fn authority_hosts(base: &str) -> &str {
+    let rest = base.split_once("://").map_or(base, |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or_default();
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, hosts)| hosts)
+}
+
+/// Whether the authority of `base` names hosts (rather than the query's `host=`).
+fn authority_has_hosts(base: &str) -> bool {
+    !authority_hosts(base).is_empty()
+}
+
 /// Whether the authority of `base` (a URL without its query) gives a port for some host:
 /// `host:port`, `[v6]:port` or `%2Fsocket:port`.
 fn authority_gives_port(base: &str) -> bool {
-    let rest = base.split_once("://").map_or(base, |(_, rest)| rest);
-    let authority = rest.split('/').next().unwrap_or_default();
-    let hosts = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, hosts)| hosts);
-    hosts.split(',').any(|host| {
+    authority_hosts(base).split(',').any(|host| {
         let after_address = host.rsplit_once(']').map_or(host, |(_, after)| after);
         after_address.contains(':')
     })
@@ -230,7 +241,10 @@ fn with_ports(base: &str, ports: &str) -> Option<String> {
     let hosts: Vec<String> = hosts
         .iter()
         .enumerate()
-        .map(|(i, host)| format!("{host}:{}", ports.get(i).unwrap_or(&ports[0])))
+        .map(|(i, host)| {
+            let port = ports.get(i).or(ports.first()).copied().unwrap_or_default();
+            format!("{host}:{port}")
+        })
         .collect();
     Some(format!("{scheme}://{user}{}{path}", hosts.join(",")))
 }

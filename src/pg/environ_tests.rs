@@ -46,6 +46,9 @@ fn the_environment_fills_only_what_the_url_leaves_out() -> TestResult {
     assert_eq!(config.get_ports(), [5501, 5502]);
     let config = filled("postgres://me@a,%2Ftmp/reg", &[("PGPORT", "5503")])?;
     assert_eq!(config.get_ports(), [5503, 5503]);
+    // Hosts given as query parameters take the port as a parameter too.
+    let config = filled("postgres:///reg?host=%2Ftmp&host=b", &[("PGPORT", "5504")])?;
+    assert_eq!(ports(&config), [5504, 5504]);
     let env = Environment::of(&[("PGPORT", "1,2,3")], None);
     assert!(matches!(
         fill("postgres://me@a,b/reg", &env),
