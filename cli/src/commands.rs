@@ -30,6 +30,11 @@ pub struct Session<'a> {
 /// Whatever stopped the command (see [`Failure::exit_code`]).
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Failure> {
     if let Command::Completions { shell } = cli.command {
+        if cli.json {
+            return Err(Failure::Usage(
+                "`completions` prints a shell script, which has no JSON form; run it without --json".into(),
+            ));
+        }
         let mut command = <Cli as clap::CommandFactory>::command();
         // Generated into memory first: clap_complete panics when its writer fails, and a
         // reader that closes early (`| head`) is not an error (main treats it as none).

@@ -297,12 +297,18 @@ fn report_bugs_plainly() {
         let message = format!(
             "internal error: the command stopped on a bug{place}; what it wrote before may be incomplete; please report it with the command you ran"
         );
-        if json::enabled() || std::env::args_os().any(|a| a == "--json") {
+        if json::enabled() || json_asked() {
             json::write_internal_error(&message, EXIT_INTERNAL);
         } else {
             let _ = writeln!(io::stderr().lock(), "pipeline-deps: {message}");
         }
     }));
+}
+
+/// Whether the command line asks for JSON, read from the raw arguments (for errors that come
+/// before, or instead of, parsing them): `--json`, or `--json=…`, which clap refuses.
+fn json_asked() -> bool {
+    std::env::args_os().any(|a| a == "--json" || a.to_string_lossy().starts_with("--json="))
 }
 
 fn main() -> ExitCode {
@@ -314,7 +320,7 @@ fn main() -> ExitCode {
     let cli = match args::parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let json = std::env::args_os().any(|a| a == "--json");
+            let json = json_asked();
             if json && e.kind() == clap::error::ErrorKind::DisplayVersion {
                 // A closed pipe is not an error; nothing else can fail here.
                 let _ = json::write_version(&mut io::stdout().lock());

@@ -285,7 +285,22 @@ fn completions_generate_for_bash_zsh_and_fish() -> TestResult {
         assert!(out.stdout.contains("check-snapshot"), "{shell}");
     }
     run(&db, &["completions", "tcsh"])?.expect(2)?;
+    // A script has no JSON form: under --json, a usage error as a JSON document, no script.
+    let json = run(&db, &["completions", "bash", "--json"])?.expect(2)?;
+    assert!(json.stdout.is_empty(), "{}", json.stdout);
+    let error: Value = serde_json::from_str(json.stderr.trim())?;
+    assert_eq!(error["kind"], "usage", "{error}");
     assert!(!db.exists(), "completions touched the database");
+    Ok(())
+}
+
+#[test]
+fn a_json_flag_given_a_value_still_gets_a_json_usage_error() -> TestResult {
+    let (_dir, db) = temp()?;
+    let out = run(&db, &["stats", "--json=true"])?.expect(2)?;
+    let error: Value = serde_json::from_str(out.stderr.trim())?;
+    assert_eq!(error["kind"], "usage", "{error}");
+    assert_eq!(error["exit_code"], 2, "{error}");
     Ok(())
 }
 
