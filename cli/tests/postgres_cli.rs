@@ -158,22 +158,9 @@ fn every_command_reaches_the_server_and_file_only_ones_say_they_do_not_apply() -
 #[test]
 fn a_password_in_the_url_is_never_printed() -> TestResult {
     let test = "password_never_printed";
-    let Some(server) = pg_cluster::server(test)? else {
+    let Some((cluster, name)) = pg_cluster::password_database(test)? else {
         return Ok(());
     };
-    let pg_cluster::PgServer::Owned(cluster) = server else {
-        return Ok(pg_cluster::skip(
-            test,
-            "needs a cluster started by the tests",
-        )?);
-    };
-    let url = server.database(test)?;
-    let name = url.rsplit('/').next().unwrap_or_default().to_owned();
-    let mut admin = postgres::Client::connect(&server.admin_url(), postgres::NoTls)?;
-    admin.batch_execute(&format!(
-        "ALTER DATABASE \"{name}\" OWNER TO {}",
-        pg_cluster::PASSWORD_USER
-    ))?;
     let with_password = cluster.url_as(&name, pg_cluster::PASSWORD_USER, pg_cluster::PASSWORD);
     let ok = run(&["--db", &with_password, "--json", "demo"], &[])?;
     assert_eq!(ok.code, 0, "{}", ok.stderr);
@@ -211,22 +198,9 @@ fn a_password_in_the_url_is_never_printed() -> TestResult {
 fn libpq_variables_and_the_password_file_work_from_the_command_line() -> TestResult {
     use std::os::unix::fs::PermissionsExt;
     let test = "libpq_environment";
-    let Some(server) = pg_cluster::server(test)? else {
+    let Some((cluster, name)) = pg_cluster::password_database(test)? else {
         return Ok(());
     };
-    let pg_cluster::PgServer::Owned(cluster) = server else {
-        return Ok(pg_cluster::skip(
-            test,
-            "needs a cluster started by the tests",
-        )?);
-    };
-    let url = server.database(test)?;
-    let name = url.rsplit('/').next().unwrap_or_default().to_owned();
-    let mut admin = postgres::Client::connect(&server.admin_url(), postgres::NoTls)?;
-    admin.batch_execute(&format!(
-        "ALTER DATABASE \"{name}\" OWNER TO {}",
-        pg_cluster::PASSWORD_USER
-    ))?;
     let socket = cluster.dir().to_string_lossy().into_owned();
     let port = cluster.port().to_string();
     let home = tempfile::tempdir()?;

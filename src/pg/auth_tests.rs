@@ -14,21 +14,9 @@ use crate::pg::environ::Environment;
 fn a_password_from_the_environment_or_the_password_file_opens_the_registry() -> TestResult {
     use std::os::unix::fs::PermissionsExt;
     let test = "password_from_environment";
-    let Some(server) = pg_cluster::server(test)? else {
+    let Some((cluster, database)) = pg_cluster::password_database(test)? else {
         return Ok(());
     };
-    let pg_cluster::PgServer::Owned(cluster) = server else {
-        return Ok(pg_cluster::skip(
-            test,
-            "needs a cluster started by the tests",
-        )?);
-    };
-    let url = server.database(test)?;
-    let database = url.rsplit('/').next().unwrap_or_default().to_owned();
-    let mut admin = postgres::Client::connect(&server.admin_url(), postgres::NoTls)?;
-    admin.batch_execute(&format!(
-        "ALTER DATABASE \"{database}\" OWNER TO {PASSWORD_USER}"
-    ))?;
     let socket = cluster.dir().to_string_lossy().into_owned();
     let port = cluster.port().to_string();
     // Nothing in the URL but the scheme: host, port, user and database from the environment.

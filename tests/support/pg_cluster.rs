@@ -103,6 +103,28 @@ pub fn server(test: &str) -> Result<Option<&'static PgServer>, String> {
     }
 }
 
+/// A fresh database owned by [`PASSWORD_USER`] on the tests' own cluster, with that cluster
+/// and the database's name, or `Ok(None)` when the test is skipped (no PostgreSQL, or an
+/// external server, whose roles the tests do not manage).
+pub fn password_database(test: &str) -> Result<Option<(&'static PgCluster, String)>, String> {
+    let Some(server) = server(test)? else {
+        return Ok(None);
+    };
+    let PgServer::Owned(cluster) = server else {
+        return skip(test, "needs a cluster started by the tests").map(|()| None);
+    };
+    let url = server.database(test)?;
+    let name = url.rsplit('/').next().unwrap_or_default().to_owned();
+    let mut admin = postgres::Client::connect(&server.admin_url(), postgres::NoTls)
+        .map_err(|e| format!("connecting to the test server: {e:?}"))?;
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{name}\" OWNER TO {PASSWORD_USER}"
+        ))
+        .map_err(|e| format!("giving {name} to {PASSWORD_USER}: {e:?}"))?;
+    Ok(Some((cluster, name)))
+}
+
 /// How many `pd_` tables (a registry's) the database at `url` holds: zero until something
 /// created a registry there.
 pub fn registry_tables(url: &str) -> Result<i64, String> {
