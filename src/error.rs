@@ -291,7 +291,7 @@ fn server_message(kind: ServerErrorKind, server: &str, action: &str) -> String {
             "the PostgreSQL server {server} refused the connection while {action}: a wrong user or password, or no pg_hba.conf rule admits this user, database, host and encryption (the cause says which); check the user, password and sslmode of the URL (or of PGUSER, PGPASSWORD, the password file and PGSSLMODE)"
         ),
         ServerErrorKind::NoSuchDatabase => format!(
-            "the PostgreSQL server {server} has no database of the URL's name ({action}); check the database name in the URL, or create the database (`CREATE DATABASE …`)"
+            "the PostgreSQL server {server} has no such database ({action}); check the database name (the URL's path, or PGDATABASE), or create the database (`CREATE DATABASE …`)"
         ),
         ServerErrorKind::ConnectionLost => format!(
             "the connection to the PostgreSQL server {server} was lost while {action}; the next call reconnects"

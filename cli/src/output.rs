@@ -58,7 +58,7 @@ pub fn shown_path(path: &Path) -> PathBuf {
         return path.to_path_buf();
     }
     if let Some(url) = crate::commands::server_url(path) {
-        return PathBuf::from(without_password(url));
+        return PathBuf::from(pipeline_deps::storage::url_without_password(url));
     }
     std::fs::canonicalize(path)
         .or_else(|_| std::path::absolute(path))
@@ -84,39 +84,6 @@ pub fn shell_word(word: &str) -> String {
 /// ([`shown_path`]: a file's full path, a server URL without its password), one shell word.
 pub fn db_option(db: &Path) -> String {
     format!("--db {}", shell_word(&shown_path(db).display().to_string()))
-}
-
-/// A server URL without the password of its user (`postgres://user:secret@host/db` shows
-/// as `postgres://user@host/db`).
-pub fn without_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let authority = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{user}@{host}")
-        }
-        None => authority.to_owned(),
-    };
-    // A password can also come as a query parameter (`?password=…`).
-    let tail = match tail.split_once('?') {
-        Some((path, query)) => {
-            let kept: Vec<&str> = query
-                .split('&')
-                .filter(|pair| pair.split('=').next() != Some("password"))
-                .collect();
-            if kept.is_empty() {
-                path.to_owned()
-            } else {
-                format!("{path}?{}", kept.join("&"))
-            }
-        }
-        None => tail.to_owned(),
-    };
-    format!("{scheme}://{authority}{tail}")
 }
 
 /// [`shown_path`] as text for people (escaped).

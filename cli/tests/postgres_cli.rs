@@ -184,6 +184,28 @@ fn a_password_in_the_url_is_never_printed() -> TestResult {
     for (out, secret) in [(&ok, "horse"), (&refused, "Wr0ng"), (&queried, "horse")] {
         assert!(!out.stdout.contains(secret) && !out.stderr.contains(secret));
     }
+    // However the password is written: URL characters left unencoded in it, its key
+    // percent-encoded, or an '@' in it that makes the URL unclear (refused).
+    let host = wrong.split_once('@').map_or("", |(_, rest)| rest);
+    for url in [
+        format!("postgres://{}:Wr?0ng/Q@{host}", pg_cluster::PASSWORD_USER),
+        format!(
+            "postgres://{}@{host}?pass%77ord=Wr0ngQ",
+            pg_cluster::PASSWORD_USER
+        ),
+        format!("postgres://{}:Wr@0ngQ@{host}", pg_cluster::PASSWORD_USER),
+    ] {
+        for args in [
+            vec!["--db", &url, "stats"],
+            vec!["--db", &url, "--json", "stats"],
+        ] {
+            let out = run(&args, &[])?;
+            assert_ne!(out.code, 0, "{url}");
+            for text in [&out.stdout, &out.stderr] {
+                assert!(!text.contains("0ng"), "{url}: {text}");
+            }
+        }
+    }
     let doc: Value = serde_json::from_str(&ok.stdout)?;
     assert!(
         doc["database"]
@@ -241,7 +263,10 @@ fn libpq_variables_and_the_password_file_work_from_the_command_line() -> TestRes
     assert!(
         refused
             .stderr
-            .contains("has group or world access; it is ignored"),
+            .contains("is ignored: it has group or world access")
+            && refused
+                .stderr
+                .contains("was ignored: it has group or world access"),
         "{}",
         refused.stderr
     );

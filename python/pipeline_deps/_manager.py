@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-import urllib.parse
 import weakref
 from typing import Dict, Iterator, List, Optional, Union
 
@@ -278,19 +277,10 @@ def _is_server_url(path: str) -> bool:
 
 
 def _without_password(path: str) -> str:
-    """``path``, or a server URL without its password (in the user part or as a
-    ``password=`` parameter): how reprs show it."""
-    if not _is_server_url(path):
-        return path
-    parts = urllib.parse.urlsplit(path)
-    netloc = parts.netloc
-    if "@" in netloc:
-        user, _, host = netloc.rpartition("@")
-        netloc = f"{user.split(':', 1)[0]}@{host}"
-    query = "&".join(
-        p for p in parts.query.split("&") if p and not p.lower().startswith("password=")
-    )
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))
+    """``path``, or a server URL without its password (in the user part, however it is
+    written, or as a ``password=`` parameter): how reprs show it. The library's reading,
+    so that Python and the CLI hide the same."""
+    return _native.url_without_password(path)
 
 
 registry_manager = _DefaultManager()

@@ -406,6 +406,13 @@ pub(crate) fn default_database_path() -> Option<std::ffi::OsString> {
     pipeline_deps::default_manager::resolve_default_path().map(PathBuf::into_os_string)
 }
 
+/// `path` as it may be shown: a server URL without its password (the library's reading,
+/// which hides a password however it is written), anything else as it is.
+#[pyfunction]
+pub(crate) fn url_without_password(path: &str) -> String {
+    pipeline_deps::storage::url_without_password(path)
+}
+
 /// Chooses the default manager's file before its first use (an error once it is open on
 /// another file).
 #[pyfunction]

@@ -218,6 +218,15 @@ def test_the_default_managers_repr_shows_no_password() -> None:
     assert "postgres://ci@db.internal:5432/registry?application_name=x" in shown, shown
     # The caller's own setting comes back as it was given.
     assert path == url
+    # However the password is written: unencoded URL characters, or the key encoded.
+    for url, shown_url in [
+        ("postgres://qm:se?cr#et@db:5432/reg", "postgres://qm@db:5432/reg"),
+        ("postgres://qm@db/reg?pass%77ord=SEcret", "postgres://qm@db/reg"),
+        ("postgres://a:b#SEc@db/reg", "postgres://a@db/reg"),
+    ]:
+        shown = run_python(code, {"PIPELINE_DEPS_DB": url}).strip().split("\n")[0]
+        assert "cr#et" not in shown and "SEc" not in shown, shown
+        assert shown_url in shown, shown
 
 
 def test_what_the_url_leaves_out_comes_from_libpqs_variables(server: Server) -> None:

@@ -22,6 +22,7 @@ use postgres::config::Host;
 
 use super::tls;
 use crate::error::{Error, Result};
+use crate::store::url;
 
 /// Each environment variable and the URL parameter it stands for.
 const VARIABLES: [(&str, &str); 17] = [
@@ -101,52 +102,92 @@ pub(super) struct Filled {
     pub(super) passfile: Option<String>,
     /// The URL's own `passfile=…` parameter as written, for the server's label.
     pub(super) passfile_param: Option<String>,
+    /// The variables that filled gaps, for messages about the URL.
+    pub(super) from_env: Vec<&'static str>,
 }
 
 /// Adds to `url` (scheme in lower case) a parameter for each variable of `env` whose
-/// parameter `url` leaves out.
+/// parameter `url` leaves out, after reading the URL as libpq reads it where the client
+/// would read it otherwise: an authority of ports only (`postgres://@:5433/db`) names no
+/// host, and a `port` parameter gives the ports of the authority's hosts.
 ///
 /// # Errors
 ///
-/// [`Error::InvalidInput`] when the URL does not parse, or when a variable holds a value
-/// its parameter cannot take (the message names the variable).
+/// [`Error::InvalidInput`] when the URL does not parse, names hosts (or ports) both in its
+/// authority and as parameters, holds an `@` whose reading is unclear, or when a variable
+/// holds a value its parameter cannot take (the message names the variable).
 pub(super) fn fill(url: &str, env: &Environment) -> Result<Filled> {
-    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    if !url::client_reads_alike(url) {
+        return Err(invalid_url(
+            "it holds more than one '@', so where its user and password end is unclear (the client would read it differently from how it is shown); write an '@' inside a user name, a password or a parameter as %40",
+        ));
+    }
+    let parts = url::split(url);
     let mut passfile_param = None;
     let mut passfile = None;
     let mut kept = Vec::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
+    for pair in parts.query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        if tls::decode(key) == "passfile" {
+        if url::percent_decode(key) == "passfile" {
             passfile_param = Some(pair.to_owned());
-            passfile = Some(tls::decode(value)).filter(|v| !v.is_empty());
+            passfile = Some(url::percent_decode(value)).filter(|v| !v.is_empty());
         } else {
-            kept.push(pair);
+            kept.push(pair.to_owned());
         }
     }
-    let given_url = with_query(base, &kept);
-    let (parsed, _) = tls::take_options(&given_url)?;
-    let config = parse(&parsed, "the PostgreSQL URL")?;
-    let keys: Vec<String> = kept
-        .iter()
-        .map(|pair| tls::decode(pair.split_once('=').map_or(*pair, |(key, _)| key)))
-        .collect();
-    let given = |key: &str| {
-        keys.iter().any(|k| k == key)
-            || match key {
-                "host" | "hostaddr" => {
-                    !config.get_hosts().is_empty() || !config.get_hostaddrs().is_empty()
-                }
-                // The client fills in 5432 for a host without a port: look at the URL.
-                "port" => authority_gives_port(base),
-                "user" => config.get_user().is_some(),
-                "password" => config.get_password().is_some(),
-                "dbname" => config.get_dbname().is_some(),
-                _ => false,
+    let entries = authority_entries(&parts);
+    let named_hosts = entries.iter().any(|(host, _)| !host.is_empty());
+    let authority_ports = entries.iter().any(|(_, port)| !port.is_empty());
+    let port_given = authority_ports || param(&kept, "port").is_some();
+    let mut base = parts.base();
+    if !entries.is_empty() && !named_hosts {
+        // Ports without hosts: libpq's "no host"; the ports become the `port` parameter.
+        base = without_hosts(&parts);
+        if authority_ports && param(&kept, "port").is_none() {
+            let ports: Vec<&str> = entries.iter().map(|(_, port)| *port).collect();
+            kept.push(format!("port={}", ports.join(",")));
+        }
+    } else if named_hosts {
+        if param(&kept, "host").is_some() {
+            return Err(invalid_url(
+                "it names hosts both before its path and as host= parameters (libpq would use only the parameters, this client would try both); give them in one place",
+            ));
+        }
+        if let Some(ports) = param(&kept, "port") {
+            if authority_ports {
+                return Err(invalid_url(
+                    "it gives ports both after its hosts and as a port= parameter (libpq would use only the parameter, this client would try both); give them in one place",
+                ));
             }
+            // The client gives each host of the authority 5432 and then adds the
+            // parameter's ports: they go beside the hosts instead.
+            base = with_ports(&parts, &ports).ok_or_else(|| {
+                invalid_url(&format!(
+                    "it gives {} ports (port={ports}) for its {} hosts; give one port, or one per host",
+                    ports.split(',').count(),
+                    entries.len()
+                ))
+            })?;
+            kept.retain(|pair| {
+                url::percent_decode(pair.split_once('=').map_or(pair, |(k, _)| k)) != "port"
+            });
+        }
+    }
+    let own: Vec<&str> = kept.iter().map(String::as_str).collect();
+    let (parsed, _) = tls::take_options(&with_query(&base, &own))?;
+    let config = parse(&parsed, "the PostgreSQL URL")?;
+    let given = |key: &str| match key {
+        "host" => !config.get_hosts().is_empty(),
+        "hostaddr" => !config.get_hostaddrs().is_empty(),
+        "port" => port_given,
+        "user" => config.get_user().is_some(),
+        // An empty password counts as none, as in libpq.
+        "password" => config.get_password().is_some_and(|p| !p.is_empty()),
+        "dbname" => config.get_dbname().is_some(),
+        key => param(&kept, key).is_some(),
     };
-    let mut base = base.to_owned();
     let mut added = Vec::new();
+    let mut from_env = Vec::new();
     for (variable, key) in VARIABLES {
         if given(key) {
             continue;
@@ -156,18 +197,20 @@ pub(super) fn fill(url: &str, env: &Environment) -> Result<Filled> {
         };
         let pair = format!("{key}={}", super::encode(&value));
         check(variable, &pair)?;
-        // The client gives each host of the authority 5432 when it has no port, so a port
-        // there goes beside the hosts, not after them in the query.
-        if key == "port" && authority_has_hosts(base.as_str()) {
-            base = with_ports(&base, &value).ok_or_else(|| Error::InvalidInput {
-                what: format!("the environment variable {variable}"),
-                detail: format!(
-                    "it lists {} ports for the URL's {} hosts; give one port, or one per host",
-                    value.split(',').count(),
-                    config.get_hosts().len()
-                ),
-                source: None,
-            })?;
+        if key == "port" && named_hosts {
+            // libpq applies PGPORT to a single host written without a port; several hosts
+            // without ports each get 5432.
+            if entries.len() == 1 {
+                base = with_ports(&parts, &value).ok_or_else(|| Error::InvalidInput {
+                    what: format!("the environment variable {variable}"),
+                    detail: format!(
+                        "it lists {} ports for the URL's one host; give one port",
+                        value.split(',').count()
+                    ),
+                    source: None,
+                })?;
+                from_env.push(variable);
+            }
             continue;
         }
         if key == "host" {
@@ -177,15 +220,15 @@ pub(super) fn fill(url: &str, env: &Environment) -> Result<Filled> {
                     .split(',')
                     .map(|host| format!("host={}", super::encode(host))),
             );
-            continue;
+        } else {
+            added.push(pair);
         }
-        added.push(pair);
+        from_env.push(variable);
     }
     if passfile_param.is_none() {
         passfile = env.var("PGPASSFILE");
     }
-    let mut all: Vec<&str> = kept;
-    all.extend(added.iter().map(String::as_str));
+    let all: Vec<&str> = kept.iter().chain(&added).map(String::as_str).collect();
     Ok(Filled {
         url: with_query(&base, &all),
         passfile: passfile.or_else(|| {
@@ -194,46 +237,124 @@ pub(super) fn fill(url: &str, env: &Environment) -> Result<Filled> {
                 .map(|h| h.join(".pgpass").to_string_lossy().into_owned())
         }),
         passfile_param,
+        from_env,
     })
 }
 
-/// The hosts part of the authority of `base` (a URL without its query): after the user,
-/// before the path.
-fn authority_hosts(base: &str) -> &str {
-    let rest = base.split_once("://").map_or(base, |(_, rest)| rest);
-    let authority = rest.split('/').next().unwrap_or_default();
-    authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, hosts)| hosts)
-}
-
-/// Whether the authority of `base` names hosts (rather than the query's `host=`).
-fn authority_has_hosts(base: &str) -> bool {
-    !authority_hosts(base).is_empty()
-}
-
-/// Whether the authority of `base` (a URL without its query) gives a port for some host:
-/// `host:port`, `[v6]:port` or `%2Fsocket:port`.
-fn authority_gives_port(base: &str) -> bool {
-    authority_hosts(base).split(',').any(|host| {
-        let after_address = host.rsplit_once(']').map_or(host, |(_, after)| after);
-        after_address.contains(':')
+/// The (decoded) value of query parameter `key` among `pairs`, if given.
+fn param(pairs: &[String], key: &str) -> Option<String> {
+    pairs.iter().find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (url::percent_decode(k) == key).then(|| url::percent_decode(v))
     })
 }
 
-/// `base` (a URL without its query, whose hosts have no ports) with `ports` (one for every
-/// host, or one per host) after its hosts; `None` when the counts do not fit.
-fn with_ports(base: &str, ports: &str) -> Option<String> {
-    let (scheme, rest) = base.split_once("://")?;
-    let (authority, path) = match rest.find('/') {
-        Some(at) => rest.split_at(at),
-        None => (rest, ""),
-    };
-    let (user, hosts) = match authority.rsplit_once('@') {
-        Some((user, hosts)) => (format!("{user}@"), hosts),
-        None => (String::new(), authority),
-    };
-    let hosts: Vec<&str> = hosts.split(',').collect();
+/// Checks the hosts, ports and host addresses the client would connect with: at least one
+/// host, none empty, and one port (or one per host) and one address per host if any.
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`] saying which.
+pub(super) fn check_hosts(config: &Config) -> Result<()> {
+    let (hosts, ports, addrs) = (
+        config.get_hosts().len(),
+        config.get_ports().len(),
+        config.get_hostaddrs().len(),
+    );
+    if hosts == 0 && addrs == 0 {
+        return Err(invalid_url(
+            "it names no host, and PGHOST is not set; give one (postgres://user@host/database) or a socket directory (postgres://user@%2Fvar%2Frun%2Fpostgresql/database)",
+        ));
+    }
+    if hosts == 0 {
+        return Err(invalid_url(
+            "it gives hostaddr without a host name; give the host too (in the URL, as host= or in PGHOST): its name is what TLS checks and messages show",
+        ));
+    }
+    if config
+        .get_hosts()
+        .iter()
+        .any(|h| matches!(h, Host::Tcp(name) if name.is_empty()))
+    {
+        return Err(invalid_url(
+            "its list of hosts has an empty entry; name every host",
+        ));
+    }
+    if ports > 1 && ports != hosts {
+        return Err(invalid_url(&format!(
+            "it gives {hosts} hosts and {ports} ports; give one port, or one per host"
+        )));
+    }
+    if addrs > 0 && addrs != hosts {
+        return Err(invalid_url(&format!(
+            "it gives {hosts} hosts and {addrs} hostaddr values; give one per host"
+        )));
+    }
+    Ok(())
+}
+
+/// `error` about the URL, said to be about the URL with the variables `from_env` too.
+pub(super) fn blame(error: Error, from_env: &[&str]) -> Error {
+    match error {
+        Error::InvalidInput {
+            what,
+            detail,
+            source,
+        } if what == "the PostgreSQL URL" && !from_env.is_empty() => Error::InvalidInput {
+            what: format!(
+                "the PostgreSQL URL with {} from the environment",
+                from_env.join(", ")
+            ),
+            detail,
+            source,
+        },
+        other => other,
+    }
+}
+
+fn invalid_url(detail: &str) -> Error {
+    Error::InvalidInput {
+        what: "the PostgreSQL URL".into(),
+        detail: detail.to_owned(),
+        source: None,
+    }
+}
+
+/// The authority's entries as (host, port) text, in order; empty when it has none.
+fn authority_entries<'u>(parts: &url::Parts<'u>) -> Vec<(&'u str, &'u str)> {
+    let hosts = parts.hosts();
+    if hosts.is_empty() {
+        return Vec::new();
+    }
+    hosts
+        .split(',')
+        .map(|entry| {
+            let colon = match entry.rfind(']') {
+                Some(close) => entry[close..].find(':').map(|i| close + i),
+                None => entry.find(':'),
+            };
+            match colon {
+                Some(at) => (&entry[..at], &entry[at + 1..]),
+                None => (entry, ""),
+            }
+        })
+        .collect()
+}
+
+/// The URL of `parts` without its query and without the hosts and ports of its authority.
+fn without_hosts(parts: &url::Parts<'_>) -> String {
+    let path = parts
+        .location
+        .strip_prefix(parts.hosts())
+        .unwrap_or_default();
+    let user = parts.user_info.map(|u| format!("{u}@")).unwrap_or_default();
+    format!("{}{user}{path}", parts.scheme)
+}
+
+/// The URL of `parts` without its query, with `ports` (one for every host, or one per host)
+/// after its hosts, which have none; `None` when the counts do not fit.
+fn with_ports(parts: &url::Parts<'_>, ports: &str) -> Option<String> {
+    let hosts: Vec<&str> = parts.hosts().split(',').collect();
     let ports: Vec<&str> = ports.split(',').collect();
     if ports.len() != 1 && ports.len() != hosts.len() {
         return None;
@@ -246,7 +367,12 @@ fn with_ports(base: &str, ports: &str) -> Option<String> {
             format!("{host}:{port}")
         })
         .collect();
-    Some(format!("{scheme}://{user}{}{path}", hosts.join(",")))
+    let path = parts
+        .location
+        .strip_prefix(parts.hosts())
+        .unwrap_or_default();
+    let user = parts.user_info.map(|u| format!("{u}@")).unwrap_or_default();
+    Some(format!("{}{user}{}{path}", parts.scheme, hosts.join(",")))
 }
 
 /// `base` with the query of `pairs`.
@@ -284,27 +410,27 @@ fn check(variable: &str, pair: &str) -> Result<()> {
     parse(&url, &what).map(|_| ())
 }
 
-/// Sets `config`'s password from the password file `passfile` when it has none, as libpq
-/// would: the first line matching one of its hosts (in order), its port, database and user.
-/// A file that is missing gives nothing; one that others can read, is not a regular file or
-/// cannot be read is ignored with a warning.
-pub(super) fn password_from_file(config: &mut Config, passfile: Option<&str>) {
-    if config.get_password().is_some() {
-        return;
+/// Sets `config`'s password from the password file `passfile` when it has none (or an empty
+/// one), as libpq would: the first line matching one of its hosts (in order), its port,
+/// database and user. A file that is missing gives nothing; one that others can read, is
+/// not a regular file or cannot be read is ignored with a warning, and the returned note
+/// says so, for an authentication failure's message.
+pub(super) fn password_from_file(config: &mut Config, passfile: Option<&str>) -> Option<String> {
+    if config.get_password().is_some_and(|p| !p.is_empty()) {
+        return None;
     }
-    let Some(path) = passfile else {
-        return;
+    let path = passfile?;
+    let text = match read_passfile(Path::new(path)) {
+        Ok(text) => text?,
+        Err(why) => {
+            tracing::warn!("the password file {path} is ignored: it {why}");
+            return Some(format!("the password file {path} was ignored: it {why}"));
+        }
     };
-    let Some(text) = read_passfile(Path::new(path)) else {
-        return;
-    };
-    let Some(user) = config
+    let user = config
         .get_user()
         .map(str::to_owned)
-        .or_else(|| whoami::username().ok())
-    else {
-        return;
-    };
+        .or_else(|| whoami::username().ok())?;
     let database = config.get_dbname().unwrap_or(&user).to_owned();
     let ports = config.get_ports();
     let found = config.get_hosts().iter().enumerate().find_map(|(i, host)| {
@@ -317,6 +443,7 @@ pub(super) fn password_from_file(config: &mut Config, passfile: Option<&str>) {
     if let Some(password) = found {
         config.password(password);
     }
+    None
 }
 
 /// The names a password-file line may give for `host`: a TCP host as written; a socket
@@ -338,36 +465,28 @@ fn host_names(host: &Host) -> Vec<String> {
     }
 }
 
-/// The password file's text, or `None` (with a warning unless it is simply missing).
-fn read_passfile(path: &Path) -> Option<String> {
-    let meta = std::fs::metadata(path).ok()?;
+/// The password file's text: `Ok(None)` when it is missing, `Err` saying why it is not read
+/// (not a regular file, readable by others, unreadable).
+fn read_passfile(path: &Path) -> std::result::Result<Option<String>, String> {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(None);
+    };
     if !meta.is_file() {
-        tracing::warn!(
-            "the password file {} is not a regular file; it is ignored",
-            path.display()
-        );
-        return None;
+        return Err("is not a regular file".into());
     }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         if meta.permissions().mode() & 0o077 != 0 {
-            tracing::warn!(
-                "the password file {} has group or world access; it is ignored (permissions should be u=rw (0600) or less, as libpq requires)",
-                path.display()
+            return Err(
+                "has group or world access, and libpq's rule is u=rw (0600) or less: `chmod 600` it"
+                    .into(),
             );
-            return None;
         }
     }
     match std::fs::read(path) {
-        Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
-        Err(e) => {
-            tracing::warn!(
-                "the password file {} cannot be read ({e}); it is ignored",
-                path.display()
-            );
-            None
-        }
+        Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+        Err(e) => Err(format!("cannot be read ({e})")),
     }
 }
 
@@ -383,7 +502,7 @@ pub(super) fn lookup(text: &str, wanted: [&str; 4]) -> Option<String> {
             for want in wanted {
                 rest = field_matches(rest, want)?;
             }
-            Some(unescape(rest.trim_end_matches('\r')))
+            Some(password_field(rest.trim_end_matches('\r')))
         })
 }
 
@@ -405,13 +524,16 @@ fn field_matches<'l>(line: &'l str, want: &str) -> Option<&'l str> {
     None
 }
 
-/// A password as the file holds it: `\` escapes the next character.
-fn unescape(password: &str) -> String {
-    let mut out = String::with_capacity(password.len());
-    let mut chars = password.chars();
+/// A password as the file holds it, as libpq reads it: up to an unescaped `:` (a field after
+/// it is ignored) or the end of the line; `\` escapes the next character, and a `\` that
+/// ends the line is kept.
+fn password_field(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
     while let Some(c) = chars.next() {
         match c {
-            '\\' => out.extend(chars.next()),
+            '\\' => out.push(chars.next().unwrap_or('\\')),
+            ':' => break,
             c => out.push(c),
         }
     }

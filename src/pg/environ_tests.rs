@@ -41,19 +41,18 @@ fn the_environment_fills_only_what_the_url_leaves_out() -> TestResult {
         Some(&std::time::Duration::from_secs(3))
     );
     assert_eq!(config.get_options(), Some("-c statement_timeout=5s"));
-    // One port per host, or one for all; a list that fits neither is refused.
-    let config = filled("postgres://me@a,b/reg", &[("PGPORT", "5501,5502")])?;
-    assert_eq!(config.get_ports(), [5501, 5502]);
-    let config = filled("postgres://me@a,%2Ftmp/reg", &[("PGPORT", "5503")])?;
-    assert_eq!(config.get_ports(), [5503, 5503]);
+    // PGPORT gives a single host written without a port its port; several hosts written
+    // without ports each get 5432, as in libpq; a list for one host is refused.
+    let config = filled("postgres://me@a,b/reg", &[("PGPORT", "5501")])?;
+    assert_eq!(config.get_ports(), [5432, 5432]);
+    let env = Environment::of(&[("PGPORT", "1,2")], None);
+    assert!(matches!(
+        fill("postgres://me@a/reg", &env),
+        Err(Error::InvalidInput { .. })
+    ));
     // Hosts given as query parameters take the port as a parameter too.
     let config = filled("postgres:///reg?host=%2Ftmp&host=b", &[("PGPORT", "5504")])?;
     assert_eq!(ports(&config), [5504, 5504]);
-    let env = Environment::of(&[("PGPORT", "1,2,3")], None);
-    assert!(matches!(
-        fill("postgres://me@a,b/reg", &env),
-        Err(Error::InvalidInput { .. })
-    ));
     // A URL giving nothing takes everything, host lists included.
     let config = filled(
         "postgres://",
@@ -187,9 +186,10 @@ we\\:ird:5432:d\\\\b:u:p\\:a\\\\ss:word
         Some("any host")
     );
     assert_eq!(find(["other", "5433", "x", "cj"]), None);
+    // The password ends at an unescaped `:`, as in libpq (a field after it is ignored).
     assert_eq!(
         find(["we:ird", "5432", "d\\b", "u"]).as_deref(),
-        Some("p:a\\ss:word")
+        Some("p:a\\ss")
     );
     assert_eq!(
         find(["/tmp/sock", "5432", "reg", "ci"]).as_deref(),
@@ -297,4 +297,117 @@ proptest! {
             prop_assert_eq!(lookup(&line, wrong), None);
         }
     }
+}
+
+/// The [`Error::InvalidInput`] detail of connecting to `url` in environment `vars`, or the
+/// label when it is accepted (`Ok`).
+fn target_of(url: &str, vars: &[(&str, &str)]) -> Result<String, String> {
+    match crate::pg::target(url, &Environment::of(vars, None)) {
+        Ok(target) => Ok(target.label),
+        Err(Error::InvalidInput { what, detail, .. }) => Err(format!("{what}: {detail}")),
+        Err(other) => Err(format!("not invalid input: {other:?}")),
+    }
+}
+
+#[test]
+fn a_password_holding_url_characters_is_read_whole_and_never_shown() -> TestResult {
+    let label = target_of("postgres://qm:se?cr/et@h/db?sslmode=disable", &[])?;
+    assert_eq!(label, "postgres://qm@h:5432/db?sslmode=disable");
+    let config = filled("postgres://qm:se?cr/et@h/db?sslmode=disable", &[])?;
+    assert_eq!(config.get_password(), Some(&b"se?cr/et"[..]));
+    // More than one `@`: which part is the password is unclear, so it is refused.
+    for url in [
+        "postgres://u:p@ss@h/db",
+        "postgres://u:pw@h/db?application_name=a@b",
+    ] {
+        let refused = target_of(url, &[]).err().unwrap_or_default();
+        assert!(refused.contains("%40"), "{url}: {refused}");
+        assert!(
+            !refused.contains("p@ss") && !refused.contains("pw@"),
+            "{refused}"
+        );
+    }
+    // An `@` in a parameter of a URL without a password is no user part.
+    let label = target_of("postgres://u@h/db?application_name=a@b", &[])?;
+    assert_eq!(label, "postgres://u@h:5432/db?application_name=a@b");
+    Ok(())
+}
+
+#[test]
+fn hosts_and_ports_are_read_as_libpq_reads_them_or_refused() -> TestResult {
+    // A port parameter gives the authority's hosts their port (the client would add it).
+    let config = filled("postgres://h/db?port=5433", &[])?;
+    assert_eq!(config.get_ports(), [5433]);
+    // Ports without hosts name no host: PGHOST gives it, else the URL is refused.
+    let config = filled("postgres://u@:5434/db", &[("PGHOST", "/tmp")])?;
+    assert_eq!(config.get_hosts(), [Host::Unix("/tmp".into())]);
+    assert_eq!(config.get_ports(), [5434]);
+    let refused = target_of("postgres://u@:5434/db", &[])
+        .err()
+        .unwrap_or_default();
+    assert!(refused.contains("names no host"), "{refused}");
+    for (url, vars, why) in [
+        ("postgres://h/db?host=%2Ftmp", vec![], "in one place"),
+        ("postgres://h:1/db?port=2", vec![], "in one place"),
+        ("postgres://h,,/db", vec![], "empty entry"),
+        (
+            "postgres:///db?host=a&host=b&port=1,2,3",
+            vec![],
+            "2 hosts and 3 ports",
+        ),
+        (
+            "postgres:///db",
+            vec![("PGHOST", "a,b"), ("PGPORT", "1,2,3")],
+            "2 hosts and 3 ports",
+        ),
+        (
+            "postgres:///db?hostaddr=127.0.0.1",
+            vec![],
+            "without a host name",
+        ),
+    ] {
+        let refused = target_of(url, &vars).err().unwrap_or_default();
+        assert!(refused.contains(why), "{url}: {refused}");
+    }
+    // A variable's part in a refusal is named.
+    let refused = target_of("postgres:///db", &[("PGHOST", "a,b"), ("PGPORT", "1,2,3")])
+        .err()
+        .unwrap_or_default();
+    assert!(
+        refused.contains("with PGHOST, PGPORT from the environment"),
+        "{refused}"
+    );
+    // PGHOSTADDR gives the URL's host its address.
+    let config = filled("postgres://db.invalid/db", &[("PGHOSTADDR", "127.0.0.1")])?;
+    assert_eq!(config.get_hostaddrs().len(), 1);
+    Ok(())
+}
+
+#[test]
+fn an_empty_password_counts_as_none() -> TestResult {
+    let config = filled("postgres://u:@h/db", &[("PGPASSWORD", "from-env")])?;
+    assert_eq!(config.get_password(), Some(&b"from-env"[..]));
+    let config = filled("postgres://u@h/db?password=", &[("PGPASSWORD", "from-env")])?;
+    assert_eq!(config.get_password(), Some(&b"from-env"[..]));
+    Ok(())
+}
+
+#[cfg(unix)]
+#[test]
+fn the_password_file_is_read_as_libpq_reads_it() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    // A `\` that ends the password is kept.
+    let path = passfile(dir.path(), "*:*:*:u:abc\\\n", 0o600)?;
+    let mut config: Config = "postgres://u:@h/db".parse()?;
+    assert_eq!(password_from_file(&mut config, Some(&path)), None);
+    assert_eq!(config.get_password(), Some(&b"abc\\"[..]));
+    // A file others can read gives a note for the refusal's message.
+    let path = passfile(dir.path(), "*:*:*:u:abc\n", 0o644)?;
+    let mut config: Config = "postgres://u@h/db".parse()?;
+    let note = password_from_file(&mut config, Some(&path)).unwrap_or_default();
+    assert!(
+        note.contains("group or world access") && note.contains(&path),
+        "{note}"
+    );
+    Ok(())
 }

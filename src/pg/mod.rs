@@ -46,6 +46,7 @@ use postgres::{Config, IsolationLevel};
 
 use crate::codec::CatalogRecordV1;
 use crate::error::{Error, Result, ServerErrorKind};
+use crate::store::url;
 pub(crate) use catalog::{PgReader, PgWriter};
 use conn::Conn;
 pub(crate) use context::{PgContextReader, PgContextWriter};
@@ -69,6 +70,9 @@ pub(crate) struct PgStore {
     /// Opened read-only: every write is refused before it is sent, and the session's
     /// transactions are read-only, so the server refuses any that slipped through.
     read_only: bool,
+    /// Why the password file was not read (its permissions, say), for the message of a
+    /// refused password.
+    passfile_note: Option<String>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -109,7 +113,7 @@ impl PgStore {
             label,
             passfile,
         } = target(url, env)?;
-        environ::password_from_file(&mut config, passfile.as_deref());
+        let passfile_note = environ::password_from_file(&mut config, passfile.as_deref());
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
         }
@@ -118,6 +122,7 @@ impl PgStore {
         }
         let store = PgStore {
             label,
+            passfile_note,
             config,
             tls: tls.connector,
             tls_fallback: tls.fallback,
@@ -156,7 +161,35 @@ impl PgStore {
 
     /// Opens a new connection, in the session mode every call relies on.
     fn open_conn(&self, action: &str) -> Result<Conn> {
-        let mut client = match self.config.connect(self.tls.clone()) {
+        self.connect_client(action)
+            .map_err(|e| self.note_ignored_passfile(e))
+            .and_then(|client| self.session(client, action))
+    }
+
+    /// A refused password's error, with why the password file was not read, if it was not.
+    fn note_ignored_passfile(&self, error: Error) -> Error {
+        match (error, &self.passfile_note) {
+            (
+                Error::Server {
+                    kind: ServerErrorKind::Authentication,
+                    server,
+                    action,
+                    source,
+                },
+                Some(note),
+            ) => Error::Server {
+                kind: ServerErrorKind::Authentication,
+                server,
+                action: format!("{action} ({note})"),
+                source,
+            },
+            (error, _) => error,
+        }
+    }
+
+    /// A new client, TLS as the URL asks (a second attempt as libpq makes one).
+    fn connect_client(&self, action: &str) -> Result<postgres::Client> {
+        Ok(match self.config.connect(self.tls.clone()) {
             Ok(client) => client,
             // `prefer` tries again without TLS, `allow` with it, when the server refused the
             // first attempt (its pg_hba.conf may admit only the other kind), as libpq does.
@@ -170,7 +203,11 @@ impl PgStore {
                 }
                 _ => return Err(conn::map_connect_error(&self.label, action, first)),
             },
-        };
+        })
+    }
+
+    /// `client` in the session mode every call relies on.
+    fn session(&self, mut client: postgres::Client, action: &str) -> Result<Conn> {
         // The one-statement writes (src/pg/write.rs) run in the session's default mode; the
         // locking design needs READ COMMITTED whatever the server's or the URL's
         // default_transaction_isolation says.
@@ -281,24 +318,20 @@ fn target(url: &str, env: &environ::Environment) -> Result<Target> {
         None => url.to_owned(),
     };
     let filled = environ::fill(&url, env)?;
-    let (url, tls_options) = tls::take_options(&filled.url)?;
+    let blame = |e| environ::blame(e, &filled.from_env);
+    let (url, tls_options) = tls::take_options(&filled.url).map_err(blame)?;
     let mut config: Config = url
         .parse()
         .map_err(|e: postgres::Error| Error::InvalidInput {
             what: "the PostgreSQL URL".into(),
             detail: e.to_string(),
             source: Some(Box::new(e)),
-        })?;
-    if config.get_hosts().is_empty() {
-        return Err(Error::InvalidInput {
-            what: "the PostgreSQL URL".into(),
-            detail: "it names no host, and PGHOST is not set; give one (postgres://user@host/database) or a socket directory (postgres://user@%2Fvar%2Frun%2Fpostgresql/database)".into(),
-            source: None,
-        });
-    }
-    let tls = tls_options.connector(config.get_hosts())?;
+        })
+        .map_err(blame)?;
+    environ::check_hosts(&config).map_err(blame)?;
+    let tls = tls_options.connector(config.get_hosts()).map_err(blame)?;
     config.ssl_mode(tls.mode);
-    let query = url.split_once('?').map_or("", |(_, query)| query);
+    let query = url::split(&url).query;
     let query = match &filled.passfile_param {
         Some(passfile) if query.is_empty() => passfile.clone(),
         Some(passfile) => format!("{query}&{passfile}"),
@@ -350,7 +383,7 @@ fn label(config: &Config, query: &str, tls: &str) -> String {
         .split('&')
         .filter(|pair| {
             let key = pair.split_once('=').map_or(*pair, |(key, _)| key);
-            let key = tls::decode(key);
+            let key = url::percent_decode(key);
             !pair.is_empty()
                 && !environ::IN_AUTHORITY
                     .iter()

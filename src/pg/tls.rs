@@ -20,7 +20,8 @@
 //! checking off). TLS never applies to a Unix socket, which libpq ignores `sslmode` for
 //! too. A client certificate (`sslcert`, its unencrypted key `sslkey`; else
 //! `~/.postgresql/postgresql.crt` and `.key` when they exist, as in libpq) is sent when the
-//! server asks for one; `sslpassword` (an encrypted key) is refused. The second
+//! server asks for one; a named certificate file that does not exist means none, as in
+//! libpq; `sslpassword` (an encrypted key) is refused. The second
 //! attempt of `allow` and `prefer` is made by the store (`PgStore::open_conn`), after the
 //! server refused the first.
 //!
@@ -41,6 +42,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::pem;
 use crate::error::{Error, Result};
+use crate::store::url::{self, percent_decode as decode};
 
 /// libpq's `sslmode` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,9 +119,11 @@ pub(crate) struct Tls {
 ///
 /// [`Error::InvalidInput`] for `sslpassword` or an unknown `sslmode`.
 pub(crate) fn take_options(url: &str) -> Result<(String, TlsOptions)> {
-    let Some((base, query)) = url.split_once('?') else {
+    let parts = url::split(url);
+    if parts.query.is_empty() {
         return Ok((url.to_owned(), TlsOptions::default()));
-    };
+    }
+    let (base, query) = (parts.base(), parts.query);
     let mut options = TlsOptions::default();
     let mut kept = Vec::new();
     for pair in query.split('&') {
@@ -139,7 +143,7 @@ pub(crate) fn take_options(url: &str) -> Result<(String, TlsOptions)> {
         }
     }
     let url = if kept.is_empty() {
-        base.to_owned()
+        base
     } else {
         format!("{base}?{}", kept.join("&"))
     };
@@ -276,7 +280,8 @@ impl TlsOptions {
 
     /// The client certificate and key to send: the URL's `sslcert` and `sslkey`, else
     /// libpq's `~/.postgresql/postgresql.crt` and `.key` when the certificate exists (noted
-    /// in `defaults`); `None` without a certificate.
+    /// in `defaults`); `None` without a certificate, or when the one named does not exist
+    /// (as in libpq, with a warning).
     #[allow(clippy::type_complexity)]
     fn identity(
         &self,
@@ -296,6 +301,15 @@ impl TlsOptions {
             }
             return Ok(None);
         };
+        if !cert.exists() {
+            // As libpq: a certificate file that does not exist means no client certificate
+            // (the server refuses the connection if its rule asks for one).
+            tracing::warn!(
+                "the client certificate file {} (sslcert) does not exist; no client certificate is sent",
+                cert.display()
+            );
+            return Ok(None);
+        }
         let Some(key) = given_or_default(
             self.client_key.as_deref(),
             "sslkey",
@@ -478,30 +492,6 @@ pub(crate) fn is_tls_error(err: &postgres::Error) -> bool {
         .starts_with("error performing TLS handshake")
 }
 
-/// Percent-decodes `text` (a URL's query key or value); bytes that do not decode are kept.
-pub(super) fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 fn invalid(detail: String) -> Error {
     Error::InvalidInput {
         what: "the PostgreSQL URL".into(),
@@ -617,6 +607,10 @@ mod tests {
             let lone_cert = refusal(&format!("sslcert={}", empty.path().display()))?;
             assert!(lone_cert.to_string().contains("add sslkey"), "{lone_cert}");
         }
+        // A certificate file that does not exist means no client certificate, as in libpq.
+        let (_, options) =
+            take_options("postgres://h/db?sslmode=require&sslcert=/nonexistent/client.pem")?;
+        assert!(options.identity(&mut Vec::new())?.is_none());
         // Without sslrootcert, libpq's default file is used when it exists.
         if !pem::libpq_default("root.crt").is_some_and(|p| p.is_file()) {
             let none = refusal("sslmode=verify-full")?;
@@ -651,11 +645,5 @@ mod tests {
             ),
             "{expired}"
         );
-    }
-
-    #[test]
-    fn decoding_keeps_what_is_not_an_escape() {
-        assert_eq!(decode("a%2Fb%zz%4"), "a/b%zz%4");
-        assert_eq!(decode("%E2%9C%93"), "✓");
     }
 }

@@ -27,24 +27,6 @@ pub(crate) struct RepairReport {
     pub was_consistent: bool,
 }
 
-/// Whether `path` is a `postgres://` or `postgresql://` URL (the scheme in any case, as URL
-/// schemes are), which names a server and never a file: what
-/// [`RegistryManager::open`](crate::RegistryManager::open) refuses and the default manager
-/// connects to.
-///
-/// ```
-/// use pipeline_deps::storage::is_postgres_url;
-/// use std::path::Path;
-///
-/// assert!(is_postgres_url(Path::new("POSTGRESQL://ci@db.internal/registry")));
-/// assert!(!is_postgres_url(Path::new("postgres/registry.redb")));
-/// ```
-pub fn is_postgres_url(path: &Path) -> bool {
-    let text = path.to_string_lossy();
-    let scheme = text.split_once("://").map_or("", |(scheme, _)| scheme);
-    scheme.eq_ignore_ascii_case("postgres") || scheme.eq_ignore_ascii_case("postgresql")
-}
-
 /// Refuses a path that exists but is not a regular file (a FIFO, a directory, a device, a
 /// socket) before the storage engine touches it: opening a FIFO would block forever. It is
 /// an [`Error::Io`] (kind `InvalidInput`) whose source names the kind of file. A missing
@@ -52,7 +34,7 @@ pub fn is_postgres_url(path: &Path) -> bool {
 /// [`Error::InvalidInput`]: it is never taken for a file name (`postgres:` would become a
 /// directory beside the caller).
 pub(crate) fn check_regular_file(path: &Path) -> Result<()> {
-    if is_postgres_url(path) {
+    if super::url::is_postgres_url(path) {
         return Err(Error::InvalidInput {
             what: "the database path".into(),
             detail: "it is a PostgreSQL URL, not a file; connect to the server with `RegistryManager::connect` (cargo feature `postgres`)".into(),

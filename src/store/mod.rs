@@ -48,6 +48,7 @@ mod schema;
 mod seal;
 mod txn;
 mod typeindex;
+pub(crate) mod url;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -61,12 +62,12 @@ pub(crate) use backend::MemoryBackend;
 pub use backend::StorageBackend;
 pub(crate) use context::{ContextReader, ContextWriter, PutOutcome};
 use context::{KnownTypes, TxnKnownTypes};
-pub use copy::is_postgres_url;
 pub(crate) use copy::{compact_file, repair_file};
 pub(crate) use group::GroupCommit;
 use guard::contain;
 pub use schema::SCHEMA_VERSION;
 pub(crate) use txn::{Reader, Writer};
+pub use url::{is_postgres_url, url_without_password};
 
 /// How a database is opened (the manager's builder fills this in).
 #[derive(Debug, Clone)]
