@@ -447,3 +447,51 @@ fn context_name_on(root: &RegistryManager, workspace: &str, name: &str, full: &s
         }
     }
 }
+
+/// Showing a server URL (`storage::url_without_password`): whatever the input (read as a
+/// `postgres://` URL when its first byte is odd), never a panic; the result shows no
+/// parameter whose key decodes to `password` (in any case), is no longer than the input,
+/// and is what it shows again (hiding twice hides nothing more).
+pub fn server_url(data: &[u8]) {
+    use pipeline_deps::storage::url_without_password;
+    let text = String::from_utf8_lossy(data.get(1..).unwrap_or_default()).into_owned();
+    let url = match data.first() {
+        Some(b) if b & 1 == 1 => format!("postgres://{text}"),
+        _ => text,
+    };
+    let shown = url_without_password(&url);
+    assert!(shown.len() <= url.len(), "{url:?} grew into {shown:?}");
+    assert_eq!(url_without_password(&shown), shown, "{url:?}");
+    if let Some(rest) = shown.strip_prefix("postgres://") {
+        let query = rest.split_once('?').map_or("", |(_, q)| q);
+        for pair in query.split('&') {
+            let key = pair.split_once('=').map_or(pair, |(key, _)| key);
+            assert!(
+                !percent_decoded(key).eq_ignore_ascii_case("password"),
+                "{url:?} shows {shown:?}"
+            );
+        }
+    }
+}
+
+/// `text` with its `%XX` escapes decoded (others kept), written apart from the library's.
+fn percent_decoded(text: &str) -> String {
+    let mut out = Vec::new();
+    let mut bytes = text.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let rest: Vec<u8> = bytes.clone().take(2).collect();
+            if let Some(v) = std::str::from_utf8(&rest)
+                .ok()
+                .filter(|h| h.len() == 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(v);
+                bytes.nth(1);
+                continue;
+            }
+        }
+        out.push(b);
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

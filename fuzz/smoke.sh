@@ -6,14 +6,14 @@
 # the seeds and any local corpus are replayed through the same checks by an ordinary test
 # (`cargo test --test fuzz_corpora`). Exits non-zero on any finding.
 #
-# Usage: fuzz/smoke.sh            (from anywhere; about 4 x 30 s plus the build)
+# Usage: fuzz/smoke.sh            (from anywhere; about 5 x 30 s plus the build)
 #        FUZZ_SECONDS=600 fuzz/smoke.sh
 #        FUZZ_TARGETS="ops_model json_import" fuzz/smoke.sh   (a subset, in that order)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 seconds="${FUZZ_SECONDS:-30}"
-targets=(ops_model record_decode json_import context_name)
+targets=(ops_model record_decode json_import context_name server_url)
 if [ -n "${FUZZ_TARGETS:-}" ]; then
     read -r -a targets <<<"$FUZZ_TARGETS"
 fi

@@ -76,6 +76,11 @@ fn context_name_corpus() -> TestResult {
     replay("context_name", checks::context_name)
 }
 
+#[test]
+fn server_url_corpus() -> TestResult {
+    replay("server_url", checks::server_url)
+}
+
 /// Writes the seed corpus (`PIPELINE_DEPS_WRITE_SEEDS=1`); kept as a test so the seeds are
 /// reproducible from code.
 #[test]
@@ -166,6 +171,18 @@ fn seeds_are_reproducible() -> TestResult {
         ),
         ("context_name", "too_long", vec![b'n'; 1025]),
         ("context_name", "at_limit", vec![b'n'; 1024]),
+        (
+            "server_url",
+            "password_with_url_characters",
+            b"\x01ci:s3?c/r#t@db.internal:5432/reg?sslmode=require".to_vec(),
+        ),
+        (
+            "server_url",
+            "encoded_key",
+            b"\x01ci@h1:5432,[::1]:5433/reg?pass%77ord=x&application_name=a@b".to_vec(),
+        ),
+        ("server_url", "two_at_signs", b"\x01u:p@ss@h/db".to_vec()),
+        ("server_url", "a_file", b"\x00registry.redb".to_vec()),
     ];
     for (target, name, bytes) in seeds {
         let path = root.join(target).join(name);
