@@ -117,22 +117,40 @@ pub(super) struct Filled {
 /// authority and as parameters, holds an `@` whose reading is unclear, or when a variable
 /// holds a value its parameter cannot take (the message names the variable).
 pub(super) fn fill(url: &str, env: &Environment) -> Result<Filled> {
-    if !url::client_reads_alike(url) {
+    let Some(parts) = url::read(url) else {
         return Err(invalid_url(
-            "it holds more than one '@', so where its user and password end is unclear (the client would read it differently from how it is shown); write an '@' inside a user name, a password or a parameter as %40",
+            "an '@' in it may end a user name and password or belong to something else (it is left in the hosts or path, as a password holding '@' or '/' leaves it, or follows a ':' in a URL without a user part); write '@' as %40 and '/' as %2F inside a user name, password or parameter",
         ));
-    }
-    let parts = url::split(url);
+    };
     let mut passfile_param = None;
     let mut passfile = None;
     let mut kept = Vec::new();
     for pair in parts.query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        if url::percent_decode(key) == "passfile" {
-            passfile_param = Some(pair.to_owned());
-            passfile = Some(url::percent_decode(value)).filter(|v| !v.is_empty());
-        } else {
-            kept.push(pair.to_owned());
+        let key = url::percent_decode(key);
+        match key.as_str() {
+            "passfile" => {
+                passfile_param = Some(pair.to_owned());
+                passfile = Some(url::percent_decode(value)).filter(|v| !v.is_empty());
+            }
+            // libpq's lists: the last one given counts, and `host` is split at its commas
+            // (the client would add every one given and take `host` whole).
+            "host" | "hostaddr" | "port" => {
+                kept.retain(|p: &String| {
+                    url::percent_decode(p.split_once('=').map_or(p, |(k, _)| k)) != key
+                });
+                if key == "host" {
+                    kept.extend(
+                        url::percent_decode(value)
+                            .split(',')
+                            .map(|host| format!("host={}", super::encode(host))),
+                    );
+                } else {
+                    kept.push(pair.replace('@', "%40"));
+                }
+            }
+            // The client ends the user part at the first `@`, even in the query.
+            _ => kept.push(pair.replace('@', "%40")),
         }
     }
     let entries = authority_entries(&parts);

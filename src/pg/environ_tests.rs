@@ -51,7 +51,7 @@ fn the_environment_fills_only_what_the_url_leaves_out() -> TestResult {
         Err(Error::InvalidInput { .. })
     ));
     // Hosts given as query parameters take the port as a parameter too.
-    let config = filled("postgres:///reg?host=%2Ftmp&host=b", &[("PGPORT", "5504")])?;
+    let config = filled("postgres:///reg?host=%2Ftmp,b", &[("PGPORT", "5504")])?;
     assert_eq!(ports(&config), [5504, 5504]);
     // A URL giving nothing takes everything, host lists included.
     let config = filled(
@@ -311,14 +311,16 @@ fn target_of(url: &str, vars: &[(&str, &str)]) -> Result<String, String> {
 
 #[test]
 fn a_password_holding_url_characters_is_read_whole_and_never_shown() -> TestResult {
-    let label = target_of("postgres://qm:se?cr/et@h/db?sslmode=disable", &[])?;
+    let label = target_of("postgres://qm:se?c#ret@h/db?sslmode=disable", &[])?;
     assert_eq!(label, "postgres://qm@h:5432/db?sslmode=disable");
-    let config = filled("postgres://qm:se?cr/et@h/db?sslmode=disable", &[])?;
-    assert_eq!(config.get_password(), Some(&b"se?cr/et"[..]));
-    // More than one `@`: which part is the password is unclear, so it is refused.
+    let config = filled("postgres://qm:se?c#ret@h/db?sslmode=disable", &[])?;
+    assert_eq!(config.get_password(), Some(&b"se?c#ret"[..]));
+    // An `@` that may end a password or belong elsewhere: refused, asking for %40.
     for url in [
         "postgres://u:p@ss@h/db",
+        "postgres://u:se/cret@h/db",
         "postgres://u:pw@h/db?application_name=a@b",
+        "postgres://h:5432/db?application_name=a@b",
     ] {
         let refused = target_of(url, &[]).err().unwrap_or_default();
         assert!(refused.contains("%40"), "{url}: {refused}");
@@ -327,9 +329,14 @@ fn a_password_holding_url_characters_is_read_whole_and_never_shown() -> TestResu
             "{refused}"
         );
     }
-    // An `@` in a parameter of a URL without a password is no user part.
+    // An `@` in a parameter of a URL without a password is no user part: the client gets
+    // it as %40 (it would end the user part there) and connects where libpq would.
     let label = target_of("postgres://u@h/db?application_name=a@b", &[])?;
-    assert_eq!(label, "postgres://u@h:5432/db?application_name=a@b");
+    assert_eq!(label, "postgres://u@h:5432/db?application_name=a%40b");
+    let config = filled("postgres://h/db?user=me&application_name=a@b", &[])?;
+    assert_eq!(config.get_hosts(), [Host::Tcp("h".into())]);
+    assert_eq!(config.get_user(), Some("me"));
+    assert_eq!(config.get_application_name(), Some("a@b"));
     Ok(())
 }
 
@@ -351,7 +358,7 @@ fn hosts_and_ports_are_read_as_libpq_reads_them_or_refused() -> TestResult {
         ("postgres://h:1/db?port=2", vec![], "in one place"),
         ("postgres://h,,/db", vec![], "empty entry"),
         (
-            "postgres:///db?host=a&host=b&port=1,2,3",
+            "postgres:///db?host=a,b&port=1,2,3",
             vec![],
             "2 hosts and 3 ports",
         ),

@@ -331,7 +331,7 @@ fn target(url: &str, env: &environ::Environment) -> Result<Target> {
     environ::check_hosts(&config).map_err(blame)?;
     let tls = tls_options.connector(config.get_hosts()).map_err(blame)?;
     config.ssl_mode(tls.mode);
-    let query = url::split(&url).query;
+    let query = url::read(&url).map_or("", |parts| parts.query);
     let query = match &filled.passfile_param {
         Some(passfile) if query.is_empty() => passfile.clone(),
         Some(passfile) => format!("{query}&{passfile}"),

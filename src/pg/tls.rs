@@ -97,6 +97,8 @@ pub(crate) struct TlsOptions {
     client_cert: Option<String>,
     /// `sslkey` as given: the client certificate's private key.
     client_key: Option<String>,
+    /// `sslpassword` was given: the client key is encrypted, which this build cannot read.
+    key_passphrase: bool,
 }
 
 /// What a store connects with: the client's mode and the connector.
@@ -119,10 +121,9 @@ pub(crate) struct Tls {
 ///
 /// [`Error::InvalidInput`] for `sslpassword` or an unknown `sslmode`.
 pub(crate) fn take_options(url: &str) -> Result<(String, TlsOptions)> {
-    let parts = url::split(url);
-    if parts.query.is_empty() {
+    let Some(parts) = url::read(url).filter(|parts| !parts.query.is_empty()) else {
         return Ok((url.to_owned(), TlsOptions::default()));
-    }
+    };
     let (base, query) = (parts.base(), parts.query);
     let mut options = TlsOptions::default();
     let mut kept = Vec::new();
@@ -134,11 +135,8 @@ pub(crate) fn take_options(url: &str) -> Result<(String, TlsOptions)> {
             "sslrootcert" => options.root_cert = Some(decode(value)).filter(|v| !v.is_empty()),
             "sslcert" => options.client_cert = Some(decode(value)).filter(|v| !v.is_empty()),
             "sslkey" => options.client_key = Some(decode(value)).filter(|v| !v.is_empty()),
-            "sslpassword" => {
-                return Err(invalid(
-                    "sslpassword unlocks an encrypted client key, which this build cannot read; decrypt the key (`openssl pkey -in KEY -out KEY.plain`) and name it with sslkey".into(),
-                ));
-            }
+            // Needed only if a client key is read (see `identity`), as in libpq.
+            "sslpassword" => options.key_passphrase = true,
             _ => kept.push(pair),
         }
     }
@@ -320,6 +318,11 @@ impl TlsOptions {
                 "a client certificate needs its private key; add sslkey=FILE (an unencrypted PEM key), or put it in ~/.postgresql/postgresql.key".into(),
             ));
         };
+        if self.key_passphrase {
+            return Err(invalid(
+                "sslpassword unlocks an encrypted client key, which this build cannot read; decrypt the key (`openssl pkey -in KEY -out KEY.plain`) and name it with sslkey".into(),
+            ));
+        }
         pem::read_identity(&cert, &key).map(Some)
     }
 }
@@ -549,17 +552,27 @@ mod tests {
     }
 
     #[test]
-    fn unknown_modes_and_encrypted_client_keys_are_refused() {
-        for url in [
-            "postgres://h/db?sslmode=verify",
-            "postgres://h/db?sslcert=/c.pem&sslkey=/k.pem&sslpassword=x",
-        ] {
-            let result = take_options(url);
-            assert!(
-                matches!(result, Err(Error::InvalidInput { .. })),
-                "{url}: {result:?}"
-            );
-        }
+    fn unknown_modes_and_encrypted_client_keys_are_refused() -> Result<()> {
+        let result = take_options("postgres://h/db?sslmode=verify");
+        assert!(
+            matches!(result, Err(Error::InvalidInput { .. })),
+            "{result:?}"
+        );
+        // sslpassword is refused when a client key is to be read, ignored otherwise (as in
+        // libpq, which needs it only then); never passed on.
+        let cert = tempfile::NamedTempFile::new().map_err(|source| Error::Io {
+            action: "creating a file".into(),
+            source,
+        })?;
+        let with_key = format!(
+            "sslcert={0}&sslkey={0}&sslpassword=x",
+            cert.path().display()
+        );
+        let refused = refusal(&with_key)?;
+        assert!(refused.to_string().contains("sslpassword"), "{refused}");
+        let (url, _) = take_options("postgres://h/db?sslpassword=x&sslmode=disable")?;
+        assert_eq!(url, "postgres://h/db");
+        Ok(())
     }
 
     /// The error `connector` gives for the options of `query`, for a server over TCP.

@@ -2,12 +2,18 @@
 //! query are, and showing it without its password. Plain string work, compiled with or
 //! without the PostgreSQL client, so that a build without it still never prints a password.
 //!
-//! Where a URL's user part ends is ambiguous when a password holds `@`, `/`, `?` or `#`
-//! unencoded (the client ends it at the first `@`; libpq at the first `@` before any `/`).
-//! [`split`] takes the reading that hides the most: the user part runs to the last `@`
-//! whose user (what precedes the first `:`) holds no `/` or `?` (which would put that `@`
-//! in the path or the query). A connection refuses a URL that the client would read
-//! otherwise (`pg::target`), so that what is shown is always what is used.
+//! A URL is read as libpq reads it ([`read`]): the user part ends at the first `@`, unless a
+//! `/` comes before it (then there is none); the query starts at the first `?` after the
+//! user part. The client would end the user part at the first `@` anywhere, even in the
+//! query, so a connection hands it the URL with every later `@` written `%40`
+//! (`pg::environ::fill`). Two places for an `@` are refused, since part of such a URL may be
+//! a password read as something else: in the hosts or path (what a password holding `@` or
+//! `/` unencoded leaves there), and after a `:` in a URL without a user part
+//! (`postgres://h:5432/db?application_name=x@y` reads to the client as user `h` with a
+//! password, and `postgres://u:se/cret@h/db` looks the same). So is a second `@` when what
+//! precedes it reads as a user and a password (`postgres://u:p@?ss@h/db`, or
+//! `postgres://u:pw@h/db?application_name=a@b`). [`read`] gives `None` for them, and such a
+//! URL is shown as its scheme and `…` only; written with `%40`, it works.
 
 use std::path::Path;
 
@@ -58,51 +64,57 @@ impl<'u> Parts<'u> {
     }
 }
 
-/// Splits `url` (`scheme://[user[:password]@]hosts[/path][?query]`) as the module's
-/// documentation says.
-pub(crate) fn split(url: &str) -> Parts<'_> {
+/// Reads `url` (`scheme://[user[:password]@]hosts[/path][?query]`) as the module's
+/// documentation says; `None` when an `@` is left in its hosts or path.
+pub(crate) fn read(url: &str) -> Option<Parts<'_>> {
     let (scheme, rest) = match url.find("://") {
         Some(at) => url.split_at(at + 3),
         None => ("", url),
     };
-    // The last `@` that can end a user part: what precedes its first `:` (the user) holds
-    // no `/` or `?`, which would put that `@` in the path or query.
-    let user_end = rest.match_indices('@').map(|(at, _)| at).rev().find(|&at| {
-        let user = rest[..at].split(':').next().unwrap_or_default();
-        !user.contains(['/', '?'])
-    });
+    let user_end = rest
+        .find('@')
+        .filter(|&at| rest.find('/').is_none_or(|slash| at < slash));
     let (user_info, after) = match user_end {
         Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
         None => (None, rest),
     };
     let (location, query) = after.split_once('?').unwrap_or((after, ""));
-    Parts {
+    // An `@` left in the hosts or path, or an `@` after a `:` with no user part (`h:1/db?
+    // a=x@y` reads as a user `h` and a password to the client, and is how a password
+    // holding `/` looks): either way, part of it may be a password.
+    let colon_before_at =
+        user_info.is_none() && rest.find('@').is_some_and(|at| rest[..at].contains(':'));
+    // More than one `@`, the last after what reads as a user and a password: a password
+    // holding `@` would look so (`u:p@?ss@h`).
+    let last_at_ends_a_password = rest.rfind('@').is_some_and(|last| {
+        user_end != Some(last) && {
+            let info = &rest[..last];
+            let user = info.split(':').next().unwrap_or_default();
+            info.contains(':') && !user.contains(['@', '/', '?'])
+        }
+    });
+    if location.contains('@') || colon_before_at || last_at_ends_a_password {
+        return None;
+    }
+    Some(Parts {
         scheme,
         user_info,
         location,
         query,
-    }
+    })
 }
 
-/// Whether the client (which ends the user part at the first `@`) reads `url`'s user part
-/// as [`split`] does.
-#[cfg(feature = "postgres")]
-pub(crate) fn client_reads_alike(url: &str) -> bool {
-    let parts = split(url);
-    let rest = url.get(parts.scheme.len()..).unwrap_or_default();
-    let client_end = rest.find('@');
-    client_end == parts.user_info.map(str::len)
-}
-
-/// Whether a query parameter's key (percent-decoded) is `password`, in any case.
+/// Whether a query parameter's key (percent-decoded, in any case) is `password` or
+/// `sslpassword` (a client key's passphrase): a secret.
 pub(crate) fn is_password_key(pair: &str) -> bool {
-    let key = pair.split_once('=').map_or(pair, |(key, _)| key);
-    percent_decode(key).eq_ignore_ascii_case("password")
+    let key = percent_decode(pair.split_once('=').map_or(pair, |(key, _)| key));
+    key.eq_ignore_ascii_case("password") || key.eq_ignore_ascii_case("sslpassword")
 }
 
 /// `url` as it may be shown: a `postgres://` URL without its password (after the user, or
-/// as a `password=` parameter, its key written in any case or percent-encoded); anything
-/// else as it is.
+/// as a `password=` or `sslpassword=` parameter, its key written in any case or
+/// percent-encoded), or as `postgres://…` when an `@` in its hosts or path leaves unclear
+/// what is a password (a connection refuses such a URL); anything else as it is.
 ///
 /// ```
 /// use pipeline_deps::storage::url_without_password;
@@ -117,7 +129,10 @@ pub fn url_without_password(url: &str) -> String {
     if !is_postgres_url(Path::new(url)) {
         return url.to_owned();
     }
-    let parts = split(url);
+    let Some(parts) = read(url) else {
+        let scheme = url.find("://").map_or("postgres://", |at| &url[..at + 3]);
+        return format!("{scheme}…");
+    };
     let user = parts
         .user_info
         .map(|info| format!("{}@", info.split(':').next().unwrap_or_default()))
@@ -163,50 +178,43 @@ pub(crate) fn percent_decode(text: &str) -> String {
 mod tests {
     use proptest::prelude::*;
 
-    #[cfg(feature = "postgres")]
-    use super::client_reads_alike;
-    use super::{split, url_without_password};
+    use super::{read, url_without_password};
 
     #[test]
-    fn the_user_part_is_read_to_hide_the_most() {
+    fn urls_are_read_as_libpq_reads_them() {
         for (url, user, location, query) in [
             ("postgres://u:pw@h:5/db?x=1", Some("u:pw"), "h:5/db", "x=1"),
             ("postgres://qm:se?cret@h/db", Some("qm:se?cret"), "h/db", ""),
-            (
-                "postgres://qm:se/cret@h/db?a=1",
-                Some("qm:se/cret"),
-                "h/db",
-                "a=1",
-            ),
-            ("postgres://u:p@ss@h/db", Some("u:p@ss"), "h/db", ""),
             ("postgres://u@h/db?app=a@b", Some("u"), "h/db", "app=a@b"),
-            // Ambiguous: read to hide the most (and refused for a connection).
             (
-                "postgres://u:pw@h/db?app=a@b",
-                Some("u:pw@h/db?app=a"),
-                "b",
-                "",
+                "postgres://u@127.0.0.1:5/db?app=a@b",
+                Some("u"),
+                "127.0.0.1:5/db",
+                "app=a@b",
             ),
             ("postgres://h/db?password=x@y", None, "h/db", "password=x@y"),
             ("postgres:///db?host=%2Ftmp", None, "/db", "host=%2Ftmp"),
             ("postgres://", None, "", ""),
         ] {
-            let parts = split(url);
-            assert_eq!(parts.user_info, user, "{url}");
-            assert_eq!(parts.location, location, "{url}");
-            assert_eq!(parts.query, query, "{url}");
+            let parts = read(url);
+            assert_eq!(parts.map(|p| p.user_info), Some(user), "{url}");
+            assert_eq!(parts.map(|p| p.location), Some(location), "{url}");
+            assert_eq!(parts.map(|p| p.query), Some(query), "{url}");
         }
-    }
-
-    #[cfg(feature = "postgres")]
-    #[test]
-    fn a_url_the_client_reads_otherwise_is_told_apart() {
-        assert!(client_reads_alike("postgres://qm:se?cret@h/db"));
-        assert!(client_reads_alike("postgres://h/db"));
-        assert!(!client_reads_alike("postgres://u:p@ss@h/db"));
-        assert!(client_reads_alike("postgres://u@h/db?app=a@b"));
-        assert!(!client_reads_alike("postgres://u:pw@h/db?app=a@b"));
-        assert!(!client_reads_alike("postgres://h/db?app=a@b"));
+        // An `@` left in the hosts or path, or after a `:` without a user part: perhaps a
+        // password holding `@` or `/`.
+        for url in [
+            "postgres://u:p@ss@h/db",
+            "postgres://qm:se/cret@h/db",
+            "postgres://qm:se?cr/et@h/db",
+            "postgres://u:12/34?5@h/db",
+            "postgres://h:1/db?app=x@y&a=1",
+            "postgres://a:p@?ss@db/reg",
+            "postgres://u:pw@h/db?app=a@b",
+        ] {
+            assert_eq!(read(url), None, "{url}");
+            assert_eq!(url_without_password(url), "postgres://…");
+        }
     }
 
     #[test]
@@ -225,7 +233,7 @@ mod tests {
             in_query in "[a-zA-Z0-9@:/?%]{1,12}",
             user in "[a-z]{1,6}",
             query in proptest::option::of("[a-z]{1,5}=[a-z@]{0,5}"),
-            key in proptest::sample::select(vec!["password", "PASSWORD", "pass%77ord"]),
+            key in proptest::sample::select(vec!["password", "PASSWORD", "pass%77ord", "sslpassword"]),
         ) {
             // A marker no user, host or other parameter of these URLs holds.
             let secret = format!("ZZ{password}ZZ");
