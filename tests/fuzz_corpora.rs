@@ -183,6 +183,19 @@ fn seeds_are_reproducible() -> TestResult {
         ),
         ("server_url", "two_at_signs", b"\x01u:p@ss@h/db".to_vec()),
         ("server_url", "a_file", b"\x00registry.redb".to_vec()),
+        // Findings of the first runs: a `password` key read as a user part; a URL of
+        // `@`s only, hidden whole; a password value whose `/` kept an `@` out of the user.
+        (
+            "server_url",
+            "password_key_as_user",
+            b"\x01?pass%77ord=@".to_vec(),
+        ),
+        ("server_url", "at_signs_only", b"\x01@@".to_vec()),
+        (
+            "server_url",
+            "password_holding_the_slash",
+            b"\x17?pass%77ord=c/&\xab=@".to_vec(),
+        ),
     ];
     for (target, name, bytes) in seeds {
         let path = root.join(target).join(name);

@@ -12,7 +12,8 @@
 //! (`postgres://h:5432/db?application_name=x@y` reads to the client as user `h` with a
 //! password, and `postgres://u:se/cret@h/db` looks the same). So is a second `@` when what
 //! precedes it reads as a user and a password (`postgres://u:p@?ss@h/db`, or
-//! `postgres://u:pw@h/db?application_name=a@b`). [`read`] gives `None` for them, and such a
+//! `postgres://u:pw@h/db?application_name=a@b`), and a user part whose user holds a `?`
+//! (`postgres://?password=x@h`). [`read`] gives `None` for them, and such a
 //! URL is shown as its scheme and `…` only; written with `%40`, it works.
 
 use std::path::Path;
@@ -93,7 +94,10 @@ pub(crate) fn read(url: &str) -> Option<Parts<'_>> {
             info.contains(':') && !user.contains(['@', '/', '?'])
         }
     });
-    if location.contains('@') || colon_before_at || last_at_ends_a_password {
+    // A `?` in the user: what follows may be parameters, a password among them.
+    let query_in_user =
+        user_info.is_some_and(|info| info.split(':').next().unwrap_or_default().contains('?'));
+    if location.contains('@') || colon_before_at || last_at_ends_a_password || query_in_user {
         return None;
     }
     Some(Parts {
@@ -129,9 +133,12 @@ pub fn url_without_password(url: &str) -> String {
     if !is_postgres_url(Path::new(url)) {
         return url.to_owned();
     }
-    let Some(parts) = read(url) else {
+    let hidden = || {
         let scheme = url.find("://").map_or("postgres://", |at| &url[..at + 3]);
-        return format!("{scheme}…");
+        format!("{scheme}…")
+    };
+    let Some(parts) = read(url) else {
+        return hidden();
     };
     let user = parts
         .user_info
@@ -147,7 +154,13 @@ pub fn url_without_password(url: &str) -> String {
     } else {
         format!("?{}", kept.join("&"))
     };
-    format!("{}{user}{}{query}", parts.scheme, parts.location)
+    let shown = format!("{}{user}{}{query}", parts.scheme, parts.location);
+    // What is left must read the same way: a password removed from the query may have held
+    // the `/` that kept an `@` out of a user part.
+    match read(&shown) {
+        Some(again) if again.user_info.is_some() == parts.user_info.is_some() => shown,
+        _ => hidden(),
+    }
 }
 
 /// Percent-decodes `text` (a URL's query key or value); bytes that do not decode are kept.
@@ -211,6 +224,7 @@ mod tests {
             "postgres://h:1/db?app=x@y&a=1",
             "postgres://a:p@?ss@db/reg",
             "postgres://u:pw@h/db?app=a@b",
+            "postgres://?password=secret@h/db",
         ] {
             assert_eq!(read(url), None, "{url}");
             assert_eq!(url_without_password(url), "postgres://…");
