@@ -12,6 +12,10 @@
 //! client has no compiled-in default), and the client sends one password to every host of
 //! a URL, so the password file's first match over the hosts, in order, is used for all.
 //!
+//! The URL itself is read as libpq reads it where the client differs ([`fill`]; the user
+//! part as `store::url` reads it), or refused saying why, and checked ([`check_hosts`]) so
+//! that the client connects where `psql` would or not at all.
+//!
 //! Not read: `PGSERVICE` and service files, `PGSSLPASSWORD` (encrypted keys are refused
 //! anyway), `PGREQUIRESSL` (deprecated) and the variables of settings the client lacks.
 

@@ -124,9 +124,11 @@ pub(crate) fn is_password_key(pair: &str) -> bool {
 /// use pipeline_deps::storage::url_without_password;
 ///
 /// assert_eq!(
-///     url_without_password("postgres://ci:s3?cr@t@db.internal/reg?pass%77ord=x&sslmode=require"),
+///     url_without_password("postgres://ci:s3?cr#t@db.internal/reg?pass%77ord=x&sslmode=require"),
 ///     "postgres://ci@db.internal/reg?sslmode=require"
 /// );
+/// // An `@` that leaves unclear what is a password: hidden whole.
+/// assert_eq!(url_without_password("postgres://ci:p@ss@db.internal/reg"), "postgres://…");
 /// assert_eq!(url_without_password("registry.redb"), "registry.redb");
 /// ```
 pub fn url_without_password(url: &str) -> String {
