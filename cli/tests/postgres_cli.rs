@@ -195,6 +195,7 @@ fn a_password_in_the_url_is_never_printed() -> TestResult {
         ),
         format!("postgres://{}:Wr@0ngQ@{host}", pg_cluster::PASSWORD_USER),
         "postgres://127.0.0.1:1/db?application_name=x@y&password=Wr0ngQ".to_owned(),
+        "postgres://127.0.0.1:1/db?user=u&password%=Wr0ngQ".to_owned(),
         format!(
             "postgres://{}@{host}?sslpassword=Wr0ngQ",
             pg_cluster::PASSWORD_USER

@@ -223,6 +223,7 @@ def test_the_default_managers_repr_shows_no_password() -> None:
         ("postgres://qm:se?cr#et@db:5432/reg", "postgres://qm@db:5432/reg"),
         ("postgres://qm@db/reg?pass%77ord=SEcret", "postgres://qm@db/reg"),
         ("postgres://a:b#SEc@db/reg", "postgres://a@db/reg"),
+        ("postgres://qm@db/reg?password%=SEcret", "postgres://qm@db/reg"),
     ]:
         shown = run_python(code, {"PIPELINE_DEPS_DB": url}).strip().split("\n")[0]
         assert "cr#et" not in shown and "SEc" not in shown, shown

@@ -385,6 +385,7 @@ fn label(config: &Config, query: &str, tls: &str) -> String {
             let key = pair.split_once('=').map_or(*pair, |(key, _)| key);
             let key = url::percent_decode(key);
             !pair.is_empty()
+                && !url::is_password_key(pair)
                 && !environ::IN_AUTHORITY
                     .iter()
                     .any(|k| key.eq_ignore_ascii_case(k))

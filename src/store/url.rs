@@ -108,11 +108,12 @@ pub(crate) fn read(url: &str) -> Option<Parts<'_>> {
     })
 }
 
-/// Whether a query parameter's key (percent-decoded, in any case) is `password` or
-/// `sslpassword` (a client key's passphrase): a secret.
+/// Whether a query parameter's key, percent-decoded and in any case, holds `password`: a
+/// secret (`password`, `sslpassword`, and any malformed key that means one, such as
+/// `password%` or ` password`, which the client refuses but a message would show).
 pub(crate) fn is_password_key(pair: &str) -> bool {
     let key = percent_decode(pair.split_once('=').map_or(pair, |(key, _)| key));
-    key.eq_ignore_ascii_case("password") || key.eq_ignore_ascii_case("sslpassword")
+    key.to_lowercase().contains("password")
 }
 
 /// `url` as it may be shown: a `postgres://` URL without its password (after the user, or
@@ -249,7 +250,10 @@ mod tests {
             in_query in "[a-zA-Z0-9@:/?%]{1,12}",
             user in "[a-z]{1,6}",
             query in proptest::option::of("[a-z]{1,5}=[a-z@]{0,5}"),
-            key in proptest::sample::select(vec!["password", "PASSWORD", "pass%77ord", "sslpassword"]),
+            key in proptest::sample::select(vec![
+                "password", "PASSWORD", "pass%77ord", "sslpassword", "password%", " password",
+                "password%0", "%FFpassword",
+            ]),
         ) {
             // A marker no user, host or other parameter of these URLs holds.
             let secret = format!("ZZ{password}ZZ");
