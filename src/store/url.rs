@@ -117,9 +117,10 @@ pub(crate) fn is_password_key(pair: &str) -> bool {
 }
 
 /// `url` as it may be shown: a `postgres://` URL without its password (after the user, or
-/// as a `password=` or `sslpassword=` parameter, its key written in any case or
-/// percent-encoded), or as `postgres://…` when an `@` in its hosts or path leaves unclear
-/// what is a password (a connection refuses such a URL); anything else as it is.
+/// any parameter whose key, percent-decoded and in any case, holds `password`:
+/// `password`, `sslpassword`, a malformed `password%`), or as `postgres://…` when an `@`
+/// leaves unclear what is a password (a connection refuses such a URL; see the module's
+/// documentation); anything else as it is.
 ///
 /// ```
 /// use pipeline_deps::storage::url_without_password;
