@@ -83,13 +83,16 @@ pub(crate) fn read(url: &str) -> Option<Parts<'_>> {
     // An `@` left in the hosts or path, or an `@` after a `:` with no user part (`h:1/db?
     // a=x@y` reads as a user `h` and a password to the client, and is how a password
     // holding `/` looks): either way, part of it may be a password.
-    let colon_before_at =
-        user_info.is_none() && rest.find('@').is_some_and(|at| rest[..at].contains(':'));
+    // (The `:`s of an IPv6 host in brackets do not count.)
+    let colon_before_at = user_info.is_none()
+        && rest
+            .find('@')
+            .is_some_and(|at| without_ipv6_hosts(&rest[..at]).contains(':'));
     // More than one `@`, the last after what reads as a user and a password: a password
     // holding `@` would look so (`u:p@?ss@h`).
     let last_at_ends_a_password = rest.rfind('@').is_some_and(|last| {
         user_end != Some(last) && {
-            let info = &rest[..last];
+            let info = without_ipv6_hosts(&rest[..last]);
             let user = info.split(':').next().unwrap_or_default();
             info.contains(':') && !user.contains(['@', '/', '?'])
         }
@@ -106,6 +109,27 @@ pub(crate) fn read(url: &str) -> Option<Parts<'_>> {
         location,
         query,
     })
+}
+
+/// `text` without the IPv6 addresses in brackets that open it or follow a `,` (hosts).
+fn without_ipv6_hosts(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut at_host = true;
+    while let Some(c) = rest.chars().next() {
+        if at_host
+            && c == '['
+            && let Some(close) = rest.find(']')
+        {
+            rest = &rest[close + 1..];
+            at_host = false;
+            continue;
+        }
+        at_host = c == ',';
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
 }
 
 /// Whether a query parameter's key, percent-decoded and in any case, holds `password`: a
@@ -211,6 +235,14 @@ mod tests {
             ),
             ("postgres://h/db?password=x@y", None, "h/db", "password=x@y"),
             ("postgres:///db?host=%2Ftmp", None, "/db", "host=%2Ftmp"),
+            // The `:`s of an IPv6 host are no password's.
+            ("postgres://[::1]/db?app=a@b", None, "[::1]/db", "app=a@b"),
+            (
+                "postgres://h,[fe80::1]/db?app=a@b",
+                None,
+                "h,[fe80::1]/db",
+                "app=a@b",
+            ),
             ("postgres://", None, "", ""),
         ] {
             let parts = read(url);
@@ -229,6 +261,7 @@ mod tests {
             "postgres://a:p@?ss@db/reg",
             "postgres://u:pw@h/db?app=a@b",
             "postgres://?password=secret@h/db",
+            "postgres://[::1]:5432/db?app=a@b",
         ] {
             assert_eq!(read(url), None, "{url}");
             assert_eq!(url_without_password(url), "postgres://…");
