@@ -51,7 +51,7 @@ const VARIABLES: [(&str, &str); 17] = [
 
 /// The parameters a URL shows in its authority and path (`user@host:port/dbname`), which
 /// the server's label writes there, never in its query.
-pub(super) const IN_AUTHORITY: [&str; 5] = ["host", "port", "user", "password", "dbname"];
+pub(super) const IN_AUTHORITY: [&str; 4] = ["host", "port", "user", "dbname"];
 
 /// Looks up an environment variable.
 type Lookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -140,15 +140,9 @@ pub(super) fn fill(url: &str, env: &Environment) -> Result<Filled> {
             // libpq's lists: the last one given counts, and `host` is split at its commas
             // (the client would add every one given and take `host` whole).
             "host" | "hostaddr" | "port" => {
-                kept.retain(|p: &String| {
-                    url::percent_decode(p.split_once('=').map_or(p, |(k, _)| k)) != key
-                });
+                kept.retain(|p: &String| url::pair_key(p) != key);
                 if key == "host" {
-                    kept.extend(
-                        url::percent_decode(value)
-                            .split(',')
-                            .map(|host| format!("host={}", super::encode(host))),
-                    );
+                    kept.extend(host_params(&url::percent_decode(value)));
                 } else {
                     kept.push(pair.replace('@', "%40"));
                 }
@@ -164,7 +158,7 @@ pub(super) fn fill(url: &str, env: &Environment) -> Result<Filled> {
     let mut base = parts.base();
     if !entries.is_empty() && !named_hosts {
         // Ports without hosts: libpq's "no host"; the ports become the `port` parameter.
-        base = without_hosts(&parts);
+        base = with_hosts(&parts, "");
         if authority_ports && param(&kept, "port").is_none() {
             let ports: Vec<&str> = entries.iter().map(|(_, port)| *port).collect();
             kept.push(format!("port={}", ports.join(",")));
@@ -190,13 +184,11 @@ pub(super) fn fill(url: &str, env: &Environment) -> Result<Filled> {
                     entries.len()
                 ))
             })?;
-            kept.retain(|pair| {
-                url::percent_decode(pair.split_once('=').map_or(pair, |(k, _)| k)) != "port"
-            });
+            kept.retain(|pair| url::pair_key(pair) != "port");
         }
     }
     let own: Vec<&str> = kept.iter().map(String::as_str).collect();
-    let (parsed, _) = tls::take_options(&with_query(&base, &own))?;
+    let (parsed, _) = tls::take_options(&url::with_query(&base, &own))?;
     let config = parse(&parsed, "the PostgreSQL URL")?;
     let given = |key: &str| match key {
         "host" => !config.get_hosts().is_empty(),
@@ -236,12 +228,7 @@ pub(super) fn fill(url: &str, env: &Environment) -> Result<Filled> {
             continue;
         }
         if key == "host" {
-            // A URL's `host` parameter holds one host: a list becomes one parameter each.
-            added.extend(
-                value
-                    .split(',')
-                    .map(|host| format!("host={}", super::encode(host))),
-            );
+            added.extend(host_params(&value));
         } else {
             added.push(pair);
         }
@@ -252,7 +239,7 @@ pub(super) fn fill(url: &str, env: &Environment) -> Result<Filled> {
     }
     let all: Vec<&str> = kept.iter().chain(&added).map(String::as_str).collect();
     Ok(Filled {
-        url: with_query(&base, &all),
+        url: url::with_query(&base, &all),
         passfile: passfile.or_else(|| {
             env.home
                 .as_ref()
@@ -266,9 +253,17 @@ pub(super) fn fill(url: &str, env: &Environment) -> Result<Filled> {
 /// The (decoded) value of query parameter `key` among `pairs`, if given.
 fn param(pairs: &[String], key: &str) -> Option<String> {
     pairs.iter().find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (url::percent_decode(k) == key).then(|| url::percent_decode(v))
+        let value = pair.split_once('=').map_or("", |(_, value)| value);
+        (url::pair_key(pair) == key).then(|| url::percent_decode(value))
     })
+}
+
+/// A `host` parameter for each host of the list `hosts` (libpq's `host` holds a list, the
+/// client's one host).
+fn host_params(hosts: &str) -> impl Iterator<Item = String> + '_ {
+    hosts
+        .split(',')
+        .map(|host| format!("host={}", super::encode(host)))
 }
 
 /// Checks the hosts, ports and host addresses the client would connect with: at least one
@@ -317,16 +312,27 @@ pub(super) fn check_hosts(config: &Config) -> Result<()> {
 
 /// `error` about the URL, said to be about the URL with the variables `from_env` too.
 pub(super) fn blame(error: Error, from_env: &[&str]) -> Error {
+    match &error {
+        Error::InvalidInput { what, .. }
+            if what == "the PostgreSQL URL" && !from_env.is_empty() =>
+        {
+            about(
+                error,
+                format!(
+                    "the PostgreSQL URL with {} from the environment",
+                    from_env.join(", ")
+                ),
+            )
+        }
+        _ => error,
+    }
+}
+
+/// An [`Error::InvalidInput`] said to be about `what` instead; any other error as it is.
+fn about(error: Error, what: String) -> Error {
     match error {
-        Error::InvalidInput {
+        Error::InvalidInput { detail, source, .. } => Error::InvalidInput {
             what,
-            detail,
-            source,
-        } if what == "the PostgreSQL URL" && !from_env.is_empty() => Error::InvalidInput {
-            what: format!(
-                "the PostgreSQL URL with {} from the environment",
-                from_env.join(", ")
-            ),
             detail,
             source,
         },
@@ -363,14 +369,15 @@ fn authority_entries<'u>(parts: &url::Parts<'u>) -> Vec<(&'u str, &'u str)> {
         .collect()
 }
 
-/// The URL of `parts` without its query and without the hosts and ports of its authority.
-fn without_hosts(parts: &url::Parts<'_>) -> String {
+/// The URL of `parts` without its query, with `hosts` in place of its authority's hosts
+/// and ports.
+fn with_hosts(parts: &url::Parts<'_>, hosts: &str) -> String {
     let path = parts
         .location
         .strip_prefix(parts.hosts())
         .unwrap_or_default();
     let user = parts.user_info.map(|u| format!("{u}@")).unwrap_or_default();
-    format!("{}{user}{path}", parts.scheme)
+    format!("{}{user}{hosts}{path}", parts.scheme)
 }
 
 /// The URL of `parts` without its query, with `ports` (one for every host, or one per host)
@@ -389,25 +396,11 @@ fn with_ports(parts: &url::Parts<'_>, ports: &str) -> Option<String> {
             format!("{host}:{port}")
         })
         .collect();
-    let path = parts
-        .location
-        .strip_prefix(parts.hosts())
-        .unwrap_or_default();
-    let user = parts.user_info.map(|u| format!("{u}@")).unwrap_or_default();
-    Some(format!("{}{user}{}{path}", parts.scheme, hosts.join(",")))
-}
-
-/// `base` with the query of `pairs`.
-fn with_query(base: &str, pairs: &[&str]) -> String {
-    if pairs.is_empty() {
-        base.to_owned()
-    } else {
-        format!("{base}?{}", pairs.join("&"))
-    }
+    Some(with_hosts(parts, &hosts.join(",")))
 }
 
 /// The client's parse of `url` (without TLS options), or invalid input about `what`.
-fn parse(url: &str, what: &str) -> Result<Config> {
+pub(super) fn parse(url: &str, what: &str) -> Result<Config> {
     url.parse()
         .map_err(|e: postgres::Error| Error::InvalidInput {
             what: what.to_owned(),
@@ -421,14 +414,7 @@ fn parse(url: &str, what: &str) -> Result<Config> {
 fn check(variable: &str, pair: &str) -> Result<()> {
     let what = format!("the environment variable {variable}");
     let url = format!("postgres://localhost/?{pair}");
-    let (url, _) = tls::take_options(&url).map_err(|e| match e {
-        Error::InvalidInput { detail, source, .. } => Error::InvalidInput {
-            what: what.clone(),
-            detail,
-            source,
-        },
-        other => other,
-    })?;
+    let (url, _) = tls::take_options(&url).map_err(|e| about(e, what.clone()))?;
     parse(&url, &what).map(|_| ())
 }
 

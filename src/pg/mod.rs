@@ -320,14 +320,7 @@ fn target(url: &str, env: &environ::Environment) -> Result<Target> {
     let filled = environ::fill(&url, env)?;
     let blame = |e| environ::blame(e, &filled.from_env);
     let (url, tls_options) = tls::take_options(&filled.url).map_err(blame)?;
-    let mut config: Config = url
-        .parse()
-        .map_err(|e: postgres::Error| Error::InvalidInput {
-            what: "the PostgreSQL URL".into(),
-            detail: e.to_string(),
-            source: Some(Box::new(e)),
-        })
-        .map_err(blame)?;
+    let mut config = environ::parse(&url, "the PostgreSQL URL").map_err(blame)?;
     environ::check_hosts(&config).map_err(blame)?;
     let tls = tls_options.connector(config.get_hosts()).map_err(blame)?;
     config.ssl_mode(tls.mode);
@@ -350,7 +343,7 @@ fn target(url: &str, env: &environ::Environment) -> Result<Target> {
 /// connects to the same database the same way (every host with its port, an IPv6 address
 /// in brackets, a socket directory, user or database name percent-encoded as in the URL a
 /// user writes, and every query parameter of `query` but those the authority and path show
-/// (host, port, user, database) and `password`, as written), so that a message's server
+/// (host, port, user, database) and those that hold a password, as written), so that a message's server
 /// can be pasted back as `--db`. `query` is the URL's query (without `?`),
 /// `tls` the TLS parameters to put back (`sslmode=…&…`, see [`tls::Tls::query`]).
 fn label(config: &Config, query: &str, tls: &str) -> String {
@@ -382,8 +375,7 @@ fn label(config: &Config, query: &str, tls: &str) -> String {
     let kept: Vec<&str> = query
         .split('&')
         .filter(|pair| {
-            let key = pair.split_once('=').map_or(*pair, |(key, _)| key);
-            let key = url::percent_decode(key);
+            let key = url::pair_key(pair);
             !pair.is_empty()
                 && !url::is_password_key(pair)
                 && !environ::IN_AUTHORITY

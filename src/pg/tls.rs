@@ -115,11 +115,11 @@ pub(crate) struct Tls {
 }
 
 /// Splits `url` into the URL the client parses (without `sslmode`, `sslrootcert`,
-/// `sslcert` and `sslkey`) and the TLS options.
+/// `sslcert`, `sslkey` and `sslpassword`) and the TLS options.
 ///
 /// # Errors
 ///
-/// [`Error::InvalidInput`] for `sslpassword` or an unknown `sslmode`.
+/// [`Error::InvalidInput`] for an unknown `sslmode`.
 pub(crate) fn take_options(url: &str) -> Result<(String, TlsOptions)> {
     let Some(parts) = url::read(url).filter(|parts| !parts.query.is_empty()) else {
         return Ok((url.to_owned(), TlsOptions::default()));
@@ -128,8 +128,8 @@ pub(crate) fn take_options(url: &str) -> Result<(String, TlsOptions)> {
     let mut options = TlsOptions::default();
     let mut kept = Vec::new();
     for pair in query.split('&') {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        match decode(key).as_str() {
+        let value = pair.split_once('=').map_or("", |(_, value)| value);
+        match url::pair_key(pair).as_str() {
             "sslmode" => options.mode = Some(Mode::parse(&decode(value))?),
             // Empty is unset, as in libpq.
             "sslrootcert" => options.root_cert = Some(decode(value)).filter(|v| !v.is_empty()),
@@ -140,12 +140,7 @@ pub(crate) fn take_options(url: &str) -> Result<(String, TlsOptions)> {
             _ => kept.push(pair),
         }
     }
-    let url = if kept.is_empty() {
-        base
-    } else {
-        format!("{base}?{}", kept.join("&"))
-    };
-    Ok((url, options))
+    Ok((url::with_query(&base, &kept), options))
 }
 
 impl TlsOptions {

@@ -36,7 +36,7 @@ pub fn is_postgres_url(path: &Path) -> bool {
     scheme.eq_ignore_ascii_case("postgres") || scheme.eq_ignore_ascii_case("postgresql")
 }
 
-/// A URL's parts as [`split`] reads them.
+/// A URL's parts as [`read`] reads them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Parts<'u> {
     /// Up to and including `://`.
@@ -132,12 +132,26 @@ fn without_ipv6_hosts(text: &str) -> String {
     out
 }
 
+/// The key of a query parameter `key=value` (or of a lone `key`), percent-decoded.
+pub(crate) fn pair_key(pair: &str) -> String {
+    percent_decode(pair.split_once('=').map_or(pair, |(key, _)| key))
+}
+
+/// `base` with the query of `pairs` (none without pairs).
+#[cfg(feature = "postgres")]
+pub(crate) fn with_query(base: &str, pairs: &[&str]) -> String {
+    if pairs.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", pairs.join("&"))
+    }
+}
+
 /// Whether a query parameter's key, percent-decoded and in any case, holds `password`: a
 /// secret (`password`, `sslpassword`, and any malformed key that means one, such as
 /// `password%` or ` password`, which the client refuses but a message would show).
 pub(crate) fn is_password_key(pair: &str) -> bool {
-    let key = percent_decode(pair.split_once('=').map_or(pair, |(key, _)| key));
-    key.to_lowercase().contains("password")
+    pair_key(pair).to_lowercase().contains("password")
 }
 
 /// `url` as it may be shown: a `postgres://` URL without its password (after the user, or
