@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 use postgres::{Client, Row, Statement, Transaction};
 
@@ -20,10 +21,17 @@ pub(super) struct Conn {
 }
 
 /// How long a connection may sit unused before its next use first checks that it still
-/// works (one empty query): a server restarted meanwhile closed it, and a call on it would
-/// fail with a lost connection even though the server is back. Calls closer together than
-/// this pay nothing.
+/// works (one empty query): a server that went away without the socket saying so (a host
+/// that died, a cut network) would otherwise be found out only by the call, and a write
+/// cannot run again. A server that closed the session is noticed sooner ([`IDLE_READ`]).
+/// Calls closer together than this pay nothing.
 pub(super) const IDLE_CHECK: Duration = Duration::from_secs(5);
+
+/// How long a connection may sit unused before its next use first reads what the server
+/// sent meanwhile (see [`Conn::still_works`]): long enough that calls in a loop never pay the
+/// read's millisecond, short enough that a server restart (which takes longer) is always
+/// noticed before the next call sends anything.
+pub(super) const IDLE_READ: Duration = Duration::from_millis(100);
 
 /// How long that check may take before the connection is given up as lost.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -39,8 +47,25 @@ impl Conn {
 
     /// Whether the connection can be used: it is open and, if it sat idle for longer than
     /// [`IDLE_CHECK`], answers an empty query. Marks it used.
+    ///
+    /// A connection idle for longer than [`IDLE_READ`] first reads, without sending
+    /// anything, whatever the server sent meanwhile. A server that ended the session (a
+    /// restart, `pg_terminate_backend`, an idle timeout) sent its reason and closed the
+    /// socket; reading that closes the client, so the connection is replaced before a write
+    /// is sent on it.
     pub(super) fn still_works(&mut self) -> bool {
         let idle = self.last_used.elapsed();
+        if idle >= IDLE_READ {
+            // The client's runtime learns that its socket can be read only when it turns,
+            // which a zero timeout makes it do (at its next timer tick, about a millisecond).
+            // An unsolicited error or the end of the stream ends the client's connection; no
+            // notifications are listened for, so the result is only that of the poll.
+            let _ = self
+                .client
+                .notifications()
+                .timeout_iter(Duration::ZERO)
+                .next();
+        }
         self.last_used = Instant::now();
         !self.client.is_closed()
             && (idle < IDLE_CHECK || self.client.is_valid(CHECK_TIMEOUT).is_ok())

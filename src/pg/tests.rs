@@ -467,12 +467,21 @@ fn a_read_on_a_lost_connection_runs_again_on_a_new_one_and_a_write_fails_once() 
     assert_eq!(names, ["a"]);
     terminate()?;
     assert_eq!(store.context_entry("ml", id)?.step_count, 1);
-    // A write is never repeated (it may have committed): it fails once, naming the server,
-    // and the next call reconnects.
+    // A session the server ended while it sat idle (for longer than IDLE_READ) is noticed
+    // before anything is sent on it: the write works, on a new connection.
     terminate()?;
-    let lost = store.write("after termination", |w| {
+    std::thread::sleep(super::conn::IDLE_READ);
+    register_more(&store, id, "b")?;
+    // A write is never repeated (it may have committed): lost while it runs, it fails once,
+    // naming the server, and the next call reconnects.
+    let lost = store.write("losing its connection", |w| {
         let mut ctx = w.context("ml", id)?;
-        ctx.put("b", &spec("T", "out"), false)?;
+        ctx.put("c", &spec("T", "out"), false)?;
+        terminate().map_err(|e| Error::InvalidInput {
+            what: "the test's admin connection".into(),
+            detail: e.to_string(),
+            source: None,
+        })?;
         ctx.finish().map(drop)
     });
     let message = lost
@@ -484,10 +493,27 @@ fn a_read_on_a_lost_connection_runs_again_on_a_new_one_and_a_write_fails_once() 
         message.contains(store.label()),
         "the message names the server: {message}"
     );
-    assert_eq!(server_kind(lost)?, ServerErrorKind::ConnectionLost);
+    assert_eq!(
+        server_kind(lost)?,
+        ServerErrorKind::ConnectionLost,
+        "{message}"
+    );
     let names = store.read("reconnected", |r| r.context("ml", id)?.names())?;
-    assert_eq!(names, ["a"]);
+    assert_eq!(
+        names,
+        ["a", "b"],
+        "the lost write's transaction was not committed"
+    );
     Ok(())
+}
+
+/// Registers `step` (type `T`) in context `ml` (id `id`) in a write of its own.
+fn register_more(store: &PgStore, id: u64, step: &str) -> Result<(), Error> {
+    store.write("registering", |w| {
+        let mut ctx = w.context("ml", id)?;
+        ctx.put(step, &spec("T", "out"), false)?;
+        ctx.finish().map(drop)
+    })
 }
 
 #[test]
@@ -546,18 +572,18 @@ fn a_server_restart_loses_no_committed_write_and_the_store_reconnects() -> TestR
     let store = PgStore::connect(&cluster.url("postgres"), false, DEFAULT_CONNECTIONS)?;
     let id = register(&store, "ml", &[("before", "T")])?;
     for (mode, step) in [("fast", "after_fast"), ("immediate", "after_immediate")] {
+        // The restart ended the store's sessions, which reads them as closed before the
+        // next call sends anything: the first write after it works, however soon it comes.
         cluster.restart(mode)?;
-        // A connection idle for longer than IDLE_CHECK is checked before use and replaced:
-        // the first call after the pause works, the restart unseen.
-        std::thread::sleep(super::conn::IDLE_CHECK + std::time::Duration::from_millis(300));
-        let first = store.read("after restart", |r| r.catalog())?;
-        assert_eq!(first.len(), 1, "{mode}");
-        store.write("write after restart", |w| {
-            let mut ctx = w.context("ml", id)?;
-            ctx.put(step, &spec("T", "out"), false)?;
-            ctx.finish().map(drop)
-        })?;
+        register_more(&store, id, step)?;
     }
+    // A connection idle for longer than IDLE_CHECK is also checked with a round trip and
+    // replaced if it does not answer: the first call after the pause works.
+    cluster.restart("fast")?;
+    std::thread::sleep(super::conn::IDLE_CHECK + std::time::Duration::from_millis(300));
+    let first = store.read("after restart", |r| r.catalog())?;
+    assert_eq!(first.len(), 1);
+    register_more(&store, id, "after_pause")?;
     cluster.stop("fast")?;
     // Lost if the connection was used within IDLE_CHECK (not checked first), refused if it
     // was checked and replaced: the stop may take longer than that on a busy machine.
@@ -573,6 +599,9 @@ fn a_server_restart_loses_no_committed_write_and_the_store_reconnects() -> TestR
     assert_eq!(server_kind(refused)?, ServerErrorKind::ConnectionRefused);
     cluster.start_again()?;
     let names = store.read("after start", |r| r.context("ml", id)?.names())?;
-    assert_eq!(names, ["before", "after_fast", "after_immediate"]);
+    assert_eq!(
+        names,
+        ["before", "after_fast", "after_immediate", "after_pause"]
+    );
     Ok(())
 }
