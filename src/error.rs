@@ -86,6 +86,23 @@ pub enum Error {
         /// The database file.
         path: PathBuf,
     },
+    /// The manager was opened by another process, which this one was forked from: the
+    /// handle it inherited shares the file and the storage engine's state in memory with
+    /// that process, so writing through it would lose writes and reading could see them
+    /// half-done. Kind [`ErrorKind::InUse`]. (A PostgreSQL registry works in a forked
+    /// process: it opens connections of its own.)
+    #[error(
+        "the database {} was opened by process {opened_by}, which this process ({process}) was forked from; a forked process cannot use its parent's open database: open a manager of its own (once the parent has closed the file)",
+        shown_path(path)
+    )]
+    Forked {
+        /// The database file.
+        path: PathBuf,
+        /// The process that opened it.
+        opened_by: u32,
+        /// This process.
+        process: u32,
+    },
     /// The file was written by a newer version of this library.
     /// Kind [`ErrorKind::SchemaVersion`].
     #[error(
@@ -339,7 +356,8 @@ pub enum ErrorKind {
     /// The file is damaged or is not a registry ([`Error::Corrupted`],
     /// [`Error::NotARegistry`]). Restore it from a backup.
     Corruption,
-    /// Another process or manager has the file open ([`Error::InUse`]).
+    /// Another process or manager has the file open ([`Error::InUse`]), or this process
+    /// was forked from the one that opened it ([`Error::Forked`]).
     InUse,
     /// The file comes from a newer version of this library ([`Error::SchemaTooNew`]).
     SchemaVersion,
@@ -372,7 +390,7 @@ impl Error {
         match self {
             Error::Io { .. } => ErrorKind::Io,
             Error::Corrupted { .. } | Error::NotARegistry { .. } => ErrorKind::Corruption,
-            Error::InUse { .. } => ErrorKind::InUse,
+            Error::InUse { .. } | Error::Forked { .. } => ErrorKind::InUse,
             Error::SchemaTooNew { .. } => ErrorKind::SchemaVersion,
             Error::InvalidContextName { .. }
             | Error::InvalidStepName { .. }

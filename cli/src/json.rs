@@ -357,7 +357,7 @@ fn library_kind(e: &pipeline_deps::Error) -> &'static str {
     match e {
         E::Io { .. } => "io",
         E::Corrupted { .. } => "corrupted",
-        E::InUse { .. } => "in_use",
+        E::InUse { .. } | E::Forked { .. } => "in_use",
         E::SchemaTooNew { .. } => "schema_too_new",
         E::NotARegistry { .. } => "not_a_registry",
         E::InvalidContextName { .. } => "invalid_context_name",
@@ -446,6 +446,7 @@ impl ErrorReport {
                     E::Unresolved(e) => report.step = Some(e.step.clone()),
                     E::InvalidContextName { name, .. } => report.context = Some(name.clone()),
                     E::InUse { path }
+                    | E::Forked { path, .. }
                     | E::SchemaTooNew { path, .. }
                     | E::NotARegistry { path, .. }
                     | E::ReadOnly { path } => report.file = Some(shown_path(path)),

@@ -151,7 +151,7 @@ fn exception_of(error: LibError, message: String) -> PyErr {
         }
         LibError::AlreadyRegistered { .. } => AlreadyRegisteredError::new_err(message),
         LibError::ContextCleared { .. } => ContextClearedError::new_err(message),
-        LibError::InUse { .. } => InUseError::new_err(message),
+        LibError::InUse { .. } | LibError::Forked { .. } => InUseError::new_err(message),
         LibError::Corrupted { .. } | LibError::NotARegistry { .. } => {
             CorruptedError::new_err(message)
         }

@@ -86,3 +86,49 @@ def test_other_threads_run_while_rust_works(manager):
         counter.join()
     assert len(registry) == 61
     assert during > 0
+
+
+FORK_SCRIPT = """
+import os, sys
+import pipeline_deps as pd
+spec = {{"step_type": "A", "node_type": "singular"}}
+m = pd.RegistryManager({db!r})
+r = m.get_registry("jobs")
+r.register("parent_before", spec)
+pid = os.fork()
+if pid == 0:
+    # The child inherited the parent's open file: every use is refused, nothing is
+    # acknowledged, and its normal exit (which drops the manager) leaves the file alone.
+    outcomes = []
+    for attempt in (lambda: r.register("child", spec), m.list_contexts, lambda: r.list_step_names()):
+        try:
+            attempt()
+            outcomes.append("worked")
+        except pd.InUseError as e:
+            outcomes.append("refused" if "forked" in str(e) else str(e))
+    print("child", outcomes, flush=True)
+    sys.exit(0)
+os.waitpid(pid, 0)
+r.register("parent_after", spec)
+print("parent", r.list_step_names(), flush=True)
+m.close()
+with pd.RegistryManager({db!r}) as again:
+    print("reopened", again.get_registry("jobs").list_step_names(), flush=True)
+"""
+
+
+def test_a_forked_process_cannot_use_its_parents_open_file(tmp_path):
+    """A forked child shares its parent's file handle and engine state: its writes used to be
+    acknowledged and then lost. Now every call in the child is refused as InUseError, and
+    the child's exit leaves the parent's file and lock alone."""
+    import os
+
+    if not hasattr(os, "fork"):
+        return
+    out = run_python(FORK_SCRIPT.format(db=str(tmp_path / "r.redb")), {})
+    lines = out.strip().splitlines()
+    assert lines == [
+        "child ['refused', 'refused', 'refused']",
+        "parent ['parent_before', 'parent_after']",
+        "reopened ['parent_before', 'parent_after']",
+    ], out

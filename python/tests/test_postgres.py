@@ -256,3 +256,33 @@ def test_what_the_url_leaves_out_comes_from_libpqs_variables(server: Server) -> 
         "    print(e)\n"
     )
     assert "PGSSLMODE" in run_python(bad, {**env, "PGSSLMODE": "sometimes"})
+
+
+PG_FORK_SCRIPT = """
+import os
+import pipeline_deps as pd
+spec = {{"step_type": "A", "node_type": "singular"}}
+m = pd.RegistryManager({url!r})
+r = m.get_registry("jobs")
+r.register("parent_before", spec)
+children = []
+for i in range(3):
+    pid = os.fork()
+    if pid == 0:
+        # The child opens connections of its own: the parent's, which it inherited, are
+        # left alone (closing one would end the parent's session).
+        for j in range(20):
+            r.register(f"child_{{i}}_{{j}}", spec)
+        os._exit(0)
+    children.append(pid)
+codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children]
+r.register("parent_after", spec)
+print(codes, len(r), m.get_context_stats()["jobs"]["step_count"], flush=True)
+"""
+
+
+def test_forked_processes_write_through_their_own_connections(server: Server) -> None:
+    if not hasattr(os, "fork"):
+        return
+    out = run_python(PG_FORK_SCRIPT.format(url=server.database("forked")), {})
+    assert out.strip() == "[0, 0, 0] 62 62", out

@@ -9,6 +9,10 @@
 //! connection lost drops it and every idle one too: they lead to the same server, so after a
 //! restart they are dead as well, and the next call opens a fresh one instead of failing on
 //! each of them in turn.
+//!
+//! A process forked from the one that opened the connections inherits their sockets, which
+//! the parent goes on using: the child's first call gives them up without a word to the
+//! server (closing one would end the parent's session) and opens its own.
 
 use std::sync::{Condvar, Mutex, MutexGuard};
 
@@ -29,6 +33,34 @@ struct State {
     idle: Vec<Conn>,
     /// Connections open now: idle ones and those lent to calls.
     open: usize,
+    /// The process whose connections these are (see [`State::leave_parents`]).
+    process: u32,
+}
+
+impl State {
+    /// In a process forked from the one that opened the connections, gives them up without
+    /// closing them: their sockets are the parent's too, and closing one sends the server
+    /// the end of the parent's session. Connections that calls had borrowed at the fork
+    /// belong to threads the child does not have.
+    fn leave_parents(&mut self) {
+        let now = std::process::id();
+        if self.process != now {
+            for conn in self.idle.drain(..) {
+                std::mem::forget(conn);
+            }
+            self.open = 0;
+            self.process = now;
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        match self.state.get_mut() {
+            Ok(state) => state.leave_parents(),
+            Err(poisoned) => poisoned.into_inner().leave_parents(),
+        }
+    }
 }
 
 impl Pool {
@@ -38,6 +70,7 @@ impl Pool {
             state: Mutex::new(State {
                 idle: Vec::new(),
                 open: 0,
+                process: std::process::id(),
             }),
             returned: Condvar::new(),
             limit: limit.max(1),
@@ -72,6 +105,7 @@ impl Pool {
     fn take(&self, server: &str, open: impl Fn() -> Result<Conn>) -> Result<Conn> {
         loop {
             let mut state = self.lock(server)?;
+            state.leave_parents();
             if let Some(mut conn) = state.idle.pop() {
                 // Checked outside the lock: the check may take a round trip.
                 drop(state);

@@ -384,6 +384,7 @@ impl Store {
             pristine: None,
             committed: std::sync::atomic::AtomicBool::new(false),
             known_types: Arc::default(),
+            process: std::process::id(),
         };
         store.initialize_writable()?;
         store.read_only = true;

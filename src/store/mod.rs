@@ -122,6 +122,10 @@ pub(crate) struct Store {
     committed: AtomicBool,
     /// The step types of contexts this session wrote (see `context::known`).
     known_types: Arc<KnownTypes>,
+    /// The process that opened the store. A process forked from it inherits the file's
+    /// handle and the engine's state in memory, both still the parent's: it must neither
+    /// use nor close them ([`Store::check_process`], and `Drop`).
+    process: u32,
 }
 
 /// What the storage engine said about damage it found: the cause of an
@@ -222,6 +226,7 @@ impl Store {
 
     /// Starts a read transaction: a consistent snapshot of the last commit.
     fn begin_read(&self, action: &str) -> Result<Reader> {
+        self.check_process()?;
         let txn = match &self.db {
             Db::ReadWrite(db) => db.begin_read(),
             Db::ReadOnly(db) => db.begin_read(),
@@ -231,7 +236,21 @@ impl Store {
         Ok(Reader { txn })
     }
 
+    /// [`Error::Forked`] in a process forked from the one that opened the store.
+    fn check_process(&self) -> Result<()> {
+        let process = std::process::id();
+        if process == self.process {
+            return Ok(());
+        }
+        Err(Error::Forked {
+            path: self.path.clone(),
+            opened_by: self.process,
+            process,
+        })
+    }
+
     fn begin_write_raw(&self) -> Result<redb::WriteTransaction> {
+        self.check_process()?;
         match &self.db {
             Db::ReadWrite(db) => db
                 .begin_write()
@@ -303,6 +322,7 @@ impl Store {
         }
         let shown = self.path.display().to_string();
         let action = || format!("checking the integrity of {shown}");
+        self.check_process()?;
         match &mut self.db {
             Db::ReadWrite(db) => contain(action, || {
                 db.check_integrity().map_err(|e| storage_error(action(), e))
@@ -319,6 +339,7 @@ impl Store {
         self.refuse_if_read_only()?;
         let shown = self.path.display().to_string();
         let action = || format!("compacting {shown}");
+        self.check_process()?;
         match &mut self.db {
             Db::ReadWrite(db) => contain(action, || {
                 db.compact().map_err(|e| storage_error(action(), e))
@@ -339,6 +360,12 @@ impl Drop for Store {
     /// file's recovery mark back first, while this handle still holds the file's writer lock
     /// (see `pristine`).
     fn drop(&mut self) {
+        if std::process::id() != self.process {
+            // A forked child's copy: closing would write the parent's file (and release its
+            // lock), so the handle is left as it is, for the parent.
+            std::mem::forget(std::mem::replace(&mut self.db, Db::Closed));
+            return;
+        }
         if let Some(before) = self.pristine.take()
             && !self.committed.load(Ordering::Acquire)
             && self.engine_failed()

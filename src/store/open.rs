@@ -134,6 +134,7 @@ impl Store {
             pristine: None,
             committed: AtomicBool::new(false),
             known_types: Arc::default(),
+            process: std::process::id(),
         };
         if !read_only {
             store.initialize_writable()?;
@@ -205,6 +206,7 @@ impl Store {
             pristine: None,
             committed: AtomicBool::new(false),
             known_types: Arc::default(),
+            process: std::process::id(),
         };
         store.initialize_writable()?;
         store.read_only = true;
