@@ -16,6 +16,10 @@
 //! own hook later replaces this one (contained panics are then reported by its hook, and
 //! still returned as errors). The decision: a contained storage-engine panic is an error
 //! value, not a crash, so it is not reported as one; nothing else changes.
+//!
+//! **`panic = "abort"`.** Containment needs unwinding. A program built to abort on panic
+//! cannot get the error: the process ends at the engine's panic. The hook then prints
+//! [`ABORT_NOTE`] and hands the panic to the previous hook, so the end is never silent.
 
 use std::cell::Cell;
 use std::sync::Once;
@@ -29,6 +33,10 @@ thread_local! {
 
 static HOOK: Once = Once::new();
 
+/// Printed when a storage-engine panic cannot be contained because the program is built
+/// with `panic = "abort"`.
+const ABORT_NOTE: &str = "pipeline-deps: the storage engine failed on damaged data, and this program is built with panic = \"abort\", so it stops here; built with panic = \"unwind\" (Rust's default) the call returns Error::Corrupted instead";
+
 /// Installs the quieting hook once (never from a panicking thread, where `set_hook` would
 /// itself panic).
 fn install_hook() {
@@ -40,6 +48,12 @@ fn install_hook() {
         std::panic::set_hook(Box::new(move |info| {
             let contained = DEPTH.try_with(|depth| depth.get() > 0).unwrap_or(false);
             if !contained {
+                previous(info);
+            } else if cfg!(panic = "abort") {
+                // Nothing can catch it: the process ends now. Silence would leave no trace,
+                // so say what happened and how to get the error instead, then let the
+                // previous hook report the panic.
+                eprintln!("{ABORT_NOTE}");
                 previous(info);
             }
         }));
