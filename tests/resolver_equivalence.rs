@@ -112,8 +112,9 @@ fn spec() -> impl Strategy<Value = StepSpecification> {
         })
 }
 
-/// Registered step names: a blank one is allowed by the registry but cannot be referenced.
-const STEP_NAMES: [&str; 8] = ["a", "b", "c", "d", "e", "f", " ", "g"];
+/// Registered step names: a blank one is allowed by the registry but cannot be referenced;
+/// `"a "` is another step than `"a"`, and an edge from it must name it exactly.
+const STEP_NAMES: [&str; 8] = ["a", "b", "c", "d", "e", "f", " ", "a "];
 
 fn case() -> impl Strategy<Value = (Vec<StepSpecification>, Vec<usize>, Vec<usize>)> {
     (
@@ -152,6 +153,19 @@ proptest! {
         let fast = resolver.resolve_all_dependencies(&steps).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let plain = resolver.resolve_all_dependencies_unoptimized(&steps).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(&fast, &plain);
+        // Every edge names a listed step exactly as registered, which has that output.
+        for deps in fast.resolved.values() {
+            for reference in deps.values() {
+                prop_assert!(steps.contains(&reference.step_name()), "{}", reference.step_name());
+                let provider = registry
+                    .get_specification(reference.step_name())
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert!(
+                    provider.is_some_and(|p| p.outputs.contains_key(&reference.output_spec().logical_name)),
+                    "{} has no output {}", reference.step_name(), reference.output_spec().logical_name
+                );
+            }
+        }
         // Cached results equal fresh ones.
         let again = resolver.resolve_all_dependencies(&steps).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(&fast, &again);

@@ -13,7 +13,9 @@ const PROPERTIES_PREFIX: &str = "properties.";
 
 /// A resolved dependency: which step produces it and through which output.
 ///
-/// The step name is trimmed and may not be blank. Cloning is cheap (two reference counts).
+/// [`PropertyReference::new`] trims the step name and refuses a blank one; a resolver's
+/// references name their producer exactly as registered (`"prep "` and `"prep"` are two
+/// steps). Cloning is cheap (two reference counts).
 ///
 /// ```
 /// use pipeline_deps::{DependencyType, OutputSpec, PropertyReference};
@@ -60,7 +62,14 @@ impl PropertyReference {
         })
     }
 
-    /// Builds a reference from an already trimmed, non-blank name (resolver internals).
+    /// A reference to a registered step by its exact name (not trimmed: `"prep "` and
+    /// `"prep"` are two steps), for a resolver that has already skipped blank names.
+    pub(crate) fn of_registered(step_name: &str, output_spec: impl Into<Arc<OutputSpec>>) -> Self {
+        PropertyReference::from_parts(Arc::from(step_name), output_spec.into())
+    }
+
+    /// Builds a reference from a registered, non-blank name, exactly as registered
+    /// (resolver internals).
     pub(crate) fn from_parts(step_name: Arc<str>, output_spec: Arc<OutputSpec>) -> Self {
         PropertyReference {
             step_name,

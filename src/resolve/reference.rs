@@ -49,7 +49,10 @@ impl UnifiedDependencyResolver {
                 for out in provider_spec.outputs.values() {
                     let score = self.calculate_compatibility(dep, out, &provider_spec);
                     if score > RESOLUTION_THRESHOLD {
-                        candidates.push((score, PropertyReference::new(provider, out.clone())?));
+                        candidates.push((
+                            score,
+                            PropertyReference::of_registered(provider, out.clone()),
+                        ));
                     }
                 }
             }

@@ -378,9 +378,10 @@ impl UnifiedDependencyResolver {
                     let breakdown =
                         partial.with_similarity(memo.with_aliases(&dep.logical_name, out));
                     let score = breakdown.score();
-                    let Ok(reference) = PropertyReference::new(name, out.clone()) else {
+                    if name.trim().is_empty() {
                         continue;
-                    };
+                    }
+                    let reference = PropertyReference::of_registered(name, out.clone());
                     if score > 0.0 {
                         candidates.push(ScoredCandidate {
                             provider_step: name.clone(),

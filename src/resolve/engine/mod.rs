@@ -394,7 +394,8 @@ impl<'a> Engine<'a> {
             return Some(r.clone());
         }
         let p = occurrence.provider as usize;
-        let name: Arc<str> = Arc::from(self.names.get(p)?.trim());
+        // The name exactly as registered: trimming it could name another step.
+        let name: Arc<str> = Arc::from(self.names.get(p)?.as_str());
         let spec = self.specs.get(p)?.as_ref()?;
         let output = spec.outputs.get_index(occurrence.output as usize)?.1;
         let reference = PropertyReference::from_parts(name, Arc::new(output.clone()));
