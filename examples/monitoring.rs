@@ -8,7 +8,9 @@
 #[path = "support/specs.rs"]
 mod specs;
 
-use pipeline_deps::default_manager::{registry_manager, set_default_database_path};
+use pipeline_deps::default_manager::{
+    close_default_manager, registry_manager, set_default_database_path,
+};
 use pipeline_deps::{Result, clear_context, get_context_stats, get_registry, list_contexts};
 use specs::{build_design_contexts, design_specs};
 
@@ -59,7 +61,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     set_default_database_path(dir.path().join("registry.redb"))?;
 
     // An application's contexts: the design's three, plus leftovers of tests and scratch work.
-    build_design_contexts(registry_manager()?, None)?;
+    build_design_contexts(&registry_manager()?, None)?;
     let specs = design_specs(None)?;
     for (context, count) in [("test_main", 2), ("test_helper", 1), ("temp_scratch", 3)] {
         let registry = get_registry(context)?;
@@ -74,5 +76,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     // Periodic cleanup (in a real application, this might be scheduled).
     cleanup_old_contexts()?;
     println!("Remaining contexts: {:?}", list_contexts()?);
+    // Closes the file cleanly (a static is never dropped).
+    close_default_manager();
     Ok(())
 }

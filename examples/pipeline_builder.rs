@@ -9,7 +9,9 @@
 #[path = "support/specs.rs"]
 mod specs;
 
-use pipeline_deps::default_manager::{registry_manager, set_default_database_path};
+use pipeline_deps::default_manager::{
+    close_default_manager, registry_manager, set_default_database_path,
+};
 use pipeline_deps::pipeline::{PipelineConfig, WithRegistry, integrate_with_pipeline_builder};
 use pipeline_deps::{ContextStats, Result, StepSpecification, get_context_stats, list_contexts};
 use specs::design_specs;
@@ -116,12 +118,12 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
 
     let manager = registry_manager()?;
     let dev_builder = WithRegistry::new(
-        manager,
+        &manager,
         &dev_config,
         MultiEnvironmentPipelineBuilder::new(dev_config.clone()),
     )?;
     let prod_builder = WithRegistry::new(
-        manager,
+        &manager,
         &prod_config,
         MultiEnvironmentPipelineBuilder::new(prod_config.clone()),
     )?;
@@ -156,5 +158,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         integrate_with_pipeline_builder(&dev_builder.base_config)? == *dev_builder.registry();
     println!("integrate_with_pipeline_builder gives the same registry: {same}");
     println!("Contexts: {:?}", list_contexts()?);
+    // Closes the file cleanly (a static is never dropped).
+    close_default_manager();
     Ok(())
 }

@@ -10,7 +10,9 @@ use std::panic::{self, AssertUnwindSafe};
 #[path = "support/specs.rs"]
 mod specs;
 
-use pipeline_deps::default_manager::{registry_manager, set_default_database_path};
+use pipeline_deps::default_manager::{
+    close_default_manager, registry_manager, set_default_database_path,
+};
 use pipeline_deps::{
     Result, ScopedContext, SpecificationRegistry, StepSpecification, get_context_stats,
     get_default_registry, get_pipeline_registry, get_registry, list_contexts,
@@ -215,6 +217,8 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         }
     }
     println!("Contexts after the suite: {:?}", list_contexts()?);
+    // Closes the file cleanly (a static is never dropped).
+    close_default_manager();
     if failures > 0 {
         return Err(format!("{failures} of {} isolation checks failed", tests.len()).into());
     }

@@ -2,10 +2,13 @@
 //!
 //! [`registry_manager`] opens, on first use, the file named by the `PIPELINE_DEPS_DB`
 //! environment variable, or else [`default_database_path`]. Call
-//! [`set_default_database_path`] before first use to choose another file.
+//! [`set_default_database_path`] before first use to choose another file, and
+//! [`close_default_manager`] before the program ends to close the file cleanly (a static is
+//! never dropped, so without it the file is left as a crash leaves it: safe, but the next
+//! open repairs it).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 use indexmap::IndexMap;
 
@@ -16,8 +19,17 @@ use crate::registry::SpecificationRegistry;
 /// The environment variable naming the default database file.
 pub const DB_ENV_VAR: &str = "PIPELINE_DEPS_DB";
 
-static MANAGER: OnceLock<RegistryManager> = OnceLock::new();
+/// The open default manager, if any. Locked after [`CHOSEN_PATH`] when both are needed.
+static MANAGER: Mutex<Option<RegistryManager>> = Mutex::new(None);
 static CHOSEN_PATH: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// The open default manager (a clone: they share one database handle).
+fn open_manager() -> Option<RegistryManager> {
+    MANAGER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
 
 /// The per-user default database file, used when `PIPELINE_DEPS_DB` is not set:
 /// `pipeline-deps/registry.redb` under the platform's per-user local data directory, as
@@ -56,7 +68,8 @@ fn path_after(chosen: Option<PathBuf>) -> Option<PathBuf> {
         .or_else(default_database_path)
 }
 
-/// Points the default manager at `path`. Must be called before its first use.
+/// Points the default manager at `path`. Must be called before its first use (or after
+/// [`close_default_manager`]).
 ///
 /// # Errors
 /// [`Error::DefaultManagerOpen`] when the default manager is already open.
@@ -64,7 +77,7 @@ pub fn set_default_database_path(path: impl AsRef<Path>) -> Result<()> {
     let mut chosen = CHOSEN_PATH
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(manager) = MANAGER.get() {
+    if let Some(manager) = open_manager() {
         return Err(Error::DefaultManagerOpen {
             path: manager.path(),
         });
@@ -96,20 +109,22 @@ fn open_default(path: &std::path::Path) -> Result<RegistryManager> {
     RegistryManager::open(path)
 }
 
-/// The process-wide manager, opened on first use (creating the file and its directory).
+/// The process-wide manager, opened on first use (creating the file and its directory), or
+/// on the first use after [`close_default_manager`]. It is returned as a clone: clones share
+/// one database handle.
 ///
 /// # Errors
 /// [`Error::InvalidInput`] when no path can be determined (no `PIPELINE_DEPS_DB`, no home
 /// directory); the errors of [`RegistryManager::open`].
-pub fn registry_manager() -> Result<&'static RegistryManager> {
-    if let Some(manager) = MANAGER.get() {
+pub fn registry_manager() -> Result<RegistryManager> {
+    if let Some(manager) = open_manager() {
         return Ok(manager);
     }
     // Serialise first opens: the path lock is held while opening.
     let _guard = CHOSEN_PATH
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(manager) = MANAGER.get() {
+    if let Some(manager) = open_manager() {
         return Ok(manager);
     }
     let path = path_after(_guard.clone()).ok_or_else(|| Error::InvalidInput {
@@ -120,7 +135,42 @@ pub fn registry_manager() -> Result<&'static RegistryManager> {
             source: None,
         })?;
     let manager = open_default(&path)?;
-    Ok(MANAGER.get_or_init(|| manager))
+    *MANAGER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(manager.clone());
+    Ok(manager)
+}
+
+/// Closes the default manager: the file is closed cleanly (as dropping a manager closes it)
+/// once the registries and clones taken from it are dropped too, and the next use of the
+/// default manager opens it again, on the path chosen then. Returns whether it was open.
+///
+/// A static is never dropped, so a program that used the free functions and ends without
+/// this leaves the file as a crash would: every acknowledged write is there, but redb's
+/// "recovery required" mark is set, and the next open repairs the file (a read-only open
+/// recovers a copy in memory).
+///
+/// ```
+/// # fn main() -> pipeline_deps::Result<()> {
+/// let dir = tempfile::tempdir().map_err(|e| pipeline_deps::Error::Io { action: "making a directory".into(), source: e })?;
+/// pipeline_deps::default_manager::set_default_database_path(dir.path().join("registry.redb"))?;
+/// pipeline_deps::get_registry("training")?;
+/// assert!(pipeline_deps::default_manager::close_default_manager());
+/// // Closed: another file can be chosen, and the next use opens it.
+/// pipeline_deps::default_manager::set_default_database_path(dir.path().join("other.redb"))?;
+/// assert!(pipeline_deps::list_contexts()?.is_empty());
+/// assert!(pipeline_deps::default_manager::close_default_manager());
+/// # Ok(()) }
+/// ```
+pub fn close_default_manager() -> bool {
+    let _guard = CHOSEN_PATH
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    MANAGER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+        .is_some()
 }
 
 /// `registry_manager()?.get_registry(context)`.

@@ -165,7 +165,8 @@ pub mod default_manager {
     //! ...) use, or to get at the manager itself. [`registry_manager`] opens, on first use,
     //! the file named by the [`DB_ENV_VAR`] environment variable, or else
     //! [`default_database_path`]; call [`set_default_database_path`] before first use to
-    //! choose another file.
+    //! choose another file, and [`close_default_manager`] before the program ends to close
+    //! the file cleanly (a static is never dropped).
     //!
     //! ```no_run
     //! # fn main() -> pipeline_deps::Result<()> {
@@ -176,8 +177,8 @@ pub mod default_manager {
     //! ```
 
     pub use crate::global::{
-        DB_ENV_VAR, default_database_path, registry_manager, resolve_default_path,
-        set_default_database_path,
+        DB_ENV_VAR, close_default_manager, default_database_path, registry_manager,
+        resolve_default_path, set_default_database_path,
     };
 }
 

@@ -44,6 +44,31 @@ fn child_entry() -> TestResult {
         "written_by_child",
         &pipeline_deps::StepSpecification::new("Marker", pipeline_deps::NodeType::Singular),
     )?;
+    if std::env::var_os("PD_TEST_CLOSE_DEFAULT").is_some() {
+        assert!(pipeline_deps::default_manager::close_default_manager());
+        assert!(!pipeline_deps::default_manager::close_default_manager());
+    }
+    Ok(())
+}
+
+#[test]
+fn closing_the_default_manager_closes_its_file_cleanly() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    for close in [true, false] {
+        let db = dir.path().join(format!("closed_{close}.redb"));
+        let mut envs = vec![("PIPELINE_DEPS_DB", db.as_path())];
+        if close {
+            envs.push(("PD_TEST_CLOSE_DEFAULT", std::path::Path::new("1")));
+        }
+        run_child(&envs)?;
+        // A file its last writer did not close is served from a copy recovered in memory.
+        let reader = pipeline_deps::RegistryManager::open_read_only(&db)?;
+        assert_eq!(reader.recovered_from_copy(), !close, "closed: {close}");
+        assert_eq!(
+            reader.get_registry("default")?.list_step_names()?,
+            ["written_by_child"]
+        );
+    }
     Ok(())
 }
 

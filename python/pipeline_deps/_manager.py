@@ -26,10 +26,11 @@ MEMORY = ":memory:"
 class SpecificationRegistry:
     """The specifications of one context. Get one from a :class:`RegistryManager`."""
 
-    __slots__ = ("_native", "context_name", "_resolvers", "__weakref__")
+    __slots__ = ("_native", "context_name", "_resolvers", "_closed", "__weakref__")
 
     def __init__(self, native: "_native.NativeRegistry") -> None:
         self._native = native
+        self._closed = False
         self.context_name: str = native.context_name
         # Resolvers over this registry, closed with it (they hold the database open too).
         self._resolvers: "weakref.WeakSet" = weakref.WeakSet()
@@ -98,6 +99,7 @@ class SpecificationRegistry:
 
     def close(self) -> None:
         """Lets go of this registry's (and its resolvers') hold on the database file."""
+        self._closed = True
         for resolver in list(self._resolvers):
             resolver.close()
         self._native.close()
@@ -163,7 +165,12 @@ class RegistryManager:
         when ``create_if_missing`` is false)."""
         with self._lock:
             registry = self._registries.get(context_name)
-            if registry is not None and not self._cleared_elsewhere(registry):
+            # A registry object closed by its owner is not handed out again: a new one is.
+            if (
+                registry is not None
+                and not registry._closed
+                and not self._cleared_elsewhere(registry)
+            ):
                 return registry
             self._registries.pop(context_name, None)
             native = self._native.get_registry(context_name, create_if_missing)
@@ -263,6 +270,22 @@ class _DefaultManager:
 
     def __getattr__(self, name: str):
         return getattr(self._get(), name)
+
+    def close(self) -> None:
+        """Closes the process-wide manager and its file (with every registry and resolver
+        taken from it); the next use opens it again, on the path chosen then
+        (:func:`set_default_database_path` works again after this)."""
+        with self._lock:
+            if self._manager is not None:
+                self._manager.close()
+                self._manager = None
+            _native.close_default_manager()
+
+    def __enter__(self) -> "_DefaultManager":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         path = _native.default_database_path()

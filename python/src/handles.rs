@@ -103,9 +103,7 @@ impl NativeManager {
     /// The process-wide default manager (shared with Rust code in this process).
     #[staticmethod]
     fn default_manager(py: Python<'_>) -> PyResult<Self> {
-        let manager = run(py, || {
-            pipeline_deps::default_manager::registry_manager().cloned()
-        })?;
+        let manager = run(py, pipeline_deps::default_manager::registry_manager)?;
         let label = manager.path().display().to_string();
         Ok(NativeManager::wrap(manager, label))
     }
@@ -411,6 +409,13 @@ pub(crate) fn default_database_path() -> Option<std::ffi::OsString> {
 #[pyfunction]
 pub(crate) fn url_without_password(path: &str) -> String {
     pipeline_deps::storage::url_without_password(path)
+}
+
+/// Closes the process-wide default manager (its file closes once every handle taken from it
+/// is dropped); the next use opens it again. Whether it was open.
+#[pyfunction]
+pub(crate) fn close_default_manager(py: Python<'_>) -> bool {
+    py.detach(pipeline_deps::default_manager::close_default_manager)
 }
 
 /// Chooses the default manager's file before its first use (an error once it is open on

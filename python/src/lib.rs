@@ -27,6 +27,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(handles::default_database_path, m)?)?;
     m.add_function(wrap_pyfunction!(handles::set_default_database_path, m)?)?;
     m.add_function(wrap_pyfunction!(handles::url_without_password, m)?)?;
+    m.add_function(wrap_pyfunction!(handles::close_default_manager, m)?)?;
     m.add("EXPORT_SCHEMA", pipeline_deps::transfer::EXPORT_SCHEMA)?;
     m.add("SCHEMA_VERSION", pipeline_deps::storage::SCHEMA_VERSION)?;
     Ok(())

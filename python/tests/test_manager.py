@@ -188,3 +188,36 @@ def test_an_open_error_says_why_and_shows_the_path_escaped(tmp_path):
     with pytest.raises(pd.Error) as caught:
         pd.RegistryManager(str(tmp_path) + "/a\x00b")
     assert "\x00" not in str(caught.value), repr(str(caught.value))
+
+
+def test_a_registry_closed_by_its_owner_is_not_handed_out_again(tmp_path):
+    with pd.RegistryManager(tmp_path / "registry.redb") as m:
+        first = m.get_registry("ctx")
+        first.register("s", spec("T"))
+        first.close()
+        again = m.get_registry("ctx")
+        assert again is not first
+        assert again.list_step_names() == ["s"]
+        assert m.get_registry("ctx") is again
+
+
+def test_closing_the_default_manager_releases_its_file(tmp_path):
+    from conftest import run_python
+
+    first, second = tmp_path / "first.redb", tmp_path / "second.redb"
+    code = f"""
+import pipeline_deps as pd
+spec = {{"step_type": "A", "node_type": "singular"}}
+pd.get_registry("a").register("x", spec)
+pd.registry_manager.close()
+with pd.RegistryManager({str(first)!r}) as m:   # the file is free again
+    print(m.get_registry("a").list_step_names())
+pd.set_default_database_path({str(second)!r})   # allowed again once closed
+with pd.registry_manager:
+    pd.get_registry("b")
+    print(pd.list_contexts())
+with pd.RegistryManager({str(second)!r}) as m:
+    print(m.list_contexts())
+"""
+    out = run_python(code, {"PIPELINE_DEPS_DB": str(first)})
+    assert out.split("\n")[:3] == ["['x']", "['b']", "['b']"], out
