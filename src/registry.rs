@@ -1,7 +1,7 @@
 //! The handle to one context's specifications.
 
 use std::borrow::Borrow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -283,7 +283,8 @@ impl SpecificationRegistry {
     ///
     /// # Errors
     /// [`Error::InvalidSpec`] with the problems of every invalid spec;
-    /// [`Error::AlreadyRegistered`] for a taken name (also one repeated in `items`);
+    /// [`Error::AlreadyRegistered`] for a taken name; [`Error::InvalidInput`] for a name
+    /// given more than once in `items`;
     /// [`Error::ContextCleared`]; storage errors. Nothing is written on error.
     pub fn register_many<I, N, S>(&self, items: I) -> Result<usize>
     where
@@ -319,6 +320,19 @@ impl SpecificationRegistry {
             .map(|(name, spec)| (name.as_ref(), spec.borrow()))
             .collect();
         self.validate(items.iter().copied())?;
+        if items.len() > 1 {
+            let mut seen = HashSet::with_capacity(items.len());
+            if let Some((name, _)) = items.iter().find(|(name, _)| !seen.insert(*name)) {
+                return Err(Error::InvalidInput {
+                    what: format!("the batch for context {}", shorten(&self.state.name)),
+                    detail: format!(
+                        "step {} is given more than once; give each step once",
+                        shorten(name)
+                    ),
+                    source: None,
+                });
+            }
+        }
         let count = items.len();
         self.write_context(
             || {
