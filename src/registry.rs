@@ -245,7 +245,7 @@ impl SpecificationRegistry {
     /// [`Error::InvalidSpec`] listing every problem ([`StepSpecification::validate`]);
     /// [`Error::AlreadyRegistered`] when the name is taken (use [`Self::upsert`] to replace:
     /// the Python reference silently overwrote and left a stale type index: docs/design.md, D1);
-    /// [`Error::ContextCleared`]; storage errors. Nothing is written on error.
+    /// [`Error::ContextCleared`]; [`Error::ReadOnly`] on a read-only manager; storage errors. Nothing is written on error.
     pub fn register(&self, step_name: &str, spec: &StepSpecification) -> Result<()> {
         self.register_many([(step_name, spec)]).map(|_| ())
     }
@@ -285,7 +285,7 @@ impl SpecificationRegistry {
     /// [`Error::InvalidSpec`] with the problems of every invalid spec;
     /// [`Error::AlreadyRegistered`] for a taken name; [`Error::InvalidInput`] for a name
     /// given more than once in `items`;
-    /// [`Error::ContextCleared`]; storage errors. Nothing is written on error.
+    /// [`Error::ContextCleared`]; [`Error::ReadOnly`] on a read-only manager; storage errors. Nothing is written on error.
     pub fn register_many<I, N, S>(&self, items: I) -> Result<usize>
     where
         I: IntoIterator<Item = (N, S)>,
@@ -354,7 +354,7 @@ impl SpecificationRegistry {
     /// Removes `step_name`; returns whether it was registered.
     ///
     /// # Errors
-    /// [`Error::ContextCleared`]; storage errors.
+    /// [`Error::ContextCleared`]; [`Error::ReadOnly`] on a read-only manager; storage errors.
     pub fn unregister(&self, step_name: &str) -> Result<bool> {
         let removed = self.write_context(
             || {
@@ -375,7 +375,7 @@ impl SpecificationRegistry {
     /// Removes every step but keeps the context (and this handle) alive.
     ///
     /// # Errors
-    /// [`Error::ContextCleared`]; storage errors.
+    /// [`Error::ContextCleared`]; [`Error::ReadOnly`] on a read-only manager; storage errors.
     pub fn clear(&self) -> Result<()> {
         self.transact(
             || format!("clearing context {}", shorten(&self.state.name)),

@@ -567,7 +567,7 @@ impl SpecificationRegistry {
     /// # Errors
     /// [`Error::InvalidInput`] for malformed JSON; [`Error::InvalidSpec`] listing the
     /// problems of every invalid spec; [`Error::AlreadyRegistered`] (without `replace`);
-    /// storage errors.
+    /// [`Error::ContextCleared`]; [`Error::ReadOnly`] on a read-only manager; storage errors.
     pub fn import_json_with(&self, json: &str, options: &ImportOptions) -> Result<usize> {
         let steps = parse_steps_json(json, options)?;
         let items = steps.iter().map(|(name, spec)| (name.as_str(), spec));

@@ -161,6 +161,14 @@ fn workspace_views_prefix_every_operation_and_see_only_their_contexts() -> TestR
     assert_eq!(manager.get_registry("ws::ctx")?, registry);
     assert!(other.get_registry("ctx")?.get_specification("s")?.is_none());
 
+    // The name given in a view follows the rules on its own: an empty one would have named
+    // the context `ws::`.
+    let empty = ws.get_registry("").err();
+    assert!(
+        matches!(&empty, Some(Error::InvalidContextName { name, .. }) if name.is_empty()),
+        "{empty:?}"
+    );
+
     let nested = ws.workspace("inner");
     assert_eq!(nested.get_registry("x")?.context_name(), "ws::inner::x");
     assert_eq!(ws.list_contexts()?, ["ctx", "inner::x"]);
@@ -482,5 +490,29 @@ fn a_second_open_of_the_same_file_is_in_use() -> TestResult {
     };
     assert!(matches!(error, Error::InUse { .. }), "{error}");
     assert!(error.to_string().contains("read-only"), "{error}");
+    Ok(())
+}
+
+#[test]
+fn read_only_is_refused_for_databases_that_start_empty() -> TestResult {
+    for (what, result) in [
+        (
+            "temporary",
+            RegistryManager::builder().read_only(true).temporary(),
+        ),
+        (
+            "in memory",
+            RegistryManager::builder().read_only(true).in_memory(),
+        ),
+    ] {
+        let Err(error) = result else {
+            panic!("a read-only {what} database was opened");
+        };
+        assert!(error.is_invalid_input(), "{what}: {error:?}");
+        assert!(error.to_string().contains("starts empty"), "{error}");
+    }
+    // Without it, both open writable.
+    RegistryManager::builder().temporary()?.get_registry("t")?;
+    RegistryManager::builder().in_memory()?.get_registry("m")?;
     Ok(())
 }

@@ -16,7 +16,7 @@ import weakref
 from typing import Dict, Iterator, List, Optional, Union
 
 from . import _native
-from ._spec import SpecLike, StepSpecification, spec_json
+from ._spec import SpecLike, StepSpecification, checked_name, spec_json
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -42,22 +42,24 @@ class SpecificationRegistry:
         :class:`InvalidSpecError` listing every problem if the spec is invalid; nothing is
         written then.
         """
+        checked_name(step_name, "step name")
         self._native.register(step_name, spec_json(step_name, specification))
 
     def upsert(self, step_name: str, specification: SpecLike) -> None:
         """Registers or replaces ``step_name``, durably."""
+        checked_name(step_name, "step name")
         self._native.upsert(step_name, spec_json(step_name, specification))
 
     def get_specification(self, step_name: str) -> Optional[StepSpecification]:
         """The specification of ``step_name``, or ``None``."""
-        text = self._native.get_specification(step_name)
+        text = self._native.get_specification(checked_name(step_name, "step name"))
         return None if text is None else StepSpecification.from_json(text)
 
     def get_specifications_by_type(self, step_type: str) -> List[StepSpecification]:
         """Every specification of ``step_type``, in registration order."""
         return [
             StepSpecification.from_json(t)
-            for t in self._native.get_specifications_by_type(step_type)
+            for t in self._native.get_specifications_by_type(checked_name(step_type, "step type"))
         ]
 
     def list_step_names(self) -> List[str]:
@@ -70,7 +72,7 @@ class SpecificationRegistry:
 
     def unregister(self, step_name: str) -> bool:
         """Removes ``step_name``; whether it was registered."""
-        return self._native.unregister(step_name)
+        return self._native.unregister(checked_name(step_name, "step name"))
 
     def clear(self) -> None:
         """Removes every step (the context itself stays)."""
@@ -88,7 +90,13 @@ class SpecificationRegistry:
         return self._native.len()
 
     def __contains__(self, step_name: object) -> bool:
-        return isinstance(step_name, str) and self._native.contains(step_name)
+        if not isinstance(step_name, str):
+            return False
+        try:
+            checked_name(step_name)
+        except _native.InvalidInputError:
+            return False  # no registry can hold it
+        return self._native.contains(step_name)
 
     def __iter__(self) -> Iterator[str]:
         """The step names, in registration order."""
@@ -120,6 +128,11 @@ class RegistryManager:
     """
 
     def __init__(self, path: Optional[PathLike] = None, *, read_only: bool = False) -> None:
+        if read_only and (path is None or os.fspath(path) == MEMORY):
+            raise _native.InvalidInputError(
+                "read_only=True was asked for a temporary or in-memory database, which starts "
+                "empty and so could never hold anything; open a file or a server read-only"
+            )
         if path is None:
             native = _native.NativeManager.temporary()
         elif os.fspath(path) == MEMORY:
@@ -173,7 +186,9 @@ class RegistryManager:
             ):
                 return registry
             self._registries.pop(context_name, None)
-            native = self._native.get_registry(context_name, create_if_missing)
+            native = self._native.get_registry(
+                checked_name(context_name, "context name"), create_if_missing
+            )
             if native is None:
                 return None
             registry = SpecificationRegistry(native)
@@ -200,7 +215,7 @@ class RegistryManager:
         """Deletes ``context_name`` and its specifications; whether it existed. Registry
         objects taken before raise :class:`ContextClearedError` from then on."""
         with self._lock:
-            cleared = self._native.clear_context(context_name)
+            cleared = self._native.clear_context(checked_name(context_name, "context name"))
             # Only once the clear succeeded: a failed one leaves the registry object current.
             self._registries.pop(context_name, None)
             return cleared

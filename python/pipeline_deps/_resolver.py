@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from . import _native
 from ._manager import SpecificationRegistry
-from ._spec import OutputSpec
+from ._spec import OutputSpec, checked_name
 
 _PROPERTIES_PREFIX = "properties."
 
@@ -95,7 +95,7 @@ def _names(available_steps: Sequence[str]) -> List[str]:
         raise TypeError(
             f"available_steps must be a sequence of step names, not a str ({available_steps!r})"
         )
-    return list(available_steps)
+    return [checked_name(s, "step name") for s in available_steps]
 
 
 class UnifiedDependencyResolver:
@@ -134,7 +134,9 @@ class UnifiedDependencyResolver:
     ) -> Dict[str, PropertyReference]:
         """``{dependency: PropertyReference}`` of one step; raises
         :class:`DependencyResolutionError` naming every unresolved required dependency."""
-        raw = self._native.resolve_step_dependencies(consumer_step, _names(available_steps))
+        raw = self._native.resolve_step_dependencies(
+            checked_name(consumer_step, "step name"), _names(available_steps)
+        )
         return {dep: self._outputs.reference(edge) for dep, edge in raw.items()}
 
     def resolve_with_scoring(
@@ -145,7 +147,9 @@ class UnifiedDependencyResolver:
         "resolution_details": {...}}`` (threshold 0.5 inclusive), plus ``"candidates"``:
         every type-compatible candidate per dependency, best first (an addition to the
         design's shape)."""
-        result = self._native.resolve_with_scoring(consumer_step, _names(available_steps))
+        result = self._native.resolve_with_scoring(
+            checked_name(consumer_step, "step name"), _names(available_steps)
+        )
         for entry in result["failed_with_scores"].values():
             best = entry["best_candidate"]
             entry["best_candidate"] = None if best is None else _candidate(self._outputs, best)

@@ -13,7 +13,50 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Union
 
-from ._native import InvalidSpecError
+from ._native import InvalidInputError, InvalidSpecError
+
+
+def checked_name(name: Any, what: str = "name") -> Any:
+    """``name`` unchanged, or :class:`InvalidInputError` when it is a ``str`` that is not
+    valid Unicode text (a lone surrogate such as ``"\\ud800"``), which no registry can
+    hold. Other types are left to the call's own type check."""
+    if isinstance(name, str):
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInputError(
+                f"invalid {what} {name!r}: it is not valid Unicode text (it holds a lone "
+                "surrogate); use a name of whole characters"
+            ) from None
+    return name
+
+
+def _text(value: Any, what: str) -> str:
+    """``value`` if it is a ``str`` of valid Unicode, else ``ValueError`` naming ``what``."""
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be a string, not {type(value).__name__} ({value!r})")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} {value!r} is not valid Unicode text (a lone surrogate)") from None
+    return value
+
+
+def _flag(value: Any, what: str) -> bool:
+    """``value`` if it is a ``bool``: ``"false"`` or ``None`` are not read as one."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{what} must be True or False, not {value!r}")
+    return value
+
+
+def _texts(value: Any, what: str) -> List[str]:
+    """A list of strings from a list or tuple (or ``None``, no strings); a lone string is
+    refused rather than split into its characters."""
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise ValueError(f"{what} must be a list of strings, not {type(value).__name__} ({value!r})")
+    return [_text(v, f"an entry of {what}") for v in value]
 
 
 class DependencyType(enum.Enum):
@@ -68,9 +111,13 @@ class DependencySpec:
     description: str = ""
 
     def __post_init__(self) -> None:
+        self.logical_name = _text(self.logical_name, "logical_name")
         self.dependency_type = _enum(DependencyType, self.dependency_type, "dependency_type")
-        self.compatible_sources = list(self.compatible_sources)
-        self.semantic_keywords = list(self.semantic_keywords)
+        self.required = _flag(self.required, "required")
+        self.compatible_sources = _texts(self.compatible_sources, "compatible_sources")
+        self.semantic_keywords = _texts(self.semantic_keywords, "semantic_keywords")
+        self.data_type = _text(self.data_type, "data_type")
+        self.description = _text(self.description, "description")
 
     def to_dict(self) -> Dict[str, Any]:
         """The export-format dict."""
@@ -90,9 +137,9 @@ class DependencySpec:
         return cls(
             logical_name=data.get("logical_name") or key,
             dependency_type=data.get("type", data.get("dependency_type", "processing_output")),
-            required=bool(data.get("required", True)),
-            compatible_sources=list(data.get("compatible_sources") or []),
-            semantic_keywords=list(data.get("semantic_keywords") or []),
+            required=data.get("required", True),
+            compatible_sources=data.get("compatible_sources"),
+            semantic_keywords=data.get("semantic_keywords"),
             data_type=data.get("data_type") or "S3Uri",
             description=data.get("description") or "",
         )
@@ -111,9 +158,13 @@ class OutputSpec:
     description: str = ""
 
     def __post_init__(self) -> None:
+        self.logical_name = _text(self.logical_name, "logical_name")
         self.output_type = _enum(DependencyType, self.output_type, "output_type")
-        self.aliases = list(self.aliases)
-        self.semantic_keywords = list(self.semantic_keywords)
+        self.property_path = _text(self.property_path, "property_path")
+        self.aliases = _texts(self.aliases, "aliases")
+        self.semantic_keywords = _texts(self.semantic_keywords, "semantic_keywords")
+        self.data_type = _text(self.data_type, "data_type")
+        self.description = _text(self.description, "description")
 
     def matches_name_or_alias(self, name: str) -> bool:
         """Exact logical name, or any alias ignoring case."""
@@ -138,8 +189,8 @@ class OutputSpec:
             logical_name=data.get("logical_name") or key,
             output_type=data.get("type", data.get("output_type", "processing_output")),
             property_path=data.get("property_path") or "",
-            aliases=list(data.get("aliases") or []),
-            semantic_keywords=list(data.get("semantic_keywords") or []),
+            aliases=data.get("aliases"),
+            semantic_keywords=data.get("semantic_keywords"),
             data_type=data.get("data_type") or "S3Uri",
             description=data.get("description") or "",
         )
@@ -151,14 +202,34 @@ def _keyed(items: Any, kind: type) -> Dict[str, Any]:
         return {}
     if isinstance(items, Mapping):
         pairs: Iterable = items.items()
+    elif isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+        raise ValueError(
+            f"{kind.__name__} entries must be a dict or a list, not {type(items).__name__}"
+        )
     else:
-        pairs = ((getattr(i, "logical_name", None) or i.get("logical_name", ""), i) for i in items)
+        pairs = ((_logical_name(i, kind), i) for i in items)
+    section = "dependencies" if kind is DependencySpec else "outputs"
     result: Dict[str, Any] = {}
     for key, value in pairs:
         if not isinstance(value, kind):
-            value = kind.from_dict(_plain(value), key)
+            try:
+                value = kind.from_dict(_plain(value), key)
+            except (ValueError, TypeError, AttributeError) as e:
+                raise ValueError(f"{section}.{key}: {e}") from e
+        if key in result:
+            raise ValueError(f"{kind.__name__} {key!r} is given twice")
         result[key] = value
     return result
+
+
+def _logical_name(item: Any, kind: type) -> Any:
+    """The logical name of a list entry: a spec object's, or a dict's ``logical_name``."""
+    if isinstance(item, kind):
+        return item.logical_name
+    plain = _plain(item)
+    if isinstance(plain, Mapping):
+        return plain.get("logical_name", "")
+    raise ValueError(f"a {kind.__name__} entry must be a {kind.__name__} or a dict, not {item!r}")
 
 
 @dataclass
@@ -175,6 +246,7 @@ class StepSpecification:
     outputs: Dict[str, OutputSpec] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.step_type = _text(self.step_type, "step_type")
         self.node_type = _enum(NodeType, self.node_type, "node_type")
         self.dependencies = _keyed(self.dependencies, DependencySpec)
         self.outputs = _keyed(self.outputs, OutputSpec)
@@ -272,5 +344,5 @@ def spec_json(step_name: str, value: SpecLike) -> str:
         to_spec(value)  # raises the TypeError
     try:
         return to_spec(value).to_json()
-    except (ValueError, TypeError, AttributeError, KeyError) as e:
+    except (ValueError, TypeError, AttributeError, KeyError, RecursionError) as e:
         raise InvalidSpecError(f"the specification of step {step_name!r} is invalid: {e}") from e

@@ -221,3 +221,9 @@ with pd.RegistryManager({str(second)!r}) as m:
 """
     out = run_python(code, {"PIPELINE_DEPS_DB": str(first)})
     assert out.split("\n")[:3] == ["['x']", "['b']", "['b']"], out
+
+
+def test_read_only_is_refused_for_databases_that_start_empty():
+    for args in ((), (":memory:",)):
+        with pytest.raises(pd.InvalidInputError, match="starts empty"):
+            pd.RegistryManager(*args, read_only=True)

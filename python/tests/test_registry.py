@@ -226,10 +226,59 @@ def test_spec_content_that_is_not_a_specification_is_an_invalid_spec_error(manag
 
 def test_a_value_of_the_wrong_type_in_a_spec_names_the_step_and_field(manager):
     registry = manager.get_registry("ctx")
-    with pytest.raises(pd.InvalidInputError, match="step 's', field `step_type`"):
+    with pytest.raises(pd.InvalidSpecError, match="step 's' is invalid: step_type must be a string"):
         registry.register("s", {"step_type": 5, "node_type": "singular"})
-    with pytest.raises(pd.InvalidInputError, match="field `outputs.o.property_path`"):
+    with pytest.raises(pd.InvalidSpecError, match="outputs.o: property_path must be a string"):
         registry.register(
             "s", {"step_type": "A", "node_type": "source", "outputs": {"o": {"property_path": 5}}}
         )
+    with pytest.raises(pd.InvalidSpecError, match="dependencies.d: description must be a string"):
+        registry.register("s", {"step_type": "A", "dependencies": {"d": {"description": 5}}})
+    assert len(registry) == 0
+
+
+@pytest.mark.parametrize(
+    "dependency, refusal",
+    [
+        # Not read as True: bool("false") is.
+        ({"required": "false"}, "required must be True or False"),
+        ({"required": None}, "required must be True or False"),
+        # Not split into its letters.
+        ({"semantic_keywords": "model"}, "semantic_keywords must be a list of strings"),
+        ({"compatible_sources": "XGBoostTraining"}, "compatible_sources must be a list"),
+        ({"compatible_sources": ["A", 5]}, "an entry of compatible_sources must be a string"),
+    ],
+)
+def test_spec_content_of_the_wrong_shape_is_refused_not_converted(manager, dependency, refusal):
+    registry = manager.get_registry("ctx")
+    with pytest.raises(pd.InvalidSpecError, match=refusal):
+        registry.register("s", {"step_type": "A", "dependencies": {"d": dependency}})
+    assert len(registry) == 0
+
+
+def test_a_logical_name_given_twice_in_a_list_is_refused(manager):
+    registry = manager.get_registry("ctx")
+    twice = [{"logical_name": "d"}, {"logical_name": "d", "required": False}]
+    with pytest.raises(pd.InvalidSpecError, match="'d' is given twice"):
+        registry.register("s", {"step_type": "A", "dependencies": twice})
+    with pytest.raises(ValueError, match="given twice"):
+        pd.StepSpecification("A", dependencies=[pd.DependencySpec("d"), pd.DependencySpec("d")])
+    with pytest.raises(ValueError, match="logical_name must be a string"):
+        pd.StepSpecification("A", dependencies=[pd.DependencySpec(None)])
+
+
+def test_names_that_are_not_valid_unicode_are_invalid_input(manager):
+    registry = manager.get_registry("ctx")
+    for call in (
+        lambda: manager.get_registry("\ud800"),
+        lambda: registry.register("\ud800", {"step_type": "A"}),
+        lambda: registry.get_specification("\ud800"),
+        lambda: registry.unregister("\ud800"),
+        lambda: pd.UnifiedDependencyResolver(registry).resolve_all_dependencies(["\ud800"]),
+    ):
+        with pytest.raises(pd.InvalidInputError, match="not valid Unicode"):
+            call()
+    assert "\ud800" not in registry
+    with pytest.raises(pd.InvalidSpecError, match="not valid Unicode"):
+        registry.register("s", {"step_type": "\ud800"})
     assert len(registry) == 0

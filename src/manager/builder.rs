@@ -141,7 +141,8 @@ impl ManagerBuilder {
     /// What a write guarantees after a crash (default [`Durability::Immediate`] for files,
     /// [`Durability::None`] for [`ManagerBuilder::temporary`] and
     /// [`ManagerBuilder::in_memory`]). [`Durability::None`] with
-    /// [`Concurrency::SingleWriter`] is refused by `open` with [`Error::Storage`].
+    /// [`Concurrency::SingleWriter`] is refused by `open` and `temporary` with
+    /// [`Error::InvalidInput`].
     pub fn durability(mut self, durability: Durability) -> Self {
         self.durability = Some(durability);
         self
@@ -181,6 +182,9 @@ impl ManagerBuilder {
     /// 16 ms and 34 MiB of memory, against 0.1 ms for the same file closed cleanly; see
     /// RELIABILITY.md). The same holds for a custom backend ([`Self::with_backend`]): an
     /// image its last writer did not close is read from a recovered copy in memory.
+    ///
+    /// [`Self::temporary`] and [`Self::in_memory`] refuse it ([`Error::InvalidInput`]): their
+    /// database starts empty, so a read-only one could never hold anything.
     pub fn read_only(mut self, enabled: bool) -> Self {
         self.options.read_only = enabled;
         self
@@ -244,8 +248,10 @@ impl ManagerBuilder {
     /// suites.
     ///
     /// # Errors
-    /// [`Error::Io`] when no temporary file can be created.
+    /// [`Error::Io`] when no temporary file can be created; [`Error::InvalidInput`] with
+    /// [`Self::read_only`], or with [`Durability::None`] and [`Concurrency::SingleWriter`].
     pub fn temporary(self) -> Result<RegistryManager> {
+        self.refuse_read_only("a temporary database")?;
         let temp = tempfile::Builder::new()
             .prefix("pipeline-deps-")
             .suffix(".redb")
@@ -276,11 +282,26 @@ impl ManagerBuilder {
     /// A database kept in memory only.
     ///
     /// # Errors
-    /// Only if the storage engine fails to initialise.
+    /// [`Error::InvalidInput`] with [`Self::read_only`]; otherwise only if the storage engine
+    /// fails to initialise.
     pub fn in_memory(self) -> Result<RegistryManager> {
+        self.refuse_read_only("an in-memory database")?;
         let durability = self.durability.unwrap_or(Durability::None);
         self.durability(durability)
             .with_backend(crate::store::MemoryBackend::default(), "<in-memory>")
+    }
+
+    /// [`Error::InvalidInput`] when [`Self::read_only`] was asked for `what`, a database
+    /// that starts empty.
+    fn refuse_read_only(&self, what: &str) -> Result<()> {
+        if !self.options.read_only {
+            return Ok(());
+        }
+        Err(Error::InvalidInput {
+            what: format!("the options for opening {what}"),
+            detail: "read-only was asked for a database that starts empty, so it could never hold anything; open a file or a server read-only instead".into(),
+            source: None,
+        })
     }
 
     /// A database on a custom [`StorageBackend`] (e.g. a fault-injecting one in tests), which

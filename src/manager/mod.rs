@@ -222,6 +222,12 @@ impl RegistryManager {
     }
 
     pub(crate) fn full_name(&self, context: &str) -> Result<String> {
+        // The name given is checked on its own too: in a workspace view, an empty one would
+        // otherwise name the context `ws::`.
+        check_name(context).map_err(|reason| Error::InvalidContextName {
+            name: context.to_owned(),
+            reason,
+        })?;
         let full = format!("{}{context}", self.prefix);
         check_name(&full).map_err(|reason| Error::InvalidContextName {
             name: full.clone(),
