@@ -354,9 +354,11 @@ fn undecodable_records_are_corruption_errors_naming_context_and_step() -> TestRe
         })?;
         let manager = RegistryManager::open(&path)?;
         let registry = manager.get_registry("ctx")?;
-        expect_corrupted_naming(registry.get_specification("step"), &["ctx", "step"])
+        // The file too: a program with several registry files must know which to restore.
+        let file = path.to_string_lossy();
+        expect_corrupted_naming(registry.get_specification("step"), &["ctx", "step", &file])
             .map_err(|e| format!("{what}: {e}"))?;
-        expect_corrupted_naming(registry.iter().map(|i| i.count()), &["ctx", "step"])
+        expect_corrupted_naming(registry.iter().map(|i| i.count()), &["ctx", "step", &file])
             .map_err(|e| format!("{what}: {e}"))?;
         // Replacing the damaged step either fails cleanly (when the old record's position
         // cannot be read) or repairs it with the new spec.
@@ -389,8 +391,9 @@ fn undecodable_records_are_corruption_errors_naming_context_and_step() -> TestRe
             Ok(())
         })?;
         let manager = RegistryManager::open(&path)?;
-        expect_corrupted_naming(manager.list_contexts(), &["ctx"])?;
-        expect_corrupted_naming(manager.get_registry("ctx"), &["ctx"])?;
+        let file = path.to_string_lossy();
+        expect_corrupted_naming(manager.list_contexts(), &["ctx", &file])?;
+        expect_corrupted_naming(manager.get_registry("ctx"), &["ctx", &file])?;
         tried += 1;
     }
     figure(

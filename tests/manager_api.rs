@@ -516,3 +516,16 @@ fn read_only_is_refused_for_databases_that_start_empty() -> TestResult {
     RegistryManager::builder().in_memory()?.get_registry("m")?;
     Ok(())
 }
+
+#[test]
+fn an_empty_path_is_invalid_input_naming_the_problem() -> TestResult {
+    for result in [
+        RegistryManager::open(""),
+        RegistryManager::open_read_only(""),
+    ] {
+        let error = result.err().ok_or("an empty path opened a database")?;
+        assert!(error.is_invalid_input(), "{error:?}");
+        assert!(error.to_string().contains("the database path"), "{error}");
+    }
+    Ok(())
+}

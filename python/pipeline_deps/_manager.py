@@ -82,9 +82,12 @@ class SpecificationRegistry:
         """The context in the export format (the same JSON as ``pipeline-deps export``)."""
         return self._native.export_json()
 
-    def import_json(self, text: str, replace: bool = False) -> int:
-        """Imports the export format (or the cursus fixture format) in one transaction."""
-        return self._native.import_json(text, replace)
+    def import_json(
+        self, text: str, replace: bool = False, *, allow_unknown_fields: bool = False
+    ) -> int:
+        """Imports the export format (or the cursus fixture format) in one transaction.
+        A field neither format knows is refused unless ``allow_unknown_fields``."""
+        return self._native.import_json(text, replace, allow_unknown_fields)
 
     def __len__(self) -> int:
         return self._native.len()
@@ -118,7 +121,9 @@ class RegistryManager:
 
     ``RegistryManager()`` uses a temporary file removed on :meth:`close`;
     ``RegistryManager(":memory:")`` keeps everything in memory; ``RegistryManager(path)``
-    opens or creates a registry file that survives restarts;
+    opens or creates a registry file that survives restarts (with ``single_writer=True``,
+    ``RegistryManager(path, read_only=True)`` in other processes can read it meanwhile, each
+    read seeing its latest commit; without it, they get :class:`InUseError`);
     ``RegistryManager("postgres://user@host/database")`` connects to a registry on a
     PostgreSQL server, shared with every process that connects to it. Use it as a context
     manager (``with RegistryManager(path) as manager:``) to close the file deterministically.
@@ -127,7 +132,19 @@ class RegistryManager:
     context is cleared (on a server, also by another process). All methods are thread-safe.
     """
 
-    def __init__(self, path: Optional[PathLike] = None, *, read_only: bool = False) -> None:
+    def __init__(
+        self, path: Optional[PathLike] = None, *, read_only: bool = False, single_writer: bool = False
+    ) -> None:
+        if single_writer and (
+            path is None
+            or read_only
+            or os.fspath(path) == MEMORY
+            or _is_server_url(os.fspath(path))
+        ):
+            raise _native.InvalidInputError(
+                "single_writer=True applies to a registry file opened for writing: it lets "
+                "read-only managers in other processes read the file meanwhile"
+            )
         if read_only and (path is None or os.fspath(path) == MEMORY):
             raise _native.InvalidInputError(
                 "read_only=True was asked for a temporary or in-memory database, which starts "
@@ -142,7 +159,7 @@ class RegistryManager:
         elif read_only:
             native = _native.NativeManager.open_read_only(os.fspath(path))
         else:
-            native = _native.NativeManager.open(os.fspath(path))
+            native = _native.NativeManager.open(os.fspath(path), single_writer)
         self._init(native)
 
     def _init(self, native: "_native.NativeManager") -> None:

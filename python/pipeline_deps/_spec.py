@@ -123,7 +123,8 @@ class DependencySpec:
         """The export-format dict."""
         return {
             "logical_name": self.logical_name,
-            "type": self.dependency_type.value,
+            # Read again: the field may have been set to a string after construction.
+            "type": _enum(DependencyType, self.dependency_type, "dependency_type").value,
             "required": self.required,
             "compatible_sources": list(self.compatible_sources),
             "semantic_keywords": list(self.semantic_keywords),
@@ -174,7 +175,7 @@ class OutputSpec:
         """The export-format dict."""
         return {
             "logical_name": self.logical_name,
-            "type": self.output_type.value,
+            "type": _enum(DependencyType, self.output_type, "output_type").value,
             "property_path": self.property_path,
             "aliases": list(self.aliases),
             "semantic_keywords": list(self.semantic_keywords),
@@ -267,7 +268,7 @@ class StepSpecification:
         """The export-format dict (the ``spec`` of one step in ``pipeline-deps export``)."""
         return {
             "step_type": self.step_type,
-            "node_type": self.node_type.value,
+            "node_type": _enum(NodeType, self.node_type, "node_type").value,
             "dependencies": {k: v.to_dict() for k, v in self.dependencies.items()},
             "outputs": {k: v.to_dict() for k, v in self.outputs.items()},
         }

@@ -48,11 +48,17 @@ impl NativeManager {
 
 #[pymethods]
 impl NativeManager {
-    /// Opens (or creates) the database file at `path`.
+    /// Opens (or creates) the database file at `path`; `single_writer` lets read-only
+    /// managers in other processes read it meanwhile (`Concurrency::SingleWriter`).
     #[staticmethod]
-    fn open(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+    fn open(py: Python<'_>, path: PathBuf, single_writer: bool) -> PyResult<Self> {
         let label = path.display().to_string();
-        let manager = run(py, || RegistryManager::open(&path))?;
+        let mode = if single_writer {
+            pipeline_deps::Concurrency::SingleWriter
+        } else {
+            pipeline_deps::Concurrency::Exclusive
+        };
+        let manager = run(py, || RegistryManager::builder().concurrency(mode).open(&path))?;
         Ok(NativeManager::wrap(manager, label))
     }
 
@@ -383,10 +389,18 @@ impl NativeRegistry {
 
     /// Imports the export format or the cursus fixture format in one transaction; how many
     /// steps were written.
-    fn import_json(&self, py: Python<'_>, text: String, replace: bool) -> PyResult<usize> {
+    fn import_json(
+        &self,
+        py: Python<'_>,
+        text: String,
+        replace: bool,
+        allow_unknown_fields: bool,
+    ) -> PyResult<usize> {
         let registry = self.handle()?;
         run(py, move || {
-            let options = pipeline_deps::ImportOptions::new().replace(replace);
+            let options = pipeline_deps::ImportOptions::new()
+                .replace(replace)
+                .allow_unknown_fields(allow_unknown_fields);
             registry.import_json_with(&text, &options)
         })
     }

@@ -227,3 +227,27 @@ def test_read_only_is_refused_for_databases_that_start_empty():
     for args in ((), (":memory:",)):
         with pytest.raises(pd.InvalidInputError, match="starts empty"):
             pd.RegistryManager(*args, read_only=True)
+
+
+def test_a_single_writer_owner_lets_other_processes_read_its_file(tmp_path):
+    from conftest import run_python
+
+    path = tmp_path / "registry.redb"
+    reader = f"""
+import pipeline_deps as pd
+try:
+    with pd.RegistryManager({str(path)!r}, read_only=True) as m:
+        print(m.get_registry("ctx", create_if_missing=False).list_step_names())
+except pd.InUseError:
+    print("in use")
+"""
+    with pd.RegistryManager(path) as exclusive:
+        exclusive.get_registry("ctx").register("s", spec("T"))
+        assert run_python(reader, {}).strip() == "in use"
+    with pd.RegistryManager(path, single_writer=True) as owner:
+        assert run_python(reader, {}).strip() == "['s']"
+        owner.get_registry("ctx").register("t", spec("T"))
+        assert run_python(reader, {}).strip() == "['s', 't']"
+    for args, kwargs in (((), {}), ((":memory:",), {}), ((path,), {"read_only": True})):
+        with pytest.raises(pd.InvalidInputError, match="single_writer"):
+            pd.RegistryManager(*args, single_writer=True, **kwargs)

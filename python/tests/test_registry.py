@@ -282,3 +282,26 @@ def test_names_that_are_not_valid_unicode_are_invalid_input(manager):
     with pytest.raises(pd.InvalidSpecError, match="not valid Unicode"):
         registry.register("s", {"step_type": "\ud800"})
     assert len(registry) == 0
+
+
+def test_unknown_fields_are_refused_unless_allowed(manager):
+    registry = manager.get_registry("ctx")
+    document = (
+        '{"steps": [{"step_name": "s", "step_type": "A", "node_type": "singular", "colour": 1}]}'
+    )
+    with pytest.raises(pd.InvalidInputError, match="colour"):
+        registry.import_json(document)
+    assert registry.import_json(document, allow_unknown_fields=True) == 1
+    assert registry.list_step_names() == ["s"]
+
+
+def test_an_enum_field_set_to_its_string_after_construction_still_registers(manager):
+    registry = manager.get_registry("ctx")
+    spec = pd.StepSpecification("A", outputs=[pd.OutputSpec("o", property_path="properties.O")])
+    spec.node_type = "source"
+    spec.outputs["o"].output_type = "model_artifacts"
+    registry.register("s", spec)
+    stored = registry.get_specification("s")
+    assert stored is not None
+    assert stored.node_type is pd.NodeType.SOURCE
+    assert stored.outputs["o"].output_type is pd.DependencyType.MODEL_ARTIFACTS

@@ -200,8 +200,15 @@ impl ManagerBuilder {
     /// a path that is not a regular file (a FIFO, a directory, a device, a socket); [`Error::SchemaTooNew`] for a file from a newer version;
     /// [`Error::Io`] / [`Error::Corrupted`] for unreadable files; [`Error::InvalidInput`]
     /// for a `postgres://` URL, which is never taken for a file name (`connect` opens a
-    /// server).
+    /// server), and for an empty path.
     pub fn open(self, path: impl AsRef<Path>) -> Result<RegistryManager> {
+        if path.as_ref().as_os_str().is_empty() {
+            return Err(Error::InvalidInput {
+                what: "the database path".into(),
+                detail: "it is empty; give the path of a registry file".into(),
+                source: None,
+            });
+        }
         let options = self.resolved(Durability::Immediate);
         if !options.durable && options.single_writer && !options.read_only {
             return Err(non_durable_shared(path.as_ref()));

@@ -18,7 +18,9 @@ pub(super) fn read<T>(
     action: &str,
     f: impl FnOnce(&mut dyn CatalogRead) -> Result<T>,
 ) -> Result<T> {
-    store.read(|| action.to_owned(), |reader| f(&mut FileReader(reader)))
+    store
+        .read(|| action.to_owned(), |reader| f(&mut FileReader(reader)))
+        .map_err(|e| store.naming_file(e))
 }
 
 pub(super) fn write<T>(
@@ -26,7 +28,9 @@ pub(super) fn write<T>(
     action: &str,
     f: impl FnOnce(&mut dyn CatalogWrite) -> Result<T>,
 ) -> Result<T> {
-    store.write(|| action.to_owned(), |writer| f(&mut FileWriter(writer)))
+    store
+        .write(|| action.to_owned(), |writer| f(&mut FileWriter(writer)))
+        .map_err(|e| store.naming_file(e))
 }
 
 pub(super) fn write_grouped<T>(
@@ -35,9 +39,11 @@ pub(super) fn write_grouped<T>(
     action: &str,
     f: &mut dyn FnMut(&mut dyn CatalogWrite) -> Result<T>,
 ) -> Result<T> {
-    group.run(store, &|| action.to_owned(), &mut |writer| {
-        f(&mut FileWriter(writer))
-    })
+    group
+        .run(store, &|| action.to_owned(), &mut |writer| {
+            f(&mut FileWriter(writer))
+        })
+        .map_err(|e| store.naming_file(e))
 }
 
 impl CatalogRead for FileReader<'_> {
