@@ -31,6 +31,7 @@ from ._native import (
 )
 from ._manager import (
     DEFAULT_PIPELINE_CONTEXT,
+    ContextStats,
     RegistryManager,
     SpecificationRegistry,
     clear_all_contexts,
@@ -51,6 +52,7 @@ __all__ = [
     "AlreadyRegisteredError",
     "ClosedError",
     "ContextClearedError",
+    "ContextStats",
     "CorruptedError",
     "DEFAULT_PIPELINE_CONTEXT",
     "DependencyResolutionError",

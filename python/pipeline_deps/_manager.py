@@ -13,12 +13,21 @@ import contextlib
 import os
 import threading
 import weakref
-from typing import Dict, Iterator, List, Optional, Union
+from typing import Dict, Iterator, List, Literal, Optional, TypedDict, Union, overload
+
 
 from . import _native
 from ._spec import SpecLike, StepSpecification, checked_name, spec_json
 
 PathLike = Union[str, "os.PathLike[str]"]
+
+
+class ContextStats(TypedDict):
+    """One context's entry of ``get_context_stats()``."""
+
+    step_count: int
+    step_type_count: int
+    registry_type: str
 
 MEMORY = ":memory:"
 
@@ -188,6 +197,16 @@ class RegistryManager:
         """Whether the manager was opened with ``read_only=True`` (every write raises)."""
         return self._native.read_only
 
+    @overload
+    def get_registry(
+        self, context_name: str = ..., create_if_missing: Literal[True] = ...
+    ) -> SpecificationRegistry: ...
+
+    @overload
+    def get_registry(
+        self, context_name: str, create_if_missing: bool
+    ) -> Optional[SpecificationRegistry]: ...
+
     def get_registry(
         self, context_name: str = "default", create_if_missing: bool = True
     ) -> Optional[SpecificationRegistry]:
@@ -244,7 +263,7 @@ class RegistryManager:
             self._registries.clear()
             return count
 
-    def get_context_stats(self) -> Dict[str, Dict[str, Union[int, str]]]:
+    def get_context_stats(self) -> Dict[str, ContextStats]:
         """``{context: {"step_count", "step_type_count", "registry_type"}}``."""
         return self._native.get_context_stats()
 
@@ -341,7 +360,19 @@ def _without_password(path: str) -> str:
 registry_manager = _DefaultManager()
 
 
-def get_registry(context_name: str = "default", create_if_missing: bool = True):
+@overload
+def get_registry(
+    context_name: str = ..., create_if_missing: Literal[True] = ...
+) -> SpecificationRegistry: ...
+
+
+@overload
+def get_registry(context_name: str, create_if_missing: bool) -> Optional[SpecificationRegistry]: ...
+
+
+def get_registry(
+    context_name: str = "default", create_if_missing: bool = True
+) -> Optional[SpecificationRegistry]:
     """The registry of ``context_name`` from the process-wide manager."""
     return registry_manager.get_registry(context_name, create_if_missing)
 
@@ -368,7 +399,7 @@ def clear_all_contexts() -> int:
     return registry_manager.clear_all_contexts()
 
 
-def get_context_stats() -> Dict[str, Dict[str, Union[int, str]]]:
+def get_context_stats() -> Dict[str, ContextStats]:
     return registry_manager.get_context_stats()
 
 

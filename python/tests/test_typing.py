@@ -22,6 +22,13 @@ SAMPLE = textwrap.dedent(
         for dependency, ref in deps.items():
             step: str = ref.step_name
     wrong: int = r.list_step_names()
+    default = pd.get_registry("y")
+    default.register("b", pd.StepSpecification("T", pd.NodeType.SINGULAR))
+    count: int = m.get_context_stats()["x"]["step_count"]
+    kind: str = m.get_context_stats()["x"]["registry_type"]
+    maybe = m.get_registry("x", create_if_missing=False)
+    if maybe is not None:
+        maybe.list_step_names()
     """
 )
 
