@@ -58,7 +58,9 @@ impl NativeManager {
         } else {
             pipeline_deps::Concurrency::Exclusive
         };
-        let manager = run(py, || RegistryManager::builder().concurrency(mode).open(&path))?;
+        let manager = run(py, || {
+            RegistryManager::builder().concurrency(mode).open(&path)
+        })?;
         Ok(NativeManager::wrap(manager, label))
     }
 
