@@ -544,3 +544,35 @@ fn integrity_check_on_open_cost() -> TestResult {
     }
     Ok(())
 }
+
+#[test]
+fn a_file_whose_catalog_table_is_missing_is_refused_not_shown_empty() -> TestResult {
+    // One flipped bit in the catalog's name in the table directory made the catalog look
+    // missing: read as an empty registry, and the first write then started a new catalog,
+    // orphaning every context for good (found by an outside pass, 2026-12-01).
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("renamed.redb");
+    one_step_db(&path)?;
+    let mut bytes = std::fs::read(&path)?;
+    let name = b"pipeline_deps.catalog";
+    let mut renamed = 0;
+    for at in 0..bytes.len().saturating_sub(name.len()) {
+        if bytes.get(at..at + name.len()) == Some(&name[..]) {
+            bytes[at + name.len() - 1] ^= 0x02; // ...catalog -> ...catalee
+            renamed += 1;
+        }
+    }
+    assert!(renamed > 0, "the catalog's name was not found in the file");
+    std::fs::write(&path, &bytes)?;
+    // Twice each: a refused open must not have made a new, empty catalog either.
+    for read_only in [true, false, true, false] {
+        let result = RegistryManager::builder().read_only(read_only).open(&path);
+        let error = result.err().ok_or("a file without its catalog opened")?;
+        assert!(error.is_corruption(), "read-only {read_only}: {error:?}");
+        assert!(
+            error.to_string().contains("the context catalog is missing"),
+            "{error}"
+        );
+    }
+    Ok(())
+}

@@ -145,6 +145,9 @@ impl Store {
         match meta {
             Some(meta) if meta.schema_version == Some(SCHEMA_VERSION) => {
                 meta.checked_next_context_id(&store.path)?;
+                store
+                    .begin_read("looking up the context catalog")?
+                    .require_catalog(&store.path)?;
                 Ok(store)
             }
             _ => {
@@ -248,6 +251,15 @@ impl Store {
         match found.schema_version {
             Some(SCHEMA_VERSION) => {
                 found.checked_next_context_id(&self.path)?;
+                // Every initialised file has a catalog; opening a missing one here would
+                // create an empty catalog and orphan every context at the first write.
+                let has_catalog = txn
+                    .list_tables()
+                    .map_err(|e| storage_error(action(), e))?
+                    .any(|t| redb::TableHandle::name(&t) == redb::TableHandle::name(&CATALOG));
+                if !has_catalog {
+                    return Err(super::txn::missing_catalog(&self.path));
+                }
                 // Up to date: nothing to write, so opening costs no commit (and no fsync).
                 return txn.abort().map_err(|e| storage_error(action(), e));
             }

@@ -26,6 +26,18 @@ impl Reader {
         }
     }
 
+    /// [`Error::Corrupted`] when the catalog table is missing: every initialised file has
+    /// one (the first writer creates it), so a missing one is a damaged table directory, and
+    /// reading on would show an empty registry (and a write would start a new catalog,
+    /// orphaning every context).
+    pub(super) fn require_catalog(&self, path: &std::path::Path) -> Result<()> {
+        match self.txn.open_table(CATALOG) {
+            Ok(_) => Ok(()),
+            Err(redb::TableError::TableDoesNotExist(_)) => Err(missing_catalog(path)),
+            Err(e) => Err(storage_error("reading the context catalog".into(), e)),
+        }
+    }
+
     /// Every context in creation order with its catalog record.
     pub(crate) fn catalog(&self) -> Result<Vec<(String, CatalogRecordV1)>> {
         let action = || "reading the context catalog".to_owned();
@@ -64,6 +76,15 @@ impl Reader {
         let entry = self.context_entry(name, id)?;
         Ok(ContextReader::new(&self.txn, name, entry))
     }
+}
+
+/// The corruption of a file whose catalog table is missing.
+pub(super) fn missing_catalog(path: &std::path::Path) -> Error {
+    Error::corrupted(
+        format!("the table directory of {}", path.display()),
+        "the context catalog is missing, so the file's contexts cannot be found",
+        None,
+    )
 }
 
 fn catalog_action(name: &str) -> String {
