@@ -402,7 +402,8 @@ fn json_import_on(manager: &RegistryManager, data: &[u8], text: &str) {
 /// Context-name validation: the input (split at the first `|` into workspace and name when
 /// its first byte is odd) either names a context, which is then created, listed exactly
 /// once, written and cleared, or is refused with `InvalidContextName` exactly when the full
-/// name is empty, over 1024 bytes or holds a control character; never a panic.
+/// name is empty, over 1024 bytes or holds a control character, or the name given in the
+/// workspace view is empty (it would name the context `ws::`); never a panic.
 pub fn context_name(data: &[u8]) {
     let text = String::from_utf8_lossy(data).into_owned();
     let (workspace, name) = match data.first() {
@@ -414,9 +415,10 @@ pub fn context_name(data: &[u8]) {
     } else {
         format!("{workspace}::{name}")
     };
-    let valid =
+    let full_valid =
         !full.is_empty() && full.len() <= MAX_NAME_BYTES && !full.chars().any(char::is_control);
-    assert_eq!(validate_step_name(&full).is_ok(), valid, "{full:?}");
+    assert_eq!(validate_step_name(&full).is_ok(), full_valid, "{full:?}");
+    let valid = full_valid && !name.is_empty();
     with_shared_database(|root| context_name_on(root, workspace, name, &full, valid));
 }
 

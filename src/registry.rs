@@ -158,6 +158,16 @@ impl SpecificationRegistry {
         &self.state.name
     }
 
+    /// The context's catalog id: which context of that name this handle belongs to.
+    pub(crate) fn context_id(&self) -> u64 {
+        self.state.id
+    }
+
+    /// Whether this handle was taken from a manager sharing `shared` (the same database).
+    pub(crate) fn is_of(&self, shared: &Arc<Shared>) -> bool {
+        Arc::ptr_eq(&self.shared, shared)
+    }
+
     fn check_live(&self) -> Result<()> {
         if self.state.cleared.load(Ordering::SeqCst) {
             Err(Error::ContextCleared {

@@ -22,7 +22,6 @@ use crate::registry::SpecificationRegistry;
 #[derive(Debug)]
 pub struct ScopedContext {
     manager: RegistryManager,
-    name: String,
     registry: SpecificationRegistry,
 }
 
@@ -35,7 +34,6 @@ impl RegistryManager {
         Ok(ScopedContext {
             registry: self.get_registry(context)?,
             manager: self.clone(),
-            name: context.to_owned(),
         })
     }
 }
@@ -56,8 +54,11 @@ impl Deref for ScopedContext {
 
 impl Drop for ScopedContext {
     fn drop(&mut self) {
-        if let Err(error) = self.manager.clear_context(&self.name) {
-            tracing::warn!(context = %self.name, %error, "could not clear scoped context on drop");
+        // Only the context this scope created: if it was cleared meanwhile and created again
+        // under the same name, the new one belongs to someone else.
+        if let Err(error) = self.manager.clear_context_of(&self.registry) {
+            let context = self.registry.context_name();
+            tracing::warn!(%context, %error, "could not clear scoped context on drop");
         }
     }
 }

@@ -291,6 +291,34 @@ fn a_scoped_context_is_cleared_on_drop_even_when_the_test_panics() -> TestResult
     Ok(())
 }
 
+#[test]
+fn a_scope_clears_only_its_own_context_not_one_created_later_under_its_name() -> TestResult {
+    let manager = common::manager()?;
+    let scoped = manager.scoped_context("shared")?;
+    scoped.register("mine", &spec("T"))?;
+    // Someone else clears the context and creates a new one under the same name.
+    manager.clear_context("shared")?;
+    manager
+        .get_registry("shared")?
+        .register("theirs", &spec("T"))?;
+    drop(scoped);
+    assert_eq!(
+        manager.get_registry("shared")?.list_step_names()?,
+        ["theirs"],
+        "the scope left the new context alone"
+    );
+    // Nested scopes of one name: the inner one clears the context, the outer one then
+    // leaves alone the context created after that.
+    let outer = manager.scoped_context("nested")?;
+    drop(manager.scoped_context("nested")?);
+    manager
+        .get_registry("nested")?
+        .register("later", &spec("T"))?;
+    drop(outer);
+    assert_eq!(manager.list_contexts()?, ["shared", "nested"]);
+    Ok(())
+}
+
 struct Config {
     pipeline_name: Option<String>,
     environment: Option<String>,

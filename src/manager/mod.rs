@@ -349,6 +349,45 @@ impl RegistryManager {
         Ok(self.clear_where(|_| Ok(vec![full]))? == 1)
     }
 
+    /// Deletes the context `registry` belongs to, if it is still that context: not one that
+    /// was cleared meanwhile and created again under the same name by someone else (whose
+    /// handles would then fail with [`Error::ContextCleared`]). Returns whether it deleted it.
+    /// How a test's scope ([`ScopedContext`](crate::ScopedContext)) cleans up after itself.
+    ///
+    /// ```
+    /// # fn main() -> pipeline_deps::Result<()> {
+    /// let manager = pipeline_deps::RegistryManager::temporary()?;
+    /// let mine = manager.get_registry("scratch")?;
+    /// manager.clear_context("scratch")?;
+    /// manager.get_registry("scratch")?; // someone else's now
+    /// assert!(!manager.clear_context_of(&mine)?);
+    /// assert_eq!(manager.list_contexts()?, ["scratch"]);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when `registry` comes from another database;
+    /// [`Error::ReadOnly`]; storage errors.
+    pub fn clear_context_of(&self, registry: &SpecificationRegistry) -> Result<bool> {
+        if !registry.is_of(&self.shared) {
+            return Err(Error::InvalidInput {
+                what: format!(
+                    "the registry of context {}",
+                    crate::error::shorten(registry.context_name())
+                ),
+                detail: "it belongs to another database than this manager's".into(),
+                source: None,
+            });
+        }
+        let (full, id) = (registry.context_name(), registry.context_id());
+        let cleared = self.clear_where(|writer| match writer.context(full, id) {
+            Ok(_) => Ok(vec![full.to_owned()]),
+            Err(Error::ContextCleared { .. }) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        })?;
+        Ok(cleared == 1)
+    }
+
     /// Deletes every context (of this view), durably and in one transaction. Returns how
     /// many were deleted.
     ///

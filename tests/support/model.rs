@@ -448,6 +448,12 @@ impl Model {
         if items.iter().any(|&(_, s)| spec_index(s) >= VALID_SPECS) {
             return Outcome::Err(ErrKind::InvalidSpec);
         }
+        // A batch naming a step twice is refused before the context is looked at.
+        let mut names: Vec<&str> = items.iter().map(|&(step, _)| step_name(step)).collect();
+        names.sort_unstable();
+        if names.windows(2).any(|pair| pair[0] == pair[1]) {
+            return Outcome::Err(ErrKind::InvalidInput);
+        }
         let full = ctx.full();
         if self.stale(&full) {
             return Outcome::Err(ErrKind::ContextCleared);
@@ -483,7 +489,7 @@ impl Model {
             Op::UpsertMany(ctx, items) => self.put_many(*ctx, items, true),
             Op::ImportJson(ctx, items, replace) => {
                 // A document listing a step twice is refused while it is read, before
-                // anything else is looked at.
+                // anything else is looked at (also before an invalid spec, unlike a batch).
                 let mut names: Vec<&str> = items.iter().map(|&(step, _)| step_name(step)).collect();
                 names.sort_unstable();
                 if names.windows(2).any(|pair| pair[0] == pair[1]) {
