@@ -159,6 +159,8 @@ class RegistryManager:
                 "read_only=True was asked for a temporary or in-memory database, which starts "
                 "empty and so could never hold anything; open a file or a server read-only"
             )
+        if path is not None:
+            _check_path(os.fspath(path))
         if path is None:
             native = _native.NativeManager.temporary()
         elif os.fspath(path) == MEMORY:
@@ -235,7 +237,8 @@ class RegistryManager:
     def _cleared_elsewhere(self, registry: SpecificationRegistry) -> bool:
         """Whether another process cleared the context of ``registry``: only on a server,
         which other processes write too (one round trip); a file has one writer."""
-        if not self._native.shared:
+        # A read-only manager follows a file that its owner writes meanwhile.
+        if not (self._native.shared or self.read_only):
             return False
         try:
             registry._native.revision()
@@ -270,13 +273,29 @@ class RegistryManager:
     @contextlib.contextmanager
     def scoped_context(self, context_name: str) -> Iterator[SpecificationRegistry]:
         """A registry for ``context_name`` that is cleared when the block ends, also on an
-        exception: isolation for a test."""
+        exception: isolation for a test. Only that context is cleared: if it was cleared and
+        created again under the same name meanwhile, the new one is left alone. When the
+        block raised, a failure to clear does not replace its exception (it is attached to
+        it as a note)."""
         registry = self.get_registry(context_name)
-        assert registry is not None
         try:
             yield registry
-        finally:
-            self.clear_context(context_name)
+        except BaseException as raised:
+            try:
+                self._clear_own(registry)
+            except _native.Error as failed:
+                note = f"clearing the scoped context {context_name!r} failed too: {failed}"
+                if hasattr(raised, "add_note"):  # Python 3.11+
+                    raised.add_note(note)
+            raise
+        self._clear_own(registry)
+
+    def _clear_own(self, registry: SpecificationRegistry) -> None:
+        """Deletes the context of ``registry`` if it is still that context."""
+        with self._lock:
+            if self._native.clear_context_of(registry._native):
+                if self._registries.get(registry.context_name) is registry:
+                    del self._registries[registry.context_name]
 
     def close(self) -> None:
         """Closes the database; a temporary file is removed. Registry objects taken from
@@ -344,6 +363,20 @@ class _DefaultManager:
         return f"<default RegistryManager on {shown}>"
 
 
+def _check_path(path: Union[str, bytes]) -> None:
+    """:class:`InvalidInputError` for a path that no file name can hold (a ``str`` with a
+    lone surrogate that is not one of ``os.fsdecode``'s escapes), before it reaches the
+    native module."""
+    if isinstance(path, str):
+        try:
+            os.fsencode(path)
+        except UnicodeEncodeError:
+            raise _native.InvalidInputError(
+                f"invalid database path {path!r}: it is not valid Unicode text (it holds a "
+                "lone surrogate), so no file or server can be named by it"
+            ) from None
+
+
 def _is_server_url(path: str) -> bool:
     """Whether ``path`` is a ``postgres://`` or ``postgresql://`` URL (the scheme in any
     case, as URL schemes are): a server, never a file name."""
@@ -405,6 +438,7 @@ def get_context_stats() -> Dict[str, ContextStats]:
 
 def set_default_database_path(path: PathLike) -> None:
     """Points the process-wide manager at ``path``; call before its first use."""
+    _check_path(os.fspath(path))
     _native.set_default_database_path(os.fspath(path))
 
 

@@ -126,8 +126,9 @@ class DependencySpec:
             # Read again: the field may have been set to a string after construction.
             "type": _enum(DependencyType, self.dependency_type, "dependency_type").value,
             "required": self.required,
-            "compatible_sources": list(self.compatible_sources),
-            "semantic_keywords": list(self.semantic_keywords),
+            # Read again: a field may have been set after construction.
+            "compatible_sources": _texts(self.compatible_sources, "compatible_sources"),
+            "semantic_keywords": _texts(self.semantic_keywords, "semantic_keywords"),
             "data_type": self.data_type,
             "description": self.description,
         }
@@ -136,13 +137,13 @@ class DependencySpec:
     def from_dict(cls, data: Mapping[str, Any], key: str = "") -> "DependencySpec":
         """From the export format (``type`` or ``dependency_type``)."""
         return cls(
-            logical_name=data.get("logical_name") or key,
+            logical_name=data.get("logical_name", key),
             dependency_type=data.get("type", data.get("dependency_type", "processing_output")),
             required=data.get("required", True),
             compatible_sources=data.get("compatible_sources"),
             semantic_keywords=data.get("semantic_keywords"),
-            data_type=data.get("data_type") or "S3Uri",
-            description=data.get("description") or "",
+            data_type=data.get("data_type", "S3Uri"),
+            description=data.get("description", ""),
         )
 
 
@@ -177,8 +178,8 @@ class OutputSpec:
             "logical_name": self.logical_name,
             "type": _enum(DependencyType, self.output_type, "output_type").value,
             "property_path": self.property_path,
-            "aliases": list(self.aliases),
-            "semantic_keywords": list(self.semantic_keywords),
+            "aliases": _texts(self.aliases, "aliases"),
+            "semantic_keywords": _texts(self.semantic_keywords, "semantic_keywords"),
             "data_type": self.data_type,
             "description": self.description,
         }
@@ -187,13 +188,13 @@ class OutputSpec:
     def from_dict(cls, data: Mapping[str, Any], key: str = "") -> "OutputSpec":
         """From the export format (``type`` or ``output_type``)."""
         return cls(
-            logical_name=data.get("logical_name") or key,
+            logical_name=data.get("logical_name", key),
             output_type=data.get("type", data.get("output_type", "processing_output")),
-            property_path=data.get("property_path") or "",
+            property_path=data.get("property_path", ""),
             aliases=data.get("aliases"),
             semantic_keywords=data.get("semantic_keywords"),
-            data_type=data.get("data_type") or "S3Uri",
-            description=data.get("description") or "",
+            data_type=data.get("data_type", "S3Uri"),
+            description=data.get("description", ""),
         )
 
 
@@ -292,9 +293,9 @@ class StepSpecification:
             raise ValueError("a step specification needs a 'step_type'")
         return cls(
             step_type=data["step_type"],
-            node_type=data.get("node_type") or "internal",
-            dependencies=data.get("dependencies") or {},
-            outputs=data.get("outputs") or {},
+            node_type=data.get("node_type", "internal"),
+            dependencies=data.get("dependencies", {}),
+            outputs=data.get("outputs", {}),
         )
 
     @classmethod

@@ -159,6 +159,14 @@ impl NativeManager {
         run(py, move || manager.clear_context(&context))
     }
 
+    /// Deletes the context of `registry` if it is still that context (not one created again
+    /// under its name since); whether it deleted it.
+    fn clear_context_of(&self, py: Python<'_>, registry: &NativeRegistry) -> PyResult<bool> {
+        let manager = self.handle()?;
+        let registry = registry.handle()?;
+        run(py, move || manager.clear_context_of(&registry))
+    }
+
     /// Deletes every context; how many there were.
     fn clear_all_contexts(&self, py: Python<'_>) -> PyResult<usize> {
         let manager = self.handle()?;

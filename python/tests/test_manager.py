@@ -251,3 +251,37 @@ except pd.InUseError:
     for args, kwargs in (((), {}), ((":memory:",), {}), ((path,), {"read_only": True})):
         with pytest.raises(pd.InvalidInputError, match="single_writer"):
             pd.RegistryManager(*args, single_writer=True, **kwargs)
+
+
+def test_a_read_only_reader_follows_its_owner_clearing_and_recreating_a_context(tmp_path):
+    path = tmp_path / "registry.redb"
+    with pd.RegistryManager(path, single_writer=True) as owner:
+        owner.get_registry("c").register("old", spec("T"))
+        with pd.RegistryManager(path, read_only=True) as reader:
+            assert reader.get_registry("c").list_step_names() == ["old"]
+            owner.clear_context("c")
+            owner.get_registry("c").register("new", spec("T"))
+            # The cached registry object of the cleared context is replaced, not stuck.
+            assert reader.get_registry("c").list_step_names() == ["new"]
+
+
+def test_a_path_no_file_name_can_hold_is_invalid_input(tmp_path):
+    for path in (str(tmp_path / "\ud800.redb"), "postgres://u@h/\ud800"):
+        with pytest.raises(pd.InvalidInputError, match="not valid Unicode"):
+            pd.RegistryManager(path)
+    with pytest.raises(pd.InvalidInputError, match="not valid Unicode"):
+        pd.set_default_database_path(str(tmp_path / "\ud800.redb"))
+
+
+def test_a_scope_clears_only_its_own_context_and_keeps_the_blocks_exception(tmp_path):
+    with pd.RegistryManager(tmp_path / "registry.redb") as m:
+        with m.scoped_context("shared") as mine:
+            mine.register("mine", spec("T"))
+            m.clear_context("shared")
+            m.get_registry("shared").register("theirs", spec("T"))
+        assert m.get_registry("shared").list_step_names() == ["theirs"]
+        # The block's own failure reaches the caller, even when clearing fails too.
+        with pytest.raises(AssertionError, match="the test's own failure"):
+            with m.scoped_context("t"):
+                m.close()
+                raise AssertionError("the test's own failure")

@@ -95,6 +95,8 @@ spec = {{"step_type": "A", "node_type": "singular"}}
 m = pd.RegistryManager({db!r})
 r = m.get_registry("jobs")
 r.register("parent_before", spec)
+temporary = pd.RegistryManager()
+temporary.get_registry("t").register("x", spec)
 pid = os.fork()
 if pid == 0:
     # The child inherited the parent's open file: every use is refused, nothing is
@@ -109,6 +111,7 @@ if pid == 0:
     print("child", outcomes, flush=True)
     sys.exit(0)
 os.waitpid(pid, 0)
+print("temporary file still there", os.path.exists(temporary.path), flush=True)
 r.register("parent_after", spec)
 print("parent", r.list_step_names(), flush=True)
 m.close()
@@ -129,6 +132,7 @@ def test_a_forked_process_cannot_use_its_parents_open_file(tmp_path):
     lines = out.strip().splitlines()
     assert lines == [
         "child ['refused', 'refused', 'refused']",
+        "temporary file still there True",
         "parent ['parent_before', 'parent_after']",
         "reopened ['parent_before', 'parent_after']",
     ], out

@@ -247,6 +247,10 @@ def test_a_value_of_the_wrong_type_in_a_spec_names_the_step_and_field(manager):
         ({"semantic_keywords": "model"}, "semantic_keywords must be a list of strings"),
         ({"compatible_sources": "XGBoostTraining"}, "compatible_sources must be a list"),
         ({"compatible_sources": ["A", 5]}, "an entry of compatible_sources must be a string"),
+        # Not replaced by the default: only a missing field takes it.
+        ({"data_type": 0}, "data_type must be a string"),
+        ({"description": []}, "description must be a string"),
+        ({"logical_name": 0}, "logical_name must be a string"),
     ],
 )
 def test_spec_content_of_the_wrong_shape_is_refused_not_converted(manager, dependency, refusal):
@@ -305,3 +309,28 @@ def test_an_enum_field_set_to_its_string_after_construction_still_registers(mana
     assert stored is not None
     assert stored.node_type is pd.NodeType.SOURCE
     assert stored.outputs["o"].output_type is pd.DependencyType.MODEL_ARTIFACTS
+
+
+@pytest.mark.parametrize(
+    "step, refusal",
+    [
+        ({"step_type": "A", "node_type": 0}, "node_type must be one of"),
+        ({"step_type": "A", "dependencies": ""}, "must be a dict or a list"),
+        ({"step_type": "A", "outputs": 0}, "must be a dict or a list"),
+        ({"step_type": "A", "outputs": {"o": {"property_path": None}}}, "property_path must be"),
+    ],
+)
+def test_empty_looking_values_are_refused_not_defaulted(manager, step, refusal):
+    registry = manager.get_registry("ctx")
+    with pytest.raises(pd.InvalidSpecError, match=refusal):
+        registry.register("s", step)
+    assert len(registry) == 0
+
+
+def test_a_list_field_set_to_a_string_after_construction_is_refused(manager):
+    registry = manager.get_registry("ctx")
+    dependency = pd.DependencySpec("d")
+    dependency.compatible_sources = "XGBoostTraining"  # type: ignore[assignment]
+    with pytest.raises(pd.InvalidSpecError, match="compatible_sources must be a list"):
+        registry.register("s", pd.StepSpecification("A", dependencies=[dependency]))
+    assert len(registry) == 0

@@ -51,7 +51,25 @@ pub(crate) struct Shared {
     pub(crate) group: GroupCommit,
     /// Contexts this process has handles to, by full name (writable managers only).
     live: Mutex<HashMap<String, Arc<ContextState>>>,
-    _temp: Option<tempfile::TempPath>,
+    _temp: Option<TempFile>,
+}
+
+/// The file of a [`RegistryManager::temporary`] database, removed when the manager's last
+/// handle drops, by the process that made it only: a forked child's copy leaves it to the
+/// parent, which still uses it.
+struct TempFile {
+    path: Option<tempfile::TempPath>,
+    process: u32,
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if std::process::id() != self.process
+            && let Some(path) = self.path.take()
+        {
+            std::mem::forget(path);
+        }
+    }
 }
 
 impl Shared {
@@ -117,7 +135,10 @@ impl RegistryManager {
                 store: RwLock::new(store),
                 group: GroupCommit::default(),
                 live: Mutex::new(HashMap::new()),
-                _temp: temp,
+                _temp: temp.map(|path| TempFile {
+                    path: Some(path),
+                    process: std::process::id(),
+                }),
             }),
             prefix: String::new(),
         }
