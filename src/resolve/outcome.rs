@@ -315,7 +315,8 @@ pub struct StepReport {
     pub outputs: usize,
     /// Dependency → `"provider.output"`.
     pub resolved_dependencies: IndexMap<String, String>,
-    /// Unresolved required dependencies.
+    /// The required dependencies left unresolved, in declaration order (then `error` says
+    /// so; the Python reference always left this empty).
     pub unresolved_dependencies: Vec<String>,
     /// The resolution error message, when resolution failed.
     pub error: Option<String>,
@@ -393,4 +394,55 @@ pub struct ResolutionReport {
     pub unresolved_dependencies: Vec<String>,
     /// Totals.
     pub resolution_summary: ResolutionSummary,
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::spec::{DependencySpec, DependencyType, NodeType, OutputSpec, StepSpecification};
+
+    #[test]
+    fn a_report_names_each_steps_unresolved_required_dependencies() -> crate::Result<()> {
+        let manager = crate::RegistryManager::in_memory()?;
+        let registry = manager.get_registry("report")?;
+        registry.register(
+            "prep",
+            &StepSpecification::new("Prep", NodeType::Source).with_output(OutputSpec::new(
+                "processed_data",
+                DependencyType::ProcessingOutput,
+                "properties.P",
+            )),
+        )?;
+        registry.register(
+            "train",
+            &StepSpecification::new("Train", NodeType::Sink)
+                .with_dependency(DependencySpec::new(
+                    "processed_data",
+                    DependencyType::ProcessingOutput,
+                ))
+                .with_dependency(DependencySpec::new(
+                    "hyper",
+                    DependencyType::Hyperparameters,
+                ))
+                .with_dependency(
+                    DependencySpec::new("extra", DependencyType::CustomProperty).optional(),
+                ),
+        )?;
+        let resolver =
+            crate::UnifiedDependencyResolver::new(registry, crate::SemanticMatcher::default());
+        let report = resolver.resolution_report(&["prep", "train"])?;
+        let train = &report.step_details["train"];
+        assert_eq!(
+            train.unresolved_dependencies,
+            ["hyper"],
+            "the optional one is not listed"
+        );
+        assert!(train.error.is_some());
+        assert!(
+            report.step_details["prep"]
+                .unresolved_dependencies
+                .is_empty()
+        );
+        assert_eq!(report.unresolved_dependencies, ["train"]);
+        Ok(())
+    }
 }

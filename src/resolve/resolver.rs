@@ -465,7 +465,11 @@ impl UnifiedDependencyResolver {
                                 .collect()
                         })
                         .unwrap_or_default(),
-                    unresolved_dependencies: Vec::new(),
+                    // The reference leaves this empty (its resolution raises before it is
+                    // filled); the names are what the field promises (docs/design.md, D10).
+                    unresolved_dependencies: error
+                        .map(|e| e.dependencies.clone())
+                        .unwrap_or_default(),
                     error: error.map(ToString::to_string),
                 },
             );
