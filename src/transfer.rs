@@ -66,7 +66,12 @@ pub struct ImportOptions {
     /// Replace steps that are already registered (as [`SpecificationRegistry::upsert`])
     /// instead of failing with [`Error::AlreadyRegistered`].
     pub replace: bool,
-    /// Take each step's `variants[<job type>]` entry where it has one (fixture format).
+    /// Take each step's `variants[<job type>]` entry where it has one (fixture format). The
+    /// fixture's variants are complete specifications, already merged over the base (see
+    /// [`resolve::merge_variant`](crate::resolve::merge_variant) for merging a raw one), so
+    /// the entry is taken whole; it keeps the base's step type (a variant's own goes under
+    /// `declared_step_type`), and an entry whose `step_type` differs from its base's is
+    /// refused as invalid input.
     pub variant: Option<String>,
     /// Ignore fields that neither import format knows instead of refusing the document
     /// (duplicate keys and an unknown `schema` are refused either way).
@@ -236,7 +241,7 @@ pub fn parse_steps_json(
             None => entry,
         };
         // The document is already parsed, so the error has no line: it names the field.
-        let spec = serde_path_to_error::deserialize(source).map_err(|e| {
+        let spec: StepSpecification = serde_path_to_error::deserialize(source).map_err(|e| {
             let field = e.path().to_string();
             let at = if field == "." {
                 String::new()
@@ -246,6 +251,19 @@ pub fn parse_steps_json(
             let what = format!("steps[{index}] (step {}){at}", shorten(name));
             Error::invalid_json(what, e.into_inner())
         })?;
+        let base_type = entry.get("step_type").and_then(Value::as_str);
+        if let (Some(job), Some(base_type)) = (&options.variant, base_type)
+            && !std::ptr::eq(source, entry)
+            && spec.step_type != base_type
+        {
+            return Err(invalid(format!(
+                "steps[{index}] (step {}): its variant {} has step_type {} but the step's is {}; a variant keeps the step's type (its own goes under `declared_step_type`)",
+                shorten(name),
+                shorten(job),
+                shorten(&spec.step_type),
+                shorten(base_type)
+            )));
+        }
         if let Some(first) = seen.insert(name, index) {
             return Err(invalid(format!(
                 "steps[{first}] and steps[{index}] are both step {}; a document lists each step once",

@@ -200,6 +200,33 @@ fn a_step_listed_twice_in_one_document_is_refused_as_the_documents_fault() -> Te
 }
 
 #[test]
+fn a_variant_whose_step_type_differs_from_its_steps_is_refused() -> TestResult {
+    // A fixture variant is a complete spec that keeps its step's type; one declaring another
+    // would have changed the step's type silently.
+    let json = r#"{"steps": [{"step_name": "s", "step_type": "Base", "node_type": "singular",
+        "variants": {"training": {"step_type": "Other", "node_type": "singular"}}}]}"#;
+    refusal(
+        json,
+        &ImportOptions::new().variant("training"),
+        &[
+            "step 's'",
+            "variant 'training'",
+            "'Other'",
+            "'Base'",
+            "declared_step_type",
+        ],
+    )?;
+    // Without the variant the base is taken, as before.
+    assert_eq!(
+        parse_steps_json(json, &ImportOptions::new())?[0]
+            .1
+            .step_type,
+        "Base"
+    );
+    Ok(())
+}
+
+#[test]
 fn both_formats_keep_importing() -> TestResult {
     let manager = RegistryManager::temporary()?;
     let cursus = manager.get_registry("cursus")?;
