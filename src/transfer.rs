@@ -201,22 +201,7 @@ pub fn parse_steps_json(
     json: &str,
     options: &ImportOptions,
 ) -> Result<Vec<(String, StepSpecification)>> {
-    let duplicates = RefCell::new(Vec::new());
-    let mut deserializer = serde_json::Deserializer::from_str(json);
-    let document = UniqueKeys {
-        duplicates: &duplicates,
-        parent: None,
-    }
-    .deserialize(&mut deserializer)
-    .and_then(|value| deserializer.end().map(|()| value))
-    .map_err(|e| Error::invalid_json(WHAT, e))?;
-    if let Some(duplicate) = duplicates.into_inner().first() {
-        return Err(invalid(format!(
-            "{}: the key `{}` appears twice in one object; each key may appear once",
-            locate(&document, &duplicate.path),
-            shorten_key(&duplicate.key)
-        )));
-    }
+    let document = parse_unique(json, WHAT)?;
     check_schema(&document)?;
     if !options.allow_unknown_fields {
         check_fields(&document)?;
@@ -273,6 +258,36 @@ pub fn parse_steps_json(
         out.push((name.to_owned(), spec));
     }
     Ok(out)
+}
+
+/// Parses `json` (the text of `what`, for messages) into a value, refusing a key that
+/// appears twice in one object (serde_json would keep the last silently), naming where.
+///
+/// # Errors
+/// [`Error::InvalidInput`] for text that is not JSON (with line and column) or a key given
+/// twice in one object.
+pub(crate) fn parse_unique(json: &str, what: &str) -> Result<Value> {
+    let duplicates = RefCell::new(Vec::new());
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    let document = UniqueKeys {
+        duplicates: &duplicates,
+        parent: None,
+    }
+    .deserialize(&mut deserializer)
+    .and_then(|value| deserializer.end().map(|()| value))
+    .map_err(|e| Error::invalid_json(what, e))?;
+    if let Some(duplicate) = duplicates.into_inner().first() {
+        return Err(Error::InvalidInput {
+            what: what.to_owned(),
+            detail: format!(
+                "{}: the key `{}` appears twice in one object; each key may appear once",
+                locate(&document, &duplicate.path),
+                shorten_key(&duplicate.key)
+            ),
+            source: None,
+        });
+    }
+    Ok(document)
 }
 
 fn invalid(detail: String) -> Error {

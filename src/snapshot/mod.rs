@@ -115,6 +115,7 @@ const CAPTURE_ATTEMPTS: usize = 5;
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ResolvedEdge {
     /// The consumer step's name.
     pub consumer: String,
@@ -185,6 +186,7 @@ impl fmt::Display for ResolvedEdge {
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct UnresolvedStep {
     /// The consumer step.
     pub step: String,
@@ -220,6 +222,7 @@ pub struct UnresolvedStep {
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EdgeSnapshot {
     /// Always [`EDGE_SNAPSHOT_SCHEMA`] for snapshots this version writes.
     pub schema: String,
@@ -399,12 +402,14 @@ impl EdgeSnapshot {
     /// Reads a snapshot file's text.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] when the text is not JSON of this shape (with line and column)
-    /// or its `schema` is not [`EDGE_SNAPSHOT_SCHEMA`].
+    /// [`Error::InvalidInput`] when the text is not JSON of this shape (with line and column),
+    /// its `schema` is not [`EDGE_SNAPSHOT_SCHEMA`], or it is not what a capture writes: a key
+    /// given twice in one object or one the format does not know (a file hand-merged into a
+    /// CI gate would otherwise check something else than it says), two edges for one
+    /// dependency, or a score outside 0–1.
     pub fn from_json(json: &str) -> Result<Self> {
         let what = "the edge snapshot";
-        let value: serde_json::Value =
-            serde_json::from_str(json).map_err(|e| Error::invalid_json(what, e))?;
+        let value = crate::transfer::parse_unique(json, what)?;
         match value.get("schema").and_then(serde_json::Value::as_str) {
             Some(EDGE_SNAPSHOT_SCHEMA) => {}
             other => {
@@ -418,8 +423,36 @@ impl EdgeSnapshot {
                 });
             }
         }
-        let snapshot: EdgeSnapshot =
-            serde_json::from_value(value).map_err(|e| Error::invalid_json(what, e))?;
+        let refuse = |detail: String| Error::InvalidInput {
+            what: what.into(),
+            detail,
+            source: None,
+        };
+        // The text is already parsed, so the error has no line: it names the field.
+        let snapshot: EdgeSnapshot = serde_path_to_error::deserialize(value).map_err(|e| {
+            let at = e.path().to_string();
+            refuse(format!(
+                "at `{}`: {}",
+                crate::spec::escape_name(&at),
+                e.into_inner()
+            ))
+        })?;
+        let mut targets = std::collections::HashSet::with_capacity(snapshot.edges.len());
+        for edge in &snapshot.edges {
+            if !targets.insert(edge.key()) {
+                return Err(refuse(format!(
+                    "it has two edges for {}; a capture has one per dependency",
+                    crate::error::shorten(&edge.target())
+                )));
+            }
+            if !(0.0..=1.0).contains(&edge.score) {
+                return Err(refuse(format!(
+                    "the edge {} has score {}; scores are between 0 and 1",
+                    crate::error::shorten(&edge.target()),
+                    edge.score
+                )));
+            }
+        }
         // Normalise the order, so a hand-edited file diffs like a generated one.
         Ok(Self::new(
             snapshot.context,
@@ -485,6 +518,44 @@ mod tests {
         let back = EdgeSnapshot::from_json(&text)?;
         assert_eq!(back, s);
         assert_eq!(back.to_json(), text);
+        Ok(())
+    }
+
+    #[test]
+    fn a_file_that_is_not_what_a_capture_writes_is_refused() -> Result<()> {
+        let text = snap(vec![edge("a", "x", "b", "o", 0.75)]).to_json();
+        let edge_text = r#""consumer": "a""#;
+        let cases = [
+            // A key given twice (a hand merge): serde would keep the last silently.
+            (
+                text.replacen("\"edges\"", "\"edges\": [],\n  \"edges\"", 1),
+                "appears twice",
+            ),
+            (
+                text.replacen("\"all_steps\"", "\"notes\": \"x\",\n  \"all_steps\"", 1),
+                "unknown field",
+            ),
+            (text.replacen("0.75", "5", 1), "scores are between 0 and 1"),
+            (
+                text.replacen(
+                    edge_text,
+                    r#""consumer": "a", "dependency": "x", "producer": "c", "output": "o", "score": 0.5}, {"consumer": "a""#,
+                    1,
+                ),
+                "two edges for 'a.x'",
+            ),
+        ];
+        for (bad, why) in cases {
+            let error = EdgeSnapshot::from_json(&bad)
+                .err()
+                .ok_or_else(|| Error::InvalidInput {
+                    what: "the test".into(),
+                    detail: format!("accepted: {bad}"),
+                    source: None,
+                })?;
+            assert!(error.is_invalid_input(), "{error:?}");
+            assert!(error.to_string().contains(why), "{why}: {error}");
+        }
         Ok(())
     }
 
