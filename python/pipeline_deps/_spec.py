@@ -49,6 +49,39 @@ def _flag(value: Any, what: str) -> bool:
     return value
 
 
+# The keys the export and fixture formats know (as the Rust import does), so that a
+# misspelt field in a dict is refused rather than dropped: a step entry (with the fixture's
+# descriptive keys and the nested ``spec`` section of a ``model_dump()``), a dependency and
+# an output.
+_STEP_KEYS = frozenset(
+    {
+        "step_name", "step_type", "node_type", "dependencies", "outputs", "variants", "file",
+        "sagemaker_step_type", "dependency_order", "output_order", "contract", "spec",
+    }
+)
+_DEPENDENCY_KEYS = frozenset(
+    {
+        "logical_name", "type", "dependency_type", "required", "compatible_sources",
+        "semantic_keywords", "data_type", "description",
+    }
+)
+_OUTPUT_KEYS = frozenset(
+    {
+        "logical_name", "type", "output_type", "property_path", "aliases", "semantic_keywords",
+        "data_type", "description",
+    }
+)
+
+
+def _known_keys(data: Mapping[str, Any], known: frozenset, what: str) -> None:
+    """``ValueError`` naming the first key of ``data`` that ``known`` lacks."""
+    unknown = [k for k in data if k not in known]
+    if unknown:
+        raise ValueError(
+            f"unknown field {unknown[0]!r} in {what} (known: {', '.join(sorted(known))})"
+        )
+
+
 def _texts(value: Any, what: str) -> List[str]:
     """A list of strings from a list or tuple (or ``None``, no strings); a lone string is
     refused rather than split into its characters."""
@@ -134,8 +167,13 @@ class DependencySpec:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], key: str = "") -> "DependencySpec":
-        """From the export format (``type`` or ``dependency_type``)."""
+    def from_dict(
+        cls, data: Mapping[str, Any], key: str = "", strict: bool = True
+    ) -> "DependencySpec":
+        """From the export format (``type`` or ``dependency_type``); ``strict`` refuses a key
+        the format does not know."""
+        if strict:
+            _known_keys(data, _DEPENDENCY_KEYS, "a dependency")
         return cls(
             logical_name=data.get("logical_name", key),
             dependency_type=data.get("type", data.get("dependency_type", "processing_output")),
@@ -185,8 +223,11 @@ class OutputSpec:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], key: str = "") -> "OutputSpec":
-        """From the export format (``type`` or ``output_type``)."""
+    def from_dict(cls, data: Mapping[str, Any], key: str = "", strict: bool = True) -> "OutputSpec":
+        """From the export format (``type`` or ``output_type``); ``strict`` refuses a key the
+        format does not know."""
+        if strict:
+            _known_keys(data, _OUTPUT_KEYS, "an output")
         return cls(
             logical_name=data.get("logical_name", key),
             output_type=data.get("type", data.get("output_type", "processing_output")),
@@ -198,7 +239,7 @@ class OutputSpec:
         )
 
 
-def _keyed(items: Any, kind: type) -> Dict[str, Any]:
+def _keyed(items: Any, kind: type, strict: bool = True) -> Dict[str, Any]:
     """Dependencies or outputs as ``{logical_name: spec}``, from a dict or a list."""
     if items is None:
         return {}
@@ -215,7 +256,7 @@ def _keyed(items: Any, kind: type) -> Dict[str, Any]:
     for key, value in pairs:
         if not isinstance(value, kind):
             try:
-                value = kind.from_dict(_plain(value), key)
+                value = kind.from_dict(_plain(value), key, strict)
             except (ValueError, TypeError, AttributeError) as e:
                 raise ValueError(f"{section}.{key}: {e}") from e
         if key in result:
@@ -279,12 +320,20 @@ class StepSpecification:
         return json.dumps(self.to_dict(), allow_nan=False)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "StepSpecification":
+    def from_dict(cls, data: Mapping[str, Any], strict: bool = True) -> "StepSpecification":
         """From the export format, or a ``model_dump()`` of the original implementation's
-        spec objects (whose dependencies and outputs may sit in a nested ``spec`` section)."""
+        spec objects (whose dependencies and outputs may sit in a nested ``spec`` section).
+        ``strict`` (for a dict given as such) refuses a key the export and fixture formats do
+        not know, as the JSON import does: a misspelt field would otherwise vanish. A
+        ``model_dump()`` is read leniently (the original models carry sections of their
+        own)."""
         data = _plain(data)
+        if strict:
+            _known_keys(data, _STEP_KEYS, "the step")
         section = data.get("spec")
         if isinstance(section, Mapping) and not data.get("dependencies") and not data.get("outputs"):
+            if strict:
+                _known_keys(section, _STEP_KEYS, "the step's spec section")
             merged = dict(section)
             merged["step_type"] = data.get("step_type") or section.get("step_type", "")
             merged["node_type"] = data.get("node_type", section.get("node_type", "internal"))
@@ -294,8 +343,8 @@ class StepSpecification:
         return cls(
             step_type=data["step_type"],
             node_type=data.get("node_type", "internal"),
-            dependencies=data.get("dependencies", {}),
-            outputs=data.get("outputs", {}),
+            dependencies=_keyed(data.get("dependencies", {}), DependencySpec, strict),
+            outputs=_keyed(data.get("outputs", {}), OutputSpec, strict),
         )
 
     @classmethod
@@ -326,8 +375,10 @@ def to_spec(value: SpecLike) -> StepSpecification:
     """A :class:`StepSpecification` from anything ``register`` accepts."""
     if isinstance(value, StepSpecification):
         return value
-    if isinstance(value, Mapping) or callable(getattr(value, "model_dump", None)):
+    if isinstance(value, Mapping):
         return StepSpecification.from_dict(_plain(value))
+    if callable(getattr(value, "model_dump", None)):
+        return StepSpecification.from_dict(_plain(value), strict=False)
     raise TypeError(
         "a specification must be a StepSpecification, a dict in the export format, or an "
         f"object with model_dump(); got {type(value).__name__}"

@@ -334,3 +334,18 @@ def test_a_list_field_set_to_a_string_after_construction_is_refused(manager):
     with pytest.raises(pd.InvalidSpecError, match="compatible_sources must be a list"):
         registry.register("s", pd.StepSpecification("A", dependencies=[dependency]))
     assert len(registry) == 0
+
+
+@pytest.mark.parametrize(
+    "step, misspelt",
+    [
+        ({"step_type": "A", "node_type": "source", "outputs": {"o": {"propery_path": "p"}}}, "propery_path"),
+        ({"step_type": "A", "dependancies": {"d": {}}}, "dependancies"),
+        ({"step_type": "A", "dependencies": {"d": {"requried": False}}}, "requried"),
+    ],
+)
+def test_a_misspelt_field_in_a_dict_is_refused_not_dropped(manager, step, misspelt):
+    registry = manager.get_registry("ctx")
+    with pytest.raises(pd.InvalidSpecError, match=f"unknown field '{misspelt}'"):
+        registry.register("s", step)
+    assert len(registry) == 0
