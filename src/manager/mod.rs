@@ -298,6 +298,9 @@ impl RegistryManager {
         // On a shared backend another process may have cleared (and re-created) the context
         // since this process took its handle, so the catalog decides.
         let shared_backend = store.is_shared();
+        // A handle already taken would be answered from memory: refused in a forked child
+        // like every call that reads the file.
+        store.check_process()?;
         if !shared_backend && let Some(state) = live.get(&full) {
             return Ok(Some(SpecificationRegistry::new(
                 Arc::clone(&self.shared),

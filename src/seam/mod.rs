@@ -107,6 +107,16 @@ impl Backend {
         }
     }
 
+    /// [`crate::Error::Forked`] for a file store used in a process forked from the one that
+    /// opened it (for calls that would otherwise answer from memory without touching it).
+    pub(crate) fn check_process(&self) -> Result<()> {
+        match self {
+            Backend::File(store) => store.check_process(),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => Ok(()),
+        }
+    }
+
     /// Whether other processes may write the same registry while this one runs, so that
     /// in-process caches must check a context's revision before serving.
     pub(crate) fn is_shared(&self) -> bool {

@@ -263,7 +263,7 @@ impl Store {
     }
 
     /// [`Error::Forked`] in a process forked from the one that opened the store.
-    fn check_process(&self) -> Result<()> {
+    pub(crate) fn check_process(&self) -> Result<()> {
         let process = std::process::id();
         if process == self.process {
             return Ok(());
