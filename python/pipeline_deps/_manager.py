@@ -10,10 +10,21 @@ without fsync, since its data dies with it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 import weakref
-from typing import Dict, Iterator, List, Literal, Optional, TypedDict, Union, overload
+from typing import (
+    Dict,
+    Iterator,
+    List,
+    Literal,
+    Mapping,
+    Optional,
+    TypedDict,
+    Union,
+    overload,
+)
 
 
 from . import _native
@@ -448,30 +459,35 @@ DEFAULT_PIPELINE_CONTEXT = "default_pipeline"
 def _context_of(config: object) -> str:
     """``pipeline_name`` (default ``default_pipeline``), suffixed ``_{environment}`` when
     the configuration names an environment, as the Rust ``PipelineConfig`` does."""
-    name = getattr(config, "pipeline_name", None) or DEFAULT_PIPELINE_CONTEXT
-    environment = getattr(config, "environment", None)
+    def field(key: str) -> object:
+        if isinstance(config, Mapping):
+            return config.get(key)
+        return getattr(config, key, None)
+
+    name = field("pipeline_name") or DEFAULT_PIPELINE_CONTEXT
+    environment = field("environment")
     return f"{name}_{environment}" if environment else str(name)
 
 
 def integrate_with_pipeline_builder(builder_cls=None, manager=None):
     """Class decorator: after ``__init__``, ``self.registry`` is the registry of the
-    builder's configuration (``self.base_config``, else the first argument), from
-    ``manager`` or the process-wide manager. Usable as ``@integrate_with_pipeline_builder``
-    or ``@integrate_with_pipeline_builder(manager=m)``."""
+    builder's configuration (``self.base_config``, else the ``base_config`` keyword argument,
+    else the first argument; an object or a dict with ``pipeline_name`` and optionally
+    ``environment``), from ``manager`` or the process-wide manager. Usable as
+    ``@integrate_with_pipeline_builder`` or ``@integrate_with_pipeline_builder(manager=m)``."""
 
     def decorate(cls):
         original_init = cls.__init__
 
+        @functools.wraps(original_init)
         def __init__(self, *args, **kwargs):
             original_init(self, *args, **kwargs)
             config = getattr(self, "base_config", None)
-            if config is None and args:
-                config = args[0]
+            if config is None:
+                config = kwargs.get("base_config", args[0] if args else None)
             target = manager if manager is not None else registry_manager
             self.registry = target.get_registry(_context_of(config))
 
-        __init__.__doc__ = original_init.__doc__
-        __init__.__wrapped__ = original_init
         cls.__init__ = __init__
         return cls
 

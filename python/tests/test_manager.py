@@ -285,3 +285,22 @@ def test_a_scope_clears_only_its_own_context_and_keeps_the_blocks_exception(tmp_
             with m.scoped_context("t"):
                 m.close()
                 raise AssertionError("the test's own failure")
+
+
+def test_the_builder_decorator_finds_the_config_however_it_is_given(tmp_path):
+    from types import SimpleNamespace
+
+    with pd.RegistryManager(tmp_path / "registry.redb") as m:
+
+        @pd.integrate_with_pipeline_builder(manager=m)
+        class Builder:
+            """Keeps nothing of its configuration."""
+
+            def __init__(self, base_config=None, other=None):
+                pass
+
+        config = SimpleNamespace(pipeline_name="fraud", environment="prod")
+        assert Builder(base_config=config).registry.context_name == "fraud_prod"
+        assert Builder(config).registry.context_name == "fraud_prod"
+        assert Builder({"pipeline_name": "fraud"}).registry.context_name == "fraud"
+        assert Builder().registry.context_name == pd.DEFAULT_PIPELINE_CONTEXT
