@@ -486,3 +486,29 @@ fn compaction_through_a_symbolic_link_replaces_the_file_not_the_link() -> TestRe
     assert_eq!(read_exports(&link)?, before);
     Ok(())
 }
+
+#[test]
+fn compaction_keeps_the_files_owner_group_and_mode() -> TestResult {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("owned.redb");
+    small_registry(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640))?;
+    // As root, the file is handed to another user first: compaction by root must give it
+    // back to that user (it gave root the file, locking its owner out).
+    let root = std::fs::metadata(&path)?.uid() == 0;
+    if root {
+        std::os::unix::fs::chown(&path, Some(65534), Some(65534))?;
+    } else {
+        println!("SKIPPED the change of owner: not running as root");
+    }
+    let before = std::fs::metadata(&path)?;
+    RegistryManager::compact_file(&path)?;
+    let after = std::fs::metadata(&path)?;
+    assert_eq!(
+        (after.uid(), after.gid(), after.mode() & 0o7777),
+        (before.uid(), before.gid(), 0o640)
+    );
+    assert_ne!(after.ino(), before.ino(), "the file was replaced");
+    Ok(())
+}

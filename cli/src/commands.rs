@@ -363,8 +363,17 @@ pub fn write_atomically(db: &Path, path: &Path, contents: &[u8]) -> Result<(), F
         source,
     };
     let resolved;
+    // An existing file keeps its mode, and one this process may not write is refused (the
+    // replacement needs only the directory's permission); a new one gets the mode the
+    // umask gives (0644 under the usual 022), not a temporary file's 0600.
+    let mut keep = None;
     let path = match std::fs::metadata(path) {
         Ok(metadata) if metadata.is_file() => {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(io_error)?;
+            keep = Some(metadata.permissions());
             resolved = std::fs::canonicalize(path).map_err(io_error)?;
             resolved.as_path()
         }
@@ -381,7 +390,13 @@ pub fn write_atomically(db: &Path, path: &Path, contents: &[u8]) -> Result<(), F
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| {
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut file = builder.tempfile_in(dir).map_err(|e| {
         // The temporary file's random name (which tempfile's message gives) means nothing
         // to the user: name the directory, and what is wrong with it.
         let cause = match std::fs::metadata(dir) {
@@ -397,6 +412,11 @@ pub fn write_atomically(db: &Path, path: &Path, contents: &[u8]) -> Result<(), F
         ))
     })?;
     file.write_all(contents).map_err(io_error)?;
+    if let Some(permissions) = keep {
+        file.as_file()
+            .set_permissions(permissions)
+            .map_err(io_error)?;
+    }
     file.as_file().sync_all().map_err(io_error)?;
     file.persist(path).map_err(|e| io_error(e.error))?;
     Ok(())

@@ -188,11 +188,7 @@ pub fn resolve(
     } else {
         None
     };
-    let status = if fail_on_unresolved && !snapshot.unresolved.is_empty() {
-        Status::CheckFailed
-    } else {
-        Status::Ok
-    };
+    let status = Status::of_check(fail_on_unresolved && !snapshot.unresolved.is_empty());
     if s.json {
         let report = ResolveReport {
             context,
@@ -474,6 +470,7 @@ pub fn check_snapshot(
     let current = EdgeSnapshot::recapture(&resolver, &frozen)?;
     let diff = frozen.diff(&current);
     let failed = diff.changes_wiring() || (strict_scores && !diff.rescored.is_empty());
+    let status = Status::of_check(failed);
     if s.json {
         let report = CheckSnapshotReport {
             ok: !failed,
@@ -485,11 +482,7 @@ pub fn check_snapshot(
             diff: &diff,
         };
         json::write(s.out, schema::CHECK_SNAPSHOT, &s.db, &report)?;
-        return Ok(if failed {
-            Status::CheckFailed
-        } else {
-            Status::Ok
-        });
+        return Ok(status);
     }
     let mut header = format!(
         "context '{}' against {}: {} edge(s) frozen, {} now",
@@ -556,9 +549,5 @@ pub fn check_snapshot(
             snapshot_command(&s.db, &current, context, file)
         )?;
     }
-    Ok(if failed {
-        Status::CheckFailed
-    } else {
-        Status::Ok
-    })
+    Ok(status)
 }

@@ -20,6 +20,7 @@ mod transfer;
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Exit code: success.
 pub const EXIT_OK: u8 = 0;
@@ -39,6 +40,34 @@ pub enum Status {
     Ok,
     /// The command checked something and the check failed (its report is printed).
     CheckFailed,
+}
+
+/// Set once a command has found its check failed, before it prints its report: a reader
+/// that closes standard output early (`| head`) ends the report with a broken pipe, which
+/// must not turn the failed check into success.
+static CHECK_FAILED: AtomicBool = AtomicBool::new(false);
+
+impl Status {
+    /// [`Status::CheckFailed`] when `failed` (remembered at once, see [`CHECK_FAILED`]), else
+    /// [`Status::Ok`]. Call it before printing the report.
+    pub fn of_check(failed: bool) -> Status {
+        if failed {
+            CHECK_FAILED.store(true, Ordering::Relaxed);
+            Status::CheckFailed
+        } else {
+            Status::Ok
+        }
+    }
+}
+
+/// The exit code of a command whose output was cut by a reader that went away: success,
+/// unless its check had already failed.
+fn broken_pipe_exit() -> u8 {
+    if CHECK_FAILED.load(Ordering::Relaxed) {
+        EXIT_CHECK_FAILED
+    } else {
+        EXIT_OK
+    }
 }
 
 /// Why a command stopped.
@@ -84,7 +113,7 @@ impl Failure {
     /// The documented exit code (see `--help`).
     pub fn exit_code(&self) -> u8 {
         match self {
-            _ if is_broken_pipe(self) => EXIT_OK,
+            _ if is_broken_pipe(self) => broken_pipe_exit(),
             Failure::Library(e)
                 if e.is_invalid_input()
                     || matches!(e, pipeline_deps::Error::AlreadyRegistered { .. }) =>
@@ -349,7 +378,7 @@ fn main() -> ExitCode {
     match result {
         Ok(Status::Ok) => ExitCode::from(EXIT_OK),
         Ok(Status::CheckFailed) => ExitCode::from(EXIT_CHECK_FAILED),
-        Err(failure) if is_broken_pipe(&failure) => ExitCode::from(EXIT_OK),
+        Err(failure) if is_broken_pipe(&failure) => ExitCode::from(broken_pipe_exit()),
         Err(failure) => {
             // Whatever was printed before the failure goes out first, then the error.
             let _ = out.flush();

@@ -271,6 +271,7 @@ pub fn check(s: &mut Session<'_>, repair: bool) -> Result<Status, Failure> {
         crate::commands::note_recovered_copy(&s.db);
     }
     let ok = pages.is_ok() && contexts.iter().all(ContextCheck::is_ok);
+    let status = Status::of_check(!ok);
     if s.json {
         let report = CheckReport {
             ok,
@@ -289,7 +290,7 @@ pub fn check(s: &mut Session<'_>, repair: bool) -> Result<Status, Failure> {
             contexts: &contexts,
         };
         json::write(s.out, schema::CHECK, &s.db, &report)?;
-        return Ok(if ok { Status::Ok } else { Status::CheckFailed });
+        return Ok(status);
     }
     writeln!(
         s.out,
@@ -363,7 +364,7 @@ pub fn check(s: &mut Session<'_>, repair: bool) -> Result<Status, Failure> {
             esc(&crate::output::db_option(&s.db))
         )?;
     }
-    Ok(if ok { Status::Ok } else { Status::CheckFailed })
+    Ok(status)
 }
 
 /// The `compact --json` document.

@@ -192,6 +192,7 @@ fn compact_inner(path: &Path, options: &OpenOptions) -> Result<CompactReport> {
             source: std::io::Error::from(std::io::ErrorKind::NotFound),
         });
     }
+    check_writable(path, "compacting")?;
     let holder = match hold(path)? {
         Some(holder) => holder,
         None => {
@@ -241,8 +242,21 @@ fn compact_inner(path: &Path, options: &OpenOptions) -> Result<CompactReport> {
     })
 }
 
-/// Writes `bytes` to a new file beside `path` (same permissions), syncs it, renames it over
-/// `path` and syncs the directory: a crash leaves the old file or the new one.
+/// [`Error::Io`] (permission denied) when this process may not write the file itself.
+/// Replacing a file takes only the directory's permission, so a file the user may not write
+/// (mode 0444, say) would otherwise be rewritten.
+fn check_writable(path: &Path, doing: &str) -> Result<()> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map(drop)
+        .map_err(io_error(format!("{doing} {}", path.display())))
+}
+
+/// Writes `bytes` to a new file beside `path` (same permissions, and on Unix the same owner
+/// and group), syncs it, renames it over `path` and syncs the directory: a crash leaves the
+/// old file or the new one. When the owner cannot be kept (another user's file, group-
+/// writable), nothing is replaced.
 fn replace_file(path: &Path, bytes: &[u8], what: &str) -> Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
@@ -254,11 +268,19 @@ fn replace_file(path: &Path, bytes: &[u8], what: &str) -> Result<()> {
         .tempfile_in(dir)
         .map_err(io_error(action()))?;
     temp.write_all(bytes).map_err(io_error(action()))?;
-    let permissions = std::fs::metadata(path)
-        .map_err(io_error(action()))?
-        .permissions();
+    let metadata = std::fs::metadata(path).map_err(io_error(action()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::os::unix::fs::fchown(temp.as_file(), Some(metadata.uid()), Some(metadata.gid()))
+            .map_err(io_error(format!(
+                "keeping the owner and group of {} for {what}",
+                path.display()
+            )))?;
+    }
+    // After the owner: changing it may clear the set-id bits a mode carries.
     temp.as_file()
-        .set_permissions(permissions)
+        .set_permissions(metadata.permissions())
         .map_err(io_error(action()))?;
     temp.as_file().sync_all().map_err(io_error(action()))?;
     temp.persist(path).map_err(|e| Error::Io {
@@ -311,6 +333,7 @@ pub(crate) fn repair_file(path: &Path, options: &OpenOptions) -> Result<RepairRe
 
 fn repair_inner(path: &Path, options: &OpenOptions) -> Result<RepairReport> {
     check_regular_file(path)?;
+    check_writable(path, "repairing")?;
     // Keeps writers out until the file is replaced; `None` when the file needs recovery,
     // which means no writer runs (a running one makes `hold` report the file in use).
     let holder = hold(path)?;
