@@ -71,7 +71,8 @@ pub struct ImportOptions {
     /// [`resolve::merge_variant`](crate::resolve::merge_variant) for merging a raw one), so
     /// the entry is taken whole; it keeps the base's step type (a variant's own goes under
     /// `declared_step_type`), and an entry whose `step_type` differs from its base's is
-    /// refused as invalid input.
+    /// refused as invalid input, as is a job type that no step of the document has (a
+    /// misspelt one would import the base specs silently).
     pub variant: Option<String>,
     /// Ignore fields that neither import format knows instead of refusing the document
     /// (duplicate keys and an unknown `schema` are refused either way).
@@ -211,6 +212,21 @@ pub fn parse_steps_json(
             "the document has no `steps` array at its top level".into(),
         ));
     };
+    if let Some(job) = &options.variant
+        && !steps.is_empty()
+        && !steps.iter().any(|entry| {
+            entry
+                .get("variants")
+                .and_then(|v| v.get(job.as_str()))
+                .is_some()
+        })
+    {
+        // A misspelt job type would otherwise import the base specs silently.
+        return Err(invalid(format!(
+            "no step of the document has a variant {}; leave the variant out to import the steps as they are",
+            shorten(job)
+        )));
+    }
     let mut out = Vec::with_capacity(steps.len());
     let mut seen = std::collections::HashMap::with_capacity(steps.len());
     for (index, entry) in steps.iter().enumerate() {

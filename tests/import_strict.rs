@@ -216,6 +216,12 @@ fn a_variant_whose_step_type_differs_from_its_steps_is_refused() -> TestResult {
             "declared_step_type",
         ],
     )?;
+    // A job type no step has is refused rather than ignored.
+    refusal(
+        json,
+        &ImportOptions::new().variant("trainnig"),
+        &["no step of the document has a variant 'trainnig'"],
+    )?;
     // Without the variant the base is taken, as before.
     assert_eq!(
         parse_steps_json(json, &ImportOptions::new())?[0]

@@ -1,7 +1,7 @@
 //! Maintenance: `clear`, `clear-all`, `check` and `compact`.
 
 use std::collections::HashSet;
-use std::io::{self, IsTerminal};
+use std::io::{self, IsTerminal, Write};
 
 use pipeline_deps::{ContextStats, RegistryManager};
 use serde::Serialize;
@@ -60,26 +60,38 @@ pub fn clear(s: &mut Session<'_>, context: &str) -> Result<Status, Failure> {
     Ok(Status::Ok)
 }
 
-/// Asks `question` on the terminal (`dialoguer`); no is the default.
+/// Asks `question` on standard error and reads the answer, a line, from standard input
+/// (both terminals); `y` or `yes` confirms, anything else (Enter, end of input) does not.
+/// The terminal stays in line mode, so Ctrl-C ends the process with nothing to restore.
 fn confirm(question: &str) -> Result<bool, Failure> {
-    dialoguer::Confirm::new()
-        .with_prompt(question)
-        .default(false)
-        .interact()
-        .map_err(|dialoguer::Error::IO(source)| Failure::Io {
-            action: "asking for confirmation".into(),
-            file: None,
-            source,
-        })
+    let asking = |source| Failure::Io {
+        action: "asking for confirmation".into(),
+        file: None,
+        source,
+    };
+    let mut err = io::stderr().lock();
+    write!(err, "{question} [y/N] ").map_err(asking)?;
+    err.flush().map_err(asking)?;
+    drop(err);
+    let mut answer = String::new();
+    io::stdin().read_line(&mut answer).map_err(asking)?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
 }
 
 /// `clear-all [--yes]`: deletes every context, after confirmation.
 pub fn clear_all(s: &mut Session<'_>, yes: bool) -> Result<Status, Failure> {
-    let interactive = io::stdin().is_terminal() && crate::stderr_is_terminal();
-    if !yes && !interactive {
-        return Err(Failure::Usage(
-            "clear-all deletes every context; pass --yes to confirm (standard input is not a terminal to ask on)".into(),
-        ));
+    let not_a_terminal = match (io::stdin().is_terminal(), crate::stderr_is_terminal()) {
+        (true, true) => None,
+        (false, _) => Some("standard input is not a terminal to read an answer from"),
+        (true, false) => Some("standard error is not a terminal to ask on"),
+    };
+    if let (false, Some(why)) = (yes, not_a_terminal) {
+        return Err(Failure::Usage(format!(
+            "clear-all deletes every context; pass --yes to confirm ({why})"
+        )));
     }
     let manager = open_write(&s.db, false)?;
     let stats = manager.get_context_stats()?;

@@ -849,6 +849,49 @@ fn output_files_get_the_umasks_mode_and_an_existing_one_keeps_its_own() -> TestR
 }
 
 #[test]
+fn clear_all_asks_on_a_terminal_and_only_yes_clears() -> TestResult {
+    // util-linux `script` gives the command a terminal; the answer is typed into it.
+    if Command::new("script").arg("--version").output().is_err() {
+        println!("SKIPPED: no `script` command to give clear-all a terminal");
+        return Ok(());
+    }
+    let (_dir, db) = temp()?;
+    run(&db, &["demo"])?.expect(0)?;
+    for (answer, code, left) in [("n\n", 2, 3), ("\n", 2, 3), ("yes\n", 0, 0)] {
+        let mut child = Command::new("script")
+            .args([
+                "-qec",
+                &format!("{BIN} --db {} clear-all", s(&db)?),
+                "/dev/null",
+            ])
+            .env_remove("PIPELINE_DEPS_DB")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        child
+            .stdin
+            .take()
+            .ok_or("no stdin")?
+            .write_all(answer.as_bytes())?;
+        let output = child.wait_with_output()?;
+        let shown = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert_eq!(output.status.code(), Some(code), "{answer:?}: {shown}");
+        assert!(shown.contains("[y/N]"), "{shown}");
+        // The cursor is never hidden, so nothing is left to restore after a Ctrl-C.
+        assert!(!shown.contains("\u{1b}[?25l"), "{shown:?}");
+        let contexts: Value =
+            serde_json::from_str(&run(&db, &["contexts", "--json"])?.expect(0)?.stdout)?;
+        assert_eq!(
+            contexts["contexts"].as_array().map(Vec::len),
+            Some(left),
+            "{answer:?}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
 fn copy_run_again_finishes_what_is_missing_and_refuses_other_steps() -> TestResult {
     let (dir, from) = temp()?;
     let to = dir.path().join("target.redb");

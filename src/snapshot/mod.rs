@@ -406,7 +406,7 @@ impl EdgeSnapshot {
     /// its `schema` is not [`EDGE_SNAPSHOT_SCHEMA`], or it is not what a capture writes: a key
     /// given twice in one object or one the format does not know (a file hand-merged into a
     /// CI gate would otherwise check something else than it says), two edges for one
-    /// dependency, or a score outside 0–1.
+    /// dependency, a step listed twice, or a score outside 0–1.
     pub fn from_json(json: &str) -> Result<Self> {
         let what = "the edge snapshot";
         let value = crate::transfer::parse_unique(json, what)?;
@@ -437,6 +437,13 @@ impl EdgeSnapshot {
                 e.into_inner()
             ))
         })?;
+        let mut listed = std::collections::HashSet::with_capacity(snapshot.steps.len());
+        if let Some(step) = snapshot.steps.iter().find(|s| !listed.insert(s.as_str())) {
+            return Err(refuse(format!(
+                "it lists step {} twice; a capture lists each step once",
+                crate::error::shorten(step)
+            )));
+        }
         let mut targets = std::collections::HashSet::with_capacity(snapshot.edges.len());
         for edge in &snapshot.edges {
             if !targets.insert(edge.key()) {
@@ -536,6 +543,10 @@ mod tests {
                 "unknown field",
             ),
             (text.replacen("0.75", "5", 1), "scores are between 0 and 1"),
+            (
+                text.replacen("\"b\"\n  ]", "\"b\",\n    \"a\"\n  ]", 1),
+                "lists step 'a' twice",
+            ),
             (
                 text.replacen(
                     edge_text,

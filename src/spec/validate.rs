@@ -201,7 +201,8 @@ fn first_control(name: &str) -> Option<char> {
 /// Unicode's format characters (general category Cf: bidi marks, overrides and isolates,
 /// zero-width characters, word joiners, BOM, soft hyphen, tags) and the other default
 /// ignorable code points (fillers, variation selectors), so that two names that print
-/// alike are told apart.
+/// alike are told apart; and the line and paragraph separators (U+2028, U+2029), which
+/// some viewers and `str.splitlines()` take for a line break.
 fn needs_escape(c: char) -> bool {
     c.is_control()
         || matches!(
@@ -218,7 +219,7 @@ fn needs_escape(c: char) -> bool {
                 | '\u{17b4}'..='\u{17b5}'
                 | '\u{180b}'..='\u{180f}'
                 | '\u{200b}'..='\u{200f}'
-                | '\u{202a}'..='\u{202e}'
+                | '\u{2028}'..='\u{202e}'
                 | '\u{2060}'..='\u{206f}'
                 | '\u{3164}'
                 | '\u{fe00}'..='\u{fe0f}'
@@ -365,6 +366,8 @@ mod tests {
             '\u{180e}',
             '\u{200b}',
             '\u{202e}',
+            '\u{2028}',
+            '\u{2029}',
             '\u{2060}',
             '\u{2066}',
             '\u{3164}',
