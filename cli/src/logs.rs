@@ -9,6 +9,7 @@
 use std::io::{self, Write};
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Directive;
 use tracing_subscriber::filter::LevelFilter;
 
 /// The level the flags ask for.
@@ -29,10 +30,25 @@ pub fn init(verbose: u8, quiet: bool, json: bool) {
     let from_env = std::env::var("RUST_LOG")
         .ok()
         .filter(|v| !v.trim().is_empty());
+    // Invalid directives are skipped, and reported below through the subscriber itself (a
+    // JSON line under --json, escaped text otherwise): the filter's own lossy parser
+    // printed them raw to standard error, breaking both.
+    let mut ignored = Vec::new();
     let filter = match from_env {
-        Some(directives) => EnvFilter::builder()
-            .with_default_directive(LevelFilter::WARN.into())
-            .parse_lossy(directives),
+        Some(directives) => {
+            let mut filter = EnvFilter::default().add_directive(LevelFilter::WARN.into());
+            for directive in directives
+                .split(',')
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+            {
+                match directive.parse::<Directive>() {
+                    Ok(parsed) => filter = filter.add_directive(parsed),
+                    Err(error) => ignored.push((directive.to_owned(), error.to_string())),
+                }
+            }
+            filter
+        }
         None => EnvFilter::default().add_directive(level(verbose, quiet).into()),
     };
     let builder = tracing_subscriber::fmt()
@@ -50,6 +66,9 @@ pub fn init(verbose: u8, quiet: bool, json: bool) {
     } else {
         builder.with_writer(|| Escaped).try_init()
     };
+    for (directive, error) in ignored {
+        tracing::warn!(%directive, %error, "ignoring an invalid RUST_LOG directive");
+    }
 }
 
 /// Standard error with every log line escaped for people ([`crate::output::esc`]), as

@@ -170,6 +170,30 @@ fn logs_go_to_stderr_by_verbosity_or_rust_log() -> TestResult {
     serde_json::from_str::<Value>(&json.stdout)?;
     assert!(json.stderr.contains("created context"), "{json:?}");
     run(&db, &["-v", "-q", "contexts"])?.expect(2)?;
+
+    // An invalid RUST_LOG directive is reported through the logs as well: a JSON line under
+    // --json, escaped text otherwise (the filter's own parser printed it raw).
+    for json in [true, false] {
+        let mut c = command(&db);
+        c.arg("contexts")
+            .env("RUST_LOG", "bogus[[[=,a=\u{1b}[2Jzz,pipeline_deps=info");
+        if json {
+            c.arg("--json");
+        }
+        let out = output(c)?.expect(0)?;
+        assert!(
+            out.stderr
+                .contains("ignoring an invalid RUST_LOG directive"),
+            "{out:?}"
+        );
+        assert_no_raw_controls(&out.stderr);
+        if json {
+            serde_json::from_str::<Value>(&out.stdout)?;
+            for line in out.stderr.lines() {
+                serde_json::from_str::<Value>(line)?;
+            }
+        }
+    }
     Ok(())
 }
 
