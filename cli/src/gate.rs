@@ -14,7 +14,7 @@ use crate::commands::{
     Session, existing_context, missing, open_read, read_input, unknown_step, write_atomically,
 };
 use crate::json::{self, Candidate, ExplainedDependency, Unwired, schema};
-use crate::output::{Table, db_option, esc, path_text, score, shell_word, shown_path};
+use crate::output::{Table, db_option, esc, path_text, score, shell_word, short, shown_path};
 use crate::{Failure, Status};
 
 /// A resolver over an existing context of a read-only database.
@@ -313,8 +313,8 @@ fn write_explanation(
         writeln!(
             out,
             "{}.{}  ({}, {required})",
-            esc(&d.consumer),
-            esc(&d.dependency),
+            short(&d.consumer),
+            short(&d.dependency),
             esc(&d.dependency_type)
         )?;
         match &d.wired_to {

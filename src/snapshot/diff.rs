@@ -239,6 +239,17 @@ fn score(value: f64) -> String {
     format!("{value:.4}")
 }
 
+/// A name in a report line: whole up to 100 characters, else its first 100, `…` and its
+/// length in bytes (as messages cut names; the JSON diff keeps them exact).
+fn cut(name: &str) -> String {
+    if name.chars().count() <= 100 {
+        name.to_owned()
+    } else {
+        let head: String = name.chars().take(100).collect();
+        format!("{head}… ({} bytes)", name.len())
+    }
+}
+
 fn score_pair(old: f64, new: f64) -> (String, String) {
     let (a, b) = (score(old), score(new));
     if a == b && (old - new).abs() > SCORE_TOLERANCE {
@@ -290,8 +301,12 @@ impl fmt::Display for EdgeDiff {
             writeln!(
                 f,
                 "  unresolved step {} (nothing wired; no output above {RESOLUTION_THRESHOLD} for required {})",
-                u.step,
-                u.dependencies.join(", ")
+                cut(&u.step),
+                u.dependencies
+                    .iter()
+                    .map(|d| cut(d))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )?;
         }
         for step in &self.newly_resolved {

@@ -612,6 +612,29 @@ mod tests {
     }
 
     #[test]
+    fn a_long_name_is_cut_in_the_report_and_kept_whole_in_the_diff() {
+        let old = snap(Vec::new());
+        let mut new = snap(Vec::new());
+        let long = "L".repeat(300);
+        new.unresolved.push(UnresolvedStep {
+            step: long.clone(),
+            dependencies: vec!["d".repeat(150)],
+        });
+        let diff = old.diff(&new);
+        assert_eq!(diff.newly_unresolved[0].step, long);
+        let text = diff.to_string();
+        assert!(
+            text.contains(&format!("{}… (300 bytes)", "L".repeat(100))),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("{}… (150 bytes)", "d".repeat(100))),
+            "{text}"
+        );
+        assert!(!text.contains(&"L".repeat(101)), "{text}");
+    }
+
+    #[test]
     fn a_diff_of_scores_only_says_the_wiring_matches_but_scores_moved() {
         let old = snap(vec![edge("a", "x", "b", "o", 0.8)]);
         let new = snap(vec![edge("a", "x", "b", "o", 0.6)]);
