@@ -149,7 +149,23 @@ impl fmt::Display for DemoSummary {
 /// [`DEMO_STEPS`] needs.
 pub fn demo_specs(fixture_json: Option<&str>) -> Result<Vec<(DemoStep, StepSpecification)>> {
     let json = fixture_json.unwrap_or(EMBEDDED_DEMO_SPECS);
+    let missing = |step: &DemoStep| Error::InvalidInput {
+        what: "the demo's specification document".into(),
+        detail: format!(
+            "it has no step named '{}' (needed for step '{}' of context '{}')",
+            step.fixture_step, step.step_name, step.context
+        ),
+        source: None,
+    };
     let base = parse_steps_json(json, &ImportOptions::default())?;
+    // A missing step is the first thing to say (a document without it may have no
+    // `training` variant at all, which the variant's import refuses on its own).
+    if let Some(step) = DEMO_STEPS
+        .iter()
+        .find(|step| !base.iter().any(|(name, _)| name == step.fixture_step))
+    {
+        return Err(missing(step));
+    }
     let training = parse_steps_json(json, &ImportOptions::new().variant("training"))?;
     DEMO_STEPS
         .iter()
@@ -169,14 +185,7 @@ pub fn demo_specs(fixture_json: Option<&str>) -> Result<Vec<(DemoStep, StepSpeci
                 .iter()
                 .find(|(name, _)| name == step.fixture_step)
                 .map(|(_, spec)| (*step, spec.clone()))
-                .ok_or_else(|| Error::InvalidInput {
-                    what: "the demo's specification document".into(),
-                    detail: format!(
-                        "it has no step named '{}' (needed for step '{}' of context '{}')",
-                        step.fixture_step, step.step_name, step.context
-                    ),
-                    source: None,
-                })
+                .ok_or_else(|| missing(step))
         })
         .collect()
 }

@@ -65,19 +65,42 @@ pub fn shown_path(path: &Path) -> PathBuf {
         .unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// Quotes a word for a POSIX shell when it needs it (for the commands suggested in hints):
-/// as it is when it holds only characters no shell treats specially, otherwise in single
-/// quotes (a quote inside written `'\''`).
+/// Quotes a word for a shell when it needs it (for the commands suggested in hints): as it
+/// is when it holds only characters no shell treats specially, otherwise in single quotes
+/// (a quote inside written `'\''`). A word holding a character that people are shown
+/// escaped ([`esc`]: controls, invisible or reordering characters) is written in bash's and
+/// zsh's `$'…'` quoting instead, with that character as `\uXXXX`, so that the suggested
+/// command, shown escaped, still names the same thing when pasted.
 pub fn shell_word(word: &str) -> String {
     let plain = !word.is_empty()
         && word
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c));
     if plain {
-        word.to_owned()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
+        return word.to_owned();
     }
+    if esc(word) == word {
+        return format!("'{}'", word.replace('\'', r"'\''"));
+    }
+    let shown_escaped = |c: char| matches!(esc(c.encode_utf8(&mut [0u8; 4])), Cow::Owned(_));
+    let mut quoted = String::from("$'");
+    for c in word.chars() {
+        match c {
+            '\\' => quoted.push_str(r"\\"),
+            '\'' => quoted.push_str(r"\'"),
+            c if shown_escaped(c) => {
+                let code = u32::from(c);
+                if code <= 0xffff {
+                    quoted.push_str(&format!("\\u{code:04x}"));
+                } else {
+                    quoted.push_str(&format!("\\U{code:08x}"));
+                }
+            }
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('\'');
+    quoted
 }
 
 /// `--db DB` for a command line suggested in a hint, ready to paste: the database as shown
@@ -297,6 +320,32 @@ pub fn bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_suggested_word_pastes_back_into_bash_as_the_same_text() {
+        let words = [
+            "plain",
+            "two words",
+            "it's",
+            "ev il\u{202e}ctx",
+            "zero\u{200b}width\u{2028}line",
+            "back\\slash'\u{1b}[2J",
+            "emoji 😀\u{e0001}",
+        ];
+        for word in words {
+            let quoted = shell_word(word);
+            // Shown to people escaped, it must not change: what is pasted is what is shown.
+            assert_eq!(esc(&quoted), quoted.as_str(), "{word:?}");
+            let Ok(out) = std::process::Command::new("bash")
+                .args(["-c", &format!("printf %s {quoted}")])
+                .output()
+            else {
+                println!("SKIPPED the paste check: no bash");
+                return;
+            };
+            assert_eq!(String::from_utf8_lossy(&out.stdout), word, "{quoted}");
+        }
+    }
 
     #[test]
     fn tables_align_and_fit_the_width() -> io::Result<()> {
