@@ -65,8 +65,35 @@ pub fn parse() -> Result<Cli, clap::Error> {
     if std::env::var_os("PIPELINE_DEPS_DB").is_some_and(|v| v.is_empty()) {
         command = command.mut_arg("db", |arg| arg.env(None));
     }
+    // clap refuses `--db` twice on one side of the command name, but lets one after it
+    // silently win over one before it (a global argument); refused alike here.
+    if db_flags(std::env::args_os().skip(1)) > 1 {
+        return Err(command.error(
+            clap::error::ErrorKind::ArgumentConflict,
+            "the argument '--db <FILE|URL>' cannot be used multiple times",
+        ));
+    }
     let matches = command.try_get_matches()?;
     <Cli as clap::FromArgMatches>::from_arg_matches(&matches)
+}
+
+/// How many times `--db` is given in `args` (as `--db VALUE` or `--db=VALUE`), up to a `--`.
+fn db_flags(args: impl Iterator<Item = std::ffi::OsString>) -> usize {
+    let mut count = 0;
+    let mut args = args;
+    while let Some(arg) = args.next() {
+        let text = arg.to_string_lossy();
+        if text == "--" {
+            break;
+        }
+        if text == "--db" {
+            count += 1;
+            args.next(); // its value, whatever it looks like
+        } else if text.starts_with("--db=") {
+            count += 1;
+        }
+    }
+    count
 }
 
 /// The subcommands.

@@ -222,6 +222,27 @@ fn help_shows_the_database_variable_and_the_db_flag_reads_it() -> TestResult {
 /// per-user file is used.
 #[cfg(all(unix, not(target_os = "macos")))]
 #[test]
+fn db_given_twice_is_refused_wherever_it_is_given() -> TestResult {
+    let (dir, db) = temp()?;
+    let other = dir.path().join("other.redb");
+    run(&db, &["demo"])?.expect(0)?;
+    // `run` puts one `--db` before the command; the second comes after it, or before it.
+    for args in [
+        vec!["contexts", "--db", s(&other)?],
+        vec!["contexts", &format!("--db={}", s(&other)?)],
+        vec!["--db", s(&other)?, "contexts"],
+    ] {
+        let out = run(&db, &args)?.expect(2)?;
+        assert!(
+            out.stderr.contains("cannot be used multiple times"),
+            "{out:?}"
+        );
+    }
+    assert!(!other.exists(), "nothing was opened");
+    Ok(())
+}
+
+#[test]
 fn an_empty_database_variable_means_the_per_user_file() -> TestResult {
     let home = tempfile::tempdir()?;
     let mut c = Command::new(BIN);
