@@ -84,6 +84,8 @@ fn confirm(question: &str) -> Result<bool, Failure> {
 /// `clear-all [--yes]`: deletes every context, after confirmation.
 pub fn clear_all(s: &mut Session<'_>, yes: bool) -> Result<Status, Failure> {
     let not_a_terminal = match (io::stdin().is_terminal(), crate::stderr_is_terminal()) {
+        // Under --json every line on standard error is a JSON object: no question.
+        _ if s.json => Some("--json asks no questions"),
         (true, true) => None,
         (false, _) => Some("standard input is not a terminal to read an answer from"),
         (true, false) => Some("standard error is not a terminal to ask on"),

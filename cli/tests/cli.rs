@@ -888,6 +888,23 @@ fn clear_all_asks_on_a_terminal_and_only_yes_clears() -> TestResult {
             "{answer:?}"
         );
     }
+    // Under --json nothing is asked (standard error carries only JSON): --yes is needed.
+    run(&db, &["demo"])?.expect(0)?;
+    let output = Command::new("script")
+        .args([
+            "-qec",
+            &format!("{BIN} --db {} clear-all --json", s(&db)?),
+            "/dev/null",
+        ])
+        .env_remove("PIPELINE_DEPS_DB")
+        .stdin(Stdio::null())
+        .output()?;
+    let shown = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(output.status.code(), Some(2), "{shown}");
+    assert!(
+        shown.contains("--json asks no questions") && !shown.contains("[y/N]"),
+        "{shown}"
+    );
     Ok(())
 }
 
