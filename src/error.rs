@@ -297,6 +297,10 @@ pub enum ServerErrorKind {
     /// offers no TLS where the URL's `sslmode` requires it, or its `pg_hba.conf` rejects the
     /// connection's kind of encryption.
     Tls,
+    /// The server runs but has no connection slot left for this role: its
+    /// `max_connections`, or the role's `CONNECTION LIMIT`. A manager that already holds a
+    /// connection waits for one of its own instead (and opens no more than it then has).
+    TooManyConnections,
 }
 
 fn server_message(kind: ServerErrorKind, server: &str, action: &str) -> String {
@@ -324,6 +328,9 @@ fn server_message(kind: ServerErrorKind, server: &str, action: &str) -> String {
         ),
         ServerErrorKind::Tls => format!(
             "the PostgreSQL server {server} and this connection did not agree on TLS while {action}, so no registry data was sent: the server's certificate was refused, the server offers no TLS where the URL requires it, or its pg_hba.conf rejects this kind of encryption (the cause says which); check the URL's sslmode and sslrootcert"
+        ),
+        ServerErrorKind::TooManyConnections => format!(
+            "the PostgreSQL server {server} has no connection slot left for this role while {action} (its max_connections, or the role's CONNECTION LIMIT, is reached); open fewer connections (`connections(n)`), close other clients, or raise the limit"
         ),
         ServerErrorKind::Unsupported => format!(
             "the PostgreSQL database {server} cannot hold a registry ({action}): its encoding must be UTF8 (or SQL_ASCII) so that every valid name can be stored; create the database with `CREATE DATABASE … ENCODING 'UTF8' TEMPLATE template0`"

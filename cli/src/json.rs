@@ -390,6 +390,7 @@ fn server_kind(kind: pipeline_deps::ServerErrorKind) -> &'static str {
         K::Unsupported => "unsupported_database",
         K::Tls => "tls",
         K::PermissionDenied => "permission_denied",
+        K::TooManyConnections => "too_many_connections",
         _ => "server",
     }
 }

@@ -305,8 +305,12 @@ pub(super) fn map_error(server: &str, action: &str, err: postgres::Error) -> Err
             "25006" => Some(ServerErrorKind::ReadOnly),
             // insufficient_privilege (no CREATE on the schema, no INSERT on a table)
             "42501" => Some(ServerErrorKind::PermissionDenied),
-            // admin_shutdown, crash_shutdown, cannot_connect_now, and connection exceptions
-            "57P01" | "57P02" | "57P03" => Some(ServerErrorKind::ConnectionLost),
+            // admin_shutdown, crash_shutdown, cannot_connect_now, database_dropped,
+            // idle_session_timeout, idle_in_transaction_session_timeout: the server ended the
+            // session; and connection exceptions
+            "57P01" | "57P02" | "57P03" | "57P04" | "57P05" | "25P03" => {
+                Some(ServerErrorKind::ConnectionLost)
+            }
             _ if code.starts_with("08") => Some(ServerErrorKind::ConnectionLost),
             _ if code.starts_with("28") => Some(ServerErrorKind::Authentication),
             _ => None,
@@ -331,8 +335,10 @@ pub(super) fn map_connect_error(server: &str, action: &str, err: postgres::Error
         db.message().contains("rejects connection") && db.message().contains("encryption")
     });
     let kind = match err.as_db_error().map(|db| db.code().code()) {
-        // too_many_connections, cannot_connect_now (starting up or shutting down)
-        Some("53300" | "57P03") => ServerErrorKind::ConnectionRefused,
+        // too_many_connections (max_connections, or the role's CONNECTION LIMIT)
+        Some("53300") => ServerErrorKind::TooManyConnections,
+        // cannot_connect_now (starting up or shutting down)
+        Some("57P03") => ServerErrorKind::ConnectionRefused,
         // invalid_catalog_name
         Some("3D000") => ServerErrorKind::NoSuchDatabase,
         // insufficient_privilege (no CONNECT on the database)

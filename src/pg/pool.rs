@@ -17,15 +17,13 @@
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use super::conn::{self, Conn};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ServerErrorKind};
 
 /// The connections of one store.
 pub(super) struct Pool {
     state: Mutex<State>,
     /// Signalled when a connection is returned or given up, for callers waiting at the limit.
     returned: Condvar,
-    /// At most this many connections are open at once (at least 1).
-    limit: usize,
 }
 
 struct State {
@@ -33,6 +31,9 @@ struct State {
     idle: Vec<Conn>,
     /// Connections open now: idle ones and those lent to calls.
     open: usize,
+    /// At most this many are opened: the pool's limit, lowered to what it had open when the
+    /// server refused one more for lack of slots (a call then waits for one of its own).
+    ceiling: usize,
     /// The process whose connections these are (see [`State::leave_parents`]).
     process: u32,
 }
@@ -70,10 +71,10 @@ impl Pool {
             state: Mutex::new(State {
                 idle: Vec::new(),
                 open: 0,
+                ceiling: limit.max(1),
                 process: std::process::id(),
             }),
             returned: Condvar::new(),
-            limit: limit.max(1),
         }
     }
 
@@ -115,15 +116,37 @@ impl Pool {
                 self.forget();
                 continue;
             }
-            if state.open < self.limit {
+            if state.open < state.ceiling {
                 state.open += 1;
                 drop(state);
-                return open().inspect_err(|_| self.forget());
+                match open() {
+                    Ok(conn) => return Ok(conn),
+                    Err(error) => {
+                        self.forget();
+                        // The server is full (max_connections, or the role's limit): with
+                        // connections of its own, the pool waits for one of them instead,
+                        // and opens no more than it has from now on.
+                        let full = matches!(
+                            error,
+                            Error::Server {
+                                kind: ServerErrorKind::TooManyConnections,
+                                ..
+                            }
+                        );
+                        let mut state = self.lock(server)?;
+                        if !full || state.open == 0 {
+                            return Err(error);
+                        }
+                        state.ceiling = state.open;
+                        tracing::info!(%server, connections = state.open, "the server has no connection slot left; this manager keeps to the connections it has");
+                        continue;
+                    }
+                }
             }
             // Every connection is lent out: wait for one to come back.
             drop(
                 self.returned
-                    .wait_while(state, |s| s.idle.is_empty() && s.open >= self.limit)
+                    .wait_while(state, |s| s.idle.is_empty() && s.open >= s.ceiling)
                     .map_err(|_| poisoned(server))?,
             );
         }

@@ -160,3 +160,77 @@ fn after_a_restart_no_call_fails_on_the_pooled_connections() -> TestResult {
     assert_eq!(names.len(), 3 + 3, "{names:?}");
     Ok(())
 }
+
+#[test]
+fn a_full_server_makes_calls_wait_for_the_managers_own_connections() -> TestResult {
+    let Some(server) = pg_cluster::server("pool_full")? else {
+        return Ok(());
+    };
+    let pg_cluster::PgServer::Owned(_) = server else {
+        return Ok(pg_cluster::skip(
+            "pool_full",
+            "needs a cluster started by the tests (it creates a role)",
+        )?);
+    };
+    let url = server.database("pool_full")?;
+    let name = url.rsplit('/').next().unwrap_or_default().to_owned();
+    // A role the server lets open 2 connections (local connections are trusted).
+    let role = format!("pd_pool_full_{}", std::process::id());
+    raw(&url)?.batch_execute(&format!(
+        "CREATE ROLE {role} LOGIN CONNECTION LIMIT 2; ALTER DATABASE \"{name}\" OWNER TO {role}"
+    ))?;
+    let role_url = url.replacen("postgres://postgres@", &format!("postgres://{role}@"), 1);
+    let store = Arc::new(PgStore::connect(&role_url, false, 4)?);
+    let id = register(&store, "ml", &[])?;
+    let writers: Vec<_> = (0..6)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || -> Vec<String> {
+                (0..20)
+                    .filter_map(|i| {
+                        let step = format!("t{t}_{i}");
+                        store
+                            .put_steps(
+                                "registering",
+                                "ml",
+                                id,
+                                &[(&step, &spec("T", "out"))],
+                                false,
+                            )
+                            .err()
+                            .map(|e| e.to_string())
+                    })
+                    .collect()
+            })
+        })
+        .collect();
+    let mut failed = Vec::new();
+    for writer in writers {
+        failed.extend(writer.join().map_err(|_| "a writer panicked")?);
+    }
+    // Calls beyond the role's limit waited for the manager's own connections.
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(store.context_entry("ml", id)?.step_count, 120);
+    // With no connection of its own, a full server is its own kind of error. (The server
+    // frees the store's slots as it notices the store's connections closed.)
+    drop(store);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let holders = loop {
+        match (raw(&role_url), raw(&role_url)) {
+            (Ok(a), Ok(b)) => break vec![a, b],
+            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            (a, b) => {
+                return Err(
+                    format!("holding the role's 2 slots: {:?} {:?}", a.err(), b.err()).into(),
+                );
+            }
+        }
+    };
+    let refused = PgStore::connect(&role_url, false, 1);
+    assert_eq!(
+        super::server_kind(refused)?,
+        crate::ServerErrorKind::TooManyConnections
+    );
+    drop(holders);
+    Ok(())
+}

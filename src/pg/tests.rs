@@ -605,3 +605,40 @@ fn a_server_restart_loses_no_committed_write_and_the_store_reconnects() -> TestR
     );
     Ok(())
 }
+
+#[test]
+fn a_session_the_server_ends_for_idling_is_a_lost_connection_and_reads_run_again() -> TestResult {
+    let Some(server) = pg_cluster::server("idle_timeout")? else {
+        return Ok(());
+    };
+    let url = server.database("idle_timeout")?;
+    let name = url.rsplit('/').next().unwrap_or_default().to_owned();
+    // Sessions idle for 50 ms are ended by the server (SQLSTATE 57P05); calls come 75 ms
+    // apart, under the 100 ms after which a connection reads what the server sent first.
+    raw(&url)?.batch_execute(&format!(
+        "ALTER DATABASE \"{name}\" SET idle_session_timeout = '50ms'"
+    ))?;
+    let store = PgStore::connect(&url, false, DEFAULT_CONNECTIONS)?;
+    let id = register(&store, "ml", &[])?;
+    let mut written = 0;
+    for i in 0..6 {
+        std::thread::sleep(std::time::Duration::from_millis(75));
+        // A read runs again on a new connection: the caller sees no error.
+        store.read("reading after an idle pause", |r| {
+            r.context("ml", id)?.names()
+        })?;
+        std::thread::sleep(std::time::Duration::from_millis(75));
+        // A write is never run twice: it may fail, but as a lost connection (it was a
+        // storage error, as if the engine had refused it).
+        match store.write("writing after an idle pause", |w| {
+            let mut ctx = w.context("ml", id)?;
+            ctx.put(&format!("s{i}"), &spec("T", "out"), false)?;
+            ctx.finish().map(drop)
+        }) {
+            Ok(()) => written += 1,
+            lost => assert_eq!(server_kind(lost)?, ServerErrorKind::ConnectionLost),
+        }
+    }
+    assert_eq!(store.context_entry("ml", id)?.step_count, written);
+    Ok(())
+}
