@@ -477,14 +477,18 @@ impl Error {
 /// invisible reordering characters cannot reach a terminal or a log raw, quoted, and cut to
 /// 100 characters so that hostile input cannot make an error message megabytes long.
 pub(crate) fn shorten(name: &str) -> String {
-    const LIMIT: usize = 100;
     let shown = crate::spec::escape_name(name);
-    if shown.chars().count() <= LIMIT {
-        format!("'{shown}'")
-    } else {
-        let head: String = shown.chars().take(LIMIT).collect();
-        format!("'{head}…' ({} bytes)", name.len())
+    match cut_head(&shown) {
+        None => format!("'{shown}'"),
+        Some(head) => format!("'{head}…' ({} bytes)", name.len()),
     }
+}
+
+/// The first 100 characters of `text` when it is longer (messages cut names there, and say
+/// how long the whole was), `None` when it is whole.
+pub(crate) fn cut_head(text: &str) -> Option<String> {
+    const LIMIT: usize = 100;
+    (text.chars().count() > LIMIT).then(|| text.chars().take(LIMIT).collect())
 }
 
 /// A path as messages show it: escaped like a name ([`crate::spec::escape_name`]), so that a

@@ -36,18 +36,22 @@ pub fn init(verbose: u8, quiet: bool, json: bool) {
     let mut ignored = Vec::new();
     let filter = match from_env {
         Some(directives) => {
-            let mut filter = EnvFilter::default().add_directive(LevelFilter::WARN.into());
+            let mut valid = Vec::new();
             for directive in directives
                 .split(',')
                 .map(str::trim)
                 .filter(|d| !d.is_empty())
             {
                 match directive.parse::<Directive>() {
-                    Ok(parsed) => filter = filter.add_directive(parsed),
+                    Ok(_) => valid.push(directive),
                     Err(error) => ignored.push((directive.to_owned(), error.to_string())),
                 }
             }
-            filter
+            // Only valid directives are left, so the builder prints nothing; its default
+            // (warnings) applies, as before, when none is left.
+            EnvFilter::builder()
+                .with_default_directive(LevelFilter::WARN.into())
+                .parse_lossy(valid.join(","))
         }
         None => EnvFilter::default().add_directive(level(verbose, quiet).into()),
     };

@@ -742,6 +742,20 @@ fn a_bug_is_reported_plainly_without_the_panic_text() -> TestResult {
     Ok(())
 }
 
+/// `pipeline-deps --db <db> <args>` started with its standard output and error piped to
+/// this process.
+fn spawn_piped(db: &Path, args: &[&str]) -> TestResult<Child> {
+    Ok(Command::new(BIN)
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .env_remove("PIPELINE_DEPS_DB")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?)
+}
+
 #[test]
 fn a_closed_stdout_pipe_is_not_an_error() -> TestResult {
     let (_dir, db) = temp()?;
@@ -755,15 +769,7 @@ fn a_closed_stdout_pipe_is_not_an_error() -> TestResult {
         &["completions", "zsh"],
         &["completions", "fish"],
     ] {
-        let mut child = Command::new(BIN)
-            .arg("--db")
-            .arg(&db)
-            .args(args)
-            .env_remove("PIPELINE_DEPS_DB")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
+        let mut child = spawn_piped(&db, args)?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let mut first = String::new();
         BufReader::new(stdout).read_line(&mut first)?; // the reader is dropped here
@@ -796,15 +802,7 @@ fn a_failed_check_still_fails_when_its_reader_goes_away() -> TestResult {
         &["check-snapshot", "real", s(&snapshot)?],
         &["check-snapshot", "real", s(&snapshot)?, "--json"],
     ] {
-        let mut child = Command::new(BIN)
-            .arg("--db")
-            .arg(&db)
-            .args(args)
-            .env_remove("PIPELINE_DEPS_DB")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
+        let mut child = spawn_piped(&db, args)?;
         // The reader is gone before the report's first write.
         drop(child.stdout.take());
         let output = child.wait_with_output()?;
@@ -850,33 +848,14 @@ fn output_files_get_the_umasks_mode_and_an_existing_one_keeps_its_own() -> TestR
 
 #[test]
 fn clear_all_asks_on_a_terminal_and_only_yes_clears() -> TestResult {
-    // util-linux `script` gives the command a terminal; the answer is typed into it.
-    if Command::new("script").arg("--version").output().is_err() {
-        println!("SKIPPED: no `script` command to give clear-all a terminal");
-        return Ok(());
-    }
     let (_dir, db) = temp()?;
     run(&db, &["demo"])?.expect(0)?;
     for (answer, code, left) in [("n\n", 2, 3), ("\n", 2, 3), ("yes\n", 0, 0)] {
-        let mut child = Command::new("script")
-            .args([
-                "-qec",
-                &format!("{BIN} --db {} clear-all", s(&db)?),
-                "/dev/null",
-            ])
-            .env_remove("PIPELINE_DEPS_DB")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        child
-            .stdin
-            .take()
-            .ok_or("no stdin")?
-            .write_all(answer.as_bytes())?;
-        let output = child.wait_with_output()?;
-        let shown = String::from_utf8_lossy(&output.stdout).into_owned();
-        assert_eq!(output.status.code(), Some(code), "{answer:?}: {shown}");
+        let Some((exit, shown)) = common::on_terminal(&db, "clear-all", answer)? else {
+            println!("SKIPPED: no `script` command to give clear-all a terminal");
+            return Ok(());
+        };
+        assert_eq!(exit, code, "{answer:?}: {shown}");
         assert!(shown.contains("[y/N]"), "{shown}");
         // The cursor is never hidden, so nothing is left to restore after a Ctrl-C.
         assert!(!shown.contains("\u{1b}[?25l"), "{shown:?}");
@@ -890,17 +869,8 @@ fn clear_all_asks_on_a_terminal_and_only_yes_clears() -> TestResult {
     }
     // Under --json nothing is asked (standard error carries only JSON): --yes is needed.
     run(&db, &["demo"])?.expect(0)?;
-    let output = Command::new("script")
-        .args([
-            "-qec",
-            &format!("{BIN} --db {} clear-all --json", s(&db)?),
-            "/dev/null",
-        ])
-        .env_remove("PIPELINE_DEPS_DB")
-        .stdin(Stdio::null())
-        .output()?;
-    let shown = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert_eq!(output.status.code(), Some(2), "{shown}");
+    let (exit, shown) = common::on_terminal(&db, "clear-all --json", "")?.ok_or("no terminal")?;
+    assert_eq!(exit, 2, "{shown}");
     assert!(
         shown.contains("--json asks no questions") && !shown.contains("[y/N]"),
         "{shown}"

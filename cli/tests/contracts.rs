@@ -407,25 +407,18 @@ fn progress_shows_on_a_terminal_only_and_never_with_json() -> TestResult {
 
     // On a terminal (util-linux `script` gives the command one), the bar shows, except with
     // --json.
-    if Command::new("script").arg("--version").output().is_err() {
+    let on_tty = |args: &str| -> TestResult<Option<String>> {
+        Ok(common::on_terminal(&db, args, "")?.map(|(_, shown)| shown))
+    };
+    let Some(shown) = on_tty(&format!("import b {}", s(&file)?))? else {
         eprintln!("skipped the terminal half: `script` (util-linux) is not installed");
         return Ok(());
-    }
-    let on_tty = |args: &str| -> TestResult<String> {
-        let line = format!("{BIN} --db {} {args}", s(&db)?);
-        let out = Command::new("script")
-            .args(["-qec", &line, "/dev/null"])
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .output()?;
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     };
-    let shown = on_tty(&format!("import b {}", s(&file)?))?;
     assert!(shown.contains("importing 1037 step(s)"), "{shown}");
-    let json = on_tty(&format!("import c {} --json", s(&file)?))?;
+    let json = on_tty(&format!("import c {} --json", s(&file)?))?.ok_or("no terminal")?;
     assert!(!json.contains("importing 1037"), "{json}");
     assert!(json.contains("pipeline-deps/import/v1"), "{json}");
-    let quiet = on_tty(&format!("-q import d {}", s(&file)?))?;
+    let quiet = on_tty(&format!("-q import d {}", s(&file)?))?.ok_or("no terminal")?;
     assert!(!quiet.contains("importing 1037"), "{quiet}");
     Ok(())
 }

@@ -16,18 +16,25 @@ from typing import Any, Dict, Iterable, List, Mapping, Union
 from ._native import InvalidInputError, InvalidSpecError
 
 
+def _whole(text: str) -> bool:
+    """Whether ``text`` is valid Unicode text: no lone surrogate such as ``"\\ud800"``,
+    which UTF-8, and so no registry, can hold."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def checked_name(name: Any, what: str = "name") -> Any:
     """``name`` unchanged, or :class:`InvalidInputError` when it is a ``str`` that is not
-    valid Unicode text (a lone surrogate such as ``"\\ud800"``), which no registry can
-    hold. Other types are left to the call's own type check."""
-    if isinstance(name, str):
-        try:
-            name.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidInputError(
-                f"invalid {what} {name!r}: it is not valid Unicode text (it holds a lone "
-                "surrogate); use a name of whole characters"
-            ) from None
+    valid Unicode text (:func:`_whole`). Other types are left to the call's own type
+    check."""
+    if isinstance(name, str) and not _whole(name):
+        raise InvalidInputError(
+            f"invalid {what} {name!r}: it is not valid Unicode text (it holds a lone "
+            "surrogate); use a name of whole characters"
+        )
     return name
 
 
@@ -35,10 +42,8 @@ def _text(value: Any, what: str) -> str:
     """``value`` if it is a ``str`` of valid Unicode, else ``ValueError`` naming ``what``."""
     if not isinstance(value, str):
         raise ValueError(f"{what} must be a string, not {type(value).__name__} ({value!r})")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError(f"{what} {value!r} is not valid Unicode text (a lone surrogate)") from None
+    if not _whole(value):
+        raise ValueError(f"{what} {value!r} is not valid Unicode text (a lone surrogate)")
     return value
 
 

@@ -630,11 +630,7 @@ fn a_session_the_server_ends_for_idling_is_a_lost_connection_and_reads_run_again
         std::thread::sleep(std::time::Duration::from_millis(75));
         // A write is never run twice: it may fail, but as a lost connection (it was a
         // storage error, as if the engine had refused it).
-        match store.write("writing after an idle pause", |w| {
-            let mut ctx = w.context("ml", id)?;
-            ctx.put(&format!("s{i}"), &spec("T", "out"), false)?;
-            ctx.finish().map(drop)
-        }) {
+        match register_more(&store, id, &format!("s{i}")) {
             Ok(()) => written += 1,
             lost => assert_eq!(server_kind(lost)?, ServerErrorKind::ConnectionLost),
         }

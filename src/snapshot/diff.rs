@@ -242,12 +242,10 @@ fn score(value: f64) -> String {
 /// A name in a report line: whole up to 100 characters, else its first 100, `…` and its
 /// length in bytes (as messages cut names; the JSON diff keeps them exact).
 fn cut(name: &str) -> String {
-    if name.chars().count() <= 100 {
-        name.to_owned()
-    } else {
-        let head: String = name.chars().take(100).collect();
-        format!("{head}… ({} bytes)", name.len())
-    }
+    crate::error::cut_head(name).map_or_else(
+        || name.to_owned(),
+        |head| format!("{head}… ({} bytes)", name.len()),
+    )
 }
 
 fn score_pair(old: f64, new: f64) -> (String, String) {

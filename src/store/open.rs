@@ -252,14 +252,10 @@ impl Store {
             Some(SCHEMA_VERSION) => {
                 found.checked_next_context_id(&self.path)?;
                 // Every initialised file has a catalog; opening a missing one here would
-                // create an empty catalog and orphan every context at the first write.
-                let has_catalog = txn
-                    .list_tables()
-                    .map_err(|e| storage_error(action(), e))?
-                    .any(|t| redb::TableHandle::name(&t) == redb::TableHandle::name(&CATALOG));
-                if !has_catalog {
-                    return Err(super::txn::missing_catalog(&self.path));
-                }
+                // create an empty catalog and orphan every context at the first write. (A
+                // read transaction looks it up without creating it.)
+                self.begin_read("looking up the context catalog")?
+                    .require_catalog(&self.path)?;
                 // Up to date: nothing to write, so opening costs no commit (and no fsync).
                 return txn.abort().map_err(|e| storage_error(action(), e));
             }

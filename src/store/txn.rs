@@ -79,7 +79,7 @@ impl Reader {
 }
 
 /// The corruption of a file whose catalog table is missing.
-pub(super) fn missing_catalog(path: &std::path::Path) -> Error {
+fn missing_catalog(path: &std::path::Path) -> Error {
     Error::corrupted(
         format!("the table directory of {}", path.display()),
         "the context catalog is missing, so the file's contexts cannot be found",

@@ -109,3 +109,34 @@ pub fn temp() -> TestResult<(tempfile::TempDir, PathBuf)> {
 pub fn s(path: &Path) -> TestResult<&str> {
     path.to_str().ok_or_else(|| "non-UTF-8 temp path".into())
 }
+
+/// What `pipeline-deps --db <db> <args>` printed on a terminal (util-linux `script` gives it
+/// one; standard output and error both reach it) and its exit code (-1 when a signal ended
+/// it), with `typed` typed into the terminal; `None` when `script` is not installed (the
+/// caller says it skipped).
+pub fn on_terminal(db: &Path, args: &str, typed: &str) -> TestResult<Option<(i32, String)>> {
+    use std::io::Write;
+    if Command::new("script").arg("--version").output().is_err() {
+        return Ok(None);
+    }
+    let line = format!("{BIN} --db {} {args}", s(db)?);
+    let mut child = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env_remove("PIPELINE_DEPS_DB")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // Typed, then the end of input.
+    child
+        .stdin
+        .take()
+        .ok_or("no stdin")?
+        .write_all(typed.as_bytes())?;
+    let output = child.wait_with_output()?;
+    Ok(Some((
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )))
+}
