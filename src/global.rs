@@ -72,8 +72,16 @@ fn path_after(chosen: Option<PathBuf>) -> Option<PathBuf> {
 /// [`close_default_manager`]).
 ///
 /// # Errors
-/// [`Error::DefaultManagerOpen`] when the default manager is already open.
+/// [`Error::DefaultManagerOpen`] when the default manager is already open;
+/// [`Error::InvalidInput`] for an empty path (which names no file), and nothing changes.
 pub fn set_default_database_path(path: impl AsRef<Path>) -> Result<()> {
+    if path.as_ref().as_os_str().is_empty() {
+        return Err(Error::InvalidInput {
+            what: "the default database path".into(),
+            detail: "it is empty; name a file or a postgres:// URL".into(),
+            source: None,
+        });
+    }
     let mut chosen = CHOSEN_PATH
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);

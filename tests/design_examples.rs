@@ -237,3 +237,23 @@ fn the_default_path_cannot_change_once_open() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn an_empty_default_path_is_refused_and_changes_nothing() -> TestResult {
+    let _turn = default_manager()?;
+    let before = pipeline_deps::default_manager::resolve_default_path();
+    let Err(error) = pipeline_deps::default_manager::set_default_database_path("") else {
+        panic!("an empty default path was accepted");
+    };
+    assert_eq!(
+        error.kind(),
+        pipeline_deps::ErrorKind::InvalidInput,
+        "{error}"
+    );
+    assert!(error.to_string().contains("empty"), "{error}");
+    assert_eq!(
+        pipeline_deps::default_manager::resolve_default_path(),
+        before
+    );
+    Ok(())
+}

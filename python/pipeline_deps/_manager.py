@@ -15,13 +15,17 @@ import os
 import threading
 import weakref
 from typing import (
+    Any,
+    Callable,
     Dict,
     Iterator,
     List,
     Literal,
     Mapping,
     Optional,
+    TYPE_CHECKING,
     TypedDict,
+    TypeVar,
     Union,
     overload,
 )
@@ -30,7 +34,7 @@ from typing import (
 from . import _native
 from ._spec import SpecLike, StepSpecification, checked_name, spec_json
 
-PathLike = Union[str, "os.PathLike[str]"]
+PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 
 class ContextStats(TypedDict):
@@ -53,7 +57,7 @@ class SpecificationRegistry:
         self._closed = False
         self.context_name: str = native.context_name
         # Resolvers over this registry, closed with it (they hold the database open too).
-        self._resolvers: "weakref.WeakSet" = weakref.WeakSet()
+        self._resolvers: "weakref.WeakSet[Any]" = weakref.WeakSet()
 
     def register(self, step_name: str, specification: SpecLike) -> None:
         """Registers ``specification`` under ``step_name``, durably.
@@ -155,33 +159,35 @@ class RegistryManager:
     def __init__(
         self, path: Optional[PathLike] = None, *, read_only: bool = False, single_writer: bool = False
     ) -> None:
+        # A bytes path (as ``open()`` takes) becomes the str the OS would decode it to.
+        path = None if path is None else os.fsdecode(path)
         if single_writer and (
             path is None
             or read_only
-            or os.fspath(path) == MEMORY
-            or _is_server_url(os.fspath(path))
+            or path == MEMORY
+            or _is_server_url(path)
         ):
             raise _native.InvalidInputError(
                 "single_writer=True applies to a registry file opened for writing: it lets "
                 "read-only managers in other processes read the file meanwhile"
             )
-        if read_only and (path is None or os.fspath(path) == MEMORY):
+        if read_only and (path is None or path == MEMORY):
             raise _native.InvalidInputError(
                 "read_only=True was asked for a temporary or in-memory database, which starts "
                 "empty and so could never hold anything; open a file or a server read-only"
             )
         if path is not None:
-            _check_path(os.fspath(path))
+            _check_path(path)
         if path is None:
             native = _native.NativeManager.temporary()
-        elif os.fspath(path) == MEMORY:
+        elif path == MEMORY:
             native = _native.NativeManager.in_memory()
-        elif _is_server_url(os.fspath(path)):
-            native = _native.NativeManager.connect(os.fspath(path), read_only)
+        elif _is_server_url(path):
+            native = _native.NativeManager.connect(path, read_only)
         elif read_only:
-            native = _native.NativeManager.open_read_only(os.fspath(path))
+            native = _native.NativeManager.open_read_only(path)
         else:
-            native = _native.NativeManager.open(os.fspath(path), single_writer)
+            native = _native.NativeManager.open(path, single_writer)
         self._init(native)
 
     def _init(self, native: "_native.NativeManager") -> None:
@@ -349,7 +355,7 @@ class _DefaultManager:
                 self._manager = RegistryManager._wrap(_native.NativeManager.default_manager())
             return self._manager
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._get(), name)
 
     def close(self) -> None:
@@ -374,18 +380,16 @@ class _DefaultManager:
         return f"<default RegistryManager on {shown}>"
 
 
-def _check_path(path: Union[str, bytes]) -> None:
-    """:class:`InvalidInputError` for a path that no file name can hold (a ``str`` with a
-    lone surrogate that is not one of ``os.fsdecode``'s escapes), before it reaches the
-    native module."""
-    if isinstance(path, str):
-        try:
-            os.fsencode(path)
-        except UnicodeEncodeError:
-            raise _native.InvalidInputError(
-                f"invalid database path {path!r}: it is not valid Unicode text (it holds a "
-                "lone surrogate), so no file or server can be named by it"
-            ) from None
+def _check_path(path: str) -> None:
+    """:class:`InvalidInputError` for a path that no file name can hold (a lone surrogate
+    that is not one of ``os.fsdecode``'s escapes), before it reaches the native module."""
+    try:
+        os.fsencode(path)
+    except UnicodeEncodeError:
+        raise _native.InvalidInputError(
+            f"invalid database path {path!r}: it is not valid Unicode text (it holds a "
+            "lone surrogate), so no file or server can be named by it"
+        ) from None
 
 
 def _is_server_url(path: str) -> bool:
@@ -401,7 +405,12 @@ def _without_password(path: str) -> str:
     return _native.url_without_password(path)
 
 
-registry_manager = _DefaultManager()
+if TYPE_CHECKING:
+    # Type checkers see the process-wide manager as the RegistryManager it forwards to
+    # (every method, typed; its ``close`` and ``with`` have the same signatures).
+    registry_manager: RegistryManager
+else:
+    registry_manager = _DefaultManager()
 
 
 @overload
@@ -449,8 +458,9 @@ def get_context_stats() -> Dict[str, ContextStats]:
 
 def set_default_database_path(path: PathLike) -> None:
     """Points the process-wide manager at ``path``; call before its first use."""
-    _check_path(os.fspath(path))
-    _native.set_default_database_path(os.fspath(path))
+    path = os.fsdecode(path)
+    _check_path(path)
+    _native.set_default_database_path(path)
 
 
 DEFAULT_PIPELINE_CONTEXT = "default_pipeline"
@@ -469,18 +479,35 @@ def _context_of(config: object) -> str:
     return f"{name}_{environment}" if environment else str(name)
 
 
-def integrate_with_pipeline_builder(builder_cls=None, manager=None):
+_Builder = TypeVar("_Builder", bound=type)
+
+
+@overload
+def integrate_with_pipeline_builder(
+    builder_cls: _Builder, manager: Optional[RegistryManager] = None
+) -> _Builder: ...
+
+
+@overload
+def integrate_with_pipeline_builder(
+    builder_cls: None = None, manager: Optional[RegistryManager] = None
+) -> Callable[[_Builder], _Builder]: ...
+
+
+def integrate_with_pipeline_builder(
+    builder_cls: Optional[_Builder] = None, manager: Optional[RegistryManager] = None
+) -> Union[_Builder, Callable[[_Builder], _Builder]]:
     """Class decorator: after ``__init__``, ``self.registry`` is the registry of the
     builder's configuration (``self.base_config``, else the ``base_config`` keyword argument,
     else the first argument; an object or a dict with ``pipeline_name`` and optionally
     ``environment``), from ``manager`` or the process-wide manager. Usable as
     ``@integrate_with_pipeline_builder`` or ``@integrate_with_pipeline_builder(manager=m)``."""
 
-    def decorate(cls):
-        original_init = cls.__init__
+    def decorate(cls: _Builder) -> _Builder:
+        original_init: Callable[..., None] = getattr(cls, "__init__")
 
         @functools.wraps(original_init)
-        def __init__(self, *args, **kwargs):
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
             original_init(self, *args, **kwargs)
             config = getattr(self, "base_config", None)
             if config is None:
@@ -488,7 +515,7 @@ def integrate_with_pipeline_builder(builder_cls=None, manager=None):
             target = manager if manager is not None else registry_manager
             self.registry = target.get_registry(_context_of(config))
 
-        cls.__init__ = __init__
+        setattr(cls, "__init__", __init__)
         return cls
 
     return decorate if builder_cls is None else decorate(builder_cls)

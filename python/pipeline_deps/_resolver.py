@@ -22,6 +22,12 @@ class PropertyReference:
     __slots__ = ("step_name", "output_spec")
 
     def __init__(self, step_name: str, output_spec: OutputSpec) -> None:
+        if not isinstance(step_name, str):
+            raise TypeError(f"step_name must be a str, not {type(step_name).__name__}")
+        if not isinstance(output_spec, OutputSpec):
+            raise TypeError(
+                f"output_spec must be an OutputSpec, not {type(output_spec).__name__}"
+            )
         step_name = step_name.strip()
         if not step_name:
             raise ValueError("a property reference needs a non-blank step name")

@@ -78,7 +78,7 @@ _OUTPUT_KEYS = frozenset(
 )
 
 
-def _known_keys(data: Mapping[str, Any], known: frozenset, what: str) -> None:
+def _known_keys(data: Mapping[str, Any], known: "frozenset[str]", what: str) -> None:
     """``ValueError`` naming the first key of ``data`` that ``known`` lacks."""
     unknown = [k for k in data if k not in known]
     if unknown:
@@ -249,7 +249,7 @@ def _keyed(items: Any, kind: type, strict: bool = True) -> Dict[str, Any]:
     if items is None:
         return {}
     if isinstance(items, Mapping):
-        pairs: Iterable = items.items()
+        pairs: "Iterable[Any]" = items.items()
     elif isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
         raise ValueError(
             f"{kind.__name__} entries must be a dict or a list, not {type(items).__name__}"
@@ -280,24 +280,39 @@ def _logical_name(item: Any, kind: type) -> Any:
     raise ValueError(f"a {kind.__name__} entry must be a {kind.__name__} or a dict, not {item!r}")
 
 
-@dataclass
+@dataclass(init=False)
 class StepSpecification:
     """What a step is (its type and node type), what it needs and what it produces.
 
     ``dependencies`` and ``outputs`` are dicts keyed by logical name, in declaration order
-    (the order decides resolver ties); a list of specs is accepted too.
+    (the order decides resolver ties); a list of specs, or of dicts in the export format,
+    is accepted too and becomes such a dict.
     """
 
     step_type: str
-    node_type: NodeType = NodeType.INTERNAL
-    dependencies: Dict[str, DependencySpec] = field(default_factory=dict)
-    outputs: Dict[str, OutputSpec] = field(default_factory=dict)
+    node_type: NodeType
+    dependencies: Dict[str, DependencySpec]
+    outputs: Dict[str, OutputSpec]
 
-    def __post_init__(self) -> None:
-        self.step_type = _text(self.step_type, "step_type")
-        self.node_type = _enum(NodeType, self.node_type, "node_type")
-        self.dependencies = _keyed(self.dependencies, DependencySpec)
-        self.outputs = _keyed(self.outputs, OutputSpec)
+    def __init__(
+        self,
+        step_type: str,
+        node_type: Union[NodeType, str] = NodeType.INTERNAL,
+        dependencies: Union[
+            Mapping[str, Union[DependencySpec, Mapping[str, Any]]],
+            Iterable[Union[DependencySpec, Mapping[str, Any]]],
+            None,
+        ] = None,
+        outputs: Union[
+            Mapping[str, Union[OutputSpec, Mapping[str, Any]]],
+            Iterable[Union[OutputSpec, Mapping[str, Any]]],
+            None,
+        ] = None,
+    ) -> None:
+        self.step_type = _text(step_type, "step_type")
+        self.node_type = _enum(NodeType, node_type, "node_type")
+        self.dependencies = _keyed(dependencies, DependencySpec)
+        self.outputs = _keyed(outputs, OutputSpec)
 
     def get_output_by_name_or_alias(self, name: str) -> "OutputSpec | None":
         """The output called ``name``: exact key first, then an alias ignoring case."""

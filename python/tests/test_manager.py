@@ -304,3 +304,34 @@ def test_the_builder_decorator_finds_the_config_however_it_is_given(tmp_path):
         assert Builder(config).registry.context_name == "fraud_prod"
         assert Builder({"pipeline_name": "fraud"}).registry.context_name == "fraud"
         assert Builder().registry.context_name == pd.DEFAULT_PIPELINE_CONTEXT
+
+
+def test_a_bytes_path_names_the_same_file_as_its_str(tmp_path):
+    path = tmp_path / "bytes.redb"
+    with pd.RegistryManager(os.fsencode(path)) as m:
+        m.get_registry("ctx").register("s", {"step_type": "A", "node_type": "singular"})
+        assert m.path == str(path)
+    with pd.RegistryManager(path, read_only=True) as m:
+        assert m.get_registry("ctx").list_step_names() == ["s"]
+
+
+def test_a_path_of_another_type_is_a_type_error():
+    with pytest.raises(TypeError, match="int"):
+        pd.RegistryManager(5)  # type: ignore[arg-type]
+
+
+def test_an_empty_default_path_is_refused_and_changes_nothing(tmp_path):
+    from conftest import run_python
+
+    code = """
+import pipeline_deps as pd
+try:
+    pd.set_default_database_path("")
+except pd.InvalidInputError as e:
+    print("refused:", "empty" in str(e))
+pd.set_default_database_path(b"%s")
+print(pd.list_contexts())
+print(pd.registry_manager.path)
+""" % os.fsencode(tmp_path / "chosen.redb").decode()
+    out = run_python(code, {})
+    assert out.split("\n")[:3] == ["refused: True", "[]", str(tmp_path / "chosen.redb")], out

@@ -153,3 +153,12 @@ def test_a_resolver_refuses_what_is_not_a_registry_or_a_list_of_names(cursus):
         resolver.resolve_all_dependencies("XGBoostTraining")
     with pytest.raises(TypeError, match="not a str"):
         resolver.get_resolution_report("XGBoostTraining")
+
+
+def test_a_property_reference_of_the_wrong_types_is_a_type_error(real_specs):
+    output = real_specs["XGBoostTraining"].outputs["model_output"]
+    with pytest.raises(TypeError, match="step_name must be a str, not int"):
+        pd.PropertyReference(5, output)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="output_spec must be an OutputSpec, not dict"):
+        pd.PropertyReference("XGBoostTraining", {"logical_name": "x"})  # type: ignore[arg-type]
+    assert str(pd.PropertyReference(" XGBoostTraining ", output)) == "XGBoostTraining.model_output"

@@ -29,6 +29,23 @@ SAMPLE = textwrap.dedent(
     maybe = m.get_registry("x", create_if_missing=False)
     if maybe is not None:
         maybe.list_step_names()
+
+    @pd.integrate_with_pipeline_builder
+    class Builder:
+        def __init__(self, base_config: dict) -> None:
+            self.base_config = base_config
+
+    @pd.integrate_with_pipeline_builder(manager=m)
+    class Other:
+        pass
+
+    built: Builder = Builder({"pipeline_name": "p"})
+    other: Other = Other()
+    names: list = pd.registry_manager.list_contexts()
+    listed = pd.StepSpecification("T", "internal", outputs=[pd.OutputSpec("o")])
+    path: str = listed.outputs["o"].property_path
+    with pd.registry_manager as default_manager:
+        default_manager.get_registry("z")
     """
 )
 
