@@ -488,3 +488,22 @@ fn resolver_and_results_can_cross_threads() -> TestResult {
     });
     Ok(())
 }
+
+#[test]
+fn a_step_listed_twice_is_one_candidate_provider() -> TestResult {
+    let (_manager, registry) = snapshot_registry()?;
+    let resolver = UnifiedDependencyResolver::new(registry, SemanticMatcher::default());
+    let once = resolver.resolve_with_scoring("XGBoostTraining", &SNAPSHOT_STEPS)?;
+    let mut twice: Vec<&str> = SNAPSHOT_STEPS.to_vec();
+    twice.extend(SNAPSHOT_STEPS.iter().rev());
+    let doubled = resolver.resolve_with_scoring("XGBoostTraining", &twice)?;
+    assert_eq!(doubled.candidates, once.candidates);
+    assert_eq!(doubled.resolved, once.resolved);
+    assert_eq!(
+        doubled.resolution_details.registered_steps,
+        once.resolution_details.registered_steps
+    );
+    // The details report the list as given.
+    assert_eq!(doubled.resolution_details.available_step_count, twice.len());
+    Ok(())
+}

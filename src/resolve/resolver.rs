@@ -1,6 +1,6 @@
 //! The dependency resolver over a [`SpecificationRegistry`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use indexmap::IndexMap;
@@ -321,7 +321,8 @@ impl UnifiedDependencyResolver {
     /// cached, never fails for resolution reasons).
     ///
     /// Candidates are every (provider ≠ consumer) output with a score above 0, best first
-    /// (stable). A dependency resolves when its best score is **at least**
+    /// (stable); a step listed twice in `available_steps` is one provider (its first place
+    /// counts), and `resolution_details` reports the list as given. A dependency resolves when its best score is **at least**
     /// [`RESOLUTION_THRESHOLD`] (inclusive,
     /// unlike normal resolution, as in the Python reference); otherwise it is reported with its
     /// top three candidates. Each breakdown's parts add up to the score before the 1.0 cap
@@ -336,7 +337,13 @@ impl UnifiedDependencyResolver {
     ) -> crate::Result<ScoringResolution> {
         let names = owned_names(available_steps);
         let revision = self.registry.revision()?;
-        let specs = self.load_specs(&borrowed(&names), revision)?;
+        let mut seen = HashSet::new();
+        let distinct: Vec<&str> = names
+            .iter()
+            .map(String::as_str)
+            .filter(|name| seen.insert(*name))
+            .collect();
+        let specs = self.load_specs(&distinct, revision)?;
         let registered_steps = specs.iter().filter(|s| s.is_some()).count();
         let consumer_spec = self.load_specs(&[consumer], revision)?.pop().flatten();
         let details = ResolutionDetails {
@@ -366,7 +373,7 @@ impl UnifiedDependencyResolver {
         let mut memo = lock(&self.memo);
         for (key, dep) in &consumer_spec.dependencies {
             let mut candidates = Vec::new();
-            for (name, spec) in names.iter().zip(&specs) {
+            for (&name, spec) in distinct.iter().zip(&specs) {
                 let Some(spec) = spec.as_ref().filter(|_| name != consumer) else {
                     continue;
                 };
@@ -384,7 +391,7 @@ impl UnifiedDependencyResolver {
                     let reference = PropertyReference::of_registered(name, out.clone());
                     if score > 0.0 {
                         candidates.push(ScoredCandidate {
-                            provider_step: name.clone(),
+                            provider_step: name.to_owned(),
                             output_name: output_name.clone(),
                             score,
                             score_breakdown: breakdown,
