@@ -10,14 +10,29 @@
 //! restart they are dead as well, and the next call opens a fresh one instead of failing on
 //! each of them in turn.
 //!
+//! When the server has no connection slot left for another one (`max_connections`, or the
+//! role's limit) and the pool already holds some, calls wait for those instead of failing,
+//! and the pool opens no more than it has; after [`CEILING_RETRY`] it tries to grow to its
+//! limit again, so that slots the server frees later are used (an attempt that finds the
+//! server still full costs one refused connection).
+//!
 //! A process forked from the one that opened the connections inherits their sockets, which
 //! the parent goes on using: the child's first call gives them up without a word to the
 //! server (closing one would end the parent's session) and opens its own.
 
 use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use super::conn::{self, Conn};
 use crate::error::{Error, Result, ServerErrorKind};
+
+/// How long a pool lowered to the connections it had when the server was full keeps to
+/// them before trying to open more again (shorter in unit tests, which wait it out).
+pub(super) const CEILING_RETRY: Duration = if cfg!(test) {
+    Duration::from_secs(1)
+} else {
+    Duration::from_secs(10)
+};
 
 /// The connections of one store.
 pub(super) struct Pool {
@@ -34,6 +49,9 @@ struct State {
     /// At most this many are opened: the pool's limit, lowered to what it had open when the
     /// server refused one more for lack of slots (a call then waits for one of its own).
     ceiling: usize,
+    /// The pool's own limit, and since when the ceiling is below it.
+    limit: usize,
+    lowered_at: Option<Instant>,
     /// The process whose connections these are (see [`State::leave_parents`]).
     process: u32,
 }
@@ -72,6 +90,8 @@ impl Pool {
                 idle: Vec::new(),
                 open: 0,
                 ceiling: limit.max(1),
+                limit: limit.max(1),
+                lowered_at: None,
                 process: std::process::id(),
             }),
             returned: Condvar::new(),
@@ -116,6 +136,13 @@ impl Pool {
                 self.forget();
                 continue;
             }
+            if state
+                .lowered_at
+                .is_some_and(|at| at.elapsed() >= CEILING_RETRY)
+            {
+                state.ceiling = state.limit;
+                state.lowered_at = None;
+            }
             if state.open < state.ceiling {
                 state.open += 1;
                 drop(state);
@@ -125,7 +152,7 @@ impl Pool {
                         self.forget();
                         // The server is full (max_connections, or the role's limit): with
                         // connections of its own, the pool waits for one of them instead,
-                        // and opens no more than it has from now on.
+                        // and opens no more than it has for the next CEILING_RETRY.
                         let full = matches!(
                             error,
                             Error::Server {
@@ -138,7 +165,8 @@ impl Pool {
                             return Err(error);
                         }
                         state.ceiling = state.open;
-                        tracing::info!(%server, connections = state.open, "the server has no connection slot left; this manager keeps to the connections it has");
+                        state.lowered_at = Some(Instant::now());
+                        tracing::info!(%server, connections = state.open, "the server has no connection slot left; this manager keeps to the connections it has for a while");
                         continue;
                     }
                 }

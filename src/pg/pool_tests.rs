@@ -1,6 +1,7 @@
 //! The store's connections (`src/pg/pool.rs`): concurrent calls get connections of their
 //! own up to the limit and never more; a call that panics gives its place back; after a
-//! server restart the pooled connections cost one failed call, not one each.
+//! server restart the pooled connections cost one failed call, not one each; a full server
+//! makes calls wait for the pool's own connections, and the pool grows again later.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -211,6 +212,13 @@ fn a_full_server_makes_calls_wait_for_the_managers_own_connections() -> TestResu
     // Calls beyond the role's limit waited for the manager's own connections.
     assert!(failed.is_empty(), "{failed:?}");
     assert_eq!(store.context_entry("ml", id)?.step_count, 120);
+    // Slots the server allows later are used: after CEILING_RETRY the pool grows again, up
+    // to its own limit of 4 (it kept to 2 for good before).
+    raw(&url)?.batch_execute(&format!("ALTER ROLE {role} CONNECTION LIMIT 8"))?;
+    std::thread::sleep(crate::pg::pool::CEILING_RETRY + Duration::from_millis(200));
+    let highest = calls_waiting_at_once(&store, &url, id, 6, 4)?;
+    assert_eq!(highest, 4);
+    raw(&url)?.batch_execute(&format!("ALTER ROLE {role} CONNECTION LIMIT 2"))?;
     // With no connection of its own, a full server is its own kind of error. (The server
     // frees the store's slots as it notices the store's connections closed.)
     drop(store);
