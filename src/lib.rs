@@ -193,7 +193,7 @@ pub mod storage {
     //! to read what a compaction or repair did ([`CompactReport`], [`RepairReport`]),
     //! or to put a manager on storage of your own, such as a fault-injecting backend in
     //! tests ([`StorageBackend`], see [`ManagerBuilder::with_backend`](crate::ManagerBuilder::with_backend)),
-    //! or to tell a server URL from a file path ([`is_postgres_url`]) and show one
+    //! or to tell a server URL from a file path ([`is_postgres_url`], [`url_scheme`]) and show one
     //! without its password ([`url_without_password`]).
     //! The layout of the file is described in `docs/design.md`.
     //!
@@ -204,5 +204,7 @@ pub mod storage {
 
     pub use crate::maintenance::{CompactReport, RepairReport};
     pub use crate::manager::{DEFAULT_CACHE_SIZE, DEFAULT_CONNECTIONS};
-    pub use crate::store::{SCHEMA_VERSION, StorageBackend, is_postgres_url, url_without_password};
+    pub use crate::store::{
+        SCHEMA_VERSION, StorageBackend, is_postgres_url, url_scheme, url_without_password,
+    };
 }

@@ -121,3 +121,27 @@ fn a_postgres_url_is_never_taken_for_a_file_name() -> TestResult {
     assert_eq!(std::fs::read_dir(cwd.path())?.count(), 0, "{text}");
     Ok(())
 }
+
+#[test]
+fn a_mistyped_server_url_is_refused_and_creates_nothing() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let output = child(
+        &[(
+            "PIPELINE_DEPS_DB",
+            std::path::Path::new("postgress://ci@db.internal/registry"),
+        )],
+        Some(dir.path()),
+    )?;
+    assert!(!output.status.success(), "the child wrote somewhere");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        printed.contains("written as a URL (postgress://)"),
+        "{printed}"
+    );
+    assert_eq!(std::fs::read_dir(dir.path())?.count(), 0, "nothing created");
+    Ok(())
+}

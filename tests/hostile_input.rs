@@ -429,3 +429,38 @@ fn a_hostile_file_name_is_escaped_in_messages() -> TestResult {
     }
     Ok(())
 }
+
+#[test]
+fn a_path_written_as_a_url_of_another_scheme_is_refused_and_creates_nothing() -> TestResult {
+    for url in [
+        "postgress://ci@db/registry",
+        "redb://registry.redb",
+        "file:///tmp/x.redb",
+    ] {
+        let error = match RegistryManager::open(url) {
+            Ok(_) => return Err(format!("{url} was opened as a file").into()),
+            Err(error) => error,
+        };
+        assert_eq!(
+            error.kind(),
+            pipeline_deps::ErrorKind::InvalidInput,
+            "{error}"
+        );
+        assert!(error.to_string().contains("written as a URL"), "{error}");
+        let scheme = url.split("://").next().unwrap_or_default();
+        assert!(!std::path::Path::new(&format!("{scheme}:")).exists());
+    }
+    // A path with `://` further on (here after the directory), or one starting with `./`,
+    // names a file.
+    let dir = tempfile::tempdir()?;
+    let nested = dir.path().join("a://b.redb");
+    assert_eq!(pipeline_deps::storage::url_scheme(&nested), None);
+    assert_eq!(
+        pipeline_deps::storage::url_scheme(std::path::Path::new("./a://b")),
+        None
+    );
+    std::fs::create_dir(dir.path().join("a:"))?;
+    drop(RegistryManager::open(&nested)?);
+    assert!(nested.is_file());
+    Ok(())
+}

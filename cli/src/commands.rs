@@ -55,12 +55,15 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Failure> {
             ));
         }
     };
-    let db = full_path(db);
+    let db = full_path(db, "the database")?;
     if let Command::Copy { from, to } = &cli.command {
         // The document's `database` is the target; the source defaults to the database.
-        let to = full_path(to.clone());
+        let to = full_path(to.clone(), "--to")?;
         let _ = crate::json::DATABASE.set(to.clone());
-        let from = from.clone().map_or(db, full_path);
+        let from = match from {
+            Some(from) => full_path(from.clone(), "--from")?,
+            None => db,
+        };
         let mut s = Session {
             db: to.clone(),
             json: cli.json,
@@ -136,12 +139,21 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Failure> {
 // Opening
 
 /// A database file's path made absolute (not resolved: a link stays a link), so that every
-/// message, the library's included, names the file fully; a server URL as it is.
-fn full_path(db: PathBuf) -> PathBuf {
+/// message, the library's included, names the file fully; a server URL as it is. A path
+/// written as a URL of another scheme (a mistyped `postgress://`) is a usage error naming
+/// `given` (the option), before anything is created for it.
+fn full_path(db: PathBuf, given: &str) -> Result<PathBuf, Failure> {
     if server_url(&db).is_some() {
-        return db;
+        return Ok(db);
     }
-    std::path::absolute(&db).unwrap_or(db)
+    if let Some(scheme) = pipeline_deps::storage::url_scheme(&db) {
+        return Err(Failure::Usage(format!(
+            "{given} {} is written as a URL ({scheme}://), but only postgres:// and postgresql:// URLs name a server; to name a file whose path starts this way, write ./{}",
+            db.display(),
+            db.display()
+        )));
+    }
+    Ok(std::path::absolute(&db).unwrap_or(db))
 }
 
 /// The `postgres://` or `postgresql://` URL that `--db` names, if it names a server.

@@ -169,3 +169,32 @@ fn a_relative_database_path_is_named_in_full() -> TestResult {
     assert!(first.contains(&full.display().to_string()), "{stderr}");
     Ok(())
 }
+
+#[test]
+fn a_mistyped_server_url_is_a_usage_error_that_creates_nothing() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    for args in [
+        vec!["--db", "postgress://ci@db/registry", "demo"],
+        vec!["--db", "postgress://ci@db/registry", "contexts"],
+        vec![
+            "copy",
+            "--from",
+            "x.redb",
+            "--to",
+            "postgresq://ci@db/registry",
+        ],
+        vec!["copy", "--from", "sqlite://x.db", "--to", "y.redb"],
+    ] {
+        let output = Command::new(BIN)
+            .args(&args)
+            .current_dir(dir.path())
+            .env_remove("PIPELINE_DEPS_DB")
+            .output()?;
+        let stderr = String::from_utf8(output.stderr)?;
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("is written as a URL"), "{stderr}");
+        assert!(stderr.contains("write ./"), "{stderr}");
+        assert_eq!(std::fs::read_dir(dir.path())?.count(), 0, "{args:?}");
+    }
+    Ok(())
+}

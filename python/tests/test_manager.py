@@ -335,3 +335,10 @@ print(pd.registry_manager.path)
 """ % os.fsencode(tmp_path / "chosen.redb").decode()
     out = run_python(code, {})
     assert out.split("\n")[:3] == ["refused: True", "[]", str(tmp_path / "chosen.redb")], out
+
+
+def test_a_mistyped_server_url_is_refused_and_creates_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(pd.InvalidInputError, match="written as a URL"):
+        pd.RegistryManager("postgress://ci@db/registry")
+    assert list(tmp_path.iterdir()) == []

@@ -32,8 +32,9 @@ pub(crate) struct RepairReport {
 /// an [`Error::Io`] (kind `InvalidInput`) whose source names the kind of file. A missing
 /// path is left to the open (created, or reported as missing). A `postgres://` URL is
 /// [`Error::InvalidInput`]: it is never taken for a file name (`postgres:` would become a
-/// directory beside the caller).
+/// directory beside the caller), and so is any other URL ([`super::url::url_scheme`]).
 pub(crate) fn check_regular_file(path: &Path) -> Result<()> {
+    super::url::refuse_other_url(path)?;
     if super::url::is_postgres_url(path) {
         return Err(Error::InvalidInput {
             what: "the database path".into(),

@@ -36,6 +36,47 @@ pub fn is_postgres_url(path: &Path) -> bool {
     scheme.eq_ignore_ascii_case("postgres") || scheme.eq_ignore_ascii_case("postgresql")
 }
 
+/// The scheme of `path` when it is written as a URL (`scheme://…`): two or more characters,
+/// a letter, then letters, digits, `+`, `-` or `.` (a single letter would be a Windows
+/// drive). Only `postgres` and `postgresql` name a database ([`is_postgres_url`]); the
+/// library never takes any other URL for a file name, since a mistyped scheme
+/// (`postgress://host/db`) would otherwise create a directory `postgress:` and a registry
+/// file in it, and the caller would believe it had written to the server.
+///
+/// ```
+/// use pipeline_deps::storage::url_scheme;
+/// use std::path::Path;
+///
+/// assert_eq!(url_scheme(Path::new("postgress://ci@db/registry")), Some("postgress"));
+/// assert_eq!(url_scheme(Path::new("./postgress://ci@db/registry")), None);
+/// assert_eq!(url_scheme(Path::new("C://registry.redb")), None);
+/// ```
+pub fn url_scheme(path: &Path) -> Option<&str> {
+    let (scheme, _) = path.to_str()?.split_once("://")?;
+    let mut chars = scheme.chars();
+    let first = chars.next()?;
+    (first.is_ascii_alphabetic()
+        && scheme.len() >= 2
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+    .then_some(scheme)
+}
+
+/// Refuses a path written as a URL that names no database ([`url_scheme`]), before anything
+/// is created for it.
+pub(crate) fn refuse_other_url(path: &Path) -> crate::Result<()> {
+    match url_scheme(path) {
+        Some(scheme) if !is_postgres_url(path) => Err(crate::Error::InvalidInput {
+            what: format!("the database path {}", path.display()),
+            detail: format!(
+                "it is written as a URL ({scheme}://), but only postgres:// and postgresql:// URLs name a database (a server); a file whose path starts this way can be named ./{}",
+                path.display()
+            ),
+            source: None,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// A URL's parts as [`read`] reads them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Parts<'u> {
