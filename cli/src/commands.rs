@@ -203,14 +203,28 @@ pub fn open_read(db: &Path) -> Result<RegistryManager, Failure> {
     if let Some(url) = server_url(db) {
         return connect(url, true);
     }
-    if !db.exists() {
+    if holds_no_database(db) {
         return Err(Failure::NoDatabase(db.to_path_buf()));
     }
+    READING.store(true, std::sync::atomic::Ordering::Relaxed);
     let manager = RegistryManager::open_read_only(db)?;
     if manager.recovered_from_copy() {
         note_recovered_copy(db);
     }
     Ok(manager)
+}
+
+/// Whether a command opened (or tried to open) the database read-only: an
+/// [`pipeline_deps::Error::InUse`] then means the owner holds it exclusively.
+pub static READING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether `db` is missing or an empty file (what `touch` or `mktemp` leaves): no registry
+/// to read, though a write command creates one in it.
+fn holds_no_database(db: &Path) -> bool {
+    match std::fs::metadata(db) {
+        Ok(metadata) => metadata.is_file() && metadata.len() == 0,
+        Err(_) => !db.exists(),
+    }
 }
 
 /// The one line saying that what is shown comes from a copy recovered in memory (a
@@ -241,10 +255,10 @@ pub fn open_write(db: &Path, create: bool) -> Result<RegistryManager, Failure> {
         }
         return connect(url, false);
     }
+    if holds_no_database(db) && !create {
+        return Err(Failure::NoDatabase(db.to_path_buf()));
+    }
     if !db.exists() {
-        if !create {
-            return Err(Failure::NoDatabase(db.to_path_buf()));
-        }
         if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| Failure::Io {
                 action: format!("creating the directory {}", dir.display()),
@@ -261,7 +275,7 @@ pub fn open_write(db: &Path, create: bool) -> Result<RegistryManager, Failure> {
 /// Opens a copy of the database in memory, taken while no writer has it open: for the
 /// integrity check, which never writes the file.
 pub fn open_copy(db: &Path) -> Result<RegistryManager, Failure> {
-    if !db.exists() {
+    if holds_no_database(db) {
         return Err(Failure::NoDatabase(db.to_path_buf()));
     }
     Ok(RegistryManager::builder().open_copy(db)?)

@@ -135,9 +135,10 @@ impl std::fmt::Display for Failure {
                 // a short message.
                 write!(
                     f,
-                    "context '{}' refused {} invalid specification field(s); nothing was written. Fix these and import again:",
+                    "context '{}' refused {} invalid specification field(s){}; nothing was written. Fix these and import again:",
                     output::short(context),
-                    problems.len()
+                    problems.len(),
+                    input_named(" in ")
                 )?;
                 let omitted = problems.len().saturating_sub(json::PROBLEMS_SHOWN);
                 for p in problems.iter().take(json::PROBLEMS_SHOWN) {
@@ -162,6 +163,23 @@ impl std::fmt::Display for Failure {
                 "context '{}' was cleared by another process while this command ran, so nothing of this command was written; run it again",
                 output::short(context)
             ),
+            // An error in the content of the command's input document names the document
+            // (the library's message names only what it was: "the JSON import"). The
+            // library's advice on unknown fields names its API option; the hint gives the flag.
+            Failure::Library(pipeline_deps::Error::InvalidInput { what, detail, .. })
+                if json::INPUT.get().is_some() =>
+            {
+                let detail = detail
+                    .strip_suffix(" (allow unknown fields to import such a document anyway)")
+                    .unwrap_or(detail);
+                write!(
+                    f,
+                    "invalid input in {} ({}): {}; fix the input and try again",
+                    input_named(""),
+                    output::esc(what),
+                    output::esc(detail)
+                )
+            }
             Failure::Library(e) => f.write_str(&output::esc(&e.to_string())),
             Failure::Io { action, .. } => write!(f, "I/O error while {}", output::esc(action)),
             // The source of a `copy` (which sets it as the database the failure is about).
@@ -181,6 +199,16 @@ impl std::fmt::Display for Failure {
             }
             Failure::Missing(missing) => f.write_str(&output::esc(&missing.message)),
         }
+    }
+}
+
+/// The command's input document after `lead` (`-` is standard input), escaped; empty
+/// before one was read.
+fn input_named(lead: &str) -> String {
+    match json::INPUT.get() {
+        Some(path) if path.as_os_str() == "-" => format!("{lead}standard input"),
+        Some(path) => format!("{lead}{}", output::path_text(path)),
+        None => String::new(),
     }
 }
 
@@ -233,6 +261,13 @@ fn hint(failure: &Failure) -> Option<String> {
         return None;
     };
     match (error.kind(), error) {
+        // A read command refused: the owner holds the file exclusively, and a reader can
+        // only join an owner in single-writer mode.
+        (_, pipeline_deps::Error::InUse { .. })
+            if commands::READING.load(std::sync::atomic::Ordering::Relaxed) =>
+        {
+            Some("its owner holds it exclusively; read commands can read it only while the owner runs in single-writer mode (Rust `Concurrency::SingleWriter`, Python `single_writer=True`, as pipeline-deps's own write commands do), so wait for the owner to close it".into())
+        }
         (_, pipeline_deps::Error::InUse { path }) => Some(format!(
             "inspect it read-only with `pipeline-deps {} stats` while its owner runs in single-writer mode",
             output::db_option(path)

@@ -713,6 +713,33 @@ fn an_exclusive_owner_is_reported_with_what_to_do() -> TestResult {
         "{refused:?}"
     );
     assert!(refused.stderr.contains("single-writer mode"), "{refused:?}");
+    // The hint does not suggest the read command that was just refused.
+    assert!(
+        refused.stderr.contains("owner holds it exclusively") && !refused.stderr.contains("stats`"),
+        "{refused:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn an_empty_file_is_reported_as_holding_no_database_and_a_write_command_creates_one() -> TestResult
+{
+    let (_dir, db) = temp()?;
+    std::fs::write(&db, b"")?;
+    for command in [&["stats"][..], &["contexts"], &["check"], &["clear", "x"]] {
+        let refused = run(&db, command)?.expect(3)?;
+        assert!(
+            refused.stderr.contains("there is no registry database at"),
+            "{command:?}: {refused:?}"
+        );
+        assert_eq!(
+            std::fs::metadata(&db)?.len(),
+            0,
+            "{command:?} wrote the file"
+        );
+    }
+    run(&db, &["demo"])?.expect(0)?;
+    run(&db, &["contexts"])?.expect(0)?;
     Ok(())
 }
 

@@ -198,3 +198,47 @@ fn a_mistyped_server_url_is_a_usage_error_that_creates_nothing() -> TestResult {
     }
     Ok(())
 }
+
+#[test]
+fn an_error_in_an_input_document_names_the_document() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("registry.redb");
+    let cases = [
+        ("syntax.json", "{\"steps\": [}", "import"),
+        (
+            "unknown.json",
+            "{\"schema\": \"pipeline-deps-export/v1\", \"steps\": [{\"step_name\": \"a\", \"step_type\": \"T\", \"node_type\": \"singular\", \"outputz\": {}}]}",
+            "import",
+        ),
+        (
+            "invalid.json",
+            "{\"schema\": \"pipeline-deps-export/v1\", \"steps\": [{\"step_name\": \"a\", \"step_type\": \" \", \"node_type\": \"singular\"}]}",
+            "import",
+        ),
+        (
+            "export.json",
+            "{\"schema\": \"pipeline-deps-export/v1\", \"steps\": []}",
+            "check-snapshot",
+        ),
+    ];
+    for (name, text, command) in cases {
+        let input = dir.path().join(name);
+        std::fs::write(&input, text)?;
+        let (code, stderr) = run(&[
+            "--db".as_ref(),
+            db.as_os_str(),
+            command.as_ref(),
+            "ml".as_ref(),
+            input.as_os_str(),
+        ])?;
+        assert_eq!(code, 4, "{name}: {stderr}");
+        let first = stderr.lines().next().ok_or("no stderr")?;
+        assert!(
+            first.contains(&input.display().to_string()),
+            "{name}: {stderr}"
+        );
+        // Advice is given once, as the CLI's flag, not also as the library's option.
+        assert!(!first.contains("allow unknown fields"), "{name}: {stderr}");
+    }
+    Ok(())
+}

@@ -52,8 +52,7 @@ impl StepSpecification {
                 step_name,
                 "dependencies/outputs",
                 format!(
-                    "step type {} has no dependencies or outputs but its node type is '{}' (only 'singular' steps may have neither)",
-                    crate::error::shorten(&self.step_type),
+                    "are both empty, but node type '{}' needs one of them (only 'singular' steps may have neither)",
                     self.node_type
                 ),
             ));
