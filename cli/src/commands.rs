@@ -258,14 +258,14 @@ pub fn open_write(db: &Path, create: bool) -> Result<RegistryManager, Failure> {
     if holds_no_database(db) && !create {
         return Err(Failure::NoDatabase(db.to_path_buf()));
     }
-    if !db.exists() {
-        if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| Failure::Io {
-                action: format!("creating the directory {}", dir.display()),
-                file: Some(dir.to_path_buf()),
-                source,
-            })?;
-        }
+    if !db.exists()
+        && let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir).map_err(|source| Failure::Io {
+            action: format!("creating the directory {}", dir.display()),
+            file: Some(dir.to_path_buf()),
+            source,
+        })?;
     }
     Ok(RegistryManager::builder()
         .concurrency(Concurrency::SingleWriter)
