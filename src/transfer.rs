@@ -222,8 +222,30 @@ pub fn parse_steps_json(
         })
     {
         // A misspelt job type would otherwise import the base specs silently.
+        let mut known: Vec<&str> = Vec::new();
+        for entry in steps {
+            if let Some(variants) = entry.get("variants").and_then(Value::as_object) {
+                for name in variants.keys() {
+                    if !known.contains(&name.as_str()) {
+                        known.push(name);
+                    }
+                }
+            }
+        }
+        let offered = if known.is_empty() {
+            "it has no variants".to_owned()
+        } else {
+            let shown: Vec<String> = known.iter().take(20).map(|v| shorten(v)).collect();
+            let more = known.len().saturating_sub(shown.len());
+            let tail = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            format!("its variants are {}{tail}", shown.join(", "))
+        };
         return Err(invalid(format!(
-            "no step of the document has a variant {}; leave the variant out to import the steps as they are",
+            "no step of the document has a variant {}; {offered}; leave the variant out to import the steps as they are",
             shorten(job)
         )));
     }

@@ -216,11 +216,14 @@ fn a_variant_whose_step_type_differs_from_its_steps_is_refused() -> TestResult {
             "declared_step_type",
         ],
     )?;
-    // A job type no step has is refused rather than ignored.
+    // A job type no step has is refused rather than ignored, naming the ones there are.
     refusal(
         json,
         &ImportOptions::new().variant("trainnig"),
-        &["no step of the document has a variant 'trainnig'"],
+        &[
+            "no step of the document has a variant 'trainnig'",
+            "its variants are 'training'",
+        ],
     )?;
     // Without the variant the base is taken, as before.
     assert_eq!(
