@@ -402,6 +402,28 @@ fn repair_writes_a_backup_first() -> TestResult {
     Ok(())
 }
 
+#[test]
+fn a_failed_repair_leaves_the_file_as_it_was_and_no_backup() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("r.redb");
+    small_registry(&path)?;
+    // Damage that opens (so a backup is written first) but that the storage engine cannot
+    // repair: the first bytes of the first page after the header zeroed.
+    let mut bytes = std::fs::read(&path)?;
+    bytes[4096..4098].fill(0);
+    std::fs::write(&path, &bytes)?;
+    let Err(error) = RegistryManager::repair_file(&path) else {
+        return Err("a file damaged in every page was repaired".into());
+    };
+    assert!(error.is_corruption(), "{error}");
+    assert!(std::fs::read(&path)? == bytes, "the file changed");
+    let left: Vec<_> = std::fs::read_dir(dir.path())?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(left, ["r.redb"], "a backup of a failed repair was left");
+    Ok(())
+}
+
 #[cfg(unix)]
 #[test]
 fn paths_that_are_not_regular_files_are_refused_at_once() -> TestResult {

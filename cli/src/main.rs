@@ -280,6 +280,14 @@ fn hint(failure: &Failure) -> Option<String> {
         (pipeline_deps::ErrorKind::Corruption, _) if on_server() => Some(
             "export the contexts that still read (`pipeline-deps export`) and restore the rest from the server's backup".into(),
         ),
+        (pipeline_deps::ErrorKind::Corruption, _)
+            if maintain::REPAIRING.load(std::sync::atomic::Ordering::Relaxed) =>
+        {
+            Some(format!(
+                "the file was left as it was; restore it from a backup, or export the contexts that still read (`pipeline-deps {}export CONTEXT`) and import them into a new file",
+                db_flag()
+            ))
+        }
         (pipeline_deps::ErrorKind::Corruption, _) => Some(format!(
             "run `pipeline-deps {}check` to see what is damaged",
             db_flag()

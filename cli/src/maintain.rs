@@ -238,11 +238,15 @@ fn check_context(
     Ok(check)
 }
 
+/// Whether `check --repair` tried to repair the file (a corruption error then means the
+/// repair failed and left the file as it was).
+pub static REPAIRING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// `check [--repair]`: the storage engine's checksum verification, then every record
 /// decoded; exit 1 when anything fails. The check reads a copy of the file in memory and
 /// never writes the file (it works on a read-only medium); `--repair` first writes a backup
 /// copy beside it, then replaces the file with a repaired copy only if that copy passes the
-/// integrity check and reads completely.
+/// integrity check and reads completely (a failed repair leaves the file, and no backup).
 pub fn check(s: &mut Session<'_>, repair: bool) -> Result<Status, Failure> {
     file_only(
         &s.db,
@@ -253,6 +257,7 @@ pub fn check(s: &mut Session<'_>, repair: bool) -> Result<Status, Failure> {
         if !s.db.exists() {
             return Err(Failure::NoDatabase(s.db.clone()));
         }
+        REPAIRING.store(true, std::sync::atomic::Ordering::Relaxed);
         Some(RegistryManager::repair_file(&s.db)?)
     } else {
         None

@@ -355,6 +355,34 @@ fn repair_inner(path: &Path, options: &OpenOptions) -> Result<RepairReport> {
     if let Some(dir) = backup.parent().filter(|d| !d.as_os_str().is_empty()) {
         sync_dir(dir)?;
     }
+    // Contained here too, so that a storage-engine panic on damaged data also removes the
+    // backup below.
+    let result = contain(
+        || format!("repairing {}", path.display()),
+        || repair_from(path, options, bytes, holder),
+    );
+    if result.is_err() {
+        // The file was left as it was (replacing it is the last step, and atomic), so the
+        // backup is a copy of it that nobody asked for: removed, best effort.
+        if let Err(e) = std::fs::remove_file(&backup) {
+            tracing::warn!(backup = %backup.display(), error = %e, "could not remove the backup of a failed repair");
+        }
+    }
+    let was_consistent = result?;
+    Ok(RepairReport {
+        backup,
+        was_consistent,
+    })
+}
+
+/// The part of a repair after the backup: checks a copy of `bytes` in memory, and replaces
+/// the file with the repaired copy when it needed repair. Whether it was consistent.
+fn repair_from(
+    path: &Path,
+    options: &OpenOptions,
+    bytes: Vec<u8>,
+    holder: Option<redb::ReadOnlyDatabase>,
+) -> Result<bool> {
     let needed_recovery = holder.is_none();
     let memory = Arc::new(MemoryBackend::from_bytes(bytes));
     let mut store = Store::copy_on(Arc::clone(&memory), path, options)?;
@@ -380,10 +408,7 @@ fn repair_inner(path: &Path, options: &OpenOptions) -> Result<RepairReport> {
         replace_file(&target, &repaired, "the repaired database")?;
     }
     super::guard::contain_drop(move || drop(holder));
-    Ok(RepairReport {
-        backup,
-        was_consistent,
-    })
+    Ok(was_consistent)
 }
 
 impl Store {
