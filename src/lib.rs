@@ -8,10 +8,15 @@
 //! restarts and crashes, test suites get throw-away temporary databases
 //! ([`RegistryManager::temporary`]) and a file can be inspected offline.
 //!
-//! What it is not: a pipeline executor, or a multi-writer server: one process writes a file
-//! at a time (others may read it in [`Concurrency::SingleWriter`] mode).
+//! What it is not: a pipeline executor. One process writes a file at a time (others may
+//! read it in [`Concurrency::SingleWriter`] mode); many processes and machines can share a
+//! registry on a PostgreSQL server instead (cargo feature `postgres`,
+//! `RegistryManager::connect`).
 //!
-//! - Every write commits durably before returning; a crash never leaves half a write (see
+//! - Every write to a file or server commits durably before returning (concurrent writers
+//!   of one manager may share a commit, each returning once it is durable); a crash never
+//!   leaves half a write. [`RegistryManager::temporary`] and [`RegistryManager::in_memory`]
+//!   skip the flush, since their data dies with them ([`Durability`]; see
 //!   [`SpecificationRegistry`]'s durability section).
 //! - Context statistics come from a catalog updated in the same transaction as the data.
 //! - Declaration order of dependencies and outputs, registration order of steps and
@@ -74,8 +79,11 @@
 //! from the Python reference are described in `docs/design.md` in the repository.
 //!
 //! # Cargo features
-//! `reference-resolver` (off by default) compiles the unoptimised resolution path that the
-//! equivalence tests use as an oracle; it is not part of the supported API.
+//! `postgres` (off by default) adds `RegistryManager::connect` and
+//! `ManagerBuilder::connect`: the same API on a PostgreSQL server, through the synchronous
+//! `postgres` client (embedded users compile none of it). `reference-resolver` (off by
+//! default) compiles the unoptimised resolution path that the equivalence tests use as an
+//! oracle; it is not part of the supported API.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
