@@ -50,9 +50,17 @@ pub fn clear(s: &mut Session<'_>, context: &str) -> Result<Status, Failure> {
             short(context)
         )?;
     } else {
+        // The contexts there are, so that a misspelt name shows (the command still succeeds:
+        // clearing is idempotent).
+        let names = manager.list_contexts()?;
+        let known = if names.is_empty() {
+            "it has no contexts".to_owned()
+        } else {
+            format!("its contexts are: {}", list_preview(&names, 10))
+        };
         writeln!(
             s.out,
-            "context '{}' does not exist in {}; nothing to clear",
+            "context '{}' does not exist in {}; nothing to clear ({known})",
             short(context),
             path_text(&s.db)
         )?;

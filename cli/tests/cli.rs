@@ -559,6 +559,13 @@ fn clear_clear_all_check_and_compact() -> TestResult {
     assert_eq!(again["existed"], false);
     let again = run(&db, &["clear", "unit_tests"])?.expect(0)?;
     assert!(again.stdout.contains("nothing to clear"), "{again:?}");
+    // The contexts there are show, so that a misspelt name is noticed.
+    assert!(
+        again
+            .stdout
+            .contains("(its contexts are: fraud_detection_training, fraud_detection_inference)"),
+        "{again:?}"
+    );
 
     // Not a terminal and no --yes: refused, nothing cleared.
     let refused = run(&db, &["clear-all"])?.expect(2)?;
