@@ -13,8 +13,8 @@ use std::time::Duration;
 use common::spec;
 use pipeline_deps::storage::StorageBackend;
 use pipeline_deps::{Error, RegistryManager, StepSpecification};
-use support::TestResult;
 use support::fault_backend::{Disk, FaultBackend};
+use support::{TestResult, bounded};
 
 /// A disk whose `sync_data` can be held shut, so that writers queue behind a commit.
 #[derive(Debug, Clone)]
@@ -107,14 +107,6 @@ fn steps_in(image: Vec<u8>, ctx: &str) -> TestResult<Vec<String>> {
     assert_eq!(manager.get_context_stats()?[ctx].step_count, names.len());
     assert!(manager.check_integrity()?);
     Ok(names)
-}
-
-/// Runs `body` in a thread and fails, instead of hanging, if it runs over `limit`.
-fn bounded(limit: Duration, body: fn() -> TestResult) -> TestResult {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || tx.send(body()).ok());
-    rx.recv_timeout(limit)
-        .map_err(|_| format!("the writers did not finish within {limit:?}: a deadlock"))?
 }
 
 /// One queued writer: its label and its write.

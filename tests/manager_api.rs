@@ -96,6 +96,40 @@ fn a_handle_taken_before_clear_context_never_writes_again() -> TestResult {
 }
 
 #[test]
+fn a_cleared_contexts_cached_specs_are_never_served() -> TestResult {
+    let manager = common::manager()?;
+    for clear_all in [false, true] {
+        let old = manager.get_registry("ctx")?;
+        old.register("a", &spec("A"))?;
+        // Reads through the handle fill its cache.
+        assert_eq!(
+            old.get_specification("a")?.map(|s| s.step_type.clone()),
+            Some("A".into())
+        );
+        assert_eq!(old.get_specifications_by_type("A")?.len(), 1);
+        if clear_all {
+            manager.clear_all_contexts()?;
+        } else {
+            assert!(manager.clear_context("ctx")?);
+        }
+        // Also once the name holds a new context with a step of the same name.
+        manager.get_registry("ctx")?.register("a", &spec("B"))?;
+        for result in [
+            old.get_specification("a").map(|_| ()),
+            old.get_specifications_by_type("A").map(|_| ()),
+            old.contains("a").map(|_| ()),
+        ] {
+            let Err(error) = result else {
+                panic!("a cleared handle served its cached specs (clear_all: {clear_all})");
+            };
+            assert!(matches!(&error, Error::ContextCleared { context } if context == "ctx"));
+        }
+        assert!(manager.clear_context("ctx")?);
+    }
+    Ok(())
+}
+
+#[test]
 fn clear_all_contexts_removes_everything_and_reports_the_count() -> TestResult {
     let manager = common::manager()?;
     for name in ["a", "b", "c"] {

@@ -202,6 +202,13 @@ fn concurrent_steps_in(image: Vec<u8>, contexts: usize) -> TestResult<Vec<(usize
 /// unacknowledged writes at most its one in flight.
 #[test]
 fn concurrent_writers_lose_no_acknowledged_write() -> TestResult {
+    support::bounded(
+        std::time::Duration::from_secs(600),
+        concurrent_writers_under_faults,
+    )
+}
+
+fn concurrent_writers_under_faults() -> TestResult {
     use pipeline_deps::RegistryManager;
     use std::sync::Arc;
     const THREADS: usize = 4;

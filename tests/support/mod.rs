@@ -25,6 +25,15 @@ pub fn numbered_spec(n: usize, types: usize) -> pipeline_deps::StepSpecification
 /// Test result with a boxed error.
 pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
+/// Runs `body` on its own thread and fails if it has not finished within `limit`: a test of
+/// concurrent writers then fails on a deadlock instead of hanging the suite.
+pub fn bounded(limit: Duration, body: fn() -> TestResult) -> TestResult {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(body()).ok());
+    rx.recv_timeout(limit)
+        .map_err(|_| format!("the writers did not finish within {limit:?}: a deadlock"))?
+}
+
 /// A number from the environment variable `name`, or `default`.
 pub fn env_count(name: &str, default: u64) -> u64 {
     std::env::var(name)

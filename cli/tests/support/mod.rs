@@ -93,12 +93,15 @@ pub struct Run {
     pub stderr: Vec<u8>,
 }
 
-/// Panic text that must never reach a user.
-const PANIC_MARKERS: [&str; 4] = [
+/// Panic text that must never reach a user, and the CLI's own report of a bug (exit 101),
+/// which damaged files or hostile input must never cause: the library contains the storage
+/// engine's panics and turns them into errors.
+const PANIC_MARKERS: [&str; 5] = [
     "panicked",
     "RUST_BACKTRACE",
     "stack backtrace",
     "thread 'main'",
+    "internal error",
 ];
 
 impl Run {
