@@ -576,3 +576,32 @@ fn a_file_whose_catalog_table_is_missing_is_refused_not_shown_empty() -> TestRes
     }
     Ok(())
 }
+
+#[test]
+fn a_file_left_by_an_interrupted_creation_is_reset_and_opens_empty() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("created.redb");
+    drop(RegistryManager::open(&path)?);
+    // What a crash before redb's last creation write leaves: the header without its magic
+    // number, zeros past the header.
+    let mut bytes = std::fs::read(&path)?;
+    bytes[..9].fill(0);
+    bytes[320..].fill(0);
+    std::fs::write(&path, &bytes)?;
+    let manager = RegistryManager::open(&path)?;
+    assert!(manager.list_contexts()?.is_empty());
+    manager.get_registry("ctx")?;
+    drop(manager);
+    assert_eq!(RegistryManager::open(&path)?.list_contexts()?, ["ctx"]);
+    // Anything else past the header is not such a file, and is left alone.
+    let mut other = bytes.clone();
+    other[4096] = 1;
+    let other_path = dir.path().join("other.redb");
+    std::fs::write(&other_path, &other)?;
+    assert!(matches!(
+        RegistryManager::open(&other_path),
+        Err(Error::NotARegistry { .. })
+    ));
+    assert!(std::fs::read(&other_path)? == other);
+    Ok(())
+}
