@@ -158,8 +158,8 @@ pub enum Error {
     /// One or more specifications failed validation; every problem is listed, each naming
     /// its step and field. Nothing was written. Kind [`ErrorKind::InvalidInput`].
     #[error(
-        "context '{context}' refused {} invalid specification field(s), nothing was written: {}; fix the listed fields and register again",
-        problems.len(), join_problems(problems)
+        "context {} refused {} invalid specification field(s), nothing was written: {}; fix the listed fields and register again",
+        shorten(context), problems.len(), join_problems(problems)
     )]
     InvalidSpec {
         /// The context the specifications were registered into.
@@ -182,7 +182,11 @@ pub enum Error {
     },
     /// A context that does not exist was asked for where it cannot be created (a read-only
     /// manager). Kind [`ErrorKind::NotFound`].
-    #[error("there is no context '{context}' in the database {}", shown_path(path))]
+    #[error(
+        "there is no context {} in the database {}",
+        shorten(context),
+        shown_path(path)
+    )]
     NoSuchContext {
         /// The context's full name.
         context: String,
@@ -191,8 +195,9 @@ pub enum Error {
     },
     /// `register` of a step name that is already taken. Kind [`ErrorKind::AlreadyExists`].
     #[error(
-        "step {} is already registered in context '{context}'; use `upsert` to replace it or `unregister` it first",
-        shorten(step)
+        "step {} is already registered in context {}; use `upsert` to replace it or `unregister` it first",
+        shorten(step),
+        shorten(context)
     )]
     AlreadyRegistered {
         /// The context.
@@ -207,7 +212,8 @@ pub enum Error {
     Unresolved(#[from] DependencyResolutionError),
     /// A registry handle outlived a `clear_context` of its context. Kind [`ErrorKind::State`].
     #[error(
-        "context '{context}' was cleared after this registry handle was taken; call `get_registry(\"{context}\")` again for a fresh, empty context"
+        "context {} was cleared after this registry handle was taken; call `get_registry` with its name again for a fresh, empty context",
+        shorten(context)
     )]
     ContextCleared {
         /// The context.

@@ -400,7 +400,21 @@ fn messages_show_hostile_text_escaped_and_errors_keep_it_exact() -> TestResult {
         // zero-width characters are valid in names; messages escape them all the same.)
         match manager.get_registry(&format!("c{hostile}")) {
             Err(Error::InvalidContextName { name, .. }) => assert_eq!(name, format!("c{hostile}")),
-            Ok(_) if !hostile.chars().any(char::is_control) => {}
+            Ok(registry) if !hostile.chars().any(char::is_control) => {
+                // A valid name holding a bidi override: every message naming the context
+                // shows it escaped.
+                registry.register("s", &valid_spec())?;
+                let taken = registry.register("s", &valid_spec());
+                let invalid = registry.register("t", &spec);
+                manager.clear_context(&format!("c{hostile}"))?;
+                let cleared = registry.len();
+                for result in [taken, invalid, cleared.map(|_| ())] {
+                    let Err(error) = result else {
+                        return Err("a refused call succeeded".into());
+                    };
+                    raw_free("an error naming the context", &error.to_string())?;
+                }
+            }
             other => return Err(format!("expected InvalidContextName, got {other:?}").into()),
         }
         // An alias is free text; the lint warning about a clash shows it escaped.
