@@ -1,7 +1,8 @@
 //! The process-wide default manager and the design's free functions.
 //!
 //! [`registry_manager`] opens, on first use, the file named by the `PIPELINE_DEPS_DB`
-//! environment variable, or else [`default_database_path`]. Call
+//! environment variable, or else [`default_database_path`] (`:memory:`, [`MEMORY`], is a
+//! database in memory instead of a file). Call
 //! [`set_default_database_path`] before first use to choose another file, and
 //! [`close_default_manager`] before the program ends to close the file cleanly (a static is
 //! never dropped, so without it the file is left as a crash leaves it: safe, but the next
@@ -94,10 +95,18 @@ pub fn set_default_database_path(path: impl AsRef<Path>) -> Result<()> {
     Ok(())
 }
 
-/// Opens the default manager on `path`: a `postgres://` or `postgresql://` URL connects to
-/// that server (cargo feature `postgres`; without it the URL is refused, never taken for a
-/// file name), anything else is a file whose directory is created.
+/// The path that names an in-memory database for the default manager (as in SQLite and the
+/// Python package's `RegistryManager(":memory:")`); never a file name.
+pub const MEMORY: &str = ":memory:";
+
+/// Opens the default manager on `path`: [`MEMORY`] is an in-memory database, a
+/// `postgres://` or `postgresql://` URL connects to that server (cargo feature `postgres`;
+/// without it the URL is refused, never taken for a file name), anything else is a file
+/// whose directory is created.
 fn open_default(path: &std::path::Path) -> Result<RegistryManager> {
+    if path.as_os_str() == MEMORY {
+        return RegistryManager::in_memory();
+    }
     if crate::store::is_postgres_url(path) {
         #[cfg(feature = "postgres")]
         return RegistryManager::connect(&path.to_string_lossy());

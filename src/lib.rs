@@ -172,9 +172,10 @@ pub mod default_manager {
     //! functions ([`get_registry`](crate::get_registry), [`list_contexts`](crate::list_contexts),
     //! ...) use, or to get at the manager itself. [`registry_manager`] opens, on first use,
     //! the file named by the [`DB_ENV_VAR`] environment variable, or else
-    //! [`default_database_path`]; call [`set_default_database_path`] before first use to
-    //! choose another file, and [`close_default_manager`] before the program ends to close
-    //! the file cleanly (a static is never dropped).
+    //! [`default_database_path`] (or a database in memory for [`MEMORY`], `:memory:`); call
+    //! [`set_default_database_path`] before first use to choose another file, and
+    //! [`close_default_manager`] before the program ends to close the file cleanly (a
+    //! static is never dropped).
     //!
     //! ```no_run
     //! # fn main() -> pipeline_deps::Result<()> {
@@ -185,7 +186,7 @@ pub mod default_manager {
     //! ```
 
     pub use crate::global::{
-        DB_ENV_VAR, close_default_manager, default_database_path, registry_manager,
+        DB_ENV_VAR, MEMORY, close_default_manager, default_database_path, registry_manager,
         resolve_default_path, set_default_database_path,
     };
 }

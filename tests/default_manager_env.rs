@@ -145,3 +145,23 @@ fn a_mistyped_server_url_is_refused_and_creates_nothing() -> TestResult {
     assert_eq!(std::fs::read_dir(dir.path())?.count(), 0, "nothing created");
     Ok(())
 }
+
+#[test]
+fn a_default_database_of_memory_is_in_memory_and_creates_no_file() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let output = child(
+        &[("PIPELINE_DEPS_DB", std::path::Path::new(":memory:"))],
+        Some(dir.path()),
+    )?;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path())?.count(),
+        0,
+        "a file was created"
+    );
+    Ok(())
+}

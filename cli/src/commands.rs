@@ -146,6 +146,11 @@ fn full_path(db: PathBuf, given: &str) -> Result<PathBuf, Failure> {
     if server_url(&db).is_some() {
         return Ok(db);
     }
+    if db.as_os_str() == pipeline_deps::default_manager::MEMORY {
+        return Err(Failure::Usage(format!(
+            "{given} :memory: names no file: the command-line tool works on a registry database file or server (write ./:memory: for a file of that name)"
+        )));
+    }
     if let Some(scheme) = pipeline_deps::storage::url_scheme(&db) {
         return Err(Failure::Usage(format!(
             "{given} {} is written as a URL ({scheme}://), but only postgres:// and postgresql:// URLs name a server; to name a file whose path starts this way, write ./{}",

@@ -132,6 +132,11 @@ class SpecificationRegistry:
     def __repr__(self) -> str:
         return f"SpecificationRegistry(context_name={self.context_name!r})"
 
+    def __copy__(self) -> "SpecificationRegistry":
+        # A registry object is a handle: a copy would be a second handle sharing the first's
+        # state, so copying gives the same object (``deepcopy`` and ``pickle`` refuse).
+        return self
+
     def close(self) -> None:
         """Lets go of this registry's (and its resolvers') hold on the database file."""
         self._closed = True
@@ -314,9 +319,14 @@ class RegistryManager:
                 if self._registries.get(registry.context_name) is registry:
                     del self._registries[registry.context_name]
 
+    def __copy__(self) -> "RegistryManager":
+        # A handle, as a registry object is: copying gives the same object.
+        return self
+
     def close(self) -> None:
         """Closes the database; a temporary file is removed. Registry objects taken from
-        this manager, and resolvers over them, are closed too."""
+        this manager, and resolvers over them, are closed too. A call running in another
+        thread at that moment finishes first: the file is released when it returns."""
         with self._lock:
             for registry in list(self._handed_out):
                 registry.close()
@@ -358,6 +368,29 @@ class _DefaultManager:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._get(), name)
 
+    # Asking about the manager does not open it (nor create its file).
+
+    @property
+    def closed(self) -> bool:
+        """True unless it is open now (before first use, and after :meth:`close`)."""
+        with self._lock:
+            return self._manager is None or self._manager.closed
+
+    @property
+    def path(self) -> str:
+        """The database it opened, or would open now (a server's URL without its
+        password); ``""`` when no default location can be found."""
+        with self._lock:
+            if self._manager is not None and not self._manager.closed:
+                return self._manager.path
+        path = _native.default_database_path()
+        return _shown(os.fsdecode(path)) if path is not None else ""
+
+    @property
+    def read_only(self) -> bool:
+        """Always False: the process-wide manager opens its database for writing."""
+        return False
+
     def close(self) -> None:
         """Closes the process-wide manager and its file (with every registry and resolver
         taken from it); the next use opens it again, on the path chosen then
@@ -375,14 +408,17 @@ class _DefaultManager:
         self.close()
 
     def __repr__(self) -> str:
-        path = _native.default_database_path()
-        shown = _without_password(os.fspath(path)) if path else "(no path)"
-        return f"<default RegistryManager on {shown}>"
+        return f"<default RegistryManager on {self.path or '(no path)'}>"
 
 
 def _check_path(path: str) -> None:
-    """:class:`InvalidInputError` for a path that no file name can hold (a lone surrogate
-    that is not one of ``os.fsdecode``'s escapes), before it reaches the native module."""
+    """:class:`InvalidInputError` for a path that no file name can hold (a NUL character, or
+    a lone surrogate that is not one of ``os.fsdecode``'s escapes), before it reaches the
+    native module."""
+    if "\0" in path:
+        raise _native.InvalidInputError(
+            f"invalid database path {path!r}: it holds a NUL character, which no file name can"
+        )
     try:
         os.fsencode(path)
     except UnicodeEncodeError:
@@ -398,11 +434,10 @@ def _is_server_url(path: str) -> bool:
     return path.lower().startswith(("postgres://", "postgresql://"))
 
 
-def _without_password(path: str) -> str:
-    """``path``, or a server URL without its password (in the user part, however it is
-    written, or as a ``password=`` parameter): how reprs show it. The library's reading,
-    so that Python and the CLI hide the same."""
-    return _native.url_without_password(path)
+def _shown(path: str) -> str:
+    """``path`` as it may be shown: a server URL without its password, a file as it is
+    (also one whose name is not UTF-8)."""
+    return _native.url_without_password(path) if _is_server_url(path) else path
 
 
 if TYPE_CHECKING:

@@ -17,7 +17,11 @@ _PROPERTIES_PREFIX = "properties."
 
 
 class PropertyReference:
-    """A reference to one output of one step: ``str(ref)`` is ``"step.output"``."""
+    """A reference to one output of one step: ``str(ref)`` is ``"step.output"``.
+
+    Built by hand, the step name is trimmed and must not be blank (as in the original
+    implementation); the resolver's references carry the registered name exactly, so a
+    step registered as ``"prep "`` is never confused with ``"prep"``."""
 
     __slots__ = ("step_name", "output_spec")
 
@@ -77,7 +81,8 @@ class _Outputs:
             output = OutputSpec.from_dict(json.loads(output_json))
             self._decoded[output_json] = output
         reference = PropertyReference.__new__(PropertyReference)
-        reference.step_name = step  # already trimmed and non-blank in Rust
+        # The registered name exactly (not trimmed: "prep " and "prep" are two steps).
+        reference.step_name = step
         reference.output_spec = output
         return reference
 
@@ -177,6 +182,10 @@ class UnifiedDependencyResolver:
     def clear_cache(self) -> None:
         """Empties the result cache."""
         self._native.clear_cache()
+
+    def __copy__(self) -> "UnifiedDependencyResolver":
+        # A handle over its registry: copying gives the same object.
+        return self
 
     def close(self) -> None:
         """Lets go of the registry (done for you when its manager closes)."""

@@ -27,15 +27,21 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[pyclass(module = "pipeline_deps._native", frozen)]
 pub(crate) struct NativeManager {
     inner: Mutex<Option<RegistryManager>>,
-    /// The file, `:memory:`, or the server (without its password).
+    /// The file, `:memory:`, or the server (without its password), as the OS names it
+    /// (Python sees a file name that is not UTF-8 with `os.fsdecode`'s escapes, so that it
+    /// names the same file).
+    path: std::ffi::OsString,
+    /// The same for messages (lossy).
     label: String,
 }
 
 impl NativeManager {
-    fn wrap(manager: RegistryManager, label: String) -> Self {
+    fn wrap(manager: RegistryManager, path: impl Into<std::ffi::OsString>) -> Self {
+        let path = path.into();
         NativeManager {
             inner: Mutex::new(Some(manager)),
-            label,
+            label: PathBuf::from(&path).display().to_string(),
+            path,
         }
     }
 
@@ -52,7 +58,6 @@ impl NativeManager {
     /// managers in other processes read it meanwhile (`Concurrency::SingleWriter`).
     #[staticmethod]
     fn open(py: Python<'_>, path: PathBuf, single_writer: bool) -> PyResult<Self> {
-        let label = path.display().to_string();
         let mode = if single_writer {
             pipeline_deps::Concurrency::SingleWriter
         } else {
@@ -61,15 +66,14 @@ impl NativeManager {
         let manager = run(py, || {
             RegistryManager::builder().concurrency(mode).open(&path)
         })?;
-        Ok(NativeManager::wrap(manager, label))
+        Ok(NativeManager::wrap(manager, path))
     }
 
     /// Opens the database file at `path` read-only.
     #[staticmethod]
     fn open_read_only(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        let label = path.display().to_string();
         let manager = run(py, || RegistryManager::open_read_only(&path))?;
-        Ok(NativeManager::wrap(manager, label))
+        Ok(NativeManager::wrap(manager, path))
     }
 
     /// Connects to a registry on the PostgreSQL server named by `url`; `read_only` creates
@@ -82,8 +86,8 @@ impl NativeManager {
                 .connect(&url)
         })?;
         // The server without the password.
-        let label = manager.path().display().to_string();
-        Ok(NativeManager::wrap(manager, label))
+        let shown = manager.path();
+        Ok(NativeManager::wrap(manager, shown))
     }
 
     /// Whether other processes may write the same registry meanwhile (a PostgreSQL
@@ -97,29 +101,36 @@ impl NativeManager {
     #[staticmethod]
     fn temporary(py: Python<'_>) -> PyResult<Self> {
         let manager = run(py, RegistryManager::temporary)?;
-        let label = manager.path().display().to_string();
-        Ok(NativeManager::wrap(manager, label))
+        let path = manager.path();
+        Ok(NativeManager::wrap(manager, path))
     }
 
     /// A database in memory.
     #[staticmethod]
     fn in_memory(py: Python<'_>) -> PyResult<Self> {
         let manager = run(py, RegistryManager::in_memory)?;
-        Ok(NativeManager::wrap(manager, ":memory:".to_owned()))
+        Ok(NativeManager::wrap(manager, ":memory:"))
     }
 
     /// The process-wide default manager (shared with Rust code in this process).
     #[staticmethod]
     fn default_manager(py: Python<'_>) -> PyResult<Self> {
         let manager = run(py, pipeline_deps::default_manager::registry_manager)?;
-        let label = manager.path().display().to_string();
-        Ok(NativeManager::wrap(manager, label))
+        // In memory it is `:memory:`, as for `RegistryManager(":memory:")`.
+        let memory = pipeline_deps::default_manager::resolve_default_path()
+            .is_some_and(|p| p.as_os_str() == pipeline_deps::default_manager::MEMORY);
+        let path = if memory {
+            PathBuf::from(pipeline_deps::default_manager::MEMORY)
+        } else {
+            manager.path()
+        };
+        Ok(NativeManager::wrap(manager, path))
     }
 
     /// The database file (or `:memory:`).
     #[getter]
-    fn path(&self) -> String {
-        self.label.clone()
+    fn path(&self) -> std::ffi::OsString {
+        self.path.clone()
     }
 
     /// Whether the manager was opened read-only.
@@ -129,19 +140,20 @@ impl NativeManager {
     }
 
     /// The registry of `context`, created durably when missing and `create` is true;
-    /// `None` when it is missing and `create` is false.
+    /// `None` when it is missing and `create_if_missing` is false. (Parameters are named as
+    /// in the public API: a `TypeError` names them.)
     fn get_registry(
         &self,
         py: Python<'_>,
-        context: String,
-        create: bool,
+        context_name: String,
+        create_if_missing: bool,
     ) -> PyResult<Option<NativeRegistry>> {
         let manager = self.handle()?;
         let registry = run(py, move || {
-            if create {
-                manager.get_registry(&context).map(Some)
+            if create_if_missing {
+                manager.get_registry(&context_name).map(Some)
             } else {
-                manager.get_registry_if_exists(&context)
+                manager.get_registry_if_exists(&context_name)
             }
         })?;
         Ok(registry.map(NativeRegistry::wrap))
@@ -154,9 +166,9 @@ impl NativeManager {
     }
 
     /// Deletes `context` with its specifications; whether it existed.
-    fn clear_context(&self, py: Python<'_>, context: String) -> PyResult<bool> {
+    fn clear_context(&self, py: Python<'_>, context_name: String) -> PyResult<bool> {
         let manager = self.handle()?;
-        run(py, move || manager.clear_context(&context))
+        run(py, move || manager.clear_context(&context_name))
     }
 
     /// Deletes the context of `registry` if it is still that context (not one created again

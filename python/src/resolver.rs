@@ -202,12 +202,12 @@ impl NativeResolver {
     fn resolve_step_dependencies<'py>(
         &self,
         py: Python<'py>,
-        consumer: String,
+        consumer_step: String,
         available_steps: Vec<String>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let resolver = self.handle()?;
         let resolution = run(py, || {
-            resolver.resolve_step_dependencies(&consumer, &available_steps)
+            resolver.resolve_step_dependencies(&consumer_step, &available_steps)
         })?;
         resolution_dict(py, &resolution)
     }
@@ -216,12 +216,12 @@ impl NativeResolver {
     fn resolve_with_scoring<'py>(
         &self,
         py: Python<'py>,
-        consumer: String,
+        consumer_step: String,
         available_steps: Vec<String>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let resolver = self.handle()?;
         let result = run(py, || {
-            resolver.resolve_with_scoring(&consumer, &available_steps)
+            resolver.resolve_with_scoring(&consumer_step, &available_steps)
         })?;
         scoring_dict(py, &result)
     }

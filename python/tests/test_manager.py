@@ -342,3 +342,75 @@ def test_a_mistyped_server_url_is_refused_and_creates_nothing(tmp_path, monkeypa
     with pytest.raises(pd.InvalidInputError, match="written as a URL"):
         pd.RegistryManager("postgress://ci@db/registry")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_default_manager_in_memory_creates_no_file(tmp_path):
+    code = """
+import pipeline_deps as pd
+pd.get_registry("x").register("s", {"step_type": "A", "node_type": "singular"})
+print(pd.list_contexts(), pd.registry_manager.path)
+"""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PIPELINE_DEPS_DB": ":memory:"},
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[0] == "['x'] :memory:"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_asking_the_default_manager_about_itself_opens_nothing(tmp_path):
+    from conftest import run_python
+
+    target = tmp_path / "later.redb"
+    code = """
+import os, pipeline_deps as pd
+print(pd.registry_manager.closed, pd.registry_manager.path == %r, pd.registry_manager.read_only)
+print(repr(pd.registry_manager).startswith("<default RegistryManager on "))
+print(os.path.exists(%r))
+pd.get_registry("x")
+print(pd.registry_manager.closed)
+pd.registry_manager.close()
+print(pd.registry_manager.closed, os.path.exists(%r))
+""" % (str(target), str(target), str(target))
+    out = run_python(code, {"PIPELINE_DEPS_DB": str(target)})
+    assert out.split("\n")[:5] == ["True True False", "True", "False", "False", "True True"], out
+
+
+def test_a_file_name_that_is_not_utf8_round_trips_and_shows(tmp_path):
+    raw = os.fsencode(tmp_path) + b"/\xfd.redb"
+    with pd.RegistryManager(raw) as m:
+        m.get_registry("x")
+        assert os.fsencode(m.path) == raw
+        assert os.path.exists(m.path)
+        assert "RegistryManager(" in repr(m)
+
+
+def test_type_errors_name_the_public_parameters():
+    with pd.RegistryManager(":memory:") as m:
+        with pytest.raises(TypeError, match="context_name"):
+            m.get_registry(None)  # type: ignore[call-overload]
+        with pytest.raises(TypeError, match="create_if_missing"):
+            m.get_registry("x", "no")  # type: ignore[call-overload]
+
+
+def test_a_path_with_a_nul_character_is_invalid_input():
+    with pytest.raises(pd.InvalidInputError, match="NUL"):
+        pd.RegistryManager("a\0b.redb")
+
+
+def test_copying_a_handle_gives_the_same_handle():
+    import copy
+
+    with pd.RegistryManager(":memory:") as m:
+        r = m.get_registry("x")
+        assert copy.copy(m) is m and copy.copy(r) is r
+        resolver = pd.UnifiedDependencyResolver(r)
+        assert copy.copy(resolver) is resolver

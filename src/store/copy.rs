@@ -35,6 +35,13 @@ pub(crate) struct RepairReport {
 /// directory beside the caller), and so is any other URL ([`super::url::url_scheme`]).
 pub(crate) fn check_regular_file(path: &Path) -> Result<()> {
     super::url::refuse_other_url(path)?;
+    if path.as_os_str() == crate::default_manager::MEMORY {
+        return Err(Error::InvalidInput {
+            what: "the database path".into(),
+            detail: "`:memory:` names no file here; `RegistryManager::in_memory()` opens a database in memory (the default manager takes `:memory:` for one), and `./:memory:` names a file of that name".into(),
+            source: None,
+        });
+    }
     if super::url::is_postgres_url(path) {
         return Err(Error::InvalidInput {
             what: "the database path".into(),
