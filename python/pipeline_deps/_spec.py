@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import enum
 import json
-from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Mapping, Union
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
 
 from ._native import InvalidInputError, InvalidSpecError
 
@@ -136,26 +136,36 @@ def _enum(kind: type, value: Any, what: str) -> Any:
         raise ValueError(f"{what} must be one of {allowed}, not {value!r}") from None
 
 
-@dataclass
+@dataclass(init=False)
 class DependencySpec:
-    """One input a step depends on."""
+    """One input a step depends on. ``dependency_type`` may be given as a
+    :class:`DependencyType` or its string; list fields may be ``None`` (empty)."""
 
     logical_name: str
-    dependency_type: DependencyType = DependencyType.PROCESSING_OUTPUT
-    required: bool = True
-    compatible_sources: List[str] = field(default_factory=list)
-    semantic_keywords: List[str] = field(default_factory=list)
-    data_type: str = "S3Uri"
-    description: str = ""
+    dependency_type: DependencyType
+    required: bool
+    compatible_sources: List[str]
+    semantic_keywords: List[str]
+    data_type: str
+    description: str
 
-    def __post_init__(self) -> None:
-        self.logical_name = _text(self.logical_name, "logical_name")
-        self.dependency_type = _enum(DependencyType, self.dependency_type, "dependency_type")
-        self.required = _flag(self.required, "required")
-        self.compatible_sources = _texts(self.compatible_sources, "compatible_sources")
-        self.semantic_keywords = _texts(self.semantic_keywords, "semantic_keywords")
-        self.data_type = _text(self.data_type, "data_type")
-        self.description = _text(self.description, "description")
+    def __init__(
+        self,
+        logical_name: str,
+        dependency_type: Union[DependencyType, str] = DependencyType.PROCESSING_OUTPUT,
+        required: bool = True,
+        compatible_sources: Optional[Iterable[str]] = None,
+        semantic_keywords: Optional[Iterable[str]] = None,
+        data_type: str = "S3Uri",
+        description: str = "",
+    ) -> None:
+        self.logical_name = _text(logical_name, "logical_name")
+        self.dependency_type = _enum(DependencyType, dependency_type, "dependency_type")
+        self.required = _flag(required, "required")
+        self.compatible_sources = _texts(compatible_sources, "compatible_sources")
+        self.semantic_keywords = _texts(semantic_keywords, "semantic_keywords")
+        self.data_type = _text(data_type, "data_type")
+        self.description = _text(description, "description")
 
     def to_dict(self) -> Dict[str, Any]:
         """The export-format dict."""
@@ -190,26 +200,36 @@ class DependencySpec:
         )
 
 
-@dataclass
+@dataclass(init=False)
 class OutputSpec:
-    """One artifact a step produces."""
+    """One artifact a step produces. ``output_type`` may be given as a
+    :class:`DependencyType` or its string; list fields may be ``None`` (empty)."""
 
     logical_name: str
-    output_type: DependencyType = DependencyType.PROCESSING_OUTPUT
-    property_path: str = ""
-    aliases: List[str] = field(default_factory=list)
-    semantic_keywords: List[str] = field(default_factory=list)
-    data_type: str = "S3Uri"
-    description: str = ""
+    output_type: DependencyType
+    property_path: str
+    aliases: List[str]
+    semantic_keywords: List[str]
+    data_type: str
+    description: str
 
-    def __post_init__(self) -> None:
-        self.logical_name = _text(self.logical_name, "logical_name")
-        self.output_type = _enum(DependencyType, self.output_type, "output_type")
-        self.property_path = _text(self.property_path, "property_path")
-        self.aliases = _texts(self.aliases, "aliases")
-        self.semantic_keywords = _texts(self.semantic_keywords, "semantic_keywords")
-        self.data_type = _text(self.data_type, "data_type")
-        self.description = _text(self.description, "description")
+    def __init__(
+        self,
+        logical_name: str,
+        output_type: Union[DependencyType, str] = DependencyType.PROCESSING_OUTPUT,
+        property_path: str = "",
+        aliases: Optional[Iterable[str]] = None,
+        semantic_keywords: Optional[Iterable[str]] = None,
+        data_type: str = "S3Uri",
+        description: str = "",
+    ) -> None:
+        self.logical_name = _text(logical_name, "logical_name")
+        self.output_type = _enum(DependencyType, output_type, "output_type")
+        self.property_path = _text(property_path, "property_path")
+        self.aliases = _texts(aliases, "aliases")
+        self.semantic_keywords = _texts(semantic_keywords, "semantic_keywords")
+        self.data_type = _text(data_type, "data_type")
+        self.description = _text(description, "description")
 
     def matches_name_or_alias(self, name: str) -> bool:
         """Exact logical name, or any alias ignoring case."""

@@ -42,7 +42,13 @@ SAMPLE = textwrap.dedent(
     built: Builder = Builder({"pipeline_name": "p"})
     other: Other = Other()
     names: list = pd.registry_manager.list_contexts()
-    listed = pd.StepSpecification("T", "internal", outputs=[pd.OutputSpec("o")])
+    listed = pd.StepSpecification(
+        "T",
+        "internal",
+        dependencies=[pd.DependencySpec("d", "training_data")],
+        outputs=[pd.OutputSpec("o", output_type="model_artifacts")],
+    )
+    dep_kind: pd.DependencyType = listed.dependencies["d"].dependency_type
     path: str = listed.outputs["o"].property_path
     with pd.registry_manager as default_manager:
         default_manager.get_registry("z")
