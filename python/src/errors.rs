@@ -11,9 +11,12 @@
 //! ├── SchemaTooNewError          written by a newer pipeline-deps
 //! ├── DependencyResolutionError  required dependencies left unresolved
 //! ├── ServerError                the PostgreSQL server could not be used
+//! ├── ReadOnlyError              a write through a manager opened read-only
+//! ├── NoSuchContextError         a missing context asked of a read-only manager
 //! └── ClosedError                the manager or registry was closed
 //! ```
-//! Anything else (I/O, read-only, a contained panic) is a plain `pipeline_deps.Error`.
+//! Anything else (I/O, a contained panic, the default manager already open) is a plain
+//! `pipeline_deps.Error`; an I/O error's `OSError` is its `__cause__`.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -85,6 +88,18 @@ create_exception!(
 );
 create_exception!(
     pipeline_deps,
+    ReadOnlyError,
+    Error,
+    "A write through a manager opened with read_only=True; nothing was written."
+);
+create_exception!(
+    pipeline_deps,
+    NoSuchContextError,
+    Error,
+    "A context that does not exist was asked of a read-only manager, which cannot create it."
+);
+create_exception!(
+    pipeline_deps,
     ClosedError,
     Error,
     "The manager or registry was closed."
@@ -109,6 +124,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         py.get_type::<DependencyResolutionError>(),
     )?;
     m.add("ServerError", py.get_type::<ServerError>())?;
+    m.add("ReadOnlyError", py.get_type::<ReadOnlyError>())?;
+    m.add("NoSuchContextError", py.get_type::<NoSuchContextError>())?;
     m.add("ClosedError", py.get_type::<ClosedError>())?;
     Ok(())
 }
@@ -158,6 +175,8 @@ fn exception_of(error: LibError, message: String) -> PyErr {
         LibError::SchemaTooNew { .. } => SchemaTooNewError::new_err(message),
         LibError::Unresolved(_) => DependencyResolutionError::new_err(message),
         LibError::Server { .. } => ServerError::new_err(message),
+        LibError::ReadOnly { .. } => ReadOnlyError::new_err(message),
+        LibError::NoSuchContext { .. } => NoSuchContextError::new_err(message),
         _ => Error::new_err(message),
     }
 }

@@ -138,9 +138,15 @@ def test_read_only_manager_reads_and_refuses_writes(tmp_path):
         assert ro.read_only
         registry = ro.get_registry("ctx", create_if_missing=False)
         assert registry.list_step_names() == ["s"]
-        with pytest.raises(pd.Error):
+        with pytest.raises(pd.ReadOnlyError, match="read-only"):
             registry.register("t", spec("T"))
         assert ro.get_registry("missing", create_if_missing=False) is None
+        with pytest.raises(pd.NoSuchContextError, match="missing"):
+            ro.get_registry("missing")
+    # An I/O error is a plain Error whose cause is the OSError.
+    with pytest.raises(pd.Error) as raised:
+        pd.RegistryManager(tmp_path / "absent.redb", read_only=True)
+    assert isinstance(raised.value.__cause__, FileNotFoundError)
 
 
 
