@@ -39,9 +39,10 @@ def checked_name(name: Any, what: str = "name") -> Any:
 
 
 def _text(value: Any, what: str) -> str:
-    """``value`` if it is a ``str`` of valid Unicode, else ``ValueError`` naming ``what``."""
+    """``value`` if it is a ``str`` of valid Unicode, else ``TypeError`` (another type) or
+    ``ValueError`` (a lone surrogate) naming ``what``."""
     if not isinstance(value, str):
-        raise ValueError(f"{what} must be a string, not {type(value).__name__} ({value!r})")
+        raise TypeError(f"{what} must be a string, not {type(value).__name__} ({value!r})")
     if not _whole(value):
         raise ValueError(f"{what} {value!r} is not valid Unicode text (a lone surrogate)")
     return value
@@ -50,7 +51,7 @@ def _text(value: Any, what: str) -> str:
 def _flag(value: Any, what: str) -> bool:
     """``value`` if it is a ``bool``: ``"false"`` or ``None`` are not read as one."""
     if not isinstance(value, bool):
-        raise ValueError(f"{what} must be True or False, not {value!r}")
+        raise TypeError(f"{what} must be True or False, not {value!r}")
     return value
 
 
@@ -93,7 +94,7 @@ def _texts(value: Any, what: str) -> List[str]:
     if value is None:
         return []
     if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
-        raise ValueError(f"{what} must be a list of strings, not {type(value).__name__} ({value!r})")
+        raise TypeError(f"{what} must be a list of strings, not {type(value).__name__} ({value!r})")
     return [_text(v, f"an entry of {what}") for v in value]
 
 

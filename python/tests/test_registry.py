@@ -267,8 +267,11 @@ def test_a_logical_name_given_twice_in_a_list_is_refused(manager):
         registry.register("s", {"step_type": "A", "dependencies": twice})
     with pytest.raises(ValueError, match="given twice"):
         pd.StepSpecification("A", dependencies=[pd.DependencySpec("d"), pd.DependencySpec("d")])
-    with pytest.raises(ValueError, match="logical_name must be a string"):
-        pd.StepSpecification("A", dependencies=[pd.DependencySpec(None)])
+    # A value of the wrong type is a TypeError, as Python's own constructors raise.
+    with pytest.raises(TypeError, match="logical_name must be a string"):
+        pd.StepSpecification("A", dependencies=[pd.DependencySpec(None)])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="step_type must be a string"):
+        pd.StepSpecification(None)  # type: ignore[arg-type]
 
 
 def test_names_that_are_not_valid_unicode_are_invalid_input(manager):
