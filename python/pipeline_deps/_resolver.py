@@ -144,7 +144,9 @@ class UnifiedDependencyResolver:
         self, consumer_step: str, available_steps: Sequence[str]
     ) -> Dict[str, PropertyReference]:
         """``{dependency: PropertyReference}`` of one step; raises
-        :class:`DependencyResolutionError` naming every unresolved required dependency."""
+        :class:`DependencyResolutionError` naming every unresolved required dependency. A
+        consumer that is not registered has nothing to resolve: ``{}`` (as in the original
+        implementation)."""
         raw = self._native.resolve_step_dependencies(
             checked_name(consumer_step, "step name"), _names(available_steps)
         )
@@ -176,12 +178,17 @@ class UnifiedDependencyResolver:
 
     def get_resolution_report(self, available_steps: Sequence[str]) -> Dict[str, Any]:
         """A summary of the resolution of ``available_steps``: per-step details,
-        unresolved steps and totals (``resolution_summary``)."""
+        unresolved steps and totals (``resolution_summary``). As in the original
+        implementation, ``total_dependencies`` counts the dependencies of every step of the
+        registry, not only of ``available_steps``."""
         return self._native.get_resolution_report(_names(available_steps))
 
     def clear_cache(self) -> None:
         """Empties the result cache."""
         self._native.clear_cache()
+
+    def __repr__(self) -> str:
+        return f"UnifiedDependencyResolver(context={self.registry.context_name!r})"
 
     def __copy__(self) -> "UnifiedDependencyResolver":
         # A handle over its registry: copying gives the same object.
