@@ -189,7 +189,7 @@ impl PgStore {
 
     /// A new client, TLS as the URL asks (a second attempt as libpq makes one).
     fn connect_client(&self, action: &str) -> Result<postgres::Client> {
-        Ok(match self.config.connect(self.tls.clone()) {
+        Ok(match self.connect_within(self.config.clone(), action)? {
             Ok(client) => client,
             // `prefer` tries again without TLS, `allow` with it, when the server refused the
             // first attempt (its pg_hba.conf may admit only the other kind), as libpq does.
@@ -197,12 +197,59 @@ impl PgStore {
                 Some(mode) if retry_other_tls(&first) => {
                     let mut config = self.config.clone();
                     config.ssl_mode(mode);
-                    config
-                        .connect(self.tls.clone())
+                    self.connect_within(config, action)?
                         .map_err(|e| conn::map_connect_error(&self.label, action, e))?
                 }
                 _ => return Err(conn::map_connect_error(&self.label, action, first)),
             },
+        })
+    }
+
+    /// `config.connect`, given at most the connect timeout per host for the whole of it. The
+    /// client's own timeout covers only the socket's connection; a server that accepts and
+    /// then never answers (stopped, overloaded, or not PostgreSQL) held the caller forever,
+    /// where libpq's `connect_timeout` bounds the whole start-up. The attempt runs on a
+    /// thread of its own; one that runs over is left to finish or fail by itself (its
+    /// connection, if it ever completes, is dropped unused).
+    fn connect_within(
+        &self,
+        config: Config,
+        action: &str,
+    ) -> Result<std::result::Result<postgres::Client, postgres::Error>> {
+        let per_host = config
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        let hosts = u32::try_from(config.get_hosts().len().max(1)).unwrap_or(u32::MAX);
+        let limit = per_host.saturating_mul(hosts);
+        let tls = self.tls.clone();
+        let (sent, received) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("pipeline-deps-connect".into())
+            .spawn(move || {
+                // The caller may have stopped waiting: then the result is dropped.
+                let _ = sent.send(config.connect(tls));
+            });
+        if let Err(source) = spawned {
+            return Err(Error::Io {
+                action: format!(
+                    "starting a thread to connect to {} while {action}",
+                    self.label
+                ),
+                source,
+            });
+        }
+        received.recv_timeout(limit).map_err(|_| Error::Server {
+            kind: ServerErrorKind::ConnectionRefused,
+            server: self.label.clone(),
+            action: action.to_owned(),
+            source: Some(Box::new(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "the server did not complete the connection within {} s (connect_timeout)",
+                    limit.as_secs_f64()
+                ),
+            ))),
         })
     }
 

@@ -374,6 +374,41 @@ fn an_unreachable_server_is_connection_refused() -> TestResult {
 }
 
 #[test]
+fn a_server_that_accepts_and_never_answers_is_refused_after_the_connect_timeout() -> TestResult {
+    // A listener that accepts connections and never says a word (a stopped server, or not
+    // a PostgreSQL server at all): no cluster needed.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    // Accepts and holds every connection until the test process ends.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    let url = format!("postgres://postgres@127.0.0.1:{port}/db?connect_timeout=1&sslmode=disable");
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(
+            PgStore::connect(&url, false, DEFAULT_CONNECTIONS).map_err(|e| (e.to_string(), e)),
+        );
+    });
+    // Not a timing assertion: only that the call returns at all (it waited forever).
+    let outcome = result
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .map_err(|_| "connecting to a silent server did not return")?;
+    let Err((message, error)) = outcome else {
+        return Err("a silent server was connected to".into());
+    };
+    assert_eq!(
+        server_kind(Err::<(), _>(error))?,
+        ServerErrorKind::ConnectionRefused
+    );
+    assert!(message.contains("could not connect"), "{message}");
+    Ok(())
+}
+
+#[test]
 fn wrong_credentials_are_an_authentication_error() -> TestResult {
     let Some(server) = pg_cluster::server("wrong_credentials")? else {
         return Ok(());
