@@ -117,7 +117,7 @@ fn open_default(path: &std::path::Path) -> Result<RegistryManager> {
             source: None,
         });
     }
-    crate::store::refuse_other_url(path)?;
+    crate::store::refuse_url_as_file(path)?;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|source| Error::Io {
             action: format!("creating the directory {}", parent.display()),

@@ -202,7 +202,7 @@ pub mod storage {
     //! to read what a compaction or repair did ([`CompactReport`], [`RepairReport`]),
     //! or to put a manager on storage of your own, such as a fault-injecting backend in
     //! tests ([`StorageBackend`], see [`ManagerBuilder::with_backend`](crate::ManagerBuilder::with_backend)),
-    //! or to tell a server URL from a file path ([`is_postgres_url`], [`url_scheme`]) and show one
+    //! or to tell a server URL from a file path ([`is_postgres_url`], [`url_scheme`], [`refuse_url_as_file`]) and show one
     //! without its password ([`url_without_password`]).
     //! The layout of the file is described in `docs/design.md`.
     //!
@@ -214,6 +214,7 @@ pub mod storage {
     pub use crate::maintenance::{CompactReport, RepairReport};
     pub use crate::manager::{DEFAULT_CACHE_SIZE, DEFAULT_CONNECTIONS};
     pub use crate::store::{
-        SCHEMA_VERSION, StorageBackend, is_postgres_url, url_scheme, url_without_password,
+        SCHEMA_VERSION, StorageBackend, is_postgres_url, refuse_url_as_file, url_scheme,
+        url_without_password,
     };
 }

@@ -139,7 +139,7 @@ fn a_mistyped_server_url_is_refused_and_creates_nothing() -> TestResult {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(
-        printed.contains("written as a URL (postgress://)"),
+        printed.contains("written as a URL (postgress://"),
         "{printed}"
     );
     assert_eq!(std::fs::read_dir(dir.path())?.count(), 0, "nothing created");

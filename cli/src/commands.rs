@@ -151,12 +151,11 @@ fn full_path(db: PathBuf, given: &str) -> Result<PathBuf, Failure> {
             "{given} :memory: names no file: the command-line tool works on a registry database file or server (write ./:memory: for a file of that name)"
         )));
     }
-    if let Some(scheme) = pipeline_deps::storage::url_scheme(&db) {
-        return Err(Failure::Usage(format!(
-            "{given} {} is written as a URL ({scheme}://), but only postgres:// and postgresql:// URLs name a server; to name a file whose path starts this way, write ./{}",
-            db.display(),
-            db.display()
-        )));
+    if let Err(pipeline_deps::Error::InvalidInput { detail, .. }) =
+        pipeline_deps::storage::refuse_url_as_file(&db)
+    {
+        // The path is not repeated: a URL may hold a password.
+        return Err(Failure::Usage(format!("{given}: {detail}")));
     }
     Ok(std::path::absolute(&db).unwrap_or(db))
 }

@@ -185,6 +185,10 @@ fn a_mistyped_server_url_is_a_usage_error_that_creates_nothing() -> TestResult {
         ],
         vec!["copy", "--from", "sqlite://x.db", "--to", "y.redb"],
         vec!["--db", ":memory:", "demo"],
+        vec!["--db", "postgres:/ci:hunter2@db/registry", "demo"],
+        vec!["--db", "postgres:ci:hunter2@db/registry", "stats"],
+        vec!["--db", " postgres://ci:hunter2@db/registry", "demo"],
+        vec!["--db", "mysql://ci:hunter2@db/registry", "demo"],
     ] {
         let output = Command::new(BIN)
             .args(&args)
@@ -194,10 +198,14 @@ fn a_mistyped_server_url_is_a_usage_error_that_creates_nothing() -> TestResult {
         let stderr = String::from_utf8(output.stderr)?;
         assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(
-            stderr.contains("is written as a URL") || stderr.contains(":memory: names no file"),
+            stderr.contains("written as a URL")
+                || stderr.contains("looks like a PostgreSQL URL")
+                || stderr.contains(":memory: names no file"),
             "{stderr}"
         );
-        assert!(stderr.contains("write ./"), "{stderr}");
+        assert!(stderr.contains("./"), "{stderr}");
+        // A URL may hold a password: the message never repeats it.
+        assert!(!stderr.contains("hunter2"), "{stderr}");
         assert_eq!(std::fs::read_dir(dir.path())?.count(), 0, "{args:?}");
     }
     Ok(())

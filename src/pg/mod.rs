@@ -359,6 +359,13 @@ struct Target {
 
 /// The [`Target`] of `url`, with what it leaves out taken from `env`.
 fn target(url: &str, env: &environ::Environment) -> Result<Target> {
+    if !url::is_postgres_url(std::path::Path::new(url)) {
+        return Err(Error::InvalidInput {
+            what: "the PostgreSQL URL (not shown: it may hold a password)".into(),
+            detail: "it does not start with postgres:// or postgresql://, which `connect` needs (a key=value connection string is not taken either); a registry file is opened with `RegistryManager::open`".into(),
+            source: None,
+        });
+    }
     // The client's parser knows the scheme in lower case only; URL schemes have no case.
     let url = match url.split_once("://") {
         Some((scheme, rest)) => format!("{}://{rest}", scheme.to_ascii_lowercase()),

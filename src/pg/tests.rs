@@ -364,6 +364,12 @@ fn an_unreachable_server_is_connection_refused() -> TestResult {
     assert!(message.contains("could not connect"), "{message}");
     let bad = PgStore::connect("postgres://host:notaport/db", false, DEFAULT_CONNECTIONS);
     assert!(matches!(bad, Err(Error::InvalidInput { .. })), "{bad:?}");
+    // A file path given to `connect` says what to use instead.
+    let file = PgStore::connect("registry.redb", false, DEFAULT_CONNECTIONS);
+    let Err(Error::InvalidInput { detail, .. }) = &file else {
+        return Err(format!("a file path was connected to: {file:?}").into());
+    };
+    assert!(detail.contains("RegistryManager::open"), "{detail}");
     let tls = PgStore::connect(
         "postgres://localhost/db?sslmode=verify",
         false,

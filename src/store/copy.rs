@@ -34,7 +34,7 @@ pub(crate) struct RepairReport {
 /// [`Error::InvalidInput`]: it is never taken for a file name (`postgres:` would become a
 /// directory beside the caller), and so is any other URL ([`super::url::url_scheme`]).
 pub(crate) fn check_regular_file(path: &Path) -> Result<()> {
-    super::url::refuse_other_url(path)?;
+    super::url::refuse_url_as_file(path)?;
     if path.as_os_str() == crate::default_manager::MEMORY {
         return Err(Error::InvalidInput {
             what: "the database path".into(),

@@ -67,8 +67,7 @@ pub(crate) use group::GroupCommit;
 use guard::contain;
 pub use schema::SCHEMA_VERSION;
 pub(crate) use txn::{Reader, Writer};
-pub(crate) use url::refuse_other_url;
-pub use url::{is_postgres_url, url_scheme, url_without_password};
+pub use url::{is_postgres_url, refuse_url_as_file, url_scheme, url_without_password};
 
 /// How a database is opened (the manager's builder fills this in).
 #[derive(Debug, Clone)]

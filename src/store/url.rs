@@ -61,20 +61,50 @@ pub fn url_scheme(path: &Path) -> Option<&str> {
     .then_some(scheme)
 }
 
-/// Refuses a path written as a URL that names no database ([`url_scheme`]), before anything
-/// is created for it.
-pub(crate) fn refuse_other_url(path: &Path) -> crate::Result<()> {
-    match url_scheme(path) {
-        Some(scheme) if !is_postgres_url(path) => Err(crate::Error::InvalidInput {
-            what: format!("the database path {}", path.display()),
-            detail: format!(
-                "it is written as a URL ({scheme}://), but only postgres:// and postgresql:// URLs name a database (a server); a file whose path starts this way can be named ./{}",
-                path.display()
-            ),
-            source: None,
-        }),
-        _ => Ok(()),
-    }
+/// Refuses, as a file path, one written as a URL that names no database ([`url_scheme`]),
+/// one that looks like a mistyped PostgreSQL URL (`postgres:/host/db`,
+/// `postgres:user:pw@host/db`), and a URL with whitespace before it: what
+/// [`RegistryManager::open`](crate::RegistryManager::open) and the default manager refuse
+/// before creating anything. A `postgres://` or `postgresql://` URL passes (it names a
+/// server), and so does any other path.
+///
+/// # Errors
+/// [`Error::InvalidInput`](crate::Error::InvalidInput) saying which, never repeating the
+/// path (a URL may hold a password).
+///
+/// ```
+/// use pipeline_deps::storage::refuse_url_as_file;
+/// use std::path::Path;
+///
+/// assert!(refuse_url_as_file(Path::new("postgres:/ci:secret@db/registry")).is_err());
+/// assert!(refuse_url_as_file(Path::new("./postgres:/ci@db/registry")).is_ok());
+/// assert!(refuse_url_as_file(Path::new("postgres://ci@db/registry")).is_ok());
+/// ```
+pub fn refuse_url_as_file(path: &Path) -> crate::Result<()> {
+    let text = path.to_string_lossy();
+    let trimmed = text.trim_start();
+    let lower = trimmed.get(..11).unwrap_or(trimmed).to_ascii_lowercase();
+    let detail = if is_postgres_url(path) {
+        return Ok(());
+    } else if lower.starts_with("postgres:") || lower.starts_with("postgresql:") {
+        "it looks like a PostgreSQL URL, but a server is named by a URL that starts with postgres:// or postgresql:// exactly (both slashes, nothing before them); a file whose path starts this way can be named by writing ./ before it".to_owned()
+    } else if let Some(scheme) = url_scheme(Path::new(trimmed)) {
+        let spaced = if trimmed.len() < text.len() {
+            ", after whitespace"
+        } else {
+            ""
+        };
+        format!(
+            "it is written as a URL ({scheme}://…{spaced}), but only postgres:// and postgresql:// URLs name a database (a server); a file whose path starts this way can be named by writing ./ before it"
+        )
+    } else {
+        return Ok(());
+    };
+    Err(crate::Error::InvalidInput {
+        what: "the database path (not shown: it may hold a password)".into(),
+        detail,
+        source: None,
+    })
 }
 
 /// A URL's parts as [`read`] reads them.
