@@ -261,6 +261,24 @@ fn hint(failure: &Failure) -> Option<String> {
         return None;
     };
     match (error.kind(), error) {
+        // The library's advice names API calls ("the next call", `connections(n)`); a
+        // command is simply run again.
+        (
+            _,
+            pipeline_deps::Error::Server {
+                kind: pipeline_deps::ServerErrorKind::ConnectionLost,
+                ..
+            },
+        ) => Some("run the command again once the server is reachable".into()),
+        (
+            _,
+            pipeline_deps::Error::Server {
+                kind: pipeline_deps::ServerErrorKind::TooManyConnections,
+                ..
+            },
+        ) => Some(
+            "run the command again when other clients have closed their connections, or have the server's max_connections (or the role's CONNECTION LIMIT) raised".into(),
+        ),
         // A read command refused: the owner holds the file exclusively, and a reader can
         // only join an owner in single-writer mode.
         (_, pipeline_deps::Error::InUse { .. })

@@ -393,6 +393,22 @@ fn server_errors_have_their_own_json_kinds() -> TestResult {
         let error: Value = serde_json::from_str(out.stderr.trim())?;
         assert_eq!(error["kind"], "permission_denied", "{error}");
     }
+    // A role the server lets open no connection: too many connections, with a hint that a
+    // command-line user can act on (the library's message names its `connections(n)`).
+    if let Some(limited) = &limited {
+        admin.batch_execute(
+            "DO $$ BEGIN CREATE ROLE pd_cli_full LOGIN CONNECTION LIMIT 0; EXCEPTION WHEN duplicate_object THEN NULL; END $$;",
+        )?;
+        let full = limited.replacen("pd_cli_limited@", "pd_cli_full@", 1);
+        let out = run(&["--db", &full, "stats"], &[])?;
+        assert_eq!(out.code, 3, "{}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("hint: run the command again when other clients"),
+            "{}",
+            out.stderr
+        );
+    }
     // Reads still work on the read-only database.
     assert_eq!(run(&["--db", &read_only, "stats"], &[])?.code, 0);
     Ok(())
