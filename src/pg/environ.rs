@@ -194,7 +194,8 @@ pub(super) fn fill(url: &str, env: &Environment) -> Result<Filled> {
         "host" => !config.get_hosts().is_empty(),
         "hostaddr" => !config.get_hostaddrs().is_empty(),
         "port" => port_given,
-        "user" => config.get_user().is_some(),
+        // An empty user counts as none, as in libpq (`postgres://:pw@host/db`).
+        "user" => config.get_user().is_some_and(|u| !u.is_empty()),
         // An empty password counts as none, as in libpq.
         "password" => config.get_password().is_some_and(|p| !p.is_empty()),
         "dbname" => config.get_dbname().is_some(),

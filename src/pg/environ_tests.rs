@@ -418,3 +418,10 @@ fn the_password_file_is_read_as_libpq_reads_it() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn an_empty_user_counts_as_none_as_in_libpq() -> TestResult {
+    let config = filled("postgres://:pw@db.example/reg", &[("PGUSER", "alice")])?;
+    assert_eq!(config.get_user(), Some("alice"));
+    Ok(())
+}

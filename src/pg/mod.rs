@@ -375,6 +375,13 @@ fn target(url: &str, env: &environ::Environment) -> Result<Target> {
     let blame = |e| environ::blame(e, &filled.from_env);
     let (url, tls_options) = tls::take_options(&filled.url).map_err(blame)?;
     let mut config = environ::parse(&url, "the PostgreSQL URL").map_err(blame)?;
+    // An empty user (`postgres://:pw@host/db`, and no PGUSER) is the login name, as libpq
+    // takes it; the client would send the empty name.
+    if config.get_user().is_some_and(str::is_empty)
+        && let Ok(name) = whoami::username()
+    {
+        config.user(&name);
+    }
     environ::check_hosts(&config).map_err(blame)?;
     let tls = tls_options.connector(config.get_hosts()).map_err(blame)?;
     config.ssl_mode(tls.mode);

@@ -679,3 +679,14 @@ fn a_session_the_server_ends_for_idling_is_a_lost_connection_and_reads_run_again
     assert_eq!(store.context_entry("ml", id)?.step_count, written);
     Ok(())
 }
+
+#[test]
+fn an_empty_user_without_pguser_is_the_login_name() -> TestResult {
+    let env = super::environ::Environment::of(&[], None);
+    let target = super::target("postgres://:pw@db.example/reg", &env)?;
+    assert_eq!(
+        target.config.get_user().map(str::to_owned),
+        whoami::username().ok()
+    );
+    Ok(())
+}
