@@ -212,42 +212,25 @@ pub fn parse_steps_json(
             "the document has no `steps` array at its top level".into(),
         ));
     };
-    if let Some(job) = &options.variant
-        && !steps.is_empty()
-        && !steps.iter().any(|entry| {
-            entry
-                .get("variants")
-                .and_then(|v| v.get(job.as_str()))
-                .is_some()
-        })
-    {
+    if let Some(job) = &options.variant {
         // A misspelt job type would otherwise import the base specs silently.
-        let mut known: Vec<&str> = Vec::new();
-        for entry in steps {
-            if let Some(variants) = entry.get("variants").and_then(Value::as_object) {
-                for name in variants.keys() {
-                    if !known.contains(&name.as_str()) {
-                        known.push(name);
-                    }
-                }
-            }
-        }
-        let offered = if known.is_empty() {
-            "it has no variants".to_owned()
-        } else {
-            let shown: Vec<String> = known.iter().take(20).map(|v| shorten(v)).collect();
-            let more = known.len().saturating_sub(shown.len());
-            let tail = if more > 0 {
-                format!(" and {more} more")
+        let known: indexmap::IndexSet<&str> = steps
+            .iter()
+            .filter_map(|entry| entry.get("variants").and_then(Value::as_object))
+            .flat_map(|variants| variants.keys().map(String::as_str))
+            .collect();
+        if !steps.is_empty() && !known.contains(job.as_str()) {
+            let offered = if known.is_empty() {
+                "it has no variants".to_owned()
             } else {
-                String::new()
+                let names: Vec<String> = known.iter().map(|v| shorten(v)).collect();
+                format!("its variants are {}", listed(&names, 20, ", "))
             };
-            format!("its variants are {}{tail}", shown.join(", "))
-        };
-        return Err(invalid(format!(
-            "no step of the document has a variant {}; {offered}; leave the variant out to import the steps as they are",
-            shorten(job)
-        )));
+            return Err(invalid(format!(
+                "no step of the document has a variant {}; {offered}; leave the variant out to import the steps as they are",
+                shorten(job)
+            )));
+        }
     }
     let mut out = Vec::with_capacity(steps.len());
     let mut seen = std::collections::HashMap::with_capacity(steps.len());
@@ -386,18 +369,25 @@ fn check_fields(document: &Value) -> Result<()> {
     if unknown.is_empty() {
         return Ok(());
     }
-    let total = unknown.len();
-    let mut detail = unknown
-        .into_iter()
-        .take(SHOWN)
-        .collect::<Vec<_>>()
-        .join("; ");
-    if total > SHOWN {
-        detail.push_str(&format!("; and {} more", total - SHOWN));
-    }
     Err(invalid(format!(
-        "{total} unknown field(s): {detail} (allow unknown fields to import such a document anyway)"
+        "{} unknown field(s): {} (allow unknown fields to import such a document anyway)",
+        unknown.len(),
+        listed(&unknown, SHOWN, "; ")
     )))
+}
+
+/// The first `shown` of `items` joined by `separator`, then how many more there are.
+fn listed(items: &[String], shown: usize, separator: &str) -> String {
+    let mut text = items
+        .iter()
+        .take(shown)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(separator);
+    if items.len() > shown {
+        text.push_str(&format!("{separator}and {} more", items.len() - shown));
+    }
+    text
 }
 
 /// The unknown keys of the dependencies and outputs of a step or variant.

@@ -299,14 +299,20 @@ pub fn existing_context(
     }
 }
 
-/// The failure for a context that does not exist, naming the ones that do.
-pub fn unknown_context(manager: &RegistryManager, context: &str) -> Result<Failure, Failure> {
+/// "its contexts are: …" (the first ten), or "it has no contexts": what a message about a
+/// context that does not exist adds, so that a misspelt name shows.
+pub fn contexts_there(manager: &RegistryManager) -> Result<String, Failure> {
     let names = manager.list_contexts()?;
-    let known = if names.is_empty() {
+    Ok(if names.is_empty() {
         "it has no contexts".to_owned()
     } else {
         format!("its contexts are: {}", list_preview(&names, 10))
-    };
+    })
+}
+
+/// The failure for a context that does not exist, naming the ones that do.
+pub fn unknown_context(manager: &RegistryManager, context: &str) -> Result<Failure, Failure> {
+    let known = contexts_there(manager)?;
     Ok(missing(
         "unknown_context",
         context,

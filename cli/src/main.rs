@@ -282,7 +282,7 @@ fn hint(failure: &Failure) -> Option<String> {
         // A read command refused: the owner holds the file exclusively, and a reader can
         // only join an owner in single-writer mode.
         (_, pipeline_deps::Error::InUse { .. })
-            if commands::READING.load(std::sync::atomic::Ordering::Relaxed) =>
+            if commands::READING.load(Ordering::Relaxed) =>
         {
             Some("its owner holds it exclusively; read commands can read it only while the owner runs in single-writer mode (Rust `Concurrency::SingleWriter`, Python `single_writer=True`, as pipeline-deps's own write commands do), so wait for the owner to close it".into())
         }
@@ -299,7 +299,7 @@ fn hint(failure: &Failure) -> Option<String> {
             "export the contexts that still read (`pipeline-deps export`) and restore the rest from the server's backup".into(),
         ),
         (pipeline_deps::ErrorKind::Corruption, _)
-            if maintain::REPAIRING.load(std::sync::atomic::Ordering::Relaxed) =>
+            if maintain::REPAIRING.load(Ordering::Relaxed) =>
         {
             Some(format!(
                 "the file was left as it was; restore it from a backup, or export the contexts that still read (`pipeline-deps {}export CONTEXT`) and import them into a new file",

@@ -2,12 +2,14 @@
 
 use std::collections::HashSet;
 use std::io::{self, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use pipeline_deps::{ContextStats, RegistryManager};
 use serde::Serialize;
 
 use crate::commands::{
-    Session, existing_context, file_only, file_size, list_preview, open_copy, open_write,
+    Session, contexts_there, existing_context, file_only, file_size, list_preview, open_copy,
+    open_write,
 };
 use crate::json::{self, Context, Problem, schema};
 use crate::output::{bytes, esc, path_text, short};
@@ -52,12 +54,7 @@ pub fn clear(s: &mut Session<'_>, context: &str) -> Result<Status, Failure> {
     } else {
         // The contexts there are, so that a misspelt name shows (the command still succeeds:
         // clearing is idempotent).
-        let names = manager.list_contexts()?;
-        let known = if names.is_empty() {
-            "it has no contexts".to_owned()
-        } else {
-            format!("its contexts are: {}", list_preview(&names, 10))
-        };
+        let known = contexts_there(&manager)?;
         writeln!(
             s.out,
             "context '{}' does not exist in {}; nothing to clear ({known})",
@@ -248,7 +245,7 @@ fn check_context(
 
 /// Whether `check --repair` tried to repair the file (a corruption error then means the
 /// repair failed and left the file as it was).
-pub static REPAIRING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+pub static REPAIRING: AtomicBool = AtomicBool::new(false);
 
 /// `check [--repair]`: the storage engine's checksum verification, then every record
 /// decoded; exit 1 when anything fails. The check reads a copy of the file in memory and
@@ -265,7 +262,7 @@ pub fn check(s: &mut Session<'_>, repair: bool) -> Result<Status, Failure> {
         if !s.db.exists() {
             return Err(Failure::NoDatabase(s.db.clone()));
         }
-        REPAIRING.store(true, std::sync::atomic::Ordering::Relaxed);
+        REPAIRING.store(true, Ordering::Relaxed);
         Some(RegistryManager::repair_file(&s.db)?)
     } else {
         None

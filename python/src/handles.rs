@@ -6,7 +6,7 @@
 //! it are closed or collected. Calls clone the (cheap, `Arc`-backed) library handle out of the
 //! lock and run without the GIL.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use pyo3::prelude::*;
@@ -31,23 +31,22 @@ pub(crate) struct NativeManager {
     /// (Python sees a file name that is not UTF-8 with `os.fsdecode`'s escapes, so that it
     /// names the same file).
     path: std::ffi::OsString,
-    /// The same for messages (lossy).
-    label: String,
 }
 
 impl NativeManager {
     fn wrap(manager: RegistryManager, path: impl Into<std::ffi::OsString>) -> Self {
-        let path = path.into();
         NativeManager {
             inner: Mutex::new(Some(manager)),
-            label: PathBuf::from(&path).display().to_string(),
-            path,
+            path: path.into(),
         }
     }
 
     fn handle(&self) -> PyResult<RegistryManager> {
         lock(&self.inner).clone().ok_or_else(|| {
-            ClosedError::new_err(format!("the registry manager of {} is closed", self.label))
+            ClosedError::new_err(format!(
+                "the registry manager of {} is closed",
+                Path::new(&self.path).display()
+            ))
         })
     }
 }

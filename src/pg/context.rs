@@ -399,19 +399,13 @@ impl<'s, 'c> PgContextWriter<'s, 'c> {
     /// Counts one more step of `step_type`, giving the type the next position if it has
     /// none (new, or its last step went earlier in this writer).
     fn index_type(&mut self, step_type: &str, step: &str) -> Result<()> {
-        let absent = self.tally(step_type, step)?.count() <= 0;
-        let appeared_at = if absent {
+        if self.tally(step_type, step)?.count() <= 0 {
             let position = self.next_seq();
+            let position = self.stored(position)?;
             self.entry.step_type_count += 1;
-            Some(self.stored(position)?)
-        } else {
-            None
-        };
-        let tally = self.tally(step_type, step)?;
-        if appeared_at.is_some() {
-            tally.appeared_at = appeared_at;
+            self.tally(step_type, step)?.appeared_at = Some(position);
         }
-        tally.change += 1;
+        self.tally(step_type, step)?.change += 1;
         Ok(())
     }
 

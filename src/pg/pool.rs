@@ -39,6 +39,8 @@ pub(super) struct Pool {
     state: Mutex<State>,
     /// Signalled when a connection is returned or given up, for callers waiting at the limit.
     returned: Condvar,
+    /// At most this many connections are open at once (at least 1).
+    limit: usize,
 }
 
 struct State {
@@ -49,8 +51,7 @@ struct State {
     /// At most this many are opened: the pool's limit, lowered to what it had open when the
     /// server refused one more for lack of slots (a call then waits for one of its own).
     ceiling: usize,
-    /// The pool's own limit, and since when the ceiling is below it.
-    limit: usize,
+    /// Since when the ceiling is below the pool's limit.
     lowered_at: Option<Instant>,
     /// The process whose connections these are (see [`State::leave_parents`]).
     process: u32,
@@ -90,11 +91,11 @@ impl Pool {
                 idle: Vec::new(),
                 open: 0,
                 ceiling: limit.max(1),
-                limit: limit.max(1),
                 lowered_at: None,
                 process: std::process::id(),
             }),
             returned: Condvar::new(),
+            limit: limit.max(1),
         }
     }
 
@@ -140,7 +141,7 @@ impl Pool {
                 .lowered_at
                 .is_some_and(|at| at.elapsed() >= CEILING_RETRY)
             {
-                state.ceiling = state.limit;
+                state.ceiling = self.limit;
                 state.lowered_at = None;
             }
             if state.open < state.ceiling {

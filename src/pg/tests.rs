@@ -406,6 +406,14 @@ fn a_server_that_accepts_and_never_answers_is_refused_after_the_connect_timeout(
     let Err((message, error)) = outcome else {
         return Err("a silent server was connected to".into());
     };
+    // Refused by the connect timeout (the cause says so), not by anything the listener did.
+    let cause = std::error::Error::source(&error).map(ToString::to_string);
+    assert!(
+        cause
+            .as_deref()
+            .is_some_and(|c| c.contains("connect_timeout")),
+        "{cause:?}"
+    );
     assert_eq!(
         server_kind(Err::<(), _>(error))?,
         ServerErrorKind::ConnectionRefused

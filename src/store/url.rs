@@ -81,12 +81,13 @@ pub fn url_scheme(path: &Path) -> Option<&str> {
 /// assert!(refuse_url_as_file(Path::new("postgres://ci@db/registry")).is_ok());
 /// ```
 pub fn refuse_url_as_file(path: &Path) -> crate::Result<()> {
+    if is_postgres_url(path) {
+        return Ok(());
+    }
     let text = path.to_string_lossy();
     let trimmed = text.trim_start();
     let lower = trimmed.get(..11).unwrap_or(trimmed).to_ascii_lowercase();
-    let detail = if is_postgres_url(path) {
-        return Ok(());
-    } else if lower.starts_with("postgres:") || lower.starts_with("postgresql:") {
+    let detail = if lower.starts_with("postgres:") || lower.starts_with("postgresql:") {
         "it looks like a PostgreSQL URL, but a server is named by a URL that starts with postgres:// or postgresql:// exactly (both slashes, nothing before them); a file whose path starts this way can be named by writing ./ before it".to_owned()
     } else if let Some(scheme) = url_scheme(Path::new(trimmed)) {
         let spaced = if trimmed.len() < text.len() {
