@@ -23,10 +23,14 @@ pub(super) const MIGRATIONS: &[(u64, &str)] = &[
         3,
         include_str!("../../migrations/postgres/0003_specs_without_foreign_key.sql"),
     ),
+    (
+        4,
+        include_str!("../../migrations/postgres/0004_batch_type_counts.sql"),
+    ),
 ];
 
 /// The PostgreSQL schema version this build writes and reads.
-pub(crate) const PG_SCHEMA_VERSION: u64 = 3;
+pub(crate) const PG_SCHEMA_VERSION: u64 = 4;
 
 /// The advisory lock that serialises migrations (`pipedeps` in ASCII).
 const MIGRATION_LOCK: i64 = 0x7069_7065_6465_7073;
@@ -72,7 +76,7 @@ pub(super) fn run(conn: &mut Conn, server: &str) -> Result<()> {
 /// without a registry is [`Error::NotARegistry`], one of a newer version
 /// [`Error::SchemaTooNew`]; an older one is read as it is. Every version so far reads the
 /// same tables and columns (version 2 added the write functions, version 3 dropped a
-/// foreign key); a migration that changes what reads use must make this refuse the
+/// foreign key, version 4 replaced a write function); a migration that changes what reads use must make this refuse the
 /// versions before it.
 pub(super) fn check(conn: &mut Conn, server: &str) -> Result<()> {
     let found = found_version(conn, server)?;

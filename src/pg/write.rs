@@ -1,7 +1,8 @@
 //! The hot writes as one statement each: registering, replacing and removing steps call the
-//! server-side functions of `migrations/postgres/0002_write_functions.sql`, which lock the
-//! context's catalog row, check its id, change the specs and the step-type index and write
-//! the counters and a new revision, all in the statement's transaction.
+//! server-side functions of `migrations/postgres/0002_write_functions.sql` (`pd_put_steps`
+//! as replaced by `0004_batch_type_counts.sql`), which lock the context's catalog row,
+//! check its id, change the specs and the step-type index and write the counters and a new
+//! revision, all in the statement's transaction.
 //!
 //! A single step (`register`, `upsert`, `unregister`) is one statement that the server
 //! commits on its own before it answers: one round trip, and `Ok` means committed and

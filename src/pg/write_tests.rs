@@ -93,6 +93,19 @@ fn the_write_functions_leave_exactly_what_the_step_by_step_writer_leaves() -> Te
         assert!(ctx.remove("s6")?);
         ctx.finish().map(drop)
     })?;
+    // One batch that replaces as it goes, in one transaction: a type that goes (Other, with
+    // s5) and comes back, one that arrives (Train), and new steps of known types, which the
+    // function counts at the end of the call or before the next change of a step's type.
+    let batch = [
+        ("s8", &b),
+        ("s5", &gone),
+        ("s9", &other),
+        ("s10", &other),
+        ("s11", &b),
+        ("s2", &a),
+        ("s12", &a),
+    ];
+    put(&batch, true)?;
     // The same calls through the functions.
     store.put_steps("new writer", "new", new, &[("s1", &a)], false)?;
     store.put_steps("new writer", "new", new, &[("s2", &b), ("s3", &a)], false)?;
@@ -110,13 +123,58 @@ fn the_write_functions_leave_exactly_what_the_step_by_step_writer_leaves() -> Te
         false,
     )?;
     assert!(store.remove_step("new writer", "new", new, "s6")?);
+    store.put_steps("new writer", "new", new, &batch, true)?;
     let expected = rows(&url, "old")?;
     let mut functions = rows(&url, "new")?;
     // Revisions differ by the number of transactions; everything else is the same.
     let (expected_catalog, catalog) = (expected.last().cloned(), functions.pop());
     assert_eq!(functions, expected[..expected.len() - 1]);
-    assert_eq!(expected_catalog.as_deref(), Some("catalog [5, 4, 13, 8]"));
-    assert_eq!(catalog.as_deref(), Some("catalog [5, 4, 13, 11]"));
+    assert_eq!(expected_catalog.as_deref(), Some("catalog [10, 5, 20, 9]"));
+    assert_eq!(catalog.as_deref(), Some("catalog [10, 5, 20, 12]"));
+    Ok(())
+}
+
+#[test]
+fn a_batch_updates_each_types_row_once_whatever_its_size() -> TestResult {
+    let Some((store, url)) = fresh("write_functions_batch_types")? else {
+        return Ok(());
+    };
+    let id = i64::try_from(register(&store, "ml", &[("first", "T")])?)?;
+    // 1,000 new steps in one call, alternating a known type (T) and a new one (U).
+    let (t, u) = (spec("T", "out"), spec("U", "out"));
+    let steps: Vec<String> = (0..1000).map(|i| format!("s{i}")).collect();
+    let specs: Vec<&StepSpecification> = (0..1000)
+        .map(|i| if i % 2 == 0 { &t } else { &u })
+        .collect();
+    let types: Vec<&str> = specs.iter().map(|s| s.step_type.as_str()).collect();
+    let tails: Vec<Vec<u8>> = specs.iter().map(|s| codec::encode_step_tail(s)).collect();
+    let mut client = raw(&url)?;
+    let mut tx = client.transaction()?;
+    let new: i64 = tx
+        .query_one(
+            "SELECT pd_put_steps('ml', $1, false, $2, $3, $4)",
+            &[&id, &steps, &types, &tails],
+        )?
+        .try_get(0)?;
+    // This transaction's own row updates so far: T's row once, U's (inserted by its first
+    // step) once; the step-per-update function of version 3 made 999.
+    let updated: i64 = tx
+        .query_one(
+            "SELECT n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = 'pd_step_types'",
+            &[],
+        )?
+        .try_get(0)?;
+    tx.commit()?;
+    assert_eq!((new, updated), (1000, 2));
+    let counts: Vec<(String, i64)> = client
+        .query(
+            "SELECT step_type, step_count FROM pd_step_types ORDER BY first_position",
+            &[],
+        )?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect::<Result<_, postgres::Error>>()?;
+    assert_eq!(counts, [("T".to_owned(), 501), ("U".to_owned(), 500)]);
     Ok(())
 }
 
@@ -305,8 +363,10 @@ fn a_version_1_database_is_upgraded_by_its_first_opener() -> TestResult {
         )?
         .try_get(0)?;
     assert_eq!(version, PG_SCHEMA_VERSION.to_string());
-    assert_eq!(PG_SCHEMA_VERSION, 3);
+    assert_eq!(PG_SCHEMA_VERSION, 4);
     assert_eq!(client.query_one(functions, &[])?.try_get::<_, i64>(0)?, 1);
+    let counting = "SELECT count(*) FROM pg_proc WHERE proname = 'pd_count_noted_types'";
+    assert_eq!(client.query_one(counting, &[])?.try_get::<_, i64>(0)?, 1);
     let spec_keys = "SELECT count(*) FROM pg_constraint \
                      WHERE conrelid = 'pd_specs'::regclass AND contype = 'f'";
     assert_eq!(client.query_one(spec_keys, &[])?.try_get::<_, i64>(0)?, 0);
