@@ -25,7 +25,7 @@ pub(super) const MIGRATIONS: &[(u64, &str)] = &[
     ),
     (
         4,
-        include_str!("../../migrations/postgres/0004_batch_type_counts.sql"),
+        include_str!("../../migrations/postgres/0004_faster_write_functions.sql"),
     ),
 ];
 

@@ -1,6 +1,6 @@
 //! The hot writes as one statement each: registering, replacing and removing steps call the
 //! server-side functions of `migrations/postgres/0002_write_functions.sql` (`pd_put_steps`
-//! as replaced by `0004_batch_type_counts.sql`), which lock the context's catalog row,
+//! as replaced by `0004_faster_write_functions.sql`), which lock the context's catalog row,
 //! check its id, change the specs and the step-type index and write the counters and a new
 //! revision, all in the statement's transaction.
 //!
@@ -19,6 +19,7 @@ use crate::codec;
 use crate::error::{Error, Result, ServerErrorKind, shorten};
 use crate::spec::StepSpecification;
 
+const PUT_STEP: &str = "SELECT pd_put_step($1, $2, $3, $4, $5, $6)";
 const PUT_STEPS: &str = "SELECT pd_put_steps($1, $2, $3, $4, $5, $6)";
 const REMOVE_STEP: &str = "SELECT pd_remove_step($1, $2, $3)";
 
@@ -90,14 +91,13 @@ impl PgStore {
             types.push(spec.step_type.as_str());
             tails.push(tail);
         }
-        let alone = items.len() == 1;
         let calls = plan_calls(&sizes, CALL_BYTES);
         self.with_conn(action, |conn, server| {
-            if alone {
+            if let ([step], [step_type], [tail]) = (&steps[..], &types[..], &tails[..]) {
                 let params: [&(dyn postgres::types::ToSql + Sync); 6] =
-                    [&name, &key, &replace, &steps, &types, &tails];
+                    [&name, &key, &replace, step, step_type, tail];
                 let map = |e| write_error(server, action, name, &steps, true, e);
-                conn.query_one_alone(server, action, PUT_STEPS, &params, map)?;
+                conn.query_one_alone(server, action, PUT_STEP, &params, map)?;
                 return Ok(());
             }
             in_transaction(conn, server, action, |sql| {

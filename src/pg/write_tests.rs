@@ -365,8 +365,9 @@ fn a_version_1_database_is_upgraded_by_its_first_opener() -> TestResult {
     assert_eq!(version, PG_SCHEMA_VERSION.to_string());
     assert_eq!(PG_SCHEMA_VERSION, 4);
     assert_eq!(client.query_one(functions, &[])?.try_get::<_, i64>(0)?, 1);
-    let counting = "SELECT count(*) FROM pg_proc WHERE proname = 'pd_count_noted_types'";
-    assert_eq!(client.query_one(counting, &[])?.try_get::<_, i64>(0)?, 1);
+    let version_4 = "SELECT count(*) FROM pg_proc \
+                     WHERE proname IN ('pd_count_noted_types', 'pd_put_step')";
+    assert_eq!(client.query_one(version_4, &[])?.try_get::<_, i64>(0)?, 2);
     let spec_keys = "SELECT count(*) FROM pg_constraint \
                      WHERE conrelid = 'pd_specs'::regclass AND contype = 'f'";
     assert_eq!(client.query_one(spec_keys, &[])?.try_get::<_, i64>(0)?, 0);
