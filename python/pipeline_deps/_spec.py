@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import json
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Type, TypeVar, Union
 
 from ._native import InvalidInputError, InvalidSpecError
 
@@ -124,7 +124,10 @@ class NodeType(enum.Enum):
         return self.value
 
 
-def _enum(kind: type, value: Any, what: str) -> Any:
+_Enum = TypeVar("_Enum", bound=enum.Enum)
+
+
+def _enum(kind: Type[_Enum], value: Any, what: str) -> _Enum:
     """``value`` as a member of ``kind``: a member, its value string, or any enum whose
     ``.value`` is one (the original implementation's own enums)."""
     if isinstance(value, kind):
@@ -265,7 +268,11 @@ class OutputSpec:
         )
 
 
-def _keyed(items: Any, kind: type, strict: bool = True) -> Dict[str, Any]:
+# A dependency or an output: what ``_keyed`` reads a section's entries into.
+_Entry = TypeVar("_Entry", DependencySpec, OutputSpec)
+
+
+def _keyed(items: Any, kind: Type[_Entry], strict: bool = True) -> Dict[str, _Entry]:
     """Dependencies or outputs as ``{logical_name: spec}``, from a dict or a list."""
     if items is None:
         return {}
@@ -278,7 +285,7 @@ def _keyed(items: Any, kind: type, strict: bool = True) -> Dict[str, Any]:
     else:
         pairs = ((_logical_name(i, kind), i) for i in items)
     section = "dependencies" if kind is DependencySpec else "outputs"
-    result: Dict[str, Any] = {}
+    result: Dict[str, _Entry] = {}
     for key, value in pairs:
         if not isinstance(value, kind):
             try:
@@ -291,7 +298,7 @@ def _keyed(items: Any, kind: type, strict: bool = True) -> Dict[str, Any]:
     return result
 
 
-def _logical_name(item: Any, kind: type) -> Any:
+def _logical_name(item: Any, kind: Type[_Entry]) -> Any:
     """The logical name of a list entry: a spec object's, or a dict's ``logical_name``."""
     if isinstance(item, kind):
         return item.logical_name

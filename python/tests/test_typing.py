@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +71,19 @@ def test_mypy_checks_uses_of_the_api(tmp_path):
     errors = [line for line in result.stdout.splitlines() if ": error:" in line]
     assert len(errors) == 1, result.stdout
     assert "sample.py:12" in errors[0] and 'variable has type "int"' in errors[0]
+
+
+def test_the_package_source_passes_mypy_strict(tmp_path):
+    """The package's own modules type-check under ``mypy --strict``: no error and no
+    internal error."""
+    pytest.importorskip("mypy", reason="mypy is not installed (python/ci.sh installs it)")
+    source = Path(__file__).resolve().parents[1] / "pipeline_deps"
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--cache-dir",
+         str(tmp_path / "c"), str(source)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("Success: no issues found"), result.stdout
