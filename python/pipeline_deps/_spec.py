@@ -55,14 +55,14 @@ def _flag(value: Any, what: str) -> bool:
     return value
 
 
-# The keys the export and fixture formats know (as the Rust import does), so that a
-# misspelt field in a dict is refused rather than dropped: a step entry (with the fixture's
-# descriptive keys and the nested ``spec`` section of a ``model_dump()``), a dependency and
-# an output.
+# The keys the export and fixture formats know (the same lists as the Rust import's), so
+# that a misspelt field in a dict is refused rather than dropped: a step entry (with the
+# fixture's descriptive keys; not the nested ``spec`` section of a ``model_dump()``, which
+# the import refuses too), a dependency and an output.
 _STEP_KEYS = frozenset(
     {
         "step_name", "step_type", "node_type", "dependencies", "outputs", "variants", "file",
-        "sagemaker_step_type", "dependency_order", "output_order", "contract", "spec",
+        "sagemaker_step_type", "dependency_order", "output_order", "contract",
     }
 )
 _DEPENDENCY_KEYS = frozenset(
@@ -370,18 +370,26 @@ class StepSpecification:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], strict: bool = True) -> "StepSpecification":
         """From the export format, or a ``model_dump()`` of the original implementation's
-        spec objects (whose dependencies and outputs may sit in a nested ``spec`` section).
-        ``strict`` (for a dict given as such) refuses a key the export and fixture formats do
-        not know, as the JSON import does: a misspelt field would otherwise vanish. A
-        ``model_dump()`` is read leniently (the original models carry sections of their
-        own)."""
+        spec objects.
+
+        ``strict`` (for a dict given as such) reads a step as the JSON import reads a step of
+        its document: a key the export and fixture formats do not know is refused, since a
+        misspelt field would otherwise vanish, and so is a nested ``spec`` section (the
+        dependencies and outputs of a dict sit at its top level). ``strict=False`` (for a
+        ``model_dump()``) reads leniently: the original models carry sections of their own,
+        and their dependencies and outputs may sit in a nested ``spec`` section."""
         data = _plain(data)
         if strict:
+            if "spec" in data:
+                raise ValueError(
+                    "unknown field 'spec' in the step: a dict is read in the export format, "
+                    "as an import reads it, with 'dependencies' and 'outputs' at its top "
+                    "level; a nested 'spec' section is read only from an object's "
+                    "model_dump()"
+                )
             _known_keys(data, _STEP_KEYS, "the step")
-        section = data.get("spec")
+        section = None if strict else data.get("spec")
         if isinstance(section, Mapping) and not data.get("dependencies") and not data.get("outputs"):
-            if strict:
-                _known_keys(section, _STEP_KEYS, "the step's spec section")
             merged = dict(section)
             merged["step_type"] = data.get("step_type") or section.get("step_type", "")
             merged["node_type"] = data.get("node_type", section.get("node_type", "internal"))

@@ -4,6 +4,7 @@ registration order, and maps every failure onto the exception hierarchy without 
 from __future__ import annotations
 
 import enum
+import json
 
 import pytest
 
@@ -92,6 +93,31 @@ def test_an_object_with_model_dump_registers(manager):
     assert got.dependencies["model_data"].dependency_type is pd.DependencyType.MODEL_ARTIFACTS
     assert got.outputs["model_name"].output_type is pd.DependencyType.CUSTOM_PROPERTY
     assert got.outputs["model_name"].aliases == ["model"]
+
+
+def test_a_dict_with_a_nested_spec_section_is_refused_as_an_import_refuses_it(manager):
+    """A dict is read in the export format, as an import reads a step of its document: the
+    nested `spec` section of the original models' model_dump() is refused by both, naming
+    the field, and nothing is written. The model object itself still registers (above)."""
+    registry = manager.get_registry("ctx")
+    sections = {"outputs": {"o": {"property_path": "properties.O"}}}
+    nested = {"step_type": "A", "node_type": "source", "spec": sections}
+    with pytest.raises(pd.InvalidInputError, match="`spec`"):
+        registry.import_json(json.dumps({"steps": [{"step_name": "s", **nested}]}))
+    with pytest.raises(pd.InvalidSpecError, match="step 's' is invalid: unknown field 'spec'"):
+        registry.register("s", nested)
+    with pytest.raises(pd.InvalidSpecError, match="unknown field 'spec'"):
+        registry.upsert("s", nested)
+    with pytest.raises(ValueError, match="unknown field 'spec'"):
+        pd.StepSpecification.from_dict(nested)
+    assert len(registry) == 0
+
+    # The same sections at the top level: both read them, alike.
+    flat = {"step_type": "A", "node_type": "source", **sections}
+    registry.register("s", flat)
+    assert registry.import_json(json.dumps({"steps": [{"step_name": "t", **flat}]})) == 1
+    assert registry.get_specification("s") == registry.get_specification("t")
+    assert registry.get_specification("s") == pd.StepSpecification.from_dict(nested, strict=False)
 
 
 def test_enum_values_are_accepted_as_strings_and_checked(manager):
