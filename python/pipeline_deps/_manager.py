@@ -23,7 +23,6 @@ from typing import (
     Literal,
     Mapping,
     Optional,
-    TYPE_CHECKING,
     TypedDict,
     TypeVar,
     Union,
@@ -193,22 +192,23 @@ class RegistryManager:
             native = _native.NativeManager.open_read_only(path)
         else:
             native = _native.NativeManager.open(path, single_writer)
-        self._init(native)
+        self._handle = native
+        self._init_registries()
 
-    def _init(self, native: "_native.NativeManager") -> None:
-        self._native = native
+    @property
+    def _native(self) -> _native.NativeManager:
+        """The native manager (read through a property, which the process-wide manager
+        overrides to open its database on first use)."""
+        return self._handle
+
+    def _init_registries(self) -> None:
+        """The bookkeeping of the registry objects handed out (it opens nothing)."""
         # The registry object of each context, handed out again until the context is cleared.
         self._registries: Dict[str, SpecificationRegistry] = {}
         # Every registry object handed out and still alive, also those of cleared contexts:
         # close() closes them all, so that the database is released.
         self._handed_out: "weakref.WeakSet[SpecificationRegistry]" = weakref.WeakSet()
         self._lock = threading.RLock()
-
-    @classmethod
-    def _wrap(cls, native: "_native.NativeManager") -> "RegistryManager":
-        manager = cls.__new__(cls)
-        manager._init(native)
-        return manager
 
     @property
     def path(self) -> str:
@@ -328,10 +328,16 @@ class RegistryManager:
         this manager, and resolvers over them, are closed too. A call running in another
         thread at that moment finishes first: the file is released when it returns."""
         with self._lock:
-            for registry in list(self._handed_out):
-                registry.close()
-            self._registries.clear()
+            self._close_registries()
             self._native.close()
+
+    def _close_registries(self) -> None:
+        """Closes every registry object handed out (and its resolvers); the caller holds
+        ``_lock``."""
+        for registry in list(self._handed_out):
+            registry.close()
+        self._registries.clear()
+        self._handed_out = weakref.WeakSet()
 
     @property
     def closed(self) -> bool:
@@ -347,42 +353,47 @@ class RegistryManager:
         return f"RegistryManager(path={self.path!r})"
 
 
-class _DefaultManager:
-    """The process-wide manager behind ``registry_manager`` and the module functions.
+class _DefaultManager(RegistryManager):
+    """The process-wide manager behind ``registry_manager`` and the module functions: a
+    :class:`RegistryManager` like any other (``isinstance`` says so, every method is
+    inherited), except that it opens lazily.
 
-    It opens lazily, on first use, the file named by ``PIPELINE_DEPS_DB`` or else the
-    per-user default (the same file the Rust library's default manager and the CLI use),
-    so importing the package touches no file.
+    It opens on first use the file named by ``PIPELINE_DEPS_DB`` or else the per-user
+    default (the same file the Rust library's default manager and the CLI use), so importing
+    the package touches no file; after :meth:`close` the next use opens it again.
     """
 
     def __init__(self) -> None:
-        self._manager: Optional[RegistryManager] = None
-        self._lock = threading.Lock()
+        # Opens nothing: the inherited methods reach the database through ``_native``.
+        self._init_registries()
+        # The native manager while open: None before first use and after close().
+        self._opened: Optional[_native.NativeManager] = None
+        # Guards ``_opened``; taken after ``_lock`` when both are held, never before it.
+        self._open_lock = threading.Lock()
 
-    def _get(self) -> RegistryManager:
-        with self._lock:
-            if self._manager is None:
-                self._manager = RegistryManager._wrap(_native.NativeManager.default_manager())
-            return self._manager
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._get(), name)
+    @property
+    def _native(self) -> _native.NativeManager:
+        """The process-wide native manager, opened now if it is not open."""
+        with self._open_lock:
+            if self._opened is None:
+                self._opened = _native.NativeManager.default_manager()
+            return self._opened
 
     # Asking about the manager does not open it (nor create its file).
 
     @property
     def closed(self) -> bool:
         """True unless it is open now (before first use, and after :meth:`close`)."""
-        with self._lock:
-            return self._manager is None or self._manager.closed
+        with self._open_lock:
+            return self._opened is None or self._opened.closed
 
     @property
     def path(self) -> str:
         """The database it opened, or would open now (a server's URL without its
         password); ``""`` when no default location can be found."""
-        with self._lock:
-            if self._manager is not None and not self._manager.closed:
-                return self._manager.path
+        with self._open_lock:
+            if self._opened is not None and not self._opened.closed:
+                return self._opened.path
         path = _native.default_database_path()
         return _shown(os.fsdecode(path)) if path is not None else ""
 
@@ -396,16 +407,12 @@ class _DefaultManager:
         taken from it); the next use opens it again, on the path chosen then
         (:func:`set_default_database_path` works again after this)."""
         with self._lock:
-            if self._manager is not None:
-                self._manager.close()
-                self._manager = None
-            _native.close_default_manager()
-
-    def __enter__(self) -> "_DefaultManager":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+            self._close_registries()
+            with self._open_lock:
+                if self._opened is not None:
+                    self._opened.close()
+                    self._opened = None
+                _native.close_default_manager()
 
     def __repr__(self) -> str:
         return f"<default RegistryManager on {self.path or '(no path)'}>"
@@ -440,12 +447,8 @@ def _shown(path: str) -> str:
     return _native.url_without_password(path) if _is_server_url(path) else path
 
 
-if TYPE_CHECKING:
-    # Type checkers see the process-wide manager as the RegistryManager it forwards to
-    # (every method, typed; its ``close`` and ``with`` have the same signatures).
-    registry_manager: RegistryManager
-else:
-    registry_manager = _DefaultManager()
+# The process-wide manager: a RegistryManager, opened on first use.
+registry_manager: RegistryManager = _DefaultManager()
 
 
 @overload

@@ -390,6 +390,31 @@ print(pd.registry_manager.closed, os.path.exists(%r))
     assert out.split("\n")[:5] == ["True True False", "True", "False", "False", "True True"], out
 
 
+def test_the_default_manager_is_a_registry_manager(tmp_path):
+    """`registry_manager` is a RegistryManager instance, as the design has it: before its
+    first use (asking opens nothing), while open, once closed, and opened again."""
+    from conftest import run_python
+
+    target = tmp_path / "default.redb"
+    code = """
+import os, pipeline_deps as pd
+m = pd.registry_manager
+print(isinstance(m, pd.RegistryManager), m.closed, os.path.exists(%r))
+m.get_registry("x")
+print(isinstance(m, pd.RegistryManager), m.closed, m.list_contexts())
+m.close()
+print(isinstance(m, pd.RegistryManager), m.closed)
+print(m.get_registry("x").context_name, m.closed, m.path == %r)
+""" % (str(target), str(target))
+    out = run_python(code, {"PIPELINE_DEPS_DB": str(target)})
+    assert out.split("\n")[:4] == [
+        "True True False",
+        "True False ['x']",
+        "True True",
+        "x False True",
+    ], out
+
+
 def test_a_file_name_that_is_not_utf8_round_trips_and_shows(tmp_path):
     raw = os.fsencode(tmp_path) + b"/\xfd.redb"
     with pd.RegistryManager(raw) as m:
