@@ -414,6 +414,11 @@ class _DefaultManager(RegistryManager):
                     self._opened = None
                 _native.close_default_manager()
 
+    def __reduce__(self) -> Any:
+        # A handle, as every manager is: ``pickle`` and ``deepcopy`` refuse it with the
+        # TypeError they give any other manager (not an error about its bookkeeping).
+        raise TypeError("cannot pickle the process-wide registry manager: it is a handle")
+
     def __repr__(self) -> str:
         return f"<default RegistryManager on {self.path or '(no path)'}>"
 

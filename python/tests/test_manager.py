@@ -392,12 +392,13 @@ print(pd.registry_manager.closed, os.path.exists(%r))
 
 def test_the_default_manager_is_a_registry_manager(tmp_path):
     """`registry_manager` is a RegistryManager instance, as the design has it: before its
-    first use (asking opens nothing), while open, once closed, and opened again."""
+    first use (asking opens nothing), while open, once closed, and opened again. It is a
+    handle as any manager is: a copy is itself; deepcopy and pickle refuse (TypeError)."""
     from conftest import run_python
 
     target = tmp_path / "default.redb"
     code = """
-import os, pipeline_deps as pd
+import copy, os, pickle, pipeline_deps as pd
 m = pd.registry_manager
 print(isinstance(m, pd.RegistryManager), m.closed, os.path.exists(%r))
 m.get_registry("x")
@@ -405,13 +406,21 @@ print(isinstance(m, pd.RegistryManager), m.closed, m.list_contexts())
 m.close()
 print(isinstance(m, pd.RegistryManager), m.closed)
 print(m.get_registry("x").context_name, m.closed, m.path == %r)
+for copied in (copy.copy, copy.deepcopy, pickle.dumps):   # a handle, as any manager is
+    try:
+        print(copied(m) is m)
+    except TypeError:
+        print("TypeError")
 """ % (str(target), str(target))
     out = run_python(code, {"PIPELINE_DEPS_DB": str(target)})
-    assert out.split("\n")[:4] == [
+    assert out.split("\n")[:7] == [
         "True True False",
         "True False ['x']",
         "True True",
         "x False True",
+        "True",
+        "TypeError",
+        "TypeError",
     ], out
 
 
