@@ -39,18 +39,21 @@ def manager():
 
 @pytest.fixture(scope="session")
 def cli_binary() -> Path:
-    """The `pipeline-deps` binary: $PIPELINE_DEPS_BIN, else the workspace's build, built
-    with cargo when missing."""
+    """The `pipeline-deps` binary: $PIPELINE_DEPS_BIN, else the workspace's build (in
+    $CARGO_TARGET_DIR when set, as cargo puts it there), built with cargo when missing."""
     given = os.environ.get("PIPELINE_DEPS_BIN")
     if given:
         return Path(given)
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
+    if not target.is_absolute():
+        target = REPO / target
     for profile in ("debug", "release"):
-        candidate = REPO / "target" / profile / "pipeline-deps"
+        candidate = target / profile / "pipeline-deps"
         if candidate.is_file():
             return candidate
     print("building the pipeline-deps binary with cargo for the cross-language tests", file=sys.stderr)
     subprocess.run(["cargo", "build", "-p", "pipeline-deps-cli"], cwd=REPO, check=True)
-    return REPO / "target" / "debug" / "pipeline-deps"
+    return target / "debug" / "pipeline-deps"
 
 
 def run_python(code: str, env: Dict[str, str]) -> str:
