@@ -451,6 +451,13 @@ def spec_json(step_name: str, value: SpecLike) -> str:
         or callable(getattr(value, "model_dump", None))
     ):
         to_spec(value)  # raises the TypeError
+    if isinstance(value, Mapping) and "step_name" in value and value["step_name"] != step_name:
+        # The name given wins nowhere silently: a dict naming another step is a mistake
+        # (a copy-paste, or the wrong dict for this name), not a rename.
+        raise InvalidSpecError(
+            f"the specification of step {step_name!r} is invalid: its 'step_name' is "
+            f"{value['step_name']!r}; register it under that name, or leave 'step_name' out"
+        )
     try:
         return to_spec(value).to_json()
     except (ValueError, TypeError, AttributeError, KeyError, RecursionError) as e:

@@ -120,6 +120,20 @@ def test_a_dict_with_a_nested_spec_section_is_refused_as_an_import_refuses_it(ma
     assert registry.get_specification("s") == pd.StepSpecification.from_dict(nested, strict=False)
 
 
+def test_a_dict_naming_another_step_is_refused_and_writes_nothing(manager):
+    """The `step_name` a dict in the export format may carry must be the name it is
+    registered under: a dict naming another step is refused, never silently renamed."""
+    registry = manager.get_registry("ctx")
+    spec = {"step_name": "a", "step_type": "A", "node_type": "source",
+            "outputs": {"o": {"property_path": "properties.O"}}}
+    for write in (registry.register, registry.upsert):
+        with pytest.raises(pd.InvalidSpecError, match="step 'b' is invalid: its 'step_name' is 'a'"):
+            write("b", spec)
+    assert len(registry) == 0
+    registry.register("a", spec)
+    assert registry.list_step_names() == ["a"]
+
+
 def test_enum_values_are_accepted_as_strings_and_checked(manager):
     dep = pd.DependencySpec("d", "training_data")
     assert dep.dependency_type is pd.DependencyType.TRAINING_DATA
