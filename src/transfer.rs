@@ -197,20 +197,71 @@ struct Export<'a> {
 /// # Errors
 /// [`Error::InvalidInput`] naming the entry (index and step name) that is malformed, the key
 /// that appears twice in one object, an unknown `schema`, or a field that neither format
-/// knows (unless [`ImportOptions::allow_unknown_fields`]).
+/// knows (unless [`ImportOptions::allow_unknown_fields`]). [`parse_steps_json_located`]
+/// also gives the exact name of the step an error is about.
 pub fn parse_steps_json(
     json: &str,
     options: &ImportOptions,
 ) -> Result<Vec<(String, StepSpecification)>> {
-    let document = parse_unique(json, WHAT)?;
-    check_schema(&document)?;
+    parse_steps_json_located(json, options).map_err(|refusal| refusal.error)
+}
+
+/// A refusal of [`parse_steps_json_located`]: the error [`parse_steps_json`] returns, and
+/// the step of the document it is about.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ImportRefusal {
+    /// The error, as [`parse_steps_json`] returns it (its message names the step escaped
+    /// and shortened).
+    pub error: Error,
+    /// The exact `step_name` of the entry of the document's `steps` the error is about (a
+    /// key given twice in it, a value of the wrong shape, a step listed twice, its variant's
+    /// type): for unknown fields in several entries, the first of them, in document order,
+    /// that has a name. `None` when the error is about no entry (JSON syntax, the top level,
+    /// the `schema`, a job type no step has) or about one without a string `step_name`.
+    pub step: Option<String>,
+}
+
+impl From<ImportRefusal> for Error {
+    fn from(refusal: ImportRefusal) -> Error {
+        refusal.error
+    }
+}
+
+/// [`parse_steps_json`], whose error also names the step it is about, exactly (for a caller
+/// that reports it apart from the message, as the command-line tool's JSON errors do).
+///
+/// ```
+/// use pipeline_deps::ImportOptions;
+/// use pipeline_deps::transfer::parse_steps_json_located;
+///
+/// let json = r#"{"steps": [{"step_name": "train", "step_type": "Train",
+///     "node_type": "source", "colour": "red"}]}"#;
+/// let refusal = parse_steps_json_located(json, &ImportOptions::new()).unwrap_err();
+/// assert_eq!(refusal.step.as_deref(), Some("train"));
+/// assert!(refusal.error.is_invalid_input());
+/// ```
+///
+/// # Errors
+/// As [`parse_steps_json`], with the step (see [`ImportRefusal::step`]).
+pub fn parse_steps_json_located(
+    json: &str,
+    options: &ImportOptions,
+) -> std::result::Result<Vec<(String, StepSpecification)>, ImportRefusal> {
+    let about = |step: Option<&str>| {
+        let step = step.map(str::to_owned);
+        move |error| ImportRefusal { error, step }
+    };
+    let document =
+        parse_unique_located(json, WHAT).map_err(|(error, step)| ImportRefusal { error, step })?;
+    check_schema(&document).map_err(about(None))?;
     if !options.allow_unknown_fields {
-        check_fields(&document)?;
+        check_fields(&document).map_err(|(error, step)| ImportRefusal { error, step })?;
     }
     let Some(steps) = document.get("steps").and_then(Value::as_array) else {
-        return Err(invalid(
+        return Err(about(None)(invalid(
             "the document has no `steps` array at its top level".into(),
-        ));
+        )));
     };
     if let Some(job) = &options.variant {
         // A misspelt job type would otherwise import the base specs silently.
@@ -226,10 +277,10 @@ pub fn parse_steps_json(
                 let names: Vec<String> = known.iter().map(|v| shorten(v)).collect();
                 format!("its variants are {}", listed(&names, 20, ", "))
             };
-            return Err(invalid(format!(
+            return Err(about(None)(invalid(format!(
                 "no step of the document has a variant {}; {offered}; leave the variant out to import the steps as they are",
                 shorten(job)
-            )));
+            ))));
         }
     }
     let mut out = Vec::with_capacity(steps.len());
@@ -238,7 +289,9 @@ pub fn parse_steps_json(
         let name = entry
             .get("step_name")
             .and_then(Value::as_str)
-            .ok_or_else(|| invalid(format!("steps[{index}] has no string `step_name`")))?;
+            .ok_or_else(|| {
+                about(None)(invalid(format!("steps[{index}] has no string `step_name`")))
+            })?;
         let source = match &options.variant {
             Some(job) => entry
                 .get("variants")
@@ -255,26 +308,26 @@ pub fn parse_steps_json(
                 format!(", field `{}`", shorten_key(&field))
             };
             let what = format!("steps[{index}] (step {}){at}", shorten(name));
-            Error::invalid_json(what, e.into_inner())
+            about(Some(name))(Error::invalid_json(what, e.into_inner()))
         })?;
         let base_type = entry.get("step_type").and_then(Value::as_str);
         if let (Some(job), Some(base_type)) = (&options.variant, base_type)
             && !std::ptr::eq(source, entry)
             && spec.step_type != base_type
         {
-            return Err(invalid(format!(
+            return Err(about(Some(name))(invalid(format!(
                 "steps[{index}] (step {}): its variant {} has step_type {} but the step's is {}; a variant keeps the step's type (its own goes under `declared_step_type`)",
                 shorten(name),
                 shorten(job),
                 shorten(&spec.step_type),
                 shorten(base_type)
-            )));
+            ))));
         }
         if let Some(first) = seen.insert(name, index) {
-            return Err(invalid(format!(
+            return Err(about(Some(name))(invalid(format!(
                 "steps[{first}] and steps[{index}] are both step {}; a document lists each step once",
                 shorten(name)
-            )));
+            ))));
         }
         out.push((name.to_owned(), spec));
     }
@@ -288,6 +341,15 @@ pub fn parse_steps_json(
 /// [`Error::InvalidInput`] for text that is not JSON (with line and column) or a key given
 /// twice in one object.
 pub(crate) fn parse_unique(json: &str, what: &str) -> Result<Value> {
+    parse_unique_located(json, what).map_err(|(error, _)| error)
+}
+
+/// [`parse_unique`], whose error also gives the exact name of the step a key given twice
+/// lies in ([`step_at`]).
+fn parse_unique_located(
+    json: &str,
+    what: &str,
+) -> std::result::Result<Value, (Error, Option<String>)> {
     let duplicates = RefCell::new(Vec::new());
     let mut deserializer = serde_json::Deserializer::from_str(json);
     let document = UniqueKeys {
@@ -296,9 +358,9 @@ pub(crate) fn parse_unique(json: &str, what: &str) -> Result<Value> {
     }
     .deserialize(&mut deserializer)
     .and_then(|value| deserializer.end().map(|()| value))
-    .map_err(|e| Error::invalid_json(what, e))?;
+    .map_err(|e| (Error::invalid_json(what, e), None))?;
     if let Some(duplicate) = duplicates.into_inner().first() {
-        return Err(Error::InvalidInput {
+        let error = Error::InvalidInput {
             what: what.to_owned(),
             detail: format!(
                 "{}: the key `{}` appears twice in one object; each key may appear once",
@@ -306,7 +368,11 @@ pub(crate) fn parse_unique(json: &str, what: &str) -> Result<Value> {
                 shorten_key(&duplicate.key)
             ),
             source: None,
-        });
+        };
+        return Err((
+            error,
+            step_at(&document, &duplicate.path).map(str::to_owned),
+        ));
     }
     Ok(document)
 }
@@ -349,12 +415,16 @@ fn check_schema(document: &Value) -> Result<()> {
     }
 }
 
-/// Every key of the document is one the formats know, at every level they define.
-fn check_fields(document: &Value) -> Result<()> {
+/// Every key of the document is one the formats know, at every level they define. The
+/// error comes with the exact name of the first step, in document order, that has an
+/// unknown field and a name.
+fn check_fields(document: &Value) -> std::result::Result<(), (Error, Option<String>)> {
     let mut unknown = Vec::new();
+    let mut first_step = None;
     unknown_keys(document, TOP_KEYS, "the top level", &mut unknown);
     let steps = document.get("steps").and_then(Value::as_array);
     for (index, entry) in steps.into_iter().flatten().enumerate() {
+        let before = unknown.len();
         let step = step_label(index, entry);
         unknown_keys(entry, STEP_KEYS, &step, &mut unknown);
         spec_fields(entry, &step, &mut unknown);
@@ -365,15 +435,19 @@ fn check_fields(document: &Value) -> Result<()> {
                 spec_fields(variant, &place, &mut unknown);
             }
         }
+        if first_step.is_none() && unknown.len() > before {
+            first_step = entry.get("step_name").and_then(Value::as_str);
+        }
     }
     if unknown.is_empty() {
         return Ok(());
     }
-    Err(invalid(format!(
+    let error = invalid(format!(
         "{} unknown field(s): {} (allow unknown fields to import such a document anyway)",
         unknown.len(),
         listed(&unknown, SHOWN, "; ")
-    )))
+    ));
+    Err((error, first_step.map(str::to_owned)))
 }
 
 /// The first `shown` of `items` joined by `separator`, then how many more there are.
@@ -431,19 +505,23 @@ fn locate(document: &Value, path: &[Segment]) -> String {
             Segment::Index(index) => text.push_str(&format!("[{index}]")),
         }
     }
-    let step = match path {
-        [Segment::Key(steps), Segment::Index(index), ..] if steps == "steps" => document
-            .get("steps")
-            .and_then(|s| s.get(*index))
-            .and_then(|e| e.get("step_name"))
-            .and_then(Value::as_str)
-            .map(|name| format!(" (step {})", shorten(name))),
-        _ => None,
-    };
+    let step = step_at(document, path).map(|name| format!(" (step {})", shorten(name)));
     match (text.is_empty(), step) {
         (true, _) => "the top level".into(),
         (false, Some(step)) => format!("{text}{step}"),
         (false, None) => text,
+    }
+}
+
+/// The `step_name` of the entry of `steps` that `path` lies in, if it lies in one.
+fn step_at<'d>(document: &'d Value, path: &[Segment]) -> Option<&'d str> {
+    match path {
+        [Segment::Key(steps), Segment::Index(index), ..] if steps == "steps" => document
+            .get("steps")
+            .and_then(|s| s.get(*index))
+            .and_then(|e| e.get("step_name"))
+            .and_then(Value::as_str),
+        _ => None,
     }
 }
 

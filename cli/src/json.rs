@@ -399,6 +399,11 @@ fn server_kind(kind: pipeline_deps::ServerErrorKind) -> &'static str {
 /// error about its content.
 pub static INPUT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
+/// The step of the command's input document that the refusal of its content is about (an
+/// import's unknown field, value of the wrong shape, step listed twice…), exactly as named
+/// there: the `step` of that error.
+pub static INPUT_STEP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 impl ErrorReport {
     /// The document for `failure`.
     pub fn of(failure: &crate::Failure) -> ErrorReport {
@@ -454,8 +459,12 @@ impl ErrorReport {
                     // The library's I/O is on the database file (a `copy`'s source when
                     // reading it failed).
                     E::Io { .. } => report.file = failing_database().map(|db| shown_path(db)),
-                    // An error in the input's content names the file it came from.
-                    E::InvalidInput { .. } => report.file = INPUT.get().map(|f| shown_path(f)),
+                    // An error in the input's content names the file it came from, and the
+                    // step of it that the error is about, when there is one.
+                    E::InvalidInput { .. } => {
+                        report.file = INPUT.get().map(|f| shown_path(f));
+                        report.step = INPUT_STEP.get().cloned();
+                    }
                     _ => {}
                 }
             }

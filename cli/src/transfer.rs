@@ -119,9 +119,15 @@ pub fn import(
             s.progress && text.len() as u64 >= LARGE_BYTES,
             format!("validating {}", path_text(file)),
         );
-        let steps = pipeline_deps::transfer::parse_steps_json(&text, &options);
+        let steps = pipeline_deps::transfer::parse_steps_json_located(&text, &options);
         progress.finish();
-        Ok(steps?)
+        steps.map_err(|refusal| {
+            // The step the refusal is about, exactly (the message shows it escaped).
+            if let Some(step) = refusal.step {
+                let _ = json::INPUT_STEP.set(step);
+            }
+            Failure::from(refusal.error)
+        })
     });
     let steps = parsed?;
     let manager = open_write(&s.db, true)?;
