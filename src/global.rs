@@ -108,8 +108,9 @@ fn open_default(path: &std::path::Path) -> Result<RegistryManager> {
         return RegistryManager::in_memory();
     }
     if crate::store::is_postgres_url(path) {
+        // Never a URL made text by replacing bytes: that would name another database.
         #[cfg(feature = "postgres")]
-        return RegistryManager::connect(&path.to_string_lossy());
+        return RegistryManager::connect(crate::store::url::postgres_url_text(path)?);
         #[cfg(not(feature = "postgres"))]
         return Err(Error::InvalidInput {
             what: format!("the default database named by {DB_ENV_VAR}"),

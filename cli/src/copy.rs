@@ -9,8 +9,8 @@ use pipeline_deps::{RegistryManager, StepSpecification};
 use serde::Serialize;
 
 use crate::commands::{Session, list_preview, open_read, open_write};
-use crate::json::{self, schema};
-use crate::output::{esc, path_text, shown_path};
+use crate::json::{self, JsonPath, schema};
+use crate::output::{esc, path_text};
 use crate::{Failure, Status};
 
 /// One copied (or skipped) context.
@@ -23,7 +23,7 @@ struct Copied {
 /// The `copy --json` document (`database` is the target).
 #[derive(Serialize)]
 struct CopyReport {
-    from: std::path::PathBuf,
+    from: JsonPath,
     contexts: Vec<Copied>,
     context_count: usize,
     step_count: usize,
@@ -118,7 +118,7 @@ pub fn copy(s: &mut Session<'_>, from: &Path, to: &Path) -> Result<Status, Failu
     let step_count = copied.iter().map(|c| c.step_count).sum();
     if s.json {
         let report = CopyReport {
-            from: shown_path(from),
+            from: JsonPath::shown(from),
             context_count: copied.len(),
             step_count,
             contexts: copied,

@@ -13,8 +13,10 @@ use serde::Serialize;
 use crate::commands::{
     Session, existing_context, missing, open_read, read_input, unknown_step, write_atomically,
 };
-use crate::json::{self, Candidate, ExplainedDependency, Unwired, schema};
-use crate::output::{Table, db_option, esc, path_text, score, shell_word, short, shown_path};
+use crate::json::{self, Candidate, ExplainedDependency, JsonPath, Unwired, schema};
+use crate::output::{
+    Table, db_option, esc, path_text, score, shell_path, shell_word, short, shown_path,
+};
 use crate::{Failure, Status};
 
 /// A resolver over an existing context of a read-only database.
@@ -381,7 +383,7 @@ fn snapshot_command(db: &Path, snapshot: &EdgeSnapshot, context: &str, file: &Pa
         words.extend(snapshot.steps.iter().map(|s| shell_word(s)));
     }
     words.push("-o".to_owned());
-    words.push(shell_word(&shown_path(file).display().to_string()));
+    words.push(shell_path(&shown_path(file)));
     esc(&words.join(" ")).into_owned()
 }
 
@@ -389,7 +391,7 @@ fn snapshot_command(db: &Path, snapshot: &EdgeSnapshot, context: &str, file: &Pa
 #[derive(Serialize)]
 struct SnapshotReport<'a> {
     context: &'a str,
-    file: std::path::PathBuf,
+    file: JsonPath,
     all_steps: bool,
     step_count: usize,
     edge_count: usize,
@@ -401,7 +403,7 @@ struct SnapshotReport<'a> {
 struct CheckSnapshotReport<'a> {
     ok: bool,
     context: &'a str,
-    file: std::path::PathBuf,
+    file: JsonPath,
     snapshot_context: &'a str,
     frozen_edge_count: usize,
     current_edge_count: usize,
@@ -421,7 +423,7 @@ pub fn snapshot(
     if s.json {
         let report = SnapshotReport {
             context,
-            file: shown_path(file),
+            file: JsonPath::shown(file),
             all_steps: snapshot.all_steps,
             step_count: snapshot.steps.len(),
             edge_count: snapshot.edges.len(),
@@ -475,7 +477,7 @@ pub fn check_snapshot(
         let report = CheckSnapshotReport {
             ok: !failed,
             context,
-            file: shown_path(file),
+            file: JsonPath::shown(file),
             snapshot_context: &frozen.context,
             frozen_edge_count: frozen.edges.len(),
             current_edge_count: current.edges.len(),

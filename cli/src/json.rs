@@ -61,11 +61,38 @@ pub mod schema {
     pub const NOTE: &str = "pipeline-deps/note/v1";
 }
 
+/// A path in a document: [`shown_path`]'s, as text. A path that is not valid UTF-8 (Linux
+/// allows any bytes in a file name) cannot be JSON text as it is: each of its byte sequences
+/// that are not UTF-8 is written as U+FFFD (`�`), as human output shows it, so that the
+/// document still names the file, if not in a form to reuse.
+#[derive(Debug, Clone)]
+pub struct JsonPath(PathBuf);
+
+impl JsonPath {
+    /// `path` as [`shown_path`] reports it.
+    pub fn shown(path: &Path) -> JsonPath {
+        JsonPath(shown_path(path))
+    }
+
+    /// `path` as it is.
+    pub fn exact(path: &Path) -> JsonPath {
+        JsonPath(path.to_path_buf())
+    }
+}
+
+impl Serialize for JsonPath {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // serde's own `Path` serialization refuses a path that is not UTF-8, which would
+        // lose the whole document (an error document included).
+        serializer.serialize_str(&self.0.to_string_lossy())
+    }
+}
+
 /// A document: the schema tag and the database, then the command's own fields.
 #[derive(Serialize)]
 struct Tagged<'a, T: Serialize> {
     schema: &'static str,
-    database: PathBuf,
+    database: JsonPath,
     #[serde(flatten)]
     body: &'a T,
 }
@@ -84,7 +111,7 @@ pub fn write(
 ) -> io::Result<()> {
     let doc = Tagged {
         schema,
-        database: shown_path(db),
+        database: JsonPath::shown(db),
         body,
     };
     let text = serde_json::to_string_pretty(&doc).map_err(io::Error::other)?;
@@ -306,7 +333,7 @@ pub fn enabled() -> bool {
 #[derive(Debug, Serialize)]
 struct Note<'a> {
     schema: &'static str,
-    database: Option<PathBuf>,
+    database: Option<JsonPath>,
     kind: &'static str,
     message: &'a str,
 }
@@ -316,7 +343,7 @@ struct Note<'a> {
 pub fn write_note(kind: &'static str, message: &str) {
     let note = Note {
         schema: schema::NOTE,
-        database: DATABASE.get().map(|db| shown_path(db)),
+        database: DATABASE.get().map(|db| JsonPath::shown(db)),
         kind,
         message,
     };
@@ -331,7 +358,7 @@ pub fn write_note(kind: &'static str, message: &str) {
 pub struct ErrorReport {
     schema: &'static str,
     /// The registry file, when one was chosen.
-    database: Option<PathBuf>,
+    database: Option<JsonPath>,
     /// What kind of failure (`invalid_spec`, `unknown_context`, `no_database`, `in_use`…).
     kind: &'static str,
     /// The message people see (its first line; problems are listed in `problems`).
@@ -343,7 +370,7 @@ pub struct ErrorReport {
     /// The step (or step type) involved, if any.
     step: Option<String>,
     /// The file involved, if any.
-    file: Option<PathBuf>,
+    file: Option<JsonPath>,
     /// Invalid specifications: at most [`PROBLEMS_SHOWN`].
     problems: Vec<Problem>,
     /// Problems left out of `problems`.
@@ -413,7 +440,7 @@ impl ErrorReport {
         let mut report = ErrorReport {
             schema: schema::ERROR,
             // The database the failure is about: a `copy`'s source when reading it failed.
-            database: failing_database().map(|db| shown_path(db)),
+            database: failing_database().map(|db| JsonPath::shown(db)),
             kind: "library",
             message: message.lines().next().unwrap_or_default().to_owned(),
             exit_code: failure.exit_code(),
@@ -437,7 +464,7 @@ impl ErrorReport {
                         report.context = Some(context.clone());
                         (report.problems, report.problems_omitted) = bounded(problems);
                         // Specs read from an input document (an import) came from it.
-                        report.file = INPUT.get().map(|f| shown_path(f));
+                        report.file = INPUT.get().map(|f| JsonPath::shown(f));
                     }
                     E::AlreadyRegistered { context, step } => {
                         report.context = Some(context.clone());
@@ -446,7 +473,7 @@ impl ErrorReport {
                     E::ContextCleared { context } => report.context = Some(context.clone()),
                     E::NoSuchContext { context, path } => {
                         report.context = Some(context.clone());
-                        report.file = Some(shown_path(path));
+                        report.file = Some(JsonPath::shown(path));
                     }
                     E::InvalidStepName { name, .. } => report.step = Some(name.clone()),
                     E::Unresolved(e) => report.step = Some(e.step.clone()),
@@ -455,14 +482,14 @@ impl ErrorReport {
                     | E::Forked { path, .. }
                     | E::SchemaTooNew { path, .. }
                     | E::NotARegistry { path, .. }
-                    | E::ReadOnly { path } => report.file = Some(shown_path(path)),
+                    | E::ReadOnly { path } => report.file = Some(JsonPath::shown(path)),
                     // The library's I/O is on the database file (a `copy`'s source when
                     // reading it failed).
-                    E::Io { .. } => report.file = failing_database().map(|db| shown_path(db)),
+                    E::Io { .. } => report.file = failing_database().map(|db| JsonPath::shown(db)),
                     // An error in the input's content names the file it came from, and the
                     // step of it that the error is about, when there is one.
                     E::InvalidInput { .. } => {
-                        report.file = INPUT.get().map(|f| shown_path(f));
+                        report.file = INPUT.get().map(|f| JsonPath::shown(f));
                         report.step = INPUT_STEP.get().cloned();
                     }
                     _ => {}
@@ -470,11 +497,11 @@ impl ErrorReport {
             }
             F::Io { file, .. } => {
                 report.kind = "io";
-                report.file = file.as_deref().map(shown_path);
+                report.file = file.as_deref().map(JsonPath::shown);
             }
             F::NoDatabase(path) => {
                 report.kind = "no_database";
-                report.file = Some(shown_path(path));
+                report.file = Some(JsonPath::shown(path));
             }
             F::Invalid(_) => report.kind = "invalid_input",
             F::Missing(missing) => {
@@ -482,7 +509,7 @@ impl ErrorReport {
                 report.context = Some(missing.context.clone());
                 report.step = missing.name.clone();
                 if missing.kind == "already_registered" {
-                    report.file = INPUT.get().map(|f| shown_path(f));
+                    report.file = INPUT.get().map(|f| JsonPath::shown(f));
                 }
             }
             F::Usage(_) => report.kind = "usage",

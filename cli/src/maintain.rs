@@ -11,7 +11,7 @@ use crate::commands::{
     Session, contexts_there, existing_context, file_only, file_size, list_preview, open_copy,
     open_write,
 };
-use crate::json::{self, Context, Problem, schema};
+use crate::json::{self, Context, JsonPath, Problem, schema};
 use crate::output::{bytes, esc, path_text, short};
 use crate::{Failure, Status};
 
@@ -174,15 +174,15 @@ struct CheckReport<'a> {
     /// The file needed recovery after a crash; the check read a recovered copy in memory.
     recovered_in_memory: bool,
     /// What `--repair` did (`null` without it).
-    repair: Option<Repair<'a>>,
+    repair: Option<Repair>,
     contexts: &'a [ContextCheck],
 }
 
 /// The `--repair` part of `check --json`.
 #[derive(Serialize)]
-struct Repair<'a> {
+struct Repair {
     /// The byte-for-byte copy of the file written before repairing.
-    backup: &'a std::path::Path,
+    backup: JsonPath,
     /// The file needed no repair.
     was_consistent: bool,
 }
@@ -308,7 +308,7 @@ pub fn check(s: &mut Session<'_>, repair: bool) -> Result<Status, Failure> {
             },
             recovered_in_memory: recovered,
             repair: repaired.as_ref().map(|r| Repair {
-                backup: &r.backup,
+                backup: JsonPath::exact(&r.backup),
                 was_consistent: r.was_consistent,
             }),
             contexts: &contexts,
@@ -331,7 +331,7 @@ pub fn check(s: &mut Session<'_>, repair: bool) -> Result<Status, Failure> {
         writeln!(
             s.out,
             "repair    {state}; backup of the file before: {}",
-            report.backup.display()
+            path_text(&report.backup)
         )?;
     }
     match &pages {

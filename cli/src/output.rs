@@ -82,9 +82,17 @@ pub fn shell_word(word: &str) -> String {
     if esc(word) == word {
         return format!("'{}'", word.replace('\'', r"'\''"));
     }
-    let shown_escaped = |c: char| matches!(esc(c.encode_utf8(&mut [0u8; 4])), Cow::Owned(_));
     let mut quoted = String::from("$'");
-    for c in word.chars() {
+    push_dollar_quoted(&mut quoted, word);
+    quoted.push('\'');
+    quoted
+}
+
+/// Appends `text` as the inside of bash's and zsh's `$'…'` quoting: `\`, `'` and every
+/// character people are shown escaped ([`esc`]) written as escapes.
+fn push_dollar_quoted(quoted: &mut String, text: &str) {
+    let shown_escaped = |c: char| matches!(esc(c.encode_utf8(&mut [0u8; 4])), Cow::Owned(_));
+    for c in text.chars() {
         match c {
             '\\' => quoted.push_str(r"\\"),
             '\'' => quoted.push_str(r"\'"),
@@ -99,14 +107,44 @@ pub fn shell_word(word: &str) -> String {
             c => quoted.push(c),
         }
     }
+}
+
+/// A path as one shell word ([`shell_word`]) for a command suggested in a hint. A path that
+/// is not valid UTF-8 (Linux allows any bytes in a file name) is written in `$'…'` quoting
+/// with each byte that is not UTF-8 as `\xHH`, so that the pasted command names the same
+/// file (the path made text by replacing those bytes would name another).
+pub fn shell_path(path: &Path) -> String {
+    match path.to_str() {
+        Some(text) => shell_word(text),
+        None => shell_bytes(path),
+    }
+}
+
+/// [`shell_path`] of a path that is not UTF-8.
+#[cfg(unix)]
+fn shell_bytes(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut quoted = String::from("$'");
+    for chunk in path.as_os_str().as_bytes().utf8_chunks() {
+        push_dollar_quoted(&mut quoted, chunk.valid());
+        for byte in chunk.invalid() {
+            quoted.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
     quoted.push('\'');
     quoted
+}
+
+/// [`shell_path`] of a path that is not UTF-8 (elsewhere than Unix: shown lossily).
+#[cfg(not(unix))]
+fn shell_bytes(path: &Path) -> String {
+    shell_word(&path.to_string_lossy())
 }
 
 /// `--db DB` for a command line suggested in a hint, ready to paste: the database as shown
 /// ([`shown_path`]: a file's full path, a server URL without its password), one shell word.
 pub fn db_option(db: &Path) -> String {
-    format!("--db {}", shell_word(&shown_path(db).display().to_string()))
+    format!("--db {}", shell_path(&shown_path(db)))
 }
 
 /// [`shown_path`] as text for people (escaped).

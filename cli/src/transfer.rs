@@ -1,7 +1,7 @@
 //! Moving specifications in and out: `export`, `import` and `demo`.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use pipeline_deps::ImportOptions;
 use serde::Serialize;
@@ -11,7 +11,7 @@ use crate::commands::{
     write_atomically,
 };
 use crate::inspect::{StatsReport, stats, stats_report};
-use crate::json::{self, schema};
+use crate::json::{self, JsonPath, schema};
 use crate::output::{esc, path_text, short, shown_path};
 use crate::progress::{LARGE_BYTES, LARGE_STEPS, Progress};
 use crate::{Failure, Status};
@@ -20,7 +20,7 @@ use crate::{Failure, Status};
 #[derive(Serialize)]
 struct ExportReport<'a> {
     context: &'a str,
-    file: PathBuf,
+    file: JsonPath,
     step_count: usize,
 }
 
@@ -28,7 +28,7 @@ struct ExportReport<'a> {
 #[derive(Serialize)]
 struct ImportReport<'a> {
     context: &'a str,
-    file: PathBuf,
+    file: JsonPath,
     /// Steps written (new + replaced).
     imported: usize,
     new: usize,
@@ -80,7 +80,7 @@ pub fn export(
             if s.json {
                 let report = ExportReport {
                     context,
-                    file: shown_path(path),
+                    file: JsonPath::shown(path),
                     step_count: steps,
                 };
                 json::write(s.out, schema::EXPORT, &s.db, &report)?;
@@ -176,7 +176,7 @@ pub fn import(
     if s.json {
         let report = ImportReport {
             context,
-            file: shown_path(file),
+            file: JsonPath::shown(file),
             imported,
             new: summary.new,
             replaced,

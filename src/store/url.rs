@@ -65,8 +65,9 @@ pub fn url_scheme(path: &Path) -> Option<&str> {
 /// one that looks like a mistyped PostgreSQL URL (`postgres:/host/db`,
 /// `postgres:user:pw@host/db`), and a URL with whitespace before it: what
 /// [`RegistryManager::open`](crate::RegistryManager::open) and the default manager refuse
-/// before creating anything. A `postgres://` or `postgresql://` URL passes (it names a
-/// server), and so does any other path.
+/// before creating anything, and so is a `postgres://` or `postgresql://` URL that is not
+/// valid UTF-8 (no server can be named by it as written). Any other such URL passes (it names
+/// a server), and so does any other path.
 ///
 /// # Errors
 /// [`Error::InvalidInput`](crate::Error::InvalidInput) saying which, never repeating the
@@ -82,7 +83,7 @@ pub fn url_scheme(path: &Path) -> Option<&str> {
 /// ```
 pub fn refuse_url_as_file(path: &Path) -> crate::Result<()> {
     if is_postgres_url(path) {
-        return Ok(());
+        return postgres_url_text(path).map(drop);
     }
     let text = path.to_string_lossy();
     let trimmed = text.trim_start();
@@ -104,6 +105,21 @@ pub fn refuse_url_as_file(path: &Path) -> crate::Result<()> {
     Err(crate::Error::InvalidInput {
         what: "the database path (not shown: it may hold a password)".into(),
         detail,
+        source: None,
+    })
+}
+
+/// The text of `path`, a `postgres://` or `postgresql://` URL ([`is_postgres_url`]).
+///
+/// # Errors
+/// [`Error::InvalidInput`](crate::Error::InvalidInput) when it is not valid UTF-8: a URL is
+/// text, and one made text by replacing its bytes would name another server, user or
+/// database (a path made absolute as a file would name a directory `postgres:`). Never
+/// repeats the URL (it may hold a password).
+pub(crate) fn postgres_url_text(path: &Path) -> crate::Result<&str> {
+    path.to_str().ok_or_else(|| crate::Error::InvalidInput {
+        what: "the database URL (not shown: it may hold a password)".into(),
+        detail: "it is written as a PostgreSQL URL, but it is not valid UTF-8 text; write each byte that is not text percent-encoded (such as %FF), or name a file whose path starts this way by writing ./ before it".into(),
         source: None,
     })
 }
