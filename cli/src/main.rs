@@ -319,6 +319,14 @@ fn hint(failure: &Failure) -> Option<String> {
         (pipeline_deps::ErrorKind::Io, _) => Some(
             "check that the file is reachable and writable and that the disk is not full".into(),
         ),
+        // A PostgreSQL URL whose `@` cannot be read for sure (a password holding `@` or `/`
+        // not percent-encoded): how to write it. The URL is never repeated (a password).
+        // (No example password either: it could be the user's.)
+        (_, pipeline_deps::Error::InvalidInput { what, detail, .. })
+            if what == "the PostgreSQL URL" && detail.starts_with("an '@' in it") =>
+        {
+            Some("percent-encode each '@' in the user name or password as %40 (and '/' as %2F), as in postgres://USER:PASS%40WORD@HOST/DB; or leave the password out of the URL and set PGPASSWORD (or use a password file)".into())
+        }
         // The library's refusal of unknown fields names its option; the CLI's is a flag.
         (_, pipeline_deps::Error::InvalidInput { detail, .. })
             if detail.contains("unknown field(s)") =>

@@ -123,7 +123,7 @@ pub(super) struct Filled {
 pub(super) fn fill(url: &str, env: &Environment) -> Result<Filled> {
     let Some(parts) = url::read(url) else {
         return Err(invalid_url(
-            "an '@' in it may end a user name and password or belong to something else (it is left in the hosts or path, as a password holding '@' or '/' leaves it, or follows a ':' in a URL without a user part); write '@' as %40 and '/' as %2F inside a user name, password or parameter",
+            "an '@' in it may end a user name and password or belong to something else (it is left in the hosts or path, as a password holding '@' or '/' leaves it, or follows a ':' in a URL without a user part); write '@' as %40 and '/' as %2F inside a user name, password or parameter, or leave the password out of the URL and give it in PGPASSWORD",
         ));
     };
     let mut passfile_param = None;
