@@ -1,7 +1,8 @@
 //! Invariant: many OS processes share one PostgreSQL-backed registry. With eight writer
 //! processes registering into a shared context, their own contexts and a context that some
 //! of them keep clearing, no acknowledged write is lost, no step name is duplicated, every
-//! context's counters equal a recount, and no step leaks into another context; a client
+//! context's counters and step-type index equal a recount, and no step leaks into another
+//! context; a client
 //! killed with SIGKILL inside a transaction leaves nothing of it behind and holds no lock.
 #![cfg(feature = "postgres")]
 
@@ -34,7 +35,10 @@ fn var<T: std::str::FromStr>(name: &str) -> TestResult<T> {
 
 /// Child mode: writer `ROLE` registers `w<role>_<i>` into `shared`, `s<i>` into
 /// `own<role>` and `w<role>_<i>` into `churn`, acknowledging each committed write with an
-/// `ACK <context> <step>` line; writers 0 and 4 also clear `churn` every fifth round.
+/// `ACK <context> <step>` line; writers 0 and 4 also clear `churn` every fifth round. In
+/// `shared` every writer also registers a batch of two (`w<role>_b<i>_0` and `_1`) every
+/// fourth round, and every third round replaces its previous step with a spec of another
+/// type, so that the step-type index changes under every kind of write at once.
 #[test]
 #[ignore = "child process of the PostgreSQL multiprocess tests"]
 fn writer_child() -> TestResult {
@@ -53,6 +57,17 @@ fn writer_child() -> TestResult {
         let step = format!("w{me}_{i}");
         shared.register(&step, &spec(i))?;
         say(&format!("ACK shared {step}"));
+        if i % 4 == 0 {
+            let batch = [format!("w{me}_b{i}_0"), format!("w{me}_b{i}_1")];
+            shared.register_many([(&batch[0], spec(i + 1)), (&batch[1], spec(i + 2))])?;
+            for name in &batch {
+                say(&format!("ACK shared {name}"));
+            }
+        }
+        if i % 3 == 2 {
+            // spec(i + 1) has another type than spec(i - 1), which the step was given.
+            shared.upsert(&format!("w{me}_{}", i - 1), &spec(i + 1))?;
+        }
         own.register(&format!("s{i}"), &spec(i))?;
         say(&format!("ACK {own_name} s{i}"));
         match churn.register(&step, &spec(i)) {
@@ -137,7 +152,21 @@ fn eight_processes_share_a_registry_without_losing_acknowledged_writes() -> Test
         );
         assert_eq!(stats[context.as_str()].step_count, names.len());
     }
-    assert_eq!(acked["shared"].len(), WRITERS * WRITES);
+    assert_eq!(
+        acked["shared"].len(),
+        WRITERS * (WRITES + 2 * WRITES.div_ceil(4))
+    );
+    // In `shared`, each type lists exactly the steps whose stored spec has that type, and
+    // every step is listed under one type.
+    let shared = manager.get_registry("shared")?;
+    let mut listed = 0;
+    for step_type in shared.list_step_types()? {
+        for spec in shared.get_specifications_by_type(&step_type)? {
+            assert_eq!(spec.step_type, step_type);
+            listed += 1;
+        }
+    }
+    assert_eq!(listed, acked["shared"].len());
     for role in 0..WRITERS {
         let own = &acked[&format!("own{role}")];
         assert_eq!(own.len(), WRITES, "own{role} holds its own steps only");
@@ -149,8 +178,20 @@ fn eight_processes_share_a_registry_without_losing_acknowledged_writes() -> Test
     assert_eq!(unique.len(), names.len());
     assert!(names.iter().all(|n| n.starts_with('w')));
     assert_eq!(churn.len()?, names.len());
-    // Counters equal a recount of the rows, for every context.
+    // Counters equal a recount of the rows, for every context, and so do the step-type
+    // index's counts per type (no type without steps, no steps of an unlisted type).
     let mut client = postgres::Client::connect(&url, postgres::NoTls)?;
+    let mismatched: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pd_step_types t FULL JOIN \
+               (SELECT context_id, step_type, count(*) AS n FROM pd_specs \
+                GROUP BY context_id, step_type) s \
+             ON s.context_id = t.context_id AND s.step_type = t.step_type \
+             WHERE t.step_count IS DISTINCT FROM s.n",
+            &[],
+        )?
+        .try_get(0)?;
+    assert_eq!(mismatched, 0, "type counts differ from a recount");
     for row in client.query(
         "SELECT c.name, c.step_count, count(s.step_name), \
                 c.step_type_count, count(DISTINCT s.step_type) \
