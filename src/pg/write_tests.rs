@@ -1,6 +1,6 @@
-//! The one-statement writes of `src/pg/write.rs` (since schema version 2) against the
-//! transaction-per-step writer they replace on the hot path, and the upgrade of a version-1
-//! database.
+//! The one-statement writes of `src/pg/write.rs` (since schema version 2) leave exactly
+//! the rows the transaction-per-step writer they replace on the hot path leaves (by hand
+//! and for random write sequences), and a version-1 database is upgraded.
 
 use super::{PgStore, TestResult, fresh, pg_cluster, raw, register, server_kind, spec};
 use crate::codec;
@@ -396,4 +396,92 @@ fn a_version_1_database_is_upgraded_by_its_first_opener() -> TestResult {
         other => return Err(format!("expected SchemaTooNew, got {other:?}").into()),
     }
     Ok(())
+}
+
+/// One write of the random sequences below: a batch of `(step, type, variant)` items, or the
+/// removal of a step.
+#[derive(Clone, Debug)]
+enum Write {
+    Put(Vec<(u8, u8, u8)>, bool),
+    Remove(u8),
+}
+
+fn write_strategy() -> impl proptest::strategy::Strategy<Value = Write> {
+    use proptest::prelude::*;
+    let item = (0_u8..6, 0_u8..3, 0_u8..2);
+    prop_oneof![
+        4 => (proptest::collection::vec(item, 1..5), any::<bool>())
+            .prop_map(|(items, replace)| Write::Put(items, replace)),
+        1 => (0_u8..6).prop_map(Write::Remove),
+    ]
+}
+
+#[test]
+fn random_write_sequences_leave_exactly_what_the_step_by_step_writer_leaves() -> TestResult {
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    let Some((store, url)) = fresh("write_functions_random")? else {
+        return Ok(());
+    };
+    let case = std::cell::Cell::new(0_u32);
+    let mut runner = TestRunner::new(Config {
+        cases: 40,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let strategy = proptest::collection::vec(write_strategy(), 1..10);
+    let outcome = runner.run(&strategy, |writes| {
+        case.set(case.get() + 1);
+        let fail = |e: &dyn std::fmt::Display| TestCaseError::fail(e.to_string());
+        let (old_name, new_name) = (format!("old{}", case.get()), format!("new{}", case.get()));
+        let old = register(&store, &old_name, &[]).map_err(|e| fail(&e))?;
+        let new = register(&store, &new_name, &[]).map_err(|e| fail(&e))?;
+        for write in &writes {
+            let (by_steps, by_functions) = match write {
+                Write::Put(items, replace) => {
+                    let owned: Vec<(String, StepSpecification)> = items
+                        .iter()
+                        .map(|(s, t, v)| {
+                            (format!("s{s}"), spec(&format!("T{t}"), &format!("o{v}")))
+                        })
+                        .collect();
+                    let items: Vec<(&str, &StepSpecification)> =
+                        owned.iter().map(|(s, spec)| (s.as_str(), spec)).collect();
+                    let by_steps = store.write("old writer", |w| {
+                        let mut ctx = w.context(&old_name, old)?;
+                        for (step, spec) in &items {
+                            ctx.put(step, spec, *replace)?;
+                        }
+                        ctx.finish().map(drop)
+                    });
+                    let by_functions =
+                        store.put_steps("new writer", &new_name, new, &items, *replace);
+                    (by_steps, by_functions)
+                }
+                Write::Remove(step) => {
+                    let step = format!("s{step}");
+                    let by_steps = store.write("old writer", |w| {
+                        let mut ctx = w.context(&old_name, old)?;
+                        ctx.remove(&step)?;
+                        ctx.finish().map(drop)
+                    });
+                    let by_functions = store
+                        .remove_step("new writer", &new_name, new, &step)
+                        .map(drop);
+                    (by_steps, by_functions)
+                }
+            };
+            // Both refuse the same writes (a taken name), naming the same step.
+            let outcome = |r: &crate::Result<()>| match r {
+                Ok(()) => "ok".to_owned(),
+                Err(Error::AlreadyRegistered { step, .. }) => format!("taken {step}"),
+                Err(e) => format!("other {e}"),
+            };
+            proptest::prop_assert_eq!(outcome(&by_steps), outcome(&by_functions), "{:?}", write);
+            let expected = rows(&url, &old_name).map_err(|e| fail(&e))?;
+            let found = rows(&url, &new_name).map_err(|e| fail(&e))?;
+            proptest::prop_assert_eq!(expected, found, "after {:?}", write);
+        }
+        Ok(())
+    });
+    outcome.map_err(|e| format!("{e}").into())
 }
