@@ -205,6 +205,19 @@ pub enum Error {
         /// The step name.
         step: String,
     },
+    /// An import into an empty context ([`RegistryManager::import_steps_into_empty`](crate::RegistryManager::import_steps_into_empty))
+    /// found steps in it, put there by another writer: nothing was imported. Kind
+    /// [`ErrorKind::AlreadyExists`].
+    #[error(
+        "context {} already holds {step_count} step(s), so nothing was imported into it",
+        shorten(context)
+    )]
+    ContextNotEmpty {
+        /// The context.
+        context: String,
+        /// How many steps it holds.
+        step_count: u64,
+    },
     /// Required dependencies of a step stayed unresolved
     /// ([`UnifiedDependencyResolver::resolve_step_dependencies`](crate::UnifiedDependencyResolver::resolve_step_dependencies)).
     /// Kind [`ErrorKind::Unresolved`].
@@ -380,7 +393,8 @@ pub enum ErrorKind {
     InvalidInput,
     /// Something named does not exist ([`Error::NoSuchContext`]).
     NotFound,
-    /// A name is already taken ([`Error::AlreadyRegistered`]).
+    /// A name is already taken ([`Error::AlreadyRegistered`]), or a context that had to be
+    /// empty holds steps ([`Error::ContextNotEmpty`]).
     AlreadyExists,
     /// Required dependencies stayed unresolved ([`Error::Unresolved`]).
     Unresolved,
@@ -410,7 +424,9 @@ impl Error {
             | Error::InvalidSpec { .. }
             | Error::InvalidInput { .. } => ErrorKind::InvalidInput,
             Error::NoSuchContext { .. } => ErrorKind::NotFound,
-            Error::AlreadyRegistered { .. } => ErrorKind::AlreadyExists,
+            Error::AlreadyRegistered { .. } | Error::ContextNotEmpty { .. } => {
+                ErrorKind::AlreadyExists
+            }
             Error::Unresolved(_) => ErrorKind::Unresolved,
             Error::ContextCleared { .. }
             | Error::Poisoned { .. }

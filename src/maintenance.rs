@@ -94,6 +94,50 @@ impl RegistryManager {
         steps: &[(String, StepSpecification)],
         replace: bool,
     ) -> Result<ImportSummary> {
+        self.import(context, steps, replace, false)
+    }
+
+    /// Imports `steps` into `context` as [`Self::import_steps`] does (without replacing),
+    /// provided the context holds no steps when the import's transaction writes: absent
+    /// (it is created) or empty. A copy of a whole context uses it, so that a context
+    /// another writer filled meanwhile is refused rather than merged into; the check and
+    /// the writes are in one transaction, which holds the context, so no writer can slip in
+    /// between them.
+    ///
+    /// ```
+    /// use pipeline_deps::{Error, NodeType, RegistryManager, StepSpecification};
+    ///
+    /// # fn main() -> pipeline_deps::Result<()> {
+    /// let manager = RegistryManager::in_memory()?;
+    /// let spec = StepSpecification::new("Train", NodeType::Singular);
+    /// let steps = vec![("train".to_owned(), spec.clone())];
+    /// manager.import_steps_into_empty("ml", &steps)?;
+    /// manager.get_registry("other")?.register("mine", &spec)?;
+    /// let refused = manager.import_steps_into_empty("other", &steps);
+    /// assert!(matches!(refused, Err(Error::ContextNotEmpty { step_count: 1, .. })));
+    /// assert_eq!(manager.get_registry("other")?.list_step_names()?, ["mine"]);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::ContextNotEmpty`] when the context holds steps; otherwise as
+    /// [`Self::import_steps`]. Nothing is written on error.
+    pub fn import_steps_into_empty(
+        &self,
+        context: &str,
+        steps: &[(String, StepSpecification)],
+    ) -> Result<ImportSummary> {
+        self.import(context, steps, false, true)
+    }
+
+    /// [`Self::import_steps`], refusing a context that holds steps when `into_empty`.
+    fn import(
+        &self,
+        context: &str,
+        steps: &[(String, StepSpecification)],
+        replace: bool,
+        into_empty: bool,
+    ) -> Result<ImportSummary> {
         let full = self.full_name(context)?;
         let problems: Vec<_> = steps
             .iter()
@@ -125,6 +169,12 @@ impl RegistryManager {
         let result = store.write(&what(), |writer| {
             let (entry, created) = writer.create_context(&full)?;
             let mut context = writer.context(&full, entry.id)?;
+            if into_empty && context.step_count() > 0 {
+                return Err(Error::ContextNotEmpty {
+                    context: full.clone(),
+                    step_count: context.step_count(),
+                });
+            }
             let (mut new, mut replaced) = (0, 0);
             for (name, spec) in steps {
                 if context.put(name, spec, replace)? {

@@ -591,3 +591,32 @@ fn an_empty_path_is_invalid_input_naming_the_problem() -> TestResult {
     }
     Ok(())
 }
+
+#[test]
+fn an_import_into_an_empty_context_refuses_one_that_holds_steps_and_writes_nothing() -> TestResult {
+    let manager = common::manager()?;
+    let steps = vec![
+        ("train".to_owned(), spec("Train")),
+        ("eval".to_owned(), spec("Eval")),
+    ];
+    // Absent: created with its steps. Empty: filled.
+    let created = manager.import_steps_into_empty("absent", &steps)?;
+    assert!(created.context_created);
+    manager.get_registry("empty")?;
+    let filled = manager.import_steps_into_empty("empty", &steps)?;
+    assert_eq!((filled.context_created, filled.new), (false, 2));
+    // Holding a step of another name: refused, with nothing merged into it.
+    let taken = manager.get_registry("taken")?;
+    taken.register("mine", &spec("Mine"))?;
+    let before = manager.get_context_stats()?;
+    match manager.import_steps_into_empty("taken", &steps) {
+        Err(Error::ContextNotEmpty {
+            context,
+            step_count,
+        }) => assert_eq!((context.as_str(), step_count), ("taken", 1)),
+        other => return Err(format!("expected ContextNotEmpty, got {other:?}").into()),
+    }
+    assert_eq!(taken.list_step_names()?, ["mine"]);
+    assert_eq!(manager.get_context_stats()?, before);
+    Ok(())
+}

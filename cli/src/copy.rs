@@ -49,11 +49,12 @@ fn steps_of(
 }
 
 /// Copies every context of `from` into `to` in creation order, each context with all its
-/// steps in one transaction that also creates it (`import_steps`): a failure leaves the
-/// contexts copied so far complete and the failed one as it was (absent, or empty if it was).
-/// A context the target already holds with the same steps (same names, order and
+/// steps in one transaction that also creates it (`import_steps_into_empty`): a failure
+/// leaves the contexts copied so far complete and the failed one as it was (absent, or empty
+/// if it was). A context the target already holds with the same steps (same names, order and
 /// specifications) is skipped, so a copy that was interrupted is finished by running it
-/// again. Refuses, before writing anything, when a context holds other steps in the target.
+/// again. Refuses, before writing anything, when a context holds other steps in the target,
+/// and a context another writer fills meanwhile when its turn comes.
 pub fn copy(s: &mut Session<'_>, from: &Path, to: &Path) -> Result<Status, Failure> {
     // A failure reading the source is about the source: the hints name it.
     let about_source = |failure: Failure| {
@@ -99,7 +100,9 @@ pub fn copy(s: &mut Session<'_>, from: &Path, to: &Path) -> Result<Status, Failu
         let Some(steps) = steps_of(&source, &name).map_err(about_source)? else {
             continue; // cleared in the source meanwhile
         };
-        target.import_steps(&name, &steps, false)?;
+        // Into an empty context only: one another writer filled since the check above is
+        // refused, not merged into (the check and the writes share one transaction).
+        target.import_steps_into_empty(&name, &steps)?;
         let done = Copied {
             name,
             step_count: steps.len(),
@@ -112,6 +115,9 @@ pub fn copy(s: &mut Session<'_>, from: &Path, to: &Path) -> Result<Status, Failu
                 esc(&done.name),
                 done.step_count
             )?;
+            // Now, not when the buffer fills or the command ends: a copy interrupted
+            // (Ctrl-C, a kill) or waiting for a server has said what it finished.
+            s.out.flush()?;
         }
         copied.push(done);
     }

@@ -391,6 +391,7 @@ fn library_kind(e: &pipeline_deps::Error) -> &'static str {
         E::InvalidSpec { .. } => "invalid_spec",
         E::InvalidInput { .. } => "invalid_input",
         E::AlreadyRegistered { .. } => "already_registered",
+        E::ContextNotEmpty { .. } => "context_not_empty",
         E::ContextCleared { .. } => "context_cleared",
         E::Poisoned { .. } => "poisoned",
         E::ReadOnly { .. } => "read_only",
@@ -470,7 +471,9 @@ impl ErrorReport {
                         report.context = Some(context.clone());
                         report.step = Some(step.clone());
                     }
-                    E::ContextCleared { context } => report.context = Some(context.clone()),
+                    E::ContextCleared { context } | E::ContextNotEmpty { context, .. } => {
+                        report.context = Some(context.clone());
+                    }
                     E::NoSuchContext { context, path } => {
                         report.context = Some(context.clone());
                         report.file = Some(JsonPath::shown(path));

@@ -115,8 +115,7 @@ impl Failure {
         match self {
             _ if is_broken_pipe(self) => broken_pipe_exit(),
             Failure::Library(e)
-                if e.is_invalid_input()
-                    || matches!(e, pipeline_deps::Error::AlreadyRegistered { .. }) =>
+                if e.is_invalid_input() || e.kind() == pipeline_deps::ErrorKind::AlreadyExists =>
             {
                 EXIT_INVALID_INPUT
             }
@@ -290,6 +289,10 @@ fn hint(failure: &Failure) -> Option<String> {
             "inspect it read-only with `pipeline-deps {} stats` while its owner runs in single-writer mode",
             output::db_option(path)
         )),
+        // Only `copy` imports into a context that must be empty.
+        (_, pipeline_deps::Error::ContextNotEmpty { .. }) => Some(
+            "another writer put steps into it during the copy; run the copy again: it skips the contexts already copied and lists those that hold other steps, to clear there first".into(),
+        ),
         (_, pipeline_deps::Error::NotARegistry { .. }) => Some(format!(
             "point --db at a pipeline-deps registry file; if this is one, `pipeline-deps {}check` tells what is damaged",
             db_flag()

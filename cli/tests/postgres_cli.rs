@@ -1,10 +1,11 @@
 //! Invariant: the binary works on a PostgreSQL registry as on a file. `--db postgres://…`
 //! (and `PIPELINE_DEPS_DB`) reach the server for every command; `copy` moves every context
 //! from a file to a server and back, each context whole, and run again skips the contexts
-//! already there with the same steps; `check` and `compact` say they apply to files only; a password
-//! in the URL is never printed; each kind of server error has its own JSON `kind`; a read
-//! command (or `clear`) on a database without a registry says there is none and creates
-//! nothing.
+//! already there with the same steps, says each context as it is committed and never merges
+//! into a context another writer fills meanwhile; `check` and `compact` say they apply to
+//! files only; a password in the URL is never printed; each kind of server error has its
+//! own JSON `kind`; a read command (or `clear`) on a database without a registry says there
+//! is none and creates nothing.
 #![cfg(feature = "postgres")]
 
 #[path = "../../tests/support/pg_cluster.rs"]
@@ -474,6 +475,91 @@ fn read_commands_on_a_database_without_a_registry_create_nothing() -> TestResult
     assert_eq!(
         contexts(&url)?["contexts"].as_array().map(Vec::len),
         Some(3)
+    );
+    Ok(())
+}
+
+#[test]
+fn copy_says_each_context_as_it_is_copied_and_refuses_one_another_writer_fills_meanwhile()
+-> TestResult {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    let Some(url) = database("copy_race")? else {
+        return Ok(());
+    };
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("registry.redb");
+    let file = file.to_str().ok_or("path")?;
+    let source = pipeline_deps::RegistryManager::open(file)?;
+    let spec = pipeline_deps::StepSpecification::new("Train", pipeline_deps::NodeType::Singular);
+    for context in ["first", "second"] {
+        source.get_registry(context)?.register("train", &spec)?;
+    }
+    drop(source);
+    // The target holds `second`, empty; a transaction holds its catalog row, and another
+    // writer's register into it waits for that row first.
+    let target = pipeline_deps::RegistryManager::connect(&url)?;
+    target.get_registry("second")?;
+    let mut holder = postgres::Client::connect(&url, postgres::NoTls)?;
+    let mut held = holder.transaction()?;
+    held.execute(
+        "SELECT 1 FROM pd_contexts WHERE name = 'second' FOR UPDATE",
+        &[],
+    )?;
+    let intruder = std::thread::spawn(move || {
+        target
+            .get_registry("second")
+            .and_then(|r| r.register("intruder", &spec))
+    });
+    let mut waiters = 0;
+    for _ in 0..600 {
+        waiters = held
+            .query_one("SELECT count(*) FROM pg_locks WHERE NOT granted", &[])?
+            .try_get::<_, i64>(0)?;
+        if waiters > 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(waiters > 0, "the other writer never waited for the row");
+
+    let mut copy = Command::new(BIN)
+        .args(["copy", "--from", file, "--to", &url])
+        .env_remove("PIPELINE_DEPS_DB")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stdout = copy.stdout.take().ok_or("no stdout")?;
+    let (lines, heard) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    // `first` is copied and said so while the copy waits for `second`'s row.
+    let said = heard.recv_timeout(Duration::from_secs(60));
+    held.commit()?;
+    assert_eq!(
+        said.map_err(|_| "the copy said nothing while it waited")?,
+        "copied context 'first' (1 step(s))"
+    );
+    intruder.join().map_err(|_| "the writer panicked")??;
+    let out = copy.wait_with_output()?;
+    let stderr = String::from_utf8(out.stderr)?;
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr
+            .contains("context 'second' already holds 1 step(s), so nothing was imported into it"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("run the copy again"), "{stderr}");
+    // Nothing of the copy was merged into it.
+    let target = pipeline_deps::RegistryManager::connect(&url)?;
+    assert_eq!(
+        target.get_registry("second")?.list_step_names()?,
+        ["intruder"]
     );
     Ok(())
 }

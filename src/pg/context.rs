@@ -283,6 +283,11 @@ impl<'s, 'c> PgContextWriter<'s, 'c> {
         })
     }
 
+    /// How many steps the context holds in this transaction (its catalog row is locked).
+    pub(crate) fn step_count(&self) -> u64 {
+        self.entry.step_count
+    }
+
     /// Stores `spec` under `step`. With `replace == false` a taken name is
     /// [`Error::AlreadyRegistered`]; with `replace == true` the step keeps its registration
     /// position and the type index moves it if its type changed. Returns true when the

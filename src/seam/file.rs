@@ -121,6 +121,10 @@ impl ContextWrite for ContextWriter<'_> {
         ContextWriter::remove(self, step)
     }
 
+    fn step_count(&self) -> u64 {
+        ContextWriter::step_count(self)
+    }
+
     fn finish(self: Box<Self>) -> Result<CatalogRecordV1> {
         ContextWriter::finish(*self)
     }

@@ -76,6 +76,9 @@ pub(crate) trait ContextWrite {
     fn put(&mut self, step: &str, spec: &StepSpecification, replace: bool) -> Result<bool>;
     /// Removes `step`; false if it was not registered.
     fn remove(&mut self, step: &str) -> Result<bool>;
+    /// How many steps the context holds in this transaction, which holds the context
+    /// (no other writer changes it until the transaction ends).
+    fn step_count(&self) -> u64;
     /// Writes the counters and a new revision to the catalog.
     fn finish(self: Box<Self>) -> Result<CatalogRecordV1>;
 }

@@ -85,6 +85,10 @@ impl ContextWrite for PgContextWriter<'_, '_> {
         PgContextWriter::remove(self, step)
     }
 
+    fn step_count(&self) -> u64 {
+        PgContextWriter::step_count(self)
+    }
+
     fn finish(self: Box<Self>) -> Result<CatalogRecordV1> {
         PgContextWriter::finish(*self)
     }
