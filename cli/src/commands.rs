@@ -359,12 +359,13 @@ pub fn missing(kind: &'static str, context: &str, name: Option<&str>, message: S
     }))
 }
 
-/// `a, b, c` — at most `max` items (escaped and shortened), then `… (N more)`.
+/// `'a', 'b', 'c'` — at most `max` items (escaped, shortened and quoted), then `… (N more)`.
 pub fn list_preview(items: &[String], max: usize) -> String {
     let mut text = items
         .iter()
         .take(max)
-        .map(|item| short(item))
+        // Quoted: a name may begin or end with a space.
+        .map(|item| format!("'{}'", short(item)))
         .collect::<Vec<_>>()
         .join(", ");
     if items.len() > max {

@@ -83,6 +83,7 @@ pub fn copy(s: &mut Session<'_>, from: &Path, to: &Path) -> Result<Status, Failu
         // An empty target context of a source context with steps is filled.
     }
     if !taken.is_empty() {
+        let _ = json::CONTEXTS.set(taken.clone());
         return Err(Failure::Invalid(format!(
             "{} context(s) already hold other steps in {} ({}); clear them there first; nothing was copied",
             taken.len(),
@@ -97,12 +98,22 @@ pub fn copy(s: &mut Session<'_>, from: &Path, to: &Path) -> Result<Status, Failu
             skipped.push(Copied { name, step_count });
             continue;
         }
-        let Some(steps) = steps_of(&source, &name).map_err(about_source)? else {
+        // A failure from here on is about this context (its `--json` error names it).
+        let about = |failure: Failure| {
+            let _ = json::CONTEXT.set(name.clone());
+            failure
+        };
+        let Some(steps) = steps_of(&source, &name)
+            .map_err(about_source)
+            .map_err(about)?
+        else {
             continue; // cleared in the source meanwhile
         };
         // Into an empty context only: one another writer filled since the check above is
         // refused, not merged into (the check and the writes share one transaction).
-        target.import_steps_into_empty(&name, &steps)?;
+        target
+            .import_steps_into_empty(&name, &steps)
+            .map_err(|e| about(e.into()))?;
         let done = Copied {
             name,
             step_count: steps.len(),

@@ -311,6 +311,10 @@ pub static DATABASE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 /// error that names none itself (an input document's problem, a server's refusal).
 pub static CONTEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
+/// The contexts a failure is about when it is about several (the contexts a `copy`
+/// refuses because they hold other steps in the target), exactly as named.
+pub static CONTEXTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
 /// The database a failure is about when it is not [`DATABASE`] (the source of a `copy`
 /// that failed reading it), for the commands a hint suggests.
 pub static HINT_DATABASE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
@@ -369,6 +373,8 @@ pub struct ErrorReport {
     context: Option<String>,
     /// The step (or step type) involved, if any.
     step: Option<String>,
+    /// The contexts involved when the failure is about several, else empty.
+    contexts: Vec<String>,
     /// The file involved, if any.
     file: Option<JsonPath>,
     /// Invalid specifications: at most [`PROBLEMS_SHOWN`].
@@ -447,6 +453,7 @@ impl ErrorReport {
             exit_code: failure.exit_code(),
             context: None,
             step: None,
+            contexts: CONTEXTS.get().cloned().unwrap_or_default(),
             file: None,
             problems: Vec::new(),
             problems_omitted: 0,

@@ -561,9 +561,9 @@ fn clear_clear_all_check_and_compact() -> TestResult {
     assert!(again.stdout.contains("nothing to clear"), "{again:?}");
     // The contexts there are show, so that a misspelt name is noticed.
     assert!(
-        again
-            .stdout
-            .contains("(its contexts are: fraud_detection_training, fraud_detection_inference)"),
+        again.stdout.contains(
+            "(its contexts are: 'fraud_detection_training', 'fraud_detection_inference')"
+        ),
         "{again:?}"
     );
 
@@ -969,6 +969,12 @@ fn copy_run_again_finishes_what_is_missing_and_refuses_other_steps() -> TestResu
         "{}",
         refused.stderr
     );
+    assert_eq!(run(&to, &["--json", "contexts"])?.expect(0)?.stdout, before);
+    // Under --json the refused contexts are listed exactly.
+    let refused = copy(true)?.expect(4)?;
+    let error: serde_json::Value =
+        serde_json::from_str(refused.stderr.lines().last().ok_or("no error")?)?;
+    assert_eq!(error["contexts"], serde_json::json!(["unit_tests"]), "{error}");
     assert_eq!(run(&to, &["--json", "contexts"])?.expect(0)?.stdout, before);
 
     // An empty context already there is skipped like any context with the same steps.

@@ -563,3 +563,37 @@ fn copy_says_each_context_as_it_is_copied_and_refuses_one_another_writer_fills_m
     );
     Ok(())
 }
+
+#[test]
+fn a_copy_that_fails_on_one_context_names_it_in_its_json_error() -> TestResult {
+    let Some(url) = database("copy_json_context")? else {
+        return Ok(());
+    };
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("registry.redb");
+    let file = file.to_str().ok_or("path")?;
+    let source = pipeline_deps::RegistryManager::open(file)?;
+    let spec = pipeline_deps::StepSpecification::new("Train", pipeline_deps::NodeType::Singular);
+    for context in ["first", "second"] {
+        source.get_registry(context)?.register("train", &spec)?;
+    }
+    drop(source);
+    pipeline_deps::RegistryManager::connect(&url)?.get_registry("second")?;
+    // `second`'s row is held, and the copy waits for a lock at most 300 ms.
+    let mut holder = postgres::Client::connect(&url, postgres::NoTls)?;
+    let mut held = holder.transaction()?;
+    held.execute(
+        "SELECT 1 FROM pd_contexts WHERE name = 'second' FOR UPDATE",
+        &[],
+    )?;
+    let out = run(
+        &["--json", "copy", "--from", file, "--to", &url],
+        &[("PGOPTIONS", "-c lock_timeout=300")],
+    )?;
+    held.rollback()?;
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let error: Value = serde_json::from_str(out.stderr.lines().last().ok_or("no error")?)?;
+    assert_eq!(error["kind"], "statement_timeout");
+    assert_eq!(error["context"], "second");
+    Ok(())
+}
