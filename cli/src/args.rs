@@ -230,9 +230,10 @@ pub enum Command {
         /// database, as --db chooses it)
         #[arg(long, value_name = "FILE|URL")]
         from: Option<PathBuf>,
-        /// The registry to copy into (a missing file is created). A context it already holds
-        /// with the same steps is skipped (a copy run again finishes an interrupted one); one
-        /// holding other steps is refused before anything is copied
+        /// The registry to copy into (a missing file is created, with its missing
+        /// directories). A context it already holds with the same steps is skipped (a copy run
+        /// again finishes an interrupted one); one holding other steps is refused before
+        /// anything is copied, and one another writer fills meanwhile when its turn comes
         #[arg(long, value_name = "FILE|URL")]
         to: PathBuf,
     },

@@ -167,11 +167,17 @@ pub fn server_url(db: &Path) -> Option<&str> {
 }
 
 /// Connects to a registry on a PostgreSQL server. `read_only` creates nothing: a database
-/// that holds no registry is [`Failure::NoDatabase`], as a missing file is.
+/// that holds no registry yet is [`Failure::NoDatabase`], as a missing file is; one whose
+/// `pd_meta` table belongs to something else stays `NotARegistry` (a write would not create
+/// a registry there either). The library says which in the refusal's detail
+/// (`a_server_database_of_something_else_is_no_registry_with_a_hint_that_applies` in
+/// `cli/tests/postgres_cli.rs` fails if its wording changes).
 #[cfg(feature = "postgres")]
 fn connect(url: &str, read_only: bool) -> Result<RegistryManager, Failure> {
     match RegistryManager::builder().read_only(read_only).connect(url) {
-        Err(pipeline_deps::Error::NotARegistry { .. }) if read_only => {
+        Err(pipeline_deps::Error::NotARegistry { detail, .. })
+            if read_only && detail.starts_with("the database holds no registry yet") =>
+        {
             Err(Failure::NoDatabase(PathBuf::from(url)))
         }
         opened => Ok(opened?),

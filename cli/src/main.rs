@@ -293,8 +293,12 @@ fn hint(failure: &Failure) -> Option<String> {
         (_, pipeline_deps::Error::ContextNotEmpty { .. }) => Some(
             "another writer put steps into it during the copy; run the copy again: it skips the contexts already copied and lists those that hold other steps, to clear there first".into(),
         ),
+        // `check` reads files only; and the database may have come with --from or --to.
+        (_, pipeline_deps::Error::NotARegistry { .. }) if on_server() => Some(
+            "use a database that holds a pipeline-deps registry, or an empty one (the first write creates the registry there)".into(),
+        ),
         (_, pipeline_deps::Error::NotARegistry { .. }) => Some(format!(
-            "point --db at a pipeline-deps registry file; if this is one, `pipeline-deps {}check` tells what is damaged",
+            "give a pipeline-deps registry file; if this is one, `pipeline-deps {}check` tells what is damaged",
             db_flag()
         )),
         // `check` reads files only: a server's damage is the server's backup's business.

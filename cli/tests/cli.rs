@@ -974,7 +974,11 @@ fn copy_run_again_finishes_what_is_missing_and_refuses_other_steps() -> TestResu
     let refused = copy(true)?.expect(4)?;
     let error: serde_json::Value =
         serde_json::from_str(refused.stderr.lines().last().ok_or("no error")?)?;
-    assert_eq!(error["contexts"], serde_json::json!(["unit_tests"]), "{error}");
+    assert_eq!(
+        error["contexts"],
+        serde_json::json!(["unit_tests"]),
+        "{error}"
+    );
     assert_eq!(run(&to, &["--json", "contexts"])?.expect(0)?.stdout, before);
 
     // An empty context already there is skipped like any context with the same steps.

@@ -597,3 +597,33 @@ fn a_copy_that_fails_on_one_context_names_it_in_its_json_error() -> TestResult {
     assert_eq!(error["context"], "second");
     Ok(())
 }
+
+#[test]
+fn a_server_database_of_something_else_is_no_registry_with_a_hint_that_applies() -> TestResult {
+    let Some(url) = database("foreign_pd_meta")? else {
+        return Ok(());
+    };
+    let mut client = postgres::Client::connect(&url, postgres::NoTls)?;
+    client.batch_execute("CREATE TABLE pd_meta (x int)")?;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("registry.redb");
+    let file = file.to_str().ok_or("path")?;
+    pipeline_deps::RegistryManager::open(file)?.get_registry("ml")?;
+    for args in [
+        vec!["copy", "--from", file, "--to", &url],
+        vec!["--db", &url, "contexts"],
+    ] {
+        let out = run(&args, &[])?;
+        assert_eq!(out.code, 3, "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("not a pipeline-deps registry's")
+                && out
+                    .stderr
+                    .contains("hint: use a database that holds a pipeline-deps registry")
+                && !out.stderr.contains("check"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    Ok(())
+}

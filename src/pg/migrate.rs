@@ -149,18 +149,30 @@ fn version(sql: &mut Sql<'_>) -> Result<Option<u64>> {
     // pg_tables is read with the statement's snapshot, so a table another opener created
     // and committed while this one waited for the lock is seen (a name lookup such as
     // to_regclass may answer from a stale catalog cache).
-    let exists = sql.query_opt(
+    // With it, how many of its columns are a registry's (`key` and `value`, both text): a
+    // table of that name from something else is no registry, not a storage failure.
+    let found = sql.query_opt(
         ACTION,
         "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables \
-         WHERE schemaname = current_schema() AND tablename = 'pd_meta')",
+         WHERE schemaname = current_schema() AND tablename = 'pd_meta'), \
+         (SELECT count(*) FROM information_schema.columns \
+          WHERE table_schema = current_schema() AND table_name = 'pd_meta' \
+          AND column_name IN ('key', 'value') AND data_type = 'text')",
         &[],
     )?;
-    let exists: bool = match &exists {
-        Some(row) => column(row, 0, &location)?,
-        None => false,
+    let (exists, columns): (bool, i64) = match &found {
+        Some(row) => (column(row, 0, &location)?, column(row, 1, &location)?),
+        None => (false, 0),
     };
     if !exists {
         return Ok(None);
+    }
+    if columns != 2 {
+        return Err(Error::NotARegistry {
+            path: PathBuf::from(&server),
+            detail: "it has a pd_meta table that is not a pipeline-deps registry's (it lacks the text columns key and value)".into(),
+            source: None,
+        });
     }
     let row = sql.query_opt(
         ACTION,

@@ -119,6 +119,21 @@ fn a_newer_schema_or_a_foreign_pd_meta_is_refused() -> TestResult {
         matches!(refused, Err(Error::NotARegistry { .. })),
         "{refused:?}"
     );
+    // A pd_meta table of something else (other columns, or other types): no registry
+    // either, for a writer and a reader, and nothing is created.
+    for table in ["(x int)", "(key text PRIMARY KEY, value int)"] {
+        client.batch_execute(&format!(
+            "DROP TABLE pd_meta CASCADE; CREATE TABLE pd_meta {table}"
+        ))?;
+        for read_only in [false, true] {
+            let refused = PgStore::connect(&url, read_only, DEFAULT_CONNECTIONS);
+            assert!(
+                matches!(&refused, Err(Error::NotARegistry { detail, .. })
+                    if detail.contains("not a pipeline-deps registry's")),
+                "{table}: {refused:?}"
+            );
+        }
+    }
     Ok(())
 }
 
