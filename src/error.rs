@@ -343,7 +343,7 @@ fn server_message(kind: ServerErrorKind, server: &str, action: &str) -> String {
             "the PostgreSQL server {server} accepts no writes (a hot standby, or default_transaction_read_only is on), so {action} applied nothing; write through the primary server, or allow writes to the database"
         ),
         ServerErrorKind::PermissionDenied => format!(
-            "the PostgreSQL server {server} refused {action}: the URL's role lacks a privilege it needs (the cause names it), so nothing was done; connect with a role that has it (the registry's first connection creates its tables), or have the owner grant it"
+            "the PostgreSQL server {server} refused {action}: the URL's role lacks a privilege it needs (the cause names it), so nothing was done; connect with a role that has it (the registry's first connection creates its tables, and the first after an upgrade of pipeline-deps may change them: the schema's owner can), or have the owner grant it"
         ),
         ServerErrorKind::Tls => format!(
             "the PostgreSQL server {server} and this connection did not agree on TLS while {action}, so no registry data was sent: the server's certificate was refused, the server offers no TLS where the URL requires it, or its pg_hba.conf rejects this kind of encryption (the cause says which); check the URL's sslmode and sslrootcert"

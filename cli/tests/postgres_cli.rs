@@ -627,3 +627,60 @@ fn a_server_database_of_something_else_is_no_registry_with_a_hint_that_applies()
     }
     Ok(())
 }
+
+#[test]
+fn a_schema_upgrade_is_logged_and_a_wait_for_another_upgrade_is_said() -> TestResult {
+    let Some(url) = database("schema_upgrade_log")? else {
+        return Ok(());
+    };
+    // What a build of schema version 3 left: its three migrations and their version.
+    let mut client = postgres::Client::connect(&url, postgres::NoTls)?;
+    for migration in [
+        include_str!("../../migrations/postgres/0001_initial.sql"),
+        include_str!("../../migrations/postgres/0002_write_functions.sql"),
+        include_str!("../../migrations/postgres/0003_specs_without_foreign_key.sql"),
+    ] {
+        client.batch_execute(migration)?;
+    }
+    client.batch_execute("INSERT INTO pd_meta (key, value) VALUES ('schema_version', '3')")?;
+    let version = |client: &mut postgres::Client| -> TestResult<String> {
+        Ok(client
+            .query_one(
+                "SELECT value FROM pd_meta WHERE key = 'schema_version'",
+                &[],
+            )?
+            .try_get(0)?)
+    };
+
+    // Another session holds the migration lock: the writer says that it waits (here until
+    // its lock_timeout), and the database stays as it was.
+    let mut holder = postgres::Client::connect(&url, postgres::NoTls)?;
+    holder.execute("SELECT pg_advisory_lock(x'7069706564657073'::bigint)", &[])?;
+    let waited = run(
+        &["--db", &url, "clear", "none"],
+        &[("PGOPTIONS", "-c lock_timeout=300")],
+    )?;
+    assert_eq!(waited.code, 3, "{}", waited.stderr);
+    assert!(
+        waited.stderr.contains(
+            "waiting for another connection's creation or upgrade of the registry's schema"
+        ),
+        "{}",
+        waited.stderr
+    );
+    assert_eq!(version(&mut client)?, "3");
+    drop(holder);
+
+    // Any writer upgrades it, and says so at -v (older builds refuse it from then on).
+    let upgraded = run(&["-v", "--db", &url, "clear", "none"], &[])?;
+    assert_eq!(upgraded.code, 0, "{}", upgraded.stderr);
+    assert!(
+        upgraded
+            .stderr
+            .contains("upgraded the registry's schema from version 3 to 4"),
+        "{}",
+        upgraded.stderr
+    );
+    assert_eq!(version(&mut client)?, "4");
+    Ok(())
+}

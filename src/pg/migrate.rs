@@ -48,11 +48,28 @@ pub(super) fn run(conn: &mut Conn, server: &str) -> Result<()> {
     let action = "creating or upgrading the registry's schema";
     let mut sql = conn.transaction(server, action, |client| client.transaction())?;
     // Transaction-scoped: released by the commit (or the rollback of a failed upgrade).
-    sql.query(
+    // Taken without waiting first, so that a wait (another opener upgrading, or a session
+    // stuck holding the lock) is said, not silent.
+    let taken = sql.query_opt(
         action,
-        "SELECT pg_advisory_xact_lock($1)",
+        "SELECT pg_try_advisory_xact_lock($1)",
         &[&MIGRATION_LOCK],
     )?;
+    let taken: bool = match &taken {
+        Some(row) => column(row, 0, &|| format!("the migration lock of {server}"))?,
+        None => false,
+    };
+    if !taken {
+        tracing::warn!(
+            server,
+            "waiting for another connection's creation or upgrade of the registry's schema (it holds the advisory lock {MIGRATION_LOCK:#x}; set lock_timeout to bound the wait)"
+        );
+        sql.query(
+            action,
+            "SELECT pg_advisory_xact_lock($1)",
+            &[&MIGRATION_LOCK],
+        )?;
+    }
     // Another opener may have migrated while this one waited for the lock.
     let found = version(&mut sql)?;
     check_not_newer(server, found)?;
@@ -69,7 +86,23 @@ pub(super) fn run(conn: &mut Conn, server: &str) -> Result<()> {
          ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
         &[&value],
     )?;
-    sql.commit(action)
+    sql.commit(action)?;
+    // A one-way change that older builds then refuse: worth a line in the log.
+    match found {
+        None => tracing::info!(
+            server,
+            version = PG_SCHEMA_VERSION,
+            "created the registry's schema"
+        ),
+        Some(old) if old < PG_SCHEMA_VERSION => tracing::info!(
+            server,
+            from = old,
+            to = PG_SCHEMA_VERSION,
+            "upgraded the registry's schema from version {old} to {PG_SCHEMA_VERSION}; builds that know only version {old} now refuse this database"
+        ),
+        Some(_) => {}
+    }
+    Ok(())
 }
 
 /// The check of a read-only connection, which creates and upgrades nothing: a database
