@@ -109,8 +109,8 @@ pub(super) fn run(conn: &mut Conn, server: &str) -> Result<()> {
 /// without a registry is [`Error::NotARegistry`], one of a newer version
 /// [`Error::SchemaTooNew`]; an older one is read as it is. Every version so far reads the
 /// same tables and columns (version 2 added the write functions, version 3 dropped a
-/// foreign key, version 4 replaced a write function); a migration that changes what reads use must make this refuse the
-/// versions before it.
+/// foreign key, version 4 replaced a write function); a migration that changes what reads
+/// use must make this refuse the versions before it.
 pub(super) fn check(conn: &mut Conn, server: &str) -> Result<()> {
     let found = found_version(conn, server)?;
     check_not_newer(server, found)?;
