@@ -328,6 +328,16 @@ def test_names_that_are_not_valid_unicode_are_invalid_input(manager):
     assert "\ud800" not in registry
     with pytest.raises(pd.InvalidSpecError, match="not valid Unicode"):
         registry.register("s", {"step_type": "\ud800"})
+    # In a list of strings too, wherever it stands, and a list holding a non-string.
+    for aliases, problem in (
+        (["ok", "\ud800"], "not valid Unicode"),
+        (("\ud800",), "not valid Unicode"),
+        (["ok", 3], "must be a string"),
+    ):
+        output = {"property_path": "properties.O", "aliases": aliases}
+        spec = {"step_type": "A", "node_type": "source", "outputs": {"o": output}}
+        with pytest.raises(pd.InvalidSpecError, match=problem):
+            registry.register("s", spec)
     assert len(registry) == 0
 
 
