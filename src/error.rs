@@ -144,7 +144,9 @@ pub enum Error {
         reason: String,
     },
     /// A step name was refused by [`validate_step_name`](crate::spec::validate_step_name).
-    /// Kind [`ErrorKind::InvalidInput`].
+    /// Kind [`ErrorKind::InvalidInput`]. Registry operations report a bad step name
+    /// otherwise: a registration as one of the problems of [`Error::InvalidSpec`] (with every
+    /// other problem of the call), a read or removal as a step that is not registered.
     #[error(
         "invalid step name {}: the name {reason}; use a non-empty name of at most 1024 bytes without control characters",
         shorten(name)
@@ -206,8 +208,8 @@ pub enum Error {
         step: String,
     },
     /// An import into an empty context ([`RegistryManager::import_steps_into_empty`](crate::RegistryManager::import_steps_into_empty))
-    /// found steps in it, put there by another writer: nothing was imported. Kind
-    /// [`ErrorKind::AlreadyExists`].
+    /// found steps in it (already there, or put there meanwhile by another writer): nothing
+    /// was imported. Kind [`ErrorKind::AlreadyExists`].
     #[error(
         "context {} already holds {step_count} step(s), so nothing was imported into it",
         shorten(context)

@@ -228,6 +228,21 @@ impl From<ImportRefusal> for Error {
     }
 }
 
+/// The error's message: the refusal is its error, with the step beside it.
+impl std::fmt::Display for ImportRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+/// So that `?` carries a refusal into any error type (`Box<dyn Error>`, `anyhow`); its
+/// source is the error's own.
+impl std::error::Error for ImportRefusal {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
+    }
+}
+
 /// [`parse_steps_json`], whose error also names the step it is about, exactly (for a caller
 /// that reports it apart from the message, as the command-line tool's JSON errors do).
 ///
@@ -240,6 +255,9 @@ impl From<ImportRefusal> for Error {
 /// let refusal = parse_steps_json_located(json, &ImportOptions::new()).unwrap_err();
 /// assert_eq!(refusal.step.as_deref(), Some("train"));
 /// assert!(refusal.error.is_invalid_input());
+/// // It is an error of its own too, for `?` into any error type.
+/// assert!(refusal.to_string().contains("colour"));
+/// let _: Box<dyn std::error::Error> = Box::new(refusal);
 /// ```
 ///
 /// # Errors

@@ -81,7 +81,7 @@ impl UnifiedDependencyResolver {
     /// `reference-resolver`).
     ///
     /// # Errors
-    /// Storage errors only.
+    /// As [`Self::resolve_all_dependencies`].
     pub fn resolve_all_dependencies_unoptimized<S: AsRef<str>>(
         &self,
         available_steps: &[S],

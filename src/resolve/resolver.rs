@@ -244,7 +244,9 @@ impl UnifiedDependencyResolver {
     ///
     /// # Errors
     /// [`Error::Unresolved`](crate::Error::Unresolved) naming every unresolved required
-    /// dependency; storage errors when the registry cannot be read.
+    /// dependency; [`Error::ContextCleared`](crate::Error::ContextCleared) when the
+    /// registry's context was cleared after the handle was taken; storage errors when the
+    /// registry cannot be read.
     pub fn resolve_step_dependencies<S: AsRef<str>>(
         &self,
         consumer: &str,
@@ -287,7 +289,8 @@ impl UnifiedDependencyResolver {
     /// [`PipelineResolution::unresolved`].
     ///
     /// # Errors
-    /// Storage errors only.
+    /// [`Error::ContextCleared`](crate::Error::ContextCleared) when the registry's context
+    /// was cleared after the handle was taken; storage errors when it cannot be read.
     pub fn resolve_all_dependencies<S: AsRef<str>>(
         &self,
         available_steps: &[S],
@@ -329,7 +332,8 @@ impl UnifiedDependencyResolver {
     /// (docs/design.md, deliberate difference D5).
     ///
     /// # Errors
-    /// Storage errors only.
+    /// [`Error::ContextCleared`](crate::Error::ContextCleared) when the registry's context
+    /// was cleared after the handle was taken; storage errors when it cannot be read.
     pub fn resolve_with_scoring<S: AsRef<str>>(
         &self,
         consumer: &str,
@@ -429,7 +433,8 @@ impl UnifiedDependencyResolver {
     /// the reported steps.
     ///
     /// # Errors
-    /// Storage errors only.
+    /// [`Error::ContextCleared`](crate::Error::ContextCleared) when the registry's context
+    /// was cleared after the handle was taken; storage errors when it cannot be read.
     pub fn resolution_report<S: AsRef<str>>(
         &self,
         available_steps: &[S],
