@@ -417,7 +417,13 @@ pub fn context_name(data: &[u8]) {
     };
     let full_valid =
         !full.is_empty() && full.len() <= MAX_NAME_BYTES && !full.chars().any(char::is_control);
-    assert_eq!(validate_step_name(&full).is_ok(), full_valid, "{full:?}");
+    // A step name must not be blank either (a context name may).
+    let blank = full.chars().all(char::is_whitespace);
+    assert_eq!(
+        validate_step_name(&full).is_ok(),
+        full_valid && !blank,
+        "{full:?}"
+    );
     let valid = full_valid && !name.is_empty();
     with_shared_database(|root| context_name_on(root, workspace, name, &full, valid));
 }

@@ -148,7 +148,7 @@ pub enum Error {
     /// otherwise: a registration as one of the problems of [`Error::InvalidSpec`] (with every
     /// other problem of the call), a read or removal as a step that is not registered.
     #[error(
-        "invalid step name {}: the name {reason}; use a non-empty name of at most 1024 bytes without control characters",
+        "invalid step name {}: the name {reason}; use a name that is not blank, of at most 1024 bytes, without control characters",
         shorten(name)
     )]
     InvalidStepName {

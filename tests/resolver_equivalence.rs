@@ -112,9 +112,9 @@ fn spec() -> impl Strategy<Value = StepSpecification> {
         })
 }
 
-/// Registered step names: a blank one is allowed by the registry but cannot be referenced;
-/// `"a "` is another step than `"a"`, and an edge from it must name it exactly.
-const STEP_NAMES: [&str; 8] = ["a", "b", "c", "d", "e", "f", " ", "a "];
+/// Registered step names: `"a "` is another step than `"a"`, and `" b"` than `"b"`; an edge
+/// from either must name it exactly (a blank name is refused by registration).
+const STEP_NAMES: [&str; 8] = ["a", "b", "c", "d", "e", "f", " b", "a "];
 
 fn case() -> impl Strategy<Value = (Vec<StepSpecification>, Vec<usize>, Vec<usize>)> {
     (

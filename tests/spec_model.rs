@@ -183,3 +183,27 @@ fn output_lookup_by_name_or_alias_follows_the_reference() {
     assert_eq!(spec.list_required_dependencies().len(), 1);
     assert!(spec.list_optional_dependencies().is_empty());
 }
+
+#[test]
+fn a_blank_step_name_is_refused_as_a_blank_step_type_is() -> TestResult {
+    let spec = StepSpecification::new("Train", NodeType::Singular);
+    for blank in [" ", "   ", "\u{3000}"] {
+        let problems = match spec.validate(blank) {
+            Err(problems) => problems,
+            Ok(()) => return Err(format!("the blank step name {blank:?} validated").into()),
+        };
+        assert_eq!(problems[0].field, "step name");
+        assert_eq!(problems[0].message, "is blank (only whitespace)");
+        assert!(pipeline_deps::spec::validate_step_name(blank).is_err());
+    }
+    // Registration refuses it and writes nothing; a name with spaces around text is fine.
+    let registry = pipeline_deps::RegistryManager::in_memory()?.get_registry("ml")?;
+    assert!(matches!(
+        registry.register("   ", &spec),
+        Err(pipeline_deps::Error::InvalidSpec { .. })
+    ));
+    assert_eq!(registry.len()?, 0);
+    registry.register(" prep ", &spec)?;
+    assert_eq!(registry.list_step_names()?, [" prep "]);
+    Ok(())
+}

@@ -341,6 +341,17 @@ def test_names_that_are_not_valid_unicode_are_invalid_input(manager):
     assert len(registry) == 0
 
 
+def test_a_blank_step_name_is_refused(manager):
+    """A step name of whitespace only could never be wired (as a blank step type)."""
+    registry = manager.get_registry("ctx")
+    spec = {"step_type": "A", "node_type": "singular"}
+    with pytest.raises(pd.InvalidSpecError, match="is blank"):
+        registry.register("   ", spec)
+    assert len(registry) == 0
+    registry.register(" a ", spec)
+    assert registry.list_step_names() == [" a "]
+
+
 def test_unknown_fields_are_refused_unless_allowed(manager):
     registry = manager.get_registry("ctx")
     document = (

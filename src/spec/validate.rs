@@ -24,7 +24,7 @@ impl StepSpecification {
     /// Every [`SpecProblem`] found, in field order.
     pub fn validate(&self, step_name: &str) -> Result<(), Vec<SpecProblem>> {
         let mut problems = Vec::new();
-        if let Err(reason) = check_name(step_name) {
+        if let Err(reason) = check_step_name(step_name) {
             problems.push(SpecProblem::new(step_name, "step name", reason));
         }
         if is_blank(&self.step_type) {
@@ -183,6 +183,15 @@ pub(crate) fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// [`check_name`], and not blank: a step of a blank name is never wired.
+fn check_step_name(name: &str) -> Result<(), String> {
+    check_name(name)?;
+    if is_blank(name) {
+        return Err("is blank (only whitespace)".to_owned());
+    }
+    Ok(())
+}
+
 /// The first control character of `name` (`char::is_control`: U+0000–U+001F and
 /// U+007F–U+009F), scanning bytes when the name is ASCII, as nearly every name is.
 fn first_control(name: &str) -> Option<char> {
@@ -265,8 +274,10 @@ pub fn escape_name(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Checks a step name with the rules of [`StepSpecification::validate`]: not empty, at most
-/// [`MAX_NAME_BYTES`] bytes, no control characters (`::`, `/`, spaces and unicode are fine).
+/// Checks a step name with the rules of [`StepSpecification::validate`]: not empty and not
+/// only whitespace, at most [`MAX_NAME_BYTES`] bytes, no control characters (`::`, `/`,
+/// spaces and unicode are fine). A blank name is refused because the resolver never wires
+/// a step of that name (docs/design.md, D8), as a blank `step_type` is refused.
 ///
 /// ```
 /// use pipeline_deps::spec::validate_step_name;
@@ -274,20 +285,22 @@ pub fn escape_name(text: &str) -> Cow<'_, str> {
 /// assert!(validate_step_name("xgboost::train v2").is_ok());
 /// let error = validate_step_name("").unwrap_err();
 /// assert!(error.is_invalid_input());
-/// assert_eq!(error.to_string(), "invalid step name '': the name is empty; use a non-empty name of at most 1024 bytes without control characters");
+/// assert_eq!(error.to_string(), "invalid step name '': the name is empty; use a name that is not blank, of at most 1024 bytes, without control characters");
+/// assert!(validate_step_name("   ").is_err());
 /// ```
 ///
 /// # Errors
 /// [`Error::InvalidStepName`](crate::Error::InvalidStepName) saying why the name is refused.
 pub fn validate_step_name(name: &str) -> crate::Result<()> {
-    check_name(name).map_err(|reason| crate::Error::InvalidStepName {
+    check_step_name(name).map_err(|reason| crate::Error::InvalidStepName {
         name: name.to_owned(),
         reason,
     })
 }
 
-/// Checks a context name against the rules every context name follows (the same as for
-/// step names), without opening anything: how a caller refuses a bad name before it opens
+/// Checks a context name against the rules every context name follows (those of step
+/// names, except that a blank name is accepted: the resolver does not wire contexts, and
+/// refusing it now would strand contexts stored under such names), without opening anything: how a caller refuses a bad name before it opens
 /// a database for writing.
 ///
 /// ```
