@@ -479,6 +479,18 @@ fn read_commands_on_a_database_without_a_registry_create_nothing() -> TestResult
     Ok(())
 }
 
+/// A registry file (`registry.redb` in the returned directory) holding contexts `first` and
+/// `second`, one step each, and the spec of that step.
+fn two_context_source() -> TestResult<(tempfile::TempDir, pipeline_deps::StepSpecification)> {
+    let dir = tempfile::tempdir()?;
+    let source = pipeline_deps::RegistryManager::open(dir.path().join("registry.redb"))?;
+    let spec = pipeline_deps::StepSpecification::new("Train", pipeline_deps::NodeType::Singular);
+    for context in ["first", "second"] {
+        source.get_registry(context)?.register("train", &spec)?;
+    }
+    Ok((dir, spec))
+}
+
 #[test]
 fn copy_says_each_context_as_it_is_copied_and_refuses_one_another_writer_fills_meanwhile()
 -> TestResult {
@@ -489,15 +501,9 @@ fn copy_says_each_context_as_it_is_copied_and_refuses_one_another_writer_fills_m
     let Some(url) = database("copy_race")? else {
         return Ok(());
     };
-    let dir = tempfile::tempdir()?;
+    let (dir, spec) = two_context_source()?;
     let file = dir.path().join("registry.redb");
     let file = file.to_str().ok_or("path")?;
-    let source = pipeline_deps::RegistryManager::open(file)?;
-    let spec = pipeline_deps::StepSpecification::new("Train", pipeline_deps::NodeType::Singular);
-    for context in ["first", "second"] {
-        source.get_registry(context)?.register("train", &spec)?;
-    }
-    drop(source);
     // The target holds `second`, empty; a transaction holds its catalog row, and another
     // writer's register into it waits for that row first.
     let target = pipeline_deps::RegistryManager::connect(&url)?;
@@ -516,7 +522,12 @@ fn copy_says_each_context_as_it_is_copied_and_refuses_one_another_writer_fills_m
     let mut waiters = 0;
     for _ in 0..600 {
         waiters = held
-            .query_one("SELECT count(*) FROM pg_locks WHERE NOT granted", &[])?
+            .query_one(
+                // In this test's database only: other tests share the cluster.
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+                 WHERE NOT l.granted AND a.datname = current_database()",
+                &[],
+            )?
             .try_get::<_, i64>(0)?;
         if waiters > 0 {
             break;
@@ -569,15 +580,9 @@ fn a_copy_that_fails_on_one_context_names_it_in_its_json_error() -> TestResult {
     let Some(url) = database("copy_json_context")? else {
         return Ok(());
     };
-    let dir = tempfile::tempdir()?;
+    let (dir, _) = two_context_source()?;
     let file = dir.path().join("registry.redb");
     let file = file.to_str().ok_or("path")?;
-    let source = pipeline_deps::RegistryManager::open(file)?;
-    let spec = pipeline_deps::StepSpecification::new("Train", pipeline_deps::NodeType::Singular);
-    for context in ["first", "second"] {
-        source.get_registry(context)?.register("train", &spec)?;
-    }
-    drop(source);
     pipeline_deps::RegistryManager::connect(&url)?.get_registry("second")?;
     // `second`'s row is held, and the copy waits for a lock at most 300 ms.
     let mut holder = postgres::Client::connect(&url, postgres::NoTls)?;
