@@ -396,11 +396,8 @@ class StepSpecification:
                 )
             _known_keys(data, _STEP_KEYS, "the step")
         section = None if strict else data.get("spec")
-        if isinstance(section, Mapping) and not data.get("dependencies") and not data.get("outputs"):
-            merged = dict(section)
-            merged["step_type"] = data.get("step_type") or section.get("step_type", "")
-            merged["node_type"] = data.get("node_type", section.get("node_type", "internal"))
-            data = merged
+        if isinstance(section, Mapping):
+            data = _merge_spec_section(data, section)
         if "step_type" not in data:
             raise ValueError("a step specification needs a 'step_type'")
         return cls(
@@ -413,6 +410,26 @@ class StepSpecification:
     @classmethod
     def from_json(cls, text: str) -> "StepSpecification":
         return cls.from_dict(json.loads(text))
+
+
+def _merge_spec_section(data: Mapping[str, Any], section: Mapping[str, Any]) -> Dict[str, Any]:
+    """A ``model_dump()`` whose nested ``spec`` section is read into its top level: each of
+    ``dependencies`` and ``outputs`` from whichever side gives it. Given on both sides and
+    different, it is refused: reading one would silently drop the other."""
+    merged = dict(data)
+    merged.pop("spec", None)
+    for key in ("dependencies", "outputs"):
+        top, nested = data.get(key), section.get(key)
+        if top and nested and top != nested:
+            raise ValueError(
+                f"the step has '{key}' both at its top level and in its nested 'spec' "
+                "section, and they differ: give them once"
+            )
+        if not top and nested:
+            merged[key] = nested
+    merged["step_type"] = data.get("step_type") or section.get("step_type", "")
+    merged["node_type"] = data.get("node_type", section.get("node_type", "internal"))
+    return merged
 
 
 SpecLike = Union[StepSpecification, Mapping[str, Any], Any]

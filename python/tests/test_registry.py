@@ -120,6 +120,29 @@ def test_a_dict_with_a_nested_spec_section_is_refused_as_an_import_refuses_it(ma
     assert registry.get_specification("s") == pd.StepSpecification.from_dict(nested, strict=False)
 
 
+def test_a_model_dump_with_sections_on_both_levels_loses_none_of_them(manager):
+    """A model_dump() read leniently takes each of `dependencies` and `outputs` from the
+    side that gives it; given on both sides and different, it is refused rather than one
+    side silently dropped."""
+    registry = manager.get_registry("ctx")
+    dependency = {"d": {"dependency_type": "processing_output"}}
+    output = {"o": {"property_path": "properties.O"}}
+    split = {"step_type": "A", "node_type": "internal", "dependencies": dependency,
+             "spec": {"outputs": output}}
+    spec = pd.StepSpecification.from_dict(split, strict=False)
+    assert list(spec.dependencies) == ["d"] and list(spec.outputs) == ["o"]
+
+    other = {"o2": {"property_path": "properties.O2"}}
+    clash = {"step_type": "A", "node_type": "internal", "outputs": other,
+             "spec": {"outputs": output}}
+    with pytest.raises(ValueError, match="'outputs' both at its top level and in its nested"):
+        pd.StepSpecification.from_dict(clash, strict=False)
+    same = {"step_type": "A", "node_type": "internal", "outputs": output,
+            "spec": {"outputs": output}}
+    assert list(pd.StepSpecification.from_dict(same, strict=False).outputs) == ["o"]
+    assert len(registry) == 0
+
+
 def test_a_dict_naming_another_step_is_refused_and_writes_nothing(manager):
     """The `step_name` a dict in the export format may carry must be the name it is
     registered under: a dict naming another step is refused, never silently renamed."""
