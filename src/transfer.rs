@@ -26,7 +26,10 @@
 //!   either format);
 //! - a key that neither format knows (at the top, in a step or variant, in a dependency or an
 //!   output) is refused, naming it and the step, unless
-//!   [`ImportOptions::allow_unknown_fields`] is set.
+//!   [`ImportOptions::allow_unknown_fields`] is set;
+//! - a step whose `dependencies` or `outputs` sit in a nested `spec` section (the shape of
+//!   the original implementation's `model_dump()`) is refused even then: import does not
+//!   read that section, and the step would be stored without its wiring.
 //!
 //! Limits on hostile input: JSON nesting deeper than 128 levels is refused by the parser;
 //! names follow [`MAX_NAME_BYTES`](crate::spec::MAX_NAME_BYTES); the whole import is validated
@@ -75,7 +78,8 @@ pub struct ImportOptions {
     /// misspelt one would import the base specs silently).
     pub variant: Option<String>,
     /// Ignore fields that neither import format knows instead of refusing the document
-    /// (duplicate keys and an unknown `schema` are refused either way).
+    /// (duplicate keys, an unknown `schema`, and a nested `spec` section holding a step's
+    /// `dependencies` or `outputs`, which would be dropped, are refused either way).
     pub allow_unknown_fields: bool,
 }
 
@@ -317,6 +321,26 @@ pub fn parse_steps_json_located(
                 .unwrap_or(entry),
             None => entry,
         };
+        // Unknown fields may be allowed, but never one that holds the step's wiring: a
+        // nested `spec` section (the original implementation's `model_dump()` shape) would
+        // otherwise be dropped and the step imported without its dependencies and outputs.
+        if let Some(section) = [entry, source]
+            .into_iter()
+            .filter_map(|object| object.get("spec"))
+            .find(|section| {
+                section.get("dependencies").is_some() || section.get("outputs").is_some()
+            })
+        {
+            let holds = if section.get("dependencies").is_some() {
+                "dependencies"
+            } else {
+                "outputs"
+            };
+            return Err(about(Some(name))(invalid(format!(
+                "steps[{index}] (step {}) has its `{holds}` in a nested `spec` section, which import does not read; move its `dependencies` and `outputs` to the step's top level",
+                shorten(name)
+            ))));
+        }
         // The document is already parsed, so the error has no line: it names the field.
         let spec: StepSpecification = serde_path_to_error::deserialize(source).map_err(|e| {
             let field = e.path().to_string();

@@ -2,7 +2,8 @@
 //! naming the key and the step, an unknown `schema` is refused, a field neither format knows
 //! is refused naming it unless `ImportOptions::allow_unknown_fields` is set, a value of the
 //! wrong shape is refused naming its step and field (never a line 0), a step listed twice
-//! is refused as the document's fault — while both
+//! is refused as the document's fault, a nested `spec` section holding dependencies or
+//! outputs is refused even with unknown fields allowed (it would be dropped) — while both
 //! accepted formats (the export format and the real cursus fixture, with every key it has)
 //! keep importing; a refused import writes nothing.
 
@@ -269,5 +270,35 @@ fn a_refused_import_writes_nothing() -> TestResult {
     assert!(matches!(error, Error::InvalidInput { .. }), "{error:?}");
     assert!(registry.is_empty()?);
     assert_eq!(manager.get_context_stats()?["ctx"].step_count, 0);
+    Ok(())
+}
+
+#[test]
+fn a_nested_spec_section_is_never_dropped_even_with_unknown_fields_allowed() -> TestResult {
+    let nested = format!(
+        r#"{{"steps": [{{"step_name": "model", "step_type": "T", "node_type": "source", "spec": {{"outputs": {{"o": {OUTPUT}}}}}}}]}}"#
+    );
+    let in_variant = format!(
+        r#"{{"steps": [{{"step_name": "model", "step_type": "T", "node_type": "source", "variants": {{"training": {{"spec": {{"dependencies": {{}}}}}}}}}}]}}"#
+    );
+    let lenient = ImportOptions::new().allow_unknown_fields(true);
+    refusal(&nested, &ImportOptions::new(), &["`spec`", "'model'"])?;
+    refusal(
+        &nested,
+        &lenient,
+        &["`outputs`", "nested `spec`", "'model'", "top level"],
+    )?;
+    refusal(
+        &in_variant,
+        &lenient.clone().variant("training"),
+        &["`dependencies`", "nested `spec`"],
+    )?;
+    // Nothing is written either.
+    let registry = RegistryManager::in_memory()?.get_registry("ml")?;
+    assert!(registry.import_json_with(&nested, &lenient).is_err());
+    assert_eq!(registry.len()?, 0);
+    // A `spec` key holding neither is only an unknown field.
+    let other = r#"{"steps": [{"step_name": "s", "step_type": "T", "node_type": "singular", "spec": "v2"}]}"#;
+    assert_eq!(parse_steps_json(other, &lenient)?.len(), 1);
     Ok(())
 }

@@ -104,6 +104,10 @@ def test_a_dict_with_a_nested_spec_section_is_refused_as_an_import_refuses_it(ma
     nested = {"step_type": "A", "node_type": "source", "spec": sections}
     with pytest.raises(pd.InvalidInputError, match="`spec`"):
         registry.import_json(json.dumps({"steps": [{"step_name": "s", **nested}]}))
+    # Allowing unknown fields does not let the section be dropped.
+    with pytest.raises(pd.InvalidInputError, match="nested `spec` section"):
+        registry.import_json(json.dumps({"steps": [{"step_name": "s", **nested}]}),
+                             allow_unknown_fields=True)
     with pytest.raises(pd.InvalidSpecError, match="step 's' is invalid: unknown field 'spec'"):
         registry.register("s", nested)
     with pytest.raises(pd.InvalidSpecError, match="unknown field 'spec'"):
