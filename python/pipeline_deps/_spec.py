@@ -478,11 +478,20 @@ def spec_json(step_name: str, value: SpecLike) -> str:
     if isinstance(value, Mapping) and "step_name" in value and value["step_name"] != step_name:
         # The name given wins nowhere silently: a dict naming another step is a mistake
         # (a copy-paste, or the wrong dict for this name), not a rename.
-        raise InvalidSpecError(
-            f"the specification of step {step_name!r} is invalid: its 'step_name' is "
-            f"{value['step_name']!r}; register it under that name, or leave 'step_name' out"
+        raise _invalid_spec(
+            step_name,
+            f"its 'step_name' is {value['step_name']!r}; register it under that name, or "
+            "leave 'step_name' out",
         )
     try:
         return to_spec(value).to_json()
     except (ValueError, TypeError, AttributeError, KeyError, RecursionError) as e:
-        raise InvalidSpecError(f"the specification of step {step_name!r} is invalid: {e}") from e
+        raise _invalid_spec(step_name, str(e)) from e
+
+
+def _invalid_spec(step_name: str, why: str) -> InvalidSpecError:
+    """The :class:`InvalidSpecError` for step ``step_name``, with its ``step`` set as the
+    library's errors set it."""
+    error = InvalidSpecError(f"the specification of step {step_name!r} is invalid: {why}")
+    error.step = step_name
+    return error

@@ -17,6 +17,10 @@
 //! ```
 //! Anything else (I/O, a contained panic, the default manager already open) is a plain
 //! `pipeline_deps.Error`; an I/O error's `OSError` is its `__cause__`.
+//!
+//! Every exception has the attributes `context` and `step`: the exact names (not escaped,
+//! not shortened, as the message shows them) of the context and the step it is about, or
+//! `None`. `DependencyResolutionError` also has `dependencies`, the unresolved ones.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -127,7 +131,68 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ReadOnlyError", py.get_type::<ReadOnlyError>())?;
     m.add("NoSuchContextError", py.get_type::<NoSuchContextError>())?;
     m.add("ClosedError", py.get_type::<ClosedError>())?;
+    // Class-level defaults, so that every exception has them (also one raised in Python).
+    let base = py.get_type::<Error>();
+    base.setattr("context", py.None())?;
+    base.setattr("step", py.None())?;
+    py.get_type::<DependencyResolutionError>()
+        .setattr("dependencies", pyo3::types::PyList::empty(py))?;
     Ok(())
+}
+
+/// The exact names an error is about: its context, its step (for a specification refused,
+/// the step when every problem is about that one step) and, for unresolved dependencies,
+/// which.
+struct About {
+    context: Option<String>,
+    step: Option<String>,
+    dependencies: Option<Vec<String>>,
+}
+
+impl About {
+    fn of(error: &LibError) -> About {
+        let (context, step) = match error {
+            LibError::AlreadyRegistered { context, step } => (Some(context), Some(step)),
+            LibError::ContextCleared { context }
+            | LibError::NoSuchContext { context, .. }
+            | LibError::ContextNotEmpty { context, .. } => (Some(context), None),
+            LibError::InvalidContextName { name, .. } => (Some(name), None),
+            LibError::InvalidStepName { name, .. } => (None, Some(name)),
+            LibError::InvalidSpec { context, problems } => {
+                let step = problems.first().map(|p| &p.step);
+                let one = step.filter(|s| problems.iter().all(|p| &p.step == *s));
+                (Some(context), one)
+            }
+            LibError::Unresolved(unresolved) => (None, Some(&unresolved.step)),
+            _ => (None, None),
+        };
+        About {
+            context: context.cloned(),
+            step: step.cloned(),
+            dependencies: error.unresolved().map(|u| u.dependencies.clone()),
+        }
+    }
+
+    /// Sets the attributes on `raised` (a failure to set one leaves it `None`: the
+    /// exception itself matters more).
+    fn set_on(&self, py: Python<'_>, raised: &PyErr) {
+        let value = raised.value(py);
+        if let Some(context) = &self.context {
+            let _ = value.setattr("context", context);
+        }
+        if let Some(step) = &self.step {
+            let _ = value.setattr("step", step);
+        }
+        if let Some(dependencies) = &self.dependencies {
+            let _ = value.setattr("dependencies", dependencies);
+        }
+    }
+}
+
+/// Sets `step` on a raised exception (an import refusal, whose step the library reports
+/// apart from its error).
+pub(crate) fn set_step(py: Python<'_>, raised: &PyErr, step: &str) {
+    let _ = raised.value(py).setattr("step", step);
 }
 
 /// The Python exception for a library error: the library's message, then each of its causes
@@ -144,10 +209,14 @@ pub(crate) fn to_py(error: LibError) -> PyErr {
         message.push_str(&text);
         source = cause.source();
     }
+    let about = About::of(&error);
     let raised = exception_of(error, message);
-    if let Some(cause) = first_cause {
-        Python::attach(|py| raised.set_cause(py, Some(cause)));
-    }
+    Python::attach(|py| {
+        about.set_on(py, &raised);
+        if let Some(cause) = first_cause {
+            raised.set_cause(py, Some(cause));
+        }
+    });
     raised
 }
 

@@ -14,7 +14,7 @@ use pyo3::types::PyDict;
 
 use pipeline_deps::{RegistryManager, SpecificationRegistry, StepSpecification};
 
-use crate::errors::{ClosedError, run};
+use crate::errors::{ClosedError, run, set_step, to_py};
 
 /// Locks `mutex`; a poisoned lock only means another thread panicked while holding it, and
 /// the `Option` inside is still consistent.
@@ -418,11 +418,26 @@ impl NativeRegistry {
         allow_unknown_fields: bool,
     ) -> PyResult<usize> {
         let registry = self.handle()?;
-        run(py, move || {
+        let outcome = run(py, move || {
             let options = pipeline_deps::ImportOptions::new()
                 .replace(replace)
                 .allow_unknown_fields(allow_unknown_fields);
-            registry.import_json_with(&text, &options)
+            Ok(registry.import_json_with(&text, &options).map_err(|error| {
+                // A refused document: the step it is about, read again (only on this path).
+                let step = error
+                    .is_invalid_input()
+                    .then(|| pipeline_deps::transfer::parse_steps_json_located(&text, &options))
+                    .and_then(|parsed| parsed.err())
+                    .and_then(|refusal| refusal.step);
+                (error, step)
+            }))
+        })?;
+        outcome.map_err(|(error, step)| {
+            let raised = to_py(error);
+            if let Some(step) = step {
+                set_step(py, &raised, &step);
+            }
+            raised
         })
     }
 

@@ -440,3 +440,50 @@ def test_a_misspelt_field_in_a_dict_is_refused_not_dropped(manager, step, misspe
     with pytest.raises(pd.InvalidSpecError, match=f"unknown field '{misspelt}'"):
         registry.register("s", step)
     assert len(registry) == 0
+
+
+def test_exceptions_name_their_context_and_step_exactly(manager, real_specs):
+    """Every exception has `context` and `step`: the exact names it is about (the message
+    escapes and shortens them), or None."""
+    odd = "ctx \u202e" + "x" * 200
+    registry = manager.get_registry(odd)
+    registry.register("load", real_specs["XGBoostTraining"])
+    with pytest.raises(pd.AlreadyRegisteredError) as taken:
+        registry.register("load", real_specs["XGBoostTraining"])
+    assert (taken.value.context, taken.value.step) == (odd, "load")
+
+    invalid = {"step_type": "", "node_type": "source", "outputs": {"o": {"property_path": "p"}}}
+    with pytest.raises(pd.InvalidSpecError) as refused:
+        registry.register("blank", invalid)
+    assert (refused.value.context, refused.value.step) == (odd, "blank")
+    with pytest.raises(pd.InvalidSpecError) as renamed:
+        registry.register("b", {**invalid, "step_name": "a"})
+    assert renamed.value.step == "b"
+
+    document = {"steps": [{"step_name": "typo", "step_type": "T", "node_type": "source",
+                           "outputz": {}}]}
+    with pytest.raises(pd.InvalidInputError) as unknown:
+        registry.import_json(json.dumps(document))
+    assert unknown.value.step == "typo"
+    with pytest.raises(pd.InvalidInputError) as syntax:
+        registry.import_json("{")
+    assert syntax.value.step is None
+
+    with pytest.raises(pd.InvalidInputError) as bad_name:
+        manager.get_registry("")
+    assert (bad_name.value.context, bad_name.value.step) == ("", None)
+
+    model = manager.get_registry("m")
+    model.register("XGBoostModel", real_specs["XGBoostModel"])
+    resolver = pd.UnifiedDependencyResolver(model)
+    with pytest.raises(pd.DependencyResolutionError) as unresolved:
+        resolver.resolve_step_dependencies("XGBoostModel", ["XGBoostModel"])
+    assert unresolved.value.step == "XGBoostModel"
+    assert "model_data" in unresolved.value.dependencies
+
+    manager.clear_context(odd)
+    with pytest.raises(pd.ContextClearedError) as cleared:
+        registry.list_step_names()
+    assert (cleared.value.context, cleared.value.step) == (odd, None)
+    assert pd.Error("raised in Python").context is None
+    assert len(manager.get_registry(odd)) == 0
