@@ -278,9 +278,7 @@ fn a_nested_spec_section_is_never_dropped_even_with_unknown_fields_allowed() -> 
     let nested = format!(
         r#"{{"steps": [{{"step_name": "model", "step_type": "T", "node_type": "source", "spec": {{"outputs": {{"o": {OUTPUT}}}}}}}]}}"#
     );
-    let in_variant = format!(
-        r#"{{"steps": [{{"step_name": "model", "step_type": "T", "node_type": "source", "variants": {{"training": {{"spec": {{"dependencies": {{}}}}}}}}}}]}}"#
-    );
+    let in_variant = r#"{"steps": [{"step_name": "model", "step_type": "T", "node_type": "source", "variants": {"training": {"spec": {"dependencies": {}}}}}]}"#;
     let lenient = ImportOptions::new().allow_unknown_fields(true);
     refusal(&nested, &ImportOptions::new(), &["`spec`", "'model'"])?;
     refusal(
@@ -289,7 +287,7 @@ fn a_nested_spec_section_is_never_dropped_even_with_unknown_fields_allowed() -> 
         &["`outputs`", "nested `spec`", "'model'", "top level"],
     )?;
     refusal(
-        &in_variant,
+        in_variant,
         &lenient.clone().variant("training"),
         &["`dependencies`", "nested `spec`"],
     )?;

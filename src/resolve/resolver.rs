@@ -240,7 +240,8 @@ impl UnifiedDependencyResolver {
     ///
     /// Returns dependency name → producer output for every resolved dependency, in
     /// declaration order; unresolved optional dependencies are left out. An unregistered
-    /// consumer resolves to an empty map.
+    /// consumer resolves to an empty map, as in the reference, with a `tracing` warning
+    /// naming it (a misspelt name would otherwise look like a step without dependencies).
     ///
     /// # Errors
     /// [`Error::Unresolved`](crate::Error::Unresolved) naming every unresolved required
@@ -268,7 +269,17 @@ impl UnifiedDependencyResolver {
         }
         let consumer_spec = self.load_specs(&[consumer], revision)?.pop().flatten();
         let outcome = match consumer_spec {
-            None => Ok(IndexMap::new()),
+            None => {
+                // As the reference does: an empty answer is also what a misspelt name
+                // gets, so it is said (once per registry revision and set of steps: the
+                // answer is cached).
+                tracing::warn!(
+                    context = %self.registry.context_name(),
+                    step = consumer,
+                    "no specification is registered for the consumer step; it resolves to no dependencies"
+                );
+                Ok(IndexMap::new())
+            }
             Some(spec) => {
                 let specs = self.load_specs(&borrowed(&names), revision)?;
                 let mut memo = lock(&self.memo);
