@@ -467,11 +467,18 @@ impl Error {
     /// is; the parser's own message is the source.
     pub(crate) fn invalid_json(what: impl Into<String>, err: serde_json::Error) -> Self {
         use serde_json::error::Category;
-        let problem = match err.classify() {
-            Category::Io => "could not be read",
-            Category::Syntax => "is not valid JSON",
-            Category::Data => "does not have the expected shape",
-            Category::Eof => "ends too early",
+        let problem = match (err.classify(), field_named(&err)) {
+            (_, Some(FieldNamed::Missing(field))) => {
+                format!("lacks the required field `{}`", shorten_key(&field))
+            }
+            (_, Some(FieldNamed::Repeated(field))) => format!(
+                "gives the field `{}` twice (under its name and an alias, or both aliases)",
+                shorten_key(&field)
+            ),
+            (Category::Io, None) => "could not be read".to_owned(),
+            (Category::Syntax, None) => "is not valid JSON".to_owned(),
+            (Category::Data, None) => "does not have the expected shape".to_owned(),
+            (Category::Eof, None) => "ends too early".to_owned(),
         };
         let detail = match err.line() {
             0 => format!("it {problem}"),
@@ -484,6 +491,23 @@ impl Error {
         }
     }
 
+    /// [`Error::invalid_json`] of a value read through `serde_path_to_error`: `what` is
+    /// followed by the field the error is about (`path`, `.` for the value itself). A
+    /// missing (or repeated) field is named with the path of the object that lacks it, so
+    /// the message alone says which field is wrong where, e.g. `field
+    /// `dependencies.x.step_type``; the parser's message stays the source.
+    pub(crate) fn invalid_json_at(what: &str, path: &str, err: serde_json::Error) -> Self {
+        let field = match field_named(&err) {
+            Some(FieldNamed::Missing(name) | FieldNamed::Repeated(name)) if path == "." => name,
+            Some(FieldNamed::Missing(name) | FieldNamed::Repeated(name)) => {
+                format!("{path}.{name}")
+            }
+            None if path == "." => return Error::invalid_json(what, err),
+            None => path.to_owned(),
+        };
+        Error::invalid_json(format!("{what}, field `{}`", shorten_key(&field)), err)
+    }
+
     pub(crate) fn corrupted(
         location: impl Into<String>,
         detail: impl Into<String>,
@@ -494,6 +518,42 @@ impl Error {
             detail: detail.into(),
             source,
         }
+    }
+}
+
+/// A field serde names in its error: one a struct requires and the input lacks, or one
+/// given twice (through an alias). serde derive names the field of its struct, never text
+/// of the input; the name is escaped and bounded all the same ([`shorten_key`]).
+enum FieldNamed {
+    Missing(String),
+    Repeated(String),
+}
+
+/// The field of a "missing field `x`" or "duplicate field `x`" error (serde's wording).
+fn field_named(err: &serde_json::Error) -> Option<FieldNamed> {
+    if err.classify() != serde_json::error::Category::Data {
+        return None;
+    }
+    let message = err.to_string();
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        Some(FieldNamed::Missing(rest.split_once('`')?.0.to_owned()))
+    } else if let Some(rest) = message.strip_prefix("duplicate field `") {
+        Some(FieldNamed::Repeated(rest.split_once('`')?.0.to_owned()))
+    } else {
+        None
+    }
+}
+
+/// A key as messages show it (inside backquotes): escaped ([`crate::spec::escape_name`]) and
+/// cut after 100 characters.
+pub(crate) fn shorten_key(key: &str) -> String {
+    const LIMIT: usize = 100;
+    let key = crate::spec::escape_name(key);
+    if key.chars().count() <= LIMIT {
+        key.into_owned()
+    } else {
+        let head: String = key.chars().take(LIMIT).collect();
+        format!("{head}…")
     }
 }
 

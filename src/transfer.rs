@@ -44,7 +44,7 @@ use serde_json::{Map, Value};
 
 pub use crate::maintenance::ImportSummary;
 
-use crate::error::{Error, Result, shorten};
+use crate::error::{Error, Result, shorten, shorten_key};
 use crate::registry::SpecificationRegistry;
 use crate::spec::StepSpecification;
 
@@ -343,14 +343,12 @@ pub fn parse_steps_json_located(
         }
         // The document is already parsed, so the error has no line: it names the field.
         let spec: StepSpecification = serde_path_to_error::deserialize(source).map_err(|e| {
-            let field = e.path().to_string();
-            let at = if field == "." {
-                String::new()
-            } else {
-                format!(", field `{}`", shorten_key(&field))
-            };
-            let what = format!("steps[{index}] (step {}){at}", shorten(name));
-            about(Some(name))(Error::invalid_json(what, e.into_inner()))
+            let what = format!("steps[{index}] (step {})", shorten(name));
+            about(Some(name))(Error::invalid_json_at(
+                &what,
+                &e.path().to_string(),
+                e.into_inner(),
+            ))
         })?;
         let base_type = entry.get("step_type").and_then(Value::as_str);
         if let (Some(job), Some(base_type)) = (&options.variant, base_type)
@@ -427,19 +425,6 @@ fn invalid(detail: String) -> Error {
     }
 }
 
-/// A key as messages show it (inside backquotes): escaped ([`crate::spec::escape_name`]) and
-/// cut after 100 characters.
-fn shorten_key(key: &str) -> String {
-    const LIMIT: usize = 100;
-    let key = crate::spec::escape_name(key);
-    if key.chars().count() <= LIMIT {
-        key.into_owned()
-    } else {
-        let head: String = key.chars().take(LIMIT).collect();
-        format!("{head}…")
-    }
-}
-
 /// An unknown `schema` is refused: it names a format this version cannot promise to read.
 fn check_schema(document: &Value) -> Result<()> {
     match document.get("schema") {
@@ -467,16 +452,7 @@ fn check_fields(document: &Value) -> std::result::Result<(), (Error, Option<Stri
     let steps = document.get("steps").and_then(Value::as_array);
     for (index, entry) in steps.into_iter().flatten().enumerate() {
         let before = unknown.len();
-        let step = step_label(index, entry);
-        unknown_keys(entry, STEP_KEYS, &step, &mut unknown);
-        spec_fields(entry, &step, &mut unknown);
-        if let Some(variants) = entry.get("variants").and_then(Value::as_object) {
-            for (job, variant) in variants {
-                let place = format!("{step}, variant {}", shorten(job));
-                unknown_keys(variant, VARIANT_KEYS, &place, &mut unknown);
-                spec_fields(variant, &place, &mut unknown);
-            }
-        }
+        step_fields(entry, &step_label(index, entry), &mut unknown);
         if first_step.is_none() && unknown.len() > before {
             first_step = entry.get("step_name").and_then(Value::as_str);
         }
@@ -484,12 +460,70 @@ fn check_fields(document: &Value) -> std::result::Result<(), (Error, Option<Stri
     if unknown.is_empty() {
         return Ok(());
     }
-    let error = invalid(format!(
-        "{} unknown field(s): {} (allow unknown fields to import such a document anyway)",
-        unknown.len(),
-        listed(&unknown, SHOWN, "; ")
-    ));
+    let error = unknown_fields_error(
+        WHAT,
+        &unknown,
+        "allow unknown fields to import such a document anyway",
+    );
     Err((error, first_step.map(str::to_owned)))
+}
+
+/// The unknown keys of one step entry (`place` names it in messages): its own, its
+/// dependencies' and outputs', and those of its variants. The import checks every entry of
+/// `steps` with it, and [`StepSpecification::from_json`] its one specification.
+fn step_fields(entry: &Value, place: &str, unknown: &mut Vec<String>) {
+    unknown_keys(entry, STEP_KEYS, place, unknown);
+    spec_fields(entry, place, unknown);
+    if let Some(variants) = entry.get("variants").and_then(Value::as_object) {
+        for (job, variant) in variants {
+            let place = format!("{place}, variant {}", shorten(job));
+            unknown_keys(variant, VARIANT_KEYS, &place, unknown);
+            spec_fields(variant, &place, unknown);
+        }
+    }
+}
+
+/// The refusal of the unknown fields found in `what`, naming the first [`SHOWN`] of them,
+/// and how to get past it (`remedy`).
+fn unknown_fields_error(what: &str, unknown: &[String], remedy: &str) -> Error {
+    Error::InvalidInput {
+        what: what.to_owned(),
+        detail: format!(
+            "{} unknown field(s): {} ({remedy})",
+            unknown.len(),
+            listed(unknown, SHOWN, "; ")
+        ),
+        source: None,
+    }
+}
+
+/// Parses the text of one specification (`what` names it in messages) as the import parses
+/// a step of its document: a key given twice in one object and a key that neither import
+/// format knows for a step entry are refused, naming them; then it must have the
+/// specification's shape.
+///
+/// # Errors
+/// [`Error::InvalidInput`] for text that is not JSON, a repeated or unknown key, or a value
+/// of the wrong shape (naming the field, with line and column).
+pub(crate) fn parse_spec_strict(json: &str, what: &str) -> Result<StepSpecification> {
+    let document = parse_unique(json, what)?;
+    let mut unknown = Vec::new();
+    step_fields(&document, "the specification", &mut unknown);
+    if !unknown.is_empty() {
+        return Err(unknown_fields_error(
+            what,
+            &unknown,
+            "remove or correct them: the JSON import refuses them too",
+        ));
+    }
+    // Read from the text, not the parsed value, so that a shape error has a line and column.
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    let spec = serde_path_to_error::deserialize(&mut deserializer)
+        .map_err(|e| Error::invalid_json_at(what, &e.path().to_string(), e.into_inner()))?;
+    deserializer
+        .end()
+        .map_err(|e| Error::invalid_json(what, e))?;
+    Ok(spec)
 }
 
 /// The first `shown` of `items` joined by `separator`, then how many more there are.

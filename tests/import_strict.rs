@@ -2,13 +2,16 @@
 //! naming the key and the step, an unknown `schema` is refused, a field neither format knows
 //! is refused naming it unless `ImportOptions::allow_unknown_fields` is set, a value of the
 //! wrong shape is refused naming its step and field (never a line 0), a step listed twice
-//! is refused as the document's fault, a nested `spec` section holding dependencies or
-//! outputs is refused even with unknown fields allowed (it would be dropped) — while both
+//! is refused as the document's fault, a missing required field is named with its path in
+//! the message itself, a nested `spec` section holding dependencies or outputs is refused
+//! even with unknown fields allowed (it would be dropped) — while both
 //! accepted formats (the export format and the real cursus fixture, with every key it has)
-//! keep importing; a refused import writes nothing.
+//! keep importing; a refused import writes nothing. `StepSpecification::from_json` (and
+//! `merge_variant`) refuse repeated and unknown keys as the import does.
 
+use pipeline_deps::resolve::{InterfaceCatalog, merge_variant};
 use pipeline_deps::transfer::parse_steps_json;
-use pipeline_deps::{Error, ImportOptions, RegistryManager};
+use pipeline_deps::{Error, ImportOptions, NodeType, RegistryManager, StepSpecification};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -167,7 +170,10 @@ fn a_value_of_the_wrong_shape_is_refused_naming_step_and_field() -> TestResult {
         ),
         (
             r#"{"steps": [{"step_name": "a"}]}"#.to_owned(),
-            vec!["steps[0] (step 'a')", "expected shape"],
+            vec![
+                "steps[0] (step 'a'), field `step_type`",
+                "lacks the required field",
+            ],
         ),
     ];
     for (json, needles) in &cases {
@@ -298,5 +304,161 @@ fn a_nested_spec_section_is_never_dropped_even_with_unknown_fields_allowed() -> 
     // A `spec` key holding neither is only an unknown field.
     let other = r#"{"steps": [{"step_name": "s", "step_type": "T", "node_type": "singular", "spec": "v2"}]}"#;
     assert_eq!(parse_steps_json(other, &lenient)?.len(), 1);
+    Ok(())
+}
+
+/// The refusal of `json` by `StepSpecification::from_json`, which must be invalid input
+/// whose message (`Display` alone) mentions every needle.
+fn spec_refusal(json: &str, needles: &[&str]) -> TestResult {
+    let error = match StepSpecification::from_json(json) {
+        Ok(spec) => return Err(format!("from_json accepted {json}: {spec:?}").into()),
+        Err(error) => error,
+    };
+    assert!(error.is_invalid_input(), "{error:?}");
+    let message = error.to_string();
+    for needle in needles {
+        assert!(message.contains(needle), "{needle:?} not in {message}");
+    }
+    Ok(())
+}
+
+#[test]
+fn from_json_refuses_repeated_and_unknown_keys_as_the_import_does() -> TestResult {
+    let unknown = [
+        (
+            r#"{"step_type": "T", "node_type": "singular", "colour": "red"}"#,
+            vec!["`colour`", "1 unknown field(s)"],
+        ),
+        (
+            r#"{"step_type": "T", "node_type": "sink", "dependencies": {"d": {"type": "processing_output", "requird": false}}}"#,
+            vec!["`requird`", "dependencies.d"],
+        ),
+        (
+            r#"{"step_type": "T", "node_type": "source", "outputs": {"o": {"type": "processing_output", "property_path": "p", "alias": []}}}"#,
+            vec!["`alias`", "outputs.o"],
+        ),
+        (
+            r#"{"step_type": "T", "node_type": "singular", "variants": {"training": {"nodetype": "sink"}}}"#,
+            vec!["`nodetype`", "variant 'training'"],
+        ),
+    ];
+    for (json, needles) in &unknown {
+        spec_refusal(json, needles)?;
+        // The import refuses the same key, as a step of its document.
+        let document = format!(
+            r#"{{"steps": [{}"step_name": "s", {}]}}"#,
+            "{",
+            json.trim_start_matches('{')
+        );
+        refusal(&document, &ImportOptions::new(), &needles[..1])?;
+    }
+    let repeated = [
+        (
+            r#"{"step_type": "T", "step_type": "U", "node_type": "singular"}"#,
+            vec!["the top level", "the key `step_type` appears twice"],
+        ),
+        (
+            r#"{"step_type": "T", "node_type": "sink", "dependencies": {"d": {"type": "processing_output"}, "d": {"type": "model_artifacts"}}}"#,
+            vec!["dependencies", "the key `d` appears twice"],
+        ),
+        (
+            r#"{"step_type": "T", "node_type": "sink", "dependencies": {"d": {"required": true, "required": false}}}"#,
+            vec!["dependencies.d", "the key `required` appears twice"],
+        ),
+    ];
+    for (json, needles) in &repeated {
+        spec_refusal(json, needles)?;
+    }
+    // A merged job-type variant is held to the same rules.
+    let base = StepSpecification::new("T", NodeType::Singular);
+    let error = merge_variant(&base, r#"{"node_typ": "sink"}"#)
+        .err()
+        .ok_or("merge_variant accepted an unknown key")?;
+    assert!(
+        error.is_invalid_input() && error.to_string().contains("`node_typ`"),
+        "{error}"
+    );
+    Ok(())
+}
+
+#[test]
+fn from_json_reads_every_step_entry_the_import_reads() -> TestResult {
+    // An entry of either format parses as it is (its `step_name`, `variants` and descriptive
+    // keys are known and ignored) into the spec the import reads.
+    let document: serde_json::Value = serde_json::from_str(FIXTURE)?;
+    let entries = document["steps"].as_array().ok_or("no steps")?;
+    let imported = parse_steps_json(FIXTURE, &ImportOptions::new())?;
+    assert_eq!(entries.len(), imported.len());
+    for (entry, (name, spec)) in entries.iter().zip(&imported) {
+        assert_eq!(
+            &StepSpecification::from_json(&entry.to_string())?,
+            spec,
+            "{name}"
+        );
+    }
+    let manager = RegistryManager::in_memory()?;
+    let registry = manager.get_registry("ctx")?;
+    registry.import_json(FIXTURE)?;
+    let exported: serde_json::Value = serde_json::from_str(&registry.export_json()?)?;
+    for entry in exported["steps"].as_array().ok_or("no steps")? {
+        let name = entry["step_name"].as_str().ok_or("no step_name")?;
+        let spec = StepSpecification::from_json(&entry.to_string())?;
+        assert_eq!(registry.get_specification(name)?.as_deref(), Some(&spec));
+    }
+    Ok(())
+}
+
+#[test]
+fn a_missing_field_is_named_with_its_path_in_the_message() -> TestResult {
+    // from_json: the field, where, and the line; the parser's own message is the source.
+    let error = StepSpecification::from_json(r#"{"node_type": "singular"}"#)
+        .err()
+        .ok_or("a spec without step_type was accepted")?;
+    let message = error.to_string();
+    assert!(
+        message.contains("field `step_type`: it lacks the required field `step_type` at line 1"),
+        "{message}"
+    );
+    let source = std::error::Error::source(&error).map(ToString::to_string);
+    assert!(
+        source
+            .as_deref()
+            .is_some_and(|s| s.contains("missing field `step_type`")),
+        "{source:?}"
+    );
+    // The import: the entry, then the field.
+    refusal(
+        r#"{"steps": [{"step_name": "a", "node_type": "singular"}]}"#,
+        &ImportOptions::new(),
+        &[
+            "steps[0] (step 'a'), field `step_type`",
+            "lacks the required field `step_type`",
+        ],
+    )?;
+    // Nested: the path of the object that lacks it, down to the field.
+    for (json, path) in [
+        (r#"{"steps": [{"step_type": "T"}]}"#, "steps[0].step_name"),
+        (
+            r#"{"steps": [{"step_name": "a", "step_type": "T", "variants": {"training": {"node_type": "source"}}}]}"#,
+            "steps[0].variants.training.step_type",
+        ),
+    ] {
+        let error = InterfaceCatalog::from_json(json)
+            .err()
+            .ok_or("a catalog entry without a required field was accepted")?;
+        let message = error.to_string();
+        assert!(error.is_invalid_input(), "{error:?}");
+        assert!(message.contains(&format!("field `{path}`")), "{message}");
+        assert!(message.contains("lacks the required field"), "{message}");
+        assert!(std::error::Error::source(&error).is_some());
+    }
+    // A field given twice through its alias is named too.
+    spec_refusal(
+        r#"{"step_type": "T", "node_type": "sink", "dependencies": {"d": {"type": "training_data", "dependency_type": "training_data"}}}"#,
+        &[
+            "field `dependencies.d.type`",
+            "gives the field `type` twice",
+        ],
+    )?;
     Ok(())
 }

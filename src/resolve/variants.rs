@@ -157,8 +157,9 @@ fn invalid(what: &str, detail: impl Into<String>) -> Error {
 /// ```
 ///
 /// # Errors
-/// [`Error::InvalidInput`] when `variant_spec` is not a JSON object or the merged result is
-/// not a valid specification shape.
+/// [`Error::InvalidInput`] when `variant_spec` is not a JSON object, or the merged result
+/// is not a valid specification shape or has a key that
+/// [`StepSpecification::from_json`] refuses (one the JSON import does not know).
 pub fn merge_variant(base: &StepSpecification, variant_spec: &str) -> Result<StepSpecification> {
     let what = "a job-type variant spec";
     let overlay: OrderedValue =
@@ -171,7 +172,9 @@ pub fn merge_variant(base: &StepSpecification, variant_spec: &str) -> Result<Ste
         serde_json::from_str(&base_json).map_err(|e| Error::invalid_json(what, e))?;
     deep_merge(&mut merged, overlay);
     let merged = serde_json::to_string(&merged).map_err(|e| Error::invalid_json(what, e))?;
-    StepSpecification::from_json(&merged)
+    // As strict as `StepSpecification::from_json`: a misspelt key of the variant is refused
+    // rather than dropped.
+    crate::transfer::parse_spec_strict(&merged, what)
 }
 
 #[derive(Deserialize)]
@@ -259,8 +262,12 @@ impl InterfaceCatalog {
     /// not a specification, or a step name given twice.
     pub fn from_json(json: &str) -> Result<Self> {
         let what = "the step interface catalog";
-        let raw: RawCatalog =
-            serde_json::from_str(json).map_err(|e| Error::invalid_json(what, e))?;
+        let mut deserializer = serde_json::Deserializer::from_str(json);
+        let raw: RawCatalog = serde_path_to_error::deserialize(&mut deserializer)
+            .map_err(|e| Error::invalid_json_at(what, &e.path().to_string(), e.into_inner()))?;
+        deserializer
+            .end()
+            .map_err(|e| Error::invalid_json(what, e))?;
         let mut entries = IndexMap::with_capacity(raw.steps.len());
         for entry in raw.steps {
             if entries.contains_key(&entry.step_name) {

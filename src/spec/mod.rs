@@ -9,8 +9,11 @@
 //!
 //! The serde shape is the one of the `steps` entries in the cursus fixture
 //! (`cursus-step-specs.json`): dependency and output types are under the key `type`, missing
-//! fields take their defaults, a missing `logical_name` is filled from its map key and unknown
-//! keys are ignored. Dependencies and outputs are [`IndexMap`]s, so declaration order (which
+//! fields take their defaults and a missing `logical_name` is filled from its map key.
+//! [`StepSpecification::from_json`] refuses a key given twice and a key the JSON import does
+//! not know, as the import does; the `Deserialize` impl ignores unknown keys (other formats,
+//! such as the fixture's step entries, embed a specification beside keys of their own).
+//! Dependencies and outputs are [`IndexMap`]s, so declaration order (which
 //! decides resolver ties) is kept through JSON and through storage.
 
 use indexmap::IndexMap;
@@ -460,30 +463,33 @@ impl StepSpecification {
         self
     }
 
-    /// Parses one specification from JSON in the fixture / export shape.
+    /// Parses one specification from JSON in the fixture / export shape, as strictly as
+    /// the JSON import reads a step of its document
+    /// ([`transfer`](crate::transfer)): a key given twice in one object is refused (a plain
+    /// JSON parser would keep the last one), and so is a key that neither import format
+    /// knows for a step entry, at its top level, in a dependency, an output or a variant (a
+    /// misspelt field would otherwise vanish). The other keys of a step entry (`step_name`,
+    /// `variants`, the fixture's descriptive keys) are accepted and ignored, so an entry of
+    /// an export or fixture document parses as it is. (The `Deserialize` impl itself stays
+    /// lenient: other formats embed a specification with keys of their own.)
+    ///
+    /// ```
+    /// use pipeline_deps::StepSpecification;
+    ///
+    /// let spec = StepSpecification::from_json(r#"{"step_type": "Train", "node_type": "singular"}"#)?;
+    /// assert_eq!(spec.step_type, "Train");
+    /// let misspelt = StepSpecification::from_json(r#"{"step_type": "Train", "node_typ": "sink"}"#);
+    /// assert!(misspelt.is_err_and(|e| e.is_invalid_input() && e.to_string().contains("`node_typ`")));
+    /// # Ok::<(), pipeline_deps::Error>(())
+    /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidInput`](crate::Error::InvalidInput) when the text is not valid JSON or
-    /// does not have the specification's shape (the message gives the field, and line and
-    /// column).
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) when the text is not valid JSON,
+    /// gives a key twice in one object or has a key the import would refuse (the message
+    /// names the key and where it is), or does not have the specification's shape (the
+    /// message gives the field, a missing one included, and line and column).
     pub fn from_json(json: &str) -> crate::Result<Self> {
-        let mut deserializer = serde_json::Deserializer::from_str(json);
-        let spec = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-            let field = e.path().to_string();
-            let what = if field == "." {
-                "a step specification".to_owned()
-            } else {
-                format!(
-                    "a step specification, field `{}`",
-                    crate::spec::escape_name(&field)
-                )
-            };
-            crate::Error::invalid_json(what, e.into_inner())
-        })?;
-        deserializer
-            .end()
-            .map_err(|e| crate::Error::invalid_json("a step specification", e))?;
-        Ok(spec)
+        crate::transfer::parse_spec_strict(json, "a step specification")
     }
 
     /// The output named `name`: exact key first, then a case-insensitive alias scan in
