@@ -1,5 +1,6 @@
 //! Invariant: the semantic matcher reproduces every measured value of the Python reference
-//! (docs/design.md) within 1e-9, and `explain_similarity` never fails (D6).
+//! (docs/design.md) within 1e-9, and `explain_similarity` never fails and its weighted
+//! components add up to its total (D6).
 
 use pipeline_deps::scoring::{normalize_name, sequence_ratio};
 use pipeline_deps::{DependencyType, OutputSpec, SemanticMatcher};
@@ -236,20 +237,41 @@ fn synonyms_of_section_4_1() {
     assert!(m.are_synonyms("artifact", "result"));
 }
 
-/// Deliberate difference D6 (docs/design.md): the Python reference raises ZeroDivisionError here.
+/// Deliberate difference D6 (docs/design.md): the Python reference raises ZeroDivisionError
+/// here, and reports components beside a decided total that they do not add up to.
 #[test]
 fn explain_similarity_of_names_normalising_to_nothing_does_not_fail() {
     let m = SemanticMatcher::default();
     let e = m.explain_similarity("the", "and");
     assert_eq!(e.overall_score, 1.0);
     assert_eq!(e.normalized_names, (String::new(), String::new()));
-    assert_eq!(e.string_similarity, 1.0);
-    assert_eq!(e.token_similarity, 0.0);
-    assert_eq!(e.semantic_similarity, 0.0);
-    assert_eq!(e.substring_similarity, 1.0);
-    let empty = m.explain_similarity("", "");
-    assert_eq!(empty.overall_score, 0.0, "an empty raw name scores 0");
-    assert_eq!(empty.substring_similarity, 1.0);
+    // Equal normalisations decide 1.0: every component says so.
+    assert_eq!(
+        (
+            e.string_similarity,
+            e.token_similarity,
+            e.semantic_similarity,
+            e.substring_similarity
+        ),
+        (1.0, 1.0, 1.0, 1.0)
+    );
+    // An empty raw name decides 0.0, even beside a name that normalises to nothing.
+    for (a, b) in [("", ""), ("___", ""), ("", "the")] {
+        let empty = m.explain_similarity(a, b);
+        assert_eq!(empty.overall_score, 0.0, "an empty raw name scores 0");
+        assert_eq!(
+            (
+                empty.string_similarity,
+                empty.token_similarity,
+                empty.semantic_similarity,
+                empty.substring_similarity
+            ),
+            (0.0, 0.0, 0.0, 0.0),
+            "{a:?} / {b:?}"
+        );
+    }
+    // The substring component itself of two empty names: 1.0, not a division by zero.
+    assert_eq!(m.substring_similarity("", ""), 1.0);
 }
 
 #[test]

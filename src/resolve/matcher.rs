@@ -417,6 +417,21 @@ pub struct SimilarityExplanation {
     pub substring_similarity: f64,
 }
 
+impl SimilarityExplanation {
+    /// The components weighted and added as the score adds them; equal to
+    /// [`Self::overall_score`] (up to float rounding when a rule decided the score).
+    pub fn weighted_total(&self) -> f64 {
+        combine(
+            self.string_similarity,
+            [
+                self.token_similarity,
+                self.semantic_similarity,
+                self.substring_similarity,
+            ],
+        )
+    }
+}
+
 /// Semantic similarity of step input/output names, as in the Python reference `SemanticMatcher`.
 ///
 /// The similarity of two names is 0.0 if either is empty, 1.0 if they are equal after
@@ -493,22 +508,52 @@ impl SemanticMatcher {
         matches
     }
 
-    /// Every component of the similarity of two names. The components are computed even
-    /// when the overall score short-circuits to 1.0.
+    /// Every component of the similarity of two names, consistent with the overall score:
+    /// the components weighted by [`STRING_WEIGHT`], [`TOKEN_WEIGHT`], [`SEMANTIC_WEIGHT`]
+    /// and [`SUBSTRING_WEIGHT`] always add up to
+    /// [`overall_score`](SimilarityExplanation::overall_score)
+    /// ([`SimilarityExplanation::weighted_total`]). When a rule decides the score without
+    /// the components, they say so: all 0.0 when either raw name is empty (similar to
+    /// nothing), all 1.0 when the names are equal after normalisation.
     ///
-    /// Deliberate difference D6 from the Python reference (docs/design.md): when both names normalise to
-    /// nothing (e.g. `"the"` and `"and"`) this does not fail; the substring component of two
-    /// empty names is 1.0 (like the string component, 2·0/0 taken as 1.0).
+    /// Deliberate difference D6 from the Python reference (docs/design.md): when both names
+    /// normalise to nothing (e.g. `"the"` and `"and"`) this does not fail, and the
+    /// components of a decided score are those of the rule, not the formula's, which the
+    /// reference reports beside a total they do not add up to (`"___"` and `""`: total 0.0,
+    /// string and substring components 1.0).
+    ///
+    /// ```
+    /// use pipeline_deps::SemanticMatcher;
+    ///
+    /// let m = SemanticMatcher::default();
+    /// for (a, b) in [("___", ""), ("data_model", "DataModel"), ("model_input", "model_output")] {
+    ///     let e = m.explain_similarity(a, b);
+    ///     assert!((e.weighted_total() - e.overall_score).abs() < 1e-12, "{a} / {b}");
+    /// }
+    /// assert_eq!(m.explain_similarity("___", "").string_similarity, 0.0);
+    /// ```
     pub fn explain_similarity(&self, name1: &str, name2: &str) -> SimilarityExplanation {
         let a = PreparedName::new(name1);
         let b = PreparedName::new(name2);
+        let (overall_score, [string, token, semantic, substring]) = match short_circuit(&a, &b) {
+            Some(score) => (score, [score; 4]),
+            None => {
+                let string = string_component(&a, &b);
+                let others = other_components(&a, &b);
+                let [token, semantic, substring] = others;
+                (
+                    combine(string, others),
+                    [string, token, semantic, substring],
+                )
+            }
+        };
         SimilarityExplanation {
-            overall_score: similarity_of(&a, &b),
+            overall_score,
             normalized_names: (a.norm.clone(), b.norm.clone()),
-            string_similarity: string_component(&a, &b),
-            token_similarity: token_component(&a, &b),
-            semantic_similarity: semantic_component(&a, &b),
-            substring_similarity: substring_component(&a, &b),
+            string_similarity: string,
+            token_similarity: token,
+            semantic_similarity: semantic,
+            substring_similarity: substring,
         }
     }
 
@@ -619,6 +664,53 @@ mod tests {
             let (pa, pb) = (PreparedName::new(&a), PreparedName::new(&b));
             proptest::prop_assert_eq!(substring_component(&pa, &pb), substring_naive(&a, &b));
         }
+    }
+
+    proptest::proptest! {
+        /// The explanation's weighted components add up to its total, which is the
+        /// similarity, whatever the names (short-circuit rules included).
+        #[test]
+        fn explanation_parts_add_up_to_the_total(
+            a in proptest::prop_oneof![
+                proptest::string::string_regex("[a-zA-Z_ .-]{0,12}").unwrap_or_else(|_| unreachable!()),
+                proptest::string::string_regex("((the|and|of|data|model|input|output|_|-| ){0,4})").unwrap_or_else(|_| unreachable!()),
+                proptest::prelude::any::<String>(),
+            ],
+            b in proptest::prop_oneof![
+                proptest::string::string_regex("[a-zA-Z_ .-]{0,12}").unwrap_or_else(|_| unreachable!()),
+                proptest::string::string_regex("((the|and|of|data|model|input|output|_|-| ){0,4})").unwrap_or_else(|_| unreachable!()),
+                proptest::prelude::any::<String>(),
+            ],
+        ) {
+            let e = SemanticMatcher::new().explain_similarity(&a, &b);
+            proptest::prop_assert!(
+                (e.weighted_total() - e.overall_score).abs() <= 1e-12,
+                "{:?}", e
+            );
+            proptest::prop_assert_eq!(
+                e.overall_score,
+                SemanticMatcher::new().calculate_similarity(&a, &b)
+            );
+        }
+    }
+
+    #[test]
+    fn explanations_of_decided_scores_add_up() -> Result<(), String> {
+        let m = SemanticMatcher::new();
+        for (a, b, total) in [
+            ("___", "", 0.0),
+            ("", "", 0.0),
+            ("", "data", 0.0),
+            ("the", "and", 1.0),
+            ("data_model", "Data-Model", 1.0),
+            ("config", "configuration", 1.0),
+        ] {
+            let e = m.explain_similarity(a, b);
+            if e.overall_score != total || (e.weighted_total() - total).abs() > 1e-12 {
+                return Err(format!("{a:?} / {b:?}: {e:?}"));
+            }
+        }
+        Ok(())
     }
 
     #[test]

@@ -24,7 +24,8 @@
 //! Deliberate differences from the Python reference (docs/design.md, each documented where it
 //! applies and tested): the resolution cache is keyed by the ordered step list and follows
 //! the registry revision (D4); score breakdowns add up to the score (D5);
-//! `explain_similarity` does not fail on names that normalise to nothing (D6).
+//! `explain_similarity` does not fail on names that normalise to nothing, and its weighted
+//! components add up to its total (D6).
 //!
 //! Internals, for contributors: `resolver.rs` holds the public resolver and its caches,
 //! `engine/` the optimised resolution path (interning, output classes, score bounds),
