@@ -359,6 +359,14 @@ fn json_import_on(manager: &RegistryManager, data: &[u8], text: &str) {
         Ok(n) => {
             let parsed = parsed.expect("import succeeded where parsing failed");
             assert_eq!(n, parsed.len());
+            // What was written passed validation (blank keywords and property paths
+            // included: docs/design.md, D11).
+            for (name, spec) in &parsed {
+                assert!(
+                    spec.validate(name).is_ok(),
+                    "imported an invalid spec {name:?}"
+                );
+            }
             for (name, spec) in &parsed {
                 // The last occurrence of a name wins (replace mode); each is stored as parsed.
                 let last = parsed.iter().rev().find(|(n, _)| n == name).map(|(_, s)| s);
@@ -378,6 +386,18 @@ fn json_import_on(manager: &RegistryManager, data: &[u8], text: &str) {
                 e.is_invalid_input() || matches!(e, Error::AlreadyRegistered { .. }),
                 "unexpected error kind: {e:?}"
             );
+            if let Error::InvalidSpec { problems, .. } = &e {
+                // Refused by validation: exactly the problems `validate` finds.
+                let parsed = parsed
+                    .as_ref()
+                    .expect("validation refused what did not parse");
+                let found: Vec<_> = parsed
+                    .iter()
+                    .filter_map(|(name, spec)| spec.validate(name).err())
+                    .flatten()
+                    .collect();
+                assert_eq!(problems, &found, "the refusal is not validation's");
+            }
             assert!(
                 e.to_string().len() <= MAX_MESSAGE,
                 "a {}-byte message",

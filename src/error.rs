@@ -597,7 +597,11 @@ fn join_problems(problems: &[SpecProblem]) -> String {
     let mut text = problems
         .iter()
         .take(SHOWN)
-        .map(|p| format!("step {}: {} {}", shorten(&p.step), p.field, p.message))
+        .map(|p| {
+            // The field holds a dependency or output name: escaped as `SpecProblem` shows it.
+            let field = crate::spec::escape_name(&p.field);
+            format!("step {}: {field} {}", shorten(&p.step), p.message)
+        })
         .collect::<Vec<_>>()
         .join("; ");
     if problems.len() > SHOWN {

@@ -627,3 +627,57 @@ impl SpecificationRegistry {
         Ok(found)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{
+        DependencySpec, DependencyType, Error, NodeType, OutputSpec, RegistryManager,
+        SemanticMatcher, StepSpecification, UnifiedDependencyResolver,
+    };
+
+    /// Validation guards writes only (docs/design.md, D11): a record stored before a rule
+    /// was added, here a blank keyword and property path, still decodes and reads back.
+    #[test]
+    fn a_stored_spec_that_breaks_a_later_rule_still_reads_back() -> crate::Result<()> {
+        let dir = tempfile::tempdir().map_err(|source| Error::Io {
+            action: "creating a temp dir".into(),
+            source,
+        })?;
+        let path = dir.path().join("old.redb");
+        let old = StepSpecification::new("Train", NodeType::Internal)
+            .with_dependency(
+                DependencySpec::new("input_data", DependencyType::ProcessingOutput)
+                    .with_keywords([""]),
+            )
+            .with_output(OutputSpec::new("model", DependencyType::ModelArtifacts, ""));
+        {
+            let manager = RegistryManager::open(&path)?;
+            let registry = manager.get_registry("ml")?;
+            assert!(matches!(
+                registry.register("train", &old),
+                Err(Error::InvalidSpec { .. })
+            ));
+            // As an older version wrote it: straight to the store, without validation.
+            let items = [("train", &old)];
+            registry.write_context(
+                || "writing a record as an older version did".into(),
+                |store, group, action, context| {
+                    store.put_steps(group, action, context, &items, false)
+                },
+            )?;
+        }
+        let manager = RegistryManager::open(&path)?;
+        let registry = manager.get_registry("ml")?;
+        assert_eq!(registry.get_specification("train")?.as_deref(), Some(&old));
+        assert_eq!(registry.iter()?.count(), 1);
+        assert!(registry.export_json()?.contains(r#""property_path": """#));
+        let resolver = UnifiedDependencyResolver::new(registry.clone(), SemanticMatcher::new());
+        resolver.resolve_all_dependencies(&["train"])?;
+        // Rewriting it as it is goes through validation.
+        assert!(matches!(
+            registry.upsert("train", &old),
+            Err(Error::InvalidSpec { .. })
+        ));
+        Ok(())
+    }
+}

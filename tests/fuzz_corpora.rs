@@ -146,7 +146,12 @@ fn seeds_are_reproducible() -> TestResult {
         (
             "json_import",
             "minimal",
-            br#"{"steps":[{"step_name":"s","step_type":"T","outputs":{"o":{}}}]}"#.to_vec(),
+            br#"{"steps":[{"step_name":"s","step_type":"T","outputs":{"o":{"property_path":"p"}}}]}"#.to_vec(),
+        ),
+        (
+            "json_import",
+            "blank_keyword_and_path",
+            br#"{"steps":[{"step_name":"s","step_type":"T","dependencies":{"d":{"semantic_keywords":[""]}},"outputs":{"o":{}}}]}"#.to_vec(),
         ),
         ("json_import", "fixture_head", fixture_head.into_bytes()),
         ("json_import", "invalid", b"{\"steps\": [".to_vec()),
@@ -158,7 +163,7 @@ fn seeds_are_reproducible() -> TestResult {
         (
             "json_import",
             "taken_name",
-            br#"{"steps":[{"step_name":"existing","step_type":"T","outputs":{"o":{}}}]}"#.to_vec(),
+            br#"{"steps":[{"step_name":"existing","step_type":"T","outputs":{"o":{"property_path":"p"}}}]}"#.to_vec(),
         ),
         ("context_name", "plain", b"training_pipeline".to_vec()),
         ("context_name", "workspace", b"\x01ws|inner".to_vec()),

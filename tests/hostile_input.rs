@@ -212,7 +212,8 @@ fn hostile_json() -> Vec<(String, String)> {
     let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
     let deep_objects = |n: usize| format!("{}1{}", "{\"a\":".repeat(n), "}".repeat(n));
     let step = |fields: &str| format!(r#"{{"steps": [{{"step_name": "s", {fields}}}]}}"#);
-    let ok_fields = r#""step_type": "T", "outputs": {"o": {"type": "model_artifacts"}}"#;
+    let ok_fields =
+        r#""step_type": "T", "outputs": {"o": {"type": "model_artifacts", "property_path": "p"}}"#;
     vec![
         ("empty".into(), String::new()),
         ("whitespace".into(), " \n\t ".into()),

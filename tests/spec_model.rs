@@ -1,10 +1,13 @@
 //! The specification model: the fixture's JSON shape deserialises directly, declaration
-//! order is kept, and validation reports every problem while lint only warns.
+//! order is kept, and validation reports every problem while lint only warns; a blank
+//! semantic keyword or property path is refused on every write, naming step and field (D11).
 
 mod common;
 
 use common::{FIXTURE, TestResult, real_specs, spec};
-use pipeline_deps::{DependencyType, NodeType, StepSpecification};
+use pipeline_deps::{
+    DependencySpec, DependencyType, Error, NodeType, OutputSpec, StepSpecification,
+};
 
 #[test]
 fn every_fixture_step_deserialises_directly_into_a_specification() -> TestResult {
@@ -205,5 +208,81 @@ fn a_blank_step_name_is_refused_as_a_blank_step_type_is() -> TestResult {
     assert_eq!(registry.len()?, 0);
     registry.register(" prep ", &spec)?;
     assert_eq!(registry.list_step_names()?, [" prep "]);
+    Ok(())
+}
+
+#[test]
+fn blank_keywords_and_property_paths_are_refused_naming_step_and_field() -> TestResult {
+    // Deliberate difference D11 (docs/design.md): `"" in name` holds for every output name,
+    // and an output without a property path cannot be referenced.
+    let bad = StepSpecification::new("Train", NodeType::Internal)
+        .with_dependency(
+            DependencySpec::new("input_data", DependencyType::TrainingData)
+                .with_keywords(["data", "", " "]),
+        )
+        .with_output(OutputSpec::new("model", DependencyType::ModelArtifacts, ""))
+        .with_output(OutputSpec::new(
+            "metrics",
+            DependencyType::ProcessingOutput,
+            " \t",
+        ));
+    let problems = match bad.validate("trainer") {
+        Err(problems) => problems,
+        Ok(()) => return Err("blank keywords and property paths validated".into()),
+    };
+    let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "dependencies.input_data.semantic_keywords[1]",
+            "dependencies.input_data.semantic_keywords[2]",
+            "outputs.model.property_path",
+            "outputs.metrics.property_path",
+        ]
+    );
+    assert!(problems.iter().all(|p| p.step == "trainer"));
+    assert!(
+        problems[0].message.contains("every output name"),
+        "{problems:?}"
+    );
+
+    // Registration and import refuse them, naming step and field, and write nothing.
+    let manager = pipeline_deps::RegistryManager::in_memory()?;
+    let registry = manager.get_registry("ml")?;
+    let error = registry
+        .register("trainer", &bad)
+        .err()
+        .ok_or("registered a spec with a blank keyword")?;
+    assert!(matches!(error, Error::InvalidSpec { .. }), "{error:?}");
+    let message = error.to_string();
+    for needle in [
+        "step 'trainer': dependencies.input_data.semantic_keywords[1] is empty",
+        "step 'trainer': outputs.model.property_path is blank",
+    ] {
+        assert!(message.contains(needle), "{needle:?} not in {message}");
+    }
+    let json = r#"{"steps": [{"step_name": "prep", "step_type": "Prep", "node_type": "source",
+        "outputs": {"data": {"type": "processing_output"}}}]}"#;
+    let error = registry
+        .import_json(json)
+        .err()
+        .ok_or("imported an output without a property path")?;
+    assert!(
+        error
+            .to_string()
+            .contains("step 'prep': outputs.data.property_path is blank"),
+        "{error}"
+    );
+    assert_eq!(registry.len()?, 0);
+
+    // Fixed, it registers.
+    let mut fixed = bad.clone();
+    if let Some(dep) = fixed.dependencies.get_mut("input_data") {
+        dep.semantic_keywords.retain(|k| !k.trim().is_empty());
+    }
+    for out in fixed.outputs.values_mut() {
+        out.property_path = format!("properties.{}", out.logical_name);
+    }
+    registry.register("trainer", &fixed)?;
     Ok(())
 }

@@ -17,7 +17,13 @@ impl StepSpecification {
     /// blank; every dependency and output has a non-blank logical name equal to its map key;
     /// `step_type` and the dependency and output names are at most [`MAX_NAME_BYTES`] bytes
     /// without control characters (hostile input);
+    /// no semantic keyword of a dependency is blank (an empty one is found in every output
+    /// name) and no output's `property_path` is blank (deliberate difference D11,
+    /// docs/design.md: the Python reference accepts both);
     /// a step that is not `singular` has at least one dependency or output.
+    ///
+    /// Validation guards writes only: a stored specification that breaks a rule added
+    /// later (such as D11's) still reads back as it was stored.
     /// Node-type shape rules and alias conflicts are not errors: see [`Self::lint`].
     ///
     /// # Errors
@@ -40,9 +46,38 @@ impl StepSpecification {
                 key,
                 &dep.logical_name,
             );
+            // Deliberate difference D11 (docs/design.md): a blank keyword would be found in
+            // (nearly) every output name and score for all of them. (An entry whose key is
+            // refused is named by that problem alone: its key cannot name a field.)
+            let keywords = if valid_key(key) {
+                dep.semantic_keywords.as_slice()
+            } else {
+                &[]
+            };
+            for (index, keyword) in keywords.iter().enumerate() {
+                if is_blank(keyword) {
+                    problems.push(SpecProblem::new(
+                        step_name,
+                        format!("dependencies.{key}.semantic_keywords[{index}]"),
+                        if keyword.is_empty() {
+                            "is empty: an empty keyword is found in every output name; remove it"
+                        } else {
+                            "is blank (only whitespace): a keyword must name a word of an output name; remove it"
+                        },
+                    ));
+                }
+            }
         }
         for (key, out) in &self.outputs {
             check_logical_name(&mut problems, step_name, "outputs", key, &out.logical_name);
+            // D11: a reference to an output without a property path names no property.
+            if valid_key(key) && is_blank(&out.property_path) {
+                problems.push(SpecProblem::new(
+                    step_name,
+                    format!("outputs.{key}.property_path"),
+                    "is blank: a reference to this output would name no property; give the SageMaker property path, e.g. properties.ModelArtifacts.S3ModelArtifacts",
+                ));
+            }
         }
         if self.dependencies.is_empty()
             && self.outputs.is_empty()
@@ -155,6 +190,12 @@ fn check_logical_name(
             ),
         ));
     }
+}
+
+/// Whether a dependency or output key is one [`check_logical_name`] accepts, so that it may
+/// name a field in a problem.
+fn valid_key(key: &str) -> bool {
+    !is_blank(key) && check_name(key).is_ok()
 }
 
 /// Empty or only whitespace (as `text.trim().is_empty()`, stopping at the first other
