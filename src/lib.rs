@@ -75,6 +75,13 @@
 //! | [`default_manager`] | to choose or inspect the file the default-manager functions use |
 //! | [`storage`] | the stored format's version, the page cache default, a custom storage backend |
 //!
+//! The structs the library hands back (statistics, resolutions, reports, explanations,
+//! snapshots, validation problems) are `#[non_exhaustive]`: read their public fields, but
+//! they are not built with a struct literal outside the crate, so fields can be added. The
+//! specification model ([`StepSpecification`], [`DependencySpec`], [`OutputSpec`]),
+//! [`scoring::ScoreBreakdown`] and [`resolve::DependencyResolutionError`] are built by
+//! callers and stay exhaustive.
+//!
 //! The design this crate implements, its storage layout and where it deliberately differs
 //! from the Python reference are described in `docs/design.md` in the repository.
 //!

@@ -78,6 +78,7 @@ impl ContextState {
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct CompatibleOutput {
     /// The providing step's name.
     pub step_name: String,

@@ -34,6 +34,7 @@ pub use builder::{
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct ContextStats {
     /// Registered steps.
     pub step_count: usize,

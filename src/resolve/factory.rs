@@ -31,6 +31,7 @@ fn context_or_default(context_name: Option<&str>) -> &str {
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct PipelineComponents {
     /// The manager holding the registry's database.
     pub registry_manager: RegistryManager,

@@ -402,6 +402,7 @@ pub(crate) fn combine(string: f64, [token, semantic, substring]: [f64; 3]) -> f6
 /// assert!(explanation.token_similarity > 0.0 && explanation.overall_score < 1.0);
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct SimilarityExplanation {
     /// [`SemanticMatcher::calculate_similarity`] of the two raw names.
     pub overall_score: f64,

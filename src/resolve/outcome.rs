@@ -93,6 +93,7 @@ pub type StepResolution = IndexMap<String, PropertyReference>;
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct PipelineResolution {
     /// Per consumer step (in the order given) its resolved dependencies. Steps with nothing
     /// resolved, steps with unresolved required dependencies and unregistered steps are
@@ -148,6 +149,7 @@ impl PipelineResolution {
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct ScoredCandidate {
     /// The providing step's name, as given.
     pub provider_step: String,
@@ -190,6 +192,7 @@ pub struct ScoredCandidate {
 /// # }
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct FailedDependency {
     /// The best candidate (below the threshold), `None` when nothing was type-compatible.
     pub best_candidate: Option<ScoredCandidate>,
@@ -223,6 +226,7 @@ pub struct FailedDependency {
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct ResolutionDetails {
     /// The consumer step.
     pub consumer_step: String,
@@ -267,6 +271,7 @@ pub struct ResolutionDetails {
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct ScoringResolution {
     /// Dependencies whose best candidate scores at least 0.5.
     pub resolved: StepResolution,
@@ -302,6 +307,7 @@ pub struct ScoringResolution {
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct StepReport {
     /// The step's type.
     pub step_type: String,
@@ -345,6 +351,7 @@ pub struct StepReport {
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct ResolutionSummary {
     /// Dependencies of **every** step registered in the context (not only the available
     /// ones), as in the Python reference.
@@ -383,6 +390,7 @@ pub struct ResolutionSummary {
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct ResolutionReport {
     /// Number of step names given.
     pub total_steps: usize,

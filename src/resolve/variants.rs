@@ -219,6 +219,7 @@ struct RawCatalog {
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct InterfaceEntry {
     /// The step's name.
     pub step_name: String,

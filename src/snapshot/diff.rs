@@ -108,6 +108,7 @@ impl EdgeSnapshot {
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct RewiredEdge {
     /// The consumer step.
     pub consumer: String,
@@ -155,6 +156,7 @@ pub struct RewiredEdge {
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct RescoredEdge {
     /// The edge as it is now (with the new score). Serialized flat, as [`RewiredEdge`] is:
     /// `consumer`, `dependency`, `producer`, `output`, `score`, then `old_score`.
@@ -197,6 +199,7 @@ pub struct RescoredEdge {
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct EdgeDiff {
     /// Edges that resolve now but did not in the snapshot.
     pub added: Vec<ResolvedEdge>,

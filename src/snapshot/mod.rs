@@ -116,6 +116,7 @@ const CAPTURE_ATTEMPTS: usize = 5;
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct ResolvedEdge {
     /// The consumer step's name.
     pub consumer: String,
@@ -187,6 +188,7 @@ impl fmt::Display for ResolvedEdge {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct UnresolvedStep {
     /// The consumer step.
     pub step: String,
@@ -223,6 +225,7 @@ pub struct UnresolvedStep {
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct EdgeSnapshot {
     /// Always [`EDGE_SNAPSHOT_SCHEMA`] for snapshots this version writes.
     pub schema: String,

@@ -371,6 +371,7 @@ pub fn validate_context_name(name: &str) -> crate::Result<()> {
 /// assert_eq!(problems[0].to_string(), "step 'loader': step_type is blank");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SpecProblem {
     /// The step name the specification was registered under.
     pub step: String,
