@@ -55,9 +55,13 @@ pub fn init(verbose: u8, quiet: bool, json: bool) {
         }
         None => EnvFilter::default().add_directive(level(verbose, quiet).into()),
     };
+    // A log line that cannot be written (standard error closed early, as by `2>&1 | head`)
+    // is dropped: by default the subscriber reports it with `eprintln!`, which panics on
+    // the same closed standard error, stopping the command mid-write as a bug (exit 101).
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .without_time();
+        .without_time()
+        .log_internal_errors(false);
     // A second subscriber cannot be installed; there is none before this one.
     let _ = if json {
         builder
