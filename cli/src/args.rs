@@ -62,8 +62,17 @@ pub struct Cli {
 /// clap's errors, `--help` and `--version` included.
 pub fn parse() -> Result<Cli, clap::Error> {
     let mut command = <Cli as clap::CommandFactory>::command();
-    if std::env::var_os("PIPELINE_DEPS_DB").is_some_and(|v| v.is_empty()) {
+    let from_env = std::env::var_os("PIPELINE_DEPS_DB");
+    if from_env.as_ref().is_some_and(|v| v.is_empty()) {
         command = command.mut_arg("db", |arg| arg.env(None));
+    }
+    // `--help` shows the variable's value (`[env: PIPELINE_DEPS_DB=…]`): not a server URL
+    // that holds a password, which would land on the screen or in a CI log.
+    if let Some(url) = from_env.as_ref().and_then(|v| v.to_str())
+        && pipeline_deps::storage::is_postgres_url(std::path::Path::new(url))
+        && pipeline_deps::storage::url_without_password(url) != url
+    {
+        command = command.mut_arg("db", |arg| arg.hide_env_values(true));
     }
     // clap refuses `--db` twice on one side of the command name, but lets one after it
     // silently win over one before it (a global argument); refused alike here.
