@@ -493,10 +493,13 @@ pub fn read_input_with(path: &Path, progress: bool) -> Result<String, Failure> {
     };
     result.map_err(|source| {
         if source.kind() == io::ErrorKind::InvalidData {
-            Failure::Invalid(format!(
-                "{} is not UTF-8 text",
-                crate::output::path_text(path)
-            ))
+            // An error in the input's content, as a JSON syntax error is: the message names
+            // the input (`standard input` for `-`) and the JSON error's `file` gives it.
+            Failure::Library(pipeline_deps::Error::InvalidInput {
+                what: "the document".into(),
+                detail: "it is not UTF-8 text".into(),
+                source: Some(Box::new(source)),
+            })
         } else {
             Failure::Io {
                 action: format!("reading {}", crate::output::path_text(path)),
