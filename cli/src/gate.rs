@@ -324,7 +324,16 @@ fn write_explanation(
             None => writeln!(out, "  not wired")?,
         }
         if d.candidates.is_empty() {
-            writeln!(out, "  no type-compatible output")?;
+            // With `--top 0` every candidate is left out, which is not the same as none.
+            if d.more > 0 {
+                writeln!(
+                    out,
+                    "  … {} candidate(s) (raise --top to see them)",
+                    d.more
+                )?;
+            } else {
+                writeln!(out, "  no type-compatible output")?;
+            }
             continue;
         }
         let mut table = Table::new(&[
