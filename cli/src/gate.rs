@@ -326,11 +326,7 @@ fn write_explanation(
         if d.candidates.is_empty() {
             // With `--top 0` every candidate is left out, which is not the same as none.
             if d.more > 0 {
-                writeln!(
-                    out,
-                    "  … {} candidate(s) (raise --top to see them)",
-                    d.more
-                )?;
+                writeln!(out, "  … {} candidate(s) (raise --top to see them)", d.more)?;
             } else {
                 writeln!(out, "  no type-compatible output")?;
             }

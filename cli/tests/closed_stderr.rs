@@ -54,7 +54,10 @@ fn logging_into_a_closed_stderr_finishes_the_command_and_its_report() -> TestRes
     // -v logs each context created; demo goes on to build all three.
     let (code, out) = with_stderr_closed(&db, &["-v", "demo"])?;
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("built the design's 3 example contexts"), "{out}");
+    assert!(
+        out.contains("built the design's 3 example contexts"),
+        "{out}"
+    );
     assert_eq!(
         contexts(&db)?,
         [

@@ -26,13 +26,21 @@ fn help_never_shows_a_password_from_pipeline_deps_db() -> TestResult {
         "postgresql://bob@db.example/registry?password=s3cret&sslmode=require",
         "postgres://bob:p@s3cret@db.example/registry",
     ] {
-        for args in [&["--help"][..], &["-h"], &["help", "stats"], &["stats", "--help"]] {
+        for args in [
+            &["--help"][..],
+            &["-h"],
+            &["help", "stats"],
+            &["stats", "--help"],
+        ] {
             let shown = shown_with(secret_url, args)?;
             assert!(
                 shown.contains("[env: PIPELINE_DEPS_DB]"),
                 "{args:?}: {shown}"
             );
-            assert!(!shown.contains("s3cret"), "{args:?} shows the password: {shown}");
+            assert!(
+                !shown.contains("s3cret"),
+                "{args:?} shows the password: {shown}"
+            );
         }
     }
     // Without a password the value helps (which database a command would use): shown.
