@@ -79,7 +79,11 @@ fn confirm(question: &str) -> Result<bool, Failure> {
     err.flush().map_err(asking)?;
     drop(err);
     let mut answer = String::new();
-    io::stdin().read_line(&mut answer).map_err(asking)?;
+    let read = io::stdin().read_line(&mut answer).map_err(asking)?;
+    if read == 0 || !answer.ends_with('\n') {
+        // The end of input (Ctrl-D) echoes no newline: what follows gets its own line.
+        writeln!(io::stderr()).map_err(asking)?;
+    }
     Ok(matches!(
         answer.trim().to_ascii_lowercase().as_str(),
         "y" | "yes"
