@@ -475,6 +475,9 @@ impl Error {
                 "gives the field `{}` twice (under its name and an alias, or both aliases)",
                 shorten_key(&field)
             ),
+            (_, Some(FieldNamed::Unknown(field))) => {
+                format!("has the unknown field `{}`", shorten_key(&field))
+            }
             (Category::Io, None) => "could not be read".to_owned(),
             (Category::Syntax, None) => "is not valid JSON".to_owned(),
             (Category::Data, None) => "does not have the expected shape".to_owned(),
@@ -502,6 +505,14 @@ impl Error {
             Some(FieldNamed::Missing(name) | FieldNamed::Repeated(name)) => {
                 format!("{path}.{name}")
             }
+            // The path ends with the unknown key itself: the message names where it lies.
+            Some(FieldNamed::Unknown(name)) => match path
+                .strip_suffix(name.as_str())
+                .map(|parent| parent.trim_end_matches('.'))
+            {
+                Some(parent) if !parent.is_empty() && parent != "." => parent.to_owned(),
+                _ => return Error::invalid_json(what, err),
+            },
             None if path == "." => return Error::invalid_json(what, err),
             None => path.to_owned(),
         };
@@ -527,6 +538,9 @@ impl Error {
 enum FieldNamed {
     Missing(String),
     Repeated(String),
+    /// A key of the input that a struct refusing unknown fields does not have (input
+    /// text, so escaped and bounded like the others).
+    Unknown(String),
 }
 
 /// The field of a "missing field `x`" or "duplicate field `x`" error (serde's wording).
@@ -539,6 +553,10 @@ fn field_named(err: &serde_json::Error) -> Option<FieldNamed> {
         Some(FieldNamed::Missing(rest.split_once('`')?.0.to_owned()))
     } else if let Some(rest) = message.strip_prefix("duplicate field `") {
         Some(FieldNamed::Repeated(rest.split_once('`')?.0.to_owned()))
+    } else if let Some(rest) = message.strip_prefix("unknown field `") {
+        // The key may hold a backquote itself: serde ends it with "`, expected".
+        let end = rest.rfind("`, expected").or_else(|| rest.rfind('`'))?;
+        Some(FieldNamed::Unknown(rest[..end].to_owned()))
     } else {
         None
     }

@@ -432,13 +432,11 @@ impl EdgeSnapshot {
             source: None,
         };
         // The text is already parsed, so the error has no line: it names the field.
+        // As every JSON reader of the crate: the field in the message, the parser's own
+        // message as the source.
         let snapshot: EdgeSnapshot = serde_path_to_error::deserialize(value).map_err(|e| {
             let at = e.path().to_string();
-            refuse(format!(
-                "at `{}`: {}",
-                crate::spec::escape_name(&at),
-                e.into_inner()
-            ))
+            Error::invalid_json_at(what, &at, e.into_inner())
         })?;
         let mut listed = std::collections::HashSet::with_capacity(snapshot.steps.len());
         if let Some(step) = snapshot.steps.iter().find(|s| !listed.insert(s.as_str())) {
@@ -543,7 +541,7 @@ mod tests {
             ),
             (
                 text.replacen("\"all_steps\"", "\"notes\": \"x\",\n  \"all_steps\"", 1),
-                "unknown field",
+                "has the unknown field `notes`",
             ),
             (text.replacen("0.75", "5", 1), "scores are between 0 and 1"),
             (
@@ -659,6 +657,30 @@ mod tests {
         let diff = s.diff(&moved);
         assert!(!diff.changes_wiring());
         assert!(diff.to_string().contains("0.8 → 0.80000001"), "{diff}");
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_shape_is_named_in_the_message_and_explained_in_the_source() -> Result<()>
+    {
+        let text = snap(vec![edge("a", "x", "b", "o", 0.75)]).to_json();
+        let bad = text.replacen("0.75", "\"high\"", 1);
+        let Err(error) = EdgeSnapshot::from_json(&bad) else {
+            return Err(Error::InvalidSpec {
+                context: "the test".into(),
+                problems: Vec::new(),
+            });
+        };
+        let message = error.to_string();
+        assert!(message.contains("field `edges[0].score`"), "{message}");
+        assert!(!message.contains("invalid type"), "{message}");
+        let source = std::error::Error::source(&error).map(ToString::to_string);
+        assert!(
+            source
+                .as_deref()
+                .is_some_and(|s| s.contains("invalid type")),
+            "{source:?}"
+        );
+        Ok(())
     }
 
     #[test]
