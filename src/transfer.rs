@@ -446,6 +446,21 @@ fn check_schema(document: &Value) -> Result<()> {
 /// error comes with the exact name of the first step, in document order, that has an
 /// unknown field and a name.
 fn check_fields(document: &Value) -> std::result::Result<(), (Error, Option<String>)> {
+    let (unknown, first_step) = document_unknown_fields(document);
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let error = unknown_fields_error(
+        WHAT,
+        &unknown,
+        "allow unknown fields to import such a document anyway",
+    );
+    Err((error, first_step.map(str::to_owned)))
+}
+
+/// The unknown keys of a whole document (its top level and every entry of `steps`), and
+/// the name of the first step that has one.
+fn document_unknown_fields(document: &Value) -> (Vec<String>, Option<&str>) {
     let mut unknown = Vec::new();
     let mut first_step = None;
     unknown_keys(document, TOP_KEYS, "the top level", &mut unknown);
@@ -457,15 +472,26 @@ fn check_fields(document: &Value) -> std::result::Result<(), (Error, Option<Stri
             first_step = entry.get("step_name").and_then(Value::as_str);
         }
     }
+    (unknown, first_step)
+}
+
+/// Checks the text of a document in an import format (`what` names it) as the import does
+/// by default, for readers that have no option to allow more: a key given twice in one
+/// object, or one that neither format knows, is refused naming it.
+///
+/// # Errors
+/// [`Error::InvalidInput`] for text that is not JSON, or a repeated or unknown key.
+pub(crate) fn check_document_strict(json: &str, what: &str) -> Result<()> {
+    let document = parse_unique(json, what)?;
+    let (unknown, _) = document_unknown_fields(&document);
     if unknown.is_empty() {
         return Ok(());
     }
-    let error = unknown_fields_error(
-        WHAT,
+    Err(unknown_fields_error(
+        what,
         &unknown,
-        "allow unknown fields to import such a document anyway",
-    );
-    Err((error, first_step.map(str::to_owned)))
+        "remove or correct them: the JSON import refuses them too",
+    ))
 }
 
 /// The unknown keys of one step entry (`place` names it in messages): its own, its

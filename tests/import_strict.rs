@@ -7,7 +7,8 @@
 //! even with unknown fields allowed (it would be dropped) — while both
 //! accepted formats (the export format and the real cursus fixture, with every key it has)
 //! keep importing; a refused import writes nothing. `StepSpecification::from_json` (and
-//! `merge_variant`) refuse repeated and unknown keys as the import does.
+//! `merge_variant`) and `InterfaceCatalog::from_json` refuse repeated and unknown keys as
+//! the import does.
 
 use pipeline_deps::resolve::{InterfaceCatalog, merge_variant};
 use pipeline_deps::transfer::parse_steps_json;
@@ -460,5 +461,39 @@ fn a_missing_field_is_named_with_its_path_in_the_message() -> TestResult {
             "gives the field `type` twice",
         ],
     )?;
+    Ok(())
+}
+
+#[test]
+fn the_interface_catalog_refuses_repeated_and_unknown_keys_as_the_import_does() -> TestResult {
+    // The real fixture, every key of it, still reads.
+    assert_eq!(InterfaceCatalog::from_json(FIXTURE)?.len(), 61);
+    let step = r#"{"step_name": "s", "step_type": "T", "node_type": "singular"}"#;
+    let cases = [
+        (
+            format!(r#"{{"known_step_names": [], "known_step_names": ["T"], "steps": [{step}]}}"#),
+            vec!["`known_step_names`", "appears twice"],
+        ),
+        (
+            format!(r#"{{"legacy_aliasses": {{}}, "steps": [{step}]}}"#),
+            vec!["`legacy_aliasses`", "the top level"],
+        ),
+        (
+            r#"{"steps": [{"step_name": "s", "step_type": "T", "node_type": "sink", "dependencies": {"d": {"type": "processing_output", "requird": false}}}]}"#.to_owned(),
+            vec!["`requird`", "dependencies.d"],
+        ),
+    ];
+    for (json, needles) in cases {
+        let error = match InterfaceCatalog::from_json(&json) {
+            Ok(catalog) => return Err(format!("accepted {json}: {} steps", catalog.len()).into()),
+            Err(error) => error,
+        };
+        assert!(error.is_invalid_input(), "{error:?}");
+        let message = error.to_string();
+        assert!(message.contains("the step interface catalog"), "{message}");
+        for needle in needles {
+            assert!(message.contains(needle), "{needle:?} not in {message}");
+        }
+    }
     Ok(())
 }

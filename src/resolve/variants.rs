@@ -260,9 +260,12 @@ impl InterfaceCatalog {
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for malformed JSON, a missing `steps` array, an entry that is
-    /// not a specification, or a step name given twice.
+    /// not a specification, a step name given twice, or a key given twice in one object or
+    /// unknown to the format (as the JSON import refuses them).
     pub fn from_json(json: &str) -> Result<Self> {
         let what = "the step interface catalog";
+        // Strict as the import of the same format: a misspelt key is refused, not dropped.
+        crate::transfer::check_document_strict(json, what)?;
         let mut deserializer = serde_json::Deserializer::from_str(json);
         let raw: RawCatalog = serde_path_to_error::deserialize(&mut deserializer)
             .map_err(|e| Error::invalid_json_at(what, &e.path().to_string(), e.into_inner()))?;
