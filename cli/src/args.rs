@@ -156,7 +156,8 @@ pub enum Command {
         #[arg(long, value_name = "JOB_TYPE")]
         variant: Option<String>,
         /// Ignore fields that neither format knows instead of refusing the file (duplicate
-        /// keys and an unknown `schema` are refused either way)
+        /// keys, an unknown `schema` and a nested `spec` section holding `dependencies` or
+        /// `outputs` are refused either way)
         #[arg(long)]
         allow_unknown_fields: bool,
     },
