@@ -9,6 +9,7 @@ without fsync, since its data dies with it.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import os
@@ -454,6 +455,18 @@ def _shown(path: str) -> str:
 
 # The process-wide manager: a RegistryManager, opened on first use.
 registry_manager: RegistryManager = _DefaultManager()
+
+
+def _close_default_manager_at_exit() -> None:
+    """Closes the process-wide manager's file cleanly when the interpreter exits (after
+    non-daemon threads are joined), as a ``RegistryManager`` a program opens itself is
+    closed when it is collected: the native default manager is a static, never dropped,
+    and its file would otherwise be left as a crash leaves it. A forked child's copy
+    leaves the parent's file alone (the native handle knows it was forked)."""
+    registry_manager.close()
+
+
+atexit.register(_close_default_manager_at_exit)
 
 
 @overload

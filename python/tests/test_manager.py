@@ -3,7 +3,9 @@ same context, and its statistics always equal a recount."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 
 import pytest
 
@@ -227,6 +229,38 @@ with pd.RegistryManager({str(second)!r}) as m:
 """
     out = run_python(code, {"PIPELINE_DEPS_DB": str(first)})
     assert out.split("\n")[:3] == ["['x']", "['b']", "['b']"], out
+
+
+def test_a_program_that_ends_without_closing_the_default_manager_leaves_its_file_closed(
+    tmp_path, cli_binary
+):
+    """The process-wide manager's file is closed cleanly at interpreter exit, so the next
+    open finds nothing to recover (the CLI's read commands say when they read a copy
+    recovered in memory). A forked child that exits normally leaves the parent's file to
+    the parent."""
+    from conftest import run_python
+
+    path = tmp_path / "default.redb"
+    code = """
+import os
+import pipeline_deps as pd
+registry = pd.get_registry("kept")          # still referenced at exit
+registry.register("x", {"step_type": "A", "node_type": "singular"})
+child = os.fork()
+if child == 0:
+    import sys
+    sys.exit(0)                              # a normal exit: atexit runs in the child too
+os.waitpid(child, 0)
+registry.register("y", {"step_type": "A", "node_type": "singular"})
+print("done")
+"""
+    assert run_python(code, {"PIPELINE_DEPS_DB": str(path)}).strip() == "done"
+    shown = subprocess.run(
+        [str(cli_binary), "--db", str(path), "contexts", "--json"],
+        capture_output=True, text=True, check=True,
+    )
+    assert "recovered" not in shown.stderr, shown.stderr
+    assert json.loads(shown.stdout)["contexts"][0]["step_count"] == 2
 
 
 def test_read_only_is_refused_for_databases_that_start_empty():
