@@ -379,6 +379,13 @@ fn from_json_refuses_repeated_and_unknown_keys_as_the_import_does() -> TestResul
         error.is_invalid_input() && error.to_string().contains("`node_typ`"),
         "{error}"
     );
+    let error = merge_variant(&base, r#"{"node_type": "sink", "node_type": "source"}"#)
+        .err()
+        .ok_or("merge_variant accepted a repeated key")?;
+    assert!(
+        error.is_invalid_input() && error.to_string().contains("`node_type` appears twice"),
+        "{error}"
+    );
     Ok(())
 }
 

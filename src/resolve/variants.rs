@@ -157,11 +157,14 @@ fn invalid(what: &str, detail: impl Into<String>) -> Error {
 /// ```
 ///
 /// # Errors
-/// [`Error::InvalidInput`] when `variant_spec` is not a JSON object, or the merged result
+/// [`Error::InvalidInput`] when `variant_spec` is not a JSON object or gives a key twice in
+/// one object, or the merged result
 /// is not a valid specification shape or has a key that
 /// [`StepSpecification::from_json`] refuses (one the JSON import does not know).
 pub fn merge_variant(base: &StepSpecification, variant_spec: &str) -> Result<StepSpecification> {
     let what = "a job-type variant spec";
+    // A key given twice is refused here: the parsed overlay would keep the last silently.
+    crate::transfer::parse_unique(variant_spec, what)?;
     let overlay: OrderedValue =
         serde_json::from_str(variant_spec).map_err(|e| Error::invalid_json(what, e))?;
     if !matches!(overlay, OrderedValue::Object(_)) {
