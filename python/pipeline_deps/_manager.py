@@ -67,12 +67,12 @@ class SpecificationRegistry:
         written then.
         """
         checked_name(step_name, "step name")
-        self._native.register(step_name, spec_json(step_name, specification))
+        self._native.register(step_name, spec_json(step_name, specification, self.context_name))
 
     def upsert(self, step_name: str, specification: SpecLike) -> None:
         """Registers or replaces ``step_name``, durably."""
         checked_name(step_name, "step name")
-        self._native.upsert(step_name, spec_json(step_name, specification))
+        self._native.upsert(step_name, spec_json(step_name, specification, self.context_name))
 
     def get_specification(self, step_name: str) -> Optional[StepSpecification]:
         """The specification of ``step_name``, or ``None``."""

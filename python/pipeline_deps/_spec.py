@@ -465,7 +465,7 @@ def to_spec(value: SpecLike) -> StepSpecification:
     )
 
 
-def spec_json(step_name: str, value: SpecLike) -> str:
+def spec_json(step_name: str, value: SpecLike, context: Optional[str] = None) -> str:
     """The export-format JSON of ``value`` for step ``step_name``. A value of the wrong type
     altogether is a ``TypeError``; content that is not a specification (an unknown node
     type, a list where a mapping belongs, a NaN) is :class:`InvalidSpecError` naming the
@@ -482,16 +482,18 @@ def spec_json(step_name: str, value: SpecLike) -> str:
             step_name,
             f"its 'step_name' is {value['step_name']!r}; register it under that name, or "
             "leave 'step_name' out",
+            context,
         )
     try:
         return to_spec(value).to_json()
     except (ValueError, TypeError, AttributeError, KeyError, RecursionError) as e:
-        raise _invalid_spec(step_name, str(e)) from e
+        raise _invalid_spec(step_name, str(e), context) from e
 
 
-def _invalid_spec(step_name: str, why: str) -> InvalidSpecError:
-    """The :class:`InvalidSpecError` for step ``step_name``, with its ``step`` set as the
-    library's errors set it."""
+def _invalid_spec(step_name: str, why: str, context: Optional[str]) -> InvalidSpecError:
+    """The :class:`InvalidSpecError` for step ``step_name`` (registered into ``context``),
+    with its ``step`` and ``context`` set as the library's errors set them."""
     error = InvalidSpecError(f"the specification of step {step_name!r} is invalid: {why}")
     error.step = step_name
+    error.context = context
     return error

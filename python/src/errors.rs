@@ -189,6 +189,19 @@ impl About {
     }
 }
 
+/// `result`, whose exception (if any) names `context` when the library's error did not (an
+/// import refusal, unresolved dependencies: errors about a registry's context that carry
+/// no context of their own).
+pub(crate) fn within<T>(py: Python<'_>, context: &str, result: PyResult<T>) -> PyResult<T> {
+    result.map_err(|raised| {
+        let value = raised.value(py);
+        if value.getattr("context").is_ok_and(|c| c.is_none()) {
+            let _ = value.setattr("context", context);
+        }
+        raised
+    })
+}
+
 /// Sets `step` on a raised exception (an import refusal, whose step the library reports
 /// apart from its error).
 pub(crate) fn set_step(py: Python<'_>, raised: &PyErr, step: &str) {

@@ -14,7 +14,7 @@ use pyo3::types::PyDict;
 
 use pipeline_deps::{RegistryManager, SpecificationRegistry, StepSpecification};
 
-use crate::errors::{ClosedError, run, set_step, to_py};
+use crate::errors::{ClosedError, run, set_step, to_py, within};
 
 /// Locks `mutex`; a poisoned lock only means another thread panicked while holding it, and
 /// the `Option` inside is still consistent.
@@ -432,13 +432,14 @@ impl NativeRegistry {
                 (error, step)
             }))
         })?;
-        outcome.map_err(|(error, step)| {
+        let outcome = outcome.map_err(|(error, step)| {
             let raised = to_py(error);
             if let Some(step) = step {
                 set_step(py, &raised, &step);
             }
             raised
-        })
+        });
+        within(py, &self.context, outcome)
     }
 
     /// Lets go of this registry's hold on the database.

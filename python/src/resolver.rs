@@ -15,7 +15,7 @@ use pipeline_deps::resolve::{
 };
 use pipeline_deps::{PropertyReference, SemanticMatcher, UnifiedDependencyResolver};
 
-use crate::errors::{ClosedError, run, to_py};
+use crate::errors::{ClosedError, run, to_py, within};
 use crate::handles::NativeRegistry;
 
 /// A resolver over one registry, with its result cache. `close()` lets go of the registry
@@ -189,7 +189,12 @@ impl NativeResolver {
         available_steps: Vec<String>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let resolver = self.handle()?;
-        let resolution = run(py, || resolver.resolve_all_dependencies(&available_steps))?;
+        let context = resolver.registry().context_name();
+        let resolution = within(
+            py,
+            context,
+            run(py, || resolver.resolve_all_dependencies(&available_steps)),
+        )?;
         let result = PyDict::new(py);
         for (consumer, dependencies) in &resolution.resolved {
             result.set_item(consumer, resolution_dict(py, dependencies)?)?;
@@ -206,9 +211,14 @@ impl NativeResolver {
         available_steps: Vec<String>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let resolver = self.handle()?;
-        let resolution = run(py, || {
-            resolver.resolve_step_dependencies(&consumer_step, &available_steps)
-        })?;
+        let context = resolver.registry().context_name();
+        let resolution = within(
+            py,
+            context,
+            run(py, || {
+                resolver.resolve_step_dependencies(&consumer_step, &available_steps)
+            }),
+        )?;
         resolution_dict(py, &resolution)
     }
 
@@ -220,9 +230,14 @@ impl NativeResolver {
         available_steps: Vec<String>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let resolver = self.handle()?;
-        let result = run(py, || {
-            resolver.resolve_with_scoring(&consumer_step, &available_steps)
-        })?;
+        let context = resolver.registry().context_name();
+        let result = within(
+            py,
+            context,
+            run(py, || {
+                resolver.resolve_with_scoring(&consumer_step, &available_steps)
+            }),
+        )?;
         scoring_dict(py, &result)
     }
 
@@ -233,7 +248,12 @@ impl NativeResolver {
         available_steps: Vec<String>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let resolver = self.handle()?;
-        let report = run(py, || resolver.resolution_report(&available_steps))?;
+        let context = resolver.registry().context_name();
+        let report = within(
+            py,
+            context,
+            run(py, || resolver.resolution_report(&available_steps)),
+        )?;
         report_dict(py, &report)
     }
 

@@ -458,13 +458,16 @@ def test_exceptions_name_their_context_and_step_exactly(manager, real_specs):
     assert (refused.value.context, refused.value.step) == (odd, "blank")
     with pytest.raises(pd.InvalidSpecError) as renamed:
         registry.register("b", {**invalid, "step_name": "a"})
-    assert renamed.value.step == "b"
+    assert (renamed.value.context, renamed.value.step) == (odd, "b")
+    with pytest.raises(pd.InvalidSpecError) as misspelt:
+        registry.upsert("e", {"step_type": "T", "node_type": "source", "outputz": {}})
+    assert (misspelt.value.context, misspelt.value.step) == (odd, "e")
 
     document = {"steps": [{"step_name": "typo", "step_type": "T", "node_type": "source",
                            "outputz": {}}]}
     with pytest.raises(pd.InvalidInputError) as unknown:
         registry.import_json(json.dumps(document))
-    assert unknown.value.step == "typo"
+    assert (unknown.value.context, unknown.value.step) == (odd, "typo")
     with pytest.raises(pd.InvalidInputError) as syntax:
         registry.import_json("{")
     assert syntax.value.step is None
@@ -478,7 +481,7 @@ def test_exceptions_name_their_context_and_step_exactly(manager, real_specs):
     resolver = pd.UnifiedDependencyResolver(model)
     with pytest.raises(pd.DependencyResolutionError) as unresolved:
         resolver.resolve_step_dependencies("XGBoostModel", ["XGBoostModel"])
-    assert unresolved.value.step == "XGBoostModel"
+    assert (unresolved.value.context, unresolved.value.step) == ("m", "XGBoostModel")
     assert "model_data" in unresolved.value.dependencies
 
     manager.clear_context(odd)
