@@ -193,12 +193,11 @@ impl About {
 /// import refusal, unresolved dependencies: errors about a registry's context that carry
 /// no context of their own).
 pub(crate) fn within<T>(py: Python<'_>, context: &str, result: PyResult<T>) -> PyResult<T> {
-    result.map_err(|raised| {
+    result.inspect_err(|raised| {
         let value = raised.value(py);
         if value.getattr("context").is_ok_and(|c| c.is_none()) {
             let _ = value.setattr("context", context);
         }
-        raised
     })
 }
 
