@@ -51,7 +51,8 @@ impl PropertyReference {
             return Err(crate::Error::InvalidInput {
                 what: "a property reference".to_owned(),
                 detail: format!(
-                    "the step name {step_name:?} is empty or only whitespace; give the name of the producing step"
+                    "the step name {} is empty or only whitespace; give the name of the producing step",
+                    crate::error::shorten(step_name)
                 ),
                 source: None,
             });
@@ -319,6 +320,18 @@ pub fn parse_property_path(path: &str) -> Vec<PropertyPathPart> {
 mod tests {
     use super::*;
     use crate::spec::DependencyType;
+
+    #[test]
+    fn a_blank_step_name_is_refused_with_a_bounded_message() {
+        let output = OutputSpec::new("o", DependencyType::ProcessingOutput, "properties.O");
+        for name in ["", " \t", &" ".repeat(100_000)] {
+            let error = PropertyReference::new(name, output.clone()).err();
+            let message = error.as_ref().map(ToString::to_string).unwrap_or_default();
+            assert!(error.is_some_and(|e| e.is_invalid_input()), "{name:?}");
+            assert!(message.len() < 400, "{} bytes", message.len());
+            assert!(message.contains("empty or only whitespace"), "{message}");
+        }
+    }
 
     fn attr(s: &str) -> PropertyPathPart {
         PropertyPathPart::Attribute(s.to_owned())
