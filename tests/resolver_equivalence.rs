@@ -1,9 +1,11 @@
 //! Invariant: for arbitrary specifications and step lists (duplicates, unregistered and
 //! blank names, identical outputs under several names, ties everywhere), the optimised
 //! resolver returns exactly what the straightforward reference-style path returns, cached or
-//! not.
+//! not; and `resolve_with_scoring` returns exactly (scores and breakdowns bit for bit,
+//! candidate order with ties included) what its first, straightforward version returns,
+//! also after a registry write.
 
-use pipeline_deps::resolve::StepResolution;
+use pipeline_deps::resolve::{ScoringResolution, StepResolution};
 use pipeline_deps::{
     DependencySpec, DependencyType, NodeType, OutputSpec, PipelineResolution, RegistryManager,
     SemanticMatcher, StepSpecification, UnifiedDependencyResolver,
@@ -184,5 +186,103 @@ proptest! {
                 prop_assert_eq!(outcome_of(&fast, consumer), plain_one);
             }
         }
+    }
+}
+
+/// Every score and breakdown part of `scoring` as bits (`==` on `f64` takes `-0.0` for
+/// `0.0`), in candidate order.
+fn score_bits(scoring: &ScoringResolution) -> Vec<[u64; 7]> {
+    let failed = scoring
+        .failed_with_scores
+        .values()
+        .flat_map(|f| f.best_candidate.iter().chain(&f.all_candidates));
+    scoring
+        .candidates
+        .values()
+        .flatten()
+        .chain(failed)
+        .map(|c| {
+            let b = &c.score_breakdown;
+            [
+                c.score.to_bits(),
+                b.type_compatibility.to_bits(),
+                b.data_type_compatibility.to_bits(),
+                b.semantic_similarity.to_bits(),
+                b.exact_match_bonus.to_bits(),
+                b.source_compatibility.to_bits(),
+                b.keyword_matching.to_bits(),
+            ]
+        })
+        .collect()
+}
+
+/// `resolve_with_scoring` of every consumer of `consumers` equals the straightforward
+/// version's, bit for bit, on a fresh resolver and on `warm` (whose caches may hold
+/// earlier lists).
+fn scoring_agrees(
+    warm: &UnifiedDependencyResolver,
+    registry: &pipeline_deps::SpecificationRegistry,
+    consumers: &[&str],
+    steps: &[&str],
+) -> Result<(), TestCaseError> {
+    let cold = UnifiedDependencyResolver::new(registry.clone(), SemanticMatcher::default());
+    for &consumer in consumers {
+        let plain = cold
+            .resolve_with_scoring_unoptimized(consumer, steps)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        for resolver in [&cold, warm] {
+            let fast = resolver
+                .resolve_with_scoring(consumer, steps)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(&fast, &plain, "consumer {:?}", consumer);
+            prop_assert_eq!(
+                score_bits(&fast),
+                score_bits(&plain),
+                "consumer {:?}",
+                consumer
+            );
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn scoring_equals_the_straightforward_scoring(
+        (specs, _, list) in case(),
+        rewrite in (0usize..8, spec()),
+        doubled in proptest::collection::vec(0usize..14, 8),
+    ) {
+        let manager = RegistryManager::in_memory().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let registry = manager.get_registry("prop").map_err(|e| TestCaseError::fail(e.to_string()))?;
+        // Odd assignments get the spec under another step type: equal outputs of different
+        // providers, which tie whenever the sources rule cannot tell them apart.
+        for (name, &which) in STEP_NAMES.iter().zip(&doubled) {
+            if let Some(spec) = specs.get(which / 2) {
+                let mut spec = spec.clone();
+                if which % 2 == 1 {
+                    spec.step_type = format!("{}_Other", spec.step_type);
+                }
+                registry.register(name, &spec).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            }
+        }
+        // Listed twice, unregistered ("unregistered", "g"), and the consumer in the list
+        // or not.
+        let steps: Vec<&str> = list
+            .iter()
+            .map(|&i| STEP_NAMES.get(i).copied().unwrap_or("unregistered"))
+            .collect();
+        let consumers: Vec<&str> = steps.iter().copied().chain(STEP_NAMES).chain(["g"]).collect();
+        let warm = UnifiedDependencyResolver::new(registry.clone(), SemanticMatcher::default());
+        // Another list first, so the warm resolver holds several cache entries.
+        warm.resolve_with_scoring("a", &STEP_NAMES).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        scoring_agrees(&warm, &registry, &consumers, &steps)?;
+        // A registry write is seen by the cached index.
+        let (which, spec) = rewrite;
+        let name = STEP_NAMES.get(which).copied().unwrap_or("a");
+        registry.upsert(name, &spec).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        scoring_agrees(&warm, &registry, &consumers, &steps)?;
     }
 }

@@ -1,6 +1,7 @@
 //! Invariant: on the 61 real cursus specifications (and their job-type variants) resolution
 //! completes, is deterministic, does not depend on caches, and the optimised path returns
-//! exactly what the straightforward one does, in any step order and at 244 steps; the
+//! exactly what the straightforward one does, in any step order and at 244 steps (and so
+//! does `resolve_with_scoring`, candidate lists included); the
 //! embedded step catalog equals the fixture's; variants merge as the Python reference loader does.
 
 mod common;
@@ -203,6 +204,12 @@ fn scoring_resolution_agrees_with_normal_resolution() -> TestResult {
     let all = resolver.resolve_all_dependencies(&names)?;
     for consumer in &names {
         let scoring = resolver.resolve_with_scoring(consumer, &names)?;
+        // Exactly what the straightforward version returns (candidate order included).
+        assert_eq!(
+            scoring,
+            resolver.resolve_with_scoring_unoptimized(consumer, &names)?,
+            "{consumer}"
+        );
         for candidates in scoring.candidates.values() {
             for c in candidates {
                 assert_eq!(c.score_breakdown.score(), c.score);

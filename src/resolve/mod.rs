@@ -33,6 +33,7 @@
 //! name similarity, and `reference.rs` the unoptimised path that the equivalence tests use
 //! as an oracle (cargo feature `reference-resolver`, not public API).
 
+mod candidates;
 mod engine;
 mod factory;
 pub(crate) mod matcher;

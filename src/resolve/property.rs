@@ -64,7 +64,9 @@ impl PropertyReference {
     }
 
     /// A reference to a registered step by its exact name (not trimmed: `"prep "` and
-    /// `"prep"` are two steps), for a resolver that has already skipped blank names.
+    /// `"prep"` are two steps), for a resolver that has already skipped blank names (the
+    /// reference path's; the optimised paths share references through [`Self::from_parts`]).
+    #[cfg(feature = "reference-resolver")]
     pub(crate) fn of_registered(step_name: &str, output_spec: impl Into<Arc<OutputSpec>>) -> Self {
         PropertyReference::from_parts(Arc::from(step_name), output_spec.into())
     }

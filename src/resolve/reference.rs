@@ -12,9 +12,15 @@ use std::collections::HashSet;
 
 use indexmap::IndexMap;
 
-use super::outcome::{DependencyResolutionError, PipelineResolution, StepResolution};
+use super::outcome::{
+    DependencyResolutionError, FailedDependency, PipelineResolution, ResolutionDetails,
+    ScoredCandidate, ScoringResolution, StepResolution,
+};
 use super::property::PropertyReference;
-use super::resolver::{RESOLUTION_THRESHOLD, UnifiedDependencyResolver, assemble};
+use super::resolver::{
+    RESOLUTION_THRESHOLD, UnifiedDependencyResolver, assemble, lock, owned_names,
+};
+use super::scoring::partial_breakdown;
 use crate::error::Error;
 
 impl UnifiedDependencyResolver {
@@ -104,5 +110,105 @@ impl UnifiedDependencyResolver {
             outcomes.push((name.to_owned(), outcome));
         }
         Ok(assemble(outcomes))
+    }
+
+    /// [`Self::resolve_with_scoring`] as it was first written, without the per-list
+    /// candidate index: every output of every distinct registered provider other than the
+    /// consumer gets its own breakdown, the candidates are stably sorted by score. Test
+    /// oracle only (feature `reference-resolver`).
+    ///
+    /// # Errors
+    /// As [`Self::resolve_with_scoring`].
+    pub fn resolve_with_scoring_unoptimized<S: AsRef<str>>(
+        &self,
+        consumer: &str,
+        available_steps: &[S],
+    ) -> crate::Result<ScoringResolution> {
+        let names = owned_names(available_steps);
+        let revision = self.registry().revision()?;
+        let mut seen = HashSet::new();
+        let distinct: Vec<&str> = names
+            .iter()
+            .map(String::as_str)
+            .filter(|name| seen.insert(*name))
+            .collect();
+        let specs = self.load_specs(&distinct, revision)?;
+        let registered_steps = specs.iter().filter(|s| s.is_some()).count();
+        let consumer_spec = self.load_specs(&[consumer], revision)?.pop().flatten();
+        let details = ResolutionDetails {
+            consumer_step: consumer.to_owned(),
+            consumer_step_type: consumer_spec.as_ref().map(|s| s.step_type.clone()),
+            total_dependencies: consumer_spec.as_ref().map_or(0, |s| s.dependencies.len()),
+            required_dependencies: consumer_spec
+                .as_ref()
+                .map_or(0, |s| s.list_required_dependencies().len()),
+            available_step_count: names.len(),
+            available_steps: names.clone(),
+            registered_steps,
+            resolution_threshold: RESOLUTION_THRESHOLD,
+            error: consumer_spec
+                .is_none()
+                .then(|| "No specification found".to_owned()),
+        };
+        let mut result = ScoringResolution {
+            resolved: IndexMap::new(),
+            failed_with_scores: IndexMap::new(),
+            candidates: IndexMap::new(),
+            resolution_details: details,
+        };
+        let Some(consumer_spec) = consumer_spec else {
+            return Ok(result);
+        };
+        let mut memo = lock(&self.memo);
+        for (key, dep) in &consumer_spec.dependencies {
+            let mut candidates = Vec::new();
+            for (&name, spec) in distinct.iter().zip(&specs) {
+                let Some(spec) = spec.as_ref().filter(|_| name != consumer) else {
+                    continue;
+                };
+                for (output_name, out) in &spec.outputs {
+                    let Some(partial) = partial_breakdown(&self.catalog, dep, out, &spec.step_type)
+                    else {
+                        continue;
+                    };
+                    let breakdown =
+                        partial.with_similarity(memo.with_aliases(&dep.logical_name, out));
+                    let score = breakdown.score();
+                    if name.trim().is_empty() {
+                        continue;
+                    }
+                    let reference = PropertyReference::of_registered(name, out.clone());
+                    if score > 0.0 {
+                        candidates.push(ScoredCandidate {
+                            provider_step: name.to_owned(),
+                            output_name: output_name.clone(),
+                            score,
+                            score_breakdown: breakdown,
+                            property_reference: reference,
+                        });
+                    }
+                }
+            }
+            candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+            match candidates.first() {
+                Some(best) if best.score >= RESOLUTION_THRESHOLD => {
+                    result
+                        .resolved
+                        .insert(key.clone(), best.property_reference.clone());
+                }
+                best => {
+                    result.failed_with_scores.insert(
+                        key.clone(),
+                        FailedDependency {
+                            best_candidate: best.cloned(),
+                            all_candidates: candidates.iter().take(3).cloned().collect(),
+                            required: dep.required,
+                        },
+                    );
+                }
+            }
+            result.candidates.insert(key.clone(), candidates);
+        }
+        Ok(result)
     }
 }

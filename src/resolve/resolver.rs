@@ -5,16 +5,15 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use indexmap::IndexMap;
 
+use super::candidates::CandidateIndex;
 use super::engine::Engine;
 use super::engine::FxSet;
 use super::engine::ScoreMemo;
 use super::matcher::SemanticMatcher;
 use super::outcome::{
     DependencyResolutionError, FailedDependency, PipelineResolution, ResolutionDetails,
-    ResolutionReport, ResolutionSummary, ScoredCandidate, ScoringResolution, StepReport,
-    StepResolution,
+    ResolutionReport, ResolutionSummary, ScoringResolution, StepReport, StepResolution,
 };
-use super::property::PropertyReference;
 use super::scoring::{ScoreBreakdown, StepTypeCatalog, compatibility_score, partial_breakdown};
 use crate::registry::SpecificationRegistry;
 use crate::spec::{DependencySpec, OutputSpec, StepSpecification};
@@ -32,6 +31,8 @@ pub(super) type Outcome = Result<StepResolution, DependencyResolutionError>;
 struct ListCache {
     steps: HashMap<String, Outcome>,
     all: Option<PipelineResolution>,
+    /// What [`UnifiedDependencyResolver::resolve_with_scoring`] shares across consumers.
+    scoring: Option<Arc<CandidateIndex>>,
 }
 
 #[derive(Default)]
@@ -83,9 +84,9 @@ struct ResolutionCache {
 pub struct UnifiedDependencyResolver {
     registry: SpecificationRegistry,
     matcher: SemanticMatcher,
-    catalog: StepTypeCatalog,
+    pub(super) catalog: StepTypeCatalog,
     cache: Mutex<ResolutionCache>,
-    memo: Mutex<ScoreMemo>,
+    pub(super) memo: Mutex<ScoreMemo>,
 }
 
 impl std::fmt::Debug for UnifiedDependencyResolver {
@@ -228,7 +229,7 @@ impl UnifiedDependencyResolver {
     /// them from its in-process cache of decoded specifications, which every write
     /// invalidates (on PostgreSQL: checked against `revision`, the context's revision this
     /// call read, once for all).
-    fn load_specs(
+    pub(super) fn load_specs(
         &self,
         names: &[&str],
         revision: u64,
@@ -352,14 +353,23 @@ impl UnifiedDependencyResolver {
     ) -> crate::Result<ScoringResolution> {
         let names = owned_names(available_steps);
         let revision = self.registry.revision()?;
-        let mut seen = HashSet::new();
-        let distinct: Vec<&str> = names
-            .iter()
-            .map(String::as_str)
-            .filter(|name| seen.insert(*name))
-            .collect();
-        let specs = self.load_specs(&distinct, revision)?;
-        let registered_steps = specs.iter().filter(|s| s.is_some()).count();
+        let index = match self.cached(&names, revision, |entry| entry.scoring.clone()) {
+            Some(index) => index,
+            None => {
+                let mut seen = HashSet::new();
+                let distinct: Vec<&str> = names
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|name| seen.insert(*name))
+                    .collect();
+                let specs = self.load_specs(&distinct, revision)?;
+                let index = Arc::new(CandidateIndex::new(&distinct, &specs));
+                self.store(names.clone(), revision, |entry| {
+                    entry.scoring = Some(Arc::clone(&index));
+                });
+                index
+            }
+        };
         let consumer_spec = self.load_specs(&[consumer], revision)?.pop().flatten();
         let details = ResolutionDetails {
             consumer_step: consumer.to_owned(),
@@ -369,8 +379,8 @@ impl UnifiedDependencyResolver {
                 .as_ref()
                 .map_or(0, |s| s.list_required_dependencies().len()),
             available_step_count: names.len(),
-            available_steps: names.clone(),
-            registered_steps,
+            available_steps: names,
+            registered_steps: index.registered_steps(),
             resolution_threshold: RESOLUTION_THRESHOLD,
             error: consumer_spec
                 .is_none()
@@ -387,35 +397,11 @@ impl UnifiedDependencyResolver {
         };
         let mut memo = lock(&self.memo);
         for (key, dep) in &consumer_spec.dependencies {
-            let mut candidates = Vec::new();
-            for (&name, spec) in distinct.iter().zip(&specs) {
-                let Some(spec) = spec.as_ref().filter(|_| name != consumer) else {
-                    continue;
-                };
-                for (output_name, out) in &spec.outputs {
-                    let Some(partial) = partial_breakdown(&self.catalog, dep, out, &spec.step_type)
-                    else {
-                        continue;
-                    };
-                    let breakdown =
-                        partial.with_similarity(memo.with_aliases(&dep.logical_name, out));
-                    let score = breakdown.score();
-                    if name.trim().is_empty() {
-                        continue;
-                    }
-                    let reference = PropertyReference::of_registered(name, out.clone());
-                    if score > 0.0 {
-                        candidates.push(ScoredCandidate {
-                            provider_step: name.to_owned(),
-                            output_name: output_name.clone(),
-                            score,
-                            score_breakdown: breakdown,
-                            property_reference: reference,
-                        });
-                    }
-                }
-            }
-            candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+            let candidates = index.candidates(consumer, dep, |out, step_type| {
+                partial_breakdown(&self.catalog, dep, out, step_type).map(|partial| {
+                    partial.with_similarity(memo.with_aliases(&dep.logical_name, out))
+                })
+            });
             match candidates.first() {
                 Some(best) if best.score >= RESOLUTION_THRESHOLD => {
                     result

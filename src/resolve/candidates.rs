@@ -1,0 +1,218 @@
+//! The candidate index of [`resolve_with_scoring`](super::UnifiedDependencyResolver::resolve_with_scoring).
+//!
+//! `resolve_with_scoring` lists every (provider ≠ consumer) output with a score above 0,
+//! best first, ties in step-list order then output order. Everything about the providers
+//! is independent of the consumer, so it is computed once per registry revision and step
+//! list (cached beside the resolutions) and shared by every consumer:
+//!
+//! * **Output classes.** A breakdown depends on the provider only through its step type
+//!   and on the output only through its type, data type, logical name and aliases
+//!   ([`partial_breakdown`](super::scoring::partial_breakdown) and the alias-aware
+//!   similarity read nothing else). Outputs equal in all of these form a class, scored
+//!   once per dependency with exactly the calls the straightforward path makes on each of
+//!   them, so every member gets the same breakdown, bit for bit.
+//! * **Type index.** Classes are indexed by output type, so type-incompatible outputs cost
+//!   nothing.
+//! * **Shared references.** Each member's [`PropertyReference`] is built once; candidates
+//!   clone it (two reference counts) instead of copying the [`OutputSpec`].
+//! * **Order.** The straightforward path stably sorts by score; since
+//!   [`f64::total_cmp`] is a total order, that is the order by (score descending, step-list
+//!   position, output position). Classes are sorted by score and the members of classes
+//!   with equal scores merged by position.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::outcome::ScoredCandidate;
+use super::property::PropertyReference;
+use super::scoring::ScoreBreakdown;
+use crate::spec::{DependencySpec, DependencyType, OutputSpec, StepSpecification};
+
+/// One provider output: where it is and what a candidate of it names.
+struct Member {
+    /// The provider's index among the distinct step names.
+    provider: u32,
+    /// (provider index, output index): the tie-breaking order.
+    position: (u32, u32),
+    /// The provider's name, exactly as given.
+    provider_step: Arc<str>,
+    /// The output's key in the provider's specification.
+    output_name: String,
+    reference: PropertyReference,
+}
+
+/// Provider outputs that every dependency scores alike.
+struct OutputClass {
+    /// The provider step type shared by the members.
+    step_type: String,
+    /// The first member's output (its type, data type, names and aliases are the class's).
+    output: Arc<OutputSpec>,
+    /// In position order.
+    members: Vec<Member>,
+}
+
+/// What scoring resolutions over one step list share, whatever the consumer.
+pub(super) struct CandidateIndex {
+    /// Each distinct step name → its index (first place).
+    providers: HashMap<String, u32>,
+    /// How many distinct step names are registered.
+    registered_steps: usize,
+    classes: Vec<OutputClass>,
+    /// Class ids per output type ([`DependencyType::ALL`] order).
+    by_type: [Vec<u32>; 6],
+}
+
+fn type_index(t: DependencyType) -> usize {
+    DependencyType::ALL
+        .iter()
+        .position(|x| *x == t)
+        .unwrap_or(0)
+}
+
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// What makes two outputs score alike: provider step type, output type, data type,
+/// logical name and aliases.
+type ClassKey<'s> = (&'s str, DependencyType, &'s str, &'s str, &'s [String]);
+
+impl CandidateIndex {
+    /// Indexes the outputs of `specs`, aligned with `distinct` (distinct step names in
+    /// order; `None` = unregistered). Providers with a blank name cannot be referenced and
+    /// are left out.
+    pub(super) fn new(distinct: &[&str], specs: &[Option<Arc<StepSpecification>>]) -> Self {
+        let mut index = CandidateIndex {
+            providers: HashMap::with_capacity(distinct.len()),
+            registered_steps: specs.iter().filter(|s| s.is_some()).count(),
+            classes: Vec::new(),
+            by_type: Default::default(),
+        };
+        let mut ids: HashMap<ClassKey<'_>, u32> = HashMap::new();
+        for (p, (&name, spec)) in distinct.iter().zip(specs).enumerate() {
+            let provider = to_u32(p);
+            index.providers.entry(name.to_owned()).or_insert(provider);
+            let (Some(spec), false) = (spec, name.trim().is_empty()) else {
+                continue;
+            };
+            let provider_step: Arc<str> = Arc::from(name);
+            for (o, (output_name, out)) in spec.outputs.iter().enumerate() {
+                let output = Arc::new(out.clone());
+                let member = Member {
+                    provider,
+                    position: (provider, to_u32(o)),
+                    provider_step: Arc::clone(&provider_step),
+                    output_name: output_name.clone(),
+                    reference: PropertyReference::from_parts(
+                        Arc::clone(&provider_step),
+                        Arc::clone(&output),
+                    ),
+                };
+                let key: ClassKey<'_> = (
+                    spec.step_type.as_str(),
+                    out.output_type,
+                    out.data_type.as_str(),
+                    out.logical_name.as_str(),
+                    out.aliases.as_slice(),
+                );
+                let id = *ids.entry(key).or_insert_with(|| {
+                    let id = to_u32(index.classes.len());
+                    index.classes.push(OutputClass {
+                        step_type: spec.step_type.clone(),
+                        output,
+                        members: Vec::new(),
+                    });
+                    if let Some(list) = index.by_type.get_mut(type_index(out.output_type)) {
+                        list.push(id);
+                    }
+                    id
+                });
+                if let Some(class) = index.classes.get_mut(id as usize) {
+                    class.members.push(member);
+                }
+            }
+        }
+        index
+    }
+
+    /// How many distinct step names are registered.
+    pub(super) fn registered_steps(&self) -> usize {
+        self.registered_steps
+    }
+
+    /// Every candidate of `dep` for `consumer`, best first, ties in (step-list, output)
+    /// order. `breakdown` scores an output of a provider with the given step type
+    /// (`None` for incompatible types); it is called once per class of compatible type.
+    pub(super) fn candidates(
+        &self,
+        consumer: &str,
+        dep: &DependencySpec,
+        mut breakdown: impl FnMut(&OutputSpec, &str) -> Option<ScoreBreakdown>,
+    ) -> Vec<ScoredCandidate> {
+        let skip = self.providers.get(consumer).copied();
+        let mut scored: Vec<(f64, ScoreBreakdown, &OutputClass)> = Vec::new();
+        for t in DependencyType::ALL {
+            if !super::scoring::types_compatible(dep.dependency_type, t) {
+                continue;
+            }
+            let ids = self
+                .by_type
+                .get(type_index(t))
+                .map_or(&[][..], Vec::as_slice);
+            for &c in ids {
+                let Some(class) = self.classes.get(c as usize) else {
+                    continue;
+                };
+                let Some(parts) = breakdown(&class.output, &class.step_type) else {
+                    continue;
+                };
+                let score = parts.score();
+                if score > 0.0 {
+                    scored.push((score, parts, class));
+                }
+            }
+        }
+        // Best first; classes of equal score are merged by position below, so their order
+        // here does not matter.
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let total = scored.iter().map(|s| s.2.members.len()).sum();
+        let mut candidates = Vec::with_capacity(total);
+        let mut merge: Vec<(&Member, usize)> = Vec::new();
+        let mut rest = scored.as_slice();
+        while let Some(first) = rest.first() {
+            let same = rest
+                .iter()
+                .take_while(|s| s.0.total_cmp(&first.0).is_eq())
+                .count()
+                .max(1);
+            let (group, tail) = rest.split_at(same.min(rest.len()));
+            rest = tail;
+            merge.clear();
+            for (g, (_, _, class)) in group.iter().enumerate() {
+                merge.extend(
+                    class
+                        .members
+                        .iter()
+                        .filter(|m| Some(m.provider) != skip)
+                        .map(|m| (m, g)),
+                );
+            }
+            if group.len() > 1 {
+                merge.sort_unstable_by_key(|(m, _)| m.position);
+            }
+            for &(member, g) in &merge {
+                let Some(&(score, parts, _)) = group.get(g) else {
+                    continue;
+                };
+                candidates.push(ScoredCandidate {
+                    provider_step: member.provider_step.as_ref().to_owned(),
+                    output_name: member.output_name.clone(),
+                    score,
+                    score_breakdown: parts,
+                    property_reference: member.reference.clone(),
+                });
+            }
+        }
+        candidates
+    }
+}
