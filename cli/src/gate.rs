@@ -5,7 +5,6 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use pipeline_deps::resolve::ScoringResolution;
 use pipeline_deps::snapshot::{EdgeDiff, EdgeSnapshot, ResolvedEdge, UnresolvedStep};
 use pipeline_deps::{SemanticMatcher, StepSpecification, UnifiedDependencyResolver};
 use serde::Serialize;
@@ -63,18 +62,46 @@ fn capture(
     }?)
 }
 
-/// Scoring resolutions, computed once per consumer.
+/// The candidates of each consumer's dependencies, scored once per consumer. Only the
+/// first `keep` candidates of each dependency (and their number) are kept: a consumer's
+/// full candidate lists grow with the number of steps, so keeping them for every consumer
+/// would hold every (dependency, output) pair of the context in memory.
 struct Scorer<'r> {
     resolver: &'r UnifiedDependencyResolver,
     steps: &'r [String],
-    cache: HashMap<String, ScoringResolution>,
+    /// How many candidates per dependency are kept (at least 1: the best one).
+    keep: usize,
+    cache: HashMap<String, HashMap<String, Scored>>,
+}
+
+/// The best candidates of one dependency and how many there are in all.
+struct Scored {
+    best: Vec<Candidate>,
+    total: usize,
 }
 
 impl Scorer<'_> {
-    fn of(&mut self, consumer: &str) -> Result<&ScoringResolution, Failure> {
+    fn of(&mut self, consumer: &str) -> Result<&HashMap<String, Scored>, Failure> {
         if !self.cache.contains_key(consumer) {
             let scoring = self.resolver.resolve_with_scoring(consumer, self.steps)?;
-            self.cache.insert(consumer.to_owned(), scoring);
+            let keep = self.keep.max(1);
+            let scored = scoring
+                .candidates
+                .into_iter()
+                .map(|(dependency, list)| {
+                    let total = list.len();
+                    // A new vector: `collect` would reuse (and keep) the whole list's buffer.
+                    let mut best = Vec::with_capacity(keep.min(total));
+                    best.extend(list.into_iter().take(keep).map(|c| Candidate {
+                        producer: c.provider_step,
+                        output: c.property_reference.output_name().to_owned(),
+                        score: c.score,
+                        score_breakdown: c.score_breakdown,
+                    }));
+                    (dependency, Scored { best, total })
+                })
+                .collect();
+            self.cache.insert(consumer.to_owned(), scored);
         }
         self.cache.get(consumer).ok_or_else(|| {
             Failure::Invalid(format!(
@@ -84,22 +111,27 @@ impl Scorer<'_> {
         })
     }
 
-    /// Every candidate of `consumer.dependency`, best first.
-    fn candidates(&mut self, consumer: &str, dependency: &str) -> Result<Vec<Candidate>, Failure> {
+    /// The best candidate of `consumer.dependency`.
+    fn best(&mut self, consumer: &str, dependency: &str) -> Result<Option<Candidate>, Failure> {
         Ok(self
             .of(consumer)?
-            .candidates
             .get(dependency)
-            .map(|list| {
-                list.iter()
-                    .map(|c| Candidate {
-                        producer: c.provider_step.clone(),
-                        output: c.property_reference.output_name().to_owned(),
-                        score: c.score,
-                        score_breakdown: c.score_breakdown,
-                    })
-                    .collect()
-            })
+            .and_then(|s| s.best.first().cloned()))
+    }
+
+    /// The first candidates (at most `keep`) of `consumer.dependency`, best first, and how
+    /// many candidates it has in all; taken out of the cache (each is explained once).
+    fn take(
+        &mut self,
+        consumer: &str,
+        dependency: &str,
+    ) -> Result<(Vec<Candidate>, usize), Failure> {
+        self.of(consumer)?;
+        Ok(self
+            .cache
+            .get_mut(consumer)
+            .and_then(|scored| scored.remove(dependency))
+            .map(|s| (s.best, s.total))
             .unwrap_or_default())
     }
 }
@@ -136,7 +168,7 @@ fn unwired(
                     consumer: step.clone(),
                     dependency: key.clone(),
                     required: dep.required,
-                    best_candidate: scorer.candidates(step, key)?.into_iter().next(),
+                    best_candidate: scorer.best(step, key)?,
                 });
             }
         }
@@ -182,6 +214,12 @@ pub fn resolve(
     let mut scorer = Scorer {
         resolver: &resolver,
         steps: &snapshot.steps,
+        // The unwired tables show the best candidate; --explain shows --top of them.
+        keep: if explain {
+            top.unwrap_or(usize::MAX)
+        } else {
+            1
+        },
         cache: HashMap::new(),
     };
     let unwired = unwired(&snapshot, &specs, &mut scorer)?;
@@ -278,9 +316,9 @@ fn explanation(
             continue;
         };
         for (key, dep) in &spec.dependencies {
-            let mut candidates = scorer.candidates(step, key)?;
-            let keep = top.unwrap_or(usize::MAX).min(candidates.len());
-            let more = candidates.len() - keep;
+            let (mut candidates, total) = scorer.take(step, key)?;
+            let keep = top.unwrap_or(usize::MAX).min(total);
+            let more = total - keep;
             candidates.truncate(keep);
             list.push(ExplainedDependency {
                 consumer: step.clone(),
