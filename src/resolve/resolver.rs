@@ -332,8 +332,11 @@ impl UnifiedDependencyResolver {
         Ok(resolution)
     }
 
-    /// Every candidate of every dependency of `consumer` with its score breakdown (not
-    /// cached, never fails for resolution reasons).
+    /// Every candidate of every dependency of `consumer` with its score breakdown (never
+    /// fails for resolution reasons). The result is not cached; what every consumer shares
+    /// (the providers' outputs grouped into classes that score alike) is, per registry
+    /// revision and ordered step list, so scoring each consumer of a list costs a score per
+    /// dependency and output class plus the candidates returned.
     ///
     /// Candidates are every (provider ≠ consumer) output with a score above 0, best first
     /// (stable); a step listed twice in `available_steps` is one provider (its first place
