@@ -183,14 +183,21 @@ fn version(sql: &mut Sql<'_>) -> Result<Option<u64>> {
     // and committed while this one waited for the lock is seen (a name lookup such as
     // to_regclass may answer from a stale catalog cache).
     // With it, how many of its columns are a registry's (`key` and `value`, both text): a
-    // table of that name from something else is no registry, not a storage failure.
+    // table of that name from something else is no registry, not a storage failure. Read
+    // from pg_attribute, which every role sees whole: information_schema.columns shows only
+    // the columns the role holds a privilege on, so a role without SELECT on the registry
+    // saw none and was told the database is no registry, where the server refuses it.
     let found = sql.query_opt(
         ACTION,
         "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables \
          WHERE schemaname = current_schema() AND tablename = 'pd_meta'), \
-         (SELECT count(*) FROM information_schema.columns \
-          WHERE table_schema = current_schema() AND table_name = 'pd_meta' \
-          AND column_name IN ('key', 'value') AND data_type = 'text')",
+         (SELECT count(*) FROM pg_catalog.pg_attribute a \
+          JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+          WHERE n.nspname = current_schema() AND c.relname = 'pd_meta' \
+          AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped \
+          AND a.attname IN ('key', 'value') \
+          AND a.atttypid = 'pg_catalog.text'::pg_catalog.regtype)",
         &[],
     )?;
     let (exists, columns): (bool, i64) = match &found {
