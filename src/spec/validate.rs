@@ -39,7 +39,7 @@ impl StepSpecification {
             problems.push(SpecProblem::new(step_name, "step_type", reason));
         }
         for (key, dep) in &self.dependencies {
-            check_logical_name(
+            let valid_key = check_logical_name(
                 &mut problems,
                 step_name,
                 "dependencies",
@@ -49,7 +49,7 @@ impl StepSpecification {
             // Deliberate difference D11 (docs/design.md): a blank keyword would be found in
             // (nearly) every output name and score for all of them. (An entry whose key is
             // refused is named by that problem alone: its key cannot name a field.)
-            let keywords = if valid_key(key) {
+            let keywords = if valid_key {
                 dep.semantic_keywords.as_slice()
             } else {
                 &[]
@@ -69,9 +69,10 @@ impl StepSpecification {
             }
         }
         for (key, out) in &self.outputs {
-            check_logical_name(&mut problems, step_name, "outputs", key, &out.logical_name);
+            let valid_key =
+                check_logical_name(&mut problems, step_name, "outputs", key, &out.logical_name);
             // D11: a reference to an output without a property path names no property.
-            if valid_key(key) && is_blank(&out.property_path) {
+            if valid_key && is_blank(&out.property_path) {
                 problems.push(SpecProblem::new(
                     step_name,
                     format!("outputs.{key}.property_path"),
@@ -154,25 +155,29 @@ impl StepSpecification {
     }
 }
 
+/// Checks an entry's key and logical name; whether the key itself is valid (so that it may
+/// name a field in further problems).
 fn check_logical_name(
     problems: &mut Vec<SpecProblem>,
     step: &str,
     section: &str,
     key: &str,
     logical_name: &str,
-) {
+) -> bool {
     if is_blank(key) {
         problems.push(SpecProblem::new(
             step,
             section,
             "has an entry with a blank key",
         ));
+        return false;
     } else if let Err(reason) = check_name(key) {
         problems.push(SpecProblem::new(
             step,
             section,
             format!("has an entry whose name {reason}"),
         ));
+        return false;
     } else if is_blank(logical_name) {
         problems.push(SpecProblem::new(
             step,
@@ -190,12 +195,7 @@ fn check_logical_name(
             ),
         ));
     }
-}
-
-/// Whether a dependency or output key is one [`check_logical_name`] accepts, so that it may
-/// name a field in a problem.
-fn valid_key(key: &str) -> bool {
-    !is_blank(key) && check_name(key).is_ok()
+    true
 }
 
 /// Empty or only whitespace (as `text.trim().is_empty()`, stopping at the first other
