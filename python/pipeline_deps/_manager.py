@@ -462,8 +462,17 @@ def _close_default_manager_at_exit() -> None:
     non-daemon threads are joined), as a ``RegistryManager`` a program opens itself is
     closed when it is collected: the native default manager is a static, never dropped,
     and its file would otherwise be left as a crash leaves it. A forked child's copy
-    leaves the parent's file alone (the native handle knows it was forked)."""
-    registry_manager.close()
+    leaves the parent's file alone (the native handle knows it was forked). A daemon thread
+    still inside a call that holds the manager (a wait for a server's lock, say) is waited
+    for two seconds at most; after that the file is left to the next open's repair rather
+    than the exit hanging."""
+    manager = registry_manager
+    if not manager._lock.acquire(timeout=2.0):
+        return
+    try:
+        manager.close()
+    finally:
+        manager._lock.release()
 
 
 atexit.register(_close_default_manager_at_exit)

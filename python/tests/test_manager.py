@@ -263,6 +263,29 @@ print("done")
     assert json.loads(shown.stdout)["contexts"][0]["step_count"] == 2
 
 
+def test_a_daemon_thread_holding_the_default_manager_does_not_hang_the_exit(tmp_path):
+    """The exit's close waits for a daemon thread inside a call for a bounded time, then
+    leaves the file to the next open's repair: the interpreter exits."""
+    from conftest import run_python
+
+    code = """
+import threading, time
+import pipeline_deps as pd
+pd.get_registry("kept").register("x", {"step_type": "A", "node_type": "singular"})
+held = threading.Event()
+def hold():
+    with pd.registry_manager._lock:     # stands for a call that never returns
+        held.set()
+        time.sleep(3600)
+threading.Thread(target=hold, daemon=True).start()
+held.wait()
+print("exiting")
+"""
+    # run_python fails the test if the process has not ended after 120 s.
+    out = run_python(code, {"PIPELINE_DEPS_DB": str(tmp_path / "held.redb")})
+    assert out.strip() == "exiting"
+
+
 def test_read_only_is_refused_for_databases_that_start_empty():
     for args in ((), (":memory:",)):
         with pytest.raises(pd.InvalidInputError, match="starts empty"):
