@@ -11,39 +11,22 @@
 #[path = "../../tests/support/pg_cluster.rs"]
 mod pg_cluster;
 
+mod common;
+
 use std::process::Command;
 
 use serde_json::Value;
 
-type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
-
-const BIN: &str = env!("CARGO_BIN_EXE_pipeline-deps");
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+use common::{BIN, Run, TestResult, output, without_libpq_env};
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> TestResult<Run> {
     let mut command = Command::new(BIN);
     command.args(args).env_remove("PIPELINE_DEPS_DB");
-    // libpq's variables of the test's own environment would fill in what the tests' URLs
-    // leave out: each test sets the ones it is about.
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("PG") {
-            command.env_remove(key);
-        }
-    }
+    without_libpq_env(&mut command);
     for (key, value) in env {
         command.env(key, value);
     }
-    let out = command.output()?;
-    Ok(Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(out.stdout)?,
-        stderr: String::from_utf8(out.stderr)?,
-    })
+    output(command)
 }
 
 fn json(run: &Run) -> TestResult<Value> {

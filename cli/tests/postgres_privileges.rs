@@ -6,34 +6,19 @@
 #[path = "../../tests/support/pg_cluster.rs"]
 mod pg_cluster;
 
+mod common;
+
 use std::process::Command;
 
 use serde_json::Value;
 
-type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
-
-const BIN: &str = env!("CARGO_BIN_EXE_pipeline-deps");
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+use common::{BIN, Run, TestResult, hermetic, output, without_libpq_env};
 
 fn run(args: &[&str]) -> TestResult<Run> {
     let mut command = Command::new(BIN);
-    command.args(args).env_remove("PIPELINE_DEPS_DB");
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("PG") {
-            command.env_remove(key);
-        }
-    }
-    let out = command.output()?;
-    Ok(Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(out.stdout)?,
-        stderr: String::from_utf8(out.stderr)?,
-    })
+    command.args(args);
+    without_libpq_env(hermetic(&mut command));
+    output(command)
 }
 
 /// `stats --json` as the owner, without the `database` key.

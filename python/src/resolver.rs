@@ -33,6 +33,18 @@ impl NativeResolver {
             .clone()
             .ok_or_else(|| ClosedError::new_err("the resolver is closed"))
     }
+
+    /// Runs `work` on the resolver with the GIL released ([`run`]); an exception names the
+    /// registry's context where the library's error names none ([`within`]).
+    fn resolving<T, F>(&self, py: Python<'_>, work: F) -> PyResult<T>
+    where
+        T: Send,
+        F: FnOnce(&UnifiedDependencyResolver) -> pipeline_deps::Result<T> + Send,
+    {
+        let resolver = self.handle()?;
+        let context = resolver.registry().context_name();
+        within(py, context, run(py, || work(&resolver)))
+    }
 }
 
 /// `{dependency: (provider step, output JSON)}` of one step's resolution.
@@ -188,13 +200,9 @@ impl NativeResolver {
         py: Python<'py>,
         available_steps: Vec<String>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let resolver = self.handle()?;
-        let context = resolver.registry().context_name();
-        let resolution = within(
-            py,
-            context,
-            run(py, || resolver.resolve_all_dependencies(&available_steps)),
-        )?;
+        let resolution = self.resolving(py, |resolver| {
+            resolver.resolve_all_dependencies(&available_steps)
+        })?;
         let result = PyDict::new(py);
         for (consumer, dependencies) in &resolution.resolved {
             result.set_item(consumer, resolution_dict(py, dependencies)?)?;
@@ -210,15 +218,9 @@ impl NativeResolver {
         consumer_step: String,
         available_steps: Vec<String>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let resolver = self.handle()?;
-        let context = resolver.registry().context_name();
-        let resolution = within(
-            py,
-            context,
-            run(py, || {
-                resolver.resolve_step_dependencies(&consumer_step, &available_steps)
-            }),
-        )?;
+        let resolution = self.resolving(py, |resolver| {
+            resolver.resolve_step_dependencies(&consumer_step, &available_steps)
+        })?;
         resolution_dict(py, &resolution)
     }
 
@@ -229,15 +231,9 @@ impl NativeResolver {
         consumer_step: String,
         available_steps: Vec<String>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let resolver = self.handle()?;
-        let context = resolver.registry().context_name();
-        let result = within(
-            py,
-            context,
-            run(py, || {
-                resolver.resolve_with_scoring(&consumer_step, &available_steps)
-            }),
-        )?;
+        let result = self.resolving(py, |resolver| {
+            resolver.resolve_with_scoring(&consumer_step, &available_steps)
+        })?;
         scoring_dict(py, &result)
     }
 
@@ -247,13 +243,7 @@ impl NativeResolver {
         py: Python<'py>,
         available_steps: Vec<String>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let resolver = self.handle()?;
-        let context = resolver.registry().context_name();
-        let report = within(
-            py,
-            context,
-            run(py, || resolver.resolution_report(&available_steps)),
-        )?;
+        let report = self.resolving(py, |resolver| resolver.resolution_report(&available_steps))?;
         report_dict(py, &report)
     }
 

@@ -13,12 +13,12 @@ use std::collections::HashSet;
 use indexmap::IndexMap;
 
 use super::outcome::{
-    DependencyResolutionError, FailedDependency, PipelineResolution, ResolutionDetails,
-    ScoredCandidate, ScoringResolution, StepResolution,
+    DependencyResolutionError, PipelineResolution, ScoredCandidate, ScoringResolution,
+    StepResolution,
 };
 use super::property::PropertyReference;
 use super::resolver::{
-    RESOLUTION_THRESHOLD, UnifiedDependencyResolver, assemble, lock, owned_names,
+    RESOLUTION_THRESHOLD, UnifiedDependencyResolver, assemble, distinct_names, lock, owned_names,
 };
 use super::scoring::partial_breakdown;
 use crate::error::Error;
@@ -126,36 +126,16 @@ impl UnifiedDependencyResolver {
     ) -> crate::Result<ScoringResolution> {
         let names = owned_names(available_steps);
         let revision = self.registry().revision()?;
-        let mut seen = HashSet::new();
-        let distinct: Vec<&str> = names
-            .iter()
-            .map(String::as_str)
-            .filter(|name| seen.insert(*name))
-            .collect();
+        let distinct = distinct_names(&names);
         let specs = self.load_specs(&distinct, revision)?;
         let registered_steps = specs.iter().filter(|s| s.is_some()).count();
         let consumer_spec = self.load_specs(&[consumer], revision)?.pop().flatten();
-        let details = ResolutionDetails {
-            consumer_step: consumer.to_owned(),
-            consumer_step_type: consumer_spec.as_ref().map(|s| s.step_type.clone()),
-            total_dependencies: consumer_spec.as_ref().map_or(0, |s| s.dependencies.len()),
-            required_dependencies: consumer_spec
-                .as_ref()
-                .map_or(0, |s| s.list_required_dependencies().len()),
-            available_step_count: names.len(),
-            available_steps: names.clone(),
+        let mut result = ScoringResolution::empty(
+            consumer,
+            consumer_spec.as_deref(),
+            names.clone(),
             registered_steps,
-            resolution_threshold: RESOLUTION_THRESHOLD,
-            error: consumer_spec
-                .is_none()
-                .then(|| "No specification found".to_owned()),
-        };
-        let mut result = ScoringResolution {
-            resolved: IndexMap::new(),
-            failed_with_scores: IndexMap::new(),
-            candidates: IndexMap::new(),
-            resolution_details: details,
-        };
+        );
         let Some(consumer_spec) = consumer_spec else {
             return Ok(result);
         };
@@ -190,24 +170,7 @@ impl UnifiedDependencyResolver {
                 }
             }
             candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
-            match candidates.first() {
-                Some(best) if best.score >= RESOLUTION_THRESHOLD => {
-                    result
-                        .resolved
-                        .insert(key.clone(), best.property_reference.clone());
-                }
-                best => {
-                    result.failed_with_scores.insert(
-                        key.clone(),
-                        FailedDependency {
-                            best_candidate: best.cloned(),
-                            all_candidates: candidates.iter().take(3).cloned().collect(),
-                            required: dep.required,
-                        },
-                    );
-                }
-            }
-            result.candidates.insert(key.clone(), candidates);
+            result.file(key, dep, candidates);
         }
         Ok(result)
     }

@@ -1,5 +1,6 @@
 //! Helpers shared by the process tests of ordinary behaviour (`cli.rs`, `contracts.rs`,
-//! `golden.rs`): run the real binary on a database and read what it printed. The
+//! `golden.rs`, the PostgreSQL ones): run the real binary on a database and read what it
+//! printed. The
 //! adversarial suite has its own harness (`support/`), with timeouts and signal checks.
 #![allow(dead_code)]
 
@@ -73,6 +74,17 @@ pub fn hermetic(command: &mut Command) -> &mut Command {
         .env_remove("PIPELINE_DEPS_DB")
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
+}
+
+/// Drops libpq's `PG*` variables of the test's own environment, which would fill in what a
+/// PostgreSQL test's URL leaves out (each test sets the ones it is about).
+pub fn without_libpq_env(command: &mut Command) -> &mut Command {
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("PG") {
+            command.env_remove(key);
+        }
+    }
+    command
 }
 
 /// Runs `command` to its end.
