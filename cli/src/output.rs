@@ -15,16 +15,33 @@ use unicode_width::UnicodeWidthStr;
 /// The widest line a table prints when standard output is not a terminal.
 pub const MAX_WIDTH: usize = 100;
 
-/// The terminal's width when standard output is a terminal, else [`MAX_WIDTH`].
+/// The width tables fit: `$COLUMNS` when it holds a number of at least 40 (as `ls` and
+/// other tools honour it, also when standard output is not a terminal), else the terminal's
+/// width when standard output is a terminal (if at least 40), else [`MAX_WIDTH`].
 pub fn max_width() -> usize {
     static WIDTH: OnceLock<usize> = OnceLock::new();
     *WIDTH.get_or_init(|| {
-        console::Term::stdout()
-            .size_checked()
-            .map(|(_, columns)| usize::from(columns))
-            .filter(|&columns| columns >= 40)
-            .unwrap_or(MAX_WIDTH)
+        let columns = std::env::var("COLUMNS").ok();
+        columns_setting(columns.as_deref()).unwrap_or_else(|| {
+            console::Term::stdout()
+                .size_checked()
+                .map(|(_, columns)| usize::from(columns))
+                .filter(|&columns| columns >= MIN_WIDTH)
+                .unwrap_or(MAX_WIDTH)
+        })
     })
+}
+
+/// The narrowest width a table is fitted to; a narrower setting or terminal is ignored.
+const MIN_WIDTH: usize = 40;
+
+/// The width `$COLUMNS` asks for, if it is a number of at least [`MIN_WIDTH`].
+fn columns_setting(value: Option<&str>) -> Option<usize> {
+    value?
+        .trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|&columns| columns >= MIN_WIDTH)
 }
 
 /// `text` as people see it: the library's [`escape_name`](pipeline_deps::spec::escape_name)

@@ -1,7 +1,8 @@
 //! What scripts and terminals may rely on, checked on the real binary: exit codes
 //! (`--fail-on-unresolved`, idempotent `clear`), logs on stderr only (`-v`, `-q`,
 //! `RUST_LOG`), `PIPELINE_DEPS_DB` shown in `--help`, tables aligned by display width (CJK),
-//! completions for three shells, progress bars on a terminal only (never piped or with
+//! tables fitted to `$COLUMNS` when it asks for a usable width, completions for three
+//! shells, progress bars on a terminal only (never piped or with
 //! `--json`), error output bounded however
 //! many problems the input has (issue 9, defect 7), every name escaped for people but
 //! exact in JSON (defect 8), and under `--json` every line on stderr a JSON object (logs,
@@ -301,6 +302,35 @@ fn cjk_names_align_by_display_width() -> TestResult {
         for line in out.lines() {
             assert!(line.width() <= 100, "wider than 100 columns: {line:?}");
         }
+    }
+    Ok(())
+}
+
+#[test]
+fn tables_fit_the_width_columns_asks_for() -> TestResult {
+    let (_dir, db) = temp()?;
+    run(&db, &["demo"])?.expect(0)?;
+    let widest = |columns: Option<&str>, args: &[&str]| -> TestResult<usize> {
+        let mut command = command(&db);
+        command.args(args);
+        if let Some(columns) = columns {
+            command.env("COLUMNS", columns);
+        }
+        let out = output(command)?.expect(0)?.stdout;
+        Ok(out.lines().map(UnicodeWidthStr::width).max().unwrap_or(0))
+    };
+    for args in [&["show", "fraud_detection_training"][..], &["stats"]] {
+        // Piped, a table may take 100 columns; these take more than 60.
+        let piped = widest(None, args)?;
+        assert!((61..=100).contains(&piped), "{args:?}: {piped} columns");
+        assert!(widest(Some("60"), args)? <= 60, "{args:?} with COLUMNS=60");
+        // A width too narrow for a table, or not a number, is ignored.
+        assert_eq!(widest(Some("20"), args)?, piped, "{args:?} with COLUMNS=20");
+        assert_eq!(
+            widest(Some("wide"), args)?,
+            piped,
+            "{args:?} with COLUMNS=wide"
+        );
     }
     Ok(())
 }

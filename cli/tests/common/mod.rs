@@ -59,8 +59,8 @@ impl Run {
     }
 }
 
-/// `pipeline-deps --db <db>`, with stdin closed and neither `PIPELINE_DEPS_DB` nor
-/// `RUST_LOG` inherited.
+/// `pipeline-deps --db <db>`, with stdin closed and none of `PIPELINE_DEPS_DB`, `RUST_LOG`
+/// and `COLUMNS` inherited.
 pub fn command(db: &Path) -> Command {
     let mut command = Command::new(BIN);
     command.arg("--db").arg(db);
@@ -68,11 +68,13 @@ pub fn command(db: &Path) -> Command {
     command
 }
 
-/// Closes stdin and drops `PIPELINE_DEPS_DB` and `RUST_LOG` from the environment.
+/// Closes stdin and drops `PIPELINE_DEPS_DB`, `RUST_LOG` and `COLUMNS` from the
+/// environment.
 pub fn hermetic(command: &mut Command) -> &mut Command {
     command
         .env_remove("PIPELINE_DEPS_DB")
         .env_remove("RUST_LOG")
+        .env_remove("COLUMNS")
         .stdin(Stdio::null())
 }
 
@@ -136,6 +138,7 @@ pub fn on_terminal(db: &Path, args: &str, typed: &str) -> TestResult<Option<(i32
         .args(["-qec", &line, "/dev/null"])
         .env_remove("PIPELINE_DEPS_DB")
         .env_remove("RUST_LOG")
+        .env_remove("COLUMNS")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

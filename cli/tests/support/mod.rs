@@ -203,6 +203,7 @@ pub fn command(db: &Path, args: &[&str]) -> Command {
         .env_remove("PIPELINE_DEPS_DB")
         .env("RUST_BACKTRACE", "1")
         .env_remove("RUST_LOG")
+        .env_remove("COLUMNS")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
