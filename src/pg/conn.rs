@@ -334,6 +334,22 @@ pub(super) fn map_connect_error(server: &str, action: &str, err: postgres::Error
     let rejects_encryption = err.as_db_error().is_some_and(|db| {
         db.message().contains("rejects connection") && db.message().contains("encryption")
     });
+    // undefined_object (an unknown setting) and invalid_parameter_value (a bad value): the
+    // only settings a connection sends are the URL's `options` (or PGOPTIONS) and its
+    // application_name, so the input is wrong, not the server.
+    if let Some(db) = err
+        .as_db_error()
+        .filter(|db| matches!(db.code().code(), "42704" | "22023"))
+    {
+        return Error::InvalidInput {
+            what: format!("the connection settings for the PostgreSQL server {server}"),
+            detail: format!(
+                "the server refused a setting of the URL's options (or of PGOPTIONS) while {action}: {}",
+                db.message()
+            ),
+            source: Some(Box::new(err)),
+        };
+    }
     let kind = match err.as_db_error().map(|db| db.code().code()) {
         // too_many_connections (max_connections, or the role's CONNECTION LIMIT)
         Some("53300") => ServerErrorKind::TooManyConnections,

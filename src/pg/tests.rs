@@ -477,6 +477,31 @@ fn wrong_credentials_are_an_authentication_error() -> TestResult {
 }
 
 #[test]
+fn a_setting_the_server_refuses_is_invalid_input_naming_it() -> TestResult {
+    let Some((_, url)) = fresh("refused_setting")? else {
+        return Ok(());
+    };
+    for (options, named) in [
+        ("-c%20no_such_setting%3D1", "no_such_setting"),
+        ("-c%20lock_timeout%3Dbanana", "lock_timeout"),
+    ] {
+        let result = PgStore::connect(
+            &format!("{url}?options={options}"),
+            false,
+            DEFAULT_CONNECTIONS,
+        );
+        match result {
+            Err(Error::InvalidInput { what, detail, .. }) => {
+                assert!(what.contains("connection settings"), "{what}");
+                assert!(detail.contains(named), "{detail}");
+            }
+            other => return Err(format!("{options}: expected invalid input, got {other:?}").into()),
+        }
+    }
+    Ok(())
+}
+
+#[test]
 fn a_statement_timeout_is_reported_and_applies_nothing() -> TestResult {
     let Some((_, url)) = fresh("statement_timeout")? else {
         return Ok(());
