@@ -64,7 +64,12 @@ pub fn parse() -> Result<Cli, clap::Error> {
     let mut command = <Cli as clap::CommandFactory>::command();
     let from_env = std::env::var_os("PIPELINE_DEPS_DB");
     if from_env.as_ref().is_some_and(|v| v.is_empty()) {
-        command = command.mut_arg("db", |arg| arg.env(None));
+        // Not read, but still named in `--help`, as clap names an unset variable.
+        command = command.mut_arg("db", |arg| {
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            arg.env(None)
+                .help(format!("{help} [env: PIPELINE_DEPS_DB=]"))
+        });
     }
     // `--help` shows the variable's value (`[env: PIPELINE_DEPS_DB=…]`): not a server URL
     // that holds a password, which would land on the screen or in a CI log.

@@ -1,6 +1,7 @@
 //! `--help` shows the value of `PIPELINE_DEPS_DB` (clap's `[env: …=VALUE]`), but never a
 //! password it holds: a server URL with a password in it is shown as the variable's name
-//! only, a file path or a URL without a password as it is.
+//! only, a file path or a URL without a password as it is; an empty one (read as unset)
+//! is named as an unset one is.
 
 mod common;
 
@@ -51,5 +52,16 @@ fn help_never_shows_a_password_from_pipeline_deps_db() -> TestResult {
             "{shown}"
         );
     }
+    Ok(())
+}
+
+#[test]
+fn help_names_pipeline_deps_db_when_it_is_empty_as_when_it_is_unset() -> TestResult {
+    let mut unset = Command::new(BIN);
+    unset.arg("--help");
+    hermetic(&mut unset);
+    let unset = output(unset)?.stdout;
+    assert!(unset.contains("[env: PIPELINE_DEPS_DB=]"), "{unset}");
+    assert_eq!(shown_with("", &["--help"])?, unset);
     Ok(())
 }
