@@ -118,6 +118,12 @@ fn a_handle_of_a_context_cleared_and_recreated_elsewhere_is_cleared_forever() ->
     for attempt in [
         old.get_specification("mine").map(drop),
         old.register("again", &spec("A")),
+        // A batch of nothing is a write too: it was sent as nothing at all and returned Ok.
+        old.register_many(Vec::<(&str, StepSpecification)>::new())
+            .map(drop),
+        old.upsert_many(Vec::<(&str, StepSpecification)>::new())
+            .map(drop),
+        old.import_json(r#"{"steps": []}"#).map(drop),
         old.len().map(drop),
         old.list_step_names().map(drop),
         old.clear(),

@@ -91,7 +91,13 @@ impl PgStore {
             types.push(spec.step_type.as_str());
             tails.push(tail);
         }
-        let calls = plan_calls(&sizes, CALL_BYTES);
+        let mut calls = plan_calls(&sizes, CALL_BYTES);
+        if calls.is_empty() {
+            // A batch of nothing is still a write, as on a file: the function checks the
+            // handle's context (`ContextCleared` once another process cleared it) and bumps
+            // its revision. Sending nothing returned `Ok` for a cleared context.
+            calls.push(0..0);
+        }
         self.with_conn(action, |conn, server| {
             if let ([step], [step_type], [tail]) = (&steps[..], &types[..], &tails[..]) {
                 let params: [&(dyn postgres::types::ToSql + Sync); 6] =
