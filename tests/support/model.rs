@@ -128,6 +128,17 @@ pub enum Op {
     ClearAll(u8),
     /// `import_json_with` of the given steps (`replace` or not).
     ImportJson(Ctx, Vec<(u8, u8)>, bool),
+    /// `RegistryManager::import_steps` through the context's view (`replace` or not): the
+    /// context is created in the import's transaction if missing; no handle is involved.
+    /// [`decode_ops`] never makes it (nor the three below): the generators of the tests that
+    /// want them do.
+    ImportSteps(Ctx, Vec<(u8, u8)>, bool),
+    /// `RegistryManager::import_steps_into_empty` through the context's view.
+    ImportIntoEmpty(Ctx, Vec<(u8, u8)>),
+    /// `RegistryManager::clear_context_of` the handle this process holds.
+    ClearContextOf(Ctx),
+    /// `get_registry_if_exists` through the context's view: takes a handle only if it exists.
+    GetRegistryIfExists(Ctx),
 }
 
 impl Op {
@@ -140,14 +151,20 @@ impl Op {
             | Op::UpsertMany(c, _)
             | Op::Unregister(c, _)
             | Op::Clear(c)
-            | Op::ImportJson(c, ..) => Some(*c),
-            Op::GetRegistry(_) | Op::ClearContext(_) | Op::ClearAll(_) => None,
+            | Op::ImportJson(c, ..)
+            | Op::ClearContextOf(c) => Some(*c),
+            Op::GetRegistry(_)
+            | Op::ClearContext(_)
+            | Op::ClearAll(_)
+            | Op::ImportSteps(..)
+            | Op::ImportIntoEmpty(..)
+            | Op::GetRegistryIfExists(_) => None,
         }
     }
 
     /// Whether the operation writes (commits) when it succeeds.
     pub fn writes(&self) -> bool {
-        !matches!(self, Op::GetRegistry(_))
+        !matches!(self, Op::GetRegistry(_) | Op::GetRegistryIfExists(_))
     }
 }
 
@@ -234,6 +251,8 @@ pub enum ErrKind {
     InvalidName,
     InvalidInput,
     ReadOnly,
+    /// `import_steps_into_empty` found steps in the context.
+    ContextNotEmpty,
     Storage,
     /// The call panicked (only injected panics may do that).
     Panicked,
@@ -248,6 +267,7 @@ impl ErrKind {
             Error::InvalidContextName { .. } => ErrKind::InvalidName,
             Error::InvalidInput { .. } => ErrKind::InvalidInput,
             Error::ReadOnly { .. } => ErrKind::ReadOnly,
+            Error::ContextNotEmpty { .. } => ErrKind::ContextNotEmpty,
             _ => ErrKind::Storage,
         }
     }
@@ -444,15 +464,57 @@ impl Model {
         self.handles.get(full) != Some(&true) || !self.exists(full)
     }
 
-    fn put_many(&mut self, ctx: Ctx, items: &[(u8, u8)], replace: bool) -> Outcome {
+    /// The refusals of a batch before the context is looked at: an invalid spec, then a step
+    /// named twice.
+    fn check_batch(items: &[(u8, u8)]) -> Result<(), ErrKind> {
         if items.iter().any(|&(_, s)| spec_index(s) >= VALID_SPECS) {
-            return Outcome::Err(ErrKind::InvalidSpec);
+            return Err(ErrKind::InvalidSpec);
         }
-        // A batch naming a step twice is refused before the context is looked at.
         let mut names: Vec<&str> = items.iter().map(|&(step, _)| step_name(step)).collect();
         names.sort_unstable();
         if names.windows(2).any(|pair| pair[0] == pair[1]) {
-            return Outcome::Err(ErrKind::InvalidInput);
+            return Err(ErrKind::InvalidInput);
+        }
+        Ok(())
+    }
+
+    /// `import_steps` (`into_empty`: `import_steps_into_empty`): one transaction that creates
+    /// the context if missing, whatever this process's handles say.
+    fn import(&mut self, ctx: Ctx, items: &[(u8, u8)], replace: bool, into_empty: bool) -> Outcome {
+        if let Err(kind) = Self::check_batch(items) {
+            return Outcome::Err(kind);
+        }
+        let full = ctx.full();
+        let created = !self.exists(&full);
+        let mut next = self.ctx_mut(&full).cloned().unwrap_or_default();
+        if into_empty && !next.steps.is_empty() {
+            return Outcome::Err(ErrKind::ContextNotEmpty);
+        }
+        let (mut new, mut replaced) = (0, 0);
+        for &(step, s) in items {
+            let name = step_name(step);
+            let taken = next.position(name).is_some();
+            if let Err(kind) = next.put(name, spec_index(s), replace) {
+                return Outcome::Err(kind);
+            }
+            if taken {
+                replaced += 1;
+            } else {
+                new += 1;
+            }
+        }
+        let step_count = next.steps.len();
+        match self.ctx_mut(&full) {
+            Some(model) => *model = next,
+            None => self.contexts.push((full, next)),
+        }
+        Outcome::Ok(import_code(created, new, replaced, step_count))
+    }
+
+    fn put_many(&mut self, ctx: Ctx, items: &[(u8, u8)], replace: bool) -> Outcome {
+        // A batch naming a step twice is refused before the context is looked at.
+        if let Err(kind) = Self::check_batch(items) {
+            return Outcome::Err(kind);
         }
         let full = ctx.full();
         if self.stale(&full) {
@@ -522,6 +584,20 @@ impl Model {
                 }
             }
             Op::ClearContext(ctx) => Outcome::Ok(u64::from(self.drop_context(&ctx.full()))),
+            Op::ClearContextOf(ctx) => {
+                let full = ctx.full();
+                Outcome::Ok(u64::from(!self.stale(&full) && self.drop_context(&full)))
+            }
+            Op::GetRegistryIfExists(ctx) => {
+                let full = ctx.full();
+                if !self.exists(&full) {
+                    return Outcome::Ok(0);
+                }
+                self.handles.insert(full, true);
+                Outcome::Ok(1)
+            }
+            Op::ImportSteps(ctx, items, replace) => self.import(*ctx, items, *replace, false),
+            Op::ImportIntoEmpty(ctx, items) => self.import(*ctx, items, false, true),
             Op::ClearAll(view) => {
                 let prefix = view_prefix(VIEWS[usize::from(*view) % VIEWS.len()]);
                 let doomed: Vec<String> = self
@@ -537,6 +613,13 @@ impl Model {
             }
         }
     }
+}
+
+/// The `Ok` value of an import through the manager: its [`pipeline_deps::transfer::ImportSummary`]
+/// in decimal fields, `created` (millions), `new` (ten thousands), `replaced` (hundreds) and
+/// the context's `step_count`.
+pub fn import_code(created: bool, new: usize, replaced: usize, step_count: usize) -> u64 {
+    u64::from(created) * 1_000_000 + new as u64 * 10_000 + replaced as u64 * 100 + step_count as u64
 }
 
 trait MapCount {
@@ -693,14 +776,72 @@ impl Executor {
         self.root.workspace(view)
     }
 
+    /// The handle this executor holds to `ctx`, if any (it may be stale).
+    pub fn handle(&self, ctx: Ctx) -> Option<&SpecificationRegistry> {
+        self.handles.get(&ctx.full())
+    }
+
     /// Runs a (normalized) operation.
     pub fn run(&mut self, op: &Op) -> Outcome {
-        let result: pipeline_deps::Result<u64> = (|| {
+        match self.run_result(op) {
+            Ok(value) => Outcome::Ok(value),
+            Err(error) => Outcome::Err(ErrKind::of(&error)),
+        }
+    }
+
+    /// Runs a (normalized) operation, returning the library's own result (for comparing
+    /// error messages).
+    pub fn run_result(&mut self, op: &Op) -> pipeline_deps::Result<u64> {
+        (|| {
             Ok(match op {
                 Op::GetRegistry(ctx) => {
                     let registry = self.view(ctx.view_name()).get_registry(ctx.short_name())?;
                     self.handles.insert(ctx.full(), registry);
                     0
+                }
+                Op::GetRegistryIfExists(ctx) => {
+                    match self
+                        .view(ctx.view_name())
+                        .get_registry_if_exists(ctx.short_name())?
+                    {
+                        Some(registry) => {
+                            self.handles.insert(ctx.full(), registry);
+                            1
+                        }
+                        None => 0,
+                    }
+                }
+                Op::ImportSteps(ctx, items, replace) => {
+                    let summary = self.view(ctx.view_name()).import_steps(
+                        ctx.short_name(),
+                        &owned_steps(items),
+                        *replace,
+                    )?;
+                    import_code(
+                        summary.context_created,
+                        summary.new,
+                        summary.replaced,
+                        summary.step_count,
+                    )
+                }
+                Op::ImportIntoEmpty(ctx, items) => {
+                    let summary = self
+                        .view(ctx.view_name())
+                        .import_steps_into_empty(ctx.short_name(), &owned_steps(items))?;
+                    import_code(
+                        summary.context_created,
+                        summary.new,
+                        summary.replaced,
+                        summary.step_count,
+                    )
+                }
+                Op::ClearContextOf(ctx) => {
+                    let Some(registry) = self.handles.get(&ctx.full()) else {
+                        return Err(Error::ContextCleared {
+                            context: ctx.full(),
+                        });
+                    };
+                    u64::from(self.view(ctx.view_name()).clear_context_of(registry)?)
                 }
                 Op::ClearContext(ctx) => {
                     u64::from(self.view(ctx.view_name()).clear_context(ctx.short_name())?)
@@ -718,12 +859,15 @@ impl Executor {
                     run_on(registry, other)?
                 }
             })
-        })();
-        match result {
-            Ok(value) => Outcome::Ok(value),
-            Err(error) => Outcome::Err(ErrKind::of(&error)),
-        }
+        })()
     }
+}
+
+fn owned_steps(items: &[(u8, u8)]) -> Vec<(String, StepSpecification)> {
+    items
+        .iter()
+        .map(|&(step, s)| (step_name(step).to_owned(), spec(spec_index(s))))
+        .collect()
 }
 
 fn owned(items: &[(u8, u8)]) -> Vec<(&'static str, StepSpecification)> {
@@ -760,7 +904,13 @@ fn run_on(registry: &SpecificationRegistry, op: &Op) -> pipeline_deps::Result<u6
             registry.clear()?;
             0
         }
-        Op::GetRegistry(_) | Op::ClearContext(_) | Op::ClearAll(_) => 0,
+        Op::GetRegistry(_)
+        | Op::ClearContext(_)
+        | Op::ClearAll(_)
+        | Op::ImportSteps(..)
+        | Op::ImportIntoEmpty(..)
+        | Op::ClearContextOf(_)
+        | Op::GetRegistryIfExists(_) => 0,
     })
 }
 
