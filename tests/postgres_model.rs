@@ -30,8 +30,8 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-/// Cases per test: `PIPELINE_DEPS_PG_MODEL_CASES`, else 24 (the two tests together take
-/// about 20 s on the shared 2-core machine; each case gets a database of its own).
+/// Cases per test: `PIPELINE_DEPS_PG_MODEL_CASES`, else 24 (twice that for hostile names); the
+/// three tests take about 25 s together on the shared 2-core machine (debug build).
 fn cases() -> u32 {
     std::env::var("PIPELINE_DEPS_PG_MODEL_CASES")
         .ok()
