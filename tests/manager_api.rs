@@ -130,6 +130,25 @@ fn a_cleared_contexts_cached_specs_are_never_served() -> TestResult {
 }
 
 #[test]
+fn a_registry_handed_out_by_another_manager_is_not_cleared_by_handle() -> TestResult {
+    let (ours, theirs) = (common::manager()?, common::manager()?);
+    ours.get_registry("shared_name")?
+        .register("s", &spec("T"))?;
+    let foreign = theirs.get_registry("shared_name")?;
+    match ours.clear_context_of(&foreign) {
+        Err(Error::InvalidInput { what, detail, .. }) => {
+            assert!(what.contains("shared_name"), "{what}");
+            assert!(detail.contains("another manager"), "{detail}");
+        }
+        other => return Err(format!("expected invalid input, got {other:?}").into()),
+    }
+    // Nothing was cleared on either side.
+    assert_eq!(ours.get_context_stats()?["shared_name"].step_count, 1);
+    assert_eq!(theirs.list_contexts()?, ["shared_name"]);
+    Ok(())
+}
+
+#[test]
 fn clear_all_contexts_removes_everything_and_reports_the_count() -> TestResult {
     let manager = common::manager()?;
     for name in ["a", "b", "c"] {

@@ -391,7 +391,8 @@ impl RegistryManager {
     /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] when `registry` comes from another database;
+    /// [`Error::InvalidInput`] when another manager handed `registry` out (also one opened
+    /// on the same file or server: clear by name with [`Self::clear_context`] there);
     /// [`Error::ReadOnly`]; storage errors.
     pub fn clear_context_of(&self, registry: &SpecificationRegistry) -> Result<bool> {
         if !registry.is_of(&self.shared) {
@@ -400,7 +401,7 @@ impl RegistryManager {
                     "the registry of context {}",
                     crate::error::shorten(registry.context_name())
                 ),
-                detail: "it belongs to another database than this manager's".into(),
+                detail: "another manager handed it out (possibly one of the same database); clear it through that manager, or by name with clear_context".into(),
                 source: None,
             });
         }
