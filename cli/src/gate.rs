@@ -49,10 +49,11 @@ fn capture(
             ),
         ));
     }
-    if !steps.is_empty() {
-        let known: HashSet<String> = resolver.registry().list_step_names()?.into_iter().collect();
-        if let Some(unknown) = steps.iter().find(|step| !known.contains(*step)) {
-            return Err(unknown_step(resolver.registry(), context, unknown)?);
+    // Each listed step is looked up alone: a command about a few steps of a large context
+    // reads those steps, not the whole context.
+    for step in steps {
+        if !resolver.registry().contains(step)? {
+            return Err(unknown_step(resolver.registry(), context, step)?);
         }
     }
     Ok(if steps.is_empty() {
@@ -60,6 +61,26 @@ fn capture(
     } else {
         EdgeSnapshot::capture(resolver, steps)
     }?)
+}
+
+/// The specifications of the steps `snapshot` resolved: every step of the context for a
+/// snapshot over all of them, else only the listed ones (read alone, so that resolving a few
+/// steps of a large context costs what those steps cost).
+fn specs_of(
+    resolver: &UnifiedDependencyResolver,
+    snapshot: &EdgeSnapshot,
+) -> Result<HashMap<String, Arc<StepSpecification>>, Failure> {
+    let registry = resolver.registry();
+    if snapshot.all_steps {
+        return Ok(registry.iter()?.collect());
+    }
+    let mut specs = HashMap::with_capacity(snapshot.steps.len());
+    for step in &snapshot.steps {
+        if let Some(spec) = registry.get_specification(step)? {
+            specs.insert(step.clone(), spec);
+        }
+    }
+    Ok(specs)
 }
 
 /// The candidates of each consumer's dependencies, scored once per consumer. Only the
@@ -210,7 +231,7 @@ pub fn resolve(
 ) -> Result<Status, Failure> {
     let resolver = resolver_for(s, context)?;
     let snapshot = capture(&resolver, context, steps)?;
-    let specs: HashMap<String, Arc<StepSpecification>> = resolver.registry().iter()?.collect();
+    let specs = specs_of(&resolver, &snapshot)?;
     let mut scorer = Scorer {
         resolver: &resolver,
         steps: &snapshot.steps,

@@ -298,21 +298,34 @@ impl EdgeSnapshot {
         loop {
             attempt += 1;
             let revision = registry.revision()?;
-            let specs: HashMap<String, Arc<StepSpecification>> = registry.iter()?.collect();
-            let (names, all_steps) = match &steps {
-                Some(steps) => (steps.clone(), false),
-                None => (registry.list_step_names()?, true),
+            // Only the listed steps are read: a snapshot of a few steps of a large context
+            // costs what those steps cost, and another step's record plays no part.
+            let (names, all_steps, specs) = match &steps {
+                Some(steps) => {
+                    let wanted: Vec<&str> = steps.iter().map(String::as_str).collect();
+                    let found = registry.get_specifications(&wanted)?;
+                    let mut specs = HashMap::with_capacity(steps.len());
+                    for (name, spec) in steps.iter().zip(found) {
+                        let Some(spec) = spec else {
+                            return Err(Error::InvalidInput {
+                                what: format!(
+                                    "the step list of context {}",
+                                    shorten(registry.context_name())
+                                ),
+                                detail: format!("step {} is not registered in it", shorten(name)),
+                                source: None,
+                            });
+                        };
+                        specs.insert(name.clone(), spec);
+                    }
+                    (steps.clone(), false, specs)
+                }
+                None => {
+                    let all: Vec<(String, Arc<StepSpecification>)> = registry.iter()?.collect();
+                    let names = all.iter().map(|(name, _)| name.clone()).collect();
+                    (names, true, all.into_iter().collect())
+                }
             };
-            if let Some(missing) = names.iter().find(|n| !specs.contains_key(n.as_str())) {
-                return Err(Error::InvalidInput {
-                    what: format!(
-                        "the step list of context {}",
-                        shorten(registry.context_name())
-                    ),
-                    detail: format!("step {} is not registered in it", shorten(missing)),
-                    source: None,
-                });
-            }
             let resolution = resolver.resolve_all_dependencies(&names)?;
             if registry.revision()? != revision && attempt < CAPTURE_ATTEMPTS {
                 continue;
@@ -343,13 +356,15 @@ impl EdgeSnapshot {
         loop {
             attempt += 1;
             let revision = resolver.registry().revision()?;
-            let registered: std::collections::HashSet<String> =
-                resolver.registry().list_step_names()?.into_iter().collect();
+            // The frozen steps still registered (read alone, not the whole context).
+            let wanted: Vec<&str> = frozen.steps.iter().map(String::as_str).collect();
+            let registered = resolver.registry().get_specifications(&wanted)?;
             let steps: Vec<String> = frozen
                 .steps
                 .iter()
-                .filter(|s| registered.contains(*s))
-                .cloned()
+                .zip(registered)
+                .filter(|(_, spec)| spec.is_some())
+                .map(|(step, _)| step.clone())
                 .collect();
             match Self::capture(resolver, &steps) {
                 // A step was removed between the listing and the capture: list again.
