@@ -251,6 +251,25 @@ fn cut(name: &str) -> String {
     )
 }
 
+/// How many names a list in the report shows before `… and N more`.
+const LISTED: usize = 20;
+
+/// `names` for one line of the report: the first [`LISTED`] (each [`cut`]), then how many
+/// more there are. A step with 50,000 required dependencies, or a snapshot 100,000 steps
+/// behind, would otherwise make one line of megabytes; the diff's fields keep every name.
+fn preview(names: &[String]) -> String {
+    let mut text = names
+        .iter()
+        .take(LISTED)
+        .map(|name| cut(name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > LISTED {
+        text.push_str(&format!(", … and {} more", names.len() - LISTED));
+    }
+    text
+}
+
 fn score_pair(old: f64, new: f64) -> (String, String) {
     let (a, b) = (score(old), score(new));
     if a == b && (old - new).abs() > SCORE_TOLERANCE {
@@ -303,21 +322,17 @@ impl fmt::Display for EdgeDiff {
                 f,
                 "  unresolved step {} (nothing wired; no output above {RESOLUTION_THRESHOLD} for required {})",
                 cut(&u.step),
-                u.dependencies
-                    .iter()
-                    .map(|d| cut(d))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                preview(&u.dependencies)
             )?;
         }
         for step in &self.newly_resolved {
             writeln!(f, "  resolved  step {step} (unresolved in the snapshot)")?;
         }
         if !self.steps_added.is_empty() {
-            writeln!(f, "  steps added:   {}", self.steps_added.join(", "))?;
+            writeln!(f, "  steps added:   {}", preview(&self.steps_added))?;
         }
         if !self.steps_removed.is_empty() {
-            writeln!(f, "  steps removed: {}", self.steps_removed.join(", "))?;
+            writeln!(f, "  steps removed: {}", preview(&self.steps_removed))?;
         }
         for r in &self.rescored {
             let (old, new) = score_pair(r.old_score, r.edge.score);
