@@ -274,7 +274,7 @@ pub fn parse_steps_json_located(
         let step = step.map(str::to_owned);
         move |error| ImportRefusal { error, step }
     };
-    let document =
+    let mut document =
         parse_unique_located(json, WHAT).map_err(|(error, step)| ImportRefusal { error, step })?;
     check_schema(&document).map_err(about(None))?;
     if !options.allow_unknown_fields {
@@ -305,9 +305,16 @@ pub fn parse_steps_json_located(
             ))));
         }
     }
+    // Each entry is dropped once converted: the parsed tree takes several times the
+    // text's memory, so keeping it whole beside the specs made an import's peak the sum.
+    let steps = match document.get_mut("steps").map(Value::take) {
+        Some(Value::Array(steps)) => steps,
+        _ => Vec::new(),
+    };
     let mut out = Vec::with_capacity(steps.len());
     let mut seen = std::collections::HashMap::with_capacity(steps.len());
-    for (index, entry) in steps.iter().enumerate() {
+    for (index, entry) in steps.into_iter().enumerate() {
+        let entry = &entry;
         let name = entry
             .get("step_name")
             .and_then(Value::as_str)
@@ -363,7 +370,7 @@ pub fn parse_steps_json_located(
                 shorten(base_type)
             ))));
         }
-        if let Some(first) = seen.insert(name, index) {
+        if let Some(first) = seen.insert(name.to_owned(), index) {
             return Err(about(Some(name))(invalid(format!(
                 "steps[{first}] and steps[{index}] are both step {}; a document lists each step once",
                 shorten(name)
