@@ -5,7 +5,7 @@
 //! With concurrent writers sharing commits, no acknowledged write is lost either.
 //!
 //! Scale with `PIPELINE_DEPS_FAULT_CASES` (proptest sequences, 4 faults each, default 16)
-//! and `PIPELINE_DEPS_FAULT_STRIDE` (try every n-th fault point of the fixed workload,
+//! and `PIPELINE_DEPS_FAULT_STRIDE` (try every n-th fault point of each fixed workload,
 //! default 5 from a random offset; 1 tries them all).
 
 mod support;
@@ -54,20 +54,71 @@ fn fault_free_run_matches_the_model() -> TestResult {
     Ok(())
 }
 
+/// The manager's operations that take no handle or act on one as a whole: bulk imports (one
+/// creating its context with several steps, one replacing into a context this process holds
+/// a handle to), an import into an empty context refused by a non-empty one and accepted by
+/// a context it re-creates, clearing by handle (once for real, once a no-op on a context
+/// cleared and re-created meanwhile) and taking handles only where contexts exist.
+fn bulk_workload() -> Vec<Op> {
+    vec![
+        Op::GetRegistry(A),
+        Op::Register(A, 0, 0),
+        Op::ImportSteps(B, vec![(0, 1), (1, 2), (2, 3)], false),
+        Op::GetRegistryIfExists(B),
+        Op::ImportSteps(A, vec![(0, 4), (3, 5)], true),
+        Op::ImportIntoEmpty(A, vec![(4, 0)]),
+        Op::ClearContextOf(A),
+        Op::ImportIntoEmpty(A, vec![(1, 1), (2, 2)]),
+        Op::ClearContextOf(A),
+        Op::GetRegistryIfExists(WS_A),
+        Op::ImportIntoEmpty(WS_A, vec![(3, 3), (4, 4)]),
+        Op::Register(ROOT_WS_A, 0, 5),
+        Op::ClearContextOf(B),
+        Op::GetRegistryIfExists(B),
+    ]
+}
+
+#[test]
+fn fault_free_bulk_run_matches_the_model() -> TestResult {
+    let report = run_case(&bulk_workload(), None, 1)?;
+    assert!(report.acked >= 8, "{report:?}");
+    Ok(())
+}
+
 /// Every fault point of the fixed workload, for each kind of fault.
 #[test]
 fn every_fault_point_of_a_fixed_workload() -> TestResult {
-    let ops = fixed_workload();
-    let counts = dry_run(&ops)?;
+    every_fault_point(
+        "every_fault_point_of_a_fixed_workload",
+        "power_loss/every_fault_point",
+        &fixed_workload(),
+    )
+}
+
+/// Every fault point of the bulk workload (imports, clearing by handle, handles only if the
+/// context exists), for each kind of fault.
+#[test]
+fn every_fault_point_of_the_bulk_workload() -> TestResult {
+    every_fault_point(
+        "every_fault_point_of_the_bulk_workload",
+        "power_loss/every_fault_point_bulk",
+        &bulk_workload(),
+    )
+}
+
+/// Runs `ops` with each kind of fault at every n-th mutating call (and every n-th sync for
+/// the faults that only a sync shows), printing the figure `name`.
+fn every_fault_point(test: &str, name: &str, ops: &[Op]) -> TestResult {
+    let counts = dry_run(ops)?;
     let stride = env_count("PIPELINE_DEPS_FAULT_STRIDE", 5).max(1);
-    let seed = seed("every_fault_point_of_a_fixed_workload");
+    let seed = seed(test);
     let mut rng = Rng::new(seed);
     let offset = rng.below(stride);
     let mut total = Report::default();
     let mut cases = 0u64;
     let mut run = |plan: FaultPlan, rng: &mut Rng| -> TestResult {
         let report =
-            run_case(&ops, Some(plan), rng.next_u64()).map_err(|f| format!("{plan:?}: {f}"))?;
+            run_case(ops, Some(plan), rng.next_u64()).map_err(|f| format!("{plan:?}: {f}"))?;
         assert!(report.fired, "{plan:?} never fired");
         total += report;
         cases += 1;
@@ -114,7 +165,7 @@ fn every_fault_point_of_a_fixed_workload() -> TestResult {
         }
     }
     figure(
-        "power_loss/every_fault_point",
+        name,
         &format!(
             "{cases} fault cases (stride {stride}) over {} mutating calls ({} writes, {} syncs) of an {}-op workload; {} reopens verified; {} acknowledged ops, 0 lost, 0 panics",
             counts.mutations(),

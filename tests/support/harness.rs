@@ -5,7 +5,9 @@
 //! - no call panics (unless the fault is an injected panic, which is caught);
 //! - the faulting operation returns an error of the storage family, and after such an error
 //!   every later write through the same manager is refused (no write on a poisoned handle);
-//! - reads through the failed manager return an error or a state the model allows;
+//! - reads through the failed manager return an error or a state the model allows (a
+//!   `GetRegistryIfExists` among the operations too, which therefore rules out no
+//!   candidate state: the engine's memory need not show what reached the disk);
 //! - every reopen succeeds and holds exactly the state after the last acknowledged
 //!   operation, or, for the one operation interrupted by the fault, the state after it:
 //!   nothing in between, nothing lost, nothing leaked across contexts;

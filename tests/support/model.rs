@@ -659,15 +659,32 @@ impl Candidates {
     }
 
     /// Records an operation that returned `outcome`; `mode` says what it may have written.
+    ///
+    /// A read (an operation that does not write) through a manager that failed before is
+    /// checked against the candidates but narrows none of them: what it shows is the storage
+    /// engine's memory of its last commit, and the interrupted operation may have reached the
+    /// disk although the engine does not show it (or the reverse), as the reads after a fault
+    /// in the harness. It commits nothing (as [`Written::Nothing`] says; `GetRegistry` of a
+    /// missing context would, but fails instead); the candidates it agrees with take the
+    /// handle it gave.
     pub fn observe(&mut self, op: &Op, outcome: Outcome, mode: Written) -> Result<(), Failure> {
         let mut next = Vec::new();
         let mut predictions = Vec::new();
+        let read_after_failure = mode == Written::Nothing && !op.writes();
         for model in &self.0 {
             let mut applied = model.clone();
             let predicted = applied.apply(op);
             predictions.push(predicted);
             let fault = matches!(outcome, Outcome::Err(kind) if kind.is_fault());
             match mode {
+                _ if read_after_failure && !fault => next.push(Model {
+                    contexts: model.contexts.clone(),
+                    handles: if outcome == predicted {
+                        applied.handles
+                    } else {
+                        model.handles.clone()
+                    },
+                }),
                 _ if fault => {
                     next.push(model.clone());
                     if mode == Written::Maybe && matches!(predicted, Outcome::Ok(_)) {
@@ -687,7 +704,8 @@ impl Candidates {
                 _ => {}
             }
         }
-        if next.is_empty() {
+        let fault = matches!(outcome, Outcome::Err(kind) if kind.is_fault());
+        if next.is_empty() || (read_after_failure && !fault && !predictions.contains(&outcome)) {
             return fail(format!(
                 "{op:?} returned {outcome:?}, but the model predicted one of {predictions:?}"
             ));
