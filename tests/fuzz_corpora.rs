@@ -81,6 +81,18 @@ fn server_url_corpus() -> TestResult {
     replay("server_url", checks::server_url)
 }
 
+/// The operations of the `bulk_*` seeds of `ops_model` (see `model::decode_ops`).
+const BULK_OPS: &[u8] = &[
+    16, 0, 3, 5, 11, 17, // ImportSteps(a, [s0 #1, s1 #2, s2 #3], replace: false)
+    19, 0, // GetRegistryIfExists(a)
+    144, 0, 2, 20, 28, // ImportSteps(a, [s0 #4, s3 #5], replace: true)
+    17, 0, 1, 4, // ImportIntoEmpty(a, [s4 #0]): refused, a holds steps
+    18, 0, // ClearContextOf(a): cleared
+    17, 0, 2, 6, 12, // ImportIntoEmpty(a, [s1 #1, s2 #2]): re-creates a
+    18, 0, // ClearContextOf(a): the handle's context is gone, a no-op
+    19, 1, // GetRegistryIfExists(ws::a): missing, creates nothing
+];
+
 /// Writes the seed corpus (`PIPELINE_DEPS_WRITE_SEEDS=1`); kept as a test so the seeds are
 /// reproducible from code.
 #[test]
@@ -120,6 +132,21 @@ fn seeds_are_reproducible() -> TestResult {
         ("ops_model", "workspace_clear_all", {
             let mut v = 77u64.to_le_bytes().to_vec();
             v.extend([0, 1, 2, 1, 3, 0, 2, 8, 1, 2, 1, 2, 13, 1, 2, 1, 4]);
+            v
+        }),
+        // The manager's bulk operations: an import creating context `a` with three steps,
+        // a handle only if it exists, a replacing import, an import into an empty context
+        // refused, clearing by handle, the import re-creating `a`, clearing by the stale
+        // handle (a no-op), and no handle to a missing `ws::a`; without a fault, and with
+        // an I/O fault inside the first import (so the rest runs on a failed manager).
+        ("ops_model", "bulk_no_fault", {
+            let mut v = 16u64.to_le_bytes().to_vec();
+            v.extend(BULK_OPS);
+            v
+        }),
+        ("ops_model", "bulk_fault", {
+            let mut v = 0x0bad_5eed_0000_0005u64.to_le_bytes().to_vec();
+            v.extend(BULK_OPS);
             v
         }),
         ("record_decode", "valid_record", record.clone()),

@@ -130,8 +130,6 @@ pub enum Op {
     ImportJson(Ctx, Vec<(u8, u8)>, bool),
     /// `RegistryManager::import_steps` through the context's view (`replace` or not): the
     /// context is created in the import's transaction if missing; no handle is involved.
-    /// [`decode_ops`] never makes it (nor the three below): the generators of the tests that
-    /// want them do.
     ImportSteps(Ctx, Vec<(u8, u8)>, bool),
     /// `RegistryManager::import_steps_into_empty` through the context's view.
     ImportIntoEmpty(Ctx, Vec<(u8, u8)>),
@@ -178,6 +176,12 @@ fn spec_index(i: u8) -> usize {
 
 /// Decodes operations from arbitrary bytes (fuzz input, proptest, seeds). Total: every byte
 /// string decodes, stopping where the bytes run out.
+///
+/// Each operation is a kind byte, a context byte, then its arguments. The kind is read
+/// modulo 32: 16 to 19 are the manager's imports (`ImportSteps`, replacing when the kind's
+/// high bit is set, and `ImportIntoEmpty`), `ClearContextOf` and `GetRegistryIfExists`,
+/// added after the others; every other kind means what it meant before they were (the
+/// operation of kind modulo 16), so older corpus inputs mostly keep their meaning.
 pub fn decode_ops(bytes: &[u8]) -> Vec<Op> {
     let mut input = bytes.iter().copied();
     let mut ops = Vec::new();
@@ -198,34 +202,46 @@ pub fn decode_ops(bytes: &[u8]) -> Vec<Op> {
         let Some(c) = input.next().map(ctx) else {
             break;
         };
-        let op = match kind % 16 {
-            0 | 1 => Op::GetRegistry(c),
-            2..=4 | 15 => {
-                let Some(b) = input.next() else { break };
-                Op::Register(c, b % 5, (b / 5) % 7)
-            }
-            5 | 6 => {
-                let Some(b) = input.next() else { break };
-                Op::Upsert(c, b % 5, (b / 5) % 7)
-            }
-            7 => match items(&mut input) {
-                Some(items) => Op::RegisterMany(c, items),
+        let op = match kind % 32 {
+            16 => match items(&mut input) {
+                Some(items) => Op::ImportSteps(c, items, kind & 0x80 != 0),
                 None => break,
             },
-            8 => match items(&mut input) {
-                Some(items) => Op::UpsertMany(c, items),
+            17 => match items(&mut input) {
+                Some(items) => Op::ImportIntoEmpty(c, items),
                 None => break,
             },
-            9 | 10 => {
-                let Some(b) = input.next() else { break };
-                Op::Unregister(c, b % 5)
-            }
-            11 => Op::Clear(c),
-            12 => Op::ClearContext(c),
-            13 => Op::ClearAll(c.view),
-            _ => match items(&mut input) {
-                Some(items) => Op::ImportJson(c, items, kind & 0x80 != 0),
-                None => break,
+            18 => Op::ClearContextOf(c),
+            19 => Op::GetRegistryIfExists(c),
+            other => match other % 16 {
+                0 | 1 => Op::GetRegistry(c),
+                2..=4 | 15 => {
+                    let Some(b) = input.next() else { break };
+                    Op::Register(c, b % 5, (b / 5) % 7)
+                }
+                5 | 6 => {
+                    let Some(b) = input.next() else { break };
+                    Op::Upsert(c, b % 5, (b / 5) % 7)
+                }
+                7 => match items(&mut input) {
+                    Some(items) => Op::RegisterMany(c, items),
+                    None => break,
+                },
+                8 => match items(&mut input) {
+                    Some(items) => Op::UpsertMany(c, items),
+                    None => break,
+                },
+                9 | 10 => {
+                    let Some(b) = input.next() else { break };
+                    Op::Unregister(c, b % 5)
+                }
+                11 => Op::Clear(c),
+                12 => Op::ClearContext(c),
+                13 => Op::ClearAll(c.view),
+                _ => match items(&mut input) {
+                    Some(items) => Op::ImportJson(c, items, kind & 0x80 != 0),
+                    None => break,
+                },
             },
         };
         ops.push(op);
