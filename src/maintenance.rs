@@ -87,7 +87,9 @@ impl RegistryManager {
     /// # Errors
     /// [`Error::InvalidContextName`]; [`Error::InvalidSpec`] listing every problem;
     /// [`Error::InvalidInput`] for a step name given twice; [`Error::AlreadyRegistered`]
-    /// (without `replace`); [`Error::ReadOnly`]; storage errors. Nothing is written on error.
+    /// (without `replace`); [`Error::ReadOnly`]; storage errors. A refusal writes nothing; a
+    /// storage error leaves all of the import or none of it (see
+    /// [Durability](crate::SpecificationRegistry#durability)).
     pub fn import_steps(
         &self,
         context: &str,
@@ -121,7 +123,8 @@ impl RegistryManager {
     ///
     /// # Errors
     /// [`Error::ContextNotEmpty`] when the context holds steps; otherwise as
-    /// [`Self::import_steps`]. Nothing is written on error.
+    /// [`Self::import_steps`]. A refusal writes nothing; a storage error leaves all of the
+    /// import or none of it.
     pub fn import_steps_into_empty(
         &self,
         context: &str,

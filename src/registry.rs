@@ -96,9 +96,12 @@ pub struct CompatibleOutput {
 ///
 /// # Durability
 /// Every write (`register`, `upsert`, `register_many`, `unregister`, `clear`, imports) is
-/// atomic and committed before the call returns: after `Err` or a crash during the call, none
-/// of it is visible. After `Ok`, under [`Durability::Immediate`](crate::Durability) (the
-/// default for files) the change survives a process crash or power loss; under
+/// atomic and committed before the call returns: all of it or none of it is ever visible. A
+/// refused call (invalid input, a taken name, a cleared context, a read-only manager) changes
+/// nothing. A call that fails with a storage error, or that a crash interrupts, may have
+/// committed just before the failure: reopen and read to know (a reopened file shows the
+/// state before the call or after it, never between). After `Ok`, under
+/// [`Durability::Immediate`](crate::Durability) (the default for files) the change survives a process crash or power loss; under
 /// [`Durability::None`](crate::Durability) (the default for temporary and in-memory
 /// databases) a crash loses it until the next durable point. Concurrent writes through one
 /// manager share a commit (group commit) with the same guarantee each. The context's step and type counts change in the
@@ -256,7 +259,9 @@ impl SpecificationRegistry {
     /// [`Error::InvalidSpec`] listing every problem ([`StepSpecification::validate`]);
     /// [`Error::AlreadyRegistered`] when the name is taken (use [`Self::upsert`] to replace:
     /// the Python reference silently overwrote and left a stale type index: docs/design.md, D1);
-    /// [`Error::ContextCleared`]; [`Error::ReadOnly`] on a read-only manager; storage errors. Nothing is written on error.
+    /// [`Error::ContextCleared`]; [`Error::ReadOnly`] on a read-only manager; storage errors.
+    /// A refusal writes nothing; a storage error leaves all of the write or none of it (see
+    /// [Durability](Self#durability)).
     pub fn register(&self, step_name: &str, spec: &StepSpecification) -> Result<()> {
         self.register_many([(step_name, spec)]).map(|_| ())
     }
@@ -296,7 +301,9 @@ impl SpecificationRegistry {
     /// [`Error::InvalidSpec`] with the problems of every invalid spec;
     /// [`Error::AlreadyRegistered`] for a taken name; [`Error::InvalidInput`] for a name
     /// given more than once in `items`;
-    /// [`Error::ContextCleared`]; [`Error::ReadOnly`] on a read-only manager; storage errors. Nothing is written on error.
+    /// [`Error::ContextCleared`]; [`Error::ReadOnly`] on a read-only manager; storage errors.
+    /// A refusal writes nothing; a storage error leaves all of the write or none of it (see
+    /// [Durability](Self#durability)).
     pub fn register_many<I, N, S>(&self, items: I) -> Result<usize>
     where
         I: IntoIterator<Item = (N, S)>,
