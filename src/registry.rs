@@ -101,11 +101,12 @@ pub struct CompatibleOutput {
 /// nothing. A call that fails with a storage error, or that a crash interrupts, may have
 /// committed just before the failure: reopen and read to know (a reopened file shows the
 /// state before the call or after it, never between). After `Ok`, under
-/// [`Durability::Immediate`](crate::Durability) (the default for files) the change survives a process crash or power loss; under
-/// [`Durability::None`](crate::Durability) (the default for temporary and in-memory
-/// databases) a crash loses it until the next durable point. Concurrent writes through one
-/// manager share a commit (group commit) with the same guarantee each. The context's step and type counts change in the
-/// same transaction, so statistics always equal a recount.
+/// [`Durability::Immediate`](crate::Durability) (the default for files) the change survives
+/// a process crash or power loss; under [`Durability::None`](crate::Durability) (the default
+/// for temporary and in-memory databases) a crash loses it until the next durable point.
+/// Concurrent writes through one manager share a commit (group commit) with the same
+/// guarantee each. The context's step and type counts change in the same transaction, so
+/// statistics always equal a recount.
 ///
 /// # Handles and clears
 /// After [`RegistryManager::clear_context`](crate::RegistryManager::clear_context) every call
