@@ -167,7 +167,7 @@ fn every_fault_point(test: &str, name: &str, ops: &[Op]) -> TestResult {
     figure(
         name,
         &format!(
-            "{cases} fault cases (stride {stride}) over {} mutating calls ({} writes, {} syncs) of an {}-op workload; {} reopens verified; {} acknowledged ops, 0 lost, 0 panics",
+            "{cases} fault cases (stride {stride}) over {} mutating calls ({} writes, {} syncs) of a workload of {} ops; {} reopens verified; {} acknowledged ops, 0 lost, 0 panics",
             counts.mutations(),
             counts.writes,
             counts.syncs,
