@@ -509,8 +509,43 @@ impl SpecificationRegistry {
         &self,
         step_type: &str,
     ) -> Result<Vec<Arc<StepSpecification>>> {
-        self.read(|c| c.by_type(step_type))
-            .map(|steps| steps.into_iter().map(|(_, s)| Arc::new(s)).collect())
+        self.get_steps_by_type(step_type)
+            .map(|steps| steps.into_iter().map(|(_, s)| s).collect())
+    }
+
+    /// The steps whose `step_type` is `step_type`, with their names, in registration order:
+    /// [`Self::get_specifications_by_type`] with the names. Reads the step-type index and
+    /// these steps' records only, whatever the size of the context.
+    ///
+    /// ```
+    /// use pipeline_deps::{NodeType, RegistryManager, StepSpecification};
+    ///
+    /// # fn main() -> pipeline_deps::Result<()> {
+    /// let registry = RegistryManager::in_memory()?.get_registry("ml")?;
+    /// registry.register("load", &StepSpecification::new("DataLoad", NodeType::Singular))?;
+    /// registry.register("train", &StepSpecification::new("Training", NodeType::Singular))?;
+    /// registry.register("reload", &StepSpecification::new("DataLoad", NodeType::Singular))?;
+    /// let names: Vec<String> = registry
+    ///     .get_steps_by_type("DataLoad")?
+    ///     .into_iter()
+    ///     .map(|(name, _)| name)
+    ///     .collect();
+    /// assert_eq!(names, ["load", "reload"]);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Self::get_specification`].
+    pub fn get_steps_by_type(
+        &self,
+        step_type: &str,
+    ) -> Result<Vec<(String, Arc<StepSpecification>)>> {
+        self.read(|c| c.by_type(step_type)).map(|steps| {
+            steps
+                .into_iter()
+                .map(|(name, spec)| (name, Arc::new(spec)))
+                .collect()
+        })
     }
 
     /// Step names in registration order (a replaced step keeps its place).

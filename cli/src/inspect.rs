@@ -289,6 +289,9 @@ fn write_spec(
 pub fn types(s: &mut Session<'_>, context: &str, only: Option<&str>) -> Result<Status, Failure> {
     let manager = open_read(&s.db)?;
     let registry = existing_context(&manager, context)?;
+    if let Some(only) = only {
+        return one_type(s, &registry, context, only);
+    }
     let steps: Vec<_> = registry.iter()?.collect();
     let mut by_type: IndexMap<&str, Vec<&str>> = IndexMap::new();
     for (name, spec) in &steps {
@@ -296,27 +299,6 @@ pub fn types(s: &mut Session<'_>, context: &str, only: Option<&str>) -> Result<S
             .entry(spec.step_type.as_str())
             .or_default()
             .push(name.as_str());
-    }
-    if let Some(only) = only {
-        if !by_type.contains_key(only) {
-            let known: Vec<String> = by_type.keys().map(|t| (*t).to_owned()).collect();
-            return Err(missing(
-                "unknown_step_type",
-                context,
-                Some(only),
-                format!(
-                    "no step of context '{}' has step type '{}'; its types are: {}",
-                    short(context),
-                    short(only),
-                    if known.is_empty() {
-                        "(none)".to_owned()
-                    } else {
-                        list_preview(&known, 10)
-                    }
-                ),
-            ));
-        }
-        by_type.retain(|t, _| *t == only);
     }
     if s.json {
         let report = TypesReport {
@@ -330,23 +312,6 @@ pub fn types(s: &mut Session<'_>, context: &str, only: Option<&str>) -> Result<S
                 .collect(),
         };
         json::write(s.out, schema::TYPES, &s.db, &report)?;
-        return Ok(Status::Ok);
-    }
-    if let Some(only) = only {
-        let members: Vec<_> = steps
-            .iter()
-            .filter(|(_, spec)| spec.step_type == only)
-            .cloned()
-            .collect();
-        writeln!(
-            s.out,
-            "step type '{}' in context '{}': {} step(s)",
-            esc(only),
-            esc(context),
-            members.len()
-        )?;
-        writeln!(s.out)?;
-        step_table(&members).write(s.out)?;
         return Ok(Status::Ok);
     }
     if by_type.is_empty() {
@@ -363,5 +328,56 @@ pub fn types(s: &mut Session<'_>, context: &str, only: Option<&str>) -> Result<S
         ]);
     }
     table.write(s.out)?;
+    Ok(Status::Ok)
+}
+
+/// `types CONTEXT TYPE`: the steps of one type, read through the step-type index (only
+/// their records are decoded, whatever the context's size).
+fn one_type(
+    s: &mut Session<'_>,
+    registry: &pipeline_deps::SpecificationRegistry,
+    context: &str,
+    only: &str,
+) -> Result<Status, Failure> {
+    let members = registry.get_steps_by_type(only)?;
+    if members.is_empty() {
+        let known = registry.list_step_types()?;
+        return Err(missing(
+            "unknown_step_type",
+            context,
+            Some(only),
+            format!(
+                "no step of context '{}' has step type '{}'; its types are: {}",
+                short(context),
+                short(only),
+                if known.is_empty() {
+                    "(none)".to_owned()
+                } else {
+                    list_preview(&known, 10)
+                }
+            ),
+        ));
+    }
+    if s.json {
+        let names: Vec<&str> = members.iter().map(|(name, _)| name.as_str()).collect();
+        let report = TypesReport {
+            context,
+            types: vec![TypeEntry {
+                step_type: only,
+                steps: &names,
+            }],
+        };
+        json::write(s.out, schema::TYPES, &s.db, &report)?;
+        return Ok(Status::Ok);
+    }
+    writeln!(
+        s.out,
+        "step type '{}' in context '{}': {} step(s)",
+        esc(only),
+        esc(context),
+        members.len()
+    )?;
+    writeln!(s.out)?;
+    step_table(&members).write(s.out)?;
     Ok(Status::Ok)
 }

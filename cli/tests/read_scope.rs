@@ -1,5 +1,5 @@
-//! Invariant: `resolve`, `snapshot` and `check-snapshot` given a list of steps read those
-//! steps and no others, so their cost follows the list, not the context (six steps of a
+//! Invariant: `resolve`, `snapshot` and `check-snapshot` given a list of steps, and `types`
+//! given one step type, read those steps and no others, so their cost follows the list, not the context (six steps of a
 //! 200,000-step context took 9.6 s and 800 MB; now milliseconds and 7 MB). Observed without
 //! timing: a damaged record of a step outside the list does not stop them, while the same
 //! commands over every step still report that record (exit 3, naming the step).
@@ -20,27 +20,29 @@ fn with<'a>(words: &[&'a str]) -> Vec<&'a str> {
     words.iter().copied().chain(SIX).collect()
 }
 
+/// Overwrites [`BYSTANDER`]'s record in `db` with bytes that do not decode.
+fn damage_the_bystander(db: &std::path::Path) -> TestResult {
+    let file = redb::Database::create(db)?;
+    let txn = file.begin_write()?;
+    {
+        let mut rows = txn.open_table(ROWS_OF_FIRST_CONTEXT)?;
+        let key = format!("S{BYSTANDER}");
+        if rows
+            .insert(key.as_bytes(), [0xFF_u8; 16].as_slice())?
+            .is_none()
+        {
+            return Err(format!("{BYSTANDER}'s record is not where the test expects it").into());
+        }
+    }
+    txn.commit()?;
+    Ok(())
+}
+
 #[test]
 fn commands_about_listed_steps_read_only_those_steps() -> TestResult {
     let (_dir, db) = temp()?;
     run(&db, &["import", "cursus", FIXTURE])?.expect(0)?;
-    {
-        let file = redb::Database::create(&db)?;
-        let txn = file.begin_write()?;
-        {
-            let mut rows = txn.open_table(ROWS_OF_FIRST_CONTEXT)?;
-            let key = format!("S{BYSTANDER}");
-            if rows
-                .insert(key.as_bytes(), [0xFF_u8; 16].as_slice())?
-                .is_none()
-            {
-                return Err(
-                    format!("{BYSTANDER}'s record is not where the test expects it").into(),
-                );
-            }
-        }
-        txn.commit()?;
-    }
+    damage_the_bystander(&db)?;
     // The damage is real: over every step, the commands meet it and name the step.
     let all_edges = db.with_file_name("all.json");
     let all_edges = s(&all_edges)?;
@@ -81,6 +83,43 @@ fn commands_about_listed_steps_read_only_those_steps() -> TestResult {
             .contains("ok: the edge graph matches the snapshot"),
         "{}",
         checked.stdout
+    );
+    Ok(())
+}
+
+#[test]
+fn types_of_one_step_type_reads_only_that_types_steps() -> TestResult {
+    let (_dir, db) = temp()?;
+    run(&db, &["import", "cursus", FIXTURE])?.expect(0)?;
+    damage_the_bystander(&db)?;
+    let every_type = run(&db, &["types", "cursus"])?.expect(3)?;
+    assert!(
+        every_type.stderr.contains(BYSTANDER),
+        "{}",
+        every_type.stderr
+    );
+
+    let one = run(&db, &["types", "cursus", "XGBoostTraining"])?.expect(0)?;
+    assert!(
+        one.stdout
+            .starts_with("step type 'XGBoostTraining' in context 'cursus': 1 step(s)"),
+        "{}",
+        one.stdout
+    );
+    let one = run(&db, &["types", "cursus", "XGBoostTraining", "--json"])?
+        .expect(0)?
+        .json()?;
+    assert_eq!(
+        one["types"],
+        serde_json::json!([{"step_type": "XGBoostTraining", "steps": ["XGBoostTraining"]}])
+    );
+    // An unknown type lists the context's types from the index.
+    let unknown = run(&db, &["types", "cursus", "NoSuchType"])?;
+    assert_ne!(unknown.code, 0);
+    assert!(
+        unknown.stderr.contains("its types are:"),
+        "{}",
+        unknown.stderr
     );
     Ok(())
 }
