@@ -34,6 +34,10 @@
 //! Limits on hostile input: JSON nesting deeper than 128 levels is refused by the parser;
 //! names follow [`MAX_NAME_BYTES`](crate::spec::MAX_NAME_BYTES); the whole import is validated
 //! before anything is written and then applied in one transaction.
+//!
+//! Memory: the document is read one `steps` entry at a time (its text is checked whole
+//! first, without building a tree of it), so beside the text an import holds one entry's
+//! parsed value and the specifications read so far.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -47,6 +51,10 @@ pub use crate::maintenance::ImportSummary;
 use crate::error::{Error, Result, shorten, shorten_key};
 use crate::registry::SpecificationRegistry;
 use crate::spec::StepSpecification;
+
+mod streamed;
+#[cfg(test)]
+mod tests;
 
 /// How [`SpecificationRegistry::import_json_with`] treats its input.
 ///
@@ -270,115 +278,7 @@ pub fn parse_steps_json_located(
     json: &str,
     options: &ImportOptions,
 ) -> std::result::Result<Vec<(String, StepSpecification)>, ImportRefusal> {
-    let about = |step: Option<&str>| {
-        let step = step.map(str::to_owned);
-        move |error| ImportRefusal { error, step }
-    };
-    let mut document =
-        parse_unique_located(json, WHAT).map_err(|(error, step)| ImportRefusal { error, step })?;
-    check_schema(&document).map_err(about(None))?;
-    if !options.allow_unknown_fields {
-        check_fields(&document).map_err(|(error, step)| ImportRefusal { error, step })?;
-    }
-    let Some(steps) = document.get("steps").and_then(Value::as_array) else {
-        return Err(about(None)(invalid(
-            "the document has no `steps` array at its top level".into(),
-        )));
-    };
-    if let Some(job) = &options.variant {
-        // A misspelt job type would otherwise import the base specs silently.
-        let known: indexmap::IndexSet<&str> = steps
-            .iter()
-            .filter_map(|entry| entry.get("variants").and_then(Value::as_object))
-            .flat_map(|variants| variants.keys().map(String::as_str))
-            .collect();
-        if !steps.is_empty() && !known.contains(job.as_str()) {
-            let offered = if known.is_empty() {
-                "it has no variants".to_owned()
-            } else {
-                let names: Vec<String> = known.iter().map(|v| shorten(v)).collect();
-                format!("its variants are {}", listed(&names, 20, ", "))
-            };
-            return Err(about(None)(invalid(format!(
-                "no step of the document has a variant {}; {offered}; leave the variant out to import the steps as they are",
-                shorten(job)
-            ))));
-        }
-    }
-    // Each entry is dropped once converted: the parsed tree takes several times the
-    // text's memory, so keeping it whole beside the specs made an import's peak the sum.
-    let steps = match document.get_mut("steps").map(Value::take) {
-        Some(Value::Array(steps)) => steps,
-        _ => Vec::new(),
-    };
-    let mut out = Vec::with_capacity(steps.len());
-    let mut seen = std::collections::HashMap::with_capacity(steps.len());
-    for (index, entry) in steps.into_iter().enumerate() {
-        let entry = &entry;
-        let name = entry
-            .get("step_name")
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                about(None)(invalid(format!("steps[{index}] has no string `step_name`")))
-            })?;
-        let source = match &options.variant {
-            Some(job) => entry
-                .get("variants")
-                .and_then(|v| v.get(job.as_str()))
-                .unwrap_or(entry),
-            None => entry,
-        };
-        // Unknown fields may be allowed, but never one that holds the step's wiring: a
-        // nested `spec` section (the original implementation's `model_dump()` shape) would
-        // otherwise be dropped and the step imported without its dependencies and outputs.
-        if let Some(section) = [entry, source]
-            .into_iter()
-            .filter_map(|object| object.get("spec"))
-            .find(|section| {
-                section.get("dependencies").is_some() || section.get("outputs").is_some()
-            })
-        {
-            let holds = if section.get("dependencies").is_some() {
-                "dependencies"
-            } else {
-                "outputs"
-            };
-            return Err(about(Some(name))(invalid(format!(
-                "steps[{index}] (step {}) has its `{holds}` in a nested `spec` section, which import does not read; move its `dependencies` and `outputs` to the step's top level",
-                shorten(name)
-            ))));
-        }
-        // The document is already parsed, so the error has no line: it names the field.
-        let spec: StepSpecification = serde_path_to_error::deserialize(source).map_err(|e| {
-            let what = format!("steps[{index}] (step {})", shorten(name));
-            about(Some(name))(Error::invalid_json_at(
-                &what,
-                &e.path().to_string(),
-                e.into_inner(),
-            ))
-        })?;
-        let base_type = entry.get("step_type").and_then(Value::as_str);
-        if let (Some(job), Some(base_type)) = (&options.variant, base_type)
-            && !std::ptr::eq(source, entry)
-            && spec.step_type != base_type
-        {
-            return Err(about(Some(name))(invalid(format!(
-                "steps[{index}] (step {}): its variant {} has step_type {} but the step's is {}; a variant keeps the step's type (its own goes under `declared_step_type`)",
-                shorten(name),
-                shorten(job),
-                shorten(&spec.step_type),
-                shorten(base_type)
-            ))));
-        }
-        if let Some(first) = seen.insert(name.to_owned(), index) {
-            return Err(about(Some(name))(invalid(format!(
-                "steps[{first}] and steps[{index}] are both step {}; a document lists each step once",
-                shorten(name)
-            ))));
-        }
-        out.push((name.to_owned(), spec));
-    }
-    Ok(out)
+    streamed::parse_located(json, options)
 }
 
 /// Parses `json` (the text of `what`, for messages) into a value, refusing a key that
@@ -411,7 +311,7 @@ fn parse_unique_located(
             what: what.to_owned(),
             detail: format!(
                 "{}: the key `{}` appears twice in one object; each key may appear once",
-                locate(&document, &duplicate.path),
+                locate(&duplicate.path, step_at(&document, &duplicate.path)),
                 shorten_key(&duplicate.key)
             ),
             source: None,
@@ -424,6 +324,20 @@ fn parse_unique_located(
     Ok(document)
 }
 
+/// Parses the text of one value that is known to be JSON without a repeated key (a part of a
+/// document [`streamed`] has checked) into the value [`parse_unique`] would make of it.
+fn parse_value(json: &str) -> serde_json::Result<Value> {
+    let duplicates = RefCell::new(Vec::new());
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    let value = UniqueKeys {
+        duplicates: &duplicates,
+        parent: None,
+    }
+    .deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(value)
+}
+
 fn invalid(detail: String) -> Error {
     Error::InvalidInput {
         what: WHAT.into(),
@@ -432,9 +346,10 @@ fn invalid(detail: String) -> Error {
     }
 }
 
-/// An unknown `schema` is refused: it names a format this version cannot promise to read.
-fn check_schema(document: &Value) -> Result<()> {
-    match document.get("schema") {
+/// An unknown `schema` (the document's, if it has one) is refused: it names a format this
+/// version cannot promise to read.
+fn check_schema(schema: Option<&Value>) -> Result<()> {
+    match schema {
         None => Ok(()),
         Some(Value::String(schema)) if schema == EXPORT_SCHEMA || schema == FIXTURE_SCHEMA => {
             Ok(())
@@ -447,22 +362,6 @@ fn check_schema(document: &Value) -> Result<()> {
             }
         ))),
     }
-}
-
-/// Every key of the document is one the formats know, at every level they define. The
-/// error comes with the exact name of the first step, in document order, that has an
-/// unknown field and a name.
-fn check_fields(document: &Value) -> std::result::Result<(), (Error, Option<String>)> {
-    let (unknown, first_step) = document_unknown_fields(document);
-    if unknown.is_empty() {
-        return Ok(());
-    }
-    let error = unknown_fields_error(
-        WHAT,
-        &unknown,
-        "allow unknown fields to import such a document anyway",
-    );
-    Err((error, first_step.map(str::to_owned)))
 }
 
 /// The unknown keys of a whole document (its top level and every entry of `steps`), and
@@ -519,12 +418,17 @@ fn step_fields(entry: &Value, place: &str, unknown: &mut Vec<String>) {
 /// The refusal of the unknown fields found in `what`, naming the first [`SHOWN`] of them,
 /// and how to get past it (`remedy`).
 fn unknown_fields_error(what: &str, unknown: &[String], remedy: &str) -> Error {
+    unknown_fields_counted(what, unknown, unknown.len(), remedy)
+}
+
+/// [`unknown_fields_error`] of `total` unknown fields, of which `first` are the first (at
+/// least [`SHOWN`] of them, or all).
+fn unknown_fields_counted(what: &str, first: &[String], total: usize, remedy: &str) -> Error {
     Error::InvalidInput {
         what: what.to_owned(),
         detail: format!(
-            "{} unknown field(s): {} ({remedy})",
-            unknown.len(),
-            listed(unknown, SHOWN, "; ")
+            "{total} unknown field(s): {} ({remedy})",
+            listed_counted(first, total, SHOWN, "; ")
         ),
         source: None,
     }
@@ -561,14 +465,19 @@ pub(crate) fn parse_spec_strict(json: &str, what: &str) -> Result<StepSpecificat
 
 /// The first `shown` of `items` joined by `separator`, then how many more there are.
 fn listed(items: &[String], shown: usize, separator: &str) -> String {
+    listed_counted(items, items.len(), shown, separator)
+}
+
+/// [`listed`] of `total` items, of which `items` are the first (at least `shown`, or all).
+fn listed_counted(items: &[String], total: usize, shown: usize, separator: &str) -> String {
     let mut text = items
         .iter()
         .take(shown)
         .map(String::as_str)
         .collect::<Vec<_>>()
         .join(separator);
-    if items.len() > shown {
-        text.push_str(&format!("{separator}and {} more", items.len() - shown));
+    if total > shown {
+        text.push_str(&format!("{separator}and {} more", total - shown));
     }
     text
 }
@@ -587,9 +496,19 @@ fn spec_fields(spec: &Value, place: &str, unknown: &mut Vec<String>) {
 
 fn unknown_keys(object: &Value, known: &[&str], place: &str, unknown: &mut Vec<String>) {
     if let Some(map) = object.as_object() {
-        for key in map.keys().filter(|k| !known.contains(&k.as_str())) {
-            unknown.push(format!("`{}` in {place}", shorten_key(key)));
-        }
+        unknown_of(map.keys().map(String::as_str), known, place, unknown);
+    }
+}
+
+/// The `keys` (of one object, found in `place`) that are not `known`.
+fn unknown_of<'k>(
+    keys: impl Iterator<Item = &'k str>,
+    known: &[&str],
+    place: &str,
+    unknown: &mut Vec<String>,
+) {
+    for key in keys.filter(|k| !known.contains(k)) {
+        unknown.push(format!("`{}` in {place}", shorten_key(key)));
     }
 }
 
@@ -600,8 +519,8 @@ fn step_label(index: usize, entry: &Value) -> String {
     }
 }
 
-/// Where a path points, naming the step it lies in.
-fn locate(document: &Value, path: &[Segment]) -> String {
+/// Where a path points, naming the step it lies in (`step`, as [`step_at`] finds it).
+fn locate(path: &[Segment], step: Option<&str>) -> String {
     let mut text = String::new();
     for segment in path {
         match segment {
@@ -614,7 +533,7 @@ fn locate(document: &Value, path: &[Segment]) -> String {
             Segment::Index(index) => text.push_str(&format!("[{index}]")),
         }
     }
-    let step = step_at(document, path).map(|name| format!(" (step {})", shorten(name)));
+    let step = step.map(|name| format!(" (step {})", shorten(name)));
     match (text.is_empty(), step) {
         (true, _) => "the top level".into(),
         (false, Some(step)) => format!("{text}{step}"),
