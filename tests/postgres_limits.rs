@@ -154,8 +154,8 @@ fn a_batch_larger_than_one_call_is_written_whole_and_a_record_too_large_is_refus
     };
     let manager = RegistryManager::connect(&server.database("large")?)?;
     let registry = manager.get_registry("big")?;
-    // Three records of 30 MB: more than one call carries (64 MiB), so two calls of one
-    // transaction.
+    // Three records of 30 MB: each more than one call carries (4 MiB), so each goes in a
+    // call of its own, all in one transaction.
     let big = spec_of_size(30_000_000);
     let small = spec("T");
     registry.register_many([
