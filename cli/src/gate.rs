@@ -169,10 +169,15 @@ fn unwired(
         .iter()
         .map(|e| (e.consumer.as_str(), e.dependency.as_str()))
         .collect();
-    let failed: HashMap<&str, &Vec<String>> = snapshot
+    // Sets: a step may have 100,000 unresolved dependencies, and a list's `contains` per
+    // dependency made this quadratic (13 s for one such step).
+    let failed: HashMap<&str, HashSet<&str>> = snapshot
         .unresolved
         .iter()
-        .map(|u| (u.step.as_str(), &u.dependencies))
+        .map(|u| {
+            let names = u.dependencies.iter().map(String::as_str).collect();
+            (u.step.as_str(), names)
+        })
         .collect();
     let mut list = Vec::new();
     for step in &snapshot.steps {
@@ -181,7 +186,7 @@ fn unwired(
         };
         for (key, dep) in &spec.dependencies {
             let missing = match failed.get(step.as_str()) {
-                Some(required) => required.contains(key),
+                Some(required) => required.contains(key.as_str()),
                 None => !dep.required && !wired.contains(&(step.as_str(), key.as_str())),
             };
             if missing {
