@@ -178,14 +178,12 @@ impl RegistryManager {
                     step_count: context.step_count(),
                 });
             }
-            let (mut new, mut replaced) = (0, 0);
-            for (name, spec) in steps {
-                if context.put(name, spec, replace)? {
-                    new += 1;
-                } else {
-                    replaced += 1;
-                }
-            }
+            let items: Vec<(&str, &StepSpecification)> = steps
+                .iter()
+                .map(|(name, spec)| (name.as_str(), spec))
+                .collect();
+            let new = context.put_all(&items, replace)?;
+            let replaced = steps.len().saturating_sub(new);
             let entry = context.finish()?;
             Ok(ImportSummary {
                 context_created: created,

@@ -14,7 +14,7 @@ fn location(name: &str) -> impl Fn() -> String + '_ {
 
 /// Reads a catalog record from columns `offset..offset + 5`: id, step_count,
 /// step_type_count, next_position, revision.
-fn record(row: &Row, offset: usize, name: &str) -> Result<CatalogRecordV1> {
+pub(super) fn record(row: &Row, offset: usize, name: &str) -> Result<CatalogRecordV1> {
     let at = location(name);
     let get = |i: usize| -> Result<u64> { unsigned(column::<i64>(row, offset + i, &at)?, &at) };
     Ok(CatalogRecordV1 {

@@ -20,7 +20,7 @@ use crate::error::{Error, Result, ServerErrorKind, shorten};
 use crate::spec::StepSpecification;
 
 const PUT_STEP: &str = "SELECT pd_put_step($1, $2, $3, $4, $5, $6)";
-const PUT_STEPS: &str = "SELECT pd_put_steps($1, $2, $3, $4, $5, $6)";
+pub(super) const PUT_STEPS: &str = "SELECT pd_put_steps($1, $2, $3, $4, $5, $6)";
 const REMOVE_STEP: &str = "SELECT pd_remove_step($1, $2, $3)";
 
 /// The largest record a PostgreSQL registry stores. The server refuses any value, and any
@@ -36,7 +36,7 @@ pub(super) const MAX_RECORD_BYTES: usize = 1_000_000_000;
 /// `register_many` of 80,000 real specs took 690 MB in its server process (`postgres_batch_memory`).
 /// A call of 4 MiB is still thousands of steps, so the round trips it adds cost nothing
 /// measurable.
-const CALL_BYTES: usize = 4 << 20;
+pub(super) const CALL_BYTES: usize = 4 << 20;
 
 /// Refuses a record the server could not store, naming its step.
 pub(super) fn check_record_size(context: &str, step: &str, record: usize) -> Result<()> {
@@ -54,7 +54,7 @@ pub(super) fn check_record_size(context: &str, step: &str, record: usize) -> Res
 
 /// Splits items of `sizes` bytes each into consecutive calls of at most `limit` bytes (an
 /// item larger than `limit` alone in its call), in order.
-fn plan_calls(sizes: &[usize], limit: usize) -> Vec<std::ops::Range<usize>> {
+pub(super) fn plan_calls(sizes: &[usize], limit: usize) -> Vec<std::ops::Range<usize>> {
     let mut calls = Vec::new();
     let (mut start, mut bytes) = (0, 0usize);
     for (at, &size) in sizes.iter().enumerate() {
@@ -188,7 +188,7 @@ fn in_transaction(
 /// Maps an error of a write function: its own codes (see the migration) to the registry's
 /// errors, the rest as any statement's. A connection lost under a statement the server
 /// commits on its own (`alone`) leaves the outcome unknown, and the message says so.
-fn write_error(
+pub(super) fn write_error(
     server: &str,
     action: &str,
     context: &str,

@@ -74,6 +74,17 @@ pub(crate) trait ContextWrite {
     /// unless `replace` (then the step keeps its registration position). True when the step
     /// was inserted, false when it replaced one.
     fn put(&mut self, step: &str, spec: &StepSpecification, replace: bool) -> Result<bool>;
+    /// Stores every item in order as [`Self::put`] does; returns how many were inserted
+    /// (the others replaced a step). PostgreSQL sends them in batched calls.
+    fn put_all(&mut self, items: &[(&str, &StepSpecification)], replace: bool) -> Result<usize> {
+        let mut inserted = 0;
+        for (step, spec) in items {
+            if self.put(step, spec, replace)? {
+                inserted += 1;
+            }
+        }
+        Ok(inserted)
+    }
     /// Removes `step`; false if it was not registered.
     fn remove(&mut self, step: &str) -> Result<bool>;
     /// How many steps the context holds in this transaction, which holds the context

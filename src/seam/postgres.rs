@@ -81,6 +81,10 @@ impl ContextWrite for PgContextWriter<'_, '_> {
         PgContextWriter::put(self, step, spec, replace)
     }
 
+    fn put_all(&mut self, items: &[(&str, &StepSpecification)], replace: bool) -> Result<usize> {
+        PgContextWriter::put_all(self, items, replace)
+    }
+
     fn remove(&mut self, step: &str) -> Result<bool> {
         PgContextWriter::remove(self, step)
     }
