@@ -143,7 +143,7 @@ pub(crate) struct Sql<'c> {
 /// Query parameters.
 pub(super) type Params<'p> = [&'p (dyn ToSql + Sync)];
 
-impl Sql<'_> {
+impl<'c> Sql<'c> {
     fn statement(&mut self, action: &str, sql: &'static str) -> Result<Statement> {
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
@@ -215,7 +215,7 @@ impl Sql<'_> {
     }
 
     /// The server's label, for error messages.
-    pub(super) fn server(&self) -> &str {
+    pub(super) fn server(&self) -> &'c str {
         self.server
     }
 

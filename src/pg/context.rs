@@ -6,7 +6,7 @@ use postgres::Row;
 
 use super::catalog::record;
 use super::conn::{Sql, column, signed, unsigned};
-use super::write::{CALL_BYTES, PUT_STEPS, check_record_size, plan_calls, write_error};
+use super::write::{Batch, check_record_size};
 use crate::codec::{self, CatalogRecordV1, StepRecordV1};
 use crate::error::{Error, Result, shorten, step_record};
 use crate::spec::StepSpecification;
@@ -493,7 +493,7 @@ impl<'s, 'c> PgContextWriter<'s, 'c> {
 
     /// Writes the updated counts and a new revision to the catalog, in this transaction.
     /// Stores every item in order as [`Self::put`] does, through the batch function
-    /// `pd_put_steps` in calls of at most [`CALL_BYTES`] (an import made two round trips
+    /// `pd_put_steps` in calls of at most 4 MiB ([`Batch`]) (an import made two round trips
     /// per step: 200,000 steps took 44 s); returns how many were inserted. What this writer
     /// changed before is written first, and its view of the catalog row is read back after.
     pub(crate) fn put_all(
@@ -510,36 +510,8 @@ impl<'s, 'c> PgContextWriter<'s, 'c> {
             items.len(),
             shorten(&self.name)
         );
-        let mut tails = Vec::with_capacity(items.len());
-        let mut sizes = Vec::with_capacity(items.len());
-        for (step, spec) in items {
-            let tail = codec::encode_step_tail(spec);
-            check_record_size(&self.name, step, tail.len())?;
-            sizes.push(tail.len() + step.len() + spec.step_type.len());
-            tails.push(tail);
-        }
-        let id = self.stored(self.entry.id)?;
-        let server = self.sql.server().to_owned();
-        let mut inserted = 0usize;
-        let calls = plan_calls(&sizes, CALL_BYTES);
-        for call in calls.iter().cloned() {
-            let steps: Vec<&str> = items[call.clone()].iter().map(|(s, _)| *s).collect();
-            let types: Vec<&str> = items[call.clone()]
-                .iter()
-                .map(|(_, spec)| spec.step_type.as_str())
-                .collect();
-            let tails = &tails[call];
-            let params: [&(dyn postgres::types::ToSql + Sync); 6] =
-                [&self.name, &id, &replace, &steps, &types, &tails];
-            let name = &self.name;
-            let row = self.sql.query_one_with(&action, PUT_STEPS, &params, |e| {
-                write_error(&server, &action, name, &steps, false, e)
-            })?;
-            let count: i64 = column(&row, 0, &|| {
-                format!("the answer to writing steps of context {}", shorten(name))
-            })?;
-            inserted += usize::try_from(count).unwrap_or(0);
-        }
+        let batch = Batch::encode(&self.name, items)?;
+        let inserted = batch.send(self.sql, &action, (&self.name, self.key), replace)?;
         let row = self.sql.query_opt(
             &action,
             "SELECT id, step_count, step_type_count, next_position, revision \
@@ -553,7 +525,7 @@ impl<'s, 'c> PgContextWriter<'s, 'c> {
                 self.entry.revision = self
                     .entry
                     .revision
-                    .saturating_sub(u64::try_from(calls.len()).unwrap_or(0));
+                    .saturating_sub(u64::try_from(batch.calls.len()).unwrap_or(0));
             }
             None => {
                 return Err(Error::ContextCleared {

@@ -14,13 +14,13 @@
 //! not hold, is refused before anything is sent.
 
 use super::PgStore;
-use super::conn::{self, Conn};
+use super::conn::{self, Conn, Sql};
 use crate::codec;
 use crate::error::{Error, Result, ServerErrorKind, shorten};
 use crate::spec::StepSpecification;
 
 const PUT_STEP: &str = "SELECT pd_put_step($1, $2, $3, $4, $5, $6)";
-pub(super) const PUT_STEPS: &str = "SELECT pd_put_steps($1, $2, $3, $4, $5, $6)";
+const PUT_STEPS: &str = "SELECT pd_put_steps($1, $2, $3, $4, $5, $6)";
 const REMOVE_STEP: &str = "SELECT pd_remove_step($1, $2, $3)";
 
 /// The largest record a PostgreSQL registry stores. The server refuses any value, and any
@@ -36,7 +36,7 @@ pub(super) const MAX_RECORD_BYTES: usize = 1_000_000_000;
 /// `register_many` of 80,000 real specs took 690 MB in its server process (`postgres_batch_memory`).
 /// A call of 4 MiB is still thousands of steps, so the round trips it adds cost nothing
 /// measurable.
-pub(super) const CALL_BYTES: usize = 4 << 20;
+const CALL_BYTES: usize = 4 << 20;
 
 /// Refuses a record the server could not store, naming its step.
 pub(super) fn check_record_size(context: &str, step: &str, record: usize) -> Result<()> {
@@ -54,7 +54,7 @@ pub(super) fn check_record_size(context: &str, step: &str, record: usize) -> Res
 
 /// Splits items of `sizes` bytes each into consecutive calls of at most `limit` bytes (an
 /// item larger than `limit` alone in its call), in order.
-pub(super) fn plan_calls(sizes: &[usize], limit: usize) -> Vec<std::ops::Range<usize>> {
+fn plan_calls(sizes: &[usize], limit: usize) -> Vec<std::ops::Range<usize>> {
     let mut calls = Vec::new();
     let (mut start, mut bytes) = (0, 0usize);
     for (at, &size) in sizes.iter().enumerate() {
@@ -68,6 +68,72 @@ pub(super) fn plan_calls(sizes: &[usize], limit: usize) -> Vec<std::ops::Range<u
         calls.push(start..sizes.len());
     }
     calls
+}
+
+/// Steps encoded for `pd_put_steps`: their names, types and record tails, and the calls
+/// (ranges of them) they are sent in, each of at most [`CALL_BYTES`].
+pub(super) struct Batch<'a> {
+    steps: Vec<&'a str>,
+    types: Vec<&'a str>,
+    tails: Vec<Vec<u8>>,
+    /// The ranges of steps sent in one call each, in order.
+    pub(super) calls: Vec<std::ops::Range<usize>>,
+}
+
+impl<'a> Batch<'a> {
+    /// Encodes `items` of context `context`, refusing a record the server could not store
+    /// (naming its step) before anything is sent.
+    pub(super) fn encode(
+        context: &str,
+        items: &[(&'a str, &'a StepSpecification)],
+    ) -> Result<Self> {
+        let mut batch = Batch {
+            steps: Vec::with_capacity(items.len()),
+            types: Vec::with_capacity(items.len()),
+            tails: Vec::with_capacity(items.len()),
+            calls: Vec::new(),
+        };
+        let mut sizes = Vec::with_capacity(items.len());
+        for (step, spec) in items {
+            let tail = codec::encode_step_tail(spec);
+            check_record_size(context, step, tail.len())?;
+            sizes.push(tail.len() + step.len() + spec.step_type.len());
+            batch.steps.push(*step);
+            batch.types.push(spec.step_type.as_str());
+            batch.tails.push(tail);
+        }
+        batch.calls = plan_calls(&sizes, CALL_BYTES);
+        Ok(batch)
+    }
+
+    /// Sends every call into context `name` (stored id `key`) in `sql`'s transaction; returns
+    /// how many steps were inserted (the others replaced one). Each call bumps the revision.
+    pub(super) fn send(
+        &self,
+        sql: &mut Sql<'_>,
+        action: &str,
+        (name, key): (&str, i64),
+        replace: bool,
+    ) -> Result<usize> {
+        let server = sql.server();
+        let mut inserted = 0usize;
+        for call in &self.calls {
+            let (steps, types, tails) = (
+                &self.steps[call.clone()],
+                &self.types[call.clone()],
+                &self.tails[call.clone()],
+            );
+            let params: [&(dyn postgres::types::ToSql + Sync); 6] =
+                [&name, &key, &replace, &steps, &types, &tails];
+            let map = |e| write_error(server, action, name, steps, false, e);
+            let row = sql.query_one_with(action, PUT_STEPS, &params, map)?;
+            let count: i64 = conn::column(&row, 0, &|| {
+                format!("the answer to writing steps of context {}", shorten(name))
+            })?;
+            inserted += usize::try_from(count).unwrap_or(0);
+        }
+        Ok(inserted)
+    }
 }
 
 impl PgStore {
@@ -84,46 +150,25 @@ impl PgStore {
     ) -> Result<()> {
         self.refuse_if_read_only()?;
         let key = signed_id(name, id)?;
-        let mut steps = Vec::with_capacity(items.len());
-        let mut types = Vec::with_capacity(items.len());
-        let mut tails = Vec::with_capacity(items.len());
-        let mut sizes = Vec::with_capacity(items.len());
-        for (step, spec) in items {
-            let tail = codec::encode_step_tail(spec);
-            check_record_size(name, step, tail.len())?;
-            sizes.push(tail.len() + step.len() + spec.step_type.len());
-            steps.push(*step);
-            types.push(spec.step_type.as_str());
-            tails.push(tail);
-        }
-        let mut calls = plan_calls(&sizes, CALL_BYTES);
-        if calls.is_empty() {
+        let mut batch = Batch::encode(name, items)?;
+        if batch.calls.is_empty() {
             // A batch of nothing is still a write, as on a file: the function checks the
             // handle's context (`ContextCleared` once another process cleared it) and bumps
             // its revision. Sending nothing returned `Ok` for a cleared context.
-            calls.push(0..0);
+            batch.calls.push(0..0);
         }
         self.with_conn(action, |conn, server| {
-            if let ([step], [step_type], [tail]) = (&steps[..], &types[..], &tails[..]) {
+            if let ([step], [step_type], [tail]) =
+                (&batch.steps[..], &batch.types[..], &batch.tails[..])
+            {
                 let params: [&(dyn postgres::types::ToSql + Sync); 6] =
                     [&name, &key, &replace, step, step_type, tail];
-                let map = |e| write_error(server, action, name, &steps, true, e);
+                let map = |e| write_error(server, action, name, &batch.steps, true, e);
                 conn.query_one_alone(server, action, PUT_STEP, &params, map)?;
                 return Ok(());
             }
             in_transaction(conn, server, action, |sql| {
-                for call in &calls {
-                    let (steps, types, tails) = (
-                        &steps[call.clone()],
-                        &types[call.clone()],
-                        &tails[call.clone()],
-                    );
-                    let params: [&(dyn postgres::types::ToSql + Sync); 6] =
-                        [&name, &key, &replace, &steps, &types, &tails];
-                    let map = |e| write_error(server, action, name, steps, false, e);
-                    sql.query_one_with(action, PUT_STEPS, &params, map)?;
-                }
-                Ok(())
+                batch.send(sql, action, (name, key), replace).map(drop)
             })
         })
     }
@@ -188,7 +233,7 @@ fn in_transaction(
 /// Maps an error of a write function: its own codes (see the migration) to the registry's
 /// errors, the rest as any statement's. A connection lost under a statement the server
 /// commits on its own (`alone`) leaves the outcome unknown, and the message says so.
-pub(super) fn write_error(
+fn write_error(
     server: &str,
     action: &str,
     context: &str,
