@@ -3,9 +3,10 @@
 //! resolver returns exactly what the straightforward reference-style path returns, cached or
 //! not; and `resolve_with_scoring` returns exactly (scores and breakdowns bit for bit,
 //! candidate order with ties included) what its first, straightforward version returns,
-//! also after a registry write.
+//! also after a registry write, and a `CandidateScorer`'s top candidates are the start of
+//! those lists with their full lengths.
 
-use pipeline_deps::resolve::{ScoringResolution, StepResolution};
+use pipeline_deps::resolve::{CandidateScorer, ScoredCandidate, ScoringResolution, StepResolution};
 use pipeline_deps::{
     DependencySpec, DependencyType, NodeType, OutputSpec, PipelineResolution, RegistryManager,
     SemanticMatcher, StepSpecification, UnifiedDependencyResolver,
@@ -218,9 +219,11 @@ fn score_bits(scoring: &ScoringResolution) -> Vec<[u64; 7]> {
 
 /// `resolve_with_scoring` of every consumer of `consumers` equals the straightforward
 /// version's, bit for bit, on a fresh resolver and on `warm` (whose caches may hold
-/// earlier lists).
+/// earlier lists); and `scorer`'s top candidates (made over `steps` by `warm`, possibly
+/// before a registry write) are the start of those lists, with their full lengths.
 fn scoring_agrees(
     warm: &UnifiedDependencyResolver,
+    scorer: &mut CandidateScorer<'_>,
     registry: &pipeline_deps::SpecificationRegistry,
     consumers: &[&str],
     steps: &[&str],
@@ -230,6 +233,7 @@ fn scoring_agrees(
         let plain = cold
             .resolve_with_scoring_unoptimized(consumer, steps)
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        top_candidates_agree(scorer, registry, consumer, &plain)?;
         for resolver in [&cold, warm] {
             let fast = resolver
                 .resolve_with_scoring(consumer, steps)
@@ -241,6 +245,53 @@ fn scoring_agrees(
                 "consumer {:?}",
                 consumer
             );
+        }
+    }
+    Ok(())
+}
+
+/// For each `top`, the scorer's candidates of `consumer` are the first `top` of `plain`'s
+/// lists (the scoring resolution of the same list), bit for bit, with the full lists'
+/// lengths and the dependencies' `required`; an unregistered consumer has none.
+fn top_candidates_agree(
+    scorer: &mut CandidateScorer<'_>,
+    registry: &pipeline_deps::SpecificationRegistry,
+    consumer: &str,
+    plain: &ScoringResolution,
+) -> Result<(), TestCaseError> {
+    let spec = registry
+        .get_specification(consumer)
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    for top in [0, 1, 2, 5, usize::MAX] {
+        let scored = scorer
+            .top_candidates(consumer, top)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let Some(spec) = &spec else {
+            prop_assert!(scored.is_none(), "unregistered {:?} was scored", consumer);
+            continue;
+        };
+        let Some(scored) = scored else {
+            return Err(TestCaseError::fail(format!("{consumer:?} was not scored")));
+        };
+        let keys: Vec<&String> = scored.keys().collect();
+        prop_assert_eq!(keys, plain.candidates.keys().collect::<Vec<_>>());
+        for (key, got) in &scored {
+            let full = &plain.candidates[key];
+            let start = &full[..top.min(full.len())];
+            prop_assert_eq!(
+                &got.candidates,
+                start,
+                "{:?}.{:?} top {}",
+                consumer,
+                key,
+                top
+            );
+            let bits = |list: &[ScoredCandidate]| -> Vec<u64> {
+                list.iter().map(|c| c.score.to_bits()).collect()
+            };
+            prop_assert_eq!(bits(&got.candidates), bits(start));
+            prop_assert_eq!(got.total, full.len(), "{:?}.{:?}", consumer, key);
+            prop_assert_eq!(got.required, spec.dependencies[key].required);
         }
     }
     Ok(())
@@ -278,11 +329,12 @@ proptest! {
         let warm = UnifiedDependencyResolver::new(registry.clone(), SemanticMatcher::default());
         // Another list first, so the warm resolver holds several cache entries.
         warm.resolve_with_scoring("a", &STEP_NAMES).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        scoring_agrees(&warm, &registry, &consumers, &steps)?;
-        // A registry write is seen by the cached index.
+        let mut scorer = warm.candidate_scorer(&steps).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        scoring_agrees(&warm, &mut scorer, &registry, &consumers, &steps)?;
+        // A registry write is seen by the cached index, and by the scorer made before it.
         let (which, spec) = rewrite;
         let name = STEP_NAMES.get(which).copied().unwrap_or("a");
         registry.upsert(name, &spec).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        scoring_agrees(&warm, &registry, &consumers, &steps)?;
+        scoring_agrees(&warm, &mut scorer, &registry, &consumers, &steps)?;
     }
 }

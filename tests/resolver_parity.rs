@@ -1,11 +1,12 @@
 //! Invariant: the resolver reproduces the Python reference's scores (its worked example),
 //! its frozen 6-step edge snapshot with its tie-break, its thresholds, and the deliberate
 //! differences D4 (cache keyed by the ordered list, invalidated by any registry write) and D5 (score
-//! breakdowns add up to the score).
+//! breakdowns add up to the score); a candidate scorer follows the registry it scores.
 
 use std::collections::BTreeMap;
 
-use pipeline_deps::resolve::InterfaceCatalog;
+use indexmap::IndexMap;
+use pipeline_deps::resolve::{InterfaceCatalog, TopCandidates};
 use pipeline_deps::scoring::{StepTypeCatalog, compatibility_score};
 use pipeline_deps::{
     DependencySpec, DependencyType, NodeType, OutputSpec, RegistryManager, SemanticMatcher,
@@ -451,6 +452,53 @@ fn scoring_of_an_unknown_consumer_reports_the_error() -> TestResult {
         resolver
             .resolve_step_dependencies("Nope", &SNAPSHOT_STEPS)?
             .is_empty()
+    );
+    Ok(())
+}
+
+/// The best candidate's provider of `dependency` and how many candidates it has.
+fn best_of(scored: &IndexMap<String, TopCandidates>, dependency: &str) -> Option<(String, usize)> {
+    let top = scored.get(dependency)?;
+    Some((top.candidates.first()?.provider_step.clone(), top.total))
+}
+
+/// A candidate scorer answers `None` for an unregistered consumer, sees a step registered
+/// after it was made, and fails with `ContextCleared` once the context is cleared.
+#[test]
+fn a_candidate_scorer_follows_the_registry_it_scores() -> TestResult {
+    let (manager, registry) = snapshot_registry()?;
+    let resolver = UnifiedDependencyResolver::new(registry.clone(), SemanticMatcher::default());
+    let mut listed: Vec<&str> = SNAPSHOT_STEPS.to_vec();
+    listed.insert(0, "Later");
+    let mut scorer = resolver.candidate_scorer(&listed)?;
+    assert!(scorer.top_candidates("Nope", 3)?.is_none());
+    assert!(scorer.top_candidates("Later", 3)?.is_none());
+    let before = scorer
+        .top_candidates("XGBoostTraining", 1)?
+        .ok_or("XGBoostTraining not scored")?;
+    let (first, total) = best_of(&before, "input_path").ok_or("no candidate for input_path")?;
+    assert_eq!(first, "TabularPreprocessing");
+    // A copy of the best provider, listed first, now wins the tie and adds a candidate.
+    let catalog = InterfaceCatalog::from_path(FIXTURE)?;
+    let spec = catalog
+        .load("TabularPreprocessing", None)
+        .ok_or("TabularPreprocessing missing")?;
+    registry.register("Later", spec)?;
+    let after = scorer
+        .top_candidates("XGBoostTraining", 1)?
+        .ok_or("XGBoostTraining not scored")?;
+    assert_eq!(
+        best_of(&after, "input_path"),
+        Some(("Later".to_owned(), total + 1))
+    );
+    manager.clear_context("default")?;
+    let error = scorer
+        .top_candidates("XGBoostTraining", 1)
+        .err()
+        .ok_or("a cleared context was scored")?;
+    assert!(
+        matches!(error, pipeline_deps::Error::ContextCleared { .. }),
+        "{error}"
     );
     Ok(())
 }

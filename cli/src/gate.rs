@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
+use pipeline_deps::resolve::CandidateScorer;
 use pipeline_deps::snapshot::{EdgeDiff, EdgeSnapshot, ResolvedEdge, UnresolvedStep};
 use pipeline_deps::{SemanticMatcher, StepSpecification, UnifiedDependencyResolver};
 use serde::Serialize;
@@ -84,12 +85,12 @@ fn specs_of(
 }
 
 /// The candidates of each consumer's dependencies, scored once per consumer. Only the
-/// first `keep` candidates of each dependency (and their number) are kept: a consumer's
-/// full candidate lists grow with the number of steps, so keeping them for every consumer
-/// would hold every (dependency, output) pair of the context in memory.
+/// first `keep` candidates of each dependency (and their number) are built and kept: a
+/// consumer's full candidate lists grow with the number of steps, so building them for
+/// every consumer made `resolve` of 10,000 steps quadratic, and keeping them would hold
+/// every (dependency, output) pair of the context in memory.
 struct Scorer<'r> {
-    resolver: &'r UnifiedDependencyResolver,
-    steps: &'r [String],
+    scorer: CandidateScorer<'r>,
     /// How many candidates per dependency are kept (at least 1: the best one).
     keep: usize,
     cache: HashMap<String, HashMap<String, Scored>>,
@@ -104,21 +105,26 @@ struct Scored {
 impl Scorer<'_> {
     fn of(&mut self, consumer: &str) -> Result<&HashMap<String, Scored>, Failure> {
         if !self.cache.contains_key(consumer) {
-            let scoring = self.resolver.resolve_with_scoring(consumer, self.steps)?;
-            let keep = self.keep.max(1);
-            let scored = scoring
-                .candidates
+            // A step removed since the snapshot was taken (only possible on a server) has
+            // no dependencies left to explain.
+            let top = self
+                .scorer
+                .top_candidates(consumer, self.keep.max(1))?
+                .unwrap_or_default();
+            let scored = top
                 .into_iter()
-                .map(|(dependency, list)| {
-                    let total = list.len();
-                    // A new vector: `collect` would reuse (and keep) the whole list's buffer.
-                    let mut best = Vec::with_capacity(keep.min(total));
-                    best.extend(list.into_iter().take(keep).map(|c| Candidate {
-                        producer: c.provider_step,
-                        output: c.property_reference.output_name().to_owned(),
-                        score: c.score,
-                        score_breakdown: c.score_breakdown,
-                    }));
+                .map(|(dependency, top)| {
+                    let best = top
+                        .candidates
+                        .into_iter()
+                        .map(|c| Candidate {
+                            producer: c.provider_step,
+                            output: c.property_reference.output_name().to_owned(),
+                            score: c.score,
+                            score_breakdown: c.score_breakdown,
+                        })
+                        .collect();
+                    let total = top.total;
                     (dependency, Scored { best, total })
                 })
                 .collect();
@@ -238,8 +244,7 @@ pub fn resolve(
     let snapshot = capture(&resolver, context, steps)?;
     let specs = specs_of(&resolver, &snapshot)?;
     let mut scorer = Scorer {
-        resolver: &resolver,
-        steps: &snapshot.steps,
+        scorer: resolver.candidate_scorer(&snapshot.steps)?,
         // The unwired tables show the best candidate; --explain shows --top of them.
         keep: if explain {
             top.unwrap_or(usize::MAX)

@@ -1,9 +1,10 @@
 //! The candidate index of [`resolve_with_scoring`](super::UnifiedDependencyResolver::resolve_with_scoring).
 //!
 //! `resolve_with_scoring` lists every (provider ≠ consumer) output with a score above 0,
-//! best first, ties in step-list order then output order. Everything about the providers
-//! is independent of the consumer, so it is computed once per registry revision and step
-//! list (cached beside the resolutions) and shared by every consumer:
+//! best first, ties in step-list order then output order (`resolve_with_scoring_top` the
+//! first few of them and how many there are). Everything about the providers is
+//! independent of the consumer, so it is computed once per registry revision and step list
+//! (cached beside the resolutions) and shared by every consumer:
 //!
 //! * **Output classes.** A breakdown depends on the provider only through its step type
 //!   and on the output only through its type, data type, logical name and aliases
@@ -140,17 +141,23 @@ impl CandidateIndex {
         self.registered_steps
     }
 
-    /// Every candidate of `dep` for `consumer`, best first, ties in (step-list, output)
-    /// order. `breakdown` scores an output of a provider with the given step type
-    /// (`None` for incompatible types); it is called once per class of compatible type.
+    /// The first `limit` candidates of `dep` for `consumer`, best first, ties in
+    /// (step-list, output) order, and how many candidates there are in all. `breakdown`
+    /// scores an output of a provider with the given step type (`None` for incompatible
+    /// types); it is called once per class of compatible type. Only the returned candidates
+    /// are built: the total is counted per class (its members less the consumer's own, a
+    /// range of its position-ordered members), so a small `limit` costs a score per class,
+    /// not a value per provider output.
     pub(super) fn candidates(
         &self,
         consumer: &str,
         dep: &DependencySpec,
+        limit: usize,
         mut breakdown: impl FnMut(&OutputSpec, &str) -> Option<ScoreBreakdown>,
-    ) -> Vec<ScoredCandidate> {
+    ) -> (Vec<ScoredCandidate>, usize) {
         let skip = self.providers.get(consumer).copied();
         let mut scored: Vec<(f64, ScoreBreakdown, &OutputClass)> = Vec::new();
+        let mut total = 0;
         for t in DependencyType::ALL {
             if !super::scoring::types_compatible(dep.dependency_type, t) {
                 continue;
@@ -168,6 +175,7 @@ impl CandidateIndex {
                 };
                 let score = parts.score();
                 if score > 0.0 {
+                    total += class.members.len() - class.own_members(skip);
                     scored.push((score, parts, class));
                 }
             }
@@ -175,11 +183,13 @@ impl CandidateIndex {
         // Best first; classes of equal score are merged by position below, so their order
         // here does not matter.
         scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let total = scored.iter().map(|s| s.2.members.len()).sum();
-        let mut candidates = Vec::with_capacity(total);
+        let mut candidates = Vec::with_capacity(total.min(limit));
         let mut merge: Vec<(&Member, usize)> = Vec::new();
         let mut rest = scored.as_slice();
         while let Some(first) = rest.first() {
+            if candidates.len() >= limit {
+                break;
+            }
             let same = rest
                 .iter()
                 .take_while(|s| s.0.total_cmp(&first.0).is_eq())
@@ -200,7 +210,8 @@ impl CandidateIndex {
             if group.len() > 1 {
                 merge.sort_unstable_by_key(|(m, _)| m.position);
             }
-            for &(member, g) in &merge {
+            let room = limit - candidates.len();
+            for &(member, g) in merge.iter().take(room) {
                 let Some(&(score, parts, _)) = group.get(g) else {
                     continue;
                 };
@@ -213,6 +224,19 @@ impl CandidateIndex {
                 });
             }
         }
-        candidates
+        (candidates, total)
+    }
+}
+
+impl OutputClass {
+    /// How many members the provider `skip` (the consumer, when it is one) holds: a range
+    /// of the members, which are in position order.
+    fn own_members(&self, skip: Option<u32>) -> usize {
+        let Some(provider) = skip else {
+            return 0;
+        };
+        let start = self.members.partition_point(|m| m.provider < provider);
+        let end = self.members.partition_point(|m| m.provider <= provider);
+        end.saturating_sub(start)
     }
 }

@@ -3,7 +3,8 @@
 //! Reach for this module when you need more than
 //! [`UnifiedDependencyResolver::resolve_all_dependencies`] and its [`PipelineResolution`]
 //! (both also at the crate root): explaining a resolution candidate by candidate
-//! ([`ScoringResolution`]), a pipeline report ([`ResolutionReport`]), ready-made sets of
+//! ([`ScoringResolution`]; [`CandidateScorer`] for the best few candidates of many consumers
+//! over one step list), a pipeline report ([`ResolutionReport`]), ready-made sets of
 //! manager, registry and resolver ([`PipelineComponents`]), SageMaker property paths
 //! ([`parse_property_path`]) or the cursus interface format with its job-type variants
 //! ([`InterfaceCatalog`], [`merge_variant`]). The scoring rules themselves are in
@@ -28,6 +29,8 @@
 //! components add up to its total (D6).
 //!
 //! Internals, for contributors: `resolver.rs` holds the public resolver and its caches,
+//! `candidates.rs` the candidate index of scoring resolutions and `scorer.rs` its
+//! many-consumer scorer,
 //! `engine/` the optimised resolution path (interning, output classes, score bounds),
 //! `scoring.rs` the score rules that both paths use, `matcher.rs` and `normalize.rs` the
 //! name similarity, and `reference.rs` the unoptimised path that the equivalence tests use
@@ -43,6 +46,7 @@ mod property;
 #[cfg(feature = "reference-resolver")]
 mod reference;
 mod resolver;
+mod scorer;
 pub(crate) mod scoring;
 mod variants;
 
@@ -54,4 +58,5 @@ pub use outcome::{
 };
 pub use property::{PropertyKey, PropertyPathPart, PropertyReference, parse_property_path};
 pub use resolver::{RESOLUTION_THRESHOLD, UnifiedDependencyResolver};
+pub use scorer::{CandidateScorer, TopCandidates};
 pub use variants::{InterfaceCatalog, InterfaceEntry, merge_variant};

@@ -357,18 +357,7 @@ impl UnifiedDependencyResolver {
     ) -> crate::Result<ScoringResolution> {
         let names = owned_names(available_steps);
         let revision = self.registry.revision()?;
-        let index = match self.cached(&names, revision, |entry| entry.scoring.clone()) {
-            Some(index) => index,
-            None => {
-                let distinct = distinct_names(&names);
-                let specs = self.load_specs(&distinct, revision)?;
-                let index = Arc::new(CandidateIndex::new(&distinct, &specs));
-                self.store(names.clone(), revision, |entry| {
-                    entry.scoring = Some(Arc::clone(&index));
-                });
-                index
-            }
-        };
+        let index = self.candidate_index(&names, revision)?;
         let consumer_spec = self.load_specs(&[consumer], revision)?.pop().flatten();
         let mut result = ScoringResolution::empty(
             consumer,
@@ -379,16 +368,46 @@ impl UnifiedDependencyResolver {
         let Some(consumer_spec) = consumer_spec else {
             return Ok(result);
         };
-        let mut memo = lock(&self.memo);
         for (key, dep) in &consumer_spec.dependencies {
-            let candidates = index.candidates(consumer, dep, |out, step_type| {
-                partial_breakdown(&self.catalog, dep, out, step_type).map(|partial| {
-                    partial.with_similarity(memo.with_aliases(&dep.logical_name, out))
-                })
-            });
+            let (candidates, _) = self.score(&index, consumer, dep, usize::MAX);
             result.file(key, dep, candidates);
         }
         Ok(result)
+    }
+
+    /// The candidate index of the step list `names` at `revision`, from the cache or built
+    /// (and cached).
+    pub(super) fn candidate_index(
+        &self,
+        names: &[String],
+        revision: u64,
+    ) -> crate::Result<Arc<CandidateIndex>> {
+        if let Some(index) = self.cached(names, revision, |entry| entry.scoring.clone()) {
+            return Ok(index);
+        }
+        let distinct = distinct_names(names);
+        let specs = self.load_specs(&distinct, revision)?;
+        let index = Arc::new(CandidateIndex::new(&distinct, &specs));
+        self.store(names.to_vec(), revision, |entry| {
+            entry.scoring = Some(Arc::clone(&index));
+        });
+        Ok(index)
+    }
+
+    /// The first `limit` candidates of `consumer`'s dependency `dep` in `index`, best first,
+    /// and how many there are in all.
+    pub(super) fn score(
+        &self,
+        index: &CandidateIndex,
+        consumer: &str,
+        dep: &DependencySpec,
+        limit: usize,
+    ) -> (Vec<ScoredCandidate>, usize) {
+        let mut memo = lock(&self.memo);
+        index.candidates(consumer, dep, limit, |out, step_type| {
+            partial_breakdown(&self.catalog, dep, out, step_type)
+                .map(|partial| partial.with_similarity(memo.with_aliases(&dep.logical_name, out)))
+        })
     }
 
     /// A debugging report of the resolution of `available_steps` (unregistered names are
