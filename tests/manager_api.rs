@@ -161,6 +161,36 @@ fn clear_all_contexts_removes_everything_and_reports_the_count() -> TestResult {
     Ok(())
 }
 
+/// The clears that report what they deleted give each context's statistics as deleted,
+/// in creation order (not name order), under the names of the view they were called on.
+#[test]
+fn clears_with_stats_report_what_they_deleted_in_creation_order() -> TestResult {
+    let manager = common::manager()?;
+    let ws = manager.workspace("ws");
+    let zeta = ws.get_registry("zeta")?;
+    zeta.register("a", &spec("T"))?;
+    zeta.register("b", &spec("U"))?;
+    zeta.register("c", &spec("T"))?;
+    ws.get_registry("alpha")?;
+    ws.get_registry("mid")?.register("only", &spec("V"))?;
+    manager.get_registry("outside")?.register("s", &spec("T"))?;
+
+    let mid = ws.clear_context_with_stats("mid")?.ok_or("mid existed")?;
+    assert_eq!((mid.step_count, mid.step_type_count), (1, 1));
+    assert_eq!(ws.clear_context_with_stats("mid")?, None);
+    // A write through the handle just before the clear is counted by it.
+    zeta.register("d", &spec("W"))?;
+    let cleared = ws.clear_all_contexts_with_stats()?;
+    let shown: Vec<(&str, usize, usize)> = cleared
+        .iter()
+        .map(|(name, s)| (name.as_str(), s.step_count, s.step_type_count))
+        .collect();
+    assert_eq!(shown, [("zeta", 4, 3), ("alpha", 0, 0)]);
+    assert_eq!(manager.list_contexts()?, ["outside"]);
+    assert!(ws.clear_all_contexts_with_stats()?.is_empty());
+    Ok(())
+}
+
 #[test]
 fn stats_come_from_the_catalog_in_creation_order() -> TestResult {
     let manager = common::manager()?;

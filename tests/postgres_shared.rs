@@ -167,6 +167,33 @@ fn contexts_and_counts_are_the_same_seen_from_every_process() -> TestResult {
     Ok(())
 }
 
+/// A clear counts what it deletes in its own transaction: steps and contexts another
+/// process wrote after this one last looked are deleted and counted alike (the CLI's
+/// `clear` and `clear-all` report these counts).
+#[test]
+fn a_clear_counts_what_another_process_wrote_since_it_looked() -> TestResult {
+    let Some((a, b)) = two_managers("clear_counts_others_writes")? else {
+        return Ok(());
+    };
+    a.get_registry("ml")?.register("s", &spec("T"))?;
+    assert_eq!(a.get_context_stats()?["ml"].step_count, 1);
+    b.get_registry("ml")?.register("t", &spec("U"))?;
+    let ml = a.clear_context_with_stats("ml")?.ok_or("ml existed")?;
+    assert_eq!((ml.step_count, ml.step_type_count), (2, 2));
+    a.get_registry("first")?.register("s", &spec("T"))?;
+    assert_eq!(a.list_contexts()?, ["first"]);
+    b.get_registry("second")?
+        .register_many([("x", &spec("T")), ("y", &spec("T"))])?;
+    let cleared = a.clear_all_contexts_with_stats()?;
+    let shown: Vec<(&str, usize)> = cleared
+        .iter()
+        .map(|(name, s)| (name.as_str(), s.step_count))
+        .collect();
+    assert_eq!(shown, [("first", 1), ("second", 2)]);
+    assert!(b.list_contexts()?.is_empty());
+    Ok(())
+}
+
 #[test]
 fn file_only_maintenance_says_it_does_not_apply() -> TestResult {
     let Some((a, _)) = two_managers("file_only_maintenance")? else {

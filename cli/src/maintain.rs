@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::io::{self, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use indexmap::IndexMap;
 use pipeline_deps::{ContextStats, RegistryManager};
 use serde::Serialize;
 
@@ -31,13 +32,11 @@ pub fn clear(s: &mut Session<'_>, context: &str) -> Result<Status, Failure> {
     // Refused (exit 4, a bounded message) before the database is opened for writing.
     pipeline_deps::spec::validate_context_name(context)?;
     let manager = open_write(&s.db, false)?;
-    let steps = match manager.get_registry_if_exists(context)? {
-        Some(registry) => Some(registry.len()?),
-        None => None,
-    };
-    if steps.is_some() {
-        manager.clear_context(context)?;
-    }
+    // Counted by the deleting transaction: on a server, steps another process wrote just
+    // before are deleted and counted alike.
+    let steps = manager
+        .clear_context_with_stats(context)?
+        .map(|stats| stats.step_count);
     if s.json {
         let report = ClearReport {
             context,
@@ -105,9 +104,13 @@ pub fn clear_all(s: &mut Session<'_>, yes: bool) -> Result<Status, Failure> {
         )));
     }
     let manager = open_write(&s.db, false)?;
-    let stats = manager.get_context_stats()?;
-    let steps: usize = stats.values().map(|c| c.step_count).sum();
-    if !yes && !stats.is_empty() {
+    let stats = if yes {
+        IndexMap::new()
+    } else {
+        manager.get_context_stats()?
+    };
+    if !stats.is_empty() {
+        let steps: usize = stats.values().map(|c| c.step_count).sum();
         let names: Vec<String> = stats.keys().cloned().collect();
         let question = format!(
             "Delete all {} context(s) ({}) and their {steps} step(s) from {}?",
@@ -119,7 +122,11 @@ pub fn clear_all(s: &mut Session<'_>, yes: bool) -> Result<Status, Failure> {
             return Err(Failure::Usage("not confirmed; nothing was cleared".into()));
         }
     }
-    let cleared = manager.clear_all_contexts()?;
+    // What was deleted, counted by the deleting transaction (on a server, other processes
+    // may have created, written or cleared contexts since the question was asked).
+    let deleted = manager.clear_all_contexts_with_stats()?;
+    let cleared = deleted.len();
+    let steps: usize = deleted.values().map(|c| c.step_count).sum();
     if s.json {
         let report = ClearAllReport {
             context_count: cleared,

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use indexmap::IndexMap;
 
+use crate::codec::CatalogRecordV1;
 use crate::error::{Error, Result, shorten};
 use crate::registry::{ContextState, SpecificationRegistry};
 use crate::seam::{Backend, CatalogWrite};
@@ -42,6 +43,17 @@ pub struct ContextStats {
     pub step_type_count: usize,
     /// Always `"SpecificationRegistry"`, as in the design's monitoring output.
     pub registry_type: &'static str,
+}
+
+impl ContextStats {
+    /// The statistics a catalog record holds.
+    fn of(entry: &CatalogRecordV1) -> Self {
+        ContextStats {
+            step_count: usize::try_from(entry.step_count).unwrap_or(usize::MAX),
+            step_type_count: usize::try_from(entry.step_type_count).unwrap_or(usize::MAX),
+            registry_type: "SpecificationRegistry",
+        }
+    }
 }
 
 pub(crate) struct Shared {
@@ -370,8 +382,30 @@ impl RegistryManager {
     /// # Errors
     /// [`Error::InvalidContextName`], [`Error::ReadOnly`], storage errors.
     pub fn clear_context(&self, context: &str) -> Result<bool> {
+        Ok(self.clear_context_with_stats(context)?.is_some())
+    }
+
+    /// [`Self::clear_context`], returning the statistics the context had when it was
+    /// deleted (read in the deleting transaction, so they count every write committed
+    /// before it, by any process), or `None` when it did not exist.
+    ///
+    /// ```
+    /// # fn main() -> pipeline_deps::Result<()> {
+    /// use pipeline_deps::{NodeType, RegistryManager, StepSpecification};
+    ///
+    /// let manager = RegistryManager::temporary()?;
+    /// manager.get_registry("ci")?.register("prep", &StepSpecification::new("Prep", NodeType::Source))?;
+    /// assert_eq!(manager.clear_context_with_stats("ci")?.map(|s| s.step_count), Some(1));
+    /// assert_eq!(manager.clear_context_with_stats("ci")?, None);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Self::clear_context`].
+    pub fn clear_context_with_stats(&self, context: &str) -> Result<Option<ContextStats>> {
         let full = self.full_name(context)?;
-        Ok(self.clear_where(|_| Ok(vec![full]))? == 1)
+        let mut cleared = self.clear_where(|_| Ok(vec![full]))?;
+        Ok(cleared.pop().map(|(_, stats)| stats))
     }
 
     /// Deletes the context `registry` belongs to, if it is still that context: not one that
@@ -411,7 +445,7 @@ impl RegistryManager {
             Err(Error::ContextCleared { .. }) => Ok(Vec::new()),
             Err(e) => Err(e),
         })?;
-        Ok(cleared == 1)
+        Ok(!cleared.is_empty())
     }
 
     /// Deletes every context (of this view), durably and in one transaction. Returns how
@@ -420,34 +454,55 @@ impl RegistryManager {
     /// # Errors
     /// [`Error::ReadOnly`], storage errors.
     pub fn clear_all_contexts(&self) -> Result<usize> {
-        self.clear_where(|writer| {
+        Ok(self.clear_all_contexts_with_stats()?.len())
+    }
+
+    /// [`Self::clear_all_contexts`], returning each deleted context (of this view) in
+    /// creation order with the statistics it had when it was deleted, all read in the one
+    /// deleting transaction: a context another process created or wrote meanwhile is both
+    /// deleted and counted.
+    ///
+    /// # Errors
+    /// As [`Self::clear_all_contexts`].
+    pub fn clear_all_contexts_with_stats(&self) -> Result<IndexMap<String, ContextStats>> {
+        let cleared = self.clear_where(|writer| {
             Ok(writer
                 .context_names()?
                 .into_iter()
                 .filter(|name| name.starts_with(&self.prefix))
                 .collect())
-        })
+        })?;
+        Ok(cleared
+            .into_iter()
+            .filter_map(|(full, stats)| {
+                full.strip_prefix(&self.prefix)
+                    .map(|short| (short.to_owned(), stats))
+            })
+            .collect())
     }
 
     /// Deletes, in one write transaction, the contexts that `select` names (it runs inside
     /// that transaction, so nothing created concurrently is missed or half-deleted).
+    /// Returns those deleted (full names) with their statistics as deleted, in creation
+    /// (catalog id) order.
     fn clear_where(
         &self,
         select: impl FnOnce(&mut dyn CatalogWrite) -> Result<Vec<String>>,
-    ) -> Result<usize> {
+    ) -> Result<Vec<(String, ContextStats)>> {
         let store = self.shared.store()?;
         let mut live = self.shared.live()?;
-        let cleared = store.write("clearing contexts", |writer| {
+        let mut cleared = store.write("clearing contexts", |writer| {
             let names = select(writer)?;
             let mut cleared = Vec::new();
             for name in names {
-                if writer.drop_context(&name)?.is_some() {
-                    cleared.push(name);
+                if let Some(entry) = writer.drop_context(&name)? {
+                    cleared.push((name, entry));
                 }
             }
             Ok(cleared)
         })?;
-        for name in &cleared {
+        cleared.sort_by_key(|(_, entry)| entry.id);
+        for (name, _) in &cleared {
             if let Some(state) = live.remove(name) {
                 state.mark_cleared();
             }
@@ -455,10 +510,13 @@ impl RegistryManager {
         // Logged once every handle is marked and the lock released: a panicking log
         // subscriber must leave no cleared context's handle serving its cache.
         drop(live);
-        for name in &cleared {
+        for (name, _) in &cleared {
             tracing::info!(context = %name, "cleared context");
         }
-        Ok(cleared.len())
+        Ok(cleared
+            .into_iter()
+            .map(|(name, entry)| (name, ContextStats::of(&entry)))
+            .collect())
     }
 
     /// Statistics of every context (of this view) in creation order, read from the catalog
@@ -470,17 +528,7 @@ impl RegistryManager {
         Ok(self
             .catalog()?
             .into_iter()
-            .map(|(name, entry)| {
-                (
-                    name,
-                    ContextStats {
-                        step_count: usize::try_from(entry.step_count).unwrap_or(usize::MAX),
-                        step_type_count: usize::try_from(entry.step_type_count)
-                            .unwrap_or(usize::MAX),
-                        registry_type: "SpecificationRegistry",
-                    },
-                )
-            })
+            .map(|(name, entry)| (name, ContextStats::of(&entry)))
             .collect())
     }
 

@@ -178,24 +178,25 @@ impl<'c> PgWriter<'c> {
     /// this transaction (`READ COMMITTED`) then sees its rows; a writer that comes later finds
     /// the row gone and writes nothing. Then the specs go (pd_specs has no foreign key since
     /// schema version 3) and the step types with the row (their key cascades).
-    pub(crate) fn drop_context(&mut self, name: &str) -> Result<Option<u64>> {
+    pub(crate) fn drop_context(&mut self, name: &str) -> Result<Option<CatalogRecordV1>> {
         let action = format!("clearing context {}", shorten(name));
         let row = self.sql.query_opt(
             &action,
-            "DELETE FROM pd_contexts WHERE name = $1 RETURNING id",
+            "DELETE FROM pd_contexts WHERE name = $1 \
+             RETURNING id, step_count, step_type_count, next_position, revision",
             &[&name],
         )?;
         let Some(row) = row else {
             return Ok(None);
         };
-        let at = location(name);
-        let key = column::<i64>(&row, 0, &at)?;
+        let key = column::<i64>(&row, 0, &location(name))?;
+        let entry = record(&row, 0, name)?;
         self.sql.execute(
             &action,
             "DELETE FROM pd_specs WHERE context_id = $1",
             &[&key],
         )?;
-        unsigned(key, &at).map(Some)
+        Ok(Some(entry))
     }
 
     /// Locks context `name`'s catalog row for the rest of the transaction (writers of one

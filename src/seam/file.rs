@@ -99,7 +99,7 @@ impl CatalogWrite for FileWriter<'_> {
         self.0.create_context(name)
     }
 
-    fn drop_context(&mut self, name: &str) -> Result<Option<u64>> {
+    fn drop_context(&mut self, name: &str) -> Result<Option<CatalogRecordV1>> {
         self.0.drop_context(name)
     }
 

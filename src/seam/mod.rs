@@ -59,8 +59,9 @@ pub(crate) trait CatalogWrite {
     fn context_names(&mut self) -> Result<Vec<String>>;
     /// The context's record, creating the context if missing; true when created now.
     fn create_context(&mut self, name: &str) -> Result<(CatalogRecordV1, bool)>;
-    /// Deletes a context with everything in it; its id if it existed.
-    fn drop_context(&mut self, name: &str) -> Result<Option<u64>>;
+    /// Deletes a context with everything in it; its catalog record as it was (id and
+    /// counts) if it existed.
+    fn drop_context(&mut self, name: &str) -> Result<Option<CatalogRecordV1>>;
     /// Opens context `name` for writing, checking that it still has id `id`.
     fn context<'a>(&'a mut self, name: &str, id: u64) -> Result<Box<dyn ContextWrite + 'a>>;
     /// Empties context `name` (id `id`) but keeps it, bumping its revision.

@@ -63,7 +63,7 @@ impl CatalogWrite for PgWriter<'_> {
         PgWriter::create_context(self, name)
     }
 
-    fn drop_context(&mut self, name: &str) -> Result<Option<u64>> {
+    fn drop_context(&mut self, name: &str) -> Result<Option<CatalogRecordV1>> {
         PgWriter::drop_context(self, name)
     }
 

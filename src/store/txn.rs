@@ -199,7 +199,7 @@ impl Writer {
     }
 
     /// Deletes a context: its tables and its catalog row. Returns its id if it existed.
-    pub(crate) fn drop_context(&self, name: &str) -> Result<Option<u64>> {
+    pub(crate) fn drop_context(&self, name: &str) -> Result<Option<CatalogRecordV1>> {
         let Some(entry) = self.catalog_entry(name)? else {
             return Ok(None);
         };
@@ -211,7 +211,7 @@ impl Writer {
             .open_table(CATALOG)
             .map_err(|e| storage_error(action(), e))?;
         table.remove(name).map_err(|e| storage_error(action(), e))?;
-        Ok(Some(entry.id))
+        Ok(Some(entry))
     }
 
     /// Opens the tables of context `name` for writing, checking that it still has id `id`.
