@@ -3,8 +3,8 @@
 //! resolver returns exactly what the straightforward reference-style path returns, cached or
 //! not; and `resolve_with_scoring` returns exactly (scores and breakdowns bit for bit,
 //! candidate order with ties included) what its first, straightforward version returns,
-//! also after a registry write, and a `CandidateScorer`'s top candidates are the start of
-//! those lists with their full lengths.
+//! also after a registry write, and a `CandidateScorer`'s top candidates (one consumer at a
+//! time or many together) are the start of those lists with their full lengths.
 
 use pipeline_deps::resolve::{CandidateScorer, ScoredCandidate, ScoringResolution, StepResolution};
 use pipeline_deps::{
@@ -246,6 +246,17 @@ fn scoring_agrees(
                 consumer
             );
         }
+    }
+    // Scored together, the consumers get what each gets alone.
+    let together = scorer
+        .top_candidates_many(consumers, 2)
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(together.len(), consumers.len());
+    for (&consumer, got) in consumers.iter().zip(together) {
+        let alone = scorer
+            .top_candidates(consumer, 2)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(got, alone, "consumer {:?}", consumer);
     }
     Ok(())
 }

@@ -102,33 +102,61 @@ struct Scored {
     total: usize,
 }
 
+/// At most this many candidates per dependency are scored per call for a group of
+/// consumers (one registry read each on a server); with more kept per dependency, the
+/// consumers are scored a few at a time, so that memory stays bounded.
+const CANDIDATES_PER_CALL: usize = 1024;
+/// The most consumers scored in one call.
+const CONSUMERS_PER_CALL: usize = 256;
+
 impl Scorer<'_> {
+    /// How many consumers are scored in one call.
+    fn per_call(&self) -> usize {
+        (CANDIDATES_PER_CALL / self.keep.max(1)).clamp(1, CONSUMERS_PER_CALL)
+    }
+
+    /// Scores those of `consumers` not scored yet, in groups (one registry read each).
+    fn prefetch(&mut self, consumers: &[&str]) -> Result<(), Failure> {
+        let keep = self.keep.max(1);
+        let per_call = self.per_call();
+        let mut seen = HashSet::new();
+        let pending: Vec<&str> = consumers
+            .iter()
+            .copied()
+            .filter(|c| !self.cache.contains_key(*c) && seen.insert(*c))
+            .collect();
+        for group in pending.chunks(per_call) {
+            let scored = self.scorer.top_candidates_many(group, keep)?;
+            for (consumer, top) in group.iter().zip(scored) {
+                // A step removed since the snapshot was taken (only possible on a server)
+                // has no dependencies left to explain.
+                let scored = top
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(dependency, top)| {
+                        let best = top
+                            .candidates
+                            .into_iter()
+                            .map(|c| Candidate {
+                                producer: c.provider_step,
+                                output: c.property_reference.output_name().to_owned(),
+                                score: c.score,
+                                score_breakdown: c.score_breakdown,
+                            })
+                            .collect();
+                        let total = top.total;
+                        (dependency, Scored { best, total })
+                    })
+                    .collect();
+                self.cache.insert((*consumer).to_owned(), scored);
+            }
+        }
+        Ok(())
+    }
+
     fn of(&mut self, consumer: &str) -> Result<&HashMap<String, Scored>, Failure> {
         if !self.cache.contains_key(consumer) {
-            // A step removed since the snapshot was taken (only possible on a server) has
-            // no dependencies left to explain.
-            let top = self
-                .scorer
-                .top_candidates(consumer, self.keep.max(1))?
-                .unwrap_or_default();
-            let scored = top
-                .into_iter()
-                .map(|(dependency, top)| {
-                    let best = top
-                        .candidates
-                        .into_iter()
-                        .map(|c| Candidate {
-                            producer: c.provider_step,
-                            output: c.property_reference.output_name().to_owned(),
-                            score: c.score,
-                            score_breakdown: c.score_breakdown,
-                        })
-                        .collect();
-                    let total = top.total;
-                    (dependency, Scored { best, total })
-                })
-                .collect();
-            self.cache.insert(consumer.to_owned(), scored);
+            self.prefetch(&[consumer])?;
         }
         self.cache.get(consumer).ok_or_else(|| {
             Failure::Invalid(format!(
@@ -185,27 +213,34 @@ fn unwired(
             (u.step.as_str(), names)
         })
         .collect();
-    let mut list = Vec::new();
+    let mut missing = Vec::new();
     for step in &snapshot.steps {
         let Some(spec) = specs.get(step) else {
             continue;
         };
         for (key, dep) in &spec.dependencies {
-            let missing = match failed.get(step.as_str()) {
+            let unwired = match failed.get(step.as_str()) {
                 Some(required) => required.contains(key.as_str()),
                 None => !dep.required && !wired.contains(&(step.as_str(), key.as_str())),
             };
-            if missing {
-                list.push(Unwired {
-                    consumer: step.clone(),
-                    dependency: key.clone(),
-                    required: dep.required,
-                    best_candidate: scorer.best(step, key)?,
-                });
+            if unwired {
+                missing.push((step, key, dep.required));
             }
         }
     }
-    Ok(list)
+    let consumers: Vec<&str> = missing.iter().map(|(step, _, _)| step.as_str()).collect();
+    scorer.prefetch(&consumers)?;
+    missing
+        .into_iter()
+        .map(|(step, key, required)| {
+            Ok(Unwired {
+                consumer: step.clone(),
+                dependency: key.clone(),
+                required,
+                best_candidate: scorer.best(step, key)?,
+            })
+        })
+        .collect()
 }
 
 fn best_text(best: Option<&Candidate>) -> (String, String) {
@@ -342,10 +377,21 @@ fn explanation(
     top: Option<usize>,
 ) -> Result<Vec<ExplainedDependency>, Failure> {
     let mut list = Vec::new();
-    for step in &snapshot.steps {
+    for (i, step) in snapshot.steps.iter().enumerate() {
         let Some(spec) = specs.get(step) else {
             continue;
         };
+        if !scorer.cache.contains_key(step.as_str()) {
+            // This step and the next ones, scored together.
+            let next: Vec<&str> = snapshot
+                .steps
+                .iter()
+                .skip(i)
+                .take(scorer.per_call())
+                .map(String::as_str)
+                .collect();
+            scorer.prefetch(&next)?;
+        }
         for (key, dep) in &spec.dependencies {
             let (mut candidates, total) = scorer.take(step, key)?;
             let keep = top.unwrap_or(usize::MAX).min(total);

@@ -116,29 +116,46 @@ impl CandidateScorer<'_> {
         consumer: &str,
         top: usize,
     ) -> crate::Result<Option<IndexMap<String, TopCandidates>>> {
+        Ok(self.top_candidates_many(&[consumer], top)?.pop().flatten())
+    }
+
+    /// [`Self::top_candidates`] of each of `consumers` (aligned), all scored against one
+    /// state of the registry, read once: on a PostgreSQL registry that is one revision
+    /// check and one read of the consumers' specifications for the whole list instead of
+    /// two round trips per consumer. Every result is held at once, so a caller keeping many
+    /// candidates per dependency scores a long list in parts.
+    ///
+    /// # Errors
+    /// As [`Self::top_candidates`].
+    pub fn top_candidates_many<S: AsRef<str>>(
+        &mut self,
+        consumers: &[S],
+        top: usize,
+    ) -> crate::Result<Vec<Option<IndexMap<String, TopCandidates>>>> {
         let revision = self.resolver.registry().revision()?;
         if revision != self.revision {
             self.index = self.resolver.candidate_index(&self.names, revision)?;
             self.revision = revision;
         }
-        let Some(spec) = self
-            .resolver
-            .load_specs(&[consumer], revision)?
-            .pop()
-            .flatten()
-        else {
-            return Ok(None);
-        };
-        let mut scored = IndexMap::with_capacity(spec.dependencies.len());
-        for (key, dep) in &spec.dependencies {
-            let (candidates, total) = self.resolver.score(&self.index, consumer, dep, top);
-            let top = TopCandidates {
-                required: dep.required,
-                candidates,
-                total,
-            };
-            scored.insert(key.clone(), top);
+        let names: Vec<&str> = consumers.iter().map(AsRef::as_ref).collect();
+        let specs = self.resolver.load_specs(&names, revision)?;
+        let mut all = Vec::with_capacity(names.len());
+        for (consumer, spec) in names.iter().zip(specs) {
+            let scored = spec.map(|spec| {
+                let mut scored = IndexMap::with_capacity(spec.dependencies.len());
+                for (key, dep) in &spec.dependencies {
+                    let (candidates, total) = self.resolver.score(&self.index, consumer, dep, top);
+                    let top = TopCandidates {
+                        required: dep.required,
+                        candidates,
+                        total,
+                    };
+                    scored.insert(key.clone(), top);
+                }
+                scored
+            });
+            all.push(scored);
         }
-        Ok(Some(scored))
+        Ok(all)
     }
 }
