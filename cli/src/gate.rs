@@ -376,6 +376,13 @@ fn explanation(
     scorer: &mut Scorer<'_>,
     top: Option<usize>,
 ) -> Result<Vec<ExplainedDependency>, Failure> {
+    // A map, not `EdgeSnapshot::edge` (a scan of every edge) per dependency: that made
+    // `--explain` over every step of a large context quadratic.
+    let edges: HashMap<(&str, &str), &ResolvedEdge> = snapshot
+        .edges
+        .iter()
+        .map(|e| ((e.consumer.as_str(), e.dependency.as_str()), e))
+        .collect();
     let mut list = Vec::new();
     for (i, step) in snapshot.steps.iter().enumerate() {
         let Some(spec) = specs.get(step) else {
@@ -402,7 +409,9 @@ fn explanation(
                 dependency: key.clone(),
                 dependency_type: dep.dependency_type.to_string(),
                 required: dep.required,
-                wired_to: snapshot.edge(step, key).map(|e| e.source()),
+                wired_to: edges
+                    .get(&(step.as_str(), key.as_str()))
+                    .map(|e| e.source()),
                 candidates,
                 more,
             });

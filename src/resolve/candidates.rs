@@ -21,7 +21,8 @@
 //!   position, output position). Classes are sorted by score and the members of classes
 //!   with equal scores merged by position.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
 use super::outcome::ScoredCandidate;
@@ -184,10 +185,10 @@ impl CandidateIndex {
         // here does not matter.
         scored.sort_by(|a, b| b.0.total_cmp(&a.0));
         let mut candidates = Vec::with_capacity(total.min(limit));
-        let mut merge: Vec<(&Member, usize)> = Vec::new();
         let mut rest = scored.as_slice();
         while let Some(first) = rest.first() {
-            if candidates.len() >= limit {
+            let room = limit.saturating_sub(candidates.len());
+            if room == 0 {
                 break;
             }
             let same = rest
@@ -197,21 +198,8 @@ impl CandidateIndex {
                 .max(1);
             let (group, tail) = rest.split_at(same.min(rest.len()));
             rest = tail;
-            merge.clear();
-            for (g, (_, _, class)) in group.iter().enumerate() {
-                merge.extend(
-                    class
-                        .members
-                        .iter()
-                        .filter(|m| Some(m.provider) != skip)
-                        .map(|m| (m, g)),
-                );
-            }
-            if group.len() > 1 {
-                merge.sort_unstable_by_key(|(m, _)| m.position);
-            }
-            let room = limit - candidates.len();
-            for &(member, g) in merge.iter().take(room) {
+            let classes: Vec<&OutputClass> = group.iter().map(|(_, _, class)| *class).collect();
+            for (g, member) in merged(&classes, skip).take(room) {
                 let Some(&(score, parts, _)) = group.get(g) else {
                     continue;
                 };
@@ -226,6 +214,41 @@ impl CandidateIndex {
         }
         (candidates, total)
     }
+}
+
+/// The members of `classes` (each in position order) merged into one position order, with
+/// the index of each member's class, leaving out the members of provider `skip`. Lazy: taking
+/// the first few of many large classes costs a few heap steps, not a sort of every member
+/// (a dependency tied across classes of thousands of providers each made every consumer's
+/// scoring grow with the size of the context).
+fn merged<'c>(
+    classes: &[&'c OutputClass],
+    skip: Option<u32>,
+) -> impl Iterator<Item = (usize, &'c Member)> {
+    let mut cursors: Vec<std::iter::Peekable<_>> = classes
+        .iter()
+        .map(|class| {
+            class
+                .members
+                .iter()
+                .filter(move |m| Some(m.provider) != skip)
+                .peekable()
+        })
+        .collect();
+    let mut heads: BinaryHeap<Reverse<((u32, u32), usize)>> = cursors
+        .iter_mut()
+        .enumerate()
+        .filter_map(|(g, cursor)| cursor.peek().map(|m| Reverse((m.position, g))))
+        .collect();
+    std::iter::from_fn(move || {
+        let Reverse((_, g)) = heads.pop()?;
+        let cursor = cursors.get_mut(g)?;
+        let member = cursor.next()?;
+        if let Some(next) = cursor.peek() {
+            heads.push(Reverse((next.position, g)));
+        }
+        Some((g, member))
+    })
 }
 
 impl OutputClass {
