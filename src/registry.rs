@@ -548,6 +548,42 @@ impl SpecificationRegistry {
         })
     }
 
+    /// Every step type with the names of its steps, read from the step-type index alone (no
+    /// specification is read or decoded): names in registration order, types in the order
+    /// of their first step in registration order. The same as grouping [`Self::iter`] by
+    /// `step_type`, at the cost of the names. This type order is not always
+    /// [`Self::list_step_types`]' first-seen order: a type keeps its first-seen place after
+    /// the step that brought it is unregistered or moved to another type.
+    ///
+    /// ```
+    /// use pipeline_deps::{NodeType, RegistryManager, StepSpecification};
+    ///
+    /// # fn main() -> pipeline_deps::Result<()> {
+    /// let registry = RegistryManager::in_memory()?.get_registry("ml")?;
+    /// let spec = |t: &str| StepSpecification::new(t, NodeType::Singular);
+    /// registry.register("load", &spec("DataLoad"))?;
+    /// registry.register("train", &spec("Training"))?;
+    /// registry.register("reload", &spec("DataLoad"))?;
+    /// registry.unregister("load")?;
+    /// assert_eq!(
+    ///     registry.step_names_by_type()?,
+    ///     [
+    ///         ("Training".to_owned(), vec!["train".to_owned()]),
+    ///         ("DataLoad".to_owned(), vec!["reload".to_owned()]),
+    ///     ]
+    /// );
+    /// assert_eq!(registry.list_step_types()?, ["DataLoad", "Training"]); // first seen
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::ContextCleared`]; [`Error::Corrupted`] when the index is damaged or its
+    /// counts disagree with the catalog's (a damaged specification record is not seen:
+    /// none is read); storage errors.
+    pub fn step_names_by_type(&self) -> Result<Vec<(String, Vec<String>)>> {
+        self.read(|c| c.type_members())
+    }
+
     /// Step names in registration order (a replaced step keeps its place).
     ///
     /// # Errors

@@ -1,7 +1,8 @@
 //! Damage in the B-tree pages above the step-type index never turns into wrong answers: a
-//! step-type query returns exactly the steps of that type (or a corruption error), and a write on
-//! such a file never counts a type twice (it fails with a corruption error, or commits right
-//! counts and the reads after it answer rightly or report the damage).
+//! step-type query returns exactly the steps of that type, the listing of every type's step
+//! names (read from the index alone) exactly the registered ones (or a corruption error),
+//! and a write on such a file never counts a type twice (it fails with a corruption error,
+//! or commits right counts and the reads after it answer rightly or report the damage).
 //!
 //! The damage is aimed where an outside tester found it (2026-11-30): the type-length bytes
 //! of the chunk keys that the storage engine copies into its branch pages. A changed length
@@ -81,8 +82,27 @@ fn chunk_key_length_bytes(case: &Case, image: &[u8]) -> Vec<usize> {
     offsets
 }
 
+/// What `step_names_by_type` lists for the case's context: step `i` has type
+/// `i % types`, and after [`writes_stay_right`] (`written`) type `k` also has `new{k}`.
+fn expected_names_by_type(case: &Case, written: bool) -> Vec<(String, Vec<String>)> {
+    case.types
+        .iter()
+        .enumerate()
+        .map(|(k, step_type)| {
+            let mut names: Vec<String> = (k..case.steps)
+                .step_by(case.types.len())
+                .map(name)
+                .collect();
+            if written {
+                names.push(format!("new{k}"));
+            }
+            ((*step_type).to_owned(), names)
+        })
+        .collect()
+}
+
 /// Every step-type query on the damaged file answers with exactly the steps of that type,
-/// or a corruption error.
+/// or a corruption error; so does the listing of every type's step names.
 fn queries_stay_right(case: &Case, path: &std::path::Path, per_type: usize) -> TestResult<bool> {
     let manager = match RegistryManager::open_read_only(path) {
         Ok(manager) => manager,
@@ -96,6 +116,25 @@ fn queries_stay_right(case: &Case, path: &std::path::Path, per_type: usize) -> T
         Err(e) => return Err(format!("a non-corruption error: {e}").into()),
     };
     let mut answered = true;
+    // Every type's step names, read from the index alone: right, or a corruption error.
+    match registry.step_names_by_type() {
+        Ok(listed) => {
+            let expected = expected_names_by_type(case, per_type > case.per_type());
+            if listed != expected {
+                return Err(format!(
+                    "step_names_by_type answered {} types and {} names, not the {} and {} \
+                     registered",
+                    listed.len(),
+                    listed.iter().map(|(_, n)| n.len()).sum::<usize>(),
+                    expected.len(),
+                    expected.iter().map(|(_, n)| n.len()).sum::<usize>()
+                )
+                .into());
+            }
+        }
+        Err(Error::Corrupted { .. }) => answered = false,
+        Err(e) => return Err(format!("a non-corruption error: {e}").into()),
+    }
     for &step_type in case.types {
         match registry.get_specifications_by_type(step_type) {
             Ok(found) => {

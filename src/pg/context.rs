@@ -212,6 +212,36 @@ impl<'s, 'c> PgContextReader<'s, 'c> {
         Ok(types)
     }
 
+    /// Every step type with its step names, from the spec rows' name, position and type
+    /// columns (no record is fetched): names in registration order, types in the order of
+    /// their first step. The step and type counts are checked against the catalog's.
+    pub(crate) fn type_members(&mut self) -> Result<Vec<(String, Vec<String>)>> {
+        let rows = self.sql.query(
+            &self.action(),
+            "SELECT step_type, step_name FROM pd_specs WHERE context_id = $1 ORDER BY position",
+            &[&self.key],
+        )?;
+        self.check_count(rows.len(), self.entry.step_count, "steps")?;
+        let at = || format!("a step row of context {}", shorten(&self.name));
+        let mut groups: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        let mut members: Vec<(String, Vec<String>)> = Vec::new();
+        for row in &rows {
+            let step_type: String = column(row, 0, &at)?;
+            let step: String = column(row, 1, &at)?;
+            let group = match groups.get(&step_type) {
+                Some(&group) => group,
+                None => {
+                    groups.insert(step_type.clone(), members.len());
+                    members.push((step_type, Vec::new()));
+                    members.len() - 1
+                }
+            };
+            members[group].1.push(step);
+        }
+        self.check_count(members.len(), self.entry.step_type_count, "step types")?;
+        Ok(members)
+    }
+
     /// The steps of one type with their specifications, in registration order.
     pub(crate) fn by_type(&mut self, step_type: &str) -> Result<Vec<(String, StepSpecification)>> {
         if !storable(step_type) {

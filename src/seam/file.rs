@@ -88,6 +88,10 @@ impl ContextRead for ContextReader<'_> {
     fn by_type(&mut self, step_type: &str) -> Result<Vec<(String, StepSpecification)>> {
         ContextReader::by_type(self, step_type)
     }
+
+    fn type_members(&mut self) -> Result<Vec<(String, Vec<String>)>> {
+        ContextReader::type_members(self)
+    }
 }
 
 impl CatalogWrite for FileWriter<'_> {

@@ -51,6 +51,11 @@ pub(crate) trait ContextRead {
     fn step_types(&mut self) -> Result<Vec<String>>;
     /// The steps of one type with their specifications, in registration order.
     fn by_type(&mut self, step_type: &str) -> Result<Vec<(String, StepSpecification)>>;
+    /// Every step type with its step names, read without any specification: names in
+    /// registration order, types in the order of their first step in registration order
+    /// (what grouping [`Self::all`] by step type gives; not [`Self::step_types`]' first-seen
+    /// order, which an unregister or an upsert changing a type makes differ).
+    fn type_members(&mut self) -> Result<Vec<(String, Vec<String>)>>;
 }
 
 /// Changing the catalog in a write transaction.

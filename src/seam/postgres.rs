@@ -52,6 +52,10 @@ impl ContextRead for PgContextReader<'_, '_> {
     fn by_type(&mut self, step_type: &str) -> Result<Vec<(String, StepSpecification)>> {
         PgContextReader::by_type(self, step_type)
     }
+
+    fn type_members(&mut self) -> Result<Vec<(String, Vec<String>)>> {
+        PgContextReader::type_members(self)
+    }
 }
 
 impl CatalogWrite for PgWriter<'_> {

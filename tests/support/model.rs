@@ -1001,8 +1001,8 @@ pub fn verify(
     Ok(index)
 }
 
-/// Stats equal a recount, names and types agree with the records, each step is visible in its
-/// own context only, and each workspace view shows exactly its own contexts, in order.
+/// Stats equal a recount, names and types agree with the records (also each type's step
+/// names read from the index alone), each step is visible in its own context only, and each workspace view shows exactly its own contexts, in order.
 pub fn check_consistency(manager: &RegistryManager, actual: &Snapshot) -> Result<(), Failure> {
     let stats = lib("get_context_stats", manager.get_context_stats())?;
     let names: Vec<&String> = stats.keys().collect();
@@ -1063,6 +1063,20 @@ pub fn check_consistency(manager: &RegistryManager, actual: &Snapshot) -> Result
         if lib("len", registry.len())? != ctx.steps.len() {
             return fail(format!(
                 "context {:?}: len() differs from a recount",
+                ctx.name
+            ));
+        }
+        let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
+        for (step, spec) in &ctx.steps {
+            match grouped.iter_mut().find(|(t, _)| *t == spec.step_type) {
+                Some((_, names)) => names.push(step.clone()),
+                None => grouped.push((spec.step_type.clone(), vec![step.clone()])),
+            }
+        }
+        let by_type = lib("step_names_by_type", registry.step_names_by_type())?;
+        if by_type != grouped {
+            return fail(format!(
+                "context {:?}: step_names_by_type {by_type:?} differs from the steps grouped by type {grouped:?}",
                 ctx.name
             ));
         }

@@ -342,6 +342,61 @@ impl<'txn> ContextReader<'txn> {
         Ok(types.into_iter().map(|(_, t)| t).collect())
     }
 
+    /// Every step type with its step names, from the index alone (no spec row is read):
+    /// names in registration order, types in the order of their first step. Checked as
+    /// [`Self::names`] and [`Self::step_types`] check: every chunk's seal, keys in order,
+    /// each type starting at its chunk 0, no position twice, and the step and type counts
+    /// against the catalog's.
+    pub(crate) fn type_members(&self) -> Result<Vec<(String, Vec<String>)>> {
+        let (start, end) = typeindex::all_types_range();
+        let chunks = self.chunks(&start, &end, None)?;
+        // Chunk keys are the type then the chunk number, so a type's chunks are adjacent.
+        let mut types: Vec<&str> = Vec::new();
+        let mut entries: Vec<(u64, usize, &str)> = Vec::new();
+        for (step_type, number, chunk) in &chunks {
+            if types.last() != Some(&step_type.as_str()) {
+                if *number != 0 {
+                    return Err(missing_first_chunk(&self.name, step_type));
+                }
+                types.push(step_type);
+            }
+            let at = types.len() - 1;
+            entries.extend(chunk.entries().map(|(seq, step)| (seq, at, step)));
+        }
+        self.check_count(types.len(), self.entry.step_type_count, "step types")?;
+        self.check_count(entries.len(), self.entry.step_count, "steps")?;
+        entries.sort_unstable_by_key(|(seq, _, _)| *seq);
+        if let Some(pair) = entries.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+            return Err(corrupt_index(
+                &self.name,
+                format!(
+                    "it lists position {} twice (steps {} and {})",
+                    pair[0].0,
+                    shorten(pair[0].2),
+                    shorten(pair[1].2)
+                ),
+            ));
+        }
+        // Where each type's group is in the answer, once its first step was met (`at`
+        // indexes `types` and `slot`, `group` indexes `members`, by construction).
+        let mut slot: Vec<Option<usize>> = vec![None; types.len()];
+        let mut members: Vec<(String, Vec<String>)> = Vec::with_capacity(types.len());
+        for (_, at, step) in entries {
+            let group = *slot[at].get_or_insert_with(|| {
+                members.push((types[at].to_owned(), Vec::new()));
+                members.len() - 1
+            });
+            members[group].1.push(step.to_owned());
+        }
+        if members.len() != types.len() {
+            return Err(corrupt_index(
+                &self.name,
+                "it lists a step type without steps",
+            ));
+        }
+        Ok(members)
+    }
+
     /// The steps of one type with their specifications, in registration order; a read that
     /// misses the type's chunk 0 is corruption ([`missing_first_chunk`]).
     pub(crate) fn by_type(&self, step_type: &str) -> Result<Vec<(String, StepSpecification)>> {
