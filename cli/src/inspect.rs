@@ -5,7 +5,6 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::sync::Arc;
 
-use indexmap::IndexMap;
 use pipeline_deps::spec::SpecProblem;
 use pipeline_deps::{RegistryManager, StepSpecification};
 use serde::Serialize;
@@ -178,7 +177,7 @@ struct TypesReport<'a> {
 #[derive(Serialize)]
 struct TypeEntry<'a> {
     step_type: &'a str,
-    steps: &'a [&'a str],
+    steps: &'a [String],
 }
 
 /// `show CONTEXT [STEP]`: the steps of a context, or one specification in full.
@@ -285,21 +284,16 @@ fn write_spec(
     Ok(())
 }
 
-/// `types CONTEXT [TYPE]`: step types in first-seen order and their steps.
+/// `types CONTEXT [TYPE]`: step types in the order of their first step in registration
+/// order, and their steps, read from the step-type index alone (no specification is
+/// decoded: `SpecificationRegistry::step_names_by_type`).
 pub fn types(s: &mut Session<'_>, context: &str, only: Option<&str>) -> Result<Status, Failure> {
     let manager = open_read(&s.db)?;
     let registry = existing_context(&manager, context)?;
     if let Some(only) = only {
         return one_type(s, &registry, context, only);
     }
-    let steps: Vec<_> = registry.iter()?.collect();
-    let mut by_type: IndexMap<&str, Vec<&str>> = IndexMap::new();
-    for (name, spec) in &steps {
-        by_type
-            .entry(spec.step_type.as_str())
-            .or_default()
-            .push(name.as_str());
-    }
+    let by_type = registry.step_names_by_type()?;
     if s.json {
         let report = TypesReport {
             context,
@@ -320,11 +314,10 @@ pub fn types(s: &mut Session<'_>, context: &str, only: Option<&str>) -> Result<S
     }
     let mut table = Table::new(&["STEP TYPE", "COUNT", "STEPS"]).right(&[1]);
     for (t, names) in &by_type {
-        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
         table.row(vec![
-            (*t).to_owned(),
+            t.clone(),
             names.len().to_string(),
-            list_preview(&names, 4),
+            list_preview(names, 4),
         ]);
     }
     table.write(s.out)?;
@@ -359,7 +352,7 @@ fn one_type(
         ));
     }
     if s.json {
-        let names: Vec<&str> = members.iter().map(|(name, _)| name.as_str()).collect();
+        let names: Vec<String> = members.iter().map(|(name, _)| name.clone()).collect();
         let report = TypesReport {
             context,
             types: vec![TypeEntry {
