@@ -502,22 +502,30 @@ fn copy_says_each_context_as_it_is_copied_and_refuses_one_another_writer_fills_m
             .get_registry("second")
             .and_then(|r| r.register("intruder", &spec))
     });
-    let mut waiters = 0;
-    for _ in 0..600 {
-        waiters = held
-            .query_one(
-                // In this test's database only: other tests share the cluster.
-                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-                 WHERE NOT l.granted AND a.datname = current_database()",
-                &[],
-            )?
-            .try_get::<_, i64>(0)?;
-        if waiters > 0 {
-            break;
+    // Sessions of this test's database (other tests share the cluster) waiting for a lock.
+    // A transaction sees the server's activity statistics as first read in it unless told
+    // to read them again: without that, a session that connected later never shows.
+    let waiting = |held: &mut postgres::Transaction<'_>, at_least: i64| -> TestResult<bool> {
+        for _ in 0..600 {
+            held.execute("SELECT pg_stat_clear_snapshot()", &[])?;
+            let waiters = held
+                .query_one(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+                     WHERE NOT l.granted AND a.datname = current_database()",
+                    &[],
+                )?
+                .try_get::<_, i64>(0)?;
+            if waiters >= at_least {
+                return Ok(true);
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(waiters > 0, "the other writer never waited for the row");
+        Ok(false)
+    };
+    assert!(
+        waiting(&mut held, 1)?,
+        "the other writer never waited for the row"
+    );
 
     let mut copy = Command::new(BIN)
         .args(["copy", "--from", file, "--to", &url])
@@ -534,7 +542,12 @@ fn copy_says_each_context_as_it_is_copied_and_refuses_one_another_writer_fills_m
     });
     // `first` is copied and said so while the copy waits for `second`'s row.
     let said = heard.recv_timeout(Duration::from_secs(60));
+    // The copy queues for the row behind the other writer before the row is released:
+    // released earlier, the copy could take it before the woken writer does (a valid order
+    // too, but not the one this test is about).
+    let queued = said.is_ok() && waiting(&mut held, 2)?;
     held.commit()?;
+    assert!(queued, "the copy never queued for the row");
     assert_eq!(
         said.map_err(|_| "the copy said nothing while it waited")?,
         "copied context 'first' (1 step(s))"
