@@ -56,7 +56,9 @@ pub(crate) type Cause = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// Reading or writing the database file failed. Kind [`ErrorKind::Io`].
+    /// Reading or writing the database file failed, or the output an export was writing to
+    /// ([`SpecificationRegistry::export_json_to`](crate::SpecificationRegistry::export_json_to)).
+    /// Kind [`ErrorKind::Io`].
     #[error("I/O error while {}", crate::spec::escape_name(action))]
     Io {
         /// What was being done, e.g. "registering step 'train' in context 'ml'".
@@ -378,8 +380,8 @@ fn server_message(kind: ServerErrorKind, server: &str, action: &str) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// The operating system failed to read or write the file ([`Error::Io`]). Retrying
-    /// after fixing the disk or permissions may work.
+    /// The operating system failed to read or write the file, or an export's output
+    /// ([`Error::Io`]). Retrying after fixing the disk or permissions may work.
     Io,
     /// The file is damaged or is not a registry ([`Error::Corrupted`],
     /// [`Error::NotARegistry`]). Restore it from a backup.

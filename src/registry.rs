@@ -190,6 +190,26 @@ impl SpecificationRegistry {
         })
     }
 
+    /// [`Self::read`] for an `f` that hands what it reads on as it goes (an export writing its
+    /// output): on a server it runs again after a lost connection only while `repeatable`
+    /// says that nothing was handed on yet.
+    pub(crate) fn read_handing_on<T>(
+        &self,
+        mut f: impl FnMut(&mut dyn ContextRead) -> Result<T>,
+        repeatable: &dyn Fn() -> bool,
+    ) -> Result<T> {
+        self.check_live()?;
+        let store = self.shared.store()?;
+        store.read_repeatable_while(
+            &format!("reading context {}", shorten(&self.state.name)),
+            |reader| {
+                let mut context = reader.context(&self.state.name, self.state.id)?;
+                f(&mut *context)
+            },
+            repeatable,
+        )
+    }
+
     /// Runs `f` in one read transaction (a consistent snapshot); on a server, again on a new
     /// connection if the first was lost (so `f` may run twice; it only reads).
     fn snapshot<T>(&self, f: impl FnMut(&mut dyn CatalogRead) -> Result<T>) -> Result<T> {

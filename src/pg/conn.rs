@@ -169,6 +169,35 @@ impl<'c> Sql<'c> {
             .map_err(|e| map_error(self.server, action, e))
     }
 
+    /// Runs a query through a cursor (a portal of this transaction), handing its rows to
+    /// `visit` `batch` at a time, so that at most one batch is held however many rows the
+    /// query returns; stops at the first error, `visit`'s included.
+    pub(super) fn query_batches(
+        &mut self,
+        action: &str,
+        sql: &'static str,
+        params: &Params<'_>,
+        batch: i32,
+        visit: &mut dyn FnMut(&[Row]) -> Result<()>,
+    ) -> Result<()> {
+        let statement = self.statement(action, sql)?;
+        let portal = self
+            .txn
+            .bind(&statement, params)
+            .map_err(|e| map_error(self.server, action, e))?;
+        loop {
+            let rows = self
+                .txn
+                .query_portal(&portal, batch)
+                .map_err(|e| map_error(self.server, action, e))?;
+            visit(&rows)?;
+            // A short batch is the last: the portal has no more rows.
+            if rows.len() < usize::try_from(batch).unwrap_or(usize::MAX) {
+                return Ok(());
+            }
+        }
+    }
+
     /// Runs a query that returns at most one row.
     pub(super) fn query_opt(
         &mut self,

@@ -73,6 +73,10 @@ pub(super) fn storable(name: &str) -> bool {
     !name.contains('\0')
 }
 
+/// How many rows [`PgContextReader::for_each`] fetches at a time: a step's record is a few
+/// kilobytes, so a batch is a few megabytes, and 200,000 steps take 200 round trips.
+const EXPORT_BATCH: i32 = 1000;
+
 /// One context as seen by one read snapshot.
 pub(crate) struct PgContextReader<'s, 'c> {
     sql: &'s mut Sql<'c>,
@@ -184,6 +188,36 @@ impl<'s, 'c> PgContextReader<'s, 'c> {
         )?;
         self.check_count(rows.len(), self.entry.step_count, "steps")?;
         self.specs_of(&rows)
+    }
+
+    /// Calls `visit` with every step and its specification, in registration order, reading
+    /// the rows [`EXPORT_BATCH`] at a time through a cursor of this snapshot, then checks
+    /// their number against the catalog's count. Returns how many were visited.
+    pub(crate) fn for_each(
+        &mut self,
+        visit: &mut dyn FnMut(String, StepSpecification) -> Result<()>,
+    ) -> Result<u64> {
+        let action = self.action();
+        let name = self.name.clone();
+        let mut count = 0usize;
+        self.sql.query_batches(
+            &action,
+            "SELECT step_name, position, step_type, record FROM pd_specs \
+             WHERE context_id = $1 ORDER BY position",
+            &[&self.key],
+            EXPORT_BATCH,
+            &mut |rows| {
+                for row in rows {
+                    let (step, record) = step_row(&name, row)?;
+                    let spec = spec_of(&name, &step, record)?;
+                    visit(step, spec)?;
+                    count += 1;
+                }
+                Ok(())
+            },
+        )?;
+        self.check_count(count, self.entry.step_count, "steps")?;
+        Ok(count as u64)
     }
 
     fn specs_of(&self, rows: &[Row]) -> Result<Vec<(String, StepSpecification)>> {

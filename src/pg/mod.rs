@@ -304,6 +304,21 @@ impl PgStore {
         again_if_lost(|| self.read_once(action, &mut f))
     }
 
+    /// [`Self::read`] for an `f` that hands what it reads on as it goes (an export writing
+    /// its output): it runs again after a lost connection only while `repeatable` says that
+    /// nothing was handed on yet, since a second run would hand it on twice.
+    pub(crate) fn read_repeatable_while<T>(
+        &self,
+        action: &str,
+        mut f: impl FnMut(&mut PgReader<'_>) -> Result<T>,
+        repeatable: &dyn Fn() -> bool,
+    ) -> Result<T> {
+        match self.read_once(action, &mut f) {
+            Err(error) if is_lost(&error) && repeatable() => self.read_once(action, &mut f),
+            other => other,
+        }
+    }
+
     fn read_once<T>(
         &self,
         action: &str,
@@ -467,12 +482,20 @@ fn label(config: &Config, query: &str, tls: &str) -> String {
 /// connect and says so. Writes are never repeated (one may have committed).
 fn again_if_lost<T>(mut read: impl FnMut() -> Result<T>) -> Result<T> {
     match read() {
-        Err(Error::Server {
-            kind: ServerErrorKind::ConnectionLost,
-            ..
-        }) => read(),
+        Err(error) if is_lost(&error) => read(),
         other => other,
     }
+}
+
+/// Whether a read failed because its connection was lost (so that it may run again).
+fn is_lost(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Server {
+            kind: ServerErrorKind::ConnectionLost,
+            ..
+        }
+    )
 }
 
 /// Whether a failed connection attempt reached the server and was refused by it (or failed in

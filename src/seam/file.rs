@@ -81,6 +81,13 @@ impl ContextRead for ContextReader<'_> {
         ContextReader::all(self)
     }
 
+    fn for_each(
+        &mut self,
+        visit: &mut dyn FnMut(String, StepSpecification) -> Result<()>,
+    ) -> Result<u64> {
+        ContextReader::for_each(self, visit)
+    }
+
     fn step_types(&mut self) -> Result<Vec<String>> {
         ContextReader::step_types(self)
     }

@@ -47,6 +47,15 @@ pub(crate) trait ContextRead {
     fn names(&mut self) -> Result<Vec<String>>;
     /// Every step with its specification, in registration order.
     fn all(&mut self) -> Result<Vec<(String, StepSpecification)>>;
+    /// Calls `visit` with every step and its specification, in registration order, holding
+    /// a bounded number of specifications at a time (a file reads the index, every step's
+    /// name and position, whole first; PostgreSQL reads the rows in batches through a
+    /// cursor); stops at the first error, `visit`'s included. Returns how many steps were
+    /// visited.
+    fn for_each(
+        &mut self,
+        visit: &mut dyn FnMut(String, StepSpecification) -> Result<()>,
+    ) -> Result<u64>;
     /// Step types in first-seen order.
     fn step_types(&mut self) -> Result<Vec<String>>;
     /// The steps of one type with their specifications, in registration order.
@@ -258,6 +267,26 @@ impl Backend {
             Backend::Postgres(pg) => {
                 let mut f = f;
                 pg.read(action, move |reader| f(reader))
+            }
+        }
+    }
+
+    /// [`Backend::read`] for an `f` that hands what it reads on as it goes (an export writing
+    /// its output): on a server it runs again after a lost connection only while
+    /// `repeatable` says that nothing was handed on yet.
+    #[cfg_attr(not(feature = "postgres"), allow(unused_variables))]
+    pub(crate) fn read_repeatable_while<T>(
+        &self,
+        action: &str,
+        f: impl FnMut(&mut dyn CatalogRead) -> Result<T>,
+        repeatable: &dyn Fn() -> bool,
+    ) -> Result<T> {
+        match self {
+            Backend::File(store) => file::read(store, action, f),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => {
+                let mut f = f;
+                pg.read_repeatable_while(action, move |reader| f(reader), repeatable)
             }
         }
     }

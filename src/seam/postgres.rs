@@ -45,6 +45,13 @@ impl ContextRead for PgContextReader<'_, '_> {
         PgContextReader::all(self)
     }
 
+    fn for_each(
+        &mut self,
+        visit: &mut dyn FnMut(String, StepSpecification) -> Result<()>,
+    ) -> Result<u64> {
+        PgContextReader::for_each(self, visit)
+    }
+
     fn step_types(&mut self) -> Result<Vec<String>> {
         PgContextReader::step_types(self)
     }

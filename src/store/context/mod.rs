@@ -249,38 +249,56 @@ impl<'txn> ContextReader<'txn> {
 
     /// The specs of `rows`, each checked to agree with its index entry.
     fn lookup_all(&self, rows: Vec<TypeRow>) -> Result<Vec<(String, StepSpecification)>> {
+        let mut specs = Vec::with_capacity(rows.len());
+        self.lookup_each(rows, &mut |step, spec| {
+            specs.push((step, spec));
+            Ok(())
+        })?;
+        Ok(specs)
+    }
+
+    /// Calls `visit` with the spec of each of `rows` in turn (each checked to agree with its
+    /// index entry), decoding one at a time; stops at the first error, `visit`'s included.
+    fn lookup_each(
+        &self,
+        rows: Vec<TypeRow>,
+        visit: &mut dyn FnMut(String, StepSpecification) -> Result<()>,
+    ) -> Result<()> {
         if rows.is_empty() {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let table = self.rows()?;
-        rows.into_iter()
-            .map(|row| {
-                let record = match &table {
-                    Some(table) => self.record(table, &row.step)?,
-                    None => None,
-                };
-                match record {
-                    Some(record) if record.seq == row.seq && record.step_type == row.step_type => {
-                        let spec = self.spec_of(&row.step, record)?;
-                        Ok((row.step, spec))
-                    }
-                    Some(_) => Err(corrupt_index(
+        for row in rows {
+            let record = match &table {
+                Some(table) => self.record(table, &row.step)?,
+                None => None,
+            };
+            match record {
+                Some(record) if record.seq == row.seq && record.step_type == row.step_type => {
+                    let spec = self.spec_of(&row.step, record)?;
+                    visit(row.step, spec)?;
+                }
+                Some(_) => {
+                    return Err(corrupt_index(
                         &self.name,
                         format!(
                             "its entry for step {} disagrees with the step's record",
                             shorten(&row.step)
                         ),
-                    )),
-                    None => Err(corrupt_index(
+                    ));
+                }
+                None => {
+                    return Err(corrupt_index(
                         &self.name,
                         format!(
                             "step {} is in the index but has no record",
                             shorten(&row.step)
                         ),
-                    )),
+                    ));
                 }
-            })
-            .collect()
+            }
+        }
+        Ok(())
     }
 
     /// One specification by step name.
@@ -321,6 +339,19 @@ impl<'txn> ContextReader<'txn> {
     /// Every step with its specification, in registration order.
     pub(crate) fn all(&self) -> Result<Vec<(String, StepSpecification)>> {
         self.lookup_all(self.rows_in_order()?)
+    }
+
+    /// Calls `visit` with every step and its specification, in registration order, decoding
+    /// one specification at a time (the index entries, names and positions, are read whole
+    /// first and checked against the catalog's count). Returns how many were visited.
+    pub(crate) fn for_each(
+        &self,
+        visit: &mut dyn FnMut(String, StepSpecification) -> Result<()>,
+    ) -> Result<u64> {
+        let rows = self.rows_in_order()?;
+        let count = rows.len() as u64;
+        self.lookup_each(rows, visit)?;
+        Ok(count)
     }
 
     /// Step types in first-seen order, checked against the catalog's type count.
