@@ -385,11 +385,25 @@ pub fn file_size(path: &Path) -> u64 {
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory, so that readers
-/// see the old file or the new one, never half of it. A symbolic link is written through
-/// (its target is replaced, not the link); a path that is not a regular file (`/dev/null`,
-/// a FIFO, a terminal) is written to directly, never replaced by a file. A path that is the
-/// database `db` itself (by any name) is refused: the output would replace the registry.
+/// see the old file or the new one, never half of it (see [`write_atomically_with`]).
 pub fn write_atomically(db: &Path, path: &Path, contents: &[u8]) -> Result<(), Failure> {
+    write_atomically_with(db, path, |file| Ok(file.write_all(contents)?))
+}
+
+/// Writes to `path` what `write` writes to the writer it gets, through a temporary file in
+/// the same directory that replaces `path` only once `write` succeeded and the file is on
+/// disk, so that readers see the old file or the new one, never half of it; when `write`
+/// fails (a full disk, a failed read of what it writes) the temporary file is removed and
+/// `path` is untouched. A failure of the file itself is reported as writing `path`, whatever
+/// `write` made of it. A symbolic link is written through (its target is replaced, not the
+/// link); a path that is not a regular file (`/dev/null`, a FIFO, a terminal) is written to
+/// directly, never replaced by a file. A path that is the database `db` itself (by any
+/// name) is refused: the output would replace the registry.
+pub fn write_atomically_with<T>(
+    db: &Path,
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> Result<T, Failure>,
+) -> Result<T, Failure> {
     let same = |a: &Path, b: &Path| match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
@@ -421,11 +435,11 @@ pub fn write_atomically(db: &Path, path: &Path, contents: &[u8]) -> Result<(), F
             resolved.as_path()
         }
         Ok(_) => {
-            let mut target = std::fs::OpenOptions::new()
+            let target = std::fs::OpenOptions::new()
                 .write(true)
                 .open(path)
                 .map_err(io_error)?;
-            return target.write_all(contents).map_err(io_error);
+            return write_watched(target, write, io_error);
         }
         Err(_) => path,
     };
@@ -454,7 +468,7 @@ pub fn write_atomically(db: &Path, path: &Path, contents: &[u8]) -> Result<(), F
             ),
         ))
     })?;
-    file.write_all(contents).map_err(io_error)?;
+    let written = write_watched(file.as_file_mut(), write, io_error)?;
     if let Some(permissions) = keep {
         file.as_file()
             .set_permissions(permissions)
@@ -462,7 +476,52 @@ pub fn write_atomically(db: &Path, path: &Path, contents: &[u8]) -> Result<(), F
     }
     file.as_file().sync_all().map_err(io_error)?;
     file.persist(path).map_err(|e| io_error(e.error))?;
-    Ok(())
+    Ok(written)
+}
+
+/// Runs `write` on `file`; when it fails after the file did, the file's error (as
+/// `io_error` makes it) is the failure.
+pub fn write_watched<F: Write, T>(
+    file: F,
+    write: impl FnOnce(&mut dyn Write) -> Result<T, Failure>,
+    io_error: impl FnOnce(io::Error) -> Failure,
+) -> Result<T, Failure> {
+    let mut watched = Watched { file, failed: None };
+    write(&mut watched).map_err(|failure| match watched.failed.take() {
+        Some(error) => io_error(error),
+        None => failure,
+    })
+}
+
+/// A file that keeps a copy of its first error, so that it can be reported as the file's
+/// whatever the writer made of it.
+struct Watched<F> {
+    file: F,
+    failed: Option<io::Error>,
+}
+
+impl<F> Watched<F> {
+    fn note<T>(&mut self, result: io::Result<T>) -> io::Result<T> {
+        if let Err(e) = &result
+            && e.kind() != io::ErrorKind::Interrupted
+            && self.failed.is_none()
+        {
+            self.failed = Some(io::Error::new(e.kind(), e.to_string()));
+        }
+        result
+    }
+}
+
+impl<F: Write> Write for Watched<F> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let result = self.file.write(buf);
+        self.note(result)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let result = self.file.flush();
+        self.note(result)
+    }
 }
 
 /// Reads a named input file, or standard input for `-`.

@@ -1,6 +1,7 @@
 //! Moving specifications in and out: `export`, `import` and `demo`.
 
 use std::collections::HashSet;
+use std::io::Write;
 use std::path::Path;
 
 use pipeline_deps::ImportOptions;
@@ -8,7 +9,7 @@ use serde::Serialize;
 
 use crate::commands::{
     Session, existing_context, list_preview, open_read, open_write, read_input, read_input_with,
-    write_atomically,
+    write_atomically_with, write_watched,
 };
 use crate::inspect::{StatsReport, stats, stats_report};
 use crate::json::{self, JsonPath, schema};
@@ -67,31 +68,37 @@ pub fn export(
         s.progress && registry.len()? >= LARGE_STEPS,
         format!("exporting context '{}'", short(context)),
     );
-    let text = registry.export_json();
+    // Written as it is read, from one snapshot: neither the text nor every specification
+    // is held. The count is the steps written, which later writes cannot change.
+    let write = |out: &mut dyn Write| -> Result<usize, Failure> {
+        let steps = registry.export_json_to(&mut *out)?;
+        out.write_all(b"\n")?;
+        Ok(steps)
+    };
+    let (written, path) = match output {
+        Some(path) if path != Path::new("-") => {
+            (write_atomically_with(&s.db, path, write), Some(path))
+        }
+        // A failure of standard output is reported as such (a closed pipe ends quietly).
+        _ => (write_watched(&mut *s.out, write, Failure::from), None),
+    };
     progress.finish();
-    let mut text = text?;
-    text.push('\n');
-    match output {
-        None => s.out.write_all(text.as_bytes())?,
-        Some(path) if path == Path::new("-") => s.out.write_all(text.as_bytes())?,
-        Some(path) => {
-            write_atomically(&s.db, path, text.as_bytes())?;
-            let steps = registry.len()?;
-            if s.json {
-                let report = ExportReport {
-                    context,
-                    file: JsonPath::shown(path),
-                    step_count: steps,
-                };
-                json::write(s.out, schema::EXPORT, &s.db, &report)?;
-            } else {
-                writeln!(
-                    s.out,
-                    "exported {steps} step(s) of context '{}' to {}",
-                    esc(context),
-                    path_text(path)
-                )?;
-            }
+    let steps = written?;
+    if let Some(path) = path {
+        if s.json {
+            let report = ExportReport {
+                context,
+                file: JsonPath::shown(path),
+                step_count: steps,
+            };
+            json::write(s.out, schema::EXPORT, &s.db, &report)?;
+        } else {
+            writeln!(
+                s.out,
+                "exported {steps} step(s) of context '{}' to {}",
+                esc(context),
+                path_text(path)
+            )?;
         }
     }
     Ok(Status::Ok)
