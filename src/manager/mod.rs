@@ -394,7 +394,7 @@ impl RegistryManager {
     /// use pipeline_deps::{NodeType, RegistryManager, StepSpecification};
     ///
     /// let manager = RegistryManager::temporary()?;
-    /// manager.get_registry("ci")?.register("prep", &StepSpecification::new("Prep", NodeType::Source))?;
+    /// manager.get_registry("ci")?.register("prep", &StepSpecification::new("Prep", NodeType::Singular))?;
     /// assert_eq!(manager.clear_context_with_stats("ci")?.map(|s| s.step_count), Some(1));
     /// assert_eq!(manager.clear_context_with_stats("ci")?, None);
     /// # Ok(()) }
