@@ -287,36 +287,37 @@ impl PgStore {
     /// [`Error::ContextCleared`]), in one round trip: the check a handle makes before
     /// serving its cache.
     pub(crate) fn context_entry(&self, name: &str, id: u64) -> Result<CatalogRecordV1> {
-        again_if_lost(|| {
-            self.with_conn("reading a context's catalog entry", |conn, server| {
-                catalog::context_entry_alone(conn, server, name, id)
-            })
-        })
+        again_if_lost(
+            || {
+                self.with_conn("reading a context's catalog entry", |conn, server| {
+                    catalog::context_entry_alone(conn, server, name, id)
+                })
+            },
+            &|| true,
+        )
     }
 
-    /// Runs `f` in a read-only snapshot (again on a new connection if the first was lost:
-    /// [`again_if_lost`]).
-    pub(crate) fn read<T>(
-        &self,
-        action: &str,
-        mut f: impl FnMut(&mut PgReader<'_>) -> Result<T>,
-    ) -> Result<T> {
-        again_if_lost(|| self.read_once(action, &mut f))
-    }
-
-    /// [`Self::read`] for an `f` that hands what it reads on as it goes (an export writing
-    /// its output): it runs again after a lost connection only while `repeatable` says that
-    /// nothing was handed on yet, since a second run would hand it on twice.
+    /// Runs `f` in a read-only snapshot, again on a new connection if the first was lost
+    /// ([`again_if_lost`]) while `repeatable` says so: an `f` that hands what it reads on as
+    /// it goes (an export writing its output) must not run again once it handed something
+    /// on; one that only reads passes `&|| true`.
     pub(crate) fn read_repeatable_while<T>(
         &self,
         action: &str,
         mut f: impl FnMut(&mut PgReader<'_>) -> Result<T>,
         repeatable: &dyn Fn() -> bool,
     ) -> Result<T> {
-        match self.read_once(action, &mut f) {
-            Err(error) if is_lost(&error) && repeatable() => self.read_once(action, &mut f),
-            other => other,
-        }
+        again_if_lost(|| self.read_once(action, &mut f), repeatable)
+    }
+
+    /// [`Self::read_repeatable_while`] for an `f` that only reads (the tests' shorthand).
+    #[cfg(test)]
+    pub(crate) fn read<T>(
+        &self,
+        action: &str,
+        f: impl FnMut(&mut PgReader<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.read_repeatable_while(action, f, &|| true)
     }
 
     fn read_once<T>(
@@ -479,10 +480,14 @@ fn label(config: &Config, query: &str, tls: &str) -> String {
 /// nothing, and the pool has dropped its dead connections, so the second attempt runs on
 /// a new one. A call after a server restart then works instead of failing on a
 /// connection the restart closed; while the server is down, the second attempt fails to
-/// connect and says so. Writes are never repeated (one may have committed).
-fn again_if_lost<T>(mut read: impl FnMut() -> Result<T>) -> Result<T> {
+/// connect and says so. Writes are never repeated (one may have committed), nor a read
+/// for which `repeatable` says no (it handed on part of what it read).
+fn again_if_lost<T>(
+    mut read: impl FnMut() -> Result<T>,
+    repeatable: &dyn Fn() -> bool,
+) -> Result<T> {
     match read() {
-        Err(error) if is_lost(&error) => read(),
+        Err(error) if is_lost(&error) && repeatable() => read(),
         other => other,
     }
 }

@@ -261,14 +261,7 @@ impl Backend {
         action: &str,
         f: impl FnMut(&mut dyn CatalogRead) -> Result<T>,
     ) -> Result<T> {
-        match self {
-            Backend::File(store) => file::read(store, action, f),
-            #[cfg(feature = "postgres")]
-            Backend::Postgres(pg) => {
-                let mut f = f;
-                pg.read(action, move |reader| f(reader))
-            }
-        }
+        self.read_repeatable_while(action, f, &|| true)
     }
 
     /// [`Backend::read`] for an `f` that hands what it reads on as it goes (an export writing
