@@ -448,6 +448,7 @@ pub fn write_atomically_with<T>(
         _ => Path::new("."),
     };
     let mut builder = tempfile::Builder::new();
+    builder.prefix(crate::interrupt::TEMP_PREFIX);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -468,6 +469,9 @@ pub fn write_atomically_with<T>(
             ),
         ))
     })?;
+    // Removed by Ctrl-C or a termination signal until it is renamed into place (or removed
+    // on an error, when `file` drops).
+    let _pending = crate::interrupt::Pending::new(file.path());
     let written = write_watched(file.as_file_mut(), write, io_error)?;
     if let Some(permissions) = keep {
         file.as_file()

@@ -10,6 +10,7 @@ mod copy;
 mod demo;
 mod gate;
 mod inspect;
+mod interrupt;
 mod json;
 mod logs;
 mod maintain;
@@ -442,6 +443,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    interrupt::install();
     json::ENABLED.store(cli.json, std::sync::atomic::Ordering::Relaxed);
     logs::init(cli.verbose, cli.quiet, cli.json);
     let json_errors = cli.json;

@@ -1,0 +1,68 @@
+//! Ctrl-C (SIGINT), SIGTERM and SIGHUP while the CLI writes a file: the temporary file it
+//! is writing is removed before the process ends, so an interrupted `export -o` or
+//! `snapshot -o` leaves nothing beside its target (the target itself is only ever replaced
+//! by a finished file). The process then exits with 128 + the signal's number, as a shell
+//! reports a process the signal ended.
+//!
+//! A signal ends the process at once, as without a handler: a write to the database in
+//! progress is then exactly as interrupted as by a kill, which the storage is built for.
+//! Only the temporary files this module was told about are removed; a SIGKILL (which no
+//! process can handle) still leaves them, under a name starting `.pipeline-deps-`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+/// Temporary files being written now.
+static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// The prefix of the temporary files the CLI writes beside a target.
+pub const TEMP_PREFIX: &str = ".pipeline-deps-";
+
+/// Starts the thread that handles the signals. Best effort: if the handler cannot be
+/// installed, a signal ends the process as it would without one.
+pub fn install() {
+    #[cfg(unix)]
+    {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+            return;
+        };
+        let handler = move || {
+            if let Some(signal) = signals.forever().next() {
+                let pending = PENDING.lock().unwrap_or_else(PoisonError::into_inner);
+                for path in pending.iter() {
+                    let _ = std::fs::remove_file(path);
+                }
+                std::process::exit(128 + signal);
+            }
+        };
+        // Without the thread, signals keep their default action.
+        let _ = std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(handler);
+    }
+}
+
+/// A temporary file being written, removed by a signal until this is dropped (after the
+/// file was renamed into place, or removed on an error).
+pub struct Pending(PathBuf);
+
+impl Pending {
+    /// Registers `path`.
+    pub fn new(path: &Path) -> Self {
+        PENDING
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(path.to_path_buf());
+        Pending(path.to_path_buf())
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let mut pending = PENDING.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(i) = pending.iter().position(|p| *p == self.0) {
+            pending.swap_remove(i);
+        }
+    }
+}

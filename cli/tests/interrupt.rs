@@ -1,0 +1,95 @@
+//! Invariant: a command interrupted by Ctrl-C (SIGINT) or terminated (SIGTERM) while it
+//! writes a file leaves the target as it was and no temporary file beside it, and exits with
+//! 128 + the signal's number, as a shell reports a process the signal ended.
+
+mod support;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use support::{TestResult, command, run, s, temp_dir};
+
+/// Names in `dir` other than `keep`.
+fn others(dir: &Path, keep: &str) -> TestResult<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name != keep {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+/// Starts `export big -o out/out.json` and sends `signal` once its temporary file exists.
+/// `Ok(None)` when the export finished first (too fast to catch); else its exit code.
+fn interrupt_export(db: &Path, out: &Path, signal: &str) -> TestResult<Option<i32>> {
+    let target = out.join("out.json");
+    let mut child = command(db, &["export", "big", "--output", s(&target)?])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if child.try_wait()?.is_some() {
+            return Ok(None);
+        }
+        if !others(out, "out.json")?.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return Err("the export never created its temporary file".into());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // The shell's `kill`, a builtin of every `sh`.
+    let sent = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -{signal} {}", child.id())])
+        .status()?;
+    if !sent.success() {
+        return Err(format!("kill -{signal} failed").into());
+    }
+    Ok(child.wait()?.code())
+}
+
+#[test]
+fn an_interrupted_export_leaves_the_target_as_it_was_and_no_temporary_file() -> TestResult {
+    let dir = temp_dir()?;
+    let db = dir.path().join("r.redb");
+    let specs = support::write_file(
+        dir.path(),
+        "big.json",
+        support::synthetic_specs("b", 20_000, 1).as_bytes(),
+    )?;
+    run(&db, &["import", "big", s(&specs)?])?.expect(0)?;
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out)?;
+    std::fs::write(out.join("out.json"), "the previous export\n")?;
+    for (signal, code) in [("INT", 130), ("TERM", 143)] {
+        // A fast machine may finish before the signal lands: try again, a few times.
+        let mut caught = None;
+        for _ in 0..20 {
+            if let Some(exit) = interrupt_export(&db, &out, signal)? {
+                caught = Some(exit);
+                break;
+            }
+            // It finished: put the previous file back for the next try.
+            std::fs::write(out.join("out.json"), "the previous export\n")?;
+        }
+        let exit = caught.ok_or(format!("no export was caught by SIG{signal} in 20 tries"))?;
+        assert_eq!(exit, code, "SIG{signal}");
+        assert_eq!(
+            others(&out, "out.json")?,
+            Vec::<String>::new(),
+            "SIG{signal} left a temporary file"
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join("out.json"))?,
+            "the previous export\n",
+            "SIG{signal} changed the target"
+        );
+    }
+    Ok(())
+}
