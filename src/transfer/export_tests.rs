@@ -6,8 +6,9 @@
 
 use std::io::{self, Write};
 
-use super::{EXPORT_SCHEMA, Export, ExportStep};
+use super::{EXPORT_BUFFER, Export, ExportStep};
 use crate::error::{Error, shorten};
+use crate::transfer::EXPORT_SCHEMA;
 use crate::{RegistryManager, SpecificationRegistry};
 
 type TestResult<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -137,14 +138,14 @@ fn an_output_that_fails_midway_is_an_io_error_keeping_its_cause() -> TestResult 
     real.import_json(include_str!("../../tests/fixtures/cursus-step-specs.json"))?;
     let expected = whole_string(&real)?;
     assert!(
-        expected.len() > 2 * super::EXPORT_BUFFER,
+        expected.len() > 2 * EXPORT_BUFFER,
         "the test needs several buffers"
     );
     let cases = [
         (0, false),
         (1, false),
-        (super::EXPORT_BUFFER, false),
-        (super::EXPORT_BUFFER + 1, false),
+        (EXPORT_BUFFER, false),
+        (EXPORT_BUFFER + 1, false),
         (expected.len() - 1, false),
         (0, true),
     ];
