@@ -16,6 +16,7 @@ mod logs;
 mod maintain;
 mod output;
 mod progress;
+mod scorer;
 mod transfer;
 
 use std::io::{self, IsTerminal, Write};
