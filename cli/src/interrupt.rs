@@ -1,8 +1,9 @@
 //! Ctrl-C (SIGINT), SIGTERM and SIGHUP while the CLI writes a file: the temporary file it
 //! is writing is removed before the process ends, so an interrupted `export -o` or
 //! `snapshot -o` leaves nothing beside its target (the target itself is only ever replaced
-//! by a finished file). The process then exits with 128 + the signal's number, as a shell
-//! reports a process the signal ended.
+//! by a finished file). The process then ends by the signal itself (its default action),
+//! as without a handler: a shell reports 128 + the signal's number, and a script or loop
+//! that ran the command is interrupted too.
 //!
 //! A signal ends the process at once, as without a handler: a write to the database in
 //! progress is then exactly as interrupted as by a kill, which the storage is built for.
@@ -29,10 +30,16 @@ pub fn install() {
         };
         let handler = move || {
             if let Some(signal) = signals.forever().next() {
+                // Held until the end: no temporary file is registered after the sweep.
                 let pending = PENDING.lock().unwrap_or_else(PoisonError::into_inner);
                 for path in pending.iter() {
                     let _ = std::fs::remove_file(path);
                 }
+                // End by the signal itself (default action, raised again), not by an exit
+                // with 128 + its number: a shell running a script or loop stops it only
+                // when the command it ran was killed by SIGINT, and prints the newline
+                // after `^C` only then.
+                let _ = signal_hook::low_level::emulate_default_handler(signal);
                 std::process::exit(128 + signal);
             }
         };
