@@ -226,6 +226,21 @@ impl RegistryManager {
         })
     }
 
+    /// The start of the name of the new file that [`Self::compact_file`] and
+    /// [`Self::repair_file`] write beside the database in this process before renaming it
+    /// over the database. It holds the process id, so no other process's file starts with
+    /// it: a program interrupted while they run (in a signal handler, say) can remove the
+    /// files of the database's directory whose names start with it, and nothing else.
+    ///
+    /// ```
+    /// let prefix = pipeline_deps::RegistryManager::replacement_file_prefix();
+    /// assert!(prefix.starts_with(".pipeline-deps-replace-"));
+    /// assert!(prefix.contains(&std::process::id().to_string()));
+    /// ```
+    pub fn replacement_file_prefix() -> String {
+        crate::store::replacement_prefix()
+    }
+
     /// Repairs the file at `path` with the storage engine (recovery after a crash, then its
     /// full integrity check, which rebuilds the allocator state) without ever leaving it less
     /// readable: it first writes a byte-for-byte backup beside it, `<file>.backup` (or

@@ -24,8 +24,9 @@ EXIT CODES:
   4  invalid input: malformed JSON or snapshot file, invalid specifications, a step name
      already taken, unknown context, step or type
   101  an internal error (a bug), reported in one line
-  130  interrupted by Ctrl-C (143: SIGTERM, 129: SIGHUP); a file `export -o` or
-       `snapshot -o` was writing is left as it was, with no temporary file beside it
+  130  interrupted by Ctrl-C (143: SIGTERM, 129: SIGHUP); a file `export -o`,
+       `snapshot -o`, `compact` or `check --repair` was writing is left as it was, with
+       no temporary file beside it
 
 With --json, every output is one JSON document tagged with its schema (docs/json.md), and an
 error is one JSON object on stderr (schema pipeline-deps/error/v1) with the same exit code.

@@ -1,7 +1,7 @@
 //! Ctrl-C (SIGINT), SIGTERM and SIGHUP while the CLI writes a file: the temporary file it
-//! is writing is removed before the process ends, so an interrupted `export -o` or
-//! `snapshot -o` leaves nothing beside its target (the target itself is only ever replaced
-//! by a finished file). The process then ends by the signal itself (its default action),
+//! is writing is removed before the process ends, so an interrupted `export -o`,
+//! `snapshot -o`, `compact` or `check --repair` leaves nothing beside its target (the
+//! target itself is only ever replaced by a finished file). The process then ends by the signal itself (its default action),
 //! as without a handler: a shell reports 128 + the signal's number, and a script or loop
 //! that ran the command is interrupted too.
 //!
@@ -13,8 +13,40 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
-/// Temporary files being written now.
-static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// Temporary files being written now: one path, or every file of a directory whose name
+/// starts with a prefix (the library's own temporary file of `compact`, whose name the CLI
+/// does not know, only its start).
+static PENDING: Mutex<Vec<Temporary>> = Mutex::new(Vec::new());
+
+#[derive(Clone, PartialEq)]
+enum Temporary {
+    File(PathBuf),
+    Prefixed { dir: PathBuf, prefix: String },
+}
+
+impl Temporary {
+    fn remove(&self) {
+        match self {
+            Temporary::File(path) => {
+                let _ = std::fs::remove_file(path);
+            }
+            Temporary::Prefixed { dir, prefix } => {
+                let Ok(entries) = std::fs::read_dir(dir) else {
+                    return;
+                };
+                for entry in entries.flatten() {
+                    if entry
+                        .file_name()
+                        .to_string_lossy()
+                        .starts_with(prefix.as_str())
+                    {
+                        let _ = std::fs::remove_file(entry.path());
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// The prefix of the temporary files the CLI writes beside a target.
 pub const TEMP_PREFIX: &str = ".pipeline-deps-";
@@ -32,8 +64,8 @@ pub fn install() {
             if let Some(signal) = signals.forever().next() {
                 // Held until the end: no temporary file is registered after the sweep.
                 let pending = PENDING.lock().unwrap_or_else(PoisonError::into_inner);
-                for path in pending.iter() {
-                    let _ = std::fs::remove_file(path);
+                for temporary in pending.iter() {
+                    temporary.remove();
                 }
                 // End by the signal itself (default action, raised again), not by an exit
                 // with 128 + its number: a shell running a script or loop stops it only
@@ -52,16 +84,29 @@ pub fn install() {
 
 /// A temporary file being written, removed by a signal until this is dropped (after the
 /// file was renamed into place, or removed on an error).
-pub struct Pending(PathBuf);
+pub struct Pending(Temporary);
 
 impl Pending {
     /// Registers `path`.
     pub fn new(path: &Path) -> Self {
+        Self::register(Temporary::File(path.to_path_buf()))
+    }
+
+    /// Registers every file of `dir` whose name starts with `prefix` (a prefix only this
+    /// process's files have).
+    pub fn prefixed(dir: &Path, prefix: String) -> Self {
+        Self::register(Temporary::Prefixed {
+            dir: dir.to_path_buf(),
+            prefix,
+        })
+    }
+
+    fn register(temporary: Temporary) -> Self {
         PENDING
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(path.to_path_buf());
-        Pending(path.to_path_buf())
+            .push(temporary.clone());
+        Pending(temporary)
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 use std::io::{self, IsTerminal, Write};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use indexmap::IndexMap;
@@ -87,6 +88,19 @@ fn confirm(question: &str) -> Result<bool, Failure> {
         answer.trim().to_ascii_lowercase().as_str(),
         "y" | "yes"
     ))
+}
+
+/// The library's new file beside `db` (`compact`, `check --repair`), removed by Ctrl-C or a
+/// termination signal while the returned guard lives.
+fn replacement_pending(db: &Path) -> crate::interrupt::Pending {
+    let dir = match db.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    // The library writes beside the file a link points to.
+    let resolved = std::fs::canonicalize(db).ok();
+    let dir = resolved.as_deref().and_then(Path::parent).unwrap_or(dir);
+    crate::interrupt::Pending::prefixed(dir, RegistryManager::replacement_file_prefix())
 }
 
 /// `clear-all [--yes]`: deletes every context, after confirmation.
@@ -274,6 +288,7 @@ pub fn check(s: &mut Session<'_>, repair: bool) -> Result<Status, Failure> {
             return Err(Failure::NoDatabase(s.db.clone()));
         }
         REPAIRING.store(true, Ordering::Relaxed);
+        let _pending = replacement_pending(&s.db);
         Some(RegistryManager::repair_file(&s.db)?)
     } else {
         None
@@ -421,7 +436,9 @@ pub fn compact(s: &mut Session<'_>) -> Result<Status, Failure> {
     if !s.db.exists() {
         return Err(Failure::NoDatabase(s.db.clone()));
     }
+    let pending = replacement_pending(&s.db);
     let report = RegistryManager::compact_file(&s.db)?;
+    drop(pending);
     let (before, after) = (report.bytes_before, report.bytes_after);
     let reclaimed = before.saturating_sub(after);
     if s.json {

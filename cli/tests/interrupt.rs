@@ -25,29 +25,25 @@ fn others(dir: &Path, keep: &str) -> TestResult<Vec<String>> {
     Ok(names)
 }
 
-/// Starts `export big -o out/out.json` and sends `signal` once its temporary file exists.
-/// `Ok(None)` when the export finished first (too fast to catch); else how it ended.
-fn interrupt_export(
-    db: &Path,
-    out: &Path,
+/// Sends `signal` to `child` once a file whose name starts with `prefix` appears in `dir`.
+/// `Ok(None)` when the child finished first (too fast to catch); else how it ended.
+fn interrupt_when_written(
+    mut child: std::process::Child,
+    dir: &Path,
+    prefix: &str,
     signal: &str,
 ) -> TestResult<Option<std::process::ExitStatus>> {
-    let target = out.join("out.json");
-    let mut child = command(db, &["export", "big", "--output", s(&target)?])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         if child.try_wait()?.is_some() {
             return Ok(None);
         }
-        if !others(out, "out.json")?.is_empty() {
+        if others(dir, "")?.iter().any(|name| name.starts_with(prefix)) {
             break;
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            return Err("the export never created its temporary file".into());
+            return Err(format!("no file {prefix}… appeared in time").into());
         }
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -59,6 +55,20 @@ fn interrupt_export(
         return Err(format!("kill -{signal} failed").into());
     }
     Ok(Some(child.wait()?))
+}
+
+/// Starts `export big -o out/out.json` and sends `signal` once its temporary file exists.
+fn interrupt_export(
+    db: &Path,
+    out: &Path,
+    signal: &str,
+) -> TestResult<Option<std::process::ExitStatus>> {
+    let target = out.join("out.json");
+    let child = command(db, &["export", "big", "--output", s(&target)?])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    interrupt_when_written(child, out, ".pipeline-deps-", signal)
 }
 
 #[test]
@@ -106,5 +116,48 @@ fn an_interrupted_export_leaves_the_target_as_it_was_and_no_temporary_file() -> 
             "SIG{signal} changed the target"
         );
     }
+    Ok(())
+}
+
+/// `compact` writes the new file through the library, under a name only this process's
+/// files start with; Ctrl-C while it is written removes it, and the registry is as it was.
+#[test]
+fn an_interrupted_compact_leaves_the_registry_and_no_new_file() -> TestResult {
+    let dir = temp_dir()?;
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work)?;
+    let db = work.join("r.redb");
+    let specs = support::write_file(
+        dir.path(),
+        "big.json",
+        support::synthetic_specs("b", 20_000, 1).as_bytes(),
+    )?;
+    run(&db, &["import", "big", s(&specs)?])?.expect(0)?;
+    let mut caught = None;
+    for _ in 0..30 {
+        let child = command(&db, &["compact"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        if let Some(status) =
+            interrupt_when_written(child, &work, ".pipeline-deps-replace-", "INT")?
+        {
+            caught = Some(status);
+            break;
+        }
+    }
+    let status = caught.ok_or("no compact was caught writing its new file in 30 tries")?;
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(2),
+        "{status:?}"
+    );
+    assert_eq!(
+        others(&work, "r.redb")?,
+        Vec::<String>::new(),
+        "a file was left"
+    );
+    let listed = run(&db, &["show", "big"])?;
+    listed.expect(0)?;
     Ok(())
 }

@@ -261,6 +261,13 @@ fn check_writable(path: &Path, doing: &str) -> Result<()> {
         .map_err(io_error(format!("{doing} {}", path.display())))
 }
 
+/// The start of the name of the new file [`replace_file`] writes beside a database: it holds
+/// this process's id, so that a signal handler of this process can remove the file without
+/// touching another process's.
+pub(crate) fn replacement_prefix() -> String {
+    format!(".pipeline-deps-replace-{}-", std::process::id())
+}
+
 /// Writes `bytes` to a new file beside `path` (same permissions, and on Unix the same owner
 /// and group), syncs it, renames it over `path` and syncs the directory: a crash leaves the
 /// old file or the new one. When the owner cannot be kept (another user's file, group-
@@ -272,7 +279,7 @@ fn replace_file(path: &Path, bytes: &[u8], what: &str) -> Result<()> {
     };
     let action = || format!("writing {what} to {}", path.display());
     let mut temp = tempfile::Builder::new()
-        .prefix(".pipeline-deps-replace-")
+        .prefix(&replacement_prefix())
         .tempfile_in(dir)
         .map_err(io_error(action()))?;
     temp.write_all(bytes).map_err(io_error(action()))?;

@@ -62,7 +62,7 @@ pub(crate) use backend::MemoryBackend;
 pub use backend::StorageBackend;
 pub(crate) use context::{ContextReader, ContextWriter, PutOutcome};
 use context::{KnownTypes, TxnKnownTypes};
-pub(crate) use copy::{compact_file, repair_file};
+pub(crate) use copy::{compact_file, repair_file, replacement_prefix};
 pub(crate) use group::GroupCommit;
 use guard::contain;
 pub use schema::SCHEMA_VERSION;
