@@ -183,11 +183,8 @@ impl SpecificationRegistry {
         }
     }
 
-    fn read<T>(&self, mut f: impl FnMut(&mut dyn ContextRead) -> Result<T>) -> Result<T> {
-        self.snapshot(|reader| {
-            let mut context = reader.context(&self.state.name, self.state.id)?;
-            f(&mut *context)
-        })
+    fn read<T>(&self, f: impl FnMut(&mut dyn ContextRead) -> Result<T>) -> Result<T> {
+        self.read_handing_on(f, &|| true)
     }
 
     /// [`Self::read`] for an `f` that hands what it reads on as it goes (an export writing its

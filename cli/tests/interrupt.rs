@@ -25,6 +25,18 @@ fn others(dir: &Path, keep: &str) -> TestResult<Vec<String>> {
     Ok(names)
 }
 
+/// Imports context `big` of 20,000 steps into `db` (the JSON written in `dir`): enough for
+/// its export or compaction to be caught writing.
+fn fill(dir: &Path, db: &Path) -> TestResult {
+    let specs = support::write_file(
+        dir,
+        "big.json",
+        support::synthetic_specs("b", 20_000, 1).as_bytes(),
+    )?;
+    run(db, &["import", "big", s(&specs)?])?.expect(0)?;
+    Ok(())
+}
+
 /// Sends `signal` to `child` once a file whose name starts with `prefix` appears in `dir`.
 /// `Ok(None)` when the child finished first (too fast to catch); else how it ended.
 fn interrupt_when_written(
@@ -75,12 +87,7 @@ fn interrupt_export(
 fn an_interrupted_export_leaves_the_target_as_it_was_and_no_temporary_file() -> TestResult {
     let dir = temp_dir()?;
     let db = dir.path().join("r.redb");
-    let specs = support::write_file(
-        dir.path(),
-        "big.json",
-        support::synthetic_specs("b", 20_000, 1).as_bytes(),
-    )?;
-    run(&db, &["import", "big", s(&specs)?])?.expect(0)?;
+    fill(dir.path(), &db)?;
     let out = dir.path().join("out");
     std::fs::create_dir(&out)?;
     std::fs::write(out.join("out.json"), "the previous export\n")?;
@@ -127,12 +134,13 @@ fn an_interrupted_compact_leaves_the_registry_and_no_new_file() -> TestResult {
     let work = dir.path().join("work");
     std::fs::create_dir(&work)?;
     let db = work.join("r.redb");
-    let specs = support::write_file(
-        dir.path(),
-        "big.json",
-        support::synthetic_specs("b", 20_000, 1).as_bytes(),
-    )?;
-    run(&db, &["import", "big", s(&specs)?])?.expect(0)?;
+    fill(dir.path(), &db)?;
+    let shown = |db: &Path| -> TestResult<String> {
+        let show = run(db, &["show", "big"])?;
+        show.expect(0)?;
+        Ok(show.out())
+    };
+    let before = shown(&db)?;
     let mut caught = None;
     for _ in 0..30 {
         let child = command(&db, &["compact"])
@@ -157,7 +165,6 @@ fn an_interrupted_compact_leaves_the_registry_and_no_new_file() -> TestResult {
         Vec::<String>::new(),
         "a file was left"
     );
-    let listed = run(&db, &["show", "big"])?;
-    listed.expect(0)?;
+    assert_eq!(shown(&db)?, before, "the registry changed");
     Ok(())
 }
