@@ -244,8 +244,14 @@ pub fn note_recovered_copy(db: &Path) {
         "{} was not closed by its last writer; showing its last committed state, recovered in memory (the file is unchanged)",
         crate::output::path_text(db)
     );
+    note("recovered_copy", &message);
+}
+
+/// One note on standard error: `pipeline-deps: note: …`, or under `--json` a
+/// `pipeline-deps/note/v1` document of `kind`.
+pub fn note(kind: &'static str, message: &str) {
     if crate::json::enabled() {
-        crate::json::write_note("recovered_copy", &message);
+        crate::json::write_note(kind, message);
     } else {
         // Nothing sensible is left to do if standard error is gone.
         let _ = writeln!(io::stderr(), "pipeline-deps: note: {message}");

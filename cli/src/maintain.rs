@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::commands::{
     Session, contexts_there, existing_context, file_only, file_size, list_preview, open_copy,
-    open_write,
+    open_read, open_write,
 };
 use crate::json::{self, Context, JsonPath, Problem, schema};
 use crate::output::{bytes, esc, path_text, short};
@@ -104,6 +104,13 @@ fn replacement_pending(db: &Path) -> crate::interrupt::Pending {
 }
 
 /// `clear-all [--yes]`: deletes every context, after confirmation.
+///
+/// The question is asked before the database is opened for writing: what it shows is read
+/// through a read-only open that is closed again before the question, so a person who
+/// declines, by `n`, the end of input or Ctrl-C (which ends the process at once), leaves the
+/// file exactly as a clean close does (no repair at the next open). The file is opened for
+/// writing only after a `y`; whatever another process wrote meanwhile is deleted too, and
+/// the report (and a note, when it differs from the question) says what was deleted.
 pub fn clear_all(s: &mut Session<'_>, yes: bool) -> Result<Status, Failure> {
     let not_a_terminal = match (io::stdin().is_terminal(), crate::stderr_is_terminal()) {
         // Under --json every line on standard error is a JSON object: no question.
@@ -117,18 +124,21 @@ pub fn clear_all(s: &mut Session<'_>, yes: bool) -> Result<Status, Failure> {
             "clear-all deletes every context; pass --yes to confirm ({why})"
         )));
     }
-    let manager = open_write(&s.db, false)?;
-    let stats = if yes {
-        IndexMap::new()
+    let shown = if yes {
+        None
     } else {
-        manager.get_context_stats()?
+        // Closed (dropped) at the end of this statement, before the question: Ctrl-C
+        // there finds no file open.
+        let shown = open_to_ask(&s.db)?.get_context_stats()?;
+        // An empty registry: nothing to ask about.
+        (!shown.is_empty()).then_some(shown)
     };
-    if !stats.is_empty() {
-        let steps: usize = stats.values().map(|c| c.step_count).sum();
-        let names: Vec<String> = stats.keys().cloned().collect();
+    if let Some(shown) = &shown {
+        let steps: usize = shown.values().map(|c| c.step_count).sum();
+        let names: Vec<String> = shown.keys().cloned().collect();
         let question = format!(
             "Delete all {} context(s) ({}) and their {steps} step(s) from {}?",
-            stats.len(),
+            shown.len(),
             list_preview(&names, 5),
             path_text(&s.db)
         );
@@ -136,9 +146,11 @@ pub fn clear_all(s: &mut Session<'_>, yes: bool) -> Result<Status, Failure> {
             return Err(Failure::Usage("not confirmed; nothing was cleared".into()));
         }
     }
-    // What was deleted, counted by the deleting transaction (on a server, other processes
-    // may have created, written or cleared contexts since the question was asked).
+    let manager = open_write(&s.db, false)?;
+    // What was deleted, counted by the deleting transaction (other processes may have
+    // created, written or cleared contexts since the question was asked).
     let deleted = manager.clear_all_contexts_with_stats()?;
+    drop(manager);
     let cleared = deleted.len();
     let steps: usize = deleted.values().map(|c| c.step_count).sum();
     if s.json {
@@ -150,7 +162,40 @@ pub fn clear_all(s: &mut Session<'_>, yes: bool) -> Result<Status, Failure> {
     } else {
         writeln!(s.out, "cleared {cleared} context(s) ({steps} step(s))")?;
     }
+    if let Some(shown) = shown
+        && !same_contents(&shown, &deleted)
+    {
+        let asked: usize = shown.values().map(|c| c.step_count).sum();
+        crate::commands::note(
+            "changed_since_question",
+            &format!(
+                "the registry changed while the question waited (another process wrote it): the question showed {} context(s) and {asked} step(s); what was deleted is counted above",
+                shown.len()
+            ),
+        );
+    }
     Ok(Status::Ok)
+}
+
+/// Whether two context listings name the same contexts, in the same order, with the same
+/// counts.
+fn same_contents(a: &IndexMap<String, ContextStats>, b: &IndexMap<String, ContextStats>) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|((an, a), (bn, b))| {
+            an == bn && a.step_count == b.step_count && a.step_type_count == b.step_type_count
+        })
+}
+
+/// Opens the database read-only to show what a question is about: a missing file (or a
+/// server database without a registry) is [`Failure::NoDatabase`], as for a write command
+/// that changes only an existing registry. As for [`open_read`], a file its last writer did
+/// not close is read from a copy recovered in memory, and a note says so (the write open
+/// that follows a `y` repairs the file); unlike it, a refusal because another process holds
+/// the file gets a write command's hint.
+fn open_to_ask(db: &Path) -> Result<RegistryManager, Failure> {
+    let opened = open_read(db);
+    crate::commands::READING.store(false, Ordering::Relaxed);
+    opened
 }
 
 /// The `clear-all --json` document.
