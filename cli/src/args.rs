@@ -26,7 +26,8 @@ EXIT CODES:
   101  an internal error (a bug), reported in one line
   130  interrupted by Ctrl-C (143: SIGTERM, 129: SIGHUP); a file `export -o`,
        `snapshot -o`, `compact` or `check --repair` was writing is left as it was, with
-       no temporary file beside it
+       no temporary file beside it (a SIGKILL cannot be handled: `check` lists the files
+       it leaves beside the registry)
 
 With --json, every output is one JSON document tagged with its schema (docs/json.md), and an
 error is one JSON object on stderr (schema pipeline-deps/error/v1) with the same exit code.
@@ -229,6 +230,13 @@ pub enum Command {
 
     /// Verify the file's checksums and decode every stored specification (on a copy: the
     /// file is never written, unless --repair)
+    ///
+    /// Also lists the files beside the registry that a pipeline-deps command killed while
+    /// writing them left behind (`.pipeline-deps-replace-…` of compact or check --repair,
+    /// `.pipeline-deps-…` of an export -o or snapshot -o there), with their sizes: they are
+    /// not part of the registry and not a failure (the exit code stays 0), and can be
+    /// deleted once no pipeline-deps command is running. Nothing is deleted automatically,
+    /// since another command may be writing one now. --json lists them in leftover_files.
     Check {
         /// Repair the file in place if needed, after writing a byte-for-byte backup beside it
         /// (FILE.backup, or FILE.backup.N if that exists)

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 use std::io::{self, IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use indexmap::IndexMap;
@@ -246,6 +246,99 @@ struct CheckReport<'a> {
     /// What `--repair` did (`null` without it).
     repair: Option<Repair>,
     contexts: &'a [ContextCheck],
+    /// Files beside the registry that an interrupted command left (not a defect of the
+    /// registry: `ok` does not depend on them).
+    leftover_files: &'a [Leftover],
+}
+
+/// A file beside the registry that a command killed while writing it left behind: the
+/// library's new file of `compact` or `check --repair`, or the CLI's temporary file of an
+/// output written there (`export -o`, `snapshot -o`).
+#[derive(Serialize)]
+struct Leftover {
+    path: JsonPath,
+    size_bytes: u64,
+    /// The path, for the human report.
+    #[serde(skip)]
+    shown: PathBuf,
+}
+
+/// How many leftover files the human report names (JSON lists them all).
+const LEFTOVERS_SHOWN: usize = 10;
+
+/// The files beside `db` (in its directory, and in its target's when it is a symbolic link)
+/// whose names start with the prefix of the CLI's and the library's temporary files,
+/// `.pipeline-deps-` (`.pipeline-deps-replace-<pid>-…` for the library's): only a process
+/// killed while writing one (SIGKILL, a power loss), or one still writing it, leaves such a
+/// file there. Nothing is removed: another process may be writing it now. Best effort: a
+/// directory that cannot be read reports none.
+fn leftover_files(db: &Path) -> Vec<Leftover> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    let given = db.parent().map(Path::to_path_buf);
+    let target = std::fs::canonicalize(db)
+        .ok()
+        .and_then(|resolved| resolved.parent().map(Path::to_path_buf));
+    for dir in [given, target].into_iter().flatten() {
+        let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    let mut found = Vec::new();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if !entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(crate::interrupt::TEMP_PREFIX)
+            {
+                continue;
+            }
+            // Regular files only (not followed: a link or directory of that name is not ours).
+            match entry.metadata() {
+                Ok(metadata) if metadata.is_file() => {
+                    let path = dir.join(entry.file_name());
+                    found.push(Leftover {
+                        path: JsonPath::exact(&path),
+                        size_bytes: metadata.len(),
+                        shown: path,
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+    found.sort_by(|a, b| a.shown.cmp(&b.shown));
+    found
+}
+
+/// The human report's lines about leftover files (none when there are none).
+fn write_leftovers(out: &mut dyn Write, leftovers: &[Leftover]) -> io::Result<()> {
+    if leftovers.is_empty() {
+        return Ok(());
+    }
+    let total: u64 = leftovers.iter().map(|l| l.size_bytes).sum();
+    writeln!(
+        out,
+        "leftover  {} file(s) beside the registry ({} in all), left by pipeline-deps commands interrupted while writing them (killed, or the machine lost power); not part of the registry: delete them once no pipeline-deps command is running",
+        leftovers.len(),
+        bytes(total)
+    )?;
+    for leftover in leftovers.iter().take(LEFTOVERS_SHOWN) {
+        writeln!(
+            out,
+            "  - {} ({})",
+            path_text(&leftover.shown),
+            bytes(leftover.size_bytes)
+        )?;
+    }
+    if leftovers.len() > LEFTOVERS_SHOWN {
+        writeln!(out, "  - and {} more", leftovers.len() - LEFTOVERS_SHOWN)?;
+    }
+    Ok(())
 }
 
 /// The `--repair` part of `check --json`.
@@ -322,6 +415,7 @@ pub static REPAIRING: AtomicBool = AtomicBool::new(false);
 /// never writes the file (it works on a read-only medium); `--repair` first writes a backup
 /// copy beside it, then replaces the file with a repaired copy only if that copy passes the
 /// integrity check and reads completely (a failed repair leaves the file, and no backup).
+/// Files a killed command left beside the registry are listed, and do not fail the check.
 pub fn check(s: &mut Session<'_>, repair: bool) -> Result<Status, Failure> {
     file_only(
         &s.db,
@@ -367,6 +461,8 @@ pub fn check(s: &mut Session<'_>, repair: bool) -> Result<Status, Failure> {
     }
     let ok = pages.is_ok() && contexts.iter().all(ContextCheck::is_ok);
     let status = Status::of_check(!ok);
+    // Looked for after a repair: this process's own new file is gone by then.
+    let leftovers = leftover_files(&s.db);
     if s.json {
         let report = CheckReport {
             ok,
@@ -383,6 +479,7 @@ pub fn check(s: &mut Session<'_>, repair: bool) -> Result<Status, Failure> {
                 was_consistent: r.was_consistent,
             }),
             contexts: &contexts,
+            leftover_files: &leftovers,
         };
         json::write(s.out, schema::CHECK, &s.db, &report)?;
         return Ok(status);
@@ -449,6 +546,7 @@ pub fn check(s: &mut Session<'_>, repair: bool) -> Result<Status, Failure> {
             }
         }
     }
+    write_leftovers(s.out, &leftovers)?;
     writeln!(s.out)?;
     if ok {
         writeln!(s.out, "result: ok")?;

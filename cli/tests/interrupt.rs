@@ -168,3 +168,43 @@ fn an_interrupted_compact_leaves_the_registry_and_no_new_file() -> TestResult {
     assert_eq!(shown(&db)?, before, "the registry changed");
     Ok(())
 }
+
+/// No process can handle SIGKILL: a `compact` killed while writing its new file leaves it
+/// beside the registry, and `check` lists it (a note, exit 0) without deleting it.
+#[test]
+fn a_killed_compacts_new_file_is_listed_by_check() -> TestResult {
+    let dir = temp_dir()?;
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work)?;
+    let db = work.join("r.redb");
+    fill(dir.path(), &db)?;
+    let mut left = None;
+    for _ in 0..30 {
+        let child = command(&db, &["compact"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        if interrupt_when_written(child, &work, ".pipeline-deps-replace-", "KILL")?.is_none() {
+            continue;
+        }
+        // Killed while the file existed (not just after it was renamed into place).
+        let names = others(&work, "r.redb")?;
+        if let Some(name) = names
+            .into_iter()
+            .find(|n| n.starts_with(".pipeline-deps-replace-"))
+        {
+            left = Some(name);
+            break;
+        }
+    }
+    let name = left.ok_or("no compact was killed writing its new file in 30 tries")?;
+    let check = run(&db, &["check"])?;
+    check.expect(0)?;
+    let report = check.out();
+    assert!(
+        report.contains("leftover  1 file(s) beside the registry") && report.contains(&name),
+        "{report}"
+    );
+    assert!(work.join(&name).exists(), "check deleted {name}");
+    Ok(())
+}
