@@ -8,7 +8,8 @@
 //! A signal ends the process at once, as without a handler: a write to the database in
 //! progress is then exactly as interrupted as by a kill, which the storage is built for.
 //! Only the temporary files this module was told about are removed; a SIGKILL (which no
-//! process can handle) still leaves them, under a name starting `.pipeline-deps-`.
+//! process can handle) still leaves them, under a name starting `.pipeline-deps-`, and
+//! `check` lists those beside the registry (`maintain.rs`).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};

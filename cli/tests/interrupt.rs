@@ -2,6 +2,7 @@
 //! writes a file leaves the target as it was and no temporary file beside it, and ends by
 //! that signal (as without a handler, which a shell reports as 128 + its number): not by an
 //! exit with that number, after which a shell running a script or loop carries on with it.
+//! A SIGKILL, which no process can handle, leaves the file, and `check` then lists it.
 
 #![cfg(unix)]
 
