@@ -272,7 +272,17 @@ const LEFTOVERS_SHOWN: usize = 10;
 /// killed while writing one (SIGKILL, a power loss), or one still writing it, leaves such a
 /// file there. Nothing is removed: another process may be writing it now. Best effort: a
 /// directory that cannot be read reports none.
+///
+/// The registry itself and its backups (`FILE.backup…`) are never listed, even when its
+/// name starts with that prefix.
 fn leftover_files(db: &Path) -> Vec<Leftover> {
+    // The registry's own names (as given, and its link target's): a name starting with one
+    // is the registry or one of its backups.
+    let own: Vec<std::ffi::OsString> = [Some(db.to_path_buf()), std::fs::canonicalize(db).ok()]
+        .into_iter()
+        .flatten()
+        .filter_map(|path| path.file_name().map(ToOwned::to_owned))
+        .collect();
     let mut dirs: Vec<PathBuf> = Vec::new();
     let given = db.parent().map(Path::to_path_buf);
     let target = std::fs::canonicalize(db)
@@ -290,10 +300,12 @@ fn leftover_files(db: &Path) -> Vec<Leftover> {
             continue;
         };
         for entry in entries.flatten() {
-            if !entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with(crate::interrupt::TEMP_PREFIX)
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if !name.starts_with(crate::interrupt::TEMP_PREFIX)
+                || own
+                    .iter()
+                    .any(|own| name.starts_with(own.to_string_lossy().as_ref()))
             {
                 continue;
             }

@@ -104,3 +104,29 @@ fn check_names_ten_leftover_files_and_counts_the_rest() -> TestResult {
     assert_eq!(json["leftover_files"].as_array().map(Vec::len), Some(12));
     Ok(())
 }
+
+#[test]
+fn a_registry_named_like_a_leftover_is_not_listed_nor_its_backups() -> TestResult {
+    let (dir, _) = temp()?;
+    let db = dir.path().join(".pipeline-deps-registry.redb");
+    run(&db, &["demo"])?.expect(0)?;
+    std::fs::write(
+        dir.path().join(".pipeline-deps-registry.redb.backup"),
+        b"kept",
+    )?;
+    let text = run(&db, &["check"])?.expect(0)?.stdout;
+    assert!(!text.contains("leftover"), "{text}");
+    std::fs::write(dir.path().join(".pipeline-deps-replace-7-abc"), b"x")?;
+    let json = run(&db, &["check", "--json"])?.expect(0)?.json()?;
+    let listed = json["leftover_files"]
+        .as_array()
+        .ok_or("no leftover_files")?;
+    assert_eq!(listed.len(), 1, "{json}");
+    assert!(
+        listed[0]["path"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("/.pipeline-deps-replace-7-abc")),
+        "{json}"
+    );
+    Ok(())
+}
