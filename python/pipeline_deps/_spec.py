@@ -180,16 +180,16 @@ class DependencySpec:
 
     def to_dict(self) -> Dict[str, Any]:
         """The export-format dict."""
+        # Every field is read again, as the constructor reads it: it may have been set after
+        # construction (an enum to its string, or to a value of the wrong type).
         return {
-            "logical_name": self.logical_name,
-            # Read again: the field may have been set to a string after construction.
+            "logical_name": _text(self.logical_name, "logical_name"),
             "type": _enum(DependencyType, self.dependency_type, "dependency_type").value,
-            "required": self.required,
-            # Read again: a field may have been set after construction.
+            "required": _flag(self.required, "required"),
             "compatible_sources": _texts(self.compatible_sources, "compatible_sources"),
             "semantic_keywords": _texts(self.semantic_keywords, "semantic_keywords"),
-            "data_type": self.data_type,
-            "description": self.description,
+            "data_type": _text(self.data_type, "data_type"),
+            "description": _text(self.description, "description"),
         }
 
     @classmethod
@@ -248,14 +248,15 @@ class OutputSpec:
 
     def to_dict(self) -> Dict[str, Any]:
         """The export-format dict."""
+        # Every field is read again, as the constructor reads it (see DependencySpec.to_dict).
         return {
-            "logical_name": self.logical_name,
+            "logical_name": _text(self.logical_name, "logical_name"),
             "type": _enum(DependencyType, self.output_type, "output_type").value,
-            "property_path": self.property_path,
+            "property_path": _text(self.property_path, "property_path"),
             "aliases": _texts(self.aliases, "aliases"),
             "semantic_keywords": _texts(self.semantic_keywords, "semantic_keywords"),
-            "data_type": self.data_type,
-            "description": self.description,
+            "data_type": _text(self.data_type, "data_type"),
+            "description": _text(self.description, "description"),
         }
 
     @classmethod
@@ -302,6 +303,31 @@ def _keyed(items: Any, kind: Type[_Entry], strict: bool = True) -> Dict[str, _En
         if key in result:
             raise ValueError(f"{kind.__name__} {key!r} is given twice")
         result[key] = value
+    return result
+
+
+def _section_dict(section: Any, kind: Type[_Entry]) -> Dict[str, Dict[str, Any]]:
+    """The export-format dicts of a spec object's ``dependencies`` or ``outputs``, which
+    must (still) be a dict of ``kind`` keyed by logical name; ``TypeError`` or ``ValueError``
+    naming the section and entry otherwise."""
+    name = "dependencies" if kind is DependencySpec else "outputs"
+    if not isinstance(section, Mapping):
+        raise TypeError(
+            f"{name} must be a dict of {kind.__name__} keyed by logical name, not "
+            f"{type(section).__name__}"
+        )
+    result: Dict[str, Dict[str, Any]] = {}
+    for key, entry in section.items():
+        _text(key, f"a key of {name}")
+        if not isinstance(entry, kind):
+            article = "an" if kind is OutputSpec else "a"
+            raise TypeError(
+                f"{name}.{key} must be {article} {kind.__name__}, not {type(entry).__name__}"
+            )
+        try:
+            result[key] = entry.to_dict()
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{name}.{key}: {e}") from e
     return result
 
 
@@ -363,11 +389,13 @@ class StepSpecification:
 
     def to_dict(self) -> Dict[str, Any]:
         """The export-format dict (the ``spec`` of one step in ``pipeline-deps export``)."""
+        # Every field is read again, as the constructor reads it: it may have been set after
+        # construction.
         return {
-            "step_type": self.step_type,
+            "step_type": _text(self.step_type, "step_type"),
             "node_type": _enum(NodeType, self.node_type, "node_type").value,
-            "dependencies": {k: v.to_dict() for k, v in self.dependencies.items()},
-            "outputs": {k: v.to_dict() for k, v in self.outputs.items()},
+            "dependencies": _section_dict(self.dependencies, DependencySpec),
+            "outputs": _section_dict(self.outputs, OutputSpec),
         }
 
     def to_json(self) -> str:

@@ -427,6 +427,48 @@ def test_a_list_field_set_to_a_string_after_construction_is_refused(manager):
     assert len(registry) == 0
 
 
+def _spec_with(change):
+    """A valid spec (a dependency and an output), then `change` applied to it."""
+    spec = pd.StepSpecification(
+        "A",
+        dependencies=[pd.DependencySpec("d")],
+        outputs=[pd.OutputSpec("o", property_path="properties.O")],
+    )
+    change(spec)
+    return spec
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        (lambda s: setattr(s, "step_type", None), "step_type"),
+        (lambda s: setattr(s.dependencies["d"], "required", "no"), "dependencies.d: required"),
+        (lambda s: setattr(s.dependencies["d"], "required", 0), "dependencies.d: required"),
+        (lambda s: setattr(s.dependencies["d"], "data_type", 5), "dependencies.d: data_type"),
+        (lambda s: setattr(s.dependencies["d"], "logical_name", 5), "dependencies.d: logical_name"),
+        (lambda s: setattr(s.outputs["o"], "description", "\udc80"), "outputs.o: description"),
+        (lambda s: setattr(s.outputs["o"], "property_path", float("nan")), "outputs.o: property_path"),
+        (lambda s: setattr(s, "dependencies", [pd.DependencySpec("d")]), "dependencies must be a dict"),
+        (lambda s: s.outputs.update(o={"logical_name": "o"}), "outputs.o must be an OutputSpec"),
+        (lambda s: s.dependencies.update({("d",): pd.DependencySpec("d")}), "a key of dependencies"),
+    ],
+)
+def test_a_scalar_field_set_to_a_wrong_value_after_construction_names_the_step_and_field(
+    manager, change, field
+):
+    """A spec object's fields can be set after construction; a wrong value is refused as
+    the constructor refuses it, as InvalidSpecError naming the step, its context and the
+    field: not as JSON the package handed itself, at a line and column of that JSON."""
+    registry = manager.get_registry("ctx")
+    for write in (registry.register, registry.upsert):
+        with pytest.raises(pd.InvalidSpecError) as refused:
+            write("s", _spec_with(change))
+        assert field in str(refused.value)
+        assert "handed over by the Python package" not in str(refused.value)
+        assert (refused.value.context, refused.value.step) == ("ctx", "s")
+    assert len(registry) == 0
+
+
 @pytest.mark.parametrize(
     "step, misspelt",
     [
