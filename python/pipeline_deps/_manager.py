@@ -32,7 +32,7 @@ from typing import (
 
 
 from . import _native
-from ._spec import SpecLike, StepSpecification, checked_name, spec_json
+from ._spec import SpecLike, StepSpecification, _flag, checked_name, spec_json
 
 PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
@@ -164,6 +164,10 @@ class RegistryManager:
     def __init__(
         self, path: Optional[PathLike] = None, *, read_only: bool = False, single_writer: bool = False
     ) -> None:
+        # True or False only: ``read_only="false"`` must not open the file read-only (nor
+        # ``0`` open it for writing), whichever kind of database the path names.
+        _flag(read_only, "read_only")
+        _flag(single_writer, "single_writer")
         # A bytes path (as ``open()`` takes) becomes the str the OS would decode it to.
         path = None if path is None else os.fsdecode(path)
         if single_writer and (
@@ -237,6 +241,9 @@ class RegistryManager:
     ) -> Optional[SpecificationRegistry]:
         """The registry of ``context_name``, created durably if missing (``None`` instead
         when ``create_if_missing`` is false)."""
+        # Checked here, not only by the native call: a context already handed out is
+        # returned without one.
+        _flag(create_if_missing, "create_if_missing")
         with self._lock:
             registry = self._registries.get(context_name)
             # A registry object closed by its owner is not handed out again: a new one is.

@@ -498,6 +498,27 @@ def test_type_errors_name_the_public_parameters():
             m.get_registry("x", "no")  # type: ignore[call-overload]
 
 
+@pytest.mark.parametrize("flag", ["read_only", "single_writer"])
+@pytest.mark.parametrize("value", ["false", "no", 1, 0, None])
+def test_a_flag_that_is_not_a_bool_is_a_type_error_and_opens_nothing(tmp_path, flag, value):
+    """``read_only="false"`` opened the file read-only (any truthy value did; ``0`` opened
+    it for writing, taking the file from readers), where a server URL or ``single_writer``
+    refused the same value: a flag is True or False, as ``required`` is."""
+    path = tmp_path / "r.redb"
+    with pytest.raises(TypeError, match=f"{flag} must be True or False"):
+        pd.RegistryManager(path, **{flag: value})
+    assert not path.exists()
+    with pytest.raises(TypeError, match=f"{flag} must be True or False"):
+        pd.RegistryManager("postgres://nobody@127.0.0.1:1/none", **{flag: value})
+
+
+def test_create_if_missing_is_checked_also_for_a_context_already_handed_out():
+    with pd.RegistryManager(":memory:") as m:
+        m.get_registry("x")
+        with pytest.raises(TypeError, match="create_if_missing"):
+            m.get_registry("x", "no")  # type: ignore[call-overload]
+
+
 def test_a_path_with_a_nul_character_is_invalid_input():
     with pytest.raises(pd.InvalidInputError, match="NUL"):
         pd.RegistryManager("a\0b.redb")
