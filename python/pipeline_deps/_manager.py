@@ -111,6 +111,19 @@ class SpecificationRegistry:
     ) -> int:
         """Imports the export format (or the cursus fixture format) in one transaction.
         A field neither format knows is refused unless ``allow_unknown_fields``."""
+        if isinstance(text, str) and not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as e:
+                # Text read with errors="surrogateescape" from a file that is not UTF-8.
+                error = _native.InvalidInputError(
+                    f"invalid input in the JSON import into context {self.context_name!r}: "
+                    f"the text is not valid Unicode (a lone surrogate at position {e.start}, "
+                    "as reading a file that is not UTF-8 with errors='surrogateescape' "
+                    "gives); read the document as UTF-8 and try again"
+                )
+                error.context = self.context_name
+                raise error from None
         return self._native.import_json(text, replace, allow_unknown_fields)
 
     def __len__(self) -> int:

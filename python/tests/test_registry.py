@@ -368,6 +368,22 @@ def test_names_that_are_not_valid_unicode_are_invalid_input(manager):
     assert len(registry) == 0
 
 
+def test_a_document_that_is_not_valid_unicode_is_invalid_input(manager):
+    """Text read with ``errors="surrogateescape"`` (a file that is not UTF-8) holds lone
+    surrogates: the import refuses it as InvalidInputError naming the context and where,
+    not with the UnicodeEncodeError of the conversion to the native side."""
+    registry = manager.get_registry("ctx")
+    document = json.dumps(
+        {"steps": [{"step_name": "caf\udce9", "step_type": "A", "node_type": "singular"}]},
+        ensure_ascii=False,
+    )
+    with pytest.raises(pd.InvalidInputError, match="not valid Unicode") as refused:
+        registry.import_json(document)
+    assert refused.value.context == "ctx"
+    assert f"position {document.index(chr(0xDCE9))}" in str(refused.value)
+    assert len(registry) == 0
+
+
 def test_a_blank_step_name_is_refused(manager):
     """A step name of whitespace only could never be wired (as a blank step type)."""
     registry = manager.get_registry("ctx")
