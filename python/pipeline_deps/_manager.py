@@ -485,7 +485,12 @@ def _close_default_manager_at_exit() -> None:
     leaves the parent's file alone (the native handle knows it was forked). A daemon thread
     still inside a call that holds the manager (a wait for a server's lock, say) is waited
     for two seconds at most; after that the file is left to the next open's repair rather
-    than the exit hanging."""
+    than the exit hanging.
+
+    First, calls still running in daemon threads are kept from taking the GIL once the
+    interpreter finalizes (CPython before 3.14 ends such a thread with ``pthread_exit``,
+    which aborted the process from inside the native module); see ``prepare_exit``."""
+    _native.prepare_exit()
     manager = registry_manager
     if not manager._lock.acquire(timeout=2.0):
         return
@@ -496,6 +501,9 @@ def _close_default_manager_at_exit() -> None:
 
 
 atexit.register(_close_default_manager_at_exit)
+if hasattr(os, "register_at_fork"):
+    # A forked child has none of its parent's other threads, nor their calls in flight.
+    os.register_at_fork(after_in_child=_native.forget_other_threads)
 
 
 @overload

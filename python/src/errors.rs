@@ -23,6 +23,10 @@
 //! `None`. `DependencyResolutionError` also has `dependencies`, the unresolved ones.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
 
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
@@ -262,14 +266,103 @@ fn exception_of(error: LibError, message: String) -> PyErr {
     }
 }
 
+/// Whether the interpreter is running and not finalizing: `Py_IsInitialized` turns 0 at the
+/// moment finalization starts (after the `atexit` handlers, as daemon threads are abandoned).
+#[allow(unsafe_code)]
+fn interpreter_running() -> bool {
+    // SAFETY: `Py_IsInitialized` only reads a flag of the runtime; it may be called at any
+    // time, also without the GIL (PyO3 calls it so before attaching a thread).
+    unsafe { pyo3::ffi::Py_IsInitialized() != 0 }
+}
+
+/// Set by [`prepare_exit`] (the package's `atexit` handler): the program is ending.
+static EXITING: AtomicBool = AtomicBool::new(false);
+/// The thread that ran [`prepare_exit`]: it runs the remaining `atexit` handlers and the
+/// finalization, so its calls always return.
+static EXIT_THREAD: OnceLock<ThreadId> = OnceLock::new();
+/// Calls whose work is done and that are taking the GIL again (or about to).
+static RETURNING: AtomicUsize = AtomicUsize::new(0);
+/// How long a call ending while the program exits waits for the finalization before it
+/// takes the GIL again anyway (an `atexit` handler may be waiting for its thread).
+const EXIT_GRACE: Duration = Duration::from_millis(500);
+
+/// Whether a call whose work is done may take the GIL again (false: the interpreter is
+/// finalizing, and the thread must never touch it again). A `true` is counted in
+/// [`RETURNING`] until the caller has the GIL.
+fn may_take_the_gil_again(began_running: bool) -> bool {
+    // Counted before EXITING is read, and prepare_exit sets EXITING before it reads the
+    // count (both SeqCst): either this call sees EXITING, or prepare_exit sees this call.
+    RETURNING.fetch_add(1, SeqCst);
+    if !began_running {
+        return true; // the finalizing thread's own call, made during the finalization
+    }
+    if !EXITING.load(SeqCst) || EXIT_THREAD.get() == Some(&std::thread::current().id()) {
+        if interpreter_running() {
+            return true;
+        }
+        RETURNING.fetch_sub(1, SeqCst);
+        return false;
+    }
+    RETURNING.fetch_sub(1, SeqCst);
+    let waited = Instant::now();
+    while interpreter_running() && waited.elapsed() < EXIT_GRACE {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    if !interpreter_running() {
+        return false;
+    }
+    RETURNING.fetch_add(1, SeqCst);
+    true
+}
+
+/// Called by the package's `atexit` handler: from now on a call that ends in another thread
+/// (a daemon thread's) waits for the finalization rather than taking the GIL, and the
+/// calls already taking it get it now (the GIL is released until none is left, two
+/// seconds at most). Without this, CPython before 3.14 ends a daemon thread that waits for
+/// the GIL when the finalization starts with `pthread_exit`, whose forced unwinding through
+/// this module's Rust frames aborts the whole process ("FATAL: exception not rethrown").
+#[pyfunction]
+pub(crate) fn prepare_exit(py: Python<'_>) {
+    let _ = EXIT_THREAD.set(std::thread::current().id());
+    EXITING.store(true, SeqCst);
+    let start = Instant::now();
+    while RETURNING.load(SeqCst) > 0 && start.elapsed() < Duration::from_secs(2) {
+        py.detach(|| std::thread::sleep(Duration::from_millis(1)));
+    }
+}
+
+/// Called in a forked child (`os.register_at_fork`): the calls its parent's other threads
+/// were returning from do not exist in it.
+#[pyfunction]
+pub(crate) fn forget_other_threads() {
+    RETURNING.store(0, SeqCst);
+}
+
 /// Runs `work` with the GIL released and any panic contained: a panic becomes
 /// `pipeline_deps.Error`, a library error its Python exception.
+///
+/// A call that ends while the interpreter finalizes (a daemon thread's, as the program
+/// exits) never takes the GIL again ([`may_take_the_gil_again`]): its result is dropped
+/// (so that it holds no database open) and the thread parks until the process ends, as
+/// CPython 3.14 itself hangs such threads.
 pub(crate) fn run<T, F>(py: Python<'_>, work: F) -> PyResult<T>
 where
     T: Send,
     F: FnOnce() -> pipeline_deps::Result<T> + Send,
 {
-    match py.detach(|| catch_unwind(AssertUnwindSafe(work))) {
+    let began_running = interpreter_running();
+    let outcome = py.detach(|| {
+        let outcome = catch_unwind(AssertUnwindSafe(work));
+        if !may_take_the_gil_again(began_running) {
+            drop(outcome);
+            loop {
+                std::thread::park();
+            }
+        }
+        outcome
+    });
+    RETURNING.fetch_sub(1, SeqCst);
+    match outcome {
         Ok(result) => result.map_err(to_py),
         Err(panic) => {
             let detail = panic

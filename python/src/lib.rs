@@ -8,7 +8,10 @@
 //! Every call into the library releases the GIL ([`Python::detach`]) so that other Python
 //! threads run meanwhile, and runs under [`std::panic::catch_unwind`], so a Rust panic reaches
 //! Python as `pipeline_deps.Error`, never as a `PanicException`.
-#![forbid(unsafe_code)]
+//! A call still running in another thread when the interpreter finalizes (a daemon thread's)
+//! never takes the GIL again: its thread parks (`errors::run`).
+// One audited call (`errors::interpreter_running`, a read of `Py_IsInitialized`) is allowed.
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 
 mod errors;
@@ -28,6 +31,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(handles::set_default_database_path, m)?)?;
     m.add_function(wrap_pyfunction!(handles::url_without_password, m)?)?;
     m.add_function(wrap_pyfunction!(handles::close_default_manager, m)?)?;
+    m.add_function(wrap_pyfunction!(errors::prepare_exit, m)?)?;
+    m.add_function(wrap_pyfunction!(errors::forget_other_threads, m)?)?;
     m.add("EXPORT_SCHEMA", pipeline_deps::transfer::EXPORT_SCHEMA)?;
     m.add("SCHEMA_VERSION", pipeline_deps::storage::SCHEMA_VERSION)?;
     Ok(())

@@ -136,3 +136,52 @@ def test_a_forked_process_cannot_use_its_parents_open_file(tmp_path):
         "parent ['parent_before', 'parent_after']",
         "reopened ['parent_before', 'parent_after']",
     ], out
+
+
+DAEMON_EXIT_SCRIPT = """
+import atexit, threading, time
+def late():
+    # Registered before the package's own handler, so it runs after it: the main thread's
+    # calls still return.
+    print("late handler sees", "seed" in m.get_registry("ctx"), flush=True)
+atexit.register(late)
+import pipeline_deps as pd
+m = pd.RegistryManager({db!r})
+r = m.get_registry("ctx")
+r.upsert("seed", {{"step_type": "A", "node_type": "singular"}})
+resolver = pd.UnifiedDependencyResolver(r)
+def work(n):
+    i = 0
+    while True:
+        r.upsert(f"s{{n}}_{{i % 20}}", {{"step_type": "A", "node_type": "singular"}})
+        r.list_step_names()
+        resolver.resolve_all_dependencies(["seed"])
+        i += 1
+for n in range(3):
+    threading.Thread(target=work, args=(n,), daemon=True).start()
+time.sleep(0.3)
+print("exiting", flush=True)
+"""
+
+
+def test_daemon_threads_inside_calls_at_exit_do_not_abort_the_process(tmp_path):
+    """Daemon threads still calling into the package when the program ends: a call that
+    began before the interpreter's finalization and ends after it must not take the GIL
+    again (CPython before 3.14 ends such a thread with pthread_exit, whose unwinding
+    through Rust frames aborted the whole process: 'FATAL: exception not rethrown', exit
+    status -6, on every such exit). The thread is parked instead; every write that returned
+    is in the file."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "daemon.redb"
+    for _ in range(5):
+        ended = subprocess.run(
+            [sys.executable, "-c", DAEMON_EXIT_SCRIPT.format(db=str(db))],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert ended.returncode == 0, (ended.returncode, ended.stderr[-2000:])
+        assert "FATAL" not in ended.stderr
+        assert ended.stdout.split("\n")[:2] == ["exiting", "late handler sees True"]
+    with pd.RegistryManager(db) as again:
+        assert "seed" in again.get_registry("ctx")
