@@ -21,7 +21,10 @@ echo "== python: pip install ./python (maturin, release build)"
 
 # The cross-language tests drive the CLI binary; build it once here.
 cargo build -q -p pipeline-deps-cli
-export PIPELINE_DEPS_BIN="$repo/target/debug/pipeline-deps"
+# Where cargo put it: $CARGO_TARGET_DIR when set (relative to the repository, where cargo ran).
+target="${CARGO_TARGET_DIR:-target}"
+case "$target" in /*) ;; *) target="$repo/$target" ;; esac
+export PIPELINE_DEPS_BIN="$target/debug/pipeline-deps"
 
 echo "== python: pytest python/tests"
 # From the repository root, so that the installed package (not python/pipeline_deps, which

@@ -534,18 +534,23 @@ def get_default_registry() -> SpecificationRegistry:
 
 
 def list_contexts() -> List[str]:
+    """Every context of the process-wide manager, in creation order."""
     return registry_manager.list_contexts()
 
 
 def clear_context(context_name: str) -> bool:
+    """Deletes ``context_name`` from the process-wide manager; whether it existed."""
     return registry_manager.clear_context(context_name)
 
 
 def clear_all_contexts() -> int:
+    """Deletes every context of the process-wide manager; how many there were."""
     return registry_manager.clear_all_contexts()
 
 
 def get_context_stats() -> Dict[str, ContextStats]:
+    """``{context: {"step_count", "step_type_count", "registry_type"}}`` of the
+    process-wide manager."""
     return registry_manager.get_context_stats()
 
 
