@@ -50,6 +50,16 @@ def _text(value: Any, what: str) -> str:
     return value
 
 
+def _all_text(*values: Any) -> bool:
+    """Whether every value is a ``str`` of valid Unicode: one check for many fields, which
+    are then checked one by one (:func:`_text`) only to name the one that is not."""
+    try:
+        joined = "".join(values)
+    except TypeError:
+        return False
+    return _whole(joined)
+
+
 def _flag(value: Any, what: str) -> bool:
     """``value`` if it is a ``bool``: ``"false"`` or ``None`` are not read as one."""
     if not isinstance(value, bool):
@@ -182,14 +192,22 @@ class DependencySpec:
         """The export-format dict."""
         # Every field is read again, as the constructor reads it: it may have been set after
         # construction (an enum to its string, or to a value of the wrong type).
+        if not (
+            _all_text(self.logical_name, self.data_type, self.description)
+            and type(self.required) is bool
+        ):
+            _text(self.logical_name, "logical_name")
+            _flag(self.required, "required")
+            _text(self.data_type, "data_type")
+            _text(self.description, "description")
         return {
-            "logical_name": _text(self.logical_name, "logical_name"),
+            "logical_name": self.logical_name,
             "type": _enum(DependencyType, self.dependency_type, "dependency_type").value,
-            "required": _flag(self.required, "required"),
+            "required": self.required,
             "compatible_sources": _texts(self.compatible_sources, "compatible_sources"),
             "semantic_keywords": _texts(self.semantic_keywords, "semantic_keywords"),
-            "data_type": _text(self.data_type, "data_type"),
-            "description": _text(self.description, "description"),
+            "data_type": self.data_type,
+            "description": self.description,
         }
 
     @classmethod
@@ -249,14 +267,19 @@ class OutputSpec:
     def to_dict(self) -> Dict[str, Any]:
         """The export-format dict."""
         # Every field is read again, as the constructor reads it (see DependencySpec.to_dict).
+        if not _all_text(self.logical_name, self.property_path, self.data_type, self.description):
+            _text(self.logical_name, "logical_name")
+            _text(self.property_path, "property_path")
+            _text(self.data_type, "data_type")
+            _text(self.description, "description")
         return {
-            "logical_name": _text(self.logical_name, "logical_name"),
+            "logical_name": self.logical_name,
             "type": _enum(DependencyType, self.output_type, "output_type").value,
-            "property_path": _text(self.property_path, "property_path"),
+            "property_path": self.property_path,
             "aliases": _texts(self.aliases, "aliases"),
             "semantic_keywords": _texts(self.semantic_keywords, "semantic_keywords"),
-            "data_type": _text(self.data_type, "data_type"),
-            "description": _text(self.description, "description"),
+            "data_type": self.data_type,
+            "description": self.description,
         }
 
     @classmethod
@@ -316,9 +339,11 @@ def _section_dict(section: Any, kind: Type[_Entry]) -> Dict[str, Dict[str, Any]]
             f"{name} must be a dict of {kind.__name__} keyed by logical name, not "
             f"{type(section).__name__}"
         )
+    if not _all_text(*section):
+        for key in section:
+            _text(key, f"a key of {name}")
     result: Dict[str, Dict[str, Any]] = {}
     for key, entry in section.items():
-        _text(key, f"a key of {name}")
         if not isinstance(entry, kind):
             article = "an" if kind is OutputSpec else "a"
             raise TypeError(
