@@ -263,10 +263,15 @@ impl NativeRegistry {
     /// The library handle (for the resolver).
     pub(crate) fn handle(&self) -> PyResult<SpecificationRegistry> {
         lock(&self.inner).clone().ok_or_else(|| {
-            ClosedError::new_err(format!(
+            let raised = ClosedError::new_err(format!(
                 "the registry of context '{}' is closed",
-                self.context
-            ))
+                pipeline_deps::spec::escape_name(&self.context)
+            ));
+            // Named exactly, as every error about a context names it (`context`).
+            Python::attach(|py| {
+                let _ = raised.value(py).setattr("context", &self.context);
+            });
+            raised
         })
     }
 }

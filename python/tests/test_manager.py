@@ -519,6 +519,22 @@ def test_create_if_missing_is_checked_also_for_a_context_already_handed_out():
             m.get_registry("x", "no")  # type: ignore[call-overload]
 
 
+def test_a_closed_registrys_error_names_its_context():
+    """ClosedError from a registry object names its context exactly (the message escapes
+    it), as every error about a context does; it was None."""
+    odd = "ctx \u202e"
+    with pd.RegistryManager(":memory:") as m:
+        registry = m.get_registry(odd)
+        resolver = pd.UnifiedDependencyResolver(registry)
+    for call in (registry.list_step_names, lambda: len(registry), lambda: "x" in registry):
+        with pytest.raises(pd.ClosedError) as closed:
+            call()
+        assert (closed.value.context, closed.value.step) == (odd, None)
+        assert "\\u{202e}" in str(closed.value)
+    with pytest.raises(pd.ClosedError):
+        resolver.resolve_all_dependencies([])
+
+
 def test_a_path_with_a_nul_character_is_invalid_input():
     with pytest.raises(pd.InvalidInputError, match="NUL"):
         pd.RegistryManager("a\0b.redb")
