@@ -32,6 +32,7 @@ from typing import (
 
 
 from . import _native
+from ._native import NativeRegistry as _NativeRegistry
 from ._spec import SpecLike, StepSpecification, _flag, checked_name, spec_json
 
 PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
@@ -226,6 +227,8 @@ class RegistryManager:
         # Every registry object handed out and still alive, also those of cleared contexts:
         # close() closes them all, so that the database is released.
         self._handed_out: "weakref.WeakSet[SpecificationRegistry]" = weakref.WeakSet()
+        # The handles scoped contexts keep to clear their context (closed with the manager).
+        self._keepers: "set[_NativeRegistry]" = set()
         self._lock = threading.RLock()
 
     @property
@@ -317,26 +320,40 @@ class RegistryManager:
     def scoped_context(self, context_name: str) -> Iterator[SpecificationRegistry]:
         """A registry for ``context_name`` that is cleared when the block ends, also on an
         exception: isolation for a test. Only that context is cleared: if it was cleared and
-        created again under the same name meanwhile, the new one is left alone. When the
-        block raised, a failure to clear does not replace its exception (it is attached to
-        it as a note)."""
-        registry = self.get_registry(context_name)
-        try:
-            yield registry
-        except BaseException as raised:
-            try:
-                self._clear_own(registry)
-            except _native.Error as failed:
-                note = f"clearing the scoped context {context_name!r} failed too: {failed}"
-                if hasattr(raised, "add_note"):  # Python 3.11+
-                    raised.add_note(note)
-            raise
-        self._clear_own(registry)
-
-    def _clear_own(self, registry: SpecificationRegistry) -> None:
-        """Deletes the context of ``registry`` if it is still that context."""
+        created again under the same name meanwhile, the new one is left alone. The context
+        is cleared also when the block closed the registry object it was given. When the
+        block raised, a failure to clear (the manager closed inside the block, say) does not
+        replace its exception (it is attached to it as a note)."""
         with self._lock:
-            if self._native.clear_context_of(registry._native):
+            registry = self.get_registry(context_name)
+            # A handle of the scope's own, to that same context: the block may close the
+            # registry object it is given, and the context must still be cleared.
+            keeper = registry._native.duplicate()
+            self._keepers.add(keeper)
+        try:
+            try:
+                yield registry
+            except BaseException as raised:
+                try:
+                    self._clear_own(registry, keeper)
+                except _native.Error as failed:
+                    note = f"clearing the scoped context {context_name!r} failed too: {failed}"
+                    if hasattr(raised, "add_note"):  # Python 3.11+
+                        raised.add_note(note)
+                raise
+            self._clear_own(registry, keeper)
+        finally:
+            with self._lock:
+                self._keepers.discard(keeper)
+            keeper.close()
+
+    def _clear_own(
+        self, registry: SpecificationRegistry, keeper: _NativeRegistry
+    ) -> None:
+        """Deletes the context of ``registry`` (through ``keeper``, a native handle to the
+        same context) if it is still that context."""
+        with self._lock:
+            if self._native.clear_context_of(keeper):
                 if self._registries.get(registry.context_name) is registry:
                     del self._registries[registry.context_name]
 
@@ -357,6 +374,9 @@ class RegistryManager:
         ``_lock``."""
         for registry in list(self._handed_out):
             registry.close()
+        for keeper in self._keepers:
+            keeper.close()
+        self._keepers.clear()
         self._registries.clear()
         self._handed_out = weakref.WeakSet()
 

@@ -329,6 +329,12 @@ impl NativeRegistry {
         self.context.clone()
     }
 
+    /// A second handle to this registry's context (the same context, not one created again
+    /// under its name), closed independently of this one.
+    fn duplicate(&self) -> PyResult<NativeRegistry> {
+        Ok(NativeRegistry::wrap(self.handle()?))
+    }
+
     /// Registers `spec_json` (one step in the export format) as `step_name`; fails if taken.
     fn register(&self, py: Python<'_>, step_name: String, spec_json: String) -> PyResult<()> {
         let registry = self.handle()?;

@@ -350,6 +350,23 @@ def test_a_scope_clears_only_its_own_context_and_keeps_the_blocks_exception(tmp_
                 raise AssertionError("the test's own failure")
 
 
+def test_a_scope_clears_its_context_also_when_the_block_closed_its_registry(tmp_path):
+    path = tmp_path / "registry.redb"
+    with pd.RegistryManager(path) as m:
+        with m.scoped_context("t") as registry:
+            registry.register("s", spec("T"))
+            registry.close()
+        assert m.list_contexts() == []
+        # A manager closed inside the block lets go of the file there, scope or not.
+        with pytest.raises(AssertionError, match="own failure"):
+            with m.scoped_context("u") as registry:
+                registry.register("s", spec("T"))
+                m.close()
+                with pd.RegistryManager(path) as other:
+                    assert other.list_contexts() == ["u"]
+                raise AssertionError("the test's own failure")
+
+
 def test_the_builder_decorator_finds_the_config_however_it_is_given(tmp_path):
     from types import SimpleNamespace
 
