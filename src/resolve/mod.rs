@@ -58,5 +58,6 @@ pub use outcome::{
 };
 pub use property::{PropertyKey, PropertyPathPart, PropertyReference, parse_property_path};
 pub use resolver::{RESOLUTION_THRESHOLD, UnifiedDependencyResolver};
+pub(crate) use scorer::Held;
 pub use scorer::{CandidateScorer, TopCandidates};
 pub use variants::{InterfaceCatalog, InterfaceEntry, merge_variant};

@@ -7,8 +7,8 @@ use indexmap::IndexMap;
 
 use super::candidates::CandidateIndex;
 use super::engine::Engine;
-use super::engine::FxSet;
 use super::engine::ScoreMemo;
+use super::engine::{FxMap, FxSet};
 use super::matcher::SemanticMatcher;
 use super::outcome::{
     DependencyResolutionError, FailedDependency, PipelineResolution, ResolutionDetails,
@@ -238,6 +238,30 @@ impl UnifiedDependencyResolver {
         self.registry.get_specifications_at(names, Some(revision))
     }
 
+    /// As [`Self::load_specs`], taking those found in `held` (step name → specification, read
+    /// by the caller at `revision`) from there and reading only the others.
+    pub(super) fn load_specs_held(
+        &self,
+        names: &[&str],
+        revision: u64,
+        held: Option<&FxMap<&str, Arc<StepSpecification>>>,
+    ) -> crate::Result<Vec<Option<Arc<StepSpecification>>>> {
+        let Some(held) = held else {
+            return self.load_specs(names, revision);
+        };
+        let mut specs: Vec<Option<Arc<StepSpecification>>> =
+            names.iter().map(|name| held.get(name).cloned()).collect();
+        let missing: Vec<usize> = (0..names.len()).filter(|&at| specs[at].is_none()).collect();
+        if !missing.is_empty() {
+            let wanted: Vec<&str> = missing.iter().map(|&at| names[at]).collect();
+            let read = self.load_specs(&wanted, revision)?;
+            for (at, spec) in missing.into_iter().zip(read) {
+                specs[at] = spec;
+            }
+        }
+        Ok(specs)
+    }
+
     /// Resolves the dependencies of `consumer` against the outputs of `available_steps`.
     ///
     /// Returns dependency name → producer output for every resolved dependency, in
@@ -314,23 +338,40 @@ impl UnifiedDependencyResolver {
             return Ok(hit);
         }
         let specs = self.load_specs(&borrowed(&names), revision)?;
+        let resolution = self.resolve_loaded(&names, &specs);
+        self.store(names, revision, |entry| {
+            entry.all = Some(resolution.clone())
+        });
+        Ok(resolution)
+    }
+
+    /// What [`Self::resolve_all_dependencies`] returns for `names` when the registry holds
+    /// `specs` (aligned with `names`; `None` = unregistered), from specifications the caller
+    /// has already read, so that they are not read and decoded again.
+    ///
+    /// Neither the registry nor the resolution cache is touched: only the caller knows at
+    /// which revision `specs` were read (a snapshot capture checks the revision before and
+    /// after its read and captures again when it moved), so the result is not cached under
+    /// a revision it may not belong to. The similarity memo is shared, as it depends on
+    /// names and contents only.
+    pub(crate) fn resolve_loaded(
+        &self,
+        names: &[String],
+        specs: &[Option<Arc<StepSpecification>>],
+    ) -> PipelineResolution {
         let mut outcomes: Vec<(String, Option<Outcome>)> = Vec::with_capacity(names.len());
         {
             let mut memo = lock(&self.memo);
-            let mut engine = Engine::new(&self.catalog, &mut memo, &names, &specs);
+            let mut engine = Engine::new(&self.catalog, &mut memo, names, specs);
             let mut seen = FxSet::default();
-            for (name, spec) in names.iter().zip(&specs) {
+            for (name, spec) in names.iter().zip(specs) {
                 if seen.insert(name.as_str()) {
                     let outcome = spec.as_ref().map(|s| engine.resolve_consumer(name, s));
                     outcomes.push((name.clone(), outcome));
                 }
             }
         }
-        let resolution = assemble(outcomes);
-        self.store(names, revision, |entry| {
-            entry.all = Some(resolution.clone())
-        });
-        Ok(resolution)
+        assemble(outcomes)
     }
 
     /// Every candidate of every dependency of `consumer` with its score breakdown (never
@@ -382,11 +423,23 @@ impl UnifiedDependencyResolver {
         names: &[String],
         revision: u64,
     ) -> crate::Result<Arc<CandidateIndex>> {
+        self.candidate_index_from(names, revision, None)
+    }
+
+    /// As [`Self::candidate_index`]; when the index is not cached, the specifications found
+    /// in `held` (step name → specification, read by the caller **at `revision`**) are taken
+    /// from there instead of being read again, and only the others are read.
+    pub(super) fn candidate_index_from(
+        &self,
+        names: &[String],
+        revision: u64,
+        held: Option<&FxMap<&str, Arc<StepSpecification>>>,
+    ) -> crate::Result<Arc<CandidateIndex>> {
         if let Some(index) = self.cached(names, revision, |entry| entry.scoring.clone()) {
             return Ok(index);
         }
         let distinct = distinct_names(names);
-        let specs = self.load_specs(&distinct, revision)?;
+        let specs = self.load_specs_held(&distinct, revision, held)?;
         let index = Arc::new(CandidateIndex::new(&distinct, &specs));
         self.store(names.to_vec(), revision, |entry| {
             entry.scoring = Some(Arc::clone(&index));

@@ -12,8 +12,10 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 
 use super::candidates::CandidateIndex;
+use super::engine::FxMap;
 use super::outcome::ScoredCandidate;
 use super::resolver::{UnifiedDependencyResolver, owned_names};
+use crate::spec::StepSpecification;
 
 /// The best candidates of one dependency and how many candidates it has in all.
 ///
@@ -66,6 +68,15 @@ pub struct CandidateScorer<'r> {
     names: Vec<String>,
     revision: u64,
     index: Arc<CandidateIndex>,
+    /// Specifications the caller read at [`Held::revision`], used instead of reading them
+    /// again while the registry is at that revision.
+    held: Option<Held<'r>>,
+}
+
+/// Specifications read at one registry revision (step name → specification).
+pub(crate) struct Held<'r> {
+    pub(crate) revision: u64,
+    pub(crate) specs: FxMap<&'r str, Arc<StepSpecification>>,
 }
 
 impl std::fmt::Debug for CandidateScorer<'_> {
@@ -96,6 +107,30 @@ impl UnifiedDependencyResolver {
             names,
             revision,
             index,
+            held: None,
+        })
+    }
+
+    /// [`Self::candidate_scorer`] of `available_steps`, given specifications the caller read
+    /// at the registry revision `held.revision` (a verified snapshot capture's): while the
+    /// registry is still at that revision they are taken from `held` instead of being read
+    /// and decoded again; once it moved, the scorer reads the registry as any other.
+    pub(crate) fn candidate_scorer_held<'r, S: AsRef<str>>(
+        &'r self,
+        available_steps: &[S],
+        held: Held<'r>,
+    ) -> crate::Result<CandidateScorer<'r>> {
+        let names = owned_names(available_steps);
+        let revision = self.registry().revision()?;
+        let held = Some(held).filter(|held| held.revision == revision);
+        let index =
+            self.candidate_index_from(&names, revision, held.as_ref().map(|held| &held.specs))?;
+        Ok(CandidateScorer {
+            resolver: self,
+            names,
+            revision,
+            index,
+            held,
         })
     }
 }
@@ -137,8 +172,18 @@ impl CandidateScorer<'_> {
             self.index = self.resolver.candidate_index(&self.names, revision)?;
             self.revision = revision;
         }
+        // Specifications held from the caller's read serve only at the revision they were
+        // read at; after a write every one is read again.
+        if self
+            .held
+            .as_ref()
+            .is_some_and(|held| held.revision != revision)
+        {
+            self.held = None;
+        }
         let names: Vec<&str> = consumers.iter().map(AsRef::as_ref).collect();
-        let specs = self.resolver.load_specs(&names, revision)?;
+        let held = self.held.as_ref().map(|held| &held.specs);
+        let specs = self.resolver.load_specs_held(&names, revision, held)?;
         let mut all = Vec::with_capacity(names.len());
         for (consumer, spec) in names.iter().zip(specs) {
             let scored = spec.map(|spec| {

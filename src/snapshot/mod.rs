@@ -64,18 +64,17 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::io::Write;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result, shorten};
-use crate::resolve::{PipelineResolution, UnifiedDependencyResolver};
-use crate::spec::StepSpecification;
+use crate::error::{Error, Result};
 
+mod capture;
 mod diff;
 
+pub use capture::SnapshotCapture;
 pub use diff::{EdgeDiff, RescoredEdge, RewiredEdge};
 
 /// The `schema` value of an [`EdgeSnapshot`] file.
@@ -84,9 +83,6 @@ pub const EDGE_SNAPSHOT_SCHEMA: &str = "pipeline-deps-edges/v1";
 /// Two scores closer than this are equal (scores are computed deterministically, so this only
 /// absorbs the last bit of a decimal round trip).
 const SCORE_TOLERANCE: f64 = 1e-12;
-
-/// How many times [`EdgeSnapshot::capture`] retries when the registry changes under it.
-const CAPTURE_ATTEMPTS: usize = 5;
 
 /// One resolved edge: `consumer.dependency ← producer.output`, with its compatibility score.
 ///
@@ -264,159 +260,6 @@ impl EdgeSnapshot {
         }
     }
 
-    /// Resolves `steps` (in that order) and freezes the result with each edge's score.
-    ///
-    /// The resolution and the scores are read from the same registry revision: if another
-    /// process writes to the context meanwhile, the capture is repeated.
-    ///
-    /// # Errors
-    /// [`Error::InvalidInput`] naming a step in `steps` that is not registered; storage
-    /// errors from the registry.
-    pub fn capture<S: AsRef<str>>(
-        resolver: &UnifiedDependencyResolver,
-        steps: &[S],
-    ) -> Result<Self> {
-        let names: Vec<String> = steps.iter().map(|s| s.as_ref().to_owned()).collect();
-        Self::capture_list(resolver, Some(names))
-    }
-
-    /// Resolves every step of the resolver's registry, in registration order, and freezes
-    /// the result; a later [`Self::recapture`] takes the context's steps as they are then.
-    ///
-    /// # Errors
-    /// Storage errors from the registry.
-    pub fn capture_all(resolver: &UnifiedDependencyResolver) -> Result<Self> {
-        Self::capture_list(resolver, None)
-    }
-
-    fn capture_list(
-        resolver: &UnifiedDependencyResolver,
-        steps: Option<Vec<String>>,
-    ) -> Result<Self> {
-        let registry = resolver.registry();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let revision = registry.revision()?;
-            // Only the listed steps are read: a snapshot of a few steps of a large context
-            // costs what those steps cost, and another step's record plays no part.
-            let (names, all_steps, specs) = match &steps {
-                Some(steps) => {
-                    let wanted: Vec<&str> = steps.iter().map(String::as_str).collect();
-                    let found = registry.get_specifications(&wanted)?;
-                    let mut specs = HashMap::with_capacity(steps.len());
-                    for (name, spec) in steps.iter().zip(found) {
-                        let Some(spec) = spec else {
-                            return Err(Error::InvalidInput {
-                                what: format!(
-                                    "the step list of context {}",
-                                    shorten(registry.context_name())
-                                ),
-                                detail: format!("step {} is not registered in it", shorten(name)),
-                                source: None,
-                            });
-                        };
-                        specs.insert(name.clone(), spec);
-                    }
-                    (steps.clone(), false, specs)
-                }
-                None => {
-                    let all: Vec<(String, Arc<StepSpecification>)> = registry.iter()?.collect();
-                    let names = all.iter().map(|(name, _)| name.clone()).collect();
-                    (names, true, all.into_iter().collect())
-                }
-            };
-            let resolution = resolver.resolve_all_dependencies(&names)?;
-            if registry.revision()? != revision && attempt < CAPTURE_ATTEMPTS {
-                continue;
-            }
-            return Ok(Self::from_resolution(
-                registry.context_name(),
-                names,
-                all_steps,
-                resolver,
-                &resolution,
-                &specs,
-            ));
-        }
-    }
-
-    /// Captures again what `frozen` captured: the same step list in the same order, or every
-    /// current step of the context when `frozen` was taken over all of them. Steps of the
-    /// frozen list that are no longer registered are left out (the diff reports them in
-    /// [`EdgeDiff::steps_removed`], and their edges as removed).
-    ///
-    /// # Errors
-    /// Storage errors from the registry.
-    pub fn recapture(resolver: &UnifiedDependencyResolver, frozen: &EdgeSnapshot) -> Result<Self> {
-        if frozen.all_steps {
-            return Self::capture_all(resolver);
-        }
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let revision = resolver.registry().revision()?;
-            // The frozen steps still registered (read alone, not the whole context).
-            let wanted: Vec<&str> = frozen.steps.iter().map(String::as_str).collect();
-            let registered = resolver.registry().get_specifications(&wanted)?;
-            let steps: Vec<String> = frozen
-                .steps
-                .iter()
-                .zip(registered)
-                .filter(|(_, spec)| spec.is_some())
-                .map(|(step, _)| step.clone())
-                .collect();
-            match Self::capture(resolver, &steps) {
-                // A step was removed between the listing and the capture: list again.
-                Err(Error::InvalidInput { .. })
-                    if attempt < CAPTURE_ATTEMPTS
-                        && resolver.registry().revision()? != revision => {}
-                other => return other,
-            }
-        }
-    }
-
-    /// Builds a snapshot from a resolution of `steps`, scoring each edge with `resolver`
-    /// against the specifications in `specs` (step name → spec). Edges whose consumer or
-    /// producer is missing from `specs` get a score of 0.
-    fn from_resolution(
-        context: &str,
-        steps: Vec<String>,
-        all_steps: bool,
-        resolver: &UnifiedDependencyResolver,
-        resolution: &PipelineResolution,
-        specs: &HashMap<String, Arc<StepSpecification>>,
-    ) -> Self {
-        let edges = resolution
-            .edges()
-            .map(|(consumer, dependency, reference)| {
-                let score = specs
-                    .get(consumer)
-                    .and_then(|c| c.dependencies.get(dependency))
-                    .zip(specs.get(reference.step_name()))
-                    .map_or(0.0, |(dep, producer)| {
-                        resolver.calculate_compatibility(dep, reference.output_spec(), producer)
-                    });
-                ResolvedEdge {
-                    consumer: consumer.to_owned(),
-                    dependency: dependency.to_owned(),
-                    producer: reference.step_name().to_owned(),
-                    output: reference.output_name().to_owned(),
-                    score,
-                }
-            })
-            .collect();
-        let unresolved = resolution
-            .unresolved
-            .iter()
-            .map(|e| UnresolvedStep {
-                step: e.step.clone(),
-                dependencies: e.dependencies.clone(),
-            })
-            .collect();
-        Self::new(context, steps, all_steps, edges, unresolved)
-    }
-
     /// Reads a snapshot file's text.
     ///
     /// # Errors
@@ -489,11 +332,38 @@ impl EdgeSnapshot {
     /// The snapshot as pretty-printed JSON with a final newline (deterministic: the same
     /// snapshot always gives the same bytes).
     pub fn to_json(&self) -> String {
-        // Serialising plain strings, numbers and vectors cannot fail; a non-finite score
-        // (never produced by the resolver) would be written as `null`.
-        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
-        text.push('\n');
-        text
+        let mut text = Vec::new();
+        // Writing to memory cannot fail, and serialising plain strings, numbers and vectors
+        // cannot either; a non-finite score (never produced by the resolver) would be
+        // written as `null`. The text is UTF-8, as serde_json writes only that.
+        match self.write_json_to(&mut text) {
+            Ok(()) => String::from_utf8(text).unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// Writes [`Self::to_json`]'s bytes to `writer` as they are produced, without holding
+    /// the whole text in memory (a snapshot of 100,000 steps is tens of megabytes). Writes go
+    /// through a buffer, flushed before returning.
+    ///
+    /// ```
+    /// use pipeline_deps::snapshot::EdgeSnapshot;
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// let snapshot = EdgeSnapshot::new("ctx", vec!["a".into()], false, Vec::new(), Vec::new());
+    /// let mut file = Vec::new(); // or a `std::fs::File`
+    /// snapshot.write_json_to(&mut file)?;
+    /// assert_eq!(file, snapshot.to_json().into_bytes());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// The first error of `writer`.
+    pub fn write_json_to<W: Write>(&self, writer: W) -> std::io::Result<()> {
+        let mut buffered = std::io::BufWriter::with_capacity(64 * 1024, writer);
+        serde_json::to_writer_pretty(&mut buffered, self).map_err(std::io::Error::from)?;
+        buffered.write_all(b"\n")?;
+        buffered.flush()
     }
 
     /// The edge of `consumer.dependency`, if it resolved.
