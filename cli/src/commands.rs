@@ -390,12 +390,6 @@ pub fn file_size(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory, so that readers
-/// see the old file or the new one, never half of it (see [`write_atomically_with`]).
-pub fn write_atomically(db: &Path, path: &Path, contents: &[u8]) -> Result<(), Failure> {
-    write_atomically_with(db, path, |file| Ok(file.write_all(contents)?))
-}
-
 /// Writes to `path` what `write` writes to the writer it gets, through a temporary file in
 /// the same directory that replaces `path` only once `write` succeeded and the file is on
 /// disk, so that readers see the old file or the new one, never half of it; when `write`

@@ -3,14 +3,15 @@
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
 
-use pipeline_deps::snapshot::{EdgeDiff, EdgeSnapshot, ResolvedEdge, UnresolvedStep};
-use pipeline_deps::{SemanticMatcher, StepSpecification, UnifiedDependencyResolver};
+use pipeline_deps::snapshot::{
+    EdgeDiff, EdgeSnapshot, ResolvedEdge, SnapshotCapture, UnresolvedStep,
+};
+use pipeline_deps::{SemanticMatcher, UnifiedDependencyResolver};
 use serde::Serialize;
 
 use crate::commands::{
-    Session, existing_context, missing, open_read, read_input, unknown_step, write_atomically,
+    Session, existing_context, missing, open_read, read_input, unknown_step, write_atomically_with,
 };
 use crate::json::{self, Candidate, ExplainedDependency, JsonPath, Unwired, schema};
 use crate::output::{
@@ -37,7 +38,7 @@ fn capture(
     resolver: &UnifiedDependencyResolver,
     context: &str,
     steps: &[String],
-) -> Result<EdgeSnapshot, Failure> {
+) -> Result<SnapshotCapture, Failure> {
     let mut seen = HashSet::new();
     if let Some(repeated) = steps.iter().find(|step| !seen.insert(step.as_str())) {
         return Err(missing(
@@ -57,40 +58,19 @@ fn capture(
             return Err(unknown_step(resolver.registry(), context, step)?);
         }
     }
+    // The capture keeps the specifications it read (every step of the context, or only the
+    // listed ones), so that explaining it does not read them again.
     Ok(if steps.is_empty() {
-        EdgeSnapshot::capture_all(resolver)
+        SnapshotCapture::of_all(resolver)
     } else {
-        EdgeSnapshot::capture(resolver, steps)
+        SnapshotCapture::of_steps(resolver, steps)
     }?)
-}
-
-/// The specifications of the steps `snapshot` resolved: every step of the context for a
-/// snapshot over all of them, else only the listed ones (read alone, so that resolving a few
-/// steps of a large context costs what those steps cost).
-fn specs_of(
-    resolver: &UnifiedDependencyResolver,
-    snapshot: &EdgeSnapshot,
-) -> Result<HashMap<String, Arc<StepSpecification>>, Failure> {
-    let registry = resolver.registry();
-    if snapshot.all_steps {
-        return Ok(registry.iter()?.collect());
-    }
-    let mut specs = HashMap::with_capacity(snapshot.steps.len());
-    for step in &snapshot.steps {
-        if let Some(spec) = registry.get_specification(step)? {
-            specs.insert(step.clone(), spec);
-        }
-    }
-    Ok(specs)
 }
 
 /// Dependencies that are not wired: every required one of an unresolved step, and the
 /// optional ones of the other steps that found no output scoring above 0.5.
-fn unwired(
-    snapshot: &EdgeSnapshot,
-    specs: &HashMap<String, Arc<StepSpecification>>,
-    scorer: &mut Scorer<'_>,
-) -> Result<Vec<Unwired>, Failure> {
+fn unwired(capture: &SnapshotCapture, scorer: &mut Scorer<'_>) -> Result<Vec<Unwired>, Failure> {
+    let snapshot = capture.snapshot();
     let wired: HashSet<(&str, &str)> = snapshot
         .edges
         .iter()
@@ -107,27 +87,27 @@ fn unwired(
         })
         .collect();
     let mut missing = Vec::new();
-    for step in &snapshot.steps {
-        let Some(spec) = specs.get(step) else {
+    for (step, spec) in capture.steps() {
+        let Some(spec) = spec else {
             continue;
         };
         for (key, dep) in &spec.dependencies {
-            let unwired = match failed.get(step.as_str()) {
+            let unwired = match failed.get(step) {
                 Some(required) => required.contains(key.as_str()),
-                None => !dep.required && !wired.contains(&(step.as_str(), key.as_str())),
+                None => !dep.required && !wired.contains(&(step, key.as_str())),
             };
             if unwired {
                 missing.push((step, key, dep.required));
             }
         }
     }
-    let consumers: Vec<&str> = missing.iter().map(|(step, _, _)| step.as_str()).collect();
+    let consumers: Vec<&str> = missing.iter().map(|(step, _, _)| *step).collect();
     scorer.prefetch(&consumers)?;
     missing
         .into_iter()
         .map(|(step, key, required)| {
             Ok(Unwired {
-                consumer: step.clone(),
+                consumer: step.to_owned(),
                 dependency: key.clone(),
                 required,
                 best_candidate: scorer.best(step, key)?,
@@ -169,18 +149,19 @@ pub fn resolve(
     fail_on_unresolved: bool,
 ) -> Result<Status, Failure> {
     let resolver = resolver_for(s, context)?;
-    let snapshot = capture(&resolver, context, steps)?;
-    let specs = specs_of(&resolver, &snapshot)?;
+    let capture = capture(&resolver, context, steps)?;
+    let snapshot = capture.snapshot();
     // The unwired tables show the best candidate; --explain shows --top of them.
     let keep = if explain {
         top.unwrap_or(usize::MAX)
     } else {
         1
     };
-    let mut scorer = Scorer::new(resolver.candidate_scorer(&snapshot.steps)?, keep);
-    let unwired = unwired(&snapshot, &specs, &mut scorer)?;
+    // Scored from the specifications the capture read (read again only after a write).
+    let mut scorer = Scorer::new(capture.candidate_scorer(&resolver)?, keep);
+    let unwired = unwired(&capture, &mut scorer)?;
     let explained = if explain {
-        Some(explanation(&snapshot, &specs, &mut scorer, top)?)
+        Some(explanation(&capture, &mut scorer, top)?)
     } else {
         None
     };
@@ -261,11 +242,11 @@ fn unwired_table(list: &[&Unwired]) -> Table {
 }
 
 fn explanation(
-    snapshot: &EdgeSnapshot,
-    specs: &HashMap<String, Arc<StepSpecification>>,
+    capture: &SnapshotCapture,
     scorer: &mut Scorer<'_>,
     top: Option<usize>,
 ) -> Result<Vec<ExplainedDependency>, Failure> {
+    let snapshot = capture.snapshot();
     // A map, not `EdgeSnapshot::edge` (a scan of every edge) per dependency: that made
     // `--explain` over every step of a large context quadratic.
     let edges: HashMap<(&str, &str), &ResolvedEdge> = snapshot
@@ -274,8 +255,8 @@ fn explanation(
         .map(|e| ((e.consumer.as_str(), e.dependency.as_str()), e))
         .collect();
     let mut list = Vec::new();
-    for (i, step) in snapshot.steps.iter().enumerate() {
-        let Some(spec) = specs.get(step) else {
+    for (i, (step, spec)) in capture.steps().enumerate() {
+        let Some(spec) = spec else {
             continue;
         };
         if !scorer.is_scored(step) {
@@ -295,13 +276,11 @@ fn explanation(
             let more = total - keep;
             candidates.truncate(keep);
             list.push(ExplainedDependency {
-                consumer: step.clone(),
+                consumer: step.to_owned(),
                 dependency: key.clone(),
                 dependency_type: dep.dependency_type.to_string(),
                 required: dep.required,
-                wired_to: edges
-                    .get(&(step.as_str(), key.as_str()))
-                    .map(|e| e.source()),
+                wired_to: edges.get(&(step, key.as_str())).map(|e| e.source()),
                 candidates,
                 more,
             });
@@ -437,8 +416,9 @@ pub fn snapshot(
     file: &Path,
 ) -> Result<Status, Failure> {
     let resolver = resolver_for(s, context)?;
-    let snapshot = capture(&resolver, context, steps)?;
-    write_atomically(&s.db, file, snapshot.to_json().as_bytes())?;
+    let snapshot = capture(&resolver, context, steps)?.into_snapshot();
+    // Streamed: the text of a large context's snapshot is never held whole in memory.
+    write_atomically_with(&s.db, file, |out| Ok(snapshot.write_json_to(out)?))?;
     if s.json {
         let report = SnapshotReport {
             context,
