@@ -344,3 +344,58 @@ fn a_capture_during_writes_is_of_one_state_and_its_scorer_scores_the_current_one
     writer.join().map_err(|_| "the writer panicked")?;
     Ok(())
 }
+
+/// A scorer keeps each (dependency contents, output class) breakdown for the consumers
+/// after: consumers whose dependencies differ in only one part of what a score reads
+/// (keywords, compatible sources, data type, name, type) still get each their own
+/// candidates, exactly the start of `resolve_with_scoring`'s lists (which keeps nothing).
+#[test]
+fn scored_together_dependencies_differing_in_one_part_keep_their_own_candidates() -> TestResult {
+    use pipeline_deps::{DependencySpec, DependencyType, NodeType};
+    let real = common::real_specs()?;
+    let picks: Vec<usize> = (0..61).collect();
+    let (_manager, registry, mut steps) = registry_of(&real, &picks)?;
+    let base = || {
+        DependencySpec::new("training_data", DependencyType::TrainingData)
+            .with_keywords(["training", "data"])
+            .with_compatible_sources(["TabularPreprocessing"])
+    };
+    let variants = [
+        base(),
+        base(),
+        base().with_keywords(["processed"]),
+        base().with_keywords(["training"]),
+        base().with_compatible_sources(["RiskTableMapping"]),
+        base().with_compatible_sources(Vec::<String>::new()),
+        base().with_data_type("String"),
+        DependencySpec::new("model_input_data", DependencyType::TrainingData)
+            .with_keywords(["training", "data"])
+            .with_compatible_sources(["TabularPreprocessing"]),
+        DependencySpec::new("training_data", DependencyType::ProcessingOutput)
+            .with_keywords(["training", "data"])
+            .with_compatible_sources(["TabularPreprocessing"]),
+        base(),
+    ];
+    for (i, dep) in variants.into_iter().enumerate() {
+        let name = format!("consumer_{i}");
+        registry.register(
+            &name,
+            &StepSpecification::new("Consumer", NodeType::Sink).with_dependency(dep),
+        )?;
+        steps.push(name);
+    }
+    let resolver = UnifiedDependencyResolver::new(registry.clone(), SemanticMatcher::default());
+    let consumers: Vec<&String> = steps.iter().rev().take(10).rev().collect();
+    let together = resolver
+        .candidate_scorer(&steps)?
+        .top_candidates_many(&consumers, 4)?;
+    for (consumer, got) in consumers.iter().zip(together) {
+        let plain = resolver.resolve_with_scoring(consumer, &steps)?;
+        let got = got.ok_or("a registered consumer was not scored")?;
+        let (key, top) = got.first().ok_or("no dependency scored")?;
+        let full = plain.candidates.get(key).ok_or("no such dependency")?;
+        assert_eq!(top.total, full.len(), "{consumer}");
+        assert_eq!(top.candidates, full[..4.min(full.len())], "{consumer}");
+    }
+    Ok(())
+}

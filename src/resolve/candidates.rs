@@ -14,6 +14,10 @@
 //!   them, so every member gets the same breakdown, bit for bit.
 //! * **Type index.** Classes are indexed by output type, so type-incompatible outputs cost
 //!   nothing.
+//! * **Known breakdowns.** A [`CandidateScorer`](super::CandidateScorer) keeps each
+//!   (dependency contents, class) breakdown it computed ([`KnownBreakdowns`]), so the many
+//!   consumers of a large context declaring equal dependencies score each class once (the
+//!   keyword part lower-cases every keyword and dominated `resolve --explain`).
 //! * **Shared references.** Each member's [`PropertyReference`] is built once; candidates
 //!   clone it (two reference counts) instead of copying the [`OutputSpec`].
 //! * **Order.** The straightforward path stably sorts by score; since
@@ -142,10 +146,16 @@ impl CandidateIndex {
         self.registered_steps
     }
 
+    /// How many output classes the index has.
+    pub(super) fn class_count(&self) -> usize {
+        self.classes.len()
+    }
+
     /// The first `limit` candidates of `dep` for `consumer`, best first, ties in
     /// (step-list, output) order, and how many candidates there are in all. `breakdown`
     /// scores an output of a provider with the given step type (`None` for incompatible
-    /// types); it is called once per class of compatible type. Only the returned candidates
+    /// types), given with its class's index (below [`Self::class_count`]); it is called once
+    /// per class of compatible type. Only the returned candidates
     /// are built: the total is counted per class (its members less the consumer's own, a
     /// range of its position-ordered members), so a small `limit` costs a score per class,
     /// not a value per provider output.
@@ -154,7 +164,7 @@ impl CandidateIndex {
         consumer: &str,
         dep: &DependencySpec,
         limit: usize,
-        mut breakdown: impl FnMut(&OutputSpec, &str) -> Option<ScoreBreakdown>,
+        mut breakdown: impl FnMut(usize, &OutputSpec, &str) -> Option<ScoreBreakdown>,
     ) -> (Vec<ScoredCandidate>, usize) {
         let skip = self.providers.get(consumer).copied();
         let mut scored: Vec<(f64, ScoreBreakdown, &OutputClass)> = Vec::new();
@@ -171,7 +181,7 @@ impl CandidateIndex {
                 let Some(class) = self.classes.get(c as usize) else {
                     continue;
                 };
-                let Some(parts) = breakdown(&class.output, &class.step_type) else {
+                let Some(parts) = breakdown(c as usize, &class.output, &class.step_type) else {
                     continue;
                 };
                 let score = parts.score();
@@ -261,5 +271,100 @@ impl OutputClass {
         let start = self.members.partition_point(|m| m.provider < provider);
         let end = self.members.partition_point(|m| m.provider <= provider);
         end.saturating_sub(start)
+    }
+}
+
+/// The most breakdowns [`KnownBreakdowns`] holds (about 56 bytes each); beyond, it starts
+/// again empty.
+const KNOWN_LIMIT: usize = 1 << 19;
+
+/// What a breakdown reads of a dependency: its type, data type, name, compatible sources
+/// and keywords ([`partial_breakdown`](super::scoring::partial_breakdown) and the
+/// alias-aware similarity read nothing else).
+struct DepContents {
+    logical_name: String,
+    dependency_type: DependencyType,
+    data_type: String,
+    compatible_sources: Vec<String>,
+    semantic_keywords: Vec<String>,
+}
+
+impl DepContents {
+    fn of(dep: &DependencySpec) -> Self {
+        DepContents {
+            logical_name: dep.logical_name.clone(),
+            dependency_type: dep.dependency_type,
+            data_type: dep.data_type.clone(),
+            compatible_sources: dep.compatible_sources.clone(),
+            semantic_keywords: dep.semantic_keywords.clone(),
+        }
+    }
+
+    fn matches(&self, dep: &DependencySpec) -> bool {
+        self.logical_name == dep.logical_name
+            && self.dependency_type == dep.dependency_type
+            && self.data_type == dep.data_type
+            && self.compatible_sources == dep.compatible_sources
+            && self.semantic_keywords == dep.semantic_keywords
+    }
+
+    /// The hash of `dep`'s contents, equal to that of `DepContents::of(dep)`.
+    fn hash_of(dep: &DependencySpec) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = rustc_hash::FxHasher::default();
+        dep.logical_name.hash(&mut hasher);
+        dep.dependency_type.hash(&mut hasher);
+        dep.data_type.hash(&mut hasher);
+        dep.compatible_sources.hash(&mut hasher);
+        dep.semantic_keywords.hash(&mut hasher);
+        hasher.finish()
+    }
+}
+
+/// One dependency's breakdown against each output class: `None` until computed, then the
+/// breakdown as computed (`Some(None)` for incompatible types).
+type Slots = Vec<Option<Option<ScoreBreakdown>>>;
+
+/// Breakdowns of dependencies against the output classes of one [`CandidateIndex`], by the
+/// dependency contents a breakdown reads: the consumers of a context declaring equal
+/// dependencies (many copies of a few step types) score each class once instead of once
+/// per consumer. Each slot is `None` until computed, then the breakdown exactly as
+/// computed (`Some(None)` for incompatible types).
+#[derive(Default)]
+pub(super) struct KnownBreakdowns {
+    by_hash: HashMap<u64, Vec<(DepContents, Slots)>>,
+    /// How many slots are held in all.
+    slots: usize,
+}
+
+impl KnownBreakdowns {
+    /// The slots of `dep`'s contents, one per class of an index of `classes` classes; `None`
+    /// when an index has too many classes to keep their breakdowns.
+    pub(super) fn of(&mut self, dep: &DependencySpec, classes: usize) -> Option<&mut Slots> {
+        if classes > KNOWN_LIMIT {
+            return None;
+        }
+        let hash = DepContents::hash_of(dep);
+        let known = self
+            .by_hash
+            .get(&hash)
+            .and_then(|bucket| bucket.iter().position(|(key, _)| key.matches(dep)));
+        let at = match known {
+            Some(at) => at,
+            None => {
+                if self.slots + classes > KNOWN_LIMIT {
+                    self.by_hash.clear();
+                    self.slots = 0;
+                }
+                self.slots += classes;
+                let bucket = self.by_hash.entry(hash).or_default();
+                bucket.push((DepContents::of(dep), vec![None; classes]));
+                bucket.len() - 1
+            }
+        };
+        self.by_hash
+            .get_mut(&hash)
+            .and_then(|bucket| bucket.get_mut(at))
+            .map(|(_, slots)| slots)
     }
 }

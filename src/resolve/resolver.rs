@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use indexmap::IndexMap;
 
-use super::candidates::CandidateIndex;
+use super::candidates::{CandidateIndex, KnownBreakdowns};
 use super::engine::Engine;
 use super::engine::ScoreMemo;
 use super::engine::{FxMap, FxSet};
@@ -457,9 +457,37 @@ impl UnifiedDependencyResolver {
         limit: usize,
     ) -> (Vec<ScoredCandidate>, usize) {
         let mut memo = lock(&self.memo);
-        index.candidates(consumer, dep, limit, |out, step_type| {
+        index.candidates(consumer, dep, limit, |_, out, step_type| {
             partial_breakdown(&self.catalog, dep, out, step_type)
                 .map(|partial| partial.with_similarity(memo.with_aliases(&dep.logical_name, out)))
+        })
+    }
+
+    /// As [`Self::score`], taking each (dependency, output class) breakdown from `known`
+    /// (breakdowns of `index`'s classes) and computing only those it does not hold.
+    pub(super) fn score_known(
+        &self,
+        index: &CandidateIndex,
+        consumer: &str,
+        dep: &DependencySpec,
+        limit: usize,
+        known: &mut KnownBreakdowns,
+    ) -> (Vec<ScoredCandidate>, usize) {
+        let Some(by_class) = known.of(dep, index.class_count()) else {
+            return self.score(index, consumer, dep, limit);
+        };
+        let mut memo = lock(&self.memo);
+        index.candidates(consumer, dep, limit, |class, out, step_type| {
+            let mut compute = || {
+                partial_breakdown(&self.catalog, dep, out, step_type).map(|partial| {
+                    partial.with_similarity(memo.with_aliases(&dep.logical_name, out))
+                })
+            };
+            match by_class.get_mut(class) {
+                Some(Some(known)) => *known,
+                Some(slot) => *slot.insert(compute()),
+                None => compute(),
+            }
         })
     }
 

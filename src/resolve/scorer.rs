@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use super::candidates::CandidateIndex;
+use super::candidates::{CandidateIndex, KnownBreakdowns};
 use super::engine::FxMap;
 use super::outcome::ScoredCandidate;
 use super::resolver::{UnifiedDependencyResolver, owned_names};
@@ -71,6 +71,8 @@ pub struct CandidateScorer<'r> {
     /// Specifications the caller read at [`Held::revision`], used instead of reading them
     /// again while the registry is at that revision.
     held: Option<Held<'r>>,
+    /// The breakdowns scored so far against `index`'s output classes.
+    known: KnownBreakdowns,
 }
 
 /// Specifications read at one registry revision (step name → specification).
@@ -108,6 +110,7 @@ impl UnifiedDependencyResolver {
             revision,
             index,
             held: None,
+            known: KnownBreakdowns::default(),
         })
     }
 
@@ -131,6 +134,7 @@ impl UnifiedDependencyResolver {
             revision,
             index,
             held,
+            known: KnownBreakdowns::default(),
         })
     }
 }
@@ -171,6 +175,7 @@ impl CandidateScorer<'_> {
         if revision != self.revision {
             self.index = self.resolver.candidate_index(&self.names, revision)?;
             self.revision = revision;
+            self.known = KnownBreakdowns::default();
         }
         // Specifications held from the caller's read serve only at the revision they were
         // read at; after a write every one is read again.
@@ -189,7 +194,9 @@ impl CandidateScorer<'_> {
             let scored = spec.map(|spec| {
                 let mut scored = IndexMap::with_capacity(spec.dependencies.len());
                 for (key, dep) in &spec.dependencies {
-                    let (candidates, total) = self.resolver.score(&self.index, consumer, dep, top);
+                    let (candidates, total) =
+                        self.resolver
+                            .score_known(&self.index, consumer, dep, top, &mut self.known);
                     let top = TopCandidates {
                         required: dep.required,
                         candidates,
