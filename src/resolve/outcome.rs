@@ -7,6 +7,7 @@ use super::RESOLUTION_THRESHOLD;
 use super::property::PropertyReference;
 use super::scoring::ScoreBreakdown;
 use crate::error::shorten;
+use crate::spec::{DependencySpec, StepSpecification};
 
 /// A consumer step has required dependencies that no available output matches with a
 /// score above [`RESOLUTION_THRESHOLD`].
@@ -452,5 +453,64 @@ mod tests {
         );
         assert_eq!(report.unresolved_dependencies, ["train"]);
         Ok(())
+    }
+}
+
+impl ScoringResolution {
+    /// The scoring resolution of `consumer` before any dependency is filed: its details
+    /// (`available_steps` as given, `registered_steps` of its distinct names).
+    pub(super) fn empty(
+        consumer: &str,
+        consumer_spec: Option<&StepSpecification>,
+        available_steps: Vec<String>,
+        registered_steps: usize,
+    ) -> Self {
+        let details = ResolutionDetails {
+            consumer_step: consumer.to_owned(),
+            consumer_step_type: consumer_spec.map(|s| s.step_type.clone()),
+            total_dependencies: consumer_spec.map_or(0, |s| s.dependencies.len()),
+            required_dependencies: consumer_spec
+                .map_or(0, |s| s.list_required_dependencies().len()),
+            available_step_count: available_steps.len(),
+            available_steps,
+            registered_steps,
+            resolution_threshold: RESOLUTION_THRESHOLD,
+            error: consumer_spec
+                .is_none()
+                .then(|| "No specification found".to_owned()),
+        };
+        ScoringResolution {
+            resolved: IndexMap::new(),
+            failed_with_scores: IndexMap::new(),
+            candidates: IndexMap::new(),
+            resolution_details: details,
+        }
+    }
+
+    /// Files dependency `key`'s candidates (best first): resolved when the best scores at
+    /// least [`RESOLUTION_THRESHOLD`], else failed with its top three.
+    pub(super) fn file(
+        &mut self,
+        key: &str,
+        dep: &DependencySpec,
+        candidates: Vec<ScoredCandidate>,
+    ) {
+        match candidates.first() {
+            Some(best) if best.score >= RESOLUTION_THRESHOLD => {
+                self.resolved
+                    .insert(key.to_owned(), best.property_reference.clone());
+            }
+            best => {
+                self.failed_with_scores.insert(
+                    key.to_owned(),
+                    FailedDependency {
+                        best_candidate: best.cloned(),
+                        all_candidates: candidates.iter().take(3).cloned().collect(),
+                        required: dep.required,
+                    },
+                );
+            }
+        }
+        self.candidates.insert(key.to_owned(), candidates);
     }
 }

@@ -11,9 +11,8 @@ use super::engine::ScoreMemo;
 use super::engine::{FxMap, FxSet};
 use super::matcher::SemanticMatcher;
 use super::outcome::{
-    DependencyResolutionError, FailedDependency, PipelineResolution, ResolutionDetails,
-    ResolutionReport, ResolutionSummary, ScoredCandidate, ScoringResolution, StepReport,
-    StepResolution,
+    DependencyResolutionError, PipelineResolution, ResolutionReport, ResolutionSummary,
+    ScoredCandidate, ScoringResolution, StepReport, StepResolution,
 };
 use super::scoring::{ScoreBreakdown, StepTypeCatalog, compatibility_score, partial_breakdown};
 use crate::registry::SpecificationRegistry;
@@ -579,7 +578,6 @@ impl UnifiedDependencyResolver {
     }
 }
 
-/// Builds the public result from per-step outcomes (`None` = unregistered).
 /// Each name of `names` once, at its first place.
 pub(super) fn distinct_names(names: &[String]) -> Vec<&str> {
     let mut seen = HashSet::new();
@@ -590,65 +588,7 @@ pub(super) fn distinct_names(names: &[String]) -> Vec<&str> {
         .collect()
 }
 
-impl ScoringResolution {
-    /// The scoring resolution of `consumer` before any dependency is filed: its details
-    /// (`available_steps` as given, `registered_steps` of its distinct names).
-    pub(super) fn empty(
-        consumer: &str,
-        consumer_spec: Option<&StepSpecification>,
-        available_steps: Vec<String>,
-        registered_steps: usize,
-    ) -> Self {
-        let details = ResolutionDetails {
-            consumer_step: consumer.to_owned(),
-            consumer_step_type: consumer_spec.map(|s| s.step_type.clone()),
-            total_dependencies: consumer_spec.map_or(0, |s| s.dependencies.len()),
-            required_dependencies: consumer_spec
-                .map_or(0, |s| s.list_required_dependencies().len()),
-            available_step_count: available_steps.len(),
-            available_steps,
-            registered_steps,
-            resolution_threshold: RESOLUTION_THRESHOLD,
-            error: consumer_spec
-                .is_none()
-                .then(|| "No specification found".to_owned()),
-        };
-        ScoringResolution {
-            resolved: IndexMap::new(),
-            failed_with_scores: IndexMap::new(),
-            candidates: IndexMap::new(),
-            resolution_details: details,
-        }
-    }
-
-    /// Files dependency `key`'s candidates (best first): resolved when the best scores at
-    /// least [`RESOLUTION_THRESHOLD`], else failed with its top three.
-    pub(super) fn file(
-        &mut self,
-        key: &str,
-        dep: &DependencySpec,
-        candidates: Vec<ScoredCandidate>,
-    ) {
-        match candidates.first() {
-            Some(best) if best.score >= RESOLUTION_THRESHOLD => {
-                self.resolved
-                    .insert(key.to_owned(), best.property_reference.clone());
-            }
-            best => {
-                self.failed_with_scores.insert(
-                    key.to_owned(),
-                    FailedDependency {
-                        best_candidate: best.cloned(),
-                        all_candidates: candidates.iter().take(3).cloned().collect(),
-                        required: dep.required,
-                    },
-                );
-            }
-        }
-        self.candidates.insert(key.to_owned(), candidates);
-    }
-}
-
+/// Builds the public result from per-step outcomes (`None` = unregistered).
 pub(super) fn assemble(outcomes: Vec<(String, Option<Outcome>)>) -> PipelineResolution {
     let mut resolution = PipelineResolution::default();
     for (name, outcome) in outcomes {
