@@ -405,57 +405,6 @@ pub struct ResolutionReport {
     pub resolution_summary: ResolutionSummary,
 }
 
-#[cfg(test)]
-mod tests {
-    use crate::spec::{DependencySpec, DependencyType, NodeType, OutputSpec, StepSpecification};
-
-    #[test]
-    fn a_report_names_each_steps_unresolved_required_dependencies() -> crate::Result<()> {
-        let manager = crate::RegistryManager::in_memory()?;
-        let registry = manager.get_registry("report")?;
-        registry.register(
-            "prep",
-            &StepSpecification::new("Prep", NodeType::Source).with_output(OutputSpec::new(
-                "processed_data",
-                DependencyType::ProcessingOutput,
-                "properties.P",
-            )),
-        )?;
-        registry.register(
-            "train",
-            &StepSpecification::new("Train", NodeType::Sink)
-                .with_dependency(DependencySpec::new(
-                    "processed_data",
-                    DependencyType::ProcessingOutput,
-                ))
-                .with_dependency(DependencySpec::new(
-                    "hyper",
-                    DependencyType::Hyperparameters,
-                ))
-                .with_dependency(
-                    DependencySpec::new("extra", DependencyType::CustomProperty).optional(),
-                ),
-        )?;
-        let resolver =
-            crate::UnifiedDependencyResolver::new(registry, crate::SemanticMatcher::default());
-        let report = resolver.resolution_report(&["prep", "train"])?;
-        let train = &report.step_details["train"];
-        assert_eq!(
-            train.unresolved_dependencies,
-            ["hyper"],
-            "the optional one is not listed"
-        );
-        assert!(train.error.is_some());
-        assert!(
-            report.step_details["prep"]
-                .unresolved_dependencies
-                .is_empty()
-        );
-        assert_eq!(report.unresolved_dependencies, ["train"]);
-        Ok(())
-    }
-}
-
 impl ScoringResolution {
     /// The scoring resolution of `consumer` before any dependency is filed: its details
     /// (`available_steps` as given, `registered_steps` of its distinct names).
@@ -512,5 +461,56 @@ impl ScoringResolution {
             }
         }
         self.candidates.insert(key.to_owned(), candidates);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::spec::{DependencySpec, DependencyType, NodeType, OutputSpec, StepSpecification};
+
+    #[test]
+    fn a_report_names_each_steps_unresolved_required_dependencies() -> crate::Result<()> {
+        let manager = crate::RegistryManager::in_memory()?;
+        let registry = manager.get_registry("report")?;
+        registry.register(
+            "prep",
+            &StepSpecification::new("Prep", NodeType::Source).with_output(OutputSpec::new(
+                "processed_data",
+                DependencyType::ProcessingOutput,
+                "properties.P",
+            )),
+        )?;
+        registry.register(
+            "train",
+            &StepSpecification::new("Train", NodeType::Sink)
+                .with_dependency(DependencySpec::new(
+                    "processed_data",
+                    DependencyType::ProcessingOutput,
+                ))
+                .with_dependency(DependencySpec::new(
+                    "hyper",
+                    DependencyType::Hyperparameters,
+                ))
+                .with_dependency(
+                    DependencySpec::new("extra", DependencyType::CustomProperty).optional(),
+                ),
+        )?;
+        let resolver =
+            crate::UnifiedDependencyResolver::new(registry, crate::SemanticMatcher::default());
+        let report = resolver.resolution_report(&["prep", "train"])?;
+        let train = &report.step_details["train"];
+        assert_eq!(
+            train.unresolved_dependencies,
+            ["hyper"],
+            "the optional one is not listed"
+        );
+        assert!(train.error.is_some());
+        assert!(
+            report.step_details["prep"]
+                .unresolved_dependencies
+                .is_empty()
+        );
+        assert_eq!(report.unresolved_dependencies, ["train"]);
+        Ok(())
     }
 }
