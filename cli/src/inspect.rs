@@ -14,7 +14,9 @@ use crate::commands::{
     unknown_step,
 };
 use crate::json::{self, Context, Problem, Totals, schema};
-use crate::output::{Table, bytes, esc, field, field_whole, path_text, short};
+use crate::output::{
+    Table, bytes, esc, field, field_name, field_names, field_whole, path_text, short, shown_name,
+};
 use crate::{Failure, Status};
 
 /// The `contexts --json` document.
@@ -233,14 +235,14 @@ fn write_spec(
     spec: &StepSpecification,
     warnings: &[SpecProblem],
 ) -> io::Result<()> {
-    field(out, 0, "step", step)?;
-    field(out, 0, "context", context)?;
-    field(out, 0, "step type", &spec.step_type)?;
+    field_name(out, 0, "step", step)?;
+    field_name(out, 0, "context", context)?;
+    field_name(out, 0, "step type", &spec.step_type)?;
     field(out, 0, "node type", spec.node_type.as_str())?;
     writeln!(out)?;
     writeln!(out, "dependencies ({})", spec.dependencies.len())?;
     for (key, dep) in &spec.dependencies {
-        writeln!(out, "  {}", esc(key))?;
+        writeln!(out, "  {}", shown_name(key))?;
         let required = if dep.required { "required" } else { "optional" };
         field(
             out,
@@ -249,29 +251,19 @@ fn write_spec(
             &format!("{} ({required})", dep.dependency_type),
         )?;
         field(out, 4, "data type", &dep.data_type)?;
-        field(
-            out,
-            4,
-            "compatible sources",
-            &dep.compatible_sources.join(", "),
-        )?;
-        field(
-            out,
-            4,
-            "semantic keywords",
-            &dep.semantic_keywords.join(", "),
-        )?;
+        field_names(out, 4, "compatible sources", &dep.compatible_sources)?;
+        field_names(out, 4, "semantic keywords", &dep.semantic_keywords)?;
         field(out, 4, "description", &dep.description)?;
     }
     writeln!(out)?;
     writeln!(out, "outputs ({})", spec.outputs.len())?;
     for (key, o) in &spec.outputs {
-        writeln!(out, "  {}", esc(key))?;
+        writeln!(out, "  {}", shown_name(key))?;
         field(out, 4, "type", o.output_type.as_str())?;
         field(out, 4, "data type", &o.data_type)?;
         field(out, 4, "property path", &o.property_path)?;
-        field(out, 4, "aliases", &o.aliases.join(", "))?;
-        field(out, 4, "semantic keywords", &o.semantic_keywords.join(", "))?;
+        field_names(out, 4, "aliases", &o.aliases)?;
+        field_names(out, 4, "semantic keywords", &o.semantic_keywords)?;
         field(out, 4, "description", &o.description)?;
     }
     if !warnings.is_empty() {

@@ -52,6 +52,21 @@ pub fn esc(text: &str) -> Cow<'_, str> {
     pipeline_deps::spec::escape_name(text)
 }
 
+/// A name as tables and fields show it: escaped ([`esc`]), and in single quotes when it is
+/// empty or begins or ends with whitespace (a context named `" "` would be a blank cell, and
+/// `" a"` would look like `a`), as messages always quote names.
+pub fn shown_name(name: &str) -> Cow<'_, str> {
+    let escaped = esc(name);
+    if escaped.is_empty()
+        || escaped.starts_with(char::is_whitespace)
+        || escaped.ends_with(char::is_whitespace)
+    {
+        Cow::Owned(format!("'{escaped}'"))
+    } else {
+        escaped
+    }
+}
+
 /// Names in messages are cut to this many characters.
 pub const NAME_LIMIT: usize = 100;
 
@@ -211,14 +226,21 @@ impl Table {
         self
     }
 
-    /// Adds a row (missing cells are blank, extra ones ignored). Cells are escaped.
+    /// Adds a row (missing cells are blank, extra ones ignored). Cells are escaped, and a
+    /// cell that begins or ends with whitespace is quoted ([`shown_name`]): a name such as
+    /// `" "` must not look like an empty cell. (An empty cell stays empty: it is no name.)
     pub fn row(&mut self, cells: Vec<String>) {
         self.rows.push(
             cells
                 .into_iter()
-                .map(|c| match esc(&c) {
-                    Cow::Borrowed(_) => c,
-                    Cow::Owned(escaped) => escaped,
+                .map(|c| {
+                    if c.is_empty() {
+                        return c;
+                    }
+                    match shown_name(&c) {
+                        Cow::Borrowed(_) => c,
+                        Cow::Owned(shown) => shown,
+                    }
                 })
                 .collect(),
         );
@@ -302,6 +324,57 @@ pub fn field(out: &mut dyn Write, indent: usize, label: &str, value: &str) -> io
     }
     let lead = indent + LABEL;
     let lines = wrap(&esc(value), max_width().saturating_sub(lead));
+    for (i, line) in lines.iter().enumerate() {
+        let label = if i == 0 { label } else { "" };
+        writeln!(out, "{}{label:<LABEL$}{line}", " ".repeat(indent))?;
+    }
+    Ok(())
+}
+
+/// Writes `label  name`: the name as [`shown_name`] shows it, its whitespace kept (never
+/// word-wrapped, which would collapse `a  b` into `a b` and drop a leading space), cut
+/// with `…` to the width left; nothing for an empty name.
+///
+/// # Errors
+/// The writer's errors.
+pub fn field_name(out: &mut dyn Write, indent: usize, label: &str, name: &str) -> io::Result<()> {
+    if name.is_empty() {
+        return Ok(());
+    }
+    field_names(out, indent, label, &[name])
+}
+
+/// Writes `label  name, name, …`: each name as [`field_name`] shows it, lines broken only
+/// between names; nothing for no names.
+///
+/// # Errors
+/// The writer's errors.
+pub fn field_names<S: AsRef<str>>(
+    out: &mut dyn Write,
+    indent: usize,
+    label: &str,
+    names: &[S],
+) -> io::Result<()> {
+    let max = max_width().saturating_sub(indent + LABEL).max(10);
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for (i, name) in names.iter().enumerate() {
+        let mut item = shown_name(name.as_ref()).into_owned();
+        if i + 1 < names.len() {
+            item.push(',');
+        }
+        let item = fit(&item, max);
+        if !line.is_empty() && width(&line) + 1 + width(&item) > max {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&item);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
     for (i, line) in lines.iter().enumerate() {
         let label = if i == 0 { label } else { "" };
         writeln!(out, "{}{label:<LABEL$}{line}", " ".repeat(indent))?;
