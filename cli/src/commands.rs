@@ -571,5 +571,11 @@ pub fn read_input_with(path: &Path, progress: bool) -> Result<String, Failure> {
             }
         }
     })?;
+    // A byte order mark (what Windows editors and PowerShell's `Out-File` put first) is not
+    // part of the document: JSON parsers may ignore it (RFC 8259), and refused it read as
+    // "not valid JSON at line 1, column 1", pointing at a character no editor shows.
+    if text.starts_with('\u{feff}') {
+        text.drain(..'\u{feff}'.len_utf8());
+    }
     Ok(text)
 }
