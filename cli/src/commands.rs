@@ -151,6 +151,12 @@ fn full_path(db: PathBuf, given: &str) -> Result<PathBuf, Failure> {
             "{given} :memory: names no file: the command-line tool works on a registry database file or server (write ./:memory: for a file of that name)"
         )));
     }
+    if db.starts_with("~") {
+        return Err(Failure::Usage(format!(
+            "{given} {} starts with `~`, which only a shell expands, and it did not (the path was quoted, or came from PIPELINE_DEPS_DB): write the home directory out, as in $HOME/… (or ./~/… for a directory named ~)",
+            db.display()
+        )));
+    }
     if let Err(pipeline_deps::Error::InvalidInput { detail, .. }) =
         pipeline_deps::storage::refuse_url_as_file(&db)
     {
