@@ -239,7 +239,11 @@ pub static READING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBoo
 fn holds_no_database(db: &Path) -> bool {
     match std::fs::metadata(db) {
         Ok(metadata) => metadata.is_file() && metadata.len() == 0,
-        Err(_) => !db.exists(),
+        // Only a path that is not there holds no database: one that cannot be looked at (a
+        // symbolic link loop, a directory this user may not search, a file where a
+        // directory should be) is reported as the error it is when opened, rather than as
+        // missing, with advice to create it that would fail the same way.
+        Err(error) => error.kind() == io::ErrorKind::NotFound,
     }
 }
 

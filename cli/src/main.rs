@@ -415,7 +415,30 @@ fn report_bugs_plainly() {
 /// Whether the command line asks for JSON, read from the raw arguments (for errors that come
 /// before, or instead of, parsing them): `--json`, or `--json=…`, which clap refuses.
 fn json_asked() -> bool {
-    std::env::args_os().any(|a| a == "--json" || a.to_string_lossy().starts_with("--json="))
+    // After `--` every argument is a name (`show -- --json` shows a context named `--json`).
+    std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json" || a.to_string_lossy().starts_with("--json="))
+}
+
+/// The exit code after printing `--help` or `--version` (or its JSON document): success,
+/// also when the reader went away (`| head`), but a standard output that cannot take the
+/// text (a full disk) is an I/O error (exit code 3), said on standard error, as for every
+/// other command: the text was lost.
+fn printed(result: io::Result<()>) -> ExitCode {
+    match result {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            let failure = Failure::from(e);
+            if json_asked() {
+                json::write_error(&failure);
+            } else {
+                report(&failure);
+            }
+            ExitCode::from(failure.exit_code())
+        }
+        _ => ExitCode::from(EXIT_OK),
+    }
 }
 
 fn main() -> ExitCode {
@@ -429,16 +452,18 @@ fn main() -> ExitCode {
         Err(e) => {
             let json = json_asked();
             if json && e.kind() == clap::error::ErrorKind::DisplayVersion {
-                // A closed pipe is not an error; nothing else can fail here.
-                let _ = json::write_version(&mut io::stdout().lock());
-                return ExitCode::from(EXIT_OK);
+                let mut stdout = io::stdout().lock();
+                return printed(json::write_version(&mut stdout).and_then(|()| stdout.flush()));
             }
             let code = u8::try_from(e.exit_code()).unwrap_or(EXIT_USAGE);
-            // `--help` and `--version` land here too, with exit code 0; a closed pipe while
-            // printing them is not an error either.
-            if code != EXIT_OK && json {
+            // `--help` and `--version` land here too, with exit code 0 (see `printed`).
+            if code == EXIT_OK {
+                return printed(e.print().and_then(|()| io::stdout().flush()));
+            }
+            if json {
                 json::write_usage_error(&e.render().to_string(), code);
             } else {
+                // Nothing sensible is left to do if standard error is gone.
                 let _ = e.print();
             }
             return ExitCode::from(code);
