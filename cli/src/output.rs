@@ -187,8 +187,11 @@ pub fn path_text(path: &Path) -> String {
 /// Spaces between columns.
 const GAP: usize = 2;
 
-/// Columns are never shrunk below this many characters.
+/// Columns give way down to this many characters first (see `Table::widths_within`).
 const MIN_COLUMN: usize = 8;
+
+/// A text column is never narrower than this (three characters and `…`).
+const MIN_TEXT: usize = 4;
 
 /// An aligned text table. Cells longer than their column end in `…`.
 #[derive(Debug, Default)]
@@ -260,18 +263,45 @@ impl Table {
         }
         let budget = max.saturating_sub(self.indent);
         let total = |w: &[usize]| w.iter().sum::<usize>() + GAP * w.len().saturating_sub(1);
-        while total(&widths) > budget {
-            let Some((i, &widest)) = widths.iter().enumerate().max_by_key(|(_, w)| **w) else {
-                break;
-            };
-            if widest <= MIN_COLUMN {
-                break;
-            }
-            if let Some(w) = widths.get_mut(i) {
-                *w = widest - 1;
+        // First the widest columns give way, down to MIN_COLUMN; when that is not enough (a
+        // table of many columns on a narrow terminal), every column gives way further, down
+        // to its floor: a number is never cut, text keeps at least a few characters and its
+        // `…`. A line wider than the terminal would be wrapped by it, which breaks every
+        // column at once.
+        let floors: Vec<usize> = (0..widths.len()).map(|i| self.floor(i)).collect();
+        for last_resort in [false, true] {
+            while total(&widths) > budget {
+                let widest = widths
+                    .iter()
+                    .zip(&floors)
+                    .enumerate()
+                    .filter(|&(_, (&w, &floor))| w > if last_resort { floor } else { MIN_COLUMN })
+                    .max_by_key(|&(_, (&w, _))| w)
+                    .map(|(i, _)| i);
+                match widest.and_then(|i| widths.get_mut(i)) {
+                    Some(w) => *w -= 1,
+                    None => break,
+                }
             }
         }
         widths
+    }
+
+    /// The narrowest column `i` may become on a narrow terminal: a right-aligned column
+    /// (numbers) as wide as its widest cell, so that no number is cut (its header may be);
+    /// another column [`MIN_TEXT`] (a few characters and `…`).
+    fn floor(&self, i: usize) -> usize {
+        if self.right.get(i).copied().unwrap_or(false) {
+            self.rows
+                .iter()
+                .filter_map(|row| row.get(i))
+                .map(|cell| width(cell))
+                .max()
+                .unwrap_or(0)
+                .max(1)
+        } else {
+            MIN_TEXT
+        }
     }
 
     /// Writes the header line and every row.
