@@ -15,7 +15,8 @@ use crate::commands::{
 };
 use crate::json::{self, Context, Problem, Totals, schema};
 use crate::output::{
-    Table, bytes, esc, field, field_name, field_names, field_whole, path_text, short, shown_name,
+    Table, bytes, esc, field, field_name, field_names, field_whole, max_width, path_text, short,
+    shown_name, wrap,
 };
 use crate::{Failure, Status};
 
@@ -269,8 +270,18 @@ fn write_spec(
     if !warnings.is_empty() {
         writeln!(out)?;
         writeln!(out, "warnings ({})", warnings.len())?;
+        // As an import lists its problems: the field, then what is wrong with it, wrapped
+        // under the first line. (A field name as a label ran into the message: field names
+        // such as `outputs.graph_data.aliases` are wider than the label column.)
         for w in warnings {
-            field(out, 2, &short(&w.field), &w.message)?;
+            let text = format!("{}: {}", short(&w.field), esc(&w.message));
+            for (i, line) in wrap(&text, max_width().saturating_sub(4))
+                .iter()
+                .enumerate()
+            {
+                let lead = if i == 0 { "  - " } else { "    " };
+                writeln!(out, "{lead}{line}")?;
+            }
         }
     }
     Ok(())
