@@ -464,7 +464,13 @@ pub fn write_atomically_with<T>(
         use std::os::unix::fs::PermissionsExt;
         builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
-    let mut file = builder.tempfile_in(dir).map_err(|e| {
+    // Removed by Ctrl-C or a termination signal until it is renamed into place (or removed
+    // on an error, when `file` drops, before `_pending`).
+    let (_pending, mut file) = crate::interrupt::Pending::create(
+        || builder.tempfile_in(dir),
+        |file| file.path().to_path_buf(),
+    )
+    .map_err(|e| {
         // The temporary file's random name (which tempfile's message gives) means nothing
         // to the user: name the directory, and what is wrong with it.
         let cause = match std::fs::metadata(dir) {
@@ -479,9 +485,6 @@ pub fn write_atomically_with<T>(
             ),
         ))
     })?;
-    // Removed by Ctrl-C or a termination signal until it is renamed into place (or removed
-    // on an error, when `file` drops).
-    let _pending = crate::interrupt::Pending::new(file.path());
     let written = write_watched(file.as_file_mut(), write, io_error)?;
     if let Some(permissions) = keep {
         file.as_file()
