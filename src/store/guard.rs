@@ -112,6 +112,17 @@ pub(crate) fn contain<T>(
     })
 }
 
+/// Runs the caller's own code `f` (an export's output) from inside [`contain`]: a panic in
+/// it is the caller's, not the engine's, so the hook in place prints it as usual and it is
+/// handed back as its payload, to be resumed once out of the store, never reported as
+/// corruption.
+pub(crate) fn outside<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    let depth = DEPTH.try_with(|depth| depth.replace(0)).unwrap_or(0);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    let _ = DEPTH.try_with(|d| d.set(depth));
+    result
+}
+
 /// Runs `f` (a destructor's work), swallowing a panic silently: dropping must not panic.
 pub(crate) fn contain_drop(f: impl FnOnce()) {
     install_hook();

@@ -65,6 +65,7 @@ use context::{KnownTypes, TxnKnownTypes};
 pub(crate) use copy::{compact_file, repair_file, replacement_prefix};
 pub(crate) use group::GroupCommit;
 use guard::contain;
+pub(crate) use guard::outside as run_callers_code;
 pub use schema::SCHEMA_VERSION;
 pub(crate) use txn::{Reader, Writer};
 pub use url::{is_postgres_url, refuse_url_as_file, url_scheme, url_without_password};

@@ -44,26 +44,53 @@ enum Failed {
     Serialize(serde_json::Error),
 }
 
+/// A panic of the caller's output, kept to be resumed once the export is out of the store.
+type Payload = Box<dyn std::any::Any + Send>;
+
 /// The output of an export, noting whether anything was handed to it (after which a read
-/// must not run again).
+/// must not run again). The output is the caller's code, run inside the store's read: a
+/// panic in it is kept in `panicked` (the export then stops as on a failed write) and
+/// resumed by [`SpecificationRegistry::export_json_to`] once the read is over, so that it
+/// reaches the caller as the caller's panic, never as a damaged database.
 struct Watched<'t, W> {
     out: W,
     touched: &'t Cell<bool>,
+    panicked: &'t Cell<Option<Payload>>,
+}
+
+impl<W: Write> Watched<'_, W> {
+    /// Runs `f` on the caller's output, keeping a panic of it.
+    fn call<T>(&mut self, f: impl FnOnce(&mut W) -> std::io::Result<T>) -> std::io::Result<T> {
+        let stopped = || std::io::Error::other("the export's output panicked");
+        let earlier = self.panicked.take();
+        if earlier.is_some() {
+            self.panicked.set(earlier);
+            return Err(stopped());
+        }
+        let out = &mut self.out;
+        match crate::store::run_callers_code(|| f(out)) {
+            Ok(result) => result,
+            Err(payload) => {
+                self.panicked.set(Some(payload));
+                Err(stopped())
+            }
+        }
+    }
 }
 
 impl<W: Write> Write for Watched<'_, W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.touched.set(true);
-        self.out.write(buf)
+        self.call(|out| out.write(buf))
     }
 
     fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
         self.touched.set(true);
-        self.out.write_all(buf)
+        self.call(|out| out.write_all(buf))
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
+        self.call(Write::flush)
     }
 }
 
@@ -192,18 +219,24 @@ impl SpecificationRegistry {
     /// # Ok(()) }
     /// ```
     ///
+    /// # Panics
+    /// When `out` panics: the panic reaches the caller as it is, once the read transaction
+    /// is over (the database is not damaged, and the manager stays usable).
+    ///
     /// # Errors
     /// [`Error::Io`] when `out` fails (its error is the source; a closed pipe keeps its
     /// [`std::io::ErrorKind::BrokenPipe`]); otherwise as [`SpecificationRegistry::iter`]. On
     /// PostgreSQL, a read that lost its connection runs again on a new one only if nothing
     /// reached `out` yet.
     pub fn export_json_to<W: Write>(&self, out: W) -> Result<usize> {
+        let panicked = Cell::new(None);
         let mut out = Watched {
             out,
             touched: &Cell::new(false),
+            panicked: &panicked,
         };
         let touched = out.touched;
-        self.read_handing_on(
+        let result = self.read_handing_on(
             |context| {
                 let mut buffered = BufWriter::with_capacity(EXPORT_BUFFER, &mut out);
                 match write_export(context, self.context_name(), &mut buffered) {
@@ -223,7 +256,12 @@ impl SpecificationRegistry {
                 }
             },
             &|| !touched.get(),
-        )
+        );
+        drop(out);
+        if let Some(payload) = panicked.take() {
+            std::panic::resume_unwind(payload);
+        }
+        result
     }
 
     /// The failure of an export's output.
