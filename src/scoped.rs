@@ -2,7 +2,7 @@
 
 use std::ops::Deref;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::manager::RegistryManager;
 use crate::registry::SpecificationRegistry;
 
@@ -29,8 +29,12 @@ impl RegistryManager {
     /// The registry of `context` (created if missing), cleared when the returned guard drops.
     ///
     /// # Errors
-    /// See [`RegistryManager::get_registry`].
+    /// [`Error::ReadOnly`] on a read-only manager, whose guard could never clear the
+    /// context (even when it exists); otherwise see [`RegistryManager::get_registry`].
     pub fn scoped_context(&self, context: &str) -> Result<ScopedContext> {
+        if self.is_read_only() {
+            return Err(Error::ReadOnly { path: self.path() });
+        }
         Ok(ScopedContext {
             registry: self.get_registry(context)?,
             manager: self.clone(),
