@@ -175,7 +175,7 @@ pub enum Error {
     /// Kind [`ErrorKind::InvalidInput`].
     #[error("invalid input in {what}: {detail}; fix the input and try again")]
     InvalidInput {
-        /// What was being read, e.g. "the JSON import for context 'ml'".
+        /// What was being read, e.g. "the JSON import into context 'ml'".
         what: String,
         /// What is wrong with it, with the position for JSON (the parser's own message is
         /// the source).

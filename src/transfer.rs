@@ -556,11 +556,24 @@ impl SpecificationRegistry {
     /// All or nothing: on any error the context is unchanged.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for malformed JSON; [`Error::InvalidSpec`] listing the
+    /// [`Error::InvalidInput`] for malformed JSON (its message names this context, unlike
+    /// [`parse_steps_json`]'s, which reads a document for no context); [`Error::InvalidSpec`] listing the
     /// problems of every invalid spec; [`Error::AlreadyRegistered`] (without `replace`);
     /// [`Error::ContextCleared`]; [`Error::ReadOnly`] on a read-only manager; storage errors.
     pub fn import_json_with(&self, json: &str, options: &ImportOptions) -> Result<usize> {
-        let steps = parse_steps_json(json, options)?;
+        let steps = parse_steps_json(json, options).map_err(|error| match error {
+            // The document is this context's import: the message says which context.
+            Error::InvalidInput {
+                what,
+                detail,
+                source,
+            } if what == WHAT => Error::InvalidInput {
+                what: format!("{WHAT} into context {}", shorten(self.context_name())),
+                detail,
+                source,
+            },
+            other => other,
+        })?;
         let items = steps.iter().map(|(name, spec)| (name.as_str(), spec));
         if options.replace {
             self.upsert_many(items)
