@@ -9,7 +9,7 @@
 //! open repairs it).
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, Weak};
 
 use indexmap::IndexMap;
 
@@ -23,6 +23,13 @@ pub const DB_ENV_VAR: &str = "PIPELINE_DEPS_DB";
 /// The open default manager, if any. Locked after [`CHOSEN_PATH`] when both are needed.
 static MANAGER: Mutex<Option<RegistryManager>> = Mutex::new(None);
 static CHOSEN_PATH: Mutex<Option<PathBuf>> = Mutex::new(None);
+/// The file the open default manager was opened on (set with [`MANAGER`], under
+/// [`CHOSEN_PATH`]'s lock).
+static OPENED_ON: Mutex<Option<PathBuf>> = Mutex::new(None);
+/// The file manager [`close_default_manager`] closed last, and its path: while registries
+/// taken from it live, its file stays open (a second open of it would be `InUse`), so the
+/// next use of the default manager on that path takes it back instead of opening it again.
+static CLOSED: Mutex<Option<(PathBuf, Weak<crate::manager::Shared>)>> = Mutex::new(None);
 
 /// The open default manager (a clone: they share one database handle).
 fn open_manager() -> Option<RegistryManager> {
@@ -153,16 +160,32 @@ pub fn registry_manager() -> Result<RegistryManager> {
             ),
             source: None,
         })?;
-    let manager = open_default(&path)?;
+    let closed = CLOSED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    let still_open = closed
+        .filter(|(closed_on, _)| *closed_on == path)
+        .and_then(|(_, shared)| shared.upgrade());
+    let manager = match still_open {
+        Some(shared) => RegistryManager::from_shared(shared),
+        None => open_default(&path)?,
+    };
     *MANAGER
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(manager.clone());
+    *OPENED_ON
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(path);
     Ok(manager)
 }
 
 /// Closes the default manager: the file is closed cleanly (as dropping a manager closes it)
 /// once the registries and clones taken from it are dropped too, and the next use of the
 /// default manager opens it again, on the path chosen then. Returns whether it was open.
+/// A next use on the same file while registries or clones taken before still hold it open
+/// takes that open manager back (opening the file a second time would be
+/// [`Error::InUse`]).
 ///
 /// A static is never dropped, so a program that used the free functions and ends without
 /// this leaves the file as a crash would: every acknowledged write is there, but redb's
@@ -185,11 +208,26 @@ pub fn close_default_manager() -> bool {
     let _guard = CHOSEN_PATH
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    MANAGER
+    let closed = MANAGER
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .take()
-        .is_some()
+        .take();
+    let opened_on = OPENED_ON
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    let Some(manager) = closed else {
+        return false;
+    };
+    // A file only: a database in memory or on a server is opened afresh (neither can be
+    // `InUse`), as before.
+    let file = opened_on
+        .filter(|path| path.as_os_str() != MEMORY && !crate::store::is_postgres_url(path));
+    *CLOSED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) =
+        file.map(|path| (path, std::sync::Arc::downgrade(&manager.shared)));
+    true
 }
 
 /// `registry_manager()?.get_registry(context)`.

@@ -157,6 +157,14 @@ impl RegistryManager {
         }
     }
 
+    /// Another handle (an unprefixed view) to the database of `shared`.
+    pub(crate) fn from_shared(shared: Arc<Shared>) -> Self {
+        RegistryManager {
+            shared,
+            prefix: String::new(),
+        }
+    }
+
     /// A builder for cache size, concurrency mode, integrity checking and read-only opens.
     pub fn builder() -> ManagerBuilder {
         ManagerBuilder::default()
