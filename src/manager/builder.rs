@@ -252,7 +252,11 @@ impl ManagerBuilder {
     }
 
     /// A database in a new temporary file, removed when the last handle is dropped: for test
-    /// suites.
+    /// suites. Only a drop removes it: a manager never dropped (kept in a `static` or a
+    /// `OnceLock`, leaked with `std::mem::forget`) or a process that ends without dropping
+    /// it (`std::process::exit`, a signal, an abort) leaves its `pipeline-deps-*.redb` file in
+    /// [`std::env::temp_dir`]. For a database shared by a whole test binary, prefer
+    /// [`Self::in_memory`], which leaves nothing behind.
     ///
     /// # Errors
     /// [`Error::Io`] when no temporary file can be created; [`Error::InvalidInput`] with

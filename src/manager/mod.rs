@@ -187,7 +187,8 @@ impl RegistryManager {
         Self::builder().read_only(true).open(path)
     }
 
-    /// A database in a temporary file that is removed on drop: for test suites.
+    /// A database in a temporary file that is removed on drop: for test suites (a manager
+    /// that is never dropped leaves it behind: see [`ManagerBuilder::temporary`]).
     ///
     /// # Errors
     /// See [`ManagerBuilder::temporary`].
