@@ -221,8 +221,8 @@ pub fn close_default_manager() -> bool {
     };
     // A file only: a database in memory or on a server is opened afresh (neither can be
     // `InUse`), as before.
-    let file = opened_on
-        .filter(|path| path.as_os_str() != MEMORY && !crate::store::is_postgres_url(path));
+    let file =
+        opened_on.filter(|path| path.as_os_str() != MEMORY && !crate::store::is_postgres_url(path));
     *CLOSED
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner) =

@@ -32,7 +32,10 @@ fn the_next_use_after_a_close_takes_back_a_manager_still_held_open() -> TestResu
     let other = RegistryManager::open(&path)?;
     assert_eq!(other.get_registry("training")?.len()?, 2);
     drop(other);
-    assert_eq!(pipeline_deps::get_context_stats()?["training"].step_count, 2);
+    assert_eq!(
+        pipeline_deps::get_context_stats()?["training"].step_count,
+        2
+    );
 
     // A close followed by another path opens that one, the old file being held or not.
     let held = pipeline_deps::get_registry("training")?;

@@ -12,7 +12,9 @@ fn a_read_only_manager_refuses_a_scoped_context_and_changes_nothing() -> TestRes
     let path = dir.path().join("registry.redb");
     {
         let writer = RegistryManager::open(&path)?;
-        writer.get_registry("suite")?.register("prep", &spec("Prep"))?;
+        writer
+            .get_registry("suite")?
+            .register("prep", &spec("Prep"))?;
     }
     let reader = RegistryManager::open_read_only(&path)?;
     for context in ["suite", "missing"] {
