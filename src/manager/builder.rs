@@ -194,6 +194,12 @@ impl ManagerBuilder {
     /// unless read-only. A writable open upgrades a file of an older schema version in
     /// place, in the same transaction (a crash mid-upgrade leaves the old version intact).
     ///
+    /// The manager writes the file `path` named when it was opened. On Unix, once `path` no
+    /// longer names that file (deleted, moved, or replaced by another, as restoring a backup
+    /// with `mv` does), every write is refused with [`Error::Io`] and writes nothing, rather
+    /// than being acknowledged into a file no one opens again; reads go on from the file the
+    /// manager has open. Drop the manager and open the path again.
+    ///
     /// # Errors
     /// [`Error::InUse`] when another process holds the file; [`Error::NotARegistry`] for a
     /// file that is not a registry; [`Error::Io`], before the storage engine touches it, for
@@ -283,7 +289,7 @@ impl ManagerBuilder {
         if !options.durable && options.single_writer {
             return Err(non_durable_shared(&temp));
         }
-        let store = Store::open(&temp, &options)?;
+        let store = Store::open(&temp, &options)?.without_path_check();
         Ok(RegistryManager::from_backend(
             Backend::File(store),
             Some(temp),

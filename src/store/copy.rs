@@ -448,6 +448,7 @@ impl Store {
             committed: std::sync::atomic::AtomicBool::new(false),
             known_types: Arc::default(),
             process: std::process::id(),
+            identity: None,
         };
         store.initialize_writable()?;
         store.read_only = true;

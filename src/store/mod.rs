@@ -127,6 +127,36 @@ pub(crate) struct Store {
     /// handle and the engine's state in memory, both still the parent's: it must neither
     /// use nor close them ([`Store::check_process`], and `Drop`).
     process: u32,
+    /// Which file `path` named when a writable file store opened it (Unix; `None` for other
+    /// stores): a write checks that the path still names it ([`Store::check_still_at_path`]).
+    identity: Option<FileIdentity>,
+}
+
+/// Which file a path names: its device and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileIdentity {
+    device: u64,
+    inode: u64,
+}
+
+impl FileIdentity {
+    /// The identity of the file `path` names now; `None` when it names none (or cannot be
+    /// asked, and on platforms without inodes).
+    pub(crate) fn of(path: &Path) -> Option<FileIdentity> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(path).ok().map(|metadata| FileIdentity {
+                device: metadata.dev(),
+                inode: metadata.ino(),
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = path;
+            None
+        }
+    }
 }
 
 /// What the storage engine said about damage it found: the cause of an
@@ -289,10 +319,39 @@ impl Store {
         }
     }
 
+    /// [`Error::Io`] when the path of this writable file store no longer names the file it
+    /// opened: the file was deleted, moved, or replaced by another (restoring a backup with
+    /// `mv`). A write would then reach a file that no one opens again, and be lost with this
+    /// handle while reported durable, and another manager could open the path meanwhile.
+    fn check_still_at_path(&self) -> Result<()> {
+        let Some(opened) = self.identity else {
+            return Ok(());
+        };
+        if FileIdentity::of(&self.path) == Some(opened) {
+            return Ok(());
+        }
+        Err(Error::Io {
+            action: format!("writing {}", self.path.display()),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "the file was deleted, moved or replaced by another file after this manager opened it, so nothing was written: a write would reach a file no one opens again; drop the manager and open the path again",
+            ),
+        })
+    }
+
+    /// This store without [`Self::check_still_at_path`]: for a temporary database, whose
+    /// writes die with its handle anyway and whose path no one else opens (a temp cleaner
+    /// deleting it must not stop a long-running program's writes).
+    pub(crate) fn without_path_check(mut self) -> Self {
+        self.identity = None;
+        self
+    }
+
     /// Starts the (only) write transaction; blocks while another is open in this process.
     /// Commits with the store's durability: with an fsync, or (non-durable) without one.
     pub(crate) fn begin_write(&self) -> Result<Writer> {
         self.refuse_if_read_only()?;
+        self.check_still_at_path()?;
         let mut txn = self.begin_write_raw()?;
         if !self.durable {
             txn.set_durability(redb::Durability::None)
@@ -308,6 +367,7 @@ impl Store {
     /// Makes every earlier commit durable with one empty durable commit (an fsync).
     pub(crate) fn sync(&self) -> Result<()> {
         self.refuse_if_read_only()?;
+        self.check_still_at_path()?;
         let action = || format!("syncing {}", self.path.display());
         contain(action, || {
             self.begin_write_raw()?

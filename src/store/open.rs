@@ -62,8 +62,13 @@ impl Store {
                 Err(e) => return Err(open_error(path, e)),
             }
         };
+        // Which file the path names, taken before the first commit of this session.
+        let identity = (!options.read_only)
+            .then(|| super::FileIdentity::of(path))
+            .flatten();
         let mut store = Store::initialize(db, path.to_path_buf(), options, || std::fs::read(path))?;
         store.pristine = pristine;
+        store.identity = identity;
         Ok(store)
     }
 
@@ -135,6 +140,7 @@ impl Store {
             committed: AtomicBool::new(false),
             known_types: Arc::default(),
             process: std::process::id(),
+            identity: None,
         };
         if !read_only {
             store.initialize_writable()?;
@@ -210,6 +216,7 @@ impl Store {
             committed: AtomicBool::new(false),
             known_types: Arc::default(),
             process: std::process::id(),
+            identity: None,
         };
         store.initialize_writable()?;
         store.read_only = true;
