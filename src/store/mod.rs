@@ -127,9 +127,11 @@ pub(crate) struct Store {
     /// handle and the engine's state in memory, both still the parent's: it must neither
     /// use nor close them ([`Store::check_process`], and `Drop`).
     process: u32,
-    /// Which file `path` named when a writable file store opened it (Unix; `None` for other
-    /// stores): a write checks that the path still names it ([`Store::check_still_at_path`]).
-    identity: Option<FileIdentity>,
+    /// Which file `path` named when a writable file store opened it, with `path` made
+    /// absolute then (a later change of the working directory changes nothing); Unix only,
+    /// `None` for other stores: a write checks that the path still names it
+    /// ([`Store::check_still_at_path`]).
+    identity: Option<(PathBuf, FileIdentity)>,
 }
 
 /// Which file a path names: its device and inode.
@@ -140,6 +142,15 @@ pub(crate) struct FileIdentity {
 }
 
 impl FileIdentity {
+    /// `path` made absolute (against the working directory now) with the identity of the
+    /// file it names: what a write later checks against. `None` when the path cannot be made
+    /// absolute or names no file (or on platforms without inodes).
+    pub(crate) fn at(path: &Path) -> Option<(PathBuf, FileIdentity)> {
+        let absolute = std::path::absolute(path).ok()?;
+        let identity = FileIdentity::of(&absolute)?;
+        Some((absolute, identity))
+    }
+
     /// The identity of the file `path` names now; `None` when it names none (or cannot be
     /// asked, and on platforms without inodes).
     pub(crate) fn of(path: &Path) -> Option<FileIdentity> {
@@ -324,10 +335,10 @@ impl Store {
     /// `mv`). A write would then reach a file that no one opens again, and be lost with this
     /// handle while reported durable, and another manager could open the path meanwhile.
     fn check_still_at_path(&self) -> Result<()> {
-        let Some(opened) = self.identity else {
+        let Some((absolute, opened)) = &self.identity else {
             return Ok(());
         };
-        if FileIdentity::of(&self.path) == Some(opened) {
+        if FileIdentity::of(absolute) == Some(*opened) {
             return Ok(());
         }
         Err(Error::Io {

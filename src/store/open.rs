@@ -64,7 +64,7 @@ impl Store {
         };
         // Which file the path names, taken before the first commit of this session.
         let identity = (!options.read_only)
-            .then(|| super::FileIdentity::of(path))
+            .then(|| super::FileIdentity::at(path))
             .flatten();
         let mut store = Store::initialize(db, path.to_path_buf(), options, || std::fs::read(path))?;
         store.pristine = pristine;
