@@ -267,7 +267,8 @@ impl EdgeSnapshot {
     /// its `schema` is not [`EDGE_SNAPSHOT_SCHEMA`], or it is not what a capture writes: a key
     /// given twice in one object or one the format does not know (a file hand-merged into a
     /// CI gate would otherwise check something else than it says), two edges for one
-    /// dependency, a step listed twice, or a score outside 0–1.
+    /// dependency, a step listed twice, a score outside 0–1, or a name no registry accepts
+    /// (empty, over 1,024 bytes, or holding a control character such as a newline).
     pub fn from_json(json: &str) -> Result<Self> {
         let what = "the edge snapshot";
         let value = crate::transfer::parse_unique(json, what)?;
@@ -296,6 +297,34 @@ impl EdgeSnapshot {
             let at = e.path().to_string();
             Error::invalid_json_at(what, &at, e.into_inner())
         })?;
+        // Every name is one a registry can hold (a capture writes only those): a control
+        // character, say a newline in a file someone else wrote, would otherwise reach a
+        // report's lines raw and could forge one.
+        let names = std::iter::once(("the context", &snapshot.context))
+            .chain(snapshot.steps.iter().map(|s| ("a step", s)))
+            .chain(snapshot.edges.iter().flat_map(|e| {
+                [
+                    ("an edge's consumer", &e.consumer),
+                    ("an edge's dependency", &e.dependency),
+                    ("an edge's producer", &e.producer),
+                    ("an edge's output", &e.output),
+                ]
+            }))
+            .chain(snapshot.unresolved.iter().flat_map(|u| {
+                std::iter::once(("an unresolved step", &u.step)).chain(
+                    u.dependencies
+                        .iter()
+                        .map(|d| ("an unresolved dependency", d)),
+                )
+            }));
+        for (role, name) in names {
+            if let Err(reason) = crate::spec::check_name(name) {
+                return Err(refuse(format!(
+                    "the name of {role}, {}, {reason}; a capture holds only names a registry accepts",
+                    crate::error::shorten(name)
+                )));
+            }
+        }
         let mut listed = std::collections::HashSet::with_capacity(snapshot.steps.len());
         if let Some(step) = snapshot.steps.iter().find(|s| !listed.insert(s.as_str())) {
             return Err(refuse(format!(
@@ -440,6 +469,19 @@ mod tests {
                     1,
                 ),
                 "two edges for 'a.x'",
+            ),
+            // Names no registry holds: a newline in a foreign file could forge report lines.
+            (
+                text.replacen(edge_text, r#""consumer": "a\nforged line""#, 1),
+                "the name of an edge's consumer, 'a\\nforged line', contains the control character",
+            ),
+            (
+                text.replacen("\"context\": \"ctx\"", "\"context\": \"c\\u001b[31m\"", 1),
+                "the name of the context",
+            ),
+            (
+                text.replacen("\"output\": \"o\"", "\"output\": \"\"", 1),
+                "the name of an edge's output, '', is empty",
             ),
         ];
         for (bad, why) in cases {
