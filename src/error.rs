@@ -236,9 +236,10 @@ pub enum Error {
         /// The context.
         context: String,
     },
-    /// An earlier I/O failure left this database handle unusable. Kind [`ErrorKind::State`].
+    /// An earlier failure — an I/O error, or a panic in another thread while it held the
+    /// database or its connections — left this handle unusable. Kind [`ErrorKind::State`].
     #[error(
-        "an earlier I/O failure left the database handle unusable while {action}; drop the manager and reopen the file (the last committed state is intact)"
+        "an earlier failure (an I/O error, or a panic in another thread) left the database handle unusable while {action}; drop the manager and reopen the file (the last committed state is intact)"
     )]
     Poisoned {
         /// What was being attempted.
@@ -403,7 +404,7 @@ pub enum ErrorKind {
     /// Required dependencies stayed unresolved ([`Error::Unresolved`]).
     Unresolved,
     /// The handle or manager is in a state that does not allow the call: a handle taken
-    /// before its context was cleared, a handle poisoned by an earlier I/O failure, a write
+    /// before its context was cleared, a handle poisoned by an earlier I/O failure or panic, a write
     /// through a read-only manager, a default manager already open
     /// ([`Error::ContextCleared`], [`Error::Poisoned`], [`Error::ReadOnly`],
     /// [`Error::DefaultManagerOpen`]).
