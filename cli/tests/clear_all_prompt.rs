@@ -10,11 +10,11 @@ mod common;
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use common::{BIN, FIXTURE, TestResult, run, s, temp};
+use common::{FIXTURE, TestResult, run, temp};
 use serde_json::Value;
 
 /// `pipeline-deps --db <db> <args>` on a terminal (util-linux `script` gives it one), with
@@ -29,15 +29,10 @@ struct OnTerminal {
 
 impl OnTerminal {
     fn start(db: &Path, args: &str) -> TestResult<Option<OnTerminal>> {
-        if Command::new("script").arg("--version").output().is_err() {
+        let Some(mut script) = common::script(db, args)? else {
             return Ok(None);
-        }
-        let line = format!("{BIN} --db {} {args}", s(db)?);
-        let mut child = Command::new("script")
-            .args(["-qec", &line, "/dev/null"])
-            .env_remove("PIPELINE_DEPS_DB")
-            .env_remove("RUST_LOG")
-            .env_remove("COLUMNS")
+        };
+        let mut child = script
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -124,21 +124,33 @@ pub fn s(path: &Path) -> TestResult<&str> {
     path.to_str().ok_or_else(|| "non-UTF-8 temp path".into())
 }
 
+/// The command that runs `pipeline-deps --db <db> <args>` on a terminal of its own
+/// (util-linux `script`), without the environment that would change what it prints; `None`
+/// when `script` is not installed.
+pub fn script(db: &Path, args: &str) -> TestResult<Option<Command>> {
+    if Command::new("script").arg("--version").output().is_err() {
+        return Ok(None);
+    }
+    let line = format!("{BIN} --db {} {args}", s(db)?);
+    let mut script = Command::new("script");
+    script
+        .args(["-qec", &line, "/dev/null"])
+        .env_remove("PIPELINE_DEPS_DB")
+        .env_remove("RUST_LOG")
+        .env_remove("COLUMNS");
+    Ok(Some(script))
+}
+
 /// What `pipeline-deps --db <db> <args>` printed on a terminal (util-linux `script` gives it
 /// one; standard output and error both reach it) and its exit code (-1 when a signal ended
 /// it), with `typed` typed into the terminal; `None` when `script` is not installed (the
 /// caller says it skipped).
 pub fn on_terminal(db: &Path, args: &str, typed: &str) -> TestResult<Option<(i32, String)>> {
     use std::io::Write;
-    if Command::new("script").arg("--version").output().is_err() {
+    let Some(mut script) = script(db, args)? else {
         return Ok(None);
-    }
-    let line = format!("{BIN} --db {} {args}", s(db)?);
-    let mut child = Command::new("script")
-        .args(["-qec", &line, "/dev/null"])
-        .env_remove("PIPELINE_DEPS_DB")
-        .env_remove("RUST_LOG")
-        .env_remove("COLUMNS")
+    };
+    let mut child = script
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
