@@ -60,10 +60,11 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Failure> {
         // The document's `database` is the target; the source defaults to the database.
         let to = full_path(to.clone(), "--to")?;
         let _ = crate::json::DATABASE.set(to.clone());
-        let from = match from {
-            Some(from) => full_path(from.clone(), "--from")?,
-            None => db,
+        let (from, source) = match from {
+            Some(from) => (full_path(from.clone(), "--from")?, "--from"),
+            None => (db, "--db"),
         };
+        let _ = crate::copy::OPTIONS.set(crate::copy::CopyOptions { source });
         let mut s = Session {
             db: to.clone(),
             json: cli.json,

@@ -13,6 +13,27 @@ use crate::json::{self, JsonPath, schema};
 use crate::output::{esc, path_text};
 use crate::{Failure, Status};
 
+/// The options that named `copy`'s two registries (`--from`, or `--db` when it was not
+/// given; `--to`), set when a copy starts: a hint about a path that is not a registry file
+/// names the option that gave it.
+pub static OPTIONS: std::sync::OnceLock<CopyOptions> = std::sync::OnceLock::new();
+
+/// See [`OPTIONS`].
+pub struct CopyOptions {
+    /// The option that gave the source: `--from`, or `--db` by default.
+    pub source: &'static str,
+}
+
+/// The option that gave `path`: the copy's source option when the failure is about the
+/// source ([`json::HINT_DATABASE`] set), `--to` for the copy's target, `--db` outside a copy.
+pub fn option_of_failing_database() -> &'static str {
+    match OPTIONS.get() {
+        None => "--db",
+        Some(options) if json::HINT_DATABASE.get().is_some() => options.source,
+        Some(_) => "--to",
+    }
+}
+
 /// One copied (or skipped) context.
 #[derive(Serialize)]
 struct Copied {

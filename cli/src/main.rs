@@ -323,7 +323,10 @@ fn hint(failure: &Failure) -> Option<String> {
         (_, pipeline_deps::Error::Io { source, .. })
             if source.kind() == io::ErrorKind::InvalidInput =>
         {
-            Some("point --db at a registry database file (or a postgres:// URL)".into())
+            Some(format!(
+                "point {} at a registry database file (or a postgres:// URL)",
+                copy::option_of_failing_database()
+            ))
         }
         (pipeline_deps::ErrorKind::Io, _) => Some(
             "check that the file is reachable and writable and that the disk is not full".into(),

@@ -656,3 +656,34 @@ fn paths_that_are_not_regular_files_are_refused_at_once_with_exit_3() -> TestRes
     }
     Ok(())
 }
+
+/// `copy` names the option that gave the path that is not a registry file: `--to`, `--from`,
+/// or `--db` for a source it gave.
+#[test]
+fn a_copy_to_or_from_a_directory_names_the_option_that_gave_it() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("registry.redb");
+    run(&db, &["demo"])?;
+    let directory = dir.path().display().to_string();
+    let file = dir.path().join("copy.redb").display().to_string();
+    for (db, args, option) in [
+        (&db, vec!["copy", "--to", &directory], "--to"),
+        (
+            &db,
+            vec!["copy", "--from", &directory, "--to", &file],
+            "--from",
+        ),
+        (
+            &dir.path().to_path_buf(),
+            vec!["copy", "--to", &file],
+            "--db",
+        ),
+    ] {
+        let run = run(db, &args)?;
+        let hint = format!("hint: point {option} at a registry database file");
+        if run.code != Some(3) || !run.stderr.contains(&hint) {
+            return Err(format!("{args:?}: {run:#?}").into());
+        }
+    }
+    Ok(())
+}
