@@ -296,7 +296,9 @@ impl ManagerBuilder {
         ))
     }
 
-    /// A database kept in memory only.
+    /// A database kept in memory only. Only this process can reach it, so
+    /// [`Self::concurrency`] is ignored (it always runs exclusive); nothing reaches a disk, so
+    /// no durability setting makes its data outlive the manager.
     ///
     /// # Errors
     /// [`Error::InvalidInput`] with [`Self::read_only`]; otherwise only if the storage engine
