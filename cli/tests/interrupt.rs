@@ -8,7 +8,7 @@
 
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -127,15 +127,36 @@ fn an_interrupted_export_leaves_the_target_as_it_was_and_no_temporary_file() -> 
     Ok(())
 }
 
-/// `compact` writes the new file through the library, under a name only this process's
-/// files start with; Ctrl-C while it is written removes it, and the registry is as it was.
-#[test]
-fn an_interrupted_compact_leaves_the_registry_and_no_new_file() -> TestResult {
+/// A directory holding `work/r.redb`, the registry the compact tests compact (with the
+/// directory, to keep it alive), the `work` directory and the registry's path.
+fn compacted_registry() -> TestResult<(tempfile::TempDir, PathBuf, PathBuf)> {
     let dir = temp_dir()?;
     let work = dir.path().join("work");
     std::fs::create_dir(&work)?;
     let db = work.join("r.redb");
     fill(dir.path(), &db)?;
+    Ok((dir, work, db))
+}
+
+/// Starts `compact` on `db` and sends `signal` once its new file exists in `work` (`None`:
+/// it ended first).
+fn interrupt_compact(
+    db: &Path,
+    work: &Path,
+    signal: &str,
+) -> TestResult<Option<std::process::ExitStatus>> {
+    let child = command(db, &["compact"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    interrupt_when_written(child, work, ".pipeline-deps-replace-", signal)
+}
+
+/// `compact` writes the new file through the library, under a name only this process's
+/// files start with; Ctrl-C while it is written removes it, and the registry is as it was.
+#[test]
+fn an_interrupted_compact_leaves_the_registry_and_no_new_file() -> TestResult {
+    let (_dir, work, db) = compacted_registry()?;
     let shown = |db: &Path| -> TestResult<String> {
         let show = run(db, &["show", "big"])?;
         show.expect(0)?;
@@ -144,13 +165,7 @@ fn an_interrupted_compact_leaves_the_registry_and_no_new_file() -> TestResult {
     let before = shown(&db)?;
     let mut caught = None;
     for _ in 0..30 {
-        let child = command(&db, &["compact"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        if let Some(status) =
-            interrupt_when_written(child, &work, ".pipeline-deps-replace-", "INT")?
-        {
+        if let Some(status) = interrupt_compact(&db, &work, "INT")? {
             caught = Some(status);
             break;
         }
@@ -174,18 +189,10 @@ fn an_interrupted_compact_leaves_the_registry_and_no_new_file() -> TestResult {
 /// beside the registry, and `check` lists it (a note, exit 0) without deleting it.
 #[test]
 fn a_killed_compacts_new_file_is_listed_by_check() -> TestResult {
-    let dir = temp_dir()?;
-    let work = dir.path().join("work");
-    std::fs::create_dir(&work)?;
-    let db = work.join("r.redb");
-    fill(dir.path(), &db)?;
+    let (_dir, work, db) = compacted_registry()?;
     let mut left = None;
     for _ in 0..30 {
-        let child = command(&db, &["compact"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        if interrupt_when_written(child, &work, ".pipeline-deps-replace-", "KILL")?.is_none() {
+        if interrupt_compact(&db, &work, "KILL")?.is_none() {
             continue;
         }
         // Killed while the file existed (not just after it was renamed into place).
