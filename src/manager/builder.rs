@@ -194,11 +194,15 @@ impl ManagerBuilder {
     /// unless read-only. A writable open upgrades a file of an older schema version in
     /// place, in the same transaction (a crash mid-upgrade leaves the old version intact).
     ///
-    /// The manager writes the file `path` named when it was opened. On Unix, once `path` no
-    /// longer names that file (deleted, moved, or replaced by another, as restoring a backup
-    /// with `mv` does), every write is refused with [`Error::Io`] and writes nothing, rather
-    /// than being acknowledged into a file no one opens again; reads go on from the file the
-    /// manager has open. Drop the manager and open the path again.
+    /// The manager writes the file `path` named when it was opened, as its own commits left
+    /// it. On Unix, once `path` no longer names that file (deleted, moved, or replaced by
+    /// another, as restoring a backup with `mv` does), or another program has overwritten or
+    /// truncated the file in place (restoring a backup with `cp`), every write is refused
+    /// with [`Error::Io`] and writes nothing, rather than being acknowledged into a file no
+    /// one opens again or mixed with contents the manager did not write; reads go on from
+    /// the file the manager has open (after an overwrite in place they may fail). Drop the
+    /// manager and open the path again: closing leaves what the other program wrote whole
+    /// (it is moved to a new file at the same path before the close writes the old one).
     ///
     /// # Errors
     /// [`Error::InUse`] when another process holds the file; [`Error::NotARegistry`] for a

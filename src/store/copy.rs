@@ -272,7 +272,7 @@ pub(crate) fn replacement_prefix() -> String {
 /// and group), syncs it, renames it over `path` and syncs the directory: a crash leaves the
 /// old file or the new one. When the owner cannot be kept (another user's file, group-
 /// writable), nothing is replaced.
-fn replace_file(path: &Path, bytes: &[u8], what: &str) -> Result<()> {
+pub(super) fn replace_file(path: &Path, bytes: &[u8], what: &str) -> Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),

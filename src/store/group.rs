@@ -226,6 +226,7 @@ impl GroupCommit {
                 );
                 drop(state);
                 let result = contain(what, || batch.writer.commit(what));
+                store.wrote_file();
                 if result.is_ok() {
                     store.note_commit();
                 }

@@ -38,6 +38,7 @@ mod context;
 mod copy;
 mod group;
 mod guard;
+mod identity;
 mod meta;
 mod migrate;
 mod migrate_v3;
@@ -66,6 +67,7 @@ pub(crate) use copy::{compact_file, repair_file, replacement_prefix};
 pub(crate) use group::GroupCommit;
 use guard::contain;
 pub(crate) use guard::outside as run_callers_code;
+use identity::FileCheck;
 pub use schema::SCHEMA_VERSION;
 pub(crate) use txn::{Reader, Writer};
 pub use url::{is_postgres_url, refuse_url_as_file, url_scheme, url_without_password};
@@ -127,47 +129,11 @@ pub(crate) struct Store {
     /// handle and the engine's state in memory, both still the parent's: it must neither
     /// use nor close them ([`Store::check_process`], and `Drop`).
     process: u32,
-    /// Which file `path` named when a writable file store opened it, with `path` made
-    /// absolute then (a later change of the working directory changes nothing); Unix only,
-    /// `None` for other stores: a write checks that the path still names it
+    /// For a writable file store: that its path still names the file it opened, as its last
+    /// commit left it (`identity`); Unix only, `None` for other stores. Every write checks
     /// ([`Store::check_still_at_path`]).
-    identity: Option<(PathBuf, FileIdentity)>,
-}
-
-/// Which file a path names: its device and inode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct FileIdentity {
-    device: u64,
-    inode: u64,
-}
-
-impl FileIdentity {
-    /// `path` made absolute (against the working directory now) with the identity of the
-    /// file it names: what a write later checks against. `None` when the path cannot be made
-    /// absolute or names no file (or on platforms without inodes).
-    pub(crate) fn at(path: &Path) -> Option<(PathBuf, FileIdentity)> {
-        let absolute = std::path::absolute(path).ok()?;
-        let identity = FileIdentity::of(&absolute)?;
-        Some((absolute, identity))
-    }
-
-    /// The identity of the file `path` names now; `None` when it names none (or cannot be
-    /// asked, and on platforms without inodes).
-    pub(crate) fn of(path: &Path) -> Option<FileIdentity> {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::MetadataExt;
-            std::fs::metadata(path).ok().map(|metadata| FileIdentity {
-                device: metadata.dev(),
-                inode: metadata.ino(),
-            })
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = path;
-            None
-        }
-    }
+    /// Boxed: the store is moved around, and the check holds the header.
+    identity: Option<Box<FileCheck>>,
 }
 
 /// What the storage engine said about damage it found: the cause of an
@@ -260,7 +226,9 @@ impl Store {
         contain(&action, || {
             let writer = self.begin_write()?;
             let out = f(&writer)?;
-            writer.commit(&action)?;
+            let committed = writer.commit(&action);
+            self.wrote_file();
+            committed?;
             self.note_commit();
             Ok(out)
         })
@@ -331,23 +299,22 @@ impl Store {
     }
 
     /// [`Error::Io`] when the path of this writable file store no longer names the file it
-    /// opened: the file was deleted, moved, or replaced by another (restoring a backup with
-    /// `mv`). A write would then reach a file that no one opens again, and be lost with this
-    /// handle while reported durable, and another manager could open the path meanwhile.
+    /// opened (the file was deleted, moved, or replaced by another: restoring a backup with
+    /// `mv`), or the file was changed in place by another program (restoring one with `cp`):
+    /// see `identity`.
     fn check_still_at_path(&self) -> Result<()> {
-        let Some((absolute, opened)) = &self.identity else {
-            return Ok(());
-        };
-        if FileIdentity::of(absolute) == Some(*opened) {
-            return Ok(());
+        match &self.identity {
+            Some(check) => check.check(&self.path),
+            None => Ok(()),
         }
-        Err(Error::Io {
-            action: format!("writing {}", self.path.display()),
-            source: std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "the file was deleted, moved or replaced by another file after this manager opened it, so nothing was written: a write would reach a file no one opens again; drop the manager and open the path again",
-            ),
-        })
+    }
+
+    /// Records the file's header as this store's own write (a commit, successful or not, a
+    /// compaction or a repair) left it, for the next [`Self::check_still_at_path`].
+    fn wrote_file(&self) {
+        if let Some(check) = &self.identity {
+            check.record();
+        }
     }
 
     /// This store without [`Self::check_still_at_path`]: for a temporary database, whose
@@ -381,9 +348,9 @@ impl Store {
         self.check_still_at_path()?;
         let action = || format!("syncing {}", self.path.display());
         contain(action, || {
-            self.begin_write_raw()?
-                .commit()
-                .map_err(|e| storage_error(action(), e))?;
+            let committed = self.begin_write_raw()?.commit();
+            self.wrote_file();
+            committed.map_err(|e| storage_error(action(), e))?;
             self.note_commit();
             Ok(())
         })
@@ -421,7 +388,7 @@ impl Store {
         let shown = self.path.display().to_string();
         let action = || format!("checking the integrity of {shown}");
         self.check_process()?;
-        match &mut self.db {
+        let checked = match &mut self.db {
             Db::ReadWrite(db) => contain(action, || {
                 db.check_integrity().map_err(|e| storage_error(action(), e))
             }),
@@ -429,7 +396,10 @@ impl Store {
                 path: self.path.clone(),
             }),
             Db::Closed => Err(self.closed("writing")),
-        }
+        };
+        // A repair writes the file.
+        self.wrote_file();
+        checked
     }
 
     /// Compacts the file; `Ok(true)` when pages were reclaimed.
@@ -438,7 +408,8 @@ impl Store {
         let shown = self.path.display().to_string();
         let action = || format!("compacting {shown}");
         self.check_process()?;
-        match &mut self.db {
+        self.check_still_at_path()?;
+        let compacted = match &mut self.db {
             Db::ReadWrite(db) => contain(action, || {
                 db.compact().map_err(|e| storage_error(action(), e))
             }),
@@ -446,7 +417,9 @@ impl Store {
                 path: self.path.clone(),
             }),
             Db::Closed => Err(self.closed("writing")),
-        }
+        };
+        self.wrote_file();
+        compacted
     }
 }
 
@@ -456,7 +429,8 @@ impl Drop for Store {
     /// handle must not panic, so that panic is contained here and the file keeps its last
     /// commit. A session that committed nothing and whose engine handle failed puts the
     /// file's recovery mark back first, while this handle still holds the file's writer lock
-    /// (see `pristine`).
+    /// (see `pristine`); one whose file another program overwrote in place first moves those
+    /// contents out of the way of the close (see `identity`).
     fn drop(&mut self) {
         if std::process::id() != self.process {
             // A forked child's copy: closing would write the parent's file (and release its
@@ -464,7 +438,25 @@ impl Drop for Store {
             std::mem::forget(std::mem::replace(&mut self.db, Db::Closed));
             return;
         }
-        if let Some(before) = self.pristine.take()
+        // Before the recovery mark is put back (which changes the header this compares).
+        let foreign = self
+            .identity
+            .as_ref()
+            .filter(|check| check.changed_in_place());
+        if let Some(check) = foreign {
+            let path = &self.path;
+            guard::contain_drop(|| match check.keep_foreign_contents() {
+                Ok(()) => {
+                    tracing::warn!(path = %path.display(), "another program overwrote the file in place while this manager had it open; its contents were moved to a new file at the same path before closing, so the close did not write them")
+                }
+                Err(error) => {
+                    tracing::warn!(path = %path.display(), %error, "another program overwrote the file in place while this manager had it open, and its contents could not be moved out of the way of the close")
+                }
+            });
+        }
+        // (The path names other contents then: the mark is not theirs to put back.)
+        if foreign.is_none()
+            && let Some(before) = self.pristine.take()
             && !self.committed.load(Ordering::Acquire)
             && self.engine_failed()
         {

@@ -64,11 +64,14 @@ impl Store {
         };
         // Which file the path names, taken before the first commit of this session.
         let identity = (!options.read_only)
-            .then(|| super::FileIdentity::at(path))
-            .flatten();
+            .then(|| super::FileCheck::at(path))
+            .flatten()
+            .map(Box::new);
         let mut store = Store::initialize(db, path.to_path_buf(), options, || std::fs::read(path))?;
         store.pristine = pristine;
         store.identity = identity;
+        // The header as the open (and any migration or first commit) left it.
+        store.wrote_file();
         Ok(store)
     }
 
