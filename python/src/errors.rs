@@ -136,12 +136,41 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("NoSuchContextError", py.get_type::<NoSuchContextError>())?;
     m.add("ClosedError", py.get_type::<ClosedError>())?;
     // Class-level defaults, so that every exception has them (also one raised in Python).
+    // `None` is immutable and so can be shared; a list cannot: each exception gets its own.
     let base = py.get_type::<Error>();
     base.setattr("context", py.None())?;
     base.setattr("step", py.None())?;
     py.get_type::<DependencyResolutionError>()
-        .setattr("dependencies", pyo3::types::PyList::empty(py))?;
+        .setattr("dependencies", Bound::new(py, OwnEmptyList)?)?;
     Ok(())
+}
+
+/// The class attribute `DependencyResolutionError.dependencies`: an exception that was not
+/// given its list (one raised in Python, say) gets an empty list of its own the first time
+/// it is read, kept in its `__dict__`. A list shared as a class-level default would be
+/// changed for every exception by an `append` to one. A non-data descriptor (no `__set__`):
+/// a list set on an exception (as `About::set_on` does) is the exception's own and is read
+/// before it.
+#[pyclass(module = "pipeline_deps._native", name = "_OwnEmptyList", frozen)]
+struct OwnEmptyList;
+
+#[pymethods]
+impl OwnEmptyList {
+    fn __get__<'py>(
+        slf: Bound<'py, Self>,
+        instance: Option<Bound<'py, PyAny>>,
+        _owner: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let Some(instance) = instance.filter(|i| !i.is_none()) else {
+            return Ok(slf.into_any()); // read on the class itself
+        };
+        let py = instance.py();
+        let own = instance.getattr("__dict__")?.call_method1(
+            "setdefault",
+            ("dependencies", pyo3::types::PyList::empty(py)),
+        )?;
+        Ok(own)
+    }
 }
 
 /// The exact names an error is about: its context, its step (for a specification refused,

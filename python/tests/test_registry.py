@@ -548,3 +548,32 @@ def test_exceptions_name_their_context_and_step_exactly(manager, real_specs):
     assert (cleared.value.context, cleared.value.step) == (odd, None)
     assert pd.Error("raised in Python").context is None
     assert len(manager.get_registry(odd)) == 0
+
+
+def test_each_dependency_resolution_error_has_its_own_dependencies_list(manager, real_specs):
+    """`dependencies` belongs to one exception: changing one error's list (as a caller that
+    collects what is missing may do) changes no other error's, whether the error was raised
+    by a resolver, raised in Python, or never given a list."""
+    registry = manager.get_registry("m")
+    registry.register("XGBoostModel", real_specs["XGBoostModel"])
+    resolver = pd.UnifiedDependencyResolver(registry)
+
+    made_here = pd.DependencyResolutionError("raised in Python")
+    other = pd.DependencyResolutionError("another")
+    assert made_here.dependencies == [] and other.dependencies == []
+    made_here.dependencies.append("leaked")
+    assert other.dependencies == []
+    assert pd.DependencyResolutionError("a third").dependencies == []
+
+    with pytest.raises(pd.DependencyResolutionError) as first:
+        resolver.resolve_step_dependencies("XGBoostModel", ["XGBoostModel"])
+    first.value.dependencies.append("leaked")
+    resolver.clear_cache()
+    with pytest.raises(pd.DependencyResolutionError) as second:
+        resolver.resolve_step_dependencies("XGBoostModel", ["XGBoostModel"])
+    assert second.value.dependencies == ["model_data"]
+    assert pd.DependencyResolutionError("a fourth").dependencies == []
+
+    # Set by hand, the attribute is that instance's, as any exception attribute is.
+    made_here.dependencies = ["mine"]
+    assert made_here.dependencies == ["mine"] and other.dependencies == []
