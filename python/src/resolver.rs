@@ -23,6 +23,8 @@ use crate::handles::NativeRegistry;
 #[pyclass(module = "pipeline_deps._native", frozen)]
 pub(crate) struct NativeResolver {
     inner: Mutex<Option<Arc<UnifiedDependencyResolver>>>,
+    /// The registry's context, exactly: what an error after `close()` names.
+    context: String,
 }
 
 impl NativeResolver {
@@ -31,7 +33,17 @@ impl NativeResolver {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
-            .ok_or_else(|| ClosedError::new_err("the resolver is closed"))
+            .ok_or_else(|| {
+                let raised = ClosedError::new_err(format!(
+                    "the resolver over context '{}' is closed",
+                    pipeline_deps::spec::escape_name(&self.context)
+                ));
+                // Named exactly, as every error about a context names it (`context`).
+                Python::attach(|py| {
+                    let _ = raised.value(py).setattr("context", &self.context);
+                });
+                raised
+            })
     }
 
     /// Runs `work` on the resolver with the GIL released ([`run`]); an exception names the
@@ -186,10 +198,12 @@ impl NativeResolver {
     /// A resolver over `registry` with the default semantic matcher.
     #[new]
     fn new(registry: &NativeRegistry) -> PyResult<Self> {
-        let resolver =
-            UnifiedDependencyResolver::new(registry.handle()?, SemanticMatcher::default());
+        let handle = registry.handle()?;
+        let context = handle.context_name().to_owned();
+        let resolver = UnifiedDependencyResolver::new(handle, SemanticMatcher::default());
         Ok(NativeResolver {
             inner: Mutex::new(Some(Arc::new(resolver))),
+            context,
         })
     }
 

@@ -548,8 +548,12 @@ def test_a_closed_registrys_error_names_its_context():
             call()
         assert (closed.value.context, closed.value.step) == (odd, None)
         assert "\\u{202e}" in str(closed.value)
-    with pytest.raises(pd.ClosedError):
-        resolver.resolve_all_dependencies([])
+    # A resolver's too: it said only "the resolver is closed", with no context.
+    for call in (lambda: resolver.resolve_all_dependencies([]), resolver.clear_cache):
+        with pytest.raises(pd.ClosedError) as closed:
+            call()
+        assert (closed.value.context, closed.value.step) == (odd, None)
+        assert "resolver over context 'ctx \\u{202e}' is closed" in str(closed.value)
 
 
 def test_a_path_with_a_nul_character_is_invalid_input():
@@ -565,3 +569,4 @@ def test_copying_a_handle_gives_the_same_handle():
         assert copy.copy(m) is m and copy.copy(r) is r
         resolver = pd.UnifiedDependencyResolver(r)
         assert copy.copy(resolver) is resolver
+
