@@ -151,6 +151,15 @@ class SpecificationRegistry:
         # state, so copying gives the same object (``deepcopy`` and ``pickle`` refuse).
         return self
 
+    def __reduce__(self) -> Any:
+        # Refused by ``pickle`` and ``deepcopy`` with a reason naming the registry, not with
+        # the TypeError of the native handle inside it.
+        raise TypeError(
+            f"cannot pickle or deep-copy the registry of context {self.context_name!r}: it "
+            "is a handle to an open database (copy.copy gives the same object); pickle its "
+            "specifications (get_specification) or its export_json() instead"
+        )
+
     def close(self) -> None:
         """Lets go of this registry's (and its resolvers') hold on the database file."""
         self._closed = True
@@ -360,6 +369,14 @@ class RegistryManager:
     def __copy__(self) -> "RegistryManager":
         # A handle, as a registry object is: copying gives the same object.
         return self
+
+    def __reduce__(self) -> Any:
+        # As a registry object's: a reason naming the manager's database.
+        raise TypeError(
+            f"cannot pickle or deep-copy the registry manager of {self.path!r}: it is a "
+            "handle to an open database (copy.copy gives the same object); open the same "
+            "file or server again where it is needed"
+        )
 
     def close(self) -> None:
         """Closes the database; a temporary file is removed. Registry objects taken from

@@ -194,6 +194,14 @@ class UnifiedDependencyResolver:
         # A handle over its registry: copying gives the same object.
         return self
 
+    def __reduce__(self) -> Any:
+        # As a registry object's: a reason naming the resolver's context.
+        raise TypeError(
+            f"cannot pickle or deep-copy the resolver over context "
+            f"{self.registry.context_name!r}: it is a handle to an open database (copy.copy "
+            "gives the same object); make a UnifiedDependencyResolver where it is needed"
+        )
+
     def close(self) -> None:
         """Lets go of the registry (done for you when its manager closes)."""
         self._native.close()

@@ -570,3 +570,30 @@ def test_copying_a_handle_gives_the_same_handle():
         resolver = pd.UnifiedDependencyResolver(r)
         assert copy.copy(resolver) is resolver
 
+
+def test_pickling_or_deep_copying_a_handle_is_refused_naming_it(tmp_path):
+    """A manager, a registry object and a resolver are handles to an open database:
+    ``pickle`` and ``deepcopy`` refuse them with a TypeError saying which handle and what to
+    do instead (it named the native class inside, ``NativeRegistry``); the handle still
+    works after."""
+    import copy
+    import pickle
+
+    path = tmp_path / "r.redb"
+    with pd.RegistryManager(path) as m:
+        r = m.get_registry("ctx")
+        resolver = pd.UnifiedDependencyResolver(r)
+        handles = [
+            (m, f"the registry manager of {str(path)!r}"),
+            (r, "the registry of context 'ctx'"),
+            (resolver, "the resolver over context 'ctx'"),
+        ]
+        for handle, named in handles:
+            for refuse in (pickle.dumps, copy.deepcopy):
+                with pytest.raises(TypeError) as refused:
+                    refuse(handle)
+                assert str(refused.value).startswith(f"cannot pickle or deep-copy {named}: ")
+                assert "Native" not in str(refused.value)
+        r.register("s", spec("T"))
+        assert resolver.resolve_all_dependencies(["s"]) == {}
+        assert m.list_contexts() == ["ctx"]
