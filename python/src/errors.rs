@@ -157,14 +157,16 @@ struct OwnEmptyList;
 #[pymethods]
 impl OwnEmptyList {
     fn __get__<'py>(
-        slf: Bound<'py, Self>,
+        slf: &Bound<'py, Self>,
         instance: Option<Bound<'py, PyAny>>,
         _owner: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
         let Some(instance) = instance.filter(|i| !i.is_none()) else {
-            return Ok(slf.into_any()); // read on the class itself
+            // Read on the class itself: an empty list, as the class attribute was (and as
+            // the stub types it), a new one each time.
+            return Ok(pyo3::types::PyList::empty(py).into_any());
         };
-        let py = instance.py();
         let own = instance.getattr("__dict__")?.call_method1(
             "setdefault",
             ("dependencies", pyo3::types::PyList::empty(py)),

@@ -574,6 +574,11 @@ def test_each_dependency_resolution_error_has_its_own_dependencies_list(manager,
     assert second.value.dependencies == ["model_data"]
     assert pd.DependencyResolutionError("a fourth").dependencies == []
 
+    # Read on the class, it is an empty list, a new one each time.
+    pd.DependencyResolutionError.dependencies.append("leaked")
+    assert pd.DependencyResolutionError.dependencies == []
+    assert pd.DependencyResolutionError("a fifth").dependencies == []
+
     # Set by hand, the attribute is that instance's, as any exception attribute is.
     made_here.dependencies = ["mine"]
     assert made_here.dependencies == ["mine"] and other.dependencies == []
