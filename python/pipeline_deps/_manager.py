@@ -64,8 +64,11 @@ class SpecificationRegistry:
         """Registers ``specification`` under ``step_name``, durably.
 
         Raises :class:`AlreadyRegisteredError` if the name is taken (use :meth:`upsert`) and
-        :class:`InvalidSpecError` listing every problem if the spec is invalid; nothing is
-        written then.
+        :class:`InvalidSpecError` if the spec is invalid; nothing is written then. A value
+        that is not a specification's at all (a field of the wrong type, an unknown field or
+        node type) is reported alone, the first one found, before the library sees the
+        spec; the library's own checks (a blank name or path, a key that is not its entry's
+        logical name, a node type's missing sections) are reported all at once.
         """
         checked_name(step_name, "step name")
         self._native.register(step_name, spec_json(step_name, specification, self.context_name))
