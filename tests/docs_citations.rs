@@ -24,6 +24,7 @@ const DOCUMENTS: &[&str] = &[
     "docs/design.md",
     "docs/json.md",
     "docs/postgres.md",
+    "docs/performance.md",
     "fuzz/README.md",
     "migrations/README.md",
 ];
