@@ -205,6 +205,7 @@ fn version(sql: &mut Sql<'_>) -> Result<Option<u64>> {
         None => (false, 0),
     };
     if !exists {
+        refuse_hidden_registry(sql)?;
         return Ok(None);
     }
     if columns != 2 {
@@ -234,5 +235,80 @@ fn version(sql: &mut Sql<'_>) -> Result<Option<u64>> {
             None,
         )),
         Ok(version) => Ok(Some(version)),
+    }
+}
+
+/// Before a database is taken to hold no registry: refuses a session whose `search_path`
+/// leaves no schema to hold the registry's tables (a path of schemas that do not exist), or
+/// whose first schema holds no registry while a schema further along the path holds one.
+/// The registry's tables are created in, and looked up first in, the first schema of the
+/// path (`current_schema()`). With the default path `"$user", public`, a role that owns a
+/// schema of its own name (PostgreSQL's advice for shared databases) was told the database
+/// holds no registry and its first write created a second, empty registry in its own
+/// schema, hiding the shared one in `public` from it alone. Nothing is created either way.
+fn refuse_hidden_registry(sql: &mut Sql<'_>) -> Result<()> {
+    let server = sql.server().to_owned();
+    let location = || format!("the search_path of {server}");
+    // The first schema after the current one, in path order, that holds a pd_meta table of
+    // a registry (its text columns key and value).
+    let row = sql.query_opt(
+        ACTION,
+        "SELECT current_schema(), current_setting('search_path'), \
+         (SELECT n.nspname::text FROM pg_catalog.pg_class c \
+          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+          WHERE c.relname = 'pd_meta' AND c.relkind IN ('r', 'p') \
+          AND n.nspname = ANY (pg_catalog.current_schemas(false)) \
+          AND n.nspname IS DISTINCT FROM current_schema() \
+          AND (SELECT count(*) FROM pg_catalog.pg_attribute a \
+               WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
+               AND a.attname IN ('key', 'value') \
+               AND a.atttypid = 'pg_catalog.text'::pg_catalog.regtype) = 2 \
+          ORDER BY pg_catalog.array_position(pg_catalog.current_schemas(false), n.nspname) \
+          LIMIT 1)",
+        &[],
+    )?;
+    let Some(row) = row else {
+        return Ok(());
+    };
+    let current: Option<String> = column(&row, 0, &location)?;
+    let path: String = column(&row, 1, &location)?;
+    let other: Option<String> = column(&row, 2, &location)?;
+    let detail = match (current, other) {
+        (None, other) => format!(
+            "the session's search_path ({path}) names no schema that exists, so there is no schema to hold the registry's tables{}; {}, or create the schema",
+            other
+                .as_deref()
+                .map(|o| format!(" (schema {o:?} holds a registry)"))
+                .unwrap_or_default(),
+            use_schema(other.as_deref().unwrap_or("public")),
+        ),
+        (Some(current), Some(other)) => format!(
+            "the session's search_path ({path}) looks for the registry in schema {current:?} first, which holds none, while schema {other:?} further along it holds one, which a new registry in {current:?} would hide from this role alone; {} to use that registry (or a search_path without {other:?} to create a separate one in {current:?}); nothing was created",
+            use_schema(&other),
+        ),
+        (Some(_), None) => return Ok(()),
+    };
+    Err(Error::InvalidInput {
+        what: format!("the connection settings for the PostgreSQL server {server}"),
+        detail,
+        source: None,
+    })
+}
+
+/// How to make a session use schema `schema`: the URL's `options`, written out when the
+/// name needs no quoting in a search_path.
+fn use_schema(schema: &str) -> String {
+    let simple = schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if simple {
+        format!(
+            "add `options=-c%20search_path%3D{schema}` to the URL's query (or set the role's search_path)"
+        )
+    } else {
+        format!(
+            "set the session's search_path to schema {schema:?} (the URL's `options`, or the role's search_path)"
+        )
     }
 }
