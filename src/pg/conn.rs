@@ -8,7 +8,7 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 use postgres::{Client, Row, Statement, Transaction};
 
-use crate::error::{Error, Result, ServerErrorKind};
+use crate::error::{Cause, Error, Result, ServerErrorKind};
 
 /// An open connection and the statements prepared on it (a statement belongs to its
 /// connection, so the cache goes when the connection does).
@@ -319,7 +319,18 @@ fn server_error(server: &str, action: &str, kind: ServerErrorKind, err: postgres
         kind,
         server: server.to_owned(),
         action: action.to_owned(),
-        source: Some(Box::new(err)),
+        source: Some(cause(err)),
+    }
+}
+
+/// The cause to keep of a client error: the server's own error (`ERROR: …` with its detail
+/// and hint) when the server reported one, rather than the client's wrapper around it, whose
+/// text is only "db error" (a line of its own under every such message); else the client's
+/// error.
+fn cause(err: postgres::Error) -> Cause {
+    match err.as_db_error() {
+        Some(db) => Box::new(db.clone()),
+        None => Box::new(err),
     }
 }
 
@@ -352,7 +363,7 @@ pub(super) fn map_error(server: &str, action: &str, err: postgres::Error) -> Err
         Some(kind) => server_error(server, action, kind, err),
         None => Error::Storage {
             action: format!("{action} on the PostgreSQL server {server}"),
-            source: Box::new(err),
+            source: cause(err),
         },
     }
 }
@@ -376,7 +387,7 @@ pub(super) fn map_connect_error(server: &str, action: &str, err: postgres::Error
                 "the server refused a setting of the URL's options (or of PGOPTIONS) while {action}: {}",
                 db.message()
             ),
-            source: Some(Box::new(err)),
+            source: Some(cause(err)),
         };
     }
     let kind = match err.as_db_error().map(|db| db.code().code()) {
