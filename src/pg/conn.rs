@@ -359,6 +359,18 @@ pub(super) fn map_error(server: &str, action: &str, err: postgres::Error) -> Err
         // Not reported by the server: the socket broke or closed under the call.
         Some(ServerErrorKind::ConnectionLost)
     };
+    // The server ends a session whose transaction sits idle too long, which a read that waits
+    // on its caller does (an export writing to an output nobody reads): said, since the server
+    // is reachable and the same call would fail again the same way.
+    if err
+        .as_db_error()
+        .is_some_and(|db| db.code().code() == "25P03")
+    {
+        let action = format!(
+            "{action} (the server ended the session because its transaction sat idle longer than its idle_in_transaction_session_timeout, as an export's read does while its output waits to be read: read the output faster, writing it to a file, or have that timeout raised for this role)"
+        );
+        return server_error(server, &action, ServerErrorKind::ConnectionLost, err);
+    }
     match kind {
         Some(kind) => server_error(server, action, kind, err),
         None => Error::Storage {
