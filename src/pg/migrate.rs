@@ -274,13 +274,9 @@ fn refuse_hidden_registry(sql: &mut Sql<'_>) -> Result<()> {
     let path: String = column(&row, 1, &location)?;
     let other: Option<String> = column(&row, 2, &location)?;
     let detail = match (current, other) {
-        (None, other) => format!(
-            "the session's search_path ({path}) names no schema that exists, so there is no schema to hold the registry's tables{}; {}, or create the schema",
-            other
-                .as_deref()
-                .map(|o| format!(" (schema {o:?} holds a registry)"))
-                .unwrap_or_default(),
-            use_schema(other.as_deref().unwrap_or("public")),
+        // Every schema of the path that a role may use counts, so no other schema holds one.
+        (None, _) => format!(
+            "the session's search_path ({path}) names no schema that exists (and that this role may use), so there is no schema to hold the registry's tables; set it to one that does (the URL's query `options=-c%20search_path%3DSCHEMA`, or the role's search_path), have the role granted USAGE on the schema, or create the schema"
         ),
         (Some(current), Some(other)) => format!(
             "the session's search_path ({path}) looks for the registry in schema {current:?} first, which holds none, while schema {other:?} further along it holds one, which a new registry in {current:?} would hide from this role alone; {} to use that registry (or a search_path without {other:?} to create a separate one in {current:?}); nothing was created",
