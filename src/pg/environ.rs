@@ -401,13 +401,22 @@ fn with_ports(parts: &url::Parts<'_>, ports: &str) -> Option<String> {
 }
 
 /// The client's parse of `url` (without TLS options), or invalid input about `what`.
+///
+/// The detail is what the client found wrong (`invalid value for option `port``, `unknown
+/// option `foo``), the innermost of its errors: the client's own message is only "invalid
+/// connection string", which named nothing and stood twice on the terminal.
 pub(super) fn parse(url: &str, what: &str) -> Result<Config> {
-    url.parse()
-        .map_err(|e: postgres::Error| Error::InvalidInput {
+    url.parse().map_err(|e: postgres::Error| {
+        let mut innermost: &dyn std::error::Error = &e;
+        while let Some(inner) = innermost.source() {
+            innermost = inner;
+        }
+        Error::InvalidInput {
             what: what.to_owned(),
-            detail: e.to_string(),
-            source: Some(Box::new(e)),
-        })
+            detail: innermost.to_string(),
+            source: None,
+        }
+    })
 }
 
 /// Refuses a variable's parameter (`key=value`, encoded) that the client or the TLS options

@@ -126,6 +126,26 @@ fn a_variable_the_client_refuses_is_invalid_input_naming_it() -> TestResult {
 }
 
 #[test]
+fn a_value_the_client_refuses_in_the_url_is_named_in_the_message() -> TestResult {
+    for (url, named) in [
+        ("postgres://u@h/db?connect_timeout=abc", "`connect_timeout`"),
+        ("postgres://u@h:fifty/db", "`port`"),
+        ("postgres://u@h/db?no_such_option=1", "`no_such_option`"),
+    ] {
+        match crate::pg::target(url, &Environment::of(&[], None)) {
+            Err(error @ Error::InvalidInput { .. }) => {
+                let shown = error.to_string();
+                assert!(shown.contains(named), "{named} in {shown}");
+                assert!(!shown.contains("invalid connection string"), "{shown}");
+            }
+            Err(other) => return Err(format!("{url}: not invalid input: {other:?}").into()),
+            Ok(_) => return Err(format!("{url}: accepted").into()),
+        }
+    }
+    Ok(())
+}
+
+#[test]
 fn the_label_shows_each_host_once_wherever_it_came_from() -> TestResult {
     for (url, vars, shown) in [
         (
