@@ -248,7 +248,8 @@ impl ManagerBuilder {
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for a malformed URL, or an environment variable holding a
-    /// value its setting cannot take; [`Error::Server`] when the server cannot
+    /// value its setting cannot take, or a `search_path` whose first schema holds no registry
+    /// while a later one does (or that names no usable schema); [`Error::Server`] when the server cannot
     /// be reached or refuses the credentials; [`Error::SchemaTooNew`] for a database written
     /// by a newer version; read-only, [`Error::NotARegistry`] for a database that holds no
     /// registry yet.
