@@ -178,6 +178,18 @@ impl RegistryManager {
                     step_count: context.step_count(),
                 });
             }
+            if steps.is_empty() && !created {
+                // Nothing to import into a context that exists: nothing to commit.
+                let step_count = context.step_count();
+                drop(context);
+                writer.unchanged();
+                return Ok(ImportSummary {
+                    context_created: false,
+                    new: 0,
+                    replaced: 0,
+                    step_count: usize::try_from(step_count).unwrap_or(usize::MAX),
+                });
+            }
             let items: Vec<(&str, &StepSpecification)> = steps
                 .iter()
                 .map(|(name, spec)| (name.as_str(), spec))

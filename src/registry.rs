@@ -387,7 +387,8 @@ impl SpecificationRegistry {
         Ok(count)
     }
 
-    /// Removes `step_name`; returns whether it was registered.
+    /// Removes `step_name`; returns whether it was registered. Removing a step that is not
+    /// registered writes nothing (the [revision](Self::revision) stays as it is).
     ///
     /// # Errors
     /// [`Error::ContextCleared`]; [`Error::ReadOnly`] on a read-only manager; storage errors.
@@ -408,16 +409,25 @@ impl SpecificationRegistry {
         Ok(removed)
     }
 
-    /// Removes every step but keeps the context (and this handle) alive.
+    /// Removes every step but keeps the context (and this handle) alive. Clearing a context
+    /// that holds no step writes nothing (its [revision](Self::revision) stays as it is).
     ///
     /// # Errors
     /// [`Error::ContextCleared`]; [`Error::ReadOnly`] on a read-only manager; storage errors.
     pub fn clear(&self) -> Result<()> {
-        self.transact(
+        let emptied = self.transact(
             || format!("clearing context {}", shorten(&self.state.name)),
-            |writer| writer.reset_context(&self.state.name, self.state.id),
+            |writer| {
+                let emptied = writer.reset_context(&self.state.name, self.state.id)?;
+                if !emptied {
+                    writer.unchanged();
+                }
+                Ok(emptied)
+            },
         )?;
-        tracing::info!(context = %self.state.name, "cleared all steps of context");
+        if emptied {
+            tracing::info!(context = %self.state.name, "cleared all steps of context");
+        }
         Ok(())
     }
 
@@ -656,7 +666,10 @@ impl SpecificationRegistry {
     }
 
     /// A number that changes with every committed write to this context: caches built from
-    /// the registry (such as the resolver's) compare it to know they are stale.
+    /// the registry (such as the resolver's) compare it to know they are stale. A call that
+    /// changes nothing (an [`unregister`](Self::unregister) of a step that is not registered,
+    /// a [`register_many`](Self::register_many) of no steps, a [`clear`](Self::clear) of a
+    /// context that holds none) commits nothing and leaves it as it is.
     ///
     /// # Errors
     /// As [`Self::len`].

@@ -347,7 +347,14 @@ impl RegistryManager {
             None if !create => return Ok(None),
             None => {
                 let creating = format!("creating context {}", shorten(&full));
-                let (entry, created) = store.write(&creating, |w| w.create_context(&full))?;
+                let (entry, created) = store.write(&creating, |w| {
+                    let (entry, created) = w.create_context(&full)?;
+                    if !created {
+                        // Created meanwhile by another process: nothing to commit.
+                        w.unchanged();
+                    }
+                    Ok((entry, created))
+                })?;
                 (entry.id, created)
             }
         };
@@ -507,6 +514,10 @@ impl RegistryManager {
                 if let Some(entry) = writer.drop_context(&name)? {
                     cleared.push((name, entry));
                 }
+            }
+            if cleared.is_empty() {
+                // No such context: nothing to commit.
+                writer.unchanged();
             }
             Ok(cleared)
         })?;

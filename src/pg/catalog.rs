@@ -219,9 +219,13 @@ impl<'c> PgWriter<'c> {
     }
 
     /// Empties context `name` (id `id`) but keeps it: its specs and step types are deleted,
-    /// its counts reset and its revision bumped.
-    pub(crate) fn reset_context(&mut self, name: &str, id: u64) -> Result<()> {
+    /// its counts reset and its revision bumped. A context that holds no step is left as it
+    /// is (false).
+    pub(crate) fn reset_context(&mut self, name: &str, id: u64) -> Result<bool> {
         let entry = self.lock(name, id)?;
+        if entry.step_count == 0 && entry.step_type_count == 0 {
+            return Ok(false);
+        }
         let action = format!("clearing context {}", shorten(name));
         let at = location(name);
         let key = signed(entry.id, &at)?;
@@ -242,6 +246,6 @@ impl<'c> PgWriter<'c> {
              WHERE id = $1",
             &[&key, &revision],
         )?;
-        Ok(())
+        Ok(true)
     }
 }

@@ -145,7 +145,7 @@ impl PgStore {
     }
 
     /// [`Error::ReadOnly`] on a read-only store, before anything is sent.
-    fn refuse_if_read_only(&self) -> Result<()> {
+    pub(crate) fn refuse_if_read_only(&self) -> Result<()> {
         if self.read_only {
             return Err(Error::ReadOnly {
                 path: self.label.clone().into(),

@@ -21,7 +21,12 @@ use crate::spec::StepSpecification;
 
 const PUT_STEP: &str = "SELECT pd_put_step($1, $2, $3, $4, $5, $6)";
 const PUT_STEPS: &str = "SELECT pd_put_steps($1, $2, $3, $4, $5, $6)";
-const REMOVE_STEP: &str = "SELECT pd_remove_step($1, $2, $3)";
+/// Removes a step unless it is not there: then it only checks the context (NULL when the
+/// handle's context is gone) and writes nothing, leaving the revision as it is.
+const REMOVE_STEP: &str = "SELECT CASE \
+    WHEN NOT EXISTS (SELECT 1 FROM pd_contexts WHERE name = $1 AND id = $2) THEN NULL \
+    WHEN NOT EXISTS (SELECT 1 FROM pd_specs WHERE context_id = $2 AND step_name = $3) THEN false \
+    ELSE pd_remove_step($1, $2, $3) END";
 
 /// The largest record a PostgreSQL registry stores. The server refuses any value, and any
 /// message, over 1 GiB; this leaves room for a record's header and a call's other
@@ -174,7 +179,7 @@ impl PgStore {
     }
 
     /// Removes `step` from context `name` (id `id`) in one statement; false if it was not
-    /// registered (the revision is bumped either way, as by any write).
+    /// registered (then nothing is written: the revision stays as it is).
     pub(crate) fn remove_step(
         &self,
         action: &str,
@@ -185,7 +190,7 @@ impl PgStore {
         self.refuse_if_read_only()?;
         let key = signed_id(name, id)?;
         // A name that cannot be stored is removed as the empty name, which is never stored
-        // either: nothing is found, and the revision is bumped as by any write.
+        // either: nothing is found, and nothing is written.
         let stored = if super::context::storable(step) {
             step
         } else {
@@ -196,11 +201,14 @@ impl PgStore {
                 conn.query_one_alone(server, action, REMOVE_STEP, &[&name, &key, &stored], |e| {
                     write_error(server, action, name, &[step], true, e)
                 })?;
-            conn::column(&row, 0, &|| {
+            let removed: Option<bool> = conn::column(&row, 0, &|| {
                 format!(
                     "the answer to removing a step from context {}",
                     shorten(name)
                 )
+            })?;
+            removed.ok_or_else(|| Error::ContextCleared {
+                context: name.to_owned(),
             })
         })
     }

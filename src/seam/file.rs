@@ -118,8 +118,12 @@ impl CatalogWrite for FileWriter<'_> {
         Ok(Box::new(self.0.context(name, id)?))
     }
 
-    fn reset_context(&mut self, name: &str, id: u64) -> Result<()> {
+    fn reset_context(&mut self, name: &str, id: u64) -> Result<bool> {
         self.0.reset_context(name, id)
+    }
+
+    fn unchanged(&mut self) {
+        self.0.unchanged();
     }
 }
 

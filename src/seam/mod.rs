@@ -78,8 +78,13 @@ pub(crate) trait CatalogWrite {
     fn drop_context(&mut self, name: &str) -> Result<Option<CatalogRecordV1>>;
     /// Opens context `name` for writing, checking that it still has id `id`.
     fn context<'a>(&'a mut self, name: &str, id: u64) -> Result<Box<dyn ContextWrite + 'a>>;
-    /// Empties context `name` (id `id`) but keeps it, bumping its revision.
-    fn reset_context(&mut self, name: &str, id: u64) -> Result<()>;
+    /// Empties context `name` (id `id`) but keeps it, bumping its revision; a context that
+    /// holds no step is left as it is (false).
+    fn reset_context(&mut self, name: &str, id: u64) -> Result<bool>;
+    /// Declares that the operation running in this transaction changed nothing: a file
+    /// rolls back a transaction in which no operation changed anything instead of
+    /// committing it (no fsync).
+    fn unchanged(&mut self);
 }
 
 /// Changing one context's specs; [`ContextWrite::finish`] writes its counters and revision
@@ -189,7 +194,8 @@ impl Backend {
 
     /// Stores `items` in context `name` (id `id`) in one transaction, the counters and a new
     /// revision included: a taken name is [`crate::Error::AlreadyRegistered`] unless
-    /// `replace`. A file runs it in a group-committed transaction (see
+    /// `replace`. No items: the handle's context is checked ([`crate::Error::ContextCleared`])
+    /// and nothing is written. A file runs it in a group-committed transaction (see
     /// [`Backend::write_grouped`]); PostgreSQL in one statement (`src/pg/write.rs`).
     pub(crate) fn put_steps(
         &self,
@@ -202,18 +208,30 @@ impl Backend {
         match self {
             Backend::File(store) => file::write_grouped(store, group, action, &mut |writer| {
                 let mut context = writer.context(name, id)?;
+                if items.is_empty() {
+                    // Nothing to store: the handle's context is checked, and nothing changes.
+                    drop(context);
+                    writer.unchanged();
+                    return Ok(());
+                }
                 for (step, spec) in items {
                     context.put(step, spec, replace)?;
                 }
                 context.finish().map(drop)
             }),
+            // Nothing to store: one read checks the handle's context, and nothing is written.
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) if items.is_empty() => {
+                pg.refuse_if_read_only()?;
+                pg.context_entry(name, id).map(drop)
+            }
             #[cfg(feature = "postgres")]
             Backend::Postgres(pg) => pg.put_steps(action, name, id, items, replace),
         }
     }
 
     /// Removes `step` from context `name` (id `id`) in one transaction, writing the counters
-    /// and a new revision; false if it was not registered.
+    /// and a new revision; false if it was not registered (and then nothing is written).
     pub(crate) fn remove_step(
         &self,
         group: &GroupCommit,
@@ -224,9 +242,13 @@ impl Backend {
         match self {
             Backend::File(store) => file::write_grouped(store, group, action, &mut |writer| {
                 let mut context = writer.context(name, id)?;
-                let removed = context.remove(step)?;
+                if !context.remove(step)? {
+                    drop(context);
+                    writer.unchanged();
+                    return Ok(false);
+                }
                 context.finish()?;
-                Ok(removed)
+                Ok(true)
             }),
             #[cfg(feature = "postgres")]
             Backend::Postgres(pg) => pg.remove_step(action, name, id, step),

@@ -82,9 +82,12 @@ impl CatalogWrite for PgWriter<'_> {
         Ok(Box::new(PgWriter::context(self, name, id)?))
     }
 
-    fn reset_context(&mut self, name: &str, id: u64) -> Result<()> {
+    fn reset_context(&mut self, name: &str, id: u64) -> Result<bool> {
         PgWriter::reset_context(self, name, id)
     }
+
+    // A server transaction that changed nothing writes nothing when it commits.
+    fn unchanged(&mut self) {}
 }
 
 impl ContextWrite for PgContextWriter<'_, '_> {

@@ -11,7 +11,9 @@
 //! batch: the failing call returns its error, and the other members, whose changes the abort
 //! discarded, apply theirs again to a new batch (an operation is a closure that can run
 //! again). One operation's failure therefore fails that call alone. A failed commit fails
-//! every member of its batch, as it would have failed each of them alone.
+//! every member of its batch, as it would have failed each of them alone. A batch in which
+//! every operation changed nothing (an unregister of a missing step, …) is rolled back
+//! instead of committed: nothing to make durable, so no fsync.
 
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -48,6 +50,9 @@ struct Batch {
     number: u64,
     /// Operations applied to it, not counting failed ones.
     members: usize,
+    /// Whether any of them changed something: a batch of operations that all changed
+    /// nothing ([`Writer::unchanged`]) is rolled back instead of committed (no fsync).
+    changed: bool,
 }
 
 struct Outcome {
@@ -109,6 +114,7 @@ impl GroupCommit {
                             writer,
                             number,
                             members: 0,
+                            changed: false,
                         });
                     }
                     Err(e) => {
@@ -127,6 +133,9 @@ impl GroupCommit {
             match contain(what, || op(&batch.writer)) {
                 Ok(out) => {
                     batch.members += 1;
+                    if !batch.writer.take_unchanged() {
+                        batch.changed = true;
+                    }
                     match self.await_commit(store, state, number, what)? {
                         (_, Some(result)) => return result.map(|()| out),
                         // Counted as arriving again by the thread that discarded the batch.
@@ -225,11 +234,16 @@ impl GroupCommit {
                     },
                 );
                 drop(state);
-                let result = contain(what, || batch.writer.commit(what));
-                store.wrote_file();
-                if result.is_ok() {
-                    store.note_commit();
-                }
+                let result = if batch.changed {
+                    let result = contain(what, || batch.writer.commit(what));
+                    store.wrote_file();
+                    if result.is_ok() {
+                        store.note_commit();
+                    }
+                    result
+                } else {
+                    contain(what, || batch.writer.roll_back(what))
+                };
                 let mut state = self.lock()?;
                 state.committing = false;
                 state.last_members = batch.members;

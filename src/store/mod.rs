@@ -217,7 +217,8 @@ impl Store {
     }
 
     /// Runs `f` in the write transaction and commits it (durably) if `f` succeeds; nothing
-    /// is written otherwise. A storage-engine panic is reported as corruption.
+    /// is written otherwise, nor when `f` declared that it changed nothing
+    /// ([`Writer::unchanged`]: the transaction is rolled back, without an fsync). A storage-engine panic is reported as corruption.
     pub(crate) fn write<T>(
         &self,
         action: impl Fn() -> String,
@@ -226,10 +227,14 @@ impl Store {
         contain(&action, || {
             let writer = self.begin_write()?;
             let out = f(&writer)?;
-            let committed = writer.commit(&action);
-            self.wrote_file();
-            committed?;
-            self.note_commit();
+            if writer.take_unchanged() {
+                writer.roll_back(&action)?;
+            } else {
+                let committed = writer.commit(&action);
+                self.wrote_file();
+                committed?;
+                self.note_commit();
+            }
             Ok(out)
         })
     }
@@ -339,6 +344,7 @@ impl Store {
             txn,
             path: self.path.clone(),
             known: TxnKnownTypes::new(Arc::clone(&self.known_types)),
+            unchanged: std::sync::atomic::AtomicBool::new(false),
         })
     }
 

@@ -2,6 +2,7 @@
 //! resetting contexts, and handing out one context's tables.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use redb::ReadableTable;
 
@@ -147,6 +148,9 @@ pub(crate) struct Writer {
     pub(super) path: PathBuf,
     /// The contexts' known step types, as this transaction changes them.
     pub(super) known: TxnKnownTypes,
+    /// Set by the operation running in the transaction when it changed nothing
+    /// ([`Writer::unchanged`]); taken by whoever ran it ([`Writer::take_unchanged`]).
+    pub(super) unchanged: AtomicBool,
 }
 
 impl Writer {
@@ -221,15 +225,40 @@ impl Writer {
     }
 
     /// Empties context `name` (id `id`) but keeps it: its tables are deleted and its counts
-    /// reset in the catalog.
-    pub(crate) fn reset_context(&self, name: &str, id: u64) -> Result<()> {
+    /// reset in the catalog, with a new revision. A context that holds no step is left as
+    /// it is (false).
+    pub(crate) fn reset_context(&self, name: &str, id: u64) -> Result<bool> {
         let mut entry = live_entry(name, id, self.catalog_entry(name)?)?;
+        if entry.step_count == 0 && entry.step_type_count == 0 {
+            return Ok(false);
+        }
         context::delete_tables(&self.txn, name, id)?;
         self.known.forget(id);
         entry.step_count = 0;
         entry.step_type_count = 0;
         entry.revision += 1;
-        put_catalog(&self.txn, name, &entry)
+        put_catalog(&self.txn, name, &entry)?;
+        Ok(true)
+    }
+
+    /// Declares that the operation now running in this transaction changed nothing (what
+    /// it may have touched, such as a table it opened, is of no consequence): a
+    /// transaction in which no operation changed anything is rolled back instead of
+    /// committed, so that a write that changes nothing costs no commit (no fsync) and
+    /// leaves every revision as it is.
+    pub(crate) fn unchanged(&self) {
+        self.unchanged.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the operation that just ran declared that it changed nothing; resets the
+    /// declaration for the next operation.
+    pub(crate) fn take_unchanged(&self) -> bool {
+        self.unchanged.swap(false, Ordering::Relaxed)
+    }
+
+    /// Rolls everything back: what a transaction in which nothing changed ends with.
+    pub(crate) fn roll_back(self, action: impl FnOnce() -> String) -> Result<()> {
+        self.txn.abort().map_err(|e| storage_error(action(), e))
     }
 
     /// Makes every change durable (fsync) and visible.
