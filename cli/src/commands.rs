@@ -497,6 +497,35 @@ pub fn write_atomically_with<T>(
     Ok(written)
 }
 
+/// Whether `path` names the file this process's standard output is (`/dev/stdout`,
+/// `/proc/self/fd/1`, the terminal, or the file or pipe standard output was redirected
+/// to): a command writing there writes on standard output instead, and prints no report,
+/// which would otherwise follow its output there (two documents under `--json`).
+pub fn is_standard_output(path: &Path) -> bool {
+    let Ok(named) = std::fs::metadata(path) else {
+        return false;
+    };
+    same_file_as_stdout(&named)
+}
+
+#[cfg(unix)]
+fn same_file_as_stdout(named: &std::fs::Metadata) -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(fd) = io::stdout().as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    match std::fs::File::from(fd).metadata() {
+        Ok(stdout) => stdout.dev() == named.dev() && stdout.ino() == named.ino(),
+        Err(_) => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_file_as_stdout(_named: &std::fs::Metadata) -> bool {
+    false
+}
+
 /// Runs `write` on `file`; when it fails after the file did, the file's error (as
 /// `io_error` makes it) is the failure.
 pub fn write_watched<F: Write, T>(

@@ -418,6 +418,16 @@ pub fn snapshot(
     let resolver = resolver_for(s, context)?;
     let snapshot = capture(&resolver, context, steps)?.into_snapshot();
     // Streamed: the text of a large context's snapshot is never held whole in memory.
+    if crate::commands::is_standard_output(file) {
+        // `-o /dev/stdout`: the snapshot alone on standard output, no report after it
+        // (under --json, two documents).
+        crate::commands::write_watched(
+            &mut *s.out,
+            |out| Ok(snapshot.write_json_to(out)?),
+            Failure::from,
+        )?;
+        return Ok(Status::Ok);
+    }
     write_atomically_with(&s.db, file, |out| Ok(snapshot.write_json_to(out)?))?;
     if s.json {
         let report = SnapshotReport {

@@ -458,6 +458,14 @@ fn main() -> ExitCode {
                 let mut stdout = io::stdout().lock();
                 return printed(json::write_version(&mut stdout).and_then(|()| stdout.flush()));
             }
+            if json && e.kind() == clap::error::ErrorKind::DisplayHelp {
+                // Help is text for people, which has no JSON form (as `completions`' script):
+                // under --json it is a usage error, and standard output stays empty.
+                json::write_error(&Failure::Usage(
+                    "help is text for people, which has no JSON form; run it without --json".into(),
+                ));
+                return ExitCode::from(EXIT_USAGE);
+            }
             let code = u8::try_from(e.exit_code()).unwrap_or(EXIT_USAGE);
             // `--help` and `--version` land here too, with exit code 0 (see `printed`).
             if code == EXIT_OK {

@@ -8,8 +8,8 @@ use pipeline_deps::ImportOptions;
 use serde::Serialize;
 
 use crate::commands::{
-    Session, existing_context, list_preview, open_read, open_write, read_input, read_input_with,
-    write_atomically_with, write_watched,
+    Session, existing_context, is_standard_output, list_preview, open_read, open_write, read_input,
+    read_input_with, write_atomically_with, write_watched,
 };
 use crate::inspect::{StatsReport, stats, stats_report};
 use crate::json::{self, JsonPath, schema};
@@ -56,7 +56,7 @@ struct Built<'a> {
 }
 
 /// `export CONTEXT [-o FILE]`: the export format on standard output or, atomically, in a
-/// file.
+/// file (a FILE that is standard output, such as `/dev/stdout`, is standard output).
 pub fn export(
     s: &mut Session<'_>,
     context: &str,
@@ -76,7 +76,9 @@ pub fn export(
         Ok(steps)
     };
     let (written, path) = match output {
-        Some(path) if path != Path::new("-") => {
+        // Standard output named as a file (`-o /dev/stdout`) is standard output: the export
+        // alone, no report after it (under --json, two documents).
+        Some(path) if path != Path::new("-") && !is_standard_output(path) => {
             (write_atomically_with(&s.db, path, write), Some(path))
         }
         // A failure of standard output is reported as such (a closed pipe ends quietly).
