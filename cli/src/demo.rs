@@ -140,6 +140,9 @@ impl fmt::Display for DemoSummary {
     }
 }
 
+/// What an error about the demo's `--specs` document calls it.
+pub const SPECS_DOCUMENT: &str = "the demo's --specs document";
+
 /// The specifications of [`DEMO_STEPS`], in that order, read from `fixture_json` (a
 /// document in the cursus fixture format, such as `cursus-step-specs.json`) or, when it is
 /// `None`, from [`EMBEDDED_DEMO_SPECS`].
@@ -150,14 +153,25 @@ impl fmt::Display for DemoSummary {
 pub fn demo_specs(fixture_json: Option<&str>) -> Result<Vec<(DemoStep, StepSpecification)>> {
     let json = fixture_json.unwrap_or(EMBEDDED_DEMO_SPECS);
     let missing = |step: &DemoStep| Error::InvalidInput {
-        what: "the demo's specification document".into(),
+        what: SPECS_DOCUMENT.into(),
         detail: format!(
             "it has no step named '{}' (needed for step '{}' of context '{}')",
             step.fixture_step, step.step_name, step.context
         ),
         source: None,
     };
-    let base = parse_steps_json(json, &ImportOptions::default())?;
+    // The document is the demo's, not an import: its errors say so.
+    let parse = |options: &ImportOptions| {
+        parse_steps_json(json, options).map_err(|error| match error {
+            Error::InvalidInput { detail, source, .. } => Error::InvalidInput {
+                what: SPECS_DOCUMENT.into(),
+                detail,
+                source,
+            },
+            other => other,
+        })
+    };
+    let base = parse(&ImportOptions::default())?;
     // A missing step is the first thing to say (a document without it may have no
     // `training` variant at all, which the variant's import refuses on its own).
     if let Some(step) = DEMO_STEPS
@@ -166,7 +180,7 @@ pub fn demo_specs(fixture_json: Option<&str>) -> Result<Vec<(DemoStep, StepSpeci
     {
         return Err(missing(step));
     }
-    let training = parse_steps_json(json, &ImportOptions::new().variant("training"))?;
+    let training = parse(&ImportOptions::new().variant("training"))?;
     DEMO_STEPS
         .iter()
         .map(|step| {

@@ -181,7 +181,9 @@ impl std::fmt::Display for Failure {
                     output::esc(detail)
                 )
             }
-            Failure::Library(e) => f.write_str(&output::esc(&e.to_string())),
+            Failure::Library(e) => {
+                f.write_str(&output::esc(&output::with_shown_paths(&e.to_string())))
+            }
             Failure::Io { action, .. } => write!(f, "I/O error while {}", output::esc(action)),
             // The source of a `copy` (which sets it as the database the failure is about).
             Failure::NoDatabase(path) if json::HINT_DATABASE.get() == Some(path) => write!(
@@ -340,8 +342,9 @@ fn hint(failure: &Failure) -> Option<String> {
             Some("percent-encode each '@' in the user name or password as %40 (and '/' as %2F), as in postgres://USER:PASS%40WORD@HOST/DB; or leave the password out of the URL and set PGPASSWORD (or use a password file)".into())
         }
         // The library's refusal of unknown fields names its option; the CLI's is a flag.
-        (_, pipeline_deps::Error::InvalidInput { detail, .. })
-            if detail.contains("unknown field(s)") =>
+        // (`demo` has no such flag: its document must hold only fields the format knows.)
+        (_, pipeline_deps::Error::InvalidInput { what, detail, .. })
+            if detail.contains("unknown field(s)") && what != demo::SPECS_DOCUMENT =>
         {
             Some("pass --allow-unknown-fields to import such a document anyway".into())
         }

@@ -97,6 +97,50 @@ pub fn shown_path(path: &Path) -> PathBuf {
         .unwrap_or_else(|_| path.to_path_buf())
 }
 
+/// `text`, a message of the library, with the database files this command opened named as
+/// every other message names them ([`shown_path`]): the library names a file by the path it
+/// was opened with, made absolute but with its `..` components and links kept
+/// (`/work/sub/../x/reg.redb` for `--db ../x/reg.redb` given in `/work/sub`).
+pub fn with_shown_paths(text: &str) -> String {
+    let mut text = text.to_owned();
+    let opened = [
+        crate::json::DATABASE.get(),
+        crate::json::HINT_DATABASE.get(),
+    ];
+    for db in opened.into_iter().flatten() {
+        if crate::commands::server_url(db).is_some() {
+            continue;
+        }
+        let given = db.display().to_string();
+        let shown = shown_path(db).display().to_string();
+        if !given.is_empty() && given != shown {
+            text = replace_whole_path(&text, &given, &shown);
+        }
+    }
+    text
+}
+
+/// `text` with every occurrence of the path `from` replaced by `to`, where it is the whole
+/// path (not the start of a longer name, such as a file beside it: `reg.redb.tmp`).
+fn replace_whole_path(text: &str, from: &str, to: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(from) {
+        let after = &rest[at + from.len()..];
+        let mut next = after.chars();
+        let longer = match next.next() {
+            Some(c) if c.is_alphanumeric() || "_-~/".contains(c) => true,
+            Some('.') => next.next().is_some_and(char::is_alphanumeric),
+            _ => false,
+        };
+        out.push_str(&rest[..at]);
+        out.push_str(if longer { from } else { to });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Quotes a word for a shell when it needs it (for the commands suggested in hints): as it
 /// is when it holds only characters no shell treats specially, otherwise in single quotes
 /// (a quote inside written `'\''`). A word holding a character that people are shown
@@ -477,6 +521,15 @@ pub fn bytes(n: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_path_is_replaced_only_where_it_is_the_whole_path() {
+        let text = "at opening /a/../x/r.redb: damaged; /a/../x/r.redb.tmp-1 and /a/../x/r.redb.";
+        assert_eq!(
+            super::replace_whole_path(text, "/a/../x/r.redb", "/x/r.redb"),
+            "at opening /x/r.redb: damaged; /a/../x/r.redb.tmp-1 and /x/r.redb."
+        );
+    }
+
     use super::*;
 
     #[test]
