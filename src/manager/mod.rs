@@ -124,6 +124,9 @@ pub struct RegistryManager {
     pub(crate) shared: Arc<Shared>,
     /// `"ws::"` for a workspace view, empty otherwise.
     prefix: String,
+    /// The workspace name of a view whose name has an empty `::`-separated part (see
+    /// [`RegistryManager::workspace`]): every call of the view is refused.
+    bad_workspace: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for RegistryManager {
@@ -154,6 +157,7 @@ impl RegistryManager {
                 }),
             }),
             prefix: String::new(),
+            bad_workspace: None,
         }
     }
 
@@ -162,6 +166,7 @@ impl RegistryManager {
         RegistryManager {
             shared,
             prefix: String::new(),
+            bad_workspace: None,
         }
     }
 
@@ -250,21 +255,62 @@ impl RegistryManager {
     /// `"<workspace>::"`: `get_registry`, `list_contexts`, `clear_context`,
     /// `clear_all_contexts` and `get_context_stats` all take and return names *within* the
     /// workspace and see only its contexts. Registries from it report their full name
-    /// (`"ws::ctx"`) from `context_name()`. An empty workspace name gives an unprefixed view.
-    /// Views nest: `workspace("a").workspace("b")` uses `"a::b::"`.
+    /// (`"ws::ctx"`) from `context_name()`. An empty workspace name gives an unprefixed view
+    /// (this one, unchanged). Views nest: `workspace("a").workspace("b")` and
+    /// `workspace("a::b")` use `"a::b::"`.
+    ///
+    /// A name with an empty `::`-separated part — one that ends or starts with `::` (`"a::"`,
+    /// which would name contexts `a::::ctx`), holds `::::`, or is only separators (`"::"`,
+    /// which is not the unprefixed view) — gives a view whose every call is refused with
+    /// [`Error::InvalidInput`] naming the workspace, changing nothing (and the views nested
+    /// in it too):
+    ///
+    /// ```
+    /// # fn main() -> pipeline_deps::Result<()> {
+    /// let manager = pipeline_deps::RegistryManager::in_memory()?;
+    /// let refused = manager.workspace("team::").get_registry("ctx");
+    /// assert!(refused.is_err_and(|e| e.is_invalid_input()));
+    /// assert!(manager.workspace("::").list_contexts().is_err());
+    /// manager.workspace("team").get_registry("ctx")?;
+    /// assert_eq!(manager.list_contexts()?, ["team::ctx"]);
+    /// # Ok(()) }
+    /// ```
     pub fn workspace(&self, workspace: &str) -> RegistryManager {
         let prefix = if workspace.is_empty() {
             self.prefix.clone()
         } else {
             format!("{}{workspace}::", self.prefix)
         };
+        let empty_part = !workspace.is_empty()
+            && (workspace.starts_with("::")
+                || workspace.ends_with("::")
+                || workspace.contains("::::"));
+        let bad_workspace = match &self.bad_workspace {
+            Some(bad) => Some(Arc::clone(bad)),
+            None if empty_part => Some(Arc::from(format!("{}{workspace}", self.prefix))),
+            None => None,
+        };
         RegistryManager {
             shared: Arc::clone(&self.shared),
             prefix,
+            bad_workspace,
+        }
+    }
+
+    /// [`Error::InvalidInput`] for a view whose workspace name has an empty part.
+    fn check_view(&self) -> Result<()> {
+        match &self.bad_workspace {
+            None => Ok(()),
+            Some(name) => Err(Error::InvalidInput {
+                what: format!("the workspace name {}", shorten(name)),
+                detail: "it has an empty part between `::` separators (it starts or ends with `::`, holds `::::`, or is only separators); name the workspace without them: workspace(\"team\") already names its contexts team::CONTEXT. Nothing was changed".into(),
+                source: None,
+            }),
         }
     }
 
     pub(crate) fn full_name(&self, context: &str) -> Result<String> {
+        self.check_view()?;
         // The name given is checked on its own too: in a workspace view, an empty one would
         // otherwise name the context `ws::`.
         check_name(context).map_err(|reason| Error::InvalidContextName {
@@ -380,6 +426,7 @@ impl RegistryManager {
     }
 
     fn catalog(&self) -> Result<Vec<(String, crate::codec::CatalogRecordV1)>> {
+        self.check_view()?;
         let store = self.shared.store()?;
         let catalog = store.read("listing contexts", |r| r.catalog())?;
         Ok(catalog
@@ -481,6 +528,7 @@ impl RegistryManager {
     /// # Errors
     /// As [`Self::clear_all_contexts`].
     pub fn clear_all_contexts_with_stats(&self) -> Result<IndexMap<String, ContextStats>> {
+        self.check_view()?;
         let cleared = self.clear_where(|writer| {
             Ok(writer
                 .context_names()?
