@@ -305,9 +305,12 @@ impl DependencySpec {
 ///
 /// let out = OutputSpec::new("model_output", DependencyType::ModelArtifacts,
 ///     "properties.ModelArtifacts.S3ModelArtifacts")
-///     .with_aliases(["ModelArtifacts"]);
+///     .with_aliases(["ModelArtifacts"])
+///     .with_keywords(["model", "artifacts"]);
 /// assert!(out.matches_name_or_alias("ModelArtifacts"));
 /// assert!(!out.matches_name_or_alias("model"));
+/// assert_eq!(out.semantic_keywords, ["model", "artifacts"]);
+/// assert_eq!(out.data_type, "S3Uri");
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutputSpec {
@@ -361,6 +364,27 @@ impl OutputSpec {
         S: Into<String>,
     {
         self.aliases = aliases.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the semantic keywords (stored and exported; scoring does not use an output's
+    /// keywords, as in the Python reference), as [`DependencySpec::with_keywords`] does for
+    /// a dependency.
+    ///
+    /// ```
+    /// use pipeline_deps::{DependencyType, OutputSpec};
+    ///
+    /// let out = OutputSpec::new("metrics", DependencyType::ProcessingOutput, "properties.M")
+    ///     .with_keywords(["evaluation", "metrics"]);
+    /// assert_eq!(out.semantic_keywords, ["evaluation", "metrics"]);
+    /// ```
+    #[must_use]
+    pub fn with_keywords<I, S>(mut self, keywords: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.semantic_keywords = keywords.into_iter().map(Into::into).collect();
         self
     }
 
