@@ -168,7 +168,7 @@ impl std::fmt::Display for Failure {
             // (the library's message names only what it was: "the JSON import"). The
             // library's advice on unknown fields names its API option; the hint gives the flag.
             Failure::Library(pipeline_deps::Error::InvalidInput { what, detail, .. })
-                if json::INPUT.get().is_some() =>
+                if json::INPUT.get().is_some() && !about_the_database(what) =>
             {
                 let detail = detail
                     .strip_suffix(" (allow unknown fields to import such a document anyway)")
@@ -257,6 +257,24 @@ fn is_broken_pipe(error: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// Whether an invalid input the library reports is about where or how to reach the database
+/// (its path or URL, the connection settings, the environment that gives them) rather than
+/// about the command's input document: such a message must not be worded as one about the
+/// document (`invalid input in FILE …`), which it was during an `import`.
+fn about_the_database(what: &str) -> bool {
+    [
+        "the database",
+        "the default database",
+        "the PostgreSQL URL",
+        "the connection settings",
+        "the environment variable",
+        "the options for opening",
+        "the system's trusted certificates",
+    ]
+    .iter()
+    .any(|prefix| what.starts_with(prefix))
+}
+
 /// What to do next with the command-line tool, for library errors whose kind has one (the
 /// library's messages never name commands).
 fn hint(failure: &Failure) -> Option<String> {
@@ -264,6 +282,18 @@ fn hint(failure: &Failure) -> Option<String> {
         return None;
     };
     match (error.kind(), error) {
+        // The server ended the session because the command's output was read too slowly:
+        // running it again the same way fails the same way.
+        (
+            _,
+            pipeline_deps::Error::Server {
+                kind: pipeline_deps::ServerErrorKind::ConnectionLost,
+                action,
+                ..
+            },
+        ) if action.contains("idle_in_transaction_session_timeout") => Some(
+            "write the output to a file with -o FILE instead of a slow pipe, or have the role's idle_in_transaction_session_timeout raised".into(),
+        ),
         // The library's advice names API calls ("the next call", `connections(n)`); a
         // command is simply run again.
         (
@@ -517,7 +547,7 @@ pub fn stderr_is_terminal() -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::Failure;
+    use super::{Failure, hint};
 
     #[test]
     fn a_context_cleared_under_a_command_says_to_run_it_again() {
@@ -530,5 +560,25 @@ mod tests {
             !text.contains("get_registry") && !text.contains('\u{1b}'),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_session_ended_for_a_slow_reader_is_not_told_to_run_the_command_again() {
+        let lost = |action: &str| {
+            Failure::Library(pipeline_deps::Error::Server {
+                kind: pipeline_deps::ServerErrorKind::ConnectionLost,
+                server: "postgres://u@localhost/db".into(),
+                action: action.into(),
+                source: None,
+            })
+        };
+        let slow = hint(&lost(
+            "exporting context 'ml' (the server ended the session because its transaction sat idle longer than its idle_in_transaction_session_timeout, …)",
+        ))
+        .unwrap_or_default();
+        assert!(slow.contains("-o FILE"), "{slow}");
+        assert!(!slow.contains("run the command again"), "{slow}");
+        let other = hint(&lost("reading context 'ml'")).unwrap_or_default();
+        assert!(other.contains("run the command again"), "{other}");
     }
 }

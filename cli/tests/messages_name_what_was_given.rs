@@ -2,7 +2,8 @@
 //! error in `demo --specs FILE` calls FILE the demo's --specs document (not "the JSON
 //! import") and suggests no flag `demo` lacks; a database given as `../x/reg.redb` is named
 //! by its canonical path in the library's messages too (`check`'s pages line, any error),
-//! never as `/work/sub/../x/reg.redb`.
+//! never as `/work/sub/../x/reg.redb`; an invalid database URL during an `import` is named
+//! as the URL, not as an error in the imported document.
 
 use std::path::Path;
 use std::process::Command;
@@ -116,5 +117,26 @@ fn a_database_given_through_dot_dot_is_named_by_its_canonical_path() -> TestResu
         assert!(!out.stderr.contains(".."), "{args:?}: {}", out.stderr);
         assert!(out.stderr.contains(canonical), "{args:?}: {}", out.stderr);
     }
+    Ok(())
+}
+
+#[test]
+fn a_bad_database_url_during_an_import_is_not_called_an_error_in_the_document() -> TestResult {
+    let (dir, _db) = temp()?;
+    let doc = dir.path().join("empty.json");
+    std::fs::write(&doc, r#"{"steps": []}"#)?;
+    // Refused while the URL is read, before any connection: no server needed.
+    let url = "postgres://someone@/db?connect_timeout=abc";
+    let mut c = Command::new(BIN);
+    c.args(["--db", url, "import", "ml", s(&doc)?]);
+    hermetic(&mut c);
+    let out = output(c)?.expect(4)?;
+    assert!(out.stderr.contains("the PostgreSQL URL"), "{}", out.stderr);
+    assert!(out.stderr.contains("connect_timeout"), "{}", out.stderr);
+    assert!(
+        !out.stderr.contains("empty.json"),
+        "the URL's error was worded as one in the document: {}",
+        out.stderr
+    );
     Ok(())
 }
