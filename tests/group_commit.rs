@@ -400,3 +400,102 @@ fn types_come_and_go() -> TestResult {
     assert!(reopened.check_integrity()?);
     Ok(())
 }
+
+/// A [`Gated`] disk whose writes and syncs fail with an I/O error once `failing` is set (a
+/// sync already at the gate when it is set goes through): the commit of the batch queued
+/// behind a held one fails while the held one commits.
+#[derive(Debug, Clone)]
+struct FailingAfterGate {
+    gated: Gated,
+    failing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FailingAfterGate {
+    fn fail(&self) -> std::io::Result<()> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(std::io::Error::other("injected: the disk failed"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl StorageBackend for FailingAfterGate {
+    fn len(&self) -> std::io::Result<u64> {
+        self.gated.len()
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+        self.gated.read(offset, out)
+    }
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.fail()?;
+        self.gated.set_len(len)
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        self.fail()?;
+        self.gated.sync_data()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        self.fail()?;
+        self.gated.write(offset, data)
+    }
+}
+
+/// Every member of a batch whose commit fails on an I/O error gets an I/O error, as each
+/// would have alone (`Error::Io`, never the kind of another failure), and none of their
+/// writes is kept. Written against a mutant that gave the members other than the
+/// committing one a `Storage` error, which the tests above let survive (see the report of
+/// the mutation audit).
+#[test]
+fn every_member_of_a_batch_whose_commit_fails_gets_an_io_error() -> TestResult {
+    bounded(Duration::from_secs(120), failed_batch)
+}
+
+fn failed_batch() -> TestResult {
+    let disk = Disk::new();
+    let backend = FailingAfterGate {
+        gated: Gated::new(&disk),
+        failing: Arc::default(),
+    };
+    let manager = RegistryManager::builder().with_backend(backend.clone(), "failing")?;
+    let registry = manager.get_registry("ctx")?;
+    registry.register("before", &spec("Processing"))?;
+
+    // The first writer's commit is held at its fsync; three others queue behind it and
+    // share the next batch, whose commit then fails.
+    backend.gated.close();
+    let first = {
+        let registry = registry.clone();
+        std::thread::spawn(move || registry.register("first", &spec("Processing")))
+    };
+    backend.gated.await_held_sync()?;
+    backend
+        .failing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let queued: Vec<_> = (0..3)
+        .map(|i| {
+            let registry = registry.clone();
+            std::thread::spawn(move || registry.register(&format!("queued_{i}"), &spec("Eval")))
+        })
+        .collect();
+    // Time for the queued writers to reach the group (not a timing assertion: one that
+    // arrives later forms a batch of its own, which fails on its own).
+    std::thread::sleep(Duration::from_millis(300));
+    backend.gated.open();
+    first.join().map_err(|_| "the first writer panicked")??;
+    let mut failed = 0;
+    for writer in queued {
+        match writer.join().map_err(|_| "a queued writer panicked")? {
+            // Poisoned: a writer that arrived after the failed commit.
+            Err(Error::Io { .. } | Error::Poisoned { .. }) => failed += 1,
+            other => return Err(format!("a queued write on a failing disk gave {other:?}").into()),
+        }
+    }
+    assert_eq!(failed, 3);
+    drop((registry, manager));
+    // The held write is durable; none of the failed batch is.
+    let mut durable = steps_in(disk.durable_image(), "ctx")?;
+    durable.sort();
+    assert_eq!(durable, ["before", "first"]);
+    Ok(())
+}
