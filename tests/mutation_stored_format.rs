@@ -91,8 +91,7 @@ fn a_next_context_id_changed_behind_the_checksum_is_refused_at_open() -> TestRes
     write_meta(&path, &[("next_context_id", 1)])?;
     let damaged = std::fs::read(&path)?;
     let file = path.display().to_string();
-    // Read-only first: it must leave every byte as it was. A refused writable open leaves
-    // the meta table as it was, though not every byte (see `a_refused_writable_open_keeps_the_registry_content_but_not_every_byte`).
+    // Neither refusal changes a byte of the file.
     for (what, read_only) in [("read-only open", true), ("writable open", false)] {
         match RegistryManager::builder().read_only(read_only).open(&path) {
             Err(e @ Error::Corrupted { .. }) => {
@@ -114,14 +113,12 @@ fn a_next_context_id_changed_behind_the_checksum_is_refused_at_open() -> TestRes
                 .into());
             }
         }
-        if read_only {
-            let after = std::fs::read(&path)?;
-            assert!(
-                after == damaged,
-                "a refused read-only open changed the file: {}",
-                differences(&damaged, &after)
-            );
-        }
+        let after = std::fs::read(&path)?;
+        assert!(
+            after == damaged,
+            "a refused {what} changed the file: {}",
+            differences(&damaged, &after)
+        );
     }
     assert_eq!(read_meta(&path, "next_context_id")?, 1);
     Ok(())
@@ -142,10 +139,10 @@ fn the_next_schema_version_is_refused_and_the_file_left_untouched() -> TestResul
             ("checksum", meta_checksum(newer, next)),
         ],
     )?;
-    let before = std::fs::read(&path)?;
-    // Read-only first: it must leave every byte as it was. A refused writable open leaves
-    // the meta table as it was, though not every byte (see `a_refused_writable_open_keeps_the_registry_content_but_not_every_byte`).
+    // Neither refusal changes a byte of the file.
     for (what, read_only) in [("read-only open", true), ("writable open", false)] {
+        // Read again each time: `read_meta` below opens the file with redb itself.
+        let before = std::fs::read(&path)?;
         match RegistryManager::builder().read_only(read_only).open(&path) {
             Err(Error::SchemaTooNew {
                 found, supported, ..
@@ -155,44 +152,50 @@ fn the_next_schema_version_is_refused_and_the_file_left_untouched() -> TestResul
             }
             Ok(_) => return Err(format!("{what}: schema version {newer} was accepted").into()),
         }
-        if read_only {
-            let after = std::fs::read(&path)?;
-            assert!(
-                after == before,
-                "a refused read-only open changed the file: {}",
-                differences(&before, &after)
-            );
-        }
+        let after = std::fs::read(&path)?;
+        assert!(
+            after == before,
+            "a refused {what} changed the file: {}",
+            differences(&before, &after)
+        );
         assert_eq!(read_meta(&path, "schema_version")?, newer, "{what}");
         assert_eq!(read_meta(&path, "next_context_id")?, next, "{what}");
     }
     Ok(())
 }
 
-/// A writable open that is refused after the storage engine opened the file (a newer schema
-/// version, a damaged meta table, someone else's redb tables) lets the engine close the file
-/// normally, and its close rewrites its allocator state: the file's registry content is as
-/// it was, but not every byte (2,619 of 110,592 here, when this was written). Shown, not
-/// checked: it documents the difference from the read-only refusals, which leave every
-/// byte, until the writable refusal is made to leave the bytes too.
+/// A redb database with someone else's tables is refused by a writable open without a byte
+/// of it changing. (Before 2026-12-02 the refusal came after the storage engine had opened
+/// the file writable, and its close rewrote 2,619 of 110,592 bytes; so did the refusals of
+/// the newer schema version and the damaged meta table above.)
 #[test]
-fn a_refused_writable_open_keeps_the_registry_content_but_not_every_byte() -> TestResult {
+fn a_refused_writable_open_of_someone_elses_redb_file_changes_no_byte() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let path = dir.path().join("refused.redb");
-    two_step_db(&path)?;
-    let next = read_meta(&path, "next_context_id")?;
-    write_meta(&path, &[("schema_version", SCHEMA_VERSION + 1)])?;
-    let before = std::fs::read(&path)?;
-    if RegistryManager::open(&path).is_ok() {
-        return Err("a newer schema version was accepted".into());
+    let path = dir.path().join("foreign.redb");
+    {
+        let db = redb::Database::create(&path)?;
+        let txn = db.begin_write()?;
+        let users: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("users");
+        txn.open_table(users)?.insert("alice", 1)?;
+        txn.commit()?;
     }
-    let after = std::fs::read(&path)?;
-    println!(
-        "FIGURE mutation_stored_format/refused_writable_open: {}",
-        differences(&before, &after)
-    );
-    assert_eq!(read_meta(&path, "schema_version")?, SCHEMA_VERSION + 1);
-    assert_eq!(read_meta(&path, "next_context_id")?, next);
+    let before = std::fs::read(&path)?;
+    for read_only in [false, true] {
+        match RegistryManager::builder().read_only(read_only).open(&path) {
+            Err(Error::NotARegistry { .. }) => {}
+            other => {
+                return Err(
+                    format!("read-only {read_only}: expected NotARegistry, got {other:?}").into(),
+                );
+            }
+        }
+        let after = std::fs::read(&path)?;
+        assert!(
+            after == before,
+            "a refused open (read-only {read_only}) changed someone else's file: {}",
+            differences(&before, &after)
+        );
+    }
     Ok(())
 }
 

@@ -48,6 +48,9 @@ impl Store {
         } else {
             // Taken before redb marks the file as needing recovery (see `pristine`).
             pristine = pristine::before_open(path);
+            if pristine.is_some() {
+                refuse_before_opening_writable(path, options)?;
+            }
             match builder.create(path) {
                 Ok(db) => Db::ReadWrite(db),
                 // A crash while the file was being created: start it afresh.
@@ -294,15 +297,7 @@ impl Store {
                     .map_err(|e| storage_error(action(), e))?
                     .len()
                     .map_err(|e| storage_error(action(), e))?;
-                if foreign || catalog_rows > 0 {
-                    return Err(Error::NotARegistry {
-                        path: self.path.clone(),
-                        detail:
-                            "it is a redb database holding tables that pipeline-deps did not create"
-                                .into(),
-                        source: None,
-                    });
-                }
+                refuse_foreign(&self.path, foreign, catalog_rows)?;
                 let mut table = txn
                     .open_table(META)
                     .map_err(|e| storage_error(action(), e))?;
@@ -315,26 +310,87 @@ impl Store {
     }
 
     fn check_version(&self, version: Option<u64>, writable: bool) -> Result<()> {
-        match version {
-            Some(found) if found > SCHEMA_VERSION => Err(Error::SchemaTooNew {
-                path: self.path.clone(),
-                found,
-                supported: SCHEMA_VERSION,
-            }),
-            Some(0) => Err(Error::corrupted(
-                format!("{} (meta table)", self.path.display()),
-                "schema version 0 does not exist",
-                None,
-            )),
-            Some(_) => Ok(()),
-            None if writable => Ok(()),
-            None => Err(Error::NotARegistry {
-                path: self.path.clone(),
-                detail: "it has no pipeline-deps schema version".into(),
-                source: None,
-            }),
-        }
+        check_version(&self.path, version, writable)
     }
+}
+
+/// Refuses a schema version this build cannot open: newer ones, 0, and none at all for a
+/// read-only open.
+fn check_version(path: &Path, version: Option<u64>, writable: bool) -> Result<()> {
+    match version {
+        Some(found) if found > SCHEMA_VERSION => Err(Error::SchemaTooNew {
+            path: path.to_path_buf(),
+            found,
+            supported: SCHEMA_VERSION,
+        }),
+        Some(0) => Err(Error::corrupted(
+            format!("{} (meta table)", path.display()),
+            "schema version 0 does not exist",
+            None,
+        )),
+        Some(_) => Ok(()),
+        None if writable => Ok(()),
+        None => Err(Error::NotARegistry {
+            path: path.to_path_buf(),
+            detail: "it has no pipeline-deps schema version".into(),
+            source: None,
+        }),
+    }
+}
+
+/// Refuses a cleanly closed file that a writable open would refuse only after opening it
+/// (a newer schema version, a meta table whose checksum fails, someone else's tables),
+/// looking at it through a read-only open, which writes nothing: the engine's close after a
+/// refused writable open would rewrite its allocator state, so a refused file would not be
+/// left untouched. Anything else (an older version, a file the read-only open cannot read)
+/// is left to the writable open, which decides as before.
+fn refuse_before_opening_writable(path: &Path, options: &OpenOptions) -> Result<()> {
+    let read_only = OpenOptions {
+        read_only: true,
+        ..options.clone()
+    };
+    let Ok(db) = builder(&read_only).open_read_only(path) else {
+        return Ok(());
+    };
+    let Ok(txn) = redb::ReadableDatabase::begin_read(&db) else {
+        return Ok(());
+    };
+    let found = match txn.open_table(META) {
+        Ok(table) => match meta::Meta::read(&table) {
+            Ok(found) => found,
+            Err(_) => return Ok(()),
+        },
+        Err(redb::TableError::TableDoesNotExist(_)) => {
+            let Ok(mut tables) = txn.list_tables() else {
+                return Ok(());
+            };
+            let foreign = tables.any(|t| !redb::TableHandle::name(&t).starts_with(TABLE_PREFIX));
+            let catalog_rows = match txn.open_table(CATALOG) {
+                Ok(table) => table.len().unwrap_or(0),
+                Err(_) => 0,
+            };
+            return refuse_foreign(path, foreign, catalog_rows);
+        }
+        Err(_) => return Ok(()),
+    };
+    check_version(path, found.schema_version, true)?;
+    if found.schema_version == Some(SCHEMA_VERSION) {
+        found.checked_next_context_id(path)?;
+    }
+    Ok(())
+}
+
+/// [`Error::NotARegistry`] for a file without a schema version that holds tables this crate
+/// did not create, or catalog rows.
+fn refuse_foreign(path: &Path, foreign: bool, catalog_rows: u64) -> Result<()> {
+    if foreign || catalog_rows > 0 {
+        return Err(Error::NotARegistry {
+            path: path.to_path_buf(),
+            detail: "it is a redb database holding tables that pipeline-deps did not create".into(),
+            source: None,
+        });
+    }
+    Ok(())
 }
 
 /// redb's plain open trusts a file it shut down cleanly and may panic on one damaged since;
