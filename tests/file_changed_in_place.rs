@@ -21,6 +21,28 @@ fn backup(path: &Path) -> TestResult {
     Ok(())
 }
 
+/// A manager (and its registry `ml` holding `prep` and `train`) of `DIR/registry.redb`,
+/// written with `durability`, over which a backup of `from_backup` has just been copied in
+/// place (`cp backup.redb registry.redb`: the same file, its inode, with other contents).
+fn backup_copied_over_an_open_file(
+    dir: &Path,
+    durability: Durability,
+) -> TestResult<(RegistryManager, pipeline_deps::SpecificationRegistry)> {
+    let path = dir.join("registry.redb");
+    let saved = dir.join("backup.redb");
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(&saved);
+    backup(&saved)?;
+    let manager = RegistryManager::builder()
+        .durability(durability)
+        .open(&path)?;
+    let registry = manager.get_registry("ml")?;
+    registry.register("prep", &spec("Prep"))?;
+    registry.register("train", &spec("Train"))?;
+    std::fs::copy(&saved, &path)?;
+    Ok((manager, registry))
+}
+
 fn assert_refused(result: pipeline_deps::Result<()>, what: &str) -> TestResult {
     let error = result.err().ok_or(format!(
         "{what} was acknowledged on a file changed in place"
@@ -39,19 +61,8 @@ fn assert_refused(result: pipeline_deps::Result<()>, what: &str) -> TestResult {
 fn a_backup_copied_over_the_open_file_survives_its_writes_and_its_close() -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("registry.redb");
-    let saved = dir.path().join("backup.redb");
-    backup(&saved)?;
     for durability in [Durability::Immediate, Durability::None] {
-        let _ = std::fs::remove_file(&path);
-        let manager = RegistryManager::builder()
-            .durability(durability)
-            .open(&path)?;
-        let registry = manager.get_registry("ml")?;
-        registry.register("prep", &spec("Prep"))?;
-        registry.register("train", &spec("Train"))?;
-
-        // `cp backup.redb registry.redb`: the same file (inode), other contents.
-        std::fs::copy(&saved, &path)?;
+        let (manager, registry) = backup_copied_over_an_open_file(dir.path(), durability)?;
 
         assert_refused(
             registry.register("evaluate", &spec("Evaluate")),
@@ -86,19 +97,11 @@ fn a_backup_copied_over_the_open_file_survives_its_writes_and_its_close() -> Tes
 fn a_backup_copied_over_a_file_only_read_survives_the_close() -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("registry.redb");
-    let saved = dir.path().join("backup.redb");
-    backup(&saved)?;
     for durability in [Durability::Immediate, Durability::None] {
-        let _ = std::fs::remove_file(&path);
-        let manager = RegistryManager::builder()
-            .durability(durability)
-            .open(&path)?;
-        let registry = manager.get_registry("ml")?;
-        registry.register("prep", &spec("Prep"))?;
-        std::fs::copy(&saved, &path)?;
+        let (manager, registry) = backup_copied_over_an_open_file(dir.path(), durability)?;
         // Only reads after the copy: the close alone would write the file (with
         // `Durability::None`, the commits it has yet to make durable).
-        assert_eq!(registry.list_step_names()?, ["prep"]);
+        assert_eq!(registry.list_step_names()?, ["prep", "train"]);
         drop((registry, manager));
         let reopened = RegistryManager::open(&path)?;
         assert_eq!(reopened.list_contexts()?, ["from_backup"], "{durability:?}");

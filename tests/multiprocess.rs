@@ -5,11 +5,10 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin};
+use std::io::BufRead;
 
 use pipeline_deps::{Concurrency, Error, RegistryManager, StepSpecification};
-use support::{TestResult, figure, heard, is_child, say, spawn_child};
+use support::{Conversation, TestResult, figure, is_child, say};
 
 const DB_VAR: &str = "PIPELINE_DEPS_MP_DB";
 const MODE_VAR: &str = "PIPELINE_DEPS_MP_MODE";
@@ -48,55 +47,28 @@ fn owner_child() -> TestResult {
     Ok(())
 }
 
-struct Owner {
-    child: Child,
-    stdin: ChildStdin,
-    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
-}
+/// The owner process (`owner_child`), which writes on request.
+struct Owner(Conversation);
 
 impl Owner {
     fn start(path: &std::path::Path, mode: &str) -> TestResult<Owner> {
-        let mut child = spawn_child(
+        Conversation::start(
             "owner_child",
             &[
                 (DB_VAR, path.display().to_string()),
                 (MODE_VAR, mode.to_owned()),
             ],
-        )?;
-        let stdin = child.stdin.take().ok_or("no child stdin")?;
-        let stdout = child.stdout.take().ok_or("no child stdout")?;
-        let mut owner = Owner {
-            child,
-            stdin,
-            lines: BufReader::new(stdout).lines(),
-        };
-        owner.expect("READY")?;
-        Ok(owner)
-    }
-
-    fn expect(&mut self, what: &str) -> TestResult {
-        for line in self.lines.by_ref() {
-            if heard(&line?) == Some(what) {
-                return Ok(());
-            }
-        }
-        Err(format!("the owner process ended before saying {what}").into())
+        )
+        .map(Owner)
     }
 
     fn write(&mut self, k: usize) -> TestResult {
-        writeln!(self.stdin, "WRITE {k}")?;
-        self.stdin.flush()?;
-        self.expect(&format!("DONE {k}"))
+        self.0.send(&format!("WRITE {k}"))?;
+        self.0.expect(&format!("DONE {k}"))
     }
 
-    fn stop(mut self) -> TestResult {
-        writeln!(self.stdin, "EXIT")?;
-        drop(self.stdin);
-        let status = self.child.wait()?;
-        if !status.success() {
-            return Err(format!("the owner process failed: {status}").into());
-        }
-        Ok(())
+    fn stop(self) -> TestResult {
+        self.0.stop()
     }
 }
 

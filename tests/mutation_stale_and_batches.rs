@@ -9,11 +9,10 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin};
+use std::io::BufRead;
 
 use pipeline_deps::{Concurrency, Error, RegistryManager, StepSpecification};
-use support::{TestResult, heard, is_child, say, spawn_child};
+use support::{Conversation, TestResult, is_child, say};
 
 const DB_VAR: &str = "PIPELINE_DEPS_STALE_DB";
 
@@ -50,55 +49,6 @@ fn recreating_owner_child() -> TestResult {
     Ok(())
 }
 
-struct Owner {
-    child: Child,
-    stdin: ChildStdin,
-    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
-}
-
-impl Owner {
-    fn start(path: &std::path::Path) -> TestResult<Owner> {
-        let mut child = spawn_child(
-            "recreating_owner_child",
-            &[(DB_VAR, path.display().to_string())],
-        )?;
-        let stdin = child.stdin.take().ok_or("no child stdin")?;
-        let stdout = child.stdout.take().ok_or("no child stdout")?;
-        let mut owner = Owner {
-            child,
-            stdin,
-            lines: BufReader::new(stdout).lines(),
-        };
-        owner.expect("READY")?;
-        Ok(owner)
-    }
-
-    fn expect(&mut self, what: &str) -> TestResult {
-        for line in self.lines.by_ref() {
-            if heard(&line?) == Some(what) {
-                return Ok(());
-            }
-        }
-        Err(format!("the owner process ended before saying {what}").into())
-    }
-
-    fn send(&mut self, line: &str) -> TestResult {
-        writeln!(self.stdin, "{line}")?;
-        self.stdin.flush()?;
-        Ok(())
-    }
-
-    fn stop(mut self) -> TestResult {
-        self.send("EXIT")?;
-        drop(self.stdin);
-        let status = self.child.wait()?;
-        if !status.success() {
-            return Err(format!("the owner process failed: {status}").into());
-        }
-        Ok(())
-    }
-}
-
 fn expect_cleared<T: std::fmt::Debug>(what: &str, result: pipeline_deps::Result<T>) -> TestResult {
     match result {
         Err(Error::ContextCleared { context }) if context == "owned" => Ok(()),
@@ -113,7 +63,10 @@ fn expect_cleared<T: std::fmt::Debug>(what: &str, result: pipeline_deps::Result<
 fn a_handle_of_an_inspector_never_reads_the_context_another_process_recreated() -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("shared.redb");
-    let mut owner = Owner::start(&path)?;
+    let mut owner = Conversation::start(
+        "recreating_owner_child",
+        &[(DB_VAR, path.display().to_string())],
+    )?;
     let inspector = RegistryManager::open_read_only(&path)?;
     let old = inspector
         .get_registry_if_exists("owned")?

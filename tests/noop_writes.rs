@@ -7,13 +7,12 @@
 mod common;
 mod support;
 
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use common::spec;
-use pipeline_deps::storage::StorageBackend;
 use pipeline_deps::{Error, RegistryManager, StepSpecification};
-use support::fault_backend::{Disk, FaultBackend};
+use support::fault_backend::Disk;
+use support::gated::Gated;
 use support::{TestResult, bounded};
 
 fn no_steps() -> Vec<(String, StepSpecification)> {
@@ -82,67 +81,6 @@ fn writes_that_change_nothing_commit_nothing_and_keep_the_revision() -> TestResu
     Ok(())
 }
 
-/// A disk whose `sync_data` can be held shut, so that writers queue behind a commit and
-/// join the next batch.
-#[derive(Debug, Clone)]
-struct Gated {
-    inner: FaultBackend,
-    gate: Arc<(Mutex<(bool, usize)>, Condvar)>,
-}
-
-impl Gated {
-    fn set(&self, closed: bool) {
-        if let Ok(mut g) = self.gate.0.lock() {
-            g.0 = closed;
-        }
-        self.gate.1.notify_all();
-    }
-
-    /// Waits until a sync is held at the gate.
-    fn await_held_sync(&self) -> TestResult {
-        let (lock, cv) = &*self.gate;
-        let mut g = lock.lock().map_err(|_| "gate poisoned")?;
-        while g.1 == 0 {
-            g = cv
-                .wait_timeout(g, Duration::from_secs(30))
-                .map_err(|_| "gate poisoned")?
-                .0;
-        }
-        Ok(())
-    }
-}
-
-impl StorageBackend for Gated {
-    fn len(&self) -> std::io::Result<u64> {
-        self.inner.len()
-    }
-    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
-        self.inner.read(offset, out)
-    }
-    fn set_len(&self, len: u64) -> std::io::Result<()> {
-        self.inner.set_len(len)
-    }
-    fn sync_data(&self) -> std::io::Result<()> {
-        let (lock, cv) = &*self.gate;
-        let mut g = lock
-            .lock()
-            .map_err(|_| std::io::Error::other("gate poisoned"))?;
-        g.1 += 1;
-        cv.notify_all();
-        while g.0 {
-            g = cv
-                .wait(g)
-                .map_err(|_| std::io::Error::other("gate poisoned"))?;
-        }
-        g.1 -= 1;
-        drop(g);
-        self.inner.sync_data()
-    }
-    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
-        self.inner.write(offset, data)
-    }
-}
-
 type Job = Box<dyn FnOnce() -> pipeline_deps::Result<bool> + Send>;
 
 /// Holds a first `register` at its fsync, queues `jobs` behind it, lets them all run, and
@@ -156,7 +94,7 @@ fn behind_a_held_commit(
     registry: &pipeline_deps::SpecificationRegistry,
     jobs: Vec<(&'static str, Job)>,
 ) -> TestResult<(Vec<(&'static str, Result<(bool, Vec<u8>), String>)>, u64)> {
-    gated.set(true);
+    gated.close();
     let first = {
         let registry = registry.clone();
         std::thread::spawn(move || registry.register("first", &spec("First")))
@@ -176,7 +114,7 @@ fn behind_a_held_commit(
     // Time for the queued writers to reach the group (not a timing assertion: one that
     // arrives later forms a batch of its own, and the assertions allow for it).
     std::thread::sleep(Duration::from_millis(300));
-    gated.set(false);
+    gated.open();
     first.join().map_err(|_| "the first writer panicked")??;
     let mut outcomes = Vec::new();
     for thread in threads {
@@ -200,10 +138,7 @@ fn a_write_that_changes_nothing_does_not_break_its_batch() -> TestResult {
 
 fn mixed_batch() -> TestResult {
     let disk = Disk::new();
-    let gated = Gated {
-        inner: disk.backend(),
-        gate: Arc::default(),
-    };
+    let gated = Gated::new(&disk);
     let manager = RegistryManager::builder().with_backend(gated.clone(), "gated")?;
     let registry = manager.get_registry("ctx")?;
     let r = || registry.clone();
@@ -246,10 +181,7 @@ fn a_batch_of_writes_that_change_nothing_commits_nothing() -> TestResult {
 
 fn batch_of_nothing() -> TestResult {
     let disk = Disk::new();
-    let gated = Gated {
-        inner: disk.backend(),
-        gate: Arc::default(),
-    };
+    let gated = Gated::new(&disk);
     let manager = RegistryManager::builder().with_backend(gated.clone(), "gated")?;
     let registry = manager.get_registry("ctx")?;
     let empty = manager.get_registry("empty")?;

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fault_backend;
+pub mod gated;
 pub mod harness;
 pub mod model;
 pub mod sealed;
@@ -117,6 +118,61 @@ pub fn spawn_child(
         command.env(key, value);
     }
     command.spawn()
+}
+
+/// A re-executed child this test talks to line by line: it answers on stdout through
+/// [`say`], and reads commands from stdin.
+pub struct Conversation {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+impl Conversation {
+    /// Starts the ignored test `test_name` as a child with `vars` set, and waits for its
+    /// `READY`.
+    pub fn start(test_name: &str, vars: &[(&str, String)]) -> TestResult<Conversation> {
+        use std::io::BufRead;
+        let mut child = spawn_child(test_name, vars)?;
+        let stdin = child.stdin.take().ok_or("no child stdin")?;
+        let stdout = child.stdout.take().ok_or("no child stdout")?;
+        let mut talk = Conversation {
+            child,
+            stdin,
+            lines: std::io::BufReader::new(stdout).lines(),
+        };
+        talk.expect("READY")?;
+        Ok(talk)
+    }
+
+    /// Reads the child's lines until it says `what`.
+    pub fn expect(&mut self, what: &str) -> TestResult {
+        for line in self.lines.by_ref() {
+            if heard(&line?) == Some(what) {
+                return Ok(());
+            }
+        }
+        Err(format!("the child process ended before saying {what}").into())
+    }
+
+    /// Sends the child one line.
+    pub fn send(&mut self, line: &str) -> TestResult {
+        use std::io::Write;
+        writeln!(self.stdin, "{line}")?;
+        self.stdin.flush()?;
+        Ok(())
+    }
+
+    /// Sends `EXIT`, closes its input and checks that it ended successfully.
+    pub fn stop(mut self) -> TestResult {
+        self.send("EXIT")?;
+        drop(self.stdin);
+        let status = self.child.wait()?;
+        if !status.success() {
+            return Err(format!("the child process failed: {status}").into());
+        }
+        Ok(())
+    }
 }
 
 /// Whether this process is a re-executed child.
