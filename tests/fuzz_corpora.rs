@@ -194,6 +194,10 @@ fn seeds_are_reproducible() -> TestResult {
         ),
         ("context_name", "plain", b"training_pipeline".to_vec()),
         ("context_name", "workspace", b"\x01ws|inner".to_vec()),
+        // A workspace name ending in `::` (found by the fuzzer, 2026-12-02, after such views
+        // were made to refuse every call) and one of separators only.
+        ("context_name", "workspace_ending_in_separator", b"\x01ws::|inner".to_vec()),
+        ("context_name", "workspace_of_separators", b"\x01::|inner".to_vec()),
         ("context_name", "empty", Vec::new()),
         ("context_name", "nul", b"a\0b".to_vec()),
         (
