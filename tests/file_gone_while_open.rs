@@ -81,7 +81,7 @@ fn writes_after_the_file_was_replaced_or_moved_are_refused() -> TestResult {
 }
 
 #[test]
-fn a_hard_link_or_an_in_place_copy_changes_nothing() -> TestResult {
+fn a_hard_link_made_and_removed_stops_no_write() -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("registry.redb");
     let manager = RegistryManager::open(&path)?;

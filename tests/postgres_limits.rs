@@ -210,14 +210,8 @@ fn a_batch_larger_than_one_call_is_written_whole_and_a_record_too_large_is_refus
 #[test]
 fn a_role_without_the_privileges_it_needs_gets_permission_denied_and_nothing_half_made()
 -> TestResult {
-    let Some(server) = pg_cluster::server("permission_denied")? else {
+    let Some(server) = pg_cluster::owned_server("permission_denied")? else {
         return Ok(());
-    };
-    let pg_cluster::PgServer::Owned(_) = server else {
-        return Ok(pg_cluster::skip(
-            "permission_denied",
-            "the test makes roles of its own; it needs the cluster it starts",
-        )?);
     };
     let url = server.database("permission_denied")?;
     let mut admin = postgres::Client::connect(&url, postgres::NoTls)?;

@@ -67,6 +67,17 @@ impl FileIdentity {
     }
 }
 
+/// Where a store's file stands ([`FileCheck::state`]).
+#[derive(Debug, PartialEq, Eq)]
+enum State {
+    /// At its path, as this store's last commit left it.
+    AsLeft,
+    /// The path names no file, or another one.
+    Gone,
+    /// At its path, with contents another program wrote.
+    ChangedInPlace,
+}
+
 /// What a write of a writable file store checks first (see the module's docs).
 pub(crate) struct FileCheck {
     /// The store's path made absolute when it opened (a later change of the working
@@ -131,11 +142,26 @@ impl FileCheck {
     /// Whether the path still names the opened file, and another program changed it in
     /// place since this store's last commit.
     pub(crate) fn changed_in_place(&self) -> bool {
-        FileIdentity::of(&self.absolute) == Some(self.opened)
-            && matches!(
-                (*self.header.lock().unwrap_or_else(PoisonError::into_inner), self.read_header()),
-                (Some(before), now) if now != Some(before)
-            )
+        self.state() == State::ChangedInPlace
+    }
+
+    /// Where the file at the path stands against what this store opened and last wrote. A
+    /// header that could not be read at the last commit is taken as it is now (there is
+    /// nothing to compare it with).
+    fn state(&self) -> State {
+        if FileIdentity::of(&self.absolute) != Some(self.opened) {
+            return State::Gone;
+        }
+        let now = self.read_header();
+        let mut recorded = self.header.lock().unwrap_or_else(PoisonError::into_inner);
+        match (*recorded, now) {
+            (Some(before), Some(now)) if before == now => State::AsLeft,
+            (None, Some(now)) => {
+                *recorded = Some(now);
+                State::AsLeft
+            }
+            _ => State::ChangedInPlace,
+        }
     }
 
     /// Puts the file's present contents, which another program wrote in place, in a new file
@@ -175,22 +201,13 @@ impl FileCheck {
                 format!("{what}; drop the manager and open the path again"),
             ),
         };
-        if FileIdentity::of(&self.absolute) != Some(self.opened) {
-            return Err(refuse(
+        match self.state() {
+            State::AsLeft => Ok(()),
+            State::Gone => Err(refuse(
                 std::io::ErrorKind::NotFound,
                 "the file was deleted, moved or replaced by another file after this manager opened it, so nothing was written: a write would reach a file no one opens again",
-            ));
-        }
-        let now = self.read_header();
-        let mut recorded = self.header.lock().unwrap_or_else(PoisonError::into_inner);
-        match (*recorded, now) {
-            (Some(before), Some(now)) if before == now => Ok(()),
-            // Not known after a failed read at the last commit: nothing to compare with.
-            (None, Some(now)) => {
-                *recorded = Some(now);
-                Ok(())
-            }
-            _ => Err(refuse(
+            )),
+            State::ChangedInPlace => Err(refuse(
                 std::io::ErrorKind::Other,
                 "the file was overwritten or truncated in place by another program after this manager opened it, so nothing was written: a write would mix this manager's state with contents it did not write, damaging both",
             )),

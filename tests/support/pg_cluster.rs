@@ -139,6 +139,21 @@ pub fn registry_tables(url: &str) -> Result<i64, String> {
     row.try_get(0).map_err(|e| format!("{e:?}"))
 }
 
+/// The throw-away cluster the tests start, for a test that makes roles of its own; `None`,
+/// after [`skip`]'s notice, when there is none or the tests run against an existing server
+/// (`PIPELINE_DEPS_TEST_PG`), whose roles they must not change.
+pub fn owned_server(test: &str) -> Result<Option<&'static PgServer>, String> {
+    match server(test)? {
+        Some(server @ PgServer::Owned(_)) => Ok(Some(server)),
+        Some(PgServer::External { .. }) => skip(
+            test,
+            "the test makes roles of its own; it needs the cluster it starts",
+        )
+        .map(|()| None),
+        None => Ok(None),
+    }
+}
+
 /// Fails when PostgreSQL is required, else prints the notice and lets the test pass.
 pub fn skip(test: &str, reason: &str) -> Result<(), String> {
     if std::env::var("PIPELINE_DEPS_REQUIRE_PG").is_ok_and(|v| v == "1") {
