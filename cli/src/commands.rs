@@ -139,10 +139,11 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Failure> {
 // ---------------------------------------------------------------------------------------
 // Opening
 
-/// A database file's path made absolute (not resolved: a link stays a link), so that every
-/// message, the library's included, names the file fully; a server URL as it is. A path
-/// written as a URL of another scheme (a mistyped `postgress://`) is a usage error naming
-/// `given` (the option), before anything is created for it.
+/// A database file's path as every message shows it ([`crate::output::canonical`]: absolute,
+/// links and `..` resolved), which the database is opened by, so that the library's own
+/// messages name the file that way too; a server URL as it is. A path written as a URL of
+/// another scheme (a mistyped `postgress://`) is a usage error naming `given` (the option),
+/// before anything is created for it.
 fn full_path(db: PathBuf, given: &str) -> Result<PathBuf, Failure> {
     if server_url(&db).is_some() {
         return Ok(db);
@@ -164,7 +165,7 @@ fn full_path(db: PathBuf, given: &str) -> Result<PathBuf, Failure> {
         // The path is not repeated: a URL may hold a password.
         return Err(Failure::Usage(format!("{given}: {detail}")));
     }
-    Ok(std::path::absolute(&db).unwrap_or(db))
+    Ok(crate::output::canonical(&db))
 }
 
 /// The `postgres://` or `postgresql://` URL that `--db` names, if it names a server.

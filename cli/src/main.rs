@@ -181,9 +181,7 @@ impl std::fmt::Display for Failure {
                     output::esc(detail)
                 )
             }
-            Failure::Library(e) => {
-                f.write_str(&output::esc(&output::with_shown_paths(&e.to_string())))
-            }
+            Failure::Library(e) => f.write_str(&output::esc(&e.to_string())),
             Failure::Io { action, .. } => write!(f, "I/O error while {}", output::esc(action)),
             // The source of a `copy` (which sets it as the database the failure is about).
             Failure::NoDatabase(path) if json::HINT_DATABASE.get() == Some(path) => write!(

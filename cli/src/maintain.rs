@@ -446,11 +446,7 @@ pub fn check(s: &mut Session<'_>, repair: bool) -> Result<Status, Failure> {
     };
     let mut recovered = false;
     let (pages, contexts) = match open_copy(&s.db) {
-        // Named as every message names the file (not as the library opened it).
-        Err(Failure::Library(e)) if e.is_corruption() => (
-            Err(crate::output::with_shown_paths(&e.to_string())),
-            Vec::new(),
-        ),
+        Err(Failure::Library(e)) if e.is_corruption() => (Err(e.to_string()), Vec::new()),
         Err(other) => return Err(other),
         Ok(manager) => {
             recovered = manager.recovered_from_copy();
@@ -460,7 +456,7 @@ pub fn check(s: &mut Session<'_>, repair: bool) -> Result<Status, Failure> {
                     "the storage engine's allocator state is inconsistent (`check --repair` repairs the file after writing a backup copy)"
                         .to_owned(),
                 ),
-                Err(e) if e.is_corruption() => Err(crate::output::with_shown_paths(&e.to_string())),
+                Err(e) if e.is_corruption() => Err(e.to_string()),
                 Err(e) => return Err(e.into()),
             };
             let mut contexts = Vec::new();

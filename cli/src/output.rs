@@ -82,9 +82,9 @@ pub fn short(name: &str) -> String {
     }
 }
 
-/// How every command reports a path, in JSON and for people: absolute, with symbolic links
-/// resolved when the file exists (`std::fs::canonicalize`), else joined to the current
-/// directory. `-` (standard input or output) stays `-`.
+/// How every command reports a path, in JSON and for people: [`canonical`] (absolute, with
+/// symbolic links and `..` resolved as far as the path exists). `-` (standard input or
+/// output) stays `-`; a server URL is shown without its password.
 pub fn shown_path(path: &Path) -> PathBuf {
     if path == Path::new("-") {
         return path.to_path_buf();
@@ -92,53 +92,39 @@ pub fn shown_path(path: &Path) -> PathBuf {
     if let Some(url) = crate::commands::server_url(path) {
         return PathBuf::from(pipeline_deps::storage::url_without_password(url));
     }
-    std::fs::canonicalize(path)
-        .or_else(|_| std::path::absolute(path))
-        .unwrap_or_else(|_| path.to_path_buf())
+    canonical(path)
 }
 
-/// `text`, a message of the library, with the database files this command opened named as
-/// every other message names them ([`shown_path`]): the library names a file by the path it
-/// was opened with, made absolute but with its `..` components and links kept
-/// (`/work/sub/../x/reg.redb` for `--db ../x/reg.redb` given in `/work/sub`).
-pub fn with_shown_paths(text: &str) -> String {
-    let mut text = text.to_owned();
-    let opened = [
-        crate::json::DATABASE.get(),
-        crate::json::HINT_DATABASE.get(),
-    ];
-    for db in opened.into_iter().flatten() {
-        if crate::commands::server_url(db).is_some() {
-            continue;
-        }
-        let given = db.display().to_string();
-        let shown = shown_path(db).display().to_string();
-        if !given.is_empty() && given != shown {
-            text = replace_whole_path(&text, &given, &shown);
+/// `path` absolute, with its symbolic links, `.` and `..` resolved as far as it exists: the
+/// canonical path (`std::fs::canonicalize`) of a file that exists, else that of its deepest
+/// existing directory joined with the rest as given, so that a file about to be created is
+/// named as it will be once it exists. The command line opens its databases by this path,
+/// so that the library's own messages name them as every other message does. A path that
+/// ends in `/` or `..` and does not exist is only made absolute (joining would drop the
+/// `/` that makes it a directory's, or misplace the `..`).
+pub fn canonical(path: &Path) -> PathBuf {
+    let Ok(absolute) = std::path::absolute(path) else {
+        return path.to_path_buf();
+    };
+    if let Ok(resolved) = std::fs::canonicalize(&absolute) {
+        return resolved;
+    }
+    if path.as_os_str().as_encoded_bytes().ends_with(b"/") {
+        return absolute;
+    }
+    let mut rest = Vec::new();
+    let mut existing = absolute.as_path();
+    while let (Some(parent), Some(name)) = (existing.parent(), existing.file_name()) {
+        rest.push(name);
+        existing = parent;
+        if let Ok(resolved) = std::fs::canonicalize(existing) {
+            return rest
+                .iter()
+                .rev()
+                .fold(resolved, |path, name| path.join(name));
         }
     }
-    text
-}
-
-/// `text` with every occurrence of the path `from` replaced by `to`, where it is the whole
-/// path (not the start of a longer name, such as a file beside it: `reg.redb.tmp`).
-fn replace_whole_path(text: &str, from: &str, to: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find(from) {
-        let after = &rest[at + from.len()..];
-        let mut next = after.chars();
-        let longer = match next.next() {
-            Some(c) if c.is_alphanumeric() || "_-~/".contains(c) => true,
-            Some('.') => next.next().is_some_and(char::is_alphanumeric),
-            _ => false,
-        };
-        out.push_str(&rest[..at]);
-        out.push_str(if longer { from } else { to });
-        rest = after;
-    }
-    out.push_str(rest);
-    out
+    absolute
 }
 
 /// Quotes a word for a shell when it needs it (for the commands suggested in hints): as it
@@ -521,16 +507,32 @@ pub fn bytes(n: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn a_path_is_replaced_only_where_it_is_the_whole_path() {
-        let text = "at opening /a/../x/r.redb: damaged; /a/../x/r.redb.tmp-1 and /a/../x/r.redb.";
-        assert_eq!(
-            super::replace_whole_path(text, "/a/../x/r.redb", "/x/r.redb"),
-            "at opening /x/r.redb: damaged; /a/../x/r.redb.tmp-1 and /x/r.redb."
-        );
-    }
-
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_path_is_canonical_as_far_as_it_exists() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let real = std::fs::canonicalize(dir.path())?.join("x");
+        std::fs::create_dir(&real)?;
+        std::os::unix::fs::symlink(&real, dir.path().join("link"))?;
+        let through = dir.path().join("link");
+        // A file that does not exist yet: its directory resolved, its name and the
+        // directories still to be created kept.
+        assert_eq!(canonical(&through.join("new.redb")), real.join("new.redb"));
+        assert_eq!(
+            canonical(&through.join("a/../new.redb")),
+            through.join("a/../new.redb"),
+            "a `..` after a directory that does not exist is left to the system"
+        );
+        assert_eq!(canonical(&through.join("a/b.redb")), real.join("a/b.redb"));
+        // One ending in `/` names a directory: made absolute only, the `/` kept.
+        let slashed = PathBuf::from(format!("{}/new.redb/", through.display()));
+        assert_eq!(canonical(&slashed), slashed);
+        std::fs::write(real.join("reg.redb"), b"")?;
+        assert_eq!(canonical(&through.join("reg.redb")), real.join("reg.redb"));
+        Ok(())
+    }
 
     #[test]
     fn a_suggested_word_pastes_back_into_bash_as_the_same_text() {
