@@ -503,27 +503,60 @@ pub fn write_atomically_with<T>(
 /// to): a command writing there writes on standard output instead, and prints no report,
 /// which would otherwise follow its output there (two documents under `--json`).
 pub fn is_standard_output(path: &Path) -> bool {
+    names_stream(path, Stream::Output)
+}
+
+/// Refuses (a usage error, before anything is opened or written) an output file that is
+/// standard error and not standard output too (`-o /dev/stderr`, or the file or pipe
+/// standard error was redirected to): standard error carries the command's messages, log
+/// lines and progress bars (under `--json`, one JSON object a line), which a document
+/// written there would be mixed with, and a file standard error was redirected to would be
+/// replaced by the document, losing them. Standard error that is standard output too (the
+/// same terminal, or `2>&1`) is standard output ([`is_standard_output`]).
+pub fn refuse_standard_error(path: &Path) -> Result<(), Failure> {
+    if path == Path::new("-") || !names_stream(path, Stream::Error) || is_standard_output(path) {
+        return Ok(());
+    }
+    Err(Failure::Usage(format!(
+        "-o {} is standard error, which carries this command's messages and logs; write the document to standard output (leave out -o, or -o /dev/stdout) or to a file (nothing was written)",
+        crate::output::esc(&path.display().to_string())
+    )))
+}
+
+/// One of this process's standard streams.
+#[derive(Clone, Copy)]
+enum Stream {
+    Output,
+    Error,
+}
+
+/// Whether `path` names the file `stream` is (the same device and inode).
+fn names_stream(path: &Path, stream: Stream) -> bool {
     let Ok(named) = std::fs::metadata(path) else {
         return false;
     };
-    same_file_as_stdout(&named)
+    same_file_as(&named, stream)
 }
 
 #[cfg(unix)]
-fn same_file_as_stdout(named: &std::fs::Metadata) -> bool {
+fn same_file_as(named: &std::fs::Metadata, stream: Stream) -> bool {
     use std::os::fd::AsFd;
     use std::os::unix::fs::MetadataExt;
-    let Ok(fd) = io::stdout().as_fd().try_clone_to_owned() else {
+    let fd = match stream {
+        Stream::Output => io::stdout().as_fd().try_clone_to_owned(),
+        Stream::Error => io::stderr().as_fd().try_clone_to_owned(),
+    };
+    let Ok(fd) = fd else {
         return false;
     };
     match std::fs::File::from(fd).metadata() {
-        Ok(stdout) => stdout.dev() == named.dev() && stdout.ino() == named.ino(),
+        Ok(stream) => stream.dev() == named.dev() && stream.ino() == named.ino(),
         Err(_) => false,
     }
 }
 
 #[cfg(not(unix))]
-fn same_file_as_stdout(_named: &std::fs::Metadata) -> bool {
+fn same_file_as(_named: &std::fs::Metadata, _stream: Stream) -> bool {
     false
 }
 

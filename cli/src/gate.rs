@@ -415,6 +415,7 @@ pub fn snapshot(
     steps: &[String],
     file: &Path,
 ) -> Result<Status, Failure> {
+    crate::commands::refuse_standard_error(file)?;
     let resolver = resolver_for(s, context)?;
     let snapshot = capture(&resolver, context, steps)?.into_snapshot();
     // Streamed: the text of a large context's snapshot is never held whole in memory.

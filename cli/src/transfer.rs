@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::commands::{
     Session, existing_context, is_standard_output, list_preview, open_read, open_write, read_input,
-    read_input_with, write_atomically_with, write_watched,
+    read_input_with, refuse_standard_error, write_atomically_with, write_watched,
 };
 use crate::inspect::{StatsReport, stats, stats_report};
 use crate::json::{self, JsonPath, schema};
@@ -56,12 +56,16 @@ struct Built<'a> {
 }
 
 /// `export CONTEXT [-o FILE]`: the export format on standard output or, atomically, in a
-/// file (a FILE that is standard output, such as `/dev/stdout`, is standard output).
+/// file (a FILE that is standard output, such as `/dev/stdout`, is standard output; one that
+/// is standard error is refused).
 pub fn export(
     s: &mut Session<'_>,
     context: &str,
     output: Option<&Path>,
 ) -> Result<Status, Failure> {
+    if let Some(path) = output {
+        refuse_standard_error(path)?;
+    }
     let manager = open_read(&s.db)?;
     let registry = existing_context(&manager, context)?;
     let progress = Progress::spinner(
