@@ -3,9 +3,9 @@
 //! from a file to a server and back, each context whole, and run again skips the contexts
 //! already there with the same steps, says each context as it is committed and never merges
 //! into a context another writer fills meanwhile; `check` and `compact` say they apply to
-//! files only; a password in the URL is never printed; each kind of server error has its
-//! own JSON `kind`; a read command (or `clear`) on a database without a registry says there
-//! is none and creates nothing.
+//! files only; a password in the URL is never printed, and a long URL is printed whole;
+//! each kind of server error has its own JSON `kind`; a read command (or `clear`) on a
+//! database without a registry says there is none and creates nothing.
 #![cfg(feature = "postgres")]
 
 #[path = "../../tests/support/pg_cluster.rs"]
@@ -136,6 +136,30 @@ fn every_command_reaches_the_server_and_file_only_ones_say_they_do_not_apply() -
             .map(Vec::len),
         Some(2)
     );
+    Ok(())
+}
+
+#[test]
+fn a_long_server_url_is_printed_whole() -> TestResult {
+    let Some(url) = database("long_server_url")? else {
+        return Ok(());
+    };
+    // Longer than any table's width, on a narrow terminal.
+    let url = format!("{url}?application_name={}", "a".repeat(120));
+    assert_eq!(run(&["--db", &url, "demo"], &[])?.code, 0);
+    let narrow = [("COLUMNS", "40")];
+    let stats = run(&["--db", &url, "stats"], &narrow)?;
+    assert_eq!(stats.code, 0, "{}", stats.stderr);
+    assert!(
+        stats.stdout.lines().any(|l| l.ends_with(url.as_str())),
+        "the URL was cut or wrapped:\n{}",
+        stats.stdout
+    );
+    let missing = run(&["--db", &url, "show", "nope"], &narrow)?;
+    assert_eq!(missing.code, 4, "{}", missing.stderr);
+    assert!(missing.stderr.contains(&url), "{}", missing.stderr);
+    let doc = json(&run(&["--db", &url, "--json", "stats"], &narrow)?)?;
+    assert_eq!(doc["database"], url.as_str(), "{doc}");
     Ok(())
 }
 
