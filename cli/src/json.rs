@@ -204,23 +204,30 @@ pub struct Problem {
 }
 
 impl From<&SpecProblem> for Problem {
-    /// Names are exact, except that one longer than the library's limit
+    /// Names are exact, except that a step name longer than the library's limit
     /// ([`pipeline_deps::spec::MAX_NAME_BYTES`], so invalid anyway) is cut to
     /// [`crate::output::NAME_LIMIT`] characters and ends in `…`: a bounded report stays
-    /// small however long the names in the input.
+    /// small however long the names in the input. A field is a path naming at most one
+    /// entry, by its key, which the library puts there only when it is a valid name: it is
+    /// cut only beyond that limit and [`FIELD_WORDS`], so it keeps a valid key exact.
     fn from(p: &SpecProblem) -> Self {
+        let limit = pipeline_deps::spec::MAX_NAME_BYTES;
         Problem {
-            step: Some(bounded_name(&p.step)),
-            field: Some(bounded_name(&p.field)),
+            step: Some(bounded_name(&p.step, limit)),
+            field: Some(bounded_name(&p.field, limit + FIELD_WORDS)),
             message: p.message.clone(),
         }
     }
 }
 
+/// The bytes a problem's field holds beside the key it names: its section and sub-field
+/// (`dependencies.` and `.semantic_keywords[12]`, say).
+const FIELD_WORDS: usize = 64;
+
 /// `name`, or its first [`crate::output::NAME_LIMIT`] characters and `…` when it is longer
-/// than [`pipeline_deps::spec::MAX_NAME_BYTES`].
-fn bounded_name(name: &str) -> String {
-    if name.len() <= pipeline_deps::spec::MAX_NAME_BYTES {
+/// than `limit` bytes.
+fn bounded_name(name: &str, limit: usize) -> String {
+    if name.len() <= limit {
         name.to_owned()
     } else {
         let mut head: String = name.chars().take(crate::output::NAME_LIMIT).collect();
