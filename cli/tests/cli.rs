@@ -10,21 +10,14 @@
 //! and refusing, before writing, a context that holds other steps; an output file that is
 //! the database itself is refused and the database left as it was.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use pipeline_deps::{Concurrency, RegistryManager};
 use serde_json::Value;
 
 mod common;
-use common::{BIN, FIXTURE, SIX, TestResult, run, run_command, s, temp};
-
-/// Set in a re-executed copy of this test binary: hold this database open.
-const HOLD_ENV: &str = "PIPELINE_DEPS_CLI_TEST_HOLD";
-/// `single` or `exclusive`.
-const HOLD_MODE_ENV: &str = "PIPELINE_DEPS_CLI_TEST_HOLD_MODE";
-const READY: &str = "HOLDER-READY";
+use common::{BIN, FIXTURE, Holder, SIX, TestResult, run, run_command, s, temp};
 
 /// Writes a fixture-format file holding only the given steps of the real fixture.
 fn fixture_subset(dir: &Path, steps: &[&str]) -> TestResult<PathBuf> {
@@ -596,80 +589,11 @@ fn clear_clear_all_check_and_compact() -> TestResult {
     Ok(())
 }
 
-/// A copy of this test binary holding the database open until its stdin closes.
-struct Holder {
-    child: Child,
-    /// The child's stdout, kept open (and drained at the end) so it can report its result.
-    stdout: BufReader<std::process::ChildStdout>,
-}
-
-impl Holder {
-    fn start(db: &Path, mode: &str) -> TestResult<Holder> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .args([
-                "--exact",
-                "holder_process",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(HOLD_ENV, db)
-            .env(HOLD_MODE_ENV, mode)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()?;
-        let mut stdout = BufReader::new(child.stdout.take().ok_or("no holder stdout")?);
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if stdout.read_line(&mut line)? == 0 {
-                let _ = child.wait();
-                return Err("the holder exited before holding the database".into());
-            }
-            if line.contains(READY) {
-                return Ok(Holder { child, stdout });
-            }
-        }
-    }
-
-    fn stop(mut self) -> TestResult {
-        drop(self.child.stdin.take());
-        let mut rest = String::new();
-        self.stdout.read_to_string(&mut rest)?;
-        let status = self.child.wait()?;
-        assert!(status.success(), "holder failed: {status}\n{rest}");
-        Ok(())
-    }
-}
-
 /// Not a test of its own: the body of [`Holder`], run in a child process. Without the
 /// environment variable it does nothing.
 #[test]
 fn holder_process() -> TestResult {
-    let Some(db) = std::env::var_os(HOLD_ENV) else {
-        return Ok(());
-    };
-    let mode = match std::env::var(HOLD_MODE_ENV).as_deref() {
-        Ok("exclusive") => Concurrency::Exclusive,
-        _ => Concurrency::SingleWriter,
-    };
-    let manager = RegistryManager::builder().concurrency(mode).open(&db)?;
-    let registry = manager.get_registry("held")?;
-    registry.upsert(
-        "writer_step",
-        &pipeline_deps::StepSpecification::new("Writer", pipeline_deps::NodeType::Source)
-            .with_output(pipeline_deps::OutputSpec::new(
-                "out",
-                pipeline_deps::DependencyType::ProcessingOutput,
-                "properties.Out",
-            )),
-    )?;
-    println!("{READY}");
-    std::io::stdout().flush()?;
-    let mut sink = Vec::new();
-    std::io::stdin().read_to_end(&mut sink)?;
-    drop(manager);
-    Ok(())
+    common::hold_if_asked()
 }
 
 #[test]

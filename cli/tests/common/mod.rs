@@ -167,3 +167,96 @@ pub fn on_terminal(db: &Path, args: &str, typed: &str) -> TestResult<Option<(i32
         String::from_utf8_lossy(&output.stdout).into_owned(),
     )))
 }
+
+/// Set in a re-executed copy of a test binary: hold this database open ([`Holder`]).
+const HOLD_ENV: &str = "PIPELINE_DEPS_CLI_TEST_HOLD";
+/// `single` or `exclusive`.
+const HOLD_MODE_ENV: &str = "PIPELINE_DEPS_CLI_TEST_HOLD_MODE";
+/// What the holder prints once it holds the database.
+const READY: &str = "HOLDER-READY";
+
+/// A copy of the running test binary holding a database open, in single-writer (`single`)
+/// or exclusive (`exclusive`) mode, with a commit of its own (context `held`), until its
+/// stdin closes. The binary must have a test named `holder_process` that calls
+/// [`hold_if_asked`].
+pub struct Holder {
+    child: std::process::Child,
+    /// The child's stdout, kept open (and drained at the end) so it can report its result.
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Holder {
+    /// Starts the holder and waits until it holds `db`.
+    pub fn start(db: &Path, mode: &str) -> TestResult<Holder> {
+        use std::io::BufRead;
+        let mut child = Command::new(std::env::current_exe()?)
+            .args([
+                "--exact",
+                "holder_process",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(HOLD_ENV, db)
+            .env(HOLD_MODE_ENV, mode)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let mut stdout = std::io::BufReader::new(child.stdout.take().ok_or("no holder stdout")?);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if stdout.read_line(&mut line)? == 0 {
+                let _ = child.wait();
+                return Err("the holder exited before holding the database".into());
+            }
+            if line.contains(READY) {
+                return Ok(Holder { child, stdout });
+            }
+        }
+    }
+
+    /// Lets the holder close the database and checks that it succeeded.
+    pub fn stop(mut self) -> TestResult {
+        use std::io::Read;
+        drop(self.child.stdin.take());
+        let mut rest = String::new();
+        self.stdout.read_to_string(&mut rest)?;
+        let status = self.child.wait()?;
+        assert!(status.success(), "holder failed: {status}\n{rest}");
+        Ok(())
+    }
+}
+
+/// The body of a [`Holder`] in the child process (the test `holder_process`): holds the
+/// database its environment names until stdin closes. Without that environment (the test
+/// run as a test) it does nothing.
+pub fn hold_if_asked() -> TestResult {
+    use std::io::{Read, Write};
+    let Some(db) = std::env::var_os(HOLD_ENV) else {
+        return Ok(());
+    };
+    let mode = match std::env::var(HOLD_MODE_ENV).as_deref() {
+        Ok("exclusive") => pipeline_deps::Concurrency::Exclusive,
+        _ => pipeline_deps::Concurrency::SingleWriter,
+    };
+    let manager = pipeline_deps::RegistryManager::builder()
+        .concurrency(mode)
+        .open(&db)?;
+    let registry = manager.get_registry("held")?;
+    registry.upsert(
+        "writer_step",
+        &pipeline_deps::StepSpecification::new("Writer", pipeline_deps::NodeType::Source)
+            .with_output(pipeline_deps::OutputSpec::new(
+                "out",
+                pipeline_deps::DependencyType::ProcessingOutput,
+                "properties.Out",
+            )),
+    )?;
+    println!("{READY}");
+    std::io::stdout().flush()?;
+    let mut sink = Vec::new();
+    std::io::stdin().read_to_end(&mut sink)?;
+    drop(manager);
+    Ok(())
+}
