@@ -188,14 +188,25 @@ fn same_contents(a: &IndexMap<String, ContextStats>, b: &IndexMap<String, Contex
 
 /// Opens the database read-only to show what a question is about: a missing file (or a
 /// server database without a registry) is [`Failure::NoDatabase`], as for a write command
-/// that changes only an existing registry. As for [`open_read`], a file its last writer did
-/// not close is read from a copy recovered in memory, and a note says so (the write open
-/// that follows a `y` repairs the file); unlike it, a refusal because another process holds
-/// the file gets a write command's hint.
+/// that changes only an existing registry. A file is read from a copy in memory taken while
+/// no other process has it open for writing ([`open_copy`]): one that another process holds
+/// (a single-writer owner, which lets readers in) is refused now, with a write command's
+/// hint, rather than after a question whose answer could not be acted on. (An owner that
+/// opens it after the copy still refuses the clear after the question.) As for
+/// [`open_read`], a file its last writer did not close is recovered in the copy, and a note
+/// says so (the write open that follows a `y` repairs the file). A server is read through
+/// a read-only connection: its writers do not stop a clear.
 fn open_to_ask(db: &Path) -> Result<RegistryManager, Failure> {
-    let opened = open_read(db);
-    crate::commands::READING.store(false, Ordering::Relaxed);
-    opened
+    if crate::commands::server_url(db).is_some() {
+        let opened = open_read(db);
+        crate::commands::READING.store(false, Ordering::Relaxed);
+        return opened;
+    }
+    let manager = open_copy(db)?;
+    if manager.recovered_from_copy() {
+        crate::commands::note_recovered_copy(db);
+    }
+    Ok(manager)
 }
 
 /// The `clear-all --json` document.

@@ -2,7 +2,8 @@
 //! person who declines it by Ctrl-C leaves the file as a clean close does (the next command
 //! needs no recovery and every context is there), and another process may write the file
 //! while the question waits (the clear then reports what it deleted, and says the registry
-//! changed).
+//! changed); a file another process has open for writing when the command starts (a
+//! single-writer owner) is refused before the question, which could not be acted on.
 
 #![cfg(unix)]
 
@@ -14,7 +15,7 @@ use std::process::{Child, ChildStdin, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use common::{FIXTURE, TestResult, run, temp};
+use common::{FIXTURE, Holder, TestResult, run, temp};
 use serde_json::Value;
 
 /// `pipeline-deps --db <db> <args>` on a terminal (util-linux `script` gives it one), with
@@ -73,6 +74,30 @@ impl OnTerminal {
             }
         }
         Ok(())
+    }
+
+    /// Waits until the terminal shows one of `texts`, and says which (an error if the
+    /// command ends first).
+    fn wait_for_any(&mut self, texts: &[&str]) -> TestResult<usize> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(i) = texts.iter().position(|text| self.shown.contains(text)) {
+                return Ok(i);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.printed.recv_timeout(left) {
+                Ok(bytes) => self.shown.push_str(&String::from_utf8_lossy(&bytes)),
+                Err(RecvTimeoutError::Timeout) => {
+                    let _ = self.child.kill();
+                    return Err(format!("none of {texts:?} appeared: {:?}", self.shown).into());
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(
+                        format!("ended before showing any of {texts:?}: {:?}", self.shown).into(),
+                    );
+                }
+            }
+        }
     }
 
     /// Types `keys` into the terminal.
@@ -166,5 +191,49 @@ fn another_process_may_write_while_the_clear_all_question_waits() -> TestResult 
         "{shown:?}"
     );
     assert_eq!(contexts_cleanly(&db)?, Vec::<String>::new());
+    Ok(())
+}
+
+/// Not a test of its own: the body of [`Holder`], run in a child process. Without the
+/// environment variable it does nothing.
+#[test]
+fn holder_process() -> TestResult {
+    common::hold_if_asked()
+}
+
+#[test]
+fn a_single_writer_owner_is_refused_before_the_question() -> TestResult {
+    let (_dir, db) = temp()?;
+    run(&db, &["demo"])?.expect(0)?;
+    let holder = Holder::start(&db, "single")?;
+    let asked = (|| -> TestResult<Option<(usize, i32, String)>> {
+        let Some(mut terminal) = OnTerminal::start(&db, "clear-all")? else {
+            return Ok(None);
+        };
+        let seen = terminal.wait_for_any(&["[y/N]", "already open by another process"])?;
+        if seen == 0 {
+            // Asked all the same: declined, so that nothing is cleared.
+            terminal.type_keys(b"n\n")?;
+        }
+        let (exit, shown) = terminal.finish()?;
+        Ok(Some((seen, exit, shown)))
+    })();
+    holder.stop()?;
+    let Some((seen, exit, shown)) = asked? else {
+        println!("SKIPPED: no `script` command to give clear-all a terminal");
+        return Ok(());
+    };
+    assert_eq!(
+        seen, 1,
+        "asked a question its answer could not act on: {shown:?}"
+    );
+    assert_eq!(exit, 3, "{shown:?}");
+    assert!(!shown.contains("[y/N]"), "{shown:?}");
+    // The hint of a write command: what can be done meanwhile.
+    assert!(shown.contains("inspect it read-only"), "{shown:?}");
+    // In creation order: the demo's, then the owner's.
+    let mut expected = DEMO.to_vec();
+    expected.push("held");
+    assert_eq!(contexts_cleanly(&db)?, expected, "something was cleared");
     Ok(())
 }
