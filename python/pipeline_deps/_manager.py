@@ -33,7 +33,7 @@ from typing import (
 
 from . import _native
 from ._native import NativeRegistry as _NativeRegistry
-from ._spec import SpecLike, StepSpecification, _flag, checked_name, spec_json
+from ._spec import SpecLike, StepSpecification, _flag, _given, checked_name, spec_json
 
 PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
@@ -70,24 +70,24 @@ class SpecificationRegistry:
         spec; the library's own checks (a blank name or path, a key that is not its entry's
         logical name, a node type's missing sections) are reported all at once.
         """
-        checked_name(step_name, "step name")
+        checked_name(step_name, "step_name")
         self._native.register(step_name, spec_json(step_name, specification, self.context_name))
 
     def upsert(self, step_name: str, specification: SpecLike) -> None:
         """Registers or replaces ``step_name``, durably."""
-        checked_name(step_name, "step name")
+        checked_name(step_name, "step_name")
         self._native.upsert(step_name, spec_json(step_name, specification, self.context_name))
 
     def get_specification(self, step_name: str) -> Optional[StepSpecification]:
         """The specification of ``step_name``, or ``None``."""
-        text = self._native.get_specification(checked_name(step_name, "step name"))
+        text = self._native.get_specification(checked_name(step_name, "step_name"))
         return None if text is None else StepSpecification.from_json(text)
 
     def get_specifications_by_type(self, step_type: str) -> List[StepSpecification]:
         """Every specification of ``step_type``, in registration order."""
         return [
             StepSpecification.from_json(t)
-            for t in self._native.get_specifications_by_type(checked_name(step_type, "step type"))
+            for t in self._native.get_specifications_by_type(checked_name(step_type, "step_type"))
         ]
 
     def list_step_names(self) -> List[str]:
@@ -100,7 +100,7 @@ class SpecificationRegistry:
 
     def unregister(self, step_name: str) -> bool:
         """Removes ``step_name``; whether it was registered."""
-        return self._native.unregister(checked_name(step_name, "step name"))
+        return self._native.unregister(checked_name(step_name, "step_name"))
 
     def clear(self) -> None:
         """Removes every step (the context itself stays)."""
@@ -115,7 +115,12 @@ class SpecificationRegistry:
     ) -> int:
         """Imports the export format (or the cursus fixture format) in one transaction.
         A field neither format knows is refused unless ``allow_unknown_fields``."""
-        if isinstance(text, str) and not text.isascii():
+        if not isinstance(text, str):
+            hint = "; decode it first (text.decode('utf-8'))" if isinstance(text, bytes) else ""
+            raise TypeError(f"text must be a str (the JSON document), not {_given(text)}{hint}")
+        _flag(replace, "replace")
+        _flag(allow_unknown_fields, "allow_unknown_fields")
+        if not text.isascii():
             try:
                 text.encode("utf-8")
             except UnicodeEncodeError as e:
@@ -194,8 +199,7 @@ class RegistryManager:
         # ``0`` open it for writing), whichever kind of database the path names.
         _flag(read_only, "read_only")
         _flag(single_writer, "single_writer")
-        # A bytes path (as ``open()`` takes) becomes the str the OS would decode it to.
-        path = None if path is None else os.fsdecode(path)
+        path = None if path is None else _fs_path(path)
         if single_writer and (
             path is None
             or read_only
@@ -271,6 +275,7 @@ class RegistryManager:
         when ``create_if_missing`` is false)."""
         # Checked here, not only by the native call: a context already handed out is
         # returned without one.
+        checked_name(context_name, "context_name")
         _flag(create_if_missing, "create_if_missing")
         with self._lock:
             registry = self._registries.get(context_name)
@@ -282,9 +287,7 @@ class RegistryManager:
             ):
                 return registry
             self._registries.pop(context_name, None)
-            native = self._native.get_registry(
-                checked_name(context_name, "context name"), create_if_missing
-            )
+            native = self._native.get_registry(context_name, create_if_missing)
             if native is None:
                 return None
             registry = SpecificationRegistry(native)
@@ -311,8 +314,10 @@ class RegistryManager:
     def clear_context(self, context_name: str) -> bool:
         """Deletes ``context_name`` and its specifications; whether it existed. Registry
         objects taken before raise :class:`ContextClearedError` from then on."""
+        # Checked first: the process-wide manager would otherwise open its file for nothing.
+        checked_name(context_name, "context_name")
         with self._lock:
-            cleared = self._native.clear_context(checked_name(context_name, "context name"))
+            cleared = self._native.clear_context(context_name)
             # Only once the clear succeeded: a failed one leaves the registry object current.
             self._registries.pop(context_name, None)
             return cleared
@@ -484,6 +489,18 @@ class _DefaultManager(RegistryManager):
         return f"<default RegistryManager on {self.path or '(no path)'}>"
 
 
+def _fs_path(path: Any) -> str:
+    """``path`` as a ``str``: a bytes path (as ``open()`` takes) becomes the str the OS would
+    decode it to; anything but a str, bytes or ``os.PathLike`` is a ``TypeError`` naming
+    the argument."""
+    try:
+        return os.fsdecode(path)
+    except TypeError:
+        raise TypeError(
+            f"path must be a str, bytes or os.PathLike, not {_given(path)}"
+        ) from None
+
+
 def _check_path(path: str) -> None:
     """:class:`InvalidInputError` for a path that no file name can hold (a NUL character, or
     a lone surrogate that is not one of ``os.fsdecode``'s escapes), before it reaches the
@@ -565,7 +582,7 @@ def get_registry(
 
 def get_pipeline_registry(pipeline_name: str) -> SpecificationRegistry:
     """Same as :func:`get_registry` (the design's backward-compatible name)."""
-    return registry_manager.get_registry(pipeline_name)
+    return registry_manager.get_registry(checked_name(pipeline_name, "pipeline_name"))
 
 
 def get_default_registry() -> SpecificationRegistry:
@@ -596,7 +613,7 @@ def get_context_stats() -> Dict[str, ContextStats]:
 
 def set_default_database_path(path: PathLike) -> None:
     """Points the process-wide manager at ``path``; call before its first use."""
-    path = os.fsdecode(path)
+    path = _fs_path(path)
     _check_path(path)
     _native.set_default_database_path(path)
 

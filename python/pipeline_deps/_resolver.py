@@ -7,11 +7,12 @@ bit); this module only turns its results into Python objects.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any, Dict, List, Optional, Sequence
 
 from . import _native
 from ._manager import SpecificationRegistry
-from ._spec import OutputSpec, checked_name
+from ._spec import OutputSpec, _given, checked_name
 
 _PROPERTIES_PREFIX = "properties."
 
@@ -106,18 +107,38 @@ def _names(available_steps: Sequence[str]) -> List[str]:
         raise TypeError(
             f"available_steps must be a sequence of step names, not a str ({available_steps!r})"
         )
-    return [checked_name(s, "step name") for s in available_steps]
+    if isinstance(available_steps, bytes) or not isinstance(available_steps, Iterable):
+        raise TypeError(
+            f"available_steps must be a sequence of step names, not {_given(available_steps)}"
+        )
+    return [checked_name(s, "each entry of available_steps") for s in available_steps]
+
+
+def _no_other_matcher(semantic_matcher: object) -> None:
+    """``TypeError`` unless ``semantic_matcher`` is ``None``: the design's signature takes a
+    matcher, but the scoring runs in Rust with the library's own, and a matcher given here
+    (a custom one, or the original implementation's) could not be used. Refusing it says so;
+    ignoring it would resolve with other rules than the caller chose, silently."""
+    if semantic_matcher is not None:
+        raise TypeError(
+            "semantic_matcher must be None: the resolver always scores with the library's "
+            "built-in semantic matcher (the original implementation's synonym, abbreviation "
+            "and stop-word tables, the same scores to the last bit) and cannot use another; "
+            f"leave the argument out (got {_given(semantic_matcher)})"
+        )
 
 
 class UnifiedDependencyResolver:
     """Resolves the dependencies of steps registered in one registry.
 
     Results are cached per ordered list of steps and dropped by any write to the registry.
+    ``semantic_matcher`` is accepted for the design's signature but must be ``None``: the
+    scoring always uses the library's built-in matcher (another is refused with a
+    ``TypeError``, not ignored).
     """
 
-    def __init__(self, registry: SpecificationRegistry, semantic_matcher: Any = None) -> None:
-        # The semantic matcher is the library's own; the argument is accepted for the
-        # design's signature.
+    def __init__(self, registry: SpecificationRegistry, semantic_matcher: None = None) -> None:
+        _no_other_matcher(semantic_matcher)
         if not isinstance(registry, SpecificationRegistry):
             raise TypeError(
                 "UnifiedDependencyResolver needs a SpecificationRegistry (from "
@@ -148,7 +169,7 @@ class UnifiedDependencyResolver:
         consumer that is not registered has nothing to resolve: ``{}`` (as in the original
         implementation)."""
         raw = self._native.resolve_step_dependencies(
-            checked_name(consumer_step, "step name"), _names(available_steps)
+            checked_name(consumer_step, "consumer_step"), _names(available_steps)
         )
         return {dep: self._outputs.reference(edge) for dep, edge in raw.items()}
 
@@ -161,7 +182,7 @@ class UnifiedDependencyResolver:
         every type-compatible candidate per dependency, best first (an addition to the
         design's shape)."""
         result = self._native.resolve_with_scoring(
-            checked_name(consumer_step, "step name"), _names(available_steps)
+            checked_name(consumer_step, "consumer_step"), _names(available_steps)
         )
         for entry in result["failed_with_scores"].values():
             best = entry["best_candidate"]
@@ -213,9 +234,12 @@ class UnifiedDependencyResolver:
 
 
 def create_dependency_resolver(
-    registry: Optional[SpecificationRegistry] = None, semantic_matcher: Any = None
+    registry: Optional[SpecificationRegistry] = None, semantic_matcher: None = None
 ) -> UnifiedDependencyResolver:
-    """A resolver over ``registry`` (default: the process-wide ``default`` context)."""
+    """A resolver over ``registry`` (default: the process-wide ``default`` context);
+    ``semantic_matcher`` must be ``None`` (see :class:`UnifiedDependencyResolver`)."""
+    # Checked before the default registry is opened: a refused call opens nothing.
+    _no_other_matcher(semantic_matcher)
     if registry is None:
         from ._manager import get_default_registry
 

@@ -31,16 +31,28 @@ def _whole(text: str) -> bool:
     return True
 
 
-def checked_name(name: Any, what: str = "name") -> Any:
-    """``name`` unchanged, or :class:`InvalidInputError` when it is a ``str`` that is not
-    valid Unicode text (:func:`_whole`). Other types are left to the call's own type
-    check."""
-    if isinstance(name, str) and not _whole(name):
+def checked_name(name: Any, argument: str = "name") -> str:
+    """``name`` unchanged if it is a ``str`` of valid Unicode text; else ``TypeError`` naming
+    ``argument`` (the parameter) and what was given, or :class:`InvalidInputError` for a
+    lone surrogate (:func:`_whole`), which no registry can hold. Checked before anything
+    is opened or written, so that a wrong value changes nothing."""
+    if not isinstance(name, str):
+        raise TypeError(f"{argument} must be a str, not {_given(name)}")
+    if not _whole(name):
         raise InvalidInputError(
-            f"invalid {what} {name!r}: it is not valid Unicode text (it holds a lone "
+            f"invalid {argument} {name!r}: it is not valid Unicode text (it holds a lone "
             "surrogate); use a name of whole characters"
         )
     return name
+
+
+def _given(value: Any) -> str:
+    """What was given instead, for a ``TypeError``: its type and its ``repr``, cut to 80
+    characters (a 10 MB bytes value must not make a 10 MB message)."""
+    shown = repr(value)
+    if len(shown) > 80:
+        shown = shown[:80] + "…"
+    return f"{type(value).__name__} ({shown})"
 
 
 def _text(value: Any, what: str) -> str:

@@ -396,8 +396,10 @@ def test_a_bytes_path_names_the_same_file_as_its_str(tmp_path):
 
 
 def test_a_path_of_another_type_is_a_type_error():
-    with pytest.raises(TypeError, match="int"):
+    with pytest.raises(TypeError, match=r"^path must be a str, bytes or os.PathLike, not int \(5\)"):
         pd.RegistryManager(5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^path must be .*, not NoneType"):
+        pd.set_default_database_path(None)  # type: ignore[arg-type]
 
 
 def test_an_empty_default_path_is_refused_and_changes_nothing(tmp_path):
@@ -513,6 +515,60 @@ def test_type_errors_name_the_public_parameters():
             m.get_registry(None)  # type: ignore[call-overload]
         with pytest.raises(TypeError, match="create_if_missing"):
             m.get_registry("x", "no")  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize("given", [42, None, b"ctx", ["ctx"]])
+def test_a_name_that_is_not_a_str_is_a_type_error_naming_the_argument(given):
+    """A name of another type (bytes, None, a number, a list) is a TypeError saying which
+    argument and what was given, before anything is read or written; it was pyo3's own
+    conversion text ("'int' object cannot be converted to 'PyString'"), or "unhashable
+    type" for a list."""
+    with pd.RegistryManager(":memory:") as m:
+        registry = m.get_registry("ctx")
+        registry.register("s", {"step_type": "A", "node_type": "singular"})
+        resolver = pd.UnifiedDependencyResolver(registry)
+        shown = f"not {type(given).__name__} ({given!r})"
+        for argument, call in (
+            ("context_name", lambda: m.get_registry(given)),
+            ("context_name", lambda: m.clear_context(given)),
+            ("context_name", lambda: m.scoped_context(given).__enter__()),
+            ("step_name", lambda: registry.register(given, {"step_type": "A"})),
+            ("step_name", lambda: registry.upsert(given, {"step_type": "A"})),
+            ("step_name", lambda: registry.get_specification(given)),
+            ("step_name", lambda: registry.unregister(given)),
+            ("step_type", lambda: registry.get_specifications_by_type(given)),
+            ("consumer_step", lambda: resolver.resolve_step_dependencies(given, ["s"])),
+            ("consumer_step", lambda: resolver.resolve_with_scoring(given, ["s"])),
+            ("each entry of available_steps", lambda: resolver.resolve_all_dependencies([given])),
+            ("text", lambda: registry.import_json(given)),
+        ):
+            with pytest.raises(TypeError) as refused:
+                call()
+            assert str(refused.value).startswith(f"{argument} must be a str"), refused.value
+            assert shown in str(refused.value)
+        assert m.list_contexts() == ["ctx"] and registry.list_step_names() == ["s"]
+
+
+def test_a_wrong_argument_to_the_process_wide_manager_opens_nothing(tmp_path):
+    """The process-wide manager opens (and creates) its file on first use: a call refused
+    for its argument's type is no use, and leaves no file behind."""
+    from conftest import run_python
+
+    target = tmp_path / "untouched.redb"
+    code = """
+import os, pipeline_deps as pd
+for call in (lambda: pd.get_registry(42), lambda: pd.get_pipeline_registry(None),
+             lambda: pd.clear_context(b"x"), lambda: pd.create_dependency_resolver(None, "m")):
+    try:
+        call()
+    except TypeError as e:
+        print(str(e).split(" must ")[0])
+print(pd.registry_manager.closed, os.path.exists(%r))
+""" % str(target)
+    out = run_python(code, {"PIPELINE_DEPS_DB": str(target)})
+    assert out.split("\n")[:5] == [
+        "context_name", "pipeline_name", "context_name", "semantic_matcher", "True False"
+    ], out
 
 
 @pytest.mark.parametrize("flag", ["read_only", "single_writer"])

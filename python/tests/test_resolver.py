@@ -155,6 +155,28 @@ def test_a_resolver_refuses_what_is_not_a_registry_or_a_list_of_names(cursus):
         resolver.get_resolution_report("XGBoostTraining")
 
 
+def test_a_semantic_matcher_is_refused_not_ignored(cursus):
+    """The design's signature takes a semantic matcher, but the scoring runs in Rust with
+    the library's built-in one: a matcher given (a custom one, or the original
+    implementation's) was ignored without a word, so results silently followed other rules
+    than the caller chose. It is now a TypeError saying why; None (the default) is fine."""
+    class CustomMatcher:
+        def calculate_similarity(self, a: str, b: str) -> float:
+            return 1.0
+
+    for make in (
+        lambda: pd.UnifiedDependencyResolver(cursus, CustomMatcher()),  # type: ignore[arg-type]
+        lambda: pd.UnifiedDependencyResolver(cursus, semantic_matcher=CustomMatcher()),  # type: ignore[arg-type]
+        lambda: pd.create_dependency_resolver(cursus, CustomMatcher()),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(TypeError, match=r"semantic_matcher must be None.*CustomMatcher"):
+            make()
+    resolver = pd.create_dependency_resolver(cursus, semantic_matcher=None)
+    assert resolver.resolve_all_dependencies(SIX) == pd.UnifiedDependencyResolver(
+        cursus
+    ).resolve_all_dependencies(SIX)
+
+
 def test_a_property_reference_of_the_wrong_types_is_a_type_error(real_specs):
     output = real_specs["XGBoostTraining"].outputs["model_output"]
     with pytest.raises(TypeError, match="step_name must be a str, not int"):
