@@ -114,7 +114,9 @@ class SpecificationRegistry:
         self, text: str, replace: bool = False, *, allow_unknown_fields: bool = False
     ) -> int:
         """Imports the export format (or the cursus fixture format) in one transaction.
-        A field neither format knows is refused unless ``allow_unknown_fields``."""
+        A field neither format knows is refused unless ``allow_unknown_fields``. A document
+        that is not JSON raises :class:`InvalidInputError` whose ``__cause__`` is the
+        :class:`json.JSONDecodeError` saying where (``lineno``, ``colno``, ``pos``)."""
         if not isinstance(text, str):
             hint = "; decode it first (text.decode('utf-8'))" if isinstance(text, bytes) else ""
             raise TypeError(f"text must be a str (the JSON document), not {_given(text)}{hint}")

@@ -29,7 +29,7 @@ use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use pyo3::create_exception;
-use pyo3::exceptions::PyException;
+use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 
 use pipeline_deps::Error as LibError;
@@ -267,12 +267,66 @@ pub(crate) fn to_py(error: LibError) -> PyErr {
     raised
 }
 
-/// The Python exception standing for a library error's cause.
+/// The Python exception standing for a library error's cause: an `OSError` subclass for an
+/// I/O error, a `ValueError` for the JSON parser's (see [`json_decode_error`] for the one
+/// of a document Python passed in), else an `Exception`.
 fn cause_of(cause: &(dyn std::error::Error + 'static)) -> PyErr {
-    match cause.downcast_ref::<std::io::Error>() {
-        Some(io) => PyErr::from(std::io::Error::new(io.kind(), io.to_string())),
-        None => PyException::new_err(cause.to_string()),
+    if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+        return PyErr::from(std::io::Error::new(io.kind(), io.to_string()));
     }
+    if cause.is::<serde_json::Error>() {
+        return PyValueError::new_err(cause.to_string());
+    }
+    PyException::new_err(cause.to_string())
+}
+
+/// The `json.JSONDecodeError` standing for `error` when it is about `document` not being
+/// JSON (a syntax error or its early end), as Python's own `json.loads` would raise it:
+/// its message, the document and the position (in characters) where the parser stopped,
+/// from which it computes `lineno` and `colno`. `None` for any other error.
+pub(crate) fn json_decode_error(
+    py: Python<'_>,
+    error: &LibError,
+    text: &str,
+    document: &Bound<'_, PyAny>,
+) -> Option<PyErr> {
+    use serde_json::error::Category;
+    let mut source = std::error::Error::source(error);
+    let parser = loop {
+        let cause = source?;
+        if let Some(parser) = cause.downcast_ref::<serde_json::Error>() {
+            break parser;
+        }
+        source = cause.source();
+    };
+    if !matches!(parser.classify(), Category::Syntax | Category::Eof) || parser.line() == 0 {
+        return None;
+    }
+    let message = parser.to_string();
+    let suffix = format!(" at line {} column {}", parser.line(), parser.column());
+    let message = message.strip_suffix(&suffix).unwrap_or(&message);
+    let position = char_position(text, parser.line(), parser.column());
+    let decode_error = py
+        .import("json")
+        .and_then(|json| json.getattr("JSONDecodeError"))
+        .and_then(|class| class.call1((message, document, position)))
+        .ok()?;
+    Some(PyErr::from_value(decode_error))
+}
+
+/// The position in characters of the parser's line (from 1) and column (in bytes from 1,
+/// the byte where it stopped) in `text`: the character holding that byte.
+fn char_position(text: &str, line: usize, column: usize) -> usize {
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let mut byte = (line_start + column.saturating_sub(1)).min(text.len());
+    while !text.is_char_boundary(byte) {
+        byte -= 1;
+    }
+    text[..byte].chars().count()
 }
 
 /// The exception class of `error`, carrying `message`.

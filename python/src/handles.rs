@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyString};
 
 use pipeline_deps::{RegistryManager, SpecificationRegistry, StepSpecification};
 
-use crate::errors::{ClosedError, run, set_step, to_py, within};
+use crate::errors::{ClosedError, json_decode_error, run, set_step, to_py, within};
 
 /// Locks `mutex`; a poisoned lock only means another thread panicked while holding it, and
 /// the `Option` inside is still consistent.
@@ -430,33 +430,44 @@ impl NativeRegistry {
     }
 
     /// Imports the export format or the cursus fixture format in one transaction; how many
-    /// steps were written.
+    /// steps were written. Text that is not JSON is refused with the `json.JSONDecodeError`
+    /// of `text` as the exception's `__cause__`.
     fn import_json(
         &self,
         py: Python<'_>,
-        text: String,
+        text: &Bound<'_, PyString>,
         replace: bool,
         allow_unknown_fields: bool,
     ) -> PyResult<usize> {
         let registry = self.handle()?;
-        let outcome = run(py, move || {
+        let document = text.to_cow()?.into_owned();
+        let (outcome, document) = run(py, move || {
             let options = pipeline_deps::ImportOptions::new()
                 .replace(replace)
                 .allow_unknown_fields(allow_unknown_fields);
-            Ok(registry.import_json_with(&text, &options).map_err(|error| {
-                // A refused document: the step it is about, read again (only on this path).
-                let step = error
-                    .is_invalid_input()
-                    .then(|| pipeline_deps::transfer::parse_steps_json_located(&text, &options))
-                    .and_then(|parsed| parsed.err())
-                    .and_then(|refusal| refusal.step);
-                (error, step)
-            }))
+            let outcome = registry
+                .import_json_with(&document, &options)
+                .map_err(|error| {
+                    // A refused document: the step it is about, read again (only on this path).
+                    let step = error
+                        .is_invalid_input()
+                        .then(|| {
+                            pipeline_deps::transfer::parse_steps_json_located(&document, &options)
+                        })
+                        .and_then(|parsed| parsed.err())
+                        .and_then(|refusal| refusal.step);
+                    (error, step)
+                });
+            Ok((outcome, document))
         })?;
         let outcome = outcome.map_err(|(error, step)| {
+            let decode_error = json_decode_error(py, &error, &document, text.as_any());
             let raised = to_py(error);
             if let Some(step) = step {
                 set_step(py, &raised, &step);
+            }
+            if let Some(decode_error) = decode_error {
+                raised.set_cause(py, Some(decode_error));
             }
             raised
         });

@@ -384,6 +384,49 @@ def test_a_document_that_is_not_valid_unicode_is_invalid_input(manager):
     assert len(registry) == 0
 
 
+@pytest.mark.parametrize(
+    "document",
+    [
+        '{"steps": [',                             # ends too early
+        'not json',                                 # not JSON at all
+        '{"steps": []} trailing',                   # more after the document
+        '{"steps": [{"step_name": "caf\u00e9",\n "step_type": "A",]}',  # non-ASCII, line 2
+    ],
+)
+def test_a_document_that_is_not_json_has_the_json_decode_error_as_its_cause(manager, document):
+    """An import of text that is not JSON raises InvalidInputError naming the context, whose
+    ``__cause__`` is the ``json.JSONDecodeError`` Python's own parser would give: the
+    document, and where in it (``pos`` in characters, ``lineno``, ``colno``) the parser
+    stopped. It was a plain ``Exception`` holding the parser's message only."""
+    registry = manager.get_registry("ctx")
+    with pytest.raises(pd.InvalidInputError, match="into context 'ctx'") as refused:
+        registry.import_json(document)
+    cause = refused.value.__cause__
+    assert isinstance(cause, json.JSONDecodeError), repr(cause)
+    assert cause.doc is document
+    assert 0 <= cause.pos <= len(document)
+    assert (cause.lineno, cause.colno) == (
+        document.count("\n", 0, cause.pos) + 1,
+        cause.pos - document.rfind("\n", 0, cause.pos),
+    )
+    # The line and column the message gives are the cause's (in this ASCII-only line).
+    if cause.lineno == 1:
+        assert f"line 1, column {cause.colno}" in str(refused.value)
+    assert len(registry) == 0
+
+
+def test_a_document_of_the_wrong_shape_has_a_value_error_as_its_cause(manager):
+    """Valid JSON of the wrong shape is not a decoding error: its cause is a ValueError
+    with the parser's message (a plain Exception before)."""
+    registry = manager.get_registry("ctx")
+    document = '{"steps": [{"step_name": "s", "step_type": 1, "node_type": "singular"}]}'
+    with pytest.raises(pd.InvalidInputError, match="step_type") as refused:
+        registry.import_json(document)
+    cause = refused.value.__cause__
+    assert type(cause) is ValueError and "expected a string" in str(cause), repr(cause)
+    assert len(registry) == 0
+
+
 def test_a_blank_step_name_is_refused(manager):
     """A step name of whitespace only could never be wired (as a blank step type)."""
     registry = manager.get_registry("ctx")
