@@ -116,7 +116,12 @@ class SpecificationRegistry:
         """Imports the export format (or the cursus fixture format) in one transaction.
         A field neither format knows is refused unless ``allow_unknown_fields``. A document
         that is not JSON raises :class:`InvalidInputError` whose ``__cause__`` is the
-        :class:`json.JSONDecodeError` saying where (``lineno``, ``colno``, ``pos``)."""
+        :class:`json.JSONDecodeError` saying where (``lineno``, ``colno``, ``pos``).
+
+        Ctrl-C while the document is being read raises ``KeyboardInterrupt`` at once and
+        writes nothing; once the steps are being written (one transaction, the shorter
+        part of a large import), the write ends first, all of it, and ``KeyboardInterrupt``
+        is raised after it with a note saying the import was completed."""
         if not isinstance(text, str):
             hint = "; decode it first (text.decode('utf-8'))" if isinstance(text, bytes) else ""
             raise TypeError(f"text must be a str (the JSON document), not {_given(text)}{hint}")

@@ -25,6 +25,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::mpsc::RecvTimeoutError;
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
@@ -436,8 +437,70 @@ where
     F: FnOnce() -> pipeline_deps::Result<T> + Send,
 {
     let began_running = interpreter_running();
+    let outcome = detached(py, began_running, || catch_unwind(AssertUnwindSafe(work)));
+    settle(outcome)
+}
+
+/// How often a call running [`run_interruptible`] lets Python run its signal handlers.
+const SIGNAL_CHECK: Duration = Duration::from_millis(50);
+
+/// As [`run`], for long work that writes nothing (reading a document, an export): `work`
+/// runs on a thread of its own while the calling thread waits for it, running Python's
+/// signal handlers every [`SIGNAL_CHECK`]. The exception a handler raises (Ctrl-C's
+/// `KeyboardInterrupt`) ends the call at once; `work` then runs on to its end in its
+/// thread, and its result is dropped. Without this, Python runs a handler only once the
+/// call returns: Ctrl-C during a long import came after the import was written.
+pub(crate) fn run_interruptible<T, F>(py: Python<'_>, work: F) -> PyResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> pipeline_deps::Result<T> + Send + 'static,
+{
+    let began_running = interpreter_running();
+    let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("pipeline-deps call".to_owned())
+        .spawn(move || {
+            // The caller may be gone (interrupted): then nobody wants the result.
+            let _ = sender.send(catch_unwind(AssertUnwindSafe(work)));
+        })
+        .map_err(|e| {
+            let raised = Error::new_err(format!(
+                "could not start a thread for a pipeline-deps call, nothing was done: {e}"
+            ));
+            raised.set_cause(py, Some(PyErr::from(e)));
+            raised
+        })?;
+    let mut receiver = receiver;
+    loop {
+        // The receiver goes along (it is `Send`, not `Sync`) and comes back.
+        let (received, back) = detached(py, began_running, move || {
+            (receiver.recv_timeout(SIGNAL_CHECK), receiver)
+        });
+        receiver = back;
+        match received {
+            Ok(outcome) => return settle(outcome),
+            Err(RecvTimeoutError::Timeout) => py.check_signals()?,
+            // Not reached: the thread sends before it ends, also after a panic (caught).
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(Error::new_err(
+                    "internal error in pipeline-deps (a bug; nothing was half-written): a \
+                     call's thread ended without its result",
+                ));
+            }
+        }
+    }
+}
+
+/// Runs `work` with the GIL released; if the interpreter finalized meanwhile (the call of
+/// a daemon thread as the program ends), its result is dropped and the thread parks for
+/// good instead of taking the GIL again ([`may_take_the_gil_again`]).
+fn detached<T, F>(py: Python<'_>, began_running: bool, work: F) -> T
+where
+    T: Send,
+    F: FnOnce() -> T + Send,
+{
     let outcome = py.detach(|| {
-        let outcome = catch_unwind(AssertUnwindSafe(work));
+        let outcome = work();
         if !may_take_the_gil_again(began_running) {
             drop(outcome);
             loop {
@@ -447,6 +510,12 @@ where
         outcome
     });
     RETURNING.fetch_sub(1, SeqCst);
+    outcome
+}
+
+/// The result of a call's work: a library error as its Python exception, a contained
+/// panic as `pipeline_deps.Error`.
+fn settle<T>(outcome: std::thread::Result<pipeline_deps::Result<T>>) -> PyResult<T> {
     match outcome {
         Ok(result) => result.map_err(to_py),
         Err(panic) => {

@@ -14,7 +14,9 @@ use pyo3::types::{PyDict, PyString};
 
 use pipeline_deps::{RegistryManager, SpecificationRegistry, StepSpecification};
 
-use crate::errors::{ClosedError, json_decode_error, run, set_step, to_py, within};
+use crate::errors::{
+    ClosedError, json_decode_error, run, run_interruptible, set_step, to_py, within,
+};
 
 /// Locks `mutex`; a poisoned lock only means another thread panicked while holding it, and
 /// the `Option` inside is still consistent.
@@ -300,6 +302,26 @@ fn of_step(error: pipeline_deps::Error, step: &str) -> pipeline_deps::Error {
     }
 }
 
+/// A refusal of an import document, worded as the library's own `import_json_with` words
+/// it: the import into this registry's context, named.
+fn into_context(error: pipeline_deps::Error, context: &str) -> pipeline_deps::Error {
+    match error {
+        pipeline_deps::Error::InvalidInput {
+            what,
+            detail,
+            source,
+        } if what == "the JSON import" => pipeline_deps::Error::InvalidInput {
+            what: format!(
+                "the JSON import into context '{}'",
+                pipeline_deps::spec::escape_name(context)
+            ),
+            detail,
+            source,
+        },
+        other => other,
+    }
+}
+
 /// A specification the package's Python half wrote (`spec_json` in `_spec.py`: `json.dumps`
 /// of a spec it has already read key by key, so no key is unknown or given twice), read
 /// as it is: the strict reading of [`StepSpecification::from_json`], meant for text from
@@ -423,15 +445,21 @@ impl NativeRegistry {
         run(py, move || registry.contains(&step_name))
     }
 
-    /// The context in the export format (`pipeline-deps export`'s JSON).
+    /// The context in the export format (`pipeline-deps export`'s JSON). It is made on a
+    /// thread of its own, so that Ctrl-C interrupts a long export at once
+    /// ([`run_interruptible`]; an export writes nothing).
     fn export_json(&self, py: Python<'_>) -> PyResult<String> {
         let registry = self.handle()?;
-        run(py, move || registry.export_json())
+        run_interruptible(py, move || registry.export_json())
     }
 
     /// Imports the export format or the cursus fixture format in one transaction; how many
-    /// steps were written. Text that is not JSON is refused with the `json.JSONDecodeError`
-    /// of `text` as the exception's `__cause__`.
+    /// steps were written.
+    ///
+    /// The document is read on a thread of its own ([`run_interruptible`]): Ctrl-C while it
+    /// is read raises at once and writes nothing. The write is one transaction and runs to
+    /// its end: a signal that came during it raises once it is done, with a note saying
+    /// that the import was completed (not, as Python alone would, with no word of it).
     fn import_json(
         &self,
         py: Python<'_>,
@@ -441,37 +469,51 @@ impl NativeRegistry {
     ) -> PyResult<usize> {
         let registry = self.handle()?;
         let document = text.to_cow()?.into_owned();
-        let (outcome, document) = run(py, move || {
-            let options = pipeline_deps::ImportOptions::new()
-                .replace(replace)
-                .allow_unknown_fields(allow_unknown_fields);
-            let outcome = registry
-                .import_json_with(&document, &options)
-                .map_err(|error| {
-                    // A refused document: the step it is about, read again (only on this path).
-                    let step = error
-                        .is_invalid_input()
-                        .then(|| {
-                            pipeline_deps::transfer::parse_steps_json_located(&document, &options)
-                        })
-                        .and_then(|parsed| parsed.err())
-                        .and_then(|refusal| refusal.step);
-                    (error, step)
-                });
-            Ok((outcome, document))
+        let options = pipeline_deps::ImportOptions::new()
+            .replace(replace)
+            .allow_unknown_fields(allow_unknown_fields);
+        let (document, parsed) = run_interruptible(py, move || {
+            let parsed = pipeline_deps::transfer::parse_steps_json_located(&document, &options);
+            Ok((document, parsed))
         })?;
-        let outcome = outcome.map_err(|(error, step)| {
-            let decode_error = json_decode_error(py, &error, &document, text.as_any());
-            let raised = to_py(error);
-            if let Some(step) = step {
-                set_step(py, &raised, &step);
+        let steps = match parsed {
+            Ok(steps) => steps,
+            Err(refusal) => {
+                let error = into_context(refusal.error, &self.context);
+                let decode_error = json_decode_error(py, &error, &document, text.as_any());
+                let raised = to_py(error);
+                if let Some(step) = refusal.step {
+                    set_step(py, &raised, &step);
+                }
+                if let Some(decode_error) = decode_error {
+                    raised.set_cause(py, Some(decode_error));
+                }
+                return within(py, &self.context, Err(raised));
             }
-            if let Some(decode_error) = decode_error {
-                raised.set_cause(py, Some(decode_error));
+        };
+        drop(document);
+        // A signal that came as the reading ended: nothing is written yet.
+        py.check_signals()?;
+        let written = run(py, move || {
+            let items = steps.iter().map(|(name, spec)| (name.as_str(), spec));
+            if replace {
+                registry.upsert_many(items)
+            } else {
+                registry.register_many(items)
             }
-            raised
         });
-        within(py, &self.context, outcome)
+        let written = within(py, &self.context, written)?;
+        if let Err(interrupt) = py.check_signals() {
+            let note = format!(
+                "the import into context '{}' was writing when the signal came, and was \
+                 completed: its {written} step(s) were written",
+                pipeline_deps::spec::escape_name(&self.context)
+            );
+            // Python 3.11 and later show notes; before, the exception goes without it.
+            let _ = interrupt.value(py).call_method1("add_note", (note,));
+            return Err(interrupt);
+        }
+        Ok(written)
     }
 
     /// Lets go of this registry's hold on the database.

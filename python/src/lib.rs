@@ -7,7 +7,10 @@
 //!
 //! Every call into the library releases the GIL ([`Python::detach`]) so that other Python
 //! threads run meanwhile, and runs under [`std::panic::catch_unwind`], so a Rust panic reaches
-//! Python as `pipeline_deps.Error`, never as a `PanicException`.
+//! Python as `pipeline_deps.Error`, never as a `PanicException`. Long work that writes
+//! nothing (an import's reading of its document, an export) runs on a thread of its own
+//! while the caller runs Python's signal handlers, so that Ctrl-C interrupts it
+//! (`errors::run_interruptible`).
 //! A call still running in another thread when the interpreter finalizes (a daemon thread's)
 //! never takes the GIL again: its thread parks (`errors::run`).
 // One audited call (`errors::interpreter_running`, a read of `Py_IsInitialized`) is allowed.

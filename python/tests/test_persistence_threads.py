@@ -156,6 +156,8 @@ def work(n):
         r.upsert(f"s{{n}}_{{i % 20}}", {{"step_type": "A", "node_type": "singular"}})
         r.list_step_names()
         resolver.resolve_all_dependencies(["seed"])
+        # A call whose caller waits for its own thread, taking the GIL every 50 ms.
+        r.export_json()
         i += 1
 for n in range(3):
     threading.Thread(target=work, args=(n,), daemon=True).start()
