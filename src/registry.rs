@@ -286,7 +286,8 @@ impl SpecificationRegistry {
 
     /// Registers or replaces `spec` under `step_name`. A replaced step keeps its
     /// registration position; the step-type index and counts stay exact (no duplicate
-    /// names, no stale types).
+    /// names, no stale types). Replacing a step by the very spec it holds writes nothing
+    /// (the [revision](Self::revision) stays as it is).
     ///
     /// # Errors
     /// As [`Self::register`], except that a taken name is not an error.
@@ -331,7 +332,9 @@ impl SpecificationRegistry {
         self.put_all(items, false)
     }
 
-    /// Registers or replaces many specifications in one transaction: all or nothing.
+    /// Registers or replaces many specifications in one transaction: all or nothing. When
+    /// every step holds its spec already, nothing is written (the
+    /// [revision](Self::revision) stays as it is).
     ///
     /// # Errors
     /// As [`Self::register_many`], except that taken names are replaced.
@@ -668,8 +671,9 @@ impl SpecificationRegistry {
     /// A number that changes with every committed write to this context: caches built from
     /// the registry (such as the resolver's) compare it to know they are stale. A call that
     /// changes nothing (an [`unregister`](Self::unregister) of a step that is not registered,
-    /// a [`register_many`](Self::register_many) of no steps, a [`clear`](Self::clear) of a
-    /// context that holds none) commits nothing and leaves it as it is.
+    /// a [`register_many`](Self::register_many) of no steps, an [`upsert`](Self::upsert) of
+    /// the spec a step holds already, a [`clear`](Self::clear) of a context that holds
+    /// none) commits nothing and leaves it as it is.
     ///
     /// # Errors
     /// As [`Self::len`].

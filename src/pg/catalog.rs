@@ -220,12 +220,26 @@ impl<'c> PgWriter<'c> {
 
     /// Empties context `name` (id `id`) but keeps it: its specs and step types are deleted,
     /// its counts reset and its revision bumped. A context that holds no step is left as it
-    /// is (false).
+    /// is (false), without a lock: locking its row would be a write (the lock is marked in
+    /// the row, and the transaction then commits through the server's log). The lock is
+    /// taken only on a row that holds steps, and a concurrent writer's are seen after it
+    /// commits (`READ COMMITTED` checks the row again); a context found empty was empty when
+    /// the statement read it, and clearing it then changed nothing.
     pub(crate) fn reset_context(&mut self, name: &str, id: u64) -> Result<bool> {
-        let entry = self.lock(name, id)?;
-        if entry.step_count == 0 && entry.step_type_count == 0 {
+        let row = self.sql.query_opt(
+            &format!("locking context {}", shorten(name)),
+            "SELECT id, step_count, step_type_count, next_position, revision \
+             FROM pd_contexts WHERE name = $1 AND (step_count <> 0 OR step_type_count <> 0) \
+             FOR UPDATE",
+            &[&name],
+        )?;
+        let Some(row) = row else {
+            // Empty, or gone: only the handle's context is checked.
+            let entry = self.catalog_entry(name)?;
+            live(name, id, entry)?;
             return Ok(false);
-        }
+        };
+        let entry = live(name, id, Some(record(&row, 0, name)?))?;
         let action = format!("clearing context {}", shorten(name));
         let at = location(name);
         let key = signed(entry.id, &at)?;

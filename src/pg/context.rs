@@ -302,6 +302,8 @@ pub(crate) struct PgContextWriter<'s, 'c> {
     /// chain of row versions at each update (none can be pruned inside the transaction), so
     /// that 200,000 steps took minutes instead of seconds.
     types: std::collections::HashMap<String, TypeTally>,
+    /// Whether a put or remove changed a row ([`Self::changed`]).
+    changed: bool,
 }
 
 /// One step type's row of the index as this writer changes it.
@@ -331,7 +333,14 @@ impl<'s, 'c> PgContextWriter<'s, 'c> {
             entry,
             key: i64::try_from(entry.id).unwrap_or(i64::MAX),
             types: std::collections::HashMap::new(),
+            changed: false,
         }
+    }
+
+    /// Whether a put or remove through this writer changed a row: a put of the record a
+    /// step holds already changes none; [`Self::put_all`] counts as a change.
+    pub(crate) fn changed(&self) -> bool {
+        self.changed
     }
 
     fn action(&self, step: &str) -> String {
@@ -370,18 +379,29 @@ impl<'s, 'c> PgContextWriter<'s, 'c> {
              WHERE context_id = $1 AND step_name = $2",
             &[&self.key, &step],
         )?;
-        let existing = existing.map(|row| step_row(&self.name, &row)).transpose()?;
+        let existing = existing
+            .map(|row| {
+                let (_, old) = step_row(&self.name, &row)?;
+                let stored: Vec<u8> = column(&row, 3, &|| self.action(step))?;
+                Ok::<_, Error>((old, stored))
+            })
+            .transpose()?;
         match existing {
             Some(_) if !replace => Err(Error::AlreadyRegistered {
                 context: self.name.clone(),
                 step: step.to_owned(),
             }),
-            Some((_, old)) => {
+            Some((old, stored)) => {
+                let record = codec::encode_step(old.seq, spec, 0);
+                if record == stored {
+                    // The step holds exactly this spec already.
+                    return Ok(false);
+                }
+                self.changed = true;
                 if old.step_type != spec.step_type {
                     self.unindex_type(&old.step_type, step)?;
                     self.index_type(&spec.step_type, step)?;
                 }
-                let record = codec::encode_step(old.seq, spec, 0);
                 // The server could not hold it; the caller's transaction then applies nothing.
                 check_record_size(&self.name, step, record.len())?;
                 self.sql.execute(
@@ -393,6 +413,7 @@ impl<'s, 'c> PgContextWriter<'s, 'c> {
                 Ok(false)
             }
             None => {
+                self.changed = true;
                 let seq = self.next_seq();
                 self.index_type(&spec.step_type, step)?;
                 self.entry.step_count += 1;
@@ -425,6 +446,7 @@ impl<'s, 'c> PgContextWriter<'s, 'c> {
             return Ok(false);
         };
         let (_, old) = step_row(&self.name, &row)?;
+        self.changed = true;
         self.unindex_type(&old.step_type, step)?;
         self.entry.step_count = self.entry.step_count.saturating_sub(1);
         Ok(true)
@@ -568,7 +590,9 @@ impl<'s, 'c> PgContextWriter<'s, 'c> {
         if items.is_empty() {
             return Ok(0);
         }
+        self.changed = true;
         self.write_entry()?;
+        let revision = self.entry.revision;
         let action = format!(
             "writing {} step(s) of context {}",
             items.len(),
@@ -585,11 +609,9 @@ impl<'s, 'c> PgContextWriter<'s, 'c> {
         match row {
             Some(row) => {
                 self.entry = record(&row, 0, &self.name)?;
-                // Each call bumped the revision; a write bumps it once, in `finish`.
-                self.entry.revision = self
-                    .entry
-                    .revision
-                    .saturating_sub(u64::try_from(batch.calls.len()).unwrap_or(0));
+                // Each call that changed a step bumped the revision; a write bumps it once,
+                // in `finish`.
+                self.entry.revision = revision;
             }
             None => {
                 return Err(Error::ContextCleared {

@@ -21,6 +21,26 @@ use crate::spec::StepSpecification;
 
 const PUT_STEP: &str = "SELECT pd_put_step($1, $2, $3, $4, $5, $6)";
 const PUT_STEPS: &str = "SELECT pd_put_steps($1, $2, $3, $4, $5, $6)";
+/// [`PUT_STEP`] for an upsert: a step that holds exactly this record already (same type,
+/// same bytes at its position) is left as it is, and nothing is written (0: not inserted).
+/// The check is part of the statement (no round trip of its own) and reads the committed
+/// state as the statement starts, as [`REMOVE_STEP`]'s does: an upsert that finds its spec
+/// stored then changes nothing at that moment. A handle whose context was cleared finds
+/// no row, and `pd_put_step` refuses it.
+const UPSERT_STEP: &str = "SELECT CASE WHEN EXISTS (SELECT 1 FROM pd_contexts c \
+    JOIN pd_specs s ON s.context_id = c.id \
+    WHERE c.name = $1 AND c.id = $2 AND s.step_name = $4 AND s.step_type = $5 \
+    AND s.record = pd_step_record(s.position, $6)) \
+    THEN 0 ELSE pd_put_step($1, $2, $3, $4, $5, $6) END";
+/// [`PUT_STEPS`] for upserts, as [`UPSERT_STEP`]: a call whose every step holds exactly its
+/// record already writes nothing. The scalar subquery is run per step (an index lookup) and
+/// the scan stops at the first step that differs, so a call that changes its first step
+/// pays one lookup.
+const UPSERT_STEPS: &str = "SELECT CASE WHEN EXISTS (SELECT 1 FROM pd_contexts WHERE name = $1 AND id = $2) \
+    AND NOT EXISTS (SELECT 1 FROM unnest($4::text[], $5::text[], $6::bytea[]) AS u(step, type, tail) \
+        WHERE (SELECT s.step_type = u.type AND s.record = pd_step_record(s.position, u.tail) \
+               FROM pd_specs s WHERE s.context_id = $2 AND s.step_name = u.step) IS NOT TRUE) \
+    THEN 0 ELSE pd_put_steps($1, $2, $3, $4, $5, $6) END";
 /// Removes a step unless it is not there: then it only checks the context (NULL when the
 /// handle's context is gone) and writes nothing, leaving the revision as it is.
 const REMOVE_STEP: &str = "SELECT CASE \
@@ -112,7 +132,9 @@ impl<'a> Batch<'a> {
     }
 
     /// Sends every call into context `name` (stored id `key`) in `sql`'s transaction; returns
-    /// how many steps were inserted (the others replaced one). Each call bumps the revision.
+    /// how many steps were inserted (the others replaced one). Each call that changes a step
+    /// bumps the revision; with `replace`, a call whose every step holds its spec already
+    /// writes nothing ([`UPSERT_STEPS`]).
     pub(super) fn send(
         &self,
         sql: &mut Sql<'_>,
@@ -131,7 +153,8 @@ impl<'a> Batch<'a> {
             let params: [&(dyn postgres::types::ToSql + Sync); 6] =
                 [&name, &key, &replace, &steps, &types, &tails];
             let map = |e| write_error(server, action, name, steps, false, e);
-            let row = sql.query_one_with(action, PUT_STEPS, &params, map)?;
+            let statement = if replace { UPSERT_STEPS } else { PUT_STEPS };
+            let row = sql.query_one_with(action, statement, &params, map)?;
             let count: i64 = conn::column(&row, 0, &|| {
                 format!("the answer to writing steps of context {}", shorten(name))
             })?;
@@ -169,7 +192,8 @@ impl PgStore {
                 let params: [&(dyn postgres::types::ToSql + Sync); 6] =
                     [&name, &key, &replace, step, step_type, tail];
                 let map = |e| write_error(server, action, name, &batch.steps, true, e);
-                conn.query_one_alone(server, action, PUT_STEP, &params, map)?;
+                let statement = if replace { UPSERT_STEP } else { PUT_STEP };
+                conn.query_one_alone(server, action, statement, &params, map)?;
                 return Ok(());
             }
             in_transaction(conn, server, action, |sql| {

@@ -140,6 +140,10 @@ impl ContextWrite for ContextWriter<'_> {
         ContextWriter::step_count(self)
     }
 
+    fn changed(&self) -> bool {
+        ContextWriter::changed(self)
+    }
+
     fn finish(self: Box<Self>) -> Result<CatalogRecordV1> {
         ContextWriter::finish(*self)
     }

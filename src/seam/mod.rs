@@ -110,6 +110,10 @@ pub(crate) trait ContextWrite {
     /// How many steps the context holds in this transaction, which holds the context
     /// (no other writer changes it until the transaction ends).
     fn step_count(&self) -> u64;
+    /// Whether a put or remove through this writer changed a stored row (a put of the spec
+    /// a step holds already changes none); a writer that changed none need not
+    /// [`Self::finish`]. PostgreSQL's [`Self::put_all`] counts as a change.
+    fn changed(&self) -> bool;
     /// Writes the counters and a new revision to the catalog.
     fn finish(self: Box<Self>) -> Result<CatalogRecordV1>;
 }
@@ -216,6 +220,13 @@ impl Backend {
                 }
                 for (step, spec) in items {
                     context.put(step, spec, replace)?;
+                }
+                if !context.changed() {
+                    // Every item is the spec its step holds already (an upsert of the same
+                    // spec): nothing to commit, and the revision stays as it is.
+                    drop(context);
+                    writer.unchanged();
+                    return Ok(());
                 }
                 context.finish().map(drop)
             }),

@@ -107,6 +107,10 @@ impl ContextWrite for PgContextWriter<'_, '_> {
         PgContextWriter::step_count(self)
     }
 
+    fn changed(&self) -> bool {
+        PgContextWriter::changed(self)
+    }
+
     fn finish(self: Box<Self>) -> Result<CatalogRecordV1> {
         PgContextWriter::finish(*self)
     }

@@ -37,6 +37,8 @@ pub(crate) struct ContextWriter<'txn> {
     /// The step-type index as this transaction changes it, written by [`Self::finish`]; a
     /// writer dropped without `finish` belongs to a discarded transaction.
     types: TypeIndexWriter,
+    /// Set by the first put or remove that changes a row ([`Self::changed`]).
+    changed: bool,
 }
 
 /// What a [`ContextWriter::put`] did.
@@ -44,6 +46,8 @@ pub(crate) struct ContextWriter<'txn> {
 pub(crate) enum PutOutcome {
     Inserted,
     Replaced,
+    /// The name held exactly this spec already: nothing was written.
+    Unchanged,
 }
 
 impl<'txn> ContextWriter<'txn> {
@@ -64,6 +68,7 @@ impl<'txn> ContextWriter<'txn> {
             entry,
             rows,
             types: TypeIndexWriter::default(),
+            changed: false,
         })
     }
 
@@ -72,9 +77,17 @@ impl<'txn> ContextWriter<'txn> {
         self.entry.step_count
     }
 
+    /// Whether a [`Self::put`] or [`Self::remove`] through this writer changed a row: a
+    /// writer that changed none need not [`Self::finish`] (no new revision).
+    pub(crate) fn changed(&self) -> bool {
+        self.changed
+    }
+
     /// Stores `spec` under `step`. With `replace == false` a taken name is
     /// [`Error::AlreadyRegistered`]; with `replace == true` the step keeps its registration
-    /// position and the type index moves it if its type changed.
+    /// position and the type index moves it if its type changed; a step that holds exactly
+    /// this spec already is left as it is ([`PutOutcome::Unchanged`]: its stored bytes are
+    /// the ones this put would write).
     ///
     /// An error leaves this transaction's table in an unspecified state (a taken name is
     /// found by inserting over it): the caller must discard the transaction, as every caller
@@ -105,33 +118,47 @@ impl<'txn> ContextWriter<'txn> {
             self.next_seq();
             self.index_type(&spec.step_type, seq, step)?;
             self.entry.step_count += 1;
+            self.changed = true;
             return Ok(PutOutcome::Inserted);
         }
+        // The sealed value this put writes, once the step's position is known.
+        let id = self.entry.id;
+        let sealed = |seq| {
+            let mut value = codec::encode_step(seq, spec, 4);
+            seal::seal_reserved(SEAL_SPEC, id, step.as_bytes(), &mut value);
+            value
+        };
         let existing = match self
             .rows
             .get(key.as_slice())
             .map_err(fail(&self.name, step))?
         {
-            Some(value) => Some(decode_step(&self.name, self.entry.id, step, value.value())?),
+            Some(stored) => {
+                let old = decode_step(&self.name, self.entry.id, step, stored.value())?;
+                let value = sealed(old.seq);
+                if value.as_slice() == stored.value() {
+                    return Ok(PutOutcome::Unchanged);
+                }
+                Some((old, value))
+            }
             None => None,
         };
-        let (seq, outcome) = match &existing {
-            Some(old) => {
+        self.changed = true;
+        let (value, outcome) = match existing {
+            Some((old, value)) => {
                 if old.step_type != spec.step_type {
                     self.unindex_type(&old.step_type, old.seq, step)?;
                     self.index_type(&spec.step_type, old.seq, step)?;
                 }
-                (old.seq, PutOutcome::Replaced)
+                (value, PutOutcome::Replaced)
             }
             None => {
                 let seq = self.next_seq();
                 self.index_type(&spec.step_type, seq, step)?;
                 self.entry.step_count += 1;
-                (seq, PutOutcome::Inserted)
+                (sealed(seq), PutOutcome::Inserted)
             }
         };
-        let mut value = codec::encode_step(seq, spec, 4);
-        seal::seal_reserved(SEAL_SPEC, self.entry.id, step.as_bytes(), &mut value);
         self.rows
             .insert(key.as_slice(), value.as_slice())
             .map_err(fail(&self.name, step))?;
@@ -148,6 +175,7 @@ impl<'txn> ContextWriter<'txn> {
             Some(value) => decode_step(&self.name, self.entry.id, step, value.value())?,
             None => return Ok(false),
         };
+        self.changed = true;
         self.unindex_type(&old.step_type, old.seq, step)?;
         self.entry.step_count = self.entry.step_count.saturating_sub(1);
         Ok(true)
