@@ -94,7 +94,9 @@ pub(crate) struct FileCheck {
 
 impl FileCheck {
     /// The check for the file `path` names now; `None` when the path cannot be made
-    /// absolute or opened, or on platforms without inodes (no check is made there).
+    /// absolute or opened, or on platforms without inodes (no check is made there). It
+    /// holds no header yet: the store records one ([`Self::record`]) once its open, with
+    /// any migration or first commit, is done, and checks nothing before.
     pub(crate) fn at(path: &Path) -> Option<FileCheck> {
         #[cfg(not(unix))]
         {
@@ -108,14 +110,12 @@ impl FileCheck {
         if FileIdentity::of(&absolute) != Some(opened) {
             return None;
         }
-        let check = FileCheck {
+        Some(FileCheck {
             absolute,
             opened,
             file,
             header: Mutex::new(None),
-        };
-        check.record();
-        Some(check)
+        })
     }
 
     /// Records the header as it is now: after this store's own commit (successful or not),
@@ -212,5 +212,28 @@ impl FileCheck {
                 "the file was overwritten or truncated in place by another program after this manager opened it, so nothing was written: a write would mix this manager's state with contents it did not write, damaging both",
             )),
         }
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::FileCheck;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    /// Making a check reads no header (the store records one after its open, which may
+    /// commit, and so would overwrite it at once): what the file holds when it is first
+    /// recorded or looked at is what later looks compare with.
+    #[test]
+    fn making_a_check_reads_no_header() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("file");
+        std::fs::write(&path, [1u8; 400])?;
+        let check = FileCheck::at(&path).ok_or("no check on a plain file")?;
+        std::fs::write(&path, [2u8; 400])?;
+        assert!(!check.changed_in_place(), "the header was read when made");
+        std::fs::write(&path, [3u8; 400])?;
+        assert!(check.changed_in_place(), "a change after the record");
+        Ok(())
     }
 }
