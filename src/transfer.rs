@@ -562,16 +562,24 @@ impl SpecificationRegistry {
     /// [`Error::ContextCleared`]; [`Error::ReadOnly`] on a read-only manager; storage errors.
     pub fn import_json_with(&self, json: &str, options: &ImportOptions) -> Result<usize> {
         let steps = parse_steps_json(json, options).map_err(|error| match error {
-            // The document is this context's import: the message says which context.
+            // The document is this context's import: the message says which context, before
+            // the step and field a refusal inside a step names.
             Error::InvalidInput {
                 what,
                 detail,
                 source,
-            } if what == WHAT => Error::InvalidInput {
-                what: format!("{WHAT} into context {}", shorten(self.context_name())),
-                detail,
-                source,
-            },
+            } => {
+                let import = format!("{WHAT} into context {}", shorten(self.context_name()));
+                Error::InvalidInput {
+                    what: if what == WHAT {
+                        import
+                    } else {
+                        format!("{import}, {what}")
+                    },
+                    detail,
+                    source,
+                }
+            }
             other => other,
         })?;
         let items = steps.iter().map(|(name, spec)| (name.as_str(), spec));
