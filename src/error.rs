@@ -533,6 +533,25 @@ impl Error {
             source,
         }
     }
+
+    /// This error, with `place` (a database file or server, as messages show it) named in
+    /// a corruption's location when it is not already: damage found deep in a read or
+    /// write is located by its context and step, and a program with several registries
+    /// must know which one to restore. Other errors are returned as they are.
+    pub(crate) fn located_in(self, place: &str) -> Self {
+        match self {
+            Error::Corrupted {
+                location,
+                detail,
+                source,
+            } if !location.contains(place) => Error::Corrupted {
+                location: format!("{location} of {place}"),
+                detail,
+                source,
+            },
+            other => other,
+        }
+    }
 }
 
 /// A field serde names in its error: one a struct requires and the input lacks, or one

@@ -371,6 +371,23 @@ pub(super) fn map_error(server: &str, action: &str, err: postgres::Error) -> Err
         );
         return server_error(server, &action, ServerErrorKind::ConnectionLost, err);
     }
+    // undefined_table, undefined_function, undefined_column: every session checks the
+    // schema version when it opens, so a part of the schema missing now was dropped or
+    // changed by hand: the registry is damaged, not the server unavailable.
+    if let Some(db) = err
+        .as_db_error()
+        .filter(|db| matches!(db.code().code(), "42P01" | "42883" | "42703"))
+    {
+        let detail = format!(
+            "{action} found a part of the registry's schema missing ({}): it was dropped or changed by hand",
+            crate::spec::escape_name(db.message())
+        );
+        return Error::corrupted(
+            format!("the registry on {server}"),
+            detail,
+            Some(cause(err)),
+        );
+    }
     match kind {
         Some(kind) => server_error(server, action, kind, err),
         None => Error::Storage {

@@ -276,11 +276,15 @@ impl PgStore {
         action: &str,
         f: impl FnOnce(&mut Conn, &str) -> Result<T>,
     ) -> Result<T> {
-        self.pool.with(
-            &self.label,
-            || self.open_conn(action),
-            |conn| f(conn, &self.label),
-        )
+        self.pool
+            .with(
+                &self.label,
+                || self.open_conn(action),
+                |conn| f(conn, &self.label),
+            )
+            // Damage is located by context and step; the message names the server too, as a
+            // file's names the file.
+            .map_err(|e| e.located_in(&crate::spec::escape_name(&self.label)))
     }
 
     /// The catalog record of context `name` if it still has catalog id `id` (else

@@ -255,26 +255,7 @@ impl Store {
     /// already: damage found deep in a read or write is located by its context and step,
     /// and a program with several registry files must know which one to restore.
     pub(crate) fn naming_file(&self, error: Error) -> Error {
-        match error {
-            Error::Corrupted {
-                location,
-                detail,
-                source,
-            } => {
-                let file = crate::spec::escape_name(&self.path.to_string_lossy()).into_owned();
-                let location = if location.contains(&file) {
-                    location
-                } else {
-                    format!("{location} of {file}")
-                };
-                Error::Corrupted {
-                    location,
-                    detail,
-                    source,
-                }
-            }
-            other => other,
-        }
+        error.located_in(&crate::spec::escape_name(&self.path.to_string_lossy()))
     }
 
     /// [`Error::Forked`] in a process forked from the one that opened the store.
