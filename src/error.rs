@@ -584,11 +584,11 @@ fn field_named(err: &serde_json::Error) -> Option<FieldNamed> {
     }
 }
 
-/// A key as messages show it (inside backquotes): escaped ([`crate::spec::escape_name`]) and
+/// A key as messages show it (inside backquotes): escaped ([`crate::spec::escape_name_exact`]) and
 /// cut after 100 characters.
 pub(crate) fn shorten_key(key: &str) -> String {
     const LIMIT: usize = 100;
-    let key = crate::spec::escape_name(key);
+    let key = crate::spec::escape_name_exact(key);
     if key.chars().count() <= LIMIT {
         key.into_owned()
     } else {
@@ -597,11 +597,11 @@ pub(crate) fn shorten_key(key: &str) -> String {
     }
 }
 
-/// A name as messages show it: escaped ([`crate::spec::escape_name`]) so that control and
+/// A name as messages show it: escaped ([`crate::spec::escape_name_exact`]) so that control and
 /// invisible reordering characters cannot reach a terminal or a log raw, quoted, and cut to
 /// 100 characters so that hostile input cannot make an error message megabytes long.
 pub(crate) fn shorten(name: &str) -> String {
-    let shown = crate::spec::escape_name(name);
+    let shown = crate::spec::escape_name_exact(name);
     match cut_head(&shown) {
         None => format!("'{shown}'"),
         Some(head) => format!("'{head}…' ({} bytes)", name.len()),
@@ -615,10 +615,10 @@ pub(crate) fn cut_head(text: &str) -> Option<String> {
     (text.chars().count() > LIMIT).then(|| text.chars().take(LIMIT).collect())
 }
 
-/// A path as messages show it: escaped like a name ([`crate::spec::escape_name`]), so that a
+/// A path as messages show it: escaped like a name ([`crate::spec::escape_name_exact`]), so that a
 /// control character in a file name cannot reach a terminal or log raw.
 fn shown_path(path: &std::path::Path) -> String {
-    crate::spec::escape_name(&path.to_string_lossy()).into_owned()
+    crate::spec::escape_name_exact(&path.to_string_lossy()).into_owned()
 }
 
 /// "the record of step 's' in context 'c'": where a record's encoding or decoding failed.
@@ -639,7 +639,7 @@ fn join_problems(problems: &[SpecProblem]) -> String {
         .take(SHOWN)
         .map(|p| {
             // The field holds a dependency or output name: escaped as `SpecProblem` shows it.
-            let field = crate::spec::escape_name(&p.field);
+            let field = crate::spec::escape_name_exact(&p.field);
             format!("step {}: {field} {}", shorten(&p.step), p.message)
         })
         .collect::<Vec<_>>()

@@ -284,7 +284,7 @@ impl PgStore {
             )
             // Damage is located by context and step; the message names the server too, as a
             // file's names the file.
-            .map_err(|e| e.located_in(&crate::spec::escape_name(&self.label)))
+            .map_err(|e| e.located_in(&crate::spec::escape_name_exact(&self.label)))
     }
 
     /// The catalog record of context `name` if it still has catalog id `id` (else

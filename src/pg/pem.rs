@@ -92,7 +92,7 @@ struct PemFile {
 
 impl PemFile {
     fn read(path: &Path, kind: &str, parameter: &str) -> Result<PemFile> {
-        let shown = crate::spec::escape_name(&path.to_string_lossy()).into_owned();
+        let shown = crate::spec::escape_name_exact(&path.to_string_lossy()).into_owned();
         let what = format!("{kind} '{shown}' ({parameter})");
         let bytes = std::fs::read(path).map_err(|source| Error::InvalidInput {
             what: what.clone(),

@@ -5,7 +5,7 @@
 //! validation details: the [`SpecProblem`]s that [`StepSpecification::validate`] and
 //! [`StepSpecification::lint`] return, the name rules ([`validate_step_name`],
 //! [`validate_context_name`], [`MAX_NAME_BYTES`]) and how messages show a name
-//! ([`escape_name`]).
+//! ([`escape_name_exact`]) and a whole text ([`escape_name`]).
 //!
 //! The serde shape is the one of the `steps` entries in the cursus fixture
 //! (`cursus-step-specs.json`): dependency and output types are under the key `type`, missing
@@ -23,7 +23,8 @@ mod validate;
 
 pub(crate) use validate::check_name;
 pub use validate::{
-    MAX_NAME_BYTES, SpecProblem, escape_name, validate_context_name, validate_step_name,
+    MAX_NAME_BYTES, SpecProblem, escape_name, escape_name_exact, validate_context_name,
+    validate_step_name,
 };
 
 /// What kind of artifact a dependency needs or an output produces.

@@ -1,7 +1,7 @@
 //! Validation of specifications and names: the rules enforced on registration
 //! ([`StepSpecification::validate`]), the style warnings that are not enforced
 //! ([`StepSpecification::lint`]), the name rules shared by steps and contexts, and how
-//! messages show a name ([`escape_name`]).
+//! messages show a name ([`escape_name_exact`]) or a text ([`escape_name`]).
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -284,11 +284,14 @@ fn needs_escape(c: char) -> bool {
         )
 }
 
-/// `text` as this library's messages show it: `\n`, `\r` and `\t` for those characters and
-/// `\u{1b}` for every other control, format (bidi, zero-width, word joiner, soft hyphen, tag)
-/// or other invisible character; everything else as it is. Error messages show every name this way, so a hostile name cannot move a terminal's
-/// cursor, ring its bell, start a new log line or reverse the text around it; the error's
-/// fields keep the name exact.
+/// `text` with every control, format (bidi, zero-width, word joiner, soft hyphen, tag) or
+/// other invisible character escaped: `\n`, `\r` and `\t` for those characters and
+/// `\u{1b}` for every other; everything else as it is, backslashes included. Text escaped
+/// once is left as it is, so this is for whole texts that may hold names escaped already (a
+/// message printed to a terminal or a log): a hostile name cannot move a terminal's cursor,
+/// ring its bell, start a new log line or reverse the text around it. Two different texts
+/// can show alike (a newline and a backslash followed by `n`): a name alone is shown with
+/// [`escape_name_exact`], as this library's messages show every name.
 ///
 /// ```
 /// use pipeline_deps::spec::escape_name;
@@ -297,7 +300,29 @@ fn needs_escape(c: char) -> bool {
 /// assert_eq!(escape_name("训练管道"), "训练管道");
 /// ```
 pub fn escape_name(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(needs_escape) {
+    escape(text, false)
+}
+
+/// `name` as this library's messages show it: escaped as [`escape_name`] escapes it, and
+/// each backslash doubled, so that every backslash shown begins an escape and two different
+/// names never show alike (the name `a\nb`, a backslash and an `n`, shows as `a\\nb`; the
+/// name with a newline as `a\nb`). The error's fields keep the name exact.
+///
+/// ```
+/// use pipeline_deps::spec::escape_name_exact;
+///
+/// assert_eq!(escape_name_exact("a\nb"), "a\\nb");
+/// assert_eq!(escape_name_exact("a\\nb"), "a\\\\nb");
+/// assert_eq!(escape_name_exact("训练管道"), "训练管道");
+/// ```
+pub fn escape_name_exact(name: &str) -> Cow<'_, str> {
+    escape(name, true)
+}
+
+/// [`escape_name`], and with `backslash` also each backslash doubled.
+fn escape(text: &str, backslash: bool) -> Cow<'_, str> {
+    let escaped = |c: char| needs_escape(c) || (backslash && c == '\\');
+    if !text.chars().any(escaped) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -306,6 +331,7 @@ pub fn escape_name(text: &str) -> Cow<'_, str> {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
+            '\\' if backslash => out.push_str("\\\\"),
             c if needs_escape(c) => {
                 let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
             }
@@ -397,7 +423,7 @@ impl std::fmt::Display for SpecProblem {
             f,
             "step {}: {} {}",
             crate::error::shorten(&self.step),
-            escape_name(&self.field),
+            escape_name_exact(&self.field),
             self.message
         )
     }
@@ -439,7 +465,60 @@ mod tests {
         }
     }
 
+    /// Reads a name back from what [`super::escape_name_exact`] shows: every backslash
+    /// begins an escape. `None` when the text is not such an escape's.
+    fn unescape(shown: &str) -> Option<String> {
+        let mut out = String::new();
+        let mut chars = shown.chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            match chars.next()? {
+                'n' => out.push('\n'),
+                'r' => out.push('\r'),
+                't' => out.push('\t'),
+                '\\' => out.push('\\'),
+                'u' => {
+                    if chars.next()? != '{' {
+                        return None;
+                    }
+                    let hex: String = chars.by_ref().take_while(|&c| c != '}').collect();
+                    out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+                }
+                _ => return None,
+            }
+        }
+        Some(out)
+    }
+
+    #[test]
+    fn a_newline_and_a_backslash_n_show_differently() {
+        assert_eq!(super::escape_name_exact("a\nb"), "a\\nb");
+        assert_eq!(super::escape_name_exact("a\\nb"), "a\\\\nb");
+        assert_eq!(super::escape_name_exact("a\\u{1b}"), "a\\\\u{1b}");
+        assert_eq!(super::escape_name_exact("训练管道"), "训练管道");
+    }
+
     proptest! {
+        /// What a name shows as reads back as that name, so two different names never show
+        /// alike; and it holds nothing that needs escaping, so escaping it again as a text
+        /// leaves it as it is.
+        #[test]
+        fn exactly_escaped_names_read_back_and_never_show_alike(
+            text in "(?s)[a-z\\\\nrtu{}\n\r\t\u{1b}\u{202e}]{0,12}|(?s).{0,40}",
+            other in "(?s)[a-z\\\\nrtu{}\n\r\t\u{1b}\u{202e}]{0,12}",
+        ) {
+            let shown = super::escape_name_exact(&text);
+            prop_assert_eq!(unescape(&shown), Some(text.clone()));
+            prop_assert!(!shown.chars().any(super::needs_escape));
+            prop_assert_eq!(super::escape_name(&shown), shown.clone());
+            if other != text {
+                prop_assert_ne!(super::escape_name_exact(&other), shown);
+            }
+        }
+
         /// Escaped text holds no character that needs escaping.
         #[test]
         fn escaped_text_is_free_of_what_it_escapes(text in "(?s).{0,40}") {

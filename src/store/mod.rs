@@ -255,7 +255,9 @@ impl Store {
     /// already: damage found deep in a read or write is located by its context and step,
     /// and a program with several registry files must know which one to restore.
     pub(crate) fn naming_file(&self, error: Error) -> Error {
-        error.located_in(&crate::spec::escape_name(&self.path.to_string_lossy()))
+        error.located_in(&crate::spec::escape_name_exact(
+            &self.path.to_string_lossy(),
+        ))
     }
 
     /// [`Error::Forked`] in a process forked from the one that opened the store.
