@@ -1,7 +1,9 @@
 //! Invariant: on PostgreSQL, a write that changes nothing — clearing an empty context, an
 //! upsert or an `upsert_many` of exactly the specs the steps hold — writes no row: the
 //! context's catalog row and its spec rows keep their row versions (no update, no lock,
-//! which PostgreSQL also marks in the row and logs), and the revision stays as it is.
+//! which PostgreSQL also marks in the row and logs), and the revision stays as it is. An
+//! import writes its context's catalog row once per batch call and once to finish, not
+//! before anything changed.
 #![cfg(feature = "postgres")]
 
 #[path = "support/pg_cluster.rs"]
@@ -72,5 +74,37 @@ fn writes_that_change_nothing_leave_every_row_version() -> TestResult {
     full.clear()?;
     assert_ne!(row_versions(&mut client, "full")?, changed);
     assert!(full.is_empty()?);
+    Ok(())
+}
+
+#[test]
+fn an_import_updates_the_catalog_row_only_when_something_changed() -> TestResult {
+    let Some(server) = pg_cluster::server("import_updates")? else {
+        return Ok(());
+    };
+    let url = server.database("import_updates")?;
+    let manager = RegistryManager::connect(&url)?;
+    manager.get_registry("ctx")?.register("a", &spec("A"))?;
+    let mut client = postgres::Client::connect(&url, postgres::NoTls)?;
+    // Counts the updates of catalog rows.
+    client.batch_execute(
+        "CREATE TABLE catalog_updates (n integer);
+         CREATE FUNCTION count_catalog_update() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN INSERT INTO catalog_updates VALUES (1); RETURN NEW; END $$;
+         CREATE TRIGGER counted AFTER UPDATE ON pd_contexts
+           FOR EACH ROW EXECUTE FUNCTION count_catalog_update();",
+    )?;
+    let steps: Vec<(String, StepSpecification)> =
+        (0..3).map(|n| (format!("s{n}"), spec("B"))).collect();
+    let summary = manager.import_steps("ctx", &steps, false)?;
+    assert_eq!((summary.new, summary.step_count), (3, 4));
+    let updates: i64 = client
+        .query_one("SELECT count(*) FROM catalog_updates", &[])?
+        .get(0);
+    // One by the batch function's call, one by the import's finish.
+    assert_eq!(
+        updates, 2,
+        "the import updated the catalog row {updates} times"
+    );
     Ok(())
 }

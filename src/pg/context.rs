@@ -304,6 +304,9 @@ pub(crate) struct PgContextWriter<'s, 'c> {
     types: std::collections::HashMap<String, TypeTally>,
     /// Whether a put or remove changed a row ([`Self::changed`]).
     changed: bool,
+    /// Whether the counters or the type index changed since they were last written (or
+    /// read back) in the catalog: a batch must write them first.
+    unwritten: bool,
 }
 
 /// One step type's row of the index as this writer changes it.
@@ -334,6 +337,7 @@ impl<'s, 'c> PgContextWriter<'s, 'c> {
             key: i64::try_from(entry.id).unwrap_or(i64::MAX),
             types: std::collections::HashMap::new(),
             changed: false,
+            unwritten: false,
         }
     }
 
@@ -398,6 +402,7 @@ impl<'s, 'c> PgContextWriter<'s, 'c> {
                     return Ok(false);
                 }
                 self.changed = true;
+                self.unwritten = true;
                 if old.step_type != spec.step_type {
                     self.unindex_type(&old.step_type, step)?;
                     self.index_type(&spec.step_type, step)?;
@@ -414,6 +419,7 @@ impl<'s, 'c> PgContextWriter<'s, 'c> {
             }
             None => {
                 self.changed = true;
+                self.unwritten = true;
                 let seq = self.next_seq();
                 self.index_type(&spec.step_type, step)?;
                 self.entry.step_count += 1;
@@ -447,6 +453,7 @@ impl<'s, 'c> PgContextWriter<'s, 'c> {
         };
         let (_, old) = step_row(&self.name, &row)?;
         self.changed = true;
+        self.unwritten = true;
         self.unindex_type(&old.step_type, step)?;
         self.entry.step_count = self.entry.step_count.saturating_sub(1);
         Ok(true)
@@ -577,11 +584,11 @@ impl<'s, 'c> PgContextWriter<'s, 'c> {
         Ok(())
     }
 
-    /// Writes the updated counts and a new revision to the catalog, in this transaction.
     /// Stores every item in order as [`Self::put`] does, through the batch function
     /// `pd_put_steps` in calls of at most 4 MiB ([`Batch`]) (an import made two round trips
     /// per step: 200,000 steps took 44 s); returns how many were inserted. What this writer
-    /// changed before is written first, and its view of the catalog row is read back after.
+    /// changed before, if anything, is written first (the function counts from the catalog
+    /// row), and its view of the catalog row is read back after.
     pub(crate) fn put_all(
         &mut self,
         items: &[(&str, &StepSpecification)],
@@ -591,7 +598,9 @@ impl<'s, 'c> PgContextWriter<'s, 'c> {
             return Ok(0);
         }
         self.changed = true;
-        self.write_entry()?;
+        if self.unwritten {
+            self.write_entry()?;
+        }
         let revision = self.entry.revision;
         let action = format!(
             "writing {} step(s) of context {}",
@@ -641,9 +650,11 @@ impl<'s, 'c> PgContextWriter<'s, 'c> {
              next_position = $4, revision = $5 WHERE id = $1",
             &[&self.key, &values[0], &values[1], &values[2], &values[3]],
         )?;
+        self.unwritten = false;
         Ok(())
     }
 
+    /// Writes the updated counts and a new revision to the catalog, in this transaction.
     pub(crate) fn finish(mut self) -> Result<CatalogRecordV1> {
         self.entry.revision += 1;
         self.write_entry()?;
