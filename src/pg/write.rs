@@ -102,7 +102,7 @@ pub(super) struct Batch<'a> {
     types: Vec<&'a str>,
     tails: Vec<Vec<u8>>,
     /// The ranges of steps sent in one call each, in order.
-    pub(super) calls: Vec<std::ops::Range<usize>>,
+    calls: Vec<std::ops::Range<usize>>,
 }
 
 impl<'a> Batch<'a> {
@@ -177,14 +177,13 @@ impl PgStore {
         replace: bool,
     ) -> Result<()> {
         self.refuse_if_read_only()?;
-        let key = signed_id(name, id)?;
-        let mut batch = Batch::encode(name, items)?;
-        if batch.calls.is_empty() {
-            // A batch of nothing is still a write, as on a file: the function checks the
-            // handle's context (`ContextCleared` once another process cleared it) and bumps
-            // its revision. Sending nothing returned `Ok` for a cleared context.
-            batch.calls.push(0..0);
+        if items.is_empty() {
+            // Nothing to store: one read checks the handle's context (`ContextCleared` once
+            // another process cleared it), and nothing is written, as on a file.
+            return self.context_entry(name, id).map(drop);
         }
+        let key = signed_id(name, id)?;
+        let batch = Batch::encode(name, items)?;
         self.with_conn(action, |conn, server| {
             if let ([step], [step_type], [tail]) =
                 (&batch.steps[..], &batch.types[..], &batch.tails[..])

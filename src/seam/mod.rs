@@ -230,12 +230,6 @@ impl Backend {
                 }
                 context.finish().map(drop)
             }),
-            // Nothing to store: one read checks the handle's context, and nothing is written.
-            #[cfg(feature = "postgres")]
-            Backend::Postgres(pg) if items.is_empty() => {
-                pg.refuse_if_read_only()?;
-                pg.context_entry(name, id).map(drop)
-            }
             #[cfg(feature = "postgres")]
             Backend::Postgres(pg) => pg.put_steps(action, name, id, items, replace),
         }
