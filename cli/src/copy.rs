@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::commands::{Session, list_preview, open_read, open_write};
 use crate::json::{self, JsonPath, schema};
-use crate::output::{esc, path_text};
+use crate::output::{esc_name, path_text};
 use crate::{Failure, Status};
 
 /// The options that named `copy`'s two registries (`--from`, or `--db` when it was not
@@ -144,7 +144,7 @@ pub fn copy(s: &mut Session<'_>, from: &Path, to: &Path) -> Result<Status, Failu
             writeln!(
                 s.out,
                 "copied context '{}' ({} step(s))",
-                esc(&done.name),
+                esc_name(&done.name),
                 done.step_count
             )?;
             // Now, not when the buffer fills or the command ends: a copy interrupted
@@ -168,7 +168,7 @@ pub fn copy(s: &mut Session<'_>, from: &Path, to: &Path) -> Result<Status, Failu
             writeln!(
                 s.out,
                 "skipped context '{}': the target holds the same {} step(s) already",
-                esc(&c.name),
+                esc_name(&c.name),
                 c.step_count
             )?;
         }

@@ -15,7 +15,7 @@ use crate::commands::{
 };
 use crate::json::{self, Candidate, ExplainedDependency, JsonPath, Unwired, schema};
 use crate::output::{
-    Table, db_option, esc, path_text, score, shell_path, shell_word, short, shown_path,
+    Table, db_option, esc, esc_name, path_text, score, shell_path, shell_word, short, shown_path,
 };
 use crate::scorer::Scorer;
 use crate::{Failure, Status};
@@ -181,7 +181,7 @@ pub fn resolve(
     writeln!(
         s.out,
         "context '{}': {} step(s), {} edge(s), {} unresolved step(s)",
-        esc(context),
+        esc_name(context),
         snapshot.steps.len(),
         snapshot.edges.len(),
         snapshot.unresolved.len()
@@ -310,10 +310,10 @@ fn write_explanation(
             "{}.{}  ({}, {required})",
             short(&d.consumer),
             short(&d.dependency),
-            esc(&d.dependency_type)
+            esc_name(&d.dependency_type)
         )?;
         match &d.wired_to {
-            Some(source) => writeln!(out, "  wired to {}", esc(source))?,
+            Some(source) => writeln!(out, "  wired to {}", esc_name(source))?,
             None => writeln!(out, "  not wired")?,
         }
         if d.candidates.is_empty() {
@@ -446,7 +446,7 @@ pub fn snapshot(
             "wrote {} edge(s) of {} step(s) of context '{}' to {}",
             snapshot.edges.len(),
             snapshot.steps.len(),
-            esc(context),
+            esc_name(context),
             path_text(file)
         )?;
         if !snapshot.unresolved.is_empty() {
@@ -498,7 +498,7 @@ pub fn check_snapshot(
     }
     let mut header = format!(
         "context '{}' against {}: {} edge(s) frozen, {} now",
-        esc(context),
+        esc_name(context),
         path_text(file),
         frozen.edges.len(),
         current.edges.len()
@@ -506,7 +506,7 @@ pub fn check_snapshot(
     if frozen.context != context {
         header.push_str(&format!(
             " (the snapshot was taken from context '{}')",
-            esc(&frozen.context)
+            esc_name(&frozen.context)
         ));
     }
     writeln!(s.out, "{header}")?;

@@ -15,8 +15,8 @@ use crate::commands::{
 };
 use crate::json::{self, Context, Problem, Totals, schema};
 use crate::output::{
-    Table, bytes, esc, field, field_name, field_names, field_whole, max_width, path_text, short,
-    shown_name, wrap,
+    Table, bytes, esc, esc_name, field, field_name, field_names, field_whole, max_width, path_text,
+    short, shown_name, wrap,
 };
 use crate::{Failure, Status};
 
@@ -201,7 +201,7 @@ pub fn show(s: &mut Session<'_>, context: &str, step: Option<&str>) -> Result<St
         writeln!(
             s.out,
             "context '{}': {} step(s), {} type(s)",
-            esc(context),
+            esc_name(context),
             steps.len(),
             types.len()
         )?;
@@ -312,7 +312,7 @@ pub fn types(s: &mut Session<'_>, context: &str, only: Option<&str>) -> Result<S
         return Ok(Status::Ok);
     }
     if by_type.is_empty() {
-        writeln!(s.out, "context '{}' has no steps", esc(context))?;
+        writeln!(s.out, "context '{}' has no steps", esc_name(context))?;
         return Ok(Status::Ok);
     }
     let mut table = Table::new(&["STEP TYPE", "COUNT", "STEPS"]).right(&[1]);
@@ -369,8 +369,8 @@ fn one_type(
     writeln!(
         s.out,
         "step type '{}' in context '{}': {} step(s)",
-        esc(only),
-        esc(context),
+        esc_name(only),
+        esc_name(context),
         members.len()
     )?;
     writeln!(s.out)?;

@@ -46,17 +46,25 @@ fn columns_setting(value: Option<&str>) -> Option<usize> {
 
 /// `text` as people see it: the library's [`escape_name`](pipeline_deps::spec::escape_name)
 /// (`\n`, `\r`, `\t`, and `\u{1b}` for every other control or invisible reordering
-/// character; `训练管道` stays `训练管道`). Used on every name and message printed for people;
-/// `--json` output is exact.
+/// character; `训练管道` stays `训练管道`). Used on every message printed for people (names
+/// alone go through [`esc_name`]); `--json` output is exact.
 pub fn esc(text: &str) -> Cow<'_, str> {
     pipeline_deps::spec::escape_name(text)
 }
 
-/// A name as tables and fields show it: escaped ([`esc`]), and in single quotes when it is
-/// empty or begins or ends with whitespace (a context named `" "` would be a blank cell, and
-/// `" a"` would look like `a`), as messages always quote names.
+/// A name (of a context, step, dependency or type) as messages show it: as the library's
+/// messages show names ([`escape_name_exact`](pipeline_deps::spec::escape_name_exact): as
+/// [`esc`], and each backslash doubled, so that a name holding a newline and one holding
+/// `\n` show apart). Whole texts, which may hold names escaped already, go through [`esc`].
+pub fn esc_name(name: &str) -> Cow<'_, str> {
+    pipeline_deps::spec::escape_name_exact(name)
+}
+
+/// A name as tables and fields show it: escaped ([`esc_name`]), and in single quotes when
+/// it is empty or begins or ends with whitespace (a context named `" "` would be a blank
+/// cell, and `" a"` would look like `a`), as messages always quote names.
 pub fn shown_name(name: &str) -> Cow<'_, str> {
-    let escaped = esc(name);
+    let escaped = esc_name(name);
     if escaped.is_empty()
         || escaped.starts_with(char::is_whitespace)
         || escaped.ends_with(char::is_whitespace)
@@ -70,10 +78,10 @@ pub fn shown_name(name: &str) -> Cow<'_, str> {
 /// Names in messages are cut to this many characters.
 pub const NAME_LIMIT: usize = 100;
 
-/// A name for a message: escaped ([`esc`]) and cut to [`NAME_LIMIT`] characters, ending
-/// in `…` and its length in bytes when cut.
+/// A name for a message: escaped ([`esc_name`]) and cut to [`NAME_LIMIT`]
+/// characters, ending in `…` and its length in bytes when cut.
 pub fn short(name: &str) -> String {
-    let escaped = esc(name);
+    let escaped = esc_name(name);
     if escaped.chars().count() <= NAME_LIMIT {
         escaped.into_owned()
     } else {

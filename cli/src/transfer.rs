@@ -13,7 +13,7 @@ use crate::commands::{
 };
 use crate::inspect::{StatsReport, stats, stats_report};
 use crate::json::{self, JsonPath, schema};
-use crate::output::{esc, path_text, short, shown_path};
+use crate::output::{esc, esc_name, path_text, short, shown_path};
 use crate::progress::{LARGE_BYTES, LARGE_STEPS, Progress};
 use crate::{Failure, Status};
 
@@ -102,7 +102,7 @@ pub fn export(
             writeln!(
                 s.out,
                 "exported {steps} step(s) of context '{}' to {}",
-                esc(context),
+                esc_name(context),
                 path_text(path)
             )?;
         }
@@ -200,7 +200,7 @@ pub fn import(
         writeln!(
             s.out,
             "imported {imported} step(s) into context '{}' ({} new, {replaced} replaced); it now has {total} step(s)",
-            esc(context),
+            esc_name(context),
             summary.new
         )?;
     }

@@ -76,3 +76,34 @@ fn names_with_edge_or_repeated_whitespace_are_shown_as_they_are() -> TestResult 
     assert_eq!(json["step_name"], " lead");
     Ok(())
 }
+
+/// A name holding an invisible character (a zero-width space) and one holding its escape as
+/// text (`\u{200b}`) are different names, and tables and messages show them differently (the
+/// backslash doubled), as the library's own messages do.
+#[test]
+fn an_invisible_character_and_its_escape_as_text_show_apart() -> TestResult {
+    let (dir, db) = temp()?;
+    let file = dir.path().join("specs.json");
+    std::fs::write(
+        &file,
+        r#"{"schema": "pipeline-deps-export/v1", "steps": [
+  {"step_name": "s", "step_type": "T", "node_type": "source",
+   "outputs": {"o": {"logical_name": "o", "property_path": "properties.O"}}}]}"#,
+    )?;
+    run(&db, &["import", "a\u{200b}b", s(&file)?])?.expect(0)?;
+    run(&db, &["import", "a\\u{200b}b", s(&file)?])?.expect(0)?;
+
+    let contexts = run(&db, &["contexts"])?.expect(0)?.stdout;
+    let shown: Vec<&str> = contexts
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| name.starts_with('a'))
+        .collect();
+    assert_eq!(shown, ["a\\u{200b}b", "a\\\\u{200b}b"], "{contexts}");
+
+    let missing = run(&db, &["show", "a\\u{200b}b", "gone"])?
+        .expect(4)?
+        .stderr;
+    assert!(missing.contains("'a\\\\u{200b}b'"), "{missing}");
+    Ok(())
+}

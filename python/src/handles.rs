@@ -267,7 +267,7 @@ impl NativeRegistry {
         lock(&self.inner).clone().ok_or_else(|| {
             let raised = ClosedError::new_err(format!(
                 "the registry of context '{}' is closed",
-                pipeline_deps::spec::escape_name(&self.context)
+                pipeline_deps::spec::escape_name_exact(&self.context)
             ));
             // Named exactly, as every error about a context names it (`context`).
             Python::attach(|py| {
@@ -291,7 +291,7 @@ fn of_step(error: pipeline_deps::Error, step: &str) -> pipeline_deps::Error {
                 "a step specification",
                 &format!(
                     "the specification of step '{}'",
-                    pipeline_deps::spec::escape_name(step)
+                    pipeline_deps::spec::escape_name_exact(step)
                 ),
                 1,
             ),
@@ -313,7 +313,7 @@ fn into_context(error: pipeline_deps::Error, context: &str) -> pipeline_deps::Er
         } if what == "the JSON import" => pipeline_deps::Error::InvalidInput {
             what: format!(
                 "the JSON import into context '{}'",
-                pipeline_deps::spec::escape_name(context)
+                pipeline_deps::spec::escape_name_exact(context)
             ),
             detail,
             source,
@@ -507,7 +507,7 @@ impl NativeRegistry {
             let note = format!(
                 "the import into context '{}' was writing when the signal came, and was \
                  completed: its {written} step(s) were written",
-                pipeline_deps::spec::escape_name(&self.context)
+                pipeline_deps::spec::escape_name_exact(&self.context)
             );
             // Python 3.11 and later show notes; before, the exception goes without it.
             let _ = interrupt.value(py).call_method1("add_note", (note,));

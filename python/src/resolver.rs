@@ -36,7 +36,7 @@ impl NativeResolver {
             .ok_or_else(|| {
                 let raised = ClosedError::new_err(format!(
                     "the resolver over context '{}' is closed",
-                    pipeline_deps::spec::escape_name(&self.context)
+                    pipeline_deps::spec::escape_name_exact(&self.context)
                 ));
                 // Named exactly, as every error about a context names it (`context`).
                 Python::attach(|py| {
