@@ -1,9 +1,12 @@
-//! Invariant: opening a database on a custom storage backend treats an image left by an
-//! interrupted creation (no magic number, nothing but zeros past the header) as a file open
-//! does: a writable open resets it and creates the database afresh, and a read-only open
-//! refuses it and writes nothing. Written against a mutant of `Store::open_backend_inner`
-//! that the cited tests let survive (see the report of the second mutation audit, cargo-mutants):
-//! the reset run for read-only opens instead of writable ones.
+//! Invariant: a read-only open refuses what it cannot read and writes nothing, and a writable
+//! open makes a registry of what a creation left: on a custom storage backend, an image left
+//! by an interrupted creation (no magic number, nothing but zeros past the header) is reset
+//! and created afresh by a writable open, and refused untouched by a read-only one; a redb
+//! file with no schema version (no table at all) is not a registry to a read-only open.
+//! Written against mutants of `Store::open_backend_inner` and `check_version` that the cited
+//! tests let survive (see the report of the second mutation audit, cargo-mutants): the reset
+//! run for read-only opens instead of writable ones, and a missing schema version accepted
+//! for a read-only open.
 
 mod support;
 
@@ -97,5 +100,27 @@ fn a_read_only_open_of_an_interrupted_backend_image_refuses_it_and_writes_nothin
         opened.map(|m| m.is_read_only())
     );
     assert!(*disk.bytes() == before, "a read-only open wrote the image");
+    Ok(())
+}
+
+/// A redb database that holds no table at all (what `redb::Database::create` leaves): a
+/// writable open would make it a registry, a read-only one has nothing to read and must say
+/// so rather than serve an empty registry.
+#[test]
+fn a_read_only_open_of_a_redb_file_without_a_schema_version_is_not_a_registry() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("empty.redb");
+    drop(redb::Database::create(&path)?);
+    let before = std::fs::read(&path)?;
+    let opened = RegistryManager::builder().read_only(true).open(&path);
+    assert!(
+        matches!(opened, Err(Error::NotARegistry { .. })),
+        "a read-only open of a redb file without a schema version: {:?}",
+        opened.map(|m| m.list_contexts())
+    );
+    assert!(
+        std::fs::read(&path)? == before,
+        "a read-only open wrote the file"
+    );
     Ok(())
 }
