@@ -1,12 +1,15 @@
-//! Invariant: a read-only open refuses what it cannot read and writes nothing, and a writable
-//! open makes a registry of what a creation left: on a custom storage backend, an image left
-//! by an interrupted creation (no magic number, nothing but zeros past the header) is reset
-//! and created afresh by a writable open, and refused untouched by a read-only one; a redb
-//! file with no schema version (no table at all) is not a registry to a read-only open.
-//! Written against mutants of `Store::open_backend_inner` and `check_version` that the cited
-//! tests let survive (see the report of the second mutation audit, cargo-mutants): the reset
-//! run for read-only opens instead of writable ones, and a missing schema version accepted
-//! for a read-only open.
+//! Invariant: an open refuses what it must not read or adopt, and writes nothing then; and
+//! it makes a registry of what an interrupted creation left. On a custom storage backend, an
+//! image left by an interrupted creation (no magic number, nothing but zeros past the
+//! header) is reset and created afresh by a writable open, and refused untouched by a
+//! read-only one; a redb file with no schema version is not a registry to a read-only open;
+//! a registry file that lost its meta table but keeps catalog rows is refused, not adopted;
+//! and with the integrity check on open, damage is dealt with at the open, never left for a
+//! read. Written against mutants of `src/store/open.rs` that the cited tests let survive (see
+//! the report of the second mutation audit, cargo-mutants): the backend reset run for
+//! read-only opens instead of writable ones, a missing schema version accepted for a
+//! read-only open, catalog rows no longer counted as a sign of someone's data, and the
+//! integrity check on open made for read-only opens only.
 
 mod support;
 
@@ -122,5 +125,88 @@ fn a_read_only_open_of_a_redb_file_without_a_schema_version_is_not_a_registry() 
         std::fs::read(&path)? == before,
         "a read-only open wrote the file"
     );
+    Ok(())
+}
+
+/// A registry file whose meta table is gone (and with it the schema version and the next
+/// context id) still has catalog rows: adopting it as a new registry would hand the next new
+/// context the id, and so the table, of an existing one. A writable open refuses it as not a
+/// registry and leaves it byte for byte as it was.
+#[test]
+fn a_registry_file_that_lost_its_meta_table_is_refused_not_adopted() -> TestResult {
+    const META: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("pipeline_deps.meta");
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("registry.redb");
+    {
+        let manager = RegistryManager::open(&path)?;
+        manager
+            .get_registry("ctx")?
+            .register("step", &support::numbered_spec(1, 1))?;
+    }
+    {
+        let db = redb::Database::create(&path)?;
+        let txn = db.begin_write()?;
+        if !txn.delete_table(META)? {
+            return Err("the registry had no meta table to delete".into());
+        }
+        txn.commit()?;
+    }
+    let before = std::fs::read(&path)?;
+    let opened = RegistryManager::open(&path);
+    assert!(
+        matches!(opened, Err(Error::NotARegistry { .. })),
+        "a writable open of a registry without its meta table: {:?}",
+        opened.map(|m| m.list_contexts())
+    );
+    assert!(
+        std::fs::read(&path)? == before,
+        "the refused open wrote the file"
+    );
+    Ok(())
+}
+
+/// With `check_integrity_on_open(true)` every page is verified at open, so damage is dealt
+/// with up front: the open refuses the file (or the engine falls back to an earlier commit
+/// that the damage did not reach), and no later read meets it.
+#[test]
+fn with_the_integrity_check_on_open_damage_never_waits_for_a_read() -> TestResult {
+    const DESCRIPTION: &str = "a description that appears once in the file";
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("registry.redb");
+    {
+        let manager = RegistryManager::open(&path)?;
+        let mut spec = support::numbered_spec(1, 1);
+        if let Some(output) = spec.outputs.get_mut("out") {
+            output.description = DESCRIPTION.to_owned();
+        }
+        manager.get_registry("ctx")?.register("step", &spec)?;
+    }
+    let mut bytes = std::fs::read(&path)?;
+    let mut flipped = 0;
+    while let Some(at) = bytes
+        .windows(DESCRIPTION.len())
+        .position(|w| w == DESCRIPTION.as_bytes())
+    {
+        bytes[at] ^= 1;
+        flipped += 1;
+    }
+    assert!(flipped > 0, "the description is not in the file");
+    std::fs::write(&path, &bytes)?;
+    let manager = match RegistryManager::builder()
+        .check_integrity_on_open(true)
+        .open(&path)
+    {
+        Err(error) => {
+            assert!(error.is_corruption(), "{error:?}");
+            return Ok(());
+        }
+        Ok(manager) => manager,
+    };
+    for context in manager.list_contexts()? {
+        let registry = manager.get_registry(&context)?;
+        for step in registry.list_step_names()? {
+            registry.get_specification(&step)?;
+        }
+    }
     Ok(())
 }
