@@ -4,12 +4,15 @@
 //! header) is reset and created afresh by a writable open, and refused untouched by a
 //! read-only one; a redb file with no schema version is not a registry to a read-only open;
 //! a registry file that lost its meta table but keeps catalog rows is refused, not adopted;
-//! and with the integrity check on open, damage is dealt with at the open, never left for a
-//! read. Written against mutants of `src/store/open.rs` that the cited tests let survive (see
+//! with the integrity check on open, damage is dealt with at the open, never left for a
+//! read; and a damaged registry is told apart from someone else's file (a damaged engine
+//! header is corruption; a file cut short inside its header is too short to be a database).
+//! Written against mutants of `src/store/open.rs` that the cited tests let survive (see
 //! the report of the second mutation audit, cargo-mutants): the backend reset run for
 //! read-only opens instead of writable ones, a missing schema version accepted for a
-//! read-only open, catalog rows no longer counted as a sign of someone's data, and the
-//! integrity check on open made for read-only opens only.
+//! read-only open, catalog rows no longer counted as a sign of someone's data, the
+//! integrity check on open made for read-only opens only, and `open_error` taking every
+//! engine corruption for a foreign file or no short read for a short file.
 
 mod support;
 
@@ -207,6 +210,66 @@ fn with_the_integrity_check_on_open_damage_never_waits_for_a_read() -> TestResul
         for step in registry.list_step_names()? {
             registry.get_specification(&step)?;
         }
+    }
+    Ok(())
+}
+
+/// A closed, empty registry file at `dir/name`, and its bytes.
+fn fresh_registry(dir: &std::path::Path, name: &str) -> TestResult<(std::path::PathBuf, Vec<u8>)> {
+    let path = dir.join(name);
+    drop(RegistryManager::open(&path)?);
+    let bytes = std::fs::read(&path)?;
+    Ok((path, bytes))
+}
+
+/// A registry whose engine header is damaged behind an intact magic number (its page size
+/// field, at offset 12) is a damaged registry: `Error::Corrupted`, which tells the user to
+/// restore a backup, not `Error::NotARegistry`, which says the file is someone else's.
+#[test]
+fn a_registry_with_a_damaged_header_is_corrupted_not_someone_elses_file() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (path, mut bytes) = fresh_registry(dir.path(), "registry.redb")?;
+    bytes[12] ^= 0x55;
+    std::fs::write(&path, &bytes)?;
+    for read_only in [false, true] {
+        let opened = RegistryManager::builder().read_only(read_only).open(&path);
+        assert!(
+            matches!(opened, Err(Error::Corrupted { .. })),
+            "read-only {read_only}: {:?}",
+            opened.map(|m| m.is_read_only())
+        );
+        assert!(
+            std::fs::read(&path)? == bytes,
+            "the refused open wrote the file"
+        );
+    }
+    Ok(())
+}
+
+/// A registry cut short inside its engine header (its magic number intact) is refused as
+/// too short to be a database, and left as it is.
+#[test]
+fn a_registry_cut_short_inside_its_header_is_too_short_to_be_one() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (path, bytes) = fresh_registry(dir.path(), "registry.redb")?;
+    let cut = bytes
+        .get(..100)
+        .ok_or("a registry file shorter than 100 bytes")?;
+    std::fs::write(&path, cut)?;
+    for read_only in [false, true] {
+        match RegistryManager::builder().read_only(read_only).open(&path) {
+            Err(error @ Error::NotARegistry { .. }) => {
+                assert!(error.to_string().contains("too short"), "{error}");
+            }
+            other => panic!(
+                "read-only {read_only}: expected NotARegistry, got {:?}",
+                other.map(|m| m.is_read_only())
+            ),
+        }
+        assert!(
+            std::fs::read(&path)? == cut,
+            "the refused open wrote the file"
+        );
     }
     Ok(())
 }
