@@ -6,13 +6,15 @@
 //! a registry file that lost its meta table but keeps catalog rows is refused, not adopted;
 //! with the integrity check on open, damage is dealt with at the open, never left for a
 //! read; and a damaged registry is told apart from someone else's file (a damaged engine
-//! header is corruption; a file cut short inside its header is too short to be a database).
+//! header is corruption; a file cut short inside its header is too short to be a database;
+//! a read error at open is an I/O error, no verdict on the file).
 //! Written against mutants of `src/store/open.rs` that the cited tests let survive (see
 //! the report of the second mutation audit, cargo-mutants): the backend reset run for
 //! read-only opens instead of writable ones, a missing schema version accepted for a
 //! read-only open, catalog rows no longer counted as a sign of someone's data, the
 //! integrity check on open made for read-only opens only, and `open_error` taking every
-//! engine corruption for a foreign file or no short read for a short file.
+//! engine corruption, or every I/O error, for a foreign or short file (or no short read for
+//! a short one).
 
 mod support;
 
@@ -271,5 +273,48 @@ fn a_registry_cut_short_inside_its_header_is_too_short_to_be_one() -> TestResult
             "the refused open wrote the file"
         );
     }
+    Ok(())
+}
+
+/// A storage backend of `len` bytes whose every read fails, as a disk with a bad sector does.
+#[derive(Debug)]
+struct UnreadableDisk {
+    len: u64,
+}
+
+impl StorageBackend for UnreadableDisk {
+    fn len(&self) -> std::io::Result<u64> {
+        Ok(self.len)
+    }
+    fn read(&self, _offset: u64, _out: &mut [u8]) -> std::io::Result<()> {
+        Err(std::io::Error::other("injected read error"))
+    }
+    fn set_len(&self, _len: u64) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn write(&self, _offset: u64, _data: &[u8]) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// An open whose reads fail is an I/O error, with the disk's error as its cause: not a
+/// verdict on the file (neither "not a redb database" nor "too short"), which the next open
+/// on a healthy disk may well read.
+#[test]
+fn a_read_error_at_open_is_an_io_error_not_a_verdict_on_the_file() -> TestResult {
+    let error = RegistryManager::builder()
+        .read_only(true)
+        .with_backend(UnreadableDisk { len: 1 << 20 }, "unreadable")
+        .err()
+        .ok_or("an unreadable disk opened")?;
+    assert!(
+        matches!(error, Error::Io { .. }),
+        "expected an I/O error, got {error:?}"
+    );
+    let cause = std::error::Error::source(&error).map(ToString::to_string);
+    assert_eq!(cause.as_deref(), Some("injected read error"), "{error}");
     Ok(())
 }
