@@ -80,8 +80,8 @@ pub use diff::{EdgeDiff, RescoredEdge, RewiredEdge};
 /// The `schema` value of an [`EdgeSnapshot`] file.
 pub const EDGE_SNAPSHOT_SCHEMA: &str = "pipeline-deps-edges/v1";
 
-/// Two scores closer than this are equal (scores are computed deterministically, so this only
-/// absorbs the last bit of a decimal round trip).
+/// Two scores at most this far apart are equal (scores are computed deterministically, so
+/// this only absorbs the last bit of a decimal round trip).
 const SCORE_TOLERANCE: f64 = 1e-12;
 
 /// One resolved edge: `consumer.dependency ← producer.output`, with its compatibility score.

@@ -412,20 +412,14 @@ pub(super) fn builder(options: &OpenOptions) -> redb::Builder {
     builder
 }
 
+/// The error of a failed open of `path`. redb 4.6 checks a file's magic number before it
+/// parses the header and reports a mismatch as an I/O error ("Not a redb database"), which
+/// is someone else's file; a header damaged after the magic number is corruption.
 pub(super) fn open_error(path: &Path, err: redb::DatabaseError) -> Error {
     match err {
         redb::DatabaseError::DatabaseAlreadyOpen | redb::DatabaseError::LockProtocolMismatch => {
             Error::InUse {
                 path: path.to_path_buf(),
-            }
-        }
-        redb::DatabaseError::Storage(redb::StorageError::Corrupted(detail))
-            if detail.contains("magic number") =>
-        {
-            Error::NotARegistry {
-                path: path.to_path_buf(),
-                detail: "it is not a redb database".into(),
-                source: None,
             }
         }
         redb::DatabaseError::Storage(redb::StorageError::Io(source))
