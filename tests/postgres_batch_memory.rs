@@ -25,10 +25,9 @@ const BOUND: i64 = 64 << 20;
 
 #[test]
 fn a_large_batch_is_stored_with_bounded_server_memory() -> TestResult {
-    let Some(server) = pg_cluster::server("batch_memory")? else {
+    let Some(url) = pg_cluster::database("batch_memory")? else {
         return Ok(());
     };
-    let url = server.database("batch_memory")?;
     let manager = RegistryManager::connect(&url)?;
     let registry = manager.get_registry("big")?;
     // A probe: every spec row stored records the memory its server process holds then.

@@ -42,10 +42,9 @@ fn corruption_naming<T: std::fmt::Debug>(
 
 #[test]
 fn a_record_damaged_by_hand_names_the_server_context_and_step() -> TestResult {
-    let Some(server) = pg_cluster::server("damage_record")? else {
+    let Some(url) = pg_cluster::database("damage_record")? else {
         return Ok(());
     };
-    let url = server.database("damage_record")?;
     let manager = RegistryManager::connect(&url)?;
     let server_label = manager.path().to_string_lossy().into_owned();
     let registry = manager.get_registry("fraud")?;
@@ -63,10 +62,9 @@ fn a_record_damaged_by_hand_names_the_server_context_and_step() -> TestResult {
 
 #[test]
 fn a_table_dropped_by_hand_is_corruption_naming_the_server() -> TestResult {
-    let Some(server) = pg_cluster::server("damage_table")? else {
+    let Some(url) = pg_cluster::database("damage_table")? else {
         return Ok(());
     };
-    let url = server.database("damage_table")?;
     let manager = RegistryManager::connect(&url)?;
     let server_label = manager.path().to_string_lossy().into_owned();
     let registry = manager.get_registry("fraud")?;

@@ -54,10 +54,10 @@ fn exported(registry: &SpecificationRegistry) -> Result<(Vec<u8>, usize), Error>
 
 #[test]
 fn a_streamed_export_on_postgres_is_the_file_backends_byte_for_byte() -> TestResult {
-    let Some(server) = pg_cluster::server("export_byte_for_byte")? else {
+    let Some(url) = pg_cluster::database("export_byte_for_byte")? else {
         return Ok(());
     };
-    let pg = RegistryManager::connect(&server.database("export_byte_for_byte")?)?;
+    let pg = RegistryManager::connect(&url)?;
     let file = RegistryManager::in_memory()?;
     // The cursor reads 1,000 rows at a time: several batches, exactly two, one, none.
     for n in [2_500, 2_000, 1, 0] {
@@ -103,10 +103,10 @@ impl Write for Failing {
 #[test]
 fn an_output_failing_midway_on_postgres_is_an_io_error_and_the_connection_carries_on() -> TestResult
 {
-    let Some(server) = pg_cluster::server("export_output_fails")? else {
+    let Some(url) = pg_cluster::database("export_output_fails")? else {
         return Ok(());
     };
-    let pg = RegistryManager::connect(&server.database("export_output_fails")?)?;
+    let pg = RegistryManager::connect(&url)?;
     let registry = pg.get_registry("big")?;
     fill(&registry, &steps(2_500))?;
     let (whole, _) = exported(&registry)?;

@@ -149,10 +149,10 @@ fn a_read_only_server_refuses_writes_as_read_only_and_still_reads() -> TestResul
 
 #[test]
 fn a_batch_larger_than_one_call_is_written_whole_and_a_record_too_large_is_refused() -> TestResult {
-    let Some(server) = pg_cluster::server("large")? else {
+    let Some(url) = pg_cluster::database("large")? else {
         return Ok(());
     };
-    let manager = RegistryManager::connect(&server.database("large")?)?;
+    let manager = RegistryManager::connect(&url)?;
     let registry = manager.get_registry("big")?;
     // Three records of 30 MB: each more than one call carries (4 MiB), so each goes in a
     // call of its own, all in one transaction.

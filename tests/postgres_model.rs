@@ -79,10 +79,9 @@ fn history() -> impl Strategy<Value = Vec<Op>> {
 /// before each case (`clear_all_contexts`: creating a database per case took half a
 /// second); `Ok` without running when there is no PostgreSQL (after the skip notice).
 fn run_histories(test: &str, check: impl Fn(&str, &[Op]) -> Result<(), Failure>) -> TestResult {
-    let Some(server) = pg_cluster::server(test)? else {
+    let Some(url) = pg_cluster::database(test)? else {
         return Ok(());
     };
-    let url = server.database(test)?;
     let mut runner = TestRunner::new(Config {
         cases: cases(),
         failure_persistence: None,
@@ -572,10 +571,9 @@ fn names_script(manager: &RegistryManager, names: &[String]) -> Vec<String> {
 
 #[test]
 fn hostile_names_give_the_same_results_on_a_file_and_on_postgres() -> TestResult {
-    let Some(server) = pg_cluster::server("pg_names")? else {
+    let Some(url) = pg_cluster::database("pg_names")? else {
         return Ok(());
     };
-    let url = server.database("pg_names")?;
     let mut runner = TestRunner::new(Config {
         cases: cases() * 2,
         failure_persistence: None,

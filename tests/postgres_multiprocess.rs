@@ -87,10 +87,9 @@ fn writer_child() -> TestResult {
 #[test]
 fn eight_processes_share_a_registry_without_losing_acknowledged_writes() -> TestResult {
     let test = "eight_processes_share_a_registry";
-    let Some(server) = pg_cluster::server(test)? else {
+    let Some(url) = pg_cluster::database(test)? else {
         return Ok(());
     };
-    let url = server.database(test)?;
     let deadline = Deadline::new(test, Duration::from_secs(300));
     let mut children = Vec::new();
     for role in 0..WRITERS {

@@ -38,10 +38,9 @@ fn row_versions(client: &mut postgres::Client, name: &str) -> Result<Vec<String>
 
 #[test]
 fn writes_that_change_nothing_leave_every_row_version() -> TestResult {
-    let Some(server) = pg_cluster::server("noop_writes")? else {
+    let Some(url) = pg_cluster::database("noop_writes")? else {
         return Ok(());
     };
-    let url = server.database("noop_writes")?;
     let manager = RegistryManager::connect(&url)?;
     let mut client = postgres::Client::connect(&url, postgres::NoTls)?;
 
@@ -79,10 +78,9 @@ fn writes_that_change_nothing_leave_every_row_version() -> TestResult {
 
 #[test]
 fn an_import_updates_the_catalog_row_only_when_something_changed() -> TestResult {
-    let Some(server) = pg_cluster::server("import_updates")? else {
+    let Some(url) = pg_cluster::database("import_updates")? else {
         return Ok(());
     };
-    let url = server.database("import_updates")?;
     let manager = RegistryManager::connect(&url)?;
     manager.get_registry("ctx")?.register("a", &spec("A"))?;
     let mut client = postgres::Client::connect(&url, postgres::NoTls)?;

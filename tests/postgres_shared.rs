@@ -212,10 +212,9 @@ fn file_only_maintenance_says_it_does_not_apply() -> TestResult {
 
 #[test]
 fn a_read_only_connection_creates_nothing_refuses_writes_and_sees_every_commit() -> TestResult {
-    let Some(server) = pg_cluster::server("read_only_connection")? else {
+    let Some(url) = pg_cluster::database("read_only_connection")? else {
         return Ok(());
     };
-    let url = server.database("read_only_connection")?;
     let read_only = || RegistryManager::builder().read_only(true).connect(&url);
     match read_only() {
         Err(Error::NotARegistry { detail, .. }) => {

@@ -151,10 +151,10 @@ fn names_by_type_equal_grouped_iteration_on_a_file() -> TestResult {
 #[cfg(feature = "postgres")]
 #[test]
 fn names_by_type_equal_grouped_iteration_on_postgres() -> TestResult {
-    let Some(server) = pg_cluster::server("type_members")? else {
+    let Some(url) = pg_cluster::database("type_members")? else {
         return Ok(());
     };
-    let manager = RegistryManager::connect(&server.database("type_members")?)?;
+    let manager = RegistryManager::connect(&url)?;
     let differing = check_histories(&manager, 48)?;
     assert!(differing > 0, "no history made the two type orders differ");
     Ok(())

@@ -85,6 +85,15 @@ fn with_database(url: &str, name: &str) -> String {
     format!("{}/{name}{query}", &base[..authority_end])
 }
 
+/// The URL of a fresh database named after `test` on the shared server ([`server`]), or
+/// `Ok(None)` (after printing a `SKIPPED` notice naming `test`) when there is no PostgreSQL
+/// and it is not required.
+pub fn database(test: &str) -> Result<Option<String>, String> {
+    server(test)?
+        .map(|server| server.database(test))
+        .transpose()
+}
+
 /// The shared server of this test process, or `Ok(None)` (after printing a `SKIPPED`
 /// notice naming `test`) when there is no PostgreSQL and it is not required.
 pub fn server(test: &str) -> Result<Option<&'static PgServer>, String> {
