@@ -65,7 +65,10 @@ pub struct Cli {
 /// # Errors
 /// clap's errors, `--help` and `--version` included.
 pub fn parse() -> Result<Cli, clap::Error> {
-    let mut command = <Cli as clap::CommandFactory>::command();
+    // Help is wrapped to the width the tables use (`COLUMNS`, else the terminal's, else
+    // 100 columns), not left in lines of up to 190 columns.
+    let mut command =
+        <Cli as clap::CommandFactory>::command().term_width(crate::output::max_width());
     let from_env = std::env::var_os("PIPELINE_DEPS_DB");
     if from_env.as_ref().is_some_and(|v| v.is_empty()) {
         // Not read, but still named in `--help`, as clap names an unset variable.

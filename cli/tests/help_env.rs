@@ -15,7 +15,10 @@ fn shown_with(value: &str, args: &[&str]) -> TestResult<String> {
     let mut command = Command::new(BIN);
     command.args(args);
     hermetic(&mut command);
-    command.env("PIPELINE_DEPS_DB", value);
+    // Wide enough that no `[env: …]` note is wrapped.
+    command
+        .env("PIPELINE_DEPS_DB", value)
+        .env("COLUMNS", "1000");
     let run = output(command)?;
     Ok(format!("{}{}", run.stdout, run.stderr))
 }
@@ -59,7 +62,7 @@ fn help_never_shows_a_password_from_pipeline_deps_db() -> TestResult {
 fn help_names_pipeline_deps_db_when_it_is_empty_as_when_it_is_unset() -> TestResult {
     let mut unset = Command::new(BIN);
     unset.arg("--help");
-    hermetic(&mut unset);
+    hermetic(&mut unset).env("COLUMNS", "1000");
     let unset = output(unset)?.stdout;
     assert!(unset.contains("[env: PIPELINE_DEPS_DB=]"), "{unset}");
     assert_eq!(shown_with("", &["--help"])?, unset);

@@ -388,6 +388,10 @@ pub fn listed_commands() -> TestResult<Vec<String>> {
             if line.trim().is_empty() || !line.starts_with("  ") {
                 break;
             }
+            // A description wrapped to the next line is indented further.
+            if line.starts_with("   ") {
+                continue;
+            }
             if let Some(name) = line.split_whitespace().next()
                 && name != "help"
             {
