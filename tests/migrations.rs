@@ -805,42 +805,6 @@ fn write_fixture_content(path: &Path) -> TestResult {
     Ok(())
 }
 
-/// LEB128 varints (postcard's encoding of integers), read whole.
-fn varints(mut bytes: &[u8]) -> TestResult<Vec<u64>> {
-    let mut out = Vec::new();
-    while !bytes.is_empty() {
-        let (mut value, mut shift) = (0u64, 0);
-        loop {
-            let (&byte, rest) = bytes.split_first().ok_or("a varint is cut short")?;
-            bytes = rest;
-            value |= u64::from(byte & 0x7f) << shift;
-            shift += 7;
-            if byte & 0x80 == 0 {
-                break;
-            }
-        }
-        out.push(value);
-    }
-    Ok(out)
-}
-
-fn to_varints(values: &[u64]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for &value in values {
-        let mut v = value;
-        loop {
-            let byte = (v & 0x7f) as u8;
-            v >>= 7;
-            if v == 0 {
-                out.push(byte);
-                break;
-            }
-            out.push(byte | 0x80);
-        }
-    }
-    out
-}
-
 /// A v2 catalog entry whose step-type count disagrees with its index and records (which
 /// agree with each other) stops the upgrade naming the context, and the file stays at
 /// version 2: the upgraded file would otherwise carry the wrong count, and every later read
@@ -860,17 +824,18 @@ fn a_v2_catalog_type_count_that_disagrees_stops_the_upgrade() -> TestResult {
             let mut catalog = txn.open_table(CATALOG)?;
             let value = catalog.get(name)?.ok_or("no catalog row")?.value().to_vec();
             // postcard: the envelope's variant, then id, step_count, step_type_count,
-            // next_seq and revision.
-            let mut fields = varints(support::sealed::payload(&value))?;
-            if fields.len() != 6 || fields[0] != 0 || fields[1] != 1 {
+            // next_seq and revision, each a varint.
+            let (mut fields, rest): ((u32, u64, u64, u64, u64, u64), _) =
+                postcard::take_from_bytes(support::sealed::payload(&value))?;
+            if !rest.is_empty() || fields.0 != 0 || fields.1 != 1 {
                 return Err(format!("unexpected catalog record {fields:?}").into());
             }
-            fields[3] += 1;
+            fields.3 += 1;
             let damaged = support::sealed::seal(
                 support::sealed::CATALOG,
                 0,
                 name.as_bytes(),
-                &to_varints(&fields),
+                &postcard::to_allocvec(&fields)?,
             );
             catalog.insert(name, damaged.as_slice())?;
         }
