@@ -19,7 +19,8 @@ pub struct ImportSummary {
     pub context_created: bool,
     /// Steps that were not registered before.
     pub new: usize,
-    /// Steps that replaced a registered one (only with `replace`).
+    /// Steps that replaced a registered one (only with `replace`), including steps that
+    /// held the very spec given (which are left as they are).
     pub replaced: usize,
     /// The context's step count after the import.
     pub step_count: usize,
@@ -82,7 +83,9 @@ impl RegistryManager {
     /// error or a crash during the call nothing is (not even an empty context), and no
     /// reader ever sees the context before its steps. Every specification is validated
     /// first. Without `replace`, a step that is already registered fails the import.
-    /// The counts in the summary are those of that transaction.
+    /// The counts in the summary are those of that transaction. On a file, an import with
+    /// `replace` in which every step holds exactly the spec given already commits nothing
+    /// (no fsync; the context's revision stays as it is); such steps count as `replaced`.
     ///
     /// # Errors
     /// [`Error::InvalidContextName`]; [`Error::InvalidSpec`] listing every problem;
@@ -178,24 +181,25 @@ impl RegistryManager {
                     step_count: context.step_count(),
                 });
             }
-            if steps.is_empty() && !created {
-                // Nothing to import into a context that exists: nothing to commit.
-                let step_count = context.step_count();
-                drop(context);
-                writer.unchanged();
-                return Ok(ImportSummary {
-                    context_created: false,
-                    new: 0,
-                    replaced: 0,
-                    step_count: usize::try_from(step_count).unwrap_or(usize::MAX),
-                });
-            }
             let items: Vec<(&str, &StepSpecification)> = steps
                 .iter()
                 .map(|(name, spec)| (name.as_str(), spec))
                 .collect();
             let new = context.put_all(&items, replace)?;
             let replaced = steps.len().saturating_sub(new);
+            if !created && !context.changed() {
+                // No step given, or every step holds exactly the spec given (a `--replace`
+                // import of what is stored): nothing to commit, the revision stays as it is.
+                let step_count = context.step_count();
+                drop(context);
+                writer.unchanged();
+                return Ok(ImportSummary {
+                    context_created: false,
+                    new: 0,
+                    replaced,
+                    step_count: usize::try_from(step_count).unwrap_or(usize::MAX),
+                });
+            }
             let entry = context.finish()?;
             Ok(ImportSummary {
                 context_created: created,

@@ -188,3 +188,43 @@ fn upserts_move_the_revision_when_they_change(
     }
     Ok(())
 }
+
+#[test]
+fn a_replacing_import_of_the_stored_steps_commits_nothing() -> TestResult {
+    let disk = Disk::new();
+    let manager = RegistryManager::builder().with_backend(disk.backend(), "counted")?;
+    let steps = vec![
+        ("a".to_owned(), spec("A")),
+        ("b".to_owned(), source("B", "out")),
+    ];
+    manager.import_steps("ctx", &steps, false)?;
+    let registry = manager.get_registry("ctx")?;
+    let before = (state(&manager, &registry)?, disk.counts());
+
+    let summary = manager.import_steps("ctx", &steps, true)?;
+    assert_eq!(
+        (summary.new, summary.replaced, summary.step_count),
+        (0, 2, 2)
+    );
+    let after = (state(&manager, &registry)?, disk.counts());
+    assert_eq!(after.0, before.0, "an identical import changed the context");
+    assert_eq!(
+        (after.1.writes, after.1.syncs),
+        (before.1.writes, before.1.syncs),
+        "an identical import wrote to the disk"
+    );
+
+    // One step that differs, and the import is written whole, with a new revision.
+    let changed = vec![("a".to_owned(), spec("A")), ("b".to_owned(), spec("B"))];
+    manager.import_steps("ctx", &changed, true)?;
+    assert!(
+        disk.counts().syncs > after.1.syncs,
+        "the counts miss a write"
+    );
+    assert!(registry.revision()? > before.0.0);
+    assert_eq!(
+        registry.get_specification("b")?.as_deref(),
+        Some(&spec("B"))
+    );
+    Ok(())
+}
