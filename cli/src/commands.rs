@@ -2,7 +2,7 @@
 //! files. The commands themselves are in `inspect.rs`, `transfer.rs`, `maintain.rs` and
 //! `gate.rs`.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use pipeline_deps::{Concurrency, RegistryManager, SpecificationRegistry};
@@ -603,56 +603,4 @@ impl<F: Write> Write for Watched<F> {
         let result = self.file.flush();
         self.note(result)
     }
-}
-
-/// Reads a named input file, or standard input for `-`.
-pub fn read_input(path: &Path) -> Result<String, Failure> {
-    read_input_with(path, false)
-}
-
-/// [`read_input`], with a progress bar over the file's bytes when `progress`.
-pub fn read_input_with(path: &Path, progress: bool) -> Result<String, Failure> {
-    let mut text = String::new();
-    // The file an error about the input's content names (the first one read; `-` for
-    // standard input).
-    let _ = crate::json::INPUT.set(path.to_path_buf());
-    let result = if path == Path::new("-") {
-        io::stdin().read_to_string(&mut text).map(|_| ())
-    } else {
-        std::fs::File::open(path).and_then(|f| {
-            let total = f.metadata().map(|m| m.len()).unwrap_or(0);
-            let bar = crate::progress::Progress::bytes(
-                progress && total >= crate::progress::LARGE_BYTES,
-                total,
-                format!("reading {}", crate::output::path_text(path)),
-            );
-            let read = bar.read(f).read_to_string(&mut text).map(|_| ());
-            bar.finish();
-            read
-        })
-    };
-    result.map_err(|source| {
-        if source.kind() == io::ErrorKind::InvalidData {
-            // An error in the input's content, as a JSON syntax error is: the message names
-            // the input (`standard input` for `-`) and the JSON error's `file` gives it.
-            Failure::Library(pipeline_deps::Error::InvalidInput {
-                what: "the document".into(),
-                detail: "it is not UTF-8 text".into(),
-                source: Some(Box::new(source)),
-            })
-        } else {
-            Failure::Io {
-                action: format!("reading {}", crate::output::path_text(path)),
-                file: Some(path.to_path_buf()),
-                source,
-            }
-        }
-    })?;
-    // A byte order mark (what Windows editors and PowerShell's `Out-File` put first) is not
-    // part of the document: JSON parsers may ignore it (RFC 8259), and refused it read as
-    // "not valid JSON at line 1, column 1", pointing at a character no editor shows.
-    if text.starts_with('\u{feff}') {
-        text.drain(..'\u{feff}'.len_utf8());
-    }
-    Ok(text)
 }

@@ -11,8 +11,9 @@ use pipeline_deps::{SemanticMatcher, UnifiedDependencyResolver};
 use serde::Serialize;
 
 use crate::commands::{
-    Session, existing_context, missing, open_read, read_input, unknown_step, write_atomically_with,
+    Session, existing_context, missing, open_read, unknown_step, write_atomically_with,
 };
+use crate::input::read_input;
 use crate::json::{self, Candidate, ExplainedDependency, JsonPath, Unwired, schema};
 use crate::output::{
     Table, db_option, esc, esc_name, path_text, score, shell_path, shell_word, short, shown_path,

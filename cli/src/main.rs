@@ -9,6 +9,7 @@ mod commands;
 mod copy;
 mod demo;
 mod gate;
+mod input;
 mod inspect;
 mod interrupt;
 mod json;

@@ -8,9 +8,10 @@ use pipeline_deps::ImportOptions;
 use serde::Serialize;
 
 use crate::commands::{
-    Session, existing_context, is_standard_output, list_preview, open_read, open_write, read_input,
-    read_input_with, refuse_standard_error, write_atomically_with, write_watched,
+    Session, existing_context, is_standard_output, list_preview, open_read, open_write,
+    refuse_standard_error, write_atomically_with, write_watched,
 };
+use crate::input::{read_input, read_input_with};
 use crate::inspect::{StatsReport, stats, stats_report};
 use crate::json::{self, JsonPath, schema};
 use crate::output::{esc, esc_name, path_text, short, shown_path};
