@@ -109,8 +109,17 @@ pub fn shown_path(path: &Path) -> PathBuf {
 /// named as it will be once it exists. The command line opens its databases by this path,
 /// so that the library's own messages name them as every other message does. A path that
 /// ends in `/` or `..` and does not exist is only made absolute (joining would drop the
-/// `/` that makes it a directory's, or misplace the `..`).
+/// `/` that makes it a directory's, or misplace the `..`). A symbolic link to a file not
+/// created yet is named by its target, where the file will be created.
 pub fn canonical(path: &Path) -> PathBuf {
+    canonical_within(path, LINKS_FOLLOWED)
+}
+
+/// How many symbolic links to missing files [`canonical`] follows, as the system's own
+/// limit (`ELOOP`) for a path: a loop of links ends there, named as given.
+const LINKS_FOLLOWED: u32 = 40;
+
+fn canonical_within(path: &Path, links: u32) -> PathBuf {
     let Ok(absolute) = std::path::absolute(path) else {
         return path.to_path_buf();
     };
@@ -119,6 +128,14 @@ pub fn canonical(path: &Path) -> PathBuf {
     }
     if path.as_os_str().as_encoded_bytes().ends_with(b"/") {
         return absolute;
+    }
+    if let (Ok(target), Some(dir), Some(links)) = (
+        std::fs::read_link(&absolute),
+        absolute.parent(),
+        links.checked_sub(1),
+    ) {
+        // A dangling link: opening it creates its target.
+        return canonical_within(&dir.join(target), links);
     }
     let mut rest = Vec::new();
     let mut existing = absolute.as_path();
