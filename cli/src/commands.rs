@@ -453,7 +453,12 @@ pub fn write_atomically_with<T>(
                 .map_err(io_error)?;
             return write_watched(target, write, io_error);
         }
-        Err(_) => path,
+        // A new file; a symbolic link to a file not created yet is written as its target,
+        // as shown, not replaced by the file.
+        Err(_) => {
+            resolved = crate::output::canonical(path);
+            resolved.as_path()
+        }
     };
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
