@@ -24,6 +24,10 @@ pub struct ImportSummary {
     pub replaced: usize,
     /// The context's step count after the import.
     pub step_count: usize,
+    /// Whether the import committed anything: false when the context existed and it
+    /// changed nothing in it (no step given, or, on a file, every step already held the
+    /// very spec given); the context's revision is then as it was.
+    pub written: bool,
 }
 
 /// What [`RegistryManager::compact_file`] did.
@@ -198,6 +202,7 @@ impl RegistryManager {
                     new: 0,
                     replaced,
                     step_count: usize::try_from(step_count).unwrap_or(usize::MAX),
+                    written: false,
                 });
             }
             let entry = context.finish()?;
@@ -206,6 +211,7 @@ impl RegistryManager {
                 new,
                 replaced,
                 step_count: usize::try_from(entry.step_count).unwrap_or(usize::MAX),
+                written: true,
             })
         });
         drop(store);

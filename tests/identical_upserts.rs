@@ -203,8 +203,13 @@ fn a_replacing_import_of_the_stored_steps_commits_nothing() -> TestResult {
 
     let summary = manager.import_steps("ctx", &steps, true)?;
     assert_eq!(
-        (summary.new, summary.replaced, summary.step_count),
-        (0, 2, 2)
+        (
+            summary.new,
+            summary.replaced,
+            summary.step_count,
+            summary.written
+        ),
+        (0, 2, 2, false)
     );
     let after = (state(&manager, &registry)?, disk.counts());
     assert_eq!(after.0, before.0, "an identical import changed the context");

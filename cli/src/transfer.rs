@@ -37,6 +37,8 @@ struct ImportReport<'a> {
     replaced: usize,
     /// Steps in the context afterwards.
     step_count: usize,
+    /// Whether anything was committed (false: every step held the spec given already).
+    written: bool,
 }
 
 /// The `demo --json` document: what was built, then the stats document's fields.
@@ -195,8 +197,15 @@ pub fn import(
             new: summary.new,
             replaced,
             step_count: total,
+            written: summary.written,
         };
         json::write(s.out, schema::IMPORT, &s.db, &report)?;
+    } else if !summary.written && imported > 0 {
+        writeln!(
+            s.out,
+            "context '{}' holds these {imported} step(s) already, each with the spec given; nothing was written. It has {total} step(s)",
+            esc_name(context)
+        )?;
     } else {
         writeln!(
             s.out,
