@@ -76,14 +76,35 @@ fn clear_of_a_missing_context_is_an_idempotent_success() -> TestResult {
     let (_dir, db) = temp()?;
     run(&db, &["demo"])?.expect(0)?;
     run(&db, &["clear", "unit_tests"])?.expect(0)?;
+    let contexts_before = run(&db, &["contexts", "--json"])?.expect(0)?.stdout;
     let again = run(&db, &["clear", "unit_tests"])?.expect(0)?;
     assert!(again.stdout.contains("nothing to clear"), "{again:?}");
+    // The contexts there are, so that a misspelt name shows.
+    assert!(
+        again
+            .stdout
+            .contains("its contexts are: 'fraud_detection_training', 'fraud_detection_inference'"),
+        "{again:?}"
+    );
     let json = run(&db, &["clear", "unit_tests", "--json"])?
         .expect(0)?
         .json()?;
     assert_eq!(json["existed"], false, "{json}");
+    assert_eq!(json["step_count"], 0, "{json}");
+    // Clearing a context that does not exist clears nothing else.
+    assert_eq!(
+        run(&db, &["contexts", "--json"])?.expect(0)?.stdout,
+        contexts_before
+    );
     run(&db, &["clear-all", "--yes"])?.expect(0)?;
-    run(&db, &["clear-all", "--yes"])?.expect(0)?;
+    let empty = run(&db, &["clear-all", "--yes", "--json"])?
+        .expect(0)?
+        .json()?;
+    assert_eq!(
+        (&empty["context_count"], &empty["step_count"]),
+        (&json!(0), &json!(0)),
+        "{empty}"
+    );
     Ok(())
 }
 
@@ -450,6 +471,17 @@ fn progress_shows_on_a_terminal_only_and_never_with_json() -> TestResult {
     assert!(json.contains("pipeline-deps/import/v1"), "{json}");
     let quiet = on_tty(&format!("-q import d {}", s(&file)?))?.ok_or("no terminal")?;
     assert!(!quiet.contains("importing 1037"), "{quiet}");
+    // Exports show one too.
+    let exported = on_tty(&format!("export a -o {}", s(&out)?))?.ok_or("no terminal")?;
+    assert!(exported.contains("exporting context 'a'"), "{exported}");
+    // Standard output a terminal but standard error redirected: no bar, in either.
+    let errors = dir.path().join("stderr.txt");
+    let redirected =
+        on_tty(&format!("import e {} 2>{}", s(&file)?, s(&errors)?))?.ok_or("no terminal")?;
+    assert!(redirected.contains("imported 1037 step(s)"), "{redirected}");
+    assert!(!redirected.contains("importing 1037"), "{redirected}");
+    let logged = std::fs::read_to_string(&errors)?;
+    assert!(logged.is_empty(), "{logged}");
     Ok(())
 }
 
