@@ -294,6 +294,38 @@ fn import_and_export_round_trip_with_variants() -> TestResult {
 }
 
 #[test]
+fn an_import_of_a_taken_step_name_imports_nothing_and_names_it() -> TestResult {
+    let (dir, db) = temp()?;
+    let six = fixture_subset(dir.path(), &SIX[..2])?;
+    run(&db, &["import", "six", s(&six)?])?.expect(0)?;
+    let before = run(&db, &["export", "six"])?.expect(0)?.stdout;
+    // One new step beside one the context already has.
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&six)?)?;
+    let steps = doc["steps"].as_array_mut().ok_or("no steps")?;
+    steps[0]["step_name"] = Value::from("brand_new");
+    let mixed = dir.path().join("mixed.json");
+    std::fs::write(&mixed, serde_json::to_string(&doc)?)?;
+    let taken = SIX[1];
+
+    let refused = run(&db, &["import", "six", s(&mixed)?])?.expect(4)?;
+    assert!(
+        refused.stderr.contains(&format!("'{taken}'"))
+            && refused.stderr.contains("nothing was imported")
+            && refused.stderr.contains("--replace"),
+        "{refused:?}"
+    );
+    let refused = run(&db, &["import", "six", s(&mixed)?, "--json"])?.expect(4)?;
+    let error: Value = serde_json::from_str(&refused.stderr)?;
+    assert_eq!(error["kind"], "already_registered", "{error}");
+    assert_eq!(error["context"], "six", "{error}");
+    assert_eq!(error["step"], taken, "{error}");
+    assert_eq!(error["exit_code"], 4, "{error}");
+    // The new step was not imported either.
+    assert_eq!(run(&db, &["export", "six"])?.expect(0)?.stdout, before);
+    Ok(())
+}
+
+#[test]
 fn a_bad_import_changes_nothing_and_reports_every_problem() -> TestResult {
     let (dir, db) = temp()?;
     let six = fixture_subset(dir.path(), &SIX)?;
@@ -635,8 +667,11 @@ fn read_commands_work_while_a_single_writer_owns_the_file() -> TestResult {
 #[test]
 fn an_exclusive_owner_is_reported_with_what_to_do() -> TestResult {
     let (_dir, db) = temp()?;
+    run(&db, &["demo"])?.expect(0)?;
     let holder = Holder::start(&db, "exclusive")?;
     let result = run(&db, &["stats"]);
+    // A write command refused the same way is pointed to a read command instead.
+    let write = run(&db, &["clear", "unit_tests"]);
     holder.stop()?;
     let refused = result?.expect(3)?;
     assert!(
@@ -648,6 +683,29 @@ fn an_exclusive_owner_is_reported_with_what_to_do() -> TestResult {
     assert!(
         refused.stderr.contains("owner holds it exclusively") && !refused.stderr.contains("stats`"),
         "{refused:?}"
+    );
+    let write = write?.expect(3)?;
+    let read_command = format!(
+        "inspect it read-only with `pipeline-deps --db {} stats`",
+        s(&db)?
+    );
+    assert!(write.stderr.contains(&read_command), "{write:?}");
+    // The refused clear cleared nothing: the demo's contexts and the owner's are all there.
+    let contexts = run(&db, &["contexts", "--json"])?.expect(0)?.json()?;
+    let names: Vec<&str> = contexts["contexts"]
+        .as_array()
+        .ok_or("no contexts")?
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "fraud_detection_training",
+            "fraud_detection_inference",
+            "unit_tests",
+            "held"
+        ]
     );
     Ok(())
 }
