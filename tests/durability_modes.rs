@@ -143,6 +143,19 @@ fn non_durable_needs_exclusive_mode() -> TestResult {
         }
         other => return Err(format!("expected a refusal, got {other:?}").into()),
     }
+    // Refused input changes nothing: no file was created.
+    assert_eq!(std::fs::read_dir(dir.path())?.count(), 0);
+    // `temporary()` refuses the same combination when it is asked for.
+    let refused = RegistryManager::builder()
+        .concurrency(Concurrency::SingleWriter)
+        .durability(Durability::None)
+        .temporary();
+    match refused {
+        Err(e @ Error::InvalidInput { .. }) => {
+            assert!(e.to_string().contains("Exclusive"), "{e}");
+        }
+        other => return Err(format!("expected a refusal, got {other:?}").into()),
+    }
     // A temporary database in single-writer mode falls back to durable commits.
     let shared = RegistryManager::builder()
         .concurrency(Concurrency::SingleWriter)
