@@ -179,12 +179,21 @@ pub fn import(
     );
     let result = manager.import_steps(context, &steps, replace);
     progress.finish();
+    // A step another writer registered since the look above (on a server): the same
+    // refusal, with the same JSON kind, context and step.
     let summary = result.map_err(|e| match e {
-        pipeline_deps::Error::AlreadyRegistered { step, .. } => Failure::Invalid(format!(
-            "step '{}' is already registered in context '{}'; nothing was imported. Pass --replace to replace existing steps",
-            short(&step),
-            short(context)
-        )),
+        pipeline_deps::Error::AlreadyRegistered { step, .. } => {
+            Failure::Missing(Box::new(crate::Missing {
+                kind: "already_registered",
+                context: context.to_owned(),
+                message: format!(
+                    "step '{}' is already registered in context '{}'; nothing was imported. Pass --replace to replace existing steps",
+                    short(&step),
+                    short(context)
+                ),
+                name: Some(step),
+            }))
+        }
         other => other.into(),
     })?;
     let imported = summary.new + summary.replaced;
