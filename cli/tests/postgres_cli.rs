@@ -453,6 +453,18 @@ fn read_commands_on_a_database_without_a_registry_create_nothing() -> TestResult
         return Ok(());
     };
     let tables = || pg_cluster::registry_tables(&url);
+    // A snapshot of a context `ml` (taken from a file) for check-snapshot, and the path a
+    // refused snapshot must not write.
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("registry.redb");
+    let file = file.to_str().ok_or("path")?;
+    assert_eq!(run(&["--db", file, "demo"], &[])?.code, 0);
+    let frozen = dir.path().join("frozen.json");
+    let frozen = frozen.to_str().ok_or("path")?;
+    let taken = run(&["--db", file, "snapshot", "unit_tests", "-o", frozen], &[])?;
+    assert_eq!(taken.code, 0, "{}", taken.stderr);
+    let unwritten = dir.path().join("unwritten.json");
+    let unwritten = unwritten.to_str().ok_or("path")?;
     for command in [
         vec!["contexts"],
         vec!["stats"],
@@ -460,6 +472,8 @@ fn read_commands_on_a_database_without_a_registry_create_nothing() -> TestResult
         vec!["types", "ml"],
         vec!["export", "ml"],
         vec!["resolve", "ml"],
+        vec!["snapshot", "ml", "-o", unwritten],
+        vec!["check-snapshot", "ml", frozen],
     ] {
         let mut args = vec!["--db", url.as_str(), "--json"];
         args.extend(&command);
@@ -469,6 +483,7 @@ fn read_commands_on_a_database_without_a_registry_create_nothing() -> TestResult
         assert_eq!(error["kind"], "no_database", "{command:?}: {error}");
         assert_eq!(tables()?, 0, "{command:?} created tables");
     }
+    assert!(!std::path::Path::new(unwritten).exists());
     // Commands that only change an existing registry do not create one either.
     for command in [vec!["clear", "ml"], vec!["clear-all", "--yes"]] {
         let mut args = vec!["--db", url.as_str(), "--json"];
