@@ -1,7 +1,8 @@
-//! Invariant: a command interrupted by Ctrl-C (SIGINT) or terminated (SIGTERM) while it
-//! writes a file leaves the target as it was and no temporary file beside it, and ends by
-//! that signal (as without a handler, which a shell reports as 128 + its number): not by an
-//! exit with that number, after which a shell running a script or loop carries on with it.
+//! Invariant: a command interrupted by Ctrl-C (SIGINT), terminated (SIGTERM) or hung up on
+//! (SIGHUP) while it writes a file leaves the target as it was and no temporary file beside
+//! it, and ends by that signal (as without a handler, which a shell reports as 128 + its
+//! number): not by an exit with that number, after which a shell running a script or loop
+//! carries on with it.
 //! A SIGKILL, which no process can handle, leaves the file, and `check` then lists it.
 
 #![cfg(unix)]
@@ -92,7 +93,7 @@ fn an_interrupted_export_leaves_the_target_as_it_was_and_no_temporary_file() -> 
     let out = dir.path().join("out");
     std::fs::create_dir(&out)?;
     std::fs::write(out.join("out.json"), "the previous export\n")?;
-    for (signal, number) in [("INT", 2), ("TERM", 15)] {
+    for (signal, number) in [("INT", 2), ("TERM", 15), ("HUP", 1)] {
         // A fast machine may finish before the signal lands: try again, a few times.
         let mut caught = None;
         for _ in 0..20 {
