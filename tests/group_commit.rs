@@ -115,7 +115,8 @@ fn queued_writers() -> TestResult {
                 label,
                 job()
                     .map(|()| disk.durable_image())
-                    .map_err(|e| e.to_string()),
+                    // The error's kind first: each must be the one it would have had alone.
+                    .map_err(|e| format!("{:?}: {e}", e.kind())),
             )
         }));
     }
@@ -146,7 +147,19 @@ fn queued_writers() -> TestResult {
                     "{label} not durable on return: {steps:?}"
                 );
             }
-            Err(message) => assert!(!expect_ok, "{label} failed: {message}"),
+            Err(message) => {
+                assert!(!expect_ok, "{label} failed: {message}");
+                // Its own error, as alone: not one of another member of the batch.
+                let own = match *label {
+                    "taken" | "half_taken" => "AlreadyExists: step 'taken' is already registered",
+                    "invalid" => "InvalidInput: ",
+                    _ => "State: ",
+                };
+                assert!(message.starts_with(own), "{label}: {message}");
+                if *label == "cleared" {
+                    assert!(message.contains("'doomed'"), "{label}: {message}");
+                }
+            }
         }
     }
     assert_eq!(committed, 4);
