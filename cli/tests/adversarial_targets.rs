@@ -1,5 +1,5 @@
-//! Invariant: whatever `--db` points at, every command answers (never waiting on the target) with a documented
-//! exit code and never hangs, panics or damages what is there: a FIFO, a directory, a
+//! Invariant: whatever `--db` points at, every command answers with a documented exit code
+//! and never waits on the target, hangs, panics or damages what is there: a FIFO, a directory, a
 //! device (`/dev/null`) or a socket is refused with exit 3 and left as it was; a read-only
 //! file or medium can be read and checked (read commands and `check` exit 0 and change no
 //! byte) while writes are refused with exit 3; a full disk fails a write with exit 3 and
