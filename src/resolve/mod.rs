@@ -32,9 +32,10 @@
 //! `candidates.rs` the candidate index of scoring resolutions and `scorer.rs` its
 //! many-consumer scorer,
 //! `engine/` the optimised resolution path (interning, output classes, score bounds),
-//! `scoring.rs` the score rules that both paths use, `matcher.rs` and `normalize.rs` the
-//! name similarity, and `reference.rs` the unoptimised path that the equivalence tests use
-//! as an oracle (cargo feature `reference-resolver`, not public API).
+//! `scoring.rs` the score rules that both paths use, `matcher.rs` (with `matcher/` the
+//! prepared names and the similarity components) and `normalize.rs` the name similarity,
+//! and `reference.rs` the unoptimised path that the equivalence tests use as an oracle
+//! (cargo feature `reference-resolver`, not public API).
 
 mod candidates;
 mod engine;
