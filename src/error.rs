@@ -1,9 +1,21 @@
 //! The crate's one error type, and the stable kinds a caller matches on.
+//!
+//! This module holds [`Error`] itself and its messages; `kind.rs` the kinds
+//! ([`ErrorKind`], [`ServerErrorKind`]) and the questions asked of an error, `message.rs`
+//! how messages show what they name (escaped and bounded), `json.rs` the errors of invalid
+//! JSON input.
+
+mod json;
+mod kind;
+mod message;
 
 use std::path::PathBuf;
 
 use crate::resolve::DependencyResolutionError;
 use crate::spec::SpecProblem;
+pub use kind::{ErrorKind, ServerErrorKind};
+pub(crate) use message::{cut_head, shorten, shorten_key, step_record};
+use message::{join_problems, server_message, shown_path};
 
 /// A `Result` whose error is [`Error`].
 ///
@@ -292,236 +304,7 @@ pub enum Error {
     },
 }
 
-/// Why a PostgreSQL server could not be used (see [`Error::Server`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ServerErrorKind {
-    /// No connection could be made: nothing listens at the address, or the server is
-    /// starting up or shutting down.
-    ConnectionRefused,
-    /// The server refused the user name or password (or the user is unknown).
-    Authentication,
-    /// The URL names a database that does not exist on the server.
-    NoSuchDatabase,
-    /// The connection broke during the call (server restart, network failure, the session
-    /// was terminated).
-    ConnectionLost,
-    /// The server cancelled a statement after its `statement_timeout` or `lock_timeout`.
-    StatementTimeout,
-    /// The server accepts no writes: a hot standby, or `default_transaction_read_only` is on.
-    ReadOnly,
-    /// The database cannot hold a registry: its encoding is neither UTF8 nor SQL_ASCII, so
-    /// some valid names could not be stored or even looked up.
-    Unsupported,
-    /// The database role lacks a privilege the call needs: to create the registry's tables
-    /// (the first connection to a database), to write them, or to connect at all.
-    PermissionDenied,
-    /// TLS failed: the server's certificate was not trusted (not signed by the root
-    /// certificate, or not issued for the URL's host), the handshake failed, the server
-    /// offers no TLS where the URL's `sslmode` requires it, or its `pg_hba.conf` rejects the
-    /// connection's kind of encryption.
-    Tls,
-    /// The server runs but has no connection slot left for this role: its
-    /// `max_connections`, or the role's `CONNECTION LIMIT`. A manager that already holds a
-    /// connection waits for one of its own instead (and opens no more than it then has).
-    TooManyConnections,
-}
-
-fn server_message(kind: ServerErrorKind, server: &str, action: &str) -> String {
-    match kind {
-        ServerErrorKind::ConnectionRefused => format!(
-            "could not connect to the PostgreSQL server {server} while {action}; check that the server runs and that the URL's host, port or socket directory is right"
-        ),
-        ServerErrorKind::Authentication => format!(
-            "the PostgreSQL server {server} refused the connection while {action}: a wrong user or password, or no pg_hba.conf rule admits this user, database, host and encryption (the cause says which); check the user, password and sslmode of the URL (or of PGUSER, PGPASSWORD, the password file and PGSSLMODE)"
-        ),
-        ServerErrorKind::NoSuchDatabase => format!(
-            "the PostgreSQL server {server} has no such database ({action}); check the database name (the URL's path, or PGDATABASE), or create the database (`CREATE DATABASE …`)"
-        ),
-        ServerErrorKind::ConnectionLost => format!(
-            "the connection to the PostgreSQL server {server} was lost while {action}; the next call reconnects"
-        ),
-        ServerErrorKind::StatementTimeout => format!(
-            "the PostgreSQL server {server} cancelled {action} after its statement or lock timeout, nothing of it was applied; retry, or raise the timeout"
-        ),
-        ServerErrorKind::ReadOnly => format!(
-            "the PostgreSQL server {server} accepts no writes (a hot standby, or default_transaction_read_only is on), so {action} applied nothing; write through the primary server, or allow writes to the database"
-        ),
-        ServerErrorKind::PermissionDenied => format!(
-            "the PostgreSQL server {server} refused {action}: the URL's role lacks a privilege it needs (the cause names it), so nothing was done; connect with a role that has it (the registry's first connection creates its tables, and the first after an upgrade of pipeline-deps may change them: the schema's owner can), or have the owner grant it"
-        ),
-        ServerErrorKind::Tls => format!(
-            "the PostgreSQL server {server} and this connection did not agree on TLS while {action}, so no registry data was sent: the server's certificate was refused, the server offers no TLS where the URL requires it, or its pg_hba.conf rejects this kind of encryption (the cause says which); check the URL's sslmode and sslrootcert"
-        ),
-        ServerErrorKind::TooManyConnections => format!(
-            "the PostgreSQL server {server} has no connection slot left for this role while {action} (its max_connections, or the role's CONNECTION LIMIT, is reached); open fewer connections (`connections(n)`), close other clients, or raise the limit"
-        ),
-        ServerErrorKind::Unsupported => format!(
-            "the PostgreSQL database {server} cannot hold a registry ({action}): its encoding must be UTF8 (or SQL_ASCII) so that every valid name can be stored; create the database with `CREATE DATABASE … ENCODING 'UTF8' TEMPLATE template0`"
-        ),
-    }
-}
-
-/// What kind of failure an [`Error`] is: the stable classification to match on.
-///
-/// Kinds stay stable across releases (new kinds may be added, hence `non_exhaustive`);
-/// variants of [`Error`] carry details and may be refined.
-///
-/// ```
-/// use pipeline_deps::{ErrorKind, RegistryManager};
-///
-/// # fn main() -> pipeline_deps::Result<()> {
-/// match RegistryManager::in_memory()?.get_registry("bad\u{0}name") {
-///     Err(e) if e.kind() == ErrorKind::InvalidInput => {} // tell the user, change nothing
-///     Err(e) => return Err(e),
-///     Ok(_) => unreachable!("a NUL byte is refused"),
-/// }
-/// # Ok(()) }
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ErrorKind {
-    /// The operating system failed to read or write the file, or an export's output
-    /// ([`Error::Io`]). Retrying after fixing the disk or permissions may work.
-    Io,
-    /// The file is damaged or is not a registry ([`Error::Corrupted`],
-    /// [`Error::NotARegistry`]). Restore it from a backup.
-    Corruption,
-    /// Another process or manager has the file open ([`Error::InUse`]), or this process
-    /// was forked from the one that opened it ([`Error::Forked`]).
-    InUse,
-    /// The file comes from a newer version of this library ([`Error::SchemaTooNew`]).
-    SchemaVersion,
-    /// What the caller passed in was refused: names, specifications, JSON
-    /// ([`Error::InvalidContextName`], [`Error::InvalidStepName`], [`Error::InvalidSpec`],
-    /// [`Error::InvalidInput`]). Nothing was changed.
-    InvalidInput,
-    /// Something named does not exist ([`Error::NoSuchContext`]).
-    NotFound,
-    /// A name is already taken ([`Error::AlreadyRegistered`]), or a context that had to be
-    /// empty holds steps ([`Error::ContextNotEmpty`]).
-    AlreadyExists,
-    /// Required dependencies stayed unresolved ([`Error::Unresolved`]).
-    Unresolved,
-    /// The handle or manager is in a state that does not allow the call: a handle taken
-    /// before its context was cleared, a handle poisoned by an earlier I/O failure or panic, a write
-    /// through a read-only manager, a default manager already open
-    /// ([`Error::ContextCleared`], [`Error::Poisoned`], [`Error::ReadOnly`],
-    /// [`Error::DefaultManagerOpen`]).
-    State,
-    /// The storage engine refused the operation for another reason ([`Error::Storage`]).
-    Storage,
-    /// The PostgreSQL server of a `postgres://` registry could not be used
-    /// ([`Error::Server`]; its [`ServerErrorKind`] says why). The next call reconnects.
-    Server,
-}
-
 impl Error {
-    /// The kind of this error.
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            Error::Io { .. } => ErrorKind::Io,
-            Error::Corrupted { .. } | Error::NotARegistry { .. } => ErrorKind::Corruption,
-            Error::InUse { .. } | Error::Forked { .. } => ErrorKind::InUse,
-            Error::SchemaTooNew { .. } => ErrorKind::SchemaVersion,
-            Error::InvalidContextName { .. }
-            | Error::InvalidStepName { .. }
-            | Error::InvalidSpec { .. }
-            | Error::InvalidInput { .. } => ErrorKind::InvalidInput,
-            Error::NoSuchContext { .. } => ErrorKind::NotFound,
-            Error::AlreadyRegistered { .. } | Error::ContextNotEmpty { .. } => {
-                ErrorKind::AlreadyExists
-            }
-            Error::Unresolved(_) => ErrorKind::Unresolved,
-            Error::ContextCleared { .. }
-            | Error::Poisoned { .. }
-            | Error::ReadOnly { .. }
-            | Error::DefaultManagerOpen { .. } => ErrorKind::State,
-            Error::Storage { .. } => ErrorKind::Storage,
-            Error::Server { .. } => ErrorKind::Server,
-        }
-    }
-
-    /// True for [`ErrorKind::Io`].
-    pub fn is_io(&self) -> bool {
-        self.kind() == ErrorKind::Io
-    }
-
-    /// True for [`ErrorKind::Corruption`] ([`Error::Corrupted`] and [`Error::NotARegistry`]).
-    pub fn is_corruption(&self) -> bool {
-        self.kind() == ErrorKind::Corruption
-    }
-
-    /// True for [`ErrorKind::InvalidInput`]: errors caused by what the caller passed in.
-    pub fn is_invalid_input(&self) -> bool {
-        self.kind() == ErrorKind::InvalidInput
-    }
-
-    /// The unresolved dependencies, for [`Error::Unresolved`].
-    pub fn unresolved(&self) -> Option<&DependencyResolutionError> {
-        match self {
-            Error::Unresolved(e) => Some(e),
-            _ => None,
-        }
-    }
-
-    /// Invalid JSON in `what`: the message says where (line and column, when the error came
-    /// from text: one from an already parsed value has none) and what sort of problem it
-    /// is; the parser's own message is the source.
-    pub(crate) fn invalid_json(what: impl Into<String>, err: serde_json::Error) -> Self {
-        use serde_json::error::Category;
-        let problem = match (err.classify(), field_named(&err)) {
-            (_, Some(FieldNamed::Missing(field))) => {
-                format!("lacks the required field `{}`", shorten_key(&field))
-            }
-            (_, Some(FieldNamed::Repeated(field))) => format!(
-                "gives the field `{}` twice (under its name and an alias, or both aliases)",
-                shorten_key(&field)
-            ),
-            (_, Some(FieldNamed::Unknown(field))) => {
-                format!("has the unknown field `{}`", shorten_key(&field))
-            }
-            (Category::Io, None) => "could not be read".to_owned(),
-            (Category::Syntax, None) => "is not valid JSON".to_owned(),
-            (Category::Data, None) => "does not have the expected shape".to_owned(),
-            (Category::Eof, None) => "ends too early".to_owned(),
-        };
-        let detail = match err.line() {
-            0 => format!("it {problem}"),
-            line => format!("it {problem} at line {line}, column {}", err.column()),
-        };
-        Error::InvalidInput {
-            what: what.into(),
-            detail,
-            source: Some(Box::new(err)),
-        }
-    }
-
-    /// [`Error::invalid_json`] of a value read through `serde_path_to_error`: `what` is
-    /// followed by the field the error is about (`path`, `.` for the value itself). A
-    /// missing (or repeated) field is named with the path of the object that lacks it, so
-    /// the message alone says which field is wrong where, e.g. `field
-    /// `dependencies.x.step_type``; the parser's message stays the source.
-    pub(crate) fn invalid_json_at(what: &str, path: &str, err: serde_json::Error) -> Self {
-        let field = match field_named(&err) {
-            Some(FieldNamed::Missing(name) | FieldNamed::Repeated(name)) if path == "." => name,
-            Some(FieldNamed::Missing(name) | FieldNamed::Repeated(name)) => {
-                format!("{path}.{name}")
-            }
-            // The path ends with the unknown key itself: the message names where it lies.
-            Some(FieldNamed::Unknown(name)) => match path
-                .strip_suffix(name.as_str())
-                .map(|parent| parent.trim_end_matches('.'))
-            {
-                Some(parent) if !parent.is_empty() && parent != "." => parent.to_owned(),
-                _ => return Error::invalid_json(what, err),
-            },
-            None if path == "." => return Error::invalid_json(what, err),
-            None => path.to_owned(),
-        };
-        Error::invalid_json(format!("{what}, field `{}`", shorten_key(&field)), err)
-    }
-
     pub(crate) fn corrupted(
         location: impl Into<String>,
         detail: impl Into<String>,
@@ -554,122 +337,9 @@ impl Error {
     }
 }
 
-/// A field serde names in its error: one a struct requires and the input lacks, or one
-/// given twice (through an alias). serde derive names the field of its struct, never text
-/// of the input; the name is escaped and bounded all the same ([`shorten_key`]).
-enum FieldNamed {
-    Missing(String),
-    Repeated(String),
-    /// A key of the input that a struct refusing unknown fields does not have (input
-    /// text, so escaped and bounded like the others).
-    Unknown(String),
-}
-
-/// The field of a "missing field `x`" or "duplicate field `x`" error (serde's wording).
-fn field_named(err: &serde_json::Error) -> Option<FieldNamed> {
-    if err.classify() != serde_json::error::Category::Data {
-        return None;
-    }
-    let message = err.to_string();
-    if let Some(rest) = message.strip_prefix("missing field `") {
-        Some(FieldNamed::Missing(rest.split_once('`')?.0.to_owned()))
-    } else if let Some(rest) = message.strip_prefix("duplicate field `") {
-        Some(FieldNamed::Repeated(rest.split_once('`')?.0.to_owned()))
-    } else if let Some(rest) = message.strip_prefix("unknown field `") {
-        // The key may hold a backquote itself: serde ends it with "`, expected".
-        let end = rest.rfind("`, expected").or_else(|| rest.rfind('`'))?;
-        Some(FieldNamed::Unknown(rest[..end].to_owned()))
-    } else {
-        None
-    }
-}
-
-/// A key as messages show it (inside backquotes): escaped ([`crate::spec::escape_name_exact`]) and
-/// cut after 100 characters.
-pub(crate) fn shorten_key(key: &str) -> String {
-    const LIMIT: usize = 100;
-    let key = crate::spec::escape_name_exact(key);
-    if key.chars().count() <= LIMIT {
-        key.into_owned()
-    } else {
-        let head: String = key.chars().take(LIMIT).collect();
-        format!("{head}…")
-    }
-}
-
-/// A name as messages show it: escaped ([`crate::spec::escape_name_exact`]) so that control and
-/// invisible reordering characters cannot reach a terminal or a log raw, quoted, and cut to
-/// 100 characters so that hostile input cannot make an error message megabytes long.
-pub(crate) fn shorten(name: &str) -> String {
-    let shown = crate::spec::escape_name_exact(name);
-    match cut_head(&shown) {
-        None => format!("'{shown}'"),
-        Some(head) => format!("'{head}…' ({} bytes)", name.len()),
-    }
-}
-
-/// The first 100 characters of `text` when it is longer (messages cut names there, and say
-/// how long the whole was), `None` when it is whole.
-pub(crate) fn cut_head(text: &str) -> Option<String> {
-    const LIMIT: usize = 100;
-    (text.chars().count() > LIMIT).then(|| text.chars().take(LIMIT).collect())
-}
-
-/// A path as messages show it: escaped like a name ([`crate::spec::escape_name_exact`]), so that a
-/// control character in a file name cannot reach a terminal or log raw.
-fn shown_path(path: &std::path::Path) -> String {
-    crate::spec::escape_name_exact(&path.to_string_lossy()).into_owned()
-}
-
-/// "the record of step 's' in context 'c'": where a record's encoding or decoding failed.
-pub(crate) fn step_record(context: &str, step: &str) -> String {
-    format!(
-        "the record of step {} in context {}",
-        shorten(step),
-        shorten(context)
-    )
-}
-
-/// The first few problems (all of them stay in [`Error::InvalidSpec::problems`]), so that an
-/// import of many bad steps cannot make the message megabytes long.
-fn join_problems(problems: &[SpecProblem]) -> String {
-    const SHOWN: usize = 10;
-    let mut text = problems
-        .iter()
-        .take(SHOWN)
-        .map(|p| {
-            // The field holds a dependency or output name: escaped as `SpecProblem` shows it.
-            let field = crate::spec::escape_name_exact(&p.field);
-            format!("step {}: {field} {}", shorten(&p.step), p.message)
-        })
-        .collect::<Vec<_>>()
-        .join("; ");
-    if problems.len() > SHOWN {
-        text.push_str(&format!("; and {} more", problems.len() - SHOWN));
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn invalid_json_keeps_the_parser_message_in_source_only() {
-        let Err(parse) = serde_json::from_str::<serde_json::Value>("{\"a\": }") else {
-            panic!("the text is not JSON");
-        };
-        let parser_message = parse.to_string();
-        let error = Error::invalid_json("the test document", parse);
-        let message = error.to_string();
-        assert_eq!(
-            message,
-            "invalid input in the test document: it is not valid JSON at line 1, column 7; fix the input and try again"
-        );
-        assert!(!message.contains(&parser_message));
-        let source = std::error::Error::source(&error).map(ToString::to_string);
-        assert_eq!(source, Some(parser_message));
-    }
 
     #[test]
     fn storage_keeps_its_cause_as_source() {
@@ -683,20 +353,6 @@ mod tests {
             Some("value too large".to_owned())
         );
         assert_eq!(error.kind(), ErrorKind::Storage);
-    }
-
-    #[test]
-    fn state_errors_are_not_invalid_input() {
-        let stale = Error::ContextCleared {
-            context: "ml".into(),
-        };
-        let read_only = Error::ReadOnly {
-            path: "r.redb".into(),
-        };
-        for error in [stale, read_only] {
-            assert_eq!(error.kind(), ErrorKind::State);
-            assert!(!error.is_invalid_input());
-        }
     }
 
     #[test]
