@@ -68,7 +68,8 @@ impl SpecificationRegistry {
     /// it was filled at (checked with one read per call).
     ///
     /// # Errors
-    /// [`Error::ContextCleared`]; [`Error::Corrupted`] naming the context and step when the
+    /// [`Error::ContextCleared`](crate::Error::ContextCleared);
+    /// [`Error::Corrupted`](crate::Error::Corrupted) naming the context and step when the
     /// stored record cannot be decoded; storage errors.
     pub fn get_specification(&self, step_name: &str) -> Result<Option<Arc<StepSpecification>>> {
         Ok(self.get_specifications(&[step_name])?.pop().flatten())

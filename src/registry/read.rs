@@ -84,9 +84,10 @@ impl SpecificationRegistry {
     /// ```
     ///
     /// # Errors
-    /// [`Error::ContextCleared`]; [`Error::Corrupted`] when the index is damaged or its
-    /// counts disagree with the catalog's (a damaged specification record is not seen:
-    /// none is read); storage errors.
+    /// [`Error::ContextCleared`](crate::Error::ContextCleared);
+    /// [`Error::Corrupted`](crate::Error::Corrupted) when the index is damaged or its counts
+    /// disagree with the catalog's (a damaged specification record is not seen: none is
+    /// read); storage errors.
     pub fn step_names_by_type(&self) -> Result<Vec<(String, Vec<String>)>> {
         self.read(|c| c.type_members())
     }
@@ -94,7 +95,7 @@ impl SpecificationRegistry {
     /// Step names in registration order (a replaced step keeps its place).
     ///
     /// # Errors
-    /// [`Error::ContextCleared`]; storage errors.
+    /// [`Error::ContextCleared`](crate::Error::ContextCleared); storage errors.
     pub fn list_step_names(&self) -> Result<Vec<String>> {
         self.read(|c| c.names())
     }
@@ -102,7 +103,7 @@ impl SpecificationRegistry {
     /// Distinct step types in first-seen order (exact: a type disappears with its last step).
     ///
     /// # Errors
-    /// [`Error::ContextCleared`]; storage errors.
+    /// [`Error::ContextCleared`](crate::Error::ContextCleared); storage errors.
     pub fn list_step_types(&self) -> Result<Vec<String>> {
         self.read(|c| c.step_types())
     }
@@ -110,7 +111,7 @@ impl SpecificationRegistry {
     /// Number of registered steps (from the catalog, no scan).
     ///
     /// # Errors
-    /// [`Error::ContextCleared`]; storage errors.
+    /// [`Error::ContextCleared`](crate::Error::ContextCleared); storage errors.
     pub fn len(&self) -> Result<usize> {
         let entry = self.entry()?;
         Ok(usize::try_from(entry.step_count).unwrap_or(usize::MAX))
