@@ -1,60 +1,27 @@
 //! The registry manager: opens the database and creates, lists, clears and monitors contexts.
+//!
+//! This module holds the manager itself (opening, workspace views, maintenance of the open
+//! file); `contexts.rs` hands out registries and lists and monitors contexts, `clear.rs`
+//! deletes them, `builder.rs` holds the manager's options.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
-use indexmap::IndexMap;
-
-use crate::codec::CatalogRecordV1;
 use crate::error::{Error, Result, shorten};
-use crate::registry::{ContextState, SpecificationRegistry};
-use crate::seam::{Backend, CatalogWrite};
+use crate::registry::ContextState;
+use crate::seam::Backend;
 use crate::spec::check_name;
 use crate::store::{GroupCommit, Store};
 
 mod builder;
+mod clear;
+mod contexts;
 
 pub use builder::{
     Concurrency, DEFAULT_CACHE_SIZE, DEFAULT_CONNECTIONS, Durability, ManagerBuilder,
 };
-
-/// Per-context statistics, read from the catalog without scanning specifications.
-///
-/// ```
-/// use pipeline_deps::{NodeType, RegistryManager, StepSpecification};
-///
-/// # fn main() -> pipeline_deps::Result<()> {
-/// let manager = RegistryManager::in_memory()?;
-/// let registry = manager.get_registry("ml")?;
-/// registry.register("a", &StepSpecification::new("Train", NodeType::Singular))?;
-/// registry.register("b", &StepSpecification::new("Train", NodeType::Singular))?;
-/// let stats = &manager.get_context_stats()?["ml"];
-/// assert_eq!((stats.step_count, stats.step_type_count), (2, 1));
-/// assert_eq!(stats.registry_type, "SpecificationRegistry");
-/// # Ok(()) }
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[non_exhaustive]
-pub struct ContextStats {
-    /// Registered steps.
-    pub step_count: usize,
-    /// Distinct step types among them.
-    pub step_type_count: usize,
-    /// Always `"SpecificationRegistry"`, as in the design's monitoring output.
-    pub registry_type: &'static str,
-}
-
-impl ContextStats {
-    /// The statistics a catalog record holds.
-    fn of(entry: &CatalogRecordV1) -> Self {
-        ContextStats {
-            step_count: usize::try_from(entry.step_count).unwrap_or(usize::MAX),
-            step_type_count: usize::try_from(entry.step_type_count).unwrap_or(usize::MAX),
-            registry_type: "SpecificationRegistry",
-        }
-    }
-}
+pub use contexts::ContextStats;
 
 pub(crate) struct Shared {
     // Field order matters: the database closes before the temporary file is removed.
@@ -108,7 +75,7 @@ impl Shared {
 /// `"<workspace>::"` and sees only its own workspace's contexts.
 ///
 /// Every write commits before returning, with the manager's [`Durability`]: see
-/// [`SpecificationRegistry`] for the guarantees.
+/// [`SpecificationRegistry`](crate::SpecificationRegistry) for the guarantees.
 ///
 /// ```
 /// # fn main() -> pipeline_deps::Result<()> {
@@ -323,281 +290,6 @@ impl RegistryManager {
             reason,
         })?;
         Ok(full)
-    }
-
-    /// The registry of `context`, creating the context durably if it does not exist.
-    /// Calls with the same name return handles that compare equal.
-    ///
-    /// # Errors
-    /// [`Error::InvalidContextName`] for an empty name, one over 1,024 bytes or one with
-    /// control characters (`::`, `/`, spaces and unicode are fine); [`Error::NoSuchContext`]
-    /// when the context is missing and the manager is read-only (so it cannot be created);
-    /// storage errors.
-    pub fn get_registry(&self, context: &str) -> Result<SpecificationRegistry> {
-        let full = self.full_name(context)?;
-        self.registry(full.clone(), true)?
-            .ok_or_else(|| Error::NoSuchContext {
-                context: full,
-                path: self.path(),
-            })
-    }
-
-    /// The registry of `context` if it exists (the design's `create_if_missing=False`).
-    ///
-    /// # Errors
-    /// As [`RegistryManager::get_registry`], without creating anything.
-    pub fn get_registry_if_exists(&self, context: &str) -> Result<Option<SpecificationRegistry>> {
-        let full = self.full_name(context)?;
-        self.registry(full, false)
-    }
-
-    fn registry(&self, full: String, create: bool) -> Result<Option<SpecificationRegistry>> {
-        let store = self.shared.store()?;
-        if store.is_read_only() {
-            let entry = store.read("looking up a context", |r| r.catalog_entry(&full))?;
-            return Ok(entry.map(|entry| {
-                SpecificationRegistry::new(
-                    Arc::clone(&self.shared),
-                    Arc::new(ContextState::new(full, entry.id, false)),
-                )
-            }));
-        }
-        let mut live = self.shared.live()?;
-        // On a shared backend another process may have cleared (and re-created) the context
-        // since this process took its handle, so the catalog decides.
-        let shared_backend = store.is_shared();
-        // A handle already taken would be answered from memory: refused in a forked child
-        // like every call that reads the file.
-        store.check_process()?;
-        if !shared_backend && let Some(state) = live.get(&full) {
-            return Ok(Some(SpecificationRegistry::new(
-                Arc::clone(&self.shared),
-                Arc::clone(state),
-            )));
-        }
-        let looking_up = format!("looking up context {}", shorten(&full));
-        let existing = store.read(&looking_up, |r| r.catalog_entry(&full))?;
-        if let (Some(entry), Some(state)) = (&existing, live.get(&full))
-            && entry.id == state.id()
-        {
-            return Ok(Some(SpecificationRegistry::new(
-                Arc::clone(&self.shared),
-                Arc::clone(state),
-            )));
-        }
-        if let Some(stale) = live.remove(&full) {
-            stale.mark_cleared();
-        }
-        let (id, created) = match existing {
-            Some(entry) => (entry.id, false),
-            None if !create => return Ok(None),
-            None => {
-                let creating = format!("creating context {}", shorten(&full));
-                let (entry, created) = store.write(&creating, |w| {
-                    let (entry, created) = w.create_context(&full)?;
-                    if !created {
-                        // Created meanwhile by another process: nothing to commit.
-                        w.unchanged();
-                    }
-                    Ok((entry, created))
-                })?;
-                (entry.id, created)
-            }
-        };
-        let state = Arc::new(ContextState::new(full.clone(), id, true));
-        live.insert(full.clone(), Arc::clone(&state));
-        // Logged after the lock is released: a panicking log subscriber must not poison it.
-        drop(live);
-        if created {
-            tracing::info!(context = %full, id, "created context");
-        }
-        Ok(Some(SpecificationRegistry::new(
-            Arc::clone(&self.shared),
-            state,
-        )))
-    }
-
-    /// Context names (within this view) in creation order.
-    ///
-    /// # Errors
-    /// Storage errors.
-    pub fn list_contexts(&self) -> Result<Vec<String>> {
-        Ok(self.catalog()?.into_iter().map(|(name, _)| name).collect())
-    }
-
-    fn catalog(&self) -> Result<Vec<(String, crate::codec::CatalogRecordV1)>> {
-        self.check_view()?;
-        let store = self.shared.store()?;
-        let catalog = store.read("listing contexts", |r| r.catalog())?;
-        Ok(catalog
-            .into_iter()
-            .filter_map(|(name, entry)| {
-                name.strip_prefix(&self.prefix)
-                    .map(|short| (short.to_owned(), entry))
-            })
-            .collect())
-    }
-
-    /// Deletes `context` and everything in it, durably. Handles taken earlier return
-    /// [`Error::ContextCleared`] from then on; `get_registry` afterwards creates a fresh,
-    /// empty context. Returns whether the context existed.
-    ///
-    /// # Errors
-    /// [`Error::InvalidContextName`], [`Error::ReadOnly`], storage errors.
-    pub fn clear_context(&self, context: &str) -> Result<bool> {
-        Ok(self.clear_context_with_stats(context)?.is_some())
-    }
-
-    /// [`Self::clear_context`], returning the statistics the context had when it was
-    /// deleted (read in the deleting transaction, so they count every write committed
-    /// before it, by any process), or `None` when it did not exist.
-    ///
-    /// ```
-    /// # fn main() -> pipeline_deps::Result<()> {
-    /// use pipeline_deps::{NodeType, RegistryManager, StepSpecification};
-    ///
-    /// let manager = RegistryManager::temporary()?;
-    /// manager.get_registry("ci")?.register("prep", &StepSpecification::new("Prep", NodeType::Singular))?;
-    /// assert_eq!(manager.clear_context_with_stats("ci")?.map(|s| s.step_count), Some(1));
-    /// assert_eq!(manager.clear_context_with_stats("ci")?, None);
-    /// # Ok(()) }
-    /// ```
-    ///
-    /// # Errors
-    /// As [`Self::clear_context`].
-    pub fn clear_context_with_stats(&self, context: &str) -> Result<Option<ContextStats>> {
-        let full = self.full_name(context)?;
-        let mut cleared = self.clear_where(|_| Ok(vec![full]))?;
-        Ok(cleared.pop().map(|(_, stats)| stats))
-    }
-
-    /// Deletes the context `registry` belongs to, if it is still that context: not one that
-    /// was cleared meanwhile and created again under the same name by someone else (whose
-    /// handles would then fail with [`Error::ContextCleared`]). Returns whether it deleted it.
-    /// How a test's scope ([`ScopedContext`](crate::ScopedContext)) cleans up after itself.
-    ///
-    /// ```
-    /// # fn main() -> pipeline_deps::Result<()> {
-    /// let manager = pipeline_deps::RegistryManager::temporary()?;
-    /// let mine = manager.get_registry("scratch")?;
-    /// manager.clear_context("scratch")?;
-    /// manager.get_registry("scratch")?; // someone else's now
-    /// assert!(!manager.clear_context_of(&mine)?);
-    /// assert_eq!(manager.list_contexts()?, ["scratch"]);
-    /// # Ok(()) }
-    /// ```
-    ///
-    /// # Errors
-    /// [`Error::InvalidInput`] when another manager handed `registry` out (also one opened
-    /// on the same file or server: clear by name with [`Self::clear_context`] there);
-    /// [`Error::ReadOnly`]; storage errors.
-    pub fn clear_context_of(&self, registry: &SpecificationRegistry) -> Result<bool> {
-        if !registry.is_of(&self.shared) {
-            return Err(Error::InvalidInput {
-                what: format!(
-                    "the registry of context {}",
-                    crate::error::shorten(registry.context_name())
-                ),
-                detail: "another manager handed it out (possibly one of the same database); clear it through that manager, or by name with clear_context".into(),
-                source: None,
-            });
-        }
-        let (full, id) = (registry.context_name(), registry.context_id());
-        let cleared = self.clear_where(|writer| match writer.context(full, id) {
-            Ok(_) => Ok(vec![full.to_owned()]),
-            Err(Error::ContextCleared { .. }) => Ok(Vec::new()),
-            Err(e) => Err(e),
-        })?;
-        Ok(!cleared.is_empty())
-    }
-
-    /// Deletes every context (of this view), durably and in one transaction. Returns how
-    /// many were deleted.
-    ///
-    /// # Errors
-    /// [`Error::ReadOnly`], storage errors.
-    pub fn clear_all_contexts(&self) -> Result<usize> {
-        Ok(self.clear_all_contexts_with_stats()?.len())
-    }
-
-    /// [`Self::clear_all_contexts`], returning each deleted context (of this view) in
-    /// creation order with the statistics it had when it was deleted, all read in the one
-    /// deleting transaction: a context another process created or wrote meanwhile is both
-    /// deleted and counted.
-    ///
-    /// # Errors
-    /// As [`Self::clear_all_contexts`].
-    pub fn clear_all_contexts_with_stats(&self) -> Result<IndexMap<String, ContextStats>> {
-        self.check_view()?;
-        let cleared = self.clear_where(|writer| {
-            Ok(writer
-                .context_names()?
-                .into_iter()
-                .filter(|name| name.starts_with(&self.prefix))
-                .collect())
-        })?;
-        Ok(cleared
-            .into_iter()
-            .filter_map(|(full, stats)| {
-                full.strip_prefix(&self.prefix)
-                    .map(|short| (short.to_owned(), stats))
-            })
-            .collect())
-    }
-
-    /// Deletes, in one write transaction, the contexts that `select` names (it runs inside
-    /// that transaction, so nothing created concurrently is missed or half-deleted).
-    /// Returns those deleted (full names) with their statistics as deleted, in creation
-    /// (catalog id) order.
-    fn clear_where(
-        &self,
-        select: impl FnOnce(&mut dyn CatalogWrite) -> Result<Vec<String>>,
-    ) -> Result<Vec<(String, ContextStats)>> {
-        let store = self.shared.store()?;
-        let mut live = self.shared.live()?;
-        let mut cleared = store.write("clearing contexts", |writer| {
-            let names = select(writer)?;
-            let mut cleared = Vec::new();
-            for name in names {
-                if let Some(entry) = writer.drop_context(&name)? {
-                    cleared.push((name, entry));
-                }
-            }
-            if cleared.is_empty() {
-                // No such context: nothing to commit.
-                writer.unchanged();
-            }
-            Ok(cleared)
-        })?;
-        cleared.sort_by_key(|(_, entry)| entry.id);
-        for (name, _) in &cleared {
-            if let Some(state) = live.remove(name) {
-                state.mark_cleared();
-            }
-        }
-        // Logged once every handle is marked and the lock released: a panicking log
-        // subscriber must leave no cleared context's handle serving its cache.
-        drop(live);
-        for (name, _) in &cleared {
-            tracing::info!(context = %name, "cleared context");
-        }
-        Ok(cleared
-            .into_iter()
-            .map(|(name, entry)| (name, ContextStats::of(&entry)))
-            .collect())
-    }
-
-    /// Statistics of every context (of this view) in creation order, read from the catalog
-    /// in one read transaction, without scanning specifications.
-    ///
-    /// # Errors
-    /// Storage errors.
-    pub fn get_context_stats(&self) -> Result<IndexMap<String, ContextStats>> {
-        Ok(self
-            .catalog()?
-            .into_iter()
-            .map(|(name, entry)| (name, ContextStats::of(&entry)))
-            .collect())
     }
 
     /// Runs the storage engine's full integrity check (checksums of every page). Needs every
