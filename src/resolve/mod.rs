@@ -28,7 +28,8 @@
 //! `explain_similarity` does not fail on names that normalise to nothing, and its weighted
 //! components add up to its total (D6).
 //!
-//! Internals, for contributors: `resolver.rs` holds the public resolver and its caches,
+//! Internals, for contributors: `resolver.rs` holds the public resolver and its caches
+//! (`resolver/explain.rs` its scoring resolutions and reports),
 //! `candidates.rs` the candidate index of scoring resolutions and `scorer.rs` its
 //! many-consumer scorer,
 //! `engine/` the optimised resolution path (interning, output classes, score bounds),
