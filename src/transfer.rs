@@ -223,6 +223,53 @@ pub struct ImportRefusal {
     pub step: Option<String>,
 }
 
+impl ImportRefusal {
+    /// The refusal as an import into `context` reports it
+    /// ([`SpecificationRegistry::import_json_with`](crate::SpecificationRegistry::import_json_with)):
+    /// the message names the context first, before the step and field it was about; the step
+    /// is kept. For a caller that reads a document apart from writing it (the Python package
+    /// reads it on a thread of its own) and reports its refusal as the import's.
+    ///
+    /// ```
+    /// use pipeline_deps::ImportOptions;
+    /// use pipeline_deps::transfer::parse_steps_json_located;
+    ///
+    /// let json = r#"{"steps": [{"step_name": "train", "step_type": 5, "node_type": "source"}]}"#;
+    /// let refusal = parse_steps_json_located(json, &ImportOptions::new()).unwrap_err();
+    /// let refusal = refusal.in_context("ml");
+    /// assert_eq!(refusal.step.as_deref(), Some("train"));
+    /// assert!(refusal.to_string().contains("the JSON import into context 'ml', steps[0] (step 'train')"));
+    /// ```
+    #[must_use]
+    pub fn in_context(self, context: &str) -> ImportRefusal {
+        let error = match self.error {
+            // The message says which context, before the step and field a refusal inside a
+            // step names.
+            Error::InvalidInput {
+                what,
+                detail,
+                source,
+            } => {
+                let import = format!("{WHAT} into context {}", shorten(context));
+                Error::InvalidInput {
+                    what: if what == WHAT {
+                        import
+                    } else {
+                        format!("{import}, {what}")
+                    },
+                    detail,
+                    source,
+                }
+            }
+            other => other,
+        };
+        ImportRefusal {
+            error,
+            step: self.step,
+        }
+    }
+}
+
 impl From<ImportRefusal> for Error {
     fn from(refusal: ImportRefusal) -> Error {
         refusal.error
@@ -561,27 +608,8 @@ impl SpecificationRegistry {
     /// problems of every invalid spec; [`Error::AlreadyRegistered`] (without `replace`);
     /// [`Error::ContextCleared`]; [`Error::ReadOnly`] on a read-only manager; storage errors.
     pub fn import_json_with(&self, json: &str, options: &ImportOptions) -> Result<usize> {
-        let steps = parse_steps_json(json, options).map_err(|error| match error {
-            // The document is this context's import: the message says which context, before
-            // the step and field a refusal inside a step names.
-            Error::InvalidInput {
-                what,
-                detail,
-                source,
-            } => {
-                let import = format!("{WHAT} into context {}", shorten(self.context_name()));
-                Error::InvalidInput {
-                    what: if what == WHAT {
-                        import
-                    } else {
-                        format!("{import}, {what}")
-                    },
-                    detail,
-                    source,
-                }
-            }
-            other => other,
-        })?;
+        let steps = parse_steps_json_located(json, options)
+            .map_err(|refusal| refusal.in_context(self.context_name()).error)?;
         let items = steps.iter().map(|(name, spec)| (name.as_str(), spec));
         if options.replace {
             self.upsert_many(items)

@@ -302,26 +302,6 @@ fn of_step(error: pipeline_deps::Error, step: &str) -> pipeline_deps::Error {
     }
 }
 
-/// A refusal of an import document, worded as the library's own `import_json_with` words
-/// it: the import into this registry's context, named.
-fn into_context(error: pipeline_deps::Error, context: &str) -> pipeline_deps::Error {
-    match error {
-        pipeline_deps::Error::InvalidInput {
-            what,
-            detail,
-            source,
-        } if what == "the JSON import" => pipeline_deps::Error::InvalidInput {
-            what: format!(
-                "the JSON import into context '{}'",
-                pipeline_deps::spec::escape_name_exact(context)
-            ),
-            detail,
-            source,
-        },
-        other => other,
-    }
-}
-
 /// A specification the package's Python half wrote (`spec_json` in `_spec.py`: `json.dumps`
 /// of a spec it has already read key by key, so no key is unknown or given twice), read
 /// as it is: the strict reading of [`StepSpecification::from_json`], meant for text from
@@ -479,9 +459,10 @@ impl NativeRegistry {
         let steps = match parsed {
             Ok(steps) => steps,
             Err(refusal) => {
-                let error = into_context(refusal.error, &self.context);
-                let decode_error = json_decode_error(py, &error, &document, text.as_any());
-                let raised = to_py(error);
+                // Worded as the library's own `import_json_with` words it.
+                let refusal = refusal.in_context(&self.context);
+                let decode_error = json_decode_error(py, &refusal.error, &document, text.as_any());
+                let raised = to_py(refusal.error);
                 if let Some(step) = refusal.step {
                     set_step(py, &raised, &step);
                 }
