@@ -31,11 +31,8 @@ from ._native import (
     ServerError,
     default_database_path,
 )
-from ._manager import (
+from ._default import (
     DEFAULT_PIPELINE_CONTEXT,
-    ContextStats,
-    RegistryManager,
-    SpecificationRegistry,
     clear_all_contexts,
     clear_context,
     get_context_stats,
@@ -47,6 +44,8 @@ from ._manager import (
     registry_manager,
     set_default_database_path,
 )
+from ._manager import ContextStats, RegistryManager
+from ._registry import SpecificationRegistry
 from ._resolver import PropertyReference, UnifiedDependencyResolver, create_dependency_resolver
 from ._spec import DependencySpec, DependencyType, NodeType, OutputSpec, StepSpecification
 

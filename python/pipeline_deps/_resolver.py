@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any, Dict, List, Optional, Sequence
 
 from . import _native
-from ._manager import SpecificationRegistry
+from ._registry import SpecificationRegistry
 from ._spec import OutputSpec, _given, checked_name
 
 _PROPERTIES_PREFIX = "properties."
@@ -241,7 +241,7 @@ def create_dependency_resolver(
     # Checked before the default registry is opened: a refused call opens nothing.
     _no_other_matcher(semantic_matcher)
     if registry is None:
-        from ._manager import get_default_registry
+        from ._default import get_default_registry
 
         registry = get_default_registry()
     return UnifiedDependencyResolver(registry, semantic_matcher)
