@@ -214,7 +214,10 @@ class RegistryManager:
                 try:
                     self._clear_own(registry, keeper)
                 except _native.Error as failed:
-                    note = f"clearing the scoped context {context_name!r} failed too: {failed}"
+                    note = (
+                        f"clearing the scoped context '{_native.escape_name(context_name)}' "
+                        f"failed too: {failed}"
+                    )
                     if hasattr(raised, "add_note"):  # Python 3.11+
                         raised.add_note(note)
                 raise

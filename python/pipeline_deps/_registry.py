@@ -99,7 +99,8 @@ class SpecificationRegistry:
             except UnicodeEncodeError as e:
                 # Text read with errors="surrogateescape" from a file that is not UTF-8.
                 error = _native.InvalidInputError(
-                    f"invalid input in the JSON import into context {self.context_name!r}: "
+                    "invalid input in the JSON import into context "
+                    f"'{_native.escape_name(self.context_name)}': "
                     f"the text is not valid Unicode (a lone surrogate at position {e.start}, "
                     "as reading a file that is not UTF-8 with errors='surrogateescape' "
                     "gives); read the document as UTF-8 and try again"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from collections.abc import Iterable, Mapping
 from typing import Any, Dict, List, Optional, Type, TypeVar, Union
 
-from ._native import InvalidInputError, InvalidSpecError
+from ._native import InvalidInputError, InvalidSpecError, escape_name
 
 
 def _whole(text: str) -> bool:
@@ -593,8 +593,8 @@ def spec_json(step_name: str, value: SpecLike, context: Optional[str] = None) ->
 
 def _invalid_spec(step_name: str, why: str, context: Optional[str]) -> InvalidSpecError:
     """The :class:`InvalidSpecError` for step ``step_name`` (registered into ``context``),
-    with its ``step`` and ``context`` set as the library's errors set them."""
-    error = InvalidSpecError(f"the specification of step {step_name!r} is invalid: {why}")
+    with its ``step`` and ``context`` set, and the step shown, as the library's errors do."""
+    error = InvalidSpecError(f"the specification of step '{escape_name(step_name)}' is invalid: {why}")
     error.step = step_name
     error.context = context
     return error

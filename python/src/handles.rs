@@ -45,9 +45,10 @@ impl NativeManager {
 
     fn handle(&self) -> PyResult<RegistryManager> {
         lock(&self.inner).clone().ok_or_else(|| {
+            // Escaped as the library's messages show a path.
             ClosedError::new_err(format!(
                 "the registry manager of {} is closed",
-                Path::new(&self.path).display()
+                pipeline_deps::spec::escape_name_exact(&Path::new(&self.path).to_string_lossy())
             ))
         })
     }
@@ -278,37 +279,17 @@ impl NativeRegistry {
     }
 }
 
-/// A spec parsing error that names the step it was for (Python passes each spec as JSON
-/// text it wrote itself, so the field says more than its line and column).
-fn of_step(error: pipeline_deps::Error, step: &str) -> pipeline_deps::Error {
-    match error {
-        pipeline_deps::Error::InvalidInput {
-            what,
-            detail,
-            source,
-        } => pipeline_deps::Error::InvalidInput {
-            what: what.replacen(
-                "a step specification",
-                &format!(
-                    "the specification of step '{}'",
-                    pipeline_deps::spec::escape_name_exact(step)
-                ),
-                1,
-            ),
-            detail,
-            source,
-        },
-        other => other,
-    }
-}
-
-/// A specification the package's Python half wrote (`spec_json` in `_spec.py`: `json.dumps`
-/// of a spec it has already read key by key, so no key is unknown or given twice), read
-/// as it is: the strict reading of [`StepSpecification::from_json`], meant for text from
-/// outside, parses it twice and made a registration from Python about 20 % slower.
-fn read_own_json(text: &str) -> pipeline_deps::Result<StepSpecification> {
+/// The specification of step `step` that the package's Python half wrote (`spec_json` in
+/// `_spec.py`: `json.dumps` of a spec it has already read key by key, so no key is unknown or
+/// given twice), read as it is: the strict reading of [`StepSpecification::from_json`],
+/// meant for text from outside, parses it twice and made a registration from Python about
+/// 20 % slower. Its error names the step.
+fn read_own_json(text: &str, step: &str) -> pipeline_deps::Result<StepSpecification> {
     serde_json::from_str(text).map_err(|e| pipeline_deps::Error::InvalidInput {
-        what: "a specification handed over by the Python package".to_owned(),
+        what: format!(
+            "the specification of step '{}' handed over by the Python package",
+            pipeline_deps::spec::escape_name_exact(step)
+        ),
         detail: e.to_string(),
         source: Some(Box::new(e)),
     })
@@ -341,7 +322,7 @@ impl NativeRegistry {
     fn register(&self, py: Python<'_>, step_name: String, spec_json: String) -> PyResult<()> {
         let registry = self.handle()?;
         run(py, move || {
-            let spec = read_own_json(&spec_json).map_err(|e| of_step(e, &step_name))?;
+            let spec = read_own_json(&spec_json, &step_name)?;
             registry.register(&step_name, &spec)
         })
     }
@@ -350,7 +331,7 @@ impl NativeRegistry {
     fn upsert(&self, py: Python<'_>, step_name: String, spec_json: String) -> PyResult<()> {
         let registry = self.handle()?;
         run(py, move || {
-            let spec = read_own_json(&spec_json).map_err(|e| of_step(e, &step_name))?;
+            let spec = read_own_json(&spec_json, &step_name)?;
             registry.upsert(&step_name, &spec)
         })
     }
@@ -515,6 +496,14 @@ pub(crate) fn default_database_path() -> Option<std::ffi::OsString> {
 #[pyfunction]
 pub(crate) fn url_without_password(path: &str) -> String {
     pipeline_deps::storage::url_without_password(path)
+}
+
+/// `name` as messages show it (the library's `spec::escape_name_exact`: control and invisible
+/// characters as `\u{1b}`-style escapes, each backslash doubled), for the messages the
+/// package's Python half makes itself.
+#[pyfunction]
+pub(crate) fn escape_name(name: &str) -> String {
+    pipeline_deps::spec::escape_name_exact(name).into_owned()
 }
 
 /// Closes the process-wide default manager (its file closes once every handle taken from it

@@ -33,6 +33,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(handles::default_database_path, m)?)?;
     m.add_function(wrap_pyfunction!(handles::set_default_database_path, m)?)?;
     m.add_function(wrap_pyfunction!(handles::url_without_password, m)?)?;
+    m.add_function(wrap_pyfunction!(handles::escape_name, m)?)?;
     m.add_function(wrap_pyfunction!(handles::close_default_manager, m)?)?;
     m.add_function(wrap_pyfunction!(errors::prepare_exit, m)?)?;
     m.add_function(wrap_pyfunction!(errors::forget_other_threads, m)?)?;

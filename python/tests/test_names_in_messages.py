@@ -7,6 +7,7 @@ override cannot turn the rest of a log line around. The exceptions' ``context`` 
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -17,6 +18,70 @@ import pipeline_deps as pd
 ODD = "a\\n \u202e"
 # How messages show it: the backslash doubled, the override escaped.
 SHOWN = "a\\\\n \\u{202e}"
+
+
+def test_closed_handles_show_their_context_escaped():
+    with pd.RegistryManager(":memory:") as manager:
+        registry = manager.get_registry(ODD)
+        resolver = pd.UnifiedDependencyResolver(registry)
+    with pytest.raises(pd.ClosedError) as closed:
+        registry.list_step_names()
+    assert f"the registry of context '{SHOWN}' is closed" in str(closed.value)
+    assert closed.value.context == ODD
+    with pytest.raises(pd.ClosedError) as closed:
+        resolver.resolve_all_dependencies([])
+    assert f"the resolver over context '{SHOWN}' is closed" in str(closed.value)
+    assert closed.value.context == ODD
+
+
+def test_a_closed_managers_error_shows_its_path_escaped(tmp_path):
+    """A file name may hold anything but a NUL: an escape character in it reached the
+    terminal raw from this message (the library's own messages escape paths)."""
+    path = tmp_path / "a\\n\x1b[31m.redb"
+    manager = pd.RegistryManager(path)
+    manager.close()
+    with pytest.raises(pd.ClosedError) as closed:
+        manager.list_contexts()
+    message = str(closed.value)
+    assert "\x1b" not in message, repr(message)
+    assert f"{tmp_path}/a\\\\n\\u{{1b}}[31m.redb is closed" in message, repr(message)
+
+
+def test_an_invalid_specs_error_shows_its_step_escaped(manager):
+    """The error Python raises itself for a spec that is not one (``repr`` showed the step
+    as ``'a\\\\n \\u202e'``, not as every other message shows it)."""
+    registry = manager.get_registry("ctx")
+    with pytest.raises(pd.InvalidSpecError) as refused:
+        registry.register(ODD, {"step_type": 5, "node_type": "source"})
+    assert f"the specification of step '{SHOWN}' is invalid" in str(refused.value)
+    assert (refused.value.context, refused.value.step) == ("ctx", ODD)
+
+
+def test_a_specification_the_library_cannot_read_names_its_step_escaped(manager):
+    """The package hands each spec over as JSON it wrote itself; should the library fail to
+    read it, the error names the step (it named none: the step was to be put into a wording
+    the error no longer had)."""
+    native = manager.get_registry("ctx")._native
+    for call in (native.register, native.upsert):
+        with pytest.raises(pd.InvalidInputError) as refused:
+            call(ODD, "{")
+        assert f"the specification of step '{SHOWN}' handed over by the Python package" in str(
+            refused.value
+        ), str(refused.value)
+
+
+def test_an_imports_refusal_shows_its_context_escaped(manager):
+    registry = manager.get_registry(ODD)
+    with pytest.raises(pd.InvalidInputError) as refused:
+        registry.import_json("{")
+    assert f"the JSON import into context '{SHOWN}'" in str(refused.value)
+    assert refused.value.context == ODD
+    # Text read with errors="surrogateescape": refused in Python, worded the same way.
+    with pytest.raises(pd.InvalidInputError) as refused:
+        registry.import_json('{"steps": []}\udcff')
+    assert f"the JSON import into context '{SHOWN}': the text is not valid Unicode" in str(
+        refused.value
+    )
 
 
 def test_a_refusal_inside_a_step_names_the_imports_context_as_rust_does(manager):
@@ -61,3 +126,14 @@ def test_every_refusal_of_an_import_names_its_context(manager, document):
     )
     assert refused.value.context == "fraud_training"
     assert len(registry) == 0
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception notes are Python 3.11's")
+def test_a_scoped_contexts_failed_clearing_note_shows_its_name_escaped():
+    manager = pd.RegistryManager(":memory:")
+    with pytest.raises(ValueError) as raised:
+        with manager.scoped_context(ODD):
+            manager.close()
+            raise ValueError("the block failed")
+    notes = getattr(raised.value, "__notes__", [])
+    assert any(f"clearing the scoped context '{SHOWN}' failed too" in n for n in notes), notes
