@@ -73,7 +73,10 @@ class SpecificationRegistry:
         self._native.clear()
 
     def export_json(self) -> str:
-        """The context in the export format (the same JSON as ``pipeline-deps export``)."""
+        """The context in the export format (the same JSON as ``pipeline-deps export``).
+
+        Ctrl-C raises ``KeyboardInterrupt`` while it runs, once the export has stopped (at
+        its next 64 KiB of text), so that nothing holds the database file any more."""
         return self._native.export_json()
 
     def import_json(

@@ -23,9 +23,9 @@
 //! `None`. `DependencyResolutionError` also has `dependencies`, the unresolved ones.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::mpsc::RecvTimeoutError;
+use std::sync::{Arc, OnceLock};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
@@ -441,16 +441,53 @@ where
     settle(outcome)
 }
 
-/// How often a call running [`run_interruptible`] lets Python run its signal handlers.
+/// How often a call running [`run_interruptible`] or [`run_cancellable`] lets Python run its
+/// signal handlers.
 const SIGNAL_CHECK: Duration = Duration::from_millis(50);
 
-/// As [`run`], for long work that writes nothing (reading a document, an export): `work`
+/// As [`run`], for long work that holds nothing of a database (reading a document): `work`
 /// runs on a thread of its own while the calling thread waits for it, running Python's
 /// signal handlers every [`SIGNAL_CHECK`]. The exception a handler raises (Ctrl-C's
 /// `KeyboardInterrupt`) ends the call at once; `work` then runs on to its end in its
 /// thread, and its result is dropped. Without this, Python runs a handler only once the
 /// call returns: Ctrl-C during a long import came after the import was written.
 pub(crate) fn run_interruptible<T, F>(py: Python<'_>, work: F) -> PyResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> pipeline_deps::Result<T> + Send + 'static,
+{
+    interruptible(py, None, work)
+}
+
+/// Asks the work of a [`run_cancellable`] call to stop: set when a signal handler raised.
+#[derive(Clone, Default)]
+pub(crate) struct Stop(Arc<AtomicBool>);
+
+impl Stop {
+    /// Whether the call was interrupted: the work should stop (failing) as soon as it can.
+    pub(crate) fn requested(&self) -> bool {
+        self.0.load(SeqCst)
+    }
+}
+
+/// As [`run_interruptible`], for long work that holds a database (an export: it reads the
+/// file, so the manager's `close()` could not release it while it runs): when a signal
+/// handler raises, the work is told to stop (`Stop::requested`), and the exception is
+/// raised once its thread has stopped and let go of everything it held. The work must check
+/// the [`Stop`] often; the call waits for it without running handlers meanwhile.
+pub(crate) fn run_cancellable<T, F>(py: Python<'_>, work: F) -> PyResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&Stop) -> pipeline_deps::Result<T> + Send + 'static,
+{
+    let stop = Stop::default();
+    let seen = stop.clone();
+    interruptible(py, Some(stop), move || work(&seen))
+}
+
+/// [`run_interruptible`], and with `stop` the work told to stop and waited for when a
+/// signal handler raises ([`run_cancellable`]).
+fn interruptible<T, F>(py: Python<'_>, stop: Option<Stop>, work: F) -> PyResult<T>
 where
     T: Send + 'static,
     F: FnOnce() -> pipeline_deps::Result<T> + Send + 'static,
@@ -479,7 +516,18 @@ where
         receiver = back;
         match received {
             Ok(outcome) => return settle(outcome),
-            Err(RecvTimeoutError::Timeout) => py.check_signals()?,
+            Err(RecvTimeoutError::Timeout) => {
+                if let Err(interrupt) = py.check_signals() {
+                    if let Some(stop) = &stop {
+                        stop.0.store(true, SeqCst);
+                        // Its result (an error saying it stopped, or its work done after
+                        // all) is dropped: the interrupt is what the caller gets. An
+                        // `Err` means the thread is gone, having let go of its work too.
+                        drop(detached(py, began_running, move || receiver.recv()));
+                    }
+                    return Err(interrupt);
+                }
+            }
             // Not reached: the thread sends before it ends, also after a panic (caught).
             Err(RecvTimeoutError::Disconnected) => {
                 return Err(Error::new_err(

@@ -15,7 +15,8 @@ use pyo3::types::{PyDict, PyString};
 use pipeline_deps::{RegistryManager, SpecificationRegistry, StepSpecification};
 
 use crate::errors::{
-    ClosedError, json_decode_error, run, run_interruptible, set_step, to_py, within,
+    ClosedError, Error, Stop, json_decode_error, run, run_cancellable, run_interruptible, set_step,
+    to_py, within,
 };
 
 /// Locks `mutex`; a poisoned lock only means another thread panicked while holding it, and
@@ -279,6 +280,28 @@ impl NativeRegistry {
     }
 }
 
+/// The output of an export from Python: `out`, until the call is interrupted ([`Stop`]), when
+/// the next write fails and so ends the export.
+struct UntilStopped<'a> {
+    out: &'a mut Vec<u8>,
+    stop: &'a Stop,
+}
+
+impl std::io::Write for UntilStopped<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.stop.requested() {
+            // Not `Interrupted`, which `write_all` would retry.
+            return Err(std::io::Error::other("the export was interrupted"));
+        }
+        self.out.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The specification of step `step` that the package's Python half wrote (`spec_json` in
 /// `_spec.py`: `json.dumps` of a spec it has already read key by key, so no key is unknown or
 /// given twice), read as it is: the strict reading of [`StepSpecification::from_json`],
@@ -408,10 +431,26 @@ impl NativeRegistry {
 
     /// The context in the export format (`pipeline-deps export`'s JSON). It is made on a
     /// thread of its own, so that Ctrl-C interrupts a long export at once
-    /// ([`run_interruptible`]; an export writes nothing).
+    /// ([`run_cancellable`]): the export stops at its next write of text, and
+    /// `KeyboardInterrupt` is raised once it has, so that it holds the database no longer
+    /// (an export writes nothing to it).
     fn export_json(&self, py: Python<'_>) -> PyResult<String> {
         let registry = self.handle()?;
-        run_interruptible(py, move || registry.export_json())
+        let text = run_cancellable(py, move |stop| {
+            let mut text = Vec::new();
+            registry.export_json_to(UntilStopped {
+                out: &mut text,
+                stop,
+            })?;
+            Ok(text)
+        })?;
+        String::from_utf8(text).map_err(|e| {
+            Error::new_err(format!(
+                "internal error in pipeline-deps (a bug; nothing was written): the export of \
+                 context '{}' is not UTF-8: {e}",
+                pipeline_deps::spec::escape_name_exact(&self.context)
+            ))
+        })
     }
 
     /// Imports the export format or the cursus fixture format in one transaction; how many

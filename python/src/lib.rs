@@ -10,7 +10,8 @@
 //! Python as `pipeline_deps.Error`, never as a `PanicException`. Long work that writes
 //! nothing (an import's reading of its document, an export) runs on a thread of its own
 //! while the caller runs Python's signal handlers, so that Ctrl-C interrupts it
-//! (`errors::run_interruptible`).
+//! (`errors::run_interruptible`; an export, which holds the database, is stopped and waited
+//! for first: `errors::run_cancellable`).
 //! A call still running in another thread when the interpreter finalizes (a daemon thread's)
 //! never takes the GIL again: its thread parks (`errors::run`).
 // One audited call (`errors::interpreter_running`, a read of `Py_IsInitialized`) is allowed.

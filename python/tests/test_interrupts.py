@@ -58,13 +58,21 @@ except KeyboardInterrupt as interrupt:
 sys.setswitchinterval(0.005)
 outcome["steps"] = len(registry)
 manager.close()
+# Whether nothing holds the file any more: a second open in this process is refused while
+# anything does.
+try:
+    pd.RegistryManager({db!r}).close()
+    outcome["released"] = True
+except pd.InUseError as held:
+    outcome["released"] = str(held)
 print(json.dumps(outcome), flush=True)
 """
 
 
 def interrupted(db: Path, steps: int, export: bool) -> Dict[str, Any]:
     """Runs the child on `db` and returns what it saw once SIGINT came during its long call
-    (`interrupted`, the exception's `notes`, the context's `steps` afterwards)."""
+    (`interrupted`, the exception's `notes`, the context's `steps` afterwards, and whether
+    the file was `released` once the manager was closed, else the error saying why not)."""
     ended = subprocess.run(
         [sys.executable, "-c", CHILD.format(db=str(db), steps=steps, export=export)],
         capture_output=True,
@@ -87,6 +95,7 @@ def test_ctrl_c_during_an_import_raises_and_leaves_the_context_whole(tmp_path):
     seen = interrupted(db, steps, export=False)
     assert seen["interrupted"], seen
     assert seen["steps"] in (0, steps), seen
+    assert seen["released"] is True, seen
     if seen["steps"] == steps:
         assert any("was completed" in note for note in seen["notes"]), seen
     with pd.RegistryManager(db) as again:
@@ -99,6 +108,19 @@ def test_ctrl_c_during_an_export_raises_and_the_file_works_on(tmp_path):
     steps = 20_000
     db = tmp_path / "exported.redb"
     seen = interrupted(db, steps, export=True)
-    assert seen == {"interrupted": True, "notes": [], "steps": steps}
+    assert (seen["interrupted"], seen["notes"], seen["steps"]) == (True, [], steps), seen
     with pd.RegistryManager(db) as again:
         assert len(again.get_registry("big")) == steps
+
+
+def test_an_interrupted_export_has_stopped_and_let_go_of_the_file_when_it_raises(tmp_path):
+    """``KeyboardInterrupt`` comes once the export (on a thread of its own) has stopped, at its
+    next write of text, so that closing the manager releases the file at once: a program
+    that ends on Ctrl-C leaves it closed cleanly, and one that goes on can open it again.
+    Before, the export's thread ran on unseen to its end, holding the file: opening it again
+    meanwhile was refused as in use, and a program that ended meanwhile left the file to the
+    next open's repair."""
+    steps = 20_000
+    db = tmp_path / "exported.redb"
+    seen = interrupted(db, steps, export=True)
+    assert seen == {"interrupted": True, "notes": [], "steps": steps, "released": True}
