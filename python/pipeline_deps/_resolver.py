@@ -134,7 +134,8 @@ class UnifiedDependencyResolver:
     Results are cached per ordered list of steps and dropped by any write to the registry.
     ``semantic_matcher`` is accepted for the design's signature but must be ``None``: the
     scoring always uses the library's built-in matcher (another is refused with a
-    ``TypeError``, not ignored).
+    ``TypeError``, not ignored). A resolution sees Ctrl-C only when it returns: over tens
+    of thousands of steps that can take seconds (the README's Python section says why).
     """
 
     def __init__(self, registry: SpecificationRegistry, semantic_matcher: None = None) -> None:
