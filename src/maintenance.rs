@@ -24,9 +24,9 @@ pub struct ImportSummary {
     pub replaced: usize,
     /// The context's step count after the import.
     pub step_count: usize,
-    /// Whether the import committed anything: false when the context existed and it
-    /// changed nothing in it (no step given, or, on a file, every step already held the
-    /// very spec given); the context's revision is then as it was.
+    /// Whether the import wrote anything: false when the context existed and the import
+    /// changed nothing in it (no step given, or every step already held the very spec
+    /// given); the context's revision is then as it was.
     pub written: bool,
 }
 
@@ -87,9 +87,11 @@ impl RegistryManager {
     /// error or a crash during the call nothing is (not even an empty context), and no
     /// reader ever sees the context before its steps. Every specification is validated
     /// first. Without `replace`, a step that is already registered fails the import.
-    /// The counts in the summary are those of that transaction. On a file, an import with
-    /// `replace` in which every step holds exactly the spec given already commits nothing
-    /// (no fsync; the context's revision stays as it is); such steps count as `replaced`.
+    /// The counts in the summary are those of that transaction. An import with `replace` in
+    /// which every step holds exactly the spec given already writes nothing: on a file it
+    /// commits nothing (no fsync), on PostgreSQL it updates no row (it holds the context's
+    /// row lock for its transaction, as every import does); the context's revision stays
+    /// as it is, and such steps count as `replaced`.
     ///
     /// # Errors
     /// [`Error::InvalidContextName`]; [`Error::InvalidSpec`] listing every problem;

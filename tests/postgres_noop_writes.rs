@@ -3,7 +3,7 @@
 //! context's catalog row and its spec rows keep their row versions (no update, no lock,
 //! which PostgreSQL also marks in the row and logs), and the revision stays as it is. An
 //! import writes its context's catalog row once per batch call and once to finish, not
-//! before anything changed.
+//! before anything changed, and a replacing import of the steps stored updates no row.
 #![cfg(feature = "postgres")]
 
 #[path = "support/pg_cluster.rs"]
@@ -103,6 +103,55 @@ fn an_import_updates_the_catalog_row_only_when_something_changed() -> TestResult
     assert_eq!(
         updates, 2,
         "the import updated the catalog row {updates} times"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_replacing_import_of_the_stored_steps_updates_no_row() -> TestResult {
+    let Some(url) = pg_cluster::database("import_identical")? else {
+        return Ok(());
+    };
+    let manager = RegistryManager::connect(&url)?;
+    let steps: Vec<(String, StepSpecification)> =
+        (0..3).map(|n| (format!("s{n}"), spec("B"))).collect();
+    manager.import_steps("ctx", &steps, false)?;
+    let registry = manager.get_registry("ctx")?;
+    let mut client = postgres::Client::connect(&url, postgres::NoTls)?;
+    let (before, revision) = (row_versions(&mut client, "ctx")?, registry.revision()?);
+
+    let summary = manager.import_steps("ctx", &steps, true)?;
+    assert_eq!(
+        (summary.new, summary.replaced, summary.written),
+        (0, 3, false)
+    );
+    // The import holds its context's row lock for its transaction, as every import does
+    // (so the lock's mark, `xmax`, may change), but updates no row.
+    let updated = |versions: Vec<String>| -> Vec<String> {
+        versions
+            .into_iter()
+            .map(|v| match v.strip_prefix("context ") {
+                Some(rest) => format!("context {}", rest.split(' ').next().unwrap_or("")),
+                None => v,
+            })
+            .collect()
+    };
+    assert_eq!(
+        updated(row_versions(&mut client, "ctx")?),
+        updated(before.clone()),
+        "an identical import wrote"
+    );
+    assert_eq!(registry.revision()?, revision);
+
+    // One step that differs: written, with a new revision.
+    let mut changed = steps.clone();
+    changed[2].1 = spec("C");
+    assert!(manager.import_steps("ctx", &changed, true)?.written);
+    assert_ne!(row_versions(&mut client, "ctx")?, before);
+    assert!(registry.revision()? > revision);
+    assert_eq!(
+        registry.get_specification("s2")?.as_deref(),
+        Some(&spec("C"))
     );
     Ok(())
 }

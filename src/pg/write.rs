@@ -33,14 +33,14 @@ const UPSERT_STEP: &str = "SELECT CASE WHEN EXISTS (SELECT 1 FROM pd_contexts c 
     AND s.record = pd_step_record(s.position, $6)) \
     THEN 0 ELSE pd_put_step($1, $2, $3, $4, $5, $6) END";
 /// [`PUT_STEPS`] for upserts, as [`UPSERT_STEP`]: a call whose every step holds exactly its
-/// record already writes nothing. The scalar subquery is run per step (an index lookup) and
+/// record already writes nothing, and answers -1 (no step inserted, none changed). The scalar subquery is run per step (an index lookup) and
 /// the scan stops at the first step that differs, so a call that changes its first step
 /// pays one lookup.
 const UPSERT_STEPS: &str = "SELECT CASE WHEN EXISTS (SELECT 1 FROM pd_contexts WHERE name = $1 AND id = $2) \
     AND NOT EXISTS (SELECT 1 FROM unnest($4::text[], $5::text[], $6::bytea[]) AS u(step, type, tail) \
         WHERE (SELECT s.step_type = u.type AND s.record = pd_step_record(s.position, u.tail) \
                FROM pd_specs s WHERE s.context_id = $2 AND s.step_name = u.step) IS NOT TRUE) \
-    THEN 0 ELSE pd_put_steps($1, $2, $3, $4, $5, $6) END";
+    THEN -1 ELSE pd_put_steps($1, $2, $3, $4, $5, $6) END";
 /// Removes a step unless it is not there: then it only checks the context (NULL when the
 /// handle's context is gone) and writes nothing, leaving the revision as it is.
 const REMOVE_STEP: &str = "SELECT CASE \
@@ -132,18 +132,19 @@ impl<'a> Batch<'a> {
     }
 
     /// Sends every call into context `name` (stored id `key`) in `sql`'s transaction; returns
-    /// how many steps were inserted (the others replaced one). Each call that changes a step
-    /// bumps the revision; with `replace`, a call whose every step holds its spec already
-    /// writes nothing ([`UPSERT_STEPS`]).
+    /// how many steps were inserted (the others replaced one) and whether any call wrote.
+    /// Each call that changes a step bumps the revision; with `replace`, a call whose every
+    /// step holds its spec already writes nothing ([`UPSERT_STEPS`]).
     pub(super) fn send(
         &self,
         sql: &mut Sql<'_>,
         action: &str,
         (name, key): (&str, i64),
         replace: bool,
-    ) -> Result<usize> {
+    ) -> Result<(usize, bool)> {
         let server = sql.server();
         let mut inserted = 0usize;
+        let mut wrote = false;
         for call in &self.calls {
             let (steps, types, tails) = (
                 &self.steps[call.clone()],
@@ -158,9 +159,11 @@ impl<'a> Batch<'a> {
             let count: i64 = conn::column(&row, 0, &|| {
                 format!("the answer to writing steps of context {}", shorten(name))
             })?;
+            // -1: the call found every step as given and wrote nothing.
+            wrote |= count >= 0;
             inserted += usize::try_from(count).unwrap_or(0);
         }
-        Ok(inserted)
+        Ok((inserted, wrote))
     }
 }
 

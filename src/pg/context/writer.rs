@@ -61,7 +61,8 @@ impl<'s, 'c> PgContextWriter<'s, 'c> {
     }
 
     /// Whether a put or remove through this writer changed a row: a put of the record a
-    /// step holds already changes none; [`Self::put_all`] counts as a change.
+    /// step holds already changes none, nor does a replacing [`Self::put_all`] of records
+    /// every step holds already.
     pub(crate) fn changed(&self) -> bool {
         self.changed
     }
@@ -316,7 +317,6 @@ impl<'s, 'c> PgContextWriter<'s, 'c> {
         if items.is_empty() {
             return Ok(0);
         }
-        self.changed = true;
         if self.unwritten {
             self.write_entry()?;
         }
@@ -327,7 +327,8 @@ impl<'s, 'c> PgContextWriter<'s, 'c> {
             shorten(&self.name)
         );
         let batch = Batch::encode(&self.name, items)?;
-        let inserted = batch.send(self.sql, &action, (&self.name, self.key), replace)?;
+        let (inserted, wrote) = batch.send(self.sql, &action, (&self.name, self.key), replace)?;
+        self.changed |= wrote;
         let row = self.sql.query_opt(
             &action,
             "SELECT id, step_count, step_type_count, next_position, revision \
