@@ -541,28 +541,8 @@ fn copy_says_each_context_as_it_is_copied_and_refuses_one_another_writer_fills_m
             .get_registry("second")
             .and_then(|r| r.register("intruder", &spec))
     });
-    // Sessions of this test's database (other tests share the cluster) waiting for a lock.
-    // A transaction sees the server's activity statistics as first read in it unless told
-    // to read them again: without that, a session that connected later never shows.
-    let waiting = |held: &mut postgres::Transaction<'_>, at_least: i64| -> TestResult<bool> {
-        for _ in 0..600 {
-            held.execute("SELECT pg_stat_clear_snapshot()", &[])?;
-            let waiters = held
-                .query_one(
-                    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-                     WHERE NOT l.granted AND a.datname = current_database()",
-                    &[],
-                )?
-                .try_get::<_, i64>(0)?;
-            if waiters >= at_least {
-                return Ok(true);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(false)
-    };
     assert!(
-        waiting(&mut held, 1)?,
+        pg_cluster::lock_waiters(&mut held, 1)?,
         "the other writer never waited for the row"
     );
 
@@ -584,7 +564,7 @@ fn copy_says_each_context_as_it_is_copied_and_refuses_one_another_writer_fills_m
     // The copy queues for the row behind the other writer before the row is released:
     // released earlier, the copy could take it before the woken writer does (a valid order
     // too, but not the one this test is about).
-    let queued = said.is_ok() && waiting(&mut held, 2)?;
+    let queued = said.is_ok() && pg_cluster::lock_waiters(&mut held, 2)?;
     held.commit()?;
     assert!(queued, "the copy never queued for the row");
     assert_eq!(

@@ -10,33 +10,10 @@ mod pg_cluster;
 mod common;
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use serde_json::Value;
 
 use common::{BIN, TestResult, without_libpq_env};
-
-/// Whether at least `at_least` sessions of this test's database wait for a lock, asked
-/// again for up to 30 s (other tests share the cluster).
-fn waiting(held: &mut postgres::Transaction<'_>, at_least: i64) -> TestResult<bool> {
-    for _ in 0..600 {
-        // A transaction sees the activity statistics as first read in it unless told to
-        // read them again.
-        held.execute("SELECT pg_stat_clear_snapshot()", &[])?;
-        let waiters = held
-            .query_one(
-                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-                 WHERE NOT l.granted AND a.datname = current_database()",
-                &[],
-            )?
-            .try_get::<_, i64>(0)?;
-        if waiters >= at_least {
-            return Ok(true);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(false)
-}
 
 #[test]
 fn a_step_another_writer_takes_during_an_import_is_refused_as_already_registered() -> TestResult {
@@ -72,7 +49,7 @@ fn a_step_another_writer_takes_during_an_import_is_refused_as_already_registered
             .and_then(|r| r.register("taken", &intruder_spec))
     });
     assert!(
-        waiting(&mut held, 1)?,
+        pg_cluster::lock_waiters(&mut held, 1)?,
         "the other writer never waited for the row"
     );
     let mut command = Command::new(BIN);
@@ -85,7 +62,7 @@ fn a_step_another_writer_takes_during_an_import_is_refused_as_already_registered
         .stderr(Stdio::piped())
         .spawn()?;
     // The import looked at the context (neither step taken yet) and waits for the row.
-    let queued = waiting(&mut held, 2)?;
+    let queued = pg_cluster::lock_waiters(&mut held, 2)?;
     held.commit()?;
     intruder.join().map_err(|_| "the writer panicked")??;
     let out = import.wait_with_output()?;

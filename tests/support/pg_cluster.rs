@@ -148,6 +148,32 @@ pub fn registry_tables(url: &str) -> Result<i64, String> {
     row.try_get(0).map_err(|e| format!("{e:?}"))
 }
 
+/// Whether at least `at_least` sessions of `held`'s database wait for a lock, asked again
+/// every 50 ms for up to 30 s (other tests share the cluster, so only this database's
+/// sessions count). A transaction sees the server's activity statistics as first read in
+/// it unless told to read them again: without that, a session that connected later never
+/// shows.
+pub fn lock_waiters(held: &mut postgres::Transaction<'_>, at_least: i64) -> Result<bool, String> {
+    for _ in 0..600 {
+        let waiters = held
+            .execute("SELECT pg_stat_clear_snapshot()", &[])
+            .and_then(|_| {
+                held.query_one(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+                     WHERE NOT l.granted AND a.datname = current_database()",
+                    &[],
+                )
+            })
+            .and_then(|row| row.try_get::<_, i64>(0))
+            .map_err(|e| format!("counting the sessions waiting for a lock: {e:?}"))?;
+        if waiters >= at_least {
+            return Ok(true);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Ok(false)
+}
+
 /// The throw-away cluster the tests start, for a test that makes roles of its own; `None`,
 /// after [`skip`]'s notice, when there is none or the tests run against an existing server
 /// (`PIPELINE_DEPS_TEST_PG`), whose roles they must not change.
