@@ -6,10 +6,12 @@
 //! each type's steps by `get_steps_by_type` and `step_names_by_type`, and the counts; and
 //! the file reopens in that state.
 //! A type whose chunk 0 lost all its steps while a later chunk holds more keeps that chunk
-//! 0 (it holds the type's place) and loses it with its last step.
+//! 0 (it holds the type's place) and loses it with its last step; a type emptied in one
+//! batch after a removal loaded it whole is gone too.
 //! Written against mutants of `src/store/context/types/removal.rs` (the in-place removal:
 //! its binary search over a type's chunks, some of which loop forever, and its test for
-//! other chunks of the type) that `type_members`, `registry_api`, `identical_upserts` and
+//! other chunks of the type) and of `src/store/context/types.rs` (the entry count of a
+//! type loaded whole) that `type_members`, `registry_api`, `identical_upserts` and
 //! `noop_writes` let survive (see the report of the third mutation audit, cargo-mutants):
 //! their histories never fill a second chunk of a type.
 
@@ -293,6 +295,36 @@ fn a_type_keeps_its_emptied_first_chunk_until_its_last_step_goes() -> TestResult
         apply(&registry, &mut model, &Op::Register(20, 0))?;
         check(&registry, &model)?;
         assert_eq!(registry.list_step_types()?, ["Type1", "Type0"]);
+    }
+    check(&RegistryManager::open(&path)?.get_registry("ctx")?, &model)
+        .map_err(|e| format!("after reopening: {e}"))?;
+    Ok(())
+}
+
+/// A type that loses every step in one batch, through a removal whose search of the type's
+/// chunks fails (a step moved into it sits out of order in its last chunk) and so loads
+/// the type whole, is gone after the batch, like one emptied a step at a time.
+#[test]
+fn a_type_emptied_in_one_batch_after_a_whole_load_is_gone() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("reg.redb");
+    let mut model = Model::default();
+    {
+        let manager = RegistryManager::open(&path)?;
+        let registry = manager.get_registry("ctx")?;
+        apply(&registry, &mut model, &Op::Register(0, 1))?;
+        // Type0: steps 1 to 4 in chunk 0, step 5 in chunk 1; then step 0, registered
+        // first, moves in and is appended to chunk 1 out of position order.
+        for s in 1..6 {
+            apply(&registry, &mut model, &Op::Register(s, 0))?;
+        }
+        apply(&registry, &mut model, &Op::Upsert(0, 0))?;
+        check(&registry, &model)?;
+        // Step 0 first: its search finds chunk 0 holds later positions and gives up.
+        let all: Vec<(u8, u8)> = (0..6).map(|s| (s, 2)).collect();
+        apply(&registry, &mut model, &Op::UpsertMany(all))?;
+        check(&registry, &model)?;
+        assert_eq!(registry.list_step_types()?, ["Type2"]);
     }
     check(&RegistryManager::open(&path)?.get_registry("ctx")?, &model)
         .map_err(|e| format!("after reopening: {e}"))?;
