@@ -6,14 +6,15 @@
 //! each type's steps by `get_steps_by_type` and `step_names_by_type`, and the counts; and
 //! the file reopens in that state.
 //! A type whose chunk 0 lost all its steps while a later chunk holds more keeps that chunk
-//! 0 (it holds the type's place) and loses it with its last step; a type emptied in one
-//! batch after a removal loaded it whole is gone too.
+//! 0 (it holds the type's place) and loses it with its last step; a type that loses every
+//! step in one batch after a removal loaded it whole is gone, and one that also gained a
+//! step in that batch keeps that step.
 //! Written against mutants of `src/store/context/types/removal.rs` (the in-place removal:
 //! its binary search over a type's chunks, some of which loop forever, and its test for
 //! other chunks of the type) and of `src/store/context/types.rs` (the entry count of a
-//! type loaded whole) that `type_members`, `registry_api`, `identical_upserts` and
-//! `noop_writes` let survive (see the report of the third mutation audit, cargo-mutants):
-//! their histories never fill a second chunk of a type.
+//! type loaded whole, on removal and on append) that `type_members`, `registry_api`,
+//! `identical_upserts` and `noop_writes` let survive (see the report of the third mutation
+//! audit, cargo-mutants): their histories never fill a second chunk of a type.
 
 mod support;
 
@@ -325,6 +326,33 @@ fn a_type_emptied_in_one_batch_after_a_whole_load_is_gone() -> TestResult {
         apply(&registry, &mut model, &Op::UpsertMany(all))?;
         check(&registry, &model)?;
         assert_eq!(registry.list_step_types()?, ["Type2"]);
+    }
+    check(&RegistryManager::open(&path)?.get_registry("ctx")?, &model)
+        .map_err(|e| format!("after reopening: {e}"))?;
+    Ok(())
+}
+
+/// In the same setting, a type that gains a step in the batch after its whole load, and
+/// loses every step it had, keeps the new one.
+#[test]
+fn a_type_loaded_whole_keeps_a_step_it_gains_while_losing_the_others() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("reg.redb");
+    let mut model = Model::default();
+    {
+        let manager = RegistryManager::open(&path)?;
+        let registry = manager.get_registry("ctx")?;
+        apply(&registry, &mut model, &Op::Register(0, 1))?;
+        for s in 1..6 {
+            apply(&registry, &mut model, &Op::Register(s, 0))?;
+        }
+        apply(&registry, &mut model, &Op::Upsert(0, 0))?;
+        // Step 0's removal loads Type0 whole; step 10 joins it; the others leave.
+        let mut batch = vec![(0, 2), (10, 0)];
+        batch.extend((1..6).map(|s| (s, 2)));
+        apply(&registry, &mut model, &Op::UpsertMany(batch))?;
+        check(&registry, &model)?;
+        assert_eq!(registry.list_step_types()?, ["Type0", "Type2"]);
     }
     check(&RegistryManager::open(&path)?.get_registry("ctx")?, &model)
         .map_err(|e| format!("after reopening: {e}"))?;
