@@ -8,13 +8,15 @@
 //! A type whose chunk 0 lost all its steps while a later chunk holds more keeps that chunk
 //! 0 (it holds the type's place) and loses it with its last step; a type that loses every
 //! step in one batch after a removal loaded it whole is gone, and one that also gained a
-//! step in that batch keeps that step.
+//! step in that batch keeps that step; types created in one batch by moved steps keep
+//! their creation order.
 //! Written against mutants of `src/store/context/types/removal.rs` (the in-place removal:
 //! its binary search over a type's chunks, some of which loop forever, and its test for
 //! other chunks of the type) and of `src/store/context/types.rs` (the entry count of a
-//! type loaded whole, on removal and on append) that `type_members`, `registry_api`,
-//! `identical_upserts` and `noop_writes` let survive (see the report of the third mutation
-//! audit, cargo-mutants): their histories never fill a second chunk of a type.
+//! type loaded whole, on removal and on append, and the position a new type takes) that
+//! `type_members`, `registry_api`, `identical_upserts` and `noop_writes` let survive (see
+//! the report of the third mutation audit, cargo-mutants): their histories never fill a
+//! second chunk of a type, nor create two types by moves in one batch.
 
 mod support;
 
@@ -356,5 +358,19 @@ fn a_type_loaded_whole_keeps_a_step_it_gains_while_losing_the_others() -> TestRe
     }
     check(&RegistryManager::open(&path)?.get_registry("ctx")?, &model)
         .map_err(|e| format!("after reopening: {e}"))?;
+    Ok(())
+}
+
+/// Types created in one batch by steps that move (they take no new position themselves)
+/// are listed in the order they were created.
+#[test]
+fn types_created_by_moves_in_one_batch_keep_their_creation_order() -> TestResult {
+    let registry = RegistryManager::in_memory()?.get_registry("ctx")?;
+    let mut model = Model::default();
+    apply(&registry, &mut model, &Op::Register(0, 0))?;
+    apply(&registry, &mut model, &Op::Register(1, 0))?;
+    apply(&registry, &mut model, &Op::UpsertMany(vec![(0, 2), (1, 1)]))?;
+    check(&registry, &model)?;
+    assert_eq!(registry.list_step_types()?, ["Type2", "Type1"]);
     Ok(())
 }
