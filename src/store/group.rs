@@ -103,32 +103,30 @@ impl GroupCommit {
             while state.open.is_none() && state.committing {
                 state = self.wait(state)?;
             }
-            if state.open.is_none() {
+            let open = match state.open.take() {
+                Some(batch) => batch,
                 // Contained like every call into the engine: after an earlier contained panic
                 // its locks are poisoned, and starting a transaction can panic too.
-                match contain(what, || store.begin_write()) {
+                None => match contain(what, || store.begin_write()) {
                     Ok(writer) => {
                         let number = state.next_batch;
                         state.next_batch += 1;
-                        state.open = Some(Batch {
+                        Batch {
                             writer,
                             number,
                             members: 0,
                             changed: false,
-                        });
+                        }
                     }
                     Err(e) => {
                         state.arriving -= 1;
                         self.changed.notify_all();
                         return Err(e);
                     }
-                }
-            }
-            state.arriving -= 1;
-            let Some(batch) = state.open.as_mut() else {
-                state.arriving += 1;
-                continue;
+                },
             };
+            state.arriving -= 1;
+            let batch = state.open.insert(open);
             let number = batch.number;
             match contain(what, || op(&batch.writer)) {
                 Ok(out) => {
