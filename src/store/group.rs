@@ -218,11 +218,10 @@ impl GroupCommit {
                 state = self.lock()?;
                 continue;
             }
-            if mine_is_open && state.arriving == 0 {
-                // Everyone who came has applied: commit for the whole batch.
-                let Some(batch) = state.open.take() else {
-                    continue;
-                };
+            // Everyone who came has applied: commit for the whole batch.
+            if state.arriving == 0
+                && let Some(batch) = state.open.take_if(|batch| batch.number == number)
+            {
                 state.committing = true;
                 state.outcomes.insert(
                     number,
@@ -264,5 +263,48 @@ impl GroupCommit {
             }
             state = self.wait(state)?;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{NodeType, RegistryManager, StepSpecification};
+
+    /// Every batch's outcome is collected and dropped by its last member: after concurrent
+    /// writes (shared commits, failures that send a batch's members to retry) the group
+    /// keeps no outcome, so a long-running writer's memory does not grow with its batches.
+    #[test]
+    fn no_outcome_is_kept_once_every_member_has_collected_it() -> crate::Result<()> {
+        let manager = RegistryManager::temporary()?;
+        std::thread::scope(|scope| {
+            for thread in 0..8 {
+                let manager = &manager;
+                scope.spawn(move || -> crate::Result<()> {
+                    let registry = manager.get_registry(&format!("ctx{}", thread % 3))?;
+                    for n in 0..40 {
+                        let spec = StepSpecification::new(format!("T{n}"), NodeType::Singular);
+                        // Half of the names are taken by another thread: failures inside
+                        // shared batches.
+                        let _ = registry.register(&format!("s{}_{n}", thread % 4), &spec);
+                    }
+                    Ok(())
+                });
+            }
+        });
+        let state = manager
+            .shared
+            .group
+            .state
+            .lock()
+            .map_err(|_| crate::Error::Poisoned {
+                action: "reading the group's state".into(),
+            })?;
+        assert!(
+            state.outcomes.is_empty(),
+            "{} outcomes kept",
+            state.outcomes.len()
+        );
+        assert!(state.open.is_none() && !state.committing && state.arriving == 0);
+        Ok(())
     }
 }
