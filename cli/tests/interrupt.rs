@@ -71,14 +71,16 @@ fn interrupt_when_written(
     Ok(Some(child.wait()?))
 }
 
-/// Starts `export big -o out/out.json` and sends `signal` once its temporary file exists.
+/// Starts `<writer> big -o out/out.json` (`export` or `snapshot`) and sends `signal` once
+/// its temporary file exists.
 fn interrupt_export(
     db: &Path,
     out: &Path,
+    writer: &str,
     signal: &str,
 ) -> TestResult<Option<std::process::ExitStatus>> {
     let target = out.join("out.json");
-    let child = command(db, &["export", "big", "--output", s(&target)?])
+    let child = command(db, &[writer, "big", "--output", s(&target)?])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
@@ -93,18 +95,25 @@ fn an_interrupted_export_leaves_the_target_as_it_was_and_no_temporary_file() -> 
     let out = dir.path().join("out");
     std::fs::create_dir(&out)?;
     std::fs::write(out.join("out.json"), "the previous export\n")?;
-    for (signal, number) in [("INT", 2), ("TERM", 15), ("HUP", 1)] {
+    let cases = [
+        ("export", "INT", 2),
+        ("export", "TERM", 15),
+        ("export", "HUP", 1),
+        ("snapshot", "INT", 2),
+        ("snapshot", "HUP", 1),
+    ];
+    for (writer, signal, number) in cases {
         // A fast machine may finish before the signal lands: try again, a few times.
         let mut caught = None;
         for _ in 0..20 {
-            if let Some(exit) = interrupt_export(&db, &out, signal)? {
+            if let Some(exit) = interrupt_export(&db, &out, writer, signal)? {
                 caught = Some(exit);
                 break;
             }
             // It finished: put the previous file back for the next try.
             std::fs::write(out.join("out.json"), "the previous export\n")?;
         }
-        let exit = caught.ok_or(format!("no export was caught by SIG{signal} in 20 tries"))?;
+        let exit = caught.ok_or(format!("no {writer} was caught by SIG{signal} in 20 tries"))?;
         // Ended by the signal: a shell reports 128 + its number and stops a script too.
         assert_eq!(
             (
@@ -112,17 +121,17 @@ fn an_interrupted_export_leaves_the_target_as_it_was_and_no_temporary_file() -> 
                 std::os::unix::process::ExitStatusExt::signal(&exit)
             ),
             (None, Some(number)),
-            "SIG{signal}"
+            "{writer}: SIG{signal}"
         );
         assert_eq!(
             others(&out, "out.json")?,
             Vec::<String>::new(),
-            "SIG{signal} left a temporary file"
+            "{writer}: SIG{signal} left a temporary file"
         );
         assert_eq!(
             std::fs::read_to_string(out.join("out.json"))?,
             "the previous export\n",
-            "SIG{signal} changed the target"
+            "{writer}: SIG{signal} changed the target"
         );
     }
     Ok(())
