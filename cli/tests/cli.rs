@@ -94,12 +94,7 @@ fn demo_then_every_read_command_in_both_output_modes() -> TestResult {
     assert_fits(&demo.stdout);
 
     let contexts = run(&db, &["contexts", "--json"])?.expect(0)?.json()?;
-    let names: Vec<&str> = contexts["contexts"]
-        .as_array()
-        .ok_or("no contexts array")?
-        .iter()
-        .filter_map(|c| c["name"].as_str())
-        .collect();
+    let names = context_names(&contexts)?;
     assert_eq!(
         names,
         [
@@ -384,6 +379,16 @@ fn a_bad_import_changes_nothing_and_reports_every_problem() -> TestResult {
     Ok(())
 }
 
+/// The context names a `contexts --json` document lists, in its order.
+fn context_names(contexts: &Value) -> TestResult<Vec<&str>> {
+    Ok(contexts["contexts"]
+        .as_array()
+        .ok_or("no contexts array")?
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect())
+}
+
 /// Drops `alias` from `output` of `step` in an export of `context` and imports it back.
 fn drop_alias(
     db: &Path,
@@ -635,12 +640,7 @@ fn read_commands_work_while_a_single_writer_owns_the_file() -> TestResult {
     let holder = Holder::start(&db, "single")?;
     let result = (|| -> TestResult {
         let contexts = run(&db, &["contexts", "--json"])?.expect(0)?.json()?;
-        let names: Vec<&str> = contexts["contexts"]
-            .as_array()
-            .ok_or("no contexts")?
-            .iter()
-            .filter_map(|c| c["name"].as_str())
-            .collect();
+        let names = context_names(&contexts)?;
         assert!(
             names.contains(&"held"),
             "the owner's commit is visible: {names:?}"
@@ -692,12 +692,7 @@ fn an_exclusive_owner_is_reported_with_what_to_do() -> TestResult {
     assert!(write.stderr.contains(&read_command), "{write:?}");
     // The refused clear cleared nothing: the demo's contexts and the owner's are all there.
     let contexts = run(&db, &["contexts", "--json"])?.expect(0)?.json()?;
-    let names: Vec<&str> = contexts["contexts"]
-        .as_array()
-        .ok_or("no contexts")?
-        .iter()
-        .filter_map(|c| c["name"].as_str())
-        .collect();
+    let names = context_names(&contexts)?;
     assert_eq!(
         names,
         [
