@@ -268,15 +268,17 @@ impl RegistryManager {
     /// Repairs the file at `path` with the storage engine (recovery after a crash, then its
     /// full integrity check, which rebuilds the allocator state) without ever leaving it less
     /// readable: it first writes a byte-for-byte backup beside it, `<file>.backup` (or
-    /// `<file>.backup.N` if that exists), synced; it repairs a copy in memory, and replaces
-    /// the file (new file, synced, renamed into place) only when the repaired copy passes the
+    /// `<file>.backup.N` if that exists), synced, and with the file's permissions; the copy
+    /// is written under a temporary name and given the backup's name only once complete, so
+    /// that name never holds a partial copy. It repairs a copy in memory, and replaces the
+    /// file (new file, synced, renamed into place) only when the repaired copy passes the
     /// integrity check and reads completely. A file that needs no repair is not rewritten.
     /// No other process may have the file open.
     ///
     /// # Errors
-    /// [`Error::InUse`]; [`Error::Io`] when the backup cannot be written (then the file is
-    /// not touched); [`Error::Corrupted`] when the engine cannot repair the file (then only
-    /// the backup was written).
+    /// [`Error::InUse`]; [`Error::Io`] when the backup cannot be written whole (then the
+    /// file is not touched and no backup is left); [`Error::Corrupted`] when the engine
+    /// cannot repair the file (then the file is left as it was and its backup removed).
     pub fn repair_file(path: impl AsRef<Path>) -> Result<RepairReport> {
         let report = crate::store::repair_file(path.as_ref(), &Self::builder().options)?;
         Ok(RepairReport {

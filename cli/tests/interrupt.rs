@@ -226,3 +226,87 @@ fn a_killed_compacts_new_file_is_listed_by_check() -> TestResult {
     assert!(work.join(&name).exists(), "check deleted {name}");
     Ok(())
 }
+
+/// Starts `check --repair` on `db` and sends `signal` once its backup or any of its new
+/// files appears in `work` (`None`: it ended first).
+fn interrupt_repair(
+    db: &Path,
+    work: &Path,
+    signal: &str,
+) -> TestResult<Option<std::process::ExitStatus>> {
+    let child = command(db, &["check", "--repair"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut child = child;
+    loop {
+        if child.try_wait()?.is_some() {
+            return Ok(None);
+        }
+        let names = others(work, "r.redb")?;
+        if names
+            .iter()
+            .any(|n| n.starts_with(".pipeline-deps-") || n.starts_with("r.redb.backup"))
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return Err("check --repair wrote nothing in time".into());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let sent = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -{signal} {}", child.id())])
+        .status()?;
+    if !sent.success() {
+        return Err(format!("kill -{signal} failed").into());
+    }
+    Ok(Some(child.wait()?))
+}
+
+/// `check --repair` writes a backup before anything else: Ctrl-C (or SIGTERM, SIGHUP) at
+/// any moment leaves the registry as it was, no temporary file, and no backup that is not
+/// a complete copy of the file (a partial copy under the backup's name would be restored
+/// by someone trusting it).
+#[test]
+fn an_interrupted_repair_leaves_the_file_and_no_partial_backup() -> TestResult {
+    let (_dir, work, db) = compacted_registry()?;
+    let before = std::fs::read(&db)?;
+    let mut caught = 0;
+    for (signal, number) in [("INT", 2), ("TERM", 15), ("HUP", 1)] {
+        for _ in 0..10 {
+            let Some(exit) = interrupt_repair(&db, &work, signal)? else {
+                // Finished first: its backup is a whole copy; removed for the next try.
+                for name in others(&work, "r.redb")? {
+                    std::fs::remove_file(work.join(name))?;
+                }
+                continue;
+            };
+            caught += 1;
+            assert_eq!(
+                std::os::unix::process::ExitStatusExt::signal(&exit),
+                Some(number),
+                "SIG{signal}: {exit:?}"
+            );
+            assert!(
+                std::fs::read(&db)? == before,
+                "SIG{signal} changed the file"
+            );
+            for name in others(&work, "r.redb")? {
+                assert!(
+                    name.starts_with("r.redb.backup"),
+                    "SIG{signal} left {name} beside the registry"
+                );
+                assert!(
+                    std::fs::read(work.join(&name))? == before,
+                    "SIG{signal} left a backup that is not a whole copy of the file"
+                );
+                std::fs::remove_file(work.join(name))?;
+            }
+        }
+    }
+    assert!(caught > 0, "no check --repair was caught in 30 tries");
+    Ok(())
+}

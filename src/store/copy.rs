@@ -315,12 +315,14 @@ fn sync_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A path beside `path` that does not exist yet: `<file>.backup`, then `<file>.backup.1`, …
+/// A name beside `path` that nothing has yet (not even a dangling link): `<file>.backup`,
+/// then `<file>.backup.1`, …
 fn backup_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".backup");
+    let free = |candidate: &PathBuf| std::fs::symlink_metadata(candidate).is_err();
     let first = path.with_file_name(&name);
-    if !first.exists() {
+    if free(&first) {
         return first;
     }
     (1u32..)
@@ -329,8 +331,55 @@ fn backup_path(path: &Path) -> PathBuf {
             numbered.push(format!(".{n}"));
             path.with_file_name(numbered)
         })
-        .find(|candidate| !candidate.exists())
+        .find(free)
         .unwrap_or(first)
+}
+
+/// Writes `bytes`, the file `path` holds, as its backup beside it, with the file's
+/// permissions, and returns the backup's name. The copy is written and synced under a
+/// temporary name (one [`replacement_prefix`] starts) and only then given the first free
+/// backup name, never replacing anything there: so a backup name never holds a partial copy.
+/// A write that fails (a full disk, a size limit) or is interrupted leaves no backup, only
+/// the temporary file when the process is killed (which `check` lists).
+fn write_backup(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let action = || format!("writing the backup copy of {}", path.display());
+    let mut temp = tempfile::Builder::new()
+        .prefix(&replacement_prefix())
+        .tempfile_in(dir)
+        .map_err(io_error(action()))?;
+    temp.write_all(bytes).map_err(io_error(action()))?;
+    let permissions = std::fs::metadata(path)
+        .map_err(io_error(action()))?
+        .permissions();
+    temp.as_file()
+        .set_permissions(permissions)
+        .map_err(io_error(action()))?;
+    temp.as_file().sync_all().map_err(io_error(action()))?;
+    // Another process may take the free name first: a few tries, each at the next one.
+    let mut tries = 0;
+    loop {
+        let backup = backup_path(path);
+        match temp.persist_noclobber(&backup) {
+            Ok(_) => {
+                sync_dir(dir)?;
+                return Ok(backup);
+            }
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists && tries < 8 => {
+                tries += 1;
+                temp = e.file;
+            }
+            Err(e) => {
+                return Err(Error::Io {
+                    action: format!("naming the backup copy {}", backup.display()),
+                    source: e.error,
+                });
+            }
+        }
+    }
 }
 
 /// Repairs the file with the storage engine without ever leaving it less readable: the file
@@ -353,22 +402,7 @@ fn repair_inner(path: &Path, options: &OpenOptions) -> Result<RepairReport> {
     // which means no writer runs (a running one makes `hold` report the file in use).
     let holder = hold(path)?;
     let bytes = read_file(path)?;
-    let backup = backup_path(path);
-    let write_backup = || -> std::io::Result<()> {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&backup)?;
-        file.write_all(&bytes)?;
-        file.sync_all()
-    };
-    write_backup().map_err(io_error(format!(
-        "writing the backup copy {}",
-        backup.display()
-    )))?;
-    if let Some(dir) = backup.parent().filter(|d| !d.as_os_str().is_empty()) {
-        sync_dir(dir)?;
-    }
+    let backup = write_backup(path, &bytes)?;
     // Contained here too, so that a storage-engine panic on damaged data also removes the
     // backup below.
     let result = contain(
