@@ -233,3 +233,34 @@ fn a_replacing_import_of_the_stored_steps_commits_nothing() -> TestResult {
     );
     Ok(())
 }
+
+/// A replacing import that differs from what is stored only in the order of a spec's
+/// outputs is a change: written, with a new revision, and read back in the new order.
+#[test]
+fn a_replacing_import_that_only_reorders_a_spec_is_written() -> TestResult {
+    use pipeline_deps::{DependencyType, OutputSpec};
+    let manager = manager()?;
+    let output = |name: &str| {
+        OutputSpec::new(
+            name,
+            DependencyType::ProcessingOutput,
+            format!("properties.{name}"),
+        )
+    };
+    let first = StepSpecification::new("S", pipeline_deps::NodeType::Source)
+        .with_output(output("x"))
+        .with_output(output("y"));
+    let reordered = StepSpecification::new("S", pipeline_deps::NodeType::Source)
+        .with_output(output("y"))
+        .with_output(output("x"));
+    manager.import_steps("ctx", &[("s".to_owned(), first)], false)?;
+    let registry = manager.get_registry("ctx")?;
+    let revision = registry.revision()?;
+    let summary = manager.import_steps("ctx", &[("s".to_owned(), reordered)], true)?;
+    assert!(summary.written, "{summary:?}");
+    assert!(registry.revision()? > revision);
+    let stored = registry.get_specification("s")?.ok_or("step s is gone")?;
+    let order: Vec<&str> = stored.outputs.keys().map(String::as_str).collect();
+    assert_eq!(order, ["y", "x"]);
+    Ok(())
+}
