@@ -42,9 +42,22 @@ fn fill(dir: &Path, db: &Path) -> TestResult {
 /// Sends `signal` to `child` once a file whose name starts with `prefix` appears in `dir`.
 /// `Ok(None)` when the child finished first (too fast to catch); else how it ended.
 fn interrupt_when_written(
-    mut child: std::process::Child,
+    child: std::process::Child,
     dir: &Path,
     prefix: &str,
+    signal: &str,
+) -> TestResult<Option<std::process::ExitStatus>> {
+    interrupt_when(child, dir, &|name| name.starts_with(prefix), prefix, signal)
+}
+
+/// Sends `signal` to `child` once a file whose name is `wanted` appears in `dir` (`what`
+/// names it in the error when none does in time). `Ok(None)` when the child finished first;
+/// else how it ended.
+fn interrupt_when(
+    mut child: std::process::Child,
+    dir: &Path,
+    wanted: &dyn Fn(&str) -> bool,
+    what: &str,
     signal: &str,
 ) -> TestResult<Option<std::process::ExitStatus>> {
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -52,12 +65,12 @@ fn interrupt_when_written(
         if child.try_wait()?.is_some() {
             return Ok(None);
         }
-        if others(dir, "")?.iter().any(|name| name.starts_with(prefix)) {
+        if others(dir, "")?.iter().any(|name| wanted(name)) {
             break;
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            return Err(format!("no file {prefix}… appeared in time").into());
+            return Err(format!("no file {what}… appeared in time").into());
         }
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -238,32 +251,9 @@ fn interrupt_repair(
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut child = child;
-    loop {
-        if child.try_wait()?.is_some() {
-            return Ok(None);
-        }
-        let names = others(work, "r.redb")?;
-        if names
-            .iter()
-            .any(|n| n.starts_with(".pipeline-deps-") || n.starts_with("r.redb.backup"))
-        {
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            return Err("check --repair wrote nothing in time".into());
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let sent = std::process::Command::new("sh")
-        .args(["-c", &format!("kill -{signal} {}", child.id())])
-        .status()?;
-    if !sent.success() {
-        return Err(format!("kill -{signal} failed").into());
-    }
-    Ok(Some(child.wait()?))
+    let wanted =
+        |name: &str| name.starts_with(".pipeline-deps-") || name.starts_with("r.redb.backup");
+    interrupt_when(child, work, &wanted, "of check --repair", signal)
 }
 
 /// `check --repair` writes a backup before anything else: Ctrl-C (or SIGTERM, SIGHUP) at

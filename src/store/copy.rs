@@ -268,21 +268,32 @@ pub(crate) fn replacement_prefix() -> String {
     format!(".pipeline-deps-replace-{}-", std::process::id())
 }
 
-/// Writes `bytes` to a new file beside `path` (same permissions, and on Unix the same owner
-/// and group), syncs it, renames it over `path` and syncs the directory: a crash leaves the
-/// old file or the new one. When the owner cannot be kept (another user's file, group-
-/// writable), nothing is replaced.
-pub(super) fn replace_file(path: &Path, bytes: &[u8], what: &str) -> Result<()> {
+/// `path`'s directory, and a new temporary file there (its name starts with
+/// [`replacement_prefix`], removed when dropped) holding `bytes`, not synced yet.
+fn written_beside<'p>(
+    path: &'p Path,
+    bytes: &[u8],
+    action: &dyn Fn() -> String,
+) -> Result<(&'p Path, tempfile::NamedTempFile)> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    let action = || format!("writing {what} to {}", path.display());
     let mut temp = tempfile::Builder::new()
         .prefix(&replacement_prefix())
         .tempfile_in(dir)
         .map_err(io_error(action()))?;
     temp.write_all(bytes).map_err(io_error(action()))?;
+    Ok((dir, temp))
+}
+
+/// Writes `bytes` to a new file beside `path` (same permissions, and on Unix the same owner
+/// and group), syncs it, renames it over `path` and syncs the directory: a crash leaves the
+/// old file or the new one. When the owner cannot be kept (another user's file, group-
+/// writable), nothing is replaced.
+pub(super) fn replace_file(path: &Path, bytes: &[u8], what: &str) -> Result<()> {
+    let action = || format!("writing {what} to {}", path.display());
+    let (dir, temp) = written_beside(path, bytes, &action)?;
     let metadata = std::fs::metadata(path).map_err(io_error(action()))?;
     #[cfg(unix)]
     {
@@ -342,16 +353,8 @@ fn backup_path(path: &Path) -> PathBuf {
 /// A write that fails (a full disk, a size limit) or is interrupted leaves no backup, only
 /// the temporary file when the process is killed (which `check` lists).
 fn write_backup(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
     let action = || format!("writing the backup copy of {}", path.display());
-    let mut temp = tempfile::Builder::new()
-        .prefix(&replacement_prefix())
-        .tempfile_in(dir)
-        .map_err(io_error(action()))?;
-    temp.write_all(bytes).map_err(io_error(action()))?;
+    let (dir, mut temp) = written_beside(path, bytes, &action)?;
     let permissions = std::fs::metadata(path)
         .map_err(io_error(action()))?
         .permissions();
