@@ -55,7 +55,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Failure> {
             ));
         }
     };
-    let db = full_path(db, "the database")?;
+    let db = full_path(db, DATABASE)?;
     if let Command::Copy { from, to } = &cli.command {
         // The document's `database` is the target; the source defaults to the database.
         let to = full_path(to.clone(), "--to")?;
@@ -139,6 +139,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Status, Failure> {
 // ---------------------------------------------------------------------------------------
 // Opening
 
+/// How messages name the database (`--db`, `PIPELINE_DEPS_DB` or the per-user file), beside
+/// `--to` and `--from`.
+const DATABASE: &str = "the database";
+
 /// A database file's path as every message shows it ([`crate::output::canonical`]: absolute,
 /// links and `..` resolved), which the database is opened by, so that the library's own
 /// messages name the file that way too; a server URL as it is. A path written as a URL of
@@ -154,8 +158,14 @@ fn full_path(db: PathBuf, given: &str) -> Result<PathBuf, Failure> {
         )));
     }
     if db.starts_with("~") {
+        // Only the database can come from the environment; `--to` and `--from` cannot.
+        let how = if given == DATABASE {
+            "the path was quoted, or came from PIPELINE_DEPS_DB"
+        } else {
+            "the path was quoted"
+        };
         return Err(Failure::Usage(format!(
-            "{given} {} starts with `~`, which only a shell expands, and it did not (the path was quoted, or came from PIPELINE_DEPS_DB): write the home directory out, as in $HOME/… (or ./~/… for a directory named ~)",
+            "{given} {} starts with `~`, which only a shell expands, and it did not ({how}): write the home directory out, as in $HOME/… (or ./~/… for a directory named ~)",
             db.display()
         )));
     }

@@ -1,6 +1,7 @@
 //! What README.md shows a new user is what the binary does: every `$ pipeline-deps …` sample
 //! of its "Command-line tool" section, run in order on one database, prints the sample's
-//! output and exits with its code (file sizes aside).
+//! output and exits with its code (file sizes aside); and the messages met on that walk
+//! say what happened.
 
 mod common;
 
@@ -230,4 +231,28 @@ fn the_readmes_command_line_samples_are_what_the_binary_prints() -> TestResult {
 #[test]
 fn holder_process() -> TestResult {
     common::hold_if_asked()
+}
+
+#[test]
+fn an_unexpanded_tilde_in_to_or_from_is_not_said_to_come_from_the_environment() -> TestResult {
+    let temp = tempfile::tempdir()?;
+    let dir = temp.path();
+    for args in [
+        ["copy", "--to", "~/copy.redb", "--from", "x.redb"],
+        ["copy", "--from", "~/x.redb", "--to", "copy.redb"],
+    ] {
+        let run = run_in(dir, &args)?.expect(2)?;
+        assert!(run.stderr.contains("the path was quoted"), "{run:?}");
+        assert!(!run.stderr.contains("PIPELINE_DEPS_DB"), "{run:?}");
+    }
+    // The database can come from the environment, and its message says so.
+    let mut command = Command::new(BIN);
+    hermetic(&mut command);
+    command
+        .current_dir(dir)
+        .env("PIPELINE_DEPS_DB", "~/registry.redb")
+        .arg("stats");
+    let run = output(command)?.expect(2)?;
+    assert!(run.stderr.contains("PIPELINE_DEPS_DB"), "{run:?}");
+    Ok(())
 }
