@@ -457,6 +457,17 @@ fn json_asked() -> bool {
         .any(|a| a == "--json" || a.to_string_lossy().starts_with("--json="))
 }
 
+/// Whether clap refused `--json` as the name of a command to show the help of (`help
+/// --json`, `help stats --json`): the `help` command asked for JSON, which it has none of.
+fn is_help_given_json(e: &clap::Error) -> bool {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    e.kind() == ErrorKind::InvalidSubcommand
+        && matches!(
+            e.get(ContextKind::InvalidSubcommand),
+            Some(ContextValue::String(name)) if name == "--json" || name.starts_with("--json=")
+        )
+}
+
 /// The exit code after printing `--help` or `--version` (or its JSON document): success,
 /// also when the reader went away (`| head`), but a standard output that cannot take the
 /// text (a full disk) is an I/O error (exit code 3), said on standard error, as for every
@@ -490,7 +501,7 @@ fn main() -> ExitCode {
                 let mut stdout = io::stdout().lock();
                 return printed(json::write_version(&mut stdout).and_then(|()| stdout.flush()));
             }
-            if json && e.kind() == clap::error::ErrorKind::DisplayHelp {
+            if json && (e.kind() == clap::error::ErrorKind::DisplayHelp || is_help_given_json(&e)) {
                 // Help is text for people, which has no JSON form (as `completions`' script):
                 // under --json it is a usage error, and standard output stays empty.
                 json::write_error(&Failure::Usage(

@@ -256,3 +256,24 @@ fn an_unexpanded_tilde_in_to_or_from_is_not_said_to_come_from_the_environment() 
     assert!(run.stderr.contains("PIPELINE_DEPS_DB"), "{run:?}");
     Ok(())
 }
+
+#[test]
+fn help_with_json_after_it_says_help_has_no_json_form() -> TestResult {
+    let temp = tempfile::tempdir()?;
+    for args in [
+        &["help", "--json"][..],
+        &["help", "stats", "--json"],
+        &["--json", "help"],
+    ] {
+        let run = run_in(temp.path(), args)?.expect(2)?;
+        assert!(run.stdout.is_empty(), "{args:?}: {run:?}");
+        let error: Value = serde_json::from_str(&run.stderr)?;
+        assert_eq!(error["kind"], "usage", "{args:?}: {error}");
+        let message = error["message"].as_str().ok_or("no message")?;
+        assert!(
+            message.starts_with("help is text for people, which has no JSON form"),
+            "{args:?}: {message}"
+        );
+    }
+    Ok(())
+}
