@@ -17,7 +17,7 @@ pub const MAX_WIDTH: usize = 100;
 
 /// The width tables fit: `$COLUMNS` when it holds a number of at least 40 (as `ls` and
 /// other tools honour it, also when standard output is not a terminal), else the terminal's
-/// width when standard output is a terminal (if at least 40), else [`MAX_WIDTH`].
+/// width when standard output is a terminal (40 on a narrower one), else [`MAX_WIDTH`].
 pub fn max_width() -> usize {
     static WIDTH: OnceLock<usize> = OnceLock::new();
     *WIDTH.get_or_init(|| {
@@ -25,14 +25,14 @@ pub fn max_width() -> usize {
         columns_setting(columns.as_deref()).unwrap_or_else(|| {
             console::Term::stdout()
                 .size_checked()
-                .map(|(_, columns)| usize::from(columns))
-                .filter(|&columns| columns >= MIN_WIDTH)
+                .map(|(_, columns)| usize::from(columns).max(MIN_WIDTH))
                 .unwrap_or(MAX_WIDTH)
         })
     })
 }
 
-/// The narrowest width a table is fitted to; a narrower setting or terminal is ignored.
+/// The narrowest width a table is fitted to: a narrower `$COLUMNS` is ignored, and a
+/// narrower terminal gets tables this wide.
 const MIN_WIDTH: usize = 40;
 
 /// The width `$COLUMNS` asks for, if it is a number of at least [`MIN_WIDTH`].

@@ -1,7 +1,7 @@
 //! What README.md shows a new user is what the binary does: every `$ pipeline-deps …` sample
 //! of its "Command-line tool" section, run in order on one database, prints the sample's
-//! output and exits with its code (file sizes aside); and the messages met on that walk
-//! say what happened.
+//! output and exits with its code (file sizes aside); the messages met on that walk say
+//! what happened; and its tables fit the terminal it runs on.
 
 mod common;
 
@@ -275,5 +275,52 @@ fn help_with_json_after_it_says_help_has_no_json_form() -> TestResult {
             "{args:?}: {message}"
         );
     }
+    Ok(())
+}
+
+/// The lines of the table `show fraud_detection_training` prints on a terminal `columns`
+/// wide (util-linux `script` gives it one); `None` when `script` is not installed.
+fn table_on_a_terminal(db: &Path, columns: u16) -> TestResult<Option<Vec<String>>> {
+    if Command::new("script").arg("--version").output().is_err() {
+        return Ok(None);
+    }
+    let db = db.to_str().ok_or("non-UTF-8 temp path")?;
+    let line =
+        format!("stty rows 24 cols {columns}; {BIN} --db {db} show fraud_detection_training");
+    let mut script = Command::new("script");
+    script.args(["-qec", &line, "/dev/null"]);
+    hermetic(&mut script);
+    let run = output(script)?.expect(0)?;
+    let lines: Vec<String> = run
+        .stdout
+        .lines()
+        .map(|line| line.trim_end_matches('\r').to_owned())
+        .skip_while(|line| !line.starts_with("STEP"))
+        .collect();
+    assert_eq!(lines.len(), 4, "{run:?}");
+    Ok(Some(lines))
+}
+
+#[test]
+fn tables_fit_the_terminal_and_forty_columns_on_a_narrower_one() -> TestResult {
+    let temp = tempfile::tempdir()?;
+    let db = temp.path().join("registry.redb");
+    run_in(temp.path(), &["--db", "registry.redb", "demo"])?.expect(0)?;
+    let widest = |lines: &[String]| lines.iter().map(|l| l.chars().count()).max();
+    // The table takes 73 columns where it has room.
+    let Some(wide) = table_on_a_terminal(&db, 120)? else {
+        println!("SKIPPED: util-linux `script` is not installed");
+        return Ok(());
+    };
+    assert_eq!(widest(&wide), Some(73), "{wide:#?}");
+    let Some(fitted) = table_on_a_terminal(&db, 60)? else {
+        return Ok(());
+    };
+    assert_eq!(widest(&fitted), Some(60), "{fitted:#?}");
+    // Narrower than 40 columns, the table takes 40, the narrowest it is fitted to.
+    let Some(narrow) = table_on_a_terminal(&db, 30)? else {
+        return Ok(());
+    };
+    assert_eq!(widest(&narrow), Some(40), "{narrow:#?}");
     Ok(())
 }
