@@ -19,53 +19,28 @@
 //! second chunk of a type, nor create two types by moves in one batch.
 
 mod support;
+#[path = "support/type_history.rs"]
+mod type_history;
 
-use pipeline_deps::{
-    DependencyType, Error, NodeType, OutputSpec, RegistryManager, SpecificationRegistry,
-    StepSpecification,
-};
+use pipeline_deps::{Error, RegistryManager, SpecificationRegistry, StepSpecification};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use support::TestResult;
+use type_history::{Draw, Op, op, spec};
 
 /// Step names and types the histories draw from: many names, few types.
-const NAMES: u8 = 48;
+const DRAW: Draw = Draw {
+    names: 48,
+    types: TYPES,
+    writes: 3,
+    removals: 5,
+    batch: 24,
+};
 const TYPES: u8 = 3;
-
-fn spec(step_type: u8) -> StepSpecification {
-    StepSpecification::new(format!("Type{step_type}"), NodeType::Source).with_output(
-        OutputSpec::new("out", DependencyType::ProcessingOutput, "properties.Out"),
-    )
-}
 
 /// A name of 200 bytes: a chunk of the index (about 1 KiB) holds four of them.
 fn name(step: u8) -> String {
     format!("{step:0>200}")
-}
-
-#[derive(Debug, Clone)]
-enum Op {
-    Register(u8, u8),
-    Upsert(u8, u8),
-    Unregister(u8),
-    RegisterMany(Vec<(u8, u8)>),
-    UpsertMany(Vec<(u8, u8)>),
-    Clear,
-}
-
-fn item() -> impl Strategy<Value = (u8, u8)> {
-    (0..NAMES, 0..TYPES)
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        3 => item().prop_map(|(s, t)| Op::Register(s, t)),
-        3 => item().prop_map(|(s, t)| Op::Upsert(s, t)),
-        5 => (0..NAMES).prop_map(Op::Unregister),
-        2 => prop::collection::vec(item(), 0..24).prop_map(Op::RegisterMany),
-        2 => prop::collection::vec(item(), 0..24).prop_map(Op::UpsertMany),
-        1 => Just(Op::Clear),
-    ]
 }
 
 /// What the calls should leave: steps in registration order with their types, and the
@@ -242,7 +217,7 @@ fn a_type_index_of_many_chunks_equals_a_model_of_the_calls() -> TestResult {
     });
     let counter = std::cell::Cell::new(0_u32);
     runner
-        .run(&prop::collection::vec(op(), 1..40), |history| {
+        .run(&prop::collection::vec(op(DRAW), 1..40), |history| {
             let run = || -> TestResult {
                 counter.set(counter.get() + 1);
                 let path = dir.path().join(format!("h{}.redb", counter.get()));

@@ -8,53 +8,27 @@
 #[cfg(feature = "postgres")]
 #[path = "support/pg_cluster.rs"]
 mod pg_cluster;
+#[path = "support/type_history.rs"]
+mod type_history;
 
-use pipeline_deps::{
-    DependencyType, Error, NodeType, OutputSpec, RegistryManager, SpecificationRegistry,
-    StepSpecification,
-};
+use pipeline_deps::{Error, RegistryManager, SpecificationRegistry, StepSpecification};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use type_history::{Draw, Op, op, spec};
 
 type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
 /// Step names and step types the histories draw from (few, so that they collide).
-const NAMES: usize = 10;
-const TYPES: usize = 6;
-
-fn spec(step_type: u8) -> StepSpecification {
-    StepSpecification::new(format!("Type{step_type}"), NodeType::Source).with_output(
-        OutputSpec::new("out", DependencyType::ProcessingOutput, "properties.Out"),
-    )
-}
+const DRAW: Draw = Draw {
+    names: 10,
+    types: 6,
+    writes: 4,
+    removals: 3,
+    batch: 6,
+};
 
 fn name(step: u8) -> String {
     format!("step{step}")
-}
-
-#[derive(Debug, Clone)]
-enum Op {
-    Register(u8, u8),
-    Upsert(u8, u8),
-    Unregister(u8),
-    RegisterMany(Vec<(u8, u8)>),
-    UpsertMany(Vec<(u8, u8)>),
-    Clear,
-}
-
-fn item() -> impl Strategy<Value = (u8, u8)> {
-    (0..NAMES as u8, 0..TYPES as u8)
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        4 => item().prop_map(|(s, t)| Op::Register(s, t)),
-        4 => item().prop_map(|(s, t)| Op::Upsert(s, t)),
-        3 => (0..NAMES as u8).prop_map(Op::Unregister),
-        2 => prop::collection::vec(item(), 0..6).prop_map(Op::RegisterMany),
-        2 => prop::collection::vec(item(), 0..6).prop_map(Op::UpsertMany),
-        1 => Just(Op::Clear),
-    ]
 }
 
 /// Applies `op`; a refused registration of a taken name changes nothing and is fine.
@@ -105,7 +79,7 @@ fn check_histories(manager: &RegistryManager, cases: u32) -> TestResult<u32> {
     let counter = std::cell::Cell::new(0_u32);
     let differing = std::cell::Cell::new(0_u32);
     runner
-        .run(&prop::collection::vec(op(), 1..24), |history| {
+        .run(&prop::collection::vec(op(DRAW), 1..24), |history| {
             let check = || -> TestResult {
                 counter.set(counter.get() + 1);
                 let registry = manager.get_registry(&format!("h{}", counter.get()))?;
