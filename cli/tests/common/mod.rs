@@ -1,6 +1,6 @@
 //! Helpers shared by the process tests of ordinary behaviour (`cli.rs`, `contracts.rs`,
-//! `golden.rs`, the PostgreSQL ones): run the real binary on a database and read what it
-//! printed. The
+//! `golden.rs`, the PostgreSQL ones and the others that declare `mod common`): run the real
+//! binary on a database and read what it printed. The
 //! adversarial suite has its own harness (`support/`), with timeouts and signal checks.
 #![allow(dead_code)]
 
@@ -259,4 +259,36 @@ pub fn hold_if_asked() -> TestResult {
     std::io::stdin().read_to_end(&mut sink)?;
     drop(manager);
     Ok(())
+}
+
+/// The context names a `contexts --json` document lists, in its order.
+pub fn context_names(contexts: &Value) -> TestResult<Vec<&str>> {
+    Ok(contexts["contexts"]
+        .as_array()
+        .ok_or("no contexts array")?
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect())
+}
+
+/// Writes a fixture-format file holding only the given steps of the real fixture.
+pub fn fixture_subset(dir: &Path, steps: &[&str]) -> TestResult<PathBuf> {
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(FIXTURE)?)?;
+    let all = doc["steps"]
+        .as_array()
+        .ok_or("fixture has no steps")?
+        .clone();
+    let kept: Vec<Value> = steps
+        .iter()
+        .map(|name| {
+            all.iter()
+                .find(|s| s["step_name"] == *name)
+                .cloned()
+                .ok_or_else(|| format!("fixture lacks {name}"))
+        })
+        .collect::<Result<_, _>>()?;
+    doc["steps"] = Value::Array(kept);
+    let path = dir.join("subset.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&doc)?)?;
+    Ok(path)
 }
