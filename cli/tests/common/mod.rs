@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The error type of these tests.
 pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
@@ -291,4 +291,33 @@ pub fn fixture_subset(dir: &Path, steps: &[&str]) -> TestResult<PathBuf> {
     let path = dir.join("subset.json");
     std::fs::write(&path, serde_json::to_string_pretty(&doc)?)?;
     Ok(path)
+}
+
+/// Writes a fixture-format file of `steps` of the real fixture, renamed by `rename`.
+pub fn subset(dir: &Path, steps: &[&str], rename: impl Fn(&str) -> String) -> TestResult<PathBuf> {
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(FIXTURE)?)?;
+    let all = doc["steps"].as_array().ok_or("no steps")?;
+    let mut kept = Vec::new();
+    for name in steps {
+        let mut step = all
+            .iter()
+            .find(|s| s["step_name"] == *name)
+            .cloned()
+            .ok_or_else(|| format!("fixture lacks {name}"))?;
+        step["step_name"] = Value::from(rename(name));
+        kept.push(step);
+    }
+    let path = dir.join("subset.json");
+    std::fs::write(&path, serde_json::to_string(&json!({ "steps": kept }))?)?;
+    Ok(path)
+}
+
+/// No byte that a terminal interprets: C0 controls other than newline, DEL, and the
+/// C1 controls.
+pub fn assert_no_raw_controls(text: &str) {
+    let bad: Vec<char> = text
+        .chars()
+        .filter(|c| c.is_control() && *c != '\n')
+        .collect();
+    assert!(bad.is_empty(), "raw control characters {bad:?} in {text:?}");
 }
