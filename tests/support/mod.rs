@@ -1,8 +1,10 @@
-//! Shared helpers of the reliability tests: the fault-injecting disk, the reference model and
-//! the fault-case harness, plus small utilities (env-var scaling, figures, child processes).
+//! Shared helpers of the reliability tests: the fault-injecting disk, the reference model,
+//! the fault-case harness and the frozen databases of past schema versions, plus small
+//! utilities (env-var scaling, figures, child processes).
 #![allow(dead_code)]
 
 pub mod fault_backend;
+pub mod frozen;
 pub mod gated;
 pub mod harness;
 pub mod model;
