@@ -198,3 +198,23 @@ pub fn say(line: &str) {
 pub fn heard(line: &str) -> Option<&str> {
     line.find(MARK).map(|at| line[at + MARK.len()..].trim_end())
 }
+
+/// A spec of step type `Type{n % 3}` whose dependency's description names `context/step`
+/// (so that a spec read back under another context or step is told apart), for the tests of
+/// damaged and refused files.
+pub fn spec(context: &str, step: &str, n: usize) -> pipeline_deps::StepSpecification {
+    use pipeline_deps::{DependencySpec, DependencyType, NodeType, OutputSpec, StepSpecification};
+    let mut dependency = DependencySpec::new("input", DependencyType::TrainingData)
+        .with_keywords([format!("kw{n}")]);
+    dependency.description = format!("DESC<{context}/{step}>");
+    StepSpecification::new(format!("Type{}", n % 3), NodeType::Internal)
+        .with_dependency(dependency)
+        .with_output(
+            OutputSpec::new(
+                "model",
+                DependencyType::ModelArtifacts,
+                format!("properties.P{n}"),
+            )
+            .with_aliases([format!("alias{n}")]),
+        )
+}
