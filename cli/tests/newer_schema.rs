@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use common::{TestResult, run, s, temp};
 
-/// The meta table of a registry file (what `tests/corruption.rs` writes too).
+/// The meta table of a registry file (what `tests/refused_files.rs` writes too).
 const META: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("pipeline_deps.meta");
 
 #[test]
