@@ -178,10 +178,12 @@ impl RegistryManager {
                 shorten(&full)
             )
         };
-        if replace && !into_empty && !steps.is_empty() {
-            // A replacing import of what the context holds already writes nothing: found by
-            // reading, so that on a server it takes no lock (which would wait for the
-            // context's writers, and make the commit flush the server's log).
+        if replace && !into_empty && !steps.is_empty() && store.is_shared() {
+            // A replacing import of what the context holds already writes nothing: on a
+            // server it is found by reading, so that it takes no lock (which would wait for
+            // the context's writers, and make the commit flush the server's log). A file's
+            // write transaction below finds it too and commits nothing, and it refuses a
+            // handle an earlier I/O failure broke, as every write does.
             if let Some(summary) =
                 store.read(&what(), |reader| held_already(reader, &full, steps))?
             {
