@@ -3,9 +3,7 @@ same context, and its statistics always equal a recount."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 
 import pytest
 
@@ -151,7 +149,6 @@ def test_read_only_manager_reads_and_refuses_writes(tmp_path):
     assert isinstance(raised.value.__cause__, FileNotFoundError)
 
 
-
 def test_close_releases_the_registries_of_cleared_contexts_too(tmp_path):
     path = tmp_path / "registry.redb"
     with pd.RegistryManager(path) as m:
@@ -209,89 +206,6 @@ def test_a_registry_closed_by_its_owner_is_not_handed_out_again(tmp_path):
         assert m.get_registry("ctx") is again
 
 
-def test_closing_the_default_manager_releases_its_file(tmp_path):
-    from conftest import run_python
-
-    first, second = tmp_path / "first.redb", tmp_path / "second.redb"
-    code = f"""
-import pipeline_deps as pd
-spec = {{"step_type": "A", "node_type": "singular"}}
-pd.get_registry("a").register("x", spec)
-pd.registry_manager.close()
-with pd.RegistryManager({str(first)!r}) as m:   # the file is free again
-    print(m.get_registry("a").list_step_names())
-pd.set_default_database_path({str(second)!r})   # allowed again once closed
-with pd.registry_manager:
-    pd.get_registry("b")
-    print(pd.list_contexts())
-with pd.RegistryManager({str(second)!r}) as m:
-    print(m.list_contexts())
-"""
-    out = run_python(code, {"PIPELINE_DEPS_DB": str(first)})
-    assert out.split("\n")[:3] == ["['x']", "['b']", "['b']"], out
-
-
-def test_a_program_that_ends_without_closing_the_default_manager_leaves_its_file_closed(
-    tmp_path, cli_binary
-):
-    """The process-wide manager's file is closed cleanly at interpreter exit, so the next
-    open finds nothing to recover (the CLI's read commands say when they read a copy
-    recovered in memory). A forked child that exits normally leaves the parent's file to
-    the parent."""
-    from conftest import run_python
-
-    path = tmp_path / "default.redb"
-    code = """
-import os
-import pipeline_deps as pd
-registry = pd.get_registry("kept")          # still referenced at exit
-registry.register("x", {"step_type": "A", "node_type": "singular"})
-child = os.fork()
-if child == 0:
-    import sys
-    sys.exit(0)                              # a normal exit: atexit runs in the child too
-os.waitpid(child, 0)
-registry.register("y", {"step_type": "A", "node_type": "singular"})
-print("done")
-"""
-    assert run_python(code, {"PIPELINE_DEPS_DB": str(path)}).strip() == "done"
-    shown = subprocess.run(
-        [str(cli_binary), "--db", str(path), "contexts", "--json"],
-        capture_output=True, text=True, check=True,
-    )
-    assert "recovered" not in shown.stderr, shown.stderr
-    assert json.loads(shown.stdout)["contexts"][0]["step_count"] == 2
-
-
-def test_a_daemon_thread_holding_the_default_manager_does_not_hang_the_exit(tmp_path):
-    """The exit's close waits for a daemon thread inside a call for a bounded time, then
-    leaves the file to the next open's repair: the interpreter exits."""
-    from conftest import run_python
-
-    code = """
-import threading, time
-import pipeline_deps as pd
-pd.get_registry("kept").register("x", {"step_type": "A", "node_type": "singular"})
-held = threading.Event()
-def hold():
-    with pd.registry_manager._lock:     # stands for a call that never returns
-        held.set()
-        time.sleep(3600)
-threading.Thread(target=hold, daemon=True).start()
-held.wait()
-print("exiting")
-"""
-    # run_python fails the test if the process has not ended after 120 s.
-    out = run_python(code, {"PIPELINE_DEPS_DB": str(tmp_path / "held.redb")})
-    assert out.strip() == "exiting"
-
-
-def test_read_only_is_refused_for_databases_that_start_empty():
-    for args in ((), (":memory:",)):
-        with pytest.raises(pd.InvalidInputError, match="starts empty"):
-            pd.RegistryManager(*args, read_only=True)
-
-
 def test_a_single_writer_owner_lets_other_processes_read_its_file(tmp_path):
     from conftest import run_python
 
@@ -326,14 +240,6 @@ def test_a_read_only_reader_follows_its_owner_clearing_and_recreating_a_context(
             owner.get_registry("c").register("new", spec("T"))
             # The cached registry object of the cleared context is replaced, not stuck.
             assert reader.get_registry("c").list_step_names() == ["new"]
-
-
-def test_a_path_no_file_name_can_hold_is_invalid_input(tmp_path):
-    for path in (str(tmp_path / "\ud800.redb"), "postgres://u@h/\ud800"):
-        with pytest.raises(pd.InvalidInputError, match="not valid Unicode"):
-            pd.RegistryManager(path)
-    with pytest.raises(pd.InvalidInputError, match="not valid Unicode"):
-        pd.set_default_database_path(str(tmp_path / "\ud800.redb"))
 
 
 def test_a_scope_clears_only_its_own_context_and_keeps_the_blocks_exception(tmp_path):
@@ -386,212 +292,6 @@ def test_the_builder_decorator_finds_the_config_however_it_is_given(tmp_path):
         assert Builder().registry.context_name == pd.DEFAULT_PIPELINE_CONTEXT
 
 
-def test_a_bytes_path_names_the_same_file_as_its_str(tmp_path):
-    path = tmp_path / "bytes.redb"
-    with pd.RegistryManager(os.fsencode(path)) as m:
-        m.get_registry("ctx").register("s", {"step_type": "A", "node_type": "singular"})
-        assert m.path == str(path)
-    with pd.RegistryManager(path, read_only=True) as m:
-        assert m.get_registry("ctx").list_step_names() == ["s"]
-
-
-def test_a_path_of_another_type_is_a_type_error():
-    with pytest.raises(TypeError, match=r"^path must be a str, bytes or os.PathLike, not int \(5\)"):
-        pd.RegistryManager(5)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"^path must be .*, not NoneType"):
-        pd.set_default_database_path(None)  # type: ignore[arg-type]
-
-
-def test_an_empty_default_path_is_refused_and_changes_nothing(tmp_path):
-    from conftest import run_python
-
-    code = """
-import pipeline_deps as pd
-try:
-    pd.set_default_database_path("")
-except pd.InvalidInputError as e:
-    print("refused:", "empty" in str(e))
-pd.set_default_database_path(b"%s")
-print(pd.list_contexts())
-print(pd.registry_manager.path)
-""" % os.fsencode(tmp_path / "chosen.redb").decode()
-    out = run_python(code, {})
-    assert out.split("\n")[:3] == ["refused: True", "[]", str(tmp_path / "chosen.redb")], out
-
-
-def test_a_mistyped_server_url_is_refused_and_creates_nothing(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(pd.InvalidInputError, match="written as a URL"):
-        pd.RegistryManager("postgress://ci@db/registry")
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_the_default_manager_in_memory_creates_no_file(tmp_path):
-    code = """
-import pipeline_deps as pd
-pd.get_registry("x").register("s", {"step_type": "A", "node_type": "singular"})
-print(pd.list_contexts(), pd.registry_manager.path)
-"""
-    import subprocess
-    import sys
-
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**os.environ, "PIPELINE_DEPS_DB": ":memory:"},
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split("\n")[0] == "['x'] :memory:"
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_asking_the_default_manager_about_itself_opens_nothing(tmp_path):
-    from conftest import run_python
-
-    target = tmp_path / "later.redb"
-    code = """
-import os, pipeline_deps as pd
-print(pd.registry_manager.closed, pd.registry_manager.path == %r, pd.registry_manager.read_only)
-print(repr(pd.registry_manager).startswith("<default RegistryManager on "))
-print(os.path.exists(%r))
-pd.get_registry("x")
-print(pd.registry_manager.closed)
-pd.registry_manager.close()
-print(pd.registry_manager.closed, os.path.exists(%r))
-""" % (str(target), str(target), str(target))
-    out = run_python(code, {"PIPELINE_DEPS_DB": str(target)})
-    assert out.split("\n")[:5] == ["True True False", "True", "False", "False", "True True"], out
-
-
-def test_the_default_manager_is_a_registry_manager(tmp_path):
-    """`registry_manager` is a RegistryManager instance, as the design has it: before its
-    first use (asking opens nothing), while open, once closed, and opened again. It is a
-    handle as any manager is: a copy is itself; deepcopy and pickle refuse (TypeError)."""
-    from conftest import run_python
-
-    target = tmp_path / "default.redb"
-    code = """
-import copy, os, pickle, pipeline_deps as pd
-m = pd.registry_manager
-print(isinstance(m, pd.RegistryManager), m.closed, os.path.exists(%r))
-m.get_registry("x")
-print(isinstance(m, pd.RegistryManager), m.closed, m.list_contexts())
-m.close()
-print(isinstance(m, pd.RegistryManager), m.closed)
-print(m.get_registry("x").context_name, m.closed, m.path == %r)
-for copied in (copy.copy, copy.deepcopy, pickle.dumps):   # a handle, as any manager is
-    try:
-        print(copied(m) is m)
-    except TypeError:
-        print("TypeError")
-""" % (str(target), str(target))
-    out = run_python(code, {"PIPELINE_DEPS_DB": str(target)})
-    assert out.split("\n")[:7] == [
-        "True True False",
-        "True False ['x']",
-        "True True",
-        "x False True",
-        "True",
-        "TypeError",
-        "TypeError",
-    ], out
-
-
-def test_a_file_name_that_is_not_utf8_round_trips_and_shows(tmp_path):
-    raw = os.fsencode(tmp_path) + b"/\xfd.redb"
-    with pd.RegistryManager(raw) as m:
-        m.get_registry("x")
-        assert os.fsencode(m.path) == raw
-        assert os.path.exists(m.path)
-        assert "RegistryManager(" in repr(m)
-
-
-def test_type_errors_name_the_public_parameters():
-    with pd.RegistryManager(":memory:") as m:
-        with pytest.raises(TypeError, match="context_name"):
-            m.get_registry(None)  # type: ignore[call-overload]
-        with pytest.raises(TypeError, match="create_if_missing"):
-            m.get_registry("x", "no")  # type: ignore[call-overload]
-
-
-@pytest.mark.parametrize("given", [42, None, b"ctx", ["ctx"]])
-def test_a_name_that_is_not_a_str_is_a_type_error_naming_the_argument(given):
-    """A name of another type (bytes, None, a number, a list) is a TypeError saying which
-    argument and what was given, before anything is read or written; it was pyo3's own
-    conversion text ("'int' object cannot be converted to 'PyString'"), or "unhashable
-    type" for a list."""
-    with pd.RegistryManager(":memory:") as m:
-        registry = m.get_registry("ctx")
-        registry.register("s", {"step_type": "A", "node_type": "singular"})
-        resolver = pd.UnifiedDependencyResolver(registry)
-        shown = f"not {type(given).__name__} ({given!r})"
-        for argument, call in (
-            ("context_name", lambda: m.get_registry(given)),
-            ("context_name", lambda: m.clear_context(given)),
-            ("context_name", lambda: m.scoped_context(given).__enter__()),
-            ("step_name", lambda: registry.register(given, {"step_type": "A"})),
-            ("step_name", lambda: registry.upsert(given, {"step_type": "A"})),
-            ("step_name", lambda: registry.get_specification(given)),
-            ("step_name", lambda: registry.unregister(given)),
-            ("step_type", lambda: registry.get_specifications_by_type(given)),
-            ("consumer_step", lambda: resolver.resolve_step_dependencies(given, ["s"])),
-            ("consumer_step", lambda: resolver.resolve_with_scoring(given, ["s"])),
-            ("each entry of available_steps", lambda: resolver.resolve_all_dependencies([given])),
-            ("text", lambda: registry.import_json(given)),
-        ):
-            with pytest.raises(TypeError) as refused:
-                call()
-            assert str(refused.value).startswith(f"{argument} must be a str"), refused.value
-            assert shown in str(refused.value)
-        assert m.list_contexts() == ["ctx"] and registry.list_step_names() == ["s"]
-
-
-def test_a_wrong_argument_to_the_process_wide_manager_opens_nothing(tmp_path):
-    """The process-wide manager opens (and creates) its file on first use: a call refused
-    for its argument's type is no use, and leaves no file behind."""
-    from conftest import run_python
-
-    target = tmp_path / "untouched.redb"
-    code = """
-import os, pipeline_deps as pd
-for call in (lambda: pd.get_registry(42), lambda: pd.get_pipeline_registry(None),
-             lambda: pd.clear_context(b"x"), lambda: pd.create_dependency_resolver(None, "m")):
-    try:
-        call()
-    except TypeError as e:
-        print(str(e).split(" must ")[0])
-print(pd.registry_manager.closed, os.path.exists(%r))
-""" % str(target)
-    out = run_python(code, {"PIPELINE_DEPS_DB": str(target)})
-    assert out.split("\n")[:5] == [
-        "context_name", "pipeline_name", "context_name", "semantic_matcher", "True False"
-    ], out
-
-
-@pytest.mark.parametrize("flag", ["read_only", "single_writer"])
-@pytest.mark.parametrize("value", ["false", "no", 1, 0, None])
-def test_a_flag_that_is_not_a_bool_is_a_type_error_and_opens_nothing(tmp_path, flag, value):
-    """``read_only="false"`` opened the file read-only (any truthy value did; ``0`` opened
-    it for writing, taking the file from readers), where a server URL or ``single_writer``
-    refused the same value: a flag is True or False, as ``required`` is."""
-    path = tmp_path / "r.redb"
-    with pytest.raises(TypeError, match=f"{flag} must be True or False"):
-        pd.RegistryManager(path, **{flag: value})
-    assert not path.exists()
-    with pytest.raises(TypeError, match=f"{flag} must be True or False"):
-        pd.RegistryManager("postgres://nobody@127.0.0.1:1/none", **{flag: value})
-
-
-def test_create_if_missing_is_checked_also_for_a_context_already_handed_out():
-    with pd.RegistryManager(":memory:") as m:
-        m.get_registry("x")
-        with pytest.raises(TypeError, match="create_if_missing"):
-            m.get_registry("x", "no")  # type: ignore[call-overload]
-
-
 def test_a_closed_registrys_error_names_its_context():
     """ClosedError from a registry object names its context exactly (the message escapes
     it), as every error about a context does; it was None."""
@@ -610,11 +310,6 @@ def test_a_closed_registrys_error_names_its_context():
             call()
         assert (closed.value.context, closed.value.step) == (odd, None)
         assert "resolver over context 'ctx \\u{202e}' is closed" in str(closed.value)
-
-
-def test_a_path_with_a_nul_character_is_invalid_input():
-    with pytest.raises(pd.InvalidInputError, match="NUL"):
-        pd.RegistryManager("a\0b.redb")
 
 
 def test_copying_a_handle_gives_the_same_handle():
