@@ -215,7 +215,7 @@ class RegistryManager:
                     self._clear_own(registry, keeper)
                 except _native.Error as failed:
                     note = (
-                        f"clearing the scoped context '{_native.escape_name(context_name)}' "
+                        f"clearing the scoped context {_native.shown_name(context_name)} "
                         f"failed too: {failed}"
                     )
                     if hasattr(raised, "add_note"):  # Python 3.11+
@@ -244,9 +244,9 @@ class RegistryManager:
     def __reduce__(self) -> Any:
         # As a registry object's: a reason naming the manager's database.
         raise TypeError(
-            f"cannot pickle or deep-copy the registry manager of {self.path!r}: it is a "
-            "handle to an open database (copy.copy gives the same object); open the same "
-            "file or server again where it is needed"
+            "cannot pickle or deep-copy the registry manager of "
+            f"{_native.shown_path(self.path)}: it is a handle to an open database "
+            "(copy.copy gives the same object); open the same file or server again where it is needed"
         )
 
     def close(self) -> None:
@@ -300,13 +300,14 @@ def _check_path(path: str) -> None:
     native module."""
     if "\0" in path:
         raise _native.InvalidInputError(
-            f"invalid database path {path!r}: it holds a NUL character, which no file name can"
+            f"invalid database path {_native.shown_path(path)}: it holds a NUL character, which "
+            "no file name can"
         )
     try:
         os.fsencode(path)
     except UnicodeEncodeError:
         raise _native.InvalidInputError(
-            f"invalid database path {path!r}: it is not valid Unicode text (it holds a "
+            f"invalid database path {_native.shown_path(path)}: it is not valid Unicode text (it holds a "
             "lone surrogate), so no file or server can be named by it"
         ) from None
 

@@ -103,7 +103,7 @@ class SpecificationRegistry:
                 # Text read with errors="surrogateescape" from a file that is not UTF-8.
                 error = _native.InvalidInputError(
                     "invalid input in the JSON import into context "
-                    f"'{_native.escape_name(self.context_name)}': "
+                    f"{_native.shown_name(self.context_name)}: "
                     f"the text is not valid Unicode (a lone surrogate at position {e.start}, "
                     "as reading a file that is not UTF-8 with errors='surrogateescape' "
                     "gives); read the document as UTF-8 and try again"
@@ -140,9 +140,9 @@ class SpecificationRegistry:
         # Refused by ``pickle`` and ``deepcopy`` with a reason naming the registry, not with
         # the TypeError of the native handle inside it.
         raise TypeError(
-            f"cannot pickle or deep-copy the registry of context {self.context_name!r}: it "
-            "is a handle to an open database (copy.copy gives the same object); pickle its "
-            "specifications (get_specification) or its export_json() instead"
+            "cannot pickle or deep-copy the registry of context "
+            f"{_native.shown_name(self.context_name)}: it is a handle to an open database "
+            "(copy.copy gives the same object); pickle its specifications (get_specification) or its export_json() instead"
         )
 
     def close(self) -> None:

@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from . import _native
 from ._registry import SpecificationRegistry
-from ._spec import OutputSpec, _given, checked_name
+from ._spec import OutputSpec, _given, _repr, checked_name
 
 _PROPERTIES_PREFIX = "properties."
 
@@ -105,7 +105,8 @@ def _names(available_steps: Sequence[str]) -> List[str]:
     characters."""
     if isinstance(available_steps, str):
         raise TypeError(
-            f"available_steps must be a sequence of step names, not a str ({available_steps!r})"
+            f"available_steps must be a sequence of step names, not a str "
+            f"({_repr(available_steps)})"
         )
     if isinstance(available_steps, bytes) or not isinstance(available_steps, Iterable):
         raise TypeError(
@@ -219,9 +220,9 @@ class UnifiedDependencyResolver:
     def __reduce__(self) -> Any:
         # As a registry object's: a reason naming the resolver's context.
         raise TypeError(
-            f"cannot pickle or deep-copy the resolver over context "
-            f"{self.registry.context_name!r}: it is a handle to an open database (copy.copy "
-            "gives the same object); make a UnifiedDependencyResolver where it is needed"
+            "cannot pickle or deep-copy the resolver over context "
+            f"{_native.shown_name(self.registry.context_name)}: it is a handle to an open "
+            "database (copy.copy gives the same object); make a UnifiedDependencyResolver where it is needed"
         )
 
     def close(self) -> None:

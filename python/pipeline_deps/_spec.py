@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from collections.abc import Iterable, Mapping
 from typing import Any, Dict, List, Optional, Type, TypeVar, Union
 
-from ._native import InvalidInputError, InvalidSpecError, escape_name
+from ._native import InvalidInputError, InvalidSpecError, shown_name
 
 
 def _whole(text: str) -> bool:
@@ -40,28 +40,44 @@ def checked_name(name: Any, argument: str = "name") -> str:
         raise TypeError(f"{argument} must be a str, not {_given(name)}")
     if not _whole(name):
         raise InvalidInputError(
-            f"invalid {argument} {name!r}: it is not valid Unicode text (it holds a lone "
-            "surrogate); use a name of whole characters"
+            f"invalid {argument} {shown_name(name)}: it is not valid Unicode text (it holds "
+            "a lone surrogate); use a name of whole characters"
         )
     return name
 
 
 def _given(value: Any) -> str:
-    """What was given instead, for a ``TypeError``: its type and its ``repr``, cut to 80
-    characters (a 10 MB bytes value must not make a 10 MB message)."""
-    shown = repr(value)
-    if len(shown) > 80:
-        shown = shown[:80] + "…"
-    return f"{type(value).__name__} ({shown})"
+    """What was given instead, for a ``TypeError``: its type and its :func:`_repr`."""
+    return f"{type(value).__name__} ({_repr(value)})"
+
+
+def _repr(value: Any) -> str:
+    """The ``repr`` of a value given where it does not belong, cut to 80 characters (a
+    10 MB bytes value must not make a 10 MB message); never an exception of its own (a
+    ``__repr__`` that raises, an ``int`` too long for ``str``)."""
+    try:
+        shown = repr(value)
+    except Exception:
+        return f"a {type(value).__name__} whose repr() failed"
+    return shown if len(shown) <= 80 else shown[:80] + "…"
+
+
+def _shown(value: Any) -> str:
+    """``value`` as a message shows it: a ``str`` as the library shows a name
+    (:func:`shown_name`: escaped, quoted, cut after 100 characters), anything else as
+    :func:`_given` shows it."""
+    return shown_name(value) if isinstance(value, str) else _given(value)
 
 
 def _text(value: Any, what: str) -> str:
     """``value`` if it is a ``str`` of valid Unicode, else ``TypeError`` (another type) or
     ``ValueError`` (a lone surrogate) naming ``what``."""
     if not isinstance(value, str):
-        raise TypeError(f"{what} must be a string, not {type(value).__name__} ({value!r})")
+        raise TypeError(f"{what} must be a string, not {_given(value)}")
     if not _whole(value):
-        raise ValueError(f"{what} {value!r} is not valid Unicode text (a lone surrogate)")
+        raise ValueError(
+            f"{what} {shown_name(value)} is not valid Unicode text (a lone surrogate)"
+        )
     return value
 
 
@@ -78,7 +94,7 @@ def _all_text(*values: Any) -> bool:
 def _flag(value: Any, what: str) -> bool:
     """``value`` if it is a ``bool``: ``"false"`` or ``None`` are not read as one."""
     if not isinstance(value, bool):
-        raise TypeError(f"{what} must be True or False, not {value!r}")
+        raise TypeError(f"{what} must be True or False, not {_repr(value)}")
     return value
 
 
@@ -113,7 +129,7 @@ def _known_keys(data: Mapping[str, Any], known: "frozenset[str]", what: str) -> 
     unknown = [k for k in data if k not in known]
     if unknown:
         raise ValueError(
-            f"unknown field {unknown[0]!r} in {what} (known: {', '.join(sorted(known))})"
+            f"unknown field {_shown(unknown[0])} in {what} (known: {', '.join(sorted(known))})"
         )
 
 
@@ -128,7 +144,7 @@ def _texts(value: Any, what: str) -> List[str]:
         if not value or (set(map(type, value)) == {str} and _whole("".join(value))):
             return list(value)
     elif isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
-        raise TypeError(f"{what} must be a list of strings, not {type(value).__name__} ({value!r})")
+        raise TypeError(f"{what} must be a list of strings, not {_given(value)}")
     return [_text(v, f"an entry of {what}") for v in value]
 
 
@@ -171,17 +187,15 @@ def _enum(kind: Type[_Enum], value: Any, what: str) -> _Enum:
     ``.value`` is one (the original implementation's own enums)."""
     if isinstance(value, kind):
         return value
-    if type(value) is str:
-        # The common case, without the enum's own lookup (a tenth of a dict's reading).
-        member = _BY_VALUE.get(kind, {}).get(value)
+    raw = value.value if isinstance(value, enum.Enum) else value
+    if isinstance(raw, str):
+        # Looked up in a dict of its own (a tenth of a dict's reading went to the enum's
+        # own lookup), as a plain str: a str subclass's __hash__ or __eq__ may raise.
+        member = _BY_VALUE[kind].get(raw if type(raw) is str else "".join((raw,)))
         if member is not None:
             return member  # type: ignore[no-any-return]
-    raw = value.value if isinstance(value, enum.Enum) else value
-    try:
-        return kind(raw)
-    except ValueError:
-        allowed = ", ".join(repr(m.value) for m in kind)
-        raise ValueError(f"{what} must be one of {allowed}, not {value!r}") from None
+    allowed = ", ".join(repr(m.value) for m in kind)
+    raise ValueError(f"{what} must be one of {allowed}, not {_repr(value)}")
 
 
 @dataclass(init=False)
@@ -355,7 +369,7 @@ def _keyed(
             except (ValueError, TypeError, AttributeError) as e:
                 raise ValueError(f"{section}.{key}: {e}") from e
         if key in result:
-            raise ValueError(f"{kind.__name__} {key!r} is given twice")
+            raise ValueError(f"{kind.__name__} {_shown(key)} is given twice")
         result[key] = value
     return result
 
@@ -395,7 +409,9 @@ def _logical_name(item: Any, kind: Type[_Entry], plain: bool = False) -> Any:
     data = item if plain else _plain(item)
     if isinstance(data, Mapping):
         return data.get("logical_name", "")
-    raise ValueError(f"a {kind.__name__} entry must be a {kind.__name__} or a dict, not {item!r}")
+    raise ValueError(
+        f"a {kind.__name__} entry must be a {kind.__name__} or a dict, not {_repr(item)}"
+    )
 
 
 @dataclass(init=False)
@@ -581,7 +597,7 @@ def spec_json(step_name: str, value: SpecLike, context: Optional[str] = None) ->
         # (a copy-paste, or the wrong dict for this name), not a rename.
         raise _invalid_spec(
             step_name,
-            f"its 'step_name' is {value['step_name']!r}; register it under that name, or "
+            f"its 'step_name' is {_shown(value['step_name'])}; register it under that name, or "
             "leave 'step_name' out",
             context,
         )
@@ -594,7 +610,7 @@ def spec_json(step_name: str, value: SpecLike, context: Optional[str] = None) ->
 def _invalid_spec(step_name: str, why: str, context: Optional[str]) -> InvalidSpecError:
     """The :class:`InvalidSpecError` for step ``step_name`` (registered into ``context``),
     with its ``step`` and ``context`` set, and the step shown, as the library's errors do."""
-    error = InvalidSpecError(f"the specification of step '{escape_name(step_name)}' is invalid: {why}")
+    error = InvalidSpecError(f"the specification of step {shown_name(step_name)} is invalid: {why}")
     error.step = step_name
     error.context = context
     return error

@@ -46,10 +46,10 @@ impl NativeManager {
 
     fn handle(&self) -> PyResult<RegistryManager> {
         lock(&self.inner).clone().ok_or_else(|| {
-            // Escaped as the library's messages show a path.
+            // As the library's messages show a path.
             ClosedError::new_err(format!(
                 "the registry manager of {} is closed",
-                pipeline_deps::spec::escape_name_exact(&Path::new(&self.path).to_string_lossy())
+                crate::shown::path(Path::new(&self.path))
             ))
         })
     }
@@ -268,8 +268,8 @@ impl NativeRegistry {
     pub(crate) fn handle(&self) -> PyResult<SpecificationRegistry> {
         lock(&self.inner).clone().ok_or_else(|| {
             let raised = ClosedError::new_err(format!(
-                "the registry of context '{}' is closed",
-                pipeline_deps::spec::escape_name_exact(&self.context)
+                "the registry of context {} is closed",
+                crate::shown::name(&self.context)
             ));
             // Named exactly, as every error about a context names it (`context`).
             Python::attach(|py| {
@@ -310,8 +310,8 @@ impl std::io::Write for UntilStopped<'_> {
 fn read_own_json(text: &str, step: &str) -> pipeline_deps::Result<StepSpecification> {
     serde_json::from_str(text).map_err(|e| pipeline_deps::Error::InvalidInput {
         what: format!(
-            "the specification of step '{}' handed over by the Python package",
-            pipeline_deps::spec::escape_name_exact(step)
+            "the specification of step {} handed over by the Python package",
+            crate::shown::name(step)
         ),
         detail: e.to_string(),
         source: Some(Box::new(e)),
@@ -447,8 +447,8 @@ impl NativeRegistry {
         String::from_utf8(text).map_err(|e| {
             Error::new_err(format!(
                 "internal error in pipeline-deps (a bug; nothing was written): the export of \
-                 context '{}' is not UTF-8: {e}",
-                pipeline_deps::spec::escape_name_exact(&self.context)
+                 context {} is not UTF-8: {e}",
+                crate::shown::name(&self.context)
             ))
         })
     }
@@ -506,9 +506,9 @@ impl NativeRegistry {
         let written = within(py, &self.context, written)?;
         if let Err(interrupt) = py.check_signals() {
             let note = format!(
-                "the import into context '{}' was writing when the signal came, and was \
+                "the import into context {} was writing when the signal came, and was \
                  completed: its {written} step(s) were written",
-                pipeline_deps::spec::escape_name_exact(&self.context)
+                crate::shown::name(&self.context)
             );
             // Python 3.11 and later show notes; before, the exception goes without it.
             let _ = interrupt.value(py).call_method1("add_note", (note,));
@@ -535,14 +535,6 @@ pub(crate) fn default_database_path() -> Option<std::ffi::OsString> {
 #[pyfunction]
 pub(crate) fn url_without_password(path: &str) -> String {
     pipeline_deps::storage::url_without_password(path)
-}
-
-/// `name` as messages show it (the library's `spec::escape_name_exact`: control and invisible
-/// characters as `\u{1b}`-style escapes, each backslash doubled), for the messages the
-/// package's Python half makes itself.
-#[pyfunction]
-pub(crate) fn escape_name(name: &str) -> String {
-    pipeline_deps::spec::escape_name_exact(name).into_owned()
 }
 
 /// Closes the process-wide default manager (its file closes once every handle taken from it

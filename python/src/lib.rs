@@ -21,6 +21,7 @@
 mod errors;
 mod handles;
 mod resolver;
+mod shown;
 
 use pyo3::prelude::*;
 
@@ -34,7 +35,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(handles::default_database_path, m)?)?;
     m.add_function(wrap_pyfunction!(handles::set_default_database_path, m)?)?;
     m.add_function(wrap_pyfunction!(handles::url_without_password, m)?)?;
-    m.add_function(wrap_pyfunction!(handles::escape_name, m)?)?;
+    m.add_function(wrap_pyfunction!(shown::shown_name, m)?)?;
+    m.add_function(wrap_pyfunction!(shown::shown_path, m)?)?;
     m.add_function(wrap_pyfunction!(handles::close_default_manager, m)?)?;
     m.add_function(wrap_pyfunction!(errors::prepare_exit, m)?)?;
     m.add_function(wrap_pyfunction!(errors::forget_other_threads, m)?)?;

@@ -35,8 +35,8 @@ impl NativeResolver {
             .clone()
             .ok_or_else(|| {
                 let raised = ClosedError::new_err(format!(
-                    "the resolver over context '{}' is closed",
-                    pipeline_deps::spec::escape_name_exact(&self.context)
+                    "the resolver over context {} is closed",
+                    crate::shown::name(&self.context)
                 ));
                 // Named exactly, as every error about a context names it (`context`).
                 Python::attach(|py| {

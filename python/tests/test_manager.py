@@ -335,7 +335,8 @@ def test_pickling_or_deep_copying_a_handle_is_refused_naming_it(tmp_path):
         r = m.get_registry("ctx")
         resolver = pd.UnifiedDependencyResolver(r)
         handles = [
-            (m, f"the registry manager of {str(path)!r}"),
+            # The path as the library's messages show one (escaped, not quoted).
+            (m, f"the registry manager of {path}"),
             (r, "the registry of context 'ctx'"),
             (resolver, "the resolver over context 'ctx'"),
         ]

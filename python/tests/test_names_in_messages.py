@@ -6,6 +6,7 @@ override cannot turn the rest of a log line around. The exceptions' ``context`` 
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 
@@ -137,3 +138,103 @@ def test_a_scoped_contexts_failed_clearing_note_shows_its_name_escaped():
             raise ValueError("the block failed")
     notes = getattr(raised.value, "__notes__", [])
     assert any(f"clearing the scoped context '{SHOWN}' failed too" in n for n in notes), notes
+
+
+def test_a_refused_paths_message_shows_it_as_the_library_shows_paths(tmp_path):
+    """A path no file can have (a NUL, a lone surrogate) was shown with ``repr``
+    (``'…\\x1b\\x00…'``, quoted), where the library's messages show a path escaped as a
+    name is and unquoted, as the closed manager's message (the library's wording) shows
+    the same directory here."""
+    escape = tmp_path / "a\x1b.redb"
+    manager = pd.RegistryManager(escape)
+    manager.close()
+    with pytest.raises(pd.ClosedError) as closed:
+        manager.list_contexts()
+    assert f"the registry manager of {tmp_path}/a\\u{{1b}}.redb is closed" in str(closed.value)
+    for path, shown in (
+        (f"{tmp_path}/a\x1b\0.redb", f"{tmp_path}/a\\u{{1b}}\\u{{0}}.redb"),
+        (f"{tmp_path}/a\x1b\ud800.redb", f"{tmp_path}/a\\u{{1b}}\\u{{d800}}.redb"),
+    ):
+        for refuse in (pd.RegistryManager, pd.set_default_database_path):
+            with pytest.raises(pd.InvalidInputError) as refused:
+                refuse(path)
+            message = str(refused.value)
+            assert message.startswith(f"invalid database path {shown}: "), message
+            assert "\x1b" not in message and "\0" not in message, message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a\x1b.redb"]
+
+
+# A name longer than the 100 characters messages show of one, with characters to escape.
+LONG = ODD * 40
+# How the library shows it: its first 100 characters once escaped, then its length.
+LONG_SHOWN = "'" + (SHOWN * 40)[:100] + f"…' ({len(LONG.encode())} bytes)"
+
+
+def test_the_packages_messages_cut_a_long_name_as_the_librarys_do(manager):
+    """The library shows at most 100 characters of a name, and how long it is, so that one
+    name cannot flood a message; the package's own messages showed every name whole."""
+    registry = manager.get_registry(LONG)
+    with pytest.raises(pd.InvalidInputError) as library:
+        registry.import_json("{")
+    assert f"the JSON import into context {LONG_SHOWN}: " in str(library.value)
+    with pytest.raises(pd.InvalidSpecError) as library:
+        registry.register(LONG, {"step_type": " ", "node_type": "singular"})
+    assert f"step {LONG_SHOWN}" in str(library.value), str(library.value)
+
+    messages = []
+    with pytest.raises(pd.InvalidSpecError) as refused:
+        registry.register(LONG, {"step_type": 5, "node_type": "singular"})
+    messages.append(str(refused.value))
+    with pytest.raises(pd.InvalidInputError) as refused:
+        registry._native.register(LONG, "{")
+    messages.append(str(refused.value))
+    with pytest.raises(pd.InvalidInputError) as refused:
+        registry.import_json('{"steps": []}\udcff')
+    messages.append(str(refused.value))
+    with pytest.raises(TypeError) as refused:
+        copy.deepcopy(registry)
+    messages.append(str(refused.value))
+    resolver = pd.UnifiedDependencyResolver(registry)
+    registry.close()
+    for call in (registry.list_step_names, lambda: resolver.resolve_all_dependencies([])):
+        with pytest.raises(pd.ClosedError) as closed:
+            call()
+        messages.append(str(closed.value))
+    assert len(messages) == 6
+    for message in messages:
+        assert LONG_SHOWN in message, message
+        assert len(message) < 400, message
+
+
+def test_a_name_with_a_lone_surrogate_is_shown_escaped_and_cut():
+    """A name holding a lone surrogate (which no registry can hold) was shown with
+    ``repr``, whole; it is shown as every name is, the surrogate escaped in the same style
+    (``\\u{d800}``), and cut after 100 characters."""
+    with pd.RegistryManager(":memory:") as m:
+        with pytest.raises(pd.InvalidInputError) as refused:
+            m.get_registry("a\x1b\ud800")
+        assert str(refused.value).startswith(
+            "invalid context_name 'a\\u{1b}\\u{d800}': it is not valid Unicode text"
+        ), str(refused.value)
+        with pytest.raises(pd.InvalidInputError) as refused:
+            m.get_registry("x" * 200 + "\ud800")
+        assert str(refused.value).startswith(
+            f"invalid context_name '{'x' * 100}…' (203 bytes): "
+        ), str(refused.value)
+        assert m.list_contexts() == []
+
+
+def test_the_refusal_of_a_document_with_a_lone_surrogate_is_framed_as_the_librarys(manager):
+    """The refusal of text holding a lone surrogate is made in Python (such text cannot
+    reach the library); it begins as the library's own refusal of a document in the same
+    context begins, also for a context whose name is cut."""
+    for context in (ODD, LONG):
+        registry = manager.get_registry(context)
+        with pytest.raises(pd.InvalidInputError) as library:
+            registry.import_json("{")
+        with pytest.raises(pd.InvalidInputError) as python:
+            registry.import_json('{"steps": []}\udcff')
+        framing = str(library.value).split(": ")[0]
+        assert framing.startswith("invalid input in the JSON import into context '"), framing
+        assert str(python.value).startswith(framing + ": the text is not valid Unicode")
+        assert python.value.context == library.value.context == context

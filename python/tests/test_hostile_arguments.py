@@ -1,0 +1,68 @@
+"""A hostile caller gets a clear exception of the documented class, with a message of
+bounded length, and changes nothing: whatever the value given (huge, of the wrong type,
+with a ``__repr__``, ``__eq__`` or ``__hash__`` that raises), never a panic's text, a
+``SystemError`` or an exception raised by the value's own methods."""
+
+from __future__ import annotations
+
+import pytest
+
+import pipeline_deps as pd
+
+# A value whose repr would be ten million characters long.
+HUGE = "x" * 10_000_000
+
+
+class BadRepr:
+    """Raises from ``__repr__`` (and ``__str__``)."""
+
+    def __repr__(self) -> str:
+        raise RuntimeError("repr refused")
+
+    __str__ = __repr__
+
+
+def test_a_huge_value_given_where_it_does_not_belong_makes_a_short_message(tmp_path):
+    """The value is shown cut (its repr's first 80 characters); ``read_only=HUGE`` made a
+    message of ten million characters, as did a spec field or ``available_steps``."""
+    path = tmp_path / "r.redb"
+    with pytest.raises(TypeError) as refused:
+        pd.RegistryManager(path, read_only=HUGE)  # type: ignore[arg-type]
+    assert len(str(refused.value)) < 300, len(str(refused.value))
+    assert not path.exists()
+    with pd.RegistryManager(":memory:") as m:
+        registry = m.get_registry("ctx")
+        for spec in (
+            {"step_type": "A", "dependencies": {"d": {"required": HUGE}}},
+            {"step_type": "A", "node_type": HUGE},
+            {"step_type": "A", "dependencies": {"d": {"semantic_keywords": HUGE}}},
+            {"step_type": "A", "outputs": [HUGE]},
+            {"step_type": "A", "dependencies": {"d": {"data_type": [HUGE]}}},
+            {"step_type": "A", HUGE: 1},
+            {"step_name": HUGE, "step_type": "A"},
+        ):
+            with pytest.raises(pd.InvalidSpecError) as refused:
+                registry.register("s", spec)
+            assert len(str(refused.value)) < 700, (len(str(refused.value)), str(refused.value)[:200])
+        resolver = pd.UnifiedDependencyResolver(registry)
+        with pytest.raises(TypeError) as refused:
+            resolver.resolve_all_dependencies(HUGE)  # type: ignore[arg-type]
+        assert len(str(refused.value)) < 300
+        assert len(registry) == 0
+
+
+@pytest.mark.parametrize("value", [BadRepr(), 10**5000], ids=["bad_repr", "huge_int"])
+def test_a_value_whose_repr_fails_is_still_refused_with_the_documented_exception(value):
+    """Python refuses ``str()`` of an int of more than 4300 digits; a ``__repr__`` may
+    raise: the refusal was that exception instead of the TypeError or InvalidSpecError."""
+    with pd.RegistryManager(":memory:") as m:
+        with pytest.raises(TypeError, match="context_name must be a str"):
+            m.get_registry(value)
+        with pytest.raises(TypeError, match="read_only must be True or False"):
+            pd.RegistryManager(":memory:", read_only=value)
+        registry = m.get_registry("ctx")
+        with pytest.raises(pd.InvalidSpecError, match="required must be True or False"):
+            registry.register("s", {"step_type": "A", "dependencies": {"d": {"required": value}}})
+        with pytest.raises(pd.InvalidSpecError, match="node_type must be one of"):
+            registry.register("s", {"step_type": "A", "node_type": value})
+        assert len(registry) == 0 and m.list_contexts() == ["ctx"]
