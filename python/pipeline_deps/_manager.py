@@ -135,7 +135,7 @@ class RegistryManager:
         when ``create_if_missing`` is false)."""
         # Checked here, not only by the native call: a context already handed out is
         # returned without one.
-        checked_name(context_name, "context_name")
+        context_name = checked_name(context_name, "context_name")
         _flag(create_if_missing, "create_if_missing")
         with self._lock:
             registry = self._registries.get(context_name)
@@ -175,7 +175,7 @@ class RegistryManager:
         """Deletes ``context_name`` and its specifications; whether it existed. Registry
         objects taken before raise :class:`ContextClearedError` from then on."""
         # Checked first: the process-wide manager would otherwise open its file for nothing.
-        checked_name(context_name, "context_name")
+        context_name = checked_name(context_name, "context_name")
         with self._lock:
             cleared = self._native.clear_context(context_name)
             # Only once the clear succeeded: a failed one leaves the registry object current.

@@ -36,12 +36,12 @@ class SpecificationRegistry:
         spec; the library's own checks (a blank name or path, a key that is not its entry's
         logical name, a node type's missing sections) are reported all at once.
         """
-        checked_name(step_name, "step_name")
+        step_name = checked_name(step_name, "step_name")
         self._native.register(step_name, spec_json(step_name, specification, self.context_name))
 
     def upsert(self, step_name: str, specification: SpecLike) -> None:
         """Registers or replaces ``step_name``, durably."""
-        checked_name(step_name, "step_name")
+        step_name = checked_name(step_name, "step_name")
         self._native.upsert(step_name, spec_json(step_name, specification, self.context_name))
 
     def get_specification(self, step_name: str) -> Optional[StepSpecification]:

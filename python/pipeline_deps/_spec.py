@@ -32,10 +32,11 @@ def _whole(text: str) -> bool:
 
 
 def checked_name(name: Any, argument: str = "name") -> str:
-    """``name`` unchanged if it is a ``str`` of valid Unicode text; else ``TypeError`` naming
-    ``argument`` (the parameter) and what was given, or :class:`InvalidInputError` for a
-    lone surrogate (:func:`_whole`), which no registry can hold. Checked before anything
-    is opened or written, so that a wrong value changes nothing."""
+    """``name`` (a plain ``str``) if it is a ``str`` of valid Unicode text; else
+    ``TypeError`` naming ``argument`` (the parameter) and what was given, or
+    :class:`InvalidInputError` for a lone surrogate (:func:`_whole`), which no registry can
+    hold. Checked before anything is opened or written, so that a wrong value changes
+    nothing."""
     if not isinstance(name, str):
         raise TypeError(f"{argument} must be a str, not {_given(name)}")
     if not _whole(name):
@@ -43,7 +44,9 @@ def checked_name(name: Any, argument: str = "name") -> str:
             f"invalid {argument} {shown_name(name)}: it is not valid Unicode text (it holds "
             "a lone surrogate); use a name of whole characters"
         )
-    return name
+    # A plain copy of a str subclass: its own __hash__ or __eq__ (the registry objects
+    # handed out are looked up by name) could raise, or match another name.
+    return name if type(name) is str else "".join((name,))
 
 
 def _given(value: Any) -> str:
@@ -592,7 +595,9 @@ def spec_json(step_name: str, value: SpecLike, context: Optional[str] = None) ->
         or callable(getattr(value, "model_dump", None))
     ):
         to_spec(value)  # raises the TypeError
-    if isinstance(value, Mapping) and "step_name" in value and value["step_name"] != step_name:
+    if isinstance(value, Mapping) and "step_name" in value and not _same_text(
+        value["step_name"], step_name
+    ):
         # The name given wins nowhere silently: a dict naming another step is a mistake
         # (a copy-paste, or the wrong dict for this name), not a rename.
         raise _invalid_spec(
@@ -605,6 +610,12 @@ def spec_json(step_name: str, value: SpecLike, context: Optional[str] = None) ->
         return to_spec(value).to_json()
     except (ValueError, TypeError, AttributeError, KeyError, RecursionError) as e:
         raise _invalid_spec(step_name, str(e), context) from e
+
+
+def _same_text(value: Any, text: str) -> bool:
+    """Whether ``value`` is a ``str`` of the same text as ``text`` (compared as plain
+    strings: a str subclass's own ``__eq__`` may raise, or claim anything)."""
+    return isinstance(value, str) and "".join((value,)) == "".join((text,))
 
 
 def _invalid_spec(step_name: str, why: str, context: Optional[str]) -> InvalidSpecError:

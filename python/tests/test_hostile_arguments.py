@@ -66,3 +66,54 @@ def test_a_value_whose_repr_fails_is_still_refused_with_the_documented_exception
         with pytest.raises(pd.InvalidSpecError, match="node_type must be one of"):
             registry.register("s", {"step_type": "A", "node_type": value})
         assert len(registry) == 0 and m.list_contexts() == ["ctx"]
+
+
+class Impostor(str):
+    """A str whose hash and equality claim it is another name."""
+
+    def __hash__(self) -> int:
+        return hash("other")
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __ne__(self, other: object) -> bool:
+        return False
+
+
+class Raising(str):
+    """A str whose hash and equality raise."""
+
+    def __hash__(self) -> int:
+        raise RuntimeError("hash refused")
+
+    def __eq__(self, other: object) -> bool:
+        raise RuntimeError("eq refused")
+
+    __ne__ = __eq__
+
+
+def test_a_str_subclass_is_read_as_its_text_whatever_its_hash_and_equality_say():
+    """A name is its text: a str subclass's own ``__hash__``/``__eq__`` handed out the
+    registry object of another context (``get_registry(Impostor("x"))`` returned the one
+    of "other"), or raised from them."""
+    with pd.RegistryManager(":memory:") as m:
+        other = m.get_registry("other")
+        other.register("s", {"step_type": "A", "node_type": "singular"})
+        impostor = m.get_registry(Impostor("x"))
+        assert impostor is not other and impostor.context_name == "x"
+        assert m.get_registry(Raising("y")).context_name == "y"
+        assert m.get_registry("y") is m.get_registry(Raising("y"))
+        assert m.clear_context(Raising("y")) and m.list_contexts() == ["other", "x"]
+        registry = m.get_registry("z")
+        for name in (Impostor("t"), Raising("u")):
+            registry.register(name, {"step_type": name, "node_type": type(name)("singular")})
+            named = {"step_name": type(name)("n" + name), "step_type": "A", "node_type": "singular"}
+            registry.register("n" + name, named)
+        assert registry.list_step_names() == ["t", "nt", "u", "nu"]
+        # A name that differs from the step's own is still refused, whatever its __ne__.
+        with pytest.raises(pd.InvalidSpecError, match="its 'step_name' is 'v'"):
+            registry.register("w", {"step_name": Impostor("v"), "step_type": "A"})
+        with pytest.raises(pd.InvalidSpecError, match="node_type must be one of"):
+            registry.register("w", {"step_type": "A", "node_type": Impostor("bogus")})
+        assert len(registry) == 4
