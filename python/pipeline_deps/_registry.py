@@ -76,7 +76,10 @@ class SpecificationRegistry:
         """The context in the export format (the same JSON as ``pipeline-deps export``).
 
         Ctrl-C raises ``KeyboardInterrupt`` while it runs, once the export has stopped (at
-        its next 64 KiB of text), so that nothing holds the database file any more."""
+        its next 64 KiB of text), so that nothing holds the database file any more. A read
+        that waits on a PostgreSQL server stops only once the server answers; a second
+        Ctrl-C meanwhile raises at once (the export lets go of the database when its read
+        returns)."""
         return self._native.export_json()
 
     def import_json(

@@ -14,10 +14,8 @@ use pyo3::types::{PyDict, PyString};
 
 use pipeline_deps::{RegistryManager, SpecificationRegistry, StepSpecification};
 
-use crate::errors::{
-    ClosedError, Error, Stop, json_decode_error, run, run_cancellable, run_interruptible, set_step,
-    to_py, within,
-};
+use crate::calls::{Stop, run, run_cancellable, run_interruptible};
+use crate::errors::{ClosedError, Error, json_decode_error, set_step, to_py, within};
 
 /// Locks `mutex`; a poisoned lock only means another thread panicked while holding it, and
 /// the `Option` inside is still consistent.
@@ -433,7 +431,8 @@ impl NativeRegistry {
     /// thread of its own, so that Ctrl-C interrupts a long export at once
     /// ([`run_cancellable`]): the export stops at its next write of text, and
     /// `KeyboardInterrupt` is raised once it has, so that it holds the database no longer
-    /// (an export writes nothing to it).
+    /// (an export writes nothing to it). A read that stalls on a PostgreSQL server holds it
+    /// until the server answers: a second Ctrl-C meanwhile raises at once.
     fn export_json(&self, py: Python<'_>) -> PyResult<String> {
         let registry = self.handle()?;
         let text = run_cancellable(py, move |stop| {

@@ -10,14 +10,15 @@
 //! Python as `pipeline_deps.Error`, never as a `PanicException`. Long work that writes
 //! nothing (an import's reading of its document, an export) runs on a thread of its own
 //! while the caller runs Python's signal handlers, so that Ctrl-C interrupts it
-//! (`errors::run_interruptible`; an export, which holds the database, is stopped and waited
-//! for first: `errors::run_cancellable`).
+//! (`calls::run_interruptible`; an export, which holds the database, is stopped and waited
+//! for first: `calls::run_cancellable`).
 //! A call still running in another thread when the interpreter finalizes (a daemon thread's)
-//! never takes the GIL again: its thread parks (`errors::run`).
-// One audited call (`errors::interpreter_running`, a read of `Py_IsInitialized`) is allowed.
+//! never takes the GIL again: its thread parks (`calls::run`).
+// One audited call (`calls::interpreter_running`, a read of `Py_IsInitialized`) is allowed.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+mod calls;
 mod errors;
 mod handles;
 mod resolver;
@@ -38,8 +39,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(shown::shown_name, m)?)?;
     m.add_function(wrap_pyfunction!(shown::shown_path, m)?)?;
     m.add_function(wrap_pyfunction!(handles::close_default_manager, m)?)?;
-    m.add_function(wrap_pyfunction!(errors::prepare_exit, m)?)?;
-    m.add_function(wrap_pyfunction!(errors::forget_other_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(calls::prepare_exit, m)?)?;
+    m.add_function(wrap_pyfunction!(calls::forget_other_threads, m)?)?;
     m.add("EXPORT_SCHEMA", pipeline_deps::transfer::EXPORT_SCHEMA)?;
     m.add("SCHEMA_VERSION", pipeline_deps::storage::SCHEMA_VERSION)?;
     Ok(())

@@ -15,7 +15,8 @@ use pipeline_deps::resolve::{
 };
 use pipeline_deps::{PropertyReference, SemanticMatcher, UnifiedDependencyResolver};
 
-use crate::errors::{ClosedError, run, to_py, within};
+use crate::calls::run;
+use crate::errors::{ClosedError, to_py, within};
 use crate::handles::NativeRegistry;
 
 /// A resolver over one registry, with its result cache. `close()` lets go of the registry

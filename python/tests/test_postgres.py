@@ -14,13 +14,17 @@ from __future__ import annotations
 import concurrent.futures
 import glob
 import itertools
+import json
 import os
+import queue
 import shutil
 import subprocess
+import sys
 import tempfile
+import threading
 import urllib.parse
 from pathlib import Path
-from typing import Iterator, List
+from typing import IO, Iterator, List
 
 import pytest
 
@@ -286,3 +290,111 @@ def test_forked_processes_write_through_their_own_connections(server: Server) ->
         return
     out = run_python(PG_FORK_SCRIPT.format(url=server.database("forked")), {})
     assert out.strip() == "[0, 0, 0] 62 62", out
+
+
+# Exports a context while a transaction of another session locks its tables, so that the
+# export's read waits on the server; its helper thread sends SIGUSR1, whose handler raises,
+# until the export has returned. The first signal stops the export, which cannot see it
+# before its read returns; the second comes while the export's thread is waited for.
+STALLED_EXPORT = """
+import json, signal, subprocess, sys, threading
+import pipeline_deps as pd
+
+class Interrupted(Exception):
+    pass
+
+calls = []
+def handler(signum, frame):
+    calls.append(signum)
+    if len(calls) <= 2:
+        raise Interrupted(len(calls))
+signal.signal(signal.SIGUSR1, handler)
+
+manager = pd.RegistryManager({url!r})
+registry = manager.get_registry("c")
+registry.register("s", {{"step_type": "A", "node_type": "singular"}})
+print("ready", flush=True)
+sys.stdin.readline()  # the tables are locked
+
+returned = threading.Event()
+def interrupt():
+    waiting = ""
+    while waiting != "t":  # until the export's read waits for the lock
+        waiting = subprocess.run(
+            {psql!r} + ["-d", {url!r}, "-tAc",
+             "SELECT bool_or(wait_event_type = 'Lock') FROM pg_stat_activity"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    while not returned.wait(0.02):
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)
+threading.Thread(target=interrupt, daemon=True).start()
+try:
+    registry.export_json()
+    outcome = {{"raised": None}}
+except Interrupted as raised:
+    context = raised.__context__
+    outcome = {{"raised": raised.args[0], "context": context.args[0] if context else None}}
+returned.set()
+print(json.dumps(outcome), flush=True)
+sys.stdin.readline()  # the lock is released
+manager.close()
+"""
+
+
+def _lines(stream: "IO[str]") -> "queue.Queue[str]":
+    """The lines of ``stream`` as they come, read on a thread of their own (so that waiting
+    for one can time out instead of hanging the test)."""
+    lines: "queue.Queue[str]" = queue.Queue()
+
+    def read() -> None:
+        for line in stream:
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
+def test_a_second_signal_ends_the_wait_for_an_export_stalled_on_the_server(
+    server: Server,
+) -> None:
+    """An interrupted export is waited for until its thread stops, at its next write of
+    text; a read that waits on the server cannot stop before the server answers. Python's
+    signal handlers now run during that wait too, so a second Ctrl-C raises at once (the
+    first as its ``__context__``); the wait ran none, and the call returned only once the
+    server answered (here: once the lock was released, which this test does only after the
+    export returned, so the test failed on its timeout)."""
+    url = server.database("stalled")
+    child = subprocess.Popen(
+        [sys.executable, "-c", STALLED_EXPORT.format(url=url, psql=server.psql)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    locker = subprocess.Popen(
+        [*server.psql, "-d", url, "-q"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert child.stdout is not None and child.stdin is not None
+        assert locker.stdout is not None and locker.stdin is not None
+        lines = _lines(child.stdout)
+        assert lines.get(timeout=120).strip() == "ready"
+        locker.stdin.write(
+            "BEGIN; LOCK TABLE pd_contexts, pd_specs, pd_step_types IN ACCESS EXCLUSIVE MODE;\n"
+            "\\echo locked\n"
+        )
+        locker.stdin.flush()
+        assert locker.stdout.readline().strip() == "locked"
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        # Before, the export returned only once the lock was released: this timed out.
+        outcome = json.loads(lines.get(timeout=60))
+        assert outcome == {"raised": 2, "context": 1}, outcome
+        locker.stdin.write("COMMIT;\n")
+        locker.stdin.close()
+        child.stdin.write("released\n")
+        child.stdin.close()
+        assert child.wait(timeout=120) == 0
+    finally:
+        for process in (child, locker):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
