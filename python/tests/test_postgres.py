@@ -398,3 +398,97 @@ def test_a_second_signal_ends_the_wait_for_an_export_stalled_on_the_server(
                 process.kill()
                 process.wait()
 
+
+# Imports into a context of an odd name while another session locks the tables, so that
+# the import's write waits on the server; its helper thread sends SIGUSR1 (whose handler
+# raises) once the write waits, then says so, and the test releases the lock.
+WRITE_PHASE_IMPORT = """
+import json, signal, subprocess, sys, threading
+import pipeline_deps as pd
+
+class Interrupted(Exception):
+    pass
+
+def handler(signum, frame):
+    raise Interrupted()
+signal.signal(signal.SIGUSR1, handler)
+
+manager = pd.RegistryManager({url!r})
+registry = manager.get_registry({context!r})
+document = json.dumps({{"steps": [
+    {{"step_name": f"s{{i}}", "step_type": "A", "node_type": "singular"}} for i in range(3)
+]}})
+print("ready", flush=True)
+sys.stdin.readline()  # the tables are locked
+
+def interrupt():
+    waiting = ""
+    while waiting != "t":  # until the import's write waits for the lock
+        waiting = subprocess.run(
+            {psql!r} + ["-d", {url!r}, "-tAc",
+             "SELECT bool_or(wait_event_type = 'Lock') FROM pg_stat_activity"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)
+    print("sent", flush=True)
+threading.Thread(target=interrupt, daemon=True).start()
+try:
+    registry.import_json(document)
+    outcome = {{"raised": False}}
+except Interrupted as raised:
+    outcome = {{"raised": True, "notes": getattr(raised, "__notes__", [])}}
+outcome["steps"] = registry.list_step_names()
+print(json.dumps(outcome), flush=True)
+manager.close()
+"""
+
+
+def test_a_signal_during_an_imports_write_is_raised_after_it_with_a_note_naming_the_context(
+    server: Server,
+) -> None:
+    """An import's write is one transaction that runs to its end; a signal that came during
+    it is raised once it is done, with a note saying the import was completed, which shows
+    the context as every message shows a name: escaped, and cut after 100 characters. The
+    write waits here on a lock another session holds, so the signal comes during it, every
+    time."""
+    odd = "a\\n \u202e" * 40
+    shown = "'" + ("a\\\\n \\u{202e}" * 40)[:100] + f"…' ({len(odd.encode())} bytes)"
+    url = server.database("write_phase")
+    child = subprocess.Popen(
+        [sys.executable, "-c", WRITE_PHASE_IMPORT.format(url=url, psql=server.psql, context=odd)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    locker = subprocess.Popen(
+        [*server.psql, "-d", url, "-q"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert child.stdout is not None and child.stdin is not None
+        assert locker.stdout is not None and locker.stdin is not None
+        lines = _lines(child.stdout)
+        assert lines.get(timeout=120).strip() == "ready"
+        locker.stdin.write(
+            "BEGIN; LOCK TABLE pd_contexts, pd_specs, pd_step_types IN ACCESS EXCLUSIVE MODE;\n"
+            "\\echo locked\n"
+        )
+        locker.stdin.flush()
+        assert locker.stdout.readline().strip() == "locked"
+        child.stdin.write("go\n")
+        child.stdin.close()
+        assert lines.get(timeout=120).strip() == "sent"
+        locker.stdin.write("COMMIT;\n")
+        locker.stdin.close()
+        outcome = json.loads(lines.get(timeout=120))
+        assert outcome == {
+            "raised": True,
+            "notes": [
+                f"the import into context {shown} was writing when the signal came, and was "
+                "completed: its 3 step(s) were written"
+            ],
+            "steps": ["s0", "s1", "s2"],
+        }, outcome
+        assert child.wait(timeout=120) == 0
+    finally:
+        for process in (child, locker):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
