@@ -43,7 +43,9 @@ impl NativeManager {
     }
 
     fn handle(&self) -> PyResult<RegistryManager> {
-        lock(&self.inner).clone().ok_or_else(|| {
+        // The lock is let go of first ([`NativeRegistry::handle`]).
+        let handle = lock(&self.inner).clone();
+        handle.ok_or_else(|| {
             // As the library's messages show a path.
             ClosedError::new_err(format!(
                 "the registry manager of {} is closed",
@@ -237,7 +239,9 @@ impl NativeManager {
 
     /// Lets go of the database (it closes once every registry taken from it is closed too).
     fn close(&self) {
-        lock(&self.inner).take();
+        // Dropped once the lock is let go of: the last handle closes the database.
+        let taken = lock(&self.inner).take();
+        drop(taken);
     }
 
     /// Whether `close()` was called.
@@ -264,7 +268,11 @@ impl NativeRegistry {
 
     /// The library handle (for the resolver).
     pub(crate) fn handle(&self) -> PyResult<SpecificationRegistry> {
-        lock(&self.inner).clone().ok_or_else(|| {
+        // The lock is let go of before the error is made: making it lets go of the GIL
+        // (pyo3 normalizes the exception so), and a thread that took the GIL meanwhile and
+        // waited for this lock would hang the process, holding the GIL this one needs.
+        let handle = lock(&self.inner).clone();
+        handle.ok_or_else(|| {
             let raised = ClosedError::new_err(format!(
                 "the registry of context {} is closed",
                 crate::shown::name(&self.context)
@@ -518,7 +526,9 @@ impl NativeRegistry {
 
     /// Lets go of this registry's hold on the database.
     fn close(&self) {
-        lock(&self.inner).take();
+        // Dropped once the lock is let go of: the last handle closes the database.
+        let taken = lock(&self.inner).take();
+        drop(taken);
     }
 }
 

@@ -30,21 +30,23 @@ pub(crate) struct NativeResolver {
 
 impl NativeResolver {
     fn handle(&self) -> PyResult<Arc<UnifiedDependencyResolver>> {
-        self.inner
+        // The lock is let go of before the error is made (see `NativeRegistry::handle`).
+        let handle = self
+            .inner
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .ok_or_else(|| {
-                let raised = ClosedError::new_err(format!(
-                    "the resolver over context {} is closed",
-                    crate::shown::name(&self.context)
-                ));
-                // Named exactly, as every error about a context names it (`context`).
-                Python::attach(|py| {
-                    let _ = raised.value(py).setattr("context", &self.context);
-                });
-                raised
-            })
+            .clone();
+        handle.ok_or_else(|| {
+            let raised = ClosedError::new_err(format!(
+                "the resolver over context {} is closed",
+                crate::shown::name(&self.context)
+            ));
+            // Named exactly, as every error about a context names it (`context`).
+            Python::attach(|py| {
+                let _ = raised.value(py).setattr("context", &self.context);
+            });
+            raised
+        })
     }
 
     /// Runs `work` on the resolver with the GIL released ([`run`]); an exception names the
@@ -270,10 +272,13 @@ impl NativeResolver {
 
     /// Lets go of the registry.
     fn close(&self) {
-        self.inner
+        // Dropped once the lock is let go of.
+        let taken = self
+            .inner
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
+        drop(taken);
     }
 
     /// Seconds per call of the Rust API doing `resolve_all_dependencies(available_steps)`

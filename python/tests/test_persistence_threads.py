@@ -187,3 +187,42 @@ def test_daemon_threads_inside_calls_at_exit_do_not_abort_the_process(tmp_path):
         assert ended.stdout.split("\n")[:2] == ["exiting", "late handler sees True"]
     with pd.RegistryManager(db) as again:
         assert "seed" in again.get_registry("ctx")
+
+
+
+def test_threads_using_a_registry_and_a_resolver_closed_under_them_raise_and_never_hang():
+    """Each call on a handle closed under it raises ClosedError. Building that error let go
+    of the GIL (pyo3 normalizes an exception so) while the handle's lock was held; another
+    thread took the GIL and waited for that lock, holding the GIL the first needed back: the
+    process hung for good (``run_python``'s timeout fails the test then)."""
+    from conftest import run_python
+
+    code = """
+import threading
+import pipeline_deps as pd
+m = pd.RegistryManager(":memory:")
+r = m.get_registry("c")
+r.register("s", {"step_type": "A", "node_type": "singular"})
+resolver = pd.UnifiedDependencyResolver(r)
+start = threading.Barrier(5)
+unexpected = []
+def work():
+    start.wait()
+    for _ in range(2000):
+        for call in (r.list_step_names, lambda: resolver.resolve_all_dependencies(["s"])):
+            try:
+                call()
+            except pd.ClosedError:
+                pass
+            except BaseException as e:
+                unexpected.append(repr(e))
+threads = [threading.Thread(target=work) for _ in range(4)]
+for t in threads:
+    t.start()
+start.wait()
+m.close()
+for t in threads:
+    t.join()
+print(unexpected)
+"""
+    assert run_python(code, {}).split("\n")[0] == "[]"
