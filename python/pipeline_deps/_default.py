@@ -24,7 +24,7 @@ from ._manager import (
     _shown,
 )
 from ._registry import SpecificationRegistry
-from ._spec import checked_name
+from ._checks import checked_name
 
 
 class _DefaultManager(RegistryManager):

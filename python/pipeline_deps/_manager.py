@@ -20,7 +20,7 @@ from typing import Any, Dict, Iterator, List, Literal, Optional, TypedDict, Unio
 from . import _native
 from ._native import NativeRegistry as _NativeRegistry
 from ._registry import SpecificationRegistry
-from ._spec import _flag, _given, checked_name
+from ._checks import _flag, _given, checked_name
 
 PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 

@@ -11,7 +11,8 @@ import weakref
 from typing import Any, Iterator, List, Optional
 
 from . import _native
-from ._spec import SpecLike, StepSpecification, _flag, _given, checked_name, spec_json
+from ._checks import _flag, _given, checked_name
+from ._spec import SpecLike, StepSpecification, spec_json
 
 
 class SpecificationRegistry:

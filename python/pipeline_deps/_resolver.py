@@ -12,7 +12,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from . import _native
 from ._registry import SpecificationRegistry
-from ._spec import OutputSpec, _given, _repr, checked_name
+from ._checks import _given, _repr, checked_name
+from ._spec import OutputSpec
 
 _PROPERTIES_PREFIX = "properties."
 

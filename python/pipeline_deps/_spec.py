@@ -16,139 +16,23 @@ from dataclasses import dataclass
 from collections.abc import Iterable, Mapping
 from typing import Any, Dict, List, Optional, Type, TypeVar, Union
 
-from ._native import InvalidInputError, InvalidSpecError, shown_name
-
-
-def _whole(text: str) -> bool:
-    """Whether ``text`` is valid Unicode text: no lone surrogate such as ``"\\ud800"``,
-    which UTF-8, and so no registry, can hold."""
-    if text.isascii():  # the common case, without encoding it
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def checked_name(name: Any, argument: str = "name") -> str:
-    """``name`` (a plain ``str``) if it is a ``str`` of valid Unicode text; else
-    ``TypeError`` naming ``argument`` (the parameter) and what was given, or
-    :class:`InvalidInputError` for a lone surrogate (:func:`_whole`), which no registry can
-    hold. Checked before anything is opened or written, so that a wrong value changes
-    nothing."""
-    if not isinstance(name, str):
-        raise TypeError(f"{argument} must be a str, not {_given(name)}")
-    if not _whole(name):
-        raise InvalidInputError(
-            f"invalid {argument} {shown_name(name)}: it is not valid Unicode text (it holds "
-            "a lone surrogate); use a name of whole characters"
-        )
-    # A plain copy of a str subclass: its own __hash__ or __eq__ (the registry objects
-    # handed out are looked up by name) could raise, or match another name.
-    return name if type(name) is str else "".join((name,))
-
-
-def _given(value: Any) -> str:
-    """What was given instead, for a ``TypeError``: its type and its :func:`_repr`."""
-    return f"{type(value).__name__} ({_repr(value)})"
-
-
-def _repr(value: Any) -> str:
-    """The ``repr`` of a value given where it does not belong, cut to 80 characters (a
-    10 MB bytes value must not make a 10 MB message); never an exception of its own (a
-    ``__repr__`` that raises, an ``int`` too long for ``str``)."""
-    try:
-        shown = repr(value)
-    except Exception:
-        return f"a {type(value).__name__} whose repr() failed"
-    return shown if len(shown) <= 80 else shown[:80] + "…"
-
-
-def _shown(value: Any) -> str:
-    """``value`` as a message shows it: a ``str`` as the library shows a name
-    (:func:`shown_name`: escaped, quoted, cut after 100 characters), anything else as
-    :func:`_given` shows it."""
-    return shown_name(value) if isinstance(value, str) else _given(value)
-
-
-def _text(value: Any, what: str) -> str:
-    """``value`` if it is a ``str`` of valid Unicode, else ``TypeError`` (another type) or
-    ``ValueError`` (a lone surrogate) naming ``what``."""
-    if not isinstance(value, str):
-        raise TypeError(f"{what} must be a string, not {_given(value)}")
-    if not _whole(value):
-        raise ValueError(
-            f"{what} {shown_name(value)} is not valid Unicode text (a lone surrogate)"
-        )
-    return value
-
-
-def _all_text(*values: Any) -> bool:
-    """Whether every value is a ``str`` of valid Unicode: one check for many fields, which
-    are then checked one by one (:func:`_text`) only to name the one that is not."""
-    try:
-        joined = "".join(values)
-    except TypeError:
-        return False
-    return _whole(joined)
-
-
-def _flag(value: Any, what: str) -> bool:
-    """``value`` if it is a ``bool``: ``"false"`` or ``None`` are not read as one."""
-    if not isinstance(value, bool):
-        raise TypeError(f"{what} must be True or False, not {_repr(value)}")
-    return value
-
-
-# The keys the export and fixture formats know (the same lists as the Rust import's), so
-# that a misspelt field in a dict is refused rather than dropped: a step entry (with the
-# fixture's descriptive keys; not the nested ``spec`` section of a ``model_dump()``, which
-# the import refuses too), a dependency and an output.
-_STEP_KEYS = frozenset(
-    {
-        "step_name", "step_type", "node_type", "dependencies", "outputs", "variants", "file",
-        "sagemaker_step_type", "dependency_order", "output_order", "contract",
-    }
+from ._checks import (
+    _DEPENDENCY_KEYS,
+    _OUTPUT_KEYS,
+    _STEP_KEYS,
+    _all_text,
+    _field,
+    _flag,
+    _known_keys,
+    _mapping,
+    _message,
+    _repr,
+    _same_text,
+    _shown,
+    _text,
+    _texts,
 )
-_DEPENDENCY_KEYS = frozenset(
-    {
-        "logical_name", "type", "dependency_type", "required", "compatible_sources",
-        "semantic_keywords", "data_type", "description",
-    }
-)
-_OUTPUT_KEYS = frozenset(
-    {
-        "logical_name", "type", "output_type", "property_path", "aliases", "semantic_keywords",
-        "data_type", "description",
-    }
-)
-
-
-def _known_keys(data: Mapping[str, Any], known: "frozenset[str]", what: str) -> None:
-    """``ValueError`` naming the first key of ``data`` that ``known`` lacks."""
-    if known.issuperset(data):  # the common case, in one pass in C
-        return
-    unknown = [k for k in data if k not in known]
-    if unknown:
-        raise ValueError(
-            f"unknown field {_shown(unknown[0])} in {what} (known: {', '.join(sorted(known))})"
-        )
-
-
-def _texts(value: Any, what: str) -> List[str]:
-    """A list of strings from a list or tuple (or ``None``, no strings); a lone string is
-    refused rather than split into its characters."""
-    if value is None:
-        return []
-    if type(value) is list or type(value) is tuple:
-        # The common case, without the abstract-class checks below (a fifth of a
-        # registration's Python time went to them).
-        if not value or (set(map(type, value)) == {str} and _whole("".join(value))):
-            return list(value)
-    elif isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
-        raise TypeError(f"{what} must be a list of strings, not {_given(value)}")
-    return [_text(v, f"an entry of {what}") for v in value]
+from ._native import InvalidSpecError, shown_name
 
 
 class DependencyType(enum.Enum):
@@ -260,6 +144,7 @@ class DependencySpec:
     ) -> "DependencySpec":
         """From the export format (``type`` or ``dependency_type``); ``strict`` refuses a key
         the format does not know."""
+        _mapping(data, "a dependency")
         if strict:
             _known_keys(data, _DEPENDENCY_KEYS, "a dependency")
         return cls(
@@ -330,6 +215,7 @@ class OutputSpec:
     def from_dict(cls, data: Mapping[str, Any], key: str = "", strict: bool = True) -> "OutputSpec":
         """From the export format (``type`` or ``output_type``); ``strict`` refuses a key the
         format does not know."""
+        _mapping(data, "an output")
         if strict:
             _known_keys(data, _OUTPUT_KEYS, "an output")
         return cls(
@@ -370,7 +256,7 @@ def _keyed(
             try:
                 value = kind.from_dict(value if plain else _plain(value), key, strict)
             except (ValueError, TypeError, AttributeError) as e:
-                raise ValueError(f"{section}.{key}: {e}") from e
+                raise ValueError(f"{_field(section, key)}: {e}") from e
         if key in result:
             raise ValueError(f"{kind.__name__} {_shown(key)} is given twice")
         result[key] = value
@@ -395,12 +281,13 @@ def _section_dict(section: Any, kind: Type[_Entry]) -> Dict[str, Dict[str, Any]]
         if not isinstance(entry, kind):
             article = "an" if kind is OutputSpec else "a"
             raise TypeError(
-                f"{name}.{key} must be {article} {kind.__name__}, not {type(entry).__name__}"
+                f"{_field(name, key)} must be {article} {kind.__name__}, not "
+                f"{type(entry).__name__}"
             )
         try:
             result[key] = entry.to_dict()
         except (TypeError, ValueError) as e:
-            raise type(e)(f"{name}.{key}: {e}") from e
+            raise type(e)(f"{_field(name, key)}: {e}") from e
     return result
 
 
@@ -489,7 +376,9 @@ class StepSpecification:
         dependencies and outputs of a dict sit at its top level). ``strict=False`` (for a
         ``model_dump()``) reads leniently: the original models carry sections of their own,
         and their dependencies and outputs may sit in a nested ``spec`` section."""
+        _flag(strict, "strict")
         data = _plain(data)
+        _mapping(data, "a step specification")
         if strict:
             if "spec" in data:
                 raise ValueError(
@@ -595,27 +484,26 @@ def spec_json(step_name: str, value: SpecLike, context: Optional[str] = None) ->
         or callable(getattr(value, "model_dump", None))
     ):
         to_spec(value)  # raises the TypeError
-    if isinstance(value, Mapping) and "step_name" in value and not _same_text(
-        value["step_name"], step_name
-    ):
+    named: Any = step_name
+    try:
+        if isinstance(value, Mapping) and "step_name" in value:
+            named = value["step_name"]
+        text = to_spec(value).to_json() if _same_text(named, step_name) else None
+    except Exception as e:
+        # Whatever reading the caller's value raised (a ValueError of ours, or the
+        # exception of its own model_dump(), __eq__, __iter__ or __getitem__): the spec is
+        # refused.
+        raise _invalid_spec(step_name, _message(e), context) from e
+    if text is None:
         # The name given wins nowhere silently: a dict naming another step is a mistake
         # (a copy-paste, or the wrong dict for this name), not a rename.
         raise _invalid_spec(
             step_name,
-            f"its 'step_name' is {_shown(value['step_name'])}; register it under that name, or "
+            f"its 'step_name' is {_shown(named)}; register it under that name, or "
             "leave 'step_name' out",
             context,
         )
-    try:
-        return to_spec(value).to_json()
-    except (ValueError, TypeError, AttributeError, KeyError, RecursionError) as e:
-        raise _invalid_spec(step_name, str(e), context) from e
-
-
-def _same_text(value: Any, text: str) -> bool:
-    """Whether ``value`` is a ``str`` of the same text as ``text`` (compared as plain
-    strings: a str subclass's own ``__eq__`` may raise, or claim anything)."""
-    return isinstance(value, str) and "".join((value,)) == "".join((text,))
+    return text
 
 
 def _invalid_spec(step_name: str, why: str, context: Optional[str]) -> InvalidSpecError:

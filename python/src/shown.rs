@@ -26,7 +26,7 @@ const LIMIT: usize = 100;
 /// characters with the whole name's length in bytes, as the library's own messages show
 /// every name.
 pub(crate) fn name(name: &str) -> String {
-    cut(&escape_name_exact(name), name.len())
+    cut(&escape_name_exact(name), name.len(), "'")
 }
 
 /// `path` as the library's messages show it: escaped, as `Path::to_string_lossy` reads it.
@@ -34,11 +34,11 @@ pub(crate) fn path(path: &std::path::Path) -> String {
     escape_name_exact(&path.to_string_lossy()).into_owned()
 }
 
-/// `shown`, an escaped name of `bytes` bytes, quoted, and cut after [`LIMIT`] characters.
-fn cut(shown: &str, bytes: usize) -> String {
+/// `shown`, an escaped name of `bytes` bytes, between `quote`s, and cut after [`LIMIT`] characters.
+fn cut(shown: &str, bytes: usize, quote: &str) -> String {
     match shown.char_indices().nth(LIMIT) {
-        None => format!("'{shown}'"),
-        Some((end, _)) => format!("'{}…' ({bytes} bytes)", &shown[..end]),
+        None => format!("{quote}{shown}{quote}"),
+        Some((end, _)) => format!("{quote}{}…{quote} ({bytes} bytes)", &shown[..end]),
     }
 }
 
@@ -72,11 +72,13 @@ fn escaped(text: &Bound<'_, PyString>) -> PyResult<(String, usize)> {
 }
 
 /// `name` as the package's messages show it ([`name`]), also when it holds a lone
-/// surrogate, for the messages the package's Python half makes itself.
+/// surrogate, for the messages the package's Python half makes itself; without the quotes
+/// when not `quoted` (a key in a field's path, `outputs.name`, as the library shows one).
 #[pyfunction]
-pub(crate) fn shown_name(name: &Bound<'_, PyString>) -> PyResult<String> {
+#[pyo3(signature = (name, quoted = true))]
+pub(crate) fn shown_name(name: &Bound<'_, PyString>, quoted: bool) -> PyResult<String> {
     let (shown, bytes) = escaped(name)?;
-    Ok(cut(&shown, bytes))
+    Ok(cut(&shown, bytes, if quoted { "'" } else { "" }))
 }
 
 /// `path` as the library's messages show a path: escaped, neither quoted nor cut, a byte

@@ -117,3 +117,75 @@ def test_a_str_subclass_is_read_as_its_text_whatever_its_hash_and_equality_say()
         with pytest.raises(pd.InvalidSpecError, match="node_type must be one of"):
             registry.register("w", {"step_type": "A", "node_type": Impostor("bogus")})
         assert len(registry) == 4
+
+
+def test_a_key_in_a_fields_path_is_shown_escaped_and_cut_as_the_library_shows_a_field(manager):
+    """``outputs.<key>: …`` showed the key raw: an escape character reached the terminal,
+    and a ten-million-character key made a message as long."""
+    registry = manager.get_registry("ctx")
+    odd = "o\x1b" * 60
+    for section, entry in (("outputs", {"property_path": 5}), ("dependencies", {"data_type": 5})):
+        for key in (odd, HUGE):
+            with pytest.raises(pd.InvalidSpecError) as refused:
+                registry.register("s", {"step_type": "A", section: {key: entry}})
+            message = str(refused.value)
+            assert "\x1b" not in message and len(message) < 400, message[:300]
+    with pytest.raises(pd.InvalidSpecError) as refused:
+        registry.register("s", {"step_type": "A", "outputs": {odd: {"property_path": 5}}})
+    shown = ("o\\u{1b}" * 60)[:100]
+    assert f"outputs.{shown}… ({len(odd)} bytes): property_path must be" in str(refused.value)
+    assert len(registry) == 0
+
+
+class Exploding(dict):
+    """A spec dict whose every read raises."""
+
+    def __getitem__(self, key: object) -> object:
+        raise RuntimeError("getitem refused")
+
+    def __contains__(self, key: object) -> bool:
+        raise RuntimeError("contains refused")
+
+
+class ExplodingModel:
+    """A pydantic-style object whose model_dump() raises."""
+
+    def model_dump(self) -> object:
+        raise RuntimeError("model_dump refused")
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        Exploding(step_type="A"),
+        ExplodingModel(),
+        {"step_type": "A", "dependencies": {"d": 5}},
+        {"step_type": "A", "outputs": {"o": None}},
+        {"step_type": "A", "step_name": None},
+    ],
+    ids=["mapping_raising", "model_dump_raising", "entry_int", "entry_none", "step_name_none"],
+)
+def test_a_spec_whose_reading_fails_is_an_invalid_spec_error_naming_the_step(manager, spec):
+    """Whatever reading the caller's spec raised (its own ``__getitem__`` or
+    ``model_dump()``, or an entry that is not a dict) is InvalidSpecError naming the step,
+    the exception as its cause; it was that exception itself, or a TypeError saying
+    "'int' object is not iterable"."""
+    registry = manager.get_registry("ctx")
+    with pytest.raises(pd.InvalidSpecError, match="^the specification of step 's' is invalid: ") as refused:
+        registry.register("s", spec)
+    assert "not iterable" not in str(refused.value), str(refused.value)
+    assert (refused.value.step, refused.value.context) == ("s", "ctx")
+    assert len(registry) == 0
+
+
+@pytest.mark.parametrize("data", [None, [1], "step", 5])
+def test_from_dict_of_what_is_not_a_dict_is_a_type_error_saying_so(data):
+    for read, what in (
+        (pd.StepSpecification.from_dict, "a step specification"),
+        (pd.DependencySpec.from_dict, "a dependency"),
+        (pd.OutputSpec.from_dict, "an output"),
+    ):
+        with pytest.raises(TypeError, match=f"^{what} must be a dict, not {type(data).__name__}"):
+            read(data)
+    with pytest.raises(TypeError, match="strict must be True or False"):
+        pd.StepSpecification.from_dict({"step_type": "A"}, strict=None)  # type: ignore[arg-type]
