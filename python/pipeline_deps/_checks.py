@@ -16,11 +16,12 @@ from ._native import InvalidInputError, shown_name
 
 def _whole(text: str) -> bool:
     """Whether ``text`` is valid Unicode text: no lone surrogate such as ``"\\ud800"``,
-    which UTF-8, and so no registry, can hold."""
-    if text.isascii():  # the common case, without encoding it
+    which UTF-8, and so no registry, can hold. (``str``'s own methods: a subclass's may
+    say anything.)"""
+    if str.isascii(text):  # the common case, without encoding it
         return True
     try:
-        text.encode("utf-8")
+        str.encode(text, "utf-8")
     except UnicodeEncodeError:
         return False
     return True

@@ -24,7 +24,7 @@ from ._manager import (
     _shown,
 )
 from ._registry import SpecificationRegistry
-from ._checks import checked_name
+from ._checks import _given, checked_name
 
 
 class _DefaultManager(RegistryManager):
@@ -224,7 +224,18 @@ def integrate_with_pipeline_builder(
     ``environment``), from ``manager`` or the process-wide manager. Usable as
     ``@integrate_with_pipeline_builder`` or ``@integrate_with_pipeline_builder(manager=m)``."""
 
+    if builder_cls is not None and not isinstance(builder_cls, type):
+        raise TypeError(
+            f"integrate_with_pipeline_builder decorates a class, not {_given(builder_cls)}"
+        )
+    if manager is not None and not isinstance(manager, RegistryManager):
+        raise TypeError(f"manager must be a RegistryManager or None, not {_given(manager)}")
+
     def decorate(cls: _Builder) -> _Builder:
+        if not isinstance(cls, type):
+            raise TypeError(
+                f"integrate_with_pipeline_builder decorates a class, not {_given(cls)}"
+            )
         original_init: Callable[..., None] = getattr(cls, "__init__")
 
         @functools.wraps(original_init)

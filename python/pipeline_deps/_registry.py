@@ -100,9 +100,10 @@ class SpecificationRegistry:
             raise TypeError(f"text must be a str (the JSON document), not {_given(text)}{hint}")
         _flag(replace, "replace")
         _flag(allow_unknown_fields, "allow_unknown_fields")
-        if not text.isascii():
+        # ``str``'s own methods: a subclass's may say anything.
+        if not str.isascii(text):
             try:
-                text.encode("utf-8")
+                str.encode(text, "utf-8")
             except UnicodeEncodeError as e:
                 # Text read with errors="surrogateescape" from a file that is not UTF-8.
                 error = _native.InvalidInputError(

@@ -189,3 +189,44 @@ def test_from_dict_of_what_is_not_a_dict_is_a_type_error_saying_so(data):
             read(data)
     with pytest.raises(TypeError, match="strict must be True or False"):
         pd.StepSpecification.from_dict({"step_type": "A"}, strict=None)  # type: ignore[arg-type]
+
+
+class Liar(str):
+    """A str whose own methods say it is ASCII text and encodes to anything."""
+
+    def isascii(self) -> bool:
+        return True
+
+    def encode(self, *args: object, **kwargs: object) -> bytes:  # type: ignore[override]
+        return b"x"
+
+
+def test_a_str_subclass_cannot_hide_a_lone_surrogate(manager):
+    """The checks used the value's own ``isascii``/``encode``: a subclass that lied got past
+    them, and the native conversion then raised UnicodeEncodeError (or the library refused
+    the JSON the package had made of it)."""
+    registry = manager.get_registry("ctx")
+    resolver = pd.UnifiedDependencyResolver(registry)
+    for refuse, raised in (
+        (lambda: manager.get_registry(Liar("a\ud800")), pd.InvalidInputError),
+        (lambda: registry.import_json(Liar('{"steps": []}\ud800')), pd.InvalidInputError),
+        (lambda: resolver.resolve_all_dependencies([Liar("\ud800")]), pd.InvalidInputError),
+        (
+            lambda: registry.register("s", {"step_type": Liar("a\ud800"), "node_type": "singular"}),
+            pd.InvalidSpecError,
+        ),
+    ):
+        with pytest.raises(raised, match="not valid Unicode"):
+            refuse()
+    assert manager.list_contexts() == ["ctx"] and len(registry) == 0
+
+
+def test_the_builder_decorator_refuses_what_is_not_a_class_or_a_manager():
+    """It raised AttributeError from inside (``'int' object attribute '__init__' is
+    read-only``), or, for a wrong manager, only once a builder was made."""
+    with pytest.raises(TypeError, match="decorates a class, not int"):
+        pd.integrate_with_pipeline_builder(5)  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="manager must be a RegistryManager or None, not int"):
+        pd.integrate_with_pipeline_builder(manager=5)  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="decorates a class, not str"):
+        pd.integrate_with_pipeline_builder()("builder")  # type: ignore[operator]
