@@ -285,13 +285,15 @@ class RegistryManager:
 def _fs_path(path: Any) -> str:
     """``path`` as a ``str``: a bytes path (as ``open()`` takes) becomes the str the OS would
     decode it to; anything but a str, bytes or ``os.PathLike`` is a ``TypeError`` naming
-    the argument."""
+    the argument. A plain ``str``: a subclass's own methods (``lower``, ``__contains__``)
+    could make a file name read as a server URL, or hide a NUL."""
     try:
-        return os.fsdecode(path)
+        decoded = os.fsdecode(path)
     except TypeError:
         raise TypeError(
             f"path must be a str, bytes or os.PathLike, not {_given(path)}"
         ) from None
+    return decoded if type(decoded) is str else "".join((decoded,))
 
 
 def _check_path(path: str) -> None:

@@ -121,3 +121,24 @@ def test_create_if_missing_is_checked_also_for_a_context_already_handed_out():
 def test_a_path_with_a_nul_character_is_invalid_input():
     with pytest.raises(pd.InvalidInputError, match="NUL"):
         pd.RegistryManager("a\0b.redb")
+
+
+class LyingPath(str):
+    """A str whose own methods say it holds no NUL and names a server."""
+
+    def __contains__(self, text: object) -> bool:
+        return False
+
+    def lower(self) -> str:
+        return "postgres://elsewhere"
+
+
+def test_a_path_is_read_as_its_text_whatever_a_str_subclass_says(tmp_path):
+    """A str subclass's ``lower`` made a file name read as a server URL (refused as a URL),
+    and its ``__contains__`` hid a NUL from the check (an I/O error of the library)."""
+    path = tmp_path / "file.redb"
+    with pd.RegistryManager(LyingPath(path)) as m:
+        assert m.path == str(path)
+    assert path.exists()
+    with pytest.raises(pd.InvalidInputError, match="NUL"):
+        pd.RegistryManager(LyingPath(f"{tmp_path}/a\0b.redb"))
