@@ -172,8 +172,13 @@ fn full_path(db: PathBuf, given: &str) -> Result<PathBuf, Failure> {
     if let Err(pipeline_deps::Error::InvalidInput { detail, .. }) =
         pipeline_deps::storage::refuse_url_as_file(&db)
     {
-        // The path is not repeated: a URL may hold a password.
-        return Err(Failure::Usage(format!("{given}: {detail}")));
+        // The path is not repeated: a URL may hold a password. "the database is written as
+        // a URL …", "--to looks like a PostgreSQL URL …".
+        let message = match detail.strip_prefix("it ") {
+            Some(rest) => format!("{given} {rest}"),
+            None => format!("{given}: {detail}"),
+        };
+        return Err(Failure::Usage(message));
     }
     Ok(crate::output::canonical(&db))
 }

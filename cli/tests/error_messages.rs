@@ -204,6 +204,16 @@ fn a_mistyped_server_url_is_a_usage_error_that_creates_nothing() -> TestResult {
             "{stderr}"
         );
         assert!(stderr.contains("./"), "{stderr}");
+        // The option (or the database) is the subject of the sentence.
+        let subject = match args[0] {
+            "copy" if args[2].contains("://") => "--from ",
+            "copy" => "--to ",
+            _ => "the database ",
+        };
+        assert!(
+            stderr.starts_with(&format!("pipeline-deps: error: {subject}")),
+            "{stderr}"
+        );
         // A URL may hold a password: the message never repeats it.
         assert!(!stderr.contains("hunter2"), "{stderr}");
         assert_eq!(std::fs::read_dir(dir.path())?.count(), 0, "{args:?}");
