@@ -404,7 +404,7 @@ fn step_name_at(json: &str, path: &[Segment]) -> Option<String> {
 
 /// Reads any JSON value as [`UniqueKeys`](super::UniqueKeys) does, keeping nothing but the
 /// first key found twice in one object (with the object's path), in the order `UniqueKeys`
-/// records them.
+/// records them. Like it, it reads only text, so it has no `visit_none`.
 struct KeyScan<'r, 'p> {
     repeated: &'r RefCell<Option<(Vec<Segment>, String)>>,
     parent: Option<&'p Node<'p>>,
@@ -446,10 +446,6 @@ impl<'de> Visitor<'de> for KeyScan<'_, '_> {
     }
 
     fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_none<E>(self) -> Result<(), E> {
         Ok(())
     }
 

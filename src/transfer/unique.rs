@@ -51,7 +51,9 @@ pub(super) fn path_of(node: Option<&Node<'_>>) -> Vec<Segment> {
 }
 
 /// Reads any JSON value as [`serde_json::Value`] does, recording every key that appears
-/// twice in one object (with its path) instead of silently keeping the last.
+/// twice in one object (with its path) instead of silently keeping the last. It reads only
+/// text (`serde_json::Deserializer::from_str`), which hands a string over borrowed and a
+/// `null` as a unit, so it has no `visit_string` or `visit_none`.
 pub(super) struct UniqueKeys<'r, 'p> {
     pub(super) duplicates: &'r RefCell<Vec<Duplicate>>,
     pub(super) parent: Option<&'p Node<'p>>,
@@ -95,15 +97,7 @@ impl<'de> Visitor<'de> for UniqueKeys<'_, '_> {
         Ok(Value::String(v.to_owned()))
     }
 
-    fn visit_string<E>(self, v: String) -> std::result::Result<Value, E> {
-        Ok(Value::String(v))
-    }
-
     fn visit_unit<E>(self) -> std::result::Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_none<E>(self) -> std::result::Result<Value, E> {
         Ok(Value::Null)
     }
 
