@@ -12,6 +12,7 @@ they are skipped, unless PIPELINE_DEPS_REQUIRE_PG=1 (set by .ci/run) makes that 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import glob
 import itertools
 import json
@@ -354,18 +355,16 @@ def _lines(stream: "IO[str]") -> "queue.Queue[str]":
     return lines
 
 
-def test_a_second_signal_ends_the_wait_for_an_export_stalled_on_the_server(
-    server: Server,
-) -> None:
-    """An interrupted export is waited for until its thread stops, at its next write of
-    text; a read that waits on the server cannot stop before the server answers. Python's
-    signal handlers now run during that wait too, so a second Ctrl-C raises at once (the
-    first as its ``__context__``); the wait ran none, and the call returned only once the
-    server answered (here: once the lock was released, which this test does only after the
-    export returned, so the test failed on its timeout)."""
-    url = server.database("stalled")
+@contextlib.contextmanager
+def _child_behind_a_table_lock(
+    server: Server, url: str, script: str
+) -> "Iterator[tuple[subprocess.Popen[str], subprocess.Popen[str], queue.Queue[str]]]":
+    """Starts ``script`` in a child Python and, once it prints ``ready``, a ``psql`` session
+    that locks the registry's tables (so the child's next call waits on the server); yields
+    the child, the locking session and the child's output lines. Both are killed at the end
+    if still running."""
     child = subprocess.Popen(
-        [sys.executable, "-c", STALLED_EXPORT.format(url=url, psql=server.psql)],
+        [sys.executable, "-c", script],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
     locker = subprocess.Popen(
@@ -382,6 +381,27 @@ def test_a_second_signal_ends_the_wait_for_an_export_stalled_on_the_server(
         )
         locker.stdin.flush()
         assert locker.stdout.readline().strip() == "locked"
+        yield child, locker, lines
+    finally:
+        for process in (child, locker):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def test_a_second_signal_ends_the_wait_for_an_export_stalled_on_the_server(
+    server: Server,
+) -> None:
+    """An interrupted export is waited for until its thread stops, at its next write of
+    text; a read that waits on the server cannot stop before the server answers. Python's
+    signal handlers now run during that wait too, so a second Ctrl-C raises at once (the
+    first as its ``__context__``); the wait ran none, and the call returned only once the
+    server answered (here: once the lock was released, which this test does only after the
+    export returned, so the test failed on its timeout)."""
+    url = server.database("stalled")
+    script = STALLED_EXPORT.format(url=url, psql=server.psql)
+    with _child_behind_a_table_lock(server, url, script) as (child, locker, lines):
+        assert child.stdin is not None and locker.stdin is not None
         child.stdin.write("go\n")
         child.stdin.flush()
         # Before, the export returned only once the lock was released: this timed out.
@@ -392,11 +412,6 @@ def test_a_second_signal_ends_the_wait_for_an_export_stalled_on_the_server(
         child.stdin.write("released\n")
         child.stdin.close()
         assert child.wait(timeout=120) == 0
-    finally:
-        for process in (child, locker):
-            if process.poll() is None:
-                process.kill()
-                process.wait()
 
 
 # Imports into a context of an odd name while another session locks the tables, so that
@@ -454,24 +469,9 @@ def test_a_signal_during_an_imports_write_is_raised_after_it_with_a_note_naming_
     odd = "a\\n \u202e" * 40
     shown = "'" + ("a\\\\n \\u{202e}" * 40)[:100] + f"…' ({len(odd.encode())} bytes)"
     url = server.database("write_phase")
-    child = subprocess.Popen(
-        [sys.executable, "-c", WRITE_PHASE_IMPORT.format(url=url, psql=server.psql, context=odd)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )
-    locker = subprocess.Popen(
-        [*server.psql, "-d", url, "-q"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert child.stdout is not None and child.stdin is not None
-        assert locker.stdout is not None and locker.stdin is not None
-        lines = _lines(child.stdout)
-        assert lines.get(timeout=120).strip() == "ready"
-        locker.stdin.write(
-            "BEGIN; LOCK TABLE pd_contexts, pd_specs, pd_step_types IN ACCESS EXCLUSIVE MODE;\n"
-            "\\echo locked\n"
-        )
-        locker.stdin.flush()
-        assert locker.stdout.readline().strip() == "locked"
+    script = WRITE_PHASE_IMPORT.format(url=url, psql=server.psql, context=odd)
+    with _child_behind_a_table_lock(server, url, script) as (child, locker, lines):
+        assert child.stdin is not None and locker.stdin is not None
         child.stdin.write("go\n")
         child.stdin.close()
         assert lines.get(timeout=120).strip() == "sent"
@@ -487,8 +487,3 @@ def test_a_signal_during_an_imports_write_is_raised_after_it_with_a_note_naming_
             "steps": ["s0", "s1", "s2"],
         }, outcome
         assert child.wait(timeout=120) == 0
-    finally:
-        for process in (child, locker):
-            if process.poll() is None:
-                process.kill()
-                process.wait()
