@@ -248,35 +248,57 @@ fn a_type_index_of_many_chunks_equals_a_model_of_the_calls() -> TestResult {
     Ok(())
 }
 
+/// Runs `steps` on context `ctx` of a new file, then checks the reopened file against the
+/// model they built.
+fn on_a_file_then_reopened(
+    steps: impl FnOnce(&SpecificationRegistry, &mut Model) -> TestResult,
+) -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("reg.redb");
+    let mut model = Model::default();
+    {
+        let manager = RegistryManager::open(&path)?;
+        steps(&manager.get_registry("ctx")?, &mut model)?;
+    }
+    check(&RegistryManager::open(&path)?.get_registry("ctx")?, &model)
+        .map_err(|e| format!("after reopening: {e}"))?;
+    Ok(())
+}
+
+/// Type0 with steps 1 to 4 in chunk 0 and step 5 in chunk 1, then step 0 (registered first,
+/// as Type1) moved in and appended to chunk 1 out of position order: a removal's search of
+/// Type0's chunks for step 0 finds chunk 0 holds later positions, gives up, and loads the
+/// type whole.
+fn a_step_moved_in_out_of_order(registry: &SpecificationRegistry, model: &mut Model) -> TestResult {
+    apply(registry, model, &Op::Register(0, 1))?;
+    for s in 1..6 {
+        apply(registry, model, &Op::Register(s, 0))?;
+    }
+    apply(registry, model, &Op::Upsert(0, 0))
+}
+
 /// The in-place removal's cases around an emptied chunk 0, which random histories rarely
 /// reach: a type whose chunk 0 lost all its steps while a later chunk holds more keeps its
 /// chunk 0 (it holds the type's place), and loses it with its last step; the type then
 /// comes back as a new one.
 #[test]
 fn a_type_keeps_its_emptied_first_chunk_until_its_last_step_goes() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("reg.redb");
-    let mut model = Model::default();
-    {
-        let manager = RegistryManager::open(&path)?;
-        let registry = manager.get_registry("ctx")?;
+    on_a_file_then_reopened(|registry, model| {
         // Four steps fill chunk 0 of Type0; the fifth opens its chunk 1.
         for s in 0..5 {
-            apply(&registry, &mut model, &Op::Register(s, 0))?;
+            apply(registry, model, &Op::Register(s, 0))?;
         }
-        apply(&registry, &mut model, &Op::Register(10, 1))?;
+        apply(registry, model, &Op::Register(10, 1))?;
         // Each removal its own transaction, so each is done in place.
         for s in 0..5 {
-            apply(&registry, &mut model, &Op::Unregister(s))?;
-            check(&registry, &model).map_err(|e| format!("after removing step {s}: {e}"))?;
+            apply(registry, model, &Op::Unregister(s))?;
+            check(registry, model).map_err(|e| format!("after removing step {s}: {e}"))?;
         }
-        apply(&registry, &mut model, &Op::Register(20, 0))?;
-        check(&registry, &model)?;
+        apply(registry, model, &Op::Register(20, 0))?;
+        check(registry, model)?;
         assert_eq!(registry.list_step_types()?, ["Type1", "Type0"]);
-    }
-    check(&RegistryManager::open(&path)?.get_registry("ctx")?, &model)
-        .map_err(|e| format!("after reopening: {e}"))?;
-    Ok(())
+        Ok(())
+    })
 }
 
 /// A type that loses every step in one batch, through a removal whose search of the type's
@@ -284,56 +306,32 @@ fn a_type_keeps_its_emptied_first_chunk_until_its_last_step_goes() -> TestResult
 /// the type whole, is gone after the batch, like one emptied a step at a time.
 #[test]
 fn a_type_emptied_in_one_batch_after_a_whole_load_is_gone() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("reg.redb");
-    let mut model = Model::default();
-    {
-        let manager = RegistryManager::open(&path)?;
-        let registry = manager.get_registry("ctx")?;
-        apply(&registry, &mut model, &Op::Register(0, 1))?;
-        // Type0: steps 1 to 4 in chunk 0, step 5 in chunk 1; then step 0, registered
-        // first, moves in and is appended to chunk 1 out of position order.
-        for s in 1..6 {
-            apply(&registry, &mut model, &Op::Register(s, 0))?;
-        }
-        apply(&registry, &mut model, &Op::Upsert(0, 0))?;
-        check(&registry, &model)?;
+    on_a_file_then_reopened(|registry, model| {
+        a_step_moved_in_out_of_order(registry, model)?;
+        check(registry, model)?;
         // Step 0 first: its search finds chunk 0 holds later positions and gives up.
         let all: Vec<(u8, u8)> = (0..6).map(|s| (s, 2)).collect();
-        apply(&registry, &mut model, &Op::UpsertMany(all))?;
-        check(&registry, &model)?;
+        apply(registry, model, &Op::UpsertMany(all))?;
+        check(registry, model)?;
         assert_eq!(registry.list_step_types()?, ["Type2"]);
-    }
-    check(&RegistryManager::open(&path)?.get_registry("ctx")?, &model)
-        .map_err(|e| format!("after reopening: {e}"))?;
-    Ok(())
+        Ok(())
+    })
 }
 
 /// In the same setting, a type that gains a step in the batch after its whole load, and
 /// loses every step it had, keeps the new one.
 #[test]
 fn a_type_loaded_whole_keeps_a_step_it_gains_while_losing_the_others() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("reg.redb");
-    let mut model = Model::default();
-    {
-        let manager = RegistryManager::open(&path)?;
-        let registry = manager.get_registry("ctx")?;
-        apply(&registry, &mut model, &Op::Register(0, 1))?;
-        for s in 1..6 {
-            apply(&registry, &mut model, &Op::Register(s, 0))?;
-        }
-        apply(&registry, &mut model, &Op::Upsert(0, 0))?;
+    on_a_file_then_reopened(|registry, model| {
+        a_step_moved_in_out_of_order(registry, model)?;
         // Step 0's removal loads Type0 whole; step 10 joins it; the others leave.
         let mut batch = vec![(0, 2), (10, 0)];
         batch.extend((1..6).map(|s| (s, 2)));
-        apply(&registry, &mut model, &Op::UpsertMany(batch))?;
-        check(&registry, &model)?;
+        apply(registry, model, &Op::UpsertMany(batch))?;
+        check(registry, model)?;
         assert_eq!(registry.list_step_types()?, ["Type0", "Type2"]);
-    }
-    check(&RegistryManager::open(&path)?.get_registry("ctx")?, &model)
-        .map_err(|e| format!("after reopening: {e}"))?;
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Types created in one batch by steps that move (they take no new position themselves)

@@ -90,21 +90,17 @@ fn confirm(question: &str) -> Result<bool, Failure> {
     ))
 }
 
-/// The library's new files beside `db` (`compact`, `check --repair`), removed by Ctrl-C or
-/// a termination signal while the returned guards live: a repair's backup is written beside
-/// `db` itself, a new database beside the file a link `db` points to.
-fn replacement_pending(db: &Path) -> [crate::interrupt::Pending; 2] {
+/// The library's new files beside `db` (`compact`'s new file, `check --repair`'s backup and
+/// repaired file), removed by Ctrl-C or a termination signal while the returned guard lives.
+fn replacement_pending(db: &Path) -> crate::interrupt::Pending {
     let dir = match db.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
+    // The library writes beside the file a link points to.
     let resolved = std::fs::canonicalize(db).ok();
-    let target_dir = resolved.as_deref().and_then(Path::parent).unwrap_or(dir);
-    let prefix = RegistryManager::replacement_file_prefix();
-    [
-        crate::interrupt::Pending::prefixed(dir, prefix.clone()),
-        crate::interrupt::Pending::prefixed(target_dir, prefix),
-    ]
+    let dir = resolved.as_deref().and_then(Path::parent).unwrap_or(dir);
+    crate::interrupt::Pending::prefixed(dir, RegistryManager::replacement_file_prefix())
 }
 
 /// `clear-all [--yes]`: deletes every context, after confirmation.

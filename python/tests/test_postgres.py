@@ -293,14 +293,28 @@ def test_forked_processes_write_through_their_own_connections(server: Server) ->
     assert out.strip() == "[0, 0, 0] 62 62", out
 
 
+# What the child scripts below start with (formatted with them: ``url``, ``psql``): their
+# imports, and a wait until some session of the database waits for a lock.
+CHILD_PRELUDE = """
+import json, signal, subprocess, sys, threading
+import pipeline_deps as pd
+
+def wait_for_a_lock_waiter():
+    waiting = ""
+    while waiting != "t":
+        waiting = subprocess.run(
+            {psql!r} + ["-d", {url!r}, "-tAc",
+             "SELECT bool_or(wait_event_type = 'Lock') FROM pg_stat_activity"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+"""
+
+
 # Exports a context while a transaction of another session locks its tables, so that the
 # export's read waits on the server; its helper thread sends SIGUSR1, whose handler raises,
 # until the export has returned. The first signal stops the export, which cannot see it
 # before its read returns; the second comes while the export's thread is waited for.
-STALLED_EXPORT = """
-import json, signal, subprocess, sys, threading
-import pipeline_deps as pd
-
+STALLED_EXPORT = CHILD_PRELUDE + """
 class Interrupted(Exception):
     pass
 
@@ -319,13 +333,7 @@ sys.stdin.readline()  # the tables are locked
 
 returned = threading.Event()
 def interrupt():
-    waiting = ""
-    while waiting != "t":  # until the export's read waits for the lock
-        waiting = subprocess.run(
-            {psql!r} + ["-d", {url!r}, "-tAc",
-             "SELECT bool_or(wait_event_type = 'Lock') FROM pg_stat_activity"],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip()
+    wait_for_a_lock_waiter()  # until the export's read waits for the lock
     while not returned.wait(0.02):
         signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)
 threading.Thread(target=interrupt, daemon=True).start()
@@ -417,10 +425,7 @@ def test_a_second_signal_ends_the_wait_for_an_export_stalled_on_the_server(
 # Imports into a context of an odd name while another session locks the tables, so that
 # the import's write waits on the server; its helper thread sends SIGUSR1 (whose handler
 # raises) once the write waits, then says so, and the test releases the lock.
-WRITE_PHASE_IMPORT = """
-import json, signal, subprocess, sys, threading
-import pipeline_deps as pd
-
+WRITE_PHASE_IMPORT = CHILD_PRELUDE + """
 class Interrupted(Exception):
     pass
 
@@ -437,13 +442,7 @@ print("ready", flush=True)
 sys.stdin.readline()  # the tables are locked
 
 def interrupt():
-    waiting = ""
-    while waiting != "t":  # until the import's write waits for the lock
-        waiting = subprocess.run(
-            {psql!r} + ["-d", {url!r}, "-tAc",
-             "SELECT bool_or(wait_event_type = 'Lock') FROM pg_stat_activity"],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip()
+    wait_for_a_lock_waiter()  # until the import's write waits for the lock
     signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)
     print("sent", flush=True)
 threading.Thread(target=interrupt, daemon=True).start()
